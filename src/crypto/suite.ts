@@ -1,0 +1,209 @@
+/**
+ * OPAQUE configurations (RFC 9807 §7): one object binds the OPRF (RFC 9497, mode 0, from
+ * @noble/curves), the hash and its HKDF and HMAC, the 3DH group and the KSF. Everything in
+ * `opaque-*.ts` is generic over this object, in the manner of opaque-ke's `CipherSuite`.
+ *
+ * | suite id                          | OPRF                | 3DH group  | hash    | Npk | Nh |
+ * |-----------------------------------|---------------------|------------|---------|-----|----|
+ * | `ristretto255-SHA512` (default)   | ristretto255-SHA512 | ristretto255 | SHA-512 | 32 | 64 |
+ * | `ristretto255-SHA512+Curve25519`  | ristretto255-SHA512 | Curve25519 (X25519) | SHA-512 | 32 | 64 |
+ * | `P256-SHA256`                     | P256-SHA256         | P-256      | SHA-256 | 33 | 32 |
+ *
+ * The SoftHSM-backed fleet runs `ristretto255-SHA512+Curve25519`: PKCS#11 does X25519 inside the
+ * token, but has no ristretto255 and returns only the x-coordinate of a P-256 ECDH (spec ch. 2).
+ * @module
+ */
+import { ristretto255, ristretto255_oprf, x25519 } from '@noble/curves/ed25519.js';
+import { p256_oprf } from '@noble/curves/nist.js';
+import { p256 } from '@noble/curves/nist.js';
+import { mapHashToField, getMinHashLength } from '@noble/curves/abstract/modular.js';
+import { numberToBytesBE, numberToBytesLE } from '@noble/curves/utils.js';
+import { sha256, sha512 } from '@noble/hashes/sha2.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { expand, extract } from '@noble/hashes/hkdf.js';
+import type { CHash } from '@noble/hashes/utils.js';
+import { type Bytes, type Rng, utf8 } from './bytes.ts';
+import { IDENTITY_KSF, type Ksf } from './ksf.ts';
+import { VaultError } from '../errors.ts';
+
+export const SUITE_IDS = ['ristretto255-SHA512', 'ristretto255-SHA512+Curve25519', 'P256-SHA256'] as const;
+export type SuiteId = (typeof SUITE_IDS)[number];
+
+export interface KeyPair {
+  readonly privateKey: Bytes;
+  readonly publicKey: Bytes;
+}
+
+/** The 3DH group (RFC 9807 §6.4.1 and §7). */
+export interface AkeGroup {
+  readonly name: 'ristretto255' | 'curve25519' | 'P256';
+  readonly Npk: number;
+  readonly Nsk: number;
+  /** DeriveDiffieHellmanKeyPair(seed), seed of Nseed bytes. */
+  deriveDiffieHellmanKeyPair(seed: Bytes): KeyPair;
+  /** DiffieHellman(k, B) in software (the client side, and ephemeral server shares). */
+  diffieHellman(privateKey: Bytes, publicKey: Bytes): Bytes;
+  /** Throws VaultError('InvalidPoint') unless `publicKey` is a valid, canonical, non-identity element. */
+  checkPublicKey(publicKey: Bytes, name: string): void;
+}
+
+type NobleOprf = (typeof ristretto255_oprf)['oprf'];
+
+/** The OPRF of RFC 9497 mode 0 as used by OPAQUE; thin wrapper over @noble/curves. */
+export interface Oprf {
+  readonly name: string;
+  /** Noe: size of a serialized element; Nok: size of a serialized scalar. */
+  readonly Noe: number;
+  readonly Nok: number;
+  /** A blind scalar drawn from `rng` (RFC 9497 §2.1 RandomScalar). */
+  randomScalar(rng: Rng): Bytes;
+  /** Blind(input) with a given blind scalar (the scalar comes from `randomScalar` or a vector). */
+  blind(input: Bytes, blind: Bytes): Bytes;
+  blindEvaluate(oprfKey: Bytes, blinded: Bytes): Bytes;
+  finalize(input: Bytes, blind: Bytes, evaluated: Bytes): Bytes;
+  /** DeriveKeyPair(seed, info) (RFC 9497 §3.2.1). */
+  deriveKeyPair(seed: Bytes, info: Bytes): KeyPair;
+  /** Throws VaultError('InvalidPoint') unless `element` decodes to a non-identity group element. */
+  checkElement(element: Bytes, name: string): void;
+}
+
+export interface Suite {
+  readonly id: SuiteId;
+  readonly oprf: Oprf;
+  readonly group: AkeGroup;
+  readonly ksf: Ksf;
+  readonly hashName: 'SHA256' | 'SHA512';
+  /** Nh = Nm = Nx: output size of the hash, MAC and KDF. */
+  readonly Nh: number;
+  readonly Nm: number;
+  readonly Nx: number;
+  /** Nn: nonce size; Nseed: key-derivation seed size (RFC 9807 §7). */
+  readonly Nn: 32;
+  readonly Nseed: 32;
+  hash(msg: Bytes): Bytes;
+  mac(key: Bytes, msg: Bytes): Bytes;
+  extract(salt: Bytes, ikm: Bytes): Bytes;
+  expand(prk: Bytes, info: Bytes, length: number): Bytes;
+}
+
+function nobleOprf(noble: NobleOprf, name: string, point: { Fn: { ORDER: bigint; isLE: boolean; BYTES: number } }, Noe: number, fromBytes: (b: Bytes) => { equals(o: unknown): boolean }, zero: unknown): Oprf {
+  const { ORDER, isLE, BYTES } = point.Fn;
+  const seedLength = getMinHashLength(ORDER);
+  const checkElement = (element: Bytes, what: string) => {
+    if (element.length !== Noe) throw new VaultError('MalformedMessage', `"${what}" expected ${Noe} bytes, got ${element.length}`);
+    let p;
+    try {
+      p = fromBytes(element);
+    } catch (e) {
+      throw new VaultError('InvalidPoint', `"${what}" is not a valid ${name} element: ${(e as Error).message}`);
+    }
+    if (p.equals(zero)) throw new VaultError('InvalidPoint', `"${what}" is the identity element`);
+  };
+  const mapped = (f: () => Bytes, what: string) => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof VaultError) throw e;
+      throw new VaultError('InvalidPoint', `${what}: ${(e as Error).message}`);
+    }
+  };
+  return Object.freeze({
+    name,
+    Noe,
+    Nok: BYTES,
+    randomScalar: (rng: Rng) => mapHashToField(rng(seedLength), ORDER, isLE),
+    blind(input: Bytes, blind: Bytes): Bytes {
+      // noble draws its blind through an rng and maps it with mapHashToField: x -> (x mod (n-1)) + 1.
+      // Feeding it the pre-image of `blind` makes it use exactly this scalar.
+      const s = isLE ? bytesToNumberLE(blind) : bytesToNumberBE(blind);
+      if (s <= 0n || s >= ORDER) throw new VaultError('InvalidParameter', `blind scalar out of range`);
+      const preimage = isLE ? numberToBytesLE(s - 1n, seedLength) : numberToBytesBE(s - 1n, seedLength);
+      return noble.blind(input, () => preimage).blinded;
+    },
+    blindEvaluate: (oprfKey: Bytes, blinded: Bytes) => {
+      checkElement(blinded, 'blinded_message');
+      return mapped(() => noble.blindEvaluate(oprfKey, blinded), 'BlindEvaluate');
+    },
+    finalize: (input: Bytes, blind: Bytes, evaluated: Bytes) => {
+      checkElement(evaluated, 'evaluated_message');
+      return mapped(() => noble.finalize(input, blind, evaluated), 'Finalize');
+    },
+    deriveKeyPair: (seed: Bytes, info: Bytes) => {
+      const { secretKey, publicKey } = noble.deriveKeyPair(seed, info);
+      return { privateKey: secretKey, publicKey };
+    },
+    checkElement,
+  });
+}
+
+function bytesToNumberLE(b: Bytes): bigint {
+  let n = 0n;
+  for (let i = b.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(b[i]!);
+  return n;
+}
+function bytesToNumberBE(b: Bytes): bigint {
+  let n = 0n;
+  for (const x of b) n = (n << 8n) | BigInt(x);
+  return n;
+}
+
+const RISTRETTO_OPRF = nobleOprf(ristretto255_oprf.oprf, 'ristretto255-SHA512', ristretto255.Point, 32, (b) => ristretto255.Point.fromBytes(b), ristretto255.Point.ZERO);
+const P256_OPRF = nobleOprf(p256_oprf.oprf, 'P256-SHA256', p256.Point, 33, (b) => p256.Point.fromBytes(b), p256.Point.ZERO);
+
+const DERIVE_DH_INFO = utf8('OPAQUE-DeriveDiffieHellmanKeyPair');
+
+/** A prime-order 3DH group that reuses the OPRF's DeriveKeyPair (RFC 9807 §7: ristretto255, P-256). */
+function primeOrderGroup(name: 'ristretto255' | 'P256', oprf: Oprf, multiply: (sk: Bytes, pk: Bytes) => Bytes): AkeGroup {
+  return Object.freeze({
+    name,
+    Npk: oprf.Noe,
+    Nsk: oprf.Nok,
+    deriveDiffieHellmanKeyPair: (seed: Bytes) => oprf.deriveKeyPair(seed, DERIVE_DH_INFO),
+    diffieHellman(privateKey: Bytes, publicKey: Bytes): Bytes {
+      oprf.checkElement(publicKey, 'public key');
+      return multiply(privateKey, publicKey);
+    },
+    checkPublicKey: (publicKey: Bytes, what: string) => oprf.checkElement(publicKey, what),
+  });
+}
+
+const RISTRETTO_GROUP = primeOrderGroup('ristretto255', RISTRETTO_OPRF, (sk, pk) =>
+  ristretto255.Point.fromBytes(pk).multiply(ristretto255.Point.Fn.fromBytes(sk)).toBytes(),
+);
+const P256_GROUP = primeOrderGroup('P256', P256_OPRF, (sk, pk) => p256.getSharedSecret(sk, pk, true));
+
+/** Curve25519 (RFC 9807 §7, RFC 7748): the seed is the private key; DH is X25519. */
+export const CURVE25519_GROUP: AkeGroup = Object.freeze({
+  name: 'curve25519',
+  Npk: 32,
+  Nsk: 32,
+  deriveDiffieHellmanKeyPair: (seed: Bytes) => ({ privateKey: seed, publicKey: x25519.getPublicKey(seed) }),
+  diffieHellman(privateKey: Bytes, publicKey: Bytes): Bytes {
+    CURVE25519_GROUP.checkPublicKey(publicKey, 'public key');
+    const shared = x25519.getSharedSecret(privateKey, publicKey);
+    if (shared.every((b) => b === 0)) throw new VaultError('InvalidPoint', 'X25519 output is all zero (low-order point)');
+    return shared;
+  },
+  checkPublicKey(publicKey: Bytes, what: string) {
+    if (publicKey.length !== 32) throw new VaultError('MalformedMessage', `"${what}" expected 32 bytes, got ${publicKey.length}`);
+    if (publicKey.every((b) => b === 0)) throw new VaultError('InvalidPoint', `"${what}" is the zero point`);
+  },
+});
+
+function hashFunctions(hash: CHash) {
+  return {
+    hash: (msg: Bytes) => hash(msg),
+    mac: (key: Bytes, msg: Bytes) => hmac(hash, key, msg),
+    extract: (salt: Bytes, ikm: Bytes) => extract(hash, ikm, salt),
+    expand: (prk: Bytes, info: Bytes, length: number) => expand(hash, prk, info, length),
+  };
+}
+
+/** The suite object for `id`, with the KSF `ksf` (default Identity). */
+export function getSuite(id: SuiteId = 'ristretto255-SHA512', ksf: Ksf = IDENTITY_KSF): Suite {
+  const sha = id === 'P256-SHA256' ? { hashName: 'SHA256' as const, fns: hashFunctions(sha256), N: 32 } : { hashName: 'SHA512' as const, fns: hashFunctions(sha512), N: 64 };
+  const oprf = id === 'P256-SHA256' ? P256_OPRF : RISTRETTO_OPRF;
+  const group = id === 'P256-SHA256' ? P256_GROUP : id === 'ristretto255-SHA512' ? RISTRETTO_GROUP : CURVE25519_GROUP;
+  if (!(SUITE_IDS as readonly string[]).includes(id)) throw new VaultError('InvalidParameter', `unknown suite "${id}", expected one of ${SUITE_IDS.join(', ')}`);
+  return Object.freeze({ id, oprf, group, ksf, hashName: sha.hashName, Nh: sha.N, Nm: sha.N, Nx: sha.N, Nn: 32, Nseed: 32, ...sha.fns });
+}

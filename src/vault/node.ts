@@ -1,0 +1,388 @@
+/**
+ * The HSM application: the vault's step functions over explicit state (spec ch. 5). Each handler
+ * takes the node state, one input and the environment, and returns the next state, the frames to
+ * send, and the commands to propose. Commands change records only once committed: the driver (the
+ * single replica, or the replicated fleet) commits them and calls `onCommitted`, which applies the
+ * command with `applyCommand` and completes whatever was waiting for it. This is how G1 holds by
+ * construction: a KE2 is computed in `onCommitted(ConsumeGuess)`, never before.
+ *
+ *   handleFrame(Handshake1)        opens a Noise NK channel; its payload is RegisterStart,
+ *                                  RecoverStart or Delete
+ *   handleFrame(Transport)         RegisterFinish, RecoverFinish or RecoverAbort on an open channel
+ *   handleRegisterStart            -> RegistrationResponse (no command)
+ *   handleRegisterFinish           -> propose Register; on commit: RegisterDone
+ *   handleRecoverStart             -> propose ConsumeGuess; on commit: KE2 (or fake KE2, or refusal)
+ *   handleRecoverFinish            valid KE3 -> propose Reset; on commit: payload released
+ *                                  invalid KE3 -> propose EndSession(failed); reply with tries left
+ *   handleRecoverAbort             -> propose EndSession(abort)
+ *   handleDelete                   -> propose Delete; on commit: Done
+ *   handleSessionExpiry            -> propose EndSession(expired) for pending sessions past the TTL
+ *
+ * Bad input (undecryptable frames, malformed messages, wrong phase) is answered with a VaultError
+ * code and changes neither the records nor any channel's phase.
+ * @module
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { type Bytes, type Rng, concat, toHex, utf8 } from '../crypto/bytes.ts';
+import { aeadSeal } from '../crypto/aead.ts';
+import { type NkResponderState, type NoiseSuite, type Transport, responderReceive, responderRespond } from '../crypto/noise.ts';
+import type { OpaqueParams } from '../crypto/opaque-client.ts';
+import { decodeKE1, decodeKE3, decodeRegistrationRecord, decodeRegistrationRequest, encodeKE2, encodeRegistrationResponse } from '../crypto/opaque-messages.ts';
+import { type ServerLoginState, createFakeRecord, createRegistrationResponse, serverFinishLogin, serverStartLogin } from '../crypto/opaque-server.ts';
+import { type ErrorCode, VaultError } from '../errors.ts';
+import type { Hsm } from '../hsm/hsm.ts';
+import { fakeRecordSecrets, hsmChannelKey, hsmServerKeys, type KeyLabels } from './keys.ts';
+import { type Frame, type Request, type Response, decodeRequest, encodeResponse } from './protocol.ts';
+import { type Command, type Hex, type Outcome, type VaultState, DEFAULT_GUESS_LIMIT, EMPTY_VAULT, applyCommand, isGuessLimitValid, triesRemaining } from './records.ts';
+
+export interface VaultConfig {
+  readonly params: OpaqueParams;
+  readonly noise: NoiseSuite;
+  readonly labels: KeyLabels;
+  /** RFC 9807 server_identity; default: the server public key. */
+  readonly serverIdentity?: Bytes;
+  /** Noise prologue, bound into the handshake hash. */
+  readonly prologue: Bytes;
+  /** A pending session ends (its guess stays spent) after this long without KE3. */
+  readonly sessionTtlMs: number;
+}
+
+export const DEFAULT_SESSION_TTL_MS = 60_000;
+export const PROLOGUE = utf8('bkv/1');
+
+export interface VaultEnv {
+  readonly hsm: Hsm;
+  readonly rng: Rng;
+  /** Milliseconds, from the driver's clock. */
+  readonly now: number;
+  readonly config: VaultConfig;
+}
+
+/** What a channel is doing. Held only by the replica that serves it (volatile, never replicated). */
+export type ChannelOp =
+  | { readonly type: 'AwaitRegisterFinish'; readonly credentialId: Hex; readonly transcript: Bytes }
+  | { readonly type: 'Registering'; readonly credentialId: Hex }
+  | { readonly type: 'ConsumingGuess'; readonly credentialId: Hex; readonly sessionId: Hex; readonly ke1: Bytes }
+  | { readonly type: 'AwaitKE3'; readonly credentialId: Hex; readonly sessionId: Hex; readonly login: ServerLoginState | null; readonly triesRemaining: number }
+  | { readonly type: 'Resetting'; readonly credentialId: Hex; readonly sessionId: Hex; readonly sessionKey: Bytes }
+  | { readonly type: 'Ending'; readonly credentialId: Hex; readonly sessionId: Hex; readonly reply: Response }
+  | { readonly type: 'Deleting'; readonly credentialId: Hex }
+  | { readonly type: 'Idle' };
+
+export type Channel =
+  | { readonly stage: 'Handshaking'; readonly responder: NkResponderState; readonly op: ChannelOp; readonly since: number }
+  | { readonly stage: 'Open'; readonly transport: Transport; readonly op: ChannelOp; readonly since: number };
+
+export interface VaultNode {
+  /** The records: replicated and durable. */
+  readonly vault: VaultState;
+  /** Volatile: lost on restart (their sessions' guesses stay spent, G2). */
+  readonly channels: ReadonlyMap<string, Channel>;
+  /** Volatile replay cache of Handshake1 digests (spec ch. 5, "Replays"). */
+  readonly seenHandshakes: ReadonlySet<Hex>;
+  /** Volatile tries count of fake records (spec ch. 5, "Unknown credentials"). */
+  readonly fakeAttempts: ReadonlyMap<Hex, number>;
+}
+
+export function initialNode(vault: VaultState = EMPTY_VAULT): VaultNode {
+  return { vault, channels: new Map(), seenHandshakes: new Set(), fakeAttempts: new Map() };
+}
+
+export interface Step {
+  readonly node: VaultNode;
+  readonly frames: readonly Frame[];
+  readonly proposals: readonly Command[];
+}
+
+const unchanged = (node: VaultNode, frames: Frame[] = []): Step => ({ node, frames, proposals: [] });
+
+function setChannel(node: VaultNode, id: string, ch: Channel | null): VaultNode {
+  const channels = new Map(node.channels);
+  if (ch === null) channels.delete(id);
+  else channels.set(id, ch);
+  return { ...node, channels };
+}
+
+function errorResponse(code: ErrorCode, tries: number | null = null): Response {
+  return { type: 'Error', code, triesRemaining: tries };
+}
+
+function alert(channel: string, code: ErrorCode): Frame {
+  return { channel, kind: 'Alert', bytes: utf8(code) };
+}
+
+/** Sends `reply` on channel `id`: as Handshake2 if the handshake is pending, else as Transport. */
+function reply(node: VaultNode, id: string, ch: Channel, response: Response, nextOp: ChannelOp | null, env: VaultEnv): Step {
+  const payload = encodeResponse(response);
+  if (ch.stage === 'Handshaking') {
+    const { message, transport } = responderRespond(ch.responder, { payload, rng: env.rng });
+    const next: Channel | null = nextOp === null ? null : { stage: 'Open', transport, op: nextOp, since: env.now };
+    return { node: setChannel(node, id, next), frames: [{ channel: id, kind: 'Handshake2', bytes: message }], proposals: [] };
+  }
+  const bytes = ch.transport.send(payload);
+  const next: Channel | null = nextOp === null ? null : { ...ch, op: nextOp };
+  return { node: setChannel(node, id, next), frames: [{ channel: id, kind: 'Transport', bytes }], proposals: [] };
+}
+
+function propose(node: VaultNode, id: string, ch: Channel, op: ChannelOp, cmd: Command): Step {
+  return { node: setChannel(node, id, { ...ch, op }), frames: [], proposals: [cmd] };
+}
+
+// ----------------------------------------------------------------------------------------------
+// Frames from the relay
+
+export function handleFrame(node: VaultNode, frame: Frame, env: VaultEnv): Step {
+  try {
+    if (frame.kind === 'Handshake1') return handleHandshake(node, frame, env);
+    if (frame.kind === 'Transport') return handleTransport(node, frame, env);
+    throw new VaultError('UnknownMessageType', `frame kind ${frame.kind}`);
+  } catch (e) {
+    if (e instanceof VaultError) return unchanged(node, [alert(frame.channel, e.code)]);
+    throw e;
+  }
+}
+
+function handleHandshake(node: VaultNode, frame: Frame, env: VaultEnv): Step {
+  if (node.channels.has(frame.channel)) throw new VaultError('ChannelStateError', `channel ${frame.channel} already open`);
+  const digest = toHex(sha256(frame.bytes));
+  if (node.seenHandshakes.has(digest)) throw new VaultError('SessionReplayed', 'Handshake1 replayed');
+  const { config } = env;
+  const { payload, state: responder } = responderReceive(config.noise, {
+    staticKey: hsmChannelKey(env.hsm, config.labels),
+    prologue: config.prologue,
+    message: frame.bytes,
+  });
+  const ch: Channel = { stage: 'Handshaking', responder, op: { type: 'Idle' }, since: env.now };
+  let request: Request;
+  try {
+    request = decodeRequest(config.params.suite, payload);
+  } catch (e) {
+    if (e instanceof VaultError) return reply(node, frame.channel, ch, errorResponse(e.code), null, env);
+    throw e;
+  }
+  const seen = new Set(node.seenHandshakes).add(digest);
+  const opened = { ...node, seenHandshakes: seen };
+  const sessionId = digest.slice(0, 32);
+  switch (request.type) {
+    case 'RegisterStart':
+      return handleRegisterStart(opened, frame.channel, ch, request, env);
+    case 'RecoverStart':
+      return handleRecoverStart(opened, frame.channel, ch, request, sessionId, env);
+    case 'Delete':
+      return handleDelete(opened, frame.channel, ch, request);
+    default:
+      return reply(node, frame.channel, ch, errorResponse('UnknownMessageType'), null, env);
+  }
+}
+
+function handleTransport(node: VaultNode, frame: Frame, env: VaultEnv): Step {
+  const ch = node.channels.get(frame.channel);
+  if (!ch || ch.stage !== 'Open') throw new VaultError('UnknownSession', `no open channel ${frame.channel}`);
+  const payload = ch.transport.receive(frame.bytes); // ChannelDecryptFailed leaves the nonce as it was
+  let request: Request;
+  try {
+    request = decodeRequest(env.config.params.suite, payload);
+  } catch (e) {
+    if (e instanceof VaultError) return reply(node, frame.channel, ch, errorResponse(e.code), ch.op, env);
+    throw e;
+  }
+  switch (request.type) {
+    case 'RegisterFinish':
+      return handleRegisterFinish(node, frame.channel, ch, request, env);
+    case 'RecoverFinish':
+      return handleRecoverFinish(node, frame.channel, ch, request, env);
+    case 'RecoverAbort':
+      return handleRecoverAbort(node, frame.channel, ch, env);
+    default:
+      return reply(node, frame.channel, ch, errorResponse('ChannelStateError'), ch.op, env);
+  }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Registration
+
+export function handleRegisterStart(node: VaultNode, id: string, ch: Channel, m: Extract<Request, { type: 'RegisterStart' }>, env: VaultEnv): Step {
+  const { params, labels } = env.config;
+  try {
+    const request = decodeRegistrationRequest(params.suite, m.request);
+    const response = encodeRegistrationResponse(createRegistrationResponse(params, hsmServerKeys(env.hsm, labels), request, m.credentialId));
+    const op: ChannelOp = { type: 'AwaitRegisterFinish', credentialId: toHex(m.credentialId), transcript: concat(m.credentialId, m.request, response) };
+    return reply(node, id, ch, { type: 'RegisterResponse', response }, op, env);
+  } catch (e) {
+    if (e instanceof VaultError) return reply(node, id, ch, errorResponse(e.code), null, env);
+    throw e;
+  }
+}
+
+export function handleRegisterFinish(node: VaultNode, id: string, ch: Channel, m: Extract<Request, { type: 'RegisterFinish' }>, env: VaultEnv): Step {
+  if (ch.op.type !== 'AwaitRegisterFinish') return reply(node, id, ch, errorResponse('ChannelStateError'), ch.op, env);
+  const refuse = (code: ErrorCode) => reply(node, id, ch, errorResponse(code), ch.op, env);
+  if (!isGuessLimitValid(m.guessLimit)) return refuse('InvalidParameter');
+  try {
+    decodeRegistrationRecord(env.config.params.suite, m.record);
+  } catch (e) {
+    if (e instanceof VaultError) return refuse(e.code);
+    throw e;
+  }
+  const cmd: Command = {
+    type: 'Register',
+    credentialId: ch.op.credentialId,
+    registrationRecord: toHex(m.record),
+    sealedPayload: toHex(m.sealedPayload),
+    transcriptHash: toHex(sha256(concat(ch.op.transcript, m.record, m.sealedPayload))),
+    guessLimit: m.guessLimit,
+  };
+  return propose(node, id, ch, { type: 'Registering', credentialId: ch.op.credentialId }, cmd);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Recovery
+
+export function handleRecoverStart(node: VaultNode, id: string, ch: Channel, m: Extract<Request, { type: 'RecoverStart' }>, sessionId: Hex, env: VaultEnv): Step {
+  try {
+    decodeKE1(env.config.params.suite, m.ke1);
+  } catch (e) {
+    if (e instanceof VaultError) return reply(node, id, ch, errorResponse(e.code), null, env);
+    throw e;
+  }
+  const credentialId = toHex(m.credentialId);
+  const generation = node.vault.records[credentialId]?.generation ?? 0;
+  // Unknown credentials propose too (and are refused at apply time): the fake KE2 then leaves
+  // after the same commit delay as a real one.
+  const cmd: Command = { type: 'ConsumeGuess', credentialId, sessionId, generation, at: env.now };
+  return propose(node, id, ch, { type: 'ConsumingGuess', credentialId, sessionId, ke1: m.ke1 }, cmd);
+}
+
+export function handleRecoverFinish(node: VaultNode, id: string, ch: Channel, m: Extract<Request, { type: 'RecoverFinish' }>, env: VaultEnv): Step {
+  const op = ch.op;
+  if (op.type !== 'AwaitKE3') return reply(node, id, ch, errorResponse('ChannelStateError'), ch.op, env);
+  let sessionKey: Bytes | null = null;
+  if (op.login !== null) {
+    try {
+      sessionKey = serverFinishLogin(op.login, decodeKE3(env.config.params.suite, m.ke3));
+    } catch (e) {
+      if (!(e instanceof VaultError)) throw e;
+    }
+  }
+  if (sessionKey === null) {
+    const failed = errorResponse('ClientAuthenticationFailed', op.triesRemaining);
+    if (op.login === null) return reply(node, id, ch, failed, null, env); // fake record: nothing to commit
+    const cmd: Command = { type: 'EndSession', credentialId: op.credentialId, sessionId: op.sessionId, reason: 'failed' };
+    return propose(node, id, ch, { type: 'Ending', credentialId: op.credentialId, sessionId: op.sessionId, reply: failed }, cmd);
+  }
+  const cmd: Command = { type: 'Reset', credentialId: op.credentialId, sessionId: op.sessionId };
+  return propose(node, id, ch, { type: 'Resetting', credentialId: op.credentialId, sessionId: op.sessionId, sessionKey }, cmd);
+}
+
+export function handleRecoverAbort(node: VaultNode, id: string, ch: Channel, env: VaultEnv): Step {
+  const op = ch.op;
+  if (op.type !== 'AwaitKE3') return reply(node, id, ch, errorResponse('ChannelStateError'), ch.op, env);
+  if (op.login === null) return reply(node, id, ch, { type: 'Done' }, null, env);
+  const cmd: Command = { type: 'EndSession', credentialId: op.credentialId, sessionId: op.sessionId, reason: 'abort' };
+  return propose(node, id, ch, { type: 'Ending', credentialId: op.credentialId, sessionId: op.sessionId, reply: { type: 'Done' } }, cmd);
+}
+
+export function handleDelete(node: VaultNode, id: string, ch: Channel, m: Extract<Request, { type: 'Delete' }>): Step {
+  const credentialId = toHex(m.credentialId);
+  return propose(node, id, ch, { type: 'Deleting', credentialId }, { type: 'Delete', credentialId });
+}
+
+/** Session expiry, an explicit event: ends pending sessions older than the TTL and drops idle channels. */
+export function handleSessionExpiry(node: VaultNode, env: VaultEnv): Step {
+  const ttl = env.config.sessionTtlMs;
+  const proposals: Command[] = [];
+  for (const [credentialId, r] of Object.entries(node.vault.records)) {
+    for (const [sessionId, at] of Object.entries(r.pending)) {
+      if (env.now - at >= ttl) proposals.push({ type: 'EndSession', credentialId, sessionId, reason: 'expired' });
+    }
+  }
+  let channels: Map<string, Channel> | null = null;
+  for (const [id, ch] of node.channels) {
+    if (env.now - ch.since >= ttl) (channels ??= new Map(node.channels)).delete(id);
+  }
+  return { node: channels ? { ...node, channels } : node, frames: [], proposals };
+}
+
+// ----------------------------------------------------------------------------------------------
+// Commit
+
+function findWaiting(node: VaultNode, match: (op: ChannelOp) => boolean): [string, Channel] | undefined {
+  for (const entry of node.channels) if (match(entry[1].op)) return entry;
+  return undefined;
+}
+
+/**
+ * A command has been committed (at a majority, in the replicated vault): apply it, then complete
+ * the channel waiting for it, if this replica holds one.
+ */
+export function onCommitted(node0: VaultNode, cmd: Command, env: VaultEnv): Step & { outcome: Outcome } {
+  const { state: vault, outcome } = applyCommand(node0.vault, cmd);
+  const node: VaultNode = { ...node0, vault };
+  const done = (s: Step) => ({ ...s, outcome });
+  switch (cmd.type) {
+    case 'Register': {
+      const w = findWaiting(node, (op) => op.type === 'Registering' && op.credentialId === cmd.credentialId);
+      if (!w) return done(unchanged(node));
+      return done(reply(node, w[0], w[1], outcome.ok ? { type: 'RegisterDone' } : errorResponse(outcome.code), null, env));
+    }
+    case 'ConsumeGuess': {
+      const w = findWaiting(node, (op) => op.type === 'ConsumingGuess' && op.sessionId === cmd.sessionId);
+      if (!w) return done(unchanged(node));
+      return done(completeRecoverStart(node, w[0], w[1], cmd.credentialId, outcome, env));
+    }
+    case 'Reset': {
+      const w = findWaiting(node, (op) => op.type === 'Resetting' && op.sessionId === cmd.sessionId);
+      if (!w || w[1].op.type !== 'Resetting') return done(unchanged(node));
+      if (!outcome.ok || outcome.record?.sealedPayload == null) return done(reply(node, w[0], w[1], errorResponse('UnknownSession'), null, env));
+      // G3: the sealed payload leaves only now, encrypted under the OPAQUE session key
+      const payload = aeadSeal(w[1].op.sessionKey, 'bkv release', fromHexBytes(outcome.record.sealedPayload), fromHexBytes(cmd.credentialId), env.rng);
+      return done(reply(node, w[0], w[1], { type: 'Released', payload }, null, env));
+    }
+    case 'EndSession': {
+      const w = findWaiting(node, (op) => op.type === 'Ending' && op.sessionId === cmd.sessionId);
+      if (!w || w[1].op.type !== 'Ending') return done(unchanged(node));
+      return done(reply(node, w[0], w[1], w[1].op.reply, null, env));
+    }
+    case 'Delete': {
+      const w = findWaiting(node, (op) => op.type === 'Deleting' && op.credentialId === cmd.credentialId);
+      if (!w) return done(unchanged(node));
+      return done(reply(node, w[0], w[1], outcome.ok ? { type: 'Done' } : errorResponse(outcome.code), null, env));
+    }
+  }
+}
+
+function fromHexBytes(hex: string): Bytes {
+  return Uint8Array.from(Buffer.from(hex, 'hex'));
+}
+
+/** After ConsumeGuess is committed: the KE2 (real or fake), or the refusal. */
+function completeRecoverStart(node: VaultNode, id: string, ch: Channel, credentialId: Hex, outcome: Outcome, env: VaultEnv): Step {
+  if (ch.op.type !== 'ConsumingGuess') return unchanged(node);
+  const { params, labels, serverIdentity } = env.config;
+  const suite = params.suite;
+  const keys = hsmServerKeys(env.hsm, labels);
+  const ke1 = decodeKE1(suite, ch.op.ke1);
+  const credentialBytes = fromHexBytes(credentialId);
+  const ids = serverIdentity ? { serverIdentity } : {};
+  if (outcome.ok && outcome.record?.registrationRecord) {
+    const record = decodeRegistrationRecord(suite, fromHexBytes(outcome.record.registrationRecord));
+    const { ke2, state } = serverStartLogin(params, keys, record, credentialBytes, ke1, ids, env.rng);
+    const tries = triesRemaining(outcome.record);
+    const op: ChannelOp = { type: 'AwaitKE3', credentialId, sessionId: ch.op.sessionId, login: state, triesRemaining: tries };
+    return reply(node, id, ch, { type: 'RecoverResponse', triesRemaining: tries, ke2: encodeKE2(ke2) }, op, env);
+  }
+  if (!outcome.ok && outcome.code === 'RecordNotFound') {
+    // RFC 9807 §10.9: a fake KE2, indistinguishable from a real one without the password
+    const used = (node.fakeAttempts.get(credentialId) ?? 0) + 1;
+    const tries = DEFAULT_GUESS_LIMIT - used;
+    if (tries < 0) return reply(node, id, ch, errorResponse('GuessLimitExceeded', 0), null, env);
+    const fake = fakeRecordSecrets(suite, keys, credentialBytes);
+    const record = createFakeRecord(suite, fake.clientPublicKey, fake.maskingKey);
+    const { ke2 } = serverStartLogin(params, keys, record, credentialBytes, ke1, ids, env.rng);
+    const next = { ...node, fakeAttempts: new Map(node.fakeAttempts).set(credentialId, used) };
+    const op: ChannelOp = { type: 'AwaitKE3', credentialId, sessionId: ch.op.sessionId, login: null, triesRemaining: tries };
+    return reply(next, id, ch, { type: 'RecoverResponse', triesRemaining: tries, ke2: encodeKE2(ke2) }, op, env);
+  }
+  const code = outcome.ok ? 'GuessLimitExceeded' : outcome.code;
+  return reply(node, id, ch, errorResponse(code, code === 'GuessLimitExceeded' ? 0 : null), null, env);
+}

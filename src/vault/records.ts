@@ -1,0 +1,157 @@
+/**
+ * The vault's replicated state machine: the records and the commands that change them
+ * (spec ch. 5, "The guess limit"). `applyCommand` is pure and deterministic, so every replica
+ * that applies the same committed log reaches the same state; the single-replica vault and the
+ * replicated fleet both apply exactly this function (the replication layer adds no rule of its own).
+ *
+ *   Register      replace the record of a credential (new password, new K, new budget)
+ *   ConsumeGuess  attempts += 1 and the session becomes pending          (G1, G2: before KE2)
+ *   Reset         attempts = 0 and all pending sessions end                (G3: after a valid KE3)
+ *   EndSession    a pending session ends without success (abort, failed KE3, expiry)
+ *   Delete        the record is removed
+ *
+ * After every command: a record with attempts == limit and no pending session becomes
+ * `Exhausted`, and its secret material (OPAQUE record, sealed payload) is erased (G4).
+ * @module
+ */
+import { VaultError } from '../errors.ts';
+
+/** Hex of a credential identifier, a session id: map keys and log-friendly. */
+export type Hex = string;
+
+export const DEFAULT_GUESS_LIMIT = 10;
+export const MAX_GUESS_LIMIT = 255;
+
+export type RecordStatus = 'Registered' | 'Exhausted';
+
+export interface VaultRecord {
+  readonly status: RecordStatus;
+  /** Increments on each registration of this credential: a session belongs to one generation. */
+  readonly generation: number;
+  /** RFC 9807 RegistrationRecord bytes (hex); erased when Exhausted. */
+  readonly registrationRecord: Hex | null;
+  /** K sealed by the client under a key derived from export_key (hex); erased when Exhausted. */
+  readonly sealedPayload: Hex | null;
+  /** SHA-256 of the registration transcript (hex). */
+  readonly transcriptHash: Hex;
+  readonly guessLimit: number;
+  readonly attemptsUsed: number;
+  /** Sessions whose KE2 may have left (their guess is spent), with the time their KE1 was accepted. */
+  readonly pending: Readonly<Record<Hex, number>>;
+}
+
+export interface VaultState {
+  readonly records: Readonly<Record<Hex, VaultRecord>>;
+}
+
+export const EMPTY_VAULT: VaultState = Object.freeze({ records: Object.freeze({}) });
+
+export type Command =
+  | {
+      readonly type: 'Register';
+      readonly credentialId: Hex;
+      readonly registrationRecord: Hex;
+      readonly sealedPayload: Hex;
+      readonly transcriptHash: Hex;
+      readonly guessLimit: number;
+    }
+  | { readonly type: 'ConsumeGuess'; readonly credentialId: Hex; readonly sessionId: Hex; readonly generation: number; readonly at: number }
+  | { readonly type: 'Reset'; readonly credentialId: Hex; readonly sessionId: Hex }
+  | { readonly type: 'EndSession'; readonly credentialId: Hex; readonly sessionId: Hex; readonly reason: 'abort' | 'failed' | 'expired' }
+  | { readonly type: 'Delete'; readonly credentialId: Hex };
+
+export type CommandType = Command['type'];
+
+export type Outcome =
+  | { readonly ok: true; readonly record: VaultRecord | null }
+  | { readonly ok: false; readonly code: 'RecordNotFound' | 'GuessLimitExceeded' | 'UnknownSession' | 'InvalidParameter' };
+
+export function triesRemaining(r: VaultRecord): number {
+  return r.guessLimit - r.attemptsUsed;
+}
+
+export function isGuessLimitValid(limit: unknown): limit is number {
+  return Number.isInteger(limit) && (limit as number) >= 1 && (limit as number) <= MAX_GUESS_LIMIT;
+}
+
+/** G4: erase the secret material of a record with no guess left and no pending session. */
+function settle(r: VaultRecord): VaultRecord {
+  if (r.status === 'Registered' && r.attemptsUsed >= r.guessLimit && Object.keys(r.pending).length === 0) {
+    return { ...r, status: 'Exhausted', registrationRecord: null, sealedPayload: null };
+  }
+  return r;
+}
+
+function withRecord(state: VaultState, id: Hex, r: VaultRecord | null): VaultState {
+  const records = { ...state.records };
+  if (r === null) delete records[id];
+  else records[id] = r;
+  return { records };
+}
+
+function without(pending: Readonly<Record<Hex, number>>, sessionId: Hex): Record<Hex, number> {
+  const out = { ...pending };
+  delete out[sessionId];
+  return out;
+}
+
+/**
+ * Applies one committed command. Refusals leave the state unchanged (the same object) and say why;
+ * they are decided by the state alone, so every replica refuses the same commands.
+ */
+export function applyCommand(state: VaultState, cmd: Command): { state: VaultState; outcome: Outcome } {
+  const refuse = (code: Extract<Outcome, { ok: false }>['code']) => ({ state, outcome: { ok: false as const, code } });
+  const done = (r: VaultRecord | null) => ({ state: withRecord(state, cmd.credentialId, r), outcome: { ok: true as const, record: r } });
+  const r = state.records[cmd.credentialId];
+  switch (cmd.type) {
+    case 'Register': {
+      if (!isGuessLimitValid(cmd.guessLimit)) return refuse('InvalidParameter');
+      return done({
+        status: 'Registered',
+        generation: (r?.generation ?? 0) + 1,
+        registrationRecord: cmd.registrationRecord,
+        sealedPayload: cmd.sealedPayload,
+        transcriptHash: cmd.transcriptHash,
+        guessLimit: cmd.guessLimit,
+        attemptsUsed: 0,
+        pending: {},
+      });
+    }
+    case 'ConsumeGuess': {
+      if (!r || r.generation !== cmd.generation) return refuse('RecordNotFound');
+      if (r.status === 'Exhausted' || r.attemptsUsed >= r.guessLimit) return refuse('GuessLimitExceeded');
+      if (cmd.sessionId in r.pending) return refuse('UnknownSession'); // a session consumes exactly one guess
+      return done({ ...r, attemptsUsed: r.attemptsUsed + 1, pending: { ...r.pending, [cmd.sessionId]: cmd.at } });
+    }
+    case 'Reset': {
+      if (!r || !(cmd.sessionId in r.pending)) return refuse('UnknownSession');
+      return done({ ...r, attemptsUsed: 0, pending: {} });
+    }
+    case 'EndSession': {
+      if (!r || !(cmd.sessionId in r.pending)) return refuse('UnknownSession');
+      return done(settle({ ...r, pending: without(r.pending, cmd.sessionId) }));
+    }
+    case 'Delete': {
+      if (!r) return refuse('RecordNotFound');
+      return done(null);
+    }
+    default: {
+      const never: never = cmd;
+      throw new VaultError('UnknownMessageType', `unknown command ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/** Canonical JSON of the state (sorted keys): what "byte-identical state" means in tests and vectors. */
+export function encodeVaultState(state: VaultState): string {
+  return canonicalJson(state);
+}
+
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}

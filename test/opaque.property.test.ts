@@ -1,0 +1,158 @@
+/**
+ * OPAQUE properties over random inputs, for every suite: agreement, wrong passwords, tampering,
+ * and total decoders. Each property is also run against a broken variant to show it can fail.
+ */
+import { describe, expect, test } from 'vitest';
+import fc from 'fast-check';
+import { type Bytes, toHex } from '../src/crypto/bytes.ts';
+import { seededRng } from '../src/crypto/rng.ts';
+import { getSuite, SUITE_IDS, type Suite } from '../src/crypto/suite.ts';
+import { argon2idKsf } from '../src/crypto/ksf.ts';
+import { clientFinishLogin, clientStartLogin, createRegistrationRequest, finalizeRegistrationRequest, type OpaqueParams } from '../src/crypto/opaque-client.ts';
+import { createRegistrationResponse, serverFinishLogin, serverStartLogin, softwareServerKeys, type ServerLoginState } from '../src/crypto/opaque-server.ts';
+import { DECODERS, decodeKE2, decodeKE3, encodeKE2, messageSizes } from '../src/crypto/opaque-messages.ts';
+import { isVaultError, VaultError } from '../src/errors.ts';
+import type { Identities } from '../src/crypto/opaque-envelope.ts';
+
+const RUNS = Number(process.env.BKV_PROPERTY_RUNS ?? 15);
+
+function setup(suite: Suite, seed: string, context: Bytes = new Uint8Array(0)) {
+  const rng = seededRng(seed);
+  const p: OpaqueParams = { suite, context };
+  const kp = suite.group.deriveDiffieHellmanKeyPair(rng(32));
+  const keys = softwareServerKeys(suite, { serverPrivateKey: kp.privateKey, serverPublicKey: kp.publicKey, oprfSeed: rng(suite.Nh) });
+  return { rng, p, keys };
+}
+
+function register(suite: Suite, seed: string, password: Bytes, credId: Bytes, ids: Identities, context?: Bytes) {
+  const s = setup(suite, seed, context);
+  const reg = createRegistrationRequest(s.p, password, s.rng);
+  const resp = createRegistrationResponse(s.p, s.keys, reg.request, credId);
+  const fin = finalizeRegistrationRequest(s.p, reg.state, resp, ids, s.rng);
+  return { ...s, record: fin.record, exportKey: fin.exportKey };
+}
+
+const password = fc.uint8Array({ maxLength: 40 });
+const identity = fc.option(fc.uint8Array({ maxLength: 20 }), { nil: undefined });
+const ids = fc.record({ clientIdentity: identity, serverIdentity: identity }).map((r) => {
+  const out: { clientIdentity?: Bytes; serverIdentity?: Bytes } = {};
+  if (r.clientIdentity) out.clientIdentity = r.clientIdentity;
+  if (r.serverIdentity) out.serverIdentity = r.serverIdentity;
+  return out as Identities;
+});
+
+describe.each(SUITE_IDS)('%s', (id) => {
+  const suite = getSuite(id);
+
+  test('any password, identifiers and context: both sides agree on session key; export key is stable', () => {
+    fc.assert(
+      fc.property(password, fc.uint8Array({ minLength: 1, maxLength: 16 }), ids, fc.uint8Array({ maxLength: 12 }), fc.string(), (pw, credId, idents, ctx, seed) => {
+        const r = register(suite, seed, pw, credId, idents, ctx);
+        const login = clientStartLogin(r.p, pw, r.rng);
+        const server = serverStartLogin(r.p, r.keys, r.record, credId, login.ke1, idents, r.rng);
+        const fin = clientFinishLogin(r.p, login.state, server.ke2, idents);
+        expect(toHex(serverFinishLogin(server.state, fin.ke3))).toBe(toHex(fin.sessionKey));
+        expect(toHex(fin.exportKey)).toBe(toHex(r.exportKey));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  test('a wrong password never yields a key: the client fails at the envelope', () => {
+    fc.assert(
+      fc.property(password, password, fc.string(), (pw, other, seed) => {
+        fc.pre(toHex(pw) !== toHex(other));
+        const r = register(suite, seed, pw, Uint8Array.of(1), {});
+        const login = clientStartLogin(r.p, other, r.rng);
+        const server = serverStartLogin(r.p, r.keys, r.record, Uint8Array.of(1), login.ke1, {}, r.rng);
+        expect(() => clientFinishLogin(r.p, login.state, server.ke2, {})).toThrow(VaultError);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  // one login transcript shared by the tampering properties
+  const t = (() => {
+    const r = register(suite, 'tamper', Uint8Array.of(1, 2, 3), Uint8Array.of(9), {});
+    const login = clientStartLogin(r.p, Uint8Array.of(1, 2, 3), r.rng);
+    const server = serverStartLogin(r.p, r.keys, r.record, Uint8Array.of(9), login.ke1, {}, r.rng);
+    const fin = clientFinishLogin(r.p, login.state, server.ke2, {});
+    return { ...r, login, server, ke2: encodeKE2(server.ke2), ke3: fin.ke3.clientMac };
+  })();
+  const flip = (b: Bytes, i: number, mask: number) => {
+    const c = b.slice();
+    c[i % c.length]! ^= mask;
+    return c;
+  };
+
+  test('any change to any byte of KE2 is rejected by the client', () => {
+    fc.assert(
+      fc.property(fc.nat(), fc.integer({ min: 1, max: 255 }), (i, mask) => {
+        const bad = flip(t.ke2, i, mask);
+        expect(() => clientFinishLogin(t.p, t.login.state, decodeKE2(suite, bad), {})).toThrow(VaultError);
+      }),
+      { numRuns: RUNS * 4 },
+    );
+  });
+
+  const ke3Rejected = (finish: (st: ServerLoginState, ke3: Bytes) => Bytes) =>
+    fc.property(fc.nat(), fc.integer({ min: 1, max: 255 }), (i, mask) => {
+      let caught: unknown;
+      try {
+        finish(t.server.state, flip(t.ke3, i, mask));
+      } catch (e) {
+        caught = e;
+      }
+      return isVaultError(caught, 'ClientAuthenticationFailed');
+    });
+
+  test('any change to any byte of KE3 is rejected by the server', () => {
+    fc.assert(ke3Rejected((st, ke3) => serverFinishLogin(st, decodeKE3(suite, ke3))), { numRuns: RUNS * 4 });
+  });
+
+  test('the KE3 property can fail: a server that compares only the first MAC byte is caught', () => {
+    const broken = (st: ServerLoginState, ke3: Bytes) => {
+      if (ke3[0] !== st.expectedClientMac[0]) throw new VaultError('ClientAuthenticationFailed');
+      return st.sessionKey;
+    };
+    expect(fc.check(ke3Rejected(broken), { numRuns: 200, seed: 1 }).failed).toBe(true);
+  });
+
+  test('every decoder, given arbitrary bytes, decodes or throws a VaultError (never another exception)', () => {
+    const sizes = messageSizes(suite);
+    const lengthOf: Record<keyof typeof DECODERS, number> = {
+      RegistrationRequest: sizes.registrationRequest,
+      RegistrationResponse: sizes.registrationResponse,
+      RegistrationRecord: sizes.registrationRecord,
+      KE1: sizes.ke1,
+      KE2: sizes.ke2,
+      KE3: sizes.ke3,
+    };
+    for (const [name, decode] of Object.entries(DECODERS) as [keyof typeof DECODERS, (s: Suite, b: Bytes) => unknown][]) {
+      const n = lengthOf[name];
+      fc.assert(
+        fc.property(fc.oneof(fc.uint8Array({ maxLength: n + 4 }), fc.uint8Array({ minLength: n, maxLength: n })), (bytes) => {
+          try {
+            decode(suite, bytes);
+          } catch (e) {
+            if (!(e instanceof VaultError)) throw e;
+          }
+        }),
+        { numRuns: RUNS * 4 },
+      );
+    }
+  });
+});
+
+test('Argon2id KSF: registration and login agree, and a different (t, m, p) does not interoperate', () => {
+  const suite = getSuite('ristretto255-SHA512', argon2idKsf({ t: 1, m: 64, p: 1 }));
+  const r = register(suite, 'argon', Uint8Array.of(7), Uint8Array.of(1), {});
+  const login = clientStartLogin(r.p, Uint8Array.of(7), r.rng);
+  const server = serverStartLogin(r.p, r.keys, r.record, Uint8Array.of(1), login.ke1, {}, r.rng);
+  const fin = clientFinishLogin(r.p, login.state, server.ke2, {});
+  expect(toHex(fin.exportKey)).toBe(toHex(r.exportKey));
+  const other: OpaqueParams = { suite: getSuite('ristretto255-SHA512', argon2idKsf({ t: 2, m: 64, p: 1 })), context: r.p.context };
+  const login2 = clientStartLogin(other, Uint8Array.of(7), r.rng);
+  const server2 = serverStartLogin(r.p, r.keys, r.record, Uint8Array.of(1), login2.ke1, {}, r.rng);
+  expect(() => clientFinishLogin(other, login2.state, server2.ke2, {})).toThrow(expect.objectContaining({ code: 'EnvelopeRecoveryFailed' }));
+});
