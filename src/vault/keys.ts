@@ -42,19 +42,19 @@ export function oprfSeedKind(suite: Suite): KeyKind {
 }
 
 /**
- * Generates, inside `hsm`, every key a vault replica needs that it does not have yet. The fleet
- * secrets (OPAQUE server key, OPRF seed, channel key) are generated wrappable, so that a fleet
- * deployment can move them to the other replicas' HSMs wrapped (spec ch. 7).
+ * Generates, inside `hsm`, every key a single vault replica needs that it does not have yet, all
+ * non-extractable. A fleet deployment (spec ch. 7) instead generates the fleet secrets in one HSM
+ * and moves them to the others wrapped.
  */
 export function provisionVaultKeys(hsm: Hsm, suite: Suite, labels: KeyLabels): void {
-  const want: [string, KeyKind, boolean][] = [
-    [labels.opaqueServer, opaqueServerKeyKind(suite), true],
-    [labels.oprfSeed, oprfSeedKind(suite), true],
-    [labels.channel, 'x25519', true],
-    [labels.seal, 'aes256gcm', false],
-    [labels.identity, 'ed25519', false],
+  const want: [string, KeyKind][] = [
+    [labels.opaqueServer, opaqueServerKeyKind(suite)],
+    [labels.oprfSeed, oprfSeedKind(suite)],
+    [labels.channel, 'x25519'],
+    [labels.seal, 'aes256gcm'],
+    [labels.identity, 'ed25519'],
   ];
-  for (const [label, kind, wrappable] of want) if (!hsm.hasKey(label)) hsm.generateKey(label, kind, { wrappable });
+  for (const [label, kind] of want) if (!hsm.hasKey(label)) hsm.generateKey(label, kind);
 }
 
 function publicKeyOf(hsm: Hsm, label: string): Bytes {

@@ -1,0 +1,54 @@
+/**
+ * The `bkv` command. Each subcommand lives in its own module; this file only dispatches.
+ * @module
+ */
+import { choiceOption, intOption, parseArgs, UsageError } from './args.ts';
+import { SUITE_IDS } from '../crypto/suite.ts';
+
+const USAGE = `bkv: an executable reference specification of an HSM-based Backup Key Vault
+
+usage: npx bkv <command> [options]
+
+  demo [--hsm memory|softhsm] [--seed S]   the whole story on one replica (npm start)
+  opaque [--suite ID] [--seed S]           one OPAQUE registration and login, every message in hex
+  help                                     this text
+`;
+
+export async function main(argv: readonly string[], print: (line: string) => void = console.log): Promise<number> {
+  const [command = 'help', ...rest] = argv;
+  try {
+    switch (command) {
+      case 'demo': {
+        const a = parseArgs(rest, ['hsm', 'seed', 'replicas']);
+        const hsm = choiceOption(a, 'hsm', ['memory', 'softhsm'] as const, 'memory');
+        const replicas = intOption(a, 'replicas', 1, 1, 9);
+        const seed = a.options.seed as string | undefined;
+        if (replicas > 1) {
+          const { demoReplicas } = await import('./demo-replicas.ts');
+          return await demoReplicas({ replicas, hsm, print });
+        }
+        const { demo } = await import('./demo.ts');
+        return await demo({ hsm, print, ...(seed !== undefined && { seed }) });
+      }
+      case 'opaque': {
+        const a = parseArgs(rest, ['suite', 'seed']);
+        const { walkthrough } = await import('./walkthrough.ts');
+        return walkthrough({ suite: choiceOption(a, 'suite', SUITE_IDS, 'ristretto255-SHA512'), seed: (a.options.seed as string) ?? 'bkv', print });
+      }
+      case 'help':
+      case '--help':
+      case '-h':
+        print(USAGE);
+        return 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      print(`bkv: ${e.message}\n`);
+      print(USAGE);
+      return 2;
+    }
+    throw e;
+  }
+}
