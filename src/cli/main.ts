@@ -11,6 +11,7 @@ usage: npx bkv <command> [options]
 
   demo [--hsm memory|softhsm] [--seed S]   the whole story on one replica (npm start)
   opaque [--suite ID] [--seed S]           one OPAQUE registration and login, every message in hex
+  vectors generate|verify [dir]            the reference vectors (default test/vectors/)
   help                                     this text
 `;
 
@@ -34,6 +35,11 @@ export async function main(argv: readonly string[], print: (line: string) => voi
         const a = parseArgs(rest, ['suite', 'seed']);
         const { walkthrough } = await import('./walkthrough.ts');
         return walkthrough({ suite: choiceOption(a, 'suite', SUITE_IDS, 'ristretto255-SHA512'), seed: (a.options.seed as string) ?? 'bkv', print });
+      }
+      case 'vectors': {
+        const a = parseArgs(rest, []);
+        const { vectorsCommand } = await import('./vectors.ts');
+        return vectorsCommand(a.positionals[0], a.positionals[1], print);
       }
       case 'help':
       case '--help':

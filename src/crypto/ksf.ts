@@ -50,3 +50,11 @@ export function argon2idKsf(params: Argon2idParams = ARGON2ID_DEFAULT): Ksf {
     stretch: (msg: Bytes, outputLength: number) => argon2id(msg, salt, { t, m, p, dkLen: outputLength, version: 0x13 }),
   });
 }
+
+/** The KSF a configuration names (`Identity`, `Argon2id(t=..,m=..,p=..)`): how vectors and artifacts are read back. */
+export function ksfFromName(name: string): Ksf {
+  if (name === IDENTITY_KSF.name) return IDENTITY_KSF;
+  const m = /^Argon2id\(t=(\d+),m=(\d+),p=(\d+)\)$/.exec(name);
+  if (!m) throw new VaultError('InvalidParameter', `unknown KSF "${name}", expected Identity or Argon2id(t=..,m=..,p=..)`);
+  return argon2idKsf({ t: Number(m[1]), m: Number(m[2]), p: Number(m[3]) });
+}

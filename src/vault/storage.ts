@@ -35,7 +35,10 @@ export class MemoryHostStorage implements HostStorage {
 }
 
 const AAD = utf8('bkv sealed state v1');
-export const ANCHOR = 'bkv/state-version';
+/** The anchor's counter name: one per sealing key, so several vaults can share a token. */
+export function anchorName(sealLabel: string): string {
+  return `${sealLabel}#version`;
+}
 
 function encodeVersion(v: number): Bytes {
   const b = new Uint8Array(8);
@@ -47,12 +50,13 @@ function encodeVersion(v: number): Bytes {
 export function saveSealed(hsm: Hsm, sealLabel: string, storage: HostStorage, version: number, state: unknown, rng: Rng): void {
   const plaintext = concat(encodeVersion(version), utf8(JSON.stringify(state)));
   storage.save(hsm.seal(sealLabel, plaintext, concat(AAD, utf8(hsm.label)), rng(12)));
-  if (hsm.readCounter(ANCHOR) < BigInt(version)) hsm.advanceCounter(ANCHOR, BigInt(version));
+  const anchor = anchorName(sealLabel);
+  if (hsm.readCounter(anchor) < BigInt(version)) hsm.advanceCounter(anchor, BigInt(version));
 }
 
 /** Loads and checks the sealed state: null when the host has none and the anchor is at 0. */
 export function loadSealed<T>(hsm: Hsm, sealLabel: string, storage: HostStorage): { version: number; state: T } | null {
-  const anchor = hsm.readCounter(ANCHOR);
+  const anchor = hsm.readCounter(anchorName(sealLabel));
   const blob = storage.load();
   if (blob === null) {
     if (anchor > 0n) throw new VaultError('StaleState', `host storage is empty but the HSM anchor is at version ${anchor}`);
@@ -61,6 +65,6 @@ export function loadSealed<T>(hsm: Hsm, sealLabel: string, storage: HostStorage)
   const plaintext = hsm.unseal(sealLabel, blob, concat(AAD, utf8(hsm.label)));
   const version = Number(new DataView(plaintext.buffer, plaintext.byteOffset, 8).getBigUint64(0));
   if (BigInt(version) < anchor) throw new VaultError('StaleState', `host storage holds version ${version}, the HSM anchor is at ${anchor} (rolled back)`);
-  if (BigInt(version) > anchor) hsm.advanceCounter(ANCHOR, BigInt(version));
+  if (BigInt(version) > anchor) hsm.advanceCounter(anchorName(sealLabel), BigInt(version));
   return { version, state: JSON.parse(new TextDecoder().decode(plaintext.subarray(8))) as T };
 }

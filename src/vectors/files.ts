@@ -1,0 +1,120 @@
+/**
+ * `bkv vectors generate` and `bkv vectors verify`: the reference vectors under `test/vectors/`
+ * (spec ch. 9). Each file is produced by a deterministic generator; `verify` re-runs every
+ * vector from its inputs through bkv's implementation and compares every output. The test suite
+ * also regenerates them and fails on any difference from the committed files (drift).
+ * @module
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fromHex } from '../crypto/bytes.ts';
+import { getSuite, type SuiteId } from '../crypto/suite.ts';
+import { ksfFromName } from '../crypto/ksf.ts';
+import { type OpaqueVector, generateOpaqueVectors, runOpaqueTranscript } from './opaque.ts';
+import { type RecordVector, generateRecordVectors, runRecordSteps } from './records.ts';
+import { type DecodingCase, generateDecodingVectors, verifyDecodingCase } from './decoding.ts';
+import { type NoiseVector, generateNoiseVectors, runNoiseTranscript } from './noise.ts';
+import { canonicalJson } from '../vault/records.ts';
+
+interface VectorFile<T> {
+  readonly file: string;
+  readonly format: string;
+  readonly generate: () => T[];
+  /** Problems found re-running `vectors` (empty when all pass). */
+  readonly verify: (vectors: T[]) => string[];
+}
+
+const diff = (name: string, want: Record<string, string>, got: Record<string, string>) =>
+  Object.keys(want)
+    .filter((k) => want[k] !== got[k])
+    .map((k) => `${name}: ${k} expected ${want[k]?.slice(0, 24)}…, got ${got[k]?.slice(0, 24)}…`);
+
+export const VECTOR_FILES: readonly VectorFile<any>[] = [
+  {
+    file: 'opaque.json',
+    format: 'RFC 9807 Appendix C format: {name, config, inputs, intermediates, outputs}; config.Suite and config.KSF name the configuration',
+    generate: generateOpaqueVectors,
+    verify: (vs: OpaqueVector[]) =>
+      vs.flatMap((v) => {
+        const s = getSuite(v.config.Suite as SuiteId, ksfFromName(v.config.KSF ?? ''));
+        const inputs = Object.fromEntries(Object.entries(v.inputs).map(([k, x]) => [k, fromHex(x)]));
+        const run = runOpaqueTranscript(s, fromHex(v.config.Context ?? ''), inputs);
+        return [...diff(v.name, v.intermediates, run.intermediates), ...diff(v.name, v.outputs, run.outputs)];
+      }),
+  } satisfies VectorFile<OpaqueVector>,
+  {
+    file: 'records.json',
+    format: 'consensus-specs style: {name, description, pre, steps: [{command, valid, code?, triesRemaining?, status?}], post}',
+    generate: generateRecordVectors,
+    verify: (vs: RecordVector[]) =>
+      vs.flatMap((v) => {
+        const run = runRecordSteps(v.pre, v.steps.map((s) => s.command));
+        const problems: string[] = [];
+        run.steps.forEach((s, i) => {
+          if (canonicalJson(s) !== canonicalJson(v.steps[i])) problems.push(`${v.name}: step ${i} expected ${canonicalJson(v.steps[i])}, got ${canonicalJson(s)}`);
+        });
+        if (canonicalJson(run.post) !== canonicalJson(v.post)) problems.push(`${v.name}: post state differs`);
+        return problems;
+      }),
+  } satisfies VectorFile<RecordVector>,
+  {
+    file: 'decoding.json',
+    format: '{name, suite, bytes, valid, code?}: a vault request and the verdict of the vault decoders',
+    generate: generateDecodingVectors,
+    verify: (vs: DecodingCase[]) => vs.map(verifyDecodingCase).filter((x): x is string => x !== null),
+  } satisfies VectorFile<DecodingCase>,
+  {
+    file: 'noise.json',
+    format: 'cacophony format: {protocol_name, init_*, resp_*, handshake_hash, messages: [{payload, ciphertext}]}',
+    generate: generateNoiseVectors,
+    verify: (vs: NoiseVector[]) =>
+      vs.flatMap((v) => {
+        const run = runNoiseTranscript({ ...v, payloads: v.messages.map((m) => m.payload) });
+        const problems = diff(v.protocol_name, { handshake_hash: v.handshake_hash }, { handshake_hash: run.handshake_hash });
+        v.messages.forEach((m, i) => {
+          if (m.ciphertext !== run.messages[i]?.ciphertext) problems.push(`${v.protocol_name}: message ${i} ciphertext differs`);
+        });
+        return problems;
+      }),
+  } satisfies VectorFile<NoiseVector>,
+];
+
+/** The text of a vector file: stable JSON, one file per format, with its format note. */
+export function renderVectorFile(f: VectorFile<unknown>): string {
+  return JSON.stringify({ generator: 'npx bkv vectors generate', format: f.format, vectors: f.generate() }, null, 1) + '\n';
+}
+
+export function generateVectors(dir: string): string[] {
+  mkdirSync(dir, { recursive: true });
+  return VECTOR_FILES.map((f) => {
+    writeFileSync(join(dir, f.file), renderVectorFile(f));
+    return f.file;
+  });
+}
+
+export interface VerifyReport {
+  readonly file: string;
+  readonly count: number;
+  readonly problems: string[];
+}
+
+export function verifyVectors(dir: string): VerifyReport[] {
+  return VECTOR_FILES.map((f) => {
+    const path = join(dir, f.file);
+    if (!existsSync(path)) return { file: f.file, count: 0, problems: [`${path} is missing (run: npx bkv vectors generate ${dir})`] };
+    let vectors: unknown[];
+    try {
+      vectors = (JSON.parse(readFileSync(path, 'utf8')) as { vectors: unknown[] }).vectors;
+    } catch (e) {
+      return { file: f.file, count: 0, problems: [`${path}: ${(e as Error).message}`] };
+    }
+    let problems: string[];
+    try {
+      problems = f.verify(vectors);
+    } catch (e) {
+      problems = [`${f.file}: ${(e as Error).message}`];
+    }
+    return { file: f.file, count: vectors.length, problems };
+  });
+}
+
