@@ -12,6 +12,10 @@ usage: npx bkv <command> [options]
   demo [--hsm memory|softhsm] [--seed S]   the whole story on one replica (npm start)
   opaque [--suite ID] [--seed S]           one OPAQUE registration and login, every message in hex
   vectors generate|verify [dir]            the reference vectors (default test/vectors/)
+  conform --vault CMD | --client CMD       run another implementation through the adapter protocol
+          [--suite ID] [--runs N] [--seed S]  against the vectors and randomized scenarios
+  adapter vault|client [--mutant M]        bkv's own adapters (JSON lines on stdin/stdout); a mutant
+                                           vault (forget-on-restart, no-guess-limit) shows conform failing
   help                                     this text
 `;
 
@@ -40,6 +44,14 @@ export async function main(argv: readonly string[], print: (line: string) => voi
         const a = parseArgs(rest, []);
         const { vectorsCommand } = await import('./vectors.ts');
         return vectorsCommand(a.positionals[0], a.positionals[1], print);
+      }
+      case 'conform': {
+        const { conformCommand } = await import('./conform.ts');
+        return await conformCommand(parseArgs(rest, ['vault', 'client', 'suite', 'runs', 'seed', 'vectors']), print);
+      }
+      case 'adapter': {
+        const { adapterCommand } = await import('./conform.ts');
+        return await adapterCommand(parseArgs(rest, ['mutant']));
       }
       case 'help':
       case '--help':

@@ -84,7 +84,7 @@ const SCENARIOS: readonly { name: string; description: string; commands: readonl
   { name: 'delete', description: 'a deleted record is gone; a later KE1 meets an unknown credential', commands: [register(10), { type: 'Delete', credentialId: ID }, consume(1, 1)] },
 ];
 
-function describeOutcome(o: Outcome) {
+export function describeOutcome(o: Outcome) {
   if (!o.ok) return { valid: false, code: o.code };
   return o.record ? { valid: true, triesRemaining: o.record.guessLimit - o.record.attemptsUsed, status: o.record.status } : { valid: true };
 }
