@@ -11,6 +11,7 @@ usage: npx bkv <command> [options]
 
   demo [--hsm memory|softhsm] [--seed S]   the whole story on one replica (npm start)
   opaque [--suite ID] [--seed S]           one OPAQUE registration and login, every message in hex
+  spec check|sync                          the code quoted in spec/ against src/
   vectors generate|verify [dir]            the reference vectors (default test/vectors/)
   conform --vault CMD | --client CMD       run another implementation through the adapter protocol
           [--suite ID] [--runs N] [--seed S]  against the vectors and randomized scenarios
@@ -52,6 +53,10 @@ export async function main(argv: readonly string[], print: (line: string) => voi
       case 'adapter': {
         const { adapterCommand } = await import('./conform.ts');
         return await adapterCommand(parseArgs(rest, ['mutant']));
+      }
+      case 'spec': {
+        const { specCommand } = await import('./spec.ts');
+        return specCommand(parseArgs(rest, []).positionals[0], print);
       }
       case 'help':
       case '--help':

@@ -163,6 +163,10 @@ export async function conformVault(o: ConformOptions): Promise<number> {
   } finally {
     ch.close();
   }
+  return summarize(t, print);
+}
+
+function summarize(t: Tally, print: (l: string) => void): number {
   print(`${t.passed} passed, ${t.failed} failed`);
   return t.failed === 0 ? 0 : 1;
 }
@@ -233,8 +237,7 @@ export async function conformClient(o: ConformOptions): Promise<number> {
   } finally {
     ch.close();
   }
-  print(`${t.passed} passed, ${t.failed} failed`);
-  return t.failed === 0 ? 0 : 1;
+  return summarize(t, print);
 }
 
 export const DEFAULT_CONFORM_RUNS = DEFAULT_GUESS_LIMIT * 10;
