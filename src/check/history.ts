@@ -1,0 +1,79 @@
+/**
+ * Histories in the manner of Jepsen: every client operation is recorded when invoked and when it
+ * completes, as `ok` (happened, with its output), `fail` (definitely did not happen) or `info`
+ * (unknown: lost answer, crash, timeout). For the guess limit an `info` recovery counts as a spent
+ * guess (spec ch. 12).
+ * @module
+ */
+export type OpKind = 'register' | 'recover';
+
+export interface RegisterInput {
+  readonly kind: 'register';
+  /** An opaque name of the password (never the password itself) and of K. */
+  readonly password: string;
+  readonly key: string;
+  readonly limit: number;
+}
+export interface RecoverInput {
+  readonly kind: 'recover';
+  readonly password: string;
+}
+/** A KE1 whose session is abandoned after KE2 (no KE3): it spends a guess without a verdict. */
+export interface ProbeInput {
+  readonly kind: 'probe';
+}
+export type OpInput = RegisterInput | RecoverInput | ProbeInput;
+
+export type OpOutput =
+  | { readonly kind: 'Registered' }
+  | { readonly kind: 'Recovered'; readonly key: string }
+  | { readonly kind: 'WrongPassword'; readonly triesRemaining: number }
+  | { readonly kind: 'Locked' }
+  /** a probe got its KE2, with the tries the vault said remain */
+  | { readonly kind: 'Ke2'; readonly triesRemaining: number };
+
+export type Completion = 'ok' | 'fail' | 'info';
+
+export interface Operation {
+  readonly id: number;
+  readonly client: string;
+  readonly credential: string;
+  readonly input: OpInput;
+  /** logical time of the invocation and of the completion (Infinity for `info`) */
+  readonly call: number;
+  readonly return: number;
+  readonly completion: Completion;
+  readonly output?: OpOutput;
+}
+
+/** Records a history as a run goes. Time is the run's logical clock (event counter). */
+export class History {
+  readonly ops: Operation[] = [];
+  readonly #open = new Map<number, Omit<Operation, 'return' | 'completion' | 'output'>>();
+  #next = 0;
+
+  invoke(client: string, credential: string, input: OpInput, at: number): number {
+    const id = this.#next++;
+    this.#open.set(id, { id, client, credential, input, call: at });
+    return id;
+  }
+
+  complete(id: number, completion: Completion, at: number, output?: OpOutput): void {
+    const o = this.#open.get(id);
+    if (!o) throw new Error(`history: operation ${id} is not open`);
+    this.#open.delete(id);
+    this.ops.push({ ...o, return: completion === 'info' ? Infinity : at, completion, ...(output && { output }) });
+  }
+
+  /** Ends the run: every operation still open becomes `info` (its outcome is unknown). */
+  close(): Operation[] {
+    for (const id of [...this.#open.keys()]) this.complete(id, 'info', Infinity);
+    return this.ops.sort((a, b) => a.call - b.call);
+  }
+}
+
+export function describeOperation(o: Operation): string {
+  const inp = o.input.kind === 'register' ? `register(${o.input.password}, limit ${o.input.limit})` : o.input.kind === 'recover' ? `recover(${o.input.password})` : 'probe';
+  const out = o.completion !== 'ok' || !o.output ? o.completion : 'triesRemaining' in o.output ? `${o.output.kind}(${o.output.triesRemaining})` : o.output.kind === 'Recovered' ? `Recovered(${o.output.key})` : o.output.kind;
+  return `#${o.id} ${o.client} ${o.credential} ${inp} -> ${out} [${o.call}, ${o.return === Infinity ? '∞' : o.return}]`;
+}
