@@ -5,9 +5,7 @@
  * override with BKV_VECTORS_DIR), then fast-check properties: round trip, bit flips, wrong pinned
  * key, replay / reordering, and a broken transport that the replay property catches.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadVectors } from './support/vectors.ts';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { fromHex, toHex, utf8, type Bytes } from '../src/crypto/bytes.ts';
@@ -223,15 +221,12 @@ interface NoiseVector {
   messages: { payload: string; ciphertext: string }[];
 }
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const VECTORS_DIR = process.env.BKV_VECTORS_DIR ?? join(REPO_ROOT, '../shared/vectors');
-const VECTORS_FILE = join(VECTORS_DIR, 'noise-nk-25519.json');
 let vectors: NoiseVector[] = [];
 let loadError: Error | undefined;
 try {
-  vectors = (JSON.parse(readFileSync(VECTORS_FILE, 'utf8')) as { vectors: NoiseVector[] }).vectors;
+  vectors = loadVectors<{ vectors: NoiseVector[] }>('noise-nk-25519.json').vectors;
 } catch (e) {
-  loadError = new Error(`Noise vectors not readable: ${VECTORS_FILE} (folder ${VECTORS_DIR}; set BKV_VECTORS_DIR to the folder holding noise-nk-25519.json): ${String(e)}`);
+  loadError = e as Error;
 }
 
 describe('cacophony vectors (Noise_NK_25519_*)', () => {
