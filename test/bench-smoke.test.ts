@@ -1,0 +1,81 @@
+/**
+ * The bench cannot rot: every task of every suite in bench/run.ts runs once, untimed, with its
+ * self-check (a login whose sides disagree, a recovery that does not release K, a floor whose DH
+ * shares differ: each throws). The ratios and targets name tasks that exist, and the peers,
+ * libsodium and SoftHSM load (the bench may skip one that does not; the tests do not). No timing
+ * is asserted.
+ */
+import { describe, expect, test } from 'vitest';
+import { type BenchTask, measureTask, runTaskOnce } from '../bench/harness.ts';
+import { computeRatio, computeTargets, RATIOS, TARGETS } from '../bench/report.ts';
+import { SUITES, suiteContext } from '../bench/run.ts';
+import { registerFixture, wholeLogin } from '../bench/suites/crypto.ts';
+import { seededRng } from '../src/crypto/rng.ts';
+import { getSuite } from '../src/crypto/suite.ts';
+
+const SEED = 'bench-smoke';
+
+describe('bench suites: each task once', () => {
+  const seen = new Set<string>();
+  for (const suite of SUITES) {
+    test(`${suite.id}: every task runs and passes its self-check`, async () => {
+      console.log(`[bench-smoke] seed "${SEED}"`);
+      const instance = await suite.open(suiteContext(SEED, () => {}));
+      try {
+        expect(instance.tasks.length).toBeGreaterThan(0);
+        for (const task of instance.tasks) {
+          expect(seen.has(task.id), `duplicate task id ${task.id}`).toBe(false);
+          seen.add(task.id);
+          const out = await runTaskOnce(task);
+          if (out !== null && typeof out === 'object' && 'overriddenDuration' in out) {
+            const d = (out as { overriddenDuration: unknown }).overriddenDuration;
+            expect(typeof d === 'number' && Number.isFinite(d) && d >= 0, `${task.id}: overriddenDuration ${String(d)}`).toBe(true);
+          }
+        }
+        if (instance.afterRun) {
+          const after = await instance.afterRun(2);
+          expect(Object.keys(after).length).toBeGreaterThan(0);
+        }
+        // the bench may go on without a peer, libsodium or SoftHSM; the tests may not
+        expect(instance.info?.skipped ?? {}, 'something the bench measures failed to load').toEqual({});
+      } finally {
+        await instance.dispose();
+      }
+    });
+  }
+
+  test('every ratio and target names tasks the suites define', () => {
+    expect(seen.size).toBeGreaterThan(0);
+    for (const r of [...RATIOS, ...TARGETS]) {
+      expect(seen.has(r.numerator), `${r.id}: no task ${r.numerator}`).toBe(true);
+      expect(seen.has(r.denominator), `${r.id}: no task ${r.denominator}`).toBe(true);
+    }
+  });
+});
+
+describe('bench harness', () => {
+  test('a task whose computation is wrong fails instead of being timed', async () => {
+    const rng = seededRng(SEED);
+    const suite = getSuite('ristretto255-SHA512');
+    const f = registerFixture(suite, rng);
+    const other = registerFixture(suite, rng); // another server: its keys do not open this record
+    const broken: BenchTask = { id: 'broken', name: 'login against the wrong server keys', fn: () => wholeLogin({ ...f, keys: other.keys }, rng), iterations: 1, time: 0 };
+    await expect(runTaskOnce(broken)).rejects.toThrow();
+    await expect(measureTask(broken, { timeMs: 0, iterations: 1 })).rejects.toThrow();
+    // the same login with the right keys passes, and is measured
+    const m = await measureTask({ id: 'ok', name: 'login', fn: () => wholeLogin(f, rng), iterations: 2, time: 0 }, { timeMs: 0, iterations: 2 });
+    expect(m.samples).toBeGreaterThanOrEqual(2);
+    expect(m.medianMs).toBeGreaterThan(0);
+  });
+
+  test('ratios are of medians, and a target is reached only at or below its bound', () => {
+    const t = (id: string, medianMs: number) => [id, { id, name: id, medianMs, meanMs: medianMs, minMs: medianMs, p75Ms: medianMs, rme: 0, samples: 1, opsPerSec: 1000 / medianMs }] as const;
+    const target = TARGETS.find((x) => x.id === 'login-vs-opaque-ke')!;
+    const slow = new Map([t(target.numerator, 30), t(target.denominator, 10)]);
+    expect(computeRatio(slow, target).value).toBe(30 / 10);
+    expect(computeTargets(slow).find((x) => x.id === target.id)?.reached).toBe(false);
+    const fast = new Map([t(target.numerator, 12), t(target.denominator, 10)]);
+    expect(computeTargets(fast).find((x) => x.id === target.id)?.reached).toBe(true);
+    expect(computeTargets(new Map()).every((x) => x.reached === null && x.value === null)).toBe(true);
+  });
+});
