@@ -22,8 +22,17 @@ test('the vector file holds the mode-0 suites we implement', () => {
 
 describe.each(mode0.map((s) => [s.identifier, s] as const))('%s, mode 0', (id, s) => {
   const { oprf } = getSuite(SUITES[id]);
-  test('DeriveKeyPair(seed, info) gives skSm', () => {
+  test('DeriveKeyPair(seed, info) gives skSm, with and without the public key', () => {
     expect(toHex(oprf.deriveKeyPair(fromHex(s.seed), fromHex(s.keyInfo)).privateKey)).toBe(s.skSm);
+    expect(toHex(oprf.deriveSecretKey(fromHex(s.seed), fromHex(s.keyInfo)))).toBe(s.skSm);
+  });
+  test('property: deriveSecretKey is the secret half of noble\'s deriveKeyPair for any seed and info', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 40 }), (seed, info) => {
+        expect(toHex(oprf.deriveSecretKey(seed, info))).toBe(toHex(oprf.deriveKeyPair(seed, info).privateKey));
+      }),
+      { numRuns: 50 },
+    );
   });
   test.each(s.vectors.filter((v) => v.Batch === 1).map((v, i) => [i, v] as const))('vector %i: Blind, BlindEvaluate, Finalize', (_i, v) => {
     const input = fromHex(v.Input);

@@ -61,7 +61,7 @@ export function oprfKeyInfo(credentialIdentifier: Bytes): Bytes {
 
 /** DeriveKeyPair(seed, "OPAQUE-DeriveKeyPair"): the OPRF key from its expanded seed (RFC 9807 §5.2.2). */
 export function deriveOprfKey(s: Suite, seed: Bytes): Bytes {
-  return s.oprf.deriveKeyPair(seed, L.deriveKeyPair).privateKey;
+  return s.oprf.deriveSecretKey(seed, L.deriveKeyPair);
 }
 
 interface EnvelopeKeys {

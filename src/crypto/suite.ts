@@ -13,16 +13,15 @@
  * token, but has no ristretto255 and returns only the x-coordinate of a P-256 ECDH (spec ch. 2).
  * @module
  */
-import { ristretto255, ristretto255_oprf, x25519 } from '@noble/curves/ed25519.js';
-import { p256_oprf } from '@noble/curves/nist.js';
-import { p256 } from '@noble/curves/nist.js';
+import { ristretto255, ristretto255_hasher, ristretto255_oprf, x25519 } from '@noble/curves/ed25519.js';
+import { p256, p256_hasher, p256_oprf } from '@noble/curves/nist.js';
 import { mapHashToField, getMinHashLength } from '@noble/curves/abstract/modular.js';
 import { numberToBytesBE, numberToBytesLE } from '@noble/curves/utils.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import type { CHash } from '@noble/hashes/utils.js';
-import { type Bytes, type Rng, utf8 } from './bytes.ts';
+import { type Bytes, type Rng, concat, i2osp, lengthPrefixed, utf8 } from './bytes.ts';
 import { IDENTITY_KSF, type Ksf } from './ksf.ts';
 import { VaultError } from '../errors.ts';
 
@@ -63,6 +62,8 @@ export interface Oprf {
   finalize(input: Bytes, blind: Bytes, evaluated: Bytes): Bytes;
   /** DeriveKeyPair(seed, info) (RFC 9497 §3.2.1). */
   deriveKeyPair(seed: Bytes, info: Bytes): KeyPair;
+  /** The secret half of DeriveKeyPair alone: OPAQUE's OPRF key needs no public key. */
+  deriveSecretKey(seed: Bytes, info: Bytes): Bytes;
   /** Throws VaultError('InvalidPoint') unless `element` decodes to a non-identity group element. */
   checkElement(element: Bytes, name: string): void;
 }
@@ -86,10 +87,25 @@ export interface Suite {
   expand(prk: Bytes, info: Bytes, length: number): Bytes;
 }
 
-function nobleOprf(noble: NobleOprf, name: string, point: { Fn: { ORDER: bigint; isLE: boolean; BYTES: number } }, Noe: number, fromBytes: (b: Bytes) => { equals(o: unknown): boolean }, zero: unknown): Oprf {
+type HashToScalar = (msg: Bytes, options: { DST: Bytes }) => bigint;
+
+function nobleOprf(
+  noble: NobleOprf,
+  name: string,
+  point: { Fn: { ORDER: bigint; isLE: boolean; BYTES: number; toBytes(x: bigint): Bytes } },
+  Noe: number,
+  fromBytes: (b: Bytes) => { equals(o: unknown): boolean },
+  zero: unknown,
+  hashToScalar: HashToScalar,
+): Oprf {
   const { ORDER, isLE, BYTES } = point.Fn;
   const seedLength = getMinHashLength(ORDER);
+  // RFC 9497 §3.2.1: DST = "DeriveKeyPair" || contextString, contextString = "OPRFV1-" || I2OSP(mode, 1) || "-" || identifier
+  const deriveDst = concat(utf8('DeriveKeyPair'), utf8('OPRFV1-'), Uint8Array.of(0), utf8('-' + name));
+  // Elements already checked, by identity: a decoder's output is checked once, not at every use.
+  const checked = new WeakSet<Bytes>();
   const checkElement = (element: Bytes, what: string) => {
+    if (checked.has(element)) return;
     if (element.length !== Noe) throw new VaultError('MalformedMessage', `"${what}" expected ${Noe} bytes, got ${element.length}`);
     let p;
     try {
@@ -98,6 +114,7 @@ function nobleOprf(noble: NobleOprf, name: string, point: { Fn: { ORDER: bigint;
       throw new VaultError('InvalidPoint', `"${what}" is not a valid ${name} element: ${(e as Error).message}`);
     }
     if (p.equals(zero)) throw new VaultError('InvalidPoint', `"${what}" is the identity element`);
+    checked.add(element);
   };
   const mapped = (f: () => Bytes, what: string) => {
     try {
@@ -132,6 +149,15 @@ function nobleOprf(noble: NobleOprf, name: string, point: { Fn: { ORDER: bigint;
       const { secretKey, publicKey } = noble.deriveKeyPair(seed, info);
       return { privateKey: secretKey, publicKey };
     },
+    deriveSecretKey(seed: Bytes, info: Bytes): Bytes {
+      // RFC 9497 §3.2.1 DeriveKeyPair, without the public key: the same hashToScalar as noble's
+      if (seed.length !== 32) throw new VaultError('InvalidParameter', `"seed" expected 32 bytes, got ${seed.length}`);
+      for (let counter = 0; counter <= 255; counter++) {
+        const sk = hashToScalar(concat(seed, lengthPrefixed(info), i2osp(counter, 1)), { DST: deriveDst });
+        if (sk !== 0n) return point.Fn.toBytes(sk);
+      }
+      throw new VaultError('InvalidParameter', 'DeriveKeyPair: no key after 256 counters');
+    },
     checkElement,
   });
 }
@@ -147,8 +173,8 @@ function bytesToNumberBE(b: Bytes): bigint {
   return n;
 }
 
-const RISTRETTO_OPRF = nobleOprf(ristretto255_oprf.oprf, 'ristretto255-SHA512', ristretto255.Point, 32, (b) => ristretto255.Point.fromBytes(b), ristretto255.Point.ZERO);
-const P256_OPRF = nobleOprf(p256_oprf.oprf, 'P256-SHA256', p256.Point, 33, (b) => p256.Point.fromBytes(b), p256.Point.ZERO);
+const RISTRETTO_OPRF = nobleOprf(ristretto255_oprf.oprf, 'ristretto255-SHA512', ristretto255.Point, 32, (b) => ristretto255.Point.fromBytes(b), ristretto255.Point.ZERO, ristretto255_hasher.hashToScalar);
+const P256_OPRF = nobleOprf(p256_oprf.oprf, 'P256-SHA256', p256.Point, 33, (b) => p256.Point.fromBytes(b), p256.Point.ZERO, p256_hasher.hashToScalar);
 
 const DERIVE_DH_INFO = utf8('OPAQUE-DeriveDiffieHellmanKeyPair');
 
@@ -201,9 +227,9 @@ function hashFunctions(hash: CHash) {
 
 /** The suite object for `id`, with the KSF `ksf` (default Identity). */
 export function getSuite(id: SuiteId = 'ristretto255-SHA512', ksf: Ksf = IDENTITY_KSF): Suite {
+  if (!(SUITE_IDS as readonly string[]).includes(id)) throw new VaultError('InvalidParameter', `unknown suite "${id}", expected one of ${SUITE_IDS.join(', ')}`);
   const sha = id === 'P256-SHA256' ? { hashName: 'SHA256' as const, fns: hashFunctions(sha256), N: 32 } : { hashName: 'SHA512' as const, fns: hashFunctions(sha512), N: 64 };
   const oprf = id === 'P256-SHA256' ? P256_OPRF : RISTRETTO_OPRF;
   const group = id === 'P256-SHA256' ? P256_GROUP : id === 'ristretto255-SHA512' ? RISTRETTO_GROUP : CURVE25519_GROUP;
-  if (!(SUITE_IDS as readonly string[]).includes(id)) throw new VaultError('InvalidParameter', `unknown suite "${id}", expected one of ${SUITE_IDS.join(', ')}`);
   return Object.freeze({ id, oprf, group, ksf, hashName: sha.hashName, Nh: sha.N, Nm: sha.N, Nx: sha.N, Nn: 32, Nseed: 32, ...sha.fns });
 }
