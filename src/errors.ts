@@ -33,6 +33,7 @@ export const ERROR_CODES = [
   'NotLeader',
   'Unavailable', // no majority reachable / timed out: the outcome is unknown (info)
   'StaleState', // host storage rolled back below the HSM anchor
+  'PeerAuthenticationFailed', // a replica-to-replica message whose fleet MAC does not verify (forged, altered or misdirected)
   // fleet, bundles, witness log, audit
   'BundleUnsigned',
   'WitnessSignatureInvalid',
@@ -49,6 +50,7 @@ export const ERROR_CODES = [
   'LogEquivocation',
   'AttestationInvalid',
   'KeyExtractable',
+  'EvidenceInvalid', // deployment evidence that does not add up: fleet keys differ between replicas, a wrap without its unwrap, a secret not destroyed (spec ch. 7)
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

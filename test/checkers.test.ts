@@ -123,11 +123,12 @@ describe('linearizability (INV-5: record operations are linearizable per credent
 });
 
 describe('guess budget (INV-1: G5) and release after a verified KE3 (INV-2: G3)', () => {
-  const ev = (events: Omit<VaultEvent, 'at'>[]): VaultEvent[] => events.map((e, at) => ({ ...e, at }) as VaultEvent);
+  type Spec = VaultEvent extends infer E ? (E extends VaultEvent ? Omit<E, 'at'> : never) : never;
+  const ev = (events: Spec[]): VaultEvent[] => events.map((e, at) => ({ ...e, at }) as VaultEvent);
   test('limit KE2s between successes pass; one more is a G5 violation', () => {
-    const base = [{ type: 'Registered', credential: 'c', limit: 2 }, ...[1, 2].map((i) => ({ type: 'Ke2Sent', credential: 'c', session: `s${i}` }))] as Omit<VaultEvent, 'at'>[];
+    const base: Spec[] = [{ type: 'Registered', credential: 'c', limit: 2 }, ...[1, 2].map((i) => ({ type: 'Ke2Sent' as const, credential: 'c', session: `s${i}` }))];
     expect(checkBudget(ev(base))).toEqual([]);
-    const over = checkBudget(ev([...base, { type: 'Ke2Sent', credential: 'c', session: 's3' } as Omit<VaultEvent, 'at'>]));
+    const over = checkBudget(ev([...base, { type: 'Ke2Sent', credential: 'c', session: 's3' }]));
     expect(over.map((v) => v.rule)).toEqual(['G5']);
   });
   test('a success resets the budget; a duplicate KE2 frame is not a second guess', () => {
@@ -138,7 +139,7 @@ describe('guess budget (INV-1: G5) and release after a verified KE3 (INV-2: G3)'
       { type: 'Ke3Verified', credential: 'c', session: 's1' },
       { type: 'Released', credential: 'c', session: 's1' },
       { type: 'Ke2Sent', credential: 'c', session: 's2' },
-    ] as Omit<VaultEvent, 'at'>[]);
+    ]);
     expect(checkBudget(events)).toEqual([]);
   });
   test('K released without a verified KE3 is a G3 violation', () => {
@@ -146,7 +147,7 @@ describe('guess budget (INV-1: G5) and release after a verified KE3 (INV-2: G3)'
       { type: 'Registered', credential: 'c', limit: 3 },
       { type: 'Ke2Sent', credential: 'c', session: 's1' },
       { type: 'Released', credential: 'c', session: 's1' },
-    ] as Omit<VaultEvent, 'at'>[]);
+    ]);
     expect(checkBudget(events).map((v) => v.rule)).toEqual(['G3']);
   });
 });

@@ -11,6 +11,9 @@ usage: npx bkv <command> [options]
 
   demo [--hsm memory|softhsm] [--seed S]   the whole story on one replica (npm start)
   opaque [--suite ID] [--seed S]           one OPAQUE registration and login, every message in hex
+  fleet deploy --out DIR [--replicas N]    deploy 2 fleets with a rotation: log, bundles, evidence
+               [--hsm memory|softhsm] [--seed S]
+  audit DIR [--verbose]                    verify a deployment directory end to end; keys and roles per epoch
   spec check|sync                          the code quoted in spec/ against src/
   vectors generate|verify [dir]            the reference vectors (default test/vectors/)
   conform --vault CMD | --client CMD       run another implementation through the adapter protocol
@@ -57,6 +60,16 @@ export async function main(argv: readonly string[], print: (line: string) => voi
       case 'spec': {
         const { specCommand } = await import('./spec.ts');
         return specCommand(parseArgs(rest, []).positionals[0], print);
+      }
+      case 'fleet': {
+        const [sub, ...more] = rest;
+        if (sub !== 'deploy') throw new UsageError('usage: npx bkv fleet deploy --out <dir> [--replicas N] [--hsm memory|softhsm] [--seed S]');
+        const { fleetDeploy } = await import('./fleet.ts');
+        return await fleetDeploy(parseArgs(more, ['out', 'replicas', 'hsm', 'seed']), print);
+      }
+      case 'audit': {
+        const { audit } = await import('./fleet.ts');
+        return await audit(parseArgs(rest, [], ['verbose']), print);
       }
       case 'help':
       case '--help':

@@ -15,6 +15,10 @@
  * @module
  */
 import { VaultError } from '../errors.ts';
+import { canonicalJson } from '../crypto/canonical.ts';
+
+/** Moved to src/crypto/canonical.ts (shared with the fleet documents); re-exported for existing importers. */
+export { canonicalJson };
 
 /** Hex of a credential identifier, a session id: map keys and log-friendly. */
 export type Hex = string;
@@ -147,11 +151,3 @@ export function encodeVaultState(state: VaultState): string {
   return canonicalJson(state);
 }
 
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-}

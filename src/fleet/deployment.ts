@@ -1,0 +1,145 @@
+/**
+ * A whole deployment history, as `bkv fleet deploy` writes it (spec ch. 7, "Rotation"): the
+ * parties (vendor, witness, operator), an initial fleet published at epoch 1, and then each
+ * rotation in two epochs: the new fleet with the old one's keys as `retiring-*` (records move),
+ * then the new fleet alone (the old one is retired).
+ *
+ *   epoch 1   fleet-1                                 deployed, published
+ *   epoch 2   fleet-2 + retiring keys of fleet-1       after `rotationAfterMs`
+ *   epoch 3   fleet-2                                 after `migrationWindowMs`
+ *
+ * The result is plain data (`DeploymentRecord`: what an auditor reads, see files.ts) plus the live
+ * parties and replica HSMs, so that tests and the demo can run vaults on the deployed replicas.
+ * @module
+ */
+import { type Rng, toHex } from '../crypto/bytes.ts';
+import { NOISE_NK_25519_AESGCM_SHA256 } from '../crypto/noise.ts';
+import type { Suite } from '../crypto/suite.ts';
+import { VaultError } from '../errors.ts';
+import type { Hsm } from '../hsm/hsm.ts';
+import { type FleetArtifact, createArtifact, encodeArtifact } from './artifact.ts';
+import { type Vendor, createVendor } from './attestation.ts';
+import { type Bundle, encodeWitnessStatement } from './bundle.ts';
+import { type DeployedFleet, deployFleet } from './ceremony.ts';
+import type { DeploymentEvidence, KeyTransport } from './evidence.ts';
+import { type FleetInfo, serveFleetInfo } from './fleet-info.ts';
+import { type SignedTreeHead, WitnessLog } from './log.ts';
+import { publishArtifact } from './operator.ts';
+import { type Signer, hsmSigner } from './signing.ts';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The keys every auditor and app pins (roots.json). */
+export interface PinnedRoots {
+  readonly namespace: string;
+  readonly witnessKey: string;
+  readonly operatorKey: string;
+  readonly vendorRoot: string;
+}
+
+/** The witness log as published (log.json): its entries and every tree head with its consistency proof from the previous one. */
+export interface PublishedLog {
+  readonly namespace: string;
+  readonly entries: readonly string[];
+  readonly heads: readonly { readonly treeHead: SignedTreeHead; readonly consistencyProof: readonly string[] }[];
+}
+
+/** Everything an auditor reads. */
+export interface DeploymentRecord {
+  readonly roots: PinnedRoots;
+  readonly log: PublishedLog;
+  /** Per epoch, the fleet info as served at that epoch (its tree head has size = epoch). */
+  readonly bundles: readonly FleetInfo[];
+  readonly evidence: readonly DeploymentEvidence[];
+}
+
+/** The live parties of a deployment (for tests and the demo). */
+export interface Deployment {
+  readonly record: DeploymentRecord;
+  readonly fleets: readonly DeployedFleet[];
+  readonly artifacts: readonly FleetArtifact[];
+  readonly bundles: readonly Bundle[];
+  readonly log: WitnessLog;
+  readonly vendor: Vendor;
+  readonly operator: Signer;
+}
+
+export interface DeploymentOptions {
+  readonly namespace: string;
+  readonly suite: Suite;
+  /** Replicas per fleet. */
+  readonly replicas: number;
+  /** Fleets to deploy: 1 (no rotation) or more (each after the first is a rotation). */
+  readonly fleets?: number;
+  /**
+   * The HSM of replica `index` of fleet `fleetId`, and the prefix of its key labels there (so that
+   * several replicas can share a token, each under its own prefix).
+   */
+  readonly openReplica: (fleetId: string, index: number) => { hsm: Hsm; prefix: string };
+  /** The operator's HSM and the label of its counter-signing key. */
+  readonly operator: { readonly hsm: Hsm; readonly label: string };
+  /** The vendor's and the witness's HSMs (independent parties). */
+  readonly vendorHsm: Hsm;
+  readonly witnessHsm: Hsm;
+  readonly rng: Rng;
+  /** The simulated clock's start, in ms since the Unix epoch; it advances as the story goes. */
+  readonly startTime: number;
+  readonly rotationAfterMs?: number;
+  readonly migrationWindowMs?: number;
+  readonly transport?: KeyTransport;
+  /** Called after each step, for the CLI's narration. */
+  readonly onStep?: (line: string) => void;
+}
+
+/** Deploys `fleets` fleets (default 2) and publishes their epochs (see the module header). */
+export function runDeployment(o: DeploymentOptions): Deployment {
+  const fleetCount = o.fleets ?? 2;
+  if (!Number.isInteger(fleetCount) || fleetCount < 1) throw new VaultError('InvalidParameter', `"fleets" expected an integer >= 1, got ${fleetCount}`);
+  if (!Number.isInteger(o.replicas) || o.replicas < 1) throw new VaultError('InvalidParameter', `"replicas" expected an integer >= 1, got ${o.replicas}`);
+  const say = o.onStep ?? (() => {});
+  let now = o.startTime;
+  const clock = () => now;
+  const vendor = createVendor(o.vendorHsm);
+  const witness = hsmSigner(o.witnessHsm, 'witness/log-signing');
+  const operator = hsmSigner(o.operator.hsm, o.operator.label);
+  const log = new WitnessLog(o.namespace, witness, clock);
+  const fleets: DeployedFleet[] = [];
+  const artifacts: FleetArtifact[] = [];
+  const bundles: Bundle[] = [];
+  const served: FleetInfo[] = [];
+  const publish = (artifact: FleetArtifact) => {
+    const bundle = publishArtifact(encodeArtifact(artifact), log, operator);
+    artifacts.push(artifact);
+    bundles.push(bundle);
+    served.push(serveFleetInfo(log, bundle));
+    say(`epoch ${bundle.epoch}: ${artifact.fleetId}${artifact.keys.some((k) => k.role.startsWith('retiring-')) ? ' (+ retiring keys of the previous fleet)' : ''}, digest ${bundle.digest.slice(0, 16)}…, witness-signed and counter-signed`);
+  };
+
+  for (let f = 1; f <= fleetCount; f++) {
+    const fleetId = `fleet-${f}`;
+    if (f > 1) now += o.rotationAfterMs ?? 2 * 365 * DAY_MS;
+    const replicas = Array.from({ length: o.replicas }, (_, i) => ({ id: `r${i}`, ...o.openReplica(fleetId, i) }));
+    const fleet = deployFleet({ namespace: o.namespace, fleetId, suite: o.suite, replicas, vendor, rng: o.rng, ...(o.transport !== undefined && { transport: o.transport }) });
+    fleets.push(fleet);
+    say(`${fleetId}: ${o.replicas} replicas deployed (${fleet.evidence.transport}), ${fleet.evidence.events.length + o.replicas * 6} attested statements`);
+    const previous = artifacts.at(-1);
+    publish(createArtifact(fleet.evidence, { issuedAt: now, channelProtocol: NOISE_NK_25519_AESGCM_SHA256.protocolName, ...(previous !== undefined && { retiring: previous }) }));
+    if (previous !== undefined) {
+      now += o.migrationWindowMs ?? 90 * DAY_MS;
+      publish(createArtifact(fleet.evidence, { issuedAt: now, channelProtocol: NOISE_NK_25519_AESGCM_SHA256.protocolName }));
+    }
+  }
+
+  const heads = log.getHeads();
+  const record: DeploymentRecord = {
+    roots: { namespace: o.namespace, witnessKey: toHex(witness.publicKey), operatorKey: toHex(operator.publicKey), vendorRoot: toHex(vendor.rootKey) },
+    log: {
+      namespace: o.namespace,
+      entries: log.getStatements().map(encodeWitnessStatement),
+      heads: heads.map((treeHead, i) => ({ treeHead, consistencyProof: i === 0 ? [] : log.getConsistencyProof(heads[i - 1]!.body.treeSize, treeHead.body.treeSize) })),
+    },
+    bundles: served,
+    evidence: fleets.map((f) => f.evidence),
+  };
+  return { record, fleets, artifacts, bundles, log, vendor, operator };
+}
