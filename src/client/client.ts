@@ -9,7 +9,7 @@ import { aeadOpen, aeadSeal } from '../crypto/aead.ts';
 import { VaultError } from '../errors.ts';
 import type { Frame } from '../vault/protocol.ts';
 import { DEFAULT_GUESS_LIMIT } from '../vault/records.ts';
-import { type ClientContext, type Outcome, fault, onRecoverResponse, onRegisterDone, onRegisterResponse, onReleased, startRecovery, startRegistration } from './session.ts';
+import { type ClientContext, type Outcome, fault, onDeleted, onRecoverResponse, onRegisterDone, onRegisterResponse, onReleased, startDeletion, startRecovery, startRegistration } from './session.ts';
 
 /** The front end between client and vault: it carries frames and may see, drop, or alter them. */
 export interface Relay {
@@ -78,5 +78,12 @@ export class BkvClient {
     }
     const released = await this.relay.exchange(next.frame);
     return released ? onReleased(this.ctx, session, released) : fault('Unavailable');
+  }
+
+  /** Deletes the record of `credentialId` (the relay authorizes it by account, spec ch. 5). */
+  async delete(credentialId: Bytes): Promise<Outcome<true>> {
+    const { frame, session } = startDeletion(this.ctx, credentialId, this.rng);
+    const answer = await this.relay.exchange(frame);
+    return answer ? onDeleted(this.ctx, session, answer) : fault('Unavailable');
   }
 }

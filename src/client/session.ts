@@ -10,6 +10,8 @@
  *                 onRecoverResponse(Handshake2: KE2) -> Transport(RecoverFinish(KE3))
  *                                                     | Transport(RecoverAbort) + WrongPassword
  *                 onReleased(Transport) -> K
+ *   deletion:     startDeletion -> Handshake1(Delete); onDeleted(Handshake2) -> { ok }
+ *                 (authorized by the relay's account authentication, spec ch. 5)
  * @module
  */
 import { type Bytes, type Rng, ctEqual, toHex } from '../crypto/bytes.ts';
@@ -17,7 +19,7 @@ import { aeadOpen, aeadSeal } from '../crypto/aead.ts';
 import { type NkInitiatorState, type NoiseSuite, type Transport, initiatorFinish, initiatorStart } from '../crypto/noise.ts';
 import { type ClientLoginState, type ClientRegistrationState, type OpaqueParams, clientFinishLogin, clientStartLogin, createRegistrationRequest, finalizeRegistrationRequest } from '../crypto/opaque-client.ts';
 import { decodeKE2, decodeRegistrationResponse, encodeKE1, encodeKE3, encodeRegistrationRecord, encodeRegistrationRequest } from '../crypto/opaque-messages.ts';
-import { type ErrorCode, VaultError, isVaultError } from '../errors.ts';
+import { ERROR_CODES, type ErrorCode, VaultError, isVaultError } from '../errors.ts';
 import { type Frame, type Response, decodeResponse, encodeRequest } from '../vault/protocol.ts';
 
 /** What the client knows of the fleet (pinned, or from a validated bundle) and of the protocol. */
@@ -50,9 +52,10 @@ function openResponse(ctx: ClientContext, transport: Transport, frame: Frame): R
   return decodeResponse(ctx.params.suite, transport.receive(frame.bytes));
 }
 
+/** An Alert is plaintext and unauthenticated: its code is taken only if it is one of ERROR_CODES, and is only ever a fault. */
 function alertCode(frame: Frame): ErrorCode {
   const text = new TextDecoder().decode(frame.bytes);
-  return (text as ErrorCode) ?? 'MalformedMessage';
+  return (ERROR_CODES as readonly string[]).includes(text) ? (text as ErrorCode) : 'MalformedMessage';
 }
 
 function finishHandshake(ctx: ClientContext, state: NkInitiatorState, frame: Frame): { response: Response; transport: Transport } {
@@ -185,6 +188,31 @@ export function onReleased(ctx: ClientContext, s: RecoverySession, frame: Frame)
     if (r.type !== 'Released') return refusal(r);
     const sealed = aeadOpen(s.sessionKey, 'bkv release', r.payload, s.credentialId);
     return { ok: true, value: aeadOpen(s.exportKey, 'bkv sealed payload', sealed, s.credentialId) };
+  } catch (e) {
+    if (isVaultError(e)) return fault(e.code);
+    throw e;
+  }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Deletion
+
+export interface DeletionSession {
+  readonly channel: string;
+  readonly noise: NkInitiatorState;
+}
+
+export function startDeletion(ctx: ClientContext, credentialId: Bytes, rng: Rng): { frame: Frame; session: DeletionSession } {
+  const channel = newChannelId(rng);
+  const o = open(ctx, channel, encodeRequest({ type: 'Delete', credentialId }), rng);
+  return { frame: o.frame, session: { channel, noise: o.state } };
+}
+
+/** Handshake2(Done) -> { ok }, or the refusal (`RecordNotFound` for a credential with no record). */
+export function onDeleted(ctx: ClientContext, s: DeletionSession, frame: Frame): Outcome<true> {
+  try {
+    const { response } = finishHandshake(ctx, s.noise, frame);
+    return response.type === 'Done' ? { ok: true, value: true } : refusal(response);
   } catch (e) {
     if (isVaultError(e)) return fault(e.code);
     throw e;

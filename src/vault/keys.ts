@@ -8,7 +8,7 @@
  * derived scalar exists in host memory for one BlindEvaluate (spec ch. 4, "What leaves the token").
  * @module
  */
-import { type Bytes, concat, utf8 } from '../crypto/bytes.ts';
+import { type Bytes, concat, lengthPrefixed, utf8 } from '../crypto/bytes.ts';
 import type { DhKey } from '../crypto/noise.ts';
 import type { ServerKeys } from '../crypto/opaque-server.ts';
 import type { Suite } from '../crypto/suite.ts';
@@ -79,16 +79,33 @@ export function hsmChannelKey(hsm: Hsm, labels: KeyLabels): DhKey {
 
 const FAKE_KEY = utf8('FakeClientKey');
 const FAKE_MASK = utf8('FakeMaskingKey');
+const FAKE_SALT = utf8('FakeOprfSalt');
+
+/** Bytes of a registration's OPRF salt. */
+export const OPRF_SALT_BYTES = 16;
+
+/**
+ * The RFC 9807 `credential_identifier` the OPRF key is derived from (§5.2.2: `Expand(oprf_seed,
+ * credential_identifier || "OprfKey", Nok)`): the credential id, length-prefixed, and the
+ * registration's random salt. Each RegisterStart draws a new salt, so a RegistrationResponse
+ * evaluates a key no record uses yet, and is no OPRF oracle for an existing record's password
+ * (spec ch. 5, "One OPRF key per registration"). Server-internal: clients never see it.
+ */
+export function oprfCredentialIdentifier(credentialId: Bytes, salt: Bytes): Bytes {
+  return concat(lengthPrefixed(credentialId), salt);
+}
 
 /**
  * The fake record for an unknown credential (RFC 9807 §10.9), derived from the OPRF seed so that
- * repeated probes for one identifier get the same fake client key and masking key, as a real
- * record would (spec ch. 5, "Unknown credentials").
+ * repeated probes for one identifier get the same fake client key, masking key and OPRF key, as a
+ * real record would (spec ch. 5, "Unknown credentials").
  */
-export function fakeRecordSecrets(suite: Suite, keys: ServerKeys, credentialId: Bytes): { clientPublicKey: Bytes; maskingKey: Bytes } {
+export function fakeRecordSecrets(suite: Suite, keys: ServerKeys, credentialId: Bytes): { clientPublicKey: Bytes; maskingKey: Bytes; oprfSalt: Bytes } {
   const seed = keys.expandOprfSeed(concat(credentialId, FAKE_KEY), suite.Nseed);
   return {
     clientPublicKey: suite.group.deriveDiffieHellmanKeyPair(seed).publicKey,
     maskingKey: keys.expandOprfSeed(concat(credentialId, FAKE_MASK), suite.Nh),
+    // the fake OPRF key has the form of a real one, with a salt no registration draws
+    oprfSalt: keys.expandOprfSeed(concat(credentialId, FAKE_SALT), OPRF_SALT_BYTES),
   };
 }

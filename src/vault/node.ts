@@ -16,7 +16,8 @@
  *                                  invalid KE3 -> propose EndSession(failed); reply with tries left
  *   handleRecoverAbort             -> propose EndSession(abort)
  *   handleDelete                   -> propose Delete; on commit: Done
- *   handleSessionExpiry            -> propose EndSession(expired) for pending sessions past the TTL
+ *   handleSessionExpiry            -> propose EndSession(expired) for pending sessions past the TTL;
+ *                                  Alert(SessionExpired) on the channels past it, which close
  *
  * Bad input (undecryptable frames, malformed messages, wrong phase) is answered with a VaultError
  * code and changes neither the records nor any channel's phase.
@@ -31,7 +32,7 @@ import { decodeKE1, decodeKE3, decodeRegistrationRecord, decodeRegistrationReque
 import { type ServerLoginState, createFakeRecord, createRegistrationResponse, serverFinishLogin, serverStartLogin } from '../crypto/opaque-server.ts';
 import { type ErrorCode, VaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
-import { fakeRecordSecrets, hsmChannelKey, hsmServerKeys, type KeyLabels } from './keys.ts';
+import { fakeRecordSecrets, hsmChannelKey, hsmServerKeys, type KeyLabels, OPRF_SALT_BYTES, oprfCredentialIdentifier } from './keys.ts';
 import { type Frame, type Request, type Response, decodeRequest, encodeResponse } from './protocol.ts';
 import { type Command, type Hex, type Outcome, type VaultState, DEFAULT_GUESS_LIMIT, EMPTY_VAULT, applyCommand, isGuessLimitValid, triesRemaining } from './records.ts';
 
@@ -60,7 +61,7 @@ export interface VaultEnv {
 
 /** What a channel is doing. Held only by the replica that serves it (volatile, never replicated). */
 export type ChannelOp =
-  | { readonly type: 'AwaitRegisterFinish'; readonly credentialId: Hex; readonly transcript: Bytes }
+  | { readonly type: 'AwaitRegisterFinish'; readonly credentialId: Hex; readonly oprfSalt: Bytes; readonly transcript: Bytes }
   | { readonly type: 'Registering'; readonly credentialId: Hex }
   | { readonly type: 'ConsumingGuess'; readonly credentialId: Hex; readonly sessionId: Hex; readonly ke1: Bytes }
   | { readonly type: 'AwaitKE3'; readonly credentialId: Hex; readonly sessionId: Hex; readonly login: ServerLoginState | null; readonly triesRemaining: number }
@@ -143,9 +144,10 @@ export function handleFrame(node: VaultNode, frame: Frame, env: VaultEnv): Step 
 }
 
 function handleHandshake(node: VaultNode, frame: Frame, env: VaultEnv): Step {
-  if (node.channels.has(frame.channel)) throw new VaultError('ChannelStateError', `channel ${frame.channel} already open`);
+  // a replay is named as such even while the original channel is still open
   const digest = toHex(sha256(frame.bytes));
   if (node.seenHandshakes.has(digest)) throw new VaultError('SessionReplayed', 'Handshake1 replayed');
+  if (node.channels.has(frame.channel)) throw new VaultError('ChannelStateError', `channel ${frame.channel} already open`);
   const { config } = env;
   const { payload, state: responder } = responderReceive(config.noise, {
     staticKey: hsmChannelKey(env.hsm, config.labels),
@@ -170,8 +172,8 @@ function handleHandshake(node: VaultNode, frame: Frame, env: VaultEnv): Step {
       return handleRecoverStart(opened, frame.channel, ch, request, sessionId, env);
     case 'Delete':
       return handleDelete(opened, frame.channel, ch, request);
-    default:
-      return reply(node, frame.channel, ch, errorResponse('UnknownMessageType'), null, env);
+    default: // RegisterFinish, RecoverFinish, RecoverAbort: known requests, out of phase
+      return reply(node, frame.channel, ch, errorResponse('ChannelStateError'), null, env);
   }
 }
 
@@ -205,8 +207,11 @@ export function handleRegisterStart(node: VaultNode, id: string, ch: Channel, m:
   const { params, labels } = env.config;
   try {
     const request = decodeRegistrationRequest(params.suite, m.request);
-    const response = encodeRegistrationResponse(createRegistrationResponse(params, hsmServerKeys(env.hsm, labels), request, m.credentialId));
-    const op: ChannelOp = { type: 'AwaitRegisterFinish', credentialId: toHex(m.credentialId), transcript: concat(m.credentialId, m.request, response) };
+    // a fresh OPRF key for this registration: never an existing record's (spec ch. 5)
+    const oprfSalt = env.rng(OPRF_SALT_BYTES);
+    const keys = hsmServerKeys(env.hsm, labels);
+    const response = encodeRegistrationResponse(createRegistrationResponse(params, keys, request, oprfCredentialIdentifier(m.credentialId, oprfSalt)));
+    const op: ChannelOp = { type: 'AwaitRegisterFinish', credentialId: toHex(m.credentialId), oprfSalt, transcript: concat(m.credentialId, m.request, response) };
     return reply(node, id, ch, { type: 'RegisterResponse', response }, op, env);
   } catch (e) {
     if (e instanceof VaultError) return reply(node, id, ch, errorResponse(e.code), null, env);
@@ -230,6 +235,7 @@ export function handleRegisterFinish(node: VaultNode, id: string, ch: Channel, m
     registrationRecord: toHex(m.record),
     sealedPayload: toHex(m.sealedPayload),
     transcriptHash: toHex(sha256(concat(ch.op.transcript, m.record, m.sealedPayload))),
+    oprfSalt: toHex(ch.op.oprfSalt),
     guessLimit: m.guessLimit,
   };
   return propose(node, id, ch, { type: 'Registering', credentialId: ch.op.credentialId }, cmd);
@@ -265,8 +271,9 @@ export function handleRecoverFinish(node: VaultNode, id: string, ch: Channel, m:
     }
   }
   if (sessionKey === null) {
+    // A fake session (login null) proposes too, refused at apply (the credential has no such
+    // pending session): its answer leaves after the same commit as a real one.
     const failed = errorResponse('ClientAuthenticationFailed', op.triesRemaining);
-    if (op.login === null) return reply(node, id, ch, failed, null, env); // fake record: nothing to commit
     const cmd: Command = { type: 'EndSession', credentialId: op.credentialId, sessionId: op.sessionId, reason: 'failed' };
     return propose(node, id, ch, { type: 'Ending', credentialId: op.credentialId, sessionId: op.sessionId, reply: failed }, cmd);
   }
@@ -277,7 +284,7 @@ export function handleRecoverFinish(node: VaultNode, id: string, ch: Channel, m:
 export function handleRecoverAbort(node: VaultNode, id: string, ch: Channel, env: VaultEnv): Step {
   const op = ch.op;
   if (op.type !== 'AwaitKE3') return reply(node, id, ch, errorResponse('ChannelStateError'), ch.op, env);
-  if (op.login === null) return reply(node, id, ch, { type: 'Done' }, null, env);
+  // a fake session proposes too (refused at apply), as in handleRecoverFinish
   const cmd: Command = { type: 'EndSession', credentialId: op.credentialId, sessionId: op.sessionId, reason: 'abort' };
   return propose(node, id, ch, { type: 'Ending', credentialId: op.credentialId, sessionId: op.sessionId, reply: { type: 'Done' } }, cmd);
 }
@@ -287,7 +294,11 @@ export function handleDelete(node: VaultNode, id: string, ch: Channel, m: Extrac
   return propose(node, id, ch, { type: 'Deleting', credentialId }, { type: 'Delete', credentialId });
 }
 
-/** Session expiry, an explicit event: ends pending sessions older than the TTL and drops idle channels. */
+/**
+ * Session expiry, an explicit event: ends pending sessions older than the TTL (their guesses stay
+ * spent) and closes the channels older than the TTL, telling each one's client with an
+ * `Alert(SessionExpired)`, so that an expired session is told apart from a wrong password.
+ */
 export function handleSessionExpiry(node: VaultNode, env: VaultEnv): Step {
   const ttl = env.config.sessionTtlMs;
   const proposals: Command[] = [];
@@ -297,10 +308,13 @@ export function handleSessionExpiry(node: VaultNode, env: VaultEnv): Step {
     }
   }
   let channels: Map<string, Channel> | null = null;
+  const frames: Frame[] = [];
   for (const [id, ch] of node.channels) {
-    if (env.now - ch.since >= ttl) (channels ??= new Map(node.channels)).delete(id);
+    if (env.now - ch.since < ttl) continue;
+    (channels ??= new Map(node.channels)).delete(id);
+    frames.push(alert(id, 'SessionExpired'));
   }
-  return { node: channels ? { ...node, channels } : node, frames: [], proposals };
+  return { node: channels ? { ...node, channels } : node, frames, proposals };
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -366,7 +380,9 @@ function completeRecoverStart(node: VaultNode, id: string, ch: Channel, credenti
   const ids = serverIdentity ? { serverIdentity } : {};
   if (outcome.ok && outcome.record?.registrationRecord) {
     const record = decodeRegistrationRecord(suite, fromHexBytes(outcome.record.registrationRecord));
-    const { ke2, state } = serverStartLogin(params, keys, record, credentialBytes, ke1, ids, env.rng);
+    const salt = outcome.record.oprfSalt;
+    const oprfId = salt === undefined ? credentialBytes : oprfCredentialIdentifier(credentialBytes, fromHexBytes(salt));
+    const { ke2, state } = serverStartLogin(params, keys, record, oprfId, ke1, ids, env.rng);
     const tries = triesRemaining(outcome.record);
     const op: ChannelOp = { type: 'AwaitKE3', credentialId, sessionId: ch.op.sessionId, login: state, triesRemaining: tries };
     return reply(node, id, ch, { type: 'RecoverResponse', triesRemaining: tries, ke2: encodeKE2(ke2) }, op, env);
@@ -378,7 +394,7 @@ function completeRecoverStart(node: VaultNode, id: string, ch: Channel, credenti
     if (tries < 0) return reply(node, id, ch, errorResponse('GuessLimitExceeded', 0), null, env);
     const fake = fakeRecordSecrets(suite, keys, credentialBytes);
     const record = createFakeRecord(suite, fake.clientPublicKey, fake.maskingKey);
-    const { ke2 } = serverStartLogin(params, keys, record, credentialBytes, ke1, ids, env.rng);
+    const { ke2 } = serverStartLogin(params, keys, record, oprfCredentialIdentifier(credentialBytes, fake.oprfSalt), ke1, ids, env.rng);
     const next = { ...node, fakeAttempts: new Map(node.fakeAttempts).set(credentialId, used) };
     const op: ChannelOp = { type: 'AwaitKE3', credentialId, sessionId: ch.op.sessionId, login: null, triesRemaining: tries };
     return reply(next, id, ch, { type: 'RecoverResponse', triesRemaining: tries, ke2: encodeKE2(ke2) }, op, env);

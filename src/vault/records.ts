@@ -38,6 +38,13 @@ export interface VaultRecord {
   readonly sealedPayload: Hex | null;
   /** SHA-256 of the registration transcript (hex). */
   readonly transcriptHash: Hex;
+  /**
+   * The registration's random OPRF salt (hex): the OPRF key is derived from the credential id and
+   * this salt, so a RegistrationResponse never evaluates the OPRF key of an existing record
+   * (spec ch. 5, "One OPRF key per registration"). Absent only in the record-rule vectors, which
+   * run no OPAQUE; the vault then derives the key from the id alone.
+   */
+  readonly oprfSalt?: Hex;
   readonly guessLimit: number;
   readonly attemptsUsed: number;
   /** Sessions whose KE2 may have left (their guess is spent), with the time their KE1 was accepted. */
@@ -57,6 +64,7 @@ export type Command =
       readonly registrationRecord: Hex;
       readonly sealedPayload: Hex;
       readonly transcriptHash: Hex;
+      readonly oprfSalt?: Hex;
       readonly guessLimit: number;
     }
   | { readonly type: 'ConsumeGuess'; readonly credentialId: Hex; readonly sessionId: Hex; readonly generation: number; readonly at: number }
@@ -116,6 +124,7 @@ export function applyCommand(state: VaultState, cmd: Command): { state: VaultSta
         registrationRecord: cmd.registrationRecord,
         sealedPayload: cmd.sealedPayload,
         transcriptHash: cmd.transcriptHash,
+        ...(cmd.oprfSalt !== undefined && { oprfSalt: cmd.oprfSalt }),
         guessLimit: cmd.guessLimit,
         attemptsUsed: 0,
         pending: {},

@@ -13,6 +13,15 @@ import type { Frame } from './protocol.ts';
 import { type VaultState, EMPTY_VAULT } from './records.ts';
 import { type HostStorage, loadSealed, saveSealed } from './storage.ts';
 
+/** The step functions a driver runs: node.ts's. */
+export interface VaultSteps {
+  readonly handleFrame: typeof handleFrame;
+  readonly onCommitted: typeof onCommitted;
+  readonly handleSessionExpiry: typeof handleSessionExpiry;
+}
+
+export const VAULT_STEPS: VaultSteps = Object.freeze({ handleFrame, onCommitted, handleSessionExpiry });
+
 export interface SingleReplicaOptions {
   readonly hsm: Hsm;
   readonly config: VaultConfig;
@@ -20,6 +29,11 @@ export interface SingleReplicaOptions {
   readonly rng: Rng;
   /** Milliseconds. */
   readonly clock: () => number;
+  /**
+   * The rules to run; default `VAULT_STEPS`. A seam for the tests, which show that their
+   * properties catch a deliberately broken vault (a wrapped step function) without mocking.
+   */
+  readonly steps?: VaultSteps;
 }
 
 export class SingleReplicaVault {
@@ -46,6 +60,10 @@ export class SingleReplicaVault {
     return this.#node;
   }
 
+  get #steps(): VaultSteps {
+    return this.#o.steps ?? VAULT_STEPS;
+  }
+
   #env(): VaultEnv {
     return { hsm: this.#o.hsm, rng: this.#o.rng, now: this.#o.clock(), config: this.#o.config };
   }
@@ -61,15 +79,15 @@ export class SingleReplicaVault {
     let vault = node.vault;
     const steps: Step[] = [];
     for (const cmd of step.proposals) {
-      const s = onCommitted({ ...node, vault }, cmd, env);
+      const s = this.#steps.onCommitted({ ...node, vault }, cmd, env);
       steps.push(s);
       node = s.node;
       vault = s.node.vault;
     }
-    if (vault !== this.#node.vault) {
-      this.#version += 1;
-      saveSealed(this.#o.hsm, this.#o.config.labels.seal, this.#o.storage, this.#version, vault, this.#o.rng);
-    }
+    // Sealed even when every command was refused (an unknown credential's ConsumeGuess): a
+    // commit costs the same whatever its outcome, so a fake KE2 leaves after the same delay.
+    this.#version += 1;
+    saveSealed(this.#o.hsm, this.#o.config.labels.seal, this.#o.storage, this.#version, vault, this.#o.rng);
     for (const s of steps) replies.push(...s.frames);
     this.#node = node;
     return [...frames, ...replies];
@@ -77,11 +95,11 @@ export class SingleReplicaVault {
 
   /** A frame from the relay; returns the frames to send back. */
   deliver(frame: Frame): Frame[] {
-    return this.#run(handleFrame(this.#node, frame, this.#env()));
+    return this.#run(this.#steps.handleFrame(this.#node, frame, this.#env()));
   }
 
   /** The session-expiry event: pending sessions past the TTL end (their guesses stay spent). */
   expireSessions(): Frame[] {
-    return this.#run(handleSessionExpiry(this.#node, this.#env()));
+    return this.#run(this.#steps.handleSessionExpiry(this.#node, this.#env()));
   }
 }
