@@ -10,10 +10,15 @@ const USAGE = `bkv: an executable reference specification of an HSM-based Backup
 usage: npx bkv <command> [options]
 
   demo [--hsm memory|softhsm] [--seed S]   the whole story on one replica (npm start)
+       [--replicas N]                      on N replicas, with the leader crashing mid-recovery
   opaque [--suite ID] [--seed S]           one OPAQUE registration and login, every message in hex
   fleet deploy --out DIR [--replicas N]    deploy 2 fleets with a rotation: log, bundles, evidence
                [--hsm memory|softhsm] [--seed S]
   audit DIR [--verbose]                    verify a deployment directory end to end; keys and roles per epoch
+  check [--suite consensus|attack|guess-limit] [--runs N] [--seed S] [--hsm memory|softhsm] [--replay T]
+                                           randomized scenarios and attacks on a replicated fleet; replay a failure
+  explore [--broken M] [--replicas N] [--credentials N] [--limit N] [--sessions N] [--max-term N] [--max-log N]
+                                           every reachable state of a small fleet model, or a broken variant's counterexample
   spec check|sync                          the code quoted in spec/ against src/
   vectors generate|verify [dir]            the reference vectors (default test/vectors/)
   conform --vault CMD | --client CMD       run another implementation through the adapter protocol
@@ -70,6 +75,30 @@ export async function main(argv: readonly string[], print: (line: string) => voi
       case 'audit': {
         const { audit } = await import('./fleet.ts');
         return await audit(parseArgs(rest, [], ['verbose']), print);
+      }
+      case 'explore': {
+        const a = parseArgs(rest, ['replicas', 'credentials', 'limit', 'broken', 'sessions', 'max-term', 'max-log', 'partitions', 'only', 'max-states'], ['no-crashes', 'no-drops']);
+        const n = (k: string) => (a.options[k] === undefined ? undefined : Number(a.options[k]));
+        const { explore } = await import('./explore.ts');
+        return explore({
+          replicas: n('replicas'),
+          credentials: n('credentials'),
+          limit: n('limit'),
+          sessions: n('sessions'),
+          maxTerm: n('max-term'),
+          maxLog: n('max-log'),
+          maxStates: n('max-states'),
+          broken: a.options.broken as string | undefined,
+          partitions: a.options.partitions as 'folded' | 'explicit' | undefined,
+          only: typeof a.options.only === 'string' ? a.options.only.split(',') : undefined,
+          ...(a.options['no-crashes'] && { crashes: false }),
+          ...(a.options['no-drops'] && { drops: false }),
+          print,
+        });
+      }
+      case 'check': {
+        const { check } = await import('./check.ts');
+        return await check(parseArgs(rest, ['suite', 'runs', 'seed', 'hsm', 'replay']), print);
       }
       case 'help':
       case '--help':

@@ -1,0 +1,102 @@
+/**
+ * The generated parts of spec/10-models.md: each machine's diagram (mermaid.ts), the size of each
+ * machine, every invariant predicate with its statement, and the broken variants of the fleet
+ * model. A block is delimited by `<!-- generated: NAME -->` and `<!-- /generated -->`;
+ * `test/model-diagrams.test.ts` fails when a block differs from what the code gives.
+ *
+ *   npx tsx model/docs.ts      rewrites the blocks of spec/10-models.md
+ * @module
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { AnyStateMachine } from 'xstate';
+import { BUNDLE_INVARIANTS, bundleMachine } from './bundle-machine.ts';
+import { listStateNodes, listTransitions } from './coverage.ts';
+import { fleetInvariants } from './fleet-invariants.ts';
+import { FleetModel } from './fleet-model.ts';
+import { DEFAULT_FLEET_MODEL, FLEET_MUTANTS, type FleetMutant } from './fleet-state.ts';
+import { explore } from './explorer.ts';
+import type { Invariant } from './invariants.ts';
+import { renderMermaid } from './mermaid.ts';
+import { RECORD_INVARIANTS, recordMachine } from './record-machine.ts';
+import { REPLICA_INVARIANTS, replicaMachine } from './replica-machine.ts';
+import { SESSION_INVARIANTS, sessionMachine } from './session-machine.ts';
+
+export const CHAPTER = join(dirname(fileURLToPath(import.meta.url)), '..', 'spec', '10-models.md');
+
+export const MACHINES: readonly { readonly name: string; readonly machine: AnyStateMachine; readonly module: string; readonly invariants: readonly Invariant<never>[] }[] = [
+  { name: 'record', machine: recordMachine, module: 'model/record-machine.ts', invariants: RECORD_INVARIANTS },
+  { name: 'session', machine: sessionMachine, module: 'model/session-machine.ts', invariants: SESSION_INVARIANTS },
+  { name: 'replica', machine: replicaMachine, module: 'model/replica-machine.ts', invariants: REPLICA_INVARIANTS },
+  { name: 'bundle', machine: bundleMachine, module: 'model/bundle-machine.ts', invariants: BUNDLE_INVARIANTS },
+];
+
+const cell = (s: string) => s.replace(/\|/g, '\\|');
+
+/** Every generated block, by name. */
+export function renderBlocks(): Map<string, string> {
+  const blocks = new Map<string, string>();
+  for (const m of MACHINES) blocks.set(`diagram ${m.name}`, ['```mermaid', renderMermaid(m.machine), '```'].join('\n'));
+  blocks.set(
+    'machines',
+    [
+      '| machine | module | states | transitions | invariants |',
+      '|---|---|---|---|---|',
+      ...MACHINES.map((m) => `| ${m.machine.id} | \`${m.module}\` | ${listStateNodes(m.machine).length - 1} | ${listTransitions(m.machine).length} | ${m.invariants.map((i) => i.id).join(', ')} |`),
+    ].join('\n'),
+  );
+  const fleet = fleetInvariants(new FleetModel(DEFAULT_FLEET_MODEL));
+  blocks.set(
+    'invariants',
+    [
+      '| invariant | model | what the predicate says there |',
+      '|---|---|---|',
+      ...MACHINES.flatMap((m) => m.invariants.map((i) => `| ${i.id} | ${m.machine.id} machine | ${cell(i.statement)} |`)),
+      ...fleet.map((i) => `| ${i.id} | fleet model | ${cell(i.statement)} |`),
+    ].join('\n'),
+  );
+  blocks.set(
+    'mutants',
+    ['| `--broken` | what is broken | caught by |', '|---|---|---|', ...Object.entries(FLEET_MUTANTS).map(([name, m]) => `| \`${name}\` | ${cell(m.what)} | ${m.breaks} |`)].join('\n'),
+  );
+  blocks.set('example', ['```', ...renderExample('no-vote-persist'), '```'].join('\n'));
+  return blocks;
+}
+
+/** The counterexample the explorer prints for a broken variant (actions and states: no timings). */
+export function renderExample(mutant: FleetMutant): string[] {
+  const r = explore({ ...DEFAULT_FLEET_MODEL, mutant });
+  if (r.violation === null) throw new Error(`${mutant} is not caught`);
+  const v = r.violation;
+  return [
+    ...v.invariants.map((id, k) => `${id} violated: ${v.statements[k]}`),
+    ...v.trace.flatMap((step, k) => [k === 0 ? '0. initial state' : `${k}. ${step.action}${step.effects.length ? ` -- ${step.effects.join('; ')}` : ''}`, step.state]),
+  ];
+}
+
+/** A block: its opening marker, its lines, its closing marker (each on a line of its own; the body may be empty). */
+const BLOCK = /<!-- generated: ([^>]+?) -->\n((?:(?!<!-- \/?generated)[\s\S])*?)<!-- \/generated -->/g;
+
+/** The names of the blocks whose text differs from the code's, and of those missing from the chapter. */
+export function checkChapter(text: string, blocks = renderBlocks()): string[] {
+  const found = new Map([...text.matchAll(BLOCK)].map((m) => [m[1]!, m[2]!]));
+  return [...blocks].filter(([name, body]) => found.get(name) !== `${body}\n`).map(([name]) => name);
+}
+
+/** The chapter with every block rewritten from the code. */
+export function syncChapter(text: string, blocks = renderBlocks()): string {
+  return text.replace(BLOCK, (whole, name: string) => {
+    const body = blocks.get(name);
+    return body === undefined ? whole : `<!-- generated: ${name} -->\n${body}\n<!-- /generated -->`;
+  });
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const text = readFileSync(CHAPTER, 'utf8');
+  const next = syncChapter(text);
+  writeFileSync(CHAPTER, next);
+  const missing = checkChapter(next);
+  console.log(next === text ? 'spec/10-models.md: every generated block is up to date' : 'spec/10-models.md: generated blocks rewritten');
+  if (missing.length > 0) console.log(`blocks missing from the chapter: ${missing.join(', ')}`);
+}

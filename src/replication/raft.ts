@@ -1,0 +1,456 @@
+/**
+ * Consensus among the replicas of a fleet (spec ch. 6): a minimal leader-based protocol in the
+ * style of Raft (Ongaro & Ousterhout 2014, §5), written as pure step functions over one replica's
+ * explicit state, in the manner of ongardie/raft.tla. Each function is one action of replica i:
+ *
+ *   handleRequestVoteRequest(s, j, m)      i receives a vote request from candidate j
+ *   handleRequestVoteResponse(s, j, m)     i (a candidate) counts j's answer
+ *   handleAppendEntriesRequest(s, j, m)    i receives entries (or a heartbeat) from leader j
+ *   handleAppendEntriesResponse(s, j, m)   i (the leader) learns how far j's log matches
+ *   onElectionTimeout(s)                   i hears no leader: it becomes a candidate
+ *   onHeartbeat(s)                         i (the leader) sends AppendEntries to every peer; a
+ *                                          candidate asks again for the votes it lacks
+ *   proposeCommands(s, commands)           i (the leader) appends commands to its log
+ *   restartRaft(config, durable, nonce)    i restarts from its durable state
+ *
+ * Each returns the next state, the messages to send, and the entries that became committed (in
+ * log order). The caller (the replica, then the fleet driver) persists `state.durable` whenever it
+ * changed, and only then releases messages and applies committed entries: a vote, an
+ * acknowledgement or a commit is never visible before the state behind it is durable.
+ *
+ * Generic over the command type C: the vault's `Command`s in the fleet, anything in unit tests.
+ *
+ * Two additions to Raft, both for untrusted host storage (spec ch. 6, "Rollback"):
+ * - `durable.recovering`: a replica whose sealed state was rolled back or lost restarts with an
+ *   empty log and neither votes nor campaigns until it has caught up with a leader's whole log;
+ * - the recovery nonce: a fresh value the recovering replica puts in its AppendEntries responses
+ *   and that a leader echoes back, so that only a leader log sent *after* the restart (never a
+ *   delayed or replayed old message) ends the recovery.
+ *
+ * Flow control and batching: a leader keeps at most one AppendEntries in flight per follower and
+ * sends the next as soon as the previous one is answered, carrying every entry appended meanwhile
+ * (up to `maxBatch`): under load, one round carries many records' operations.
+ * @module
+ */
+import { VaultError } from '../errors.ts';
+
+/** A log entry. `command: null` is the no-op a new leader appends to commit earlier terms' entries (Raft §5.4.2, §8). */
+export interface Entry<C> {
+  readonly term: number;
+  readonly command: C | null;
+}
+
+/**
+ * What survives a restart: sealed to host storage after every change, and `currentTerm` and
+ * `votedFor` also kept in the HSM (the ballot counter, durable.ts), where no host can roll them back.
+ */
+export interface Durable<C> {
+  readonly currentTerm: number;
+  readonly votedFor: number | null;
+  /** log[0] has index 1. */
+  readonly log: readonly Entry<C>[];
+  /** Lost or rolled-back state: no vote, no candidacy, until caught up with a leader. */
+  readonly recovering: boolean;
+}
+
+export type Role = 'follower' | 'candidate' | 'leader';
+
+/** Volatile state of a candidate. */
+export interface CandidateState {
+  readonly votesGranted: readonly number[];
+}
+
+/** Volatile state of a leader, per peer (indexed by replica id; the leader's own slot is unused). */
+export interface LeaderState {
+  readonly nextIndex: readonly number[];
+  readonly matchIndex: readonly number[];
+  /** An AppendEntries to this peer is unanswered: wait (the heartbeat re-sends regardless). */
+  readonly inflight: readonly boolean[];
+  /** The recovery nonce this peer last reported (null: not recovering), echoed in AppendEntries. */
+  readonly peerNonce: readonly (string | null)[];
+  /** Index of the first entry of this term (its no-op): the leader serves clients once it is applied. */
+  readonly termStart: number;
+}
+
+/**
+ * Deliberately broken consensus, for the tests that show each safety check can fail; never set in
+ * a real fleet. `commit-at-half`: an entry counts as committed on floor(N/2) replicas, one short
+ * of a majority.
+ */
+export type RaftMutant = 'commit-at-half';
+
+export interface RaftConfig {
+  /** This replica's id, 0..n-1. */
+  readonly id: number;
+  /** Fleet size: odd, 1..9. */
+  readonly n: number;
+  /** Most entries per AppendEntries. */
+  readonly maxBatch: number;
+  readonly mutant?: RaftMutant;
+}
+
+export interface RaftState<C> {
+  readonly config: RaftConfig;
+  readonly durable: Durable<C>;
+  readonly role: Role;
+  /** Highest index known committed (volatile: relearned from the leader after a restart). */
+  readonly commitIndex: number;
+  /** Who this replica believes leads (for client redirects). */
+  readonly leaderHint: number | null;
+  /** Volatile: set at restart while `durable.recovering`. */
+  readonly recoveryNonce: string | null;
+  readonly candidate: CandidateState | null;
+  readonly leader: LeaderState | null;
+}
+
+export type RaftMessage<C> =
+  | { readonly type: 'RequestVoteRequest'; readonly term: number; readonly lastLogIndex: number; readonly lastLogTerm: number }
+  | { readonly type: 'RequestVoteResponse'; readonly term: number; readonly voteGranted: boolean }
+  | {
+      readonly type: 'AppendEntriesRequest';
+      readonly term: number;
+      readonly prevLogIndex: number;
+      readonly prevLogTerm: number;
+      readonly entries: readonly Entry<C>[];
+      readonly leaderCommit: number;
+      /** The leader's last index when it sent this: a recovering follower must reach it. */
+      readonly leaderLastIndex: number;
+      /** The follower's recovery nonce, echoed (null when it reported none). */
+      readonly recoveryNonce: string | null;
+    }
+  | {
+      readonly type: 'AppendEntriesResponse';
+      readonly term: number;
+      readonly success: boolean;
+      /** On success: the index up to which the follower's log now matches the leader's. */
+      readonly matchIndex: number;
+      /** On failure: where the leader should try next (a hint for fast backtracking). */
+      readonly lastLogIndex: number;
+      /** Non-null while the follower is recovering. */
+      readonly recoveryNonce: string | null;
+    };
+
+export interface Outbound<C> {
+  readonly to: number;
+  readonly message: RaftMessage<C>;
+}
+
+export interface Committed<C> {
+  readonly index: number;
+  readonly entry: Entry<C>;
+}
+
+export interface RaftStep<C> {
+  readonly state: RaftState<C>;
+  readonly messages: readonly Outbound<C>[];
+  /** Entries newly committed by this step, in log order, contiguous from the old commitIndex + 1. */
+  readonly committed: readonly Committed<C>[];
+  /** The replica heard from a current leader or granted a vote: its election timer restarts. */
+  readonly resetTimer: boolean;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Helpers (pure)
+
+export const MAX_REPLICAS = 9;
+
+/** Replicas needed for a vote or a commit: a majority. */
+export function majority(n: number): number {
+  return Math.floor(n / 2) + 1;
+}
+
+function commitQuorum(c: RaftConfig): number {
+  return c.mutant === 'commit-at-half' ? Math.max(1, Math.floor(c.n / 2)) : majority(c.n);
+}
+
+export function lastLogIndex<C>(log: readonly Entry<C>[]): number {
+  return log.length;
+}
+
+/** Term of the entry at `index` (0 for index 0, the empty prefix). */
+export function termAt<C>(log: readonly Entry<C>[], index: number): number {
+  return index === 0 ? 0 : (log[index - 1]?.term ?? -1);
+}
+
+export function lastLogTerm<C>(log: readonly Entry<C>[]): number {
+  return termAt(log, log.length);
+}
+
+export function checkFleetSize(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > MAX_REPLICAS || n % 2 === 0) {
+    throw new VaultError('InvalidParameter', `fleet size expected an odd integer in 1..${MAX_REPLICAS}, got ${n}`);
+  }
+  return n;
+}
+
+export const EMPTY_DURABLE: Durable<never> = Object.freeze({ currentTerm: 0, votedFor: null, log: Object.freeze([]) as readonly Entry<never>[], recovering: false });
+
+function peers(c: RaftConfig): number[] {
+  const out: number[] = [];
+  for (let j = 0; j < c.n; j++) if (j !== c.id) out.push(j);
+  return out;
+}
+
+function result<C>(state: RaftState<C>, messages: Outbound<C>[] = [], committed: Committed<C>[] = [], resetTimer = false): RaftStep<C> {
+  return { state, messages, committed, resetTimer };
+}
+
+function committedBetween<C>(log: readonly Entry<C>[], from: number, to: number): Committed<C>[] {
+  const out: Committed<C>[] = [];
+  for (let i = from + 1; i <= to; i++) out.push({ index: i, entry: log[i - 1]! });
+  return out;
+}
+
+/** Adopts a newer term (forgetting the vote) or just the leader hint; any role becomes follower. */
+function becomeFollower<C>(s: RaftState<C>, term: number, leaderHint: number | null): RaftState<C> {
+  const d = s.durable;
+  const durable = term > d.currentTerm ? { ...d, currentTerm: term, votedFor: null } : d;
+  return { ...s, durable, role: 'follower', candidate: null, leader: null, leaderHint };
+}
+
+/** Is a log ending at (lastTerm, lastIndex) at least as up-to-date as `log` (Raft §5.4.1)? */
+export function isUpToDate<C>(lastTerm: number, lastIndex: number, log: readonly Entry<C>[]): boolean {
+  const myTerm = lastLogTerm(log);
+  return lastTerm > myTerm || (lastTerm === myTerm && lastIndex >= log.length);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Restart
+
+export function initialRaftState<C>(config: RaftConfig): RaftState<C> {
+  return restartRaft<C>(config, EMPTY_DURABLE, null);
+}
+
+/** Replica i restarts from its durable state; a recovering one gets a fresh nonce (never reused). */
+export function restartRaft<C>(config: RaftConfig, durable: Durable<C>, nonce: string | null): RaftState<C> {
+  checkFleetSize(config.n);
+  if (durable.recovering && nonce === null) throw new VaultError('InvalidParameter', 'a recovering replica needs a fresh recovery nonce');
+  return { config, durable, role: 'follower', commitIndex: 0, leaderHint: null, recoveryNonce: durable.recovering ? nonce : null, candidate: null, leader: null };
+}
+
+// ----------------------------------------------------------------------------------------------
+// Elections
+
+/** Replica i hears no leader within its timeout: it becomes a candidate of the next term. */
+export function onElectionTimeout<C>(s: RaftState<C>): RaftStep<C> {
+  if (s.role === 'leader' || s.durable.recovering) return result(s, [], [], true);
+  const d = s.durable;
+  const term = d.currentTerm + 1;
+  const candidate: RaftState<C> = {
+    ...s,
+    durable: { ...d, currentTerm: term, votedFor: s.config.id },
+    role: 'candidate',
+    candidate: { votesGranted: [s.config.id] },
+    leader: null,
+    leaderHint: null,
+  };
+  if (majority(s.config.n) === 1) return becomeLeader(candidate);
+  const message: RaftMessage<C> = { type: 'RequestVoteRequest', term, lastLogIndex: d.log.length, lastLogTerm: lastLogTerm(d.log) };
+  return result(candidate, peers(s.config).map((to) => ({ to, message })), [], true);
+}
+
+/** Replica i receives a vote request from candidate j. */
+export function handleRequestVoteRequest<C>(s0: RaftState<C>, from: number, m: Extract<RaftMessage<C>, { type: 'RequestVoteRequest' }>): RaftStep<C> {
+  let s = s0;
+  if (m.term > s.durable.currentTerm) s = becomeFollower(s, m.term, null);
+  const d = s.durable;
+  const grant = m.term === d.currentTerm && !d.recovering && (d.votedFor === null || d.votedFor === from) && isUpToDate(m.lastLogTerm, m.lastLogIndex, d.log);
+  if (grant && d.votedFor === null) s = { ...s, durable: { ...d, votedFor: from } };
+  const reply: RaftMessage<C> = { type: 'RequestVoteResponse', term: s.durable.currentTerm, voteGranted: grant };
+  return result(s, [{ to: from, message: reply }], [], grant);
+}
+
+/** Replica i, a candidate, counts the answer of j; a majority makes it leader. */
+export function handleRequestVoteResponse<C>(s: RaftState<C>, from: number, m: Extract<RaftMessage<C>, { type: 'RequestVoteResponse' }>): RaftStep<C> {
+  if (m.term > s.durable.currentTerm) return result(becomeFollower(s, m.term, null));
+  if (s.role !== 'candidate' || s.candidate === null || m.term !== s.durable.currentTerm || !m.voteGranted) return result(s);
+  if (s.candidate.votesGranted.includes(from)) return result(s); // a duplicate
+  const votesGranted = [...s.candidate.votesGranted, from];
+  const next = { ...s, candidate: { votesGranted } };
+  return votesGranted.length >= majority(s.config.n) ? becomeLeader(next) : result(next);
+}
+
+/** A new leader appends a no-op of its term and sends it to every peer (Raft §8). */
+function becomeLeader<C>(s: RaftState<C>): RaftStep<C> {
+  const d = s.durable;
+  const termStart = d.log.length + 1;
+  const log = [...d.log, { term: d.currentTerm, command: null }];
+  const n = s.config.n;
+  const leader: LeaderState = {
+    nextIndex: new Array<number>(n).fill(termStart),
+    matchIndex: new Array<number>(n).fill(0),
+    inflight: new Array<boolean>(n).fill(false),
+    peerNonce: new Array<string | null>(n).fill(null),
+    termStart,
+  };
+  const led: RaftState<C> = { ...s, durable: { ...d, log }, role: 'leader', candidate: null, leader, leaderHint: s.config.id };
+  const sent = sendToPeers(led, peers(s.config));
+  const commit = advanceCommit(sent.state);
+  return result(commit.state, sent.messages, commit.committed, true);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Log replication
+
+/** Builds the AppendEntries for peer j from its nextIndex, and (unless a heartbeat) marks it in flight. */
+function appendEntriesFor<C>(s: RaftState<C>, j: number, heartbeat = false): { state: RaftState<C>; out: Outbound<C> } {
+  const L = s.leader!;
+  const log = s.durable.log;
+  const prev = Math.min(L.nextIndex[j]! - 1, log.length);
+  const message: RaftMessage<C> = {
+    type: 'AppendEntriesRequest',
+    term: s.durable.currentTerm,
+    prevLogIndex: prev,
+    prevLogTerm: termAt(log, prev),
+    entries: log.slice(prev, prev + s.config.maxBatch),
+    leaderCommit: s.commitIndex,
+    leaderLastIndex: log.length,
+    recoveryNonce: L.peerNonce[j]!,
+  };
+  if (heartbeat) return { state: s, out: { to: j, message } };
+  const inflight = L.inflight.slice();
+  inflight[j] = true;
+  return { state: { ...s, leader: { ...L, inflight } }, out: { to: j, message } };
+}
+
+function sendToPeers<C>(s0: RaftState<C>, targets: readonly number[], heartbeat = false): { state: RaftState<C>; messages: Outbound<C>[] } {
+  let s = s0;
+  const messages: Outbound<C>[] = [];
+  for (const j of targets) {
+    const r = appendEntriesFor(s, j, heartbeat);
+    s = r.state;
+    messages.push(r.out);
+  }
+  return { state: s, messages };
+}
+
+/** The leader commits the highest entry of its own term stored on a quorum (Raft §5.3, §5.4.2). */
+function advanceCommit<C>(s: RaftState<C>): { state: RaftState<C>; committed: Committed<C>[] } {
+  if (s.role !== 'leader' || s.leader === null) return { state: s, committed: [] };
+  const { log, currentTerm } = s.durable;
+  const quorum = commitQuorum(s.config);
+  for (let index = log.length; index > s.commitIndex; index--) {
+    if (termAt(log, index) !== currentTerm) break; // terms never decrease along a log
+    let count = 1; // the leader itself: its log is durable before anything of this step is released
+    for (let j = 0; j < s.config.n; j++) if (j !== s.config.id && s.leader.matchIndex[j]! >= index) count++;
+    if (count >= quorum) return { state: { ...s, commitIndex: index }, committed: committedBetween(log, s.commitIndex, index) };
+  }
+  return { state: s, committed: [] };
+}
+
+/** Replica i, the leader, appends client commands; idle peers get them at once, busy ones after their answer. */
+export function proposeCommands<C>(s: RaftState<C>, commands: readonly C[]): RaftStep<C> {
+  if (s.role !== 'leader' || s.leader === null) throw new VaultError('NotLeader', `replica ${s.config.id} is not the leader`);
+  if (commands.length === 0) return result(s);
+  const d = s.durable;
+  const log = [...d.log, ...commands.map((command) => ({ term: d.currentTerm, command }))];
+  const appended: RaftState<C> = { ...s, durable: { ...d, log } };
+  const idle = peers(s.config).filter((j) => !s.leader!.inflight[j]);
+  const sent = sendToPeers(appended, idle);
+  const commit = advanceCommit(sent.state);
+  return result(commit.state, sent.messages, commit.committed);
+}
+
+/**
+ * The periodic heartbeat. A leader sends an AppendEntries to every peer, whether one is in flight
+ * or not (this also re-sends lost ones); a candidate asks again the peers that have not granted their vote
+ * (Raft retries RPCs that get no answer).
+ */
+export function onHeartbeat<C>(s: RaftState<C>): RaftStep<C> {
+  if (s.role === 'candidate' && s.candidate !== null) {
+    const d = s.durable;
+    const message: RaftMessage<C> = { type: 'RequestVoteRequest', term: d.currentTerm, lastLogIndex: d.log.length, lastLogTerm: lastLogTerm(d.log) };
+    return result(s, peers(s.config).filter((j) => !s.candidate!.votesGranted.includes(j)).map((to) => ({ to, message })));
+  }
+  if (s.role !== 'leader') return result(s);
+  // A heartbeat does not count as in flight: the next proposal leaves at once, not after its answer.
+  const sent = sendToPeers(s, peers(s.config), true);
+  return result(sent.state, sent.messages);
+}
+
+/** Replica i receives entries (or a heartbeat) from leader j. */
+export function handleAppendEntriesRequest<C>(s0: RaftState<C>, from: number, m: Extract<RaftMessage<C>, { type: 'AppendEntriesRequest' }>): RaftStep<C> {
+  const reply = (st: RaftState<C>, success: boolean, matchIndex: number, lastIndex: number): Outbound<C> => ({
+    to: from,
+    message: { type: 'AppendEntriesResponse', term: st.durable.currentTerm, success, matchIndex, lastLogIndex: lastIndex, recoveryNonce: st.durable.recovering ? st.recoveryNonce : null },
+  });
+  if (m.term < s0.durable.currentTerm) return result(s0, [reply(s0, false, 0, s0.durable.log.length)]);
+  // Two leaders of one term cannot exist (election safety); if one did, ignore rather than obey.
+  if (s0.role === 'leader' && m.term === s0.durable.currentTerm) return result(s0);
+  let s = s0.role !== 'follower' || m.term > s0.durable.currentTerm ? becomeFollower(s0, m.term, from) : s0.leaderHint === from ? s0 : { ...s0, leaderHint: from };
+  const d = s.durable;
+  if (m.prevLogIndex > d.log.length || termAt(d.log, m.prevLogIndex) !== m.prevLogTerm) {
+    // Log inconsistency (Raft §5.3): the leader backs up; our last index bounds where it retries.
+    return result(s, [reply(s, false, 0, Math.min(d.log.length, m.prevLogIndex - 1))], [], true);
+  }
+  let log = d.log;
+  for (let k = 0; k < m.entries.length; k++) {
+    const index = m.prevLogIndex + 1 + k;
+    if (index <= log.length && termAt(log, index) === m.entries[k]!.term) continue; // already there
+    // a conflict (or the end of our log): drop our suffix from here, take the leader's
+    log = [...log.slice(0, index - 1), ...m.entries.slice(k)];
+    break;
+  }
+  const lastNew = m.prevLogIndex + m.entries.length;
+  let recovering = d.recovering;
+  let recoveryNonce = s.recoveryNonce;
+  if (recovering && m.recoveryNonce !== null && m.recoveryNonce === recoveryNonce && lastNew >= m.leaderLastIndex) {
+    // Caught up with the whole log of a leader, sent after our restart: we may vote again.
+    recovering = false;
+    recoveryNonce = null;
+  }
+  if (log !== d.log || recovering !== d.recovering) s = { ...s, durable: { ...d, log, recovering } };
+  if (recoveryNonce !== s.recoveryNonce) s = { ...s, recoveryNonce };
+  const commitIndex = Math.max(s.commitIndex, Math.min(m.leaderCommit, lastNew));
+  const committed = committedBetween(log, s.commitIndex, commitIndex);
+  if (commitIndex !== s.commitIndex) s = { ...s, commitIndex };
+  return result(s, [reply(s, true, lastNew, log.length)], committed, true);
+}
+
+/** Replica i, the leader, learns how far j's log matches; commits what a quorum holds; sends j what it lacks. */
+export function handleAppendEntriesResponse<C>(s: RaftState<C>, from: number, m: Extract<RaftMessage<C>, { type: 'AppendEntriesResponse' }>): RaftStep<C> {
+  if (m.term > s.durable.currentTerm) return result(becomeFollower(s, m.term, null));
+  if (s.role !== 'leader' || s.leader === null || m.term !== s.durable.currentTerm) return result(s);
+  const L = s.leader;
+  const nextIndex = L.nextIndex.slice();
+  const matchIndex = L.matchIndex.slice();
+  const inflight = L.inflight.slice();
+  const peerNonce = L.peerNonce.slice();
+  const newNonce = m.recoveryNonce !== null && m.recoveryNonce !== L.peerNonce[from];
+  inflight[from] = false;
+  peerNonce[from] = m.recoveryNonce;
+  if (m.success) {
+    // max: a delayed or replayed answer never moves a follower back
+    matchIndex[from] = Math.max(matchIndex[from]!, m.matchIndex);
+    nextIndex[from] = Math.max(nextIndex[from]!, matchIndex[from]! + 1);
+  } else {
+    // Back up (Raft §5.3). The follower's last index may be below what it once acknowledged: its
+    // host rolled its log back. Then it no longer counts for those entries (matchIndex drops).
+    nextIndex[from] = Math.max(1, Math.min(nextIndex[from]! - 1, m.lastLogIndex + 1));
+    matchIndex[from] = Math.min(matchIndex[from]!, nextIndex[from]! - 1);
+  }
+  let st: RaftState<C> = { ...s, leader: { ...L, nextIndex, matchIndex, inflight, peerNonce } };
+  const commit = advanceCommit(st);
+  st = commit.state;
+  const messages: Outbound<C>[] = [];
+  if (nextIndex[from]! <= st.durable.log.length || newNonce) {
+    const r = appendEntriesFor(st, from);
+    st = r.state;
+    messages.push(r.out);
+  }
+  return result(st, messages, commit.committed);
+}
+
+/** Dispatches a message from replica `from` to its handler. */
+export function handleRaftMessage<C>(s: RaftState<C>, from: number, m: RaftMessage<C>): RaftStep<C> {
+  switch (m.type) {
+    case 'RequestVoteRequest':
+      return handleRequestVoteRequest(s, from, m);
+    case 'RequestVoteResponse':
+      return handleRequestVoteResponse(s, from, m);
+    case 'AppendEntriesRequest':
+      return handleAppendEntriesRequest(s, from, m);
+    case 'AppendEntriesResponse':
+      return handleAppendEntriesResponse(s, from, m);
+  }
+}

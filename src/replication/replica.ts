@@ -1,0 +1,222 @@
+/**
+ * One replica of the replicated vault (spec ch. 6): the vault node of `src/vault/node.ts` over the
+ * consensus of `raft.ts`. The vault's step functions are used as they are: their proposals become
+ * log entries, and each committed entry is applied with `onCommitted`, on every replica, in log
+ * order. There is no second copy of the record rules here, only the wiring:
+ *
+ *   handleClientFrame(s, frame)     the serving leader runs `handleFrame`; its proposals are
+ *                                   appended; anyone else answers Alert NotLeader (with a hint)
+ *                                   or, a leader not yet serving, Alert Unavailable
+ *   handlePeerMessage(s, j, m)      consensus; entries it commits are applied (`onCommitted`)
+ *   onElectionTimeout, onHeartbeat  consensus timers
+ *   onSessionExpiry(s)              the serving leader ends sessions past the TTL
+ *   proposeCommand(s, command)      synthetic load: the serving leader appends a command
+ *   restartReplica(config, durable) empty channels, empty records: both come back from the log
+ *
+ * G1 by construction: a KE2 is computed in `onCommitted(ConsumeGuess)`, which runs only for an
+ * entry committed at a majority, and the fleet driver releases it only after this step's state
+ * is durable. A leader that loses its leadership drops its channels (they are volatile); the
+ * sessions they served stay pending (their guesses stay spent, G2) until the next leader ends
+ * them: a leader starts serving once it has applied the first entry of its term, and at that
+ * moment it proposes EndSession(expired) for every pending session, since no channel of a
+ * previous leader survives a change of leader.
+ * @module
+ */
+import { utf8 } from '../crypto/bytes.ts';
+import type { ErrorCode } from '../errors.ts';
+import { type VaultEnv, type VaultNode, handleFrame, handleSessionExpiry, initialNode, onCommitted } from '../vault/node.ts';
+import type { Frame } from '../vault/protocol.ts';
+import type { Command, Hex } from '../vault/records.ts';
+import { type Committed, type Durable, type Entry, type Outbound, type RaftConfig, type RaftState, type RaftStep, handleRaftMessage, onElectionTimeout as raftElectionTimeout, onHeartbeat as raftHeartbeat, proposeCommands, restartRaft, type RaftMessage } from './raft.ts';
+
+export interface ReplicaState {
+  readonly raft: RaftState<Command>;
+  /** The vault node: records = the applied prefix of the log; channels (volatile) only on the serving leader. */
+  readonly node: VaultNode;
+  readonly lastApplied: number;
+  /** A leader serves clients once it has applied the first entry of its term (all earlier terms' entries are then applied). */
+  readonly serving: boolean;
+}
+
+/**
+ * Proof-only ("ghost") events: what left the HSM and what was applied, recorded for the checkers
+ * (INV-1..3, INV-11). They change nothing in the replica.
+ */
+export type GhostEvent =
+  | { readonly type: 'Applied'; readonly index: number; readonly entry: Entry<Command> }
+  | { readonly type: 'Registered'; readonly credential: Hex; readonly limit: number; readonly index: number }
+  | { readonly type: 'Ke2Sent'; readonly credential: Hex; readonly session: Hex; readonly index: number; readonly term: number }
+  | { readonly type: 'Ke3Verified'; readonly credential: Hex; readonly session: Hex }
+  /** A Reset entry took effect here (attempts back to 0); `released`: K left on the session's channel. */
+  | { readonly type: 'Reset'; readonly credential: Hex; readonly session: Hex; readonly index: number; readonly released: boolean };
+
+export interface ReplicaStep {
+  readonly state: ReplicaState;
+  readonly messages: readonly Outbound<Command>[];
+  /** Frames to clients (on the channels they name). */
+  readonly frames: readonly Frame[];
+  readonly ghost: readonly GhostEvent[];
+  readonly resetTimer: boolean;
+}
+
+/**
+ * Deliberately broken vault replica, for the test that shows the G1 check can fail; never set in
+ * a real fleet. `ke2-before-commit`: the leader applies ConsumeGuess (and sends the KE2) as soon as
+ * the entry is in its own log.
+ */
+export type ReplicaMutant = 'ke2-before-commit';
+
+/** A follower's answer to a client frame: who leads, if it knows (the relay may use the hint). */
+export interface RedirectFrame extends Frame {
+  readonly leaderHint: number | null;
+}
+
+export function isRedirect(f: Frame): f is RedirectFrame {
+  return f.kind === 'Alert' && 'leaderHint' in f;
+}
+
+function alert(channel: string, code: ErrorCode): Frame {
+  return { channel, kind: 'Alert', bytes: utf8(code) };
+}
+
+export function notLeader(channel: string, leaderHint: number | null): RedirectFrame {
+  return { channel, kind: 'Alert', bytes: utf8('NotLeader'), leaderHint };
+}
+
+export function restartReplica(config: RaftConfig, durable: Durable<Command>, nonce: string | null): ReplicaState {
+  return { raft: restartRaft(config, durable, nonce), node: initialNode(), lastApplied: 0, serving: false };
+}
+
+/** What one step accumulates. */
+interface Out {
+  messages: Outbound<Command>[];
+  frames: Frame[];
+  ghost: GhostEvent[];
+}
+
+function emptyOut(): Out {
+  return { messages: [], frames: [], ghost: [] };
+}
+
+function done(state: ReplicaState, out: Out, resetTimer = false): ReplicaStep {
+  return { state, messages: out.messages, frames: out.frames, ghost: out.ghost, resetTimer };
+}
+
+/** Applies committed entries in log order with the vault's `onCommitted`. */
+function applyCommitted(s0: ReplicaState, committed: readonly Committed<Command>[], env: VaultEnv, out: Out): ReplicaState {
+  let s = s0;
+  for (const { index, entry } of committed) {
+    if (index !== s.lastApplied + 1) throw new Error(`replica ${s.raft.config.id}: entry ${index} committed out of order (applied ${s.lastApplied})`);
+    out.ghost.push({ type: 'Applied', index, entry });
+    let node = s.node;
+    const cmd = entry.command;
+    if (cmd !== null) {
+      const r = onCommitted(node, cmd, env);
+      node = r.node;
+      out.frames.push(...r.frames);
+      if (cmd.type === 'Register' && r.outcome.ok) out.ghost.push({ type: 'Registered', credential: cmd.credentialId, limit: cmd.guessLimit, index });
+      if (cmd.type === 'ConsumeGuess' && r.outcome.ok && r.frames.length > 0) {
+        out.ghost.push({ type: 'Ke2Sent', credential: cmd.credentialId, session: cmd.sessionId, index, term: entry.term });
+      }
+      if (cmd.type === 'Reset' && r.outcome.ok) out.ghost.push({ type: 'Reset', credential: cmd.credentialId, session: cmd.sessionId, index, released: r.frames.length > 0 });
+    }
+    s = { ...s, node, lastApplied: index };
+  }
+  return s;
+}
+
+/** The leader appends commands; with one replica they commit at once. */
+function propose(s: ReplicaState, commands: readonly Command[], env: VaultEnv, out: Out): ReplicaState {
+  const r = proposeCommands(s.raft, commands);
+  out.messages.push(...r.messages);
+  return applyCommitted({ ...s, raft: r.state }, r.committed, env, out);
+}
+
+/** A leader starts serving once its no-op is applied, and ends every session orphaned by earlier leaders. */
+function startServing(s: ReplicaState, env: VaultEnv, out: Out): ReplicaState {
+  const L = s.raft.leader;
+  if (s.serving || s.raft.role !== 'leader' || L === null || s.lastApplied < L.termStart) return s;
+  const orphans: Command[] = [];
+  for (const [credentialId, r] of Object.entries(s.node.vault.records)) {
+    for (const sessionId of Object.keys(r.pending)) orphans.push({ type: 'EndSession', credentialId, sessionId, reason: 'expired' });
+  }
+  const serving = { ...s, serving: true };
+  return orphans.length > 0 ? propose(serving, orphans, env, out) : serving;
+}
+
+/** After a consensus step: drop channels on losing leadership, apply what committed, maybe start serving. */
+function afterConsensus(prev: ReplicaState, r: RaftStep<Command>, env: VaultEnv, out: Out = emptyOut()): ReplicaStep {
+  const leads = r.state.role === 'leader';
+  const node = prev.raft.role === 'leader' && !leads ? { ...prev.node, channels: new Map() } : prev.node;
+  out.messages.push(...r.messages);
+  let s: ReplicaState = { ...prev, raft: r.state, node, serving: prev.serving && leads };
+  s = applyCommitted(s, r.committed, env, out);
+  s = startServing(s, env, out);
+  return done(s, out, r.resetTimer);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Actions
+
+/** Replica i receives a client frame from the relay. */
+export function handleClientFrame(s: ReplicaState, frame: Frame, env: VaultEnv, mutant?: ReplicaMutant): ReplicaStep {
+  const out = emptyOut();
+  if (!s.serving) {
+    out.frames.push(s.raft.role === 'leader' ? alert(frame.channel, 'Unavailable') : notLeader(frame.channel, s.raft.leaderHint));
+    return done(s, out);
+  }
+  const step = handleFrame(s.node, frame, env);
+  out.frames.push(...step.frames);
+  for (const p of step.proposals) if (p.type === 'Reset') out.ghost.push({ type: 'Ke3Verified', credential: p.credentialId, session: p.sessionId });
+  let next: ReplicaState = { ...s, node: step.node };
+  if (step.proposals.length === 0) return done(next, out);
+  const first = next.raft.durable.log.length + 1;
+  next = propose(next, step.proposals, env, out);
+  if (mutant === 'ke2-before-commit') next = releaseAhead(next, step.proposals, first, env, out);
+  return done(next, out);
+}
+
+/** The `ke2-before-commit` mutant: ConsumeGuess applied at append time (applying it again at commit is a refused no-op). */
+function releaseAhead(s: ReplicaState, proposals: readonly Command[], first: number, env: VaultEnv, out: Out): ReplicaState {
+  let node = s.node;
+  proposals.forEach((cmd, k) => {
+    if (cmd.type !== 'ConsumeGuess') return;
+    const r = onCommitted(node, cmd, env);
+    node = r.node;
+    out.frames.push(...r.frames);
+    if (r.outcome.ok && r.frames.length > 0) out.ghost.push({ type: 'Ke2Sent', credential: cmd.credentialId, session: cmd.sessionId, index: first + k, term: s.raft.durable.currentTerm });
+  });
+  return { ...s, node };
+}
+
+/**
+ * Work arriving at replica i outside a client channel (synthetic load for consensus-only runs and
+ * model checkers): a serving leader appends it, anyone else ignores it.
+ */
+export function proposeCommand(s: ReplicaState, command: Command, env: VaultEnv): ReplicaStep {
+  const out = emptyOut();
+  return done(s.serving ? propose(s, [command], env, out) : s, out);
+}
+
+/** Replica i receives an (authenticated) consensus message from replica j. */
+export function handlePeerMessage(s: ReplicaState, from: number, m: RaftMessage<Command>, env: VaultEnv): ReplicaStep {
+  return afterConsensus(s, handleRaftMessage(s.raft, from, m), env);
+}
+
+export function onElectionTimeout(s: ReplicaState, env: VaultEnv): ReplicaStep {
+  return afterConsensus(s, raftElectionTimeout(s.raft), env);
+}
+
+export function onHeartbeat(s: ReplicaState, env: VaultEnv): ReplicaStep {
+  return afterConsensus(s, raftHeartbeat(s.raft), env);
+}
+
+/** The serving leader ends pending sessions older than the TTL (their guesses stay spent) and drops stale channels. */
+export function onSessionExpiry(s: ReplicaState, env: VaultEnv): ReplicaStep {
+  const out = emptyOut();
+  if (!s.serving) return done(s, out);
+  const step = handleSessionExpiry(s.node, env);
+  out.frames.push(...step.frames); // clients of closed channels are told (Alert SessionExpired)
+  const next = { ...s, node: step.node };
+  return done(step.proposals.length > 0 ? propose(next, step.proposals, env, out) : next, out);
+}

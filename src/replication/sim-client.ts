@@ -1,0 +1,255 @@
+/**
+ * Clients of the simulated fleet (spec ch. 6, "Simulation"): each runs a script of operations
+ * with the client's pure protocol steps (`src/client/session.ts`), over the simulated network,
+ * and records every operation in a Jepsen-style history (`src/check/history.ts`): invoked, then
+ * `ok` (with what the client saw), `fail` (certainly had no effect) or `info` (unknown).
+ *
+ *   open stage    Handshake1 (RegisterStart or RecoverStart) to the replica it believes leads;
+ *                 Alert NotLeader -> the same Handshake1 to the hinted leader (nothing happened yet)
+ *                 Alert Unavailable (a leader not yet serving) -> the same, a little later
+ *   finish stage  RegisterFinish or KE3 on the channel, to the replica that answered
+ *   timeout       the operation ends: `fail` when nothing can have happened (no RegisterFinish
+ *                 sent), else `info` (a recovery whose KE1 arrived may have spent a guess)
+ *
+ * Passwords and keys are names in the history; their bytes are derived from the names.
+ * @module
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { type Bytes, type Rng, toHex, utf8 } from '../crypto/bytes.ts';
+import type { History, OpInput, OpOutput } from '../check/history.ts';
+import { type ClientContext, type RecoverySession, type RegistrationSession, onRecoverResponse, onRegisterDone, onRegisterResponse, onReleased, startRecovery, startRegistration } from '../client/session.ts';
+import type { Frame } from '../vault/protocol.ts';
+import type { ClientEndpoint, SimFleet } from './fleet.ts';
+import { randomBetween } from './network.ts';
+import { isRedirect } from './replica.ts';
+
+export type ClientOp =
+  | { readonly kind: 'register'; readonly password: string; readonly key: string; readonly limit: number }
+  | { readonly kind: 'recover'; readonly password: string }
+  /** KE1, then the session is abandoned after KE2 (no KE3): a spent guess without a verdict. */
+  | { readonly kind: 'probe' };
+
+export interface ClientScript {
+  readonly name: string;
+  readonly credential: string;
+  readonly ops: readonly ClientOp[];
+  /** Simulated time of the first operation. */
+  readonly startAt: number;
+}
+
+export interface ClientTiming {
+  readonly timeoutMs: number;
+  readonly thinkMinMs: number;
+  readonly thinkMaxMs: number;
+  readonly retryMs: number;
+  readonly maxRedirects: number;
+}
+
+export const DEFAULT_CLIENT_TIMING: ClientTiming = Object.freeze({ timeoutMs: 1500, thinkMinMs: 10, thinkMaxMs: 200, retryMs: 25, maxRedirects: 40 });
+
+/** K of a key name (32 bytes). */
+export function keyBytes(name: string): Bytes {
+  return sha256(utf8(`bkv sim key/${name}`));
+}
+
+const PROBE_PASSWORD = 'probe';
+
+interface Running {
+  readonly historyId: number;
+  readonly op: ClientOp;
+  readonly channel: string;
+  readonly hello: Frame;
+  stage: 'open' | 'finish';
+  target: number;
+  redirects: number;
+  readonly reg?: RegistrationSession;
+  readonly rec?: RecoverySession;
+}
+
+type TimerPurpose = 'next' | 'timeout' | 'resend';
+
+/** Records of one operation's life, for liveness checks. */
+export interface OpRecord {
+  readonly historyId: number;
+  readonly op: ClientOp;
+  readonly invokedAt: number;
+  completedAt: number | null;
+  completion: 'ok' | 'fail' | 'info' | null;
+}
+
+export class ScriptedClient implements ClientEndpoint {
+  readonly name: string;
+  readonly credential: string;
+  readonly records: OpRecord[] = [];
+  readonly #ctx: ClientContext;
+  readonly #history: History;
+  readonly #rng: Rng;
+  readonly #timing: ClientTiming;
+  readonly #keyNames: ReadonlyMap<string, string>;
+  readonly #ops: ClientOp[];
+  #next = 0;
+  #current: Running | null = null;
+  #token = 0;
+  #purpose: TimerPurpose = 'next';
+  #leaderGuess = 0;
+  #idle = true;
+
+  constructor(
+    fleet: SimFleet,
+    script: ClientScript,
+    o: { history: History; rng: Rng; keyNames: ReadonlyMap<string, string>; timing?: Partial<ClientTiming> },
+  ) {
+    this.name = script.name;
+    this.credential = script.credential;
+    this.#ctx = fleet.clientContext;
+    this.#history = o.history;
+    this.#rng = o.rng;
+    this.#timing = { ...DEFAULT_CLIENT_TIMING, ...o.timing };
+    this.#keyNames = o.keyNames;
+    this.#ops = [...script.ops];
+    this.#leaderGuess = randomBetween(this.#rng, 0, fleet.n - 1);
+    fleet.addClient(this.name, this);
+    this.#idle = false;
+    this.#setTimer(fleet, 'next', script.startAt);
+  }
+
+  /** Every operation of the script has completed. */
+  get done(): boolean {
+    return this.#current === null && this.#next >= this.#ops.length;
+  }
+
+  /** Adds operations (the scenario's final phase); an idle client starts them after a think time. */
+  append(fleet: SimFleet, ops: readonly ClientOp[]): void {
+    this.#ops.push(...ops);
+    if (this.#idle) {
+      this.#idle = false;
+      this.#setTimer(fleet, 'next', fleet.now + this.#think());
+    }
+  }
+
+  onWake(fleet: SimFleet, token: number): void {
+    if (token !== this.#token) return;
+    switch (this.#purpose) {
+      case 'next':
+        this.#startNext(fleet);
+        return;
+      case 'resend': {
+        const c = this.#current;
+        if (!c) return;
+        fleet.sendFrame(this.name, c.target, c.hello);
+        this.#setTimer(fleet, 'timeout', fleet.now + this.#timing.timeoutMs);
+        return;
+      }
+      case 'timeout': {
+        const c = this.#current;
+        if (!c) return;
+        // A registration whose RegisterFinish was never sent changed nothing; anything else may have.
+        this.#complete(fleet, c.op.kind === 'register' && c.stage === 'open' ? 'fail' : 'info');
+        return;
+      }
+    }
+  }
+
+  onFrame(fleet: SimFleet, frame: Frame, from: number): void {
+    const c = this.#current;
+    if (!c || frame.channel !== c.channel) return; // a late answer to an operation that has ended
+    if (c.stage === 'open') this.#onOpen(fleet, c, frame, from);
+    else this.#onFinish(fleet, c, frame);
+  }
+
+  #onOpen(fleet: SimFleet, c: Running, frame: Frame, from: number): void {
+    if (frame.kind === 'Alert') {
+      const code = new TextDecoder().decode(frame.bytes);
+      if (code !== 'NotLeader' && code !== 'Unavailable') return this.#complete(fleet, 'info');
+      if (++c.redirects > this.#timing.maxRedirects) return this.#complete(fleet, 'fail');
+      if (code === 'NotLeader') {
+        const hint = isRedirect(frame) ? frame.leaderHint : null;
+        this.#leaderGuess = hint !== null && hint !== from ? hint : (from + 1 + randomBetween(this.#rng, 0, fleet.n - 2)) % fleet.n;
+        c.target = this.#leaderGuess;
+      }
+      this.#setTimer(fleet, 'resend', fleet.now + this.#timing.retryMs);
+      return;
+    }
+    this.#leaderGuess = from;
+    c.target = from;
+    if (c.reg) {
+      const r = onRegisterResponse(this.#ctx, c.reg, frame, this.#rng);
+      if ('outcome' in r) return this.#complete(fleet, 'fail'); // refused at RegisterStart: nothing happened
+      c.stage = 'finish';
+      fleet.sendFrame(this.name, from, r.frame);
+      this.#setTimer(fleet, 'timeout', fleet.now + this.#timing.timeoutMs);
+      return;
+    }
+    const r = onRecoverResponse(this.#ctx, c.rec!, frame);
+    const outcome = r.outcome;
+    if (c.op.kind === 'probe') {
+      if (outcome && !outcome.ok && outcome.kind === 'WrongPassword') return this.#complete(fleet, 'ok', { kind: 'Ke2', triesRemaining: outcome.triesRemaining });
+      if (outcome && !outcome.ok && outcome.kind === 'Locked') return this.#complete(fleet, 'ok', { kind: 'Locked' });
+      return this.#complete(fleet, 'info');
+    }
+    if ('frame' in r && !outcome) {
+      c.stage = 'finish'; // the envelope opened: KE3
+      fleet.sendFrame(this.name, from, r.frame);
+      this.#setTimer(fleet, 'timeout', fleet.now + this.#timing.timeoutMs);
+      return;
+    }
+    if ('frame' in r) fleet.sendFrame(this.name, from, r.frame); // RecoverAbort: the vault ends the session now
+    if (outcome && !outcome.ok && outcome.kind === 'WrongPassword') return this.#complete(fleet, 'ok', { kind: 'WrongPassword', triesRemaining: outcome.triesRemaining });
+    if (outcome && !outcome.ok && outcome.kind === 'Locked') return this.#complete(fleet, 'ok', { kind: 'Locked' });
+    this.#complete(fleet, 'info');
+  }
+
+  #onFinish(fleet: SimFleet, c: Running, frame: Frame): void {
+    if (c.reg) {
+      const o = onRegisterDone(this.#ctx, c.reg, frame);
+      return o.ok ? this.#complete(fleet, 'ok', { kind: 'Registered' }) : this.#complete(fleet, 'info');
+    }
+    const o = onReleased(this.#ctx, c.rec!, frame);
+    if (o.ok) return this.#complete(fleet, 'ok', { kind: 'Recovered', key: this.#keyNames.get(toHex(o.value)) ?? `unknown:${toHex(o.value).slice(0, 8)}` });
+    this.#complete(fleet, 'info');
+  }
+
+  #startNext(fleet: SimFleet): void {
+    const op = this.#ops[this.#next];
+    if (op === undefined) {
+      this.#idle = true;
+      return;
+    }
+    this.#next++;
+    const credentialId = utf8(this.credential);
+    const input: OpInput = op;
+    const historyId = this.#history.invoke(this.name, this.credential, input, fleet.tick());
+    this.records.push({ historyId, op, invokedAt: fleet.now, completedAt: null, completion: null });
+    let running: Running;
+    if (op.kind === 'register') {
+      const { frame, session } = startRegistration(this.#ctx, credentialId, utf8(op.password), keyBytes(op.key), op.limit, this.#rng);
+      running = { historyId, op, channel: frame.channel, hello: frame, stage: 'open', target: this.#leaderGuess, redirects: 0, reg: session };
+    } else {
+      const password = op.kind === 'recover' ? op.password : PROBE_PASSWORD;
+      const { frame, session } = startRecovery(this.#ctx, credentialId, utf8(password), this.#rng);
+      running = { historyId, op, channel: frame.channel, hello: frame, stage: 'open', target: this.#leaderGuess, redirects: 0, rec: session };
+    }
+    this.#current = running;
+    fleet.sendFrame(this.name, running.target, running.hello);
+    this.#setTimer(fleet, 'timeout', fleet.now + this.#timing.timeoutMs);
+  }
+
+  #complete(fleet: SimFleet, completion: 'ok' | 'fail' | 'info', output?: OpOutput): void {
+    const c = this.#current!;
+    this.#current = null;
+    this.#history.complete(c.historyId, completion, fleet.tick(), output);
+    const rec = this.records.find((r) => r.historyId === c.historyId)!;
+    rec.completedAt = fleet.now;
+    rec.completion = completion;
+    this.#setTimer(fleet, 'next', fleet.now + this.#think());
+  }
+
+  #setTimer(fleet: SimFleet, purpose: TimerPurpose, at: number): void {
+    this.#purpose = purpose;
+    fleet.wake(this.name, at, ++this.#token);
+  }
+
+  #think(): number {
+    return randomBetween(this.#rng, this.#timing.thinkMinMs, this.#timing.thinkMaxMs);
+  }
+}

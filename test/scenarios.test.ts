@@ -1,0 +1,162 @@
+/**
+ * The three suites of `bkv check` at small default sizes (spec ch. 13), every attack of the catalog
+ * on its own, every checker against a broken fleet, replay tokens, and a small SoftHSM run.
+ * Scale: BKV_RUNS=k multiplies the run counts; BKV_SEED=s fixes the seed (always printed).
+ */
+import { describe, expect, test } from 'vitest';
+import { check } from '../src/cli/check.ts';
+import { parseArgs } from '../src/cli/args.ts';
+import { ATTACKS } from '../src/scenarios/attacks.ts';
+import { runScenario } from '../src/replication/scenario.ts';
+import { memoryFleets, softHsmFleets } from '../src/scenarios/fleets.ts';
+import { FLEET_MUTATIONS, checksBudget, checksHistory, extraKe2, huntMutant, lostRegistration, releaseWithoutKe3, wrongTries } from '../src/scenarios/mutants.ts';
+import { type SuiteName, describeFailure, parseReplayToken, replayToken, runOne, runSuite } from '../src/scenarios/suites.ts';
+
+const scale = Math.max(1, Number(process.env.BKV_RUNS ?? '1') || 1);
+const seed = process.env.BKV_SEED ?? String(Date.now());
+const env = memoryFleets('bkv-scn-test');
+
+describe('the suites (memory HSMs)', () => {
+  const sizes: Record<SuiteName, number> = { consensus: 40, attack: ATTACKS.length, 'guess-limit': 6 };
+  for (const suite of ['consensus', 'attack', 'guess-limit'] as const) {
+    test(`${suite}: ${sizes[suite]} scenarios pass every check`, () => {
+      const s = runSuite(suite, seed, sizes[suite] * scale, env);
+      console.log(`[scenarios] ${suite}: ${s.scenarios} scenarios, ${s.steps} steps, ${s.faults} faults, ${s.attacks} attacks, ${s.violations} violations, ${Math.round((s.steps / s.ms) * 1000)} steps/s, seed ${JSON.stringify(seed)}`);
+      for (const f of s.failures) console.log(describeFailure(f, runOne(f.suite, f.seed, f.run, { ...env, trace: true }).trace));
+      expect(s.violations).toBe(0);
+      expect(s.scenarios).toBe(sizes[suite] * scale);
+      expect(s.steps).toBeGreaterThan(s.scenarios * 100);
+      if (suite !== 'attack') expect(s.faults).toBeGreaterThan(0);
+    }, 120_000);
+  }
+});
+
+describe('the attack catalog: each attack on its own', () => {
+  for (const attack of ATTACKS) {
+    test(`${attack.name}: ${attack.expect === 'pass' ? 'breaks nothing' : 'reported as a violation'} (${attack.property})`, () => {
+      for (let k = 0; k < 2 * scale; k++) {
+        const r = attack.run(`${seed}/${attack.name}/${k}`, env);
+        if (!r.ok) console.log(`${attack.name} seed ${seed}/${attack.name}/${k}: ${r.violation?.invariant ?? 'no violation'} ${r.violation?.detail ?? ''}\n${r.schedule}`);
+        expect(r.ok).toBe(true);
+        expect(r.attacks).toBeGreaterThan(0);
+        if (attack.expect === 'violation') expect(r.violation?.invariant).toBe('LIVENESS');
+        else expect(r.violation).toBeNull();
+      }
+    }, 60_000);
+  }
+});
+
+describe('every checker catches its broken fleet', () => {
+  for (const m of FLEET_MUTATIONS) {
+    test(`${m.checker}: mutant ${m.mutant} is caught by ${m.expected.join('/')}`, () => {
+      const caught = huntMutant(m, env, 'bkv-mutants', 60);
+      console.log(`[scenarios] ${m.mutant}: caught at run ${caught?.run} by ${caught?.invariant}`);
+      expect(caught).not.toBeNull();
+      expect(m.expected).toContain(caught!.invariant);
+    }, 60_000);
+  }
+
+  // a genuine run: a registration, wrong guesses within the limit, a successful final recovery
+  let genuine: ReturnType<typeof runScenario> | undefined;
+  const runGenuine = () => runScenario(
+    {
+      seed: 'bkv-mutants',
+      n: 3,
+      faults: [],
+      faultWindowMs: 1500,
+      clients: [
+        { name: 'owner', credential: 'c', startAt: 0, ops: [{ kind: 'register', password: 'pw', key: 'K', limit: 4 }] },
+        { name: 'attacker', credential: 'c', startAt: 400, ops: [{ kind: 'recover', password: 'guess-1' }, { kind: 'recover', password: 'guess-2' }] },
+      ],
+    },
+    env,
+  );
+  const base = () => {
+    genuine ??= runGenuine();
+    expect(genuine.ok).toBe(true);
+    return genuine;
+  };
+  const runWithEvents = () => base().fleet.events;
+
+  test('G5 (budget): a fleet that lets limit + 1 KE2s out is caught; the genuine run is not', () => {
+    const { history } = base();
+    expect(history.some((o) => o.output?.kind === 'Recovered')).toBe(true);
+    const fleetEvents = runWithEvents();
+    expect(checksBudget(fleetEvents)).toEqual([]);
+    expect(checksBudget(extraKe2(fleetEvents)).map((v) => v.rule)).toContain('G5');
+  });
+
+  test('G3 (release after KE3): a fleet that releases K without a verified KE3 is caught', () => {
+    const fleetEvents = runWithEvents();
+    expect(fleetEvents.some((e) => e.type === 'Released')).toBe(true);
+    expect(checksBudget(releaseWithoutKe3(fleetEvents)).map((v) => v.rule)).toContain('G3');
+  });
+
+  test('linearizability: a fleet that reports one try too many is caught', () => {
+    const { history } = base();
+    expect(checksHistory(history).ok).toBe(true);
+    expect(history.some((o) => o.output?.kind === 'WrongPassword')).toBe(true);
+    expect(checksHistory(wrongTries(history)).ok).toBe(false);
+  });
+
+  test('lost registration: a fleet that forgot an acknowledged registration is caught', () => {
+    const { history } = base();
+    expect(checksHistory(lostRegistration(history)).ok).toBe(false);
+  });
+
+  test('rollback of f + 1 replicas (the bound is tight): reported, while f is not', () => {
+    const beyond = ATTACKS.find((a) => a.name === 'rollback-f-plus-1')!.run('bkv-bound', env);
+    const within = ATTACKS.find((a) => a.name === 'rollback-f')!.run('bkv-bound', env);
+    expect(beyond.violation).not.toBeNull();
+    expect(within.violation).toBeNull();
+  });
+});
+
+describe('reproducibility and the command', () => {
+  test('a replay token names a run; replaying it gives the same run', () => {
+    const t = replayToken('guess-limit', 'x y/z', 3);
+    expect(parseReplayToken(t)).toEqual({ suite: 'guess-limit', seed: 'x y/z', run: 3 });
+    expect(() => parseReplayToken('bkv1.garbage')).toThrow();
+    const a = runOne('guess-limit', 'x y/z', 3, env);
+    const b = runOne('guess-limit', 'x y/z', 3, env);
+    expect(b.steps).toBe(a.steps);
+    expect(b.history).toEqual(a.history);
+  });
+
+  test('bkv check: progress, summary, exit code; --replay; a failure prints seed, token, trace and a mermaid diagram', async () => {
+    const lines: string[] = [];
+    expect(await check(parseArgs(['--suite', 'attack', '--runs', '3', '--seed', 'cli'], ['suite', 'runs', 'seed', 'hsm', 'replay']), (l) => lines.push(l))).toBe(0);
+    expect(lines.filter((l) => l.includes('[attack '))).toHaveLength(3);
+    expect(lines.at(-1)).toMatch(/^summary: 3 scenarios, \d+ steps, \d+ faults injected, \d+ attacks tried, 0 violations, \d+ steps\/s/);
+    const replayed: string[] = [];
+    expect(await check(parseArgs(['--replay', replayToken('attack', 'cli', 1)], ['suite', 'runs', 'seed', 'hsm', 'replay']), (l) => replayed.push(l))).toBe(0);
+    expect(replayed.join('\n')).toContain('partition-leaders');
+    // a failing run, described
+    const failing = { ...runOne('attack', 'cli', 0, env), ok: false, violation: { invariant: 'INV-1', detail: 'demo' } };
+    const text = describeFailure(failing, runOne('attack', 'cli', 0, { ...env, trace: true }).trace);
+    expect(text).toContain(`--replay ${failing.token}`);
+    expect(text).toContain('sequenceDiagram');
+    expect(text).toMatch(/->>r\d/);
+  }, 60_000);
+});
+
+describe('SoftHSM-backed replicas', () => {
+  test('one scenario of each suite on SoftHSM tokens passes every check', async () => {
+    const fleets = await softHsmFleets(4 * 5, 'bkv-scn');
+    try {
+      let steps = 0;
+      let ms = 0;
+      for (const [suite, run] of [['consensus', 0], ['guess-limit', 0], ['attack', 5]] as const) {
+        const t0 = performance.now();
+        const r = runOne(suite, `softhsm-${seed}`, run, fleets);
+        ms += performance.now() - t0;
+        steps += r.steps;
+        if (!r.ok) console.log(describeFailure(r, []));
+        expect(r.ok).toBe(true);
+      }
+      console.log(`[scenarios] softhsm: 3 scenarios, ${steps} steps, ${Math.round((steps / ms) * 1000)} steps/s`);
+    } finally {
+      fleets.dispose();
+    }
+  }, 120_000);
+});
