@@ -39,7 +39,7 @@ export async function main(argv: readonly string[], print: (line: string) => voi
         const seed = a.options.seed as string | undefined;
         if (replicas > 1) {
           const { demoReplicas } = await import('./demo-replicas.ts');
-          return await demoReplicas({ replicas, hsm, print });
+          return await demoReplicas({ replicas, hsm, print, ...(seed !== undefined && { seed }) });
         }
         const { demo } = await import('./demo.ts');
         return await demo({ hsm, print, ...(seed !== undefined && { seed }) });
