@@ -11,7 +11,7 @@ import { toHex, utf8 } from '../crypto/bytes.ts';
 import { seededRng } from '../crypto/rng.ts';
 import { getSuite } from '../crypto/suite.ts';
 import { BkvClient, generateBackupKey } from '../client/client.ts';
-import { type Outcome, onRecoverResponse, onReleased, startRecovery } from '../client/session.ts';
+import { type Outcome, describeOutcome, onRecoverResponse, onReleased, startRecovery } from '../client/session.ts';
 import { checkBudget } from '../check/budget.ts';
 import type { Hsm } from '../hsm/hsm.ts';
 import { MemoryHsm } from '../hsm/memory.ts';
@@ -30,12 +30,6 @@ export interface DemoReplicasOptions {
   readonly print: (line: string) => void;
 }
 
-function describe<T>(o: Outcome<T>): string {
-  if (o.ok) return 'ok';
-  if (o.kind === 'WrongPassword') return `wrong password: ${o.triesRemaining} ${o.triesRemaining === 1 ? 'try' : 'tries'} remaining`;
-  if (o.kind === 'Locked') return 'locked';
-  return `fault: ${o.code}`;
-}
 
 export async function demoReplicas(o: DemoReplicasOptions): Promise<number> {
   const { print } = o;
@@ -88,12 +82,12 @@ export async function demoReplicas(o: DemoReplicasOptions): Promise<number> {
     const K = generateBackupKey(rng);
     const reg = await client.register(user, password, K);
     const regIndex = findLast(fleet, relay.leaderGuess, (c) => c.type === 'Register' && c.credentialId === cid);
-    print(`3. register K (${toHex(K).slice(0, 16)}…) under the password, guess limit 10: ${describe(reg)}`);
+    print(`3. register K (${toHex(K).slice(0, 16)}…) under the password, guess limit 10: ${describeOutcome(reg)}`);
     if (regIndex) print(`   the Register entry is at log index ${regIndex.index}, sealed on ${sealedOn(regIndex.index, regIndex.term)} of ${n} replicas`);
     if (!reg.ok) return fail(print, 'registration failed');
 
     print('4. two wrong passwords');
-    for (const wrong of ['123456', 'password']) print(`   "${wrong}": ${describe(await client.recover(user, utf8(wrong)))}`);
+    for (const wrong of ['123456', 'password']) print(`   "${wrong}": ${describeOutcome(await client.recover(user, utf8(wrong)))}`);
     print(`   attempts used: ${attempts()}`);
 
     print('5. the right password; the leader crashes in the middle of the recovery');

@@ -10,7 +10,7 @@ import { seededRng, systemRng } from '../crypto/rng.ts';
 import { getSuite } from '../crypto/suite.ts';
 import { BkvClient, backupKeyToDigits, decryptBackup, encryptBackup, generateBackupKey } from '../client/client.ts';
 import { directRelay } from '../client/relay.ts';
-import type { Outcome } from '../client/session.ts';
+import { type Outcome, describeOutcome } from '../client/session.ts';
 import type { Hsm } from '../hsm/hsm.ts';
 import { MemoryHsm } from '../hsm/memory.ts';
 import { createSingleReplicaVault } from '../vault/setup.ts';
@@ -21,12 +21,6 @@ export interface DemoOptions {
   readonly print: (line: string) => void;
 }
 
-function describe<T>(o: Outcome<T>): string {
-  if (o.ok) return 'ok';
-  if (o.kind === 'WrongPassword') return `wrong password: ${o.triesRemaining} ${o.triesRemaining === 1 ? 'try' : 'tries'} remaining`;
-  if (o.kind === 'Locked') return 'locked: no guess left, the backup key is gone';
-  return `fault: ${o.code}`;
-}
 
 export async function demo(o: DemoOptions): Promise<number> {
   const { print } = o;
@@ -60,17 +54,17 @@ export async function demo(o: DemoOptions): Promise<number> {
     const K = generateBackupKey(rng);
     print(`2. The device generates the backup key K (its 64-digit form: ${backupKeyToDigits(K)})`);
     const reg = await client.register(user, password, K);
-    print(`   register K under the password, guess limit 10: ${describe(reg)}`);
+    print(`   register K under the password, guess limit 10: ${describeOutcome(reg)}`);
     const backup = utf8('chat history: "see you at 8"');
     const encrypted = encryptBackup(K, backup, rng);
     print(`3. The backup is encrypted under K: ${encrypted.length} bytes, ${toHex(encrypted).slice(0, 32)}…`);
 
     print('4. A new phone: the user types three wrong passwords');
     for (const wrong of ['123456', 'password', 'correct horse']) {
-      print(`   "${wrong}": ${describe(await client.recover(user, utf8(wrong)))}`);
+      print(`   "${wrong}": ${describeOutcome(await client.recover(user, utf8(wrong)))}`);
     }
     const right = await client.recover(user, password);
-    print(`5. The right password: ${describe(right)}`);
+    print(`5. The right password: ${describeOutcome(right)}`);
     if (!right.ok) return 1;
     print(`   K recovered: ${toHex(right.value) === toHex(K) ? 'identical to the original' : 'DIFFERENT (bug)'}`);
     print(`   the backup decrypts: ${new TextDecoder().decode(decryptBackup(right.value, encrypted))}`);
@@ -80,10 +74,10 @@ export async function demo(o: DemoOptions): Promise<number> {
     let last: Outcome<unknown> | undefined;
     for (let i = 1; i <= 11; i++) {
       last = await client.recover(user, utf8(`guess-${i}`));
-      print(`   guess ${String(i).padStart(2)}: ${describe(last)}`);
+      print(`   guess ${String(i).padStart(2)}: ${describeOutcome(last)}`);
     }
     const after = await client.recover(user, password);
-    print(`7. Even the right password now: ${describe(after)}`);
+    print(`7. Even the right password now: ${describeOutcome(after)}`);
     const record = vault.state.records[toHex(user)];
     print(`   the record is ${record?.status}: OPAQUE record ${record?.registrationRecord === null ? 'erased' : 'present'}, sealed K ${record?.sealedPayload === null ? 'erased' : 'present'}`);
     print(`done in ${(performance.now() - t0).toFixed(0)} ms`);

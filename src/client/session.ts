@@ -46,6 +46,14 @@ export type Outcome<T> =
 
 export const fault = (code: ErrorCode): Outcome<never> => ({ ok: false, kind: 'Fault', code });
 
+/** An outcome in words, for demos and logs. */
+export function describeOutcome<T>(o: Outcome<T>): string {
+  if (o.ok) return 'ok';
+  if (o.kind === 'WrongPassword') return `wrong password: ${o.triesRemaining} ${o.triesRemaining === 1 ? 'try' : 'tries'} remaining`;
+  if (o.kind === 'Locked') return 'locked: no guess left, the backup key is gone';
+  return `fault: ${o.code}`;
+}
+
 function openResponse(ctx: ClientContext, transport: Transport, frame: Frame): Response {
   if (frame.kind === 'Alert') throw new VaultError(alertCode(frame), 'vault alert');
   if (frame.kind !== 'Transport') throw new VaultError('ChannelStateError', `expected Transport, got ${frame.kind}`);
