@@ -14,7 +14,8 @@ import { type OpaqueVector, generateOpaqueVectors, runOpaqueTranscript } from '.
 import { type RecordVector, generateRecordVectors, runRecordSteps } from './records.ts';
 import { type DecodingCase, generateDecodingVectors, verifyDecodingCase } from './decoding.ts';
 import { type NoiseVector, generateNoiseVectors, runNoiseTranscript } from './noise.ts';
-import { canonicalJson } from '../vault/records.ts';
+import { canonicalJson } from '../crypto/canonical.ts';
+import { type MerkleVector, generateMerkleVectors, verifyMerkleVectors } from './merkle.ts';
 
 interface VectorFile<T> {
   readonly file: string;
@@ -77,6 +78,17 @@ export const VECTOR_FILES: readonly VectorFile<any>[] = [
         return problems;
       }),
   } satisfies VectorFile<NoiseVector>,
+  {
+    file: 'merkle.json',
+    format: 'RFC 9162 §2.1: {kind: "inclusion", size, index, entry, path, root} | {kind: "consistency", first, second, first_root, second_root, proof}; every vector must verify',
+    generate: generateMerkleVectors,
+    verify: (vs: MerkleVector[]) => {
+      const problems = verifyMerkleVectors(vs);
+      const fresh = canonicalJson(generateMerkleVectors());
+      if (problems.length === 0 && fresh !== canonicalJson(vs)) problems.push('merkle.json: the vectors verify but differ from the generator (regenerate)');
+      return problems;
+    },
+  } satisfies VectorFile<MerkleVector>,
 ];
 
 /** The text of a vector file: stable JSON, one file per format, with its format note. */
