@@ -80,13 +80,13 @@ export interface VaultNode {
   /** Volatile: lost on restart (their sessions' guesses stay spent, G2). */
   readonly channels: ReadonlyMap<string, Channel>;
   /** Volatile replay cache of Handshake1 digests (spec ch. 5, "Replays"). */
-  readonly seenHandshakes: ReadonlySet<Hex>;
+  readonly seenHandshakes: ReadonlyMap<Hex, number>;
   /** Volatile tries count of fake records (spec ch. 5, "Unknown credentials"). */
   readonly fakeAttempts: ReadonlyMap<Hex, number>;
 }
 
 export function initialNode(vault: VaultState = EMPTY_VAULT): VaultNode {
-  return { vault, channels: new Map(), seenHandshakes: new Set(), fakeAttempts: new Map() };
+  return { vault, channels: new Map(), seenHandshakes: new Map(), fakeAttempts: new Map() };
 }
 
 export interface Step {
@@ -162,7 +162,7 @@ function handleHandshake(node: VaultNode, frame: Frame, env: VaultEnv): Step {
     if (e instanceof VaultError) return reply(node, frame.channel, ch, errorResponse(e.code), null, env);
     throw e;
   }
-  const seen = new Set(node.seenHandshakes).add(digest);
+  const seen = new Map(node.seenHandshakes).set(digest, env.now);
   const opened = { ...node, seenHandshakes: seen };
   const sessionId = digest.slice(0, 32);
   switch (request.type) {
@@ -314,7 +314,14 @@ export function handleSessionExpiry(node: VaultNode, env: VaultEnv): Step {
     (channels ??= new Map(node.channels)).delete(id);
     frames.push(alert(id, 'SessionExpired'));
   }
-  return { node: channels ? { ...node, channels } : node, frames, proposals };
+  // The replay cache keeps a Handshake1 for one TTL: by then its session has ended, and a replay
+  // could only spend a guess (spec ch. 5, "Replays"). This bounds the cache by the load of one TTL.
+  let seen: Map<Hex, number> | null = null;
+  for (const [digest, at] of node.seenHandshakes) {
+    if (env.now - at >= ttl) (seen ??= new Map(node.seenHandshakes)).delete(digest);
+  }
+  if (!channels && !seen) return { node, frames, proposals };
+  return { node: { ...node, ...(channels && { channels }), ...(seen && { seenHandshakes: seen }) }, frames, proposals };
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -4,37 +4,20 @@
  * failing one to a minimal schedule by dropping faults, client operations and network trouble.
  *
  * Fleets: memory HSMs provisioned once per size and cloned per scenario (a clone is a fresh fleet
- * with the same keys), or SoftHSM tokens (`softHsmFleet`).
+ * with the same keys).
  */
 import fc from 'fast-check';
-import { seededRng } from '../../src/crypto/rng.ts';
-import { getSuite, type Suite } from '../../src/crypto/suite.ts';
-import type { Hsm } from '../../src/hsm/hsm.ts';
-import { MemoryHsm, MemoryToken } from '../../src/hsm/memory.ts';
-import { vaultConfig } from '../../src/vault/setup.ts';
+import type { Suite } from '../../src/crypto/suite.ts';
 import type { Fault } from '../../src/replication/fleet.ts';
 import type { NetworkConditions } from '../../src/replication/network.ts';
-import { deployReplicatedFleet, replicationLabels } from '../../src/replication/provision.ts';
 import type { Scenario, ScenarioEnv, TimedFault } from '../../src/replication/scenario.ts';
+import { memoryFleets as memoryFleetFactory } from '../../src/scenarios/fleets.ts';
 import type { ClientOp, ClientScript } from '../../src/replication/sim-client.ts';
 
-/** Memory fleets: provisioned once per size, cloned for each scenario. */
+/** Memory fleets: provisioned once per size, cloned for each scenario (src/scenarios/fleets.ts). */
 export function memoryFleets(prefix = 'bkv-test'): Pick<ScenarioEnv, 'hsms' | 'labels' | 'config'> & { suite: Suite } {
-  const suite = getSuite('ristretto255-SHA512');
-  const labels = replicationLabels(prefix);
-  const config = vaultConfig({ suite, labels, sessionTtlMs: 3000 });
-  const rng = seededRng(`${prefix} fleet keys`);
-  const base = new Map<number, MemoryToken[]>();
-  const hsms = (n: number): Hsm[] => {
-    let tokens = base.get(n);
-    if (!tokens) {
-      tokens = Array.from({ length: n }, (_, i) => new MemoryToken(`replica-${i}`));
-      deployReplicatedFleet(tokens.map((t) => new MemoryHsm(t, rng)), suite, prefix, rng);
-      base.set(n, tokens);
-    }
-    return tokens.map((t) => new MemoryHsm(t.clone(), rng));
-  };
-  return { hsms, labels, config, suite };
+  const { hsms, labels, config } = memoryFleetFactory(prefix);
+  return { hsms, labels, config, suite: config.params.suite };
 }
 
 export interface Shape {
