@@ -1,7 +1,8 @@
 /**
  * The history checkers (spec ch. 12): linearizability of record operations against the record
- * model, and the guess budget G5 / release-after-KE3 G3 on the fleet's ghost events. Each is shown
- * accepting correct histories and catching a wrong one.
+ * model, a lost acknowledged registration, and the guess budget G5 / release-after-KE3 G3 on the
+ * fleet's ghost events. Each is shown accepting correct histories and catching a wrong one (and on
+ * a broken fleet in test/scenarios.test.ts).
  */
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
@@ -9,6 +10,7 @@ import { History, type OpInput, type OpOutput } from '../src/check/history.ts';
 import { checkLinearizable } from '../src/check/lincheck.ts';
 import { recordModel } from '../src/check/record-model.ts';
 import { checkBudget, type VaultEvent } from '../src/check/budget.ts';
+import { findLostRegistration } from '../src/check/lost-registration.ts';
 
 type Step = [client: string, input: OpInput, completion: 'ok' | 'info' | 'fail', output?: OpOutput];
 
@@ -137,17 +139,61 @@ describe('guess budget (INV-1: G5) and release after a verified KE3 (INV-2: G3)'
       { type: 'Ke2Sent', credential: 'c', session: 's1' },
       { type: 'Ke2Sent', credential: 'c', session: 's1' },
       { type: 'Ke3Verified', credential: 'c', session: 's1' },
+      { type: 'Reset', credential: 'c', session: 's1' },
       { type: 'Released', credential: 'c', session: 's1' },
       { type: 'Ke2Sent', credential: 'c', session: 's2' },
     ]);
     expect(checkBudget(events)).toEqual([]);
   });
-  test('K released without a verified KE3 is a G3 violation', () => {
-    const events = ev([
+  test('a Reset without a Released (K lost on the way) still restarts the budget; a Released alone does not', () => {
+    const base: Spec[] = [
+      { type: 'Registered', credential: 'c', limit: 1 },
+      { type: 'Ke2Sent', credential: 'c', session: 's1' },
+      { type: 'Ke3Verified', credential: 'c', session: 's1' },
+    ];
+    expect(checkBudget(ev([...base, { type: 'Reset', credential: 'c', session: 's1' }, { type: 'Ke2Sent', credential: 'c', session: 's2' }]))).toEqual([]);
+    expect(checkBudget(ev([...base, { type: 'Released', credential: 'c', session: 's1' }, { type: 'Ke2Sent', credential: 'c', session: 's2' }])).map((v) => v.rule)).toEqual(['G5']);
+  });
+  test('a reset or K released without a verified KE3 of that session is a G3 violation', () => {
+    const base: Spec[] = [
       { type: 'Registered', credential: 'c', limit: 3 },
       { type: 'Ke2Sent', credential: 'c', session: 's1' },
-      { type: 'Released', credential: 'c', session: 's1' },
+      { type: 'Ke2Sent', credential: 'c', session: 's2' },
+      { type: 'Ke3Verified', credential: 'c', session: 's2' },
+    ];
+    expect(checkBudget(ev([...base, { type: 'Reset', credential: 'c', session: 's1' }])).map((v) => v.rule)).toEqual(['G3']);
+    expect(checkBudget(ev([...base, { type: 'Released', credential: 'c', session: 's1' }])).map((v) => v.rule)).toEqual(['G3']);
+  });
+});
+
+describe('no acknowledged registration lost (INV-6)', () => {
+  test('the right password answered like a wrong one after an acknowledged registration is a witness', () => {
+    const ops = sequential([
+      ['c', reg(3), 'ok', { kind: 'Registered' }],
+      ['c', rec('pw'), 'ok', wrong(9)],
     ]);
-    expect(checkBudget(events).map((v) => v.rule)).toEqual(['G3']);
+    expect(findLostRegistration(ops)).toMatch(/^acknowledged registration lost: #0 c alice register\(pw, limit 3\)/);
+  });
+
+  test('no witness when the registration was not acknowledged, or another one may have replaced it', () => {
+    const unacknowledged = sequential([
+      ['c', reg(3), 'info'],
+      ['c', rec('pw'), 'ok', wrong(9)],
+    ]);
+    expect(findLostRegistration(unacknowledged)).toBeNull();
+    expect(checkLinearizable(recordModel, unacknowledged).ok).toBe(true);
+    const replaced = sequential([
+      ['c', reg(3), 'ok', { kind: 'Registered' }],
+      ['d', { kind: 'register', password: 'other', key: 'K2', limit: 3 }, 'info'],
+      ['c', rec('pw'), 'ok', wrong(2)],
+    ]);
+    expect(findLostRegistration(replaced)).toBeNull();
+    expect(checkLinearizable(recordModel, replaced).ok).toBe(true);
+    const correct = sequential([
+      ['c', reg(3), 'ok', { kind: 'Registered' }],
+      ['a', rec('x'), 'ok', wrong(2)],
+      ['c', rec('pw'), 'ok', recovered],
+    ]);
+    expect(findLostRegistration(correct)).toBeNull();
   });
 });

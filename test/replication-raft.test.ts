@@ -5,14 +5,14 @@
  */
 import { describe, expect, test } from 'vitest';
 import { seededRng } from '../src/crypto/rng.ts';
-import { utf8 } from '../src/crypto/bytes.ts';
+import { concat, utf8 } from '../src/crypto/bytes.ts';
 import { isVaultError } from '../src/errors.ts';
 import { MemoryHsm } from '../src/hsm/memory.ts';
 import { initialNode } from '../src/vault/node.ts';
 import type { Command, VaultState } from '../src/vault/records.ts';
 import { MemoryHostStorage } from '../src/vault/storage.ts';
 import { type DurableMutant, decodeBallot, encodeBallot, loadDurable, persistDurable } from '../src/replication/durable.ts';
-import { openPeerMessage, sealPeerMessage } from '../src/replication/peer-auth.ts';
+import { type PeerEnvelope, openPeerMessage, readVaultCommand, sealPeerMessage } from '../src/replication/peer-auth.ts';
 import {
   type Durable,
   type Entry,
@@ -284,6 +284,20 @@ describe('sealed durable state and the ballot (durable.ts)', () => {
     expect(loadDurable(s)).toMatchObject({ rolledBack: true, durable: { currentTerm: 4, votedFor: 1, recovering: true } });
   });
 
+  test('an altered or foreign blob is treated as lost: recovering, term and vote from the ballot, the anchor kept', () => {
+    const { rng, s } = store();
+    const v = persistDurable(s, persistDurable(s, 0, d1, rng), { ...d2, votedFor: 1 }, rng);
+    const blob = s.storage.load()!;
+    s.storage.save(Uint8Array.from(blob, (b, i) => (i === blob.length - 1 ? b ^ 1 : b)));
+    expect(loadDurable(s)).toMatchObject({ rolledBack: true, version: v, durable: { currentTerm: 4, votedFor: 1, log: [], recovering: true } });
+    const foreign = MemoryHsm.create('d', seededRng('another replica'));
+    foreign.generateKey('seal', 'aes256gcm');
+    const theirs = { hsm: foreign, sealLabel: 'seal', storage: new MemoryHostStorage() };
+    persistDurable(theirs, persistDurable(theirs, persistDurable(theirs, 0, d1, rng), d1, rng), d2, rng); // version 3, ahead of ours
+    s.storage.save(theirs.storage.load()!); // sealed under another replica's key
+    expect(loadDurable(s)).toMatchObject({ rolledBack: true, version: v, durable: { currentTerm: 4, votedFor: 1, recovering: true } });
+  });
+
   test('the trust-host-storage mutant takes the rolled-back blob as it comes', () => {
     const { rng, s } = store('trust-host-storage');
     persistDurable(s, persistDurable(s, 0, d1, rng), d2, rng);
@@ -329,28 +343,53 @@ describe('authenticated peer messages (peer-auth.ts)', () => {
   hsm.generateKey('mac', 'hmac-sha256');
   const other = MemoryHsm.create('o', rng);
   other.generateKey('mac', 'hmac-sha256');
-  const m: RaftMessage<string> = { type: 'RequestVoteResponse', term: 3, voteGranted: true };
+  const m: RaftMessage<Command> = { type: 'RequestVoteResponse', term: 3, voteGranted: true };
+  const open = (me: number, e: PeerEnvelope) => openPeerMessage(hsm, 'mac', me, e, readVaultCommand);
+  const refusedWith = (code: 'PeerAuthenticationFailed' | 'MalformedMessage', f: () => unknown) => {
+    try {
+      f();
+    } catch (err) {
+      return isVaultError(err, code);
+    }
+    return false;
+  };
 
   test('a sealed message opens at its addressee', () => {
-    expect(openPeerMessage(hsm, 'mac', 2, sealPeerMessage(hsm, 'mac', 1, 2, m))).toEqual(m);
+    expect(open(2, sealPeerMessage(hsm, 'mac', 1, 2, m))).toEqual(m);
+    const append: RaftMessage<Command> = {
+      type: 'AppendEntriesRequest', term: 2, prevLogIndex: 1, prevLogTerm: 1, leaderCommit: 1, leaderLastIndex: 3, recoveryNonce: null,
+      entries: [{ term: 2, command: null }, { term: 2, command: { type: 'ConsumeGuess', credentialId: 'ab', sessionId: '01', generation: 1, at: 12.5 } }],
+    };
+    expect(open(2, sealPeerMessage(hsm, 'mac', 1, 2, append))).toEqual(append);
   });
 
   test('altered, misdirected, re-attributed or foreign messages are refused with PeerAuthenticationFailed', () => {
     const e = sealPeerMessage(hsm, 'mac', 1, 2, m);
-    const refused = (f: () => unknown) => {
-      try {
-        f();
-      } catch (err) {
-        return isVaultError(err, 'PeerAuthenticationFailed');
-      }
-      return false;
-    };
-    expect(refused(() => openPeerMessage(hsm, 'mac', 2, { ...e, body: e.body.replace('true', 'false') }))).toBe(true);
-    expect(refused(() => openPeerMessage(hsm, 'mac', 2, { ...e, body: `${e.body} ` }))).toBe(true);
-    expect(refused(() => openPeerMessage(hsm, 'mac', 0, { ...e, to: 0 }))).toBe(true); // redirected: a vote for 2 is not a vote for 0
-    expect(refused(() => openPeerMessage(hsm, 'mac', 0, e))).toBe(true);
-    expect(refused(() => openPeerMessage(hsm, 'mac', 2, { ...e, from: 0 }))).toBe(true);
-    expect(refused(() => openPeerMessage(hsm, 'mac', 2, sealPeerMessage(other, 'mac', 1, 2, m)))).toBe(true);
+    const refused = (f: () => unknown) => refusedWith('PeerAuthenticationFailed', f);
+    expect(refused(() => open(2, { ...e, body: e.body.replace('true', 'false') }))).toBe(true);
+    expect(refused(() => open(2, { ...e, body: `${e.body} ` }))).toBe(true);
+    expect(refused(() => open(0, { ...e, to: 0 }))).toBe(true); // redirected: a vote for 2 is not a vote for 0
+    expect(refused(() => open(0, e))).toBe(true);
+    expect(refused(() => open(2, { ...e, from: 0 }))).toBe(true);
+    expect(refused(() => open(2, sealPeerMessage(other, 'mac', 1, 2, m)))).toBe(true);
+  });
+
+  test('an authentic body that is not a RaftMessage of vault commands is refused with MalformedMessage', () => {
+    // what a key holder with a bug could send: any body, with a valid MAC (spec ch. 6 §6.5)
+    const sealBody = (body: string): PeerEnvelope => ({ from: 1, to: 2, body, mac: hsm.hmac('mac', concat(utf8('bkv/raft/v1'), Uint8Array.of(1), Uint8Array.of(2), utf8(body))) });
+    expect(open(2, sealBody(JSON.stringify(m)))).toEqual(m); // the test's own MAC input is the real one
+    const bad = [
+      'not json',
+      'null',
+      JSON.stringify({ ...m, extra: 1 }),
+      JSON.stringify({ ...m, term: -1 }),
+      JSON.stringify({ ...m, voteGranted: 'yes' }),
+      JSON.stringify({ type: 'Gossip', term: 1 }),
+      JSON.stringify({ type: 'AppendEntriesRequest', term: 1, prevLogIndex: 0, prevLogTerm: 0, leaderCommit: 0, leaderLastIndex: 0, recoveryNonce: null, entries: [{ term: 1, command: { type: 'Reset', credentialId: 'ab' } }] }),
+      JSON.stringify({ type: 'AppendEntriesRequest', term: 1, prevLogIndex: 0, prevLogTerm: 0, leaderCommit: 0, leaderLastIndex: 0, recoveryNonce: null, entries: [{ term: 1, command: { type: 'Delete', credentialId: 'AB' } }] }),
+      JSON.stringify({ type: 'AppendEntriesResponse', term: 1, success: true, matchIndex: 0, lastLogIndex: 0, recoveryNonce: 7 }),
+    ];
+    for (const body of bad) expect(refusedWith('MalformedMessage', () => open(2, sealBody(body))), body).toBe(true);
   });
 });
 

@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { DEFAULT_VECTORS_DIR } from '../src/cli/vectors.ts';
 import { VECTOR_FILES, renderVectorFile, verifyVectors } from '../src/vectors/files.ts';
+import { type BundleVector, verifyBundleVectors } from '../src/vectors/bundles.ts';
+import { type ReplicationVector, verifyReplicationVectors } from '../src/vectors/replication.ts';
+import { flipLastHexDigit } from '../src/vectors/verdict.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'bkv-vectors-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -41,4 +44,83 @@ test('the verifier can fail: one changed hex digit in each file is reported', ()
   }
   const reports = verifyVectors(tmp);
   for (const r of reports) expect(r.problems.length, r.file).toBeGreaterThan(0);
+});
+
+// ---------------------------------------------------------------------------------------------
+// bundles.json and replication.json (spec ch. 9 §9.1): coverage of the rules, and the verifiers
+// catching a changed expectation, input or output
+
+const committed = <T>(file: string): T[] => (JSON.parse(readFileSync(join(DEFAULT_VECTORS_DIR, file), 'utf8')) as { vectors: T[] }).vectors;
+/** A deep copy of vector `i` edited by `f`, in place of the original. */
+function corrupt<T>(vs: readonly T[], i: number, f: (v: any) => void): T[] {
+  const copy = structuredClone(vs) as T[];
+  f(copy[i]);
+  return copy;
+}
+
+describe('bundles.json', () => {
+  const vs = committed<BundleVector>('bundles.json');
+  const index = (p: (v: BundleVector) => boolean) => {
+    const i = vs.findIndex(p);
+    expect(i).toBeGreaterThanOrEqual(0);
+    return i;
+  };
+
+  test('every refusal of client validation (ch. 7 §7.11, both modes) and of the log rules has a vector, and each kind has an accepted one', () => {
+    const codes = new Set(vs.filter((v) => !v.valid).map((v) => v.code));
+    const rules = ['MalformedMessage', 'BundleUnsigned', 'WitnessSignatureInvalid', 'OperatorSignatureInvalid', 'DigestMismatch', 'NamespaceMismatch', 'TimestampOutOfWindow', 'StaleEpoch', 'LogEquivocation', 'MissingRole', 'InclusionProofInvalid', 'ConsistencyProofInvalid', 'AttestationInvalid', 'KeyExtractable', 'EvidenceInvalid', 'KeyNotPinned', 'InvalidPoint', 'LogInconsistent'];
+    expect(rules.filter((c) => !codes.has(c))).toEqual([]);
+    for (const kind of ['fleet-info', 'bundle', 'pinned', 'log']) expect(vs.some((v) => v.kind === kind && v.valid), kind).toBe(true);
+  });
+
+  test('the verifier catches a changed code, a changed input byte, a changed result and a changed intermediate', () => {
+    expect(verifyBundleVectors(vs)).toEqual([]);
+    const refused = index((v) => v.code === 'OperatorSignatureInvalid');
+    const accepted = index((v) => v.kind === 'fleet-info' && v.valid && v.intermediates !== undefined);
+    expect(verifyBundleVectors(corrupt(vs, refused, (v) => (v.code = 'WitnessSignatureInvalid')))).toHaveLength(1);
+    expect(verifyBundleVectors(corrupt(vs, accepted, (v) => (v.fleetInfo.bundle.artifact = v.fleetInfo.bundle.artifact.replace('fleet-1', 'fleet-9'))))).not.toEqual([]);
+    expect(verifyBundleVectors(corrupt(vs, accepted, (v) => (v.result.state.highestEpoch += 1)))).toHaveLength(1);
+    expect(verifyBundleVectors(corrupt(vs, accepted, (v) => (v.intermediates.leaf_hash = flipLastHexDigit(v.intermediates.leaf_hash))))).toHaveLength(1);
+  });
+});
+
+describe('replication.json', () => {
+  const vs = committed<ReplicationVector>('replication.json');
+  const of = <K extends ReplicationVector['kind']>(kind: K) => vs.filter((v): v is Extract<ReplicationVector, { kind: K }> => v.kind === kind);
+  const index = (p: (v: ReplicationVector) => boolean) => {
+    const i = vs.findIndex(p);
+    expect(i).toBeGreaterThanOrEqual(0);
+    return i;
+  };
+
+  test('the envelopes carry every message type and every command type; the refusals and restarts have their codes and outcomes', () => {
+    const messages = of('envelope').flatMap((v) => (v.message ? [v.message] : []));
+    expect(new Set(messages.map((m) => m.type))).toEqual(new Set(['RequestVoteRequest', 'RequestVoteResponse', 'AppendEntriesRequest', 'AppendEntriesResponse']));
+    const commands = messages.flatMap((m) => (m.type === 'AppendEntriesRequest' ? m.entries.map((e) => e.command?.type ?? null) : []));
+    expect(new Set(commands)).toEqual(new Set([null, 'Register', 'ConsumeGuess', 'Reset', 'EndSession', 'Delete']));
+    expect(new Set(of('envelope').filter((v) => !v.valid).map((v) => v.code))).toEqual(new Set(['PeerAuthenticationFailed', 'MalformedMessage']));
+    const restarts = of('restart');
+    expect(new Set(restarts.map((v) => (v.valid ? `rolledBack=${v.result!.rolledBack}` : v.code)))).toEqual(new Set(['rolledBack=false', 'rolledBack=true']));
+    const applied = of('replica').flatMap((v) => v.steps.flatMap((s) => s.applied));
+    expect(applied.some((a) => a.valid === false) && applied.some((a) => a.valid === true) && applied.some((a) => a.command === null)).toBe(true);
+  });
+
+  test('the verifier catches a changed MAC, message, sealed byte, counter, code, ballot, peer key and replica outcome', () => {
+    expect(verifyReplicationVectors(vs)).toEqual([]);
+    const envelope = index((v) => v.kind === 'envelope' && v.valid);
+    const replica = index((v) => v.kind === 'replica' && v.steps.some((s) => s.applied.length > 0));
+    const cases: [number, (v: any) => void][] = [
+      [envelope, (v) => (v.mac = flipLastHexDigit(v.mac))],
+      [envelope, (v) => (v.message.term += 1)],
+      [index((v) => v.kind === 'persist'), (v) => (v.sealed = flipLastHexDigit(v.sealed))],
+      [index((v) => v.kind === 'persist'), (v) => (v.after.ballot = '0')],
+      [index((v) => v.kind === 'envelope' && !v.valid), (v) => (v.code = 'StaleState')],
+      [index((v) => v.kind === 'restart' && v.valid && v.result!.rolledBack), (v) => (v.result.durable.recovering = false)],
+      [index((v) => v.kind === 'ballot' && v.votedFor !== null), (v) => (v.ballot = String(BigInt(v.ballot) + 1n))],
+      [index((v) => v.kind === 'peer-key'), (v) => (v.peerMacKey = flipLastHexDigit(v.peerMacKey))],
+      [replica, (v) => (v.steps.find((s: { applied: unknown[] }) => s.applied.length > 0).applied[0].term += 1)],
+      [replica, (v) => (v.post.commitIndex += 1)],
+    ];
+    for (const [i, f] of cases) expect(verifyReplicationVectors(corrupt(vs, i, f)), `${vs[i]!.kind} ${f}`).not.toEqual([]);
+  });
 });

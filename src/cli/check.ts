@@ -2,25 +2,48 @@
  * `bkv check`: the randomized consensus, attack and guess-limit suites (spec ch. 13) against the
  * simulated replicated vault, on memory HSMs or SoftHSM tokens, with a progress line per scenario
  * and a summary; a failure prints its seed, replay token, schedule, trace and a mermaid diagram.
+ * `--broken M` runs a deliberately broken fleet (src/scenarios/mutants.ts) until a check reports it,
+ * and prints that failure the same way.
  *
  *   npx bkv check [--suite consensus|attack|guess-limit] [--runs N] [--seed S] [--hsm memory|softhsm] [--replay T]
+ *   npx bkv check --broken M [--runs N] [--seed S] [--hsm memory|softhsm]
  * @module
  */
 import { type Parsed, UsageError, choiceOption, intOption } from './args.ts';
+import type { ScenarioEnv } from '../replication/scenario.ts';
 import { type FleetFactory, memoryFleets, softHsmFleets } from '../scenarios/fleets.ts';
+import { type FleetMutation, FLEET_MUTATIONS, getMutation, huntMutant, mutantEnv } from '../scenarios/mutants.ts';
 import { type RunResult, type SuiteName, SUITES, describeFailure, emptySummary, parseReplayToken, runOne, runSuite } from '../scenarios/suites.ts';
 
 /** Default runs per suite (memory); SoftHSM runs a fifth of them (at least 2). */
-export const DEFAULT_RUNS: Readonly<Record<SuiteName, number>> = { consensus: 100, attack: 24, 'guess-limit': 20 };
+export const DEFAULT_RUNS: Readonly<Record<SuiteName, number>> = { consensus: 100, attack: 26, 'guess-limit': 20 };
+/** Most runs `--broken` tries by default. */
+export const DEFAULT_BROKEN_RUNS = 20;
 const MAX_REPLICAS = 5;
+
+const progressLine = (label: string, r: RunResult) => `  [${label}] ${r.name.padEnd(28)} ${r.ok ? 'ok  ' : 'FAIL'} ${String(r.steps).padStart(6)} steps ${String(r.faults).padStart(3)} faults ${String(r.attacks).padStart(4)} attacks`;
+
+const fleetsFor = async (hsm: 'memory' | 'softhsm', runs: number): Promise<FleetFactory> => (hsm === 'softhsm' ? softHsmFleets((2 * runs + 2) * MAX_REPLICAS) : memoryFleets());
+
+function mutation(name: string | true): FleetMutation {
+  const known = FLEET_MUTATIONS.map((m) => m.mutant).join(', ');
+  if (name === true) throw new UsageError(`--broken needs a mutant (known: ${known})`);
+  try {
+    return getMutation(name);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
 
 export async function check(args: Parsed, print: (line: string) => void): Promise<number> {
   const hsm = choiceOption(args, 'hsm', ['memory', 'softhsm'] as const, 'memory');
+  if (args.options.broken !== undefined) return broken(args, hsm, print);
   const replay = args.options.replay;
   if (replay === true) throw new UsageError('--replay needs a token');
   let plan: { suite: SuiteName; runs: number }[];
   let seed: string;
   let only: number | null = null;
+  let broke: FleetMutation | null = null;
   if (replay !== undefined) {
     let parsed;
     try {
@@ -31,6 +54,7 @@ export async function check(args: Parsed, print: (line: string) => void): Promis
     plan = [{ suite: parsed.suite, runs: 1 }];
     seed = parsed.seed;
     only = parsed.run;
+    if (parsed.mutant !== undefined) broke = mutation(parsed.mutant);
   } else {
     const suite = args.options.suite === undefined ? null : choiceOption(args, 'suite', SUITES, 'consensus');
     const runsOption = args.options.runs === undefined ? null : intOption(args, 'runs', 1, 1, 1_000_000);
@@ -40,23 +64,23 @@ export async function check(args: Parsed, print: (line: string) => void): Promis
   }
   const total = plan.reduce((k, p) => k + p.runs, 0);
   // SoftHSM: a fresh set of tokens per scenario, and per replay of a failure
-  const fleets: FleetFactory = hsm === 'softhsm' ? await softHsmFleets((2 * total + 2) * MAX_REPLICAS) : memoryFleets();
-  print(`bkv check: ${plan.map((p) => `${p.suite} x${p.runs}`).join(', ')} on ${hsm} replicas, seed ${JSON.stringify(seed)}${only !== null ? `, replaying run ${only}` : ''}`);
+  const fleets = await fleetsFor(hsm, total);
+  const env: ScenarioEnv = broke ? mutantEnv(fleets, broke.mutant) : fleets;
+  print(`bkv check: ${plan.map((p) => `${p.suite} x${p.runs}`).join(', ')} on ${hsm} replicas, seed ${JSON.stringify(seed)}${only !== null ? `, replaying run ${only}` : ''}${broke ? `, broken fleet ${broke.mutant}` : ''}`);
   const summary = emptySummary();
   try {
     for (const p of plan) {
-      const progress = (r: RunResult, done: number) =>
-        print(`  [${p.suite} ${done}/${p.runs}] ${r.name.padEnd(28)} ${r.ok ? 'ok  ' : 'FAIL'} ${String(r.steps).padStart(6)} steps ${String(r.faults).padStart(3)} faults ${String(r.attacks).padStart(4)} attacks`);
+      const progress = (r: RunResult, done: number) => print(progressLine(`${p.suite} ${done}/${p.runs}`, r));
       if (only !== null) {
         const t0 = performance.now();
-        const r = runOne(p.suite, seed, only, fleets);
+        const r = runOne(p.suite, seed, only, env);
         Object.assign(summary, { scenarios: 1, steps: r.steps, faults: r.faults, attacks: r.attacks, violations: r.ok ? 0 : 1, ms: performance.now() - t0 });
         if (!r.ok) summary.failures.push(r);
         progress(r, 1);
       } else runSuite(p.suite, seed, p.runs, fleets, summary, progress);
     }
     for (const f of summary.failures) {
-      const traced = runOne(f.suite, f.seed, f.run, { ...fleets, trace: true });
+      const traced = runOne(f.suite, f.seed, f.run, { ...env, trace: true });
       print('');
       print(describeFailure(f, traced.trace));
     }
@@ -67,4 +91,33 @@ export async function check(args: Parsed, print: (line: string) => void): Promis
   print('');
   print(`summary: ${summary.scenarios} scenarios, ${summary.steps} steps, ${summary.faults} faults injected, ${summary.attacks} attacks tried, ${summary.violations} violations, ${rate} steps/s (${(summary.ms / 1000).toFixed(1)} s, ${hsm})`);
   return summary.violations === 0 ? 0 : 1;
+}
+
+/**
+ * `--broken M`: the runs of the mutant's suite (or attack) until a check reports it, then that
+ * failure in full, replay token included. Exit 0 when the check the mutant targets caught it.
+ */
+async function broken(args: Parsed, hsm: 'memory' | 'softhsm', print: (line: string) => void): Promise<number> {
+  const m = mutation(args.options.broken!);
+  if (args.options.suite !== undefined || args.options.replay !== undefined) throw new UsageError('--broken runs its own suite: no --suite, no --replay (a broken run replays with --replay alone)');
+  const runs = intOption(args, 'runs', DEFAULT_BROKEN_RUNS, 1, 10_000);
+  const seed = typeof args.options.seed === 'string' ? args.options.seed : String(Date.now());
+  const fleets = await fleetsFor(hsm, runs);
+  print(`bkv check --broken ${m.mutant}: must be caught by ${m.checker} (${m.expected.join('/')}), on ${m.attack ?? m.suite} runs, ${hsm} replicas, seed ${JSON.stringify(seed)}`);
+  try {
+    const caught = huntMutant(m, fleets, seed, runs, (r, k) => print(progressLine(`${m.suite} run ${r.run}, ${k + 1}/${runs}`, r)));
+    if (caught === null) {
+      print(`  FAILED: ${m.mutant} was not caught in ${runs} runs`);
+      return 1;
+    }
+    print('');
+    print(describeFailure(caught, runOne(caught.suite, caught.seed, caught.run, { ...mutantEnv(fleets, m.mutant), trace: true }).trace));
+    const by = caught.violation?.invariant ?? 'nothing';
+    const expected = m.expected.includes(by);
+    print('');
+    print(expected ? `caught: ${m.mutant} reported as ${by} by ${m.checker}` : `  FAILED: ${m.mutant} was reported as ${by}, not by ${m.checker} (${m.expected.join('/')})`);
+    return expected ? 0 : 1;
+  } finally {
+    fleets.dispose();
+  }
 }

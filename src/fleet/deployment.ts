@@ -61,6 +61,8 @@ export interface Deployment {
   readonly bundles: readonly Bundle[];
   readonly log: WitnessLog;
   readonly vendor: Vendor;
+  /** The witness's log-signing key (the log's signer), e.g. to sign what a misbehaving witness would. */
+  readonly witness: Signer;
   readonly operator: Signer;
 }
 
@@ -141,5 +143,5 @@ export function runDeployment(o: DeploymentOptions): Deployment {
     bundles: served,
     evidence: fleets.map((f) => f.evidence),
   };
-  return { record, fleets, artifacts, bundles, log, vendor, operator };
+  return { record, fleets, artifacts, bundles, log, vendor, witness, operator };
 }

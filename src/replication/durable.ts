@@ -76,11 +76,15 @@ export function persistDurable<C>(store: DurableStore, version: number, durable:
 export interface LoadedDurable<C> {
   readonly durable: Durable<C>;
   readonly version: number;
-  /** The host's blob was behind the anchor (or gone): the replica restarts recovering. */
+  /** The host's blob was behind the anchor, gone, altered or foreign: the replica restarts recovering. */
   readonly rolledBack: boolean;
 }
 
-/** Reads the durable state at restart; a rolled-back or lost blob gives a recovering replica. */
+/**
+ * Reads the durable state at restart; a rolled-back, lost, altered or foreign blob gives a
+ * recovering replica (`rolledBack`): the host could as well have deleted it, and the ballot in the
+ * HSM is all a recovering replica needs.
+ */
 export function loadDurable<C>(store: DurableStore): LoadedDurable<C> {
   const hsm = hsmFor(store);
   const ballot = decodeBallot(hsm.readCounter(ballotName(store.sealLabel)));
@@ -95,7 +99,7 @@ export function loadDurable<C>(store: DurableStore): LoadedDurable<C> {
     if (store.mutant === undefined && encodeBallot(loaded.state.currentTerm, loaded.state.votedFor) < encodeBallot(ballot.term, ballot.votedFor)) return rolledBack(hsm, store, ballot);
     return { durable: loaded.state, version: loaded.version, rolledBack: false };
   } catch (e) {
-    if (!isVaultError(e, 'StaleState')) throw e;
+    if (!isVaultError(e, 'StaleState') && !isVaultError(e, 'SealBroken')) throw e;
     return rolledBack(hsm, store, ballot);
   }
 }

@@ -19,14 +19,14 @@ import type { VaultEvent } from '../check/budget.ts';
 import type { ClientContext } from '../client/session.ts';
 import { isVaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
-import type { VaultConfig, VaultEnv } from '../vault/node.ts';
+import { type VaultConfig, type VaultEnv, type VaultMutant, VAULT_MUTANTS } from '../vault/node.ts';
 import type { Frame } from '../vault/protocol.ts';
 import type { Command } from '../vault/records.ts';
 import { pinnedClientContext } from '../vault/setup.ts';
 import { MemoryHostStorage } from '../vault/storage.ts';
 import { type DurableMutant, freshNonce, loadDurable, persistDurable } from './durable.ts';
 import { type NetworkConditions, EventQueue, Partition, RELIABLE_NETWORK, chance, randomBetween } from './network.ts';
-import { type PeerEnvelope, openPeerMessage, sealPeerMessage } from './peer-auth.ts';
+import { type PeerEnvelope, openPeerMessage, readVaultCommand, sealPeerMessage } from './peer-auth.ts';
 import type { ReplicationLabels } from './provision.ts';
 import { type Durable, type Entry, type Outbound, type RaftConfig, type RaftMessage, type RaftMutant, EMPTY_DURABLE, checkFleetSize, termAt } from './raft.ts';
 import { type GhostEvent, type ReplicaMutant, type ReplicaState, type ReplicaStep, handleClientFrame, handlePeerMessage, isRedirect, onElectionTimeout, onHeartbeat, onSessionExpiry, proposeCommand, restartReplica } from './replica.ts';
@@ -43,7 +43,7 @@ export interface Timing {
 export const DEFAULT_TIMING: Timing = Object.freeze({ heartbeatMs: 50, electionMinMs: 150, electionMaxMs: 300, expiryTickMs: 500 });
 
 /** Deliberately broken variants (each shown caught by a check in the tests); never in a real fleet. */
-export type FleetMutant = RaftMutant | DurableMutant | ReplicaMutant;
+export type FleetMutant = RaftMutant | DurableMutant | ReplicaMutant | VaultMutant;
 
 export type Fault =
   | { readonly type: 'Crash'; readonly replica: number }
@@ -179,6 +179,7 @@ export class SimFleet {
   readonly #registered = new Set<number>();
   readonly #resets = new Set<number>();
   readonly #tracing: boolean;
+  readonly #vaultMutant: VaultMutant | undefined;
   #tick = 0;
 
   constructor(o: FleetOptions) {
@@ -191,6 +192,7 @@ export class SimFleet {
     this.#netRng = seededRng(`${o.seed}/network`);
     this.#timerRng = seededRng(`${o.seed}/timers`);
     this.#tracing = o.trace === true;
+    this.#vaultMutant = VAULT_MUTANTS.find((m) => m === o.mutant);
     this.monitor = o.checks === false ? null : new SafetyMonitor(this.n);
     this.partition = new Partition(this.n);
     this.clientContext = pinnedClientContext(o.hsms[0]!, o.config);
@@ -398,9 +400,9 @@ export class SimFleet {
     }
     let message: RaftMessage<Command>;
     try {
-      message = openPeerMessage<Command>(h.hsm, this.labels.peerMac, to, envelope);
+      message = openPeerMessage(h.hsm, this.labels.peerMac, to, envelope, readVaultCommand);
     } catch (e) {
-      if (!isVaultError(e, 'PeerAuthenticationFailed')) throw e;
+      if (!isVaultError(e, 'PeerAuthenticationFailed') && !isVaultError(e, 'MalformedMessage')) throw e;
       this.stats.refused++;
       this.#log(() => `r${envelope.from} -> r${to} refused: ${e.message}`);
       return;
@@ -412,7 +414,7 @@ export class SimFleet {
   /** Runs one step of replica h, then persists, checks and releases (see the module header). */
   #run(h: ReplicaHost, f: (s: ReplicaState, env: VaultEnv) => ReplicaStep): void {
     const before = h.state!;
-    const step = f(before, { hsm: h.hsm, rng: h.rng, now: this.now, config: this.config });
+    const step = f(before, { hsm: h.hsm, rng: h.rng, now: this.now, config: this.config, ...(this.#vaultMutant && { mutant: this.#vaultMutant }) });
     const after = step.state;
     h.state = after;
     const r = after.raft;
@@ -478,13 +480,17 @@ export class SimFleet {
         this.events.push({ type: 'Ke3Verified', credential: g.credential, session: g.session, at: this.tick() });
         return;
       case 'Reset':
-        if (g.released) this.#log(() => `r${h.id} K released in session ${g.session.slice(0, 6)}`);
         // The budget restarts when the Reset first takes effect, whether or not K reached the
-        // client: a valid KE3 verified the password (G3), and the records no longer count the
-        // guesses. The checker calls that moment `Released` and checks it follows a verified KE3.
-        if (this.#resets.has(g.index)) return;
-        this.#resets.add(g.index);
-        this.events.push({ type: 'Released', credential: g.credential, session: g.session, at: this.tick() });
+        // client (spec ch. 6): the checker's `Reset`, once per entry. `Released`: K left an HSM.
+        // Both must follow a verified KE3 of their session (G3).
+        if (!this.#resets.has(g.index)) {
+          this.#resets.add(g.index);
+          this.events.push({ type: 'Reset', credential: g.credential, session: g.session, at: this.tick() });
+        }
+        if (g.released) {
+          this.#log(() => `r${h.id} K released in session ${g.session.slice(0, 6)}`);
+          this.events.push({ type: 'Released', credential: g.credential, session: g.session, at: this.tick() });
+        }
         return;
     }
   }
@@ -585,7 +591,7 @@ export class SimFleet {
     h.state = restartReplica(h.raftConfig, loaded.durable, loaded.durable.recovering ? freshNonce(h.rng) : null);
     if (loaded.rolledBack) {
       this.stats.rollbacksDetected++;
-      this.#log(() => `r${h.id} restarts: host storage rolled back (StaleState), rejoins as recovering in term ${loaded.durable.currentTerm}`);
+      this.#log(() => `r${h.id} restarts: host storage rolled back, lost or altered, rejoins as recovering in term ${loaded.durable.currentTerm}`);
       this.#persist(h, loaded.durable); // seal `recovering` before anything else happens
     } else {
       this.#log(() => `r${h.id} starts: term ${loaded.durable.currentTerm}, log of ${loaded.durable.log.length}${loaded.durable.recovering ? ', recovering' : ''}`);

@@ -7,7 +7,8 @@
  *   mac      = HMAC-SHA256(peerMac, "bkv/raft/v1" || I2OSP(from, 1) || I2OSP(to, 1) || UTF-8(body))
  *
  * and the receiver checks the MAC (in its HSM) and that it is the addressee before it parses the
- * body. The host network can drop, delay, duplicate, reorder and replay envelopes, all of which
+ * body, which must then have exactly the shape of a RaftMessage (`MalformedMessage` otherwise: a key
+ * holder's bug is refused like any other bad input, never a crash). The host network can drop, delay, duplicate, reorder and replay envelopes, all of which
  * Raft tolerates (terms and indexes make old messages harmless), but cannot forge or alter one,
  * nor redirect it to another replica (a vote for j must not count for k).
  *
@@ -19,8 +20,10 @@
  */
 import { type Bytes, concat, ctEqual, i2osp, utf8 } from '../crypto/bytes.ts';
 import { VaultError } from '../errors.ts';
+import { readArray, readBool, readChoice, readHex, readInt, readObject, malformed } from '../fleet/json.ts';
 import type { Hsm } from '../hsm/hsm.ts';
-import type { RaftMessage } from './raft.ts';
+import type { Command } from '../vault/records.ts';
+import type { Entry, RaftMessage } from './raft.ts';
 
 export interface PeerEnvelope {
   readonly from: number;
@@ -40,11 +43,102 @@ export function sealPeerMessage<C>(hsm: Hsm, macLabel: string, from: number, to:
   return { from, to, body, mac: hsm.hmac(macLabel, macInput(from, to, body)) };
 }
 
-/** Verifies and parses an envelope addressed to replica `me`; a forged, altered or misdirected one is refused. */
-export function openPeerMessage<C>(hsm: Hsm, macLabel: string, me: number, e: PeerEnvelope): RaftMessage<C> {
+/**
+ * Verifies and parses an envelope addressed to replica `me`: a forged, altered or misdirected one is
+ * refused (`PeerAuthenticationFailed`), an authentic one whose body is not a RaftMessage of commands
+ * read by `readCommand` is refused as `MalformedMessage`.
+ */
+export function openPeerMessage<C>(hsm: Hsm, macLabel: string, me: number, e: PeerEnvelope, readCommand: (x: unknown, path: string) => C): RaftMessage<C> {
   if (e.to !== me) throw new VaultError('PeerAuthenticationFailed', `message for replica ${e.to} delivered to replica ${me}`);
   if (!Number.isInteger(e.from) || e.from < 0 || e.from > 255) throw new VaultError('PeerAuthenticationFailed', `sender ${e.from} out of range`);
   const expected = hsm.hmac(macLabel, macInput(e.from, e.to, e.body));
   if (!(e.mac instanceof Uint8Array) || !ctEqual(expected, e.mac)) throw new VaultError('PeerAuthenticationFailed', `MAC mismatch on a message from replica ${e.from}`);
-  return JSON.parse(e.body) as RaftMessage<C>;
+  let body: unknown;
+  try {
+    body = JSON.parse(e.body);
+  } catch {
+    throw malformed('body', 'not JSON');
+  }
+  return readRaftMessage(body, readCommand);
+}
+
+const MESSAGE_TYPES = ['RequestVoteRequest', 'RequestVoteResponse', 'AppendEntriesRequest', 'AppendEntriesResponse'] as const;
+
+/** Exactly the members of one RaftMessage variant (raft.ts), indexes and terms non-negative integers. */
+export function readRaftMessage<C>(x: unknown, readCommand: (x: unknown, path: string) => C): RaftMessage<C> {
+  const type = readChoice((x as { type?: unknown } | null)?.type, 'body.type', MESSAGE_TYPES);
+  const int = (o: Record<string, unknown>, k: string) => readInt(o[k], `body.${k}`, 0);
+  const nonce = (o: Record<string, unknown>) => (o.recoveryNonce === null ? null : readHex(o.recoveryNonce, 'body.recoveryNonce'));
+  switch (type) {
+    case 'RequestVoteRequest': {
+      const o = readObject(x, 'body', ['type', 'term', 'lastLogIndex', 'lastLogTerm']);
+      return { type, term: int(o, 'term'), lastLogIndex: int(o, 'lastLogIndex'), lastLogTerm: int(o, 'lastLogTerm') };
+    }
+    case 'RequestVoteResponse': {
+      const o = readObject(x, 'body', ['type', 'term', 'voteGranted']);
+      return { type, term: int(o, 'term'), voteGranted: readBool(o.voteGranted, 'body.voteGranted') };
+    }
+    case 'AppendEntriesRequest': {
+      const o = readObject(x, 'body', ['type', 'term', 'prevLogIndex', 'prevLogTerm', 'entries', 'leaderCommit', 'leaderLastIndex', 'recoveryNonce']);
+      const entries = readArray(o.entries, 'body.entries').map((en, i): Entry<C> => {
+        const path = `body.entries[${i}]`;
+        const e = readObject(en, path, ['term', 'command']);
+        return { term: readInt(e.term, `${path}.term`, 0), command: e.command === null ? null : readCommand(e.command, `${path}.command`) };
+      });
+      return {
+        type,
+        term: int(o, 'term'),
+        prevLogIndex: int(o, 'prevLogIndex'),
+        prevLogTerm: int(o, 'prevLogTerm'),
+        entries,
+        leaderCommit: int(o, 'leaderCommit'),
+        leaderLastIndex: int(o, 'leaderLastIndex'),
+        recoveryNonce: nonce(o),
+      };
+    }
+    case 'AppendEntriesResponse': {
+      const o = readObject(x, 'body', ['type', 'term', 'success', 'matchIndex', 'lastLogIndex', 'recoveryNonce']);
+      return { type, term: int(o, 'term'), success: readBool(o.success, 'body.success'), matchIndex: int(o, 'matchIndex'), lastLogIndex: int(o, 'lastLogIndex'), recoveryNonce: nonce(o) };
+    }
+  }
+}
+
+const COMMAND_TYPES = ['Register', 'ConsumeGuess', 'Reset', 'EndSession', 'Delete'] as const;
+const END_REASONS = ['abort', 'failed', 'expired'] as const;
+
+/** Exactly the members of one vault Command (src/vault/records.ts); its rules are applyCommand's. */
+export function readVaultCommand(x: unknown, path: string): Command {
+  const type = readChoice((x as { type?: unknown } | null)?.type, `${path}.type`, COMMAND_TYPES);
+  const hex = (o: Record<string, unknown>, k: string) => readHex(o[k], `${path}.${k}`);
+  switch (type) {
+    case 'Register': {
+      const o = readObject(x, path, ['type', 'credentialId', 'registrationRecord', 'sealedPayload', 'transcriptHash', 'guessLimit'], ['oprfSalt']);
+      return {
+        type,
+        credentialId: hex(o, 'credentialId'),
+        registrationRecord: hex(o, 'registrationRecord'),
+        sealedPayload: hex(o, 'sealedPayload'),
+        transcriptHash: hex(o, 'transcriptHash'),
+        ...(o.oprfSalt !== undefined && { oprfSalt: hex(o, 'oprfSalt') }),
+        guessLimit: readInt(o.guessLimit, `${path}.guessLimit`, 0),
+      };
+    }
+    case 'ConsumeGuess': {
+      const o = readObject(x, path, ['type', 'credentialId', 'sessionId', 'generation', 'at']);
+      if (typeof o.at !== 'number' || !Number.isFinite(o.at) || o.at < 0) throw malformed(`${path}.at`, 'expected a non-negative time in ms');
+      return { type, credentialId: hex(o, 'credentialId'), sessionId: hex(o, 'sessionId'), generation: readInt(o.generation, `${path}.generation`, 0), at: o.at };
+    }
+    case 'Reset': {
+      const o = readObject(x, path, ['type', 'credentialId', 'sessionId']);
+      return { type, credentialId: hex(o, 'credentialId'), sessionId: hex(o, 'sessionId') };
+    }
+    case 'EndSession': {
+      const o = readObject(x, path, ['type', 'credentialId', 'sessionId', 'reason']);
+      return { type, credentialId: hex(o, 'credentialId'), sessionId: hex(o, 'sessionId'), reason: readChoice(o.reason, `${path}.reason`, END_REASONS) };
+    }
+    case 'Delete': {
+      const o = readObject(x, path, ['type', 'credentialId']);
+      return { type, credentialId: hex(o, 'credentialId') };
+    }
+  }
 }

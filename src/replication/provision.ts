@@ -13,7 +13,7 @@
  * "OprfKey", "FakeClientKey" or "FakeMaskingKey" (spec ch. 3, 4).
  * @module
  */
-import { type Rng, utf8 } from '../crypto/bytes.ts';
+import { type Bytes, type Rng, utf8 } from '../crypto/bytes.ts';
 import type { Suite } from '../crypto/suite.ts';
 import type { Hsm } from '../hsm/hsm.ts';
 import { MemoryHsm } from '../hsm/memory.ts';
@@ -31,10 +31,15 @@ export function replicationLabels(prefix: string): ReplicationLabels {
 
 export const PEER_MAC_INFO = 'bkv/fleet/v1/derive/peer-mac';
 
+/** The peer MAC key's bytes, computed inside the HSM from the OPRF seed (they leave it once, to be imported). */
+export function derivePeerMacKey(hsm: Hsm, oprfSeedLabel: string): Bytes {
+  return hsm.hkdfExpand(oprfSeedLabel, utf8(PEER_MAC_INFO), 32);
+}
+
 /** Derives and imports the peer MAC key in one deployed replica's HSM. */
 export function installPeerKey(hsm: Hsm, labels: ReplicationLabels): void {
   if (hsm.hasKey(labels.peerMac)) return;
-  const key = hsm.hkdfExpand(labels.oprfSeed, utf8(PEER_MAC_INFO), 32);
+  const key = derivePeerMacKey(hsm, labels.oprfSeed);
   hsm.importKey(labels.peerMac, 'hmac-sha256', key);
   key.fill(0);
 }

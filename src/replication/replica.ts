@@ -46,6 +46,7 @@ export type GhostEvent =
   | { readonly type: 'Applied'; readonly index: number; readonly entry: Entry<Command> }
   | { readonly type: 'Registered'; readonly credential: Hex; readonly limit: number; readonly index: number }
   | { readonly type: 'Ke2Sent'; readonly credential: Hex; readonly session: Hex; readonly index: number; readonly term: number }
+  /** The vault checked the session's KE3 MAC and it was right (node.ts `Step.verified`). */
   | { readonly type: 'Ke3Verified'; readonly credential: Hex; readonly session: Hex }
   /** A Reset entry took effect here (attempts back to 0); `released`: K left on the session's channel. */
   | { readonly type: 'Reset'; readonly credential: Hex; readonly session: Hex; readonly index: number; readonly released: boolean };
@@ -167,7 +168,7 @@ export function handleClientFrame(s: ReplicaState, frame: Frame, env: VaultEnv, 
   }
   const step = handleFrame(s.node, frame, env);
   out.frames.push(...step.frames);
-  for (const p of step.proposals) if (p.type === 'Reset') out.ghost.push({ type: 'Ke3Verified', credential: p.credentialId, session: p.sessionId });
+  if (step.verified) out.ghost.push({ type: 'Ke3Verified', credential: step.verified.credentialId, session: step.verified.sessionId });
   let next: ReplicaState = { ...s, node: step.node };
   if (step.proposals.length === 0) return done(next, out);
   const first = next.raft.durable.log.length + 1;

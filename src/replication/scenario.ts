@@ -12,10 +12,9 @@
  *                every replica shares, none recovering, every replica applied up to the leader's
  *                commit index) and every final recovery completes `ok` (retried, as a client
  *                would, when an attempt ends without a verdict); the guess budget G5 and
- *                release-after-KE3 G3
- *                on the ghost events (src/check/budget.ts); linearizability of the history
- *                against the record model (src/check/lincheck.ts), which also catches a lost
- *                acknowledged registration
+ *                release-after-KE3 G3 on the ghost events (src/check/budget.ts); no acknowledged
+ *                registration lost (src/check/lost-registration.ts); linearizability of the
+ *                history against the record model (src/check/lincheck.ts)
  *
  * A scenario is a plain value: a failure is replayed by running it again (with `trace: true` for
  * a readable line per step).
@@ -24,9 +23,10 @@
 import type { Hsm } from '../hsm/hsm.ts';
 import { randomInt, seededRng } from '../crypto/rng.ts';
 import { toHex } from '../crypto/bytes.ts';
-import { checkBudget } from '../check/budget.ts';
+import { type VaultEvent, checkBudget } from '../check/budget.ts';
 import { History, type Operation, describeOperation } from '../check/history.ts';
 import { checkLinearizable } from '../check/lincheck.ts';
+import { findLostRegistration } from '../check/lost-registration.ts';
 import { recordModel } from '../check/record-model.ts';
 import type { VaultConfig } from '../vault/node.ts';
 import { type Fault, type FleetMutant, type FleetStats, type Timing, SimFleet, describeFault } from './fleet.ts';
@@ -91,7 +91,7 @@ export interface ScenarioReport {
 const FINAL_RETRIES = 3;
 
 /** The final recovery a credential gets in phase 2: its last registered password, if any. */
-function finalOp(s: Scenario, credential: string): ClientOp | null {
+export function finalOp(s: Scenario, credential: string): ClientOp | null {
   let password: string | null = null;
   for (const c of s.clients) if (c.credential === credential) for (const op of c.ops) if (op.kind === 'register') password = op.password;
   return password === null ? null : { kind: 'recover', password };
@@ -164,18 +164,20 @@ export function runScenario(s: Scenario, env: ScenarioEnv): ScenarioReport {
     violation = { invariant: e.invariant, detail: e.detail };
   }
   const ops = history.close();
-  if (violation === null) violation = checkHistory(fleet, ops);
+  if (violation === null) violation = checkHistory(fleet.events, ops);
   const stats = { ...fleet.stats, simulatedMs: fleet.now, operations: ops.length };
   return { ok: violation === null, violation, stats, history: ops, trace: fleet.trace, fleet };
 }
 
-/** G5 and G3 on the ghost events, then linearizability of the history. */
-function checkHistory(fleet: SimFleet, ops: readonly Operation[]): ScenarioViolation | null {
-  const budget = checkBudget(fleet.events);
+/** The checks after a run: G5 and G3 on the ghost events, then a lost registration and linearizability on the history. */
+export function checkHistory(events: readonly VaultEvent[], ops: readonly Operation[]): ScenarioViolation | null {
+  const budget = checkBudget(events);
   if (budget.length > 0) {
     const v = budget[0]!;
     return { invariant: v.rule === 'G5' ? 'INV-1' : 'INV-2', detail: v.message };
   }
+  const lost = findLostRegistration(ops);
+  if (lost !== null) return { invariant: 'INV-6', detail: lost };
   const lin = checkLinearizable(recordModel, ops);
   if (!lin.ok) {
     return { invariant: 'INV-5', detail: `history not linearizable for credential ${lin.partition?.[0]?.credential}:\n${(lin.partition ?? []).map(describeOperation).join('\n')}` };
@@ -212,5 +214,5 @@ export function describeSchedule(s: Scenario): string {
 }
 
 function describeOp(op: ClientOp): string {
-  return op.kind === 'register' ? `register(${op.password}, limit ${op.limit})` : op.kind === 'recover' ? `recover(${op.password})` : 'probe';
+  return op.kind === 'register' ? `register(${op.password}, limit ${op.limit})` : op.kind === 'probe' ? 'probe' : `${op.kind}(${op.password})`;
 }

@@ -7,7 +7,8 @@
  *   open stage    Handshake1 (RegisterStart or RecoverStart) to the replica it believes leads;
  *                 Alert NotLeader -> the same Handshake1 to the hinted leader (nothing happened yet)
  *                 Alert Unavailable (a leader not yet serving) -> the same, a little later
- *   finish stage  RegisterFinish or KE3 on the channel, to the replica that answered
+ *   finish stage  RegisterFinish or KE3 on the channel, to the replica that answered (a forger,
+ *                 who cannot open the envelope, sends a KE3 of its own making: a random MAC)
  *   timeout       the operation ends: `fail` when nothing can have happened (no RegisterFinish
  *                 sent), else `info` (a recovery whose KE1 arrived may have spent a guess)
  *
@@ -18,7 +19,9 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { type Bytes, type Rng, toHex, utf8 } from '../crypto/bytes.ts';
 import type { History, OpInput, OpOutput } from '../check/history.ts';
 import { type ClientContext, type RecoverySession, type RegistrationSession, onRecoverResponse, onRegisterDone, onRegisterResponse, onReleased, startRecovery, startRegistration } from '../client/session.ts';
-import type { Frame } from '../vault/protocol.ts';
+import { initiatorFinish } from '../crypto/noise.ts';
+import { isVaultError } from '../errors.ts';
+import { type Frame, decodeResponse, encodeRequest } from '../vault/protocol.ts';
 import type { ClientEndpoint, SimFleet } from './fleet.ts';
 import { randomBetween } from './network.ts';
 import { isRedirect } from './replica.ts';
@@ -27,7 +30,9 @@ export type ClientOp =
   | { readonly kind: 'register'; readonly password: string; readonly key: string; readonly limit: number }
   | { readonly kind: 'recover'; readonly password: string }
   /** KE1, then the session is abandoned after KE2 (no KE3): a spent guess without a verdict. */
-  | { readonly kind: 'probe' };
+  | { readonly kind: 'probe' }
+  /** A guess whose KE2 is answered with a forged KE3 (a random MAC) instead of RecoverAbort. */
+  | { readonly kind: 'forge'; readonly password: string };
 
 export interface ClientScript {
   readonly name: string;
@@ -180,6 +185,7 @@ export class ScriptedClient implements ClientEndpoint {
       this.#setTimer(fleet, 'timeout', fleet.now + this.#timing.timeoutMs);
       return;
     }
+    if (c.op.kind === 'forge') return this.#forge(fleet, c, frame, from);
     const r = onRecoverResponse(this.#ctx, c.rec!, frame);
     const outcome = r.outcome;
     if (c.op.kind === 'probe') {
@@ -206,7 +212,30 @@ export class ScriptedClient implements ClientEndpoint {
     }
     const o = onReleased(this.#ctx, c.rec!, frame);
     if (o.ok) return this.#complete(fleet, 'ok', { kind: 'Recovered', key: this.#keyNames.get(toHex(o.value)) ?? `unknown:${toHex(o.value).slice(0, 8)}` });
+    if (o.kind === 'WrongPassword') return this.#complete(fleet, 'ok', { kind: 'WrongPassword', triesRemaining: o.triesRemaining }); // a forged KE3, refused
     this.#complete(fleet, 'info');
+  }
+
+  /**
+   * A forger's KE2: where an honest client with a wrong password aborts, it sends a KE3 with a
+   * random MAC, and made-up keys to read the answer with (it learns its verdict from the vault).
+   */
+  #forge(fleet: SimFleet, c: Running, frame: Frame, from: number): void {
+    const suite = this.#ctx.params.suite;
+    let finished;
+    try {
+      if (frame.kind !== 'Handshake2') return this.#complete(fleet, 'info');
+      finished = initiatorFinish(c.rec!.noise, frame.bytes);
+      if (decodeResponse(suite, finished.payload).type !== 'RecoverResponse') return this.#complete(fleet, 'info');
+    } catch (e) {
+      if (!isVaultError(e)) throw e;
+      return this.#complete(fleet, 'info');
+    }
+    const { transport } = finished;
+    Object.assign(c.rec!, { transport, sessionKey: this.#rng(32), exportKey: this.#rng(32) });
+    c.stage = 'finish';
+    fleet.sendFrame(this.name, from, { channel: c.channel, kind: 'Transport', bytes: transport.send(encodeRequest({ type: 'RecoverFinish', ke3: this.#rng(suite.Nm) })) });
+    this.#setTimer(fleet, 'timeout', fleet.now + this.#timing.timeoutMs);
   }
 
   #startNext(fleet: SimFleet): void {
@@ -217,7 +246,7 @@ export class ScriptedClient implements ClientEndpoint {
     }
     this.#next++;
     const credentialId = utf8(this.credential);
-    const input: OpInput = op;
+    const input: OpInput = op.kind === 'forge' ? { kind: 'recover', password: op.password } : op;
     const historyId = this.#history.invoke(this.name, this.credential, input, fleet.tick());
     this.records.push({ historyId, op, invokedAt: fleet.now, completedAt: null, completion: null });
     let running: Running;
@@ -225,7 +254,7 @@ export class ScriptedClient implements ClientEndpoint {
       const { frame, session } = startRegistration(this.#ctx, credentialId, utf8(op.password), keyBytes(op.key), op.limit, this.#rng);
       running = { historyId, op, channel: frame.channel, hello: frame, stage: 'open', target: this.#leaderGuess, redirects: 0, reg: session };
     } else {
-      const password = op.kind === 'recover' ? op.password : PROBE_PASSWORD;
+      const password = op.kind === 'probe' ? PROBE_PASSWORD : op.password;
       const { frame, session } = startRecovery(this.#ctx, credentialId, utf8(password), this.#rng);
       running = { historyId, op, channel: frame.channel, hello: frame, stage: 'open', target: this.#leaderGuess, redirects: 0, rec: session };
     }

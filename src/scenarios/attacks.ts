@@ -3,7 +3,7 @@
  * must not break. Most run as scenarios of the simulated fleet (src/replication/scenario.ts), with
  * the adversary as a host (faults, rollbacks), as clients (guesses, probes) or in the relay
  * (src/scenarios/relay-runner.ts); every run is checked for Raft safety, G1 and the record
- * invariants after every step, then G5, G3, linearizability and liveness. One attack
+ * invariants after every step, then G5, G3, lost registrations, linearizability and liveness. One attack
  * (`rollback-f-plus-1`) is beyond the fault bound: there the checks must report a violation.
  * @module
  */
@@ -12,7 +12,6 @@ import { randomInt, seededRng } from '../crypto/rng.ts';
 import { getSuite } from '../crypto/suite.ts';
 import { isVaultError } from '../errors.ts';
 import type { Operation } from '../check/history.ts';
-import type { VaultEvent } from '../check/budget.ts';
 import { computePins, validatePinned } from '../client/bundle.ts';
 import { createArtifact, encodeArtifact } from '../fleet/artifact.ts';
 import { MemoryHsm } from '../hsm/memory.ts';
@@ -36,8 +35,6 @@ export interface AttackRun {
   readonly schedule: string;
   readonly trace: readonly string[];
   readonly history: readonly Operation[];
-  /** The fleet's ghost events (src/check/budget.ts), for the mutation checks. */
-  readonly fleetEvents?: readonly VaultEvent[];
 }
 
 export interface Attack {
@@ -52,7 +49,7 @@ export interface Attack {
 
 const withinBound = (r: ScenarioReport & { attacks?: number }, s: Scenario, attacks: number, extra: ScenarioViolation | null = null): AttackRun => {
   const violation = r.violation ?? extra;
-  return { ok: violation === null, violation, steps: r.stats.steps, faults: s.faults.length, attacks: r.attacks ?? attacks, schedule: describeSchedule(s), trace: r.trace, history: r.history, fleetEvents: r.fleet.events };
+  return { ok: violation === null, violation, steps: r.stats.steps, faults: s.faults.length, attacks: r.attacks ?? attacks, schedule: describeSchedule(s), trace: r.trace, history: r.history };
 };
 
 const owner = (credential: string, limit: number, startAt = 0): ClientScript => ({ name: `owner/${credential}`, credential, startAt, ops: [{ kind: 'register', password: `pw/${credential}`, key: `K/${credential}`, limit }] });
@@ -411,9 +408,41 @@ const forgedBundle: Attack = {
   },
 };
 
+/**
+ * Jepsen's partition at a write: as the relay forwards a client's write (the first Transport frame
+ * of a channel: RegisterFinish, KE3, RecoverAbort) to the leader, the host cuts that replica off
+ * from the others; it heals 300-900 ms later. The first write, then a quarter of them.
+ */
+const isolateOnWrite = relayAttack(
+  'isolate-on-write',
+  "the host cuts the replica a client's write (RegisterFinish, KE3, RecoverAbort) goes to off from the other replicas as the write arrives, and heals 300-900 ms later",
+  'INV-6: the isolated leader cannot commit the write, so it must not acknowledge it; a new leader takes over without it; INV-2, INV-5',
+  () => {
+    const written = new Set<string>();
+    let isolating = false;
+    return {
+      onClientFrame(r, client, _credential, to, frame) {
+        if (frame.kind === 'Transport' && !written.has(frame.channel)) {
+          written.add(frame.channel);
+          if (!isolating && (written.size === 1 || chance(r.rng, 0.25))) {
+            isolating = true;
+            r.attacks++;
+            r.fleet.inject({ type: 'Partition', groups: [[to]] });
+            r.later(randomBetween(r.rng, 300, 900), () => {
+              r.fleet.inject({ type: 'Heal' });
+              isolating = false;
+            });
+          }
+        }
+        r.forward(client, to, frame);
+      },
+    };
+  },
+  (rng, seed) => honestTraffic(rng, seed),
+);
 
 /** In priority order (spec ch. 13). */
-export const ATTACKS: readonly Attack[] = [bruteForce, partitionLeaders, rollbackF, rollbackFPlus1, dropGuessEntry, replayKe, ke3OtherSession, tamperReorder, probeUnknown, malformedInput, forgedBundle, parallelAbandoned];
+export const ATTACKS: readonly Attack[] = [bruteForce, partitionLeaders, rollbackF, rollbackFPlus1, dropGuessEntry, replayKe, ke3OtherSession, tamperReorder, probeUnknown, malformedInput, forgedBundle, parallelAbandoned, isolateOnWrite];
 
 export function getAttack(name: string): Attack {
   const a = ATTACKS.find((x) => x.name === name);

@@ -6,7 +6,7 @@
  *                rollbacks of at most f distinct replicas, partitions, heals, lossy, duplicating
  *                and slow networks, replays and tampering between replicas; no-op load
  *   guess-limit  several credentials, each registered by its owner and guessed at concurrently by
- *                attackers (wrong passwords and probes) well beyond its limit, under faults
+ *                attackers (wrong passwords, probes, forged KE3s) well beyond its limit, under faults
  *
  * Owners do not recover during the attack: a successful recovery overlapping another attempt on
  * one credential is outside what the record model linearizes (src/check/record-model.ts); each
@@ -90,9 +90,9 @@ export function consensusScenario(seed: string): Scenario {
   return { seed, n, faults, clients: [], faultWindowMs: windowMs, network: randomNetwork(rng), load: { everyMs: randomBetween(rng, 10, 40) } };
 }
 
-/** An attacker's script: `count` wrong guesses and probes. */
+/** An attacker's script: `count` wrong guesses, probes (abandoned after KE2) and guesses answered with a forged KE3. */
 export function attackerOps(rng: Rng, name: string, count: number): ClientOp[] {
-  return Array.from({ length: count }, (_, i): ClientOp => (chance(rng, 0.3) ? { kind: 'probe' } : { kind: 'recover', password: `${name}-guess-${i}` }));
+  return Array.from({ length: count }, (_, i): ClientOp => (chance(rng, 0.3) ? { kind: 'probe' } : chance(rng, 0.2) ? { kind: 'forge', password: `${name}-forge-${i}` } : { kind: 'recover', password: `${name}-guess-${i}` }));
 }
 
 /** The guess-limit suite: 1-3 credentials, 2-4 attackers each, more guesses than the limit, under faults. */

@@ -1,74 +1,58 @@
 /**
- * Mutation checks (spec ch. 13): each checker shown able to fail. Where src/replication has a
- * broken fleet (`FleetMutant`), the suite's own scenarios run on it until a check reports it;
- * for the checkers of the run's evidence (G5, G3, linearizability, a lost registration), a genuine
- * run's evidence is altered the way a broken fleet would alter it, and the checker must notice.
+ * Mutation checks (spec ch. 13.4): every checker shown able to fail on a really broken fleet. Each
+ * mutant of src/replication or src/vault (a `FleetMutant`) runs the runs of the suite, or of the
+ * attack, that reaches it (`runOne`: the same runs and replay tokens as `bkv check`) until a check
+ * reports it; the report must come from the checker the mutant targets.
  * @module
  */
-import { checkBudget, type VaultEvent } from '../check/budget.ts';
-import type { Operation } from '../check/history.ts';
-import { checkLinearizable } from '../check/lincheck.ts';
-import { recordModel } from '../check/record-model.ts';
 import type { FleetMutant } from '../replication/fleet.ts';
-import { type Scenario, type ScenarioEnv, runScenario } from '../replication/scenario.ts';
-import { consensusScenario, guessLimitScenario } from './generate.ts';
+import type { ScenarioEnv } from '../replication/scenario.ts';
+import { ATTACKS } from './attacks.ts';
+import { type RunResult, type SuiteName, runOne } from './suites.ts';
 
 export interface FleetMutation {
   readonly mutant: FleetMutant;
+  /** The checker it must be caught by. */
   readonly checker: string;
-  /** The invariants that may report it (spec ch. 12). */
+  /** The invariants that checker reports (spec ch. 12). */
   readonly expected: readonly string[];
-  readonly scenario: (seed: string) => Scenario;
+  readonly suite: SuiteName;
+  /** In the attack suite: the attack whose runs reach it. */
+  readonly attack?: string;
 }
 
 export const FLEET_MUTATIONS: readonly FleetMutation[] = [
-  { mutant: 'commit-at-half', checker: 'Raft safety (commit at floor(N/2))', expected: ['INV-9', 'INV-10', 'INV-11'], scenario: consensusScenario },
-  { mutant: 'trust-host-storage', checker: 'Raft safety under rollback (no anchor, no ballot)', expected: ['INV-8', 'INV-9', 'INV-10', 'INV-11'], scenario: consensusScenario },
-  { mutant: 'ke2-before-commit', checker: 'G1 (a KE2 before its ConsumeGuess commits)', expected: ['INV-3'], scenario: guessLimitScenario },
+  { mutant: 'commit-at-half', checker: 'Raft safety (commit at floor(N/2))', expected: ['INV-9', 'INV-10', 'INV-11'], suite: 'consensus' },
+  { mutant: 'trust-host-storage', checker: 'Raft safety under rollback (no anchor, no ballot)', expected: ['INV-8', 'INV-9', 'INV-10', 'INV-11'], suite: 'consensus' },
+  { mutant: 'ke2-before-commit', checker: 'G1 (a KE2 only after its ConsumeGuess commits)', expected: ['INV-3'], suite: 'guess-limit' },
+  { mutant: 'count-at-ke3', checker: 'G5 (the guess budget, src/check/budget.ts)', expected: ['INV-1'], suite: 'guess-limit' },
+  { mutant: 'release-without-ke3', checker: 'G3 (a reset and K only after a verified KE3, src/check/budget.ts)', expected: ['INV-2'], suite: 'guess-limit' },
+  { mutant: 'stale-tries', checker: 'linearizability (src/check/lincheck.ts)', expected: ['INV-5'], suite: 'guess-limit' },
+  { mutant: 'ack-before-commit', checker: 'no acknowledged registration lost (src/check/lost-registration.ts)', expected: ['INV-6'], suite: 'attack', attack: 'isolate-on-write' },
 ];
 
-/** Runs the mutant's scenarios (seeds `${seed}/0`, ...) until one is caught; the run that caught it, or null. */
-export function huntMutant(m: FleetMutation, env: ScenarioEnv, seed: string, maxRuns: number): { run: number; invariant: string; detail: string } | null {
+export function getMutation(mutant: string): FleetMutation {
+  const m = FLEET_MUTATIONS.find((x) => x.mutant === mutant);
+  if (!m) throw new RangeError(`no mutant ${mutant} (known: ${FLEET_MUTATIONS.map((x) => x.mutant).join(', ')})`);
+  return m;
+}
+
+/** The environment of a mutant's runs: the mutant, and a shorter wait for liveness (a broken fleet may stall). */
+export function mutantEnv(env: ScenarioEnv, mutant: FleetMutant): ScenarioEnv {
+  return { ...env, mutant, livenessMs: 5000 };
+}
+
+/** The k-th run of the mutation's suite that it runs: every run, or in the attack suite those of its attack. */
+export function mutationRun(m: FleetMutation, k: number): number {
+  return m.attack === undefined ? k : ATTACKS.findIndex((a) => a.name === m.attack) + k * ATTACKS.length;
+}
+
+/** Runs the mutation's runs with `seed` until one is caught: that run, or null after `maxRuns`. */
+export function huntMutant(m: FleetMutation, env: ScenarioEnv, seed: string, maxRuns: number, onRun?: (r: RunResult, k: number) => void): RunResult | null {
   for (let k = 0; k < maxRuns; k++) {
-    const r = runScenario(m.scenario(`${seed}/${k}`), { ...env, mutant: m.mutant, livenessMs: 5000 });
-    if (!r.ok) return { run: k, invariant: r.violation!.invariant, detail: r.violation!.detail };
+    const r = runOne(m.suite, seed, mutationRun(m, k), mutantEnv(env, m.mutant));
+    onRun?.(r, k);
+    if (!r.ok) return r;
   }
   return null;
 }
-
-/** A fleet that lets one more KE2 leave for a record than its limit allows (G5). */
-export function extraKe2(events: readonly VaultEvent[]): VaultEvent[] {
-  const out = [...events];
-  const reg = out.find((e) => e.type === 'Registered');
-  if (!reg || reg.type !== 'Registered') return out;
-  for (let i = 0; i <= reg.limit; i++) out.push({ type: 'Ke2Sent', credential: reg.credential, session: `extra-${i}`, at: reg.at + 0.5 + i / 1000 });
-  return out;
-}
-
-/** A fleet that releases K without having verified the KE3 (G3). */
-export function releaseWithoutKe3(events: readonly VaultEvent[]): VaultEvent[] {
-  return events.filter((e) => e.type !== 'Ke3Verified');
-}
-
-/** A fleet that reports one try more than are left (linearizability). */
-export function wrongTries(history: readonly Operation[]): Operation[] {
-  let done = false;
-  return history.map((o) => {
-    if (done || o.completion !== 'ok' || o.output?.kind !== 'WrongPassword') return o;
-    done = true;
-    return { ...o, output: { kind: 'WrongPassword', triesRemaining: o.output.triesRemaining + 1 } };
-  });
-}
-
-/** A fleet that lost an acknowledged registration: the owner's recovery answers like an unknown credential. */
-export function lostRegistration(history: readonly Operation[]): Operation[] {
-  let done = false;
-  return history.map((o) => {
-    if (done || o.completion !== 'ok' || o.output?.kind !== 'Recovered') return o;
-    done = true;
-    return { ...o, output: { kind: 'WrongPassword', triesRemaining: 9 } };
-  });
-}
-
-export const checksBudget = (events: readonly VaultEvent[]) => checkBudget(events);
-export const checksHistory = (history: readonly Operation[]) => checkLinearizable(recordModel, history);

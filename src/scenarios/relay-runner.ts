@@ -13,15 +13,12 @@
 import { toHex } from '../crypto/bytes.ts';
 import { seededRng } from '../crypto/rng.ts';
 import type { Rng } from '../crypto/bytes.ts';
-import { checkBudget } from '../check/budget.ts';
-import { History, describeOperation } from '../check/history.ts';
-import { checkLinearizable } from '../check/lincheck.ts';
-import { recordModel } from '../check/record-model.ts';
+import { History } from '../check/history.ts';
 import type { Frame } from '../vault/protocol.ts';
 import { type ClientEndpoint, SimFleet } from '../replication/fleet.ts';
 import { RELIABLE_NETWORK } from '../replication/network.ts';
 import { InvariantViolation } from '../replication/safety.ts';
-import { type Scenario, type ScenarioEnv, type ScenarioReport, type ScenarioViolation, isConverged } from '../replication/scenario.ts';
+import { type Scenario, type ScenarioEnv, type ScenarioReport, type ScenarioViolation, checkHistory, finalOp, isConverged } from '../replication/scenario.ts';
 import { type ClientScript, ScriptedClient, keyBytes } from '../replication/sim-client.ts';
 
 export const ADVERSARY = 'mitm';
@@ -151,10 +148,8 @@ export function runWithRelay(s: Scenario, env: ScenarioEnv, adversary: RelayAdve
     const scriptsDone = fleet.runUntil(() => clients.every((c) => c.done) && isConverged(fleet), livenessMs);
     if (scriptsDone) {
       for (const credential of new Set(s.clients.map((c) => c.credential))) {
-        let password: string | null = null;
-        for (const c of s.clients) if (c.credential === credential) for (const op of c.ops) if (op.kind === 'register') password = op.password;
-        if (password === null) continue;
-        finals.push(make({ name: `final/${credential}`, credential, ops: [{ kind: 'recover', password }], startAt: fleet.now }, { maxRedirects: 1000, timeoutMs: 5000 }));
+        const op = finalOp(s, credential);
+        if (op !== null) finals.push(make({ name: `final/${credential}`, credential, ops: [op], startAt: fleet.now }, { maxRedirects: 1000, timeoutMs: 5000 }));
       }
     }
     const converged = () => isConverged(fleet) && finals.every((c) => c.done);
@@ -169,14 +164,7 @@ export function runWithRelay(s: Scenario, env: ScenarioEnv, adversary: RelayAdve
     violation = { invariant: e.invariant, detail: e.detail };
   }
   const ops = history.close();
-  if (violation === null) {
-    const budget = checkBudget(fleet.events);
-    if (budget.length > 0) violation = { invariant: budget[0]!.rule === 'G5' ? 'INV-1' : 'INV-2', detail: budget[0]!.message };
-  }
-  if (violation === null) {
-    const lin = checkLinearizable(recordModel, ops);
-    if (!lin.ok) violation = { invariant: 'INV-5', detail: `history not linearizable for credential ${lin.partition?.[0]?.credential}:\n${(lin.partition ?? []).map(describeOperation).join('\n')}` };
-  }
+  if (violation === null) violation = checkHistory(fleet.events, ops);
   const stats = { ...fleet.stats, simulatedMs: fleet.now, operations: ops.length };
   return { ok: violation === null, violation, stats, history: ops, trace: fleet.trace, fleet, attacks: relay.attacks };
 }

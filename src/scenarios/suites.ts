@@ -1,10 +1,11 @@
 /**
  * The three suites of `bkv check` (spec ch. 13) and their reproducibility: run k of a suite with
- * seed S is a function of (suite, S, k) alone, named by a replay token; a failing run is replayed
- * with a trace, printed as the message sequence and a mermaid sequence diagram.
+ * seed S is a function of (suite, S, k) alone (and of the broken fleet, for a mutation check),
+ * named by a replay token; a failing run is replayed with a trace, printed as the message sequence
+ * and a mermaid sequence diagram.
  *
  *   consensus     faults only (src/scenarios/generate.ts `consensusScenario`)
- *   attack        the attack catalog in turn (src/scenarios/attacks.ts), run k is attack k mod 12
+ *   attack        the attack catalog in turn (src/scenarios/attacks.ts), run k is attack k mod 13
  *   guess-limit   many concurrent clients and attackers on the same records (`guessLimitScenario`)
  * @module
  */
@@ -24,13 +25,16 @@ export interface RunResult extends AttackRun {
   /** The scenario's name: the attack, or the suite. */
   readonly name: string;
   readonly token: string;
+  /** The broken fleet the run is of, if any. */
+  readonly mutant?: string;
 }
 
-export function replayToken(suite: SuiteName, seed: string, run: number): string {
-  return `bkv1.${Buffer.from(JSON.stringify([suite, seed, run])).toString('base64url')}`;
+/** `mutant`: the run is of a broken fleet (src/scenarios/mutants.ts). */
+export function replayToken(suite: SuiteName, seed: string, run: number, mutant?: string): string {
+  return `bkv1.${Buffer.from(JSON.stringify(mutant === undefined ? [suite, seed, run] : [suite, seed, run, mutant])).toString('base64url')}`;
 }
 
-export function parseReplayToken(token: string): { suite: SuiteName; seed: string; run: number } {
+export function parseReplayToken(token: string): { suite: SuiteName; seed: string; run: number; mutant?: string } {
   const bad = () => new RangeError(`not a replay token: ${token}`);
   if (!token.startsWith('bkv1.')) throw bad();
   let v: unknown;
@@ -39,22 +43,24 @@ export function parseReplayToken(token: string): { suite: SuiteName; seed: strin
   } catch {
     throw bad();
   }
-  if (!Array.isArray(v) || v.length !== 3 || !(SUITES as readonly unknown[]).includes(v[0]) || typeof v[1] !== 'string' || !Number.isSafeInteger(v[2]) || v[2] < 0) throw bad();
-  return { suite: v[0] as SuiteName, seed: v[1], run: v[2] as number };
+  if (!Array.isArray(v) || (v.length !== 3 && v.length !== 4) || !(SUITES as readonly unknown[]).includes(v[0]) || typeof v[1] !== 'string' || !Number.isSafeInteger(v[2]) || v[2] < 0) throw bad();
+  if (v.length === 4 && typeof v[3] !== 'string') throw bad();
+  return { suite: v[0] as SuiteName, seed: v[1], run: v[2] as number, ...(v.length === 4 && { mutant: v[3] as string }) };
 }
 
-/** Run k of a suite. */
+/** Run k of a suite (of a broken fleet if `env.mutant`). */
 export function runOne(suite: SuiteName, seed: string, run: number, env: ScenarioEnv): RunResult {
   const runSeed = `${seed}/${run}`;
-  const token = replayToken(suite, seed, run);
+  const token = replayToken(suite, seed, run, env.mutant);
+  const mutant = env.mutant && { mutant: env.mutant };
   if (suite === 'attack') {
     const attack = ATTACKS[run % ATTACKS.length]!;
-    return { ...attack.run(runSeed, env), suite, seed, run, name: attack.name, token };
+    return { ...attack.run(runSeed, env), suite, seed, run, name: attack.name, token, ...mutant };
   }
   const s = suite === 'consensus' ? consensusScenario(runSeed) : guessLimitScenario(runSeed);
   const r = runScenario(s, env);
   const attacks = s.clients.filter((c) => c.name.startsWith('attacker')).reduce((k, c) => k + c.ops.length, 0);
-  return { ok: r.ok, violation: r.violation, steps: r.stats.steps, faults: s.faults.length, attacks, schedule: describeSchedule(s), trace: r.trace, history: r.history, suite, seed, run, name: suite, token };
+  return { ok: r.ok, violation: r.violation, steps: r.stats.steps, faults: s.faults.length, attacks, schedule: describeSchedule(s), trace: r.trace, history: r.history, suite, seed, run, name: suite, token, ...mutant };
 }
 
 export interface Summary {
@@ -94,7 +100,7 @@ export function runSuite(suite: SuiteName, seed: string, runs: number, env: Scen
 export function describeFailure(r: RunResult, traced: readonly string[], lines = 40): string {
   const v: ScenarioViolation | null = r.violation;
   return [
-    `FAILED ${r.suite} run ${r.run} (${r.name}), seed ${JSON.stringify(r.seed)}`,
+    `FAILED ${r.suite} run ${r.run} (${r.name}${r.mutant ? `, broken fleet ${r.mutant}` : ''}), seed ${JSON.stringify(r.seed)}`,
     `replay: npx bkv check --replay ${r.token}`,
     v ? `${v.invariant}: ${v.detail}` : 'expected a violation, none was reported (the attack is beyond the bound)',
     r.schedule,

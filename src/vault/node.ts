@@ -57,7 +57,21 @@ export interface VaultEnv {
   /** Milliseconds, from the driver's clock. */
   readonly now: number;
   readonly config: VaultConfig;
+  /** A deliberately broken variant, for the mutation checks (spec ch. 13); never set by a real driver. */
+  readonly mutant?: VaultMutant;
 }
+
+/**
+ * Deliberately broken vaults, each shown caught by a check of the scenario suites (spec ch. 13.4):
+ *
+ *   count-at-ke3         a guess stays spent only if its session's KE3 fails: a session that ends
+ *                        without one (RecoverAbort, expiry) gives its guess back
+ *   release-without-ke3  the KE3's MAC check is ignored: any KE3 resets the attempts and releases K
+ *   stale-tries          the KE2 reports the tries left as they were before its own guess
+ *   ack-before-commit    RegisterDone is sent when the Register is proposed, before it commits
+ */
+export const VAULT_MUTANTS = ['count-at-ke3', 'release-without-ke3', 'stale-tries', 'ack-before-commit'] as const;
+export type VaultMutant = (typeof VAULT_MUTANTS)[number];
 
 /** What a channel is doing. Held only by the replica that serves it (volatile, never replicated). */
 export type ChannelOp =
@@ -93,6 +107,8 @@ export interface Step {
   readonly node: VaultNode;
   readonly frames: readonly Frame[];
   readonly proposals: readonly Command[];
+  /** Proof-only: the session whose KE3 MAC this step verified (the G3 checker's evidence, spec ch. 12). */
+  readonly verified?: { readonly credentialId: Hex; readonly sessionId: Hex };
 }
 
 const unchanged = (node: VaultNode, frames: Frame[] = []): Step => ({ node, frames, proposals: [] });
@@ -238,6 +254,8 @@ export function handleRegisterFinish(node: VaultNode, id: string, ch: Channel, m
     oprfSalt: toHex(ch.op.oprfSalt),
     guessLimit: m.guessLimit,
   };
+  // the `ack-before-commit` mutant acknowledges now, and proposes
+  if (env.mutant === 'ack-before-commit') return { ...reply(node, id, ch, { type: 'RegisterDone' }, null, env), proposals: [cmd] };
   return propose(node, id, ch, { type: 'Registering', credentialId: ch.op.credentialId }, cmd);
 }
 
@@ -263,11 +281,14 @@ export function handleRecoverFinish(node: VaultNode, id: string, ch: Channel, m:
   const op = ch.op;
   if (op.type !== 'AwaitKE3') return reply(node, id, ch, errorResponse('ChannelStateError'), ch.op, env);
   let sessionKey: Bytes | null = null;
+  let verified = false;
   if (op.login !== null) {
     try {
       sessionKey = serverFinishLogin(op.login, decodeKE3(env.config.params.suite, m.ke3));
+      verified = true;
     } catch (e) {
       if (!(e instanceof VaultError)) throw e;
+      if (env.mutant === 'release-without-ke3') sessionKey = op.login.sessionKey; // the MAC's verdict ignored
     }
   }
   if (sessionKey === null) {
@@ -278,7 +299,8 @@ export function handleRecoverFinish(node: VaultNode, id: string, ch: Channel, m:
     return propose(node, id, ch, { type: 'Ending', credentialId: op.credentialId, sessionId: op.sessionId, reply: failed }, cmd);
   }
   const cmd: Command = { type: 'Reset', credentialId: op.credentialId, sessionId: op.sessionId };
-  return propose(node, id, ch, { type: 'Resetting', credentialId: op.credentialId, sessionId: op.sessionId, sessionKey }, cmd);
+  const step = propose(node, id, ch, { type: 'Resetting', credentialId: op.credentialId, sessionId: op.sessionId, sessionKey }, cmd);
+  return verified ? { ...step, verified: { credentialId: op.credentialId, sessionId: op.sessionId } } : step;
 }
 
 export function handleRecoverAbort(node: VaultNode, id: string, ch: Channel, env: VaultEnv): Step {
@@ -337,7 +359,7 @@ function findWaiting(node: VaultNode, match: (op: ChannelOp) => boolean): [strin
  * the channel waiting for it, if this replica holds one.
  */
 export function onCommitted(node0: VaultNode, cmd: Command, env: VaultEnv): Step & { outcome: Outcome } {
-  const { state: vault, outcome } = applyCommand(node0.vault, cmd);
+  const { state: vault, outcome } = applyCommand(env.mutant === 'count-at-ke3' ? refundAbandoned(node0.vault, cmd) : node0.vault, cmd);
   const node: VaultNode = { ...node0, vault };
   const done = (s: Step) => ({ ...s, outcome });
   switch (cmd.type) {
@@ -349,7 +371,9 @@ export function onCommitted(node0: VaultNode, cmd: Command, env: VaultEnv): Step
     case 'ConsumeGuess': {
       const w = findWaiting(node, (op) => op.type === 'ConsumingGuess' && op.sessionId === cmd.sessionId);
       if (!w) return done(unchanged(node));
-      return done(completeRecoverStart(node, w[0], w[1], cmd.credentialId, outcome, env));
+      // the `stale-tries` mutant reads the record as it was before this guess
+      const read: Outcome = env.mutant === 'stale-tries' && outcome.ok ? { ok: true, record: node0.vault.records[cmd.credentialId] ?? null } : outcome;
+      return done(completeRecoverStart(node, w[0], w[1], cmd.credentialId, read, env));
     }
     case 'Reset': {
       const w = findWaiting(node, (op) => op.type === 'Resetting' && op.sessionId === cmd.sessionId);
@@ -370,6 +394,13 @@ export function onCommitted(node0: VaultNode, cmd: Command, env: VaultEnv): Step
       return done(reply(node, w[0], w[1], outcome.ok ? { type: 'Done' } : errorResponse(outcome.code), null, env));
     }
   }
+}
+
+/** The `count-at-ke3` mutant: a pending session ending without a failed KE3 gets its guess back. */
+function refundAbandoned(vault: VaultState, cmd: Command): VaultState {
+  const r = vault.records[cmd.credentialId];
+  if (cmd.type !== 'EndSession' || cmd.reason === 'failed' || !r || !(cmd.sessionId in r.pending)) return vault;
+  return { records: { ...vault.records, [cmd.credentialId]: { ...r, attemptsUsed: r.attemptsUsed - 1 } } };
 }
 
 function fromHexBytes(hex: string): Bytes {

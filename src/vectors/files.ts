@@ -16,6 +16,8 @@ import { type DecodingCase, generateDecodingVectors, verifyDecodingCase } from '
 import { type NoiseVector, generateNoiseVectors, runNoiseTranscript } from './noise.ts';
 import { canonicalJson } from '../crypto/canonical.ts';
 import { type MerkleVector, generateMerkleVectors, verifyMerkleVectors } from './merkle.ts';
+import { type BundleVector, generateBundleVectors, verifyBundleVectors } from './bundles.ts';
+import { type ReplicationVector, generateReplicationVectors, verifyReplicationVectors } from './replication.ts';
 
 interface VectorFile<T> {
   readonly file: string;
@@ -89,6 +91,20 @@ export const VECTOR_FILES: readonly VectorFile<any>[] = [
       return problems;
     },
   } satisfies VectorFile<MerkleVector>,
+  {
+    file: 'bundles.json',
+    format:
+      'client validation of the fleet description (spec ch. 7 §7.11): {kind: "fleet-info" | "bundle" | "pinned" | "log", name, description, inputs of the kind, valid, code?, result?}; fleet-info: {trust, state, now, fleetInfo, intermediates?}, bundle: {trust, state, now, bundle}, pinned: {pins, servedArtifact?}, log: {namespace, entries}',
+    generate: generateBundleVectors,
+    verify: verifyBundleVectors,
+  } satisfies VectorFile<BundleVector>,
+  {
+    file: 'replication.json',
+    format:
+      'the replicas\' wire, storage and rules (spec ch. 6): {kind: "peer-key" | "envelope" | "ballot" | "persist" | "restart" | "replica", name, ...}; envelope: {peerMacKey, from, to, receiver, body, mac, valid, code?, message?, macInput?}, persist: {hsm, version, durable, nonce, plaintext, aad, sealed, after}, restart: {hsm, blob, valid, code?, result?}, replica: {config, pre, steps: [{from, message, sent, applied}], post}',
+    generate: generateReplicationVectors,
+    verify: verifyReplicationVectors,
+  } satisfies VectorFile<ReplicationVector>,
 ];
 
 /** The text of a vector file: stable JSON, one file per format, with its format note. */
