@@ -10,25 +10,33 @@
  * run, and the smoke test that runs each task once keeps the bench code honest.
  *
  * A task may time only part of what it does: it then returns `{ overriddenDuration }` (ms) and
- * tinybench records that instead of the whole call (the vault side of a recovery, for one).
+ * tinybench records that instead of the whole call (the vault side of a recovery, for one). A task
+ * that does many units of work per call (recoveries of a simulated fleet, scenario steps, explored
+ * states) returns `perUnit(ms, units)`: the figure is then ms per unit, ops/s units per second.
  * @module
  */
 import { Bench } from 'tinybench';
 import type { Rng } from '../src/crypto/bytes.ts';
 
-export type SuiteId = 'crypto' | 'floor' | 'peers' | 'vault';
+export type SuiteId = 'crypto' | 'floor' | 'peers' | 'vault' | 'replicated' | 'checkers' | 'explorer' | 'bundles';
 
 export interface BenchTask {
   /** Stable key, used by the ratios and in results.json: `suite/group/what`. */
   readonly id: string;
   /** A row of the printed table. */
   readonly name: string;
-  /** One operation; throws if its result is wrong; may return `{ overriddenDuration }`. */
+  /**
+   * One operation; throws if its result is wrong; may return `{ overriddenDuration }`. Work that
+   * awaits is an `async` function (tinybench is told which kind it is, so that it never calls
+   * `fn` just to find out; `runTaskOnce` checks it).
+   */
   readonly fn: () => unknown;
   /** Minimum measured iterations (default: the budget's). Slow tasks ask for fewer. */
   readonly iterations?: number;
   /** Time budget in ms (default: the budget's). 0: exactly `iterations` calls. */
   readonly time?: number;
+  /** Untimed warm-up calls (default 2). */
+  readonly warmup?: number;
   /** What the figure includes, in a few words (printed under the table, kept in results.json). */
   readonly note?: string;
 }
@@ -49,6 +57,8 @@ export interface SuiteContext {
   rngFor(label: string): Rng;
   /** Progress lines (stderr in the runner; silent in the smoke test). */
   log(line: string): void;
+  /** Smaller workloads in the suites that simulate (`--quick`, and the smoke test). */
+  readonly quick: boolean;
 }
 
 export interface BenchSuite {
@@ -89,11 +99,11 @@ export async function measureTask(task: BenchTask, budget: Budget = DEFAULT_BUDG
     name: task.id,
     iterations,
     time,
-    warmupIterations: 2,
+    warmupIterations: task.warmup ?? 2,
     warmupTime: time === 0 ? 0 : Math.min(100, time / 4),
     throws: true,
   });
-  bench.add(task.name, task.fn);
+  bench.add(task.name, task.fn, { async: isAsync(task.fn) });
   await bench.run();
   const t = bench.tasks[0];
   const r = t?.result;
@@ -113,9 +123,14 @@ export async function measureTask(task: BenchTask, budget: Budget = DEFAULT_BUDG
   };
 }
 
+const AsyncFunction = (async () => {}).constructor;
+const isAsync = (f: () => unknown) => f instanceof AsyncFunction;
+
 /** Runs a task once, untimed; resolves to what it returned (the smoke test's check). */
 export async function runTaskOnce(task: BenchTask): Promise<unknown> {
-  return await task.fn();
+  const out = task.fn();
+  if (out instanceof Promise !== isAsync(task.fn)) throw new Error(`bench task ${task.id}: fn returns a promise if and only if it is declared async (measureTask relies on it)`);
+  return await out;
 }
 
 /** The milliseconds spent in `f` (a part of a task that returns `{ overriddenDuration }`). */
@@ -125,9 +140,27 @@ export function timed<T>(f: () => T): { value: T; ms: number } {
   return { value, ms: performance.now() - t0 };
 }
 
+/**
+ * What a task doing `units` units of work in `ms` returns: the figure is ms per unit, and the
+ * time budget counts the whole `ms` (tinybench's `overriddenIterationCost`).
+ */
+export function perUnit(ms: number, units: number): { overriddenDuration: number; overriddenIterationCost: number } {
+  check(units > 0, 'a task that measures per unit did no unit of work');
+  return { overriddenDuration: ms / units, overriddenIterationCost: ms };
+}
+
 /** Throws `message` unless `ok`: the self-check every task ends with. */
 export function check(ok: boolean, message: string): asserts ok {
   if (!ok) throw new Error(`bench self-check failed: ${message}`);
+}
+
+/** Restores SOFTHSM2_CONF as it was now (a private token directory changes it for the process). */
+export function keepSoftHsmConf(): () => void {
+  const saved = process.env.SOFTHSM2_CONF;
+  return () => {
+    if (saved === undefined) delete process.env.SOFTHSM2_CONF;
+    else process.env.SOFTHSM2_CONF = saved;
+  };
 }
 
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

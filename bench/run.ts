@@ -18,18 +18,21 @@ import { parseArgs } from 'node:util';
 import { seededRng } from '../src/crypto/rng.ts';
 import { type BenchSuite, type Budget, DEFAULT_BUDGET, measureTask, type SuiteContext, type TaskMeasure } from './harness.ts';
 import { machineInfo, versions } from './machine.ts';
-import { computeRatio, computeTargets, formatProfile, formatRatios, formatTaskTable, type ProfileEntry, RATIOS, type Results } from './report.ts';
+import { computeRatio, computeTargets, formatProfile, formatRatios, formatReplicated, formatTaskTable, RATIOS, type Results, type SuitesAfter } from './report.ts';
+import { bundlesSuite } from './suites/bundles.ts';
+import { checkersSuite } from './suites/checkers.ts';
 import { cryptoSuite } from './suites/crypto.ts';
+import { explorerSuite } from './suites/explorer.ts';
 import { floorSuite } from './suites/floor.ts';
-import { PENDING_SUITES } from './suites/pending.ts';
 import { peersSuite } from './suites/peers.ts';
+import { replicatedSuite } from './suites/replicated.ts';
 import { vaultSuite } from './suites/vault.ts';
 
 /** Every suite, in run order. */
-export const SUITES: readonly BenchSuite[] = [cryptoSuite, floorSuite, peersSuite, vaultSuite];
+export const SUITES: readonly BenchSuite[] = [cryptoSuite, floorSuite, peersSuite, vaultSuite, bundlesSuite, replicatedSuite, checkersSuite, explorerSuite];
 
-export function suiteContext(seed: string, log: (line: string) => void): SuiteContext {
-  return { seed, rngFor: (label) => seededRng(`${seed}/${label}`), log };
+export function suiteContext(seed: string, log: (line: string) => void, quick = false): SuiteContext {
+  return { seed, rngFor: (label) => seededRng(`${seed}/${label}`), log, quick };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -56,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
   const suites = SUITES.filter((s) => wanted === undefined || wanted.includes(s.id));
   const seed = values.seed!;
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const ctx = suiteContext(seed, log);
+  const ctx = suiteContext(seed, log, values.quick);
   const t0 = performance.now();
   const machine = machineInfo(); // before the run: the load average is the other processes'
   log(`bkv bench: seed "${seed}", budget ${budget.timeMs} ms / >= ${budget.iterations} calls a task; suites ${suites.map((s) => s.id).join(', ')}`);
@@ -77,17 +80,27 @@ async function main(argv: string[]): Promise<number> {
     }
     try {
       const rows: TaskMeasure[] = [];
+      // a task that fails its self-check has no figure; the others of its suite are still measured
+      const taskErrors: Record<string, string> = {};
       for (const task of instance.tasks) {
-        const m = await measureTask(task, budget);
-        rows.push(m);
-        measures.push({ ...m, suite: suite.id });
-        log(`  ${task.name}: ${m.medianMs.toFixed(3)} ms (n=${m.samples})`);
+        try {
+          const m = await measureTask(task, budget);
+          rows.push(m);
+          measures.push({ ...m, suite: suite.id });
+          log(`  ${task.name}: ${m.medianMs.toFixed(3)} ms (n=${m.samples})`);
+        } catch (e) {
+          failed = true;
+          taskErrors[task.id] = (e as Error).message;
+          log(`  ${task.name}: FAILED: ${(e as Error).stack ?? String(e)}`);
+        }
       }
       const after = instance.afterRun ? await instance.afterRun() : undefined;
-      suiteResults[suite.id] = { title: suite.title, ...(instance.info && { info: instance.info }), ...(after && { after }) };
+      const errors = Object.keys(taskErrors).length > 0 ? { taskErrors } : {};
+      suiteResults[suite.id] = { title: suite.title, ...(instance.info && { info: instance.info }), ...(after && { after }), ...errors };
       console.log(formatTaskTable(`${suite.id}: ${suite.title}`, rows));
-      const notes = instance.tasks.filter((t) => t.note !== undefined);
+      const notes = instance.tasks.filter((t) => t.note !== undefined && !(t.id in taskErrors));
       for (const t of notes) console.log(`  * ${t.name}: ${t.note}`);
+      for (const [id, why] of Object.entries(taskErrors)) console.log(`  ! FAILED ${id}: ${why}`);
       const skipped = Object.entries((instance.info?.skipped ?? {}) as Record<string, string>);
       for (const [what, why] of skipped) console.log(`  ! skipped ${what}: ${why}`);
     } catch (e) {
@@ -100,13 +113,12 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const byId = new Map(measures.map((m) => [m.id, m]));
-  const vaultAfter = suiteResults.vault?.after as { profile?: Record<string, ProfileEntry> } | undefined;
+  const after: SuitesAfter = { vault: suiteResults.vault?.after ?? {}, replicated: suiteResults.replicated?.after ?? {} };
   const ratios = RATIOS.map((r) => computeRatio(byId, r));
-  const targets = computeTargets(byId, vaultAfter?.profile);
-  if (vaultAfter?.profile) console.log(formatProfile(vaultAfter.profile));
+  const targets = computeTargets(byId, after);
+  if (after.vault?.profile) console.log(formatProfile(after.vault.profile));
+  if (after.replicated?.configs) console.log(formatReplicated(after.replicated.configs));
   console.log(formatRatios(ratios, targets));
-  console.log('\n## not measured yet (bench/suites/pending.ts)');
-  for (const p of PENDING_SUITES) console.log(`- ${p.id}: ${p.measures}\n    needs ${p.needs}`);
 
   const results: Results = {
     schema: 'bkv-bench/1',
@@ -120,7 +132,6 @@ async function main(argv: string[]): Promise<number> {
     tasks: measures,
     ratios,
     targets,
-    pending: PENDING_SUITES,
   };
   writeFileSync(values.out!, JSON.stringify(results, null, 2) + '\n');
   log(`\nwrote ${values.out} (${measures.length} tasks, ${(results.durationMs / 1000).toFixed(0)} s)`);

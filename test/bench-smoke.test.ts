@@ -1,15 +1,17 @@
 /**
  * The bench cannot rot: every task of every suite in bench/run.ts runs once, untimed, with its
  * self-check (a login whose sides disagree, a recovery that does not release K, a floor whose DH
- * shares differ: each throws). The ratios and targets name tasks that exist, and the peers,
- * libsodium and SoftHSM load (the bench may skip one that does not; the tests do not). No timing
- * is asserted.
+ * shares differ, a simulated recovery that fails, a checker that refuses a passing run, an
+ * explorer that finds another state count: each throws), on the suites' quick workloads. The
+ * ratios and targets name tasks that exist, and the peers, libsodium and SoftHSM load (the bench
+ * may skip one that does not; the tests do not). No timing is asserted.
  */
 import { describe, expect, test } from 'vitest';
 import { type BenchTask, measureTask, runTaskOnce } from '../bench/harness.ts';
 import { computeRatio, computeTargets, RATIOS, TARGETS } from '../bench/report.ts';
 import { SUITES, suiteContext } from '../bench/run.ts';
 import { registerFixture, wholeLogin } from '../bench/suites/crypto.ts';
+import type { describeRun } from '../bench/suites/replicated.ts';
 import { seededRng } from '../src/crypto/rng.ts';
 import { getSuite } from '../src/crypto/suite.ts';
 
@@ -17,10 +19,11 @@ const SEED = 'bench-smoke';
 
 describe('bench suites: each task once', () => {
   const seen = new Set<string>();
+  const after = new Map<string, Record<string, unknown>>();
   for (const suite of SUITES) {
     test(`${suite.id}: every task runs and passes its self-check`, async () => {
       console.log(`[bench-smoke] seed "${SEED}"`);
-      const instance = await suite.open(suiteContext(SEED, () => {}));
+      const instance = await suite.open(suiteContext(SEED, () => {}, true));
       try {
         expect(instance.tasks.length).toBeGreaterThan(0);
         for (const task of instance.tasks) {
@@ -33,8 +36,9 @@ describe('bench suites: each task once', () => {
           }
         }
         if (instance.afterRun) {
-          const after = await instance.afterRun(2);
-          expect(Object.keys(after).length).toBeGreaterThan(0);
+          const a = await instance.afterRun(2);
+          expect(Object.keys(a).length).toBeGreaterThan(0);
+          after.set(suite.id, a);
         }
         // the bench may go on without a peer, libsodium or SoftHSM; the tests may not
         expect(instance.info?.skipped ?? {}, 'something the bench measures failed to load').toEqual({});
@@ -43,6 +47,17 @@ describe('bench suites: each task once', () => {
       }
     });
   }
+
+  test('the replicated suite describes every configuration it ran; a replicated guess costs a round of replica messages', () => {
+    const configs = after.get('replicated')?.configs as Record<string, ReturnType<typeof describeRun>>;
+    expect(Object.keys(configs).sort()).toEqual([...seen].filter((id) => id.startsWith('replicated/')).sort());
+    for (const [id, c] of Object.entries(configs)) {
+      expect(c.recoveries).toBeGreaterThan(0);
+      // one replica commits alone; more need AppendEntries and a majority's answers before KE2 leaves
+      if (id === 'replicated/memory/1') expect(c.guessHops.max).toBe(0);
+      else expect(c.guessHops.min, id).toBeGreaterThanOrEqual(2);
+    }
+  });
 
   test('every ratio and target names tasks the suites define', () => {
     expect(seen.size).toBeGreaterThan(0);

@@ -26,7 +26,7 @@ import { keyLabels } from '../../src/vault/keys.ts';
 import type { Frame } from '../../src/vault/protocol.ts';
 import { createSingleReplicaVault } from '../../src/vault/setup.ts';
 import type { HostStorage } from '../../src/vault/storage.ts';
-import { type BenchSuite, type BenchTask, check, equalBytes } from '../harness.ts';
+import { type BenchSuite, type BenchTask, check, equalBytes, keepSoftHsmConf } from '../harness.ts';
 
 const PASSWORD = utf8('correct horse battery staple');
 const CREDENTIAL_ID = utf8('alice@example');
@@ -86,7 +86,7 @@ function recoveryTasks(backend: string, suiteId: SuiteId, recover: () => Promise
 }
 
 /** Wraps every method of `hsm` with a timer: time and calls per method. */
-function timingHsm(hsm: Hsm): { hsm: Hsm; spent: Map<string, { calls: number; ms: number }> } {
+export function timingHsm(hsm: Hsm): { hsm: Hsm; spent: Map<string, { calls: number; ms: number }> } {
   const spent = new Map<string, { calls: number; ms: number }>();
   const wrapped = new Proxy(hsm, {
     get(target, prop, receiver) {
@@ -136,15 +136,14 @@ export const vaultSuite: BenchSuite = {
     // SoftHSM: a private token directory for this run; SOFTHSM2_CONF is restored on dispose.
     // Without SoftHSM2 on the machine the bench goes on without it and says why (the tests do not).
     const suiteId: SuiteId = 'ristretto255-SHA512+Curve25519';
-    const savedConf = process.env.SOFTHSM2_CONF;
+    const restoreConf = keepSoftHsmConf();
     let tokens: PrivateTokens | undefined;
     let softhsm: Hsm | undefined;
     const skipped: Record<string, string> = {};
     const dispose = () => {
       softhsm?.close();
       tokens?.dispose();
-      if (savedConf === undefined) delete process.env.SOFTHSM2_CONF;
-      else process.env.SOFTHSM2_CONF = savedConf;
+      restoreConf();
     };
     try {
       const { createPrivateTokens } = await import('../../src/hsm/private-tokens.ts'); // loads the PKCS#11 addon

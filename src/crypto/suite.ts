@@ -21,7 +21,7 @@ import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import type { CHash } from '@noble/hashes/utils.js';
-import { type Bytes, type Rng, concat, i2osp, lengthPrefixed, utf8 } from './bytes.ts';
+import { type Bytes, type Rng, concat, ctEqual, i2osp, lengthPrefixed, utf8 } from './bytes.ts';
 import { IDENTITY_KSF, type Ksf } from './ksf.ts';
 import { VaultError } from '../errors.ts';
 
@@ -46,7 +46,7 @@ export interface AkeGroup {
   checkPublicKey(publicKey: Bytes, name: string): void;
 }
 
-type NobleOprf = (typeof ristretto255_oprf)['oprf'];
+type NobleOprfApi = (typeof ristretto255_oprf)['oprf'];
 
 /** The OPRF of RFC 9497 mode 0 as used by OPAQUE; thin wrapper over @noble/curves. */
 export interface Oprf {
@@ -89,23 +89,41 @@ export interface Suite {
 
 type HashToScalar = (msg: Bytes, options: { DST: Bytes }) => bigint;
 
-function nobleOprf(
-  noble: NobleOprf,
-  name: string,
-  point: { Fn: { ORDER: bigint; isLE: boolean; BYTES: number; toBytes(x: bigint): Bytes } },
-  Noe: number,
-  fromBytes: (b: Bytes) => { equals(o: unknown): boolean },
-  zero: unknown,
-  hashToScalar: HashToScalar,
-): Oprf {
-  const { ORDER, isLE, BYTES } = point.Fn;
+/** A decoded element of a prime-order group, as @noble/curves has it (ristretto255, P-256). */
+interface GroupPoint<P> {
+  equals(other: P): boolean;
+  multiply(scalar: bigint): P;
+  /** The element's encoding (P-256: SEC1 compressed). */
+  toBytes(): Bytes;
+}
+
+interface PrimeOrderField {
+  readonly ORDER: bigint;
+  readonly isLE: boolean;
+  readonly BYTES: number;
+  toBytes(x: bigint): Bytes;
+  fromBytes(b: Bytes): bigint;
+}
+
+/** The OPRF, and the decoding it shares with its 3DH group. */
+interface PrimeOrderOprf<P> extends Oprf {
+  /** The element `bytes` encodes, checked as `checkElement` does; each encoding is decoded once. */
+  decodeElement(bytes: Bytes, what: string): P;
+  readonly Fn: PrimeOrderField;
+}
+
+function nobleOprf<P extends GroupPoint<P>>(noble: NobleOprfApi, name: string, Fn: PrimeOrderField, Noe: number, fromBytes: (b: Bytes) => P, zero: P, hashToScalar: HashToScalar): PrimeOrderOprf<P> {
+  const { ORDER, isLE, BYTES } = Fn;
   const seedLength = getMinHashLength(ORDER);
   // RFC 9497 §3.2.1: DST = "DeriveKeyPair" || contextString, contextString = "OPRFV1-" || I2OSP(mode, 1) || "-" || identifier
   const deriveDst = concat(utf8('DeriveKeyPair'), utf8('OPRFV1-'), Uint8Array.of(0), utf8('-' + name));
-  // Elements already checked, by identity: a decoder's output is checked once, not at every use.
-  const checked = new WeakSet<Bytes>();
-  const checkElement = (element: Bytes, what: string) => {
-    if (checked.has(element)) return;
+  // A decoder's output is decoded and checked once, then its point is reused by every operation on
+  // it (a 3DH multiplication, another check). Keyed by the array, and used only while the array
+  // still holds the bytes that were decoded.
+  const decoded = new WeakMap<Bytes, { readonly bytes: Bytes; readonly point: P }>();
+  const decodeElement = (element: Bytes, what: string): P => {
+    const known = decoded.get(element);
+    if (known !== undefined && ctEqual(known.bytes, element)) return known.point;
     if (element.length !== Noe) throw new VaultError('MalformedMessage', `"${what}" expected ${Noe} bytes, got ${element.length}`);
     let p;
     try {
@@ -114,8 +132,10 @@ function nobleOprf(
       throw new VaultError('InvalidPoint', `"${what}" is not a valid ${name} element: ${(e as Error).message}`);
     }
     if (p.equals(zero)) throw new VaultError('InvalidPoint', `"${what}" is the identity element`);
-    checked.add(element);
+    decoded.set(element, { bytes: element.slice(), point: p });
+    return p;
   };
+  const checkElement = (element: Bytes, what: string): void => void decodeElement(element, what);
   const mapped = (f: () => Bytes, what: string) => {
     try {
       return f();
@@ -128,6 +148,7 @@ function nobleOprf(
     name,
     Noe,
     Nok: BYTES,
+    Fn,
     randomScalar: (rng: Rng) => mapHashToField(rng(seedLength), ORDER, isLE),
     blind(input: Bytes, blind: Bytes): Bytes {
       // noble draws its blind through an rng and maps it with mapHashToField: x -> (x mod (n-1)) + 1.
@@ -137,6 +158,7 @@ function nobleOprf(
       const preimage = isLE ? numberToBytesLE(s - 1n, seedLength) : numberToBytesBE(s - 1n, seedLength);
       return noble.blind(input, () => preimage).blinded;
     },
+    // noble's BlindEvaluate and Finalize take the encoded element and decode it again
     blindEvaluate: (oprfKey: Bytes, blinded: Bytes) => {
       checkElement(blinded, 'blinded_message');
       return mapped(() => noble.blindEvaluate(oprfKey, blinded), 'BlindEvaluate');
@@ -154,11 +176,12 @@ function nobleOprf(
       if (seed.length !== 32) throw new VaultError('InvalidParameter', `"seed" expected 32 bytes, got ${seed.length}`);
       for (let counter = 0; counter <= 255; counter++) {
         const sk = hashToScalar(concat(seed, lengthPrefixed(info), i2osp(counter, 1)), { DST: deriveDst });
-        if (sk !== 0n) return point.Fn.toBytes(sk);
+        if (sk !== 0n) return Fn.toBytes(sk);
       }
       throw new VaultError('InvalidParameter', 'DeriveKeyPair: no key after 256 counters');
     },
     checkElement,
+    decodeElement,
   });
 }
 
@@ -173,30 +196,28 @@ function bytesToNumberBE(b: Bytes): bigint {
   return n;
 }
 
-const RISTRETTO_OPRF = nobleOprf(ristretto255_oprf.oprf, 'ristretto255-SHA512', ristretto255.Point, 32, (b) => ristretto255.Point.fromBytes(b), ristretto255.Point.ZERO, ristretto255_hasher.hashToScalar);
-const P256_OPRF = nobleOprf(p256_oprf.oprf, 'P256-SHA256', p256.Point, 33, (b) => p256.Point.fromBytes(b), p256.Point.ZERO, p256_hasher.hashToScalar);
+const RISTRETTO_OPRF = nobleOprf(ristretto255_oprf.oprf, 'ristretto255-SHA512', ristretto255.Point.Fn, 32, (b) => ristretto255.Point.fromBytes(b), ristretto255.Point.ZERO, ristretto255_hasher.hashToScalar);
+const P256_OPRF = nobleOprf(p256_oprf.oprf, 'P256-SHA256', p256.Point.Fn, 33, (b) => p256.Point.fromBytes(b), p256.Point.ZERO, p256_hasher.hashToScalar);
 
 const DERIVE_DH_INFO = utf8('OPAQUE-DeriveDiffieHellmanKeyPair');
 
-/** A prime-order 3DH group that reuses the OPRF's DeriveKeyPair (RFC 9807 §7: ristretto255, P-256). */
-function primeOrderGroup(name: 'ristretto255' | 'P256', oprf: Oprf, multiply: (sk: Bytes, pk: Bytes) => Bytes): AkeGroup {
+/**
+ * A prime-order 3DH group that reuses the OPRF's DeriveKeyPair (RFC 9807 §7: ristretto255, P-256).
+ * DiffieHellman(k, B) = k·B encoded, on the point the OPRF decoded (and checked) once.
+ */
+function primeOrderGroup<P extends GroupPoint<P>>(name: 'ristretto255' | 'P256', oprf: PrimeOrderOprf<P>): AkeGroup {
   return Object.freeze({
     name,
     Npk: oprf.Noe,
     Nsk: oprf.Nok,
     deriveDiffieHellmanKeyPair: (seed: Bytes) => oprf.deriveKeyPair(seed, DERIVE_DH_INFO),
-    diffieHellman(privateKey: Bytes, publicKey: Bytes): Bytes {
-      oprf.checkElement(publicKey, 'public key');
-      return multiply(privateKey, publicKey);
-    },
+    diffieHellman: (privateKey: Bytes, publicKey: Bytes): Bytes => oprf.decodeElement(publicKey, 'public key').multiply(oprf.Fn.fromBytes(privateKey)).toBytes(),
     checkPublicKey: (publicKey: Bytes, what: string) => oprf.checkElement(publicKey, what),
   });
 }
 
-const RISTRETTO_GROUP = primeOrderGroup('ristretto255', RISTRETTO_OPRF, (sk, pk) =>
-  ristretto255.Point.fromBytes(pk).multiply(ristretto255.Point.Fn.fromBytes(sk)).toBytes(),
-);
-const P256_GROUP = primeOrderGroup('P256', P256_OPRF, (sk, pk) => p256.getSharedSecret(sk, pk, true));
+const RISTRETTO_GROUP = primeOrderGroup('ristretto255', RISTRETTO_OPRF);
+const P256_GROUP = primeOrderGroup('P256', P256_OPRF);
 
 /** Curve25519 (RFC 9807 §7, RFC 7748): the seed is the private key; DH is X25519. */
 export const CURVE25519_GROUP: AkeGroup = Object.freeze({

@@ -117,7 +117,7 @@ export function runScenario(s: Scenario, env: ScenarioEnv): ScenarioReport {
   if (s.load) {
     const rng = seededRng(`${s.seed}/load`);
     for (let at = s.load.everyMs, k = 0; at < s.faultWindowMs; at += s.load.everyMs, k++) {
-      fleet.proposeAt(at, randomInt(rng, s.n), { type: 'EndSession', credentialId: '00', sessionId: `load-${k}`, reason: 'expired' });
+      fleet.proposeAt(at, randomInt(rng, s.n), { type: 'EndSession', credentialId: '00', sessionId: k.toString(16).padStart(8, '0'), reason: 'expired' });
     }
   }
 
