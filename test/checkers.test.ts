@@ -6,41 +6,129 @@
  */
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
-import { History, type OpInput, type OpOutput } from '../src/check/history.ts';
+import { History, type OpInput, type OpOutput, type Operation, describeOperation } from '../src/check/history.ts';
 import { checkLinearizable } from '../src/check/lincheck.ts';
 import { recordModel } from '../src/check/record-model.ts';
 import { checkBudget, type VaultEvent } from '../src/check/budget.ts';
 import { findLostRegistration } from '../src/check/lost-registration.ts';
+import { type Command, type VaultState, EMPTY_VAULT, applyCommand } from '../src/vault/records.ts';
 
-type Step = [client: string, input: OpInput, completion: 'ok' | 'info' | 'fail', output?: OpOutput];
+/** An operation of a sequential history; `ke2`: the tries the KE2 of a recovery whose envelope opened said remain. */
+type Step = [client: string, input: OpInput, completion: 'ok' | 'info' | 'fail', output?: OpOutput, ke2?: number];
 
 /** A history where each operation completes before the next starts. */
 function sequential(steps: Step[]) {
   const h = new History();
   let t = 0;
-  for (const [client, input, completion, output] of steps) {
+  for (const [client, input, completion, output, ke2] of steps) {
     const id = h.invoke(client, 'alice', input, t++);
+    if (ke2 !== undefined) h.opened(id, t++, ke2);
     h.complete(id, completion, t++, output);
   }
   return h.close();
+}
+
+/** A history from events at increasing times: `invoke` returns the id its other events name. */
+function timeline() {
+  const h = new History();
+  let t = 0;
+  return {
+    invoke: (client: string, input: OpInput) => h.invoke(client, 'alice', input, t++),
+    opened: (id: number, tries: number) => h.opened(id, t++, tries),
+    complete: (id: number, completion: 'ok' | 'info', output?: OpOutput) => h.complete(id, completion, t++, output),
+    /** An operation invoked and answered with nothing else in between. */
+    op(client: string, input: OpInput, output: OpOutput) {
+      this.complete(this.invoke(client, input), 'ok', output);
+    },
+    close: () => h.close(),
+  };
 }
 
 const reg = (limit = 3): OpInput => ({ kind: 'register', password: 'pw', key: 'K', limit });
 const rec = (password: string): OpInput => ({ kind: 'recover', password });
 const wrong = (triesRemaining: number): OpOutput => ({ kind: 'WrongPassword', triesRemaining });
 const recovered: OpOutput = { kind: 'Recovered', key: 'K' };
+const linearizable = (ops: readonly Operation[]) => checkLinearizable(recordModel, ops).ok;
+
+/** A client of the record rules: a right password, one whose session expires before its KE3, a wrong one, a probe, a forged KE3. */
+type Attempt = 'right' | 'late' | 'wrong' | 'probe' | 'forge';
+
+/**
+ * Histories of the record rules themselves (`applyCommand`, src/vault/records.ts): a registration,
+ * then an owner and attackers on the credential, each a client whose events (its invocation, each
+ * command it has committed, the answer it gets) are interleaved at random. A run may stop anywhere:
+ * the operations still open are `info`.
+ */
+const recordsHistoryArb = fc
+  .record({
+    limit: fc.integer({ min: 1, max: 3 }),
+    clients: fc.array(fc.array(fc.constantFrom<Attempt>('right', 'late', 'wrong', 'probe', 'forge'), { minLength: 1, maxLength: 4 }), { minLength: 2, maxLength: 4 }),
+    schedule: fc.array(fc.nat(), { maxLength: 120 }),
+  })
+  .map(({ limit, clients, schedule }) => {
+    const h = new History();
+    let t = 0;
+    let vault: VaultState = EMPTY_VAULT;
+    const commit = (cmd: Command) => {
+      const r = applyCommand(vault, cmd);
+      vault = r.state;
+      return r.outcome;
+    };
+    const registration = h.invoke('owner', 'alice', reg(limit), t++);
+    commit({ type: 'Register', credentialId: 'alice', registrationRecord: '00', sealedPayload: '00', transcriptHash: '00', guessLimit: limit });
+    h.complete(registration, 'ok', t++, { kind: 'Registered' });
+    function* client(name: string, attempts: readonly Attempt[]): Generator<void, void, void> {
+      for (const [k, a] of attempts.entries()) {
+        const id = h.invoke(name, 'alice', a === 'probe' ? { kind: 'probe' } : rec(a === 'right' || a === 'late' ? 'pw' : `${name}-${k}`), t++);
+        yield;
+        const session = (reason: 'abort' | 'failed' | 'expired'): Command => ({ type: 'EndSession', credentialId: 'alice', sessionId: `${name}/${k}`, reason });
+        const consumed = commit({ type: 'ConsumeGuess', credentialId: 'alice', sessionId: `${name}/${k}`, generation: 1, at: 0 });
+        yield;
+        if (!consumed.ok) {
+          h.complete(id, 'ok', t++, { kind: 'Locked' });
+          continue;
+        }
+        const tries = consumed.record!.guessLimit - consumed.record!.attemptsUsed;
+        if (a === 'probe' || a === 'wrong') {
+          h.complete(id, 'ok', t++, a === 'probe' ? { kind: 'Ke2', triesRemaining: tries } : wrong(tries));
+          yield;
+          commit(session(a === 'probe' ? 'expired' : 'abort'));
+        } else if (a === 'forge') {
+          commit(session('failed'));
+          yield;
+          h.complete(id, 'ok', t++, wrong(tries));
+        } else {
+          h.opened(id, t++, tries);
+          yield;
+          if (a === 'late') commit(session('expired'));
+          const reset = commit({ type: 'Reset', credentialId: 'alice', sessionId: `${name}/${k}` });
+          yield;
+          // a refused KE3 (the session ended) is no verdict the client can name: `info`
+          h.complete(id, reset.ok ? 'ok' : 'info', t++, reset.ok ? recovered : undefined);
+        }
+        yield;
+      }
+    }
+    const running = clients.map((attempts, c) => client(`c${c}`, attempts));
+    for (const pick of schedule) {
+      if (running.length === 0) break;
+      const i = pick % running.length;
+      if (running[i]!.next().done) running.splice(i, 1);
+    }
+    return { ops: h.close() };
+  });
 
 describe('linearizability (INV-5: record operations are linearizable per credential)', () => {
   test('a correct sequential history is accepted', () => {
     const ops = sequential([
       ['c', reg(2), 'ok', { kind: 'Registered' }],
       ['a', rec('x'), 'ok', wrong(1)],
-      ['c', rec('pw'), 'ok', recovered],
+      ['c', rec('pw'), 'ok', recovered, 0],
       ['a', rec('x'), 'ok', wrong(1)],
       ['a', rec('y'), 'ok', wrong(0)],
       ['c', rec('pw'), 'ok', { kind: 'Locked' }],
     ]);
-    expect(checkLinearizable(recordModel, ops).ok).toBe(true);
+    expect(linearizable(ops)).toBe(true);
   });
 
   test('an extra guess past the limit is caught', () => {
@@ -49,7 +137,7 @@ describe('linearizability (INV-5: record operations are linearizable per credent
       ['a', rec('x'), 'ok', wrong(0)],
       ['a', rec('y'), 'ok', wrong(0)],
     ]);
-    expect(checkLinearizable(recordModel, ops).ok).toBe(false);
+    expect(linearizable(ops)).toBe(false);
   });
 
   test('a lost registration is caught: the right password answered like an unknown credential', () => {
@@ -57,7 +145,7 @@ describe('linearizability (INV-5: record operations are linearizable per credent
       ['c', reg(3), 'ok', { kind: 'Registered' }],
       ['c', rec('pw'), 'ok', wrong(9)],
     ]);
-    expect(checkLinearizable(recordModel, ops).ok).toBe(false);
+    expect(linearizable(ops)).toBe(false);
   });
 
   test('a refunded guess is caught: the tries go back up without a success', () => {
@@ -67,7 +155,7 @@ describe('linearizability (INV-5: record operations are linearizable per credent
       ['a', { kind: 'probe' }, 'ok', { kind: 'Ke2', triesRemaining: 1 }],
       ['a', rec('y'), 'ok', wrong(1)],
     ]);
-    expect(checkLinearizable(recordModel, ops).ok).toBe(false);
+    expect(linearizable(ops)).toBe(false);
   });
 
   test('info operations may or may not have happened; a lost answer still spends its guess', () => {
@@ -76,13 +164,19 @@ describe('linearizability (INV-5: record operations are linearizable per credent
       ['a', rec('x'), 'info'],
       ['a', rec('y'), 'ok', wrong(0)],
     ]);
-    expect(checkLinearizable(recordModel, ok).ok).toBe(true);
+    expect(linearizable(ok)).toBe(true);
     const skipped = sequential([
       ['c', reg(2), 'ok', { kind: 'Registered' }],
       ['a', rec('x'), 'info'],
       ['a', rec('y'), 'ok', wrong(1)],
     ]);
-    expect(checkLinearizable(recordModel, skipped).ok).toBe(true);
+    expect(linearizable(skipped)).toBe(true);
+  });
+
+  test('a recovery whose KE3 got no answer may have reset the attempts; one that never had its KE2 sent no KE3 and cannot have', () => {
+    const afterKe3 = (lost: Step): Step[] => [['c', reg(2), 'ok', { kind: 'Registered' }], ['a', rec('x'), 'ok', wrong(1)], lost, ['a', rec('y'), 'ok', wrong(1)]];
+    expect(linearizable(sequential(afterKe3(['c', rec('pw'), 'info', undefined, 0])))).toBe(true);
+    expect(linearizable(sequential(afterKe3(['c', rec('pw'), 'info'])))).toBe(false);
   });
 
   test('concurrent operations are ordered by their outputs', () => {
@@ -93,7 +187,73 @@ describe('linearizability (INV-5: record operations are linearizable per credent
     const b = h.invoke('b', 'alice', rec('y'), 3);
     h.complete(b, 'ok', 4, wrong(2));
     h.complete(a, 'ok', 5, wrong(1));
-    expect(checkLinearizable(recordModel, h.close()).ok).toBe(true);
+    expect(linearizable(h.close())).toBe(true);
+  });
+
+  describe('a successful recovery is two steps: ConsumeGuess before its KE2, Reset after its KE3', () => {
+    /** The owner's KE2 says `ownerTries`; an attacker is answered `during` between that KE2 and K, and `after` once K came. */
+    function race(limit: number, ownerTries: number, during: OpOutput, after: OpOutput) {
+      const t = timeline();
+      t.op('c', reg(limit), { kind: 'Registered' });
+      const owner = t.invoke('c', rec('pw'));
+      t.opened(owner, ownerTries);
+      t.op('a', rec('x'), during);
+      t.complete(owner, 'ok', recovered);
+      t.op('a', rec('y'), after);
+      return t.close();
+    }
+
+    test('an attacker between the two sees the owner’s guess spent (or is Locked by it), and the Reset restores the budget', () => {
+      // these histories are what the fleet does; as one step, no point of the recovery explains them
+      expect(linearizable(race(3, 2, wrong(1), wrong(2)))).toBe(true);
+      expect(linearizable(race(1, 0, { kind: 'Locked' }, wrong(0)))).toBe(true);
+      // the Reset may also come before the attacker's guess
+      expect(linearizable(race(3, 2, wrong(2), wrong(1)))).toBe(true);
+    });
+
+    test('tries that no interleaving of the two steps allows are caught', () => {
+      // after K the attempts are back to 0, whatever came between: 1 left of 2 is the only answer
+      expect(linearizable(race(2, 1, wrong(0), wrong(0)))).toBe(false);
+      // Locked while the attempts were below the limit, before and after the owner's guess
+      expect(linearizable(race(3, 2, { kind: 'Locked' }, wrong(2)))).toBe(false);
+      // the owner's KE2 reports the tries as they were before its own guess (the `stale-tries` fleet)
+      expect(linearizable(race(3, 3, wrong(1), wrong(2)))).toBe(false);
+    });
+
+    test('a Reset ends every pending session: of two concurrent recoveries, the second succeeds only if the first reset before its guess', () => {
+      const twoDevices = (secondTries: number) => {
+        const t = timeline();
+        t.op('c', reg(3), { kind: 'Registered' });
+        const d1 = t.invoke('d1', rec('pw'));
+        t.opened(d1, 2);
+        const d2 = t.invoke('d2', rec('pw'));
+        t.opened(d2, secondTries);
+        t.complete(d1, 'ok', recovered);
+        t.complete(d2, 'ok', recovered);
+        return t.close();
+      };
+      expect(linearizable(twoDevices(2))).toBe(true); // d1's Reset, then d2's ConsumeGuess
+      expect(linearizable(twoDevices(1))).toBe(false); // d2's guess came after d1's: one Reset ends the other's session
+    });
+
+    test('a registration in between ends the session: its Reset cannot release the new K', () => {
+      const t = timeline();
+      t.op('c', reg(3), { kind: 'Registered' });
+      const owner = t.invoke('c', rec('pw'));
+      t.opened(owner, 2);
+      t.op('c', { kind: 'register', password: 'pw', key: 'K2', limit: 3 }, { kind: 'Registered' });
+      t.complete(owner, 'ok', { kind: 'Recovered', key: 'K2' });
+      expect(linearizable(t.close())).toBe(false);
+    });
+
+    test('property: every history of the record rules (src/vault/records.ts) with clients interleaved at random is accepted', () => {
+      fc.assert(
+        fc.property(recordsHistoryArb, ({ ops }) => {
+          expect(linearizable(ops), ops.map(describeOperation).join('\n')).toBe(true);
+        }),
+        { numRuns: 1000 },
+      );
+    });
   });
 
   test('property: every history of a correct sequential vault is accepted, and changing one output is caught', () => {
@@ -106,17 +266,21 @@ describe('linearizability (INV-5: record operations are linearizable per credent
           const left = limit - used;
           if (left <= 0) steps.push(['c', p === 'probe' ? { kind: 'probe' } : rec(p), 'ok', { kind: 'Locked' }]);
           else if (p === 'probe') steps.push(['a', { kind: 'probe' }, 'ok', { kind: 'Ke2', triesRemaining: left - 1 }]), (used += 1);
-          else if (p === 'pw') steps.push(['c', rec(p), 'ok', recovered]), (used = 0);
+          else if (p === 'pw') steps.push(['c', rec(p), 'ok', recovered, left - 1]), (used = 0);
           else steps.push(['a', rec(p), 'ok', wrong(left - 1)]), (used += 1);
         }
-        expect(checkLinearizable(recordModel, sequential(steps)).ok).toBe(true);
-        // one output changed: a wrong-password count off by one is never linearizable
+        expect(linearizable(sequential(steps))).toBe(true);
+        // one count changed (an answer's, or a successful recovery's KE2): off by one is never linearizable
         const i = 1 + (which % Math.max(1, steps.length - 1));
         const s = steps[i];
-        if (s && s[3] && 'triesRemaining' in s[3]) {
+        if (s?.[4] !== undefined) {
+          const changed = [...steps];
+          changed[i] = [s[0], s[1], s[2], s[3], s[4] + 1];
+          expect(linearizable(sequential(changed))).toBe(false);
+        } else if (s && s[3] && 'triesRemaining' in s[3]) {
           const changed = [...steps];
           changed[i] = [s[0], s[1], s[2], { ...s[3], triesRemaining: s[3].triesRemaining + 1 }];
-          expect(checkLinearizable(recordModel, sequential(changed)).ok).toBe(false);
+          expect(linearizable(sequential(changed))).toBe(false);
         }
       }),
       { numRuns: 200 },

@@ -3,7 +3,8 @@
  * (src/crypto/noise.ts). In order: a worked example, the edge cases (sizes, low-order points,
  * state reuse, nonce exhaustion), the 8 cacophony vectors (`../shared/vectors/noise-nk-25519.json`,
  * override with BKV_VECTORS_DIR), then fast-check properties: round trip, bit flips, wrong pinned
- * key, replay / reordering, and a broken transport that the replay property catches.
+ * key, replay / reordering, and a broken transport that the replay property catches; last, a
+ * Transport is a value (`send` and `receive` return the next one), shown against a mutable one.
  */
 import { loadVectors } from './support/vectors.ts';
 import fc from 'fast-check';
@@ -68,6 +69,27 @@ function handshake(suite: NoiseSuite, keys: Keys = KEYS, payloads: readonly [Byt
   return { message1: start.message, message2: reply.message, received1: received.payload, received2: finish.payload, client: finish.transport, server: reply.transport };
 }
 
+/** Both ends of a channel, each replaced by the transport its last step returned. */
+type Ends = [client: Transport, server: Transport];
+
+/** Sends `payload` from end `from` to the other end, and keeps the transports both steps return. */
+function deliver(ends: Ends, from: 0 | 1, payload: Bytes): { message: Bytes; payload: Bytes } {
+  const to = from === 0 ? 1 : 0;
+  const sent = ends[from].send(payload);
+  const received = ends[to].receive(sent.message);
+  [ends[from], ends[to]] = [sent.transport, received.transport];
+  return { message: sent.message, payload: received.payload };
+}
+
+/** The messages `sender` sends for `payloads`, in order. */
+function sendAll(sender: Transport, payloads: readonly Bytes[]): Bytes[] {
+  return payloads.map((p) => {
+    const sent = sender.send(p);
+    sender = sent.transport;
+    return sent.message;
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 
 test('worked example: a client opens a channel to an HSM whose private key it never sees', () => {
@@ -98,12 +120,13 @@ test('worked example: a client opens a channel to an HSM whose private key it ne
   expect(toHex(client.handshakeHash)).toBe(toHex(server.handshakeHash));
   expect(client.handshakeHash.length).toBe(32);
 
-  // Transport: implicit nonces, counted per direction.
-  const m = client.send(utf8('KE1 ...'));
-  expect(m.length).toBe(7 + 16);
-  expect(new TextDecoder().decode(server.receive(m))).toBe('KE1 ...');
-  expect(new TextDecoder().decode(client.receive(server.send(utf8('KE2 ...'))))).toBe('KE2 ...');
-  expect([client.sendNonce, client.receiveNonce, server.sendNonce, server.receiveNonce]).toEqual([1n, 1n, 1n, 1n]);
+  // Transport: implicit nonces, counted per direction. Each step returns the transport to use next.
+  const ends: Ends = [client, server];
+  const m = deliver(ends, 0, utf8('KE1 ...'));
+  expect(m.message.length).toBe(7 + 16);
+  expect(new TextDecoder().decode(m.payload)).toBe('KE1 ...');
+  expect(new TextDecoder().decode(deliver(ends, 1, utf8('KE2 ...')).payload)).toBe('KE2 ...');
+  expect(ends.flatMap((t) => [t.sendNonce, t.receiveNonce])).toEqual([1n, 1n, 1n, 1n]);
   expect(hsm.calls).toBe(1); // the static key was used once for the whole session
 });
 
@@ -134,11 +157,10 @@ describe('edge cases', () => {
     expect(codeOf(() => receive(m1.subarray(0, 47)))).toBe('MalformedMessage');
     expect(codeOf(() => receive(new Uint8Array(MAX_MESSAGE_LEN + 1)))).toBe('MalformedMessage');
     const { client, server: srv } = handshake(suite);
-    expect(srv.receive(client.send(new Uint8Array(MAX_TRANSPORT_PAYLOAD))).length).toBe(MAX_TRANSPORT_PAYLOAD);
+    expect(deliver([client, srv], 0, new Uint8Array(MAX_TRANSPORT_PAYLOAD)).payload.length).toBe(MAX_TRANSPORT_PAYLOAD);
     expect(codeOf(() => client.send(new Uint8Array(MAX_TRANSPORT_PAYLOAD + 1)))).toBe('InvalidParameter');
     expect(codeOf(() => srv.receive(new Uint8Array(15)))).toBe('MalformedMessage');
     expect(codeOf(() => srv.receive(new Uint8Array(MAX_MESSAGE_LEN + 1)))).toBe('MalformedMessage');
-    expect(srv.receiveNonce).toBe(1n);
   });
 
   test('a low-order ephemeral is refused with InvalidPoint before the HSM key is used', () => {
@@ -196,13 +218,12 @@ describe('edge cases', () => {
   });
 
   test('a CipherState stops at nonce 2^64-1 (Noise §5.1)', () => {
-    const cs = new CipherState(suite.cipher);
-    cs.initializeKey(key(9));
-    cs.setNonce(MAX_NONCE - 1n);
-    expect(cs.encryptWithAd(EMPTY, EMPTY).length).toBe(16);
-    expect(cs.nonce).toBe(MAX_NONCE);
-    expect(codeOf(() => cs.encryptWithAd(EMPTY, EMPTY))).toBe('ChannelStateError');
-    expect(codeOf(() => cs.decryptWithAd(EMPTY, new Uint8Array(16)))).toBe('ChannelStateError');
+    const cs = CipherState.initializeKey(suite.cipher, key(9)).setNonce(MAX_NONCE - 1n);
+    const { ciphertext, next } = cs.encryptWithAd(EMPTY, EMPTY);
+    expect(ciphertext.length).toBe(16);
+    expect([cs.nonce, next.nonce]).toEqual([MAX_NONCE - 1n, MAX_NONCE]);
+    expect(codeOf(() => next.encryptWithAd(EMPTY, EMPTY))).toBe('ChannelStateError');
+    expect(codeOf(() => next.decryptWithAd(EMPTY, new Uint8Array(16)))).toBe('ChannelStateError');
   });
 });
 
@@ -255,12 +276,13 @@ describe('cacophony vectors (Noise_NK_25519_*)', () => {
     expect(toHex(fin.transport.handshakeHash)).toBe(v.handshake_hash);
     expect(toHex(reply.transport.handshakeHash)).toBe(v.handshake_hash);
     // Transport messages alternate, initiator first (as after the handshake in cacophony).
+    const ends: Ends = [fin.transport, reply.transport];
     transport.forEach((m, i) => {
-      const [from, to] = i % 2 === 0 ? [fin.transport, reply.transport] : [reply.transport, fin.transport];
-      expect(toHex(from.send(fromHex(m.payload)))).toBe(m.ciphertext);
-      expect(toHex(to.receive(fromHex(m.ciphertext)))).toBe(m.payload);
+      const sent = deliver(ends, i % 2 === 0 ? 0 : 1, fromHex(m.payload));
+      expect(toHex(sent.message)).toBe(m.ciphertext);
+      expect(toHex(sent.payload)).toBe(m.payload);
     });
-    expect([fin.transport.sendNonce, fin.transport.receiveNonce]).toEqual([2n, 2n]);
+    expect([ends[0].sendNonce, ends[0].receiveNonce]).toEqual([2n, 2n]);
     expect(staticKey.calls).toBe(1);
   });
 });
@@ -281,12 +303,10 @@ describe('properties', () => {
         expect(toHex(hs.received1)).toBe(toHex(p1));
         expect(toHex(hs.received2)).toBe(toHex(p2));
         expect(toHex(hs.client.handshakeHash)).toBe(toHex(hs.server.handshakeHash));
-        for (const [fromClient, p] of traffic) {
-          const [from, to] = fromClient ? [hs.client, hs.server] : [hs.server, hs.client];
-          expect(toHex(to.receive(from.send(p)))).toBe(toHex(p));
-        }
+        const ends: Ends = [hs.client, hs.server];
+        for (const [fromClient, p] of traffic) expect(toHex(deliver(ends, fromClient ? 0 : 1, p).payload)).toBe(toHex(p));
         const sent = BigInt(traffic.filter(([c]) => c).length);
-        expect([hs.client.sendNonce, hs.server.receiveNonce]).toEqual([sent, sent]);
+        expect([ends[0].sendNonce, ends[1].receiveNonce]).toEqual([sent, sent]);
       }),
       { numRuns: 60 },
     );
@@ -315,16 +335,12 @@ describe('properties', () => {
           expect(toHex(initiatorFinish(start().state, reply.message).payload)).toBe(toHex(payloads[1]!)); // a fresh state still works
           return;
         }
-        const client = initiatorFinish(a.state, reply.message).transport;
-        const pairs = [[client, reply.transport], [reply.transport, client]] as const;
-        for (let i = 2; i < which; i++) {
-          const [from, to] = pairs[i % 2]!;
-          to.receive(from.send(payloads[i]!));
-        }
-        const [from, to] = pairs[which % 2]!;
-        const m = from.send(payloads[which]!);
+        const ends: Ends = [initiatorFinish(a.state, reply.message).transport, reply.transport];
+        for (let i = 2; i < which; i++) deliver(ends, i % 2 === 0 ? 0 : 1, payloads[i]!);
+        const [from, to] = which % 2 === 0 ? [ends[0], ends[1]] : [ends[1], ends[0]];
+        const m = from.send(payloads[which]!).message;
         expect(codeOf(() => to.receive(flip(m)))).toBe('ChannelDecryptFailed');
-        expect(toHex(to.receive(m))).toBe(toHex(payloads[which]!)); // Noise §5.1: the failure did not advance n
+        expect(toHex(to.receive(m).payload)).toBe(toHex(payloads[which]!)); // Noise §5.1: the failure did not advance n
       }),
       { numRuns: 150 },
     );
@@ -347,36 +363,47 @@ describe('properties', () => {
 // ---------------------------------------------------------------------------------------------
 // Replay and reordering
 
-interface Endpoint {
-  send(payload: Bytes): Bytes;
-  receive(message: Bytes): Bytes;
+/** A receiving end: like a Transport, it returns the end to receive the next message with. */
+interface Receiver {
+  receive(message: Bytes): { payload: Bytes; transport: Receiver };
 }
 
 test('replayed and out-of-order transport messages are rejected; in-order delivery resumes', () => {
   const { client, server } = handshake(NOISE_NK_25519_AESGCM_SHA256);
-  const [m0, m1, m2] = ['a', 'b', 'c'].map((s) => client.send(utf8(s))) as [Bytes, Bytes, Bytes];
-  expect(codeOf(() => server.receive(m1))).toBe('ChannelDecryptFailed'); // early
-  expect(server.receive(m0)).toEqual(utf8('a'));
-  expect(codeOf(() => server.receive(m0))).toBe('ChannelDecryptFailed'); // replay
-  expect(server.receive(m1)).toEqual(utf8('b'));
-  expect(codeOf(() => server.receive(m0))).toBe('ChannelDecryptFailed'); // old
-  expect(server.receive(m2)).toEqual(utf8('c'));
+  const [m0, m1, m2] = sendAll(client, ['a', 'b', 'c'].map(utf8)) as [Bytes, Bytes, Bytes];
+  let receiver = server;
+  const read = (m: Bytes) => {
+    const received = receiver.receive(m);
+    receiver = received.transport;
+    return received.payload;
+  };
+  expect(codeOf(() => read(m1))).toBe('ChannelDecryptFailed'); // early
+  expect(read(m0)).toEqual(utf8('a'));
+  expect(codeOf(() => read(m0))).toBe('ChannelDecryptFailed'); // replay
+  expect(read(m1)).toEqual(utf8('b'));
+  expect(codeOf(() => read(m0))).toBe('ChannelDecryptFailed'); // old
+  expect(read(m2)).toEqual(utf8('c'));
   expect(codeOf(() => client.receive(m0))).toBe('ChannelDecryptFailed'); // reflected back to its sender
-  expect(server.receiveNonce).toBe(3n);
+  expect(receiver.receiveNonce).toBe(3n);
 });
 
 /**
  * Model: a receiver accepts a message iff it is the next one in send order. The relay delivers
  * `schedule` (any indices, repeats and reorderings included).
  */
-function replayProperty(makePair: (suite: NoiseSuite) => { sender: Endpoint; receiver: Endpoint }) {
+function replayProperty(makePair: (suite: NoiseSuite) => { sender: Transport; receiver: Receiver }) {
   return fc.property(arbSuite, fc.array(fc.nat({ max: 3 }), { minLength: 1, maxLength: 12 }), (suite, schedule) => {
-    const { sender, receiver } = makePair(suite);
+    const pair = makePair(suite);
+    let receiver = pair.receiver;
     const payloads = [0, 1, 2, 3].map((i) => Uint8Array.of(i));
-    const messages = payloads.map((p) => sender.send(p));
+    const messages = sendAll(pair.sender, payloads);
     let next = 0;
     for (const i of schedule) {
-      const outcome = codeOf(() => expect(receiver.receive(messages[i]!)).toEqual(payloads[i]));
+      const outcome = codeOf(() => {
+        const received = receiver.receive(messages[i]!);
+        expect(received.payload).toEqual(payloads[i]);
+        receiver = received.transport;
+      });
       if (i === next) {
         expect(outcome).toBe('no error');
         next++;
@@ -387,9 +414,9 @@ function replayProperty(makePair: (suite: NoiseSuite) => { sender: Endpoint; rec
 
 /**
  * A deliberately broken receiver built from the low-level HandshakeState: it decrypts with the
- * right key but puts its nonce back afterwards (a transport that never increments n).
+ * right key but returns itself, not the next CipherState (a transport that never increments n).
  */
-function brokenPair(suite: NoiseSuite): { sender: Endpoint; receiver: Endpoint } {
+function brokenPair(suite: NoiseSuite): { sender: Transport; receiver: Receiver } {
   const server = x25519KeyFromPrivate(KEYS.serverStatic);
   const hsI = new HandshakeState(suite, { initiator: true, prologue: EMPTY, rs: server.publicKey });
   const hsR = new HandshakeState(suite, { initiator: false, prologue: EMPTY, s: server });
@@ -398,16 +425,10 @@ function brokenPair(suite: NoiseSuite): { sender: Endpoint; receiver: Endpoint }
   const { split: clientSplit } = hsI.readMessage(reply.message);
   if (clientSplit === undefined || reply.split === undefined) throw new Error('handshake did not complete');
   const [c1] = reply.split;
-  const receiver: Endpoint = {
-    send: () => { throw new Error('unused'); },
-    receive(message) {
-      const n = c1.nonce;
-      const payload = c1.decryptWithAd(EMPTY, message);
-      c1.setNonce(n); // the bug
-      return payload;
-    },
+  const receiver: Receiver = {
+    receive: (message) => ({ payload: c1.decryptWithAd(EMPTY, message).plaintext, transport: receiver }), // the bug: `next` dropped
   };
-  return { sender: new Transport('initiator', clientSplit, hsI.handshakeHash), receiver };
+  return { sender: Transport.fromSplit('initiator', clientSplit, hsI.handshakeHash), receiver };
 }
 
 describe('the replay property', () => {
@@ -417,11 +438,91 @@ describe('the replay property', () => {
 
   test('fails for a transport that does not increment its nonce (the property can fail)', () => {
     const { sender, receiver } = brokenPair(NOISE_NK_25519_AESGCM_SHA256);
-    const [m0] = [sender.send(Uint8Array.of(0))] as [Bytes];
-    expect(receiver.receive(m0)).toEqual(Uint8Array.of(0));
-    expect(receiver.receive(m0)).toEqual(Uint8Array.of(0)); // the replay goes through
+    const m0 = sender.send(Uint8Array.of(0)).message;
+    const first = receiver.receive(m0);
+    expect(first.payload).toEqual(Uint8Array.of(0));
+    expect(first.transport.receive(m0).payload).toEqual(Uint8Array.of(0)); // the replay goes through
     const result = fc.check(replayProperty(brokenPair), { numRuns: 100, seed: 1 });
     expect(result.failed).toBe(true);
     expect(result.counterexample?.[1]).toEqual([0, 0]); // shrunk: deliver message 0 twice
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Value semantics
+
+/** What a transport offers: a Transport is one, and so is the mutable stand-in below. */
+interface End {
+  readonly sendNonce: bigint;
+  readonly receiveNonce: bigint;
+  send(payload: Bytes): { message: Bytes; transport: End };
+  receive(message: Bytes): { payload: Bytes; transport: End };
+}
+
+/**
+ * How the two ends of a fresh channel fail to be values: after a send and a receive, each old
+ * end must keep its nonces, produce the same ciphertext again, and read the same message again,
+ * while the new ends have moved on.
+ */
+function valueViolations(client: End, server: End): string[] {
+  const out: string[] = [];
+  const p = utf8('KE3');
+  const sent = client.send(p);
+  if (client.sendNonce !== 0n) out.push('send advanced the old transport');
+  if (toHex(client.send(p).message) !== toHex(sent.message)) out.push('the old transport sends another ciphertext');
+  if (toHex(sent.transport.send(p).message) === toHex(sent.message)) out.push('the new transport reuses the nonce');
+  const received = server.receive(sent.message);
+  if (server.receiveNonce !== 0n) out.push('receive advanced the old transport');
+  if (codeOf(() => server.receive(sent.message)) !== 'no error') out.push('the old transport no longer reads the message');
+  if (codeOf(() => received.transport.receive(sent.message)) !== 'ChannelDecryptFailed') out.push('the new transport reads the message again');
+  return out;
+}
+
+/** A deliberately broken transport, the API before value semantics: it advances in place and returns itself. */
+function mutableEnd(t: Transport): End {
+  let current = t;
+  const end: End = {
+    get sendNonce() {
+      return current.sendNonce;
+    },
+    get receiveNonce() {
+      return current.receiveNonce;
+    },
+    send(payload) {
+      const sent = current.send(payload);
+      current = sent.transport;
+      return { message: sent.message, transport: end };
+    },
+    receive(message) {
+      const received = current.receive(message);
+      current = received.transport;
+      return { payload: received.payload, transport: end };
+    },
+  };
+  return end;
+}
+
+describe('a Transport is a value', () => {
+  test.each(SUITES.map((s) => [s.protocolName, s] as const))('%s: send and receive return the next transport and leave the old one as it was', (_, suite) => {
+    const { client, server } = handshake(suite);
+    expect(valueViolations(client, server)).toEqual([]);
+    const sent = client.send(utf8('x'));
+    const received = server.receive(sent.message);
+    expect([sent.transport.sendNonce, sent.transport.receiveNonce, received.transport.sendNonce, received.transport.receiveNonce]).toEqual([1n, 0n, 0n, 1n]);
+    expect([sent.transport.role, received.transport.role]).toEqual(['initiator', 'responder']);
+    expect(toHex(sent.transport.handshakeHash)).toBe(toHex(client.handshakeHash));
+    // a failed receive throws: the receiver keeps the transport it had, which reads the real message
+    expect(codeOf(() => received.transport.receive(sent.message))).toBe('ChannelDecryptFailed');
+    expect(received.transport.receive(sent.transport.send(utf8('y')).message).payload).toEqual(utf8('y'));
+  });
+
+  test('the check catches a transport that advances in place', () => {
+    const { client, server } = handshake(NOISE_NK_25519_AESGCM_SHA256);
+    expect(valueViolations(mutableEnd(client), mutableEnd(server))).toEqual([
+      'send advanced the old transport',
+      'the old transport sends another ciphertext',
+      'receive advanced the old transport',
+      'the old transport no longer reads the message',
+    ]);
   });
 });

@@ -7,17 +7,20 @@
  * byte-identical, every channel's phase unchanged, and nothing committed to host storage.
  *
  * An exhaustive list of cases, then fast-check over random ones (seed printed; BKV_RUNS), then the
- * property shown catching each broken vault of test/support/vault-broken.ts.
+ * property shown catching each broken vault of test/support/vault-broken.ts. Also: a node state
+ * is a value, unchanged by a Transport frame handled from it (the channel's transport included).
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Bytes, concat, utf8 } from '../src/crypto/bytes.ts';
+import { seededRng } from '../src/crypto/rng.ts';
 import type { Transport } from '../src/crypto/noise.ts';
 import { clientStartLogin, createRegistrationRequest } from '../src/crypto/opaque-client.ts';
 import { encodeKE1, encodeRegistrationRequest, messageSizes } from '../src/crypto/opaque-messages.ts';
 import { generateBackupKey } from '../src/client/client.ts';
 import { ERROR_CODES } from '../src/errors.ts';
-import { type Frame, type FrameKind, type Request, encodeRequest } from '../src/vault/protocol.ts';
+import { type Frame, type FrameKind, type Request, type Response, encodeRequest } from '../src/vault/protocol.ts';
+import { type VaultEnv, type VaultNode, handleFrame } from '../src/vault/node.ts';
 import { encodeVaultState } from '../src/vault/records.ts';
 import type { VaultSteps } from '../src/vault/single.ts';
 import { BROKEN_INPUT_HANDLING } from './support/vault-broken.ts';
@@ -60,8 +63,8 @@ const describeCase = (c: Case) => JSON.stringify(c, (_, v) => (v instanceof Uint
 
 interface Fixture {
   readonly world: VaultWorld;
-  /** The client's end of one open channel per phase. */
-  readonly channels: Record<Phase, { readonly id: string; readonly transport: Transport }>;
+  /** The client's end of one open channel per phase, with the transport it uses next. */
+  readonly channels: Record<Phase, { readonly id: string; transport: Transport }>;
   readonly valid: Record<RequestType, Bytes>;
 }
 
@@ -122,6 +125,11 @@ function payloadOf(f: Fixture, request: RequestType, how: Mutation | 'as is' | '
   return mutate(valid, how);
 }
 
+/** Each channel's transport nonces (send, receive), null while it is handshaking. */
+function channelNonces(node: VaultNode): Record<string, readonly [bigint, bigint] | null> {
+  return Object.fromEntries([...node.channels].map(([id, ch]) => [id, ch.stage === 'Open' ? [ch.transport.sendNonce, ch.transport.receiveNonce] : null]));
+}
+
 /** Sends one bad input; returns the code it was refused with (throws if it was not refused). */
 function send(f: Fixture, c: Case): string {
   const { world } = f;
@@ -129,7 +137,7 @@ function send(f: Fixture, c: Case): string {
     expect(answers.map((a) => a.channel)).toEqual([channel]);
     return answers[0]!;
   };
-  const codeOf = (frame: Frame, read: (fr: Frame) => ReturnType<typeof readTransport>): string => {
+  const codeOf = (frame: Frame, read: (fr: Frame) => Response): string => {
     if (frame.kind === 'Alert') return alertText(frame);
     const r = read(frame);
     if (r.type !== 'Error') throw new Error(`not refused: ${r.type}`);
@@ -154,9 +162,15 @@ function send(f: Fixture, c: Case): string {
       return codeOf(one(world.deliver(frame), frame.channel), (fr) => readHandshake2(world, state, fr).response);
     }
     case 'transport': {
+      // the client keeps the transports the exchange leads to only if the vault answered in the
+      // channel; after an Alert the vault's channel is as it was, so the client's must be too
       const ch = f.channels[c.on];
-      const bytes = ch.transport.send(payloadOf(f, c.request, c.how));
-      return codeOf(one(world.deliver({ channel: ch.id, kind: 'Transport', bytes }), ch.id), (fr) => readTransport(world, ch.transport, fr));
+      const sent = ch.transport.send(payloadOf(f, c.request, c.how));
+      return codeOf(one(world.deliver({ channel: ch.id, kind: 'Transport', bytes: sent.message }), ch.id), (fr) => {
+        const read = readTransport(world, sent.transport, fr);
+        ch.transport = read.transport;
+        return read.response;
+      });
     }
     case 'transport-garbage': {
       const ch = f.channels[c.on];
@@ -259,10 +273,32 @@ describe.each(BACKENDS)('bad input: $name', ({ make }) => {
     );
   });
 
+  test('a node state is a value: a Transport frame handled twice from one state gives equal steps, and that state stays as it was', () => {
+    const { world } = f;
+    const before = world.vault.node;
+    const nonces = channelNonces(before);
+    const ch = f.channels.AwaitKE3;
+    const [send, receive] = nonces[ch.id]!;
+    const env = (): VaultEnv => ({ hsm: world.hsm, rng: seededRng('node value'), now: world.now, config: world.config });
+    // refused in the channel (one reply sent), and accepted (a proposal, nothing sent yet)
+    for (const [request, next] of [[f.valid.RegisterFinish, [send + 1n, receive + 1n]], [f.valid.RecoverAbort, [send, receive + 1n]]] as const) {
+      const frame: Frame = { channel: ch.id, kind: 'Transport', bytes: ch.transport.send(request).message };
+      const [a, b] = [handleFrame(before, frame, env()), handleFrame(before, frame, env())];
+      expect(channelNonces(before)).toEqual(nonces);
+      expect(channelNonces(a.node)).toEqual({ ...nonces, [ch.id]: next });
+      expect(channelNonces(b.node)).toEqual(channelNonces(a.node));
+      expect(a.frames.map((x) => x.kind)).toEqual(request === f.valid.RegisterFinish ? ['Transport'] : []);
+      expect(b.frames).toEqual(a.frames); // the same reply, byte for byte: the same nonce twice
+      expect(b.proposals).toEqual(a.proposals);
+    }
+    expect(world.vault.node).toBe(before);
+  });
+
   test('after all that, the open channels still work: the real session completes', () => {
     const ch = f.channels.AwaitKE3;
-    const answer = readTransport(f.world, ch.transport, f.world.deliver({ channel: ch.id, kind: 'Transport', bytes: ch.transport.send(f.valid.RecoverAbort) })[0]!);
-    expect(answer).toEqual({ type: 'Done' });
+    const abort = ch.transport.send(f.valid.RecoverAbort);
+    const answer = readTransport(f.world, abort.transport, f.world.deliver({ channel: ch.id, kind: 'Transport', bytes: abort.message })[0]!);
+    expect(answer.response).toEqual({ type: 'Done' });
   });
 });
 

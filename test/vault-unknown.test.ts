@@ -83,7 +83,8 @@ describe.each(BACKENDS)('unknown credentials: $name', ({ make }) => {
       const { response, transport } = readHandshake2(world, state, answer!);
       if (response.type !== 'RecoverResponse') throw new Error(`expected a KE2, got ${JSON.stringify(response)}`);
       // a KE3 of the right length but made up: refused as a wrong password is, with the same tries
-      const bad = readTransport(world, transport, world.deliver({ channel: frame.channel, kind: 'Transport', bytes: transport.send(encodeRequest({ type: 'RecoverFinish', ke3: new Uint8Array(world.config.params.suite.Nm) })) })[0]!);
+      const ke3 = transport.send(encodeRequest({ type: 'RecoverFinish', ke3: new Uint8Array(world.config.params.suite.Nm) }));
+      const bad = readTransport(world, ke3.transport, world.deliver({ channel: frame.channel, kind: 'Transport', bytes: ke3.message })[0]!).response;
       expect(bad).toEqual({ type: 'Error', code: 'ClientAuthenticationFailed', triesRemaining: response.triesRemaining });
       return { tries: response.triesRemaining, ke2: decodeKE2(world.config.params.suite, response.ke2) };
     };

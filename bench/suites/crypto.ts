@@ -142,7 +142,7 @@ function noiseTasks(noise: NoiseSuite, rng: Rng): BenchTask[] {
     {
       id: `crypto/noise/${noise.protocolName}/transport-1KiB`,
       name: `${noise.protocolName} transport 1 KiB (send + receive)`,
-      fn: () => check(equalBytes(responder.receive(initiator.send(payload)), payload), 'transport payload'),
+      fn: () => check(equalBytes(responder.receive(initiator.send(payload).message).payload, payload), 'transport payload'),
     },
   ];
 }

@@ -2,7 +2,8 @@
  * Histories in the manner of Jepsen: every client operation is recorded when invoked and when it
  * completes, as `ok` (happened, with its output), `fail` (definitely did not happen) or `info`
  * (unknown: lost answer, crash, timeout). For the guess limit an `info` recovery counts as a spent
- * guess (spec ch. 12).
+ * guess (spec ch. 12). A recovery whose KE2 opened the envelope also records that KE2 (`ke2`): it
+ * takes effect in two commits, ConsumeGuess before that KE2 and Reset after its KE3.
  * @module
  */
 export type OpKind = 'register' | 'recover';
@@ -29,7 +30,7 @@ export type OpOutput =
   | { readonly kind: 'Recovered'; readonly key: string }
   | { readonly kind: 'WrongPassword'; readonly triesRemaining: number }
   | { readonly kind: 'Locked' }
-  /** a probe got its KE2, with the tries the vault said remain */
+  /** a KE2, with the tries the vault said remain: a probe's, or the first step of a recovery with `ke2` (record-model.ts) */
   | { readonly kind: 'Ke2'; readonly triesRemaining: number };
 
 export type Completion = 'ok' | 'fail' | 'info';
@@ -44,12 +45,20 @@ export interface Operation {
   readonly return: number;
   readonly completion: Completion;
   readonly output?: OpOutput;
+  /**
+   * A recovery whose KE2 opened the envelope: when the client had that KE2, and sent its KE3, and
+   * the tries the KE2 said remain. Its ConsumeGuess took effect before `at`; its Reset, if any,
+   * after.
+   */
+  readonly ke2?: { readonly at: number; readonly triesRemaining: number };
 }
+
+type OpenOperation = Omit<Operation, 'return' | 'completion' | 'output'>;
 
 /** Records a history as a run goes. Time is the run's logical clock (event counter). */
 export class History {
   readonly ops: Operation[] = [];
-  readonly #open = new Map<number, Omit<Operation, 'return' | 'completion' | 'output'>>();
+  readonly #open = new Map<number, OpenOperation>();
   #next = 0;
 
   invoke(client: string, credential: string, input: OpInput, at: number): number {
@@ -58,11 +67,21 @@ export class History {
     return id;
   }
 
+  /** A recovery's KE2 opened the envelope, saying `triesRemaining`; its KE3 leaves now. */
+  opened(id: number, at: number, triesRemaining: number): void {
+    this.#open.set(id, { ...this.#get(id), ke2: { at, triesRemaining } });
+  }
+
   complete(id: number, completion: Completion, at: number, output?: OpOutput): void {
-    const o = this.#open.get(id);
-    if (!o) throw new Error(`history: operation ${id} is not open`);
+    const o = this.#get(id);
     this.#open.delete(id);
     this.ops.push({ ...o, return: completion === 'info' ? Infinity : at, completion, ...(output && { output }) });
+  }
+
+  #get(id: number): OpenOperation {
+    const o = this.#open.get(id);
+    if (!o) throw new Error(`history: operation ${id} is not open`);
+    return o;
   }
 
   /** Ends the run: every operation still open becomes `info` (its outcome is unknown). */
@@ -75,5 +94,6 @@ export class History {
 export function describeOperation(o: Operation): string {
   const inp = o.input.kind === 'register' ? `register(${o.input.password}, limit ${o.input.limit})` : o.input.kind === 'recover' ? `recover(${o.input.password})` : 'probe';
   const out = o.completion !== 'ok' || !o.output ? o.completion : 'triesRemaining' in o.output ? `${o.output.kind}(${o.output.triesRemaining})` : o.output.kind === 'Recovered' ? `Recovered(${o.output.key})` : o.output.kind;
-  return `#${o.id} ${o.client} ${o.credential} ${inp} -> ${out} [${o.call}, ${o.return === Infinity ? '∞' : o.return}]`;
+  const ke2 = o.ke2 ? ` (KE2 at ${o.ke2.at}: ${o.ke2.triesRemaining} left)` : '';
+  return `#${o.id} ${o.client} ${o.credential} ${inp} -> ${out} [${o.call}, ${o.return === Infinity ? '∞' : o.return}]${ke2}`;
 }

@@ -4,41 +4,48 @@
  * linearizable when some order of its operations, consistent with real time, is accepted by the
  * model. `info` operations may have happened or not: they are tried both ways, and never bound
  * the order of later operations (their return time is infinite). Histories are partitioned per
- * credential first (P-compositionality), as porcupine partitions by key.
+ * credential first (P-compositionality), as porcupine partitions by key. An operation that takes
+ * effect in several steps is split by the model into one operation per linearization point.
  * @module
  */
 import type { Operation } from './history.ts';
 
-export interface Model<S> {
+export interface Model<S, O extends Operation = Operation> {
   init(): S;
+  /**
+   * The operations the search orders for a recorded one: itself, or one per step of an operation
+   * that takes effect in several, each with its own interval of real time.
+   */
+  split(op: Operation): readonly O[];
   /**
    * The states `op` can lead to with its recorded output (empty: the model forbids it). An `info`
    * operation has no output: its successors are every state it may have produced.
    */
-  step(state: S, op: Operation): readonly S[];
+  step(state: S, op: O): readonly S[];
   /** A canonical key of a state, for memoization. */
   key(state: S): string;
 }
 
 export interface LinResult {
   readonly ok: boolean;
-  /** On failure: the operations of the failing partition, for the trace. */
+  /** On failure: the recorded operations of the failing partition, for the trace. */
   readonly partition?: readonly Operation[];
-  /** The longest prefix of a linearization found, for the trace. */
+  /** The longest prefix of a linearization found (of the model's operations), for the trace. */
   readonly longest?: readonly Operation[];
   readonly explored: number;
 }
 
-/** Checks one partition; ops must be sorted by call time. */
-export function checkPartition<S>(model: Model<S>, ops: readonly Operation[], budget = 2_000_000): LinResult {
+/** Checks one partition of recorded operations. */
+export function checkPartition<S, O extends Operation>(model: Model<S, O>, ops: readonly Operation[], budget = 2_000_000): LinResult {
   // `fail` operations did not happen: they take no part in the order.
-  const live = ops.filter((o) => o.completion !== 'fail');
+  const recorded = ops.filter((o) => o.completion !== 'fail');
+  const live = recorded.flatMap((o) => model.split(o)).sort((a, b) => a.call - b.call);
   const n = live.length;
   const memo = new Set<string>();
   let explored = 0;
-  let longest: Operation[] = [];
+  let longest: O[] = [];
   const done = new Uint8Array(n);
-  const order: Operation[] = [];
+  const order: O[] = [];
 
   const search = (state: S, remaining: number): boolean => {
     if (remaining === 0) return true;
@@ -68,13 +75,13 @@ export function checkPartition<S>(model: Model<S>, ops: readonly Operation[], bu
     return false;
   };
   const ok = search(model.init(), n);
-  return ok ? { ok, explored } : { ok, explored, partition: live, longest };
+  return ok ? { ok, explored } : { ok, explored, partition: recorded, longest };
 }
 
 /** Partitions by credential and checks each partition. */
-export function checkLinearizable<S>(model: Model<S>, ops: readonly Operation[]): LinResult {
+export function checkLinearizable<S, O extends Operation>(model: Model<S, O>, ops: readonly Operation[]): LinResult {
   const parts = new Map<string, Operation[]>();
-  for (const o of [...ops].sort((a, b) => a.call - b.call)) {
+  for (const o of ops) {
     const p = parts.get(o.credential) ?? [];
     p.push(o);
     parts.set(o.credential, p);

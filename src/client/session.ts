@@ -20,7 +20,7 @@ import { type NkInitiatorState, type NoiseSuite, type Transport, initiatorFinish
 import { type ClientLoginState, type ClientRegistrationState, type OpaqueParams, clientFinishLogin, clientStartLogin, createRegistrationRequest, finalizeRegistrationRequest } from '../crypto/opaque-client.ts';
 import { decodeKE2, decodeRegistrationResponse, encodeKE1, encodeKE3, encodeRegistrationRecord, encodeRegistrationRequest } from '../crypto/opaque-messages.ts';
 import { ERROR_CODES, type ErrorCode, VaultError, isVaultError } from '../errors.ts';
-import { type Frame, type Response, decodeResponse, encodeRequest } from '../vault/protocol.ts';
+import { type Frame, type Request, type Response, decodeResponse, encodeRequest } from '../vault/protocol.ts';
 
 /** What the client knows of the fleet (pinned, or from a validated bundle) and of the protocol. */
 export interface ClientContext {
@@ -54,10 +54,19 @@ export function describeOutcome<T>(o: Outcome<T>): string {
   return `fault: ${o.code}`;
 }
 
-function openResponse(ctx: ClientContext, transport: Transport, frame: Frame): Response {
+/** Reads the vault's answer on the open channel; the session keeps the returned transport. */
+function openResponse(ctx: ClientContext, transport: Transport, frame: Frame): { response: Response; transport: Transport } {
   if (frame.kind === 'Alert') throw new VaultError(alertCode(frame), 'vault alert');
   if (frame.kind !== 'Transport') throw new VaultError('ChannelStateError', `expected Transport, got ${frame.kind}`);
-  return decodeResponse(ctx.params.suite, transport.receive(frame.bytes));
+  const received = transport.receive(frame.bytes);
+  return { response: decodeResponse(ctx.params.suite, received.payload), transport: received.transport };
+}
+
+/** Sends `request` on the open channel and keeps the next transport in `s`. */
+function sendRequest(s: { readonly channel: string; transport?: Transport }, transport: Transport, request: Request): Frame {
+  const sent = transport.send(encodeRequest(request));
+  s.transport = sent.transport;
+  return { channel: s.channel, kind: 'Transport', bytes: sent.message };
 }
 
 /** An Alert is plaintext and unauthenticated: its code is taken only if it is one of ERROR_CODES, and is only ever a fault. */
@@ -99,6 +108,7 @@ export interface RegistrationSession {
   readonly guessLimit: number;
   readonly opaque: ClientRegistrationState;
   readonly noise: NkInitiatorState;
+  /** Set by the step that finishes the handshake, then replaced by each send or receive (a Transport is a value). */
   transport?: Transport;
 }
 
@@ -121,8 +131,7 @@ export function onRegisterResponse(ctx: ClientContext, s: RegistrationSession, f
     const ids = ctx.serverIdentity ? { serverIdentity: ctx.serverIdentity } : {};
     const { record, exportKey } = finalizeRegistrationRequest(ctx.params, s.opaque, decoded, ids, rng);
     const sealedPayload = aeadSeal(exportKey, 'bkv sealed payload', s.key, s.credentialId, rng);
-    const bytes = transport.send(encodeRequest({ type: 'RegisterFinish', guessLimit: s.guessLimit, record: encodeRegistrationRecord(record), sealedPayload }));
-    return { frame: { channel: s.channel, kind: 'Transport', bytes } };
+    return { frame: sendRequest(s, transport, { type: 'RegisterFinish', guessLimit: s.guessLimit, record: encodeRegistrationRecord(record), sealedPayload }) };
   } catch (e) {
     if (isVaultError(e)) return { outcome: fault(e.code) };
     throw e;
@@ -132,7 +141,8 @@ export function onRegisterResponse(ctx: ClientContext, s: RegistrationSession, f
 export function onRegisterDone(ctx: ClientContext, s: RegistrationSession, frame: Frame): Outcome<true> {
   try {
     if (!s.transport) return fault('ChannelStateError');
-    const r = openResponse(ctx, s.transport, frame);
+    const { response: r, transport } = openResponse(ctx, s.transport, frame);
+    s.transport = transport;
     return r.type === 'RegisterDone' ? { ok: true, value: true } : refusal(r);
   } catch (e) {
     if (isVaultError(e)) return fault(e.code);
@@ -148,6 +158,7 @@ export interface RecoverySession {
   readonly credentialId: Bytes;
   readonly opaque: ClientLoginState;
   readonly noise: NkInitiatorState;
+  /** Set by the step that finishes the handshake, then replaced by each send or receive (a Transport is a value). */
   transport?: Transport;
   sessionKey?: Bytes;
   exportKey?: Bytes;
@@ -165,7 +176,7 @@ export function startRecovery(ctx: ClientContext, credentialId: Bytes, password:
  * Handshake2(KE2) -> Transport(KE3). On a wrong password the client learns it here (the envelope
  * does not open): it tells the vault it aborts, and reports the tries the vault said remain.
  */
-export function onRecoverResponse(ctx: ClientContext, s: RecoverySession, frame: Frame): { frame: Frame; outcome?: Outcome<never> } | { outcome: Outcome<never> } {
+export function onRecoverResponse(ctx: ClientContext, s: RecoverySession, frame: Frame): { frame: Frame; outcome?: Outcome<never>; triesRemaining?: number } | { outcome: Outcome<never> } {
   try {
     const { response, transport } = finishHandshake(ctx, s.noise, frame);
     s.transport = transport;
@@ -176,11 +187,10 @@ export function onRecoverResponse(ctx: ClientContext, s: RecoverySession, frame:
       if (!ctEqual(fin.serverPublicKey, ctx.opaqueServerKey)) throw new VaultError('KeyNotPinned', 'OPAQUE server key is not the pinned one');
       s.sessionKey = fin.sessionKey;
       s.exportKey = fin.exportKey;
-      return { frame: { channel: s.channel, kind: 'Transport', bytes: transport.send(encodeRequest({ type: 'RecoverFinish', ke3: encodeKE3(fin.ke3) })) } };
+      return { frame: sendRequest(s, transport, { type: 'RecoverFinish', ke3: encodeKE3(fin.ke3) }), triesRemaining: response.triesRemaining };
     } catch (e) {
       if (!isVaultError(e, 'EnvelopeRecoveryFailed')) throw e;
-      const abort: Frame = { channel: s.channel, kind: 'Transport', bytes: transport.send(encodeRequest({ type: 'RecoverAbort' })) };
-      return { frame: abort, outcome: { ok: false, kind: 'WrongPassword', triesRemaining: response.triesRemaining } };
+      return { frame: sendRequest(s, transport, { type: 'RecoverAbort' }), outcome: { ok: false, kind: 'WrongPassword', triesRemaining: response.triesRemaining } };
     }
   } catch (e) {
     if (isVaultError(e)) return { outcome: fault(e.code) };
@@ -192,7 +202,8 @@ export function onRecoverResponse(ctx: ClientContext, s: RecoverySession, frame:
 export function onReleased(ctx: ClientContext, s: RecoverySession, frame: Frame): Outcome<Bytes> {
   try {
     if (!s.transport || !s.sessionKey || !s.exportKey) return fault('ChannelStateError');
-    const r = openResponse(ctx, s.transport, frame);
+    const { response: r, transport } = openResponse(ctx, s.transport, frame);
+    s.transport = transport;
     if (r.type !== 'Released') return refusal(r);
     const sealed = aeadOpen(s.sessionKey, 'bkv release', r.payload, s.credentialId);
     return { ok: true, value: aeadOpen(s.exportKey, 'bkv sealed payload', sealed, s.credentialId) };

@@ -10,7 +10,8 @@
  *        <- e, ee                 responderReceive  -> payload 1; responderRespond -> message 2
  *                                 initiatorFinish   -> payload 2
  *   then Split() (§5.2): each side holds a `Transport` with two CipherStates (send, receive),
- *   implicit 64-bit nonces, and the handshake hash `h` for channel binding (§11.2).
+ *   implicit 64-bit nonces, and the handshake hash `h` for channel binding (§11.2). A Transport
+ *   is an immutable value: `send` and `receive` return the next one.
  *
  * Sections: §3 message format, §5.1 CipherState, §5.2 SymmetricState, §5.3 HandshakeState,
  * §6 prologue, §7.3 NK, §7.4 payload properties, §8 names, §11.2 channel binding, §11.4 (not
@@ -45,20 +46,33 @@ const EMPTY = new Uint8Array(0);
 // ---------------------------------------------------------------------------------------------
 // Transport (§5.2 Split; §5: EncryptWithAd / DecryptWithAd "with zero-length associated data")
 
-/** The channel after the handshake: two CipherStates with implicit nonces, one per direction. */
+/**
+ * The channel after the handshake: two CipherStates with implicit nonces, one per direction. An
+ * immutable value: `send` and `receive` return the transport to use next and leave this one as it
+ * was, so a vault node or client session that holds a transport is never changed by a later step
+ * (and can be replayed or branched). Each message costs one new CipherState (a shared key and a
+ * nonce) and one new Transport.
+ */
 export class Transport {
   readonly #send: CipherState;
   readonly #receive: CipherState;
   readonly #h: Bytes;
 
-  /** From Split()'s (c1, c2): the initiator sends with c1, the responder with c2 (§5.2). */
-  constructor(
+  private constructor(
     readonly role: 'initiator' | 'responder',
-    split: readonly [c1: CipherState, c2: CipherState],
-    handshakeHash: Bytes,
+    send: CipherState,
+    receive: CipherState,
+    h: Bytes,
   ) {
-    [this.#send, this.#receive] = role === 'initiator' ? [split[0], split[1]] : [split[1], split[0]];
-    this.#h = Uint8Array.from(handshakeHash);
+    this.#send = send;
+    this.#receive = receive;
+    this.#h = h;
+  }
+
+  /** From Split()'s (c1, c2): the initiator sends with c1, the responder with c2 (§5.2). */
+  static fromSplit(role: 'initiator' | 'responder', split: readonly [c1: CipherState, c2: CipherState], handshakeHash: Bytes): Transport {
+    const [send, receive] = role === 'initiator' ? split : [split[1], split[0]];
+    return new Transport(role, send, receive, Uint8Array.from(handshakeHash));
   }
 
   /** GetHandshakeHash() (§5.2) at the end of the handshake; equal on both sides (§11.2 channel binding). */
@@ -74,24 +88,27 @@ export class Transport {
     return this.#receive.nonce;
   }
 
-  /** Encrypts the next message: EncryptWithAd(empty, payload) with the next nonce. */
-  send(payload: Bytes): Bytes {
+  /** Encrypts the next message: EncryptWithAd(empty, payload) with the next nonce; `transport` sends with the one after. */
+  send(payload: Bytes): { message: Bytes; transport: Transport } {
     checkBytes(payload, undefined, 'payload');
     if (payload.length > MAX_TRANSPORT_PAYLOAD) throw new VaultError('InvalidParameter', `"payload" expected at most ${MAX_TRANSPORT_PAYLOAD} bytes, got ${payload.length}`);
-    return this.#send.encryptWithAd(EMPTY, payload);
+    const { ciphertext, next } = this.#send.encryptWithAd(EMPTY, payload);
+    return { message: ciphertext, transport: new Transport(this.role, next, this.#receive, this.#h) };
   }
 
   /**
-   * Decrypts the next message: DecryptWithAd(empty, message) with the next nonce. Messages must
-   * arrive in order, each once: the nonce is implicit (§11.4 is not used), so a replayed, dropped
-   * or reordered message fails with `ChannelDecryptFailed`. A failure leaves the nonce unchanged
-   * (§5.1) and the channel usable (§5: the input message is discarded; the application may go on).
+   * Decrypts the next message: DecryptWithAd(empty, message) with the next nonce; `transport`
+   * expects the one after. Messages must arrive in order, each once: the nonce is implicit (§11.4
+   * is not used), so a replayed, dropped or reordered message fails with `ChannelDecryptFailed`.
+   * A failure throws and so leaves the receiver with this transport, whose nonce is unchanged
+   * (§5.1): the channel stays usable (§5: the input message is discarded; the application may go on).
    */
-  receive(message: Bytes): Bytes {
+  receive(message: Bytes): { payload: Bytes; transport: Transport } {
     checkBytes(message, undefined, 'message');
     if (message.length > MAX_MESSAGE_LEN) throw new VaultError('MalformedMessage', `transport message expected at most ${MAX_MESSAGE_LEN} bytes, got ${message.length}`);
     if (message.length < TAG_LEN) throw new VaultError('MalformedMessage', `transport message expected at least ${TAG_LEN} bytes, got ${message.length}`);
-    return this.#receive.decryptWithAd(EMPTY, message);
+    const { plaintext, next } = this.#receive.decryptWithAd(EMPTY, message);
+    return { payload: plaintext, transport: new Transport(this.role, this.#send, next, this.#h) };
   }
 }
 
@@ -175,14 +192,14 @@ export function responderReceive(suite: NoiseSuite, options: ResponderReceiveOpt
 export function responderRespond(state: NkResponderState, options: { readonly payload?: Bytes } & EphemeralSource): { message: Bytes; transport: Transport } {
   const hs = consume(state, 'NkResponderReadyToRespond');
   const { message, split } = hs.writeMessage(options.payload ?? EMPTY, ephemeralKey(hs.suite, options));
-  return { message, transport: new Transport('responder', mustSplit(split), hs.handshakeHash) };
+  return { message, transport: Transport.fromSplit('responder', mustSplit(split), hs.handshakeHash) };
 }
 
 /** Initiator, step 2: reads `<- e, ee` and returns the responder's payload and the transport. */
 export function initiatorFinish(state: NkInitiatorState, message: Bytes): { payload: Bytes; transport: Transport } {
   const hs = consume(state, 'NkInitiatorAwaitingResponse');
   const { payload, split } = hs.readMessage(message);
-  return { payload, transport: new Transport('initiator', mustSplit(split), hs.handshakeHash) };
+  return { payload, transport: Transport.fromSplit('initiator', mustSplit(split), hs.handshakeHash) };
 }
 
 function mustSplit(split: HandshakeResult['split']): readonly [CipherState, CipherState] {

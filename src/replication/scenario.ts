@@ -14,7 +14,8 @@
  *                would, when an attempt ends without a verdict); the guess budget G5 and
  *                release-after-KE3 G3 on the ghost events (src/check/budget.ts); no acknowledged
  *                registration lost (src/check/lost-registration.ts); linearizability of the
- *                history against the record model (src/check/lincheck.ts)
+ *                history against the record model (src/check/lincheck.ts, a successful recovery
+ *                as its two commits: src/check/record-model.ts)
  *
  * A scenario is a plain value: a failure is replayed by running it again (with `trace: true` for
  * a readable line per step).
@@ -133,9 +134,7 @@ export function runScenario(s: Scenario, env: ScenarioEnv): ScenarioReport {
     const livenessMs = env.livenessMs ?? 20_000;
     const deadline = fleet.now + livenessMs;
     const scriptsDone = fleet.runUntil(() => clients.every((c) => c.done) && isConverged(fleet), livenessMs);
-    // then, on the converged fleet, a final recovery per credential, alone on it (a successful
-    // recovery overlapping another attempt on one credential is outside what the record model
-    // can linearize)
+    // then, on the converged fleet and once the scripts are done, a final recovery per credential
     if (scriptsDone) {
       for (const credential of new Set(s.clients.map((c) => c.credential))) {
         const op = finalOp(s, credential);

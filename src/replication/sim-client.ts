@@ -2,7 +2,8 @@
  * Clients of the simulated fleet (spec ch. 6, "Simulation"): each runs a script of operations
  * with the client's pure protocol steps (`src/client/session.ts`), over the simulated network,
  * and records every operation in a Jepsen-style history (`src/check/history.ts`): invoked, then
- * `ok` (with what the client saw), `fail` (certainly had no effect) or `info` (unknown).
+ * `ok` (with what the client saw), `fail` (certainly had no effect) or `info` (unknown). A
+ * recovery whose KE2 opened the envelope also records that KE2 as it sends its KE3 (`opened`).
  *
  *   open stage    Handshake1 (RegisterStart or RecoverStart) to the replica it believes leads;
  *                 Alert NotLeader -> the same Handshake1 to the hinted leader (nothing happened yet)
@@ -194,7 +195,8 @@ export class ScriptedClient implements ClientEndpoint {
       return this.#complete(fleet, 'info');
     }
     if ('frame' in r && !outcome) {
-      c.stage = 'finish'; // the envelope opened: KE3
+      c.stage = 'finish'; // the envelope opened: KE3 (the end of ConsumeGuess, the start of Reset: spec ch. 12)
+      this.#history.opened(c.historyId, fleet.tick(), r.triesRemaining!);
       fleet.sendFrame(this.name, from, r.frame);
       this.#setTimer(fleet, 'timeout', fleet.now + this.#timing.timeoutMs);
       return;
@@ -234,7 +236,9 @@ export class ScriptedClient implements ClientEndpoint {
     const { transport } = finished;
     Object.assign(c.rec!, { transport, sessionKey: this.#rng(32), exportKey: this.#rng(32) });
     c.stage = 'finish';
-    fleet.sendFrame(this.name, from, { channel: c.channel, kind: 'Transport', bytes: transport.send(encodeRequest({ type: 'RecoverFinish', ke3: this.#rng(suite.Nm) })) });
+    const sent = transport.send(encodeRequest({ type: 'RecoverFinish', ke3: this.#rng(suite.Nm) }));
+    c.rec!.transport = sent.transport;
+    fleet.sendFrame(this.name, from, { channel: c.channel, kind: 'Transport', bytes: sent.message });
     this.#setTimer(fleet, 'timeout', fleet.now + this.#timing.timeoutMs);
   }
 

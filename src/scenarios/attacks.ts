@@ -7,7 +7,7 @@
  * (`rollback-f-plus-1`) is beyond the fault bound: there the checks must report a violation.
  * @module
  */
-import { type Bytes, type Rng, toHex } from '../crypto/bytes.ts';
+import { type Bytes, type Rng, toHex, utf8 } from '../crypto/bytes.ts';
 import { randomInt, seededRng } from '../crypto/rng.ts';
 import { getSuite } from '../crypto/suite.ts';
 import { isVaultError } from '../errors.ts';
@@ -63,12 +63,16 @@ function guessers(rng: Rng, credential: string, count: number, guesses: number, 
 
 const countGuesses = (s: Scenario) => s.clients.filter((c) => c.name.startsWith('attacker')).reduce((k, c) => k + c.ops.length, 0);
 
-/** No more KE2 answers (WrongPassword or a probe's KE2) than the limit between successes, as the clients saw them. */
+/**
+ * No more KE2 answers (WrongPassword or a probe's KE2) than the limit between successes, as the
+ * clients saw them, on a record that was registered (an unknown one answers with fake KE2s, ch. 4).
+ */
 function answeredWithinLimit(s: Scenario, r: ScenarioReport): ScenarioViolation | null {
   const history: readonly Operation[] = r.history;
+  const registered = new Set(r.fleet.events.flatMap((e) => (e.type === 'Registered' ? [e.credential] : [])));
   for (const c of s.clients) {
     const reg = c.ops.find((o) => o.kind === 'register');
-    if (!reg || reg.kind !== 'register') continue;
+    if (!reg || reg.kind !== 'register' || !registered.has(toHex(utf8(c.credential)))) continue;
     const answered = history.filter((o) => o.credential === c.credential && o.completion === 'ok' && (o.output?.kind === 'WrongPassword' || o.output?.kind === 'Ke2')).length;
     const successes = history.filter((o) => o.credential === c.credential && o.output?.kind === 'Recovered').length;
     if (successes === 0 && answered > reg.limit) return { invariant: 'INV-1', detail: `${answered} guesses answered on ${c.credential} with limit ${reg.limit}` };
@@ -104,10 +108,15 @@ function relayAttack(name: string, summary: string, property: string, adversary:
   };
 }
 
-/** Two credentials, an owner each, attackers guessing on both: the clients most relay attacks run over. */
+/**
+ * Two credentials, an owner each, attackers guessing on both, and the owner of `a` recovering
+ * among its attackers: the clients most relay attacks run over.
+ */
 function honestTraffic(rng: Rng, seed: string, windowMs = 2500): Scenario {
   const clients: ClientScript[] = [owner('a', randomBetween(rng, 2, 4)), owner('b', randomBetween(rng, 1, 3), 100)];
   clients.push(...guessers(rng, 'a', 2, 3, 400, 300), ...guessers(rng, 'b', 2, 3, 500, 300));
+  const recoveries = Array.from({ length: randomBetween(rng, 1, 2) }, () => ({ kind: 'recover', password: 'pw/a' }) as const);
+  clients.push({ name: 'owner/a.recovery', credential: 'a', startAt: randomBetween(rng, 400, 800), ops: recoveries });
   return { seed, n: pick(rng, [3, 5]), faults: [], clients, faultWindowMs: windowMs, network: { maxDelayMs: 10 } };
 }
 

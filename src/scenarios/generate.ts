@@ -6,11 +6,11 @@
  *                rollbacks of at most f distinct replicas, partitions, heals, lossy, duplicating
  *                and slow networks, replays and tampering between replicas; no-op load
  *   guess-limit  several credentials, each registered by its owner and guessed at concurrently by
- *                attackers (wrong passwords, probes, forged KE3s) well beyond its limit, under faults
+ *                attackers (wrong passwords, probes, forged KE3s) well beyond its limit, under faults,
+ *                while the owner recovers with the right password (three credentials in four): a
+ *                successful recovery, two commits (ConsumeGuess, then Reset), racing the guesses
  *
- * Owners do not recover during the attack: a successful recovery overlapping another attempt on
- * one credential is outside what the record model linearizes (src/check/record-model.ts); each
- * credential gets a final recovery with its password once the fleet is healed (runScenario).
+ * Each credential also gets a final recovery with its password once the fleet is healed (runScenario).
  * @module
  */
 import type { Rng } from '../crypto/bytes.ts';
@@ -95,7 +95,7 @@ export function attackerOps(rng: Rng, name: string, count: number): ClientOp[] {
   return Array.from({ length: count }, (_, i): ClientOp => (chance(rng, 0.3) ? { kind: 'probe' } : chance(rng, 0.2) ? { kind: 'forge', password: `${name}-forge-${i}` } : { kind: 'recover', password: `${name}-guess-${i}` }));
 }
 
-/** The guess-limit suite: 1-3 credentials, 2-4 attackers each, more guesses than the limit, under faults. */
+/** The guess-limit suite: 1-3 credentials, 2-4 attackers each, more guesses than the limit, owners recovering among them, under faults. */
 export function guessLimitScenario(seed: string): Scenario {
   const rng = seededRng(`guess-limit/${seed}`);
   const n = pick(rng, [3, 5]);
@@ -111,6 +111,11 @@ export function guessLimitScenario(seed: string): Scenario {
     for (let a = 0; a < attackers; a++) {
       const name = `attacker-${c}.${a}`;
       clients.push({ name, credential, startAt: start + 400 + randomBetween(rng, 0, 300), ops: attackerOps(rng, name, randomBetween(rng, 1, limit + 2)) });
+    }
+    // the owner recovers, 1-3 times, while the attackers guess (three credentials in four)
+    if (chance(rng, 0.75)) {
+      const recoveries = Array.from({ length: randomBetween(rng, 1, 3) }, (): ClientOp => ({ kind: 'recover', password: `pw-${c}` }));
+      clients.push({ name: `owner-${c}.recovery`, credential, startAt: start + 400 + randomBetween(rng, 0, 500), ops: recoveries });
     }
   }
   const faults = randomFaults(rng, { n, windowMs, count: randomBetween(rng, 0, 5), rollbackReplicas: faultTolerance(n), kinds: ['Crash', 'Restart', 'Rollback', 'Partition', 'Heal'] });

@@ -136,9 +136,9 @@ function reply(node: VaultNode, id: string, ch: Channel, response: Response, nex
     const next: Channel | null = nextOp === null ? null : { stage: 'Open', transport, op: nextOp, since: env.now };
     return { node: setChannel(node, id, next), frames: [{ channel: id, kind: 'Handshake2', bytes: message }], proposals: [] };
   }
-  const bytes = ch.transport.send(payload);
-  const next: Channel | null = nextOp === null ? null : { ...ch, op: nextOp };
-  return { node: setChannel(node, id, next), frames: [{ channel: id, kind: 'Transport', bytes }], proposals: [] };
+  const { message, transport } = ch.transport.send(payload);
+  const next: Channel | null = nextOp === null ? null : { ...ch, transport, op: nextOp };
+  return { node: setChannel(node, id, next), frames: [{ channel: id, kind: 'Transport', bytes: message }], proposals: [] };
 }
 
 function propose(node: VaultNode, id: string, ch: Channel, op: ChannelOp, cmd: Command): Step {
@@ -194,9 +194,12 @@ function handleHandshake(node: VaultNode, frame: Frame, env: VaultEnv): Step {
 }
 
 function handleTransport(node: VaultNode, frame: Frame, env: VaultEnv): Step {
-  const ch = node.channels.get(frame.channel);
-  if (!ch || ch.stage !== 'Open') throw new VaultError('UnknownSession', `no open channel ${frame.channel}`);
-  const payload = ch.transport.receive(frame.bytes); // ChannelDecryptFailed leaves the nonce as it was
+  const open = node.channels.get(frame.channel);
+  if (!open || open.stage !== 'Open') throw new VaultError('UnknownSession', `no open channel ${frame.channel}`);
+  // `node` keeps the channel as it was: the handlers below store `ch`, with the advanced receive
+  // nonce, in the state they return; a step that throws (ChannelDecryptFailed included) returns `node`
+  const { payload, transport } = open.transport.receive(frame.bytes);
+  const ch: Channel = { ...open, transport };
   let request: Request;
   try {
     request = decodeRequest(env.config.params.suite, payload);

@@ -33,12 +33,15 @@ export function runNoiseTranscript(v: Omit<NoiseVector, 'handshake_hash' | 'mess
   const reply = responderRespond(recv.state, { payload: p[1]!, ephemeralPrivateKey: fromHex(v.resp_ephemeral) });
   const fin = initiatorFinish(start.state, reply.message);
   const ciphertexts = [start.message, reply.message];
-  // transport: initiator, responder, initiator, responder
+  // transport: initiator, responder, initiator, responder (each side keeps the transport each step returns)
+  const sides = [fin.transport, reply.transport];
   for (let i = 2; i < p.length; i++) {
-    const [from, to] = i % 2 === 0 ? [fin.transport, reply.transport] : [reply.transport, fin.transport];
-    const c = from.send(p[i]!);
-    if (toHex(to.receive(c)) !== toHex(p[i]!)) throw new Error('noise transcript: round trip failed');
-    ciphertexts.push(c);
+    const [from, to] = i % 2 === 0 ? [0, 1] : [1, 0];
+    const sent = sides[from]!.send(p[i]!);
+    const received = sides[to]!.receive(sent.message);
+    if (toHex(received.payload) !== toHex(p[i]!)) throw new Error('noise transcript: round trip failed');
+    [sides[from], sides[to]] = [sent.transport, received.transport];
+    ciphertexts.push(sent.message);
   }
   if (toHex(fin.transport.handshakeHash) !== toHex(reply.transport.handshakeHash)) throw new Error('noise transcript: handshake hashes differ');
   return { handshake_hash: toHex(fin.transport.handshakeHash), messages: p.map((x, i) => ({ payload: toHex(x), ciphertext: toHex(ciphertexts[i]!) })) };

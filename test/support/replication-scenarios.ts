@@ -94,9 +94,8 @@ const networkArb = fc.record({
 
 /**
  * Clients: credential `a` has one owner (register, then its own mix of right and wrong passwords,
- * probes, and maybe a re-registration); credential `b` has an owner that registers and two
- * attackers guessing concurrently (wrong passwords and probes only: a successful recovery
- * overlapping another attempt on one credential is outside what the record model linearizes).
+ * probes, and maybe a re-registration); credential `b` has an owner that registers, then recovers
+ * with its password while two attackers guess concurrently (wrong passwords and probes).
  */
 const clientsArb: fc.Arbitrary<ClientScript[]> = fc
   .record({
@@ -105,6 +104,7 @@ const clientsArb: fc.Arbitrary<ClientScript[]> = fc
     ownerOps: fc.array(fc.constantFrom<ClientOp>({ kind: 'recover', password: 'pa' }, { kind: 'recover', password: 'wrong-a' }, { kind: 'probe' }, { kind: 'register', password: 'pa2', key: 'Ka2', limit: 3 }), { maxLength: 4 }),
     attack1: fc.array(fc.constantFrom<ClientOp>({ kind: 'recover', password: 'guess-1' }, { kind: 'probe' }), { maxLength: 4 }),
     attack2: fc.array(fc.constantFrom<ClientOp>({ kind: 'recover', password: 'guess-2' }, { kind: 'probe' }), { maxLength: 3 }),
+    recoveriesB: fc.integer({ min: 0, max: 2 }),
     startA: fc.integer({ min: 0, max: 800 }),
     startB: fc.integer({ min: 0, max: 800 }),
   })
@@ -121,6 +121,7 @@ const clientsArb: fc.Arbitrary<ClientScript[]> = fc
     ];
     if (c.attack1.length) scripts.push({ name: 'attacker-1', credential: 'b', startAt: c.startB + 400, ops: c.attack1 });
     if (c.attack2.length) scripts.push({ name: 'attacker-2', credential: 'b', startAt: c.startB + 450, ops: c.attack2 });
+    if (c.recoveriesB) scripts.push({ name: 'owner-b.recovery', credential: 'b', startAt: c.startB + 420, ops: Array.from({ length: c.recoveriesB }, () => ({ kind: 'recover' as const, password: 'pb' })) });
     return scripts;
   });
 

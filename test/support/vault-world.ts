@@ -211,9 +211,11 @@ export function readHandshake2(world: VaultWorld, state: NkInitiatorState, frame
   return { response: decodeResponse(world.config.params.suite, payload), transport };
 }
 
-export function readTransport(world: VaultWorld, transport: Transport, frame: Frame): Response {
+/** The client's reading of a Transport frame: the vault's response and the transport to use next. */
+export function readTransport(world: VaultWorld, transport: Transport, frame: Frame): { response: Response; transport: Transport } {
   if (frame.kind !== 'Transport') throw new Error(`expected Transport, got ${frame.kind} ${alertText(frame)}`);
-  return decodeResponse(world.config.params.suite, transport.receive(frame.bytes));
+  const received = transport.receive(frame.bytes);
+  return { response: decodeResponse(world.config.params.suite, received.payload), transport: received.transport };
 }
 
 export function alertText(frame: Frame): string {
