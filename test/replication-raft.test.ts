@@ -35,7 +35,7 @@ import {
   restartRaft,
 } from '../src/replication/raft.ts';
 import { handleClientFrame, isRedirect, restartReplica } from '../src/replication/replica.ts';
-import { InvariantViolation, SafetyMonitor } from '../src/replication/safety.ts';
+import { InvariantViolation, SafetyMonitor, entryKey } from '../src/replication/safety.ts';
 
 type S = RaftState<string>;
 type M = RaftMessage<string>;
@@ -451,6 +451,11 @@ describe('the safety monitor catches each violation (safety.ts)', () => {
     const log = [e(1), e(1, del('aa'))];
     m.checkKe2(2, 1, [log, log, log, [], []]);
     expect(() => m.checkKe2(2, 1, [log, log, [], [], []])).toThrow(/INV-3/);
+    // sealed on two and rolled back on a third: sealed by a majority when acknowledged
+    const lost = (...keys: string[]) => new Set(keys);
+    m.checkKe2(2, 1, [log, log, [], [], []], [lost(), lost(), lost(entryKey(2, 1)), lost(), lost()]);
+    // a replica that lost it and holds it again counts once; an entry of another term does not count
+    expect(() => m.checkKe2(2, 1, [log, log, [], [], []], [lost(entryKey(2, 1)), lost(), lost(entryKey(2, 2)), lost(), lost()])).toThrow(/INV-3/);
   });
 
   test('INV-7: attempts beyond the limit, or more pending sessions than attempts', () => {

@@ -30,7 +30,7 @@ import { type PeerEnvelope, openPeerMessage, readVaultCommand, sealPeerMessage }
 import type { ReplicationLabels } from './provision.ts';
 import { type Durable, type Entry, type Outbound, type RaftConfig, type RaftMessage, type RaftMutant, EMPTY_DURABLE, checkFleetSize, termAt } from './raft.ts';
 import { type GhostEvent, type ReplicaMutant, type ReplicaState, type ReplicaStep, handleClientFrame, handlePeerMessage, isRedirect, onElectionTimeout, onHeartbeat, onSessionExpiry, proposeCommand, restartReplica } from './replica.ts';
-import { SafetyMonitor } from './safety.ts';
+import { SafetyMonitor, entryKey } from './safety.ts';
 
 export interface Timing {
   readonly heartbeatMs: number;
@@ -96,6 +96,8 @@ interface ReplicaHost {
   version: number;
   /** Ghost: the durable state behind each save in `storage.history` (what a restart would read). */
   readonly sealed: Durable<Command>[];
+  /** Ghost: the entries (`entryKey`) a host rollback erased from this replica's sealed log (INV-3). */
+  readonly lostToRollback: Set<string>;
   /** Bumped at each crash and restart: timers of an earlier life are ignored. */
   life: number;
   electionDeadline: number;
@@ -206,6 +208,7 @@ export class SimFleet {
       state: null,
       version: 0,
       sealed: [],
+      lostToRollback: new Set(),
       life: 0,
       electionDeadline: 0,
       electionPending: false,
@@ -471,7 +474,7 @@ export class SimFleet {
       case 'Ke2Sent': {
         const sealedLogs = this.#hosts.map((x) => (x.sealed.at(-1) ?? EMPTY_DURABLE).log as readonly Entry<Command>[]);
         this.ke2Log.push({ at: this.now, replica: h.id, session: g.session, index: g.index, sealedOn: sealedLogs.filter((log) => termAt(log, g.index) === g.term).length });
-        this.monitor?.checkKe2(g.index, g.term, sealedLogs);
+        this.monitor?.checkKe2(g.index, g.term, sealedLogs, this.#hosts.map((x) => x.lostToRollback));
         this.#log(() => `r${h.id} KE2 leaves for session ${g.session.slice(0, 6)} (ConsumeGuess at index ${g.index})`);
         this.events.push({ type: 'Ke2Sent', credential: g.credential, session: g.session, at: this.tick() });
         return;
@@ -556,7 +559,12 @@ export class SimFleet {
         const h = this.#host(f.replica);
         const saves = Math.min(Math.max(0, f.saves), h.storage.history.length);
         h.storage.rollback(saves);
+        const before = (h.sealed.at(-1) ?? EMPTY_DURABLE).log;
         h.sealed.splice(h.sealed.length - saves, saves);
+        const after = (h.sealed.at(-1) ?? EMPTY_DURABLE).log;
+        before.forEach((e, k) => {
+          if (termAt(after, k + 1) !== e.term) h.lostToRollback.add(entryKey(k + 1, e.term));
+        });
         this.#crash(h);
         this.stats.restarts++;
         this.#start(h);

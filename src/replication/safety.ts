@@ -4,7 +4,8 @@
  * elected per term, every entry ever committed with the term it was committed in, every command
  * ever applied per index. A violation throws `InvariantViolation` naming the invariant.
  *
- *   INV-3   a KE2 leaves only once its ConsumeGuess entry is in the sealed logs of a majority (G1)
+ *   INV-3   a KE2 leaves only once its ConsumeGuess entry was sealed by a majority (G1): each holds
+ *           it in its sealed log, or held it there until its host rolled it back
  *   INV-7   0 <= attemptsUsed <= guessLimit, and pending sessions <= attemptsUsed, in every replica
  *   INV-8   election safety: at most one leader per term
  *   INV-9   log matching: two logs with an entry of the same index and term agree up to it
@@ -15,6 +16,9 @@
 import type { VaultState } from '../vault/records.ts';
 import { canonicalJson, type Command } from '../vault/records.ts';
 import { type Entry, type RaftState, majority, termAt } from './raft.ts';
+
+/** Names a log entry by its index and term (by Log Matching, INV-9, these determine it). */
+export const entryKey = (index: number, term: number): string => `${index}/${term}`;
 
 export class InvariantViolation extends Error {
   constructor(
@@ -153,11 +157,21 @@ export class SafetyMonitor {
     });
   }
 
-  /** INV-3: at the moment a KE2 leaves, its entry is in the sealed logs of a majority. */
-  checkKe2(index: number, term: number, sealedLogs: readonly (readonly Entry<Command>[])[]): void {
-    const holders = sealedLogs.filter((log) => termAt(log, index) === term).length;
-    if (holders < majority(this.n)) {
-      throw new InvariantViolation('INV-3', `a KE2 left while its ConsumeGuess entry (index ${index}, term ${term}) was sealed on ${holders} of ${this.n} replicas (a majority is ${majority(this.n)})`);
+  /**
+   * INV-3: at the moment a KE2 leaves, its entry was sealed by a majority: it is in their sealed
+   * logs, or it was until a host rollback erased it (`lost[i]`: the entries `entryKey` names that
+   * replica i's host rolled back). An acknowledgement sent before a rollback and delivered after
+   * it counts, as it must: no leader can tell it from one delivered just before (spec ch. 12);
+   * the entry still survives, since the rolled-back replica neither votes nor campaigns until it
+   * has caught up again (INV-10 and the budget INV-1 check that).
+   */
+  checkKe2(index: number, term: number, sealedLogs: readonly (readonly Entry<Command>[])[], lost: readonly ReadonlySet<string>[] = []): void {
+    const key = entryKey(index, term);
+    const sealed = sealedLogs.filter((log) => termAt(log, index) === term).length;
+    const erased = sealedLogs.filter((log, i) => termAt(log, index) !== term && lost[i]?.has(key)).length;
+    if (sealed + erased < majority(this.n)) {
+      const also = erased > 0 ? ` (and rolled back on ${erased})` : '';
+      throw new InvariantViolation('INV-3', `a KE2 left while its ConsumeGuess entry (index ${index}, term ${term}) was sealed on ${sealed}${also} of ${this.n} replicas (a majority is ${majority(this.n)})`);
     }
   }
 
