@@ -27,10 +27,9 @@ if ! find_softhsm >/dev/null; then
 fi
 export SOFTHSM2_LIB="$(find_softhsm)"
 
-# pkcs11js (under graphene-pk11) is a native addon built at install time; rebuild it if missing.
-# node-gyp needs Node's headers: use the local ones when present so no download is attempted.
+# pkcs11js (under graphene-pk11) is a native addon built at install time (against the local Node
+# headers when there are some: scripts/node-gyp); rebuild it if missing.
 if [ ! -f node_modules/pkcs11js/build/Release/pkcs11.node ]; then
-  if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then export npm_config_nodedir=/usr; fi
   npm rebuild pkcs11js
 fi
 
