@@ -1,15 +1,15 @@
 /**
  * The three suites of `bkv check` at small default sizes (spec ch. 13), every attack of the catalog
- * on its own, every checker against a broken fleet, replay tokens, and a small SoftHSM run.
+ * on its own, every checker against a broken fleet, replay tokens (SoftHSM: scenarios-softhsm.test.ts).
  * Scale: BKV_RUNS=k multiplies the run counts; BKV_SEED=s fixes the seed (always printed).
  */
 import { describe, expect, test } from 'vitest';
-import { check } from '../src/cli/check.ts';
+import { SOFTHSM_RUNS, check } from '../src/cli/check.ts';
 import { parseArgs } from '../src/cli/args.ts';
 import { runScenario } from '../src/replication/scenario.ts';
 import { ATTACKS } from '../src/scenarios/attacks.ts';
 import { guessLimitScenario } from '../src/scenarios/generate.ts';
-import { memoryFleets, softHsmFleets } from '../src/scenarios/fleets.ts';
+import { memoryFleets } from '../src/scenarios/fleets.ts';
 import { FLEET_MUTATIONS, huntMutant } from '../src/scenarios/mutants.ts';
 import { type SuiteName, describeFailure, parseReplayToken, replayToken, runOne, runSuite } from '../src/scenarios/suites.ts';
 
@@ -18,7 +18,7 @@ const seed = process.env.BKV_SEED ?? String(Date.now());
 const env = memoryFleets('bkv-scn-test');
 
 describe('the suites (memory HSMs)', () => {
-  const sizes: Record<SuiteName, number> = { consensus: 40, attack: ATTACKS.length, 'guess-limit': 6 };
+  const sizes = SOFTHSM_RUNS; // the same sizes as on SoftHSM (scenarios-softhsm.test.ts)
   for (const suite of ['consensus', 'attack', 'guess-limit'] as const) {
     test(`${suite}: ${sizes[suite]} scenarios pass every check`, () => {
       const s = runSuite(suite, seed, sizes[suite] * scale, env);
@@ -119,25 +119,4 @@ describe('reproducibility and the command', () => {
     expect(replayed.join('\n')).toContain('INV-1: KE2 number');
     await expect(check(parseArgs(['--broken', 'no-such-bug'], options), () => {})).rejects.toThrow(/known: commit-at-half/);
   }, 60_000);
-});
-
-describe('SoftHSM-backed replicas', () => {
-  test('one scenario of each suite on SoftHSM tokens passes every check', async () => {
-    const fleets = await softHsmFleets(4 * 5, 'bkv-scn');
-    try {
-      let steps = 0;
-      let ms = 0;
-      for (const [suite, run] of [['consensus', 0], ['guess-limit', 0], ['attack', 5]] as const) {
-        const t0 = performance.now();
-        const r = runOne(suite, `softhsm-${seed}`, run, fleets);
-        ms += performance.now() - t0;
-        steps += r.steps;
-        if (!r.ok) console.log(describeFailure(r, []));
-        expect(r.ok).toBe(true);
-      }
-      console.log(`[scenarios] softhsm: 3 scenarios, ${steps} steps, ${Math.round((steps / ms) * 1000)} steps/s`);
-    } finally {
-      fleets.dispose();
-    }
-  }, 120_000);
 });

@@ -11,19 +11,25 @@
  */
 import { type Parsed, UsageError, choiceOption, intOption } from './args.ts';
 import type { ScenarioEnv } from '../replication/scenario.ts';
+import { ATTACKS } from '../scenarios/attacks.ts';
 import { type FleetFactory, memoryFleets, softHsmFleets } from '../scenarios/fleets.ts';
 import { type FleetMutation, FLEET_MUTATIONS, getMutation, huntMutant, mutantEnv } from '../scenarios/mutants.ts';
 import { type RunResult, type SuiteName, SUITES, describeFailure, emptySummary, parseReplayToken, runOne, runSuite } from '../scenarios/suites.ts';
 
-/** Default runs per suite (memory); SoftHSM runs a fifth of them (at least 2). */
-export const DEFAULT_RUNS: Readonly<Record<SuiteName, number>> = { consensus: 100, attack: 26, 'guess-limit': 20 };
+/** Default runs per suite on memory replicas: every attack twice. */
+export const DEFAULT_RUNS: Readonly<Record<SuiteName, number>> = { consensus: 100, attack: 2 * ATTACKS.length, 'guess-limit': 20 };
+/** Default runs per suite on SoftHSM replicas (every attack once): what `npm test` runs there too (test/scenarios-softhsm.test.ts). */
+export const SOFTHSM_RUNS: Readonly<Record<SuiteName, number>> = { consensus: 40, attack: ATTACKS.length, 'guess-limit': 6 };
 /** Most runs `--broken` tries by default. */
 export const DEFAULT_BROKEN_RUNS = 20;
 const MAX_REPLICAS = 5;
 
+/** SoftHSM tokens to create up front for `runs` scenarios: fresh ones for each fleet, of up to 5 replicas, an attack may build two. */
+export const softHsmCapacity = (runs: number): number => (2 * runs + 2) * MAX_REPLICAS;
+
 const progressLine = (label: string, r: RunResult) => `  [${label}] ${r.name.padEnd(28)} ${r.ok ? 'ok  ' : 'FAIL'} ${String(r.steps).padStart(6)} steps ${String(r.faults).padStart(3)} faults ${String(r.attacks).padStart(4)} attacks`;
 
-const fleetsFor = async (hsm: 'memory' | 'softhsm', runs: number): Promise<FleetFactory> => (hsm === 'softhsm' ? softHsmFleets((2 * runs + 2) * MAX_REPLICAS) : memoryFleets());
+const fleetsFor = async (hsm: 'memory' | 'softhsm', runs: number): Promise<FleetFactory> => (hsm === 'softhsm' ? softHsmFleets(softHsmCapacity(runs)) : memoryFleets());
 
 function mutation(name: string | true): FleetMutation {
   const known = FLEET_MUTATIONS.map((m) => m.mutant).join(', ');
@@ -60,7 +66,7 @@ export async function check(args: Parsed, print: (line: string) => void): Promis
     const runsOption = args.options.runs === undefined ? null : intOption(args, 'runs', 1, 1, 1_000_000);
     const seedOption = args.options.seed;
     seed = typeof seedOption === 'string' ? seedOption : String(Date.now());
-    plan = (suite ? [suite] : [...SUITES]).map((s) => ({ suite: s, runs: runsOption ?? (hsm === 'softhsm' ? Math.max(2, Math.round(DEFAULT_RUNS[s] / 5)) : DEFAULT_RUNS[s]) }));
+    plan = (suite ? [suite] : [...SUITES]).map((s) => ({ suite: s, runs: runsOption ?? (hsm === 'softhsm' ? SOFTHSM_RUNS : DEFAULT_RUNS)[s] }));
   }
   const total = plan.reduce((k, p) => k + p.runs, 0);
   // SoftHSM: a fresh set of tokens per scenario, and per replay of a failure
