@@ -5,6 +5,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { SOFTHSM_RUNS, check } from '../src/cli/check.ts';
+import { type ProgressState, renderProgress } from '../src/cli/progress.ts';
 import { parseArgs } from '../src/cli/args.ts';
 import { runScenario } from '../src/replication/scenario.ts';
 import { ATTACKS } from '../src/scenarios/attacks.ts';
@@ -95,12 +96,29 @@ describe('reproducibility and the command', () => {
   const options = ['suite', 'runs', 'seed', 'hsm', 'replay', 'broken'];
   test('bkv check: progress, summary, exit code; --replay', async () => {
     const lines: string[] = [];
-    expect(await check(parseArgs(['--suite', 'attack', '--runs', '3', '--seed', 'cli'], options), (l) => lines.push(l))).toBe(0);
+    expect(await check(parseArgs(['--suite', 'attack', '--runs', '3', '--seed', 'cli'], options), (l) => lines.push(l), null)).toBe(0);
     expect(lines.filter((l) => l.includes('[attack '))).toHaveLength(3);
     expect(lines.at(-1)).toMatch(/^summary: 3 scenarios, \d+ steps, \d+ faults injected, \d+ attacks tried, 0 violations, \d+ steps\/s/);
     const replayed: string[] = [];
-    expect(await check(parseArgs(['--replay', replayToken('attack', 'cli', 1)], options), (l) => replayed.push(l))).toBe(0);
+    expect(await check(parseArgs(['--replay', replayToken('attack', 'cli', 1)], options), (l) => replayed.push(l), null)).toBe(0);
     expect(replayed.join('\n')).toContain('partition-leaders');
+  }, 60_000);
+
+  test('bkv check on a terminal: a progress bar instead of a line per scenario; a failing scenario still gets its line', async () => {
+    expect(renderProgress({ label: 'consensus', done: 40, total: 100, steps: 16440, violations: 1 }, 10)).toBe('consensus [####......] 40/100  16,440 steps  1 violation');
+    expect(renderProgress({ label: 'attack', done: 13, total: 13, steps: 0, violations: 0 }, 4)).toBe('attack [####] 13/13  0 steps  0 violations');
+    const drawn: ProgressState[] = [];
+    const bar = { update: (s: ProgressState) => drawn.push(s), clear: () => {} };
+    const lines: string[] = [];
+    expect(await check(parseArgs(['--suite', 'guess-limit', '--runs', '2', '--seed', 'cli'], options), (l) => lines.push(l), bar)).toBe(0);
+    expect(lines.filter((l) => l.includes('[guess-limit '))).toHaveLength(0);
+    expect(drawn.map((d) => `${d.done}/${d.total}`)).toEqual(['1/2', '2/2']);
+    const steps = Number(/summary: 2 scenarios, (\d+) steps/.exec(lines.at(-1)!)![1]);
+    expect(drawn.at(-1)!.steps).toBe(steps);
+    const failing: string[] = [];
+    expect(await check(parseArgs(['--replay', replayToken('guess-limit', 'bkv-mutants', 0, 'count-at-ke3')], options), (l) => failing.push(l), bar)).toBe(1);
+    expect(failing.filter((l) => /\[guess-limit 1\/1\] .* FAIL/.test(l))).toHaveLength(1);
+    expect(drawn.at(-1)!.violations).toBe(1);
   }, 60_000);
 
   test('bkv check --broken: a broken fleet caught, its failure printed with seed, replay token, trace and a mermaid diagram; the token replays it', async () => {

@@ -1,7 +1,7 @@
 /**
  * `bkv check`: the randomized consensus, attack and guess-limit suites (spec ch. 13) against the
- * simulated replicated vault, on memory HSMs or SoftHSM tokens, with a progress line per scenario
- * and a summary; a failure prints its seed, replay token, schedule, trace and a mermaid diagram.
+ * simulated replicated vault, on memory HSMs or SoftHSM tokens, with a progress bar on a terminal
+ * (a line per scenario elsewhere) and a summary; a failure prints its seed, replay token, schedule, trace and a mermaid diagram.
  * `--broken M` runs a deliberately broken fleet (src/scenarios/mutants.ts) until a check reports it,
  * and prints that failure the same way.
  *
@@ -12,6 +12,7 @@
 import { type Parsed, UsageError, choiceOption, intOption } from './args.ts';
 import type { ScenarioEnv } from '../replication/scenario.ts';
 import { ATTACKS } from '../scenarios/attacks.ts';
+import { type ProgressBar, terminalProgressBar } from './progress.ts';
 import { type FleetFactory, memoryFleets, softHsmFleets } from '../scenarios/fleets.ts';
 import { type FleetMutation, FLEET_MUTATIONS, getMutation, huntMutant, mutantEnv } from '../scenarios/mutants.ts';
 import { type RunResult, type SuiteName, SUITES, describeFailure, emptySummary, parseReplayToken, runOne, runSuite } from '../scenarios/suites.ts';
@@ -41,7 +42,11 @@ function mutation(name: string | true): FleetMutation {
   }
 }
 
-export async function check(args: Parsed, print: (line: string) => void): Promise<number> {
+/**
+ * `bar`: the progress bar (default: on stderr when it is a terminal). With a bar, a scenario's
+ * line is printed only when it fails; without one (CI logs, pipes), every scenario's line.
+ */
+export async function check(args: Parsed, print: (line: string) => void, bar: ProgressBar | null = terminalProgressBar()): Promise<number> {
   const hsm = choiceOption(args, 'hsm', ['memory', 'softhsm'] as const, 'memory');
   if (args.options.broken !== undefined) return broken(args, hsm, print);
   const replay = args.options.replay;
@@ -76,7 +81,13 @@ export async function check(args: Parsed, print: (line: string) => void): Promis
   const summary = emptySummary();
   try {
     for (const p of plan) {
-      const progress = (r: RunResult, done: number) => print(progressLine(`${p.suite} ${done}/${p.runs}`, r));
+      const progress = (r: RunResult, done: number) => {
+        if (bar === null || !r.ok) {
+          bar?.clear();
+          print(progressLine(`${p.suite} ${done}/${p.runs}`, r));
+        }
+        bar?.update({ label: p.suite, done, total: p.runs, steps: summary.steps, violations: summary.violations });
+      };
       if (only !== null) {
         const t0 = performance.now();
         const r = runOne(p.suite, seed, only, env);
@@ -85,12 +96,14 @@ export async function check(args: Parsed, print: (line: string) => void): Promis
         progress(r, 1);
       } else runSuite(p.suite, seed, p.runs, fleets, summary, progress);
     }
+    bar?.clear();
     for (const f of summary.failures) {
       const traced = runOne(f.suite, f.seed, f.run, { ...env, trace: true });
       print('');
       print(describeFailure(f, traced.trace));
     }
   } finally {
+    bar?.clear();
     fleets.dispose();
   }
   const rate = summary.ms > 0 ? Math.round((summary.steps / summary.ms) * 1000) : 0;
