@@ -23,6 +23,7 @@
  * @module
  */
 import { fromHex, toHex } from '../crypto/bytes.ts';
+import type { Outcome } from '../client/session.ts';
 import type { Frame, FrameKind } from '../vault/protocol.ts';
 
 export interface WireFrame {
@@ -35,3 +36,11 @@ export const toWire = (f: Frame): WireFrame => ({ channel: f.channel, kind: f.ki
 export const fromWire = (f: WireFrame): Frame => ({ channel: f.channel, kind: f.kind, bytes: fromHex(f.bytes) });
 
 export type WireResult = { ok: true; key?: string } | { ok: false; kind: 'WrongPassword' | 'Locked' | 'Fault'; triesRemaining?: number; code?: string };
+
+/** A client operation's outcome on the wire. */
+export function wireResult(o: Outcome<Uint8Array | true>): WireResult {
+  if (o.ok) return o.value === true ? { ok: true } : { ok: true, key: toHex(o.value) };
+  if (o.kind === 'WrongPassword') return { ok: false, kind: o.kind, triesRemaining: o.triesRemaining };
+  if (o.kind === 'Locked') return { ok: false, kind: o.kind };
+  return { ok: false, kind: 'Fault', code: o.code };
+}

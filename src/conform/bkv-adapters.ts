@@ -9,7 +9,6 @@ import { seededRng } from '../crypto/rng.ts';
 import { getSuite, type SuiteId } from '../crypto/suite.ts';
 import { NOISE_NK_25519_AESGCM_SHA256 } from '../crypto/noise.ts';
 import { BkvClient, type Relay } from '../client/client.ts';
-import type { Outcome } from '../client/session.ts';
 import { MemoryHsm, MemoryToken } from '../hsm/memory.ts';
 import { opaqueServerKeyKind, oprfSeedKind } from '../vault/keys.ts';
 import { PROLOGUE } from '../vault/node.ts';
@@ -18,7 +17,7 @@ import { SingleReplicaVault } from '../vault/single.ts';
 import { vaultConfig } from '../vault/setup.ts';
 import { MemoryHostStorage } from '../vault/storage.ts';
 import { describeOutcome } from '../vectors/records.ts';
-import { fromWire, toWire, type WireFrame, type WireResult } from './adapter-protocol.ts';
+import { fromWire, toWire, type WireFrame, wireResult } from './adapter-protocol.ts';
 import { serveLines } from './lines.ts';
 
 /**
@@ -78,13 +77,6 @@ export async function serveVaultAdapter(mutant?: VaultAdapterMutant): Promise<vo
         return { ok: false, error: `unknown op ${String(m.op)}` };
     }
   });
-}
-
-function wireResult(o: Outcome<Uint8Array | true>): WireResult {
-  if (o.ok) return o.value === true ? { ok: true } : { ok: true, key: toHex(o.value) };
-  if (o.kind === 'WrongPassword') return { ok: false, kind: o.kind, triesRemaining: o.triesRemaining };
-  if (o.kind === 'Locked') return { ok: false, kind: o.kind };
-  return { ok: false, kind: 'Fault', code: o.code };
 }
 
 export async function serveClientAdapter(): Promise<void> {

@@ -27,6 +27,11 @@ export interface SingleReplicaOptions {
   readonly config: VaultConfig;
   readonly storage: HostStorage;
   readonly rng: Rng;
+  /**
+   * The randomness of sealing (the AEAD nonces of host storage); default `rng`. Kept apart, the
+   * protocol's draws from `rng` are exactly those the session vectors list (spec ch. 9).
+   */
+  readonly sealRng?: Rng;
   /** Milliseconds. */
   readonly clock: () => number;
   /**
@@ -87,7 +92,7 @@ export class SingleReplicaVault {
     // Sealed even when every command was refused (an unknown credential's ConsumeGuess): a
     // commit costs the same whatever its outcome, so a fake KE2 leaves after the same delay.
     this.#version += 1;
-    saveSealed(this.#o.hsm, this.#o.config.labels.seal, this.#o.storage, this.#version, vault, this.#o.rng);
+    saveSealed(this.#o.hsm, this.#o.config.labels.seal, this.#o.storage, this.#version, vault, this.#o.sealRng ?? this.#o.rng);
     for (const s of steps) replies.push(...s.frames);
     this.#node = node;
     return [...frames, ...replies];

@@ -18,6 +18,7 @@ import { canonicalJson } from '../crypto/canonical.ts';
 import { type MerkleVector, generateMerkleVectors, verifyMerkleVectors } from './merkle.ts';
 import { type BundleVector, generateBundleVectors, verifyBundleVectors } from './bundles.ts';
 import { type ReplicationVector, generateReplicationVectors, verifyReplicationVectors } from './replication.ts';
+import { type SessionVector, generateSessionVectors, verifySessionVectors } from './sessions.ts';
 
 interface VectorFile<T> {
   readonly file: string;
@@ -105,6 +106,13 @@ export const VECTOR_FILES: readonly VectorFile<any>[] = [
     generate: generateReplicationVectors,
     verify: verifyReplicationVectors,
   } satisfies VectorFile<ReplicationVector>,
+  {
+    file: 'sessions.json',
+    format:
+      'single-replica vault sessions (spec ch. 9 §9.1.3): {name, description, suite, sessionTtlMs, keys, publicKeys, pre, operations: [{op: "register" | "recover" | "probe", credentialId, password, key?, guessLimit?, result}], steps: [{now, op?, clientRandom?, frame?, vaultRandom, replies, code?}], post}; a step without frame is the session-expiry event, one without op a frame of the relay',
+    generate: generateSessionVectors,
+    verify: verifySessionVectors,
+  } satisfies VectorFile<SessionVector>,
 ];
 
 /** The text of a vector file: stable JSON, one file per format, with its format note. */
