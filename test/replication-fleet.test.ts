@@ -14,6 +14,7 @@ import { finalizeSoftHsm, SoftHsm } from '../src/hsm/softhsm.ts';
 import { vaultConfig } from '../src/vault/setup.ts';
 import { demoReplicas } from '../src/cli/demo-replicas.ts';
 import { SimFleet } from '../src/replication/fleet.ts';
+import { entryKey } from '../src/replication/safety.ts';
 import { deployReplicatedFleet } from '../src/replication/provision.ts';
 import { FleetRelay } from '../src/replication/relay.ts';
 import { type Scenario, describeSchedule, isConverged, runScenario } from '../src/replication/scenario.ts';
@@ -139,6 +140,27 @@ describe('untrusted hosts: rollback', () => {
     const right = await client.recover(utf8('alice'), utf8('pw'));
     expect(right.ok && toHex(right.value)).toBe(toHex(keyBytes('K')));
     expect(checkBudget(fleet.events)).toEqual([]);
+  });
+
+  test('a rollback of one save erases the whole sealed log it hid behind (INV-3 counts every entry); an undetected one erases nothing it may forgive', async () => {
+    const { fleet } = await prepared(3, 'rollback-shallow');
+    const follower = (fleet.leader()! + 1) % 3;
+    const log = fleet.replica(follower).sealed.log;
+    expect(log.length).toBeGreaterThan(2);
+    fleet.inject({ type: 'Rollback', replica: follower, saves: 1 }); // the save before still holds nearly all of it
+    expect(fleet.stats.rollbacksDetected).toBe(1);
+    expect(fleet.replica(follower).sealed.log).toEqual([]);
+    expect([...fleet.replica(follower).lostToRollback]).toEqual(log.map((e, k) => entryKey(k + 1, e.term)));
+
+    const blind = new SimFleet({ hsms: memory.hsms(3), labels: memory.labels, config: memory.config, seed: 'rollback-shallow', mutant: 'trust-host-storage' });
+    blind.runUntil(() => blind.leader() !== null, 5000);
+    const client = new BkvClient(blind.clientContext, new FleetRelay(blind), seededRng('rollback-shallow client'));
+    expect((await client.register(utf8('alice'), utf8('pw'), keyBytes('K'), 6)).ok).toBe(true);
+    blind.runFor(200);
+    const r = (blind.leader()! + 1) % 3;
+    blind.inject({ type: 'Rollback', replica: r, saves: 2 });
+    expect(blind.stats.rollbacksDetected).toBe(0);
+    expect(blind.replica(r).lostToRollback.size).toBe(0);
   });
 
   test('rolling back f + 1 replicas, the leader among them: the fleet halts rather than lose a guess or a record', async () => {

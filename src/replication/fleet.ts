@@ -131,6 +131,8 @@ export interface ReplicaView {
   readonly state: ReplicaState | null;
   /** The durable state the host currently holds (ghost). */
   readonly sealed: Durable<Command>;
+  /** The entries (`entryKey`) host rollbacks erased from this replica after it sealed them (ghost, INV-3). */
+  readonly lostToRollback: ReadonlySet<string>;
 }
 
 export class SimFleet {
@@ -225,7 +227,7 @@ export class SimFleet {
 
   replica(i: number): ReplicaView {
     const h = this.#host(i);
-    return { id: h.id, up: h.state !== null, state: h.state, sealed: h.sealed.at(-1) ?? (EMPTY_DURABLE as Durable<Command>) };
+    return { id: h.id, up: h.state !== null, state: h.state, sealed: h.sealed.at(-1) ?? (EMPTY_DURABLE as Durable<Command>), lostToRollback: h.lostToRollback };
   }
 
   replicas(): ReplicaView[] {
@@ -558,16 +560,20 @@ export class SimFleet {
       case 'Rollback': {
         const h = this.#host(f.replica);
         const saves = Math.min(Math.max(0, f.saves), h.storage.history.length);
-        h.storage.rollback(saves);
         const before = (h.sealed.at(-1) ?? EMPTY_DURABLE).log;
+        h.storage.rollback(saves);
         h.sealed.splice(h.sealed.length - saves, saves);
-        const after = (h.sealed.at(-1) ?? EMPTY_DURABLE).log;
-        before.forEach((e, k) => {
-          if (termAt(after, k + 1) !== e.term) h.lostToRollback.add(entryKey(k + 1, e.term));
-        });
         this.#crash(h);
         this.stats.restarts++;
-        this.#start(h);
+        // A detected rollback restarts the replica with an empty log: every entry it had sealed is
+        // gone from it, however shallow the rollback. An undetected one (only a broken vault lets
+        // that happen) erases nothing INV-3 may forgive.
+        if (this.#start(h)) {
+          const restarted = (h.sealed.at(-1) ?? EMPTY_DURABLE).log;
+          before.forEach((e, k) => {
+            if (termAt(restarted, k + 1) !== e.term) h.lostToRollback.add(entryKey(k + 1, e.term));
+          });
+        }
         return;
       }
       case 'Partition':
@@ -590,8 +596,8 @@ export class SimFleet {
     this.stats.crashes++;
   }
 
-  /** Starts (or restarts) replica h from what its host storage holds. */
-  #start(h: ReplicaHost): void {
+  /** Starts (or restarts) replica h from what its host storage holds; true when it found the storage rolled back. */
+  #start(h: ReplicaHost): boolean {
     const mutant = this.mutant === 'vote-not-persisted' || this.mutant === 'trust-host-storage' ? this.mutant : undefined;
     const loaded = loadDurable<Command>({ hsm: h.hsm, sealLabel: this.labels.seal, storage: h.storage, ...(mutant && { mutant }) });
     h.version = loaded.version;
@@ -607,6 +613,7 @@ export class SimFleet {
     h.electionPending = false;
     this.#armElection(h);
     this.#queue.push(this.now + this.timing.expiryTickMs, { type: 'Timer', replica: h.id, timer: 'expiry', gen: h.life });
+    return loaded.rolledBack;
   }
 
   #armElection(h: ReplicaHost): void {
