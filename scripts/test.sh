@@ -29,6 +29,10 @@ export SOFTHSM2_LIB="$(find_softhsm)"
 
 # pkcs11js (under graphene-pk11) is a native addon built at install time (against the local Node
 # headers when there are some: scripts/node-gyp); rebuild it if missing.
+if [ ! -x node_modules/.bin/node-gyp ] || [ ! -d node_modules/pkcs11js ]; then
+  echo "[bkv] the dependencies are not installed: run \`npm ci\` first" >&2
+  exit 1
+fi
 if [ ! -f node_modules/pkcs11js/build/Release/pkcs11.node ]; then
   npm rebuild pkcs11js
 fi
