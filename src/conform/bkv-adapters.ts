@@ -4,14 +4,12 @@
  * run against them is the reference run that any other implementation is compared with.
  * @module
  */
-import { fromHex, toHex } from '../crypto/bytes.ts';
+import { fromHex } from '../crypto/bytes.ts';
 import { seededRng } from '../crypto/rng.ts';
 import { getSuite, type SuiteId } from '../crypto/suite.ts';
-import { NOISE_NK_25519_AESGCM_SHA256 } from '../crypto/noise.ts';
 import { BkvClient, type Relay } from '../client/client.ts';
 import { MemoryHsm, MemoryToken } from '../hsm/memory.ts';
-import { opaqueServerKeyKind, oprfSeedKind } from '../vault/keys.ts';
-import { PROLOGUE } from '../vault/node.ts';
+import { importVaultKeys, pinnedContext } from '../vault/imported-keys.ts';
 import { type Command, type VaultState, applyCommand } from '../vault/records.ts';
 import { SingleReplicaVault } from '../vault/single.ts';
 import { vaultConfig } from '../vault/setup.ts';
@@ -39,10 +37,7 @@ export async function serveVaultAdapter(mutant?: VaultAdapterMutant): Promise<vo
         const token = new MemoryToken('conform');
         const rng = seededRng('bkv vault adapter');
         const hsm = new MemoryHsm(token, rng);
-        hsm.importKey(config.labels.opaqueServer, opaqueServerKeyKind(suite), fromHex(m.keys.opaqueServerPrivateKey));
-        hsm.importKey(config.labels.oprfSeed, oprfSeedKind(suite), fromHex(m.keys.oprfSeed));
-        hsm.importKey(config.labels.channel, 'x25519', fromHex(m.keys.channelPrivateKey));
-        hsm.generateKey(config.labels.seal, 'aes256gcm');
+        const publicKeys = importVaultKeys(hsm, config, m.keys);
         const storage = new MemoryHostStorage();
         reopen = () => {
           if (mutant === 'forget-on-restart') {
@@ -52,11 +47,7 @@ export async function serveVaultAdapter(mutant?: VaultAdapterMutant): Promise<vo
           return SingleReplicaVault.open({ hsm: new MemoryHsm(token, rng), config, storage, rng, clock: () => now });
         };
         vault = reopen();
-        return {
-          ok: true,
-          opaqueServerPublicKey: toHex(hsm.keyInfo(config.labels.opaqueServer).publicKey!),
-          channelPublicKey: toHex(hsm.keyInfo(config.labels.channel).publicKey!),
-        };
+        return { ok: true, ...publicKeys };
       }
       case 'frame':
         now = m.now;
@@ -95,14 +86,7 @@ export async function serveClientAdapter(): Promise<void> {
     };
     switch (m.op) {
       case 'init': {
-        const suite = getSuite(m.suite as SuiteId);
-        const ctx = {
-          params: { suite, context: new Uint8Array(0) },
-          noise: NOISE_NK_25519_AESGCM_SHA256,
-          prologue: PROLOGUE,
-          channelKey: fromHex(m.channelPublicKey),
-          opaqueServerKey: fromHex(m.opaqueServerPublicKey),
-        };
+        const ctx = pinnedContext(vaultConfig({ suite: getSuite(m.suite as SuiteId) }), { opaqueServerPublicKey: m.opaqueServerPublicKey, channelPublicKey: m.channelPublicKey });
         client = new BkvClient(ctx, relay, seededRng(String(m.seed)));
         return { ok: true };
       }

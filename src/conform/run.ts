@@ -8,16 +8,15 @@ import { readFileSync } from 'node:fs';
 import { type Bytes, toHex, utf8 } from '../crypto/bytes.ts';
 import { randomInt, seededRng } from '../crypto/rng.ts';
 import { getSuite, type SuiteId } from '../crypto/suite.ts';
-import { x25519 } from '@noble/curves/ed25519.js';
 import { canonicalJson, DEFAULT_GUESS_LIMIT } from '../vault/records.ts';
 import type { RecordVector } from '../vectors/records.ts';
 import type { DecodingCase } from '../vectors/decoding.ts';
 import { BkvClient, type Relay } from '../client/client.ts';
-import { type ClientContext, type Outcome, onRecoverResponse, startRecovery } from '../client/session.ts';
+import { type Outcome, onRecoverResponse, startRecovery } from '../client/session.ts';
 import { MemoryHsm } from '../hsm/memory.ts';
-import { createSingleReplicaVault } from '../vault/setup.ts';
-import { NOISE_NK_25519_AESGCM_SHA256, initiatorStart, initiatorFinish } from '../crypto/noise.ts';
-import { PROLOGUE } from '../vault/node.ts';
+import { createSingleReplicaVault, vaultConfig } from '../vault/setup.ts';
+import { generateVaultKeys, pinnedContext } from '../vault/imported-keys.ts';
+import { initiatorStart, initiatorFinish } from '../crypto/noise.ts';
 import { decodeResponse } from '../vault/protocol.ts';
 import { fromWire, toWire, type WireFrame, type WireResult } from './adapter-protocol.ts';
 import { LineChannel } from './lines.ts';
@@ -61,17 +60,11 @@ export async function conformVault(o: ConformOptions): Promise<number> {
   const ch = new LineChannel(o.command);
   let now = 1_000;
   try {
-    const server = suite.group.deriveDiffieHellmanKeyPair(rng(32));
-    const channelPrivate = rng(32);
-    const init = await ch.request<{ ok: boolean; opaqueServerPublicKey: string; channelPublicKey: string; error?: string }>({
-      op: 'init',
-      suite: o.suite,
-      keys: { opaqueServerPrivateKey: toHex(server.privateKey), oprfSeed: toHex(rng(suite.Nh)), channelPrivateKey: toHex(channelPrivate) },
-      sessionTtlMs: TTL,
-    });
+    const { keys, publicKeys } = generateVaultKeys(suite, rng);
+    const init = await ch.request<{ ok: boolean; opaqueServerPublicKey: string; channelPublicKey: string; error?: string }>({ op: 'init', suite: o.suite, keys, sessionTtlMs: TTL });
     check(t, print, 'init', init.ok, init.error);
-    check(t, print, 'init: public keys match the private keys', init.opaqueServerPublicKey === toHex(server.publicKey) && init.channelPublicKey === toHex(x25519.getPublicKey(channelPrivate)));
-    const ctx: ClientContext = { params: { suite, context: new Uint8Array(0) }, noise: NOISE_NK_25519_AESGCM_SHA256, prologue: PROLOGUE, channelKey: x25519.getPublicKey(channelPrivate), opaqueServerKey: server.publicKey };
+    check(t, print, 'init: public keys match the private keys', init.opaqueServerPublicKey === publicKeys.opaqueServerPublicKey && init.channelPublicKey === publicKeys.channelPublicKey);
+    const ctx = pinnedContext(vaultConfig({ suite }), publicKeys);
     const deliver = async (f: import('../vault/protocol.ts').Frame) => {
       const r = await ch.request<{ ok: boolean; frames: WireFrame[]; error?: string }>({ op: 'frame', now, frame: toWire(f) });
       if (!r.ok) throw new Error(`adapter refused a frame: ${r.error}`);

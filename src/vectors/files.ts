@@ -109,7 +109,7 @@ export const VECTOR_FILES: readonly VectorFile<any>[] = [
   {
     file: 'sessions.json',
     format:
-      'single-replica vault sessions (spec ch. 9 §9.1.3): {name, description, suite, sessionTtlMs, keys, publicKeys, pre, operations: [{op: "register" | "recover" | "probe", credentialId, password, key?, guessLimit?, result}], steps: [{now, op?, clientRandom?, frame?, vaultRandom, replies, code?}], post}; a step without frame is the session-expiry event, one without op a frame of the relay',
+      'single-replica vault sessions (spec ch. 9 §9.1.3): {name, description, suite, sessionTtlMs, keys, publicKeys, pre, operations: [{op: "register" | "recover" | "probe" | "wrong-mac", credentialId, password, key?, guessLimit?, result}], steps: [{now, op?, clientRandom?, frame?, vaultRandom, replies, code?}], post}; a step without frame is the session-expiry event, one without op a frame of the relay',
     generate: generateSessionVectors,
     verify: verifySessionVectors,
   } satisfies VectorFile<SessionVector>,

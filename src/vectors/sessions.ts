@@ -1,9 +1,10 @@
 /**
  * Vault session transcripts (spec ch. 9, `sessions.json`): every frame a client (or the relay)
  * sends a single-replica vault and every frame the vault answers, in hex, for registration and
- * recovery with the right password, a wrong one, on an exhausted record and for an unknown
- * credential, plus an abandoned session that expires and refused frames (replays, tampered
- * frames). Each side's randomness is listed, draw by draw, where it is drawn, so that:
+ * recovery with the right password, a wrong one, a KE3 with a wrong MAC, on an exhausted record,
+ * across a re-registration and for an unknown credential, plus an abandoned session that expires
+ * and refused frames (replays, tampered frames). Each side's randomness is listed, draw by draw,
+ * where it is drawn, so that:
  *
  *   a vault implementation, loaded with `keys` and `pre`, fed each step's `frame` (or the expiry
  *   event) at `now` with the step's `vaultRandom`, answers exactly `replies` and ends in `post`;
@@ -12,27 +13,36 @@
  *
  * The generator and both verifiers run one driver (`runOperation`, over the client's step
  * functions of src/client/session.ts) and one vault (src/vault/single.ts); the storage's own
- * randomness (seal nonces) is kept apart, as it is no part of the protocol.
+ * randomness (seal nonces) is kept apart, as it is no part of the protocol. Regenerate with
+ * `npx bkv vectors generate`.
  * @module
  */
-import { x25519 } from '@noble/curves/ed25519.js';
-import { type Bytes, type Rng, fromHex, toHex, utf8 } from '../crypto/bytes.ts';
+import { type Rng, fromHex, toHex, utf8 } from '../crypto/bytes.ts';
 import { seededRng } from '../crypto/rng.ts';
 import { getSuite, type SuiteId } from '../crypto/suite.ts';
 import { canonicalJson } from '../crypto/canonical.ts';
-import { type ClientContext, type Outcome, fault, onRecoverResponse, onRegisterDone, onRegisterResponse, onReleased, startRecovery, startRegistration } from '../client/session.ts';
+import { initiatorFinish } from '../crypto/noise.ts';
+import { clientFinishLogin } from '../crypto/opaque-client.ts';
+import { decodeKE2, encodeKE3 } from '../crypto/opaque-messages.ts';
+import { type ClientContext, type Outcome, type RecoverySession, fault, onRecoverResponse, onRegisterDone, onRegisterResponse, onReleased, startRecovery, startRegistration } from '../client/session.ts';
 import { fromWire, toWire, type WireFrame, type WireResult, wireResult } from '../conform/adapter-protocol.ts';
+import { isVaultError } from '../errors.ts';
 import { MemoryHsm, MemoryToken } from '../hsm/memory.ts';
-import { opaqueServerKeyKind, oprfSeedKind } from '../vault/keys.ts';
-import type { Frame } from '../vault/protocol.ts';
+import { type VaultPrivateKeys, type VaultPublicKeys, generateVaultKeys, importVaultKeys, pinnedContext } from '../vault/imported-keys.ts';
+import { type Frame, decodeResponse, encodeRequest } from '../vault/protocol.ts';
 import { type VaultState, EMPTY_VAULT } from '../vault/records.ts';
-import { vaultConfig, pinnedClientContext } from '../vault/setup.ts';
+import { vaultConfig } from '../vault/setup.ts';
 import { SingleReplicaVault, type VaultSteps } from '../vault/single.ts';
 import { MemoryHostStorage, saveSealed } from '../vault/storage.ts';
 
-/** A client operation: `probe` is a recovery that stops at its KE2 (no KE3, no abort: an attacker's guess). */
+/**
+ * A client operation. `probe`: a recovery that stops at its KE2 (no KE3, no abort: an attacker's
+ * guess). `wrong-mac`: a recovery whose client opens the envelope and then sends, in the channel,
+ * its KE3 with the last byte of `client_mac` XORed with 0x01 (no conforming client does this: it
+ * shows the vault's MAC check, spec §9.1.3).
+ */
 export interface SessionOperation {
-  readonly op: 'register' | 'recover' | 'probe';
+  readonly op: 'register' | 'recover' | 'probe' | 'wrong-mac';
   readonly credentialId: string;
   readonly password: string;
   /** register: K and the guess limit. */
@@ -43,17 +53,19 @@ export interface SessionOperation {
 }
 
 export interface SessionStep {
+  /** The vault's clock, in ms: 1000 at the first step, 10 more at each next one, and the TTL + 1 more before an expiry event. */
   readonly now: number;
-  /** The operation whose client sent `frame` (index into `operations`); absent: the relay sent it. */
+  /** The operation whose client sent `frame` (0-based index into `operations`); absent: the relay sent it, or the expiry event. */
   readonly op?: number;
-  /** The client's random draws before sending `frame`, in order (hex). */
+  /** Present iff `op` is: the client's random draws before sending `frame`, in order (hex; may be empty). */
   readonly clientRandom?: readonly string[];
   /** The frame delivered to the vault; absent: the session-expiry event. */
   readonly frame?: WireFrame;
   /** The vault's random draws while handling it, in order (hex). */
   readonly vaultRandom: readonly string[];
+  /** The vault's frames, in the order it sends them (the expiry event's Alerts: in the order their channels opened). */
   readonly replies: readonly WireFrame[];
-  /** The code of an Alert among the replies (a refusal outside the channel). */
+  /** The text of the first Alert among the replies (a refusal outside the channel); absent when there is none. */
   readonly code?: string;
 }
 
@@ -63,8 +75,9 @@ export interface SessionVector {
   readonly suite: SuiteId;
   readonly sessionTtlMs: number;
   /** The vault's private keys, as the conformance adapter's `init` takes them. */
-  readonly keys: { readonly opaqueServerPrivateKey: string; readonly oprfSeed: string; readonly channelPrivateKey: string };
-  readonly publicKeys: { readonly opaqueServerPublicKey: string; readonly channelPublicKey: string };
+  readonly keys: VaultPrivateKeys;
+  /** Their public halves: what the clients pin. */
+  readonly publicKeys: VaultPublicKeys;
   readonly pre: VaultState;
   readonly operations: readonly SessionOperation[];
   readonly steps: readonly SessionStep[];
@@ -76,7 +89,7 @@ const TTL = 30_000;
 // ---------------------------------------------------------------------------------------------
 // One vault, one client context, randomness that is recorded or replayed
 
-/** An Rng that records its draws (hex) until `take`. */
+/** An Rng that records its draws (hex); `take` hands over those made since the last `take`. */
 function recording(base: Rng): { rng: Rng; take(): string[] } {
   let draws: string[] = [];
   return {
@@ -85,18 +98,22 @@ function recording(base: Rng): { rng: Rng; take(): string[] } {
       draws.push(toHex(b));
       return b;
     },
-    take: () => [draws, (draws = [])][0]!,
+    take() {
+      const taken = draws;
+      draws = [];
+      return taken;
+    },
   };
 }
 
-/** An Rng that gives back recorded draws, in order, and throws when asked for another length or for more. */
-function replaying(where: string): { rng: Rng; load(draws: readonly string[]): void; left(): number } {
+/** An Rng that gives back the loaded draws, in order, and throws when asked for another length or for more. */
+function replaying(): { rng: Rng; load(draws: readonly string[]): void; left(): number } {
   let queue: string[] = [];
   return {
     rng: (n) => {
       const next = queue.shift();
-      if (next === undefined) throw new VectorMismatch(`${where}: a random draw of ${n} bytes more than recorded`);
-      if (next.length !== 2 * n) throw new VectorMismatch(`${where}: a random draw of ${n} bytes where ${next.length / 2} were recorded`);
+      if (next === undefined) throw new VectorMismatch(`a random draw of ${n} bytes more than recorded`);
+      if (next.length !== 2 * n) throw new VectorMismatch(`a random draw of ${n} bytes where ${next.length / 2} were recorded`);
       return fromHex(next);
     },
     load: (draws) => void (queue = [...draws]),
@@ -108,25 +125,29 @@ class VectorMismatch extends Error {}
 
 interface Bench {
   readonly vault: SingleReplicaVault;
-  readonly ctx: ClientContext;
+  /** The public halves of the keys, as the vault's HSM reports them. */
+  readonly publicKeys: VaultPublicKeys;
   setNow(ms: number): void;
 }
 
+/**
+ * A fresh vault: `keys` imported into a new memory HSM, `pre` sealed into its empty host storage as
+ * its durable state (whatever made `pre` is not replayed), the clock at `setNow`'s value.
+ */
 function openVault(v: Pick<SessionVector, 'suite' | 'sessionTtlMs' | 'keys'>, pre: VaultState, rng: Rng, steps?: VaultSteps): Bench {
-  const suite = getSuite(v.suite);
-  const config = vaultConfig({ suite, sessionTtlMs: v.sessionTtlMs });
+  const config = vaultConfig({ suite: getSuite(v.suite), sessionTtlMs: v.sessionTtlMs });
   const sealRng = seededRng('bkv session vectors: seal nonces');
   const hsm = new MemoryHsm(new MemoryToken('vectors'), sealRng);
-  hsm.importKey(config.labels.opaqueServer, opaqueServerKeyKind(suite), fromHex(v.keys.opaqueServerPrivateKey));
-  hsm.importKey(config.labels.oprfSeed, oprfSeedKind(suite), fromHex(v.keys.oprfSeed));
-  hsm.importKey(config.labels.channel, 'x25519', fromHex(v.keys.channelPrivateKey));
-  hsm.generateKey(config.labels.seal, 'aes256gcm');
+  const publicKeys = importVaultKeys(hsm, config, v.keys);
   const storage = new MemoryHostStorage();
-  if (pre !== EMPTY_VAULT) saveSealed(hsm, config.labels.seal, storage, 1, pre, sealRng);
+  saveSealed(hsm, config.labels.seal, storage, 1, pre, sealRng);
   let now = 0;
   const vault = SingleReplicaVault.open({ hsm, config, storage, rng, sealRng, clock: () => now, ...(steps && { steps }) });
-  return { vault, ctx: pinnedClientContext(hsm, config), setNow: (ms) => void (now = ms) };
+  return { vault, publicKeys, setNow: (ms) => void (now = ms) };
 }
+
+/** What every client of the vector pins: `publicKeys`, and the protocol of `vaultConfig`. */
+const clientContext = (v: Pick<SessionVector, 'suite' | 'publicKeys'>): ClientContext => pinnedContext(vaultConfig({ suite: getSuite(v.suite) }), v.publicKeys);
 
 /**
  * The client side of one operation over `send` (a frame out, the vault's replies back): the
@@ -136,36 +157,62 @@ function runOperation(ctx: ClientContext, o: Omit<SessionOperation, 'result'>, r
   const first = (f: Frame) => send(f)[0] ?? null;
   const id = fromHex(o.credentialId);
   const password = fromHex(o.password);
-  const result = (out: Outcome<Bytes | true>) => wireResult(out);
   if (o.op === 'register') {
     const { frame, session } = startRegistration(ctx, id, password, fromHex(o.key!), o.guessLimit!, rng);
     const answer = first(frame);
-    if (!answer) return result(fault('Unavailable'));
+    if (!answer) return wireResult(fault('Unavailable'));
     const next = onRegisterResponse(ctx, session, answer, rng);
-    if ('outcome' in next) return result(next.outcome);
+    if ('outcome' in next) return wireResult(next.outcome);
     const done = first(next.frame);
-    return result(done ? onRegisterDone(ctx, session, done) : fault('Unavailable'));
+    return wireResult(done ? onRegisterDone(ctx, session, done) : fault('Unavailable'));
   }
   const { frame, session } = startRecovery(ctx, id, password, rng);
   const answer = first(frame);
-  if (!answer) return result(fault('Unavailable'));
-  const next = onRecoverResponse(ctx, session, answer);
-  if (!('frame' in next)) return result(next.outcome);
+  if (!answer) return wireResult(fault('Unavailable'));
+  const next = o.op === 'wrong-mac' ? sendWrongMac(ctx, session, answer) : onRecoverResponse(ctx, session, answer);
+  if (!('frame' in next)) return wireResult(next.outcome);
   if (o.op === 'probe') {
     if (!next.outcome) throw new Error('a probe is a guess: its password must be a wrong one');
-    return result(next.outcome);
+    return wireResult(next.outcome);
   }
   if (next.outcome) {
     send(next.frame); // RecoverAbort
-    return result(next.outcome);
+    return wireResult(next.outcome);
   }
   const released = first(next.frame);
-  return result(released ? onReleased(ctx, session, released) : fault('Unavailable'));
+  return wireResult(released ? onReleased(ctx, session, released) : fault('Unavailable'));
+}
+
+/**
+ * The `wrong-mac` client, in place of onRecoverResponse: Handshake2(KE2) -> Transport(RecoverFinish)
+ * whose KE3 is the one the password gives with the last byte of `client_mac` XORed with 0x01,
+ * encrypted in the channel like a genuine one. The session keeps its keys, so that K released
+ * anyway would open.
+ */
+function sendWrongMac(ctx: ClientContext, s: RecoverySession, answer: Frame): { frame: Frame; outcome?: undefined } | { outcome: Outcome<never> } {
+  try {
+    if (answer.kind !== 'Handshake2') return { outcome: fault('ChannelStateError') };
+    const { payload, transport } = initiatorFinish(s.noise, answer.bytes);
+    const response = decodeResponse(ctx.params.suite, payload);
+    if (response.type !== 'RecoverResponse') return { outcome: fault('UnknownMessageType') };
+    const fin = clientFinishLogin(ctx.params, s.opaque, decodeKE2(ctx.params.suite, response.ke2), ctx.serverIdentity ? { serverIdentity: ctx.serverIdentity } : {});
+    const ke3 = Uint8Array.from(encodeKE3(fin.ke3));
+    ke3[ke3.length - 1]! ^= 0x01;
+    const sent = transport.send(encodeRequest({ type: 'RecoverFinish', ke3 }));
+    s.transport = sent.transport;
+    s.sessionKey = fin.sessionKey;
+    s.exportKey = fin.exportKey;
+    return { frame: { channel: s.channel, kind: 'Transport', bytes: sent.message } };
+  } catch (e) {
+    if (isVaultError(e)) return { outcome: fault(e.code) };
+    throw e;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Generation
 
+/** The text of the first Alert among `frames`. */
 const alertCodeOf = (frames: readonly Frame[]) => {
   const alert = frames.find((f) => f.kind === 'Alert');
   return alert ? new TextDecoder().decode(alert.bytes) : undefined;
@@ -182,41 +229,47 @@ class Recorder {
   readonly operations: SessionOperation[] = [];
   readonly steps: SessionStep[] = [];
   now = 1_000;
+  readonly #seed: string;
   readonly #bench: Bench;
+  readonly #ctx: ClientContext;
   readonly #vault: ReturnType<typeof recording>;
-  readonly #client: ReturnType<typeof recording>;
+  #started = 0;
 
-  constructor(v: Pick<SessionVector, 'suite' | 'sessionTtlMs' | 'keys'>, pre: VaultState, seed: string) {
+  constructor(v: Pick<SessionVector, 'suite' | 'sessionTtlMs' | 'keys' | 'publicKeys'>, pre: VaultState, seed: string) {
+    this.#seed = seed;
     this.#vault = recording(seededRng(`${seed} vault`));
-    this.#client = recording(seededRng(`${seed} client`));
     this.#bench = openVault(v, pre, this.#vault.rng);
+    this.#ctx = clientContext(v);
   }
 
   get state(): VaultState {
     return this.#bench.vault.state;
   }
 
-  #deliver(frame: Frame | null, op?: number): Frame[] {
+  /** Delivers `frame` (null: the expiry event) at `now`; `client`: the operation that sent it, and its draws. */
+  #deliver(frame: Frame | null, client?: Pick<SessionStep, 'op' | 'clientRandom'>): Frame[] {
     this.#bench.setNow(this.now);
-    const clientRandom = op === undefined ? undefined : this.#client.take();
     const replies = frame === null ? this.#bench.vault.expireSessions() : this.#bench.vault.deliver(frame);
     const code = alertCodeOf(replies);
-    this.steps.push({ now: this.now, ...(op !== undefined && { op, clientRandom }), ...(frame && { frame: toWire(frame) }), vaultRandom: this.#vault.take(), replies: replies.map(toWire), ...(code !== undefined && { code }) });
+    this.steps.push({ now: this.now, ...client, ...(frame && { frame: toWire(frame) }), vaultRandom: this.#vault.take(), replies: replies.map(toWire), ...(code !== undefined && { code }) });
     this.now += 10;
     return replies;
   }
 
-  /** Runs a client operation; `tamper`: the relay first sends that frame of it with byte `at` flipped. */
-  run(o: Omit<SessionOperation, 'result'>, tamper?: { readonly frame: number; readonly at: number }): WireResult {
-    const index = this.operations.length;
+  /**
+   * Runs a client operation, its client drawing from randomness of its own. `meanwhile` happens
+   * just before the client's frame number `frame` reaches the vault (the relay acting on that
+   * frame, or another client's whole operation).
+   */
+  run(o: Omit<SessionOperation, 'result'>, meanwhile?: { readonly frame: number; readonly do: (f: Frame) => void }): void {
+    const op = this.#started++;
+    const client = recording(seededRng(`${this.#seed} client ${op}`));
     let sent = 0;
     const send = (f: Frame) => {
-      if (tamper?.frame === sent++) this.#deliver(flipped(f, tamper.at));
-      return this.#deliver(f, index);
+      if (meanwhile?.frame === sent++) meanwhile.do(f);
+      return this.#deliver(f, { op, clientRandom: client.take() });
     };
-    const result = runOperation(this.#bench.ctx, o, this.#client.rng, send);
-    this.operations.push({ ...o, result });
-    return result;
+    this.operations[op] = { ...o, result: runOperation(this.#ctx, o, client.rng, send) };
   }
 
   /** The relay re-sends the frame of step k. */
@@ -224,9 +277,14 @@ class Recorder {
     this.#deliver(fromWire(this.steps[k]!.frame!));
   }
 
+  /** The relay sends `f` with byte `at` flipped. */
+  flip(f: Frame, at: number): void {
+    this.#deliver(flipped(f, at));
+  }
+
   /** The relay sends the frame of step k with byte `at` flipped. */
   tamper(k: number, at: number): void {
-    this.#deliver(flipped(fromWire(this.steps[k]!.frame!), at));
+    this.flip(fromWire(this.steps[k]!.frame!), at);
   }
 
   expire(afterMs: number): void {
@@ -238,7 +296,7 @@ class Recorder {
 const hex = (s: string) => toHex(utf8(s));
 const ALICE = hex('alice');
 const register = (password: string, guessLimit: number) => ({ op: 'register', credentialId: ALICE, password: hex(password), key: hex('the backup key K, 32 bytes long.'), guessLimit }) as const;
-const recover = (password: string, op: 'recover' | 'probe' = 'recover', credentialId = ALICE) => ({ op, credentialId, password: hex(password) }) as const;
+const recover = (password: string, op: 'recover' | 'probe' | 'wrong-mac' = 'recover', credentialId = ALICE) => ({ op, credentialId, password: hex(password) }) as const;
 
 interface Script {
   readonly name: string;
@@ -253,8 +311,20 @@ const SCRIPTS: readonly Script[] = [
   { name: 'recover-right-password', description: 'a recovery with the right password: KE1 spends a guess (9 tries left in KE2), the KE3 verifies, K is released sealed under the session key, the attempts go back to 0', setup: (r) => r.run(register('correct horse', 10)), run: (r) => r.run(recover('correct horse')) },
   { name: 'recover-wrong-password', description: 'a recovery with a wrong password: the KE2 says 9 tries left, the envelope does not open, the client sends RecoverAbort; the guess stays spent', setup: (r) => r.run(register('correct horse', 10)), run: (r) => r.run(recover('battery staple')) },
   {
+    name: 'recover-wrong-mac',
+    description: 'a KE3 with a wrong MAC in a sound channel (operation wrong-mac): the client opens the envelope with the right password, then sends its KE3 with the last byte of client_mac flipped; the MAC check fails, so the vault ends the session as failed and answers Error(ClientAuthenticationFailed) with 9 tries left, which the client reports as WrongPassword: K is not released and the guess stays spent',
+    setup: (r) => r.run(register('correct horse', 10)),
+    run: (r) => r.run(recover('correct horse', 'wrong-mac')),
+  },
+  {
+    name: 'reregistered-during-recovery',
+    description: 'a recovery with the right password whose KE3 reaches the vault after a second client registered the credential again (another password): the new registration ends every pending session, so the KE3, whose MAC verifies against the old record, finds its session gone; the vault answers Error(UnknownSession) and releases nothing (the client reports Fault), and the new record keeps 0 attempts used',
+    setup: (r) => r.run(register('correct horse', 10)),
+    run: (r) => r.run(recover('correct horse'), { frame: 1, do: () => r.run(register('battery staple', 10)) }),
+  },
+  {
     name: 'exhausted',
-    description: 'a record with a limit of 2: two wrong passwords (the second leaves 0 tries and, once aborted, the record Exhausted and erased), then the right password is answered Locked',
+    description: 'a record with a limit of 2: two wrong passwords (the second leaves 0 tries and, once aborted, the record Exhausted and erased), then the right password is refused in Handshake2 with Error(GuessLimitExceeded), which the client reports as Locked',
     setup: (r) => r.run(register('correct horse', 2)),
     run: (r) => {
       r.run(recover('battery staple'));
@@ -264,7 +334,7 @@ const SCRIPTS: readonly Script[] = [
   },
   {
     name: 'locked-with-pending',
-    description: 'a record with a limit of 2: two probes leave 0 tries with both sessions pending (the record stays Registered, either could still succeed), so the right password is answered Locked; the expiry event ends both sessions and the record becomes Exhausted and erased',
+    description: 'a record with a limit of 2: two probes leave 0 tries with both sessions pending (the record stays Registered: as far as the vault knows, either could still succeed), so the right password is refused in Handshake2 with Error(GuessLimitExceeded), which the client reports as Locked; the expiry event closes both probes\' channels (two Alerts SessionExpired) and ends both sessions, and the record becomes Exhausted and erased',
     setup: (r) => r.run(register('correct horse', 2)),
     run: (r) => {
       r.run(recover('a guess', 'probe'));
@@ -293,7 +363,7 @@ const SCRIPTS: readonly Script[] = [
   },
   {
     name: 'refused-frames',
-    description: 'frames the relay sends that a vault must refuse without any change: a replayed Handshake1 (SessionReplayed), a Handshake1 with one byte flipped, in the ephemeral key and in the payload, a KE3 with one byte flipped just before the genuine one (ChannelDecryptFailed: the channel stays open), and that KE3 sent again after its session ended (UnknownSession); between them a wrong guess and a probe spend their guesses, and the right password still recovers',
+    description: 'frames the relay sends that a vault must refuse without any change: a replayed Handshake1 (SessionReplayed); that Handshake1 with one byte flipped, first in the payload (byte 40), later in the ephemeral key (byte 7), each ChannelDecryptFailed; a KE3 with one byte flipped just before the genuine one (ChannelDecryptFailed: the channel stays open); and that KE3 sent again after its session ended (UnknownSession). Between them a wrong guess and a probe spend their guesses, and the right password still recovers',
     setup: (r) => r.run(register('correct horse', 10)),
     run: (r) => {
       r.run(recover('battery staple'));
@@ -301,32 +371,24 @@ const SCRIPTS: readonly Script[] = [
       r.tamper(0, 40);
       r.run(recover('horse battery', 'probe'));
       r.tamper(0, 7);
-      r.run(recover('correct horse'), { frame: 1, at: 20 });
+      r.run(recover('correct horse'), { frame: 1, do: (f) => r.flip(f, 20) });
       r.replay(r.steps.length - 1);
     },
   },
 ];
 
-function vaultKeys(suiteId: SuiteId, seed: string): Pick<SessionVector, 'keys' | 'publicKeys'> {
-  const suite = getSuite(suiteId);
-  const rng = seededRng(`${seed} keys`);
-  const server = suite.group.deriveDiffieHellmanKeyPair(rng(32));
-  const channel = rng(32);
-  return {
-    keys: { opaqueServerPrivateKey: toHex(server.privateKey), oprfSeed: toHex(rng(suite.Nh)), channelPrivateKey: toHex(channel) },
-    publicKeys: { opaqueServerPublicKey: toHex(server.publicKey), channelPublicKey: toHex(x25519.getPublicKey(channel)) },
-  };
-}
+/** The records as stored: plain JSON. */
+const stored = (s: VaultState) => JSON.parse(canonicalJson(s)) as VaultState;
 
 function generate(script: Script, suite: SuiteId): SessionVector {
   const seed = `bkv session vectors ${suite} ${script.name}`;
-  const base = { suite, sessionTtlMs: TTL, ...vaultKeys(suite, seed) };
+  const base = { suite, sessionTtlMs: TTL, ...generateVaultKeys(getSuite(suite), seededRng(`${seed} keys`)) };
   const setup = new Recorder(base, EMPTY_VAULT, `${seed} setup`);
   script.setup(setup);
-  const pre = JSON.parse(canonicalJson(setup.state)) as VaultState;
+  const pre = stored(setup.state);
   const r = new Recorder(base, pre, seed);
   script.run(r);
-  return { name: `${script.name} (${suite})`, description: script.description, ...base, pre, operations: r.operations, steps: r.steps, post: JSON.parse(canonicalJson(r.state)) as VaultState };
+  return { name: `${script.name} (${suite})`, description: script.description, ...base, pre, operations: r.operations, steps: r.steps, post: stored(r.state) };
 }
 
 /** Every script on the default suite; registration and the right password on the other two. */
@@ -338,53 +400,62 @@ export function generateSessionVectors(): SessionVector[] {
 // Verification: the vault side and the client side, each against the recorded other side
 
 const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b);
+const excerpt = (x: unknown) => `${canonicalJson(x).slice(0, 80)}…`;
 
 /**
- * Feeds every step to a vault loaded with `pre`; problems found (empty: the vault agrees).
- * `steps`: the vault's rules (default bkv's; the tests pass broken ones).
+ * Feeds every step to a vault loaded with `keys` and `pre`; problems found (empty: the vault
+ * agrees). Also checks the file itself: `publicKeys` are the halves of `keys`, and each `code` is
+ * the first Alert of its `replies`. `steps`: the vault's rules (default bkv's; the tests pass broken ones).
  */
 export function verifyVaultSide(v: SessionVector, steps?: VaultSteps): string[] {
   const problems: string[] = [];
-  const random = replaying(`${v.name}: vault`);
+  const random = replaying();
   const bench = openVault(v, v.pre, random.rng, steps);
+  if (!same(bench.publicKeys, v.publicKeys)) problems.push(`${v.name}: publicKeys are not the public halves of keys: the vault derives ${canonicalJson(bench.publicKeys)}`);
   v.steps.forEach((s, k) => {
+    const at = `${v.name}: step ${k}`;
+    if (alertCodeOf(s.replies.map(fromWire)) !== s.code) problems.push(`${at}: code ${s.code ?? '(absent)'} is not the first Alert of the recorded replies`);
     bench.setNow(s.now);
     random.load(s.vaultRandom);
     try {
       const replies = (s.frame ? bench.vault.deliver(fromWire(s.frame)) : bench.vault.expireSessions()).map(toWire);
-      if (!same(replies, s.replies)) problems.push(`${v.name}: step ${k}: the vault answered ${canonicalJson(replies).slice(0, 80)}…, expected ${canonicalJson(s.replies).slice(0, 80)}…`);
-      if (random.left() > 0) problems.push(`${v.name}: step ${k}: the vault drew ${random.left()} random values fewer than recorded`);
+      if (!same(replies, s.replies)) problems.push(`${at}: the vault answered ${excerpt(replies)}, expected ${excerpt(s.replies)}`);
+      if (random.left() > 0) problems.push(`${at}: the vault drew ${random.left()} random values fewer than recorded`);
     } catch (e) {
       if (!(e instanceof VectorMismatch)) throw e;
-      problems.push(`step ${k}: ${e.message}`);
+      problems.push(`${at}: ${e.message}`);
     }
   });
   if (!same(bench.vault.state, v.post)) problems.push(`${v.name}: the vault's state after the steps is not post`);
   return problems;
 }
 
-/** Runs every operation's client against the recorded replies; problems found. */
+/** Runs every operation's client, pinning `publicKeys`, against the recorded replies; problems found. */
 export function verifyClientSide(v: SessionVector): string[] {
   const problems: string[] = [];
-  const ctx = openVault(v, EMPTY_VAULT, () => new Uint8Array(0)).ctx; // the pinned keys only
+  const ctx = clientContext(v);
   v.operations.forEach((o, i) => {
+    const at = `${v.name}: operation ${i}`;
     const steps = v.steps.filter((s) => s.op === i);
-    const random = replaying(`${v.name}: operation ${i}`);
+    const random = replaying();
     random.load(steps.flatMap((s) => s.clientRandom ?? []));
     let k = 0;
+    let left = random.left(); // the draws still to come after the frame now sent
     const send = (f: Frame): readonly Frame[] => {
       const step = steps[k++];
-      if (!step || !same(toWire(f), step.frame)) throw new VectorMismatch(`${v.name}: operation ${i}: the client's frame ${k - 1} differs from the recorded one`);
+      if (!step || !same(toWire(f), step.frame)) throw new VectorMismatch(`the client's frame ${k - 1} differs from the recorded one`);
+      left -= step.clientRandom?.length ?? 0;
+      if (random.left() !== left) throw new VectorMismatch(`the client's draws before its frame ${k - 1} are not the ${step.clientRandom?.length ?? 0} recorded for it`);
       return step.replies.map(fromWire);
     };
     try {
       const result = runOperation(ctx, o, random.rng, send);
-      if (!same(result, o.result)) problems.push(`${v.name}: operation ${i}: the client ended with ${canonicalJson(result)}, expected ${canonicalJson(o.result)}`);
-      if (k !== steps.length) problems.push(`${v.name}: operation ${i}: the client sent ${k} frames of ${steps.length}`);
-      if (random.left() > 0) problems.push(`${v.name}: operation ${i}: the client drew ${random.left()} random values fewer than recorded`);
+      if (!same(result, o.result)) problems.push(`${at}: the client ended with ${canonicalJson(result)}, expected ${canonicalJson(o.result)}`);
+      if (k !== steps.length) problems.push(`${at}: the client sent ${k} frames of ${steps.length}`);
+      if (random.left() > 0) problems.push(`${at}: the client drew ${random.left()} random values fewer than recorded`);
     } catch (e) {
       if (!(e instanceof VectorMismatch)) throw e;
-      problems.push(e.message);
+      problems.push(`${at}: ${e.message}`);
     }
   });
   return problems;
