@@ -13,7 +13,7 @@ import { checkBudget } from '../src/check/budget.ts';
 import { finalizeSoftHsm, SoftHsm } from '../src/hsm/softhsm.ts';
 import { vaultConfig } from '../src/vault/setup.ts';
 import { demoReplicas } from '../src/cli/demo-replicas.ts';
-import { SimFleet } from '../src/replication/fleet.ts';
+import { type FleetMutant, SimFleet } from '../src/replication/fleet.ts';
 import { entryKey } from '../src/replication/safety.ts';
 import { deployReplicatedFleet } from '../src/replication/provision.ts';
 import { FleetRelay } from '../src/replication/relay.ts';
@@ -24,8 +24,8 @@ import { memoryFleets } from './support/replication-scenarios.ts';
 
 const memory = memoryFleets('bkv-fleet-test');
 
-function fleetOf(n: number, seed: string, network = {}) {
-  return new SimFleet({ hsms: memory.hsms(n), labels: memory.labels, config: memory.config, seed, network });
+function fleetOf(n: number, seed: string, network = {}, mutant?: FleetMutant) {
+  return new SimFleet({ hsms: memory.hsms(n), labels: memory.labels, config: memory.config, seed, network, ...(mutant && { mutant }) });
 }
 
 const owner = (startAt = 0) => ({
@@ -115,8 +115,8 @@ describe('G1: a KE2 leaves only after its guess is committed at a majority', () 
 });
 
 describe('untrusted hosts: rollback', () => {
-  async function prepared(n: number, seed: string) {
-    const fleet = fleetOf(n, seed);
+  async function prepared(n: number, seed: string, mutant?: FleetMutant) {
+    const fleet = fleetOf(n, seed, {}, mutant);
     fleet.runUntil(() => fleet.leader() !== null, 5000);
     const relay = new FleetRelay(fleet);
     const client = new BkvClient(fleet.clientContext, relay, seededRng(`${seed} client`));
@@ -152,11 +152,7 @@ describe('untrusted hosts: rollback', () => {
     expect(fleet.replica(follower).sealed.log).toEqual([]);
     expect([...fleet.replica(follower).lostToRollback]).toEqual(log.map((e, k) => entryKey(k + 1, e.term)));
 
-    const blind = new SimFleet({ hsms: memory.hsms(3), labels: memory.labels, config: memory.config, seed: 'rollback-shallow', mutant: 'trust-host-storage' });
-    blind.runUntil(() => blind.leader() !== null, 5000);
-    const client = new BkvClient(blind.clientContext, new FleetRelay(blind), seededRng('rollback-shallow client'));
-    expect((await client.register(utf8('alice'), utf8('pw'), keyBytes('K'), 6)).ok).toBe(true);
-    blind.runFor(200);
+    const blind = (await prepared(3, 'rollback-shallow', 'trust-host-storage')).fleet;
     const r = (blind.leader()! + 1) % 3;
     blind.inject({ type: 'Rollback', replica: r, saves: 2 });
     expect(blind.stats.rollbacksDetected).toBe(0);

@@ -9,10 +9,10 @@ import { seededRng } from '../crypto/rng.ts';
 import { getSuite, type SuiteId } from '../crypto/suite.ts';
 import { BkvClient, type Relay } from '../client/client.ts';
 import { MemoryHsm, MemoryToken } from '../hsm/memory.ts';
-import { importVaultKeys, pinnedContext } from '../vault/imported-keys.ts';
+import { importVaultKeys } from '../vault/imported-keys.ts';
 import { type Command, type VaultState, applyCommand } from '../vault/records.ts';
 import { SingleReplicaVault } from '../vault/single.ts';
-import { vaultConfig } from '../vault/setup.ts';
+import { pinnedContext, vaultConfig } from '../vault/setup.ts';
 import { MemoryHostStorage } from '../vault/storage.ts';
 import { describeOutcome } from '../vectors/records.ts';
 import { fromWire, toWire, type WireFrame, wireResult } from './adapter-protocol.ts';
@@ -86,7 +86,7 @@ export async function serveClientAdapter(): Promise<void> {
     };
     switch (m.op) {
       case 'init': {
-        const ctx = pinnedContext(vaultConfig({ suite: getSuite(m.suite as SuiteId) }), { opaqueServerPublicKey: m.opaqueServerPublicKey, channelPublicKey: m.channelPublicKey });
+        const ctx = pinnedContext(vaultConfig({ suite: getSuite(m.suite as SuiteId) }), { channelKey: fromHex(m.channelPublicKey), opaqueServerKey: fromHex(m.opaqueServerPublicKey) });
         client = new BkvClient(ctx, relay, seededRng(String(m.seed)));
         return { ok: true };
       }

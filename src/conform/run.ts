@@ -14,8 +14,8 @@ import type { DecodingCase } from '../vectors/decoding.ts';
 import { BkvClient, type Relay } from '../client/client.ts';
 import { type Outcome, onRecoverResponse, startRecovery } from '../client/session.ts';
 import { MemoryHsm } from '../hsm/memory.ts';
-import { createSingleReplicaVault, vaultConfig } from '../vault/setup.ts';
-import { generateVaultKeys, pinnedContext } from '../vault/imported-keys.ts';
+import { createSingleReplicaVault, pinnedContext, vaultConfig } from '../vault/setup.ts';
+import { generateVaultKeys, publicKeyBytes } from '../vault/imported-keys.ts';
 import { initiatorStart, initiatorFinish } from '../crypto/noise.ts';
 import { decodeResponse } from '../vault/protocol.ts';
 import { fromWire, toWire, type WireFrame, type WireResult } from './adapter-protocol.ts';
@@ -64,7 +64,7 @@ export async function conformVault(o: ConformOptions): Promise<number> {
     const init = await ch.request<{ ok: boolean; opaqueServerPublicKey: string; channelPublicKey: string; error?: string }>({ op: 'init', suite: o.suite, keys, sessionTtlMs: TTL });
     check(t, print, 'init', init.ok, init.error);
     check(t, print, 'init: public keys match the private keys', init.opaqueServerPublicKey === publicKeys.opaqueServerPublicKey && init.channelPublicKey === publicKeys.channelPublicKey);
-    const ctx = pinnedContext(vaultConfig({ suite }), publicKeys);
+    const ctx = pinnedContext(vaultConfig({ suite }), publicKeyBytes(publicKeys));
     const deliver = async (f: import('../vault/protocol.ts').Frame) => {
       const r = await ch.request<{ ok: boolean; frames: WireFrame[]; error?: string }>({ op: 'frame', now, frame: toWire(f) });
       if (!r.ok) throw new Error(`adapter refused a frame: ${r.error}`);

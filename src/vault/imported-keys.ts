@@ -6,7 +6,7 @@
  *
  *   generateVaultKeys(suite, rng)             -> the private keys (the adapter's `init`) and their public halves
  *   importVaultKeys(hsm, config, keys)        -> the keys in the HSM under config's labels; the public halves it reports
- *   pinnedContext(config, publicKeys)         -> the ClientContext of a client that pins those public halves
+ *   publicKeyBytes(publicKeys)                -> those public halves as a client pins them (setup.ts `pinnedContext`)
  * @module
  */
 import { x25519 } from '@noble/curves/ed25519.js';
@@ -56,7 +56,7 @@ export function importVaultKeys(hsm: Hsm, config: VaultConfig, keys: VaultPrivat
   return { opaqueServerPublicKey: toHex(server.publicKey), channelPublicKey: toHex(channel.publicKey) };
 }
 
-/** The client's context for a vault of `config` whose public keys are `publicKeys` (default identities: none set). */
-export function pinnedContext(config: Pick<VaultConfig, 'params' | 'noise' | 'prologue'>, publicKeys: VaultPublicKeys): ClientContext {
-  return { params: config.params, noise: config.noise, prologue: config.prologue, channelKey: fromHex(publicKeys.channelPublicKey), opaqueServerKey: fromHex(publicKeys.opaqueServerPublicKey) };
+/** The public halves as the bytes a ClientContext pins (setup.ts `pinnedContext`). */
+export function publicKeyBytes(publicKeys: VaultPublicKeys): Pick<ClientContext, 'channelKey' | 'opaqueServerKey'> {
+  return { channelKey: fromHex(publicKeys.channelPublicKey), opaqueServerKey: fromHex(publicKeys.opaqueServerPublicKey) };
 }

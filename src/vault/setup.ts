@@ -33,12 +33,17 @@ export function vaultConfig(o: VaultSetup = {}): VaultConfig {
   };
 }
 
+/** The client's pinned view of a vault of `config` whose public keys are `keys` (default identities: none set). */
+export function pinnedContext(config: Pick<VaultConfig, 'params' | 'noise' | 'prologue'>, keys: Pick<ClientContext, 'channelKey' | 'opaqueServerKey'>): ClientContext {
+  return { params: config.params, noise: config.noise, prologue: config.prologue, channelKey: keys.channelKey, opaqueServerKey: keys.opaqueServerKey };
+}
+
 /** The client's pinned view of a vault whose keys are in `hsm`. */
 export function pinnedClientContext(hsm: Hsm, config: VaultConfig): ClientContext {
   const channelKey = hsm.keyInfo(config.labels.channel).publicKey;
   const opaqueServerKey = hsm.keyInfo(config.labels.opaqueServer).publicKey;
   if (!channelKey || !opaqueServerKey) throw new VaultError('KeyNotFound', 'vault keys are not provisioned');
-  return { params: config.params, noise: config.noise, prologue: config.prologue, channelKey, opaqueServerKey };
+  return pinnedContext(config, { channelKey, opaqueServerKey });
 }
 
 /** Provisions the keys (when missing) and opens a single-replica vault over them. */

@@ -28,10 +28,10 @@ import { type ClientContext, type Outcome, type RecoverySession, fault, onRecove
 import { fromWire, toWire, type WireFrame, type WireResult, wireResult } from '../conform/adapter-protocol.ts';
 import { isVaultError } from '../errors.ts';
 import { MemoryHsm, MemoryToken } from '../hsm/memory.ts';
-import { type VaultPrivateKeys, type VaultPublicKeys, generateVaultKeys, importVaultKeys, pinnedContext } from '../vault/imported-keys.ts';
+import { type VaultPrivateKeys, type VaultPublicKeys, generateVaultKeys, importVaultKeys, publicKeyBytes } from '../vault/imported-keys.ts';
 import { type Frame, decodeResponse, encodeRequest } from '../vault/protocol.ts';
 import { type VaultState, EMPTY_VAULT } from '../vault/records.ts';
-import { vaultConfig } from '../vault/setup.ts';
+import { pinnedContext, vaultConfig } from '../vault/setup.ts';
 import { SingleReplicaVault, type VaultSteps } from '../vault/single.ts';
 import { MemoryHostStorage, saveSealed } from '../vault/storage.ts';
 
@@ -147,7 +147,7 @@ function openVault(v: Pick<SessionVector, 'suite' | 'sessionTtlMs' | 'keys'>, pr
 }
 
 /** What every client of the vector pins: `publicKeys`, and the protocol of `vaultConfig`. */
-const clientContext = (v: Pick<SessionVector, 'suite' | 'publicKeys'>): ClientContext => pinnedContext(vaultConfig({ suite: getSuite(v.suite) }), v.publicKeys);
+const clientContext = (v: Pick<SessionVector, 'suite' | 'publicKeys'>): ClientContext => pinnedContext(vaultConfig({ suite: getSuite(v.suite) }), publicKeyBytes(v.publicKeys));
 
 /**
  * The client side of one operation over `send` (a frame out, the vault's replies back): the
