@@ -14,7 +14,8 @@
  *   OnReleased            the client opens K                                    (onReleased)
  *   DropMessage           the message in flight is lost; the client gives up
  *   SessionExpiry         the TTL passes: every pending session ends, channels close (handleSessionExpiry)
- *   Restart               the vault replica restarts: channels are lost, records are not
+ *   Restart               the vault replica restarts: channels are lost, so the sessions they served
+ *                         end (their guesses stay spent); records are not (spec ch. 6, "Serving")
  *   Register              the client registers again: a new record and budget   (startRegistration ...)
  *
  * Timeouts, crashes and losses are events (no `after`, no `invoke`), so a path is a schedule.
@@ -81,7 +82,7 @@ export const sessionMachine = setup({
     resetAttempts: assign({ attemptsUsed: 0, pending: 0, channel: false, ke2SinceSuccess: 0 }),
     endSession: assign(({ context }) => ({ pending: context.pending - 1, channel: false })),
     expireSessions: assign({ pending: 0, channel: false }),
-    loseChannels: assign({ channel: false }),
+    endOrphanedSessions: assign({ pending: 0, channel: false }),
     register: assign({ attemptsUsed: 0, pending: 0, password: null, channel: false, triesRemaining: null, fault: null, ke2SinceSuccess: 0 }),
     fail: assign((_, params: { fault: 'Unavailable' | 'UnknownSession' }) => ({ fault: params.fault })),
   },
@@ -100,7 +101,7 @@ export const sessionMachine = setup({
   }),
   on: {
     SessionExpiry: { actions: 'expireSessions' },
-    Restart: { actions: 'loseChannels' },
+    Restart: { actions: 'endOrphanedSessions' },
   },
   states: {
     /** No message in flight: before the first session, or after a verdict. */

@@ -15,7 +15,9 @@ import { describe, expect, test } from 'vitest';
 import { canonicalJson } from '../src/crypto/canonical.ts';
 import { seededRng } from '../src/crypto/rng.ts';
 import { MemoryHsm } from '../src/hsm/memory.ts';
-import { type DurableStore, freshNonce, loadDurable, persistDurable } from '../src/replication/durable.ts';
+import { type DurableStore, type Persistence, SEALED_PERSISTENCE, freshNonce } from '../src/replication/durable.ts';
+import { VOTE_NOT_PERSISTED } from '../src/broken/persistence.ts';
+import type { Version } from '../src/vault/storage.ts';
 import {
   type Durable,
   type RaftConfig,
@@ -84,7 +86,9 @@ interface ReplicaSut {
   raft: RaftState<never> | null;
   /** What was last sealed (what a restart starts from when the host keeps it). */
   persisted: Durable<never>;
-  version: number;
+  version: Version;
+  /** The persistence rule its host runs (durable.ts, or a broken variant). */
+  readonly persistence: Persistence;
 }
 
 function live(sut: ReplicaSut): RaftState<never> {
@@ -96,7 +100,7 @@ function live(sut: ReplicaSut): RaftState<never> {
 function apply(sut: ReplicaSut, step: RaftStep<never>): void {
   sut.raft = step.state;
   if (canonicalJson(step.state.durable) !== canonicalJson(sut.persisted)) {
-    sut.version = persistDurable(sut.store, sut.version, step.state.durable, sut.rng);
+    sut.version = sut.persistence.persist(sut.store, sut.version, step.state.durable, sut.rng);
     sut.persisted = step.state.durable;
   }
 }
@@ -116,7 +120,7 @@ export const replicaAdapter: Adapter<ReplicaSnapshot, ReplicaEvent, ReplicaSut> 
     hsm.generateKey(SEAL, 'aes256gcm');
     const config: RaftConfig = { id: 0, n: DEFAULT_REPLICA_FLEET, maxBatch: 16 };
     const raft = initialRaftState<never>(config);
-    return { config, store: { hsm, sealLabel: SEAL, storage: new MemoryHostStorage() }, rng, raft, persisted: raft.durable, version: 0 };
+    return { config, store: { hsm, sealLabel: SEAL, storage: new MemoryHostStorage() }, rng, raft, persisted: raft.durable, version: 0n, persistence: SEALED_PERSISTENCE };
   },
   step(sut, e) {
     switch (e.type) {
@@ -164,12 +168,12 @@ export const replicaAdapter: Adapter<ReplicaSnapshot, ReplicaEvent, ReplicaSut> 
       case 'Restart': {
         if (sut.raft !== null) throw new Error('restart of a live replica');
         if (e.storage === 'rolledBack') sut.store.storage.rollback(1);
-        const loaded = loadDurable<never>(sut.store);
+        const loaded = sut.persistence.load<never>(sut.store);
         sut.version = loaded.version;
         sut.persisted = loaded.durable;
         sut.raft = restartRaft(sut.config, loaded.durable, loaded.durable.recovering ? freshNonce(sut.rng) : null);
         if (loaded.rolledBack) {
-          sut.version = persistDurable(sut.store, sut.version, loaded.durable, sut.rng); // seal `recovering` first
+          sut.version = sut.persistence.persist(sut.store, sut.version, loaded.durable, sut.rng); // seal `recovering` first
         }
         return;
       }
@@ -236,12 +240,12 @@ describe(`simple paths (getSimplePaths; ${DEEP ? 'BKV_DEEP=1: states told apart 
 });
 
 describe('the checks can fail', () => {
-  test('a replica whose vote is not persisted (durable.ts mutant vote-not-persisted) is caught at its restart', async () => {
+  test('a replica whose vote is not persisted (the broken variant vote-not-persisted) is caught at its restart', async () => {
     const forgetful: typeof replicaAdapter = {
       ...replicaAdapter,
       create() {
         const sut = replicaAdapter.create() as ReplicaSut;
-        return { ...sut, store: { ...sut.store, mutant: 'vote-not-persisted' as const } };
+        return { ...sut, persistence: VOTE_NOT_PERSISTED };
       },
     };
     const events: ReplicaEvent[] = [{ type: 'HandleRequestVoteRequest', term: 'next', upToDate: true }, { type: 'Crash' }, { type: 'Restart', storage: 'intact' }];

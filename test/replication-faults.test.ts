@@ -14,7 +14,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import type { FleetMutant } from '../src/replication/fleet.ts';
+import { type BrokenVariant, getBroken } from '../src/broken/catalog.ts';
 import { type Scenario, type ScenarioReport, describeSchedule, runScenario } from '../src/replication/scenario.ts';
 import { type Shape, memoryFleets, runSeed, runsFor, scenarioArb } from './support/replication-scenarios.ts';
 
@@ -34,9 +34,9 @@ function report(name: string, seed: number, t: Tally): void {
   console.log(`[replication] ${name}: ${t.scenarios} scenarios, ${t.steps} steps, ${t.faults} faults, ${(t.ms / 1000).toFixed(1)} s, ${Math.round((t.steps / t.ms) * 1000)} steps/s, seed ${seed}`);
 }
 
-function timed(s: Scenario, mutant: FleetMutant | undefined, t: Tally, livenessMs?: number): ScenarioReport {
+function timed(s: Scenario, broken: BrokenVariant | undefined, t: Tally, livenessMs?: number): ScenarioReport {
   const t0 = performance.now();
-  const r = runScenario(s, { ...env, ...(mutant && { mutant }), ...(livenessMs && { livenessMs }) });
+  const r = runScenario(s, { ...env, ...(broken && { broken }), ...(livenessMs && { livenessMs }) });
   t.ms += performance.now() - t0;
   t.scenarios++;
   t.steps += r.stats.steps;
@@ -90,19 +90,20 @@ const HUNT_TIMEOUT = Math.max(120_000, 2 * HUNT_BUDGET_MS + 60_000);
  * replays the minimal one with a trace. A fixed seed by default (BKV_SEED overrides) so that the
  * search budget is known to suffice.
  */
-function hunt(name: string, mutant: FleetMutant | undefined, shape: Shape, numRuns: number, expected: readonly string[], livenessMs = 5000): void {
+function hunt(name: string, variant: string | undefined, shape: Shape, numRuns: number, expected: readonly string[], livenessMs = 5000): void {
   const seed = process.env.BKV_SEED !== undefined ? Number(process.env.BKV_SEED) : 20260501;
+  const broken = variant === undefined ? undefined : getBroken(variant);
   const tally: Tally = { scenarios: 0, steps: 0, faults: 0, ms: 0 };
-  // shrinking stops after a time budget (the schedule found so far is kept); deeper runs shrink longer
-  const budgetMs = HUNT_BUDGET_MS;
-  const run = fc.check(
-    fc.property(scenarioArb(shape), (s) => timed(s, mutant, tally, livenessMs).ok),
-    { numRuns: runsFor(numRuns), seed, interruptAfterTimeLimit: budgetMs },
-  );
+  const property = fc.property(scenarioArb(shape), (s) => timed(s, broken, tally, livenessMs).ok);
+  // the search is bounded by runs (a slow machine finds the same schedule), the shrinking by time:
+  // it starts again from the failing run's path and keeps the smallest schedule found in its budget
+  const found = fc.check(property, { numRuns: runsFor(numRuns), seed, endOnFailure: true });
+  expect(found.failed).toBe(true);
+  const run = fc.check(property, { seed, path: found.counterexamplePath!, interruptAfterTimeLimit: HUNT_BUDGET_MS });
   report(`${name}: search and shrink`, seed, tally);
   expect(run.failed).toBe(true);
   const minimal = run.counterexample![0];
-  const replay = runScenario(minimal, { ...env, ...(mutant && { mutant }), livenessMs, trace: true });
+  const replay = runScenario(minimal, { ...env, ...(broken && { broken }), livenessMs, trace: true });
   console.log(`[replication] ${name}: caught after ${run.numRuns} scenarios, shrunk ${run.numShrinks} times, minimal schedule:\n${explain(minimal, replay)}\n  trace (last 40 steps):\n${replay.trace.slice(-40).join('\n')}`);
   expect(expected).toContain(replay.violation!.invariant);
 }

@@ -13,7 +13,9 @@ import { checkBudget } from '../src/check/budget.ts';
 import { finalizeSoftHsm, SoftHsm } from '../src/hsm/softhsm.ts';
 import { vaultConfig } from '../src/vault/setup.ts';
 import { demoReplicas } from '../src/cli/demo-replicas.ts';
-import { type FleetMutant, SimFleet } from '../src/replication/fleet.ts';
+import { SimFleet } from '../src/replication/fleet.ts';
+import { brokenRules } from '../src/broken/catalog.ts';
+import type { ReplicaRules } from '../src/replication/host.ts';
 import { entryKey } from '../src/replication/safety.ts';
 import { deployReplicatedFleet } from '../src/replication/provision.ts';
 import { FleetRelay } from '../src/replication/relay.ts';
@@ -24,8 +26,8 @@ import { memoryFleets } from './support/replication-scenarios.ts';
 
 const memory = memoryFleets('bkv-fleet-test');
 
-function fleetOf(n: number, seed: string, network = {}, mutant?: FleetMutant) {
-  return new SimFleet({ hsms: memory.hsms(n), labels: memory.labels, config: memory.config, seed, network, ...(mutant && { mutant }) });
+function fleetOf(n: number, seed: string, network = {}, rules?: ReplicaRules) {
+  return new SimFleet({ hsms: memory.hsms(n), labels: memory.labels, config: memory.config, seed, network, ...(rules && { rules }) });
 }
 
 const owner = (startAt = 0) => ({
@@ -115,8 +117,8 @@ describe('G1: a KE2 leaves only after its guess is committed at a majority', () 
 });
 
 describe('untrusted hosts: rollback', () => {
-  async function prepared(n: number, seed: string, mutant?: FleetMutant) {
-    const fleet = fleetOf(n, seed, {}, mutant);
+  async function prepared(n: number, seed: string, rules?: ReplicaRules) {
+    const fleet = fleetOf(n, seed, {}, rules);
     fleet.runUntil(() => fleet.leader() !== null, 5000);
     const relay = new FleetRelay(fleet);
     const client = new BkvClient(fleet.clientContext, relay, seededRng(`${seed} client`));
@@ -152,7 +154,7 @@ describe('untrusted hosts: rollback', () => {
     expect(fleet.replica(follower).sealed.log).toEqual([]);
     expect([...fleet.replica(follower).lostToRollback]).toEqual(log.map((e, k) => entryKey(k + 1, e.term)));
 
-    const blind = (await prepared(3, 'rollback-shallow', 'trust-host-storage')).fleet;
+    const blind = (await prepared(3, 'rollback-shallow', brokenRules('trust-host-storage'))).fleet;
     const r = (blind.leader()! + 1) % 3;
     blind.inject({ type: 'Rollback', replica: r, saves: 2 });
     expect(blind.stats.rollbacksDetected).toBe(0);

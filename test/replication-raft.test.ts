@@ -10,8 +10,12 @@ import { isVaultError } from '../src/errors.ts';
 import { MemoryHsm } from '../src/hsm/memory.ts';
 import { initialNode } from '../src/vault/node.ts';
 import type { Command, VaultState } from '../src/vault/records.ts';
-import { MemoryHostStorage } from '../src/vault/storage.ts';
-import { type DurableMutant, decodeBallot, encodeBallot, loadDurable, persistDurable } from '../src/replication/durable.ts';
+import { MemoryHostStorage, type Version } from '../src/vault/storage.ts';
+import { type Persistence, SEALED_PERSISTENCE, decodeBallot, encodeBallot, persistDurable, readAnchor } from '../src/replication/durable.ts';
+import { TRUST_HOST_STORAGE, VERSION_REUSE, VOTE_NOT_PERSISTED } from '../src/broken/persistence.ts';
+import { commitAtHalf } from '../src/broken/replica.ts';
+import { hsmView } from '../src/hsm/hsm.ts';
+import { VAULT_STEPS } from '../src/vault/node.ts';
 import { type PeerEnvelope, openPeerMessage, readVaultCommand, sealPeerMessage } from '../src/replication/peer-auth.ts';
 import {
   type Durable,
@@ -183,9 +187,9 @@ describe('log replication and commitment (Raft §5.3, §5.4)', () => {
     expect(again.committed).toEqual([]);
   });
 
-  test('the commit-at-half mutant commits one replica short of a majority', () => {
+  test('the broken variant commit-at-half (a commit quorum one short of a majority) commits on 2 of 5', () => {
     let L = elect(5)[0]!;
-    L = { ...L, config: { ...L.config, mutant: 'commit-at-half' } };
+    L = { ...L, config: { ...L.config, commitQuorum: commitAtHalf(5) } };
     L = proposeCommands(L, ['x']).state;
     const one = handleAppendEntriesResponse(L, 1, { type: 'AppendEntriesResponse', term: 1, success: true, matchIndex: 2, lastLogIndex: 2, recoveryNonce: null });
     expect(one.state.commitIndex).toBe(2);
@@ -251,14 +255,16 @@ describe('recovery after a rollback: the recovery nonce', () => {
 });
 
 describe('sealed durable state and the ballot (durable.ts)', () => {
-  function store(mutant?: DurableMutant) {
+  function store(persistence: Persistence = SEALED_PERSISTENCE) {
     const rng = seededRng('durable');
     const hsm = MemoryHsm.create('d', rng);
     hsm.generateKey('seal', 'aes256gcm');
-    return { rng, s: { hsm, sealLabel: 'seal', storage: new MemoryHostStorage(), ...(mutant && { mutant }) } };
+    const s = { hsm, sealLabel: 'seal', storage: new MemoryHostStorage() };
+    return { rng, s, load: () => persistence.load<string>(s), persist: (v: Version, d: Durable<string>) => persistence.persist(s, v, d, rng) };
   }
   const d1: Durable<string> = { currentTerm: 3, votedFor: 2, log: entries(1, 3), recovering: false };
   const d2: Durable<string> = { currentTerm: 4, votedFor: null, log: entries(1, 3, 4), recovering: false };
+  const LIFE = 1n << 32n;
 
   test('the ballot holds term and vote, and only grows', () => {
     expect(decodeBallot(encodeBallot(7, null))).toEqual({ term: 7, votedFor: null });
@@ -267,67 +273,100 @@ describe('sealed durable state and the ballot (durable.ts)', () => {
     expect(encodeBallot(7, 8) < encodeBallot(8, null)).toBe(true);
   });
 
-  test('a restart reads back what was sealed; the host sees ciphertext only', () => {
-    const { rng, s } = store();
-    expect(loadDurable(s)).toEqual({ durable: EMPTY_DURABLE, version: 0, rolledBack: false });
-    const v = persistDurable(s, persistDurable(s, 0, d1, rng), d2, rng);
-    expect(loadDurable(s)).toEqual({ durable: d2, version: v, rolledBack: false });
+  test('a restart reads back what was sealed, in a new life; the host sees ciphertext only', () => {
+    const { s, load, persist } = store();
+    expect(load()).toEqual({ durable: EMPTY_DURABLE, version: LIFE, rolledBack: false });
+    const v = persist(persist(LIFE, d1), d2);
+    expect(v).toBe(LIFE + 2n);
+    expect(load()).toEqual({ durable: d2, version: 2n * LIFE, rolledBack: false });
+    expect(persist(2n * LIFE, d2)).toBe(2n * LIFE + 1n); // the next life numbers its saves anew
     expect(new TextDecoder().decode(s.storage.load()!)).not.toContain('currentTerm');
   });
 
   test('a rolled-back or lost blob is detected: the replica restarts recovering, term and vote from the ballot', () => {
-    const { rng, s } = store();
-    persistDurable(s, persistDurable(s, 0, d1, rng), { ...d2, votedFor: 1 }, rng);
+    const { s, load, persist } = store();
+    persist(persist(LIFE, d1), { ...d2, votedFor: 1 });
     s.storage.rollback(1);
-    expect(loadDurable(s)).toMatchObject({ rolledBack: true, durable: { currentTerm: 4, votedFor: 1, log: [], recovering: true } });
-    s.storage.rollback(1);
-    expect(loadDurable(s)).toMatchObject({ rolledBack: true, durable: { currentTerm: 4, votedFor: 1, recovering: true } });
+    expect(load()).toMatchObject({ rolledBack: true, durable: { currentTerm: 4, votedFor: 1, log: [], recovering: true } });
+    s.storage.rollback(2);
+    expect(s.storage.load()).toBeNull();
+    expect(load()).toMatchObject({ rolledBack: true, durable: { currentTerm: 4, votedFor: 1, recovering: true } });
+  });
+
+  test('no version is reused: an orphan written before a crash is refused once a later life has saved', () => {
+    const { s, load, persist } = store();
+    const life1 = load().version;
+    persist(life1, d1); // (1.1), anchored
+    // (1.2) is written, then the host kills the replica before the anchor moves: an orphan
+    const anchor = hsmView(s.hsm, { advanceCounter: () => void 0 });
+    SEALED_PERSISTENCE.persist({ ...s, hsm: anchor }, life1 + 1n, { ...d2, votedFor: 0 }, seededRng('orphan'));
+    const orphan = s.storage.history.length - 1;
+    s.storage.present(orphan - 1); // the host restarts it on (1.1), which the anchor names: accepted
+    const life2 = load();
+    expect(life2).toMatchObject({ rolledBack: false, durable: d1 });
+    persist(life2.version, { ...d2, votedFor: 2 }); // (2.1): another vote in term 4, anchored
+    s.storage.present(orphan); // the host swaps the orphan back in
+    expect(load()).toMatchObject({ rolledBack: true, durable: { currentTerm: 4, votedFor: 2, log: [], recovering: true } });
+  });
+
+  test('the broken variant version-reuse lets the host choose between two blobs of one version', () => {
+    const { s, load, persist } = store(VERSION_REUSE);
+    persist(load().version, d1);
+    const anchor = hsmView(s.hsm, { advanceCounter: () => void 0 });
+    VERSION_REUSE.persist({ ...s, hsm: anchor }, readAnchor(s), { ...d2, votedFor: 0 }, seededRng('orphan'));
+    const orphan = s.storage.history.length - 1;
+    s.storage.present(orphan - 1);
+    persist(load().version, d2); // numbered like the orphan
+    s.storage.present(orphan);
+    expect(load()).toMatchObject({ rolledBack: false, durable: { currentTerm: 4, votedFor: 0 } });
   });
 
   test('an altered or foreign blob is treated as lost: recovering, term and vote from the ballot, the anchor kept', () => {
-    const { rng, s } = store();
-    const v = persistDurable(s, persistDurable(s, 0, d1, rng), { ...d2, votedFor: 1 }, rng);
+    const { rng, s, load, persist } = store();
+    const v = persist(persist(LIFE, d1), { ...d2, votedFor: 1 });
     const blob = s.storage.load()!;
     s.storage.save(Uint8Array.from(blob, (b, i) => (i === blob.length - 1 ? b ^ 1 : b)));
-    expect(loadDurable(s)).toMatchObject({ rolledBack: true, version: v, durable: { currentTerm: 4, votedFor: 1, log: [], recovering: true } });
+    expect(load()).toMatchObject({ rolledBack: true, durable: { currentTerm: 4, votedFor: 1, log: [], recovering: true } });
+    expect(readAnchor(s)).toBe(v);
     const foreign = MemoryHsm.create('d', seededRng('another replica'));
     foreign.generateKey('seal', 'aes256gcm');
     const theirs = { hsm: foreign, sealLabel: 'seal', storage: new MemoryHostStorage() };
-    persistDurable(theirs, persistDurable(theirs, persistDurable(theirs, 0, d1, rng), d1, rng), d2, rng); // version 3, ahead of ours
+    persistDurable(theirs, persistDurable(theirs, persistDurable(theirs, 9n * LIFE, d1, rng), d1, rng), d2, rng); // ahead of ours
     s.storage.save(theirs.storage.load()!); // sealed under another replica's key
-    expect(loadDurable(s)).toMatchObject({ rolledBack: true, version: v, durable: { currentTerm: 4, votedFor: 1, recovering: true } });
+    expect(load()).toMatchObject({ rolledBack: true, durable: { currentTerm: 4, votedFor: 1, recovering: true } });
+    expect(readAnchor(s)).toBe(v);
   });
 
-  test('the trust-host-storage mutant takes the rolled-back blob as it comes', () => {
-    const { rng, s } = store('trust-host-storage');
-    persistDurable(s, persistDurable(s, 0, d1, rng), d2, rng);
+  test('the broken variant trust-host-storage takes the rolled-back blob as it comes', () => {
+    const { s, load, persist } = store(TRUST_HOST_STORAGE);
+    persist(persist(LIFE, d1), d2);
     s.storage.rollback(1);
-    expect(loadDurable(s)).toEqual({ durable: d1, version: 1, rolledBack: false });
+    expect(load()).toMatchObject({ durable: d1, rolledBack: false });
   });
 
-  test('the vote-not-persisted mutant forgets the vote across a restart', () => {
-    const { rng, s } = store('vote-not-persisted');
-    persistDurable(s, 0, d1, rng);
-    expect(loadDurable(s).durable.votedFor).toBeNull();
+  test('the broken variant vote-not-persisted forgets the vote across a restart', () => {
+    const { load, persist } = store(VOTE_NOT_PERSISTED);
+    persist(LIFE, d1);
+    expect(load().durable.votedFor).toBeNull();
   });
 
   test('a vote that is not persisted lets a restarted voter elect two leaders in one term (INV-8 catches it)', () => {
     // The minimal trace, step by step: r0 and r2 campaign in term 1; r1 votes for r0; r1 restarts;
-    // r1 votes for r2. With the ballot, r1 refuses; with the mutant, two leaders of term 1.
-    for (const mutant of [undefined, 'vote-not-persisted'] as const) {
-      const { rng, s } = store(mutant);
+    // r1 votes for r2. With the ballot, r1 refuses; with the broken variant, two leaders of term 1.
+    for (const persistence of [SEALED_PERSISTENCE, VOTE_NOT_PERSISTED]) {
+      const { load, persist } = store(persistence);
       const monitor = new SafetyMonitor(3);
       const c = (i: number) => cfg(i, 3);
       const a = onElectionTimeout(initialRaftState<string>(c(0)));
       const b = onElectionTimeout(initialRaftState<string>(c(2)));
       const vote1 = handleRequestVoteRequest(initialRaftState<string>(c(1)), 0, msg(a, 1, 'RequestVoteRequest'));
-      persistDurable(s, 0, vote1.state.durable, rng);
+      persist(LIFE, vote1.state.durable);
       const leaderA = handleRequestVoteResponse(a.state, 1, msg(vote1, 0, 'RequestVoteResponse')).state;
       monitor.onBecameLeader(0, leaderA.durable.currentTerm);
-      const restarted = restartRaft<string>(c(1), loadDurable<string>(s).durable, null); // r1 crashes and restarts
+      const restarted = restartRaft<string>(c(1), load().durable, null); // r1 crashes and restarts
       const vote2 = handleRequestVoteRequest(restarted, 2, msg(b, 1, 'RequestVoteRequest'));
       const leaderB = handleRequestVoteResponse(b.state, 1, msg(vote2, 2, 'RequestVoteResponse')).state;
-      if (mutant === undefined) {
+      if (persistence === SEALED_PERSISTENCE) {
         expect(leaderB.role).toBe('candidate');
       } else {
         expect(leaderB.role).toBe('leader');
@@ -396,7 +435,7 @@ describe('authenticated peer messages (peer-auth.ts)', () => {
 describe('the replica answers clients only when it serves (replica.ts)', () => {
   test('a follower redirects with its leader hint, a leader not yet serving says Unavailable; nothing changes', () => {
     const hsm = MemoryHsm.create('x', seededRng('x'));
-    const env = { hsm, rng: seededRng('e'), now: 0, config: {} as never };
+    const env = { hsm, rng: seededRng('e'), now: 0, config: {} as never, vault: VAULT_STEPS };
     const follower = { ...restartReplica(cfg(1), EMPTY_DURABLE as Durable<Command>, null) };
     const withHint = { ...follower, raft: { ...follower.raft, leaderHint: 2 } };
     const frame = { channel: 'c1', kind: 'Handshake1' as const, bytes: utf8('hello') };

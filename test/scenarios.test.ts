@@ -11,7 +11,8 @@ import { runScenario } from '../src/replication/scenario.ts';
 import { ATTACKS } from '../src/scenarios/attacks.ts';
 import { guessLimitScenario } from '../src/scenarios/generate.ts';
 import { memoryFleets } from '../src/scenarios/fleets.ts';
-import { FLEET_MUTATIONS, huntMutant } from '../src/scenarios/mutants.ts';
+import { BROKEN } from '../src/broken/catalog.ts';
+import { huntBroken } from '../src/scenarios/mutants.ts';
 import { type SuiteName, describeFailure, parseReplayToken, replayToken, runOne, runSuite } from '../src/scenarios/suites.ts';
 
 const scale = Math.max(1, Number(process.env.BKV_RUNS ?? '1') || 1);
@@ -50,13 +51,13 @@ describe('the attack catalog: each attack on its own', () => {
 
 describe('every checker catches its broken fleet', () => {
   // a fixed seed: the run budget is known to suffice (each is caught within its first few runs but the Raft ones)
-  for (const m of FLEET_MUTATIONS) {
-    test(`${m.checker}: mutant ${m.mutant} is caught by ${m.expected.join('/')}`, () => {
-      const caught = huntMutant(m, env, 'bkv-mutants', 60);
-      console.log(`[scenarios] ${m.mutant}: caught at ${m.suite} run ${caught?.run} (${caught?.name}) by ${caught?.violation?.invariant}`);
+  for (const m of BROKEN.filter((b) => b.suite !== undefined)) {
+    test(`${m.checker}: broken variant ${m.name} is caught by ${m.expected.join('/')}`, () => {
+      const caught = huntBroken(m, env, 'bkv-mutants', 60);
+      console.log(`[scenarios] ${m.name}: caught at ${m.suite} run ${caught?.run} (${caught?.name}) by ${caught?.violation?.invariant}`);
       expect(caught).not.toBeNull();
       expect(m.expected).toContain(caught!.violation!.invariant);
-      // the same run of the fleet without the mutant passes every check
+      // the same run of the correct fleet passes every check
       expect(runOne(caught!.suite, caught!.seed, caught!.run, env).violation).toBeNull();
     }, 60_000);
   }
@@ -85,7 +86,7 @@ describe('reproducibility and the command', () => {
   test('a replay token names a run, of a broken fleet too; replaying it gives the same run', () => {
     const t = replayToken('guess-limit', 'x y/z', 3);
     expect(parseReplayToken(t)).toEqual({ suite: 'guess-limit', seed: 'x y/z', run: 3 });
-    expect(parseReplayToken(replayToken('attack', 's', 12, 'ack-before-commit'))).toEqual({ suite: 'attack', seed: 's', run: 12, mutant: 'ack-before-commit' });
+    expect(parseReplayToken(replayToken('attack', 's', 12, 'ack-before-commit'))).toEqual({ suite: 'attack', seed: 's', run: 12, broken: 'ack-before-commit' });
     expect(() => parseReplayToken('bkv1.garbage')).toThrow();
     const a = runOne('guess-limit', 'x y/z', 3, env);
     const b = runOne('guess-limit', 'x y/z', 3, env);
@@ -125,13 +126,13 @@ describe('reproducibility and the command', () => {
     const lines: string[] = [];
     expect(await check(parseArgs(['--broken', 'count-at-ke3', '--seed', 'cli'], options), (l) => lines.push(l))).toBe(0);
     const text = lines.join('\n');
-    expect(text).toMatch(/FAILED guess-limit run \d+ \(guess-limit, broken fleet count-at-ke3\), seed "cli"/);
+    expect(text).toMatch(/FAILED guess-limit run \d+ \(guess-limit, broken variant count-at-ke3\), seed "cli"/);
     expect(text).toContain('INV-1: KE2 number');
     expect(text).toContain('sequenceDiagram');
     expect(text).toMatch(/->>r\d/);
     expect(lines.at(-1)).toMatch(/^caught: count-at-ke3 reported as INV-1/);
     const token = /--replay (bkv1\.\S+)/.exec(text)![1]!;
-    expect(parseReplayToken(token).mutant).toBe('count-at-ke3');
+    expect(parseReplayToken(token).broken).toBe('count-at-ke3');
     const replayed: string[] = [];
     expect(await check(parseArgs(['--replay', token], options), (l) => replayed.push(l))).toBe(1);
     expect(replayed.join('\n')).toContain('INV-1: KE2 number');

@@ -17,7 +17,7 @@ import { tamperingRelay } from '../src/client/relay.ts';
 import { onRecoverResponse, onReleased, startRecovery } from '../src/client/session.ts';
 import { hsmServerKeys, oprfCredentialIdentifier } from '../src/vault/keys.ts';
 import { encodeRequest, type Frame } from '../src/vault/protocol.ts';
-import { BROKEN_RULES } from './support/vault-broken.ts';
+import { brokenRules } from '../src/broken/catalog.ts';
 import { ALICE, alertText, BACKENDS, type Backend, flipByte, handshake1, memoryBackend, readHandshake2, TTL_MS, VaultWorld, type WorldOptions } from './support/vault-world.ts';
 
 const PASSWORD = utf8('correct horse battery staple');
@@ -96,21 +96,21 @@ describe.each(BACKENDS)('adversarial relay: $name', ({ make }) => {
     expect(refunds(world.attemptsTrace)).toEqual([]);
   });
 
-  test('after a restart the replay cache is empty: a replayed KE1 of a pending session is refused; of an ended one it spends a guess nobody can use', async () => {
+  test('after a restart the replay cache is empty: a replayed KE1, of a session the restart ended or of one ended before, spends a guess nobody can use', async () => {
     const { world, adversary } = await start('replay KE1 restart');
     const abandoned = startRecovery(world.ctx, ALICE, WRONG, world.rng);
     await world.relay.exchange(abandoned.frame); // pending
     expect(await world.client.recover(ALICE, WRONG)).toEqual({ ok: false, kind: 'WrongPassword', triesRemaining: 8 });
     const ended = adversary.toVault.filter((f) => f.kind === 'Handshake1').at(-1)!;
     world.restart();
-    // the pending session's KE1: ConsumeGuess is refused (a session consumes exactly one guess)
-    const first = world.deliver(abandoned.frame);
-    expect(first.map((f) => f.kind)).toEqual(['Handshake2']);
-    expect(world.record()).toMatchObject({ attemptsUsed: 2 });
-    // the ended session's KE1: accepted as a new KE1 would be (the relay could forge one anyway);
-    // its KE2 is encrypted to the original client's ephemeral key, which is gone
-    world.deliver(ended);
-    expect(world.record()).toMatchObject({ attemptsUsed: 3 });
+    // the restarted replica leads anew: the pending session, whose channel is gone, ends (still spent)
+    expect(world.record()).toMatchObject({ attemptsUsed: 2, pending: {} });
+    // each KE1 is accepted as a new KE1 would be (the relay could forge one anyway: a KE1 needs no
+    // password); its KE2 is encrypted to the original client's ephemeral key, which is gone
+    for (const [k, replay] of [abandoned.frame, ended].entries()) {
+      expect(world.deliver(replay).map((f) => f.kind)).toEqual(['Handshake2']);
+      expect(world.record()).toMatchObject({ attemptsUsed: 3 + k });
+    }
     expect(refunds(world.attemptsTrace)).toEqual([]);
   });
 
@@ -300,7 +300,7 @@ describe.each(BACKENDS)('registration is no OPRF oracle: $name', ({ make }) => {
 describe('the no-refund check can fail', () => {
   test('a vault that refunds the guess on RecoverAbort shows a decrease', async () => {
     const backend = memoryBackend();
-    const s = await setup(backend, 'refund', 10, { steps: BROKEN_RULES['refund on abort'] });
+    const s = await setup(backend, 'refund', 10, { rules: brokenRules('refund-on-abort') });
     await s.world.client.recover(ALICE, WRONG);
     expect(refunds(s.world.attemptsTrace).length).toBeGreaterThan(0);
     s.world.dispose();

@@ -22,8 +22,8 @@ import { ERROR_CODES } from '../src/errors.ts';
 import { type Frame, type FrameKind, type Request, type Response, encodeRequest } from '../src/vault/protocol.ts';
 import { type VaultEnv, type VaultNode, handleFrame } from '../src/vault/node.ts';
 import { encodeVaultState } from '../src/vault/records.ts';
-import type { VaultSteps } from '../src/vault/single.ts';
-import { BROKEN_INPUT_HANDLING } from './support/vault-broken.ts';
+import type { ReplicaRules } from '../src/replication/host.ts';
+import { brokenRules } from '../src/broken/catalog.ts';
 import { ALICE, alertText, BACKENDS, type Backend, flipByte, handshake1, memoryBackend, readHandshake2, readTransport, VaultWorld } from './support/vault-world.ts';
 
 const SEED = Number(process.env.BKV_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -69,8 +69,8 @@ interface Fixture {
 }
 
 /** A world with a record, and one channel left open in each phase. */
-async function fixture(backend: Backend, steps?: VaultSteps): Promise<Fixture> {
-  const world = new VaultWorld({ backend, token: 'bkv-4', seed: `vault-bad-input ${backend.name}`, ...(steps && { steps }) });
+async function fixture(backend: Backend, rules?: ReplicaRules): Promise<Fixture> {
+  const world = new VaultWorld({ backend, token: 'bkv-4', seed: `vault-bad-input ${backend.name}`, ...(rules && { rules }) });
   expect((await world.client.register(ALICE, PASSWORD, generateBackupKey(world.rng))).ok).toBe(true);
   const { params } = world.config;
   const sizes = messageSizes(params.suite);
@@ -304,8 +304,8 @@ describe.each(BACKENDS)('bad input: $name', ({ make }) => {
 
 describe('the bad-input property catches a broken vault', () => {
   const backend = memoryBackend('ristretto255-SHA512+Curve25519');
-  test.each(Object.keys(BROKEN_INPUT_HANDLING) as (keyof typeof BROKEN_INPUT_HANDLING)[])('%s', async (name) => {
-    const f = await fixture(backend, BROKEN_INPUT_HANDLING[name]);
+  test.each(['alert-closes-channel', 'refused-ke3-ends-session', 'free-text-alert'])('%s', async (name) => {
+    const f = await fixture(backend, brokenRules(name));
     const r = fc.check(
       fc.property(caseArb, (c) => void checkBadInput(f, c)),
       { seed: 1, numRuns: 200, endOnFailure: true },

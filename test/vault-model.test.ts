@@ -1,9 +1,9 @@
 /**
  * Model-based test of the single-replica vault (spec ch. 5, G1-G4 at one replica; INV-4, INV-7),
- * with fast-check commands, on both HSM backends. A tiny model of one credential
- * ({registered, limit, attemptsUsed, pending sessions, exhausted}, plus the open channels, a held
- * KE3 and the fake-record tries) predicts what the client sees and what the record holds after any
- * sequence of:
+ * with fast-check commands, on both HSM backends. The model is the record rules themselves
+ * (`applyCommand`), applied to the commands each client action commits, plus what a client sees of
+ * the vault's volatile state (open channels, a held KE3, the fake-record tries): it predicts what
+ * the client sees and what the record holds after any sequence of:
  *
  *   Register(limit 1..5)   re-registration included: a new password, a new K, a new budget
  *   Recover(right|wrong)   the whole flow; a wrong password ends with RecoverAbort
@@ -15,8 +15,8 @@
  *
  * Checked after every command: attempts stay within the limit, K is released only after a valid
  * KE3 of a pending session, an Exhausted record never gets a KE2 again and has its secret material
- * erased, a fault is never reported as a wrong password. Each broken vault of
- * test/support/vault-broken.ts is caught.
+ * erased, a fault is never reported as a wrong password. The broken vaults of the catalog that
+ * break a record rule (src/broken/catalog.ts) are each caught.
  *
  * Seed: BKV_SEED (default: random, printed). Runs: BKV_RUNS (default 20 per backend).
  */
@@ -25,10 +25,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Bytes, toHex, utf8 } from '../src/crypto/bytes.ts';
 import { generateBackupKey } from '../src/client/client.ts';
 import { type Outcome, type RecoverySession, onRecoverResponse, onReleased, startRecovery } from '../src/client/session.ts';
-import { DEFAULT_GUESS_LIMIT } from '../src/vault/records.ts';
+import { type Command, type Outcome as RecordOutcome, type VaultRecord, type VaultState, DEFAULT_GUESS_LIMIT, EMPTY_VAULT, applyCommand, triesRemaining } from '../src/vault/records.ts';
 import type { Frame } from '../src/vault/protocol.ts';
-import type { VaultSteps } from '../src/vault/single.ts';
-import { BROKEN_RULES } from './support/vault-broken.ts';
+import type { ReplicaRules } from '../src/replication/host.ts';
+import { brokenRules } from '../src/broken/catalog.ts';
 import { ALICE, BACKENDS, type Backend, memoryBackend, TTL_MS, VaultWorld } from './support/vault-world.ts';
 
 const SEED = Number(process.env.BKV_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -36,15 +36,15 @@ const RUNS = Number(process.env.BKV_RUNS ?? 20);
 console.log(`[vault-model] seed ${SEED}, ${RUNS} runs per backend (reproduce: BKV_SEED=${SEED} BKV_RUNS=${RUNS})`);
 
 // ------------------------------------------------------------------------------------------------
-// The model
+// The model: the record rules themselves (applyCommand, spec ch. 5), over the commands a client's
+// actions commit, with a session named by its start time; plus what a client sees of the vault's
+// volatile state (open channels, a held KE3, the fake-record tries).
+
+const CREDENTIAL = toHex(ALICE);
 
 interface Model {
-  registered: boolean;
-  limit: number;
-  attemptsUsed: number;
-  exhausted: boolean;
-  /** Start times of the record's pending sessions (durable: they survive a restart). */
-  pending: number[];
+  /** The records as the rules make them. */
+  vault: VaultState;
   /** Start times of the open channels awaiting KE3 (volatile: a restart closes them). */
   channels: number[];
   /** Start time of the session whose KE3 is held back, if any. */
@@ -53,35 +53,38 @@ interface Model {
   fakeUsed: number;
 }
 
-const initialModel = (): Model => ({ registered: false, limit: 0, attemptsUsed: 0, exhausted: false, pending: [], channels: [], held: null, fakeUsed: 0 });
+const initialModel = (): Model => ({ vault: EMPTY_VAULT, channels: [], held: null, fakeUsed: 0 });
 
-/** What a KE1 gets: a KE2 with the tries left after this guess, or Locked. Updates the model. */
+function commit(m: Model, cmd: Command): RecordOutcome {
+  const r = applyCommand(m.vault, cmd);
+  m.vault = r.state;
+  return r.outcome;
+}
+
+const session = (at: number) => String(at);
+const recordOf = (m: Model) => m.vault.records[CREDENTIAL];
+
+/** What a KE1 gets: a KE2 with the tries left after this guess, or Locked. Commits its ConsumeGuess. */
 function modelKe1(m: Model, at: number): { ke2: true; tries: number; fake: boolean } | { ke2: false } {
-  if (!m.registered) {
+  const rec = recordOf(m);
+  if (!rec) {
     if (m.fakeUsed + 1 > DEFAULT_GUESS_LIMIT) return { ke2: false };
     m.fakeUsed += 1;
     return { ke2: true, tries: DEFAULT_GUESS_LIMIT - m.fakeUsed, fake: true };
   }
-  if (m.exhausted || m.attemptsUsed >= m.limit) return { ke2: false };
-  m.attemptsUsed += 1;
-  m.pending.push(at);
-  return { ke2: true, tries: m.limit - m.attemptsUsed, fake: false };
+  const o = commit(m, { type: 'ConsumeGuess', credentialId: CREDENTIAL, sessionId: session(at), generation: rec.generation, at });
+  return o.ok && o.record ? { ke2: true, tries: triesRemaining(o.record), fake: false } : { ke2: false };
 }
 
-/** G4: at the limit with no pending session, the record is Exhausted. */
-function settle(m: Model): void {
-  if (m.registered && !m.exhausted && m.attemptsUsed >= m.limit && m.pending.length === 0) m.exhausted = true;
+function endSession(m: Model, at: number, reason: 'abort' | 'failed' | 'expired'): void {
+  commit(m, { type: 'EndSession', credentialId: CREDENTIAL, sessionId: session(at), reason });
 }
 
-function endSession(m: Model, at: number): void {
-  m.pending = m.pending.filter((t) => t !== at);
-  settle(m);
+function reset(m: Model, at: number): void {
+  commit(m, { type: 'Reset', credentialId: CREDENTIAL, sessionId: session(at) });
 }
 
-function reset(m: Model): void {
-  m.attemptsUsed = 0;
-  m.pending = [];
-}
+const isPending = (m: Model, at: number) => session(at) in (recordOf(m)?.pending ?? {});
 
 // ------------------------------------------------------------------------------------------------
 // The real system
@@ -105,7 +108,8 @@ function expectOutcome<T>(got: Outcome<T>, want: Outcome<T>): void {
 /** The invariants, and the record equal to the model's prediction. */
 function checkRecord(m: Model, r: Real): void {
   const rec = r.world.record(ALICE);
-  if (!m.registered) {
+  const want = recordOf(m);
+  if (!want) {
     expect(rec).toBeUndefined();
     return;
   }
@@ -113,12 +117,8 @@ function checkRecord(m: Model, r: Real): void {
   if (!rec) return;
   expect(rec.attemptsUsed).toBeLessThanOrEqual(rec.guessLimit); // INV-7
   expect(Object.keys(rec.pending).length).toBeLessThanOrEqual(rec.attemptsUsed); // INV-7
-  expect({ status: rec.status, limit: rec.guessLimit, attemptsUsed: rec.attemptsUsed, pending: Object.values(rec.pending).sort((a, b) => a - b) }).toEqual({
-    status: m.exhausted ? 'Exhausted' : 'Registered',
-    limit: m.limit,
-    attemptsUsed: m.attemptsUsed,
-    pending: [...m.pending].sort((a, b) => a - b),
-  });
+  const seen = (x: VaultRecord) => ({ status: x.status, limit: x.guessLimit, attemptsUsed: x.attemptsUsed, pending: Object.values(x.pending).sort((a, b) => a - b) });
+  expect(seen(rec)).toEqual(seen(want));
   // INV-4: Exhausted means erased
   if (rec.status === 'Exhausted') expect([rec.registrationRecord, rec.sealedPayload]).toEqual([null, null]);
   else expect(rec.registrationRecord !== null && rec.sealedPayload !== null).toBe(true);
@@ -134,7 +134,7 @@ class Register implements Cmd {
     r.password = PASSWORDS(r.generation);
     r.key = generateBackupKey(r.world.rng);
     expectOutcome(await r.world.client.register(ALICE, r.password, r.key, this.limit), { ok: true, value: true });
-    Object.assign(m, { registered: true, limit: this.limit, attemptsUsed: 0, exhausted: false, pending: [] });
+    commit(m, { type: 'Register', credentialId: CREDENTIAL, registrationRecord: '', sealedPayload: '', transcriptHash: '', guessLimit: this.limit });
     checkRecord(m, r);
   }
   toString = () => `Register(${this.limit})`;
@@ -150,10 +150,10 @@ class Recover implements Cmd {
     if (!k.ke2) expectOutcome(got, { ok: false, kind: 'Locked' });
     else if (this.right && !k.fake) {
       expect(got.ok && toHex(got.value)).toBe(toHex(r.key));
-      reset(m);
+      reset(m, at);
     } else {
       expectOutcome(got, { ok: false, kind: 'WrongPassword', triesRemaining: k.tries });
-      if (!k.fake) endSession(m, at); // the client's RecoverAbort ended it
+      if (!k.fake) endSession(m, at, 'abort'); // the client's RecoverAbort ended it
     }
     checkRecord(m, r);
   }
@@ -184,7 +184,7 @@ class Abandon implements Cmd {
 
 /** A right-password recovery whose KE3 is computed and kept back. */
 class Hold implements Cmd {
-  check = (m: Readonly<Model>) => m.registered && m.held === null;
+  check = (m: Readonly<Model>) => recordOf(m) !== undefined && m.held === null;
   async run(m: Model, r: Real) {
     const at = r.world.now + 1;
     const { frame, session } = startRecovery(r.world.ctx, ALICE, r.password, r.world.rng);
@@ -210,9 +210,9 @@ class SendHeld implements Cmd {
     const { session, ke3 } = r.held!;
     const answer = await r.world.relay.exchange(ke3);
     const got = answer ? onReleased(r.world.ctx, session, answer) : null;
-    if (m.channels.includes(at) && m.pending.includes(at)) {
+    if (m.channels.includes(at) && isPending(m, at)) {
       expect(got?.ok && toHex(got.value)).toBe(toHex(r.key));
-      reset(m);
+      reset(m, at);
     } else {
       // the session ended (expired, reset by another recovery, re-registered, deleted) or its channel is gone (restart)
       expect(got).toEqual({ ok: false, kind: 'Fault', code: 'UnknownSession' });
@@ -236,7 +236,7 @@ class Expire implements Cmd {
     expect(alerts.length).toBe(m.channels.filter(old).length);
     expect(frames.length).toBe(alerts.length);
     m.channels = m.channels.filter((t) => !old(t));
-    for (const t of m.pending.filter(old)) endSession(m, t);
+    for (const t of Object.values(recordOf(m)?.pending ?? {}).filter(old)) endSession(m, t, 'expired');
     checkRecord(m, r);
   }
   toString = () => `Expire(+${this.advance} ms)`;
@@ -246,6 +246,9 @@ class Restart implements Cmd {
   check = () => true;
   async run(m: Model, r: Real) {
     r.world.restart();
+    // a fleet of one elects itself anew: the sessions of its earlier life can never finish (their
+    // channels are gone), so it ends them at once (spec ch. 6, "Serving"); their guesses stay spent
+    for (const t of Object.values(recordOf(m)?.pending ?? {})) endSession(m, t, 'expired');
     m.channels = [];
     m.fakeUsed = 0;
     checkRecord(m, r);
@@ -257,8 +260,8 @@ class Delete implements Cmd {
   check = () => true;
   async run(m: Model, r: Real) {
     const got = await r.world.client.delete(ALICE);
-    expectOutcome(got, m.registered ? { ok: true, value: true } : { ok: false, kind: 'Fault', code: 'RecordNotFound' });
-    Object.assign(m, { registered: false, attemptsUsed: 0, exhausted: false, pending: [] });
+    expectOutcome(got, recordOf(m) ? { ok: true, value: true } : { ok: false, kind: 'Fault', code: 'RecordNotFound' });
+    commit(m, { type: 'Delete', credentialId: CREDENTIAL });
     checkRecord(m, r);
   }
   toString = () => 'Delete';
@@ -277,9 +280,9 @@ const COMMANDS = [
 ];
 
 /** The property: any command sequence keeps the vault equal to the model. */
-function vaultProperty(backend: Backend, steps?: VaultSteps) {
+function vaultProperty(backend: Backend, rules?: ReplicaRules) {
   return fc.asyncProperty(fc.nat(), fc.commands(COMMANDS, { size: '+1', maxCommands: 40 }), async (worldSeed, cmds) => {
-    const world = new VaultWorld({ backend, token: 'bkv-2', seed: `vault-model ${worldSeed}`, ...(steps && { steps }) });
+    const world = new VaultWorld({ backend, token: 'bkv-2', seed: `vault-model ${worldSeed}`, ...(rules && { rules }) });
     try {
       const real: Real = { world, password: PASSWORDS(0), key: new Uint8Array(32), held: null, generation: 0 };
       await fc.asyncModelRun(() => ({ model: initialModel(), real }), cmds);
@@ -301,8 +304,8 @@ describe.each(BACKENDS)('vault model: $name', ({ make }) => {
 
 describe('the model test catches a broken vault', () => {
   const backend = memoryBackend('ristretto255-SHA512+Curve25519');
-  test.each(Object.keys(BROKEN_RULES) as (keyof typeof BROKEN_RULES)[])('%s', async (name) => {
-    const r = await fc.check(vaultProperty(backend, BROKEN_RULES[name]), { seed: 1, numRuns: 200, endOnFailure: true });
+  test.each(['count-at-ke3', 'reset-without-pending', 'no-guess-limit', 'refund-on-abort', 'expiry-ends-no-session', 'never-erase'])('%s', async (name) => {
+    const r = await fc.check(vaultProperty(backend, brokenRules(name)), { seed: 1, numRuns: 200, endOnFailure: true });
     expect(r.failed).toBe(true);
     console.log(`[vault-model] "${name}" caught after ${r.numRuns} runs: ${String(r.counterexample?.[1] ?? '')}`);
   });

@@ -12,10 +12,12 @@ import { utf8 } from '../src/crypto/bytes.ts';
 import { generateBackupKey } from '../src/client/client.ts';
 import { onRecoverResponse, startRecovery } from '../src/client/session.ts';
 import { finalizeSoftHsm } from '../src/hsm/softhsm.ts';
-import { type VaultState, encodeVaultState } from '../src/vault/records.ts';
+import type { Durable } from '../src/replication/raft.ts';
+import { type Command, type VaultState, EMPTY_VAULT, applyCommand, encodeVaultState } from '../src/vault/records.ts';
 import { SingleReplicaVault } from '../src/vault/single.ts';
 import { loadSealed, MemoryHostStorage } from '../src/vault/storage.ts';
-import { ALICE, BACKENDS, type Backend, codeOf, hsmWith, TTL_MS, VaultWorld } from './support/vault-world.ts';
+import { hsmView } from '../src/hsm/hsm.ts';
+import { ALICE, BACKENDS, type Backend, codeOf, TTL_MS, VaultWorld } from './support/vault-world.ts';
 
 const PASSWORD = utf8('correct horse battery staple');
 
@@ -70,11 +72,13 @@ describe.each(BACKENDS)('keys and durable state: $name', ({ make }) => {
     expect(Object.keys(w.record()!.pending)).toHaveLength(1);
 
     restart(w);
-    expect(encodeVaultState(w.vault.state)).toBe(before);
-    // the KE3 of the session opened before the restart finds no channel: a fault, and still spent
-    // (its channel, like every channel, was volatile)
+    // the restarted replica leads anew: the session opened before the restart, whose channel was
+    // volatile, can never finish, so it ends at once, its guess still spent; the rest is as it was
+    const ended = JSON.parse(before) as VaultState;
+    for (const r of Object.values(ended.records)) Object.assign(r, { pending: {} });
+    expect(encodeVaultState(w.vault.state)).toBe(encodeVaultState(ended));
     expect(w.vault.node.channels.size).toBe(0);
-    // the budget goes on where it was, and the pending session ends at expiry, spent
+    // the budget goes on where it was
     expect(await w.client.recover(ALICE, utf8('wrong 2'))).toMatchObject({ triesRemaining: 7 });
     w.expire(TTL_MS);
     expect(w.record()).toMatchObject({ attemptsUsed: 3, pending: {} });
@@ -94,55 +98,62 @@ describe.each(BACKENDS)('keys and durable state: $name', ({ make }) => {
     expect(await w.client.recover(ALICE, PASSWORD)).toEqual({ ok: false, kind: 'Locked' });
   });
 
-  test('a rolled-back, emptied, altered or foreign host storage is refused (StaleState, SealBroken)', async () => {
-    const { w } = await world('rollback', 3);
-    await w.client.recover(ALICE, utf8('wrong 1'));
-    await w.client.recover(ALICE, utf8('wrong 2'));
-    expect(w.record()).toMatchObject({ attemptsUsed: 2 });
-    const open = (storage = w.storage) => SingleReplicaVault.open({ hsm: w.hsm, config: w.config, storage, rng: w.rng, clock: () => w.now });
-
+  test('a rolled-back, emptied, altered or foreign host storage is refused (StaleState, SealBroken), for good', async () => {
+    const open = (w: VaultWorld, storage = w.storage) => SingleReplicaVault.open({ hsm: w.hsm, config: w.config, storage, rng: w.rng, clock: () => w.now });
+    const guessed = async (name: string) => {
+      const { w } = await world(name, 3);
+      await w.client.recover(ALICE, utf8('wrong 1'));
+      await w.client.recover(ALICE, utf8('wrong 2'));
+      expect(w.record()).toMatchObject({ attemptsUsed: 2 });
+      reopenHsm(w);
+      return w;
+    };
     // the host rolls back one commit (to before the last abort) and restarts the replica: refused
-    const saved = [...w.storage.history];
-    w.storage.rollback(1);
-    reopenHsm(w);
-    expect(codeOf(() => open())).toBe('StaleState');
+    const back1 = await guessed('rollback 1');
+    back1.storage.rollback(1);
+    expect(codeOf(() => open(back1))).toBe('StaleState');
+    // a fleet of one cannot catch up: it stays refused, even when the host gives the latest blob back
+    back1.storage.present(back1.storage.history.length - 2);
+    expect(codeOf(() => open(back1))).toBe('StaleState');
     // rolled back to before the wrong guesses: refused
-    w.storage.rollback(w.storage.history.length - 2);
-    expect(codeOf(() => open())).toBe('StaleState');
+    const back2 = await guessed('rollback 2');
+    back2.storage.rollback(back2.storage.history.length - 2);
+    expect(codeOf(() => open(back2))).toBe('StaleState');
     // emptied: refused (the anchor says there was state)
-    expect(codeOf(() => open(new MemoryHostStorage()))).toBe('StaleState');
+    const emptied = await guessed('emptied');
+    expect(codeOf(() => open(emptied, new MemoryHostStorage()))).toBe('StaleState');
     // altered: refused
-    const altered = new MemoryHostStorage();
-    const last = saved.at(-1)!.slice();
+    const altered = await guessed('altered');
+    const last = altered.storage.load()!.slice();
     last[last.length - 5]! ^= 1;
-    altered.save(last);
+    altered.storage.save(last);
     expect(codeOf(() => open(altered))).toBe('SealBroken');
     // another replica's storage (sealed under another key): refused
+    const foreign = await guessed('foreign');
     const { w: other } = await world('rollback other');
-    expect(codeOf(() => open(other.storage))).toBe('SealBroken');
-
-    // the host gives the latest blob back: the replica opens, attempts intact
-    for (const blob of saved) w.storage.save(blob);
-    w.vault = open();
-    expect(w.record()).toMatchObject({ attemptsUsed: 2 });
-    expect(await w.client.recover(ALICE, utf8('wrong 3'))).toEqual({ ok: false, kind: 'WrongPassword', triesRemaining: 0 });
+    expect(codeOf(() => open(foreign, other.storage))).toBe('SealBroken');
   });
 
   test('a crash between the save and the anchor: the blob one ahead of the anchor is taken, and the anchor catches up', async () => {
     const { w } = await world('crash window');
-    // an HSM whose counter cannot move: the save lands, the anchor stays behind, the replica "crashes"
-    const stuck = hsmWith(w.hsm, {
-      advanceCounter: () => {
-        throw new Error('crash before the anchor moved');
+    // the host kills the replica right after the blob of the next save is written, before the anchor moves
+    let dying = false;
+    const crashing = hsmView(w.hsm, {
+      advanceCounter: (name, value) => {
+        if (dying) throw new Error('crash before the anchor moved');
+        w.hsm.advanceCounter(name, value);
       },
     });
-    const crashing = SingleReplicaVault.open({ hsm: stuck, config: w.config, storage: w.storage, rng: w.rng, clock: () => w.now });
+    w.vault = SingleReplicaVault.open({ hsm: crashing, config: w.config, storage: w.storage, rng: w.rng, clock: () => w.now });
+    dying = true;
     const { frame } = startRecovery(w.ctx, ALICE, utf8('wrong'), w.rng);
-    expect(() => crashing.deliver(frame)).toThrow('crash before the anchor moved');
-    // no KE2 left; the guess is in the saved blob, which the restarted replica takes
+    const before = w.storage.history.length;
+    expect(() => w.vault.deliver(frame)).toThrow('crash before the anchor moved');
+    // no KE2 left; the guess is in the saved blob (one ahead of the anchor), which the restarted replica takes
+    expect(w.storage.history.length).toBe(before + 1);
     restart(w);
     expect(w.record()).toMatchObject({ attemptsUsed: 1 });
-    w.storage.rollback(1);
+    w.storage.present(before - 1); // the blob the anchor named before the crash: now behind it
     expect(codeOf(() => SingleReplicaVault.open({ hsm: w.hsm, config: w.config, storage: w.storage, rng: w.rng, clock: () => w.now }))).toBe('StaleState');
   });
 
@@ -150,9 +161,14 @@ describe.each(BACKENDS)('keys and durable state: $name', ({ make }) => {
     const { w } = await world('G1');
     const { frame, session } = startRecovery(w.ctx, ALICE, PASSWORD, w.rng);
     const [ke2] = w.deliver(frame);
-    const durable = loadSealed<VaultState>(w.hsm, w.config.labels.seal, w.storage)!.state;
-    expect(durable.records[Buffer.from(ALICE).toString('hex')]).toMatchObject({ attemptsUsed: 1 });
-    expect(Object.keys(durable.records[Buffer.from(ALICE).toString('hex')]!.pending)).toHaveLength(1);
+    const sealed = loadSealed<Durable<Command>>(w.hsm, w.config.labels.seal, w.storage)!.state;
+    const guess = sealed.log.at(-1)?.command;
+    expect(guess).toMatchObject({ type: 'ConsumeGuess', credentialId: Buffer.from(ALICE).toString('hex') });
+    // the sealed log applies to the record the replica holds: the guess spent, its session pending
+    let records = EMPTY_VAULT;
+    for (const e of sealed.log) if (e.command !== null) records = applyCommand(records, e.command).state;
+    expect(records.records[Buffer.from(ALICE).toString('hex')]).toMatchObject({ attemptsUsed: 1 });
+    expect(Object.keys(records.records[Buffer.from(ALICE).toString('hex')]!.pending)).toHaveLength(1);
     expect('frame' in onRecoverResponse(w.ctx, session, ke2!)).toBe(true);
   });
 });

@@ -2,7 +2,7 @@
  * `bkv check`: the randomized consensus, attack and guess-limit suites (spec ch. 13) against the
  * simulated replicated vault, on memory HSMs or SoftHSM tokens, with a progress bar on a terminal
  * (a line per scenario elsewhere) and a summary; a failure prints its seed, replay token, schedule, trace and a mermaid diagram.
- * `--broken M` runs a deliberately broken fleet (src/scenarios/mutants.ts) until a check reports it,
+ * `--broken M` runs a deliberately broken variant (src/broken/catalog.ts) until a check reports it,
  * and prints that failure the same way.
  *
  *   npx bkv check [--suite consensus|attack|guess-limit] [--runs N] [--seed S] [--hsm memory|softhsm] [--replay T]
@@ -14,7 +14,8 @@ import type { ScenarioEnv } from '../replication/scenario.ts';
 import { ATTACKS } from '../scenarios/attacks.ts';
 import { type ProgressBar, terminalProgressBar } from './progress.ts';
 import { type FleetFactory, memoryFleets, softHsmFleets } from '../scenarios/fleets.ts';
-import { type FleetMutation, FLEET_MUTATIONS, getMutation, huntMutant, mutantEnv } from '../scenarios/mutants.ts';
+import { type BrokenVariant, BROKEN, getBroken } from '../broken/catalog.ts';
+import { brokenEnv, huntBroken } from '../scenarios/mutants.ts';
 import { type RunResult, type SuiteName, SUITES, describeFailure, emptySummary, parseReplayToken, runOne, runSuite } from '../scenarios/suites.ts';
 
 /** Default runs per suite on memory replicas: every attack twice. */
@@ -32,14 +33,17 @@ const progressLine = (label: string, r: RunResult) => `  [${label}] ${r.name.pad
 
 const fleetsFor = async (hsm: 'memory' | 'softhsm', runs: number): Promise<FleetFactory> => (hsm === 'softhsm' ? softHsmFleets(softHsmCapacity(runs)) : memoryFleets());
 
-function mutation(name: string | true): FleetMutation {
-  const known = FLEET_MUTATIONS.map((m) => m.mutant).join(', ');
-  if (name === true) throw new UsageError(`--broken needs a mutant (known: ${known})`);
+function mutation(name: string | true): BrokenVariant {
+  const known = BROKEN.filter((m) => m.suite !== undefined).map((m) => m.name).join(', ');
+  if (name === true) throw new UsageError(`--broken needs a variant (known: ${known})`);
+  let b: BrokenVariant;
   try {
-    return getMutation(name);
+    b = getBroken(name);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  if (b.suite === undefined) throw new UsageError(`${b.name} is caught by ${b.test}, not by a scenario suite (bkv check --broken takes: ${known})`);
+  return b;
 }
 
 /**
@@ -54,7 +58,7 @@ export async function check(args: Parsed, print: (line: string) => void, bar: Pr
   let plan: { suite: SuiteName; runs: number }[];
   let seed: string;
   let only: number | null = null;
-  let broke: FleetMutation | null = null;
+  let broke: BrokenVariant | null = null;
   if (replay !== undefined) {
     let parsed;
     try {
@@ -65,7 +69,7 @@ export async function check(args: Parsed, print: (line: string) => void, bar: Pr
     plan = [{ suite: parsed.suite, runs: 1 }];
     seed = parsed.seed;
     only = parsed.run;
-    if (parsed.mutant !== undefined) broke = mutation(parsed.mutant);
+    if (parsed.broken !== undefined) broke = mutation(parsed.broken);
   } else {
     const suite = args.options.suite === undefined ? null : choiceOption(args, 'suite', SUITES, 'consensus');
     const runsOption = args.options.runs === undefined ? null : intOption(args, 'runs', 1, 1, 1_000_000);
@@ -76,8 +80,8 @@ export async function check(args: Parsed, print: (line: string) => void, bar: Pr
   const total = plan.reduce((k, p) => k + p.runs, 0);
   // SoftHSM: a fresh set of tokens per scenario, and per replay of a failure
   const fleets = await fleetsFor(hsm, total);
-  const env: ScenarioEnv = broke ? mutantEnv(fleets, broke.mutant) : fleets;
-  print(`bkv check: ${plan.map((p) => `${p.suite} x${p.runs}`).join(', ')} on ${hsm} replicas, seed ${JSON.stringify(seed)}${only !== null ? `, replaying run ${only}` : ''}${broke ? `, broken fleet ${broke.mutant}` : ''}`);
+  const env: ScenarioEnv = broke ? brokenEnv(fleets, broke) : fleets;
+  print(`bkv check: ${plan.map((p) => `${p.suite} x${p.runs}`).join(', ')} on ${hsm} replicas, seed ${JSON.stringify(seed)}${only !== null ? `, replaying run ${only}` : ''}${broke ? `, broken variant ${broke.name}` : ''}`);
   const summary = emptySummary();
   try {
     for (const p of plan) {
@@ -113,8 +117,8 @@ export async function check(args: Parsed, print: (line: string) => void, bar: Pr
 }
 
 /**
- * `--broken M`: the runs of the mutant's suite (or attack) until a check reports it, then that
- * failure in full, replay token included. Exit 0 when the check the mutant targets caught it.
+ * `--broken M`: the runs of the variant's suite (or attack) until a check reports it, then that
+ * failure in full, replay token included. Exit 0 when the check the variant targets caught it.
  */
 async function broken(args: Parsed, hsm: 'memory' | 'softhsm', print: (line: string) => void): Promise<number> {
   const m = mutation(args.options.broken!);
@@ -122,19 +126,19 @@ async function broken(args: Parsed, hsm: 'memory' | 'softhsm', print: (line: str
   const runs = intOption(args, 'runs', DEFAULT_BROKEN_RUNS, 1, 10_000);
   const seed = typeof args.options.seed === 'string' ? args.options.seed : String(Date.now());
   const fleets = await fleetsFor(hsm, runs);
-  print(`bkv check --broken ${m.mutant}: must be caught by ${m.checker} (${m.expected.join('/')}), on ${m.attack ?? m.suite} runs, ${hsm} replicas, seed ${JSON.stringify(seed)}`);
+  print(`bkv check --broken ${m.name}: must be caught by ${m.checker} (${m.expected.join('/')}), on ${m.attack ?? m.suite} runs, ${hsm} replicas, seed ${JSON.stringify(seed)}`);
   try {
-    const caught = huntMutant(m, fleets, seed, runs, (r, k) => print(progressLine(`${m.suite} run ${r.run}, ${k + 1}/${runs}`, r)));
+    const caught = huntBroken(m, fleets, seed, runs, (r, k) => print(progressLine(`${m.suite} run ${r.run}, ${k + 1}/${runs}`, r)));
     if (caught === null) {
-      print(`  FAILED: ${m.mutant} was not caught in ${runs} runs`);
+      print(`  FAILED: ${m.name} was not caught in ${runs} runs`);
       return 1;
     }
     print('');
-    print(describeFailure(caught, runOne(caught.suite, caught.seed, caught.run, { ...mutantEnv(fleets, m.mutant), trace: true }).trace));
+    print(describeFailure(caught, runOne(caught.suite, caught.seed, caught.run, { ...brokenEnv(fleets, m), trace: true }).trace));
     const by = caught.violation?.invariant ?? 'nothing';
     const expected = m.expected.includes(by);
     print('');
-    print(expected ? `caught: ${m.mutant} reported as ${by} by ${m.checker}` : `  FAILED: ${m.mutant} was reported as ${by}, not by ${m.checker} (${m.expected.join('/')})`);
+    print(expected ? `caught: ${m.name} reported as ${by} by ${m.checker}` : `  FAILED: ${m.name} was reported as ${by}, not by ${m.checker} (${m.expected.join('/')})`);
     return expected ? 0 : 1;
   } finally {
     fleets.dispose();

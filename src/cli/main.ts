@@ -17,7 +17,7 @@ usage: npx bkv <command> [options]
   audit DIR [--verbose]                    verify a deployment directory end to end; keys and roles per epoch
   check [--suite consensus|attack|guess-limit] [--runs N] [--seed S] [--hsm memory|softhsm] [--replay T]
                                            randomized scenarios and attacks on a replicated fleet; replay a failure
-  check --broken M [--runs N] [--seed S]   a broken fleet (count-at-ke3, stale-tries, ...) until a check reports it
+  check --broken M [--runs N] [--seed S]   a broken variant (count-at-ke3, stale-tries, ...) until a check reports it
   explore [--broken M] [--replicas N] [--credentials N] [--limit N] [--sessions N] [--max-term N] [--max-log N]
                                            every reachable state of a small fleet model, or a broken variant's counterexample
   spec check|sync                          the code quoted in spec/ against src/

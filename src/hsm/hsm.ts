@@ -88,3 +88,39 @@ export interface Hsm {
   /** Releases sessions and handles. The token and its objects persist. */
   close(): void;
 }
+
+/** Every operation of the interface, by name (a type check below keeps the list complete). */
+export const HSM_OPERATIONS = [
+  'generateKey',
+  'importKey',
+  'hasKey',
+  'keyInfo',
+  'deleteKey',
+  'sign',
+  'dh',
+  'hmac',
+  'hkdfExpand',
+  'seal',
+  'unseal',
+  'wrapKey',
+  'unwrapKey',
+  'readCounter',
+  'advanceCounter',
+  'close',
+] as const satisfies readonly (keyof Hsm)[];
+
+type Operation = (typeof HSM_OPERATIONS)[number];
+type Unlisted = Exclude<{ [K in keyof Hsm]: Hsm[K] extends (...a: never[]) => unknown ? K : never }[keyof Hsm], Operation>;
+const complete: [Unlisted] extends [never] ? true : Unlisted = true;
+void complete;
+
+/**
+ * The same HSM, seen through a runtime that watches or replaces some of its operations: the
+ * simulator counts durable writes to crash a replica between two of them; a deliberately broken
+ * variant (src/broken/) replaces the counters. The view delegates every other operation.
+ */
+export function hsmView(inner: Hsm, overrides: Partial<Pick<Hsm, Operation>>): Hsm {
+  const view: Record<string, unknown> = { backend: inner.backend, label: inner.label };
+  for (const op of HSM_OPERATIONS) view[op] = overrides[op] ?? (inner[op] as (...a: unknown[]) => unknown).bind(inner);
+  return Object.freeze(view) as unknown as Hsm;
+}

@@ -19,17 +19,19 @@ import type { VaultEvent } from '../check/budget.ts';
 import type { ClientContext } from '../client/session.ts';
 import { isVaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
-import { type VaultConfig, type VaultEnv, type VaultMutant, VAULT_MUTANTS } from '../vault/node.ts';
+import { CrashPoint, HostCrash } from '../sim/crash.ts';
+import type { VaultConfig } from '../vault/node.ts';
 import type { Frame } from '../vault/protocol.ts';
 import type { Command } from '../vault/records.ts';
 import { pinnedClientContext } from '../vault/setup.ts';
-import { MemoryHostStorage } from '../vault/storage.ts';
-import { type DurableMutant, freshNonce, loadDurable, persistDurable } from './durable.ts';
+import { MemoryHostStorage, type Version } from '../vault/storage.ts';
+import type { Persistence } from './durable.ts';
+import { type Hosted, type HostIo, type ReplicaAction, type ReplicaRules, RULES, raftConfig, startHosted, stepHosted } from './host.ts';
 import { type NetworkConditions, EventQueue, Partition, RELIABLE_NETWORK, chance, randomBetween } from './network.ts';
 import { type PeerEnvelope, openPeerMessage, readVaultCommand, sealPeerMessage } from './peer-auth.ts';
 import type { ReplicationLabels } from './provision.ts';
-import { type Durable, type Entry, type Outbound, type RaftConfig, type RaftMessage, type RaftMutant, EMPTY_DURABLE, checkFleetSize, termAt } from './raft.ts';
-import { type GhostEvent, type ReplicaMutant, type ReplicaState, type ReplicaStep, handleClientFrame, handlePeerMessage, isRedirect, onElectionTimeout, onHeartbeat, onSessionExpiry, proposeCommand, restartReplica } from './replica.ts';
+import { type Durable, type Entry, type Outbound, type RaftConfig, type RaftMessage, EMPTY_DURABLE, checkFleetSize, termAt } from './raft.ts';
+import { type GhostEvent, type ReplicaState, type ReplicaStep, isRedirect } from './replica.ts';
 import { SafetyMonitor, entryKey } from './safety.ts';
 
 export interface Timing {
@@ -42,14 +44,17 @@ export interface Timing {
 
 export const DEFAULT_TIMING: Timing = Object.freeze({ heartbeatMs: 50, electionMinMs: 150, electionMaxMs: 300, expiryTickMs: 500 });
 
-/** Deliberately broken variants (each shown caught by a check in the tests); never in a real fleet. */
-export type FleetMutant = RaftMutant | DurableMutant | ReplicaMutant | VaultMutant;
-
 export type Fault =
-  | { readonly type: 'Crash'; readonly replica: number }
+  /**
+   * The host kills the replica: now, or (`afterWrites` k >= 1) right after its k-th next durable
+   * write, so between two HSM calls of a save or a start (src/sim/crash.ts).
+   */
+  | { readonly type: 'Crash'; readonly replica: number; readonly afterWrites?: number }
   | { readonly type: 'Restart'; readonly replica: number }
-  /** The host rolls its storage back by `saves` saves (all of them if more) and restarts the replica. */
+  /** The host restarts the replica on the blob `saves` saves before its latest (none at all if more). */
   | { readonly type: 'Rollback'; readonly replica: number; readonly saves: number }
+  /** The host restarts the replica on its kept blob number `blob` (0-based), older or newer: a fork. */
+  | { readonly type: 'Fork'; readonly replica: number; readonly blob: number }
   | { readonly type: 'Partition'; readonly groups: readonly (readonly number[])[] }
   | { readonly type: 'Heal' }
   | { readonly type: 'Network'; readonly conditions: Partial<NetworkConditions> };
@@ -63,7 +68,8 @@ export interface FleetOptions {
   readonly network?: Partial<NetworkConditions>;
   /** Most entries per AppendEntries (default 256). */
   readonly maxBatch?: number;
-  readonly mutant?: FleetMutant;
+  /** The rules the replicas run (default RULES; a broken variant from src/broken/). */
+  readonly rules?: ReplicaRules;
   /** Safety checks after every step (default true). */
   readonly checks?: boolean;
   /** Keep a readable line per step (default false: a failing run is replayed with it on). */
@@ -85,17 +91,47 @@ type SimEvent =
   | { readonly type: 'Propose'; readonly replica: number; readonly command: Command }
   | { readonly type: 'Fault'; readonly fault: Fault };
 
+/** Host storage that keeps every blob, and (ghost) the durable state behind each. */
+class SimStorage extends MemoryHostStorage {
+  /** Ghost: the durable state behind each save in `history`. */
+  readonly ghosts: Durable<Command>[] = [];
+  /** Ghost: what the replica is persisting (set by the observed persistence before each save). */
+  saving: Durable<Command> = EMPTY_DURABLE;
+  override save(blob: Uint8Array): void {
+    super.save(blob);
+    this.ghosts.push(this.saving);
+  }
+  /** Ghost: the durable state of the blob a restart would now read. */
+  get current(): Durable<Command> {
+    const k = this.presented;
+    return k === null ? EMPTY_DURABLE : this.ghosts[k]!;
+  }
+}
+
+/** The rules' persistence, telling the storage (ghost) what each save holds. */
+function observed(p: Persistence, storage: SimStorage): Persistence {
+  return {
+    load: (store) => p.load(store),
+    persist: (store, version, durable, rng) => {
+      storage.saving = durable as Durable<Command>;
+      return p.persist(store, version, durable, rng);
+    },
+  };
+}
+
 interface ReplicaHost {
   readonly id: number;
   readonly hsm: Hsm;
-  readonly storage: MemoryHostStorage;
+  readonly storage: SimStorage;
   readonly rng: Rng;
   readonly raftConfig: RaftConfig;
+  readonly rules: ReplicaRules;
+  readonly crash: CrashPoint;
+  /** The HSM and storage as the replica sees them: its durable writes counted (crashes inside saves). */
+  readonly io: HostIo;
   /** null while crashed. */
   state: ReplicaState | null;
-  version: number;
-  /** Ghost: the durable state behind each save in `storage.history` (what a restart would read). */
-  readonly sealed: Durable<Command>[];
+  version: Version;
   /** Ghost: the entries (`entryKey`) a host rollback erased from this replica's sealed log (INV-3). */
   readonly lostToRollback: Set<string>;
   /** Bumped at each crash and restart: timers of an earlier life are ignored. */
@@ -140,7 +176,7 @@ export class SimFleet {
   readonly config: VaultConfig;
   readonly labels: ReplicationLabels;
   readonly timing: Timing;
-  readonly mutant: FleetMutant | undefined;
+  readonly rules: ReplicaRules;
   /** What a client pins: the fleet's channel and OPAQUE server keys. */
   readonly clientContext: ClientContext;
   readonly stats: FleetStats = {
@@ -183,38 +219,44 @@ export class SimFleet {
   readonly #registered = new Set<number>();
   readonly #resets = new Set<number>();
   readonly #tracing: boolean;
-  readonly #vaultMutant: VaultMutant | undefined;
   #tick = 0;
+  #calm = false;
 
   constructor(o: FleetOptions) {
     this.n = checkFleetSize(o.hsms.length);
     this.config = o.config;
     this.labels = o.labels;
     this.timing = { ...DEFAULT_TIMING, ...o.timing };
-    this.mutant = o.mutant;
+    this.rules = o.rules ?? RULES;
     this.#network = { ...RELIABLE_NETWORK, ...o.network };
     this.#netRng = seededRng(`${o.seed}/network`);
     this.#timerRng = seededRng(`${o.seed}/timers`);
     this.#tracing = o.trace === true;
-    this.#vaultMutant = VAULT_MUTANTS.find((m) => m === o.mutant);
     this.monitor = o.checks === false ? null : new SafetyMonitor(this.n);
     this.partition = new Partition(this.n);
     this.clientContext = pinnedClientContext(o.hsms[0]!, o.config);
-    const raftMutant = o.mutant === 'commit-at-half' ? o.mutant : undefined;
-    this.#hosts = o.hsms.map((hsm, id) => ({
-      id,
-      hsm,
-      storage: new MemoryHostStorage(),
-      rng: seededRng(`${o.seed}/replica/${id}`),
-      raftConfig: { id, n: this.n, maxBatch: o.maxBatch ?? 256, ...(raftMutant && { mutant: raftMutant }) },
-      state: null,
-      version: 0,
-      sealed: [],
-      lostToRollback: new Set(),
-      life: 0,
-      electionDeadline: 0,
-      electionPending: false,
-    }));
+    this.#hosts = o.hsms.map((hsm, id) => {
+      const storage = new SimStorage();
+      const crash = new CrashPoint(id);
+      const rng = seededRng(`${o.seed}/replica/${id}`);
+      const io: HostIo = { hsm: crash.hsm(hsm), storage: crash.storage(storage), sealLabel: this.labels.seal, rng, sealRng: rng };
+      return {
+        id,
+        hsm,
+        storage,
+        rng,
+        raftConfig: raftConfig(this.rules, id, this.n, o.maxBatch ?? 256),
+        rules: { ...this.rules, persistence: observed(this.rules.persistence, storage) },
+        crash,
+        io,
+        state: null,
+        version: 0n,
+        lostToRollback: new Set<string>(),
+        life: 0,
+        electionDeadline: 0,
+        electionPending: false,
+      };
+    });
     for (const h of this.#hosts) this.#start(h);
   }
 
@@ -227,7 +269,7 @@ export class SimFleet {
 
   replica(i: number): ReplicaView {
     const h = this.#host(i);
-    return { id: h.id, up: h.state !== null, state: h.state, sealed: h.sealed.at(-1) ?? (EMPTY_DURABLE as Durable<Command>), lostToRollback: h.lostToRollback };
+    return { id: h.id, up: h.state !== null, state: h.state, sealed: h.storage.current, lostToRollback: h.lostToRollback };
   }
 
   replicas(): ReplicaView[] {
@@ -284,6 +326,15 @@ export class SimFleet {
     this.runUntil(() => false, ms);
   }
 
+  /**
+   * The hosts stop attacking (phase 2 of a scenario): every crash armed inside a save is called off,
+   * and faults scheduled for later are dropped. A fault injected from now on still applies.
+   */
+  calm(): void {
+    for (const h of this.#hosts) h.crash.disarm();
+    this.#calm = true;
+  }
+
   /** Applies a fault now. */
   inject(fault: Fault): void {
     this.#applyFault(fault);
@@ -334,8 +385,7 @@ export class SimFleet {
         }
         this.#channelOwner.set(e.frame.channel, e.client);
         this.#log(() => `${e.client} -> r${h.id} ${e.frame.kind} ${e.frame.channel.slice(0, 6)}`);
-        const mutant = this.mutant === 'ke2-before-commit' ? this.mutant : undefined;
-        this.#run(h, (s, env) => handleClientFrame(s, e.frame, env, mutant));
+        this.#run(h, (steps, s, env) => steps.handleClientFrame(s, e.frame, env));
         return true;
       }
       case 'ToClient': {
@@ -348,10 +398,11 @@ export class SimFleet {
         return true;
       case 'Propose': {
         const h = this.#hosts[e.replica]!;
-        if (h.state?.serving) this.#run(h, (s, env) => proposeCommand(s, e.command, env));
+        if (h.state?.serving) this.#run(h, (steps, s, env) => steps.proposeCommand(s, e.command, env));
         return h.state?.serving === true;
       }
       case 'Fault':
+        if (this.#calm) return false;
         this.#applyFault(e.fault);
         return true;
       case 'Timer':
@@ -374,21 +425,21 @@ export class SimFleet {
           return false;
         }
         this.#log(() => `r${h.id} election timeout (term ${h.state!.raft.durable.currentTerm})`);
-        this.#run(h, onElectionTimeout);
+        this.#run(h, (steps, s, env) => steps.onElectionTimeout(s, env));
         this.#armElection(h);
         return true;
       case 'heartbeat': {
         // one chain per term in which h leads or campaigns
         const { role, durable } = h.state.raft;
         if (role === 'follower' || e.term !== durable.currentTerm) return false;
-        this.#run(h, onHeartbeat);
+        this.#run(h, (steps, s, env) => steps.onHeartbeat(s, env));
         this.#queue.push(this.now + this.timing.heartbeatMs, e);
         return true;
       }
       case 'expiry':
         this.#queue.push(this.now + this.timing.expiryTickMs, e);
         if (!h.state.serving) return false;
-        this.#run(h, onSessionExpiry);
+        this.#run(h, (steps, s, env) => steps.onSessionExpiry(s, env));
         return true;
     }
   }
@@ -413,19 +464,29 @@ export class SimFleet {
       return;
     }
     this.#log(() => `r${envelope.from} -> r${to} ${describeMessage(message)}`);
-    this.#run(h, (s, env) => handlePeerMessage(s, envelope.from, message, env));
+    this.#run(h, (steps, s, env) => steps.handlePeerMessage(s, envelope.from, message, env));
   }
 
   /** Runs one step of replica h, then persists, checks and releases (see the module header). */
-  #run(h: ReplicaHost, f: (s: ReplicaState, env: VaultEnv) => ReplicaStep): void {
+  #run(h: ReplicaHost, action: ReplicaAction): void {
     const before = h.state!;
-    const step = f(before, { hsm: h.hsm, rng: h.rng, now: this.now, config: this.config, ...(this.#vaultMutant && { mutant: this.#vaultMutant }) });
+    let ran: { hosted: Hosted; step: ReplicaStep };
+    try {
+      // 1. step and persist
+      ran = stepHosted(h.rules, h.io, { state: before, version: h.version }, action, this.now, this.config);
+    } catch (e) {
+      if (!(e instanceof HostCrash)) throw e;
+      this.#log(() => `r${h.id} crashed by its host in the middle of a save`);
+      this.#crash(h);
+      return;
+    }
+    const { step } = ran;
     const after = step.state;
     h.state = after;
+    h.version = ran.hosted.version;
+    if (after.raft.durable !== before.raft.durable) this.stats.persists++;
     const r = after.raft;
     const b = before.raft;
-    // 1. persist
-    if (r.durable !== b.durable) this.#persist(h, r.durable);
     // 2. check
     const m = this.monitor;
     const becameLeader = r.role === 'leader' && (b.role !== 'leader' || b.durable.currentTerm !== r.durable.currentTerm);
@@ -456,13 +517,6 @@ export class SimFleet {
     for (const f of step.frames) this.#sendToClient(h, f);
   }
 
-  #persist(h: ReplicaHost, durable: Durable<Command>): void {
-    const mutant = this.mutant === 'vote-not-persisted' || this.mutant === 'trust-host-storage' ? this.mutant : undefined;
-    h.version = persistDurable({ hsm: h.hsm, sealLabel: this.labels.seal, storage: h.storage, ...(mutant && { mutant }) }, h.version, durable, h.rng);
-    h.sealed.push(durable);
-    this.stats.persists++;
-  }
-
   #ghost(h: ReplicaHost, g: GhostEvent): void {
     switch (g.type) {
       case 'Applied':
@@ -474,7 +528,7 @@ export class SimFleet {
         this.events.push({ type: 'Registered', credential: g.credential, limit: g.limit, at: this.tick() });
         return;
       case 'Ke2Sent': {
-        const sealedLogs = this.#hosts.map((x) => (x.sealed.at(-1) ?? EMPTY_DURABLE).log as readonly Entry<Command>[]);
+        const sealedLogs = this.#hosts.map((x) => x.storage.current.log as readonly Entry<Command>[]);
         this.ke2Log.push({ at: this.now, replica: h.id, session: g.session, index: g.index, sealedOn: sealedLogs.filter((log) => termAt(log, g.index) === g.term).length });
         this.monitor?.checkKe2(g.index, g.term, sealedLogs, this.#hosts.map((x) => x.lostToRollback));
         this.#log(() => `r${h.id} KE2 leaves for session ${g.session.slice(0, 6)} (ConsumeGuess at index ${g.index})`);
@@ -547,9 +601,12 @@ export class SimFleet {
   #applyFault(f: Fault): void {
     this.#log(() => `FAULT ${describeFault(f)}`);
     switch (f.type) {
-      case 'Crash':
-        this.#crash(this.#host(f.replica));
+      case 'Crash': {
+        const h = this.#host(f.replica);
+        if (f.afterWrites === undefined || f.afterWrites < 1) this.#crash(h);
+        else if (h.state !== null) h.crash.arm(f.afterWrites);
         return;
+      }
       case 'Restart': {
         const h = this.#host(f.replica);
         if (h.state !== null) return;
@@ -559,21 +616,13 @@ export class SimFleet {
       }
       case 'Rollback': {
         const h = this.#host(f.replica);
-        const saves = Math.min(Math.max(0, f.saves), h.storage.history.length);
-        const before = (h.sealed.at(-1) ?? EMPTY_DURABLE).log;
-        h.storage.rollback(saves);
-        h.sealed.splice(h.sealed.length - saves, saves);
-        this.#crash(h);
-        this.stats.restarts++;
-        // A detected rollback restarts the replica with an empty log: every entry it had sealed is
-        // gone from it, however shallow the rollback. An undetected one (only a broken vault lets
-        // that happen) erases nothing INV-3 may forgive.
-        if (this.#start(h)) {
-          const restarted = (h.sealed.at(-1) ?? EMPTY_DURABLE).log;
-          before.forEach((e, k) => {
-            if (termAt(restarted, k + 1) !== e.term) h.lostToRollback.add(entryKey(k + 1, e.term));
-          });
-        }
+        this.#restartOn(h, () => h.storage.rollback(Math.max(0, f.saves)));
+        return;
+      }
+      case 'Fork': {
+        const h = this.#host(f.replica);
+        if (h.storage.history.length === 0) return;
+        this.#restartOn(h, () => h.storage.present(Math.min(Math.max(0, f.blob), h.storage.history.length - 1)));
         return;
       }
       case 'Partition':
@@ -588,7 +637,27 @@ export class SimFleet {
     }
   }
 
+  /**
+   * The host restarts h on another blob than its latest (a rollback or a fork). A detected one
+   * restarts the replica with an empty log: every entry it had sealed is gone from it, however
+   * shallow the rollback (INV-3 forgives them, spec ch. 12.4). An undetected one (only a broken
+   * vault lets one happen) erases nothing INV-3 may forgive.
+   */
+  #restartOn(h: ReplicaHost, present: () => void): void {
+    const before = h.storage.current.log;
+    this.#crash(h);
+    present();
+    this.stats.restarts++;
+    if (this.#start(h)) {
+      const restarted = h.storage.current.log;
+      before.forEach((e, k) => {
+        if (termAt(restarted, k + 1) !== e.term) h.lostToRollback.add(entryKey(k + 1, e.term));
+      });
+    }
+  }
+
   #crash(h: ReplicaHost): void {
+    h.crash.disarm();
     if (h.state === null) return;
     h.state = null;
     h.life++;
@@ -598,22 +667,30 @@ export class SimFleet {
 
   /** Starts (or restarts) replica h from what its host storage holds; true when it found the storage rolled back. */
   #start(h: ReplicaHost): boolean {
-    const mutant = this.mutant === 'vote-not-persisted' || this.mutant === 'trust-host-storage' ? this.mutant : undefined;
-    const loaded = loadDurable<Command>({ hsm: h.hsm, sealLabel: this.labels.seal, storage: h.storage, ...(mutant && { mutant }) });
-    h.version = loaded.version;
+    let started;
+    try {
+      started = startHosted(h.rules, h.io, h.raftConfig);
+    } catch (e) {
+      if (!(e instanceof HostCrash)) throw e;
+      this.#log(() => `r${h.id} crashed by its host while starting`);
+      h.life++;
+      return false;
+    }
+    const durable = started.hosted.state.raft.durable;
+    h.version = started.hosted.version;
     h.life++;
-    h.state = restartReplica(h.raftConfig, loaded.durable, loaded.durable.recovering ? freshNonce(h.rng) : null);
-    if (loaded.rolledBack) {
+    h.state = started.hosted.state;
+    if (started.rolledBack) {
       this.stats.rollbacksDetected++;
-      this.#log(() => `r${h.id} restarts: host storage rolled back, lost or altered, rejoins as recovering in term ${loaded.durable.currentTerm}`);
-      this.#persist(h, loaded.durable); // seal `recovering` before anything else happens
+      this.stats.persists++;
+      this.#log(() => `r${h.id} restarts: host storage rolled back, lost or altered, rejoins as recovering in term ${durable.currentTerm}`);
     } else {
-      this.#log(() => `r${h.id} starts: term ${loaded.durable.currentTerm}, log of ${loaded.durable.log.length}${loaded.durable.recovering ? ', recovering' : ''}`);
+      this.#log(() => `r${h.id} starts: term ${durable.currentTerm}, log of ${durable.log.length}${durable.recovering ? ', recovering' : ''}`);
     }
     h.electionPending = false;
     this.#armElection(h);
     this.#queue.push(this.now + this.timing.expiryTickMs, { type: 'Timer', replica: h.id, timer: 'expiry', gen: h.life });
-    return loaded.rolledBack;
+    return started.rolledBack;
   }
 
   #armElection(h: ReplicaHost): void {
@@ -669,10 +746,13 @@ export function describeEntry(e: Entry<Command>): string {
 export function describeFault(f: Fault): string {
   switch (f.type) {
     case 'Crash':
+      return f.afterWrites ? `Crash(r${f.replica}, after ${f.afterWrites} durable writes)` : `Crash(r${f.replica})`;
     case 'Restart':
       return `${f.type}(r${f.replica})`;
     case 'Rollback':
       return `Rollback(r${f.replica}, ${f.saves} saves)`;
+    case 'Fork':
+      return `Fork(r${f.replica}, blob ${f.blob})`;
     case 'Partition':
       return `Partition(${f.groups.map((g) => `{${g.map((r) => `r${r}`).join(',')}}`).join(' | ')})`;
     case 'Heal':

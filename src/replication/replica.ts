@@ -24,7 +24,7 @@
  */
 import { utf8 } from '../crypto/bytes.ts';
 import type { ErrorCode } from '../errors.ts';
-import { type VaultEnv, type VaultNode, handleFrame, handleSessionExpiry, initialNode, onCommitted } from '../vault/node.ts';
+import { type VaultEnv, type VaultNode, type VaultSteps, initialNode } from '../vault/node.ts';
 import type { Frame } from '../vault/protocol.ts';
 import type { Command, Hex } from '../vault/records.ts';
 import { type Committed, type Durable, type Entry, type Outbound, type RaftConfig, type RaftState, type RaftStep, handleRaftMessage, onElectionTimeout as raftElectionTimeout, onHeartbeat as raftHeartbeat, proposeCommands, restartRaft, type RaftMessage } from './raft.ts';
@@ -61,11 +61,12 @@ export interface ReplicaStep {
 }
 
 /**
- * Deliberately broken vault replica, for the test that shows the G1 check can fail; never set in
- * a real fleet. `ke2-before-commit`: the leader applies ConsumeGuess (and sends the KE2) as soon as
- * the entry is in its own log.
+ * What a replica step runs with: the vault's environment, and the vault's rules (node.ts's
+ * `VAULT_STEPS`, or a wrapped variant handed in from outside by a test or a checker).
  */
-export type ReplicaMutant = 'ke2-before-commit';
+export interface ReplicaEnv extends VaultEnv {
+  readonly vault: VaultSteps;
+}
 
 /** A follower's answer to a client frame: who leads, if it knows (the relay may use the hint). */
 export interface RedirectFrame extends Frame {
@@ -104,7 +105,7 @@ function done(state: ReplicaState, out: Out, resetTimer = false): ReplicaStep {
 }
 
 /** Applies committed entries in log order with the vault's `onCommitted`. */
-function applyCommitted(s0: ReplicaState, committed: readonly Committed<Command>[], env: VaultEnv, out: Out): ReplicaState {
+function applyCommitted(s0: ReplicaState, committed: readonly Committed<Command>[], env: ReplicaEnv, out: Out): ReplicaState {
   let s = s0;
   for (const { index, entry } of committed) {
     if (index !== s.lastApplied + 1) throw new Error(`replica ${s.raft.config.id}: entry ${index} committed out of order (applied ${s.lastApplied})`);
@@ -112,7 +113,7 @@ function applyCommitted(s0: ReplicaState, committed: readonly Committed<Command>
     let node = s.node;
     const cmd = entry.command;
     if (cmd !== null) {
-      const r = onCommitted(node, cmd, env);
+      const r = env.vault.onCommitted(node, cmd, env);
       node = r.node;
       out.frames.push(...r.frames);
       if (cmd.type === 'Register' && r.outcome.ok) out.ghost.push({ type: 'Registered', credential: cmd.credentialId, limit: cmd.guessLimit, index });
@@ -127,14 +128,14 @@ function applyCommitted(s0: ReplicaState, committed: readonly Committed<Command>
 }
 
 /** The leader appends commands; with one replica they commit at once. */
-function propose(s: ReplicaState, commands: readonly Command[], env: VaultEnv, out: Out): ReplicaState {
+function propose(s: ReplicaState, commands: readonly Command[], env: ReplicaEnv, out: Out): ReplicaState {
   const r = proposeCommands(s.raft, commands);
   out.messages.push(...r.messages);
   return applyCommitted({ ...s, raft: r.state }, r.committed, env, out);
 }
 
 /** A leader starts serving once its no-op is applied, and ends every session orphaned by earlier leaders. */
-function startServing(s: ReplicaState, env: VaultEnv, out: Out): ReplicaState {
+function startServing(s: ReplicaState, env: ReplicaEnv, out: Out): ReplicaState {
   const L = s.raft.leader;
   if (s.serving || s.raft.role !== 'leader' || L === null || s.lastApplied < L.termStart) return s;
   const orphans: Command[] = [];
@@ -146,7 +147,7 @@ function startServing(s: ReplicaState, env: VaultEnv, out: Out): ReplicaState {
 }
 
 /** After a consensus step: drop channels on losing leadership, apply what committed, maybe start serving. */
-function afterConsensus(prev: ReplicaState, r: RaftStep<Command>, env: VaultEnv, out: Out = emptyOut()): ReplicaStep {
+function afterConsensus(prev: ReplicaState, r: RaftStep<Command>, env: ReplicaEnv, out: Out = emptyOut()): ReplicaStep {
   const leads = r.state.role === 'leader';
   const node = prev.raft.role === 'leader' && !leads ? { ...prev.node, channels: new Map() } : prev.node;
   out.messages.push(...r.messages);
@@ -160,64 +161,60 @@ function afterConsensus(prev: ReplicaState, r: RaftStep<Command>, env: VaultEnv,
 // Actions
 
 /** Replica i receives a client frame from the relay. */
-export function handleClientFrame(s: ReplicaState, frame: Frame, env: VaultEnv, mutant?: ReplicaMutant): ReplicaStep {
+export function handleClientFrame(s: ReplicaState, frame: Frame, env: ReplicaEnv): ReplicaStep {
   const out = emptyOut();
   if (!s.serving) {
     out.frames.push(s.raft.role === 'leader' ? alert(frame.channel, 'Unavailable') : notLeader(frame.channel, s.raft.leaderHint));
     return done(s, out);
   }
-  const step = handleFrame(s.node, frame, env);
+  const step = env.vault.handleFrame(s.node, frame, env);
   out.frames.push(...step.frames);
   if (step.verified) out.ghost.push({ type: 'Ke3Verified', credential: step.verified.credentialId, session: step.verified.sessionId });
   let next: ReplicaState = { ...s, node: step.node };
   if (step.proposals.length === 0) return done(next, out);
-  const first = next.raft.durable.log.length + 1;
-  next = propose(next, step.proposals, env, out);
-  if (mutant === 'ke2-before-commit') next = releaseAhead(next, step.proposals, first, env, out);
-  return done(next, out);
-}
-
-/** The `ke2-before-commit` mutant: ConsumeGuess applied at append time (applying it again at commit is a refused no-op). */
-function releaseAhead(s: ReplicaState, proposals: readonly Command[], first: number, env: VaultEnv, out: Out): ReplicaState {
-  let node = s.node;
-  proposals.forEach((cmd, k) => {
-    if (cmd.type !== 'ConsumeGuess') return;
-    const r = onCommitted(node, cmd, env);
-    node = r.node;
-    out.frames.push(...r.frames);
-    if (r.outcome.ok && r.frames.length > 0) out.ghost.push({ type: 'Ke2Sent', credential: cmd.credentialId, session: cmd.sessionId, index: first + k, term: s.raft.durable.currentTerm });
-  });
-  return { ...s, node };
+  return done(propose(next, step.proposals, env, out), out);
 }
 
 /**
  * Work arriving at replica i outside a client channel (synthetic load for consensus-only runs and
  * model checkers): a serving leader appends it, anyone else ignores it.
  */
-export function proposeCommand(s: ReplicaState, command: Command, env: VaultEnv): ReplicaStep {
+export function proposeCommand(s: ReplicaState, command: Command, env: ReplicaEnv): ReplicaStep {
   const out = emptyOut();
   return done(s.serving ? propose(s, [command], env, out) : s, out);
 }
 
 /** Replica i receives an (authenticated) consensus message from replica j. */
-export function handlePeerMessage(s: ReplicaState, from: number, m: RaftMessage<Command>, env: VaultEnv): ReplicaStep {
+export function handlePeerMessage(s: ReplicaState, from: number, m: RaftMessage<Command>, env: ReplicaEnv): ReplicaStep {
   return afterConsensus(s, handleRaftMessage(s.raft, from, m), env);
 }
 
-export function onElectionTimeout(s: ReplicaState, env: VaultEnv): ReplicaStep {
+export function onElectionTimeout(s: ReplicaState, env: ReplicaEnv): ReplicaStep {
   return afterConsensus(s, raftElectionTimeout(s.raft), env);
 }
 
-export function onHeartbeat(s: ReplicaState, env: VaultEnv): ReplicaStep {
+export function onHeartbeat(s: ReplicaState, env: ReplicaEnv): ReplicaStep {
   return afterConsensus(s, raftHeartbeat(s.raft), env);
 }
 
 /** The serving leader ends pending sessions older than the TTL (their guesses stay spent) and drops stale channels. */
-export function onSessionExpiry(s: ReplicaState, env: VaultEnv): ReplicaStep {
+export function onSessionExpiry(s: ReplicaState, env: ReplicaEnv): ReplicaStep {
   const out = emptyOut();
   if (!s.serving) return done(s, out);
-  const step = handleSessionExpiry(s.node, env);
+  const step = env.vault.handleSessionExpiry(s.node, env);
   out.frames.push(...step.frames); // clients of closed channels are told (Alert SessionExpired)
   const next = { ...s, node: step.node };
   return done(step.proposals.length > 0 ? propose(next, step.proposals, env, out) : next, out);
 }
+
+/** A replica's actions, as a runtime drives them: this module's. A broken variant wraps one (src/broken/). */
+export interface ReplicaSteps {
+  readonly handleClientFrame: typeof handleClientFrame;
+  readonly handlePeerMessage: typeof handlePeerMessage;
+  readonly onElectionTimeout: typeof onElectionTimeout;
+  readonly onHeartbeat: typeof onHeartbeat;
+  readonly onSessionExpiry: typeof onSessionExpiry;
+  readonly proposeCommand: typeof proposeCommand;
+}
+
+export const REPLICA_STEPS: ReplicaSteps = Object.freeze({ handleClientFrame, handlePeerMessage, onElectionTimeout, onHeartbeat, onSessionExpiry, proposeCommand });

@@ -6,6 +6,7 @@
  *
  *   INV-3   a KE2 leaves only once its ConsumeGuess entry was sealed by a majority (G1): each holds
  *           it in its sealed log, or held it there until its host rolled it back
+ *   INV-4   a record at its limit with no pending session is Exhausted, its secrets erased (G4)
  *   INV-7   0 <= attemptsUsed <= guessLimit, and pending sessions <= attemptsUsed, in every replica
  *   INV-8   election safety: at most one leader per term
  *   INV-9   log matching: two logs with an entry of the same index and term agree up to it
@@ -175,12 +176,19 @@ export class SafetyMonitor {
     }
   }
 
-  /** INV-7 */
+  /** INV-4 and INV-7, in a replica's applied records. */
   checkRecords(id: number, vault: VaultState): void {
     for (const [cid, r] of Object.entries(vault.records)) {
       const pending = Object.keys(r.pending).length;
+      const name = `r${id}: record ${cid.slice(0, 12)}`;
       if (r.attemptsUsed < 0 || r.attemptsUsed > r.guessLimit || pending > r.attemptsUsed) {
-        throw new InvariantViolation('INV-7', `r${id}: record ${cid.slice(0, 12)} has attempts ${r.attemptsUsed}/${r.guessLimit} with ${pending} pending`);
+        throw new InvariantViolation('INV-7', `${name} has attempts ${r.attemptsUsed}/${r.guessLimit} with ${pending} pending`);
+      }
+      if (r.status === 'Registered' && r.attemptsUsed >= r.guessLimit && pending === 0) {
+        throw new InvariantViolation('INV-4', `${name} has used ${r.attemptsUsed}/${r.guessLimit} attempts with no pending session, yet is not Exhausted`);
+      }
+      if (r.status === 'Exhausted' && (r.registrationRecord !== null || r.sealedPayload !== null)) {
+        throw new InvariantViolation('INV-4', `${name} is Exhausted but keeps its ${r.registrationRecord !== null ? 'OPAQUE record' : 'sealed payload'}`);
       }
     }
   }

@@ -30,7 +30,9 @@ import { checkLinearizable } from '../check/lincheck.ts';
 import { findLostRegistration } from '../check/lost-registration.ts';
 import { recordModel } from '../check/record-model.ts';
 import type { VaultConfig } from '../vault/node.ts';
-import { type Fault, type FleetMutant, type FleetStats, type Timing, SimFleet, describeFault } from './fleet.ts';
+import type { BrokenVariant } from '../broken/catalog.ts';
+import { type Fault, type FleetStats, type Timing, SimFleet, describeFault } from './fleet.ts';
+import { RULES } from './host.ts';
 import { type NetworkConditions, RELIABLE_NETWORK } from './network.ts';
 import type { ReplicationLabels } from './provision.ts';
 import { InvariantViolation } from './safety.ts';
@@ -65,7 +67,8 @@ export interface ScenarioEnv {
   readonly hsms: (n: number) => readonly Hsm[];
   readonly labels: ReplicationLabels;
   readonly config: VaultConfig;
-  readonly mutant?: FleetMutant;
+  /** A deliberately broken variant to run instead of the rules (src/broken/catalog.ts). */
+  readonly broken?: BrokenVariant;
   readonly trace?: boolean;
   /** Simulated time allowed for phase 2 (default 20 s). */
   readonly livenessMs?: number;
@@ -98,14 +101,27 @@ export function finalOp(s: Scenario, credential: string): ClientOp | null {
   return password === null ? null : { kind: 'recover', password };
 }
 
-export function runScenario(s: Scenario, env: ScenarioEnv): ScenarioReport {
+/**
+ * What a driver of the fault window (phase 1) can do besides waiting: start a client now (it joins
+ * the history and the checks like a scripted one).
+ */
+export interface ScenarioRun {
+  readonly fleet: SimFleet;
+  startClient(script: ClientScript): ScriptedClient;
+}
+
+/**
+ * Plays scenario `s` and checks it. Phase 1 is `s.faultWindowMs` of its schedule, or `drive`: an
+ * adaptive adversary (an attack of the catalog) that injects faults as the run unfolds.
+ */
+export function runScenario(s: Scenario, env: ScenarioEnv, drive?: (run: ScenarioRun) => void): ScenarioReport {
   const fleet = new SimFleet({
     hsms: env.hsms(s.n),
     labels: env.labels,
     config: env.config,
     seed: s.seed,
     network: s.network ?? {},
-    ...(env.mutant && { mutant: env.mutant }),
+    ...(env.broken && { rules: env.broken.rules(RULES) }),
     ...(env.trace && { trace: true }),
     timing: { ...env.timing, ...s.timing },
   });
@@ -121,13 +137,24 @@ export function runScenario(s: Scenario, env: ScenarioEnv): ScenarioReport {
       fleet.proposeAt(at, randomInt(rng, s.n), { type: 'EndSession', credentialId: '00', sessionId: k.toString(16).padStart(8, '0'), reason: 'expired' });
     }
   }
+  const run: ScenarioRun = {
+    fleet,
+    startClient(script) {
+      for (const op of script.ops) if (op.kind === 'register') keyNames.set(toHex(keyBytes(op.key)), op.key);
+      const c = new ScriptedClient(fleet, script, clientOptions(script.name));
+      clients.push(c);
+      return c;
+    },
+  };
 
   let violation: ScenarioViolation | null = null;
   const finals: ScriptedClient[] = [];
   try {
     // 1. faults
-    fleet.runFor(s.faultWindowMs);
+    if (drive) drive(run);
+    else fleet.runFor(s.faultWindowMs);
     // 2. stable: heal, reliable network, every replica up; the scripts finish
+    fleet.calm();
     fleet.inject({ type: 'Heal' });
     fleet.inject({ type: 'Network', conditions: RELIABLE_NETWORK });
     for (const r of fleet.replicas()) if (!r.up) fleet.inject({ type: 'Restart', replica: r.id });

@@ -22,6 +22,7 @@ import { type Scenario, type ScenarioEnv, type ScenarioReport, type ScenarioViol
 import type { ClientScript } from '../replication/sim-client.ts';
 import { type HostileRelay, type RelayAdversary, runWithRelay } from './relay-runner.ts';
 import { attackerOps, faultTolerance, pick, randomFaults } from './generate.ts';
+import { storageFork, storageForkFleet } from './fork-attacks.ts';
 
 export interface AttackRun {
   /** The expectation held: checks passed (or, for an attack beyond the bound, a violation was reported). */
@@ -451,7 +452,23 @@ const isolateOnWrite = relayAttack(
 );
 
 /** In priority order (spec ch. 13). */
-export const ATTACKS: readonly Attack[] = [bruteForce, partitionLeaders, rollbackF, rollbackFPlus1, dropGuessEntry, replayKe, ke3OtherSession, tamperReorder, probeUnknown, malformedInput, forgedBundle, parallelAbandoned, isolateOnWrite];
+export const ATTACKS: readonly Attack[] = [
+  bruteForce,
+  partitionLeaders,
+  rollbackF,
+  rollbackFPlus1,
+  dropGuessEntry,
+  replayKe,
+  ke3OtherSession,
+  tamperReorder,
+  probeUnknown,
+  malformedInput,
+  forgedBundle,
+  parallelAbandoned,
+  isolateOnWrite,
+  storageFork,
+  storageForkFleet,
+];
 
 export function getAttack(name: string): Attack {
   const a = ATTACKS.find((x) => x.name === name);

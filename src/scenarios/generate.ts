@@ -2,9 +2,10 @@
  * Seeded scenario generation (spec ch. 13): a scenario is a function of a seed string, so a run
  * is replayed from its seed alone (the replay token of `bkv check`). Two shapes:
  *
- *   consensus    faults only: crashes (with or without a restart), restarts, host-storage
- *                rollbacks of at most f distinct replicas, partitions, heals, lossy, duplicating
- *                and slow networks, replays and tampering between replicas; no-op load
+ *   consensus    faults only: crashes (now, or inside a save: between two of its HSM calls),
+ *                restarts, host-storage rollbacks and forks (an orphan kept and swapped back in) of
+ *                at most f distinct replicas, partitions, heals, lossy, duplicating and slow
+ *                networks, replays and tampering between replicas; no-op load
  *   guess-limit  several credentials, each registered by its owner and guessed at concurrently by
  *                attackers (wrong passwords, probes, forged KE3s) well beyond its limit, under faults,
  *                while the owner recovers with the right password (three credentials in four): a
@@ -42,10 +43,24 @@ export function randomFaults(rng: Rng, o: FaultShape): TimedFault[] {
     const at = randomBetween(rng, 0, o.windowMs);
     const replica = randomInt(rng, o.n);
     switch (pick(rng, o.kinds)) {
-      case 'Crash':
-        out.push({ at, fault: { type: 'Crash', replica } });
-        if (chance(rng, 0.5)) out.push({ at: at + randomBetween(rng, 0, 400), fault: { type: 'Restart', replica } });
+      case 'Crash': {
+        // now, or inside a save: right after the replica's k-th next durable write (spec ch. 6)
+        const afterWrites = chance(rng, 0.4) ? randomBetween(rng, 1, 4) : undefined;
+        out.push({ at, fault: { type: 'Crash', replica, ...(afterWrites && { afterWrites }) } });
+        if (chance(rng, 0.5)) out.push({ at: at + randomBetween(rng, afterWrites ? 100 : 0, afterWrites ? 600 : 400), fault: { type: 'Restart', replica } });
         break;
+      }
+      case 'Fork': {
+        // a host within f keeps an orphan (killed right after a blob is written), restarts its
+        // replica on the blob before it, and later on one of its last few blobs (the orphan, maybe)
+        if (o.rollbackReplicas === 0) break;
+        const r = randomInt(rng, o.rollbackReplicas);
+        const back = at + randomBetween(rng, 50, 300);
+        out.push({ at, fault: { type: 'Crash', replica: r, afterWrites: 1 } });
+        out.push({ at: back, fault: { type: 'Rollback', replica: r, saves: 1 } });
+        out.push({ at: back + randomBetween(rng, 100, 800), fault: { type: 'Rollback', replica: r, saves: randomBetween(rng, 1, 4) } });
+        break;
+      }
       case 'Restart':
         out.push({ at, fault: { type: 'Restart', replica } });
         break;
@@ -79,7 +94,7 @@ export function randomNetwork(rng: Rng): Partial<NetworkConditions> {
   };
 }
 
-export const ALL_FAULTS: readonly Fault['type'][] = ['Crash', 'Restart', 'Rollback', 'Partition', 'Heal', 'Network'];
+export const ALL_FAULTS: readonly Fault['type'][] = ['Crash', 'Restart', 'Rollback', 'Fork', 'Partition', 'Heal', 'Network'];
 
 /** The consensus suite: faults only, no-op load, 3 or 5 replicas, rollback of up to f. */
 export function consensusScenario(seed: string): Scenario {
@@ -118,6 +133,6 @@ export function guessLimitScenario(seed: string): Scenario {
       clients.push({ name: `owner-${c}.recovery`, credential, startAt: start + 400 + randomBetween(rng, 0, 500), ops: recoveries });
     }
   }
-  const faults = randomFaults(rng, { n, windowMs, count: randomBetween(rng, 0, 5), rollbackReplicas: faultTolerance(n), kinds: ['Crash', 'Restart', 'Rollback', 'Partition', 'Heal'] });
+  const faults = randomFaults(rng, { n, windowMs, count: randomBetween(rng, 0, 5), rollbackReplicas: faultTolerance(n), kinds: ['Crash', 'Restart', 'Rollback', 'Fork', 'Partition', 'Heal'] });
   return { seed, n, faults, clients, faultWindowMs: windowMs, network: { maxDelayMs: randomBetween(rng, 2, 15), dropRate: pick(rng, [0, 0.02]), clientDropRate: pick(rng, [0, 0.02]) } };
 }

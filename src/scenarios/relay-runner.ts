@@ -10,6 +10,7 @@
  * the fleet whose `sendFrame` and client registration go through the adversary.
  * @module
  */
+import { RULES } from '../replication/host.ts';
 import { toHex } from '../crypto/bytes.ts';
 import { seededRng } from '../crypto/rng.ts';
 import type { Rng } from '../crypto/bytes.ts';
@@ -122,7 +123,7 @@ export function runWithRelay(s: Scenario, env: ScenarioEnv, adversary: RelayAdve
     config: env.config,
     seed: s.seed,
     network: s.network ?? {},
-    ...(env.mutant && { mutant: env.mutant }),
+    ...(env.broken && { rules: env.broken.rules(RULES) }),
     ...(env.trace && { trace: true }),
     timing: { ...env.timing, ...s.timing },
   });

@@ -5,7 +5,7 @@
  * and a mermaid sequence diagram.
  *
  *   consensus     faults only (src/scenarios/generate.ts `consensusScenario`)
- *   attack        the attack catalog in turn (src/scenarios/attacks.ts), run k is attack k mod 13
+ *   attack        the attack catalog in turn (src/scenarios/attacks.ts), run k is attack k of the catalog, mod its size
  *   guess-limit   many concurrent clients and attackers on the same records (`guessLimitScenario`)
  * @module
  */
@@ -25,16 +25,16 @@ export interface RunResult extends AttackRun {
   /** The scenario's name: the attack, or the suite. */
   readonly name: string;
   readonly token: string;
-  /** The broken fleet the run is of, if any. */
-  readonly mutant?: string;
+  /** The broken variant the run is of, if any (src/broken/catalog.ts). */
+  readonly broken?: string;
 }
 
-/** `mutant`: the run is of a broken fleet (src/scenarios/mutants.ts). */
-export function replayToken(suite: SuiteName, seed: string, run: number, mutant?: string): string {
-  return `bkv1.${Buffer.from(JSON.stringify(mutant === undefined ? [suite, seed, run] : [suite, seed, run, mutant])).toString('base64url')}`;
+/** `broken`: the run is of a broken variant (src/broken/catalog.ts). */
+export function replayToken(suite: SuiteName, seed: string, run: number, broken?: string): string {
+  return `bkv1.${Buffer.from(JSON.stringify(broken === undefined ? [suite, seed, run] : [suite, seed, run, broken])).toString('base64url')}`;
 }
 
-export function parseReplayToken(token: string): { suite: SuiteName; seed: string; run: number; mutant?: string } {
+export function parseReplayToken(token: string): { suite: SuiteName; seed: string; run: number; broken?: string } {
   const bad = () => new RangeError(`not a replay token: ${token}`);
   if (!token.startsWith('bkv1.')) throw bad();
   let v: unknown;
@@ -45,22 +45,22 @@ export function parseReplayToken(token: string): { suite: SuiteName; seed: strin
   }
   if (!Array.isArray(v) || (v.length !== 3 && v.length !== 4) || !(SUITES as readonly unknown[]).includes(v[0]) || typeof v[1] !== 'string' || !Number.isSafeInteger(v[2]) || v[2] < 0) throw bad();
   if (v.length === 4 && typeof v[3] !== 'string') throw bad();
-  return { suite: v[0] as SuiteName, seed: v[1], run: v[2] as number, ...(v.length === 4 && { mutant: v[3] as string }) };
+  return { suite: v[0] as SuiteName, seed: v[1], run: v[2] as number, ...(v.length === 4 && { broken: v[3] as string }) };
 }
 
-/** Run k of a suite (of a broken fleet if `env.mutant`). */
+/** Run k of a suite (of a broken variant if `env.broken`). */
 export function runOne(suite: SuiteName, seed: string, run: number, env: ScenarioEnv): RunResult {
   const runSeed = `${seed}/${run}`;
-  const token = replayToken(suite, seed, run, env.mutant);
-  const mutant = env.mutant && { mutant: env.mutant };
+  const token = replayToken(suite, seed, run, env.broken?.name);
+  const broken = env.broken && { broken: env.broken.name };
   if (suite === 'attack') {
     const attack = ATTACKS[run % ATTACKS.length]!;
-    return { ...attack.run(runSeed, env), suite, seed, run, name: attack.name, token, ...mutant };
+    return { ...attack.run(runSeed, env), suite, seed, run, name: attack.name, token, ...broken };
   }
   const s = suite === 'consensus' ? consensusScenario(runSeed) : guessLimitScenario(runSeed);
   const r = runScenario(s, env);
   const attacks = s.clients.filter((c) => c.name.startsWith('attacker')).reduce((k, c) => k + c.ops.length, 0);
-  return { ok: r.ok, violation: r.violation, steps: r.stats.steps, faults: s.faults.length, attacks, schedule: describeSchedule(s), trace: r.trace, history: r.history, suite, seed, run, name: suite, token, ...mutant };
+  return { ok: r.ok, violation: r.violation, steps: r.stats.steps, faults: s.faults.length, attacks, schedule: describeSchedule(s), trace: r.trace, history: r.history, suite, seed, run, name: suite, token, ...broken };
 }
 
 export interface Summary {
@@ -100,7 +100,7 @@ export function runSuite(suite: SuiteName, seed: string, runs: number, env: Scen
 export function describeFailure(r: RunResult, traced: readonly string[], lines = 40): string {
   const v: ScenarioViolation | null = r.violation;
   return [
-    `FAILED ${r.suite} run ${r.run} (${r.name}${r.mutant ? `, broken fleet ${r.mutant}` : ''}), seed ${JSON.stringify(r.seed)}`,
+    `FAILED ${r.suite} run ${r.run} (${r.name}${r.broken ? `, broken variant ${r.broken}` : ''}), seed ${JSON.stringify(r.seed)}`,
     `replay: npx bkv check --replay ${r.token}`,
     v ? `${v.invariant}: ${v.detail}` : 'expected a violation, none was reported (the attack is beyond the bound)',
     r.schedule,

@@ -57,21 +57,7 @@ export interface VaultEnv {
   /** Milliseconds, from the driver's clock. */
   readonly now: number;
   readonly config: VaultConfig;
-  /** A deliberately broken variant, for the mutation checks (spec ch. 13); never set by a real driver. */
-  readonly mutant?: VaultMutant;
 }
-
-/**
- * Deliberately broken vaults, each shown caught by a check of the scenario suites (spec ch. 13.4):
- *
- *   count-at-ke3         a guess stays spent only if its session's KE3 fails: a session that ends
- *                        without one (RecoverAbort, expiry) gives its guess back
- *   release-without-ke3  the KE3's MAC check is ignored: any KE3 resets the attempts and releases K
- *   stale-tries          the KE2 reports the tries left as they were before its own guess
- *   ack-before-commit    RegisterDone is sent when the Register is proposed, before it commits
- */
-export const VAULT_MUTANTS = ['count-at-ke3', 'release-without-ke3', 'stale-tries', 'ack-before-commit'] as const;
-export type VaultMutant = (typeof VAULT_MUTANTS)[number];
 
 /** What a channel is doing. Held only by the replica that serves it (volatile, never replicated). */
 export type ChannelOp =
@@ -257,8 +243,6 @@ export function handleRegisterFinish(node: VaultNode, id: string, ch: Channel, m
     oprfSalt: toHex(ch.op.oprfSalt),
     guessLimit: m.guessLimit,
   };
-  // the `ack-before-commit` mutant acknowledges now, and proposes
-  if (env.mutant === 'ack-before-commit') return { ...reply(node, id, ch, { type: 'RegisterDone' }, null, env), proposals: [cmd] };
   return propose(node, id, ch, { type: 'Registering', credentialId: ch.op.credentialId }, cmd);
 }
 
@@ -291,7 +275,6 @@ export function handleRecoverFinish(node: VaultNode, id: string, ch: Channel, m:
       verified = true;
     } catch (e) {
       if (!(e instanceof VaultError)) throw e;
-      if (env.mutant === 'release-without-ke3') sessionKey = op.login.sessionKey; // the MAC's verdict ignored
     }
   }
   if (sessionKey === null) {
@@ -362,7 +345,7 @@ function findWaiting(node: VaultNode, match: (op: ChannelOp) => boolean): [strin
  * the channel waiting for it, if this replica holds one.
  */
 export function onCommitted(node0: VaultNode, cmd: Command, env: VaultEnv): Step & { outcome: Outcome } {
-  const { state: vault, outcome } = applyCommand(env.mutant === 'count-at-ke3' ? refundAbandoned(node0.vault, cmd) : node0.vault, cmd);
+  const { state: vault, outcome } = applyCommand(node0.vault, cmd);
   const node: VaultNode = { ...node0, vault };
   const done = (s: Step) => ({ ...s, outcome });
   switch (cmd.type) {
@@ -374,9 +357,7 @@ export function onCommitted(node0: VaultNode, cmd: Command, env: VaultEnv): Step
     case 'ConsumeGuess': {
       const w = findWaiting(node, (op) => op.type === 'ConsumingGuess' && op.sessionId === cmd.sessionId);
       if (!w) return done(unchanged(node));
-      // the `stale-tries` mutant reads the record as it was before this guess
-      const read: Outcome = env.mutant === 'stale-tries' && outcome.ok ? { ok: true, record: node0.vault.records[cmd.credentialId] ?? null } : outcome;
-      return done(completeRecoverStart(node, w[0], w[1], cmd.credentialId, read, env));
+      return done(completeRecoverStart(node, w[0], w[1], cmd.credentialId, outcome, env));
     }
     case 'Reset': {
       const w = findWaiting(node, (op) => op.type === 'Resetting' && op.sessionId === cmd.sessionId);
@@ -397,13 +378,6 @@ export function onCommitted(node0: VaultNode, cmd: Command, env: VaultEnv): Step
       return done(reply(node, w[0], w[1], outcome.ok ? { type: 'Done' } : errorResponse(outcome.code), null, env));
     }
   }
-}
-
-/** The `count-at-ke3` mutant: a pending session ending without a failed KE3 gets its guess back. */
-function refundAbandoned(vault: VaultState, cmd: Command): VaultState {
-  const r = vault.records[cmd.credentialId];
-  if (cmd.type !== 'EndSession' || cmd.reason === 'failed' || !r || !(cmd.sessionId in r.pending)) return vault;
-  return { records: { ...vault.records, [cmd.credentialId]: { ...r, attemptsUsed: r.attemptsUsed - 1 } } };
 }
 
 function fromHexBytes(hex: string): Bytes {
@@ -443,3 +417,16 @@ function completeRecoverStart(node: VaultNode, id: string, ch: Channel, credenti
   const code = outcome.ok ? 'GuessLimitExceeded' : outcome.code;
   return reply(node, id, ch, errorResponse(code, code === 'GuessLimitExceeded' ? 0 : null), null, env);
 }
+
+/**
+ * The vault's entry points, as a driver runs them: the rules of this module. Every runtime takes
+ * them as a parameter (the replica, through its environment), so a deliberately broken vault is
+ * built from outside by wrapping one of them (src/broken/), never by a switch in here.
+ */
+export interface VaultSteps {
+  readonly handleFrame: typeof handleFrame;
+  readonly onCommitted: typeof onCommitted;
+  readonly handleSessionExpiry: typeof handleSessionExpiry;
+}
+
+export const VAULT_STEPS: VaultSteps = Object.freeze({ handleFrame, onCommitted, handleSessionExpiry });

@@ -1,26 +1,25 @@
 /**
- * The vault on one HSM replica (spec ch. 5): the step functions of `node.ts` driven with an
- * immediate commit. A proposal is committed by sealing the new state to host storage and
- * advancing the HSM anchor; only then is it applied and its reply sent. So a guess is consumed
- * and durably stored before its KE2 leaves (G1 at one replica), and a KE2 lost afterwards, or a
- * restart, leaves it spent (G2).
+ * The vault on one HSM replica (spec ch. 5): a fleet of one, over the same replica, host and
+ * persistence as every fleet (src/replication/host.ts). With N = 1 a majority is the replica
+ * itself, so a proposal commits in the step that makes it; the host seals the log and advances the
+ * HSM anchor before anything the step produced leaves. So a guess is consumed and durably stored
+ * before its KE2 leaves (G1 at one replica), and a KE2 lost afterwards, or a restart, leaves it
+ * spent (G2).
+ *
+ * At open the replica loads its sealed log (a new incarnation, spec ch. 6), elects itself and
+ * applies its log again. A fleet of one has nobody to catch up from: when its host storage turns out
+ * rolled back, lost, altered or foreign, it refuses to serve, for good (`StaleState`, or
+ * `SealBroken` for a blob that is not its own): a detected rollback costs availability, never a guess.
  * @module
  */
 import type { Rng } from '../crypto/bytes.ts';
+import { VaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
-import { type VaultConfig, type VaultEnv, type VaultNode, handleFrame, handleSessionExpiry, initialNode, onCommitted, type Step } from './node.ts';
+import { type Hosted, type HostIo, type ReplicaAction, type ReplicaRules, RULES, raftConfig, startHosted, stepHosted } from '../replication/host.ts';
+import type { VaultConfig, VaultNode } from './node.ts';
 import type { Frame } from './protocol.ts';
-import { type VaultState, EMPTY_VAULT } from './records.ts';
-import { type HostStorage, loadSealed, saveSealed } from './storage.ts';
-
-/** The step functions a driver runs: node.ts's. */
-export interface VaultSteps {
-  readonly handleFrame: typeof handleFrame;
-  readonly onCommitted: typeof onCommitted;
-  readonly handleSessionExpiry: typeof handleSessionExpiry;
-}
-
-export const VAULT_STEPS: VaultSteps = Object.freeze({ handleFrame, onCommitted, handleSessionExpiry });
+import type { VaultState } from './records.ts';
+import type { HostStorage } from './storage.ts';
 
 export interface SingleReplicaOptions {
   readonly hsm: Hsm;
@@ -35,76 +34,64 @@ export interface SingleReplicaOptions {
   /** Milliseconds. */
   readonly clock: () => number;
   /**
-   * The rules to run; default `VAULT_STEPS`. A seam for the tests, which show that their
-   * properties catch a deliberately broken vault (a wrapped step function) without mocking.
+   * The rules to run; default `RULES`. A seam for the tests, which show that their properties
+   * catch a deliberately broken vault (src/broken/) without mocking.
    */
-  readonly steps?: VaultSteps;
+  readonly rules?: ReplicaRules;
 }
 
-export class SingleReplicaVault {
-  #node: VaultNode;
-  #version: number;
-  readonly #o: SingleReplicaOptions;
+/** Most entries per AppendEntries: a fleet of one sends none. */
+const MAX_BATCH = 1;
 
-  private constructor(o: SingleReplicaOptions, vault: VaultState, version: number) {
+export class SingleReplicaVault {
+  #hosted: Hosted;
+  readonly #o: SingleReplicaOptions;
+  readonly #io: HostIo;
+  readonly #rules: ReplicaRules;
+
+  private constructor(o: SingleReplicaOptions, io: HostIo, rules: ReplicaRules, hosted: Hosted) {
     this.#o = o;
-    this.#node = initialNode(vault);
-    this.#version = version;
+    this.#io = io;
+    this.#rules = rules;
+    this.#hosted = hosted;
   }
 
   /** Opens the replica from its sealed host storage (a restart), or empty when there is none. */
   static open(o: SingleReplicaOptions): SingleReplicaVault {
-    const loaded = loadSealed<VaultState>(o.hsm, o.config.labels.seal, o.storage);
-    return new SingleReplicaVault(o, loaded?.state ?? EMPTY_VAULT, loaded?.version ?? 0);
+    const rules = o.rules ?? RULES;
+    const io: HostIo = { hsm: o.hsm, storage: o.storage, sealLabel: o.config.labels.seal, rng: o.rng, sealRng: o.sealRng ?? o.rng };
+    const started = startHosted(rules, io, raftConfig(rules, 0, 1, MAX_BATCH));
+    if (started.rolledBack || started.hosted.state.raft.durable.recovering) {
+      const why = started.refusal?.message ?? 'it restarted recovering from an earlier rollback';
+      throw new VaultError(started.refusal?.code === 'SealBroken' ? 'SealBroken' : 'StaleState', `host storage refused: ${why}; a fleet of one cannot catch up`);
+    }
+    const vault = new SingleReplicaVault(o, io, rules, started.hosted);
+    // a fleet of one elects itself at once, applies its committed log and serves
+    vault.#run((steps, s, env) => steps.onElectionTimeout(s, env));
+    return vault;
   }
 
   get state(): VaultState {
-    return this.#node.vault;
+    return this.#hosted.state.node.vault;
   }
   get node(): VaultNode {
-    return this.#node;
+    return this.#hosted.state.node;
   }
 
-  get #steps(): VaultSteps {
-    return this.#o.steps ?? VAULT_STEPS;
-  }
-
-  #env(): VaultEnv {
-    return { hsm: this.#o.hsm, rng: this.#o.rng, now: this.#o.clock(), config: this.#o.config };
-  }
-
-  #run(step: Step): Frame[] {
-    const frames = [...step.frames];
-    this.#node = step.node;
-    if (step.proposals.length === 0) return frames;
-    // commit: apply every proposal to a copy, seal the result, then deliver the replies
-    const env = this.#env();
-    let node = this.#node;
-    const replies: Frame[] = [];
-    let vault = node.vault;
-    const steps: Step[] = [];
-    for (const cmd of step.proposals) {
-      const s = this.#steps.onCommitted({ ...node, vault }, cmd, env);
-      steps.push(s);
-      node = s.node;
-      vault = s.node.vault;
-    }
-    // Sealed even when every command was refused (an unknown credential's ConsumeGuess): a
-    // commit costs the same whatever its outcome, so a fake KE2 leaves after the same delay.
-    this.#version += 1;
-    saveSealed(this.#o.hsm, this.#o.config.labels.seal, this.#o.storage, this.#version, vault, this.#o.sealRng ?? this.#o.rng);
-    for (const s of steps) replies.push(...s.frames);
-    this.#node = node;
-    return [...frames, ...replies];
+  /** Runs one replica action and persists; returns the frames it released. */
+  #run(action: ReplicaAction): Frame[] {
+    const { hosted, step } = stepHosted(this.#rules, this.#io, this.#hosted, action, this.#o.clock(), this.#o.config);
+    this.#hosted = hosted;
+    return [...step.frames];
   }
 
   /** A frame from the relay; returns the frames to send back. */
   deliver(frame: Frame): Frame[] {
-    return this.#run(this.#steps.handleFrame(this.#node, frame, this.#env()));
+    return this.#run((steps, s, env) => steps.handleClientFrame(s, frame, env));
   }
 
   /** The session-expiry event: pending sessions past the TTL end (their guesses stay spent). */
   expireSessions(): Frame[] {
-    return this.#run(this.#steps.handleSessionExpiry(this.#node, this.#env()));
+    return this.#run((steps, s, env) => steps.onSessionExpiry(s, env));
   }
 }

@@ -1,12 +1,25 @@
 /**
- * Sealed host storage for one replica (spec ch. 6, "Untrusted hosts"). The host keeps the
+ * Sealed host storage for one replica (spec ch. 6, "The persistence rule"). The host keeps the
  * replica's durable state, but only as a blob sealed (AES-256-GCM) by a key inside the replica's
- * HSM; it can lose it, replay an old one, or roll it back, and cannot read or forge it.
+ * HSM: it can keep every blob it was ever given, lose them, present any of them at a restart, and
+ * crash the replica between any two HSM calls, but it cannot read or forge one.
  *
- * Rollback is caught by a monotonic counter inside the HSM (the anchor): a state of version v is
- * saved, then the anchor advances to v, and only then is anything acknowledged. On restart a blob
- * older than the anchor is refused with 'StaleState'; a blob one ahead (saved, crashed before the
- * anchor moved) is accepted and the anchor catches up.
+ * Two monotonic counters inside the HSM make that harmless:
+ * - the **anchor**: the lowest version the replica may wake up on. It advances to a blob's version
+ *   after the blob is written and before anything that depends on it leaves the HSM.
+ * - the **incarnation**: advanced once at every start. A version is `incarnation * 2^32 + n` for the
+ *   n-th save of that life, so no version is ever given to two blobs: a blob written in a life that
+ *   crashed before its anchor moved (an orphan) is older than every save of every later life.
+ *
+ *   save(state):  seal (version, state) -> host write -> anchor := version -> (release)
+ *   start:        blob older than the anchor, or none while the anchor is past 0 -> rolled back
+ *                 otherwise: anchor := version of the blob; incarnation += 1
+ *
+ * Why it holds: an effect released from the state of version v left after the anchor reached v, so
+ * every later start is on a blob of version >= v; every such blob other than v itself was written
+ * later than v, by the life that wrote v or by a life that started on a blob >= v (the anchor never
+ * moves back), so it descends from v. The 6ee2d9d rule numbered a life's saves from its loaded
+ * version: two lives could both write `v + 1`, and the host chose which one the replica woke on.
  * @module
  */
 import { type Bytes, type Rng, concat, utf8 } from '../crypto/bytes.ts';
@@ -19,52 +32,116 @@ export interface HostStorage {
   save(blob: Bytes): void;
 }
 
-/** Host storage in memory, with the host's powers exposed for tests: history, rollback, loss. */
+/**
+ * Host storage in memory that keeps every blob it was ever given, with the host's powers exposed
+ * for tests and simulations: present any kept blob at the next load, or none.
+ */
 export class MemoryHostStorage implements HostStorage {
   readonly history: Bytes[] = [];
+  /** The index in `history` the next load returns; null: the latest. */
+  #presented: number | null = null;
+  #lost = false;
+
   load(): Bytes | null {
-    return this.history.at(-1) ?? null;
+    if (this.#lost) return null;
+    return (this.#presented === null ? this.history.at(-1) : this.history[this.#presented]) ?? null;
   }
   save(blob: Bytes): void {
     this.history.push(blob.slice());
+    this.#presented = null;
+    this.#lost = false;
   }
-  /** The host rolls back: the last `n` saves are forgotten. */
+  /** The host presents the blob of save `index` (0-based) from now on, until the next save. */
+  present(index: number): void {
+    if (!Number.isInteger(index) || index < 0 || index >= this.history.length) {
+      throw new RangeError(`present: "index" expected an integer in 0..${this.history.length - 1}, got ${index}`);
+    }
+    this.#presented = index;
+    this.#lost = false;
+  }
+  /** The host rolls back: the blob `n` saves before the latest is presented (none at all past the first). */
   rollback(n: number): void {
-    this.history.splice(Math.max(0, this.history.length - n), n);
+    const index = this.history.length - 1 - n;
+    if (index < 0) this.#lost = this.history.length > 0;
+    else this.present(index);
+  }
+  /** The blob the next load returns, as an index into `history` (null: none). */
+  get presented(): number | null {
+    if (this.#lost || this.history.length === 0) return null;
+    return this.#presented ?? this.history.length - 1;
   }
 }
 
-const AAD = utf8('bkv sealed state v1');
+/** A version: the incarnation in the high 32 bits, the save within it in the low 32. */
+export type Version = bigint;
+
+const SAVES_PER_LIFE = 1n << 32n;
+
+/** "incarnation.save", for traces. */
+export function describeVersion(v: Version): string {
+  return `${v / SAVES_PER_LIFE}.${v % SAVES_PER_LIFE}`;
+}
+
+/** The version after `v` within one life. */
+export function nextVersion(v: Version): Version {
+  if ((v + 1n) % SAVES_PER_LIFE === 0n) throw new VaultError('InvalidParameter', `version ${describeVersion(v)}: no save left in this life`);
+  return v + 1n;
+}
+
+const AAD = utf8('bkv sealed state v2');
 /** The anchor's counter name: one per sealing key, so several vaults can share a token. */
 export function anchorName(sealLabel: string): string {
-  return `${sealLabel}#version`;
+  return `${sealLabel}#anchor`;
+}
+/** The incarnation counter's name. */
+export function incarnationName(sealLabel: string): string {
+  return `${sealLabel}#incarnation`;
 }
 
-function encodeVersion(v: number): Bytes {
+function encodeVersion(v: Version): Bytes {
   const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, BigInt(v));
+  new DataView(b.buffer).setBigUint64(0, v);
   return b;
 }
 
-/** Seals `state` (any JSON value) at `version`, saves it, then advances the anchor. */
-export function saveSealed(hsm: Hsm, sealLabel: string, storage: HostStorage, version: number, state: unknown, rng: Rng): void {
+/** Seals `state` (any JSON value) at `version`, hands it to the host, then advances the anchor to it. */
+export function saveSealed(hsm: Hsm, sealLabel: string, storage: HostStorage, version: Version, state: unknown, rng: Rng): void {
   const plaintext = concat(encodeVersion(version), utf8(JSON.stringify(state)));
   storage.save(hsm.seal(sealLabel, plaintext, concat(AAD, utf8(hsm.label)), rng(12)));
   const anchor = anchorName(sealLabel);
-  if (hsm.readCounter(anchor) < BigInt(version)) hsm.advanceCounter(anchor, BigInt(version));
+  if (hsm.readCounter(anchor) < version) hsm.advanceCounter(anchor, version);
 }
 
-/** Loads and checks the sealed state: null when the host has none and the anchor is at 0. */
-export function loadSealed<T>(hsm: Hsm, sealLabel: string, storage: HostStorage): { version: number; state: T } | null {
+/**
+ * Loads and checks the sealed state at a start: null when the host has none and the anchor is at
+ * 0; `StaleState` when the blob is older than the anchor or missing; `SealBroken` when it is not
+ * this replica's. An accepted blob ahead of the anchor (written, then a crash before the anchor
+ * moved) moves the anchor up to it before anything else happens.
+ */
+export function loadSealed<T>(hsm: Hsm, sealLabel: string, storage: HostStorage): { version: Version; state: T } | null {
   const anchor = hsm.readCounter(anchorName(sealLabel));
   const blob = storage.load();
   if (blob === null) {
-    if (anchor > 0n) throw new VaultError('StaleState', `host storage is empty but the HSM anchor is at version ${anchor}`);
+    if (anchor > 0n) throw new VaultError('StaleState', `host storage is empty but the HSM anchor is at ${describeVersion(anchor)}`);
     return null;
   }
   const plaintext = hsm.unseal(sealLabel, blob, concat(AAD, utf8(hsm.label)));
-  const version = Number(new DataView(plaintext.buffer, plaintext.byteOffset, 8).getBigUint64(0));
-  if (BigInt(version) < anchor) throw new VaultError('StaleState', `host storage holds version ${version}, the HSM anchor is at ${anchor} (rolled back)`);
-  if (BigInt(version) > anchor) hsm.advanceCounter(anchorName(sealLabel), BigInt(version));
+  const version = new DataView(plaintext.buffer, plaintext.byteOffset, 8).getBigUint64(0);
+  if (version < anchor) {
+    throw new VaultError('StaleState', `host storage holds ${describeVersion(version)}, the HSM anchor is at ${describeVersion(anchor)} (rolled back)`);
+  }
+  if (version > anchor) hsm.advanceCounter(anchorName(sealLabel), version);
   return { version, state: JSON.parse(new TextDecoder().decode(plaintext.subarray(8))) as T };
+}
+
+/**
+ * A new life: advances the HSM's incarnation counter and returns the version this life's saves
+ * follow (its first save is `nextVersion` of it). Called at every start, after the load.
+ */
+export function beginIncarnation(hsm: Hsm, sealLabel: string): Version {
+  const name = incarnationName(sealLabel);
+  const next = hsm.readCounter(name) + 1n;
+  if (next >= SAVES_PER_LIFE) throw new VaultError('InvalidParameter', `incarnation counter exhausted at ${next}`);
+  hsm.advanceCounter(name, next);
+  return next * SAVES_PER_LIFE;
 }

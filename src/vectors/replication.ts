@@ -24,15 +24,15 @@ import { canonicalJson } from '../crypto/canonical.ts';
 import { seededRng } from '../crypto/rng.ts';
 import type { Hsm, KeyKind } from '../hsm/hsm.ts';
 import { MemoryHsm } from '../hsm/memory.ts';
-import type { VaultEnv } from '../vault/node.ts';
+import { VAULT_STEPS } from '../vault/node.ts';
 import { type Command, type VaultState, applyCommand } from '../vault/records.ts';
 import { vaultConfig } from '../vault/setup.ts';
-import { MemoryHostStorage, anchorName } from '../vault/storage.ts';
+import { MemoryHostStorage, anchorName, incarnationName } from '../vault/storage.ts';
 import { ballotName, decodeBallot, encodeBallot, freshNonce, loadDurable, persistDurable } from '../replication/durable.ts';
 import { openPeerMessage, readVaultCommand, sealPeerMessage } from '../replication/peer-auth.ts';
 import { PEER_MAC_INFO, derivePeerMacKey, installPeerKey, replicationLabels } from '../replication/provision.ts';
 import { type Durable, type Entry, type RaftConfig, type RaftMessage, type RaftState, type RaftStep, EMPTY_DURABLE, handleRaftMessage, initialRaftState, onElectionTimeout, onHeartbeat, proposeCommands, restartRaft } from '../replication/raft.ts';
-import { handlePeerMessage, restartReplica } from '../replication/replica.ts';
+import { type ReplicaEnv, handlePeerMessage, restartReplica } from '../replication/replica.ts';
 import { describeOutcome } from './records.ts';
 import { type Verdict, flipLastHexDigit, verdictOf } from './verdict.ts';
 
@@ -75,34 +75,37 @@ export interface BallotVector {
   readonly ballot: string;
 }
 
-/** A replica's HSM: the token label (bound into the seal's AAD), the seal key, the two counters. */
+/** A replica's HSM: the token label (bound into the seal's AAD), the seal key, the three counters (decimal). */
 interface HsmState {
   readonly token: string;
   readonly sealLabel: string;
   readonly sealKey: string;
   readonly anchor: string;
   readonly ballot: string;
+  readonly incarnation: string;
 }
 
 export interface PersistVector extends Named {
   readonly kind: 'persist';
   readonly hsm: HsmState;
-  /** The version the replica holds; the blob is saved as version + 1. */
-  readonly version: number;
+  /** The version of the replica's latest save (decimal: incarnation * 2^32 + save); the blob is saved as the next. */
+  readonly version: string;
   readonly durable: Durable<Command>;
   readonly nonce: string;
   readonly plaintext: string;
   readonly aad: string;
   readonly sealed: string;
-  readonly after: { readonly version: number; readonly anchor: string; readonly ballot: string };
+  readonly after: { readonly version: string; readonly anchor: string; readonly ballot: string; readonly incarnation: string };
 }
 
 export interface RestartResult {
   readonly durable: Durable<Command>;
-  readonly version: number;
+  /** The version this life's saves follow (decimal): the new incarnation * 2^32. */
+  readonly version: string;
   readonly rolledBack: boolean;
-  /** The anchor counter after the restart. */
+  /** The anchor and incarnation counters after the restart. */
   readonly anchor: string;
+  readonly incarnation: string;
 }
 
 export interface RestartVector extends Named, Verdict<RestartResult> {
@@ -331,20 +334,22 @@ function replicaHsm(s: HsmState): MemoryHsm {
   const hsm = hsmWithKey(s.token, s.sealLabel, 'aes256gcm', fromHex(s.sealKey));
   if (BigInt(s.anchor) > 0n) hsm.advanceCounter(anchorName(s.sealLabel), BigInt(s.anchor));
   if (BigInt(s.ballot) > 0n) hsm.advanceCounter(ballotName(s.sealLabel), BigInt(s.ballot));
+  if (BigInt(s.incarnation) > 0n) hsm.advanceCounter(incarnationName(s.sealLabel), BigInt(s.incarnation));
   return hsm;
 }
 
 function counters(hsm: Hsm, sealLabel: string) {
-  return { anchor: hsm.readCounter(anchorName(sealLabel)).toString(), ballot: hsm.readCounter(ballotName(sealLabel)).toString() };
+  const read = (name: string) => hsm.readCounter(name).toString();
+  return { anchor: read(anchorName(sealLabel)), ballot: read(ballotName(sealLabel)), incarnation: read(incarnationName(sealLabel)) };
 }
 
 /** persistDurable on the vector's HSM: the blob, what was sealed, and the counters after. */
 function runPersist(v: Omit<PersistVector, 'plaintext' | 'aad' | 'sealed' | 'after'>) {
   const rec = recording(replicaHsm(v.hsm), 'seal');
   const storage = new MemoryHostStorage();
-  const version = persistDurable({ hsm: rec.hsm, sealLabel: v.hsm.sealLabel, storage }, v.version, v.durable, () => fromHex(v.nonce));
+  const version = persistDurable({ hsm: rec.hsm, sealLabel: v.hsm.sealLabel, storage }, BigInt(v.version), v.durable, () => fromHex(v.nonce));
   const [plaintext, aad] = rec.last();
-  return { plaintext: toHex(plaintext!), aad: toHex(aad!), sealed: toHex(storage.load()!), after: { version, ...counters(rec.hsm, v.hsm.sealLabel) } };
+  return { plaintext: toHex(plaintext!), aad: toHex(aad!), sealed: toHex(storage.load()!), after: { version: version.toString(), ...counters(rec.hsm, v.hsm.sealLabel) } };
 }
 
 function runRestart(v: Omit<RestartVector, keyof Verdict>): Verdict<RestartResult> {
@@ -353,11 +358,18 @@ function runRestart(v: Omit<RestartVector, keyof Verdict>): Verdict<RestartResul
   if (v.blob !== null) storage.save(fromHex(v.blob));
   return verdictOf(() => {
     const loaded = loadDurable<Command>({ hsm, sealLabel: v.hsm.sealLabel, storage });
-    return { durable: loaded.durable, version: loaded.version, rolledBack: loaded.rolledBack, anchor: counters(hsm, v.hsm.sealLabel).anchor };
+    const { anchor, incarnation } = counters(hsm, v.hsm.sealLabel);
+    return { durable: loaded.durable, version: loaded.version.toString(), rolledBack: loaded.rolledBack, anchor, incarnation };
   });
 }
 
-/** A follower's durable states over its life, persisted in turn: the persist vectors, and the blobs the restart vectors use. */
+/**
+ * A follower's durable states over two lives, persisted in turn: the persist vectors, and the blobs
+ * the restart vectors use. Life 1 saves five states, (1.1) to (1.5). Life 2 starts as if (1.5) had
+ * been written and the replica had crashed before its anchor moved (an orphan): on (1.4), which the
+ * anchor names; it saves (2.1). Under the rule of 6ee2d9d that save would have been numbered
+ * like the orphan, and the host could have chosen between them.
+ */
 function storageVectors(m: ReturnType<typeof material>): { persist: PersistVector[]; restart: RestartVector[] } {
   const base = { token: 'bkv-r1', sealLabel: LABELS.seal, sealKey: toHex(m.sealKey) };
   const log: Entry<Command>[] = [{ term: 1, command: null }, ...COMMANDS.map((command) => ({ term: 1, command }))];
@@ -368,31 +380,40 @@ function storageVectors(m: ReturnType<typeof material>): { persist: PersistVecto
     { description: 'sees term 2 (no vote yet)', durable: { currentTerm: 2, votedFor: null, log, recovering: false } },
     { description: 'votes for r2 in term 2', durable: { currentTerm: 2, votedFor: 2, log, recovering: false } },
   ];
+  const LIFE = 1n << 32n;
   const persist: PersistVector[] = [];
-  let hsm: HsmState = { ...base, anchor: '0', ballot: '0' };
-  life.forEach(({ description, durable }, version) => {
-    const input = { kind: 'persist' as const, name: `version ${version + 1}`, description, hsm, version, durable, nonce: toHex(m.rng(12)) };
+  let hsm: HsmState = { ...base, anchor: '0', ballot: '0', incarnation: '1' };
+  const save = (name: string, description: string, version: bigint, durable: Durable<Command>) => {
+    const input = { kind: 'persist' as const, name, description, hsm, version: version.toString(), durable, nonce: toHex(m.rng(12)) };
     const out = runPersist(input);
     persist.push({ ...input, ...out });
-    hsm = { ...base, anchor: out.after.anchor, ballot: out.after.ballot };
+    return out.after;
+  };
+  life.forEach(({ description, durable }, k) => {
+    const after = save(`version 1.${k + 1}`, description, LIFE + BigInt(k), durable);
+    hsm = { ...base, anchor: after.anchor, ballot: after.ballot, incarnation: after.incarnation };
   });
-  const blob = (version: number) => persist[version - 1]!.sealed;
-  const { anchor, ballot: lastBallot } = persist.at(-1)!.after;
-  const last = { anchor, ballot: lastBallot };
-  const restart = (name: string, description: string, s: { anchor: string; ballot: string; token?: string }, b: string | null): RestartVector => {
-    const input = { kind: 'restart' as const, name, description, hsm: { ...base, ...s }, blob: b };
+  const blob = (k: number) => persist[k - 1]!.sealed;
+  const at = (k: number) => ({ anchor: (LIFE + BigInt(k)).toString(), ballot: persist[k - 1]!.after.ballot, incarnation: '1' });
+  // life 2 starts on (1.4), with (1.5) orphaned, and saves its first state: (2.1)
+  hsm = { ...base, ...at(4), incarnation: '2' };
+  const second = save('version 2.1', 'a new life on (1.4) votes for r1 in term 2', 2n * LIFE, { currentTerm: 2, votedFor: 1, log, recovering: false });
+  const last = { anchor: persist[4]!.after.anchor, ballot: persist[4]!.after.ballot, incarnation: '1' };
+  const restart = (name: string, description: string, s: Partial<HsmState>, b: string | null): RestartVector => {
+    const input = { kind: 'restart' as const, name, description, hsm: { ...base, ...last, ...s }, blob: b };
     return { ...input, ...runRestart(input) };
   };
-  const at = (version: number) => ({ anchor: String(version), ballot: persist[version - 1]!.after.ballot });
   return {
     persist,
     restart: [
-      restart('fresh', 'no blob, counters at 0: a replica that never saved anything', { anchor: '0', ballot: '0' }, null),
-      restart('a vote without a blob', 'no blob, anchor 0, but the ballot holds term 1 and a vote for r0: both are kept', { anchor: '0', ballot: encodeBallot(1, 0).toString() }, null),
-      restart('the latest blob', 'the blob of the anchor version: the replica resumes from it', last, blob(5)),
+      restart('fresh', 'no blob, counters at 0: a replica that never saved anything', { anchor: '0', ballot: '0', incarnation: '0' }, null),
+      restart('a vote without a blob', 'no blob, anchor 0, but the ballot holds term 1 and a vote for r0: both are kept', { anchor: '0', ballot: encodeBallot(1, 0).toString(), incarnation: '1' }, null),
+      restart('the latest blob', 'the blob of the anchor version: the replica resumes from it, in life 2', last, blob(5)),
       restart('one ahead of the anchor', 'saved, crashed before the anchor moved: accepted, the anchor catches up', at(4), blob(5)),
-      restart('rolled back', 'the host serves version 3, the anchor is at 5: term and vote from the ballot, empty log, recovering', last, blob(3)),
-      restart('lost', 'no blob, the anchor at 5: the host lost the storage', last, null),
+      restart('an orphan of an earlier life', 'the host kept (1.5), written while the anchor stood at (1.4); life 2 has since saved (2.1): refused, rolled back', { anchor: second.anchor, ballot: second.ballot, incarnation: second.incarnation }, blob(5)),
+      restart('the later life', "life 2's save (2.1): the replica resumes from it, in life 3", { anchor: second.anchor, ballot: second.ballot, incarnation: second.incarnation }, persist[5]!.sealed),
+      restart('rolled back', 'the host serves (1.3), the anchor is at (1.5): term and vote from the ballot, empty log, recovering', last, blob(3)),
+      restart('lost', 'no blob, the anchor at (1.5): the host lost the storage', last, null),
       restart('ballot ahead of the blob', "the blob of the anchor version, but the ballot holds a later term's vote: treated as rolled back", { ...at(3), ballot: last.ballot }, blob(3)),
       restart('altered blob', 'one bit of the sealed blob', last, flipLastHexDigit(blob(5))),
       restart('truncated blob', 'shorter than a nonce and a tag', last, blob(5).slice(0, 54)),
@@ -409,7 +430,7 @@ const REPLICA: RaftConfig = { id: 1, n: 3, maxBatch: 16 };
 
 /** Replica `config` restarted from `pre`, receiving each step's message: what it sends, applies, and ends as. */
 export function runReplica(v: Pick<ReplicaVector, 'config' | 'pre' | 'steps'>): { steps: ReplicaStepVector[]; post: ReplicaPost } {
-  const env: VaultEnv = { hsm: MemoryHsm.create('bkv-vectors', NO_RANDOMNESS), rng: NO_RANDOMNESS, now: AT, config: vaultConfig() };
+  const env: ReplicaEnv = { hsm: MemoryHsm.create('bkv-vectors', NO_RANDOMNESS), rng: NO_RANDOMNESS, now: AT, config: vaultConfig(), vault: VAULT_STEPS };
   let s = restartReplica(v.config, v.pre.durable, v.pre.recoveryNonce);
   const steps = v.steps.map(({ from, message }) => {
     let vault = s.node.vault;

@@ -30,10 +30,13 @@ import { isVaultError } from '../errors.ts';
 import { MemoryHsm, MemoryToken } from '../hsm/memory.ts';
 import { type VaultPrivateKeys, type VaultPublicKeys, generateVaultKeys, importVaultKeys, publicKeyBytes } from '../vault/imported-keys.ts';
 import { type Frame, decodeResponse, encodeRequest } from '../vault/protocol.ts';
-import { type VaultState, EMPTY_VAULT } from '../vault/records.ts';
+import { type Command, type VaultState, EMPTY_VAULT } from '../vault/records.ts';
 import { pinnedContext, vaultConfig } from '../vault/setup.ts';
-import { SingleReplicaVault, type VaultSteps } from '../vault/single.ts';
-import { MemoryHostStorage, saveSealed } from '../vault/storage.ts';
+import { persistDurable } from '../replication/durable.ts';
+import type { ReplicaRules } from '../replication/host.ts';
+import type { Entry } from '../replication/raft.ts';
+import { SingleReplicaVault } from '../vault/single.ts';
+import { MemoryHostStorage, beginIncarnation } from '../vault/storage.ts';
 
 /**
  * A client operation. `probe`: a recovery that stops at its KE2 (no KE3, no abort: an attacker's
@@ -131,18 +134,36 @@ interface Bench {
 }
 
 /**
- * A fresh vault: `keys` imported into a new memory HSM, `pre` sealed into its empty host storage as
- * its durable state (whatever made `pre` is not replayed), the clock at `setNow`'s value.
+ * The log that registers every record of `pre` (one committed Register each): what a vector's
+ * `pre` stands for. A record a single Register does not produce (attempts used, pending sessions,
+ * a later generation) cannot be a `pre`.
  */
-function openVault(v: Pick<SessionVector, 'suite' | 'sessionTtlMs' | 'keys'>, pre: VaultState, rng: Rng, steps?: VaultSteps): Bench {
+function registrations(pre: VaultState): Entry<Command>[] {
+  return Object.entries(pre.records).map(([credentialId, r]) => {
+    if (r.status !== 'Registered' || r.generation !== 1 || r.attemptsUsed !== 0 || Object.keys(r.pending).length > 0) {
+      throw new RangeError(`pre: record ${credentialId} is not what one Register produces`);
+    }
+    const { registrationRecord, sealedPayload, transcriptHash, oprfSalt, guessLimit } = r;
+    const command: Command = { type: 'Register', credentialId, registrationRecord: registrationRecord!, sealedPayload: sealedPayload!, transcriptHash, ...(oprfSalt !== undefined && { oprfSalt }), guessLimit };
+    return { term: 1, command };
+  });
+}
+
+/**
+ * A fresh vault: `keys` imported into a new memory HSM, the log that registers `pre` sealed into
+ * its empty host storage (whatever made `pre` is not replayed), the clock at `setNow`'s value.
+ */
+function openVault(v: Pick<SessionVector, 'suite' | 'sessionTtlMs' | 'keys'>, pre: VaultState, rng: Rng, rules?: ReplicaRules): Bench {
   const config = vaultConfig({ suite: getSuite(v.suite), sessionTtlMs: v.sessionTtlMs });
   const sealRng = seededRng('bkv session vectors: seal nonces');
   const hsm = new MemoryHsm(new MemoryToken('vectors'), sealRng);
   const publicKeys = importVaultKeys(hsm, config, v.keys);
   const storage = new MemoryHostStorage();
-  saveSealed(hsm, config.labels.seal, storage, 1, pre, sealRng);
+  const store = { hsm, sealLabel: config.labels.seal, storage };
+  persistDurable(store, beginIncarnation(hsm, store.sealLabel), { currentTerm: 1, votedFor: 0, log: registrations(pre), recovering: false }, sealRng);
   let now = 0;
-  const vault = SingleReplicaVault.open({ hsm, config, storage, rng, sealRng, clock: () => now, ...(steps && { steps }) });
+  const vault = SingleReplicaVault.open({ hsm, config, storage, rng, sealRng, clock: () => now, ...(rules && { rules }) });
+  if (canonicalJson(vault.state) !== canonicalJson(pre)) throw new RangeError('pre: the registrations do not give back pre');
   return { vault, publicKeys, setNow: (ms) => void (now = ms) };
 }
 
@@ -405,12 +426,12 @@ const excerpt = (x: unknown) => `${canonicalJson(x).slice(0, 80)}…`;
 /**
  * Feeds every step to a vault loaded with `keys` and `pre`; problems found (empty: the vault
  * agrees). Also checks the file itself: `publicKeys` are the halves of `keys`, and each `code` is
- * the first Alert of its `replies`. `steps`: the vault's rules (default bkv's; the tests pass broken ones).
+ * the first Alert of its `replies`. `rules`: the vault's rules (default bkv's; the tests pass broken ones).
  */
-export function verifyVaultSide(v: SessionVector, steps?: VaultSteps): string[] {
+export function verifyVaultSide(v: SessionVector, rules?: ReplicaRules): string[] {
   const problems: string[] = [];
   const random = replaying();
-  const bench = openVault(v, v.pre, random.rng, steps);
+  const bench = openVault(v, v.pre, random.rng, rules);
   if (!same(bench.publicKeys, v.publicKeys)) problems.push(`${v.name}: publicKeys are not the public halves of keys: the vault derives ${canonicalJson(bench.publicKeys)}`);
   v.steps.forEach((s, k) => {
     const at = `${v.name}: step ${k}`;

@@ -69,6 +69,8 @@ function fitFault(d: FaultDraw, n: number, rollbackable: number): { fault: Fault
       return [{ fault: { type: 'Restart', replica }, downMs: null }];
     case 'Rollback':
       return rollbackable > 0 ? [{ fault: { type: 'Rollback', replica: d.replica % rollbackable, saves: d.saves }, downMs: null }] : [];
+    case 'Fork':
+      return rollbackable > 0 ? [{ fault: { type: 'Fork', replica: d.replica % rollbackable, blob: d.saves }, downMs: null }] : [];
     case 'Partition': {
       const group = [...new Set(d.group.map((r) => r % n))];
       return group.length < n ? [{ fault: { type: 'Partition', groups: [group] }, downMs: null }] : [];

@@ -24,11 +24,12 @@ import type { Hsm } from '../../src/hsm/hsm.ts';
 import { MemoryHsm, MemoryToken } from '../../src/hsm/memory.ts';
 import { APT_INSTALL, finalizeSoftHsm, findSoftHsmLibrary, SoftHsm } from '../../src/hsm/softhsm.ts';
 import { keyLabels, provisionVaultKeys, type KeyLabels } from '../../src/vault/keys.ts';
-import type { VaultConfig } from '../../src/vault/node.ts';
+import type { VaultConfig, VaultNode } from '../../src/vault/node.ts';
 import { type Frame, type Response, decodeResponse } from '../../src/vault/protocol.ts';
-import type { VaultRecord } from '../../src/vault/records.ts';
+import type { VaultRecord, VaultState } from '../../src/vault/records.ts';
 import { pinnedClientContext, vaultConfig } from '../../src/vault/setup.ts';
-import { SingleReplicaVault, type VaultSteps } from '../../src/vault/single.ts';
+import type { ReplicaRules } from '../../src/replication/host.ts';
+import { SingleReplicaVault } from '../../src/vault/single.ts';
 import { MemoryHostStorage } from '../../src/vault/storage.ts';
 import { softHsmTestPin, uniqueRunId } from './global-setup.ts';
 
@@ -104,9 +105,19 @@ export interface WorldOptions {
   /** Seeds the world's rng (the client's, the vault's); printed by the tests that randomize. */
   readonly seed: string;
   readonly labels?: KeyLabels;
-  readonly steps?: VaultSteps;
+  readonly rules?: ReplicaRules;
+  /** Opens the replica (default: the single-replica vault over the world's HSM and storage). */
+  readonly driver?: (world: VaultWorld) => VaultDriver;
   /** Wraps the direct relay (an adversary); default: none. */
   readonly relay?: (direct: Relay) => Relay;
+}
+
+/** What the tests drive a replica through: the single-replica vault, or a legacy driver kept for comparison. */
+export interface VaultDriver {
+  deliver(frame: Frame): Frame[];
+  expireSessions(): Frame[];
+  readonly state: VaultState;
+  readonly node: VaultNode;
 }
 
 /** One vault replica, its host, its clock, and a client. */
@@ -124,15 +135,17 @@ export class VaultWorld {
   /** The injected clock (ms). Each delivered frame takes 1 ms. */
   now = 1_000;
   hsm: Hsm;
-  vault: SingleReplicaVault;
-  readonly #steps: VaultSteps | undefined;
+  vault: VaultDriver;
+  readonly #rules: ReplicaRules | undefined;
+  readonly #driver: ((world: VaultWorld) => VaultDriver) | undefined;
 
   constructor(o: WorldOptions) {
     this.backend = o.backend;
     this.token = o.token ?? 'bkv-2';
     this.rng = seededRng(o.seed);
     this.config = vaultConfig({ suite: o.backend.suite, labels: o.labels ?? freshLabels('world'), sessionTtlMs: TTL_MS });
-    this.#steps = o.steps;
+    this.#rules = o.rules;
+    this.#driver = o.driver;
     this.hsm = o.backend.open(this.token);
     provisionVaultKeys(this.hsm, this.config.params.suite, this.config.labels);
     this.vault = this.#open();
@@ -143,9 +156,10 @@ export class VaultWorld {
     this.client = new BkvClient(this.ctx, this.relay, this.rng);
   }
 
-  #open(): SingleReplicaVault {
-    const steps = this.#steps ? { steps: this.#steps } : {};
-    return SingleReplicaVault.open({ hsm: this.hsm, config: this.config, storage: this.storage, rng: this.rng, clock: () => this.now, ...steps });
+  #open(): VaultDriver {
+    if (this.#driver) return this.#driver(this);
+    const rules = this.#rules ? { rules: this.#rules } : {};
+    return SingleReplicaVault.open({ hsm: this.hsm, config: this.config, storage: this.storage, rng: this.rng, clock: () => this.now, ...rules });
   }
 
   /** ALICE's attemptsUsed after every delivered frame and expiry event (null: no record). */
@@ -245,27 +259,4 @@ export function codeOf(f: () => unknown): ErrorCode {
   throw new Error('expected a VaultError, nothing was thrown');
 }
 
-/** `hsm` with some operations replaced (a faulty device, for crash tests); the rest delegate. */
-export function hsmWith(hsm: Hsm, overrides: Partial<Hsm>): Hsm {
-  const bind = <K extends keyof Hsm>(k: K) => (overrides[k] ?? (hsm[k] as (...a: unknown[]) => unknown).bind(hsm)) as Hsm[K];
-  return {
-    backend: hsm.backend,
-    label: hsm.label,
-    generateKey: bind('generateKey'),
-    importKey: bind('importKey'),
-    hasKey: bind('hasKey'),
-    keyInfo: bind('keyInfo'),
-    deleteKey: bind('deleteKey'),
-    sign: bind('sign'),
-    dh: bind('dh'),
-    hmac: bind('hmac'),
-    hkdfExpand: bind('hkdfExpand'),
-    seal: bind('seal'),
-    unseal: bind('unseal'),
-    wrapKey: bind('wrapKey'),
-    unwrapKey: bind('unwrapKey'),
-    readCounter: bind('readCounter'),
-    advanceCounter: bind('advanceCounter'),
-    close: bind('close'),
-  };
-}
+

@@ -1,0 +1,232 @@
+/**
+ * The catalog of broken variants (spec ch. 13.4): one name per bug, used by `bkv check --broken`,
+ * `bkv explore --broken`, the tests and the spec. Each variant is the correct rules (`RULES`,
+ * src/replication/host.ts) with one piece wrapped or replaced from outside, and names the checker
+ * that must catch it and the invariants that checker reports. A variant's `reach` says which runs
+ * reach the bug: a scenario suite (or one attack of the attack suite) in the simulator, and whether
+ * the explorer's scope holds it.
+ * @module
+ */
+import { type ReplicaRules, RULES } from '../replication/host.ts';
+import { VERSION_REUSE, TRUST_HOST_STORAGE, VOTE_NOT_PERSISTED } from './persistence.ts';
+import { commitAtHalf, ke2BeforeCommit } from './replica.ts';
+import * as vault from './vault.ts';
+
+export type SuiteName = 'consensus' | 'attack' | 'guess-limit';
+
+export interface BrokenVariant {
+  readonly name: string;
+  readonly summary: string;
+  /** The checker that must catch it. */
+  readonly checker: string;
+  /** The invariants that checker reports (spec ch. 12). */
+  readonly expected: readonly string[];
+  /** The simulator's runs that reach it (`bkv check --broken`): a suite, and in the attack suite the attack. */
+  readonly suite?: SuiteName;
+  readonly attack?: string;
+  /** The test that shows it caught. */
+  readonly test: string;
+  /** In the explorer's scope (model/explorer.ts): its counterexample is found by `bkv explore --broken`. */
+  readonly explore: boolean;
+  /** The rules it runs. */
+  rules(base: ReplicaRules): ReplicaRules;
+}
+
+const onVault = (f: (v: ReplicaRules['vault']) => ReplicaRules['vault']) => (b: ReplicaRules): ReplicaRules => ({ ...b, vault: f(b.vault) });
+
+export const BROKEN: readonly BrokenVariant[] = [
+  {
+    name: 'commit-at-half',
+    test: 'test/scenarios.test.ts',
+    summary: 'an entry commits on floor(N/2) replicas, one short of a majority',
+    checker: 'Raft safety',
+    expected: ['INV-3', 'INV-9', 'INV-10', 'INV-11'],
+    suite: 'consensus',
+    explore: true,
+    rules: (b) => ({ ...b, commitQuorum: commitAtHalf }),
+  },
+  {
+    name: 'trust-host-storage',
+    test: 'test/scenarios.test.ts',
+    summary: 'no anchor and no ballot: the host\'s blob is taken as it comes',
+    checker: 'Raft safety under rollback',
+    expected: ['INV-1', 'INV-3', 'INV-8', 'INV-9', 'INV-10', 'INV-11'],
+    suite: 'consensus',
+    explore: true,
+    rules: (b) => ({ ...b, persistence: TRUST_HOST_STORAGE }),
+  },
+  {
+    name: 'vote-not-persisted',
+    test: 'test/replication-raft.test.ts',
+    summary: 'the vote is neither sealed nor in the ballot: a restarted replica votes twice in a term',
+    checker: 'election safety',
+    expected: ['INV-8'],
+    explore: true,
+    rules: (b) => ({ ...b, persistence: VOTE_NOT_PERSISTED }),
+  },
+  {
+    name: 'version-reuse',
+    test: 'test/storage-fork.test.ts',
+    summary: 'the persistence of 6ee2d9d: a life numbers its saves from the version it loaded, so two blobs share a version',
+    checker: 'the guess budget under a storage fork',
+    expected: ['INV-1', 'INV-3', 'INV-8', 'INV-10'],
+    suite: 'attack',
+    attack: 'storage-fork-fleet',
+    explore: true,
+    rules: (b) => ({ ...b, persistence: VERSION_REUSE }),
+  },
+  {
+    name: 'ke2-before-commit',
+    test: 'test/scenarios.test.ts',
+    summary: 'the leader sends a KE2 as soon as its ConsumeGuess is in its own log',
+    checker: 'G1 (a KE2 only after its ConsumeGuess commits)',
+    expected: ['INV-3'],
+    suite: 'guess-limit',
+    explore: true,
+    rules: (b) => ({ ...b, replica: ke2BeforeCommit(b.replica) }),
+  },
+  {
+    name: 'count-at-ke3',
+    test: 'test/scenarios.test.ts',
+    summary: 'a guess stays spent only if its KE3 fails: an aborted or expired session gives it back',
+    checker: 'G5 (the guess budget, src/check/budget.ts)',
+    expected: ['INV-1'],
+    suite: 'guess-limit',
+    explore: true,
+    rules: onVault(vault.countAtKe3),
+  },
+  {
+    name: 'never-erase',
+    test: 'test/scenarios.test.ts',
+    summary: 'G4 never fires: a record at its limit with no pending session keeps its secrets',
+    checker: 'erasure at the limit (INV-4, the fleet\'s safety monitor)',
+    expected: ['INV-4'],
+    suite: 'guess-limit',
+    explore: true,
+    rules: onVault(vault.neverErase),
+  },
+  {
+    name: 'release-without-ke3',
+    test: 'test/scenarios.test.ts',
+    summary: 'the KE3 MAC verdict is ignored: any KE3 resets the attempts and releases K',
+    checker: 'G3 (a reset and K only after a verified KE3, src/check/budget.ts)',
+    expected: ['INV-2'],
+    suite: 'guess-limit',
+    explore: false,
+    rules: onVault(vault.releaseWithoutKe3),
+  },
+  {
+    name: 'stale-tries',
+    test: 'test/scenarios.test.ts',
+    summary: 'the KE2 reports the tries left as they were before its own guess',
+    checker: 'linearizability (src/check/lincheck.ts)',
+    expected: ['INV-5'],
+    suite: 'guess-limit',
+    explore: false,
+    rules: onVault(vault.staleTries),
+  },
+  {
+    name: 'ack-before-commit',
+    test: 'test/scenarios.test.ts',
+    summary: 'RegisterDone is sent when the Register is proposed, before it commits',
+    checker: 'no acknowledged registration lost (src/check/lost-registration.ts)',
+    expected: ['INV-6'],
+    suite: 'attack',
+    attack: 'isolate-on-write',
+    explore: false,
+    rules: onVault(vault.ackBeforeCommit),
+  },
+  {
+    name: 'reset-without-pending',
+    test: 'test/vault-model.test.ts',
+    summary: 'a Reset is applied for a session that is not pending (ended, expired, or of an older registration)',
+    checker: 'the record rules, model-based (G3)',
+    expected: ['INV-2'],
+    explore: false,
+    rules: onVault(vault.resetWithoutPending),
+  },
+  {
+    name: 'no-guess-limit',
+    test: 'test/vault-model.test.ts',
+    summary: 'a ConsumeGuess at the limit is accepted',
+    checker: 'the record rules, model-based (G4, G5)',
+    expected: ['INV-1', 'INV-4'],
+    suite: 'guess-limit',
+    explore: false,
+    rules: onVault(vault.noGuessLimit),
+  },
+  {
+    name: 'refund-on-abort',
+    test: 'test/vault-adversarial.test.ts',
+    summary: 'a RecoverAbort gives its guess back',
+    checker: 'the record rules, model-based (G2)',
+    expected: ['INV-1'],
+    explore: false,
+    rules: onVault(vault.refundOnAbort),
+  },
+  {
+    name: 'expiry-ends-no-session',
+    test: 'test/vault-model.test.ts',
+    summary: 'expiry closes channels but never ends pending sessions: an abandoned KE2 blocks G4 forever',
+    checker: 'the record rules, model-based (G4)',
+    expected: ['INV-4'],
+    explore: false,
+    rules: onVault(vault.expiryEndsNoSession),
+  },
+  {
+    name: 'alert-closes-channel',
+    test: 'test/vault-bad-input.test.ts',
+    summary: 'a frame the vault cannot decrypt or place closes its channel: the relay could end any session',
+    checker: 'bad input changes nothing',
+    expected: ['INV-12'],
+    explore: false,
+    rules: onVault(vault.alertClosesChannel),
+  },
+  {
+    name: 'refused-ke3-ends-session',
+    test: 'test/vault-bad-input.test.ts',
+    summary: 'a refused Transport frame on a channel awaiting KE3 ends its session as a failed attempt',
+    checker: 'bad input changes nothing',
+    expected: ['INV-12'],
+    explore: false,
+    rules: onVault(vault.refusedKe3EndsSession),
+  },
+  {
+    name: 'free-text-alert',
+    test: 'test/vault-bad-input.test.ts',
+    summary: 'refusals answered with a reason outside the closed error codes',
+    checker: 'bad input gets a closed code',
+    expected: ['INV-12'],
+    explore: false,
+    rules: onVault(vault.freeTextAlert),
+  },
+  {
+    name: 'fake-tries-constant',
+    test: 'test/vault-unknown.test.ts',
+    summary: 'the fake tries of an unknown credential never go down: a probe tells it from a registered one',
+    checker: 'enumeration resistance, side by side',
+    expected: ['§3.2'],
+    explore: false,
+    rules: onVault(vault.fakeTriesConstant),
+  },
+  {
+    name: 'no-commit-for-unknown',
+    test: 'test/vault-unknown.test.ts',
+    summary: 'an unknown credential\'s guess is not committed: its fake KE2 leaves sooner than a real one',
+    checker: 'enumeration resistance, side by side',
+    expected: ['§3.2'],
+    explore: false,
+    rules: onVault(vault.noCommitForUnknown),
+  },
+];
+
+/** The rules of variant `name` (the correct ones wrapped), for a runtime or a test. */
+export function brokenRules(name: string, base: ReplicaRules = RULES): ReplicaRules {
+  return getBroken(name).rules(base);
+}
+
+export function getBroken(name: string): BrokenVariant {
+  const m = BROKEN.find((x) => x.name === name);
+  if (!m) throw new RangeError(`no broken variant ${name} (known: ${BROKEN.map((x) => x.name).join(', ')})`);
+  return m;
+}

@@ -1,0 +1,43 @@
+/**
+ * Broken replicas and consensus: each undoes one rule of spec ch. 6 from outside, by wrapping a
+ * step of replica.ts's `ReplicaSteps` or by handing the runtime another commit quorum.
+ * @module
+ */
+import { majority } from '../replication/raft.ts';
+import type { ReplicaSteps } from '../replication/replica.ts';
+
+/**
+ * ke2-before-commit: the leader applies a ConsumeGuess (and sends its KE2) as soon as the entry is
+ * in its own log, not once a majority holds it (G1, INV-3). Applying it again at commit is then a
+ * refused no-op (the session is already pending).
+ */
+export function ke2BeforeCommit(r: ReplicaSteps): ReplicaSteps {
+  return {
+    ...r,
+    handleClientFrame(s, frame, env) {
+      const step = r.handleClientFrame(s, frame, env);
+      const log = step.state.raft.durable.log;
+      const appended = log.slice(s.raft.durable.log.length);
+      let node = step.state.node;
+      const frames = [...step.frames];
+      const ghost = [...step.ghost];
+      appended.forEach((entry, k) => {
+        const cmd = entry.command;
+        if (cmd?.type !== 'ConsumeGuess' || s.raft.durable.log.length + k + 1 <= step.state.lastApplied) return;
+        const early = env.vault.onCommitted(node, cmd, env);
+        node = early.node;
+        frames.push(...early.frames);
+        if (early.outcome.ok && early.frames.length > 0) {
+          const index = s.raft.durable.log.length + k + 1;
+          ghost.push({ type: 'Ke2Sent', credential: cmd.credentialId, session: cmd.sessionId, index, term: entry.term });
+        }
+      });
+      return { ...step, state: { ...step.state, node }, frames, ghost };
+    },
+  };
+}
+
+/** commit-at-half: an entry counts as committed on floor(N/2) replicas, one short of a majority. */
+export function commitAtHalf(n: number): number {
+  return Math.max(1, majority(n) - 1);
+}

@@ -1,0 +1,67 @@
+/**
+ * Crashes between two HSM calls (spec ch. 6, "The host's powers"): the host may kill a replica
+ * at any instant, so in particular between the calls of one save (seal, host write, anchor,
+ * ballot) or of a start (anchor catch-up, incarnation). A simulated replica's HSM and storage are
+ * seen through a view that counts its durable writes (a host write, a counter advance); armed with
+ * k, the replica crashes right after its k-th next write: `HostCrash` ends the step, and nothing
+ * the step produced is released.
+ * @module
+ */
+import { type Hsm, hsmView } from '../hsm/hsm.ts';
+import type { HostStorage } from '../vault/storage.ts';
+
+/** The host killed the replica (thrown through the step; the runtime catches it). */
+export class HostCrash extends Error {
+  constructor(readonly replica: number) {
+    super(`r${replica} crashed by its host`);
+    this.name = 'HostCrash';
+  }
+}
+
+/** A countdown to a crash over a replica's durable writes. */
+export class CrashPoint {
+  #left: number | null = null;
+  constructor(readonly replica: number) {}
+
+  /** Crash right after the k-th next durable write (k >= 1). */
+  arm(k: number): void {
+    if (!Number.isInteger(k) || k < 1) throw new RangeError(`arm: "k" expected an integer >= 1, got ${k}`);
+    this.#left = k;
+  }
+  disarm(): void {
+    this.#left = null;
+  }
+  get armed(): boolean {
+    return this.#left !== null;
+  }
+
+  /** Called after every durable write. */
+  wrote(): void {
+    if (this.#left === null) return;
+    if (--this.#left === 0) {
+      this.#left = null;
+      throw new HostCrash(this.replica);
+    }
+  }
+
+  /** The HSM, its counter advances counted. */
+  hsm(inner: Hsm): Hsm {
+    return hsmView(inner, {
+      advanceCounter: (name, value) => {
+        inner.advanceCounter(name, value);
+        this.wrote();
+      },
+    });
+  }
+
+  /** The host storage, its writes counted. */
+  storage(inner: HostStorage): HostStorage {
+    return {
+      load: () => inner.load(),
+      save: (blob) => {
+        inner.save(blob);
+        this.wrote();
+      },
+    };
+  }
+}
