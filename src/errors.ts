@@ -8,7 +8,7 @@
 export const ERROR_CODES = [
   // decoding (spec ch. 3, "Wire messages")
   'MalformedMessage', // wrong length or structure
-  'InvalidPoint', // not on the curve, not canonical, or the identity
+  'InvalidPoint', // not on the curve, not canonical, the identity, or of low order (spec ch. 2 §2.6)
   'UnknownMessageType',
   'InvalidParameter', // an argument outside its documented range
   // OPAQUE (RFC 9807 §6)

@@ -7,6 +7,7 @@
  * Transport is a value (`send` and `receive` return the next one), shown against a mutable one.
  */
 import { loadVectors } from './support/vectors.ts';
+import { badElements } from '../src/vectors/elements.ts';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { fromHex, toHex, utf8, type Bytes } from '../src/crypto/bytes.ts';
@@ -163,15 +164,26 @@ describe('edge cases', () => {
     expect(codeOf(() => srv.receive(new Uint8Array(MAX_MESSAGE_LEN + 1)))).toBe('MalformedMessage');
   });
 
-  test('a low-order ephemeral is refused with InvalidPoint before the HSM key is used', () => {
+  test('an ephemeral of low order or not canonical: InvalidPoint, before the HSM key is used (ch. 2 §2.6)', () => {
     const hsm = hsmStaticKey(KEYS.serverStatic);
-    const order8 = fromHex('e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800');
-    for (const e of [key(0), Uint8Array.of(1, ...new Uint8Array(31)), order8]) {
-      const forged = new Uint8Array(48);
-      forged.set(e);
-      expect(codeOf(() => receive(forged, hsm))).toBe('InvalidPoint');
+    const honest = start().message;
+    const bad = badElements('curve25519', honest.subarray(0, 32));
+    expect(bad.length).toBeGreaterThanOrEqual(17);
+    for (const e of bad) {
+      const forged = honest.slice();
+      forged.set(e.bytes);
+      expect(codeOf(() => receive(forged, hsm)), e.name).toBe('InvalidPoint');
     }
     expect(hsm.calls).toBe(0);
+    // the initiator refuses the same keys as the responder's ephemeral in message 2
+    for (const e of bad) {
+      const s = start();
+      const respond = { payload: EMPTY, ephemeralPrivateKey: KEYS.serverEphemeral };
+      const reply = responderRespond(receive(s.message).state, respond);
+      const forged = reply.message.slice();
+      forged.set(e.bytes);
+      expect(codeOf(() => initiatorFinish(s.state, forged)), e.name).toBe('InvalidPoint');
+    }
   });
 
   test('an all-zero DH output from the DH callback is refused with InvalidPoint (our choice; Noise §12.1 allows it)', () => {

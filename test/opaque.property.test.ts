@@ -1,6 +1,8 @@
 /**
  * OPAQUE properties over random inputs, for every suite: agreement, wrong passwords, tampering,
- * and total decoders. Each property is also run against a broken variant to show it can fail.
+ * and total decoders; then the element table (src/vectors/elements.ts): every element position of
+ * every message x every bad encoding of its group. Each property is also run against a broken
+ * variant to show it can fail.
  */
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
@@ -10,7 +12,26 @@ import { getSuite, SUITE_IDS, type Suite } from '../src/crypto/suite.ts';
 import { argon2idKsf } from '../src/crypto/ksf.ts';
 import { clientFinishLogin, clientStartLogin, createRegistrationRequest, finalizeRegistrationRequest, type OpaqueParams } from '../src/crypto/opaque-client.ts';
 import { createRegistrationResponse, serverFinishLogin, serverStartLogin, softwareServerKeys, type ServerLoginState } from '../src/crypto/opaque-server.ts';
-import { DECODERS, decodeKE2, decodeKE3, encodeKE2, messageSizes } from '../src/crypto/opaque-messages.ts';
+import {
+  DECODERS,
+  decodeKE2,
+  decodeKE3,
+  encodeKE1,
+  encodeKE2,
+  encodeKE3,
+  encodeRegistrationRecord,
+  encodeRegistrationRequest,
+  encodeRegistrationResponse,
+  messageSizes,
+} from '../src/crypto/opaque-messages.ts';
+import {
+  badElements,
+  checkPosition,
+  ELEMENT_POSITIONS,
+  type ElementPosition,
+  groupAt,
+  withElement,
+} from '../src/vectors/elements.ts';
 import { isVaultError, VaultError } from '../src/errors.ts';
 import type { Identities } from '../src/crypto/opaque-envelope.ts';
 
@@ -156,6 +177,86 @@ describe.each(SUITE_IDS)('%s', (id) => {
     expect(toHex(suite.group.diffieHellman(k, held))).not.toBe(dhA);
     held.fill(0);
     expect(() => suite.group.checkPublicKey(held, 'held')).toThrow(VaultError);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Element validation (spec ch. 2 §2.6): every element position of every message x every bad
+// encoding of its group (src/vectors/elements.ts), for every suite.
+
+/** One honest transcript's messages, by name. */
+function honestMessages(suite: Suite): Record<ElementPosition['message'], Bytes> {
+  const credId = Uint8Array.of(9);
+  const r = register(suite, 'elements', Uint8Array.of(1, 2, 3), credId, {});
+  const reg = createRegistrationRequest(r.p, Uint8Array.of(1, 2, 3), r.rng);
+  const login = clientStartLogin(r.p, Uint8Array.of(1, 2, 3), r.rng);
+  const server = serverStartLogin(r.p, r.keys, r.record, credId, login.ke1, {}, r.rng);
+  return {
+    RegistrationRequest: encodeRegistrationRequest(reg.request),
+    RegistrationResponse: encodeRegistrationResponse(createRegistrationResponse(r.p, r.keys, reg.request, credId)),
+    RegistrationRecord: encodeRegistrationRecord(r.record),
+    KE1: encodeKE1(login.ke1),
+    KE2: encodeKE2(server.ke2),
+    KE3: encodeKE3(clientFinishLogin(r.p, login.state, server.ke2, {}).ke3),
+  };
+}
+
+/**
+ * Runs the table through the decoders of `decoding` (the suite's, or a broken one); returns every
+ * case not refused with InvalidPoint.
+ */
+function unrefusedElements(suite: Suite, decoding: Suite = suite): { failures: string[]; cases: number } {
+  const messages = honestMessages(suite);
+  const failures: string[] = [];
+  let cases = 0;
+  for (const p of ELEMENT_POSITIONS) {
+    const message = messages[p.message];
+    checkPosition(suite, message, p);
+    const at = p.at(suite);
+    const element = message.subarray(at, at + (p.role === 'oprf' ? suite.oprf.Noe : suite.group.Npk));
+    for (const bad of badElements(groupAt(suite, p), element)) {
+      cases++;
+      let code: string | undefined;
+      try {
+        DECODERS[p.message](decoding, withElement(suite, message, p, bad.bytes));
+      } catch (e) {
+        if (!(e instanceof VaultError)) throw e;
+        code = e.code;
+      }
+      if (code !== 'InvalidPoint') failures.push(`${p.message}.${p.field} = ${bad.name}: ${code ?? 'accepted'}`);
+    }
+  }
+  return { failures, cases };
+}
+
+describe.each(SUITE_IDS)('element validation, %s', (id) => {
+  const suite = getSuite(id);
+
+  test('every element position of every message refuses every bad encoding of its group with InvalidPoint', () => {
+    const { failures, cases } = unrefusedElements(suite);
+    const positions = ELEMENT_POSITIONS.map((p) => `${p.message}.${p.field}`);
+    console.log(`[opaque.property] ${id}: ${cases} bad-element cases, positions: ${positions.join(', ')}`);
+    expect(failures).toEqual([]);
+    expect(cases).toBeGreaterThanOrEqual(ELEMENT_POSITIONS.length * 8);
+  });
+
+  test('the table can fail: decoders without the identity check, or with the X25519 check of 6ee2d9d, fail it', () => {
+    const noIdentityCheck = (element: Bytes, what: string) => {
+      if (element.every((b) => b === 0)) return; // the identity let through
+      suite.oprf.checkElement(element, what);
+    };
+    const weakX25519 = (key: Bytes, what: string) => {
+      if (key.length !== 32) throw new VaultError('MalformedMessage', `"${what}" expected 32 bytes`);
+      if (key.every((b) => b === 0)) throw new VaultError('InvalidPoint', `"${what}" is the zero point`);
+    };
+    const brokenOprf: Suite = { ...suite, oprf: { ...suite.oprf, checkElement: noIdentityCheck } };
+    expect(unrefusedElements(suite, brokenOprf).failures.some((f) => f.includes('identity'))).toBe(true);
+    if (suite.group.name === 'curve25519') {
+      const brokenGroup: Suite = { ...suite, group: { ...suite.group, checkPublicKey: weakX25519 } };
+      const { failures } = unrefusedElements(suite, brokenGroup);
+      expect(failures).toContain('KE1.client_public_keyshare = u = 1 (order 4): accepted');
+      expect(failures).toContain('RegistrationRecord.client_public_key = a valid key, bit 255 set: accepted');
+    }
   });
 });
 

@@ -6,25 +6,48 @@
  * Alert, or an Error response inside the channel), and leaves `encodeVaultState(vault.state)`
  * byte-identical, every channel's phase unchanged, and nothing committed to host storage.
  *
- * An exhaustive list of cases, then fast-check over random ones (seed printed; BKV_RUNS), then the
- * property shown catching each broken vault of test/support/vault-broken.ts. Also: a node state
+ * An exhaustive list of cases, then every element position of every request crossed with every bad
+ * encoding of its group (src/vectors/elements.ts: identity, low order, non-canonical, out of range,
+ * not an element), the Noise `e` of a Handshake1 included, for every suite (the memory backend runs
+ * the three, SoftHSM its own); then fast-check over random ones (seed printed; BKV_RUNS), then the
+ * properties shown catching each broken vault of test/support/vault-broken.ts, and the element
+ * table catching a vault with the X25519 check of 6ee2d9d. Also: a node state
  * is a value, unchanged by a Transport frame handled from it (the channel's transport included).
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { type Bytes, concat, utf8 } from '../src/crypto/bytes.ts';
+import { type Bytes, type Rng, concat, utf8 } from '../src/crypto/bytes.ts';
 import { seededRng } from '../src/crypto/rng.ts';
 import type { Transport } from '../src/crypto/noise.ts';
 import { clientStartLogin, createRegistrationRequest } from '../src/crypto/opaque-client.ts';
-import { encodeKE1, encodeRegistrationRequest, messageSizes } from '../src/crypto/opaque-messages.ts';
+import {
+  encodeKE1,
+  encodeRegistrationRecord,
+  encodeRegistrationRequest,
+  messageSizes,
+} from '../src/crypto/opaque-messages.ts';
+import type { Suite } from '../src/crypto/suite.ts';
+import { badElementRequests } from '../src/vectors/decoding.ts';
+import { badElements } from '../src/vectors/elements.ts';
 import { generateBackupKey } from '../src/client/client.ts';
-import { ERROR_CODES } from '../src/errors.ts';
+import { ERROR_CODES, VaultError } from '../src/errors.ts';
 import { type Frame, type FrameKind, type Request, type Response, encodeRequest } from '../src/vault/protocol.ts';
 import { type VaultEnv, type VaultNode, handleFrame } from '../src/vault/node.ts';
 import { encodeVaultState } from '../src/vault/records.ts';
 import type { ReplicaRules } from '../src/replication/host.ts';
 import { brokenRules } from '../src/broken/catalog.ts';
-import { ALICE, alertText, BACKENDS, type Backend, flipByte, handshake1, memoryBackend, readHandshake2, readTransport, VaultWorld } from './support/vault-world.ts';
+import {
+  ALICE,
+  alertText,
+  type Backend,
+  flipByte,
+  handshake1,
+  memoryBackend,
+  readHandshake2,
+  readTransport,
+  softHsmBackend,
+  VaultWorld,
+} from './support/vault-world.ts';
 
 const SEED = Number(process.env.BKV_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const RUNS = Number(process.env.BKV_RUNS ?? 100);
@@ -53,9 +76,18 @@ type Case =
   /** A well-formed Handshake1 whose ciphertext is altered. */
   | { readonly t: 'handshake-altered'; readonly how: Mutation | { readonly type: 'flip'; readonly at: number } }
   /** A valid Noise handshake whose payload is a malformed or out-of-phase request. */
-  | { readonly t: 'first-message'; readonly request: RequestType; readonly how: Mutation | 'as is' | 'identity point' }
+  | { readonly t: 'first-message'; readonly request: RequestType; readonly how: Mutation | 'as is' }
   /** A validly encrypted Transport frame on an open channel with a malformed or out-of-phase request. */
-  | { readonly t: 'transport'; readonly on: Phase; readonly request: RequestType; readonly how: Mutation | 'as is' | 'identity point' | 'limit 0' }
+  | {
+      readonly t: 'transport';
+      readonly on: Phase;
+      readonly request: RequestType;
+      readonly how: Mutation | 'as is' | 'limit 0';
+    }
+  /** A request with one bad group element (src/vectors/decoding.ts), as a first message or on a channel. */
+  | { readonly t: 'element'; readonly on: Phase | 'first message'; readonly name: string; readonly bytes: Bytes }
+  /** A Handshake1 whose ephemeral key `e` is a bad X25519 key (src/vectors/elements.ts). */
+  | { readonly t: 'handshake-e'; readonly name: string; readonly e: Bytes }
   /** Transport bytes the channel cannot decrypt. */
   | { readonly t: 'transport-garbage'; readonly on: Phase; readonly bytes: Bytes };
 
@@ -77,7 +109,12 @@ async function fixture(backend: Backend, rules?: ReplicaRules): Promise<Fixture>
   const ke1 = encodeKE1(clientStartLogin(params, PASSWORD, world.rng).ke1);
   const valid: Record<RequestType, Bytes> = {
     RegisterStart: encodeRequest({ type: 'RegisterStart', credentialId: utf8('carol'), request: encodeRegistrationRequest(createRegistrationRequest(params, PASSWORD, world.rng).request) }),
-    RegisterFinish: encodeRequest({ type: 'RegisterFinish', guessLimit: 10, record: new Uint8Array(sizes.registrationRecord), sealedPayload: new Uint8Array(60) }),
+    RegisterFinish: encodeRequest({
+      type: 'RegisterFinish',
+      guessLimit: 10,
+      record: decodableRecord(params.suite, world.rng),
+      sealedPayload: new Uint8Array(60),
+    }),
     RecoverStart: encodeRequest({ type: 'RecoverStart', credentialId: ALICE, ke1 }),
     RecoverFinish: encodeRequest({ type: 'RecoverFinish', ke3: new Uint8Array(sizes.ke3) }),
     RecoverAbort: encodeRequest({ type: 'RecoverAbort' }),
@@ -99,6 +136,13 @@ async function fixture(backend: Backend, rules?: ReplicaRules): Promise<Fixture>
   return { world, channels, valid };
 }
 
+/** A RegistrationRecord that decodes (a valid client public key; any masking key and envelope). */
+function decodableRecord(suite: Suite, rng: Rng): Bytes {
+  const { publicKey } = suite.group.deriveDiffieHellmanKeyPair(rng(suite.Nseed));
+  const envelope = rng(suite.Nn + suite.Nm);
+  return encodeRegistrationRecord({ clientPublicKey: publicKey, maskingKey: rng(suite.Nh), envelope });
+}
+
 function mutate(bytes: Bytes, how: Mutation): Bytes {
   switch (how.type) {
     case 'truncate':
@@ -111,17 +155,10 @@ function mutate(bytes: Bytes, how: Mutation): Bytes {
 }
 
 /** The request bytes of a `first-message` or `transport` case. */
-function payloadOf(f: Fixture, request: RequestType, how: Mutation | 'as is' | 'identity point' | 'limit 0'): Bytes {
+function payloadOf(f: Fixture, request: RequestType, how: Mutation | 'as is' | 'limit 0'): Bytes {
   const valid = f.valid[request];
   if (how === 'as is') return valid;
   if (how === 'limit 0') return concat(valid.subarray(0, 1), Uint8Array.of(0), valid.subarray(2));
-  if (how === 'identity point') {
-    // the first group element of the request zeroed: the identity (ristretto255, P-256) or a low-order point (X25519)
-    const at = request === 'RecoverStart' || request === 'Delete' ? 3 + ALICE.length : request === 'RegisterStart' ? 3 + 5 : 2;
-    const out = valid.slice();
-    out.fill(0, at, at + f.world.config.params.suite.oprf.Noe);
-    return out;
-  }
   return mutate(valid, how);
 }
 
@@ -161,17 +198,23 @@ function send(f: Fixture, c: Case): string {
       const { frame, state } = handshake1(world, payloadOf(f, c.request, c.how));
       return codeOf(one(world.deliver(frame), frame.channel), (fr) => readHandshake2(world, state, fr).response);
     }
-    case 'transport': {
-      // the client keeps the transports the exchange leads to only if the vault answered in the
-      // channel; after an Alert the vault's channel is as it was, so the client's must be too
-      const ch = f.channels[c.on];
-      const sent = ch.transport.send(payloadOf(f, c.request, c.how));
-      return codeOf(one(world.deliver({ channel: ch.id, kind: 'Transport', bytes: sent.message }), ch.id), (fr) => {
-        const read = readTransport(world, sent.transport, fr);
-        ch.transport = read.transport;
-        return read.response;
-      });
+    case 'element': {
+      if (c.on === 'first message') {
+        const { frame, state } = handshake1(world, c.bytes);
+        return codeOf(one(world.deliver(frame), frame.channel), (fr) => readHandshake2(world, state, fr).response);
+      }
+      return sendOnChannel(f, c.on, c.bytes, one, codeOf);
     }
+    case 'handshake-e': {
+      const { frame } = handshake1(world, f.valid.RecoverStart);
+      const bytes = frame.bytes.slice();
+      bytes.set(c.e);
+      const answer = one(world.deliver({ ...frame, bytes }), frame.channel);
+      expect(answer.kind).toBe('Alert');
+      return alertText(answer);
+    }
+    case 'transport':
+      return sendOnChannel(f, c.on, payloadOf(f, c.request, c.how), one, codeOf);
     case 'transport-garbage': {
       const ch = f.channels[c.on];
       const answer = one(world.deliver({ channel: ch.id, kind: 'Transport', bytes: c.bytes }), ch.id);
@@ -179,6 +222,22 @@ function send(f: Fixture, c: Case): string {
       return alertText(answer);
     }
   }
+}
+
+type One = (answers: Frame[], channel: string) => Frame;
+type CodeOf = (frame: Frame, read: (fr: Frame) => Response) => string;
+
+/** Sends `payload` in a Transport frame on the open channel of phase `on`; returns the refusal's code. */
+function sendOnChannel(f: Fixture, on: Phase, payload: Bytes, one: One, codeOf: CodeOf): string {
+  // the client keeps the transports the exchange leads to only if the vault answered in the
+  // channel; after an Alert the vault's channel is as it was, so the client's must be too
+  const ch = f.channels[on];
+  const sent = ch.transport.send(payload);
+  return codeOf(one(f.world.deliver({ channel: ch.id, kind: 'Transport', bytes: sent.message }), ch.id), (fr) => {
+    const read = readTransport(f.world, sent.transport, fr);
+    ch.transport = read.transport;
+    return read.response;
+  });
 }
 
 /** The property for one case: refused with a closed code; records, phases and host storage unchanged. */
@@ -214,8 +273,7 @@ function exhaustiveCases(f: Fixture): Case[] {
   }
   for (const request of OUT_OF_PHASE['first message']) cases.push({ t: 'first-message', request, how: 'as is' });
   for (const on of PHASES) for (const request of OUT_OF_PHASE[on]) cases.push({ t: 'transport', on, request, how: 'as is' });
-  cases.push({ t: 'first-message', request: 'RecoverStart', how: 'identity point' }, { t: 'first-message', request: 'RegisterStart', how: 'identity point' });
-  cases.push({ t: 'transport', on: 'AwaitRegisterFinish', request: 'RegisterFinish', how: 'limit 0' }, { t: 'transport', on: 'AwaitRegisterFinish', request: 'RegisterFinish', how: 'identity point' });
+  cases.push({ t: 'transport', on: 'AwaitRegisterFinish', request: 'RegisterFinish', how: 'limit 0' });
   for (const kind of ['Handshake1', 'Handshake2', 'Transport', 'Alert', 'Bogus'] as const) {
     for (const on of [...PHASES, 'fresh'] as const) {
       for (const bytes of [new Uint8Array(0), new Uint8Array(1), new Uint8Array(48), new Uint8Array(200).fill(0xa5)]) cases.push({ t: 'raw', kind, on, bytes });
@@ -223,6 +281,28 @@ function exhaustiveCases(f: Fixture): Case[] {
   }
   for (const how of [{ type: 'flip', at: 0 }, { type: 'flip', at: 40 }, { type: 'flip', at: -1 }, { type: 'truncate', keep: 47 }, { type: 'extend', extra: Uint8Array.of(1) }] as const) {
     cases.push({ t: 'handshake-altered', how });
+  }
+  return cases;
+}
+
+/**
+ * Every element position of every request that carries one x every bad encoding of its group
+ * (src/vectors/decoding.ts, elements.ts), where the vault can receive it: RegisterStart and
+ * RecoverStart as a first message, RegisterFinish both on its channel and as a first message
+ * (decoded before its phase is checked), and the Noise ephemeral `e` of a Handshake1.
+ */
+function elementCases(f: Fixture): Case[] {
+  const suite = f.world.config.params.suite;
+  const { RegisterStart, RegisterFinish, RecoverStart } = f.valid;
+  const valid = { RegistrationRequest: RegisterStart, RegistrationRecord: RegisterFinish, KE1: RecoverStart };
+  const cases: Case[] = badElementRequests(suite, valid).flatMap((r): Case[] => {
+    const first: Case = { t: 'element', on: 'first message', name: r.name, bytes: r.bytes };
+    if (r.request !== 'RegisterFinish') return [first];
+    return [first, { t: 'element', on: 'AwaitRegisterFinish', name: r.name, bytes: r.bytes }];
+  });
+  const honestE = handshake1(f.world, f.valid.RecoverStart).frame.bytes.subarray(0, 32);
+  for (const bad of badElements('curve25519', honestE)) {
+    cases.push({ t: 'handshake-e', name: `Handshake1.e is ${bad.name}`, e: bad.bytes });
   }
   return cases;
 }
@@ -244,7 +324,15 @@ const caseArb: fc.Arbitrary<Case> = fc.oneof(
   fc.record({ t: fc.constant('transport-garbage' as const), on: phaseArb, bytes: fc.uint8Array({ maxLength: 300 }) }),
 );
 
-describe.each(BACKENDS)('bad input: $name', ({ make }) => {
+/** Both backends, and the memory backend in the two other suites (every suite's groups, spec ch. 2). */
+const BAD_INPUT_BACKENDS = [
+  { name: 'memory, ristretto255-SHA512', make: () => memoryBackend() },
+  { name: 'softhsm, ristretto255-SHA512+Curve25519', make: () => softHsmBackend() },
+  { name: 'memory, P256-SHA256', make: () => memoryBackend('P256-SHA256') },
+  { name: 'memory, ristretto255-SHA512+Curve25519', make: () => memoryBackend('ristretto255-SHA512+Curve25519') },
+];
+
+describe.each(BAD_INPUT_BACKENDS)('bad input: $name', ({ make }) => {
   let backend: Backend;
   let f: Fixture;
   beforeAll(async () => {
@@ -264,6 +352,13 @@ describe.each(BACKENDS)('bad input: $name', ({ make }) => {
     }
     // the refusals name what was wrong
     expect([...codes.keys()].sort()).toEqual(['ChannelDecryptFailed', 'ChannelStateError', 'InvalidParameter', 'InvalidPoint', 'MalformedMessage', 'UnknownMessageType', 'UnknownSession']);
+  });
+
+  test('every element position of every request x every bad encoding of its group: InvalidPoint, no change', () => {
+    const cases = elementCases(f);
+    const failures = cases.map((c) => [c, checkBadInput(f, c)] as const).filter(([, code]) => code !== 'InvalidPoint');
+    console.log(`[vault-bad-input] ${f.world.config.params.suite.id}: ${cases.length} bad-element cases`);
+    expect(failures.map(([c, code]) => `${describeCase(c)}: ${code}`)).toEqual([]);
   });
 
   test('random bad input: refused with a closed code, nothing changes (INV-12)', () => {
@@ -313,4 +408,27 @@ describe('the bad-input property catches a broken vault', () => {
     expect(r.failed).toBe(true);
     console.log(`[vault-bad-input] "${name}" caught after ${r.numRuns} cases: ${describeCase(r.counterexample![0])}`);
   });
+});
+
+test('the element table catches a vault whose X25519 check is that of 6ee2d9d (only zero bytes refused)', async () => {
+  const base = memoryBackend('ristretto255-SHA512+Curve25519');
+  const weakX25519 = (key: Bytes, what: string) => {
+    if (key.length !== 32) throw new VaultError('MalformedMessage', `"${what}" expected 32 bytes, got ${key.length}`);
+    if (key.every((b) => b === 0)) throw new VaultError('InvalidPoint', `"${what}" is the zero point`);
+  };
+  // the suite is a parameter of the vault (its config): the broken one is passed in, nothing is mocked
+  const suite: Suite = { ...base.suite, group: { ...base.suite.group, checkPublicKey: weakX25519 } };
+  const f = await fixture({ ...base, suite });
+  const missed = elementCases(f).filter((c) => {
+    try {
+      return checkBadInput(f, c) !== 'InvalidPoint';
+    } catch {
+      return true; // not refused, or the vault threw
+    }
+  });
+  const names = missed.map((c) => (c.t === 'element' ? c.name : ''));
+  expect(names).toContain('RecoverStart: KE1.client_public_keyshare is u = 1 (order 4) (low order)');
+  const topBit = 'RegisterFinish: RegistrationRecord.client_public_key is a valid key, bit 255 set (non-canonical)';
+  expect(names).toContain(topBit);
+  console.log(`[vault-bad-input] the 6ee2d9d X25519 check: ${missed.length} bad-element cases not refused`);
 });

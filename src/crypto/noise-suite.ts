@@ -21,6 +21,7 @@ import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import type { CHash } from '@noble/hashes/utils.js';
 import type { Bytes, Rng } from './bytes.ts';
 import { VaultError, isVaultError } from '../errors.ts';
+import { checkX25519PublicKey } from './x25519.ts';
 
 // ---------------------------------------------------------------------------------------------
 // DH functions (§4.1, §12.1)
@@ -45,26 +46,6 @@ export interface NoiseDh {
   keyPairFromPrivate(privateKey: Bytes): DhKey;
 }
 
-const P25519 = 2n ** 255n - 19n;
-/**
- * The u-coordinates of order dividing 8, on curve25519 and its twist, after RFC 7748 §5 decoding
- * (top bit masked, reduced mod p). X25519 of any of them is all zeros, whatever the private key.
- */
-const LOW_ORDER_U = new Set<bigint>([
-  0n,
-  1n,
-  P25519 - 1n,
-  325606250916557431795983626356110631294008115727848805560023387167927233504n,
-  39382357235489614581723060781553021112529911719440698176882885853963445705823n,
-]);
-
-/** True when X25519 with `publicKey` would give the all-zero output (RFC 7748 §6.1). */
-export function isLowOrderX25519(publicKey: Bytes): boolean {
-  let u = 0n;
-  for (let i = publicKey.length - 1; i >= 0; i--) u = (u << 8n) | BigInt(publicKey[i]!);
-  return LOW_ORDER_U.has((u & ((1n << 255n) - 1n)) % P25519);
-}
-
 /** Checks a byte-array argument (not a received message): `InvalidParameter` naming it, with expected and actual sizes. */
 export function checkBytesParam(x: unknown, length: number | undefined, name: string): Bytes {
   if (!(x instanceof Uint8Array)) throw new VaultError('InvalidParameter', `"${name}" expected Uint8Array, got ${typeof x}`);
@@ -82,16 +63,17 @@ export function x25519KeyFromPrivate(privateKey: Bytes): DhKey {
  * DH(key_pair, public_key) with the checks this project adds (§4.1 lets a DH function signal an
  * error for invalid public keys; §12.1 lets X25519 signal one where it would output all zeros).
  *
- * Choice: we REJECT, with `InvalidPoint`, (a) a peer public key of low order, before the private
- * key is used (so an HSM never runs its long-term key against it), and (b) any all-zero output,
+ * Choice: we REJECT, with `InvalidPoint`, (a) a peer public key that the one X25519 rule of
+ * `x25519.ts` refuses (of low order, or not canonical: u >= p, bit 255 set), before the private key
+ * is used (so an HSM never runs its long-term key against it), and (b) any all-zero output,
  * whatever backend computed it. §12.1 discourages this but allows it. Our reasons: §14 ("Misusing
  * public keys as secrets") notes that a `Noise_NK_25519` initiator can force an all-zero `es` with
- * an invalid ephemeral, and rejecting gives one behaviour across the memory and PKCS#11 backends
- * (§14, "Implementation fingerprinting").
+ * an invalid ephemeral; refusing gives one behaviour across the memory and PKCS#11 backends
+ * (§14, "Implementation fingerprinting"); and every X25519 key bkv receives, in Noise or in
+ * OPAQUE, follows one rule (spec ch. 2 §2.6). No honest peer sends a key the rule refuses.
  */
 export function computeDh(key: DhKey, peerPublic: Bytes): Bytes {
-  if (peerPublic.length !== 32) throw new VaultError('MalformedMessage', `X25519 public key expected 32 bytes, got ${peerPublic.length}`);
-  if (isLowOrderX25519(peerPublic)) throw new VaultError('InvalidPoint', 'X25519 public key of low order');
+  checkX25519PublicKey(peerPublic, 'X25519 public key');
   let out: Bytes;
   try {
     out = key.dh(peerPublic);

@@ -1,7 +1,8 @@
 /**
  * OPAQUE wire messages (RFC 9807 §4-§5, §6.1) and their decoders. Every decoder checks lengths
- * and that group elements are valid, canonical and not the identity; a refusal is a
- * `VaultError` ('MalformedMessage' or 'InvalidPoint'), never another exception.
+ * and every group element it carries: valid, canonical, not the identity, and for X25519 not of
+ * low order (spec ch. 2 §2.6); a refusal is a `VaultError` ('MalformedMessage' or 'InvalidPoint'),
+ * never another exception. `src/vectors/elements.ts` lists the element positions.
  *
  *   RegistrationRequest  = blinded_message[Noe]
  *   RegistrationResponse = evaluated_message[Noe] || server_public_key[Npk]

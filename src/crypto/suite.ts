@@ -23,6 +23,7 @@ import { expand, extract } from '@noble/hashes/hkdf.js';
 import type { CHash } from '@noble/hashes/utils.js';
 import { type Bytes, type Rng, concat, ctEqual, i2osp, lengthPrefixed, utf8 } from './bytes.ts';
 import { IDENTITY_KSF, type Ksf } from './ksf.ts';
+import { checkX25519PublicKey } from './x25519.ts';
 import { VaultError } from '../errors.ts';
 
 export const SUITE_IDS = ['ristretto255-SHA512', 'ristretto255-SHA512+Curve25519', 'P256-SHA256'] as const;
@@ -42,7 +43,10 @@ export interface AkeGroup {
   deriveDiffieHellmanKeyPair(seed: Bytes): KeyPair;
   /** DiffieHellman(k, B) in software (the client side, and ephemeral server shares). */
   diffieHellman(privateKey: Bytes, publicKey: Bytes): Bytes;
-  /** Throws VaultError('InvalidPoint') unless `publicKey` is a valid, canonical, non-identity element. */
+  /**
+   * Throws VaultError('InvalidPoint') unless `publicKey` is a valid, canonical, non-identity element
+   * (X25519: canonical and not of low order); 'MalformedMessage' for a wrong length (spec ch. 2 §2.6).
+   */
   checkPublicKey(publicKey: Bytes, name: string): void;
 }
 
@@ -219,22 +223,29 @@ function primeOrderGroup<P extends GroupPoint<P>>(name: 'ristretto255' | 'P256',
 const RISTRETTO_GROUP = primeOrderGroup('ristretto255', RISTRETTO_OPRF);
 const P256_GROUP = primeOrderGroup('P256', P256_OPRF);
 
-/** Curve25519 (RFC 9807 §7, RFC 7748): the seed is the private key; DH is X25519. */
+/**
+ * Curve25519 (RFC 9807 §7, RFC 7748): the seed is the private key; DH is X25519. A public key is
+ * checked by the one X25519 rule of `x25519.ts` (canonical, not of low order), so DH never runs
+ * on a key the decoders would refuse, and its output is never all zeros.
+ */
 export const CURVE25519_GROUP: AkeGroup = Object.freeze({
   name: 'curve25519',
   Npk: 32,
   Nsk: 32,
   deriveDiffieHellmanKeyPair: (seed: Bytes) => ({ privateKey: seed, publicKey: x25519.getPublicKey(seed) }),
   diffieHellman(privateKey: Bytes, publicKey: Bytes): Bytes {
-    CURVE25519_GROUP.checkPublicKey(publicKey, 'public key');
-    const shared = x25519.getSharedSecret(privateKey, publicKey);
+    checkX25519PublicKey(publicKey, 'public key');
+    let shared: Bytes;
+    try {
+      shared = x25519.getSharedSecret(privateKey, publicKey);
+    } catch (e) {
+      throw new VaultError('InvalidPoint', `X25519: ${(e as Error).message}`);
+    }
+    // RFC 7748 §6.1: unreachable after the check above, kept as the RFC's own test of the output
     if (shared.every((b) => b === 0)) throw new VaultError('InvalidPoint', 'X25519 output is all zero (low-order point)');
     return shared;
   },
-  checkPublicKey(publicKey: Bytes, what: string) {
-    if (publicKey.length !== 32) throw new VaultError('MalformedMessage', `"${what}" expected 32 bytes, got ${publicKey.length}`);
-    if (publicKey.every((b) => b === 0)) throw new VaultError('InvalidPoint', `"${what}" is the zero point`);
-  },
+  checkPublicKey: checkX25519PublicKey,
 });
 
 function hashFunctions(hash: CHash) {

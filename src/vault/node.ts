@@ -20,7 +20,10 @@
  *                                  Alert(SessionExpired) on the channels past it, which close
  *
  * Bad input (undecryptable frames, malformed messages, wrong phase) is answered with a VaultError
- * code and changes neither the records nor any channel's phase.
+ * code and changes neither the records nor any channel's phase. A request is decoded whole, the
+ * OPAQUE message it carries included (`decodeVaultRequest`), before it is dispatched: the handlers
+ * act only on decoded messages, so no command is proposed for bytes a decoder refuses, and the
+ * apply of a committed command (`onCommitted`) never meets a client's bytes (spec ch. 5 §5.7).
  * @module
  */
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -28,7 +31,19 @@ import { type Bytes, type Rng, concat, toHex, utf8 } from '../crypto/bytes.ts';
 import { aeadSeal } from '../crypto/aead.ts';
 import { type NkResponderState, type NoiseSuite, type Transport, responderReceive, responderRespond } from '../crypto/noise.ts';
 import type { OpaqueParams } from '../crypto/opaque-client.ts';
-import { decodeKE1, decodeKE3, decodeRegistrationRecord, decodeRegistrationRequest, encodeKE2, encodeRegistrationResponse } from '../crypto/opaque-messages.ts';
+import {
+  type KE1,
+  type KE3,
+  type RegistrationRecord,
+  type RegistrationRequest,
+  decodeKE1,
+  decodeKE3,
+  decodeRegistrationRecord,
+  decodeRegistrationRequest,
+  encodeKE2,
+  encodeRegistrationResponse,
+} from '../crypto/opaque-messages.ts';
+import type { Suite } from '../crypto/suite.ts';
 import { type ServerLoginState, createFakeRecord, createRegistrationResponse, serverFinishLogin, serverStartLogin } from '../crypto/opaque-server.ts';
 import { type ErrorCode, VaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
@@ -63,7 +78,7 @@ export interface VaultEnv {
 export type ChannelOp =
   | { readonly type: 'AwaitRegisterFinish'; readonly credentialId: Hex; readonly oprfSalt: Bytes; readonly transcript: Bytes }
   | { readonly type: 'Registering'; readonly credentialId: Hex }
-  | { readonly type: 'ConsumingGuess'; readonly credentialId: Hex; readonly sessionId: Hex; readonly ke1: Bytes }
+  | { readonly type: 'ConsumingGuess'; readonly credentialId: Hex; readonly sessionId: Hex; readonly ke1: KE1 }
   | { readonly type: 'AwaitKE3'; readonly credentialId: Hex; readonly sessionId: Hex; readonly login: ServerLoginState | null; readonly triesRemaining: number }
   | { readonly type: 'Resetting'; readonly credentialId: Hex; readonly sessionId: Hex; readonly sessionKey: Bytes }
   | { readonly type: 'Ending'; readonly credentialId: Hex; readonly sessionId: Hex; readonly reply: Response }
@@ -132,6 +147,40 @@ function propose(node: VaultNode, id: string, ch: Channel, op: ChannelOp, cmd: C
 }
 
 // ----------------------------------------------------------------------------------------------
+// Requests, decoded whole
+
+type Carrying<T extends Request['type'], M> = Extract<Request, { type: T }> & { readonly message: M };
+
+/** A request with the OPAQUE message it carries decoded (`message`): what the handlers act on. */
+export type DecodedRequest =
+  | Carrying<'RegisterStart', RegistrationRequest>
+  | Carrying<'RegisterFinish', RegistrationRecord>
+  | Carrying<'RecoverStart', KE1>
+  | Carrying<'RecoverFinish', KE3>
+  | Extract<Request, { type: 'RecoverAbort' | 'Delete' }>;
+
+/**
+ * Decodes a request as the vault does before anything else (spec ch. 3 §3.3): the framing and
+ * lengths (`decodeRequest`), then the OPAQUE message with the decoders of `opaque-messages.ts`,
+ * which refuse every invalid, non-canonical, identity or low-order element (ch. 2 §2.6).
+ */
+export function decodeVaultRequest(suite: Suite, bytes: Bytes): DecodedRequest {
+  const m = decodeRequest(suite, bytes);
+  switch (m.type) {
+    case 'RegisterStart':
+      return { ...m, message: decodeRegistrationRequest(suite, m.request) };
+    case 'RegisterFinish':
+      return { ...m, message: decodeRegistrationRecord(suite, m.record) };
+    case 'RecoverStart':
+      return { ...m, message: decodeKE1(suite, m.ke1) };
+    case 'RecoverFinish':
+      return { ...m, message: decodeKE3(suite, m.ke3) };
+    default:
+      return m;
+  }
+}
+
+// ----------------------------------------------------------------------------------------------
 // Frames from the relay
 
 export function handleFrame(node: VaultNode, frame: Frame, env: VaultEnv): Step {
@@ -157,9 +206,9 @@ function handleHandshake(node: VaultNode, frame: Frame, env: VaultEnv): Step {
     message: frame.bytes,
   });
   const ch: Channel = { stage: 'Handshaking', responder, op: { type: 'Idle' }, since: env.now };
-  let request: Request;
+  let request: DecodedRequest;
   try {
-    request = decodeRequest(config.params.suite, payload);
+    request = decodeVaultRequest(config.params.suite, payload);
   } catch (e) {
     if (e instanceof VaultError) return reply(node, frame.channel, ch, errorResponse(e.code), null, env);
     throw e;
@@ -186,9 +235,9 @@ function handleTransport(node: VaultNode, frame: Frame, env: VaultEnv): Step {
   // nonce, in the state they return; a step that throws (ChannelDecryptFailed included) returns `node`
   const { payload, transport } = open.transport.receive(frame.bytes);
   const ch: Channel = { ...open, transport };
-  let request: Request;
+  let request: DecodedRequest;
   try {
-    request = decodeRequest(env.config.params.suite, payload);
+    request = decodeVaultRequest(env.config.params.suite, payload);
   } catch (e) {
     if (e instanceof VaultError) return reply(node, frame.channel, ch, errorResponse(e.code), ch.op, env);
     throw e;
@@ -208,14 +257,23 @@ function handleTransport(node: VaultNode, frame: Frame, env: VaultEnv): Step {
 // ----------------------------------------------------------------------------------------------
 // Registration
 
-export function handleRegisterStart(node: VaultNode, id: string, ch: Channel, m: Extract<Request, { type: 'RegisterStart' }>, env: VaultEnv): Step {
+/** The decoded request of type `T`. */
+type Decoded<T extends DecodedRequest['type']> = Extract<DecodedRequest, { type: T }>;
+
+export function handleRegisterStart(
+  node: VaultNode,
+  id: string,
+  ch: Channel,
+  m: Decoded<'RegisterStart'>,
+  env: VaultEnv,
+): Step {
   const { params, labels } = env.config;
   try {
-    const request = decodeRegistrationRequest(params.suite, m.request);
     // a fresh OPRF key for this registration: never an existing record's (spec ch. 5)
     const oprfSalt = env.rng(OPRF_SALT_BYTES);
     const keys = hsmServerKeys(env.hsm, labels);
-    const response = encodeRegistrationResponse(createRegistrationResponse(params, keys, request, oprfCredentialIdentifier(m.credentialId, oprfSalt)));
+    const oprfId = oprfCredentialIdentifier(m.credentialId, oprfSalt);
+    const response = encodeRegistrationResponse(createRegistrationResponse(params, keys, m.message, oprfId));
     const op: ChannelOp = { type: 'AwaitRegisterFinish', credentialId: toHex(m.credentialId), oprfSalt, transcript: concat(m.credentialId, m.request, response) };
     return reply(node, id, ch, { type: 'RegisterResponse', response }, op, env);
   } catch (e) {
@@ -224,16 +282,17 @@ export function handleRegisterStart(node: VaultNode, id: string, ch: Channel, m:
   }
 }
 
-export function handleRegisterFinish(node: VaultNode, id: string, ch: Channel, m: Extract<Request, { type: 'RegisterFinish' }>, env: VaultEnv): Step {
+export function handleRegisterFinish(
+  node: VaultNode,
+  id: string,
+  ch: Channel,
+  m: Decoded<'RegisterFinish'>,
+  env: VaultEnv,
+): Step {
   if (ch.op.type !== 'AwaitRegisterFinish') return reply(node, id, ch, errorResponse('ChannelStateError'), ch.op, env);
-  const refuse = (code: ErrorCode) => reply(node, id, ch, errorResponse(code), ch.op, env);
-  if (!isGuessLimitValid(m.guessLimit)) return refuse('InvalidParameter');
-  try {
-    decodeRegistrationRecord(env.config.params.suite, m.record);
-  } catch (e) {
-    if (e instanceof VaultError) return refuse(e.code);
-    throw e;
-  }
+  // the record was decoded strictly with the request (`decodeVaultRequest`): its client public key
+  // is one a later KE2 can use, whoever serves it (spec ch. 5 §5.7)
+  if (!isGuessLimitValid(m.guessLimit)) return reply(node, id, ch, errorResponse('InvalidParameter'), ch.op, env);
   const cmd: Command = {
     type: 'Register',
     credentialId: ch.op.credentialId,
@@ -249,29 +308,37 @@ export function handleRegisterFinish(node: VaultNode, id: string, ch: Channel, m
 // ----------------------------------------------------------------------------------------------
 // Recovery
 
-export function handleRecoverStart(node: VaultNode, id: string, ch: Channel, m: Extract<Request, { type: 'RecoverStart' }>, sessionId: Hex, env: VaultEnv): Step {
-  try {
-    decodeKE1(env.config.params.suite, m.ke1);
-  } catch (e) {
-    if (e instanceof VaultError) return reply(node, id, ch, errorResponse(e.code), null, env);
-    throw e;
-  }
+export function handleRecoverStart(
+  node: VaultNode,
+  id: string,
+  ch: Channel,
+  m: Decoded<'RecoverStart'>,
+  sessionId: Hex,
+  env: VaultEnv,
+): Step {
   const credentialId = toHex(m.credentialId);
   const generation = node.vault.records[credentialId]?.generation ?? 0;
   // Unknown credentials propose too (and are refused at apply time): the fake KE2 then leaves
   // after the same commit delay as a real one.
   const cmd: Command = { type: 'ConsumeGuess', credentialId, sessionId, generation, at: env.now };
-  return propose(node, id, ch, { type: 'ConsumingGuess', credentialId, sessionId, ke1: m.ke1 }, cmd);
+  // the channel keeps the KE1 as decoded (strictly, before this proposal): its KE2 is computed from it
+  return propose(node, id, ch, { type: 'ConsumingGuess', credentialId, sessionId, ke1: m.message }, cmd);
 }
 
-export function handleRecoverFinish(node: VaultNode, id: string, ch: Channel, m: Extract<Request, { type: 'RecoverFinish' }>, env: VaultEnv): Step {
+export function handleRecoverFinish(
+  node: VaultNode,
+  id: string,
+  ch: Channel,
+  m: Decoded<'RecoverFinish'>,
+  env: VaultEnv,
+): Step {
   const op = ch.op;
   if (op.type !== 'AwaitKE3') return reply(node, id, ch, errorResponse('ChannelStateError'), ch.op, env);
   let sessionKey: Bytes | null = null;
   let verified = false;
   if (op.login !== null) {
     try {
-      sessionKey = serverFinishLogin(op.login, decodeKE3(env.config.params.suite, m.ke3));
+      sessionKey = serverFinishLogin(op.login, m.message);
       verified = true;
     } catch (e) {
       if (!(e instanceof VaultError)) throw e;
@@ -297,7 +364,7 @@ export function handleRecoverAbort(node: VaultNode, id: string, ch: Channel, env
   return propose(node, id, ch, { type: 'Ending', credentialId: op.credentialId, sessionId: op.sessionId, reply: { type: 'Done' } }, cmd);
 }
 
-export function handleDelete(node: VaultNode, id: string, ch: Channel, m: Extract<Request, { type: 'Delete' }>): Step {
+export function handleDelete(node: VaultNode, id: string, ch: Channel, m: Decoded<'Delete'>): Step {
   const credentialId = toHex(m.credentialId);
   return propose(node, id, ch, { type: 'Deleting', credentialId }, { type: 'Delete', credentialId });
 }
@@ -343,6 +410,11 @@ function findWaiting(node: VaultNode, match: (op: ChannelOp) => boolean): [strin
 /**
  * A command has been committed (at a majority, in the replicated vault): apply it, then complete
  * the channel waiting for it, if this replica holds one.
+ *
+ * Total over what clients send: every client byte it uses (the KE1 a channel keeps, the record a
+ * Register stored) was decoded strictly before its command was proposed, so the KE2 computation
+ * has no client input left to refuse (a valid X25519 key never gives an all-zero DH, spec ch. 2
+ * §2.6). What can still throw is the HSM itself (`HsmError`), which the host sees as its crash.
  */
 export function onCommitted(node0: VaultNode, cmd: Command, env: VaultEnv): Step & { outcome: Outcome } {
   const { state: vault, outcome } = applyCommand(node0.vault, cmd);
@@ -390,10 +462,11 @@ function completeRecoverStart(node: VaultNode, id: string, ch: Channel, credenti
   const { params, labels, serverIdentity } = env.config;
   const suite = params.suite;
   const keys = hsmServerKeys(env.hsm, labels);
-  const ke1 = decodeKE1(suite, ch.op.ke1);
+  const ke1 = ch.op.ke1;
   const credentialBytes = fromHexBytes(credentialId);
   const ids = serverIdentity ? { serverIdentity } : {};
   if (outcome.ok && outcome.record?.registrationRecord) {
+    // decoded strictly once already, when its Register was proposed; the same bytes decode the same way
     const record = decodeRegistrationRecord(suite, fromHexBytes(outcome.record.registrationRecord));
     const salt = outcome.record.oprfSalt;
     const oprfId = salt === undefined ? credentialBytes : oprfCredentialIdentifier(credentialBytes, fromHexBytes(salt));
