@@ -15,7 +15,7 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { type BrokenVariant, getBroken } from '../src/broken/catalog.ts';
-import { type Scenario, type ScenarioReport, describeSchedule, runScenario } from '../src/replication/scenario.ts';
+import { type Scenario, type ScenarioReport, describeSchedule, runScenario } from '../src/sim/scenario.ts';
 import { type Shape, memoryFleets, runSeed, runsFor, scenarioArb } from './support/replication-scenarios.ts';
 
 const env = memoryFleets('bkv-faults');

@@ -39,7 +39,8 @@ import {
   restartRaft,
 } from '../src/replication/raft.ts';
 import { handleClientFrame, isRedirect, restartReplica } from '../src/replication/replica.ts';
-import { InvariantViolation, SafetyMonitor, entryKey } from '../src/replication/safety.ts';
+import { InvariantViolation, entryKey } from '../src/check/invariants.ts';
+import { SafetyMonitor } from '../src/sim/monitor.ts';
 
 type S = RaftState<string>;
 type M = RaftMessage<string>;

@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { SOFTHSM_RUNS, check } from '../src/cli/check.ts';
 import { type ProgressState, renderProgress } from '../src/cli/progress.ts';
 import { parseArgs } from '../src/cli/args.ts';
-import { runScenario } from '../src/replication/scenario.ts';
+import { runScenario } from '../src/sim/scenario.ts';
 import { ATTACKS } from '../src/scenarios/attacks.ts';
 import { guessLimitScenario } from '../src/scenarios/generate.ts';
 import { memoryFleets } from '../src/scenarios/fleets.ts';

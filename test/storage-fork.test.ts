@@ -25,7 +25,7 @@ import { MemoryHsm } from '../src/hsm/memory.ts';
 import { type ReplicaRules, type Hosted, type HostIo, RULES, startHosted, stepHosted } from '../src/replication/host.ts';
 import { type RaftMessage, majority } from '../src/replication/raft.ts';
 import type { ReplicaStep } from '../src/replication/replica.ts';
-import { SafetyMonitor } from '../src/replication/safety.ts';
+import { SafetyMonitor } from '../src/sim/monitor.ts';
 import { getAttack } from '../src/scenarios/attacks.ts';
 import { memoryFleets } from '../src/scenarios/fleets.ts';
 import { replayToken } from '../src/scenarios/suites.ts';

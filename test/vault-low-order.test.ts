@@ -32,10 +32,10 @@ import {
 import { BkvClient, type Relay } from '../src/client/client.ts';
 import type { ClientContext } from '../src/client/session.ts';
 import { MemoryHsm, MemoryToken } from '../src/hsm/memory.ts';
-import { SimFleet } from '../src/replication/fleet.ts';
+import { SimFleet } from '../src/sim/fleet.ts';
 import { deployReplicatedFleet } from '../src/replication/provision.ts';
-import { FleetRelay } from '../src/replication/relay.ts';
-import { keyBytes } from '../src/replication/sim-client.ts';
+import { FleetRelay } from '../src/sim/relay.ts';
+import { keyBytes } from '../src/sim/client.ts';
 import { vaultConfig } from '../src/vault/setup.ts';
 import { ALICE, memoryBackend, VaultWorld } from './support/vault-world.ts';
 import { type Answer, refusal, WireChannel } from './support/wire-client.ts';

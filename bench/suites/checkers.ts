@@ -17,7 +17,7 @@
 import { checkBudget } from '../../src/check/budget.ts';
 import { checkLinearizable } from '../../src/check/lincheck.ts';
 import { recordModel } from '../../src/check/record-model.ts';
-import { runScenario } from '../../src/replication/scenario.ts';
+import { runScenario } from '../../src/sim/scenario.ts';
 import { memoryFleets } from '../../src/scenarios/fleets.ts';
 import { guessLimitScenario } from '../../src/scenarios/generate.ts';
 import { type SuiteName, runSuite } from '../../src/scenarios/suites.ts';

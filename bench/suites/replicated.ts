@@ -29,8 +29,8 @@
 import { History } from '../../src/check/history.ts';
 import type { Hsm } from '../../src/hsm/hsm.ts';
 import { seededRng } from '../../src/crypto/rng.ts';
-import { type ClientEndpoint, type FleetStats, SimFleet } from '../../src/replication/fleet.ts';
-import { ScriptedClient, keyBytes } from '../../src/replication/sim-client.ts';
+import { type ClientEndpoint, type FleetStats, SimFleet } from '../../src/sim/fleet.ts';
+import { ScriptedClient, keyBytes } from '../../src/sim/client.ts';
 import { type FleetFactory, memoryFleets } from '../../src/scenarios/fleets.ts';
 import { toHex } from '../../src/crypto/bytes.ts';
 import { type BenchSuite, type BenchTask, check, keepSoftHsmConf, perUnit } from '../harness.ts';

@@ -10,7 +10,7 @@
  * @module
  */
 import { type Parsed, UsageError, choiceOption, intOption } from './args.ts';
-import type { ScenarioEnv } from '../replication/scenario.ts';
+import type { ScenarioEnv } from '../sim/scenario.ts';
 import { ATTACKS } from '../scenarios/attacks.ts';
 import { type ProgressBar, terminalProgressBar } from './progress.ts';
 import { type FleetFactory, memoryFleets, softHsmFleets } from '../scenarios/fleets.ts';

@@ -17,11 +17,11 @@ import type { Hsm } from '../hsm/hsm.ts';
 import { MemoryHsm } from '../hsm/memory.ts';
 import { vaultConfig } from '../vault/setup.ts';
 import type { Command } from '../vault/records.ts';
-import { SimFleet } from '../replication/fleet.ts';
+import { SimFleet } from '../sim/fleet.ts';
 import { deployReplicatedFleet } from '../replication/provision.ts';
 import { checkFleetSize, termAt } from '../replication/raft.ts';
-import { FleetRelay } from '../replication/relay.ts';
-import { isConverged } from '../replication/scenario.ts';
+import { FleetRelay } from '../sim/relay.ts';
+import { isConverged } from '../sim/scenario.ts';
 
 export interface DemoReplicasOptions {
   readonly replicas: number;

@@ -65,3 +65,14 @@ export function modelHsm(label: string, sealLabel: string, counters: ReadonlyMap
   });
   return { hsm, counters: () => new Map(values) };
 }
+
+/** The plaintext inside a blob the model sealed (its tag skipped): the explorer's ghost view of a kept blob. */
+export function modelPlaintext(sealed: Bytes): Bytes {
+  let at = MAGIC.length;
+  let colon = at;
+  while (sealed[colon] !== 0x3a) colon++; // ':'
+  const labelLength = Number(new TextDecoder().decode(sealed.subarray(at, colon)));
+  at = colon + 1 + labelLength;
+  const aadLength = (sealed[at]! << 8) | sealed[at + 1]!;
+  return sealed.subarray(at + 2 + aadLength);
+}

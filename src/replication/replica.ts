@@ -43,7 +43,8 @@ export interface ReplicaState {
  * (INV-1..3, INV-11). They change nothing in the replica.
  */
 export type GhostEvent =
-  | { readonly type: 'Applied'; readonly index: number; readonly entry: Entry<Command> }
+  /** An entry applied here; `ok`: the record rules accepted its command (a no-op is accepted). */
+  | { readonly type: 'Applied'; readonly index: number; readonly entry: Entry<Command>; readonly ok: boolean }
   | { readonly type: 'Registered'; readonly credential: Hex; readonly limit: number; readonly index: number }
   | { readonly type: 'Ke2Sent'; readonly credential: Hex; readonly session: Hex; readonly index: number; readonly term: number }
   /** The vault checked the session's KE3 MAC and it was right (node.ts `Step.verified`). */
@@ -109,11 +110,12 @@ function applyCommitted(s0: ReplicaState, committed: readonly Committed<Command>
   let s = s0;
   for (const { index, entry } of committed) {
     if (index !== s.lastApplied + 1) throw new Error(`replica ${s.raft.config.id}: entry ${index} committed out of order (applied ${s.lastApplied})`);
-    out.ghost.push({ type: 'Applied', index, entry });
     let node = s.node;
     const cmd = entry.command;
-    if (cmd !== null) {
+    if (cmd === null) out.ghost.push({ type: 'Applied', index, entry, ok: true });
+    else {
       const r = env.vault.onCommitted(node, cmd, env);
+      out.ghost.push({ type: 'Applied', index, entry, ok: r.outcome.ok });
       node = r.node;
       out.frames.push(...r.frames);
       if (cmd.type === 'Register' && r.outcome.ok) out.ghost.push({ type: 'Registered', credential: cmd.credentialId, limit: cmd.guessLimit, index });

@@ -10,7 +10,7 @@ import { getSuite } from '../crypto/suite.ts';
 import type { Hsm } from '../hsm/hsm.ts';
 import { MemoryHsm, MemoryToken } from '../hsm/memory.ts';
 import { deployReplicatedFleet, replicationLabels } from '../replication/provision.ts';
-import type { ScenarioEnv } from '../replication/scenario.ts';
+import type { ScenarioEnv } from '../sim/scenario.ts';
 import { vaultConfig } from '../vault/setup.ts';
 
 export type Backend = 'memory' | 'softhsm';

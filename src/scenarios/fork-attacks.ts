@@ -23,8 +23,8 @@
  */
 import type { Rng } from '../crypto/bytes.ts';
 import { seededRng } from '../crypto/rng.ts';
-import type { SimFleet } from '../replication/fleet.ts';
-import { type Scenario, type ScenarioEnv, type ScenarioReport, type ScenarioRun, describeSchedule, runScenario } from '../replication/scenario.ts';
+import type { SimFleet } from '../sim/fleet.ts';
+import { type Scenario, type ScenarioEnv, type ScenarioReport, type ScenarioRun, describeSchedule, runScenario } from '../sim/scenario.ts';
 import type { Command } from '../vault/records.ts';
 import type { Attack, AttackRun } from './attacks.ts';
 

@@ -16,10 +16,10 @@
  */
 import type { Rng } from '../crypto/bytes.ts';
 import { randomInt, seededRng } from '../crypto/rng.ts';
-import type { Fault } from '../replication/fleet.ts';
-import { type NetworkConditions, chance, randomBetween } from '../replication/network.ts';
-import type { Scenario, TimedFault } from '../replication/scenario.ts';
-import type { ClientOp, ClientScript } from '../replication/sim-client.ts';
+import type { Fault } from '../sim/fleet.ts';
+import { type NetworkConditions, chance, randomBetween } from '../sim/network.ts';
+import type { Scenario, TimedFault } from '../sim/scenario.ts';
+import type { ClientOp, ClientScript } from '../sim/client.ts';
 
 export const faultTolerance = (n: number): number => (n - 1) / 2;
 

@@ -6,7 +6,7 @@
  * @module
  */
 import type { BrokenVariant } from '../broken/catalog.ts';
-import type { ScenarioEnv } from '../replication/scenario.ts';
+import type { ScenarioEnv } from '../sim/scenario.ts';
 import { ATTACKS } from './attacks.ts';
 import { type RunResult, runOne } from './suites.ts';
 

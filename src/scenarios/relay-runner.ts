@@ -16,11 +16,11 @@ import { seededRng } from '../crypto/rng.ts';
 import type { Rng } from '../crypto/bytes.ts';
 import { History } from '../check/history.ts';
 import type { Frame } from '../vault/protocol.ts';
-import { type ClientEndpoint, SimFleet } from '../replication/fleet.ts';
-import { RELIABLE_NETWORK } from '../replication/network.ts';
-import { InvariantViolation } from '../replication/safety.ts';
-import { type Scenario, type ScenarioEnv, type ScenarioReport, type ScenarioViolation, checkHistory, finalOp, isConverged } from '../replication/scenario.ts';
-import { type ClientScript, ScriptedClient, keyBytes } from '../replication/sim-client.ts';
+import { type ClientEndpoint, SimFleet } from '../sim/fleet.ts';
+import { RELIABLE_NETWORK } from '../sim/network.ts';
+import { InvariantViolation } from '../check/invariants.ts';
+import { type Scenario, type ScenarioEnv, type ScenarioReport, type ScenarioViolation, checkHistory, finalOp, isConverged } from '../sim/scenario.ts';
+import { type ClientScript, ScriptedClient, keyBytes } from '../sim/client.ts';
 
 export const ADVERSARY = 'mitm';
 

@@ -9,9 +9,9 @@
  *   guess-limit   many concurrent clients and attackers on the same records (`guessLimitScenario`)
  * @module
  */
-import { runScenario } from '../replication/scenario.ts';
-import type { ScenarioEnv, ScenarioViolation } from '../replication/scenario.ts';
-import { describeSchedule } from '../replication/scenario.ts';
+import { runScenario } from '../sim/scenario.ts';
+import type { ScenarioEnv, ScenarioViolation } from '../sim/scenario.ts';
+import { describeSchedule } from '../sim/scenario.ts';
 import { type AttackRun, ATTACKS } from './attacks.ts';
 import { consensusScenario, guessLimitScenario } from './generate.ts';
 

@@ -21,6 +21,8 @@ export class HostCrash extends Error {
 /** A countdown to a crash over a replica's durable writes. */
 export class CrashPoint {
   #left: number | null = null;
+  /** Durable writes seen so far (a runtime learns where a crash may fall). */
+  writes = 0;
   constructor(readonly replica: number) {}
 
   /** Crash right after the k-th next durable write (k >= 1). */
@@ -37,6 +39,7 @@ export class CrashPoint {
 
   /** Called after every durable write. */
   wrote(): void {
+    this.writes++;
     if (this.#left === null) return;
     if (--this.#left === 0) {
       this.#left = null;

@@ -8,11 +8,11 @@
  */
 import fc from 'fast-check';
 import type { Suite } from '../../src/crypto/suite.ts';
-import type { Fault } from '../../src/replication/fleet.ts';
-import type { NetworkConditions } from '../../src/replication/network.ts';
-import type { Scenario, ScenarioEnv, TimedFault } from '../../src/replication/scenario.ts';
+import type { Fault } from '../../src/sim/fleet.ts';
+import type { NetworkConditions } from '../../src/sim/network.ts';
+import type { Scenario, ScenarioEnv, TimedFault } from '../../src/sim/scenario.ts';
 import { memoryFleets as memoryFleetFactory } from '../../src/scenarios/fleets.ts';
-import type { ClientOp, ClientScript } from '../../src/replication/sim-client.ts';
+import type { ClientOp, ClientScript } from '../../src/sim/client.ts';
 
 /** Memory fleets: provisioned once per size, cloned for each scenario (src/scenarios/fleets.ts). */
 export function memoryFleets(prefix = 'bkv-test'): Pick<ScenarioEnv, 'hsms' | 'labels' | 'config'> & { suite: Suite } {

@@ -16,7 +16,7 @@
 import type { Relay } from '../client/client.ts';
 import type { Frame } from '../vault/protocol.ts';
 import type { ClientEndpoint, SimFleet } from './fleet.ts';
-import { isRedirect } from './replica.ts';
+import { isRedirect } from '../replication/replica.ts';
 
 export interface FleetRelayOptions {
   readonly name?: string;

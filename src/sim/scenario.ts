@@ -32,11 +32,11 @@ import { recordModel } from '../check/record-model.ts';
 import type { VaultConfig } from '../vault/node.ts';
 import type { BrokenVariant } from '../broken/catalog.ts';
 import { type Fault, type FleetStats, type Timing, SimFleet, describeFault } from './fleet.ts';
-import { RULES } from './host.ts';
+import { RULES } from '../replication/host.ts';
 import { type NetworkConditions, RELIABLE_NETWORK } from './network.ts';
-import type { ReplicationLabels } from './provision.ts';
-import { InvariantViolation } from './safety.ts';
-import { type ClientOp, type ClientScript, type ClientTiming, ScriptedClient, keyBytes } from './sim-client.ts';
+import type { ReplicationLabels } from '../replication/provision.ts';
+import { InvariantViolation } from '../check/invariants.ts';
+import { type ClientOp, type ClientScript, type ClientTiming, ScriptedClient, keyBytes } from './client.ts';
 
 export interface TimedFault {
   readonly at: number;

@@ -25,14 +25,15 @@ import type { Frame } from '../vault/protocol.ts';
 import type { Command } from '../vault/records.ts';
 import { pinnedClientContext } from '../vault/setup.ts';
 import { MemoryHostStorage, type Version } from '../vault/storage.ts';
-import type { Persistence } from './durable.ts';
-import { type Hosted, type HostIo, type ReplicaAction, type ReplicaRules, RULES, raftConfig, startHosted, stepHosted } from './host.ts';
+import type { Persistence } from '../replication/durable.ts';
+import { type Hosted, type HostIo, type ReplicaAction, type ReplicaRules, RULES, raftConfig, startHosted, stepHosted } from '../replication/host.ts';
 import { type NetworkConditions, EventQueue, Partition, RELIABLE_NETWORK, chance, randomBetween } from './network.ts';
-import { type PeerEnvelope, openPeerMessage, readVaultCommand, sealPeerMessage } from './peer-auth.ts';
-import type { ReplicationLabels } from './provision.ts';
-import { type Durable, type Entry, type Outbound, type RaftConfig, type RaftMessage, EMPTY_DURABLE, checkFleetSize, termAt } from './raft.ts';
-import { type GhostEvent, type ReplicaState, type ReplicaStep, isRedirect } from './replica.ts';
-import { SafetyMonitor, entryKey } from './safety.ts';
+import { type PeerEnvelope, openPeerMessage, readVaultCommand, sealPeerMessage } from '../replication/peer-auth.ts';
+import type { ReplicationLabels } from '../replication/provision.ts';
+import { type Durable, type Entry, type Outbound, type RaftConfig, type RaftMessage, EMPTY_DURABLE, checkFleetSize, termAt } from '../replication/raft.ts';
+import { type GhostEvent, type ReplicaState, type ReplicaStep, isRedirect } from '../replication/replica.ts';
+import { entryKey } from '../check/invariants.ts';
+import { SafetyMonitor } from './monitor.ts';
 
 export interface Timing {
   readonly heartbeatMs: number;

@@ -25,7 +25,7 @@ import { isVaultError } from '../errors.ts';
 import { type Frame, decodeResponse, encodeRequest } from '../vault/protocol.ts';
 import type { ClientEndpoint, SimFleet } from './fleet.ts';
 import { randomBetween } from './network.ts';
-import { isRedirect } from './replica.ts';
+import { isRedirect } from '../replication/replica.ts';
 
 export type ClientOp =
   | { readonly kind: 'register'; readonly password: string; readonly key: string; readonly limit: number }

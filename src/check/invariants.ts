@@ -1,0 +1,192 @@
+/**
+ * The state invariants of the replicated vault (spec ch. 12), each one predicate, stated once and
+ * used by every runtime's checker: the simulator's monitor after every step (src/sim/monitor.ts),
+ * the explorer in every state (src/explore/fleet.ts), and the model tests. A violation throws
+ * `InvariantViolation` naming the invariant.
+ *
+ * Some invariants need proof-only ("ghost") state that no replica can see: every leader ever
+ * elected per term, every entry ever committed with the term it was committed in, every command
+ * ever applied per index. It is an immutable value (`ConsensusGhost`): each check returns the next
+ * one, so that an explorer can branch on it and a simulator can keep the latest.
+ *
+ *   INV-3   a KE2 leaves only once its ConsumeGuess entry was sealed by a majority (G1): each holds
+ *           it in its sealed log, or held it there until its host rolled it back
+ *   INV-4   a record at its limit with no pending session is Exhausted, its secrets erased (G4)
+ *   INV-7   0 <= attemptsUsed <= guessLimit, and pending sessions <= attemptsUsed
+ *   INV-8   election safety: at most one leader per term
+ *   INV-9   log matching: two logs with an entry of the same index and term agree up to it
+ *   INV-10  leader completeness: an entry committed in term T is in the log of every leader of a term > T
+ *   INV-11  state machine safety: no two replicas commit or apply different entries at one index
+ * @module
+ */
+import { canonicalJson } from '../crypto/canonical.ts';
+import type { Command, VaultState } from '../vault/records.ts';
+import { type Entry, type RaftState, majority, termAt } from '../replication/raft.ts';
+
+export class InvariantViolation extends Error {
+  constructor(
+    readonly invariant: string,
+    readonly detail: string,
+  ) {
+    super(`${invariant} violated: ${detail}`);
+    this.name = 'InvariantViolation';
+  }
+}
+
+/** Names a log entry by its index and term (by Log Matching, INV-9, these determine it). */
+export const entryKey = (index: number, term: number): string => `${index}/${term}`;
+
+/** How entries are compared: a name per entry, equal for equal entries (canonical JSON by default). */
+export type EntryName = (e: Entry<Command>) => string | number;
+
+const byJson: EntryName = (e) => canonicalJson(e);
+
+export interface CommittedGhost {
+  readonly term: number;
+  readonly name: string | number;
+  /** The term of the leader that committed it. */
+  readonly inTerm: number;
+}
+
+/** Ghost state of the consensus invariants. */
+export interface ConsensusGhost {
+  /** term -> the replica that became leader in it (INV-8). */
+  readonly leaders: ReadonlyMap<number, number>;
+  /** index - 1 -> the committed entry (INV-10, INV-11). */
+  readonly committed: readonly CommittedGhost[];
+  /** index - 1 -> name of the entry applied there (INV-11). */
+  readonly applied: readonly (string | number)[];
+}
+
+export const EMPTY_GHOST: ConsensusGhost = Object.freeze({ leaders: new Map(), committed: [], applied: [] });
+
+const describeName = (n: string | number) => {
+  const s = String(n);
+  return s.length > 120 ? `${s.slice(0, 117)}...` : s;
+};
+
+/** INV-8: replica `id` became leader of `term`. */
+export function onBecameLeader(g: ConsensusGhost, id: number, term: number): ConsensusGhost {
+  const other = g.leaders.get(term);
+  if (other !== undefined && other !== id) throw new InvariantViolation('INV-8', `r${other} and r${id} both became leader in term ${term}`);
+  return other === id ? g : { ...g, leaders: new Map(g.leaders).set(term, id) };
+}
+
+/** INV-11 (commit side): a replica's commit index moved from `from` to its current value. */
+export function onCommit(g: ConsensusGhost, id: number, raft: RaftState<Command>, from: number, name: EntryName = byJson): ConsensusGhost {
+  const log = raft.durable.log;
+  let committed: CommittedGhost[] | null = null;
+  for (let i = from + 1; i <= raft.commitIndex; i++) {
+    const e = log[i - 1];
+    if (e === undefined) throw new InvariantViolation('INV-11', `r${id} committed index ${i} beyond its log (length ${log.length})`);
+    const list = committed ?? g.committed;
+    const known = list[i - 1];
+    const n = name(e);
+    if (known === undefined) {
+      if (i - 1 !== list.length) throw new InvariantViolation('INV-11', `r${id} committed index ${i} while index ${list.length + 1} was never committed`);
+      (committed ??= [...g.committed]).push({ term: e.term, name: n, inTerm: raft.durable.currentTerm });
+    } else if (known.name !== n) {
+      throw new InvariantViolation('INV-11', `index ${i} committed as ${describeName(known.name)} earlier, now as ${describeName(n)} by r${id}`);
+    }
+  }
+  return committed === null ? g : { ...g, committed };
+}
+
+/** INV-11 (apply side). */
+export function onApplied(g: ConsensusGhost, id: number, index: number, entry: Entry<Command>, name: EntryName = byJson): ConsensusGhost {
+  const n = name(entry);
+  const prev = g.applied[index - 1];
+  if (prev === undefined) {
+    const applied = [...g.applied];
+    applied[index - 1] = n;
+    return { ...g, applied };
+  }
+  if (prev !== n) throw new InvariantViolation('INV-11', `r${id} applied ${describeName(n)} at index ${index}, another replica applied ${describeName(prev)}`);
+  return g;
+}
+
+/** INV-11: the committed prefix of a replica's log never changes. */
+export function checkCommittedPrefix(g: ConsensusGhost, id: number, raft: RaftState<Command>, name: EntryName = byJson): void {
+  const log = raft.durable.log;
+  const upTo = Math.min(raft.commitIndex, g.committed.length);
+  for (let i = 1; i <= upTo; i++) {
+    const e = log[i - 1];
+    if (e === undefined || name(e) !== g.committed[i - 1]!.name) {
+      throw new InvariantViolation('INV-11', `r${id}'s log no longer holds committed entry ${i} (its commit index is ${raft.commitIndex})`);
+    }
+  }
+}
+
+/** INV-9: the log of replica `id` against every other log (null: a replica that is down). */
+export function checkLogMatching(id: number, logs: readonly (readonly Entry<Command>[] | null)[], name: EntryName = byJson): void {
+  const a = logs[id];
+  if (!a) return;
+  logs.forEach((b, j) => {
+    if (j === id || !b) return;
+    const m = Math.min(a.length, b.length);
+    for (let i = m; i >= 1; i--) {
+      if (a[i - 1]!.term !== b[i - 1]!.term) continue;
+      // the highest index with equal terms: the prefixes up to it must be equal
+      for (let k = i; k >= 1; k--) {
+        const x = a[k - 1]!;
+        const y = b[k - 1]!;
+        if (x !== y && name(x) !== name(y)) throw new InvariantViolation('INV-9', `r${id} and r${j} agree on the term of index ${i} (${a[i - 1]!.term}) but differ at index ${k}`);
+      }
+      return;
+    }
+  });
+}
+
+/** INV-10: a current leader holds every entry committed in an earlier term. */
+export function checkLeaderCompleteness(g: ConsensusGhost, id: number, raft: RaftState<Command>, name: EntryName = byJson): void {
+  if (raft.role !== 'leader') return;
+  const log = raft.durable.log;
+  const term = raft.durable.currentTerm;
+  g.committed.forEach((c, k) => {
+    if (c.inTerm >= term) return;
+    const e = log[k];
+    if (e === undefined || name(e) !== c.name) {
+      throw new InvariantViolation('INV-10', `leader r${id} of term ${term} lacks entry ${k + 1} (term ${c.term}), committed in term ${c.inTerm}`);
+    }
+  });
+}
+
+/**
+ * INV-3: at the moment a KE2 leaves, its entry was sealed by a majority of the `n` replicas: it is
+ * in their sealed logs, or it was until a host rollback erased it (`lost[i]`: the entries
+ * `entryKey` names that replica i's host rolled back). An acknowledgement sent before a rollback
+ * and delivered after it counts, as it must: no leader can tell it from one delivered just before
+ * (spec ch. 12.4); the entry still survives, since the rolled-back replica neither votes nor
+ * campaigns until it has caught up again (INV-10 and the budget INV-1 check that).
+ */
+export function checkKe2(n: number, index: number, term: number, sealedLogs: readonly (readonly Entry<Command>[])[], lost: readonly ReadonlySet<string>[] = []): void {
+  const key = entryKey(index, term);
+  const sealed = sealedLogs.filter((log) => termAt(log, index) === term).length;
+  const erased = sealedLogs.filter((log, i) => termAt(log, index) !== term && lost[i]?.has(key)).length;
+  if (sealed + erased < majority(n)) {
+    const also = erased > 0 ? ` (and rolled back on ${erased})` : '';
+    throw new InvariantViolation('INV-3', `a KE2 left while its ConsumeGuess entry (index ${index}, term ${term}) was sealed on ${sealed}${also} of ${n} replicas (a majority is ${majority(n)})`);
+  }
+}
+
+/** INV-4 and INV-7, in a replica's applied records. */
+export function checkRecords(id: number, vault: VaultState): void {
+  for (const [cid, r] of Object.entries(vault.records)) {
+    const pending = Object.keys(r.pending).length;
+    const name = `r${id}: record ${cid.slice(0, 12)}`;
+    if (r.attemptsUsed < 0 || r.attemptsUsed > r.guessLimit || pending > r.attemptsUsed) {
+      throw new InvariantViolation('INV-7', `${name} has attempts ${r.attemptsUsed}/${r.guessLimit} with ${pending} pending`);
+    }
+    if (r.status === 'Registered' && r.attemptsUsed >= r.guessLimit && pending === 0) {
+      throw new InvariantViolation('INV-4', `${name} has used ${r.attemptsUsed}/${r.guessLimit} attempts with no pending session, yet is not Exhausted`);
+    }
+    if (r.status === 'Exhausted' && (r.registrationRecord !== null || r.sealedPayload !== null)) {
+      throw new InvariantViolation('INV-4', `${name} is Exhausted but keeps its ${r.registrationRecord !== null ? 'OPAQUE record' : 'sealed payload'}`);
+    }
+  }
+}
+
+/** INV-1: `spent` KE2s left for a record with `limit` since its last success. */
+export function checkBudget(credential: string, spent: number, limit: number): void {
+  if (spent > limit) throw new InvariantViolation('INV-1', `KE2 number ${spent} left the fleet for a record with limit ${limit} since its last success (${credential.slice(0, 12)})`);
+}

@@ -1,0 +1,457 @@
+/**
+ * The replicated vault as an explorable system (spec ch. 10, "The explorer"): the real replica,
+ * consensus and persistence code (`host.ts` over `replica.ts`, `raft.ts`, `durable.ts`,
+ * `storage.ts`, and the record rules of `records.ts` through node.ts's `onCommitted`), run by a
+ * breadth-first search over every interleaving of the parties' actions and the adversary's, within
+ * a bound. Nothing of the protocol is restated here; what is abstract is the client's channel:
+ * crypto is beside the point, so a client's action is the command its request proposes (as node.ts
+ * proposes it), handed to the serving leader with `proposeCommand`, and its answer is what that
+ * leader's apply tells a channel it still holds.
+ *
+ *   Timeout(i)          i's election timer fires                              (onElectionTimeout)
+ *   Heartbeat(i)        i, leading or campaigning, (re)sends to its peers     (onHeartbeat)
+ *   Deliver(j>i #m)     i receives message m from j, any message ever sent, any number of times,
+ *                       in any order: loss, duplication, reordering, replay   (handlePeerMessage)
+ *   Ke1(s>i)            session s's KE1 reaches serving leader i: ConsumeGuess
+ *   Ke3(s) / Abort(s)   a right-password session that read its KE2 sends KE3 (Reset); a wrong one
+ *                       aborts (EndSession abort), on the channel its leader still holds
+ *   Expire(i)           serving leader i's session expiry (EndSession expired; channels close)
+ *   Crash(i)            the host kills i; every action that saves has variants killed right after
+ *                       its 1st, 2nd, 3rd durable write (blob, anchor, ballot)
+ *   Restart(i, b)       i's host restarts it on its latest blob, or, a forking host (one of the
+ *                       first `forking`), on any blob it kept or none: rollbacks and forks
+ *
+ * A KE2 leaves when the leader that holds the session's channel applies its ConsumeGuess and the
+ * rules accept it; then INV-1 (the budget since the last Reset took effect) and INV-3 (the entry
+ * sealed on a majority) are checked. After every step: INV-4 and INV-7 on the replica's records,
+ * INV-8..11 with their ghost state (src/check/invariants.ts). The HSM is the model HSM
+ * (model-hsm.ts), so a state's bytes name it.
+ * @module
+ */
+import { canonicalJson } from '../crypto/canonical.ts';
+import * as inv from '../check/invariants.ts';
+import type { Durable, Entry, RaftMessage, RaftState } from '../replication/raft.ts';
+import { type Hosted, type HostIo, type ReplicaAction, type ReplicaRules, RULES, raftConfig, startHosted, stepHosted } from '../replication/host.ts';
+import type { GhostEvent, ReplicaStep } from '../replication/replica.ts';
+import { CrashPoint, HostCrash } from '../sim/crash.ts';
+import type { VaultConfig } from '../vault/node.ts';
+import type { Command } from '../vault/records.ts';
+import { vaultConfig } from '../vault/setup.ts';
+import { type HostStorage, type Version, anchorName, incarnationName } from '../vault/storage.ts';
+import { type Explorable, type Transition } from './search.ts';
+import { modelHsm, modelPlaintext } from './model-hsm.ts';
+
+export type Password = 'right' | 'wrong';
+
+export interface FleetBound {
+  readonly replicas: number;
+  /** Hosts that present any blob they kept at a restart (rollbacks, forks): replicas 0 .. forking - 1. */
+  readonly forking: number;
+  /** How many of its last blobs a forking host keeps (an honest one keeps its latest). */
+  readonly keep: number;
+  /** The one credential's guess limit. */
+  readonly limit: number;
+  /** The recovery sessions, by the password their client holds. */
+  readonly sessions: readonly Password[];
+  readonly maxTerm: number;
+  /** Client commands stop once a leader's log is this long (a new leader's no-op may exceed it). */
+  readonly maxLog: number;
+  /** Kills by the hosts in all, inside saves included. */
+  readonly crashes: number;
+  /** Kills between the writes of a save or a start. */
+  readonly crashInSaves: boolean;
+}
+
+export const DEFAULT_FLEET_BOUND: FleetBound = {
+  replicas: 3,
+  forking: 1,
+  keep: 3,
+  limit: 1,
+  sessions: ['wrong', 'right'],
+  maxTerm: 3,
+  maxLog: 4,
+  crashes: 2,
+  crashInSaves: true,
+};
+
+const SEAL = 'seal';
+const CREDENTIAL = '63';
+const NOW = 0;
+
+interface Blob {
+  readonly bytes: Uint8Array;
+  readonly version: Version;
+  /** Ghost: the state it holds. */
+  readonly durable: Durable<Command>;
+}
+
+interface Slot {
+  readonly up: Hosted | null;
+  readonly blobs: readonly Blob[];
+  readonly counters: ReadonlyMap<string, bigint>;
+  /** Ghost: entries a detected rollback erased here after they were sealed (INV-3, spec ch. 12.4). */
+  readonly lost: ReadonlySet<string>;
+}
+
+type SessionStatus = 'idle' | 'sent' | 'answered' | 'ke3' | 'over';
+
+/** What a client action does to its session (`session` -1: every channel of the replica closes). */
+interface Intent {
+  readonly session: number;
+  readonly status: SessionStatus;
+}
+
+interface Session {
+  readonly password: Password;
+  readonly status: SessionStatus;
+  /** The leader holding its channel, in `term`, and the log index of its command. */
+  readonly holder: number;
+  readonly term: number;
+}
+
+interface Message {
+  readonly from: number;
+  readonly to: number;
+  readonly message: RaftMessage<Command>;
+  readonly key: string;
+}
+
+export interface FleetState {
+  readonly slots: readonly Slot[];
+  /** Every message ever sent, by key. */
+  readonly net: readonly Message[];
+  readonly sessions: readonly Session[];
+  readonly ghost: inv.ConsensusGhost;
+  /** Ghost: KE2s left since the last Reset took effect (INV-1), and the Reset entries counted. */
+  readonly spent: number;
+  readonly resets: readonly string[];
+  readonly crashes: number;
+}
+
+const sid = (k: number) => `5${k}`;
+const sessionOf = (cmd: Command | null): number => (cmd && 'sessionId' in cmd && cmd.credentialId === CREDENTIAL ? Number(cmd.sessionId.slice(1)) : -1);
+
+/** The explorer's system: the fleet within `bound`, running `rules`. */
+export class FleetSystem implements Explorable<FleetState> {
+  readonly config: VaultConfig = vaultConfig();
+  readonly #messageKeys = new WeakMap<object, string>();
+
+  constructor(
+    readonly bound: FleetBound = DEFAULT_FLEET_BOUND,
+    readonly rules: ReplicaRules = RULES,
+  ) {}
+
+  #raftConfig(i: number) {
+    return raftConfig(this.rules, i, this.bound.replicas, 16);
+  }
+
+  /** A replica's io as it stands in `slot`: its HSM, its host's storage (kept blobs), a crash armed after `k` writes. */
+  #io(slot: Slot, keep: number, k: number, present: number | null | 'latest') {
+    const model = modelHsm('explore', SEAL, slot.counters);
+    let blobs = [...slot.blobs];
+    let shown: Blob | null = present === 'latest' ? (blobs.at(-1) ?? null) : present === null ? null : blobs[present]!;
+    const storage: HostStorage = {
+      load: () => shown?.bytes ?? null,
+      save: (bytes) => {
+        const plain = modelPlaintext(bytes);
+        const version = new DataView(plain.buffer, plain.byteOffset, 8).getBigUint64(0);
+        const durable = JSON.parse(new TextDecoder().decode(plain.subarray(8))) as Durable<Command>;
+        shown = { bytes, version, durable };
+        blobs = [...blobs, shown].slice(-keep);
+      },
+    };
+    const crash = new CrashPoint(0);
+    if (k > 0) crash.arm(k);
+    const inc = slot.counters.get(incarnationName(SEAL)) ?? 0n;
+    const io: HostIo = {
+      hsm: crash.hsm(model.hsm),
+      storage: crash.storage(storage),
+      sealLabel: SEAL,
+      // recovery nonces: fresh per start, named by the incarnation (deterministic, never reused)
+      rng: (n) => Uint8Array.from({ length: n }, (_, x) => Number((inc >> BigInt(8 * (x % 8))) & 0xffn)),
+      sealRng: (n) => new Uint8Array(n),
+    };
+    return { io, counters: () => model.counters(), blobs: () => blobs, writes: () => crash.writes };
+  }
+
+  #keep(i: number): number {
+    return i < this.bound.forking ? this.bound.keep : 1;
+  }
+
+  initial(): FleetState {
+    // every replica holds a log with the credential's registration (term 1, not yet committed)
+    const register: Command = { type: 'Register', credentialId: CREDENTIAL, registrationRecord: '01', sealedPayload: '02', transcriptHash: '03', guessLimit: this.bound.limit };
+    const durable: Durable<Command> = { currentTerm: 1, votedFor: 0, log: [{ term: 1, command: null }, { term: 1, command: register }], recovering: false };
+    const slots: Slot[] = [];
+    for (let i = 0; i < this.bound.replicas; i++) {
+      let slot: Slot = { up: null, blobs: [], counters: new Map(), lost: new Set() };
+      const first = this.#io(slot, this.#keep(i), 0, 'latest');
+      const life = startHosted(this.rules, first.io, this.#raftConfig(i)).hosted.version;
+      this.rules.persistence.persist(first.io, life, durable, first.io.sealRng);
+      slot = { ...slot, blobs: first.blobs(), counters: first.counters() };
+      const second = this.#io(slot, this.#keep(i), 0, 'latest');
+      const up = startHosted(this.rules, second.io, this.#raftConfig(i)).hosted;
+      slots.push({ ...slot, up, blobs: second.blobs(), counters: second.counters() });
+    }
+    const sessions = this.bound.sessions.map((password): Session => ({ password, status: 'idle', holder: -1, term: 0 }));
+    return { slots, net: [], sessions, ghost: inv.EMPTY_GHOST, spent: 0, resets: [], crashes: 0 };
+  }
+
+  #messageKey(from: number, to: number, m: RaftMessage<Command>): string {
+    let k = this.#messageKeys.get(m);
+    if (k === undefined) {
+      k = canonicalJson(m);
+      this.#messageKeys.set(m, k);
+    }
+    return `${from}>${to}:${k}`;
+  }
+
+  key(s: FleetState): string {
+    const slots = s.slots.map((slot) => {
+      const up = slot.up;
+      const values: bigint[] = [slot.counters.get(anchorName(SEAL)) ?? 0n, ...slot.blobs.map((b) => b.version)];
+      const inc = slot.counters.get(incarnationName(SEAL)) ?? 0n;
+      values.push(inc << 32n, (inc + 1n) << 32n);
+      if (up) values.push(up.version);
+      const ranks = versionRanks(values);
+      const replica = up ? replicaKey(up.state) : null;
+      return [replica, ranks, slot.blobs.map((b) => canonicalJson(b.durable)), String(slot.counters.get(`${SEAL}#ballot`) ?? 0n), [...slot.lost].sort()];
+    });
+    const net = s.net.map((m) => m.key);
+    const sessions = s.sessions.map((x) => `${x.password[0]}${x.status}${x.holder}/${x.term}`);
+    const ghost = [[...s.ghost.leaders].sort((a, b) => a[0] - b[0]), s.ghost.committed.map((c) => `${c.name}@${c.inTerm}`), s.ghost.applied];
+    return JSON.stringify([slots, net, sessions, ghost, s.spent, s.resets, s.crashes]);
+  }
+
+  successors(s: FleetState): Transition<FleetState>[] {
+    const out: Transition<FleetState>[] = [];
+    const b = this.bound;
+    const canCrash = s.crashes < b.crashes;
+    s.slots.forEach((slot, i) => {
+      const up = slot.up;
+      if (up === null) {
+        const choices: (number | null | 'latest')[] = i < b.forking ? [null, ...slot.blobs.keys()] : ['latest'];
+        for (const present of choices) out.push(...this.#restart(s, i, present));
+        return;
+      }
+      const raft = up.state.raft;
+      const act = (label: string, action: ReplicaAction, now = NOW, intent?: Intent) => out.push(...this.#step(s, i, label, action, now, intent));
+      if (raft.role !== 'leader' && !raft.durable.recovering && raft.durable.currentTerm < b.maxTerm) {
+        act(`Timeout(r${i})`, (steps, st, env) => steps.onElectionTimeout(st, env));
+      }
+      if (raft.role !== 'follower') act(`Heartbeat(r${i})`, (steps, st, env) => steps.onHeartbeat(st, env));
+      for (const m of s.net) {
+        if (m.to !== i) continue;
+        act(`Deliver(r${m.from}>r${i} ${describe(m.message)})`, (steps, st, env) => steps.handlePeerMessage(st, m.from, m.message, env));
+      }
+      if (up.state.serving && raft.durable.log.length < b.maxLog) {
+        const generation = up.state.node.vault.records[CREDENTIAL]?.generation ?? 0;
+        s.sessions.forEach((x, k) => {
+          if (x.status === 'idle') {
+            const cmd: Command = { type: 'ConsumeGuess', credentialId: CREDENTIAL, sessionId: sid(k), generation, at: NOW };
+            act(`Ke1(s${k}>r${i})`, (steps, st, env) => steps.proposeCommand(st, cmd, env), NOW, { session: k, status: 'sent' });
+          }
+          if (x.status === 'answered' && x.holder === i) {
+            const cmd: Command =
+              x.password === 'right' ? { type: 'Reset', credentialId: CREDENTIAL, sessionId: sid(k) } : { type: 'EndSession', credentialId: CREDENTIAL, sessionId: sid(k), reason: 'abort' };
+            const status = x.password === 'right' ? 'ke3' : 'over';
+            act(`${x.password === 'right' ? 'Ke3' : 'Abort'}(s${k}>r${i})`, (steps, st, env) => steps.proposeCommand(st, cmd, env), NOW, { session: k, status });
+          }
+        });
+        const pending = Object.keys(up.state.node.vault.records[CREDENTIAL]?.pending ?? {}).length;
+        if (pending > 0) act(`Expire(r${i})`, (steps, st, env) => steps.onSessionExpiry(st, env), this.config.sessionTtlMs, { session: -1, status: 'over' });
+      }
+      if (canCrash) out.push({ label: `Crash(r${i})`, state: this.#down(s, i, slot.blobs, slot.counters, 1) });
+    });
+    return out;
+  }
+
+  /** Replica i down (its sessions' channels gone), with its host's blobs and counters as they are. */
+  #down(s: FleetState, i: number, blobs: readonly Blob[], counters: ReadonlyMap<string, bigint>, kills: number): FleetState {
+    const slots = s.slots.map((x, k) => (k === i ? { ...x, up: null, blobs, counters } : x));
+    const sessions = s.sessions.map((x) => (x.holder === i && x.status !== 'idle' && x.status !== 'over' ? { ...x, status: 'over' as const } : x));
+    return { ...s, slots, sessions, crashes: s.crashes + kills };
+  }
+
+  #restart(s: FleetState, i: number, present: number | null | 'latest'): Transition<FleetState>[] {
+    const slot = s.slots[i]!;
+    const on = present === 'latest' ? 'latest' : present === null ? 'no blob' : `blob ${present}`;
+    const run = (k: number) => {
+      const w = this.#io(slot, this.#keep(i), k, present);
+      try {
+        const started = startHosted(this.rules, w.io, this.#raftConfig(i));
+        return { started, w };
+      } catch (e) {
+        if (!(e instanceof HostCrash)) throw e;
+        return { started: null, w };
+      }
+    };
+    const clean = run(0);
+    const out: Transition<FleetState>[] = [];
+    const label = `Restart(r${i}, ${on})${clean.started?.rolledBack ? ': rolled back, recovering' : ''}`;
+    out.push(this.#started(s, i, label, clean.started!, clean.w.blobs(), clean.w.counters()));
+    if (this.bound.crashInSaves && s.crashes < this.bound.crashes) {
+      for (let k = 1; k <= clean.w.writes(); k++) {
+        const r = run(k);
+        out.push({ label: `Restart(r${i}, ${on}), killed after ${k} durable write(s)`, state: this.#down(s, i, r.w.blobs(), r.w.counters(), 1) });
+      }
+    }
+    return out;
+  }
+
+  #started(s: FleetState, i: number, label: string, started: ReturnType<typeof startHosted>, blobs: readonly Blob[], counters: ReadonlyMap<string, bigint>): Transition<FleetState> {
+    const slot = s.slots[i]!;
+    let lost = slot.lost;
+    if (started.rolledBack) {
+      // a detected rollback: every entry the replica had sealed is gone from it (INV-3 forgives them)
+      const before = slot.blobs.at(-1)?.durable.log ?? [];
+      const restarted = started.hosted.state.raft.durable.log;
+      const more = new Set(lost);
+      before.forEach((e, k) => {
+        if (restarted[k]?.term !== e.term) more.add(inv.entryKey(k + 1, e.term));
+      });
+      lost = more;
+    }
+    const slots = s.slots.map((x, k) => (k === i ? { up: started.hosted, blobs, counters, lost } : x));
+    return { label, state: { ...s, slots } };
+  }
+
+  #step(s: FleetState, i: number, label: string, action: ReplicaAction, now: number, intent?: Intent): Transition<FleetState>[] {
+    const slot = s.slots[i]!;
+    const run = (k: number) => {
+      const w = this.#io(slot, this.#keep(i), k, 'latest');
+      try {
+        return { ran: stepHosted(this.rules, w.io, slot.up!, action, now, this.config), w };
+      } catch (e) {
+        if (!(e instanceof HostCrash)) throw e;
+        return { ran: null, w };
+      }
+    };
+    const clean = run(0);
+    const out = [this.#after(s, i, label, clean.ran!, clean.w.blobs(), clean.w.counters(), intent)];
+    if (this.bound.crashInSaves && s.crashes < this.bound.crashes) {
+      for (let k = 1; k <= clean.w.writes(); k++) {
+        const r = run(k);
+        out.push({ label: `${label}, killed after ${k} durable write(s)`, state: this.#down(s, i, r.w.blobs(), r.w.counters(), 1) });
+      }
+    }
+    return out;
+  }
+
+  /** The state after replica i's step, its ghost updated and every invariant checked. */
+  #after(s: FleetState, i: number, label: string, ran: { hosted: Hosted; step: ReplicaStep }, blobs: readonly Blob[], counters: ReadonlyMap<string, bigint>, intent?: Intent): Transition<FleetState> {
+    const before = s.slots[i]!.up!.state;
+    const after = ran.hosted.state;
+    const slots = s.slots.map((x, k) => (k === i ? { ...x, up: ran.hosted, blobs, counters } : x));
+    let next: FleetState = { ...s, slots };
+    try {
+      next = this.#check(next, i, before.raft, after.raft, ran.step.ghost);
+      next = this.#sessions(next, i, ran.step, intent);
+      next = this.#send(next, i, ran.step);
+    } catch (e) {
+      if (!(e instanceof inv.InvariantViolation)) throw e;
+      return { label, state: next, violation: { invariant: e.invariant, detail: e.detail } };
+    }
+    return { label, state: next };
+  }
+
+  #check(s: FleetState, i: number, b: RaftState<Command>, r: RaftState<Command>, ghost: readonly GhostEvent[]): FleetState {
+    let g = s.ghost;
+    const becameLeader = r.role === 'leader' && (b.role !== 'leader' || b.durable.currentTerm !== r.durable.currentTerm);
+    if (becameLeader) g = inv.onBecameLeader(g, i, r.durable.currentTerm);
+    const committedBefore = g.committed.length;
+    if (r.commitIndex > b.commitIndex) g = inv.onCommit(g, i, r, b.commitIndex);
+    for (const e of ghost) if (e.type === 'Applied') g = inv.onApplied(g, i, e.index, e.entry);
+    const live = s.slots.map((x) => x.up?.state.raft ?? null);
+    if (r.durable.log !== b.durable.log || r.commitIndex !== b.commitIndex) {
+      inv.checkCommittedPrefix(g, i, r);
+      inv.checkLogMatching(i, live.map((x) => x?.durable.log ?? null));
+    }
+    if (becameLeader || g.committed.length > committedBefore) live.forEach((x, k) => x && inv.checkLeaderCompleteness(g, k, x));
+    const vault = s.slots[i]!.up!.state.node.vault;
+    inv.checkRecords(i, vault);
+    return g === s.ghost ? s : { ...s, ghost: g };
+  }
+
+  /** What the step's applies tell the sessions: a KE2, a refusal, a release; channels lost with leadership. */
+  #sessions(s0: FleetState, i: number, step: ReplicaStep, intent?: Intent): FleetState {
+    let s = s0;
+    const raft = step.state.raft;
+    const holds = (x: Session) => x.holder === i && raft.role === 'leader' && raft.durable.currentTerm === x.term;
+    let sessions = s.sessions.map((x, k): Session => {
+      if (intent?.session !== k) return x;
+      return intent.status === 'sent' ? { ...x, status: 'sent', holder: i, term: raft.durable.currentTerm } : { ...x, status: intent.status };
+    });
+    for (const e of step.ghost) {
+      if (e.type !== 'Applied' || e.entry.command === null) continue;
+      const cmd = e.entry.command;
+      if (cmd.type === 'Reset' && e.ok && !s.resets.includes(inv.entryKey(e.index, e.entry.term))) {
+        s = { ...s, spent: 0, resets: [...s.resets, inv.entryKey(e.index, e.entry.term)] };
+      }
+      const k = sessionOf(cmd);
+      const x = sessions[k];
+      if (x === undefined || !holds(x)) continue;
+      if (cmd.type === 'ConsumeGuess' && x.status === 'sent') {
+        if (e.ok) {
+          // the KE2 leaves: INV-1 and INV-3
+          const spent = s.spent + 1;
+          inv.checkBudget(CREDENTIAL, spent, this.bound.limit);
+          const sealed = s.slots.map((slot) => (slot.blobs.at(-1)?.durable.log ?? []) as readonly Entry<Command>[]);
+          inv.checkKe2(this.bound.replicas, e.index, e.entry.term, sealed, s.slots.map((slot) => slot.lost));
+          s = { ...s, spent };
+          sessions = sessions.map((y, n) => (n === k ? { ...y, status: 'answered' as const } : y));
+        } else sessions = sessions.map((y, n) => (n === k ? { ...y, status: 'over' as const } : y));
+      }
+      if (cmd.type === 'Reset' && x.status === 'ke3') sessions = sessions.map((y, n) => (n === k ? { ...y, status: 'over' as const } : y));
+    }
+    // channels the replica no longer holds (it stopped leading; expiry closed them) are gone
+    const expired = intent?.session === -1;
+    sessions = sessions.map((x) => (x.holder === i && x.status !== 'idle' && x.status !== 'over' && (!holds(x) || expired) ? { ...x, status: 'over' as const } : x));
+    return { ...s, sessions };
+  }
+
+  #send(s: FleetState, i: number, step: ReplicaStep): FleetState {
+    if (step.messages.length === 0) return s;
+    const known = new Set(s.net.map((m) => m.key));
+    const added: Message[] = [];
+    for (const o of step.messages) {
+      const key = this.#messageKey(i, o.to, o.message);
+      if (known.has(key)) continue;
+      known.add(key);
+      added.push({ from: i, to: o.to, message: o.message, key });
+    }
+    if (added.length === 0) return s;
+    return { ...s, net: [...s.net, ...added].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)) };
+  }
+}
+
+/** A replica's state as a key: everything but what no transition reads (leader hints, empty channels). */
+function replicaKey(st: Hosted['state']): unknown {
+  const r = st.raft;
+  return [r.durable, r.role, r.commitIndex, r.recoveryNonce, r.candidate?.votesGranted ?? null, r.leader, st.lastApplied, st.serving, canonicalJson(st.node.vault)];
+}
+
+/**
+ * Version numbers by rank, with which neighbours are consecutive: what the persistence rule reads
+ * of them (order, equality, and the version after), without the absolute values that differ
+ * between paths to the same state.
+ */
+function versionRanks(values: readonly bigint[]): string {
+  const sorted = [...new Set(values)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const rank = new Map(sorted.map((v, k) => [v, k]));
+  const adjacent = sorted.slice(1).map((v, k) => (v - sorted[k]! === 1n ? '+' : '>')).join('');
+  return `${values.map((v) => rank.get(v)).join(',')}|${adjacent}`;
+}
+
+function describe(m: RaftMessage<Command>): string {
+  switch (m.type) {
+    case 'RequestVoteRequest':
+      return `RequestVote t${m.term} last ${m.lastLogIndex}/${m.lastLogTerm}`;
+    case 'RequestVoteResponse':
+      return `Vote t${m.term} ${m.voteGranted ? 'granted' : 'refused'}`;
+    case 'AppendEntriesRequest':
+      return `Append t${m.term} prev ${m.prevLogIndex}/${m.prevLogTerm} +${m.entries.length} commit ${m.leaderCommit}${m.recoveryNonce ? ' nonce' : ''}`;
+    case 'AppendEntriesResponse':
+      return `Ack t${m.term} ${m.success ? `match ${m.matchIndex}` : `refused last ${m.lastLogIndex}`}${m.recoveryNonce ? ' recovering' : ''}`;
+  }
+}

@@ -1,0 +1,11 @@
+import { FleetSystem, DEFAULT_FLEET_BOUND } from './src/explore/fleet.ts';
+import { search } from './src/explore/search.ts';
+import { RULES } from './src/replication/host.ts';
+import { getBroken } from './src/broken/catalog.ts';
+const which = process.argv[2];
+const bound = { ...DEFAULT_FLEET_BOUND, ...(process.argv[3] ? JSON.parse(process.argv[3]) : {}) };
+const rules = which && which !== 'ok' ? getBroken(which).rules(RULES) : RULES;
+const sys = new FleetSystem(bound, rules);
+const r = search(sys, { maxStates: Number(process.env.MAX ?? 200000), onLayer: (d, n) => console.log('layer', d, n, Math.round(performance.now())) });
+console.log(which ?? 'ok', JSON.stringify(bound), r.states, 'states', r.transitions, 'transitions', 'depth', r.depth, Math.round(r.ms), 'ms', Math.round(r.states / r.ms * 1000), 'states/s', r.complete ? 'complete' : 'INCOMPLETE');
+if (r.violation) console.log(r.violation.invariant, r.violation.detail, '\n  ' + r.violation.trace.join('\n  '));
