@@ -22,9 +22,18 @@ export interface Streams {
   readonly err: (line: string) => void;
 }
 
+/**
+ * Writes `line` to `stream`; when the reader has gone (EPIPE), ends the process quietly at once,
+ * even inside a long synchronous run: a pipe write fails synchronously and marks the stream errored.
+ */
+function writeLine(stream: NodeJS.WriteStream, line: string): void {
+  stream.write(line + '\n');
+  if ((stream.errored as NodeJS.ErrnoException | null)?.code === 'EPIPE') process.exit(EXIT.ok);
+}
+
 export const processStreams: Streams = {
-  out: (line) => void process.stdout.write(line + '\n'),
-  err: (line) => void process.stderr.write(line + '\n'),
+  out: (line) => writeLine(process.stdout, line),
+  err: (line) => writeLine(process.stderr, line),
 };
 
 const groups = (commands: readonly Command[]) => [

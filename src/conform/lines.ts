@@ -15,6 +15,8 @@ import { createInterface } from 'node:readline';
 export const DEFAULT_ADAPTER_TIMEOUT_MS = 10_000;
 /** How long `close()` lets the adapter end by itself after its stdin closes. */
 const GRACE_MS = 1000;
+/** How long after the adapter exits its last lines may take to arrive. */
+const DRAIN_MS = 200;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export class LineChannel {
@@ -43,7 +45,7 @@ export class LineChannel {
     this.#command = command;
     this.#timeoutMs = timeoutMs;
     this.#child = spawn(command, { shell: true, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
-    this.#exited = new Promise((done) => this.#child.on('close', () => done()));
+    this.#exited = new Promise((done) => this.#child.on('exit', () => done()));
     process.on('exit', this.#killGroup);
     for (const s of SIGNALS) process.on(s, this.#onSignal);
     // writing to an adapter that has exited: EPIPE; receive() reports the exit
@@ -55,11 +57,15 @@ export class LineChannel {
       if (w) w(line);
       else this.#queue.push(line);
     });
-    this.#child.on('close', (code, signal) => {
+    // the adapter (the shell) exited: its last lines may still be in the pipe, which a process it
+    // left behind may even hold open; end once the pipe closes, or a moment after the exit
+    const exited = (code: number | null, signal: NodeJS.Signals | null) => {
       const why = signal !== null ? `killed by ${signal}` : `exited with code ${code}`;
       const err = this.stderr.trim().split('\n').slice(-3).join(' / ');
       this.#end(`the adapter ${why}${err ? `: ${err.slice(-500)}` : ' without an answer'}`);
-    });
+    };
+    this.#child.on('exit', (code, signal) => setTimeout(() => exited(code, signal), DRAIN_MS).unref());
+    this.#child.on('close', exited);
   }
 
   #end(why: string): void {
