@@ -57,6 +57,8 @@ export interface Io {
 export interface Command {
   /** One or two words: `check`, `fleet deploy`. */
   readonly name: string;
+  /** How it is typed, when that is not `bkv <name>` (`npm run bench --`). */
+  readonly invocation?: string;
   /** One line, for the command list. */
   readonly summary: string;
   /** More lines for `--help` (what it does, the exit codes it uses beyond the common ones). */
@@ -72,7 +74,7 @@ export interface Command {
 /** Flags every command has. `--json` is declared by the commands that have it (JSON_FLAG). */
 export const COMMON_FLAGS: readonly Flag[] = [
   { name: 'debug', kind: 'boolean', help: 'on an error, also print its stack trace (or set BKV_DEBUG=1)' },
-  { name: 'help', kind: 'boolean', help: 'this text (also -h, and bkv help <command>)' },
+  { name: 'help', kind: 'boolean', help: 'this text (also -h)' },
 ];
 
 export const JSON_FLAG: Flag = {
@@ -190,10 +192,12 @@ export function parseCommandArgs(cmd: Command, argv: readonly string[]): Parsed 
 // ------------------------------------------------------------------------------------------------
 // Usage texts
 
+const invocation = (cmd: Command) => cmd.invocation ?? `bkv ${cmd.name}`;
+
 const WIDTH = 100;
 
 function synopsis(cmd: Command): string {
-  const words = [`bkv ${cmd.name}`];
+  const words = [invocation(cmd)];
   for (const p of cmd.positionals ?? []) words.push(p.required ? `<${p.name}>` : `[${p.name}]`);
   for (const f of cmd.flags) {
     const w = f.kind === 'boolean' ? `--${f.name}` : `--${f.name} ${placeholder(f)}`;
@@ -214,7 +218,7 @@ function synopsis(cmd: Command): string {
 
 /** The short form shown after a usage error: the synopsis and where the whole help is. */
 export function formatSynopsis(cmd: Command): string {
-  return `${synopsis(cmd)}\n(bkv ${cmd.name} --help: every option, its default and examples)`;
+  return `${synopsis(cmd)}\n(${invocation(cmd)} --help: every option, its default and examples)`;
 }
 
 function describeFlag(f: Flag): string {
@@ -256,7 +260,7 @@ function table(rows: readonly [string, string][]): string[] {
 /** `bkv <cmd> --help`: what it does, the synopsis, every positional and flag with its default, the examples. */
 export function formatUsage(cmd: Command): string {
   const out = [
-    `bkv ${cmd.name}: ${cmd.summary}`,
+    `${invocation(cmd)}: ${cmd.summary}`,
     ...(cmd.details ?? []).map((l) => (l === '' ? '' : `  ${l}`)),
     '',
     synopsis(cmd),
@@ -276,7 +280,7 @@ export function formatUsage(cmd: Command): string {
       shown.map((f) => [f.kind === 'boolean' ? `--${f.name}` : `--${f.name} ${placeholder(f)}`, describeFlag(f)]),
     ),
   );
-  out.push('', 'examples:', ...cmd.examples.map((e) => `  bkv ${e}`));
+  out.push('', 'examples:', ...cmd.examples.map((e) => `  ${invocation(cmd)}${e.slice(cmd.name.length)}`));
   out.push('', 'exit codes: 0 ok, 1 a check failed, 2 usage, 3 environment, 4 internal error (spec ch. 14)');
   return out.join('\n');
 }

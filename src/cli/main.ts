@@ -139,7 +139,7 @@ export async function main(
     return await command.run(args, io);
   } catch (e) {
     const failure = describeFailure(e);
-    streams.err(`bkv ${command.name}: ${failure.line}`);
+    streams.err(`${(command.invocation ?? `bkv ${command.name}`).replace(/ --$/, '')}: ${failure.line}`);
     if (e instanceof UsageError) streams.err(formatSynopsis(command));
     else if (debug && e instanceof Error && e.stack) streams.err(e.stack);
     return failure.exitCode;
@@ -151,7 +151,7 @@ export async function main(
  * (`bkv opaque | head -1`, EPIPE) ends the command quietly; an error that escapes even `main`
  * (an event handler's) still ends in one line and its exit code.
  */
-export async function runCli(argv: readonly string[]): Promise<void> {
+export async function runCli(argv: readonly string[], commands: readonly Command[] = COMMANDS): Promise<void> {
   const debug = argv.includes('--debug') || process.env.BKV_DEBUG === '1';
   const last = (e: unknown) => {
     const failure = describeFailure(e);
@@ -164,5 +164,5 @@ export async function runCli(argv: readonly string[]): Promise<void> {
   }
   process.on('uncaughtException', last);
   process.on('unhandledRejection', last);
-  process.exitCode = await main(argv);
+  process.exitCode = await main(argv, processStreams, commands);
 }
