@@ -71,7 +71,7 @@ export const BENCH_COMMAND: Command = {
       help: 'at least this many calls of each task',
       example: '4',
     },
-    { name: 'seed', kind: 'string', default: 'bkv-bench', help: 'the seed every rng of the run derives from', example: 's' },
+    { name: 'seed', kind: 'string', default: 'bkv-bench', help: 'the seed of every rng of the run', example: 's' },
     {
       name: 'out',
       kind: 'string',
@@ -80,7 +80,7 @@ export const BENCH_COMMAND: Command = {
       help: 'write the results (JSON) to FILE; --out bench/results.json updates the committed ones',
       example: '/tmp/bench.json',
     },
-    { name: 'quick', kind: 'boolean', help: 'a look: 100 ms and 3 calls a task, smaller simulations (noisier figures)' },
+    { name: 'quick', kind: 'boolean', help: 'a look: 100 ms and 3 calls a task, smaller simulations (noisier)' },
   ],
   examples: ['bench --quick', 'bench --suite crypto,vault --out /tmp/bench.json', 'bench --out bench/results.json'],
   run: (a) => runBench(a),
