@@ -289,6 +289,12 @@ describe('--json: one document on stdout, the text on stderr', () => {
     expect(broken.doc).toMatchObject({ ok: true, violation: { invariants: ['INV-3'] } });
   });
 
+  test('check --suite attack with fewer runs than attacks says so', async () => {
+    const r = await json(['check', '--suite', 'attack', '--runs', '1', '--seed', 'few']);
+    expect(r.code).toBe(0);
+    expect(r.err[1]).toMatch(/^note: 1 attack runs try 1 of the \d+ attacks/);
+  }, 60_000);
+
   test('check: the summary figures; ok and the exit code agree', async () => {
     const r = await json(['check', '--suite', 'guess-limit', '--runs', '2', '--seed', 'json']);
     expect(r.code).toBe(0);

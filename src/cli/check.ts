@@ -139,16 +139,16 @@ export async function check(
     seed = typeof seedOption === 'string' ? seedOption : String(Date.now());
     plan = (suite ? [suite] : [...SUITES]).map((s) => ({ suite: s, runs: runsOption ?? (hsm === 'softhsm' ? SOFTHSM_RUNS : DEFAULT_RUNS)[s] }));
   }
-  const attackRuns = plan.find((p) => p.suite === 'attack')?.runs ?? ATTACKS.length;
-  if (only === null && attackRuns < ATTACKS.length) {
-    const n = ATTACKS.length;
-    print(`note: ${attackRuns} attack runs try ${attackRuns} of the ${n} attacks (run k tries attack k mod ${n})`);
-  }
   const total = plan.reduce((k, p) => k + p.runs, 0);
   // SoftHSM: a fresh set of tokens per scenario, and per replay of a failure
   const fleets = await fleetsFor(hsm, total);
   const env: ScenarioEnv = broke ? mutantEnv(fleets, broke.mutant) : fleets;
   print(`bkv check: ${plan.map((p) => `${p.suite} x${p.runs}`).join(', ')} on ${hsm} replicas, seed ${JSON.stringify(seed)}${only !== null ? `, replaying run ${only}` : ''}${broke ? `, broken fleet ${broke.mutant}` : ''}`);
+  const attackRuns = plan.find((p) => p.suite === 'attack')?.runs ?? ATTACKS.length;
+  if (only === null && attackRuns < ATTACKS.length) {
+    const n = ATTACKS.length;
+    print(`note: ${attackRuns} attack runs try ${attackRuns} of the ${n} attacks (run k tries attack k mod ${n})`);
+  }
   const summary = emptySummary();
   try {
     for (const p of plan) {
