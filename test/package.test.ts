@@ -20,10 +20,17 @@ const consumer = join(tmp, 'consumer');
 let tarball = '';
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
+/**
+ * The environment without what npm gives the scripts it runs (npm_config_local_prefix names the
+ * checkout, when the suite runs under `npm test`): the nested npm works where it is told, as a user's would.
+ */
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(npm_|INIT_CWD$)/i.test(k)));
+
 /** The command's stdout; when it fails, an error whose message holds its stdout and stderr too. */
 function run(cmd: string, args: string[], cwd: string, o: ExecFileSyncOptions = {}): string {
   try {
-    return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...o }) as string;
+    const options: ExecFileSyncOptions = { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv };
+    return execFileSync(cmd, args, { ...options, ...o }) as string;
   } catch (e) {
     const x = e as Error & { stdout?: string; stderr?: string; status?: number };
     throw Object.assign(new Error(`${x.message}\n${x.stdout ?? ''}${x.stderr ?? ''}`), {
@@ -142,7 +149,7 @@ console.log(JSON.stringify({
 
 test('plain Node imports it without a loader: register, recover, validate a bundle, audit, RFC 9807 vectors', () => {
   writeFileSync(join(consumer, 'consumer.mjs'), CONSUMER_JS);
-  const env = { ...process.env, RFC9807_VECTORS: join(vectorsDir(), 'rfc9807-opaque.json') };
+  const env = { ...cleanEnv, RFC9807_VECTORS: join(vectorsDir(), 'rfc9807-opaque.json') };
   const result = JSON.parse(run(process.execPath, ['consumer.mjs'], consumer, { env })) as Record<string, unknown>;
   expect(result).toEqual({
     registered: true,
