@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: runs the bench suites with tinybench, prints one table per suite, the ratios
- * and the targets of issue 9, and writes bench/results.json (spec/11-benchmarks.md).
+ * and the targets of issue 9, and writes the results where --out says (spec/11-benchmarks.md;
+ * `--out bench/results.json` updates the committed ones, nothing else does).
  *
- *   tsx bench/run.ts [--suite crypto,floor,peers,vault] [--time MS] [--iterations N]
- *                    [--seed S] [--out FILE] [--quick]
+ *   npm run bench -- [--suite crypto,floor,peers,vault] [--time MS] [--iterations N]
+ *                    [--seed S] [--out FILE] [--quick] [--help]
  *
  * --time / --iterations: the default budget of each task (400 ms, at least 8 calls); slow tasks
  * (Argon2id at its default parameters, opaque-ts) ask for a fixed handful of calls instead.
@@ -14,7 +15,9 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { type Parsed, stringOption } from '../src/cli/args.ts';
+import type { Command } from '../src/cli/command.ts';
+import { runCli } from '../src/cli/main.ts';
 import { seededRng } from '../src/crypto/rng.ts';
 import { type BenchSuite, type Budget, DEFAULT_BUDGET, measureTask, type SuiteContext, type TaskMeasure } from './harness.ts';
 import { machineInfo, versions } from './machine.ts';
@@ -35,31 +38,71 @@ export function suiteContext(seed: string, log: (line: string) => void, quick = 
   return { seed, rngFor: (label) => seededRng(`${seed}/${label}`), log, quick };
 }
 
-async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      suite: { type: 'string' },
-      time: { type: 'string' },
-      iterations: { type: 'string' },
-      seed: { type: 'string', default: 'bkv-bench' },
-      out: { type: 'string', default: new URL('./results.json', import.meta.url).pathname },
-      quick: { type: 'boolean', default: false },
+const QUICK_BUDGET: Budget = Object.freeze({ timeMs: 100, iterations: 3 });
+
+/** `npm run bench -- ...`, declared as a bkv command (src/cli/command.ts): strict arguments, --help. */
+export const BENCH_COMMAND: Command = {
+  name: 'bench',
+  invocation: 'npm run bench --',
+  summary: 'the tinybench suites (spec ch. 11): a table per suite, the ratios and targets; the results into --out',
+  flags: [
+    {
+      name: 'suite',
+      kind: 'list',
+      choices: SUITES.map((s) => s.id),
+      defaultText: 'every suite',
+      help: 'some suites',
+      example: 'crypto,vault',
     },
-  });
-  const base = values.quick ? { timeMs: 100, iterations: 3 } : DEFAULT_BUDGET;
+    {
+      name: 'time',
+      kind: 'int',
+      min: 0,
+      value: 'MS',
+      defaultText: `${DEFAULT_BUDGET.timeMs}, --quick ${QUICK_BUDGET.timeMs}`,
+      help: 'the time budget of each task',
+      example: '200',
+    },
+    {
+      name: 'iterations',
+      kind: 'int',
+      min: 1,
+      defaultText: `${DEFAULT_BUDGET.iterations}, --quick ${QUICK_BUDGET.iterations}`,
+      help: 'at least this many calls of each task',
+      example: '4',
+    },
+    { name: 'seed', kind: 'string', default: 'bkv-bench', help: 'the seed of every rng of the run', example: 's' },
+    {
+      name: 'out',
+      kind: 'string',
+      value: 'FILE',
+      defaultText: 'none: the tables only',
+      help: 'write the results (JSON) to FILE; --out bench/results.json updates the committed ones',
+      example: '/tmp/bench.json',
+    },
+    { name: 'quick', kind: 'boolean', help: 'a look: 100 ms and 3 calls a task, smaller simulations (noisier)' },
+  ],
+  examples: ['bench --quick', 'bench --suite crypto,vault --out /tmp/bench.json', 'bench --out bench/results.json'],
+  run: (a) => runBench(a),
+};
+
+async function runBench(a: Parsed): Promise<number> {
+  const quick = a.options.quick === true;
+  const base = quick ? QUICK_BUDGET : DEFAULT_BUDGET;
+  const time = stringOption(a, 'time');
+  const iterations = stringOption(a, 'iterations');
   const budget: Budget = {
-    timeMs: values.time !== undefined ? Number(values.time) : base.timeMs,
-    iterations: values.iterations !== undefined ? Number(values.iterations) : base.iterations,
+    timeMs: time !== undefined ? Number(time) : base.timeMs,
+    iterations: iterations !== undefined ? Number(iterations) : base.iterations,
   };
-  if (!(budget.timeMs >= 0) || !(budget.iterations >= 1)) throw new Error(`bad budget: --time ${values.time} --iterations ${values.iterations}`);
-  const wanted = values.suite?.split(',').map((s) => s.trim());
-  const unknown = wanted?.filter((w) => !SUITES.some((s) => s.id === w)) ?? [];
-  if (unknown.length > 0) throw new Error(`unknown suite(s) ${unknown.join(', ')}; expected some of ${SUITES.map((s) => s.id).join(', ')}`);
+  const wanted = stringOption(a, 'suite')?.split(',');
   const suites = SUITES.filter((s) => wanted === undefined || wanted.includes(s.id));
-  const seed = values.seed!;
+  const seed = stringOption(a, 'seed')!;
+  // `npm run` runs in the package root: a relative --out is the user's, from where they typed it
+  const outOption = stringOption(a, 'out');
+  const out = outOption === undefined ? undefined : resolve(process.env.INIT_CWD ?? process.cwd(), outOption);
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const ctx = suiteContext(seed, log, values.quick);
+  const ctx = suiteContext(seed, log, quick);
   const t0 = performance.now();
   const machine = machineInfo(); // before the run: the load average is the other processes'
   log(`bkv bench: seed "${seed}", budget ${budget.timeMs} ms / >= ${budget.iterations} calls a task; suites ${suites.map((s) => s.id).join(', ')}`);
@@ -133,17 +176,14 @@ async function main(argv: string[]): Promise<number> {
     ratios,
     targets,
   };
-  writeFileSync(values.out!, JSON.stringify(results, null, 2) + '\n');
-  log(`\nwrote ${values.out} (${measures.length} tasks, ${(results.durationMs / 1000).toFixed(0)} s)`);
+  const took = `${measures.length} tasks, ${(results.durationMs / 1000).toFixed(0)} s`;
+  if (out !== undefined) {
+    writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
+    log(`\nwrote ${out} (${took})`);
+  } else log(`\n${took}; results not written (--out FILE keeps them)`);
   return failed ? 1 : 0;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      console.error(e);
-      process.exit(2);
-    },
-  );
+  await runCli(['bench', ...process.argv.slice(2)], [BENCH_COMMAND]);
 }

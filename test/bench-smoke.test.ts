@@ -6,10 +6,15 @@
  * ratios and targets name tasks that exist, and the peers, libsodium and SoftHSM load (the bench
  * may skip one that does not; the tests do not). No timing is asserted.
  */
-import { describe, expect, test } from 'vitest';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
 import { type BenchTask, measureTask, runTaskOnce } from '../bench/harness.ts';
 import { computeRatio, computeTargets, RATIOS, TARGETS } from '../bench/report.ts';
-import { SUITES, suiteContext } from '../bench/run.ts';
+import { BENCH_COMMAND, SUITES, suiteContext } from '../bench/run.ts';
+import { parseCommandArgs } from '../src/cli/command.ts';
+import { main } from '../src/cli/main.ts';
 import { registerFixture, wholeLogin } from '../bench/suites/crypto.ts';
 import type { describeRun } from '../bench/suites/replicated.ts';
 import { seededRng } from '../src/crypto/rng.ts';
@@ -93,4 +98,46 @@ describe('bench harness', () => {
     expect(computeTargets(fast).find((x) => x.id === target.id)?.reached).toBe(true);
     expect(computeTargets(new Map()).every((x) => x.reached === null && x.value === null)).toBe(true);
   });
+});
+
+describe('npm run bench: its arguments, and the results only where --out says', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'bkv-bench-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const bench = async (argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(['bench', ...argv], { out: (l) => out.push(l), err: (l) => err.push(l) }, [BENCH_COMMAND]);
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  };
+
+  test('--help prints every option with its default; a bad option is a usage error; examples parse', async () => {
+    const help = await bench(['--help']);
+    expect(help.code).toBe(0);
+    for (const f of BENCH_COMMAND.flags) expect(help.out).toContain(`--${f.name}`);
+    expect(help.out).toContain('npm run bench -- --quick');
+    for (const e of BENCH_COMMAND.examples) {
+      expect(() => parseCommandArgs(BENCH_COMMAND, e.split(' ').slice(1))).not.toThrow();
+    }
+    const bad = await bench(['--nope']);
+    expect(bad).toMatchObject({ code: 2, err: expect.stringMatching(/^npm run bench: unknown option --nope/) });
+    expect((await bench(['--suite', 'nope'])).err).toMatch(/^npm run bench: --suite: unknown nope \(known: crypto,/);
+  });
+
+  test('without --out nothing is written (bench/results.json untouched); with it, the file it names', async () => {
+    const committed = join(import.meta.dirname, '../bench/results.json');
+    const before = statSync(committed).mtimeMs;
+    const quick = ['--suite', 'floor', '--time', '0', '--iterations', '1', '--quick'];
+    const cwd = process.cwd();
+    process.chdir(tmp); // as a user anywhere: nothing lands where the command runs either
+    try {
+      expect((await bench(quick)).code).toBe(0);
+      expect(readdirSync(tmp)).toEqual([]);
+      const file = join(tmp, 'bench.json');
+      expect((await bench([...quick, '--out', file])).code).toBe(0);
+      expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ schema: 'bkv-bench/1', seed: 'bkv-bench' });
+    } finally {
+      process.chdir(cwd);
+    }
+    expect(statSync(committed).mtimeMs).toBe(before);
+  }, 60_000);
 });

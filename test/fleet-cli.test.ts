@@ -23,7 +23,7 @@ function capture(): { lines: string[]; print: (l: string) => void } {
 
 async function runAudit(dir: string): Promise<{ rc: number; lines: string[] }> {
   const out = capture();
-  const rc = await audit({ positionals: [dir], options: {} }, out.print);
+  const rc = await audit({ positionals: [dir], options: {} }, { print: out.print, json: null });
   return { rc, lines: out.lines };
 }
 
@@ -125,11 +125,35 @@ describe('bkv fleet deploy + bkv audit', () => {
     }
   });
 
+  test('--roots: the audit starts from the pinned keys, prints them, refuses other roots', async () => {
+    const pinned = join(tmp, 'pinned-roots.json');
+    const roots = readFileSync(join(deployed, 'roots.json'), 'utf8');
+    writeFileSync(pinned, roots);
+    const pins = JSON.parse(roots) as Record<string, string>;
+    const ok = capture();
+    const io = { print: ok.print, json: null };
+    expect(await audit({ positionals: [deployed], options: { roots: pinned } }, io)).toBe(0);
+    expect(ok.lines[0]).toMatch(/^trusted keys \(pinned by you/);
+    expect(ok.lines.slice(1, 4).join('\n')).toContain(pins.witnessKey!);
+    expect(ok.lines.slice(1, 4).join('\n')).toContain(pins.vendorRoot!);
+    const unpinned = await runAudit(deployed);
+    expect(unpinned.lines[0]).toMatch(/not pinned/);
+    for (const key of ['witnessKey', 'operatorKey', 'vendorRoot', 'namespace']) {
+      const other = join(tmp, `pinned-${key}.json`);
+      const v = pins[key]!;
+      writeFileSync(other, JSON.stringify({ ...pins, [key]: (v[0] === '0' ? '1' : '0') + v.slice(1) }));
+      const out = capture();
+      const io = { print: out.print, json: null };
+      expect(await audit({ positionals: [deployed], options: { roots: other } }, io), key).toBe(1);
+      expect(out.lines.at(-1)).toMatch(new RegExp(`^audit FAILED in roots\\.json: KeyNotPinned: ${key} `));
+    }
+  });
+
   test('usage errors: no --out, a non-empty --out, no directory to audit', async () => {
     await expect(fleetDeploy({ positionals: [], options: {} }, () => {})).rejects.toThrow(UsageError);
     await expect(fleetDeploy({ positionals: [], options: { out: deployed } }, () => {})).rejects.toThrow(UsageError);
-    await expect(audit({ positionals: [], options: {} }, () => {})).rejects.toThrow(UsageError);
-    expect((await runAudit(join(tmp, 'nowhere'))).rc).toBe(1);
+    await expect(audit({ positionals: [], options: {} }, { print: () => {}, json: null })).rejects.toThrow(UsageError);
+    await expect(runAudit(join(tmp, 'nowhere'))).rejects.toThrow(/ENOENT.*nowhere/);
   });
 });
 

@@ -41,6 +41,7 @@ import { computeMaskingKey } from '../src/crypto/opaque-envelope.ts';
 import { loadVectors } from './support/vectors.ts';
 import { seededRng } from '../src/crypto/rng.ts';
 import { isVaultError } from '../src/errors.ts';
+import { checkOpaqueVector } from '../src/vectors/rfc9807.ts';
 
 interface Vector {
   config: Record<string, string>;
@@ -190,5 +191,19 @@ describe.each(vectors.map((v, i) => [i, v] as const))('RFC 9807 vector %i', (_i,
       caught = e;
     }
     expect(isVaultError(caught, 'ClientAuthenticationFailed')).toBe(true);
+  });
+});
+
+describe('checkOpaqueVector (src/vectors/rfc9807.ts: bkv vectors official, and the package)', () => {
+  test('passes all 9 vectors, and names the value that differs when a vector is changed', () => {
+    expect(vectors.map((v) => checkOpaqueVector(v))).toEqual(vectors.map(() => []));
+    const real = vectors.find((v) => v.config.Fake === 'False')!;
+    const ke2 = real.outputs.KE2!;
+    const changed = { ...real, outputs: { ...real.outputs, KE2: (ke2[0] === '0' ? '1' : '0') + ke2.slice(1) } };
+    expect(checkOpaqueVector(changed)).toEqual([expect.stringMatching(/^KE2: expected /)]);
+    const fake = vectors.find((v) => v.config.Fake === 'True')!;
+    const badInput = { ...fake, inputs: { ...fake.inputs, masking_key: fake.inputs.masking_key!.replace(/^./, 'f') } };
+    expect(checkOpaqueVector(badInput)).toEqual([expect.stringMatching(/^KE2: expected /)]);
+    expect(checkOpaqueVector({ ...fake, inputs: { ...fake.inputs, KE1: 'zz' } })[0]).toMatch(/^refused: /);
   });
 });

@@ -6,7 +6,8 @@
 import { describe, expect, test } from 'vitest';
 import { SOFTHSM_RUNS, check } from '../src/cli/check.ts';
 import { type ProgressState, renderProgress } from '../src/cli/progress.ts';
-import { parseArgs } from '../src/cli/args.ts';
+import { parseCommandArgs } from '../src/cli/command.ts';
+import { findCommand } from '../src/cli/commands.ts';
 import { runScenario } from '../src/sim/scenario.ts';
 import { ATTACKS } from '../src/scenarios/attacks.ts';
 import { guessLimitScenario } from '../src/scenarios/generate.ts';
@@ -94,14 +95,15 @@ describe('reproducibility and the command', () => {
     expect(b.history).toEqual(a.history);
   });
 
-  const options = ['suite', 'runs', 'seed', 'hsm', 'replay', 'broken'];
+  const parse = (argv: string[]) => parseCommandArgs(findCommand('check')!, argv);
   test('bkv check: progress, summary, exit code; --replay', async () => {
     const lines: string[] = [];
-    expect(await check(parseArgs(['--suite', 'attack', '--runs', '3', '--seed', 'cli'], options), (l) => lines.push(l), null)).toBe(0);
+    const args = parse(['--suite', 'attack', '--runs', '3', '--seed', 'cli']);
+    expect(await check(args, (l) => lines.push(l), null)).toBe(0);
     expect(lines.filter((l) => l.includes('[attack '))).toHaveLength(3);
     expect(lines.at(-1)).toMatch(/^summary: 3 scenarios, \d+ steps, \d+ faults injected, \d+ attacks tried, 0 violations, \d+ steps\/s/);
     const replayed: string[] = [];
-    expect(await check(parseArgs(['--replay', replayToken('attack', 'cli', 1)], options), (l) => replayed.push(l), null)).toBe(0);
+    expect(await check(parse(['--replay', replayToken('attack', 'cli', 1)]), (l) => replayed.push(l), null)).toBe(0);
     expect(replayed.join('\n')).toContain('partition-leaders');
   }, 60_000);
 
@@ -111,20 +113,22 @@ describe('reproducibility and the command', () => {
     const drawn: ProgressState[] = [];
     const bar = { update: (s: ProgressState) => drawn.push(s), clear: () => {} };
     const lines: string[] = [];
-    expect(await check(parseArgs(['--suite', 'guess-limit', '--runs', '2', '--seed', 'cli'], options), (l) => lines.push(l), bar)).toBe(0);
+    const args = parse(['--suite', 'guess-limit', '--runs', '2', '--seed', 'cli']);
+    expect(await check(args, (l) => lines.push(l), bar)).toBe(0);
     expect(lines.filter((l) => l.includes('[guess-limit '))).toHaveLength(0);
     expect(drawn.map((d) => `${d.done}/${d.total}`)).toEqual(['1/2', '2/2']);
     const steps = Number(/summary: 2 scenarios, (\d+) steps/.exec(lines.at(-1)!)![1]);
     expect(drawn.at(-1)!.steps).toBe(steps);
     const failing: string[] = [];
-    expect(await check(parseArgs(['--replay', replayToken('guess-limit', 'bkv-mutants', 0, 'count-at-ke3')], options), (l) => failing.push(l), bar)).toBe(1);
+    const replay = parse(['--replay', replayToken('guess-limit', 'bkv-mutants', 0, 'count-at-ke3')]);
+    expect(await check(replay, (l) => failing.push(l), bar)).toBe(1);
     expect(failing.filter((l) => /\[guess-limit 1\/1\] .* FAIL/.test(l))).toHaveLength(1);
     expect(drawn.at(-1)!.violations).toBe(1);
   }, 60_000);
 
   test('bkv check --broken: a broken fleet caught, its failure printed with seed, replay token, trace and a mermaid diagram; the token replays it', async () => {
     const lines: string[] = [];
-    expect(await check(parseArgs(['--broken', 'count-at-ke3', '--seed', 'cli'], options), (l) => lines.push(l))).toBe(0);
+    expect(await check(parse(['--broken', 'count-at-ke3', '--seed', 'cli']), (l) => lines.push(l))).toBe(0);
     const text = lines.join('\n');
     expect(text).toMatch(/FAILED guess-limit run \d+ \(guess-limit, broken variant count-at-ke3\), seed "cli"/);
     expect(text).toContain('INV-1: KE2 number');
@@ -134,8 +138,8 @@ describe('reproducibility and the command', () => {
     const token = /--replay (bkv1\.\S+)/.exec(text)![1]!;
     expect(parseReplayToken(token).broken).toBe('count-at-ke3');
     const replayed: string[] = [];
-    expect(await check(parseArgs(['--replay', token], options), (l) => replayed.push(l))).toBe(1);
+    expect(await check(parse(['--replay', token]), (l) => replayed.push(l))).toBe(1);
     expect(replayed.join('\n')).toContain('INV-1: KE2 number');
-    await expect(check(parseArgs(['--broken', 'no-such-bug'], options), () => {})).rejects.toThrow(/known: commit-at-half/);
+    await expect(check(parse(['--broken', 'no-such-bug']), () => {})).rejects.toThrow(/known: commit-at-half/);
   }, 60_000);
 });

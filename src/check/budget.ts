@@ -12,6 +12,8 @@
  *   Released     K left an HSM on a session's channel
  * @module
  */
+import { ke2BudgetViolation } from './invariants.ts';
+
 export type VaultEvent =
   | { readonly type: 'Registered'; readonly credential: string; readonly limit: number; readonly at: number }
   | { readonly type: 'Ke2Sent' | 'Ke3Verified' | 'Reset' | 'Released'; readonly credential: string; readonly session: string; readonly at: number };
@@ -40,7 +42,8 @@ export function checkBudget(events: readonly VaultEvent[]): Violation[] {
         if (!b || seenKe2.has(session)) break; // a fake KE2, or the same KE2 re-sent (a duplicate frame)
         seenKe2.add(session);
         b.spent += 1;
-        if (b.spent > b.limit) violations.push({ rule: 'G5', credential: e.credential, at: e.at, message: `KE2 number ${b.spent} left the fleet for a record with limit ${b.limit} since its last success` });
+        const over = ke2BudgetViolation(b.spent, b.limit);
+        if (over !== null) violations.push({ rule: 'G5', credential: e.credential, at: e.at, message: over });
         break;
       }
       case 'Ke3Verified':

@@ -186,7 +186,13 @@ export function checkRecords(id: number, vault: VaultState): void {
   }
 }
 
-/** INV-1: `spent` KE2s left for a record with `limit` since its last success. */
-export function checkBudget(credential: string, spent: number, limit: number): void {
-  if (spent > limit) throw new InvariantViolation('INV-1', `KE2 number ${spent} left the fleet for a record with limit ${limit} since its last success (${credential.slice(0, 12)})`);
+/** INV-1 (G5): what is wrong when `spent` KE2s left for a record with `limit` since its last success; null when nothing. */
+export function ke2BudgetViolation(spent: number, limit: number): string | null {
+  return spent > limit ? `KE2 number ${spent} left the fleet for a record with limit ${limit} since its last success` : null;
+}
+
+/** INV-1 (G5), checked as a KE2 leaves. */
+export function checkKe2Budget(credential: string, spent: number, limit: number): void {
+  const v = ke2BudgetViolation(spent, limit);
+  if (v !== null) throw new InvariantViolation('INV-1', `${v} (${credential.slice(0, 12)})`);
 }

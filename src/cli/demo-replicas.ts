@@ -44,7 +44,12 @@ export async function demoReplicas(o: DemoReplicasOptions): Promise<number> {
     const names = Array.from({ length: n }, (_, i) => `bkv-demo-${i}`);
     const tokens = createPrivateTokens(names);
     print(`SoftHSM: ${n} tokens in a private token directory ${tokens.dir}`);
-    hsms = names.map((t) => tokens.open(t));
+    try {
+      hsms = names.map((t) => tokens.open(t));
+    } catch (e) {
+      tokens.dispose(); // a failed start leaves no directory behind
+      throw e;
+    }
     dispose = () => {
       for (const h of hsms) h.close();
       tokens.dispose();

@@ -33,7 +33,12 @@ export async function demo(o: DemoOptions): Promise<number> {
     const { createPrivateTokens } = await import('../hsm/private-tokens.ts');
     const tokens = createPrivateTokens(['bkv-demo']);
     print(`SoftHSM: private token directory ${tokens.dir}`);
-    hsm = tokens.open('bkv-demo');
+    try {
+      hsm = tokens.open('bkv-demo');
+    } catch (e) {
+      tokens.dispose(); // a failed start leaves no directory behind
+      throw e;
+    }
     dispose = () => {
       hsm.close();
       tokens.dispose();

@@ -34,6 +34,30 @@ export interface ExploreArgs {
   /** Stop after this many states (the run is then reported incomplete). */
   readonly maxStates?: number;
   readonly print: (line: string) => void;
+  /** Under `--json`: receives the ExploreReport. */
+  readonly json?: ((doc: object) => void) | null;
+}
+
+/** The document of `bkv explore --json` (spec ch. 14): the figures of the text report. */
+export interface ExploreReport {
+  readonly schema: 'bkv-explore/1';
+  /** The explorer found what it should: no violation in the correct model, one in a broken variant. */
+  readonly ok: boolean;
+  readonly config: FleetModelConfig;
+  readonly invariants: readonly string[];
+  readonly complete: boolean;
+  readonly states: number;
+  readonly transitions: number;
+  readonly depth: number;
+  readonly seconds: number;
+  readonly statesPerSecond: number;
+  readonly memoryMiB: number;
+  /** The shortest schedule to a violated invariant: each step's action and effects (the states are in the text). */
+  readonly violation: {
+    readonly invariants: readonly string[];
+    readonly statements: readonly string[];
+    readonly steps: readonly { readonly action: string | null; readonly effects: readonly string[] }[];
+  } | null;
 }
 
 const fmt = (n: number) => n.toLocaleString('en-US');
@@ -121,5 +145,25 @@ export function explore(args: ExploreArgs): number {
   report(r, print);
   const expected = config.mutant === undefined ? r.violation === null && r.complete : r.violation !== null;
   if (!expected) print(config.mutant === undefined ? '  FAILED: see above' : `  FAILED: the broken variant ${config.mutant} was not caught within these bounds`);
+  const v = r.violation;
+  const doc: ExploreReport = {
+    schema: 'bkv-explore/1',
+    ok: expected,
+    config,
+    invariants: only ?? invariants,
+    complete: r.complete,
+    states: r.states,
+    transitions: r.transitions,
+    depth: r.depth,
+    seconds: Math.round(r.ms) / 1000,
+    statesPerSecond: r.ms > 0 ? Math.round((r.states / r.ms) * 1000) : r.states,
+    memoryMiB: Math.round(r.memoryBytes / 2 ** 20),
+    violation: v && {
+      invariants: v.invariants,
+      statements: v.statements,
+      steps: v.trace.map((t) => ({ action: t.action, effects: t.effects })),
+    },
+  };
+  args.json?.(doc);
   return expected ? 0 : 1;
 }

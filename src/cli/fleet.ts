@@ -5,13 +5,14 @@
  * into <dir> (spec ch. 8, "The files"), and shows a Messenger-style client validating each
  * over-the-air bundle, its record moving to the new fleet, and a rollback being refused.
  *
- * `bkv audit <dir> [--verbose]` verifies that directory end to end (src/fleet/audit.ts) and
- * prints, per epoch, the keys and roles added and removed; it exits 1 with the file and the
- * reason on the first failure.
+ * `bkv audit <dir> [--roots FILE] [--verbose] [--json]` verifies that directory end to end
+ * (src/fleet/audit.ts), starting from the keys pinned in FILE (spec 8.1; default: the directory's
+ * own roots.json) and printing them, then, per epoch, the keys and roles added and removed; it
+ * exits 1 with the file and the reason on the first failure, 3 when the directory cannot be read.
  * @module
  */
 import { resolve } from 'node:path';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { type Rng, toHex, utf8 } from '../crypto/bytes.ts';
 import { seededRng, systemRng } from '../crypto/rng.ts';
 import { getSuite } from '../crypto/suite.ts';
@@ -21,12 +22,13 @@ import { directRelay } from '../client/relay.ts';
 import { isVaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
 import { MemoryHsm } from '../hsm/memory.ts';
-import { AuditError, auditDeployment, formatAuditReport } from '../fleet/audit.ts';
+import { AuditError, type AuditReport, auditDeployment, formatAuditReport } from '../fleet/audit.ts';
 import { type Deployment, runDeployment } from '../fleet/deployment.ts';
 import { serveFleetInfo } from '../fleet/fleet-info.ts';
 import { encodeDeploymentFiles, readDeploymentFiles, writeDeploymentFiles } from '../fleet/files.ts';
 import { createSingleReplicaVault } from '../vault/setup.ts';
 import { UsageError, choiceOption, intOption, type Parsed } from './args.ts';
+import type { Io } from './command.ts';
 
 type Print = (line: string) => void;
 
@@ -129,23 +131,39 @@ async function demoClient(d: Deployment, rng: Rng, print: Print): Promise<void> 
   }
 }
 
-export async function audit(args: Parsed, print: Print): Promise<number> {
+/** The document of `bkv audit --json` (spec ch. 14): the audit report, or the failure. */
+export interface AuditDocument {
+  readonly schema: 'bkv-audit/1';
+  readonly ok: boolean;
+  readonly dir: string;
+  /** A passing audit's report: the keys trusted, the keys and roles added and removed per epoch, the fleets. */
+  readonly report: AuditReport | null;
+  /** The first failure: the file it is in, its VaultError code and the reason. */
+  readonly failure: { readonly file: string; readonly code: string; readonly reason: string } | null;
+}
+
+export async function audit(args: Parsed, io: Io): Promise<number> {
   const dir = args.positionals[0];
   if (dir === undefined) throw new UsageError('audit needs a directory: npx bkv audit <dir>');
   const path = resolve(dir);
-  if (!existsSync(path)) {
-    print(`audit FAILED: ${dir} does not exist`);
-    return 1;
+  // an unreadable or missing directory is a system error (exit 3, with the path); a file is not a deployment
+  if (!statSync(path).isDirectory()) {
+    throw new UsageError(`${dir} is a file, not a deployment directory (bkv fleet deploy --out DIR writes one)`);
   }
+  const rootsFile = typeof args.options.roots === 'string' ? args.options.roots : undefined;
+  const pinned = rootsFile === undefined ? undefined : { file: rootsFile, text: readFileSync(rootsFile, 'utf8') };
+  const files = readDeploymentFiles(path);
+  const done = (doc: AuditDocument) => (io.json?.(doc), doc.ok ? 0 : 1);
   try {
-    const report = auditDeployment(readDeploymentFiles(path));
-    for (const line of formatAuditReport(report, args.options.verbose === true)) print(line);
-    print(`audit passed: ${report.epochs.length} epochs, ${report.fleets.length} fleets`);
-    return 0;
+    const report = auditDeployment(files, pinned);
+    for (const line of formatAuditReport(report, args.options.verbose === true)) io.print(line);
+    io.print(`audit passed: ${report.epochs.length} epochs, ${report.fleets.length} fleets`);
+    return done({ schema: 'bkv-audit/1', ok: true, dir: path, report, failure: null });
   } catch (e) {
     if (e instanceof AuditError) {
-      print(`audit FAILED in ${e.file}: ${e.code}: ${e.reason}`);
-      return 1;
+      io.print(`audit FAILED in ${e.file}: ${e.code}: ${e.reason}`);
+      const failure = { file: e.file, code: e.code, reason: e.reason };
+      return done({ schema: 'bkv-audit/1', ok: false, dir: path, report: null, failure });
     }
     throw e;
   }

@@ -1,120 +1,168 @@
 /**
- * The `bkv` command. Each subcommand lives in its own module; this file only dispatches.
+ * The `bkv` command: finds the command in the table (commands.ts), parses its arguments strictly
+ * (command.ts), runs it, and is the one place where an error ends a command: one line on stderr
+ * naming the problem, and a documented exit code (exit.ts, spec ch. 14).
+ *
+ *   bkv [--help | --version]           the commands
+ *   bkv help [<command>]               a command's usage (or a group's commands: bkv help fleet)
+ *   bkv <command> [args] [--help]      run it, or its usage with every flag, default and example
  * @module
  */
-import { choiceOption, intOption, parseArgs, UsageError } from './args.ts';
-import { SUITE_IDS } from '../crypto/suite.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { COMMANDS } from './commands.ts';
+import { type Command, formatCommandList, formatSynopsis, formatUsage, type Io, parseCommandArgs } from './command.ts';
+import { describeFailure, EXIT } from './exit.ts';
+import { UsageError } from './args.ts';
+import { ROOT } from './paths.ts';
 
-const USAGE = `bkv: an executable reference specification of an HSM-based Backup Key Vault
+/** Where `main` writes: whole lines, without their newline. */
+export interface Streams {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+}
 
-usage: npx bkv <command> [options]
+/**
+ * Writes `line` to `stream`; when the reader has gone (EPIPE), ends the process quietly at once,
+ * even inside a long synchronous run: a pipe write fails synchronously and marks the stream errored.
+ */
+function writeLine(stream: NodeJS.WriteStream, line: string): void {
+  stream.write(line + '\n');
+  if ((stream.errored as NodeJS.ErrnoException | null)?.code === 'EPIPE') process.exit(EXIT.ok);
+}
 
-  demo [--hsm memory|softhsm] [--seed S]   the whole story on one replica (npm start)
-       [--replicas N]                      on N replicas, with the leader crashing mid-recovery
-  opaque [--suite ID] [--seed S]           one OPAQUE registration and login, every message in hex
-  fleet deploy --out DIR [--replicas N]    deploy 2 fleets with a rotation: log, bundles, evidence
-               [--hsm memory|softhsm] [--seed S]
-  audit DIR [--verbose]                    verify a deployment directory end to end; keys and roles per epoch
-  check [--suite consensus|attack|guess-limit] [--runs N] [--seed S] [--hsm memory|softhsm] [--replay T]
-                                           randomized scenarios and attacks on a replicated fleet; replay a failure
-  check --broken M [--runs N] [--seed S]   a broken variant (count-at-ke3, stale-tries, ...) until a check reports it
-  explore [--broken M] [--replicas N] [--credentials N] [--limit N] [--sessions N] [--max-term N] [--max-log N]
-                                           every reachable state of a small fleet model, or a broken variant's counterexample
-  spec check|sync                          the code quoted in spec/ against src/
-  vectors generate|verify [dir]            the reference vectors (default test/vectors/)
-  conform --vault CMD | --client CMD       run another implementation through the adapter protocol
-          [--suite ID] [--runs N] [--seed S]  against the vectors and randomized scenarios
-  adapter vault|client [--mutant M]        bkv's own adapters (JSON lines on stdin/stdout); a mutant
-                                           vault (forget-on-restart, no-guess-limit) shows conform failing
-  help                                     this text
-`;
+export const processStreams: Streams = {
+  out: (line) => writeLine(process.stdout, line),
+  err: (line) => writeLine(process.stderr, line),
+};
 
-export async function main(argv: readonly string[], print: (line: string) => void = console.log): Promise<number> {
-  const [command = 'help', ...rest] = argv;
-  try {
-    switch (command) {
-      case 'demo': {
-        const a = parseArgs(rest, ['hsm', 'seed', 'replicas']);
-        const hsm = choiceOption(a, 'hsm', ['memory', 'softhsm'] as const, 'memory');
-        const replicas = intOption(a, 'replicas', 1, 1, 9);
-        const seed = a.options.seed as string | undefined;
-        if (replicas > 1) {
-          const { demoReplicas } = await import('./demo-replicas.ts');
-          return await demoReplicas({ replicas, hsm, print, ...(seed !== undefined && { seed }) });
-        }
-        const { demo } = await import('./demo.ts');
-        return await demo({ hsm, print, ...(seed !== undefined && { seed }) });
-      }
-      case 'opaque': {
-        const a = parseArgs(rest, ['suite', 'seed']);
-        const { walkthrough } = await import('./walkthrough.ts');
-        return walkthrough({ suite: choiceOption(a, 'suite', SUITE_IDS, 'ristretto255-SHA512'), seed: (a.options.seed as string) ?? 'bkv', print });
-      }
-      case 'vectors': {
-        const a = parseArgs(rest, []);
-        const { vectorsCommand } = await import('./vectors.ts');
-        return vectorsCommand(a.positionals[0], a.positionals[1], print);
-      }
-      case 'conform': {
-        const { conformCommand } = await import('./conform.ts');
-        return await conformCommand(parseArgs(rest, ['vault', 'client', 'suite', 'runs', 'seed', 'vectors']), print);
-      }
-      case 'adapter': {
-        const { adapterCommand } = await import('./conform.ts');
-        return await adapterCommand(parseArgs(rest, ['mutant']));
-      }
-      case 'spec': {
-        const { specCommand } = await import('./spec.ts');
-        return specCommand(parseArgs(rest, []).positionals[0], print);
-      }
-      case 'fleet': {
-        const [sub, ...more] = rest;
-        if (sub !== 'deploy') throw new UsageError('usage: npx bkv fleet deploy --out <dir> [--replicas N] [--hsm memory|softhsm] [--seed S]');
-        const { fleetDeploy } = await import('./fleet.ts');
-        return await fleetDeploy(parseArgs(more, ['out', 'replicas', 'hsm', 'seed']), print);
-      }
-      case 'audit': {
-        const { audit } = await import('./fleet.ts');
-        return await audit(parseArgs(rest, [], ['verbose']), print);
-      }
-      case 'explore': {
-        const a = parseArgs(rest, ['replicas', 'credentials', 'limit', 'broken', 'sessions', 'max-term', 'max-log', 'partitions', 'only', 'max-states'], ['no-crashes', 'no-drops']);
-        const n = (k: string) => (a.options[k] === undefined ? undefined : Number(a.options[k]));
-        const { explore } = await import('./explore.ts');
-        return explore({
-          replicas: n('replicas'),
-          credentials: n('credentials'),
-          limit: n('limit'),
-          sessions: n('sessions'),
-          maxTerm: n('max-term'),
-          maxLog: n('max-log'),
-          maxStates: n('max-states'),
-          broken: a.options.broken as string | undefined,
-          partitions: a.options.partitions as 'folded' | 'explicit' | undefined,
-          only: typeof a.options.only === 'string' ? a.options.only.split(',') : undefined,
-          ...(a.options['no-crashes'] && { crashes: false }),
-          ...(a.options['no-drops'] && { drops: false }),
-          print,
-        });
-      }
-      case 'check': {
-        const { check } = await import('./check.ts');
-        return await check(parseArgs(rest, ['suite', 'runs', 'seed', 'hsm', 'replay', 'broken']), print);
-      }
-      case 'help':
-      case '--help':
-      case '-h':
-        print(USAGE);
-        return 0;
-      default:
-        throw new UsageError(`unknown command "${command}"`);
-    }
-  } catch (e) {
-    if (e instanceof UsageError) {
-      print(`bkv: ${e.message}\n`);
-      print(USAGE);
-      return 2;
-    }
-    throw e;
+const groups = (commands: readonly Command[]) => [
+  ...new Set(commands.filter((c) => c.name.includes(' ')).map((c) => c.name.split(' ')[0]!)),
+];
+
+function overview(commands: readonly Command[]): string {
+  return [
+    'bkv: an executable reference specification of an HSM-based Backup Key Vault',
+    '',
+    'usage: bkv <command> [arguments] [options]',
+    '',
+    'commands:',
+    ...formatCommandList(commands),
+    '',
+    'bkv <command> --help (or bkv help <command>): its arguments, every option with its default, examples.',
+    'exit codes: 0 ok, 1 a check failed, 2 usage, 3 environment, 4 internal error (spec ch. 14).',
+    'BKV_DEBUG=1 or --debug: the stack trace of an error.',
+  ].join('\n');
+}
+
+function groupUsage(group: string, commands: readonly Command[]): string {
+  return [`bkv ${group}: one of`, ...formatCommandList(commands.filter((c) => c.name.startsWith(`${group} `)))].join(
+    '\n',
+  );
+}
+
+type Resolved = { command: Command; rest: string[] } | { group: string; rest: string[] } | { unknown: string };
+
+/** The command named by the first one or two words of `argv`. */
+function resolve(argv: readonly string[], commands: readonly Command[]): Resolved {
+  const [first = '', second, ...more] = argv;
+  const two = commands.find((c) => second !== undefined && c.name === `${first} ${second}`);
+  if (two) return { command: two, rest: more };
+  const one = commands.find((c) => c.name === first);
+  if (one) return { command: one, rest: argv.slice(1) };
+  if (groups(commands).includes(first)) return { group: first, rest: argv.slice(1) };
+  return { unknown: first };
+}
+
+function version(): string {
+  return (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * Runs `bkv argv` and resolves to its exit code. Nothing escapes: every error becomes one line on
+ * `streams.err` (with `--debug` or BKV_DEBUG=1, its stack trace too).
+ */
+export async function main(
+  argv: readonly string[],
+  streams: Streams = processStreams,
+  commands: readonly Command[] = COMMANDS,
+): Promise<number> {
+  const debug = argv.includes('--debug') || process.env.BKV_DEBUG === '1';
+  const words = argv.filter((a) => a !== '--debug');
+  const [first] = words;
+  if (first === undefined || first === '--help' || first === '-h' || (first === 'help' && words.length === 1)) {
+    streams.out(overview(commands));
+    return EXIT.ok;
   }
+  if (first === '--version' && words.length === 1) {
+    streams.out(version());
+    return EXIT.ok;
+  }
+  const asksHelp = first === 'help';
+  const target = resolve(asksHelp ? words.slice(1) : words, commands);
+  if ('unknown' in target) {
+    streams.err(`bkv: unknown command "${target.unknown}"`);
+    streams.err(`commands: ${[...new Set(commands.map((c) => c.name.split(' ')[0]))].join(', ')} (bkv --help)`);
+    return EXIT.usage;
+  }
+  if ('group' in target) {
+    const helpOnly = asksHelp || (target.rest.length === 1 && ['--help', '-h'].includes(target.rest[0]!));
+    if (!helpOnly)
+      streams.err(
+        target.rest.length === 0
+          ? `bkv ${target.group}: needs a subcommand`
+          : `bkv ${target.group}: unknown subcommand "${target.rest[0]}"`,
+      );
+    (helpOnly ? streams.out : streams.err)(groupUsage(target.group, commands));
+    return helpOnly ? EXIT.ok : EXIT.usage;
+  }
+  const { command } = target;
+  if (asksHelp) {
+    if (target.rest.length > 0) {
+      streams.err(`bkv help: unexpected ${JSON.stringify(target.rest[0])} after ${command.name}`);
+      return EXIT.usage;
+    }
+    streams.out(formatUsage(command));
+    return EXIT.ok;
+  }
+  try {
+    const args = parseCommandArgs(command, target.rest);
+    if (args.options.help === true) {
+      streams.out(formatUsage(command));
+      return EXIT.ok;
+    }
+    const json = args.options.json === true;
+    const io: Io = {
+      print: json ? streams.err : streams.out,
+      json: json ? (doc) => streams.out(JSON.stringify(doc, null, 2)) : null,
+    };
+    return await command.run(args, io);
+  } catch (e) {
+    const failure = describeFailure(e);
+    streams.err(`${(command.invocation ?? `bkv ${command.name}`).replace(/ --$/, '')}: ${failure.line}`);
+    if (e instanceof UsageError) streams.err(formatSynopsis(command));
+    else if (debug && e instanceof Error && e.stack) streams.err(e.stack);
+    return failure.exitCode;
+  }
+}
+
+/**
+ * The process around `main` (bin/bkv.js): the exit code; a reader that stops reading
+ * (`bkv opaque | head -1`, EPIPE) ends the command quietly; an error that escapes even `main`
+ * (an event handler's) still ends in one line and its exit code.
+ */
+export async function runCli(argv: readonly string[], commands: readonly Command[] = COMMANDS): Promise<void> {
+  const debug = argv.includes('--debug') || process.env.BKV_DEBUG === '1';
+  const last = (e: unknown) => {
+    const failure = describeFailure(e);
+    process.stderr.write(`bkv: ${failure.line}\n`);
+    if (debug && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    process.exit(failure.exitCode);
+  };
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => (e.code === 'EPIPE' ? process.exit(EXIT.ok) : last(e)));
+  }
+  process.on('uncaughtException', last);
+  process.on('unhandledRejection', last);
+  process.exitCode = await main(argv, processStreams, commands);
 }

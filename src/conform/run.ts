@@ -30,17 +30,32 @@ export interface ConformOptions {
   readonly seed: string;
   readonly vectorsDir: string;
   readonly print: (line: string) => void;
+  /** How long to wait for each answer of the adapter (default DEFAULT_ADAPTER_TIMEOUT_MS). */
+  readonly timeoutMs?: number;
+}
+
+/** What a conformance run found: the checks passed and failed, each failure named. */
+export interface ConformResult {
+  readonly passed: number;
+  readonly failed: number;
+  readonly failures: { readonly check: string; readonly detail: string }[];
 }
 
 interface Tally {
   passed: number;
   failed: number;
+  readonly failures: { check: string; detail: string }[];
 }
+
+const newTally = (): Tally => ({ passed: 0, failed: 0, failures: [] });
 
 function check(t: Tally, print: (l: string) => void, name: string, ok: boolean, detail = ''): void {
   if (ok) t.passed++;
   else t.failed++;
-  if (!ok) print(`  FAIL ${name}${detail ? `: ${detail}` : ''}`);
+  if (!ok) {
+    t.failures.push({ check: name, detail });
+    print(`  FAIL ${name}${detail ? `: ${detail}` : ''}`);
+  }
 }
 
 function readVectors<T>(dir: string, file: string): T[] {
@@ -52,12 +67,12 @@ const TTL = 60_000;
 // ------------------------------------------------------------------------------------------------
 // Vault conformance: bkv plays the clients
 
-export async function conformVault(o: ConformOptions): Promise<number> {
+export async function conformVault(o: ConformOptions): Promise<ConformResult> {
   const { print } = o;
-  const t: Tally = { passed: 0, failed: 0 };
+  const t = newTally();
   const suite = getSuite(o.suite);
   const rng = seededRng(`conform ${o.seed}`);
-  const ch = new LineChannel(o.command);
+  const ch = new LineChannel(o.command, o.timeoutMs);
   let now = 1_000;
   try {
     const { keys, publicKeys } = generateVaultKeys(suite, rng);
@@ -154,14 +169,14 @@ export async function conformVault(o: ConformOptions): Promise<number> {
   } catch (e) {
     check(t, print, 'adapter conversation', false, (e as Error).message);
   } finally {
-    ch.close();
+    await ch.close();
   }
   return summarize(t, print);
 }
 
-function summarize(t: Tally, print: (l: string) => void): number {
+function summarize(t: Tally, print: (l: string) => void): ConformResult {
   print(`${t.passed} passed, ${t.failed} failed`);
-  return t.failed === 0 ? 0 : 1;
+  return { passed: t.passed, failed: t.failed, failures: t.failures };
 }
 
 function describe(o: Outcome<unknown>): string {
@@ -184,14 +199,14 @@ function matches(o: Outcome<Bytes>, e: ReturnType<typeof expectRecover>): boolea
 // ------------------------------------------------------------------------------------------------
 // Client conformance: bkv plays the vault
 
-export async function conformClient(o: ConformOptions): Promise<number> {
+export async function conformClient(o: ConformOptions): Promise<ConformResult> {
   const { print } = o;
-  const t: Tally = { passed: 0, failed: 0 };
+  const t = newTally();
   const suite = getSuite(o.suite);
   const rng = seededRng(`conform client ${o.seed}`);
   const hsm = MemoryHsm.create('conform', rng);
   const { vault, client: ctx } = createSingleReplicaVault(hsm, rng, () => 0, { suite });
-  const ch = new LineChannel(o.command);
+  const ch = new LineChannel(o.command, o.timeoutMs);
   // one adapter operation: answer its {"send"} lines through the vault until its result
   const operate = async (m: unknown): Promise<WireResult> => {
     ch.send(m);
@@ -228,7 +243,7 @@ export async function conformClient(o: ConformOptions): Promise<number> {
   } catch (e) {
     check(t, print, 'adapter conversation', false, (e as Error).message);
   } finally {
-    ch.close();
+    await ch.close();
   }
   return summarize(t, print);
 }

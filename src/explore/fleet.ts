@@ -395,7 +395,7 @@ export class FleetSystem implements Explorable<FleetState> {
         if (e.ok) {
           // the KE2 leaves: INV-1 and INV-3
           const spent = s.spent + 1;
-          inv.checkBudget(CREDENTIAL, spent, this.bound.limit);
+          inv.checkKe2Budget(CREDENTIAL, spent, this.bound.limit);
           const sealed = s.slots.map((slot) => (slot.blobs.at(-1)?.durable.log ?? []) as readonly Entry<Command>[]);
           inv.checkKe2(this.bound.replicas, e.index, e.entry.term, sealed, s.slots.map((slot) => slot.lost));
           s = { ...s, spent };

@@ -4,7 +4,8 @@
  * in and a `VaultError` code; on success it reports, per epoch, the keys and roles added and
  * removed, and per fleet, how its keys reached its replicas.
  *
- *   1. roots.json: the pinned witness, operator and vendor-root keys and the namespace
+ *   1. roots.json: the witness, operator and vendor-root keys and the namespace; when the auditor
+ *      pinned roots of their own (spec 8.1), roots.json must equal them, and the pins are trusted
  *   2. log.json: the log rules over every entry (log.ts); every tree head signed by the witness,
  *      its root recomputed from the entries, consistent with the previous head (RFC 9162
  *      §2.1.4.2) and never equivocating; the last head covers every entry
@@ -58,7 +59,17 @@ export interface FleetReport {
   readonly epochs: readonly number[];
 }
 
+/** The keys the audit trusted (hex), and whether the auditor pinned them or took the directory's roots.json. */
+export interface TrustedRoots {
+  readonly namespace: string;
+  readonly witnessKey: string;
+  readonly operatorKey: string;
+  readonly vendorRoot: string;
+  readonly pinned: boolean;
+}
+
 export interface AuditReport {
+  readonly roots: TrustedRoots;
   readonly namespace: string;
   readonly treeSize: number;
   readonly rootHash: string;
@@ -166,8 +177,26 @@ function checkArtifactAgainstEvidence(a: FleetArtifact, e: DeploymentEvidence, v
 }
 
 /** The whole audit; throws an `AuditError` at the first failure. */
-export function auditDeployment(files: ReadonlyMap<string, string>): AuditReport {
-  const roots = inFile(ROOTS_FILE, () => decodeRoots(parse(files, ROOTS_FILE)));
+/**
+ * `pinned`: the text of a roots file the auditor obtained out of band (`bkv audit --roots FILE`);
+ * the directory's roots.json must then be the same keys and namespace, field by field.
+ */
+export function auditDeployment(
+  files: ReadonlyMap<string, string>,
+  pinned?: { readonly file: string; readonly text: string },
+): AuditReport {
+  const given = inFile(ROOTS_FILE, () => decodeRoots(parse(files, ROOTS_FILE)));
+  const pins = pinned && new Map([[pinned.file, pinned.text]]);
+  const roots = pinned === undefined ? given : inFile(pinned.file, () => decodeRoots(parse(pins!, pinned.file)));
+  inFile(ROOTS_FILE, () => {
+    for (const k of ['namespace', 'witnessKey', 'operatorKey', 'vendorRoot'] as const) {
+      const [a, b] = [given[k], roots[k]].map((x) => (typeof x === 'string' ? x : toHex(x)));
+      if (a !== b) {
+        const [x, y] = [a!.slice(0, 16), b!.slice(0, 16)];
+        throw new VaultError('KeyNotPinned', `${k} ${x}… is not the pinned ${y}… (${pinned!.file})`);
+      }
+    }
+  });
   const log = inFile(LOG_FILE, () => auditLog(parse(files, LOG_FILE), roots));
   const epochs = log.statements.length;
 
@@ -213,6 +242,13 @@ export function auditDeployment(files: ReadonlyMap<string, string>): AuditReport
 
   const last = log.heads.at(-1)!.body;
   return {
+    roots: {
+      namespace: roots.namespace,
+      witnessKey: toHex(roots.witnessKey),
+      operatorKey: toHex(roots.operatorKey),
+      vendorRoot: toHex(roots.vendorRoot),
+      pinned: pinned !== undefined,
+    },
     namespace: roots.namespace,
     treeSize: last.treeSize,
     rootHash: last.rootHash,
@@ -231,7 +267,17 @@ export function auditDeployment(files: ReadonlyMap<string, string>): AuditReport
 
 /** The report as the CLI prints it. */
 export function formatAuditReport(r: AuditReport, verbose = false): string[] {
-  const lines = [`namespace ${r.namespace}: ${r.treeSize} epochs, log root ${r.rootHash.slice(0, 16)}…, every head consistent with the previous one`];
+  const lines = [
+    r.roots.pinned
+      ? "trusted keys (pinned by you, and equal to the directory's roots.json):"
+      : "trusted keys (the directory's own roots.json, not pinned: compare them with keys obtained out of band, " +
+        'or pass --roots):',
+    `  witness     ed25519 ${r.roots.witnessKey}`,
+    `  operator    ed25519 ${r.roots.operatorKey}`,
+    `  vendor root ed25519 ${r.roots.vendorRoot}`,
+    `namespace ${r.namespace}: ${r.treeSize} epochs, log root ${r.rootHash.slice(0, 16)}…, ` +
+      'every head consistent with the previous one',
+  ];
   for (const e of r.epochs) {
     lines.push(`epoch ${e.epoch}  ${new Date(e.timestamp).toISOString()}  ${e.fleetId}  digest ${e.digest.slice(0, 16)}…  both signatures, log entry and inclusion ok`);
     for (const k of e.added) lines.push(`  + ${describeFleetKey(k)}`);

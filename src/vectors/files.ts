@@ -117,7 +117,8 @@ export const VECTOR_FILES: readonly VectorFile<any>[] = [
 
 /** The text of a vector file: stable JSON, one file per format, with its format note. */
 export function renderVectorFile(f: VectorFile<unknown>): string {
-  return JSON.stringify({ generator: 'npx bkv vectors generate', format: f.format, vectors: f.generate() }, null, 1) + '\n';
+  const generator = 'npx bkv vectors generate --out test/vectors';
+  return JSON.stringify({ generator, format: f.format, vectors: f.generate() }, null, 1) + '\n';
 }
 
 export function generateVectors(dir: string): string[] {
@@ -137,7 +138,9 @@ export interface VerifyReport {
 export function verifyVectors(dir: string): VerifyReport[] {
   return VECTOR_FILES.map((f) => {
     const path = join(dir, f.file);
-    if (!existsSync(path)) return { file: f.file, count: 0, problems: [`${path} is missing (run: npx bkv vectors generate ${dir})`] };
+    if (!existsSync(path)) {
+      return { file: f.file, count: 0, problems: [`${path} is missing (run: npx bkv vectors generate --out ${dir})`] };
+    }
     let vectors: unknown[];
     try {
       vectors = (JSON.parse(readFileSync(path, 'utf8')) as { vectors: unknown[] }).vectors;

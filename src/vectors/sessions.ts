@@ -14,7 +14,7 @@
  * The generator and both verifiers run one driver (`runOperation`, over the client's step
  * functions of src/client/session.ts) and one vault (src/vault/single.ts); the storage's own
  * randomness (seal nonces) is kept apart, as it is no part of the protocol. Regenerate with
- * `npx bkv vectors generate`.
+ * `npx bkv vectors generate --out test/vectors`.
  * @module
  */
 import { type Rng, fromHex, toHex, utf8 } from '../crypto/bytes.ts';

@@ -1,0 +1,454 @@
+/**
+ * The table of `bkv` commands (spec ch. 14): each entry declares a command's flags and
+ * positionals (command.ts) and runs its module, imported only when the command runs, so that
+ * `bkv --help` and a usage error load none of them.
+ *
+ * Adding a command: declare it here (or in a light module of its own, spread into COMMANDS) with
+ * every flag's kind, default, help and an example, and whole-line examples; `run` gets the parsed
+ * arguments and the `Io`, and resolves to an exit code (exit.ts). Throw `UsageError` for a bad
+ * combination of flags, let a `VaultError` or a system error escape: main.ts turns it into one
+ * line and its exit code. A command of two words (`fleet deploy`) makes `bkv fleet` a group.
+ * @module
+ */
+import { SUITE_IDS } from '../crypto/suite.ts';
+import { checkFleetSize, MAX_REPLICAS } from '../replication/raft.ts';
+import { SUITES } from '../scenarios/suites.ts';
+import { DEFAULT_ADAPTER_TIMEOUT_MS } from '../conform/lines.ts';
+import { DEFAULT_FLEET_MODEL } from '../../model/fleet-state.ts';
+import { choiceOption, intOption, type Parsed, stringOption } from './args.ts';
+import { type Command, type Flag, JSON_FLAG } from './command.ts';
+
+const SEED: Flag = {
+  name: 'seed',
+  kind: 'string',
+  help: 'the seed of every random draw (printed, so a run can be repeated)',
+  example: 'alice',
+};
+const HSM: Flag = {
+  name: 'hsm',
+  kind: 'choice',
+  choices: ['memory', 'softhsm'],
+  default: 'memory',
+  help: 'the HSM backend: in memory, or SoftHSM2 tokens in a private token directory',
+};
+const REPLICAS: Flag = {
+  name: 'replicas',
+  kind: 'int',
+  min: 1,
+  max: MAX_REPLICAS,
+  help: 'HSM replicas per fleet, an odd number (a majority must be able to commit)',
+  check: (v) => void checkFleetSize(Number(v)),
+  example: '5',
+};
+const SUITE: Flag = {
+  name: 'suite',
+  kind: 'choice',
+  choices: SUITE_IDS,
+  default: 'ristretto255-SHA512',
+  help: 'the OPAQUE configuration (spec ch. 2)',
+};
+
+const int = (a: Parsed, name: string): number | undefined =>
+  a.options[name] === undefined ? undefined : Number(a.options[name]);
+
+export const COMMANDS: readonly Command[] = [
+  {
+    name: 'demo',
+    summary: 'the whole story: register K, wrong passwords, recover, exhaust the budget (npm start)',
+    details: ['With --replicas N (odd), the story on a replicated fleet whose leader crashes mid-recovery.'],
+    flags: [
+      HSM,
+      { ...SEED, defaultText: 'a random one (with --replicas: "bkv demo --replicas")' },
+      { ...REPLICAS, default: '1' },
+    ],
+    examples: ['demo', 'demo --replicas 5 --seed s1', 'demo --hsm softhsm'],
+    async run(a, io) {
+      const hsm = choiceOption(a, 'hsm', ['memory', 'softhsm'] as const, 'memory');
+      const replicas = intOption(a, 'replicas', 1, 1, MAX_REPLICAS);
+      const seed = stringOption(a, 'seed');
+      if (replicas > 1) {
+        const { demoReplicas } = await import('./demo-replicas.ts');
+        return demoReplicas({ replicas, hsm, print: io.print, ...(seed !== undefined && { seed }) });
+      }
+      const { demo } = await import('./demo.ts');
+      return demo({ hsm, print: io.print, ...(seed !== undefined && { seed }) });
+    },
+  },
+  {
+    name: 'opaque',
+    summary: 'one OPAQUE registration and login (RFC 9807), every message and key in hex',
+    flags: [SUITE, { ...SEED, default: 'bkv' }],
+    examples: ['opaque', 'opaque --suite P256-SHA256 --seed x'],
+    async run(a, io) {
+      const { walkthrough } = await import('./walkthrough.ts');
+      return walkthrough({
+        suite: choiceOption(a, 'suite', SUITE_IDS, 'ristretto255-SHA512'),
+        seed: stringOption(a, 'seed')!,
+        print: io.print,
+      });
+    },
+  },
+  {
+    name: 'fleet deploy',
+    summary: 'deploy 2 fleets with a rotation: witness log, bundles, evidence, written to --out',
+    flags: [
+      {
+        name: 'out',
+        kind: 'string',
+        value: 'DIR',
+        required: true,
+        help: 'a new or empty directory for the deployment files',
+        example: '/tmp/bkv-deploy',
+      },
+      { ...REPLICAS, default: '5' },
+      HSM,
+      { ...SEED, defaultText: 'a random one, printed' },
+    ],
+    examples: ['fleet deploy --out /tmp/d', 'fleet deploy --out /tmp/d --replicas 3 --hsm softhsm --seed s'],
+    async run(a, io) {
+      const { fleetDeploy } = await import('./fleet.ts');
+      return fleetDeploy(a, io.print);
+    },
+  },
+  {
+    name: 'audit',
+    summary: 'verify a deployment directory end to end; the trusted keys, and keys and roles per epoch',
+    details: [
+      'Exit 1 when the evidence does not verify (the file and the reason), 3 when the directory cannot be read.',
+    ],
+    positionals: [{ name: 'dir', help: 'a directory written by bkv fleet deploy', required: true }],
+    flags: [
+      {
+        name: 'roots',
+        kind: 'string',
+        value: 'FILE',
+        help: 'pinned roots to trust (spec 8.1): a roots.json obtained out of band',
+        defaultText: "the directory's own roots.json",
+        example: 'pinned-roots.json',
+      },
+      { name: 'verbose', kind: 'boolean', help: 'every key of every epoch, not only the changes' },
+      JSON_FLAG,
+    ],
+    examples: ['audit /tmp/d', 'audit /tmp/d --roots pinned/roots.json --json'],
+    async run(a, io) {
+      const { audit } = await import('./fleet.ts');
+      return audit(a, io);
+    },
+  },
+  {
+    name: 'check',
+    summary: 'randomized consensus, attack and guess-limit scenarios on a replicated fleet (spec ch. 13)',
+    details: [
+      'With --broken M, a deliberately broken fleet until its checker reports it (exit 0 when caught).',
+      'With --replay T, the one run a failure printed (T carries its suite, seed, run and broken variant).',
+    ],
+    flags: [
+      { name: 'suite', kind: 'choice', choices: SUITES, defaultText: 'all three', help: 'one suite' },
+      {
+        name: 'runs',
+        kind: 'int',
+        min: 1,
+        max: 1_000_000,
+        help: 'runs per suite; the attack suite runs attack k mod 13 in run k',
+        defaultText: 'per suite, fewer on SoftHSM',
+        example: '50',
+      },
+      { ...SEED, defaultText: 'the clock, printed' },
+      HSM,
+      {
+        name: 'replay',
+        kind: 'string',
+        value: 'TOKEN',
+        help: 'replay one run from its token (alone: no --suite, --runs, --seed)',
+        example: 'bkv1.…',
+      },
+      {
+        name: 'broken',
+        kind: 'string',
+        value: 'M',
+        help: 'a broken variant to catch (an unknown name lists them)',
+        example: 'count-at-ke3',
+      },
+      JSON_FLAG,
+    ],
+    examples: [
+      'check',
+      'check --suite attack --runs 26 --seed 1',
+      'check --broken count-at-ke3',
+      'check --hsm softhsm --suite guess-limit --json',
+    ],
+    async run(a, io) {
+      const { check } = await import('./check.ts');
+      return check(a, io.print, undefined, io.json);
+    },
+  },
+  {
+    name: 'explore',
+    summary: "every reachable state of a small fleet model, or a broken variant's counterexample (spec ch. 10)",
+    details: ['Exit 0 when the explorer found what it should: no violation, or the broken variant caught.'],
+    flags: [
+      {
+        name: 'broken',
+        kind: 'string',
+        value: 'M',
+        help: 'a broken variant of the model (an unknown name lists them)',
+        example: 'count-after-ke3',
+      },
+      {
+        name: 'replicas',
+        kind: 'int',
+        min: 1,
+        default: String(DEFAULT_FLEET_MODEL.replicas),
+        help: 'replicas in the model',
+        example: '3',
+      },
+      {
+        name: 'credentials',
+        kind: 'int',
+        min: 1,
+        default: String(DEFAULT_FLEET_MODEL.credentials),
+        help: 'credentials',
+        example: '1',
+      },
+      {
+        name: 'limit',
+        kind: 'int',
+        min: 1,
+        default: String(DEFAULT_FLEET_MODEL.limit),
+        help: 'the guess limit of each credential',
+        example: '2',
+      },
+      {
+        name: 'sessions',
+        kind: 'int',
+        min: 1,
+        default: String(DEFAULT_FLEET_MODEL.sessions),
+        help: 'recovery sessions',
+        example: '2',
+      },
+      {
+        name: 'max-term',
+        kind: 'int',
+        min: 1,
+        default: String(DEFAULT_FLEET_MODEL.maxTerm),
+        help: 'bound on terms',
+        example: '2',
+      },
+      {
+        name: 'max-log',
+        kind: 'int',
+        min: 1,
+        default: String(DEFAULT_FLEET_MODEL.maxLog),
+        help: 'bound on log length',
+        example: '3',
+      },
+      {
+        name: 'max-states',
+        kind: 'int',
+        min: 1,
+        defaultText: 'no limit',
+        help: 'stop after this many states (reported incomplete)',
+        example: '100000',
+      },
+      {
+        name: 'partitions',
+        kind: 'choice',
+        choices: ['folded', 'explicit'],
+        default: DEFAULT_FLEET_MODEL.partitions,
+        help: 'partitions folded into message loss, or explicit Partition/Heal actions',
+      },
+      {
+        name: 'only',
+        kind: 'list',
+        value: 'INV-n,...',
+        help: 'check only these invariants',
+        defaultText: 'every invariant',
+        example: 'INV-1,INV-3',
+      },
+      { name: 'no-crashes', kind: 'boolean', help: 'no crash and restart actions' },
+      { name: 'no-drops', kind: 'boolean', help: 'no message loss' },
+      JSON_FLAG,
+    ],
+    examples: ['explore', 'explore --broken count-after-ke3', 'explore --sessions 1 --max-log 2 --json'],
+    async run(a, io) {
+      const { explore } = await import('./explore.ts');
+      const only = stringOption(a, 'only');
+      return explore({
+        replicas: int(a, 'replicas'),
+        credentials: int(a, 'credentials'),
+        limit: int(a, 'limit'),
+        sessions: int(a, 'sessions'),
+        maxTerm: int(a, 'max-term'),
+        maxLog: int(a, 'max-log'),
+        maxStates: int(a, 'max-states'),
+        broken: stringOption(a, 'broken'),
+        partitions: a.options.partitions as 'folded' | 'explicit',
+        only: only?.split(','),
+        ...(a.options['no-crashes'] === true && { crashes: false }),
+        ...(a.options['no-drops'] === true && { drops: false }),
+        print: io.print,
+        json: io.json,
+      });
+    },
+  },
+  {
+    name: 'vectors generate',
+    summary: 'write the reference vectors (spec ch. 9) into --out',
+    flags: [
+      {
+        name: 'out',
+        kind: 'string',
+        value: 'DIR',
+        required: true,
+        help: 'where to write them (test/vectors to update the committed ones)',
+        example: '/tmp/vectors',
+      },
+    ],
+    examples: ['vectors generate --out /tmp/vectors', 'vectors generate --out test/vectors'],
+    async run(a, io) {
+      const { vectorsGenerate } = await import('./vectors.ts');
+      return vectorsGenerate(stringOption(a, 'out')!, io);
+    },
+  },
+  {
+    name: 'vectors verify',
+    summary: 'rerun the reference vectors through bkv and report every difference',
+    positionals: [
+      { name: 'dir', help: 'a directory of vector files', defaultText: 'the vectors shipped with bkv (test/vectors)' },
+    ],
+    flags: [JSON_FLAG],
+    examples: ['vectors verify', 'vectors verify /tmp/vectors --json'],
+    async run(a, io) {
+      const { vectorsVerify } = await import('./vectors.ts');
+      return vectorsVerify(a.positionals[0], io);
+    },
+  },
+  {
+    name: 'vectors official',
+    summary: 'run the official RFC 9807 OPAQUE vectors through bkv',
+    positionals: [
+      {
+        name: 'dir',
+        help: 'the folder holding rfc9807-opaque.json',
+        defaultText: '$BKV_VECTORS_DIR, else ../shared/vectors beside the checkout',
+      },
+    ],
+    flags: [JSON_FLAG],
+    examples: ['vectors official', 'vectors official ../shared/vectors --json'],
+    async run(a, io) {
+      const { vectorsOfficial } = await import('./vectors.ts');
+      return vectorsOfficial(a.positionals[0], io);
+    },
+  },
+  {
+    name: 'conform',
+    summary: 'run another implementation through the adapter protocol (spec ch. 9)',
+    details: [
+      'Exactly one of --vault and --client. The adapter runs in its own process group,',
+      'killed at the end or on a timeout.',
+    ],
+    flags: [
+      {
+        name: 'vault',
+        kind: 'string',
+        value: 'CMD',
+        help: 'a vault adapter command (bkv plays the clients)',
+        example: '"npx bkv adapter vault"',
+      },
+      {
+        name: 'client',
+        kind: 'string',
+        value: 'CMD',
+        help: 'a client adapter command (bkv plays the vault)',
+        example: '"npx bkv adapter client"',
+      },
+      SUITE,
+      {
+        name: 'runs',
+        kind: 'int',
+        min: 1,
+        max: 1_000_000,
+        defaultText: 'ten times the guess limit',
+        help: 'randomized scenario steps',
+        example: '200',
+      },
+      { ...SEED, default: 'bkv' },
+      {
+        name: 'vectors',
+        kind: 'string',
+        value: 'DIR',
+        help: 'the reference vectors to replay',
+        defaultText: 'the vectors shipped with bkv',
+        example: 'test/vectors',
+      },
+      {
+        name: 'timeout',
+        kind: 'int',
+        min: 1,
+        max: 3_600_000,
+        default: String(DEFAULT_ADAPTER_TIMEOUT_MS),
+        value: 'MS',
+        help: 'how long to wait for each answer of the adapter',
+        example: '2000',
+      },
+      JSON_FLAG,
+    ],
+    examples: ['conform --vault "npx bkv adapter vault"', 'conform --client "npx bkv adapter client" --json'],
+    async run(a, io) {
+      const { conformCommand } = await import('./conform.ts');
+      return conformCommand(a, io);
+    },
+  },
+  {
+    name: 'adapter vault',
+    summary: "bkv's own vault adapter: JSON lines on stdin/stdout (spec ch. 9)",
+    flags: [
+      {
+        name: 'mutant',
+        kind: 'choice',
+        choices: ['forget-on-restart', 'no-guess-limit'],
+        help: 'a deliberately broken vault, to see conform fail',
+      },
+    ],
+    examples: ['adapter vault', 'adapter vault --mutant no-guess-limit'],
+    async run(a) {
+      const { adapterCommand } = await import('./conform.ts');
+      return adapterCommand('vault', a);
+    },
+  },
+  {
+    name: 'adapter client',
+    summary: "bkv's own client adapter: JSON lines on stdin/stdout (spec ch. 9)",
+    flags: [],
+    examples: ['adapter client'],
+    async run(a) {
+      const { adapterCommand } = await import('./conform.ts');
+      return adapterCommand('client', a);
+    },
+  },
+  {
+    name: 'spec check',
+    summary: 'the code quoted in spec/ against src/ (needs a checkout)',
+    flags: [],
+    examples: ['spec check'],
+    async run(_a, io) {
+      const { specCheck } = await import('./spec.ts');
+      return specCheck(io.print);
+    },
+  },
+  {
+    name: 'spec sync',
+    summary: 'rewrite the quotes in spec/ from src/ (needs a checkout)',
+    flags: [],
+    examples: ['spec sync'],
+    async run(_a, io) {
+      const { specSync } = await import('./spec.ts');
+      return specSync(io.print);
+    },
+  },
+];
+
+/** The command with this name (one or two words), or undefined. */
+export function findCommand(name: string, commands: readonly Command[] = COMMANDS): Command | undefined {
+  return commands.find((c) => c.name === name);
+}
