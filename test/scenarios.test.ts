@@ -73,11 +73,11 @@ describe('every checker catches its broken fleet', () => {
 
 describe('INV-3 under host rollback (spec ch. 12)', () => {
   test('an acknowledgement sent before its host rolled the replica back, delivered after: the entry counts as sealed there', () => {
-    // guess-limit seed `stress` run 369: r0 acknowledges a ConsumeGuess, its host rolls it back 5
-    // saves, then the leader receives the acknowledgement, commits and sends the KE2 with the entry
+    // guess-limit seed `stress` run 373 (369 before the suite drew crashes inside saves): a
+    // replica acknowledges a ConsumeGuess, its host rolls it back, then the leader receives the acknowledgement, commits and sends the KE2 with the entry
     // in 1 sealed log of 3. No leader can tell that acknowledgement from one delivered a moment
     // before the rollback; the guess stays spent (INV-1), as the run's other checks show.
-    const r = runScenario(guessLimitScenario('stress/369'), memoryFleets());
+    const r = runScenario(guessLimitScenario('stress/373'), memoryFleets());
     expect(r.fleet.ke2Log.some((k) => k.sealedOn < 2)).toBe(true); // the run still reaches that case
     expect(r.violation).toBeNull();
   });
