@@ -31,7 +31,9 @@ export function checkPartition<S, R extends TimedOperation, O extends TimedOpera
 
   const search = (state: S, remaining: number): boolean => {
     if (remaining === 0) return true;
-    if (++explored > budget) throw new Error(`lincheck: search budget of ${budget} states exceeded (history of ${n} operations)`);
+    if (++explored > budget) {
+      throw new Error(`lincheck: search budget of ${budget} states exceeded (history of ${n} operations)`);
+    }
     let minReturn = Infinity;
     for (let i = 0; i < n; i++) if (!done[i] && live[i]!.return < minReturn) minReturn = live[i]!.return;
     if (minReturn === Infinity && live.every((o, i) => done[i] || o.completion === 'info')) return true;

@@ -54,10 +54,19 @@ export class Linearized {
   hash = 0;
   readonly #zobrist: Int32Array;
 
-  constructor(readonly n: number) {
-    this.words = new Int32Array((n + 31) >>> 5);
+  /** The words of the bitset of n operations. */
+  static words(n: number): number {
+    return (n + 31) >>> 5;
+  }
+
+  /** `take(length)`: zeroed storage for its words and its n Zobrist words. */
+  constructor(
+    readonly n: number,
+    take: (length: number) => Int32Array = (length) => new Int32Array(length),
+  ) {
+    this.words = take(Linearized.words(n));
     // a fixed random word per operation (a function of its index: checks are reproducible)
-    this.#zobrist = new Int32Array(n);
+    this.#zobrist = take(n);
     for (let i = 0; i < n; i++) this.#zobrist[i] = mix32(Math.imul(i + 1, 0x9e3779b9) ^ 0x5bd1e995);
   }
 
@@ -95,19 +104,29 @@ export class Linearized {
 
 /** An entry: state id, full, top, offset of its words in the pool (one cache line, not four arrays). */
 const STRIDE = 4;
-const INITIAL_SLOTS = 1 << 10;
+const NONE = new Int32Array(0);
 
 /** The explored (linearized set, state id) pairs of one partition. */
 export class Memo {
   /** per slot: the hash, and the entry index + 1 (0: empty); at most half the slots are used */
-  #table = new Int32Array(2 * INITIAL_SLOTS);
-  #entries = new Int32Array((STRIDE * INITIAL_SLOTS) / 2);
-  #pool = new Int32Array(1024);
+  #table: Int32Array<ArrayBuffer>;
+  #entries: Int32Array<ArrayBuffer>;
+  #pool: Int32Array<ArrayBuffer>;
   #poolUsed = 0;
   size = 0;
   #bytes = 0;
 
-  constructor(readonly budget: MemoryBudget) {}
+  /** `expected`: the entries it will likely hold (a search of n operations with little to backtrack: about n). */
+  constructor(
+    readonly budget: MemoryBudget,
+    expected = 4,
+  ) {
+    let slots = 8;
+    while (slots < 2 * expected && slots < 1 << 12) slots *= 2;
+    this.#table = new Int32Array(2 * slots);
+    this.#entries = new Int32Array((STRIDE * slots) / 2);
+    this.#pool = new Int32Array(slots);
+  }
 
   /** The bytes it holds (counted in its budget). */
   get bytes(): number {
@@ -171,9 +190,7 @@ export class Memo {
   release(): void {
     this.budget.give(this.#bytes);
     this.#bytes = 0;
-    this.#table = new Int32Array(0);
-    this.#entries = new Int32Array(0);
-    this.#pool = new Int32Array(0);
+    [this.#table, this.#entries, this.#pool] = [NONE, NONE, NONE];
     this.size = 0;
   }
 
@@ -183,7 +200,8 @@ export class Memo {
     const table = 2 * (this.size + 1) > this.#table.length >>> 1;
     let poolLength = this.#pool.length;
     while (this.#poolUsed + span > poolLength) poolLength *= 2;
-    const grow = (entries ? this.#entries.byteLength : 0) + (table ? this.#table.byteLength : 0) + 4 * (poolLength - this.#pool.length);
+    const grow =
+      (entries ? this.#entries.byteLength : 0) + (table ? this.#table.byteLength : 0) + 4 * (poolLength - this.#pool.length);
     if (grow === 0) return true;
     if (!this.budget.take(grow)) return false;
     this.#bytes += grow;

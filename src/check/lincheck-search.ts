@@ -52,7 +52,14 @@ export interface TraceStep<O> {
 /** The states an operation leads to from a state, and their ids. */
 interface Transitions<S> {
   readonly states: readonly S[];
-  readonly ids: Int32Array;
+  readonly ids: readonly number[];
+}
+
+/** Slots of the transition cache: 16 per operation, a power of two, at most 2^16. */
+function cacheSlots(n: number): number {
+  let slots = 16;
+  while (slots < 16 * n && slots < 1 << 16) slots *= 2;
+  return slots;
 }
 
 const HEAD = 0;
@@ -90,8 +97,10 @@ export class PartitionSearch<S, O extends TimedOperation> {
   #state: S;
   #stateId: number;
   readonly #ids = new Map<string, number>();
-  readonly #transitions = new Map<number, Transitions<S>>();
-  #transitionBytes = 0;
+  // the transition cache: its slots' state ids, operations and successors
+  readonly #cachedState: Int32Array;
+  readonly #cachedOp: Int32Array;
+  readonly #cached: (Transitions<S> | undefined)[];
   #remaining = 0;
   #cursor: number;
   #fixedBytes = 0;
@@ -102,26 +111,28 @@ export class PartitionSearch<S, O extends TimedOperation> {
     this.#budget = budget;
     const n = ops.length;
     this.#ops = ops;
-    this.#set = new Linearized(n);
-    this.#memo = new Memo(budget);
     const nodes = 2 * n + 1;
-    this.#next = new Int32Array(nodes);
-    this.#prev = new Int32Array(nodes);
-    this.#op = new Int32Array(nodes);
-    this.#match = new Int32Array(nodes);
-    this.#frameNode = new Int32Array(n);
-    this.#frameAlt = new Int32Array(n);
-    this.#frameStateId = new Int32Array(n);
-    this.#bestNode = new Int32Array(n);
-    this.#bestAlt = new Int32Array(n);
+    // one allocation for every array of fixed size (a partition is often a handful of operations)
+    const words = Linearized.words(n);
+    const slots = cacheSlots(n);
+    const block = new Int32Array(4 * nodes + 7 * n + words + 2 * slots);
+    let used = 0;
+    const take = (length: number) => block.subarray(used, (used += length));
+    this.#set = new Linearized(n, take);
+    this.#memo = new Memo(budget, n + 1);
+    [this.#next, this.#prev, this.#op, this.#match] = [take(nodes), take(nodes), take(nodes), take(nodes)];
+    [this.#frameNode, this.#frameAlt, this.#frameStateId] = [take(n), take(n), take(n)];
+    [this.#bestNode, this.#bestAlt] = [take(n), take(n)];
+    [this.#cachedState, this.#cachedOp] = [take(slots), take(slots)];
+    this.#cached = new Array<Transitions<S> | undefined>(slots);
     this.#frameState = new Array<S>(n);
     this.#frameAlts = new Array<Transitions<S>>(n);
     this.#link();
     for (const o of ops) if (o.completion !== 'info') this.#remaining++;
     this.#cursor = this.#next[HEAD]!;
     this.#state = model.init();
-    // the typed arrays above, the zobrist words and the bitset, two arrays of references
-    const fixed = 4 * (4 * nodes + 6 * n) + this.#set.words.byteLength + 16 * n;
+    // the typed arrays above, the arrays of references, the successors cached (a guess)
+    const fixed = block.byteLength + 16 * n + 64 * slots;
     this.#stateId = -1;
     if (!budget.take(fixed)) {
       this.#finish('memory');
@@ -227,30 +238,37 @@ export class PartitionSearch<S, O extends TimedOperation> {
     return this.#ops.filter((o, i) => !done[i] && o.call <= bound);
   }
 
-  /** The sorted entries, linked after the head. */
+  /**
+   * The entries in time order, linked after the head: the calls (the operations come sorted by
+   * call) merged with the returns sorted by time, a call first at equal times.
+   */
   #link(): void {
-    const n = this.#ops.length;
-    const time = (x: number) => (x < n ? this.#ops[x]!.call : this.#ops[x - n]!.return);
-    // entry x < n: the call of operation x; x >= n: the return of operation x - n
-    const order = Array.from({ length: 2 * n }, (_, x) => x).sort((a, b) => {
-      const ta = time(a);
-      const tb = time(b);
-      if (ta !== tb) return ta < tb ? -1 : 1;
-      return (a < n ? 0 : 1) - (b < n ? 0 : 1) || a - b;
+    const ops = this.#ops;
+    const n = ops.length;
+    const returns = Array.from({ length: n }, (_, i) => i).sort((a, b) => {
+      const ra = ops[a]!.return;
+      const rb = ops[b]!.return;
+      return ra < rb ? -1 : ra > rb ? 1 : a - b;
     });
-    const nodeOf = new Int32Array(2 * n);
-    order.forEach((x, p) => (nodeOf[x] = p + 1));
-    let last = HEAD;
-    this.#op[HEAD] = NIL;
-    for (const x of order) {
-      const node = nodeOf[x]!;
-      this.#op[node] = x < n ? x : x - n;
-      this.#match[node] = x < n ? nodeOf[x + n]! : NIL;
-      this.#prev[node] = last;
-      this.#next[last] = node;
-      last = node;
+    const callNode = new Int32Array(n);
+    const returnNode = new Int32Array(n);
+    let c = 0;
+    let r = 0;
+    for (let node = 1; node <= 2 * n; node++) {
+      const call = c < n && ops[c]!.call <= ops[returns[r]!]!.return;
+      const i = call ? c++ : returns[r++]!;
+      (call ? callNode : returnNode)[i] = node;
+      this.#op[node] = i;
+      this.#prev[node] = node - 1;
+      this.#next[node - 1] = node;
     }
-    this.#next[last] = NIL;
+    this.#next[2 * n] = NIL;
+    this.#op[HEAD] = NIL;
+    this.#match[HEAD] = NIL;
+    for (let i = 0; i < n; i++) {
+      this.#match[callNode[i]!] = returnNode[i]!;
+      this.#match[returnNode[i]!] = NIL;
+    }
   }
 
   #push(e: number, k: number, alts: Transitions<S>, after: S, id: number): void {
@@ -313,34 +331,25 @@ export class PartitionSearch<S, O extends TimedOperation> {
 
   /**
    * The states operation `i` leads to from the current state, with their ids: the model's step,
-   * cached by (state id, operation) while the cache holds less than an eighth of the memory
-   * budget (then it starts again empty). Null when the budget has no room for a new state.
+   * kept in a direct-mapped cache by (state id, operation) (a search tries the same operation
+   * from the same state many times). Null when the budget has no room for a new state.
    */
   #successors(i: number, op: O): Transitions<S> | null {
-    const key = this.#stateId * this.#ops.length + i;
-    const cached = this.#transitions.get(key);
-    if (cached !== undefined) return cached;
+    const at = (Math.imul(this.#stateId + 1, 0x9e3779b1) + i) & (this.#cached.length - 1);
+    const cached = this.#cached[at];
+    if (cached !== undefined && this.#cachedState[at] === this.#stateId && this.#cachedOp[at] === i) return cached;
     const states = this.#model.step(this.#state, op);
-    const ids = new Int32Array(states.length);
-    for (let k = 0; k < states.length; k++) {
-      const id = this.#intern(states[k]!);
+    const ids: number[] = [];
+    for (const s of states) {
+      const id = this.#intern(s);
       if (id < 0) return null;
-      ids[k] = id;
+      ids.push(id);
     }
     const t = { states, ids };
-    const bytes = 128 + 12 * states.length;
-    if (this.#transitionBytes + bytes > this.#budget.limit / 8) this.#forgetTransitions();
-    if (this.#budget.take(bytes)) {
-      this.#transitions.set(key, t);
-      this.#transitionBytes += bytes;
-    }
+    this.#cached[at] = t;
+    this.#cachedState[at] = this.#stateId;
+    this.#cachedOp[at] = i;
     return t;
-  }
-
-  #forgetTransitions(): void {
-    this.#transitions.clear();
-    this.#budget.give(this.#transitionBytes);
-    this.#transitionBytes = 0;
   }
 
   /** The id of a state's key; -1 when the budget has no room for a new one. */
@@ -362,7 +371,7 @@ export class PartitionSearch<S, O extends TimedOperation> {
   #finish(status: Exclude<SearchStatus, 'running'>): SearchStatus {
     this.status = status;
     this.#memo.release();
-    this.#forgetTransitions();
+    this.#cached.length = 0;
     this.#budget.give(this.#fixedBytes);
     this.#fixedBytes = 0;
     this.#ids.clear();

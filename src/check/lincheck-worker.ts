@@ -5,7 +5,8 @@
  * @module
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { type LinOptions, type ModelRef, type Partition, type TimedOperation, checkPartitions, loadModel } from './lincheck.ts';
+import type { LinOptions, ModelRef, Partition, TimedOperation } from './lincheck.ts';
+import { checkPartitions, loadModel } from './lincheck.ts';
 
 const job = workerData as { ref: ModelRef; partitions: Partition<TimedOperation>[]; options: LinOptions };
 const model = await loadModel<unknown, TimedOperation, TimedOperation>(job.ref);

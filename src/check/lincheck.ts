@@ -114,7 +114,10 @@ export function checkLinearizable<S, R extends TimedOperation, O extends TimedOp
 }
 
 /** The partitions of a history, in the order their keys first appear. */
-export function partitionHistory<R extends TimedOperation>(model: Model<unknown, R, TimedOperation>, ops: readonly R[]) {
+export function partitionHistory<R extends TimedOperation>(
+  model: Model<unknown, R, TimedOperation>,
+  ops: readonly R[],
+): Partition<R>[] {
   const parts = new Map<string, R[]>();
   for (const o of ops) {
     const key = model.partition?.(o) ?? '';
@@ -155,7 +158,8 @@ export function checkPartitions<S, R extends TimedOperation, O extends TimedOper
       if (status === 'refuted') {
         for (const q of all) q.search?.stop();
         const longest = search.longest();
-        return { verdict: 'not-linearizable', partition: p.key, operations: p.ops, longest, stuck: search.stuck(), stats: stats() };
+        const stuck = search.stuck();
+        return { verdict: 'not-linearizable', partition: p.key, operations: p.ops, longest, stuck, stats: stats() };
       }
       if (status === 'running' && search.explored < budget) continue;
       search.stop();
@@ -167,22 +171,28 @@ export function checkPartitions<S, R extends TimedOperation, O extends TimedOper
       p.search = null;
     }
   }
-  return overBudget.length > 0 ? { verdict: 'unknown', overBudget, stats: stats() } : { verdict: 'linearizable', stats: stats() };
+  if (overBudget.length > 0) return { verdict: 'unknown', overBudget, stats: stats() };
+  return { verdict: 'linearizable', stats: stats() };
 }
 
 function checkOptions(options: LinOptions): Required<LinOptions> {
   const o = { ...DEFAULT_OPTIONS, ...options };
   for (const name of ['budget', 'memoryBytes', 'slice'] as const) {
     const v = o[name];
-    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`lincheck: ${name} expected a positive integer, got ${v}`);
+    if (!Number.isSafeInteger(v) || v < 1) {
+      throw new RangeError(`lincheck: ${name} expected a positive integer, got ${v}`);
+    }
   }
   return o;
 }
 
 /** Loads a model named by a `ModelRef`. */
-export async function loadModel<S, R extends TimedOperation, O extends TimedOperation>(ref: ModelRef): Promise<Model<S, R, O>> {
+export async function loadModel<S, R extends TimedOperation, O extends TimedOperation>(
+  ref: ModelRef,
+): Promise<Model<S, R, O>> {
   const m = ((await import(ref.module)) as Record<string, unknown>)[ref.name] as Partial<Model<S, R, O>> | undefined;
-  if (typeof m?.init !== 'function' || typeof m.step !== 'function' || typeof m.split !== 'function' || typeof m.key !== 'function') {
+  const methods = [m?.init, m?.step, m?.split, m?.key];
+  if (!methods.every((f) => typeof f === 'function')) {
     throw new TypeError(`lincheck: ${ref.module} exports no model named ${ref.name} (init, split, step, key)`);
   }
   return m as Model<S, R, O>;
@@ -282,7 +292,7 @@ export function describeRefutation<R extends TimedOperation, O extends TimedOper
     return `  ${k + 1}. ${describe(s.op)}${taken}  => ${s.state}`;
   });
   return [
-    `partition ${r.partition}: ${r.operations.length} operations, ${r.stats.explored} states explored`,
+    `${r.operations.length} operations, ${r.stats.explored} states explored:`,
     ...r.operations.map((o) => `  ${describe(o)}`),
     `longest linearizable prefix (${r.longest.length} operations):`,
     ...(prefix.length > 0 ? prefix : ['  (none)']),

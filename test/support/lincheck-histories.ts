@@ -71,6 +71,10 @@ export interface RegisterHistoryShape {
   /** operations per client, at most */
   readonly ops: number;
   readonly values: number;
+  /** relative weights of the completions (default ok 4, info 1, fail 1) */
+  readonly completions?: { readonly ok: number; readonly info: number; readonly fail: number };
+  /** fast-check's size of the arrays (default: its own, small) */
+  readonly size?: fc.SizeForArbitrary;
 }
 
 /**
@@ -80,17 +84,23 @@ export interface RegisterHistoryShape {
  * is ∞ and its client stops. A `fail` operation did not happen. `changed`: one output altered.
  */
 export function registerHistoryArb(shape: RegisterHistoryShape): fc.Arbitrary<{ ops: RegisterOp[]; changed: boolean }> {
+  const weights = shape.completions ?? { ok: 4, info: 1, fail: 1 };
   const opArb = fc.record({
     key: fc.nat(shape.keys - 1),
     input: registerInputArb(shape.values),
     gap: fc.nat(3),
     duration: fc.nat(6),
     at: fc.double({ min: 0, max: 1, noNaN: true }),
-    completion: fc.constantFrom<'ok' | 'ok' | 'ok' | 'ok' | 'info' | 'fail'>('ok', 'ok', 'ok', 'ok', 'info', 'fail'),
+    completion: fc.oneof(
+      ...(['ok', 'info', 'fail'] as const).map((c) => ({ arbitrary: fc.constant(c), weight: weights[c] })),
+    ),
     happened: fc.boolean(),
   });
-  const clientsArb = fc.array(fc.array(opArb, { maxLength: shape.ops }), { minLength: 1, maxLength: shape.clients });
-  return fc.record({ clients: clientsArb, change: fc.option(fc.nat(), { nil: undefined }) }).map(({ clients, change }) => {
+  const size = shape.size === undefined ? {} : { size: shape.size };
+  const scriptArb = fc.array(opArb, { maxLength: shape.ops, ...size });
+  const clientsArb = fc.array(scriptArb, { minLength: 1, maxLength: shape.clients, ...size });
+  const changeArb = fc.option(fc.nat(), { nil: undefined });
+  return fc.record({ clients: clientsArb, change: changeArb }).map(({ clients, change }) => {
     type Planned = { op: Omit<RegisterOp, 'output'>; at: number; effect: boolean };
     const planned: Planned[] = [];
     clients.forEach((script, client) => {
@@ -98,8 +108,11 @@ export function registerHistoryArb(shape: RegisterHistoryShape): fc.Arbitrary<{ 
       for (const s of script) {
         const call = t + s.gap;
         const ret = call + s.duration;
-        const op = { id: 0, key: `k${s.key}`, client, input: s.input, call, return: s.completion === 'info' ? Infinity : ret, completion: s.completion };
-        planned.push({ op, at: call + s.at * s.duration, effect: s.completion === 'ok' || (s.completion === 'info' && s.happened) });
+        const { input, completion } = s;
+        const end = completion === 'info' ? Infinity : ret;
+        const op = { id: 0, key: `k${s.key}`, client, input, call, return: end, completion };
+        const effect = completion === 'ok' || (completion === 'info' && s.happened);
+        planned.push({ op, at: call + s.at * s.duration, effect });
         t = ret;
         if (s.completion === 'info') break;
       }
@@ -120,12 +133,17 @@ export function registerHistoryArb(shape: RegisterHistoryShape): fc.Arbitrary<{ 
     const changeable = ops.filter((o) => o.output !== undefined);
     if (change === undefined || changeable.length === 0) return { ops, changed: false };
     const target = changeable[change % changeable.length]!;
-    const output = typeof target.output === 'boolean' ? !target.output : ((target.output as number) + 1 + (change % (shape.values - 1 || 1))) % shape.values;
+    const shift = 1 + (change % (shape.values - 1 || 1));
+    const was = target.output!;
+    const output = typeof was === 'boolean' ? !was : (was + shift) % shape.values;
     return { ops: ops.map((o) => (o === target ? { ...o, output } : o)), changed: true };
   });
 }
 
-/** A client of the record rules: a right password, one whose session expires before its KE3, a wrong one, a probe, a forged KE3. */
+/**
+ * A client of the record rules: a right password, one whose session expires before its KE3, a
+ * wrong one, a probe, a forged KE3.
+ */
 type Attempt = 'right' | 'late' | 'wrong' | 'probe' | 'forge';
 
 const reg = (limit: number): OpInput => ({ kind: 'register', password: 'pw', key: 'K', limit });
@@ -136,6 +154,10 @@ export interface RecordsHistoryShape {
   readonly maxLimit: number;
   readonly clients: { readonly min: number; readonly max: number };
   readonly attempts: number;
+  /** most client steps run before the cut (default 120; each attempt takes 3 to 5) */
+  readonly steps?: number;
+  /** fast-check's size of the arrays (default: its own, small) */
+  readonly size?: fc.SizeForArbitrary;
 }
 
 /**
@@ -144,21 +166,29 @@ export interface RecordsHistoryShape {
  * command it has committed, the answer it gets) are interleaved at random. A run may stop anywhere:
  * the operations still open are `info`.
  */
-export function recordsHistoryArb(shape: RecordsHistoryShape = { maxLimit: 3, clients: { min: 2, max: 4 }, attempts: 4 }) {
+export function recordsHistoryArb(
+  shape: RecordsHistoryShape = { maxLimit: 3, clients: { min: 2, max: 4 }, attempts: 4 },
+): fc.Arbitrary<{ ops: Operation[] }> {
   const attempt = fc.constantFrom<Attempt>('right', 'late', 'wrong', 'probe', 'forge');
+  const size = shape.size === undefined ? {} : { size: shape.size };
   return fc
     .record({
       limit: fc.integer({ min: 1, max: shape.maxLimit }),
-      clients: fc.array(fc.array(attempt, { minLength: 1, maxLength: shape.attempts }), {
+      clients: fc.array(fc.array(attempt, { minLength: 1, maxLength: shape.attempts, ...size }), {
         minLength: shape.clients.min,
         maxLength: shape.clients.max,
+        ...size,
       }),
-      schedule: fc.array(fc.nat(), { maxLength: 120 }),
+      schedule: fc.array(fc.nat(), { maxLength: shape.steps ?? 120, ...size }),
     })
     .map(({ limit, clients, schedule }) => ({ ops: recordsHistory(limit, clients, schedule) }));
 }
 
-function recordsHistory(limit: number, clients: readonly (readonly Attempt[])[], schedule: readonly number[]): Operation[] {
+function recordsHistory(
+  limit: number,
+  clients: readonly (readonly Attempt[])[],
+  schedule: readonly number[],
+): Operation[] {
   const h = new History();
   let t = 0;
   let vault: VaultState = EMPTY_VAULT;
@@ -173,11 +203,14 @@ function recordsHistory(limit: number, clients: readonly (readonly Attempt[])[],
   h.complete(registration, 'ok', t++, { kind: 'Registered' });
   function* client(name: string, attempts: readonly Attempt[]): Generator<void, void, void> {
     for (const [k, a] of attempts.entries()) {
-      const input: OpInput = a === 'probe' ? { kind: 'probe' } : rec(a === 'right' || a === 'late' ? 'pw' : `${name}-${k}`);
+      const password = a === 'right' || a === 'late' ? 'pw' : `${name}-${k}`;
+      const input: OpInput = a === 'probe' ? { kind: 'probe' } : rec(password);
       const id = h.invoke(name, 'alice', input, t++);
       yield;
       const sessionId = `${name}/${k}`;
-      const session = (reason: 'abort' | 'failed' | 'expired'): Command => ({ type: 'EndSession', credentialId: 'alice', sessionId, reason });
+      const session = (reason: 'abort' | 'failed' | 'expired'): Command => {
+        return { type: 'EndSession', credentialId: 'alice', sessionId, reason };
+      };
       const consumed = commit({ type: 'ConsumeGuess', credentialId: 'alice', sessionId, generation: 1, at: 0 });
       yield;
       if (!consumed.ok) {
@@ -220,11 +253,40 @@ export function changeOneCount(ops: readonly Operation[], pick: number): Operati
   if (counted.length === 0) return null;
   const target = counted[pick % counted.length]!;
   const delta = pick % 2 === 0 ? 1 : -1;
+  const { ke2 } = target;
+  const output = target.output as OpOutput & { triesRemaining: number };
   const changed: Operation =
-    target.ke2 !== undefined
-      ? { ...target, ke2: { ...target.ke2, triesRemaining: target.ke2.triesRemaining + delta } }
-      : { ...target, output: { ...target.output!, triesRemaining: (target.output as { triesRemaining: number }).triesRemaining + delta } as OpOutput };
+    ke2 !== undefined
+      ? { ...target, ke2: { ...ke2, triesRemaining: ke2.triesRemaining + delta } }
+      : { ...target, output: { ...output, triesRemaining: output.triesRemaining + delta } as OpOutput };
   return ops.map((o) => (o === target ? changed : o));
+}
+
+/**
+ * A credential registered with a limit, `before` wrong guesses one after the other, then `infos`
+ * concurrent guesses that get no answer (`info`: each spent a guess or not) and, concurrent with
+ * them, one answered with a count that needs one more guess than there were. Not linearizable,
+ * and refuted only once every subset of the `info` guesses has been tried: about 2^infos * infos / 2 states.
+ */
+export function pastTheCount(h: History, credential: string, infos: number, before: number, t: number): number {
+  const limit = before + infos + 5;
+  const r = h.invoke('owner', credential, reg(limit), t++);
+  h.complete(r, 'ok', t++, { kind: 'Registered' });
+  for (let k = 0; k < before; k++) {
+    h.complete(h.invoke('a', credential, rec(`w${k}`), t++), 'ok', t++, wrong(limit - k - 1));
+  }
+  for (let k = 0; k < infos; k++) h.invoke(`i${k}`, credential, rec(`x${k}`), t++);
+  const last = h.invoke('b', credential, rec('y'), t++);
+  h.complete(last, 'ok', t++, wrong(limit - before - infos - 2));
+  return t;
+}
+
+/** A hard partition (20 `info` guesses, more than 2,000,000 states to refute) first, then five easy ones, larger. */
+export function hardBesideEasy(): Operation[] {
+  const h = new History();
+  let t = pastTheCount(h, 'hard', 20, 0, 0);
+  for (const c of ['e1', 'e2', 'e3', 'e4', 'e5']) t = pastTheCount(h, c, 8, 30, t);
+  return h.close();
 }
 
 /**
@@ -232,7 +294,10 @@ export function changeOneCount(ops: readonly Operation[], pick: number): Operati
  * none comes before one that returned before its call, each `info` one taken with each state the
  * model allows or left out, until one order is accepted. Exponential: a handful of operations.
  */
-export function bruteForce<S, R extends TimedOperation, O extends TimedOperation>(model: Model<S, R, O>, ops: readonly R[]): boolean {
+export function bruteForce<S, R extends TimedOperation, O extends TimedOperation>(
+  model: Model<S, R, O>,
+  ops: readonly R[],
+): boolean {
   const live = ops.filter((o) => o.completion !== 'fail').flatMap((o) => model.split(o));
   const used = live.map(() => false);
   const search = (state: S): boolean => {
