@@ -200,8 +200,8 @@ export class Memo {
     const table = 2 * (this.size + 1) > this.#table.length >>> 1;
     let poolLength = this.#pool.length;
     while (this.#poolUsed + span > poolLength) poolLength *= 2;
-    const grow =
-      (entries ? this.#entries.byteLength : 0) + (table ? this.#table.byteLength : 0) + 4 * (poolLength - this.#pool.length);
+    const poolGrowth = 4 * (poolLength - this.#pool.length);
+    const grow = (entries ? this.#entries.byteLength : 0) + (table ? this.#table.byteLength : 0) + poolGrowth;
     if (grow === 0) return true;
     if (!this.budget.take(grow)) return false;
     this.#bytes += grow;

@@ -55,12 +55,45 @@ interface Transitions<S> {
   readonly ids: readonly number[];
 }
 
-/** Slots of the transition cache: 16 per operation, a power of two, at most 2^16. */
-function cacheSlots(n: number): number {
-  let slots = 16;
-  while (slots < 16 * n && slots < 1 << 16) slots *= 2;
-  return slots;
+/**
+ * The indices of `ops` by return time, then index: an insertion sort, since returns come nearly
+ * in call order, or a merge sort when they do not (more than 8 shifts per operation).
+ */
+function sortedReturns(ops: readonly TimedOperation[]): Int32Array {
+  const n = ops.length;
+  const order = new Int32Array(n);
+  const time = new Float64Array(n);
+  let shifts = 0;
+  for (let i = 0; i < n; i++) {
+    const t = ops[i]!.return;
+    let j = i;
+    // shift the later returns up; equal times keep index order
+    while (j > 0 && time[j - 1]! > t) {
+      time[j] = time[j - 1]!;
+      order[j] = order[j - 1]!;
+      j--;
+    }
+    time[j] = t;
+    order[j] = i;
+    shifts += i - j;
+    if (shifts > 8 * n) {
+      const byReturn = (a: number, b: number) => {
+        const ra = ops[a]!.return;
+        const rb = ops[b]!.return;
+        if (ra !== rb) return ra < rb ? -1 : 1;
+        return a - b;
+      };
+      return Int32Array.from(Array.from({ length: n }, (_, k) => k).sort(byReturn));
+    }
+  }
+  return order;
 }
+
+/** Slots of the transition cache at first, and at most (it doubles when it misses often). */
+const CACHE_SLOTS = 64;
+const CACHE_MAX_SLOTS = 1 << 16;
+/** Bytes counted per slot of the cache: its two ids, a reference, the successors it keeps (a guess). */
+const CACHE_SLOT_BYTES = 64;
 
 const HEAD = 0;
 const NIL = -1;
@@ -97,10 +130,11 @@ export class PartitionSearch<S, O extends TimedOperation> {
   #state: S;
   #stateId: number;
   readonly #ids = new Map<string, number>();
-  // the transition cache: its slots' state ids, operations and successors
-  readonly #cachedState: Int32Array;
-  readonly #cachedOp: Int32Array;
-  readonly #cached: (Transitions<S> | undefined)[];
+  // the transition cache: its slots' state ids, operations and successors, and its misses
+  #cachedState = new Int32Array(CACHE_SLOTS);
+  #cachedOp = new Int32Array(CACHE_SLOTS);
+  #cached = new Array<Transitions<S> | undefined>(CACHE_SLOTS);
+  #misses = 0;
   #remaining = 0;
   #cursor: number;
   #fixedBytes = 0;
@@ -114,8 +148,7 @@ export class PartitionSearch<S, O extends TimedOperation> {
     const nodes = 2 * n + 1;
     // one allocation for every array of fixed size (a partition is often a handful of operations)
     const words = Linearized.words(n);
-    const slots = cacheSlots(n);
-    const block = new Int32Array(4 * nodes + 7 * n + words + 2 * slots);
+    const block = new Int32Array(4 * nodes + 7 * n + words);
     let used = 0;
     const take = (length: number) => block.subarray(used, (used += length));
     this.#set = new Linearized(n, take);
@@ -123,8 +156,6 @@ export class PartitionSearch<S, O extends TimedOperation> {
     [this.#next, this.#prev, this.#op, this.#match] = [take(nodes), take(nodes), take(nodes), take(nodes)];
     [this.#frameNode, this.#frameAlt, this.#frameStateId] = [take(n), take(n), take(n)];
     [this.#bestNode, this.#bestAlt] = [take(n), take(n)];
-    [this.#cachedState, this.#cachedOp] = [take(slots), take(slots)];
-    this.#cached = new Array<Transitions<S> | undefined>(slots);
     this.#frameState = new Array<S>(n);
     this.#frameAlts = new Array<Transitions<S>>(n);
     this.#link();
@@ -132,7 +163,7 @@ export class PartitionSearch<S, O extends TimedOperation> {
     this.#cursor = this.#next[HEAD]!;
     this.#state = model.init();
     // the typed arrays above, the arrays of references, the successors cached (a guess)
-    const fixed = block.byteLength + 16 * n + 64 * slots;
+    const fixed = block.byteLength + 16 * n + CACHE_SLOTS * CACHE_SLOT_BYTES;
     this.#stateId = -1;
     if (!budget.take(fixed)) {
       this.#finish('memory');
@@ -245,20 +276,20 @@ export class PartitionSearch<S, O extends TimedOperation> {
   #link(): void {
     const ops = this.#ops;
     const n = ops.length;
-    const returns = Array.from({ length: n }, (_, i) => i).sort((a, b) => {
-      const ra = ops[a]!.return;
-      const rb = ops[b]!.return;
-      return ra < rb ? -1 : ra > rb ? 1 : a - b;
-    });
+    const returns = sortedReturns(ops);
     const callNode = new Int32Array(n);
     const returnNode = new Int32Array(n);
     let c = 0;
     let r = 0;
     for (let node = 1; node <= 2 * n; node++) {
-      const call = c < n && ops[c]!.call <= ops[returns[r]!]!.return;
-      const i = call ? c++ : returns[r++]!;
-      (call ? callNode : returnNode)[i] = node;
-      this.#op[node] = i;
+      if (c < n && ops[c]!.call <= ops[returns[r]!]!.return) {
+        callNode[c] = node;
+        this.#op[node] = c++;
+      } else {
+        const i = returns[r++]!;
+        returnNode[i] = node;
+        this.#op[node] = i;
+      }
       this.#prev[node] = node - 1;
       this.#next[node - 1] = node;
     }
@@ -338,6 +369,7 @@ export class PartitionSearch<S, O extends TimedOperation> {
     const at = (Math.imul(this.#stateId + 1, 0x9e3779b1) + i) & (this.#cached.length - 1);
     const cached = this.#cached[at];
     if (cached !== undefined && this.#cachedState[at] === this.#stateId && this.#cachedOp[at] === i) return cached;
+    if (++this.#misses > 4 * this.#cached.length && !this.#growCache()) return null;
     const states = this.#model.step(this.#state, op);
     const ids: number[] = [];
     for (const s of states) {
@@ -346,10 +378,24 @@ export class PartitionSearch<S, O extends TimedOperation> {
       ids.push(id);
     }
     const t = { states, ids };
-    this.#cached[at] = t;
-    this.#cachedState[at] = this.#stateId;
-    this.#cachedOp[at] = i;
+    const slot = (Math.imul(this.#stateId + 1, 0x9e3779b1) + i) & (this.#cached.length - 1);
+    this.#cached[slot] = t;
+    this.#cachedState[slot] = this.#stateId;
+    this.#cachedOp[slot] = i;
     return t;
+  }
+
+  /** A cache that misses more than 4 times per slot doubles (empty), while the budget allows. */
+  #growCache(): boolean {
+    this.#misses = 0;
+    const slots = this.#cached.length;
+    if (slots >= CACHE_MAX_SLOTS) return true;
+    if (!this.#budget.take(slots * CACHE_SLOT_BYTES)) return false;
+    this.#fixedBytes += slots * CACHE_SLOT_BYTES;
+    this.#cachedState = new Int32Array(2 * slots);
+    this.#cachedOp = new Int32Array(2 * slots);
+    this.#cached = new Array<Transitions<S> | undefined>(2 * slots);
+    return true;
   }
 
   /** The id of a state's key; -1 when the budget has no room for a new one. */
