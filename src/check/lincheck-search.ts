@@ -56,34 +56,35 @@ interface Transitions<S> {
 }
 
 /**
- * The indices of `ops` by return time, then index: an insertion sort, since returns come nearly
- * in call order, or a merge sort when they do not (more than 8 shifts per operation).
+ * The indices 0..n-1 by `time(i)`, then index: an insertion sort, since times come nearly in
+ * order (calls in recorded order, returns in call order), or the engine's sort when they do not
+ * (more than 8 shifts per item).
  */
-function sortedReturns(ops: readonly TimedOperation[]): Int32Array {
-  const n = ops.length;
-  const order = new Int32Array(n);
-  const time = new Float64Array(n);
+export function orderByTime(n: number, time: (i: number) => number): number[] {
+  // plain arrays: most partitions are small, and small typed arrays cost more to make
+  const order: number[] = [];
+  const times: number[] = [];
   let shifts = 0;
   for (let i = 0; i < n; i++) {
-    const t = ops[i]!.return;
+    const t = time(i);
     let j = i;
-    // shift the later returns up; equal times keep index order
-    while (j > 0 && time[j - 1]! > t) {
-      time[j] = time[j - 1]!;
+    // shift the later times up; equal times keep index order
+    while (j > 0 && times[j - 1]! > t) {
+      times[j] = times[j - 1]!;
       order[j] = order[j - 1]!;
       j--;
     }
-    time[j] = t;
+    times[j] = t;
     order[j] = i;
     shifts += i - j;
     if (shifts > 8 * n) {
-      const byReturn = (a: number, b: number) => {
-        const ra = ops[a]!.return;
-        const rb = ops[b]!.return;
-        if (ra !== rb) return ra < rb ? -1 : 1;
+      const byTime = (a: number, b: number) => {
+        const ta = time(a);
+        const tb = time(b);
+        if (ta !== tb) return ta < tb ? -1 : 1;
         return a - b;
       };
-      return Int32Array.from(Array.from({ length: n }, (_, k) => k).sort(byReturn));
+      return Array.from({ length: n }, (_, k) => k).sort(byTime);
     }
   }
   return order;
@@ -131,8 +132,8 @@ export class PartitionSearch<S, O extends TimedOperation> {
   #stateId: number;
   readonly #ids = new Map<string, number>();
   // the transition cache: its slots' state ids, operations and successors, and its misses
-  #cachedState = new Int32Array(CACHE_SLOTS);
-  #cachedOp = new Int32Array(CACHE_SLOTS);
+  #cachedState: number[] = new Array<number>(CACHE_SLOTS).fill(-1);
+  #cachedOp: number[] = new Array<number>(CACHE_SLOTS).fill(-1);
   #cached = new Array<Transitions<S> | undefined>(CACHE_SLOTS);
   #misses = 0;
   #remaining = 0;
@@ -276,9 +277,9 @@ export class PartitionSearch<S, O extends TimedOperation> {
   #link(): void {
     const ops = this.#ops;
     const n = ops.length;
-    const returns = sortedReturns(ops);
-    const callNode = new Int32Array(n);
-    const returnNode = new Int32Array(n);
+    const returns = orderByTime(n, (i) => ops[i]!.return);
+    const callNode: number[] = new Array<number>(n).fill(0);
+    const returnNode: number[] = new Array<number>(n).fill(0);
     let c = 0;
     let r = 0;
     for (let node = 1; node <= 2 * n; node++) {
@@ -392,8 +393,8 @@ export class PartitionSearch<S, O extends TimedOperation> {
     if (slots >= CACHE_MAX_SLOTS) return true;
     if (!this.#budget.take(slots * CACHE_SLOT_BYTES)) return false;
     this.#fixedBytes += slots * CACHE_SLOT_BYTES;
-    this.#cachedState = new Int32Array(2 * slots);
-    this.#cachedOp = new Int32Array(2 * slots);
+    this.#cachedState = new Array<number>(2 * slots).fill(-1);
+    this.#cachedOp = new Array<number>(2 * slots).fill(-1);
     this.#cached = new Array<Transitions<S> | undefined>(2 * slots);
     return true;
   }

@@ -24,7 +24,8 @@
 import { Worker } from 'node:worker_threads';
 import type { Operation } from './history.ts';
 import { MemoryBudget } from './lincheck-memo.ts';
-import { PartitionSearch, type StepModel, type TimedOperation, type TraceStep } from './lincheck-search.ts';
+import { PartitionSearch, orderByTime } from './lincheck-search.ts';
+import type { StepModel, TimedOperation, TraceStep } from './lincheck-search.ts';
 
 export type { TimedOperation, TraceStep };
 
@@ -137,9 +138,8 @@ export function checkPartitions<S, R extends TimedOperation, O extends TimedOper
   const { budget, memoryBytes, slice } = checkOptions(options);
   const memory = new MemoryBudget(memoryBytes);
   const undecided = partitions
-    .map((p) => ({ ...p, live: p.ops.flatMap((o) => model.split(o)).sort((a, b) => a.call - b.call) }))
-    .sort((a, b) => a.live.length - b.live.length)
-    .map((p) => ({ ...p, search: null as PartitionSearch<S, O> | null }));
+    .map((p) => ({ ...p, live: splitByCall(model, p.ops), search: null as PartitionSearch<S, O> | null }))
+    .sort((a, b) => a.live.length - b.live.length);
   const overBudget: OverBudget[] = [];
   let explored = 0;
   const stats = (): LinStats => ({
@@ -173,6 +173,17 @@ export function checkPartitions<S, R extends TimedOperation, O extends TimedOper
   }
   if (overBudget.length > 0) return { verdict: 'unknown', overBudget, stats: stats() };
   return { verdict: 'linearizable', stats: stats() };
+}
+
+/** The operations the search orders, by call time (the recorded order, for equal times). */
+function splitByCall<R extends TimedOperation, O extends TimedOperation>(
+  model: Model<unknown, R, O>,
+  ops: readonly R[],
+): O[] {
+  const live: O[] = [];
+  for (const o of ops) for (const part of model.split(o)) live.push(part);
+  const order = orderByTime(live.length, (i) => live[i]!.call);
+  return Array.from(order, (i) => live[i]!);
 }
 
 function checkOptions(options: LinOptions): Required<LinOptions> {
