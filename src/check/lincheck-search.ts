@@ -237,7 +237,8 @@ export class PartitionSearch<S, O extends TimedOperation> {
         continue;
       }
       e = next[HEAD]!;
-      if (++this.explored >= limit) {
+      // the limit reached: pause (unless that was the last operation to linearize)
+      if (++this.explored >= limit && this.#remaining > 0) {
         this.#cursor = e;
         return this.status;
       }

@@ -140,6 +140,7 @@ export function checkPartitions<S, R extends TimedOperation, O extends TimedOper
   const undecided = partitions
     .map((p) => ({ ...p, live: splitByCall(model, p.ops), search: null as PartitionSearch<S, O> | null }))
     .sort((a, b) => a.live.length - b.live.length);
+  const all = [...undecided];
   const overBudget: OverBudget[] = [];
   let explored = 0;
   const stats = (): LinStats => ({
@@ -148,7 +149,6 @@ export function checkPartitions<S, R extends TimedOperation, O extends TimedOper
     explored,
     peakMemoBytes: memory.peak,
   });
-  const all = [...undecided];
   for (let round = slice; undecided.length > 0; round *= 2) {
     for (const p of [...undecided]) {
       const before = p.search?.explored ?? 0;

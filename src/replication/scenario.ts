@@ -168,8 +168,15 @@ export function runScenario(s: Scenario, env: ScenarioEnv): ScenarioReport {
   return { ok: violation === null, violation, stats, history: ops, trace: fleet.trace, fleet };
 }
 
-/** The checks after a run: G5 and G3 on the ghost events, then a lost registration and linearizability on the history. */
-export function checkHistory(events: readonly VaultEvent[], ops: readonly Operation[], lin: LinOptions = {}): ScenarioViolation | null {
+/**
+ * The checks after a run: G5 and G3 on the ghost events, then a lost registration and
+ * linearizability on the history (`lin`: its budgets, by default the checker's).
+ */
+export function checkHistory(
+  events: readonly VaultEvent[],
+  ops: readonly Operation[],
+  lin: LinOptions = {},
+): ScenarioViolation | null {
   const budget = checkBudget(events);
   if (budget.length > 0) {
     const v = budget[0]!;
@@ -179,9 +186,10 @@ export function checkHistory(events: readonly VaultEvent[], ops: readonly Operat
   if (lost !== null) return { invariant: 'INV-6', detail: lost };
   const r = checkLinearizable(recordModel, ops, lin);
   if (r.verdict === 'not-linearizable') {
-    return { invariant: 'INV-5', detail: `history not linearizable for credential ${r.partition}: ${describeRefutation(r, describeStep)}` };
+    const detail = `history not linearizable for credential ${r.partition}: ${describeRefutation(r, describeStep)}`;
+    return { invariant: 'INV-5', detail };
   }
-  // no answer is no pass: the run fails, as undecided (spec ch. 12.3)
+  // no answer is no pass: the run fails, as undecided (spec ch. 12.3.1)
   if (r.verdict === 'unknown') return { invariant: 'UNDECIDED', detail: `INV-5 not decided: ${describeUnknown(r)}` };
   return null;
 }
