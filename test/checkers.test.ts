@@ -7,11 +7,11 @@
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { History, type OpInput, type OpOutput, type Operation, describeOperation } from '../src/check/history.ts';
-import { checkLinearizable } from '../src/check/lincheck.ts';
+import { checkLinearizable, describeUnknown } from '../src/check/lincheck.ts';
 import { recordModel } from '../src/check/record-model.ts';
 import { checkBudget, type VaultEvent } from '../src/check/budget.ts';
 import { findLostRegistration } from '../src/check/lost-registration.ts';
-import { type Command, type VaultState, EMPTY_VAULT, applyCommand } from '../src/vault/records.ts';
+import { recordsHistoryArb } from './support/lincheck-histories.ts';
 
 /** An operation of a sequential history; `ke2`: the tries the KE2 of a recovery whose envelope opened said remain. */
 type Step = [client: string, input: OpInput, completion: 'ok' | 'info' | 'fail', output?: OpOutput, ke2?: number];
@@ -48,75 +48,12 @@ const reg = (limit = 3): OpInput => ({ kind: 'register', password: 'pw', key: 'K
 const rec = (password: string): OpInput => ({ kind: 'recover', password });
 const wrong = (triesRemaining: number): OpOutput => ({ kind: 'WrongPassword', triesRemaining });
 const recovered: OpOutput = { kind: 'Recovered', key: 'K' };
-const linearizable = (ops: readonly Operation[]) => checkLinearizable(recordModel, ops).ok;
-
-/** A client of the record rules: a right password, one whose session expires before its KE3, a wrong one, a probe, a forged KE3. */
-type Attempt = 'right' | 'late' | 'wrong' | 'probe' | 'forge';
-
-/**
- * Histories of the record rules themselves (`applyCommand`, src/vault/records.ts): a registration,
- * then an owner and attackers on the credential, each a client whose events (its invocation, each
- * command it has committed, the answer it gets) are interleaved at random. A run may stop anywhere:
- * the operations still open are `info`.
- */
-const recordsHistoryArb = fc
-  .record({
-    limit: fc.integer({ min: 1, max: 3 }),
-    clients: fc.array(fc.array(fc.constantFrom<Attempt>('right', 'late', 'wrong', 'probe', 'forge'), { minLength: 1, maxLength: 4 }), { minLength: 2, maxLength: 4 }),
-    schedule: fc.array(fc.nat(), { maxLength: 120 }),
-  })
-  .map(({ limit, clients, schedule }) => {
-    const h = new History();
-    let t = 0;
-    let vault: VaultState = EMPTY_VAULT;
-    const commit = (cmd: Command) => {
-      const r = applyCommand(vault, cmd);
-      vault = r.state;
-      return r.outcome;
-    };
-    const registration = h.invoke('owner', 'alice', reg(limit), t++);
-    commit({ type: 'Register', credentialId: 'alice', registrationRecord: '00', sealedPayload: '00', transcriptHash: '00', guessLimit: limit });
-    h.complete(registration, 'ok', t++, { kind: 'Registered' });
-    function* client(name: string, attempts: readonly Attempt[]): Generator<void, void, void> {
-      for (const [k, a] of attempts.entries()) {
-        const id = h.invoke(name, 'alice', a === 'probe' ? { kind: 'probe' } : rec(a === 'right' || a === 'late' ? 'pw' : `${name}-${k}`), t++);
-        yield;
-        const session = (reason: 'abort' | 'failed' | 'expired'): Command => ({ type: 'EndSession', credentialId: 'alice', sessionId: `${name}/${k}`, reason });
-        const consumed = commit({ type: 'ConsumeGuess', credentialId: 'alice', sessionId: `${name}/${k}`, generation: 1, at: 0 });
-        yield;
-        if (!consumed.ok) {
-          h.complete(id, 'ok', t++, { kind: 'Locked' });
-          continue;
-        }
-        const tries = consumed.record!.guessLimit - consumed.record!.attemptsUsed;
-        if (a === 'probe' || a === 'wrong') {
-          h.complete(id, 'ok', t++, a === 'probe' ? { kind: 'Ke2', triesRemaining: tries } : wrong(tries));
-          yield;
-          commit(session(a === 'probe' ? 'expired' : 'abort'));
-        } else if (a === 'forge') {
-          commit(session('failed'));
-          yield;
-          h.complete(id, 'ok', t++, wrong(tries));
-        } else {
-          h.opened(id, t++, tries);
-          yield;
-          if (a === 'late') commit(session('expired'));
-          const reset = commit({ type: 'Reset', credentialId: 'alice', sessionId: `${name}/${k}` });
-          yield;
-          // a refused KE3 (the session ended) is no verdict the client can name: `info`
-          h.complete(id, reset.ok ? 'ok' : 'info', t++, reset.ok ? recovered : undefined);
-        }
-        yield;
-      }
-    }
-    const running = clients.map((attempts, c) => client(`c${c}`, attempts));
-    for (const pick of schedule) {
-      if (running.length === 0) break;
-      const i = pick % running.length;
-      if (running[i]!.next().done) running.splice(i, 1);
-    }
-    return { ops: h.close() };
-  });
+/** true or false: an `unknown` (no answer) fails the test. */
+function linearizable(ops: readonly Operation[]): boolean {
+  const r = checkLinearizable(recordModel, ops);
+  if (r.verdict === 'unknown') throw new Error(`no answer: ${describeUnknown(r)}`);
+  return r.verdict === 'linearizable';
+}
 
 describe('linearizability (INV-5: record operations are linearizable per credential)', () => {
   test('a correct sequential history is accepted', () => {
@@ -248,7 +185,7 @@ describe('linearizability (INV-5: record operations are linearizable per credent
 
     test('property: every history of the record rules (src/vault/records.ts) with clients interleaved at random is accepted', () => {
       fc.assert(
-        fc.property(recordsHistoryArb, ({ ops }) => {
+        fc.property(recordsHistoryArb(), ({ ops }) => {
           expect(linearizable(ops), ops.map(describeOperation).join('\n')).toBe(true);
         }),
         { numRuns: 1000 },
@@ -345,14 +282,14 @@ describe('no acknowledged registration lost (INV-6)', () => {
       ['c', rec('pw'), 'ok', wrong(9)],
     ]);
     expect(findLostRegistration(unacknowledged)).toBeNull();
-    expect(checkLinearizable(recordModel, unacknowledged).ok).toBe(true);
+    expect(linearizable(unacknowledged)).toBe(true);
     const replaced = sequential([
       ['c', reg(3), 'ok', { kind: 'Registered' }],
       ['d', { kind: 'register', password: 'other', key: 'K2', limit: 3 }, 'info'],
       ['c', rec('pw'), 'ok', wrong(2)],
     ]);
     expect(findLostRegistration(replaced)).toBeNull();
-    expect(checkLinearizable(recordModel, replaced).ok).toBe(true);
+    expect(linearizable(replaced)).toBe(true);
     const correct = sequential([
       ['c', reg(3), 'ok', { kind: 'Registered' }],
       ['a', rec('x'), 'ok', wrong(2)],

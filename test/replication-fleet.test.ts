@@ -1,5 +1,5 @@
 /**
- * The replicated vault in the simulator (src/replication/fleet.ts): deterministic runs on memory
+ * The replicated vault in the simulator (src/sim/fleet.ts): deterministic runs on memory
  * and SoftHSM fleets, the demo story, G1 and its cost in message delays, rollback within and
  * beyond the bound, batching under load, forged replica messages. Every step of every run here is
  * checked by the safety monitor (INV-3, INV-7..11).

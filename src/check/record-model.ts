@@ -17,8 +17,8 @@
  * password (fake KE2) or `Locked` and changes nothing.
  * @module
  */
-import type { Model } from './lincheck.ts';
-import type { Operation } from './history.ts';
+import type { Model, ModelRef } from './lincheck.ts';
+import { type Operation, describeOperation } from './history.ts';
 
 export interface CredentialState {
   readonly password: string;
@@ -34,6 +34,11 @@ export type RecordModelState = CredentialState | null;
 /** One linearization point of a recorded operation: a recovery with `ke2` is its ConsumeGuess and its Reset. */
 export type RecordStep = Operation & { readonly commit?: 'ConsumeGuess' | 'Reset' };
 
+/** A step as a trace shows it: a recovery split in two is named by its commit. */
+export function describeStep(op: Operation | RecordStep): string {
+  return 'commit' in op && op.commit ? `${describeOperation(op)} ${op.commit}` : describeOperation(op);
+}
+
 function spend(s: CredentialState, pending = s.pending): CredentialState {
   return { ...s, used: s.used + 1, pending };
 }
@@ -47,8 +52,10 @@ function resetStep(s: RecordModelState, op: RecordStep): RecordModelState[] {
   return op.output?.kind === 'Recovered' && op.output.key === s.key ? [reset(s)] : [];
 }
 
-export const recordModel: Model<RecordModelState, RecordStep> = {
+export const recordModel: Model<RecordModelState, Operation, RecordStep> = {
   init: () => null,
+  // P-compositionality: the records of two credentials are independent (spec ch. 12.3)
+  partition: (op) => op.credential,
   key: (s) => (s === null ? '-' : `${s.password}|${s.key}|${s.limit}|${s.used}|${s.pending.join(',')}`),
   split(op) {
     if (!op.ke2) return [op];
@@ -88,3 +95,6 @@ export const recordModel: Model<RecordModelState, RecordStep> = {
     }
   },
 };
+
+/** The record model as a worker loads it (`checkLinearizableOnWorkers`). */
+export const RECORD_MODEL: ModelRef = { module: import.meta.url, name: 'recordModel' };

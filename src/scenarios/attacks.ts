@@ -1,6 +1,6 @@
 /**
  * The attack catalog (spec ch. 13): each attack a named strategy, seeded, with the property it
- * must not break. Most run as scenarios of the simulated fleet (src/replication/scenario.ts), with
+ * must not break. Most run as scenarios of the simulated fleet (src/sim/scenario.ts), with
  * the adversary as a host (faults, rollbacks), as clients (guesses, probes) or in the relay
  * (src/scenarios/relay-runner.ts); every run is checked for Raft safety, G1 and the record
  * invariants after every step, then G5, G3, lost registrations, linearizability and liveness. One attack

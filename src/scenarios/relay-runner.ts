@@ -1,12 +1,12 @@
 /**
  * Scenarios with a hostile relay (spec ch. 13): the same three phases and checks as `runScenario`
- * (src/replication/scenario.ts), with every frame between the honest clients and the fleet passing
+ * (src/sim/scenario.ts), with every frame between the honest clients and the fleet passing
  * through an adversary during the fault window: it may forward, hold back (reorder), alter, drop
  * or replay frames, and inject its own. The relay sees only channel ids, frame kinds and
  * ciphertext (spec ch. 3); the runner tells it which credential a channel belongs to only so that
  * a replayed KE1, which may spend a guess, is recorded in the history as an `info` probe.
  *
- * The honest clients are the scripted clients of src/replication/sim-client.ts, given a view of
+ * The honest clients are the scripted clients of src/sim/client.ts, given a view of
  * the fleet whose `sendFrame` and client registration go through the adversary.
  * @module
  */

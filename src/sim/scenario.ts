@@ -25,10 +25,10 @@ import type { Hsm } from '../hsm/hsm.ts';
 import { randomInt, seededRng } from '../crypto/rng.ts';
 import { toHex } from '../crypto/bytes.ts';
 import { type VaultEvent, checkBudget } from '../check/budget.ts';
-import { History, type Operation, describeOperation } from '../check/history.ts';
-import { checkLinearizable } from '../check/lincheck.ts';
+import { History, type Operation } from '../check/history.ts';
+import { type LinOptions, checkLinearizable, describeRefutation, describeUnknown } from '../check/lincheck.ts';
 import { findLostRegistration } from '../check/lost-registration.ts';
-import { recordModel } from '../check/record-model.ts';
+import { describeStep, recordModel } from '../check/record-model.ts';
 import type { VaultConfig } from '../vault/node.ts';
 import type { BrokenVariant } from '../broken/catalog.ts';
 import { type Fault, type FleetStats, type Timing, SimFleet, describeFault } from './fleet.ts';
@@ -77,7 +77,7 @@ export interface ScenarioEnv {
 }
 
 export interface ScenarioViolation {
-  /** `INV-n` (spec ch. 12) or `LIVENESS`. */
+  /** `INV-n` (spec ch. 12), `LIVENESS`, or `UNDECIDED` (the linearizability check gave no answer). */
   readonly invariant: string;
   readonly detail: string;
 }
@@ -195,8 +195,15 @@ export function runScenario(s: Scenario, env: ScenarioEnv, drive?: (run: Scenari
   return { ok: violation === null, violation, stats, history: ops, trace: fleet.trace, fleet };
 }
 
-/** The checks after a run: G5 and G3 on the ghost events, then a lost registration and linearizability on the history. */
-export function checkHistory(events: readonly VaultEvent[], ops: readonly Operation[]): ScenarioViolation | null {
+/**
+ * The checks after a run: G5 and G3 on the ghost events, then a lost registration and
+ * linearizability on the history (`lin`: its budgets, by default the checker's).
+ */
+export function checkHistory(
+  events: readonly VaultEvent[],
+  ops: readonly Operation[],
+  lin: LinOptions = {},
+): ScenarioViolation | null {
   const budget = checkBudget(events);
   if (budget.length > 0) {
     const v = budget[0]!;
@@ -204,10 +211,13 @@ export function checkHistory(events: readonly VaultEvent[], ops: readonly Operat
   }
   const lost = findLostRegistration(ops);
   if (lost !== null) return { invariant: 'INV-6', detail: lost };
-  const lin = checkLinearizable(recordModel, ops);
-  if (!lin.ok) {
-    return { invariant: 'INV-5', detail: `history not linearizable for credential ${lin.partition?.[0]?.credential}:\n${(lin.partition ?? []).map(describeOperation).join('\n')}` };
+  const r = checkLinearizable(recordModel, ops, lin);
+  if (r.verdict === 'not-linearizable') {
+    const detail = `history not linearizable for credential ${r.partition}: ${describeRefutation(r, describeStep)}`;
+    return { invariant: 'INV-5', detail };
   }
+  // no answer is no pass: the run fails, as undecided (spec ch. 12.3.1)
+  if (r.verdict === 'unknown') return { invariant: 'UNDECIDED', detail: `INV-5 not decided: ${describeUnknown(r)}` };
   return null;
 }
 

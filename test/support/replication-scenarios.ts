@@ -1,6 +1,6 @@
 /**
  * fast-check arbitraries of fault scenarios for the replicated vault (spec ch. 6), and the fleets
- * they run on. A scenario is a plain value (src/replication/scenario.ts): fast-check shrinks a
+ * they run on. A scenario is a plain value (src/sim/scenario.ts): fast-check shrinks a
  * failing one to a minimal schedule by dropping faults, client operations and network trouble.
  *
  * Fleets: memory HSMs provisioned once per size and cloned per scenario (a clone is a fresh fleet
