@@ -14,7 +14,12 @@ usage: npx bkv <command> [options]
   opaque [--suite ID] [--seed S]           one OPAQUE registration and login, every message in hex
   fleet deploy --out DIR [--replicas N]    deploy 2 fleets with a rotation: log, bundles, evidence
                [--hsm memory|softhsm] [--seed S]
+               [--witness URL]             publish through a witness service (--out optional then)
   audit DIR [--verbose]                    verify a deployment directory end to end; keys and roles per epoch
+  audit --witness URL --namespace NS       verify a live witness's namespace epoch by epoch (mbt eb-verify-namespace)
+        [--limit N] [--before-epoch E] [--witness-key HEX] [--operator-key HEX] [--heads FILE]
+  witness serve --dir D --listen HOST:PORT the witness service (the Key Transparency Auditor's API, bkv's proofs)
+  witness verify REPORT.json --key HEX     verify one auditor report under an auditor key
   check [--suite consensus|attack|guess-limit] [--runs N] [--seed S] [--hsm memory|softhsm] [--replay T]
                                            randomized scenarios and attacks on a replicated fleet; replay a failure
   check --broken M [--runs N] [--seed S]   a broken fleet (count-at-ke3, stale-tries, ...) until a check reports it
@@ -69,13 +74,34 @@ export async function main(argv: readonly string[], print: (line: string) => voi
       }
       case 'fleet': {
         const [sub, ...more] = rest;
-        if (sub !== 'deploy') throw new UsageError('usage: npx bkv fleet deploy --out <dir> [--replicas N] [--hsm memory|softhsm] [--seed S]');
+        if (sub !== 'deploy') throw new UsageError('usage: npx bkv fleet deploy --out <dir> [--replicas N] [--hsm memory|softhsm] [--seed S] [--witness URL]');
         const { fleetDeploy } = await import('./fleet.ts');
-        return await fleetDeploy(parseArgs(more, ['out', 'replicas', 'hsm', 'seed']), print);
+        return await fleetDeploy(parseArgs(more, ['out', 'replicas', 'hsm', 'seed', 'witness']), print);
       }
       case 'audit': {
+        const a = parseArgs(rest, ['witness', 'namespace', 'limit', 'before-epoch', 'witness-key', 'operator-key', 'heads'], ['verbose']);
+        if (a.options.witness !== undefined) {
+          const { auditOptionsOf, auditThroughWitness } = await import('./witness.ts');
+          return await auditThroughWitness(auditOptionsOf(a), print);
+        }
+        if (Object.keys(a.options).some((k) => k !== 'verbose')) throw new UsageError('--namespace, --limit, --before-epoch, --*-key and --heads go with --witness URL');
         const { audit } = await import('./fleet.ts');
-        return await audit(parseArgs(rest, [], ['verbose']), print);
+        return await audit(a, print);
+      }
+      case 'witness': {
+        const [sub, ...more] = rest;
+        const { witnessServe, witnessVerify } = await import('./witness.ts');
+        if (sub === 'serve') {
+          const a = parseArgs(more, ['dir', 'listen']);
+          if (typeof a.options.dir !== 'string' || typeof a.options.listen !== 'string') throw new UsageError('usage: npx bkv witness serve --dir D --listen HOST:PORT');
+          return await witnessServe({ dir: a.options.dir, listen: a.options.listen }, print);
+        }
+        if (sub === 'verify') {
+          const a = parseArgs(more, ['key']);
+          if (a.positionals.length !== 1 || typeof a.options.key !== 'string') throw new UsageError('usage: npx bkv witness verify REPORT.json --key HEX');
+          return await witnessVerify({ file: a.positionals[0]!, key: a.options.key }, print);
+        }
+        throw new UsageError('usage: npx bkv witness serve|verify');
       }
       case 'explore': {
         const a = parseArgs(rest, ['replicas', 'credentials', 'limit', 'broken', 'sessions', 'max-term', 'max-log', 'partitions', 'only', 'max-states'], ['no-crashes', 'no-drops']);
