@@ -47,7 +47,12 @@ const plan = planFleets('audit-witness');
 let honest: TestWitness;
 beforeAll(async () => {
   honest = await startWitness({ keySeed: 'audit-witness' });
-  await publishThroughWitness(honest.client, { namespace: NS, ciphersuite: 1, artifacts: plan.artifacts, operator: plan.operator });
+  await publishThroughWitness(honest.client, {
+    namespace: NS,
+    ciphersuite: 1,
+    artifacts: plan.artifacts,
+    operator: plan.operator,
+  });
 });
 
 describe('an honest witness', () => {
@@ -71,9 +76,15 @@ describe('an honest witness', () => {
     const pinned = { namespace: NS, witnessKey: honest.service.publicKey, operatorKey: plan.operator.publicKey };
     expect((await auditWitness(honest.client, pinned)).failures).toBe(0);
     const other = hsmSigner(MemoryHsm.create('other', seededRng('other')), 'k').publicKey;
-    await expect(auditWitness(honest.client, { ...pinned, witnessKey: other })).rejects.toThrow(/WitnessSignatureInvalid/);
+    await expect(auditWitness(honest.client, { ...pinned, witnessKey: other })).rejects.toThrow(
+      /WitnessSignatureInvalid/,
+    );
     const r = await auditWitness(honest.client, { ...pinned, operatorKey: other });
-    expect(r.epochs.map((e) => e.code)).toEqual(['OperatorSignatureInvalid', 'OperatorSignatureInvalid', 'OperatorSignatureInvalid']);
+    expect(r.epochs.map((e) => e.code)).toEqual([
+      'OperatorSignatureInvalid',
+      'OperatorSignatureInvalid',
+      'OperatorSignatureInvalid',
+    ]);
   });
 });
 
@@ -85,7 +96,10 @@ const reportPath = /^\/namespaces\/[^/]+\/audits\/2$/;
 const listPath = /^\/namespaces\/[^/]+\/audits$/;
 const bundlePath = /^\/namespaces\/[^/]+\/bkv\/bundles\/2$/;
 
-/** Edits the report of epoch 2 wherever the witness serves it (its route, the listing, the bundle); `reseal` re-derives serialized_message. */
+/**
+ * Edits the report of epoch 2 wherever the witness serves it (its route, the listing, the bundle);
+ * `reseal` re-derives serialized_message.
+ */
 function everywhere(edit: (r: any) => void, reseal = true) {
   const apply = (r: any) => {
     if (r.epoch !== 2) return r;
@@ -106,7 +120,11 @@ function everywhere(edit: (r: any) => void, reseal = true) {
 
 const tamperings: [string, ReturnType<typeof rewrite>, string][] = [
   ['report.version', everywhere((r) => (r.version = 2), false), 'MalformedMessage'],
-  ['report.version and ciphersuite (3)', everywhere((r) => (r.version = r.ciphersuite = 3), false), 'UnsupportedCiphersuite'],
+  [
+    'report.version and ciphersuite (3)',
+    everywhere((r) => (r.version = r.ciphersuite = 3), false),
+    'UnsupportedCiphersuite',
+  ],
   ['report.ciphersuite (bincode bytes)', everywhere((r) => (r.version = r.ciphersuite = 2)), 'WitnessSignatureInvalid'],
   ['report.namespace', everywhere((r) => (r.namespace = 'meta.other.v1')), 'NamespaceMismatch'],
   ['report.timestamp', everywhere((r) => (r.timestamp += 1)), 'WitnessSignatureInvalid'],
@@ -114,13 +132,54 @@ const tamperings: [string, ReturnType<typeof rewrite>, string][] = [
   ['report.digest', everywhere((r) => (r.digest = flipLastHexDigit(r.digest))), 'DigestMismatch'],
   ['report.signature', everywhere((r) => (r.signature = flipLastHexDigit(r.signature))), 'WitnessSignatureInvalid'],
   ['report.key_id', everywhere((r) => (r.key_id = (r.key_id + 1) % 256)), 'WitnessSignatureInvalid'],
-  ['report.serialized_message', everywhere((r) => (r.serialized_message = flipLastHexDigit(r.serialized_message)), false), 'MalformedMessage'],
+  [
+    'report.serialized_message',
+    everywhere((r) => (r.serialized_message = flipLastHexDigit(r.serialized_message)), false),
+    'MalformedMessage',
+  ],
   ['report: a member added', everywhere((r) => (r.note = 'x'), false), 'MalformedMessage'],
-  ['report: only the listing differs', rewrite((m, p) => m === 'GET' && listPath.test(p), (j) => ({ audits: j.audits.map((r: any) => (r.epoch === 2 ? { ...r, signature: flipLastHexDigit(r.signature) } : r)) })), 'LogInconsistent'],
-  ["report: the bundle's differs", rewrite((m, p) => m === 'GET' && bundlePath.test(p), (j) => ({ ...j, report: { ...j.report, signature: flipLastHexDigit(j.report.signature) } })), 'LogInconsistent'],
-  ['artifact', rewrite((m, p) => m === 'GET' && bundlePath.test(p), (j) => ({ ...j, artifact: j.artifact.replace('"fleet-2"', '"fleet-9"') })), 'DigestMismatch'],
-  ['operatorCounterSignature', rewrite((m, p) => m === 'GET' && bundlePath.test(p), (j) => ({ ...j, operatorCounterSignature: flipLastHexDigit(j.operatorCounterSignature) })), 'OperatorSignatureInvalid'],
-  ['inclusion proof', rewrite((m, p) => m === 'GET' && /\/bkv\/inclusion\/2$/.test(p), (j) => ({ ...j, proof: j.proof.map(flipLastHexDigit) })), 'InclusionProofInvalid'],
+  [
+    'report: only the listing differs',
+    rewrite(
+      (m, p) => m === 'GET' && listPath.test(p),
+      (j) => ({
+        audits: j.audits.map((r: any) => (r.epoch === 2 ? { ...r, signature: flipLastHexDigit(r.signature) } : r)),
+      }),
+    ),
+    'LogInconsistent',
+  ],
+  [
+    "report: the bundle's differs",
+    rewrite(
+      (m, p) => m === 'GET' && bundlePath.test(p),
+      (j) => ({ ...j, report: { ...j.report, signature: flipLastHexDigit(j.report.signature) } }),
+    ),
+    'LogInconsistent',
+  ],
+  [
+    'artifact',
+    rewrite(
+      (m, p) => m === 'GET' && bundlePath.test(p),
+      (j) => ({ ...j, artifact: j.artifact.replace('"fleet-2"', '"fleet-9"') }),
+    ),
+    'DigestMismatch',
+  ],
+  [
+    'operatorCounterSignature',
+    rewrite(
+      (m, p) => m === 'GET' && bundlePath.test(p),
+      (j) => ({ ...j, operatorCounterSignature: flipLastHexDigit(j.operatorCounterSignature) }),
+    ),
+    'OperatorSignatureInvalid',
+  ],
+  [
+    'inclusion proof',
+    rewrite(
+      (m, p) => m === 'GET' && /\/bkv\/inclusion\/2$/.test(p),
+      (j) => ({ ...j, proof: j.proof.map(flipLastHexDigit) }),
+    ),
+    'InclusionProofInvalid',
+  ],
 ];
 
 describe('every tampering of a served report or artifact is caught, with its reason, at its epoch', () => {
@@ -129,17 +188,30 @@ describe('every tampering of a served report or artifact is caught, with its rea
     const r = await audit(w.url);
     await w.close();
     expect(r.rc, r.text).toBe(1);
-    expect(r.lines.filter((l) => /FAILED/.test(l) && !l.startsWith('verdict'))).toEqual([expect.stringMatching(new RegExp(`^epoch 2  FAILED  ${code}: `))]);
+    expect(r.lines.filter((l) => /FAILED/.test(l) && !l.startsWith('verdict'))).toEqual([
+      expect.stringMatching(new RegExp(`^epoch 2  FAILED  ${code}: `)),
+    ]);
     expect(r.lines.filter((l) => / ok: /.test(l)).length).toBe(2);
     expect(r.lines.at(-1)).toBe('verdict: FAILED, 1 failure in 3 epochs');
   });
 
   test.each([
-    ['tree head signature', (j: any) => ({ ...j, signature: flipLastHexDigit(j.signature) }), 'WitnessSignatureInvalid'],
-    ['tree head root', (j: any) => ({ ...j, body: { ...j.body, rootHash: flipLastHexDigit(j.body.rootHash) } }), 'WitnessSignatureInvalid'],
+    [
+      'tree head signature',
+      (j: any) => ({ ...j, signature: flipLastHexDigit(j.signature) }),
+      'WitnessSignatureInvalid',
+    ],
+    [
+      'tree head root',
+      (j: any) => ({ ...j, body: { ...j.body, rootHash: flipLastHexDigit(j.body.rootHash) } }),
+      'WitnessSignatureInvalid',
+    ],
     ['tree head size', (j: any) => ({ ...j, body: { ...j.body, treeSize: 2 } }), 'WitnessSignatureInvalid'],
   ])('%s: the audit stops with %s', async (_, edit, code) => {
-    const w = await startWitness({ dir: honest.dir, wrap: rewrite((m, p) => m === 'GET' && /\/bkv\/tree-head$/.test(p), edit) });
+    const w = await startWitness({
+      dir: honest.dir,
+      wrap: rewrite((m, p) => m === 'GET' && /\/bkv\/tree-head$/.test(p), edit),
+    });
     const r = await audit(w.url);
     await w.close();
     expect([r.rc, r.lines]).toEqual([1, [expect.stringMatching(new RegExp(`^audit FAILED: ${code}: tree head: `))]]);
@@ -152,10 +224,14 @@ describe('every tampering of a served report or artifact is caught, with its rea
 
 describe('a witness that equivocates (two digests for one epoch, to two auditors)', () => {
   const other = (a: FleetArtifact, k: number) => ({ ...a, issuedAt: a.issuedAt + k });
-  /** View A: the honest log. View B: the same key and epoch 1, then other artifacts (another digest at epoch 2, ...). */
+  /** View A: the honest log. View B: the same key and epoch 1, then other artifacts (another digest at epoch 2). */
   async function viewB(extra: number) {
     const b = await startWitness({ keySeed: 'audit-witness' });
-    const artifacts = [plan.artifacts[0]!, ...plan.artifacts.slice(1).map((a) => other(a, 1)), ...Array.from({ length: extra }, (_, i) => other(plan.artifacts[2]!, 2 + i))];
+    const artifacts = [
+      plan.artifacts[0]!,
+      ...plan.artifacts.slice(1).map((a) => other(a, 1)),
+      ...Array.from({ length: extra }, (_, i) => other(plan.artifacts[2]!, 2 + i)),
+    ];
     await publishThroughWitness(b.client, { namespace: NS, ciphersuite: 1, artifacts, operator: plan.operator });
     expect(b.service.publicKey).toEqual(honest.service.publicKey);
     return b;
@@ -164,40 +240,60 @@ describe('a witness that equivocates (two digests for one epoch, to two auditors
   test.each([
     ['the same size (3 and 3)', 0, 'LogEquivocation'],
     ['a larger log (3, then 4)', 1, 'ConsistencyProofInvalid'],
-  ])("%s: each view audits alone (%i epochs more in view B); with the other auditor's head it fails with %s", async (_, extra, code) => {
-    const b = await viewB(extra);
-    const heads = join(tempDir('heads'), 'heads.json');
-    const first = await audit(honest.url, { headsFile: heads });
-    expect(first.rc, first.text).toBe(0);
-    expect(first.lines.at(-1)).toMatch(/^tree head of size 3 added to /);
-    expect((await audit(b.url)).rc).toBe(0); // alone, the split view is a valid log
-    const second = await audit(b.url, { headsFile: heads });
-    expect([second.rc, second.lines]).toEqual([1, [expect.stringMatching(new RegExp(`^audit FAILED: ${code}: the tree head of size 3 seen before: `))]]);
-    // an auditor that ignores the heads it was given does not see it
-    const ignoring = await auditWitness(b.client, { namespace: NS });
-    expect(ignoring.failures).toBe(0);
-  });
+  ])(
+    "%s: each view audits alone (%i epochs more in view B); with the other auditor's head it fails with %s",
+    async (_, extra, code) => {
+      const b = await viewB(extra);
+      const heads = join(tempDir('heads'), 'heads.json');
+      const first = await audit(honest.url, { headsFile: heads });
+      expect(first.rc, first.text).toBe(0);
+      expect(first.lines.at(-1)).toMatch(/^tree head of size 3 added to /);
+      expect((await audit(b.url)).rc).toBe(0); // alone, the split view is a valid log
+      const second = await audit(b.url, { headsFile: heads });
+      expect([second.rc, second.lines]).toEqual([
+        1,
+        [expect.stringMatching(new RegExp(`^audit FAILED: ${code}: the tree head of size 3 seen before: `))],
+      ]);
+      // an auditor that ignores the heads it was given does not see it
+      const ignoring = await auditWitness(b.client, { namespace: NS });
+      expect(ignoring.failures).toBe(0);
+    },
+  );
 
   test('a log cut back below a head seen before fails too', async () => {
     const short = await startWitness({ keySeed: 'audit-witness' });
-    await publishThroughWitness(short.client, { namespace: NS, ciphersuite: 1, artifacts: plan.artifacts.slice(0, 2), operator: plan.operator });
+    await publishThroughWitness(short.client, {
+      namespace: NS,
+      ciphersuite: 1,
+      artifacts: plan.artifacts.slice(0, 2),
+      operator: plan.operator,
+    });
     const heads = join(tempDir('heads'), 'heads.json');
     expect((await audit(honest.url, { headsFile: heads })).rc).toBe(0);
     const r = await audit(short.url, { headsFile: heads });
-    expect(r.lines).toEqual([expect.stringMatching(/^audit FAILED: LogInconsistent: the tree head of size 3 seen before: /)]);
+    expect(r.lines).toEqual([
+      expect.stringMatching(/^audit FAILED: LogInconsistent: the tree head of size 3 seen before: /),
+    ]);
   });
 });
 
 describe('a republication attempt kept as evidence', () => {
   test('the owner asked for epoch 2 with another digest: the audit fails with LogEquivocation', async () => {
     const w = await startWitness({ keySeed: 'conflict' });
-    await publishThroughWitness(w.client, { namespace: NS, ciphersuite: 1, artifacts: plan.artifacts, operator: plan.operator });
+    await publishThroughWitness(w.client, {
+      namespace: NS,
+      ciphersuite: 1,
+      artifacts: plan.artifacts,
+      operator: plan.operator,
+    });
     expect((await audit(w.url)).rc).toBe(0);
     const d = toHex(computeArtifactDigest(encodeArtifact({ ...plan.artifacts[1]!, issuedAt: 1 })));
     await expect(w.client.publish(NS, 2, d, plan.operator)).rejects.toThrow(/LogEquivocation/);
     const r = await audit(w.url);
     expect(r.rc).toBe(1);
-    expect(r.lines).toContainEqual(expect.stringMatching(/^conflict at epoch 2: FAILED  LogEquivocation: the log owner asked to republish epoch 2/));
+    expect(r.lines).toContainEqual(
+      expect.stringMatching(/^conflict at epoch 2: FAILED  LogEquivocation: the log owner asked to republish epoch 2/),
+    );
   });
 });
 
@@ -223,16 +319,34 @@ describe('bkv witness verify', () => {
     expect(good.rc).toBe(0);
     expect(good.lines[0]).toMatch(/^report verifies: namespace meta\.encrypted_backups\.fleet_keys\.v1, epoch 2, /);
     const r = report as Record<string, unknown>;
-    const bincode = encodeReport(signStatement(hsmSigner(MemoryHsm.create('b', seededRng('b')), 'k'), { ...statementOf(r as never), ciphersuite: 2 }));
-    expect((await run(file('bincode.json', bincode), toHex(hsmSigner(MemoryHsm.create('b', seededRng('b')), 'k').publicKey))).rc).toBe(0);
+    const bincode = encodeReport(
+      signStatement(hsmSigner(MemoryHsm.create('b', seededRng('b')), 'k'), {
+        ...statementOf(r as never),
+        ciphersuite: 2,
+      }),
+    );
+    expect(
+      (await run(file('bincode.json', bincode), toHex(hsmSigner(MemoryHsm.create('b', seededRng('b')), 'k').publicKey)))
+        .rc,
+    ).toBe(0);
     const cases: [string, unknown, string][] = [
-      ['timestamp.json', { ...r, timestamp: (r.timestamp as number) + 1, serialized_message: null }, 'WitnessSignatureInvalid'],
+      [
+        'timestamp.json',
+        { ...r, timestamp: (r.timestamp as number) + 1, serialized_message: null },
+        'WitnessSignatureInvalid',
+      ],
       ['serialized.json', { ...r, timestamp: (r.timestamp as number) + 1 }, 'MalformedMessage'],
       ['suite.json', { ...r, version: 7, ciphersuite: 7 }, 'UnsupportedCiphersuite'],
       ['broken.json', '{"version":', 'MalformedMessage'],
     ];
-    for (const [name, x, code] of cases) expect(await run(file(name, x))).toEqual({ rc: 1, lines: [expect.stringMatching(new RegExp(`^report FAILED: ${code}: `))] });
-    expect((await run(file('good2.json', report), toHex(plan.operator.publicKey))).lines[0]).toMatch(/^report FAILED: WitnessSignatureInvalid: .*key_id/);
+    for (const [name, x, code] of cases)
+      expect(await run(file(name, x))).toEqual({
+        rc: 1,
+        lines: [expect.stringMatching(new RegExp(`^report FAILED: ${code}: `))],
+      });
+    expect((await run(file('good2.json', report), toHex(plan.operator.publicKey))).lines[0]).toMatch(
+      /^report FAILED: WitnessSignatureInvalid: .*key_id/,
+    );
     expect((await run(join(dir, 'missing.json'))).rc).toBe(1);
   });
 });
@@ -246,18 +360,32 @@ describe('acceptance: witness serve + fleet deploy --witness + audit --witness',
       await expect.poll(() => served.lines.length, { timeout: 10_000 }).toBeGreaterThan(0);
       const url = /listening on (\S+),/.exec(served.lines[0]!)![1]!;
       const deployed = capture();
-      expect(await fleetDeploy({ positionals: [], options: { witness: url, replicas: '1', seed: 'acceptance' } }, deployed.print)).toBe(0);
+      expect(
+        await fleetDeploy(
+          { positionals: [], options: { witness: url, replicas: '1', seed: 'acceptance' } },
+          deployed.print,
+        ),
+      ).toBe(0);
       expect(deployed.lines.join('\n')).toContain('a replayed epoch-1 bundle is refused: StaleEpoch');
       const audited = await audit(url);
       expect(audited.rc, audited.text).toBe(0);
-      expect(served.lines).toContainEqual(expect.stringMatching(/^POST \/namespaces\/meta\.encrypted_backups\.fleet_keys\.v1\/audits 200$/));
+      expect(served.lines).toContainEqual(
+        expect.stringMatching(/^POST \/namespaces\/meta\.encrypted_backups\.fleet_keys\.v1\/audits 200$/),
+      );
       const info = (await (await fetch(`${url}/info`)).json()) as { keys: { public_key: string }[] };
       const report = (await (await fetch(`${url}/namespaces/${NS}/audits/3`)).json()) as Record<string, unknown>;
       const tampered = join(tempDir('acceptance'), 'tampered.json');
-      writeFileSync(tampered, JSON.stringify({ ...report, digest: flipLastHexDigit(report.digest as string), serialized_message: null }));
+      writeFileSync(
+        tampered,
+        JSON.stringify({ ...report, digest: flipLastHexDigit(report.digest as string), serialized_message: null }),
+      );
       const verified = capture();
       expect(await witnessVerify({ file: tampered, key: info.keys[0]!.public_key }, verified.print)).toBe(1);
-      expect(verified.lines).toEqual([expect.stringMatching(/^report FAILED: WitnessSignatureInvalid: epoch 3: the auditor signature does not verify/)]);
+      expect(verified.lines).toEqual([
+        expect.stringMatching(
+          /^report FAILED: WitnessSignatureInvalid: epoch 3: the auditor signature does not verify/,
+        ),
+      ]);
     } finally {
       stop.abort();
       expect(await serving).toBe(0);

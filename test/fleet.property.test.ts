@@ -157,7 +157,8 @@ describe('deployments and the audit', () => {
       let state = INITIAL_CLIENT_FLEET_STATE;
       for (const b of d.bundles) {
         const { epoch, timestamp } = b.report!;
-        const info = serveFleetInfo(d.log, b, { treeSize: epoch, ...(state.treeHead && { knownTreeSize: state.treeHead.body.treeSize }) });
+        const known = state.treeHead && { knownTreeSize: state.treeHead.body.treeSize };
+        const info = serveFleetInfo(d.log, b, { treeSize: epoch, ...known });
         state = validateFleetInfo(info, trustOf(d), state, timestamp).state;
         inclusion(d.log.getStatements()[epoch - 1]!, info.inclusionProof, info.treeHead.body);
       }
@@ -238,7 +239,9 @@ describe('bundles and the client (INV-13)', () => {
   });
 
   test('the property catches a broken client that does not check the operator counter-signature', () => {
-    const skipsCounterSignature = (b: Bundle) => validateBundle({ ...b, operatorCounterSignature: bundle.operatorCounterSignature! }, trust, INITIAL_CLIENT_FLEET_STATE, at);
+    const counter = bundle.operatorCounterSignature!;
+    const skipsCounterSignature = (b: Bundle) =>
+      validateBundle({ ...b, operatorCounterSignature: counter }, trust, INITIAL_CLIENT_FLEET_STATE, at);
     expect(fc.check(tamperedBundlesNeverValidate(skipsCounterSignature), { seed: SEED, numRuns: 1000, endOnFailure: true }).failed).toBe(true);
   });
 });

@@ -10,7 +10,7 @@
  */
 import { beforeAll, describe, expect, test } from 'vitest';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { toHex, utf8 } from '../src/crypto/bytes.ts';
+import { fromHex, toHex, utf8 } from '../src/crypto/bytes.ts';
 import { canonicalJson, parseCanonicalJson } from '../src/crypto/canonical.ts';
 import { seededRng } from '../src/crypto/rng.ts';
 import { getSuite } from '../src/crypto/suite.ts';
@@ -286,7 +286,8 @@ describe('witness log rules (spec ch. 7)', () => {
 });
 
 describe('INV-13: client validation over the air, one code per refusal', () => {
-  const valid = (b: Bundle, state = INITIAL_CLIENT_FLEET_STATE, now = nowFor(b.report ? b : bundleAt(1))) => validateBundle(b, F.trust, state, now);
+  const valid = (b: Bundle, state = INITIAL_CLIENT_FLEET_STATE, now = nowFor(b.report ? b : bundleAt(1))) =>
+    validateBundle(b, F.trust, state, now);
 
   test('the genuine bundles of every epoch are accepted in order, with the fleet keys as the context', () => {
     let state = INITIAL_CLIENT_FLEET_STATE;
@@ -322,13 +323,14 @@ describe('INV-13: client validation over the air, one code per refusal', () => {
     const strangerLog = new WitnessLog(NAMESPACE, stranger, () => START);
     const byStranger = publishArtifact(b.artifact, strangerLog, F.d.operator);
     expectRefused((s) => valid(byStranger, s), INITIAL_CLIENT_FLEET_STATE, 'WitnessSignatureInvalid');
-    const counterByStranger = { ...b, operatorCounterSignature: toHex(stranger.sign(Buffer.from(b.report!.signature, 'hex'))) };
+    const counterByStranger = { ...b, operatorCounterSignature: toHex(stranger.sign(fromHex(b.report!.signature))) };
     expectRefused((s) => valid(counterByStranger, s), INITIAL_CLIENT_FLEET_STATE, 'OperatorSignatureInvalid');
   });
 
   test('wrong digest: DigestMismatch', () => {
     const b = bundleAt(1);
-    expectRefused((s) => valid(withDigest(b, toHex(sha256(utf8('something else')))), s), INITIAL_CLIENT_FLEET_STATE, 'DigestMismatch');
+    const other = withDigest(b, toHex(sha256(utf8('something else'))));
+    expectRefused((s) => valid(other, s), INITIAL_CLIENT_FLEET_STATE, 'DigestMismatch');
   });
 
   test('substituted key: DigestMismatch with the old digest, WitnessSignatureInvalid with a recomputed one', () => {
@@ -337,7 +339,8 @@ describe('INV-13: client validation over the air, one code per refusal', () => {
     const attacker = MemoryHsm.create('attacker', seededRng('attacker')).generateKey('c', 'x25519').publicKey!;
     const swapped = encodeArtifact({ ...a, keys: a.keys.map((k) => (k.role === 'channel' ? { ...k, key: { kind: 'x25519', publicKey: toHex(attacker) } } : k)) });
     expectRefused((s) => valid({ ...b, artifact: swapped }, s), INITIAL_CLIENT_FLEET_STATE, 'DigestMismatch');
-    expectRefused((s) => valid({ ...withDigest(b, toHex(sha256(utf8(swapped)))), artifact: swapped }, s), INITIAL_CLIENT_FLEET_STATE, 'WitnessSignatureInvalid');
+    const resealed = { ...withDigest(b, toHex(sha256(utf8(swapped)))), artifact: swapped };
+    expectRefused((s) => valid(resealed, s), INITIAL_CLIENT_FLEET_STATE, 'WitnessSignatureInvalid');
     // even validly published, the substituted key contradicts the replicas' attestations
     const published = publishElsewhere(decodeArtifact(swapped)).bundle;
     expect(() => valid(published)).not.toThrow();
@@ -347,7 +350,8 @@ describe('INV-13: client validation over the air, one code per refusal', () => {
   test('a non-canonical artifact (same content, other encoding) is MalformedMessage', () => {
     const b = bundleAt(1);
     const spaced = JSON.stringify(JSON.parse(b.artifact), null, 1);
-    expectRefused((s) => valid({ ...withDigest(b, toHex(sha256(utf8(spaced)))), artifact: spaced }, s), INITIAL_CLIENT_FLEET_STATE, 'MalformedMessage');
+    const spacedBundle = { ...withDigest(b, toHex(sha256(utf8(spaced)))), artifact: spaced };
+    expectRefused((s) => valid(spacedBundle, s), INITIAL_CLIENT_FLEET_STATE, 'MalformedMessage');
     expect(() => parseCanonicalJson(b.artifact, 'a')).not.toThrow();
   });
 
@@ -490,7 +494,8 @@ describe('the audit (spec ch. 8)', () => {
   function recordOf(artifacts: readonly FleetArtifact[], evidence: readonly DeploymentEvidence[] = F.d.record.evidence): DeploymentRecord {
     let t = START;
     const texts = artifacts.map((a) => encodeArtifact({ ...a, issuedAt: START }));
-    const log = new WitnessLog(NAMESPACE, F.witness, () => (t += 1000), { root: formatRoot(1, toHex(sha256(utf8(texts[0]!)))) });
+    const root = formatRoot(1, toHex(sha256(utf8(texts[0]!))));
+    const log = new WitnessLog(NAMESPACE, F.witness, () => (t += 1000), { root });
     const bundles = texts.map((text) => publishArtifact(text, log, F.d.operator));
     const heads = log.getHeads();
     return {

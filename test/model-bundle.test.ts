@@ -168,7 +168,8 @@ export const bundleAdapter: Adapter<BundleSnapshot, BundleEvent, BundleSut> = {
   },
   observe(sut) {
     const d = sut.state.highestDigest;
-    const source = d === null ? null : (Object.keys(W.bundles) as BundleSource[]).find((s) => W.bundles[s].some((b) => b.report!.digest === d)) ?? 'unknown';
+    const holds = (s: BundleSource) => W.bundles[s].some((b) => b.report!.digest === d);
+    const source = d === null ? null : ((Object.keys(W.bundles) as BundleSource[]).find(holds) ?? 'unknown');
     return { highestEpoch: sut.state.highestEpoch, digest: source, outcome: sut.outcome, refusalsUnchanged: sut.refusalsUnchanged };
   },
   expect: (s) => ({ highestEpoch: s.context.highestEpoch, digest: s.context.digest, outcome: s.context.outcome, refusalsUnchanged: true }),

@@ -59,7 +59,9 @@ export const bundlesSuite: BenchSuite = {
     const bundleText = canonicalJson(bundle);
     const infoText = encodeFleetInfo(serveFleetInfo(d.log, bundle));
     const first = d.bundles[0]!;
-    const afterEpoch1: ClientFleetState = validateFleetInfo(serveFleetInfo(d.log, first, { treeSize: 1 }), trust, INITIAL_CLIENT_FLEET_STATE, first.report!.timestamp + 60_000).state;
+    const infoAt1 = serveFleetInfo(d.log, first, { treeSize: 1 });
+    const at1 = first.report!.timestamp + 60_000;
+    const afterEpoch1: ClientFleetState = validateFleetInfo(infoAt1, trust, INITIAL_CLIENT_FLEET_STATE, at1).state;
     const infoFrom1Text = encodeFleetInfo(serveFleetInfo(d.log, bundle, { knownTreeSize: 1 }));
     const tasks: BenchTask[] = [
       {

@@ -16,7 +16,14 @@ import { type Rng, toHex, utf8 } from '../crypto/bytes.ts';
 import { seededRng, systemRng } from '../crypto/rng.ts';
 import { getSuite } from '../crypto/suite.ts';
 import { BkvClient, generateBackupKey } from '../client/client.ts';
-import { type BundleTrust, type ClientFleetState, INITIAL_CLIENT_FLEET_STATE, type ValidatedFleet, moveRecordOnRecovery, validateFleetInfo } from '../client/bundle.ts';
+import {
+  type BundleTrust,
+  type ClientFleetState,
+  INITIAL_CLIENT_FLEET_STATE,
+  type ValidatedFleet,
+  moveRecordOnRecovery,
+  validateFleetInfo,
+} from '../client/bundle.ts';
 import { directRelay } from '../client/relay.ts';
 import { isVaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
@@ -39,9 +46,13 @@ const NAMESPACE = 'bkv.messenger.backup';
 export async function fleetDeploy(args: Parsed, print: Print): Promise<number> {
   const out = args.options.out;
   const witness = args.options.witness;
-  if (typeof out !== 'string' && typeof witness !== 'string') throw new UsageError('fleet deploy needs --out <dir> or --witness <url>');
+  if (typeof out !== 'string' && typeof witness !== 'string') {
+    throw new UsageError('fleet deploy needs --out <dir> or --witness <url>');
+  }
   const dir = typeof out === 'string' ? resolve(out) : undefined;
-  if (dir !== undefined && existsSync(dir) && readdirSync(dir).length > 0) throw new UsageError(`--out ${out}: the directory exists and is not empty`);
+  if (dir !== undefined && existsSync(dir) && readdirSync(dir).length > 0) {
+    throw new UsageError(`--out ${out}: the directory exists and is not empty`);
+  }
   const replicas = intOption(args, 'replicas', 5, 1, 9);
   const backend = choiceOption(args, 'hsm', ['memory', 'softhsm'] as const, 'memory');
   const seed = typeof args.options.seed === 'string' ? args.options.seed : toHex(systemRng(8));
@@ -56,7 +67,10 @@ export async function fleetDeploy(args: Parsed, print: Print): Promise<number> {
       namespace: NAMESPACE,
       suite,
       replicas,
-      openReplica: (fleetId: string, i: number) => ({ hsm: hsms.open(`bkv-${fleetId}-r${i}`), prefix: `bkv/${fleetId}/r${i}` }),
+      openReplica: (fleetId: string, i: number) => ({
+        hsm: hsms.open(`bkv-${fleetId}-r${i}`),
+        prefix: `bkv/${fleetId}/r${i}`,
+      }),
       operator: { hsm: hsms.open('bkv-operator'), label: 'bkv/operator/counter-signing' },
       vendorHsm: MemoryHsm.create('vendor', rng),
       rng,
@@ -65,7 +79,8 @@ export async function fleetDeploy(args: Parsed, print: Print): Promise<number> {
     };
     if (typeof witness === 'string') {
       const { deployThroughWitness } = await import('./witness.ts');
-      return await deployThroughWitness({ url: witness, namespace: WITNESS_NAMESPACE, options, ...(dir !== undefined && { dir }), rng }, print);
+      const o = { url: witness, namespace: WITNESS_NAMESPACE, options, ...(dir !== undefined && { dir }), rng };
+      return await deployThroughWitness(o, print);
     }
     const deployment = runDeployment({ ...options, witnessHsm: MemoryHsm.create('witness', rng) });
     const written = writeDeploymentFiles(dir!, encodeDeploymentFiles(deployment.record));
@@ -75,8 +90,16 @@ export async function fleetDeploy(args: Parsed, print: Print): Promise<number> {
       {
         fleets: d.fleets,
         bundles: d.bundles,
-        trust: { namespace: d.record.roots.namespace, witnessKey: d.log.publicKey, operatorKey: d.operator.publicKey, vendorRoot: d.vendor.rootKey },
-        serve: (epoch, known) => serveFleetInfo(d.log, d.bundles[epoch - 1]!, { treeSize: epoch, ...(known !== undefined && { knownTreeSize: known }) }),
+        trust: {
+          namespace: d.record.roots.namespace,
+          witnessKey: d.log.publicKey,
+          operatorKey: d.operator.publicKey,
+          vendorRoot: d.vendor.rootKey,
+        },
+        serve: (epoch, known) => {
+          const from = known !== undefined && { knownTreeSize: known };
+          return serveFleetInfo(d.log, d.bundles[epoch - 1]!, { treeSize: epoch, ...from });
+        },
       },
       rng,
       print,
@@ -92,7 +115,12 @@ export async function fleetDeploy(args: Parsed, print: Print): Promise<number> {
 export const WITNESS_NAMESPACE = 'meta.encrypted_backups.fleet_keys.v1';
 
 /** The HSMs of a deployment: memory, or SoftHSM tokens in a private token directory; `close` closes them all. */
-export async function openFleetHsms(backend: 'memory' | 'softhsm', replicas: number, rng: Rng, print: Print): Promise<{ open: (token: string) => Hsm; close: () => void }> {
+export async function openFleetHsms(
+  backend: 'memory' | 'softhsm',
+  replicas: number,
+  rng: Rng,
+  print: Print,
+): Promise<{ open: (token: string) => Hsm; close: () => void }> {
   const opened: Hsm[] = [];
   let dispose = () => {};
   let open: (token: string) => Hsm;
@@ -134,7 +162,9 @@ export async function demoClient(d: DemoWorld, rng: Rng, print: Print): Promise<
   // one vault per fleet, on its first replica (the replicated driver is ch. 6's; any replica holds the fleet keys)
   const vaults = d.fleets.map((f) => {
     const replica = f.replicas[0]!;
-    return createSingleReplicaVault(replica.hsm, rng, () => d.bundles.at(-1)!.report!.timestamp, { suite: getSuite(f.evidence.suite), labels: replica.labels }).vault;
+    const clock = () => d.bundles.at(-1)!.report!.timestamp;
+    const o = { suite: getSuite(f.evidence.suite), labels: replica.labels };
+    return createSingleReplicaVault(replica.hsm, rng, clock, o).vault;
   });
   const clientFor = (v: ValidatedFleet, fleetIndex: number, retiring = false) =>
     new BkvClient(retiring ? v.retiring! : v.context, directRelay((f) => vaults[fleetIndex]!.deliver(f)), rng);

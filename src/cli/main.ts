@@ -74,17 +74,23 @@ export async function main(argv: readonly string[], print: (line: string) => voi
       }
       case 'fleet': {
         const [sub, ...more] = rest;
-        if (sub !== 'deploy') throw new UsageError('usage: npx bkv fleet deploy --out <dir> [--replicas N] [--hsm memory|softhsm] [--seed S] [--witness URL]');
+        if (sub !== 'deploy') {
+          const options = '[--replicas N] [--hsm memory|softhsm] [--seed S] [--witness URL]';
+          throw new UsageError(`usage: npx bkv fleet deploy --out <dir> ${options}`);
+        }
         const { fleetDeploy } = await import('./fleet.ts');
         return await fleetDeploy(parseArgs(more, ['out', 'replicas', 'hsm', 'seed', 'witness']), print);
       }
       case 'audit': {
-        const a = parseArgs(rest, ['witness', 'namespace', 'limit', 'before-epoch', 'witness-key', 'operator-key', 'heads'], ['verbose']);
+        const withWitness = ['witness', 'namespace', 'limit', 'before-epoch', 'witness-key', 'operator-key', 'heads'];
+        const a = parseArgs(rest, withWitness, ['verbose']);
         if (a.options.witness !== undefined) {
           const { auditOptionsOf, auditThroughWitness } = await import('./witness.ts');
           return await auditThroughWitness(auditOptionsOf(a), print);
         }
-        if (Object.keys(a.options).some((k) => k !== 'verbose')) throw new UsageError('--namespace, --limit, --before-epoch, --*-key and --heads go with --witness URL');
+        if (Object.keys(a.options).some((k) => k !== 'verbose')) {
+          throw new UsageError('--namespace, --limit, --before-epoch, --*-key and --heads go with --witness URL');
+        }
         const { audit } = await import('./fleet.ts');
         return await audit(a, print);
       }
@@ -93,12 +99,16 @@ export async function main(argv: readonly string[], print: (line: string) => voi
         const { witnessServe, witnessVerify } = await import('./witness.ts');
         if (sub === 'serve') {
           const a = parseArgs(more, ['dir', 'listen']);
-          if (typeof a.options.dir !== 'string' || typeof a.options.listen !== 'string') throw new UsageError('usage: npx bkv witness serve --dir D --listen HOST:PORT');
+          if (typeof a.options.dir !== 'string' || typeof a.options.listen !== 'string') {
+            throw new UsageError('usage: npx bkv witness serve --dir D --listen HOST:PORT');
+          }
           return await witnessServe({ dir: a.options.dir, listen: a.options.listen }, print);
         }
         if (sub === 'verify') {
           const a = parseArgs(more, ['key']);
-          if (a.positionals.length !== 1 || typeof a.options.key !== 'string') throw new UsageError('usage: npx bkv witness verify REPORT.json --key HEX');
+          if (a.positionals.length !== 1 || typeof a.options.key !== 'string') {
+            throw new UsageError('usage: npx bkv witness verify REPORT.json --key HEX');
+          }
           return await witnessVerify({ file: a.positionals[0]!, key: a.options.key }, print);
         }
         throw new UsageError('usage: npx bkv witness serve|verify');

@@ -23,7 +23,13 @@ import { canonicalJson } from '../crypto/canonical.ts';
 import { systemRng } from '../crypto/rng.ts';
 import { isVaultError } from '../errors.ts';
 import { auditWitness, formatWitnessAudit } from '../fleet/audit-witness.ts';
-import { type DeployedFleets, type DeploymentRecord, type FleetDeploymentOptions, deployFleets, describePublication } from '../fleet/deployment.ts';
+import {
+  type DeployedFleets,
+  type DeploymentRecord,
+  type FleetDeploymentOptions,
+  deployFleets,
+  describePublication,
+} from '../fleet/deployment.ts';
 import { encodeDeploymentFiles, writeDeploymentFiles } from '../fleet/files.ts';
 import type { FleetInfo } from '../fleet/fleet-info.ts';
 import { malformed, readArray, readHexBytes, readObject } from '../fleet/json.ts';
@@ -43,7 +49,8 @@ async function failing(what: string, print: Print, f: () => Promise<number> | nu
     return await f();
   } catch (e) {
     if (isVaultError(e)) print(`${what} FAILED: ${e.code}: ${e.message.slice(e.code.length + 2)}`);
-    else if (e instanceof Error && 'code' in e && typeof e.code === 'string') print(`${what} FAILED: ${e.code}: ${e.message}`);
+    else if (e instanceof Error && 'code' in e && typeof e.code === 'string')
+      print(`${what} FAILED: ${e.code}: ${e.message}`);
     else throw e;
     return 1;
   }
@@ -72,7 +79,10 @@ export function witnessServe(o: WitnessServeOptions, print: Print): Promise<numb
       host,
       port,
     );
-    print(`bkv witness: listening on ${running.url}, auditor key ${toHex(service.publicKey)} (key id ${computeKeyId(service.publicKey)}), directory ${resolve(o.dir)}`);
+    print(
+      `bkv witness: listening on ${running.url}, auditor key ${toHex(service.publicKey)} ` +
+        `(key id ${computeKeyId(service.publicKey)}), directory ${resolve(o.dir)}`,
+    );
     print(`  publish: npx bkv fleet deploy --witness ${running.url}`);
     print(`  audit:   npx bkv audit --witness ${running.url} --namespace ${WITNESS_NAMESPACE}`);
     await new Promise<void>((done) => {
@@ -101,8 +111,12 @@ export function witnessVerify(o: { readonly file: string; readonly key: string }
     }
     const report = decodeReport(json, o.file);
     const s = verifyReport(report, key);
-    const suite = s.ciphersuite === CIPHERSUITE_PROTOBUF_ED25519 ? '0x0001 (protobuf Ed25519)' : '0x0002 (bincode Ed25519)';
-    print(`report verifies: namespace ${s.namespace}, epoch ${s.epoch}, ${new Date(s.timestamp).toISOString()}, digest ${s.digest}, ciphersuite ${suite}, key id ${report.key_id}`);
+    const suite =
+      s.ciphersuite === CIPHERSUITE_PROTOBUF_ED25519 ? '0x0001 (protobuf Ed25519)' : '0x0002 (bincode Ed25519)';
+    print(
+      `report verifies: namespace ${s.namespace}, epoch ${s.epoch}, ${new Date(s.timestamp).toISOString()}, ` +
+        `digest ${s.digest}, ciphersuite ${suite}, key id ${report.key_id}`,
+    );
     print(`signed bytes: ${toHex(encodeStatement(s))}`);
     return 0;
   });
@@ -134,14 +148,22 @@ export function deployThroughWitness(o: DeployThroughWitnessOptions, print: Prin
       operator: plan.operator,
       onEpoch: (a, b) => say(describePublication(a, b)),
     });
-    print(`published ${bundles.length} epochs through ${client.base} in ${o.namespace}: auditor key ${toHex(auditorKey).slice(0, 16)}… (key id ${computeKeyId(auditorKey)})`);
+    print(
+      `published ${bundles.length} epochs through ${client.base} in ${o.namespace}: ` +
+        `auditor key ${toHex(auditorKey).slice(0, 16)}… (key id ${computeKeyId(auditorKey)})`,
+    );
     const serve = async (epoch: number, known?: number): Promise<FleetInfo> => {
       const from = known === undefined || known === epoch ? undefined : Math.min(known, epoch);
       return {
         bundle: bundles[epoch - 1]!,
         treeHead: await client.treeHead(o.namespace, epoch),
         inclusionProof: await client.inclusionProof(o.namespace, epoch, epoch),
-        ...(from !== undefined && { consistency: { fromSize: from, proof: await client.consistencyProof(o.namespace, from, Math.max(known!, epoch)) } }),
+        ...(from !== undefined && {
+          consistency: {
+            fromSize: from,
+            proof: await client.consistencyProof(o.namespace, from, Math.max(known!, epoch)),
+          },
+        }),
       };
     };
     if (o.dir !== undefined) {
@@ -149,7 +171,12 @@ export function deployThroughWitness(o: DeployThroughWitnessOptions, print: Prin
       const written = writeDeploymentFiles(o.dir, encodeDeploymentFiles(record));
       print(`wrote ${written.length} files to ${o.dir}`);
     }
-    const trust = { namespace: o.namespace, witnessKey: auditorKey, operatorKey: plan.operator.publicKey, vendorRoot: plan.vendor.rootKey };
+    const trust = {
+      namespace: o.namespace,
+      witnessKey: auditorKey,
+      operatorKey: plan.operator.publicKey,
+      vendorRoot: plan.vendor.rootKey,
+    };
     await demoClient({ fleets: plan.fleets, bundles, trust, serve }, o.rng, print);
     print(`verify it all: npx bkv audit --witness ${client.base} --namespace ${o.namespace}`);
     return 0;
@@ -157,15 +184,36 @@ export function deployThroughWitness(o: DeployThroughWitnessOptions, print: Prin
 }
 
 /** The files of `bkv audit DIR` for a deployment published through the service. */
-async function fetchDeploymentRecord(client: WitnessClient, namespace: string, plan: DeployedFleets, auditorKey: Bytes, serve: (epoch: number) => Promise<FleetInfo>): Promise<DeploymentRecord> {
+async function fetchDeploymentRecord(
+  client: WitnessClient,
+  namespace: string,
+  plan: DeployedFleets,
+  auditorKey: Bytes,
+  serve: (epoch: number) => Promise<FleetInfo>,
+): Promise<DeploymentRecord> {
   const infos: FleetInfo[] = [];
   for (let e = 1; e <= plan.artifacts.length; e++) infos.push(await serve(e));
   const heads = [];
-  for (const [i, info] of infos.entries()) heads.push({ treeHead: info.treeHead, consistencyProof: i === 0 ? [] : await client.consistencyProof(namespace, i, i + 1) });
+  for (const [i, info] of infos.entries())
+    heads.push({
+      treeHead: info.treeHead,
+      consistencyProof: i === 0 ? [] : await client.consistencyProof(namespace, i, i + 1),
+    });
   const reports = infos.map((i) => i.bundle.report!);
   return {
-    roots: { namespace, witnessKey: toHex(auditorKey), operatorKey: toHex(plan.operator.publicKey), vendorRoot: toHex(plan.vendor.rootKey) },
-    log: { namespace, ciphersuite: reports[0]!.ciphersuite, root: formatRoot(1, reports[0]!.digest), entries: reports.map((r) => toHex(encodeStatement(statementOf(r)))), heads },
+    roots: {
+      namespace,
+      witnessKey: toHex(auditorKey),
+      operatorKey: toHex(plan.operator.publicKey),
+      vendorRoot: toHex(plan.vendor.rootKey),
+    },
+    log: {
+      namespace,
+      ciphersuite: reports[0]!.ciphersuite,
+      root: formatRoot(1, reports[0]!.digest),
+      entries: reports.map((r) => toHex(encodeStatement(statementOf(r)))),
+      heads,
+    },
     bundles: infos,
     evidence: plan.fleets.map((f) => f.evidence),
   };
@@ -190,7 +238,9 @@ function readHeads(file: string | undefined): SignedTreeHead[] {
   } catch (e) {
     throw malformed(file, (e as Error).message);
   }
-  return readArray(readObject(json, file, ['heads']).heads, `${file}.heads`).map((h, i) => decodeTreeHead(h, `${file}.heads[${i}]`));
+  return readArray(readObject(json, file, ['heads']).heads, `${file}.heads`).map((h, i) =>
+    decodeTreeHead(h, `${file}.heads[${i}]`),
+  );
 }
 
 export function auditThroughWitness(o: AuditThroughWitnessOptions, print: Print): Promise<number> {

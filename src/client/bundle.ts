@@ -124,7 +124,10 @@ function checkEpoch(s: WitnessStatement, state: ClientFleetState): void {
 /** Steps 1-9 and 11; returns the verified parts for step 10. */
 function validate(bundle: Bundle, trust: BundleTrust, state: ClientFleetState, now: number, o: ContextOptions) {
   const { artifact, statement } = verifyBundle(bundle, { witness: trust.witnessKey, operator: trust.operatorKey });
-  if (statement.namespace !== trust.namespace) throw new VaultError('NamespaceMismatch', `bundle of namespace "${statement.namespace}", the app's is "${trust.namespace}"`);
+  if (statement.namespace !== trust.namespace) {
+    const why = `bundle of namespace "${statement.namespace}", the app's is "${trust.namespace}"`;
+    throw new VaultError('NamespaceMismatch', why);
+  }
   checkWindow(statement.timestamp, now, trust);
   checkEpoch(statement, state);
   for (const role of trust.requiredRoles ?? SESSION_ROLES) {

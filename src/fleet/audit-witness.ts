@@ -33,7 +33,15 @@ import { type FleetArtifact, type FleetKey, describeFleetKey, diffArtifactKeys }
 import { decodeBundle, verifyBundle } from './bundle.ts';
 import { HASH_SIZE } from './merkle.ts';
 import { readArray, readHex, readObject } from './json.ts';
-import { type LogRules, type SignedTreeHead, checkNextStatement, checkRoot, checkTreeHeadAgainst, verifyStatementInclusion, verifyTreeHead } from './log.ts';
+import {
+  type LogRules,
+  type SignedTreeHead,
+  checkNextStatement,
+  checkRoot,
+  checkTreeHeadAgainst,
+  verifyStatementInclusion,
+  verifyTreeHead,
+} from './log.ts';
 import { type AuditorReport, decodeReport, verifyReport } from './report.ts';
 import { ED25519_PUBLIC_KEY_BYTES, isValidSignature } from './signing.ts';
 import { type WitnessStatement, computeKeyId, encodeStatement } from './statement.ts';
@@ -98,7 +106,8 @@ async function step<T>(what: string, f: () => Promise<T> | T): Promise<T> {
 }
 
 /** The same report, whatever the presence of its optional serialized message. */
-const sameReport = (a: AuditorReport, b: AuditorReport) => canonicalJson({ ...a, serialized_message: undefined }) === canonicalJson({ ...b, serialized_message: undefined });
+const sameReport = (a: AuditorReport, b: AuditorReport) =>
+  canonicalJson({ ...a, serialized_message: undefined }) === canonicalJson({ ...b, serialized_message: undefined });
 
 export async function auditWitness(client: WitnessClient, o: WitnessAuditOptions): Promise<WitnessAuditReport> {
   const ns = o.namespace;
@@ -110,7 +119,16 @@ export async function auditWitness(client: WitnessClient, o: WitnessAuditOptions
   const root = await step(`namespace ${ns} root`, () => (checkRoot(info.root), info.root));
   const rules: LogRules = { namespace: ns, ciphersuite: info.ciphersuite, root };
   const operatorKey =
-    o.operatorKey ?? (await step(`namespace ${ns} owner`, async () => fromHex(readHex(readObject(await client.owner(ns), 'owner', ['owner_key']).owner_key, 'owner.owner_key', ED25519_PUBLIC_KEY_BYTES))));
+    o.operatorKey ??
+    (await step(`namespace ${ns} owner`, async () =>
+      fromHex(
+        readHex(
+          readObject(await client.owner(ns), 'owner', ['owner_key']).owner_key,
+          'owner.owner_key',
+          ED25519_PUBLIC_KEY_BYTES,
+        ),
+      ),
+    ));
   const head = await step('tree head', async () => {
     const h = await client.treeHead(ns);
     verifyTreeHead(h, auditorKey, ns);
@@ -130,7 +148,13 @@ export async function auditWitness(client: WitnessClient, o: WitnessAuditOptions
   const last = Math.min(n, (o.beforeEpoch ?? n + 1) - 1);
   const first = Math.max(1, last - limit + 1);
   if (last < 1) throw new VaultError('InvalidParameter', `no epoch below ${o.beforeEpoch} (the log holds ${n})`);
-  const listed = await step('/audits', async () => readArray(readObject(await client.audits(ns, { limit: last - first + 1, beforeEpoch: last + 1 }), 'audits', ['audits']).audits, 'audits.audits'));
+  const listed = await step('/audits', async () =>
+    readArray(
+      readObject(await client.audits(ns, { limit: last - first + 1, beforeEpoch: last + 1 }), 'audits', ['audits'])
+        .audits,
+      'audits.audits',
+    ),
+  );
   const signed = new Map<number, WitnessStatement>(); // every statement whose auditor signature verified
   if (first > 1) {
     try {
@@ -147,31 +171,62 @@ export async function auditWitness(client: WitnessClient, o: WitnessAuditOptions
     try {
       const report = decodeReport(await client.report(ns, e), `report of epoch ${e}`);
       digest = report.digest;
-      if (report.epoch !== e) throw new VaultError('LogInconsistent', `asked for epoch ${e}, the witness served epoch ${report.epoch}`);
-      if (report.namespace !== ns) throw new VaultError('NamespaceMismatch', `a report of namespace "${report.namespace}"`);
-      const fromList = listed[e - first] === undefined ? undefined : decodeReport(listed[e - first], `/audits[${e - first}]`);
-      if (fromList === undefined || !sameReport(fromList, report)) throw new VaultError('LogInconsistent', '/audits lists another report for this epoch');
+      if (report.epoch !== e)
+        throw new VaultError('LogInconsistent', `asked for epoch ${e}, the witness served epoch ${report.epoch}`);
+      if (report.namespace !== ns)
+        throw new VaultError('NamespaceMismatch', `a report of namespace "${report.namespace}"`);
+      const fromList =
+        listed[e - first] === undefined ? undefined : decodeReport(listed[e - first], `/audits[${e - first}]`);
+      if (fromList === undefined || !sameReport(fromList, report))
+        throw new VaultError('LogInconsistent', '/audits lists another report for this epoch');
       const bundle = decodeBundle(await client.bundle(ns, e), `bundle of epoch ${e}`);
-      if (bundle.report !== undefined && !sameReport(bundle.report, report)) throw new VaultError('LogInconsistent', "the bundle's report is not the auditor's report of this epoch");
-      const { artifact, statement } = verifyBundle({ ...bundle, report }, { witness: auditorKey, operator: operatorKey });
+      if (bundle.report !== undefined && !sameReport(bundle.report, report))
+        throw new VaultError('LogInconsistent', "the bundle's report is not the auditor's report of this epoch");
+      const { artifact, statement } = verifyBundle(
+        { ...bundle, report },
+        { witness: auditorKey, operator: operatorKey },
+      );
       signed.set(e, statement);
       verifyStatementInclusion(statement, await client.inclusionProof(ns, e, n), head.body);
-      if (artifact.issuedAt > statement.timestamp) throw new VaultError('TimestampOutOfWindow', `artifact issued at ${artifact.issuedAt}, after the auditor signed it at ${statement.timestamp}`);
+      if (artifact.issuedAt > statement.timestamp)
+        throw new VaultError(
+          'TimestampOutOfWindow',
+          `artifact issued at ${artifact.issuedAt}, after the auditor signed it at ${statement.timestamp}`,
+        );
       // the rules against the epoch before; when its signature did not verify, only what does not need it
-      const before = e === 1 ? undefined : (signed.get(e - 1) ?? { ...statement, epoch: e - 1, timestamp: 0, digest: '' });
+      const before =
+        e === 1 ? undefined : (signed.get(e - 1) ?? { ...statement, epoch: e - 1, timestamp: 0, digest: '' });
       checkNextStatement(rules, before, statement, seen);
       seen.add(statement.digest);
       artifacts.push([e, artifact]);
-      epochs.push({ epoch: e, ok: true, timestamp: statement.timestamp, fleetId: artifact.fleetId, digest: statement.digest });
+      epochs.push({
+        epoch: e,
+        ok: true,
+        timestamp: statement.timestamp,
+        fleetId: artifact.fleetId,
+        digest: statement.digest,
+      });
     } catch (err) {
       if (!isVaultError(err)) throw err;
       if (digest !== undefined) seen.add(digest);
-      epochs.push({ epoch: e, ok: false, code: err.code, reason: err.message.slice(err.code.length + 2), ...(digest !== undefined && { digest }) });
+      epochs.push({
+        epoch: e,
+        ok: false,
+        code: err.code,
+        reason: err.message.slice(err.code.length + 2),
+        ...(digest !== undefined && { digest }),
+      });
     }
   }
 
-  const conflicts = await step('conflicts', async () => checkConflicts(await client.conflicts(ns), ns, auditorKey, operatorKey));
-  const changes: KeyChanges[] = artifacts.map(([epoch, a], i) => ({ epoch, baseline: i === 0, ...diffArtifactKeys(i === 0 ? null : artifacts[i - 1]![1], a) }));
+  const conflicts = await step('conflicts', async () =>
+    checkConflicts(await client.conflicts(ns), ns, auditorKey, operatorKey),
+  );
+  const changes: KeyChanges[] = artifacts.map(([epoch, a], i) => ({
+    epoch,
+    baseline: i === 0,
+    ...diffArtifactKeys(i === 0 ? null : artifacts[i - 1]![1], a),
+  }));
   return {
     namespace: ns,
     ciphersuite: info.ciphersuite,
@@ -211,24 +266,43 @@ function checkConflicts(x: unknown, ns: string, auditorKey: Bytes, operatorKey: 
         }
       })() &&
       isValidSignature(fromHex(signature), encodePublishRequest(ns, published.epoch, digest), operatorKey);
-    if (!verified) return { epoch: published.epoch, ok: true, reason: 'a conflict record that does not verify (ignored)' };
-    return { epoch: published.epoch, ok: false, code: 'LogEquivocation' as const, reason: `the log owner asked to republish epoch ${published.epoch} with digest ${digest.slice(0, 16)}… (published: ${published.digest.slice(0, 16)}…); its signed request is the evidence` };
+    if (!verified)
+      return { epoch: published.epoch, ok: true, reason: 'a conflict record that does not verify (ignored)' };
+    return {
+      epoch: published.epoch,
+      ok: false,
+      code: 'LogEquivocation' as const,
+      reason:
+        `the log owner asked to republish epoch ${published.epoch} with digest ${digest.slice(0, 16)}… ` +
+        `(published: ${published.digest.slice(0, 16)}…); its signed request is the evidence`,
+    };
   });
 }
 
 /** The audit as the CLI prints it: a summary, one line per epoch, the key changes, the verdict. */
 export function formatWitnessAudit(r: WitnessAuditReport, url: string): string[] {
   const suite = r.ciphersuite === 1 ? '0x0001 (protobuf Ed25519)' : '0x0002 (bincode Ed25519)';
+  const auditorFrom = r.pinned.auditor ? 'pinned' : 'from /info';
+  const operatorFrom = r.pinned.operator ? 'pinned' : 'from the namespace owner';
+  const pinHint = r.pinned.auditor && r.pinned.operator ? '' : ' (pin them: --witness-key, --operator-key)';
+  const checks = 'report, digest, auditor signature, counter-signature, inclusion, log rules';
   const lines = [
-    `witness ${url}, namespace ${r.namespace}: ciphersuite ${suite}, root ${r.root.slice(0, 20)}…, ${r.head.body.treeSize} epochs, tree head root ${r.head.body.rootHash.slice(0, 16)}…`,
-    `auditor key ${r.auditorKey.slice(0, 16)}… (key id ${computeKeyId(fromHex(r.auditorKey))}) ${r.pinned.auditor ? 'pinned' : 'from /info'}; operator key ${r.operatorKey.slice(0, 16)}… ${r.pinned.operator ? 'pinned' : 'from the namespace owner'}${r.pinned.auditor && r.pinned.operator ? '' : ' (pin them: --witness-key, --operator-key)'}`,
+    `witness ${url}, namespace ${r.namespace}: ciphersuite ${suite}, root ${r.root.slice(0, 20)}…, ` +
+      `${r.head.body.treeSize} epochs, tree head root ${r.head.body.rootHash.slice(0, 16)}…`,
+    `auditor key ${r.auditorKey.slice(0, 16)}… (key id ${computeKeyId(fromHex(r.auditorKey))}) ${auditorFrom}; ` +
+      `operator key ${r.operatorKey.slice(0, 16)}… ${operatorFrom}${pinHint}`,
     `${r.knownHeads} tree head${r.knownHeads === 1 ? '' : 's'} seen before, consistent with the witness's`,
   ];
   for (const e of r.epochs) {
-    if (e.ok) lines.push(`epoch ${e.epoch}  ${new Date(e.timestamp!).toISOString()}  ${e.fleetId}  digest ${e.digest!.slice(0, 16)}…  ok: report, digest, auditor signature, counter-signature, inclusion, log rules`);
+    if (e.ok)
+      lines.push(
+        `epoch ${e.epoch}  ${new Date(e.timestamp!).toISOString()}  ${e.fleetId}  ` +
+          `digest ${e.digest!.slice(0, 16)}…  ok: ${checks}`,
+      );
     else lines.push(`epoch ${e.epoch}  FAILED  ${e.code}: ${e.reason}`);
   }
-  for (const c of r.conflicts) lines.push(`conflict at epoch ${c.epoch}: ${c.ok ? c.reason : `FAILED  ${c.code}: ${c.reason}`}`);
+  for (const c of r.conflicts)
+    lines.push(`conflict at epoch ${c.epoch}: ${c.ok ? c.reason : `FAILED  ${c.code}: ${c.reason}`}`);
   for (const c of r.changes) {
     lines.push(`keys and roles at epoch ${c.epoch}${c.baseline ? ' (baseline)' : ''}`);
     for (const k of c.added) lines.push(`  + ${describeFleetKey(k)}`);
@@ -236,6 +310,10 @@ export function formatWitnessAudit(r: WitnessAuditReport, url: string): string[]
     if (!c.baseline && c.added.length === 0 && c.removed.length === 0) lines.push('    (no key or role changed)');
   }
   const checked = r.epochs.length;
-  lines.push(r.failures === 0 ? `verdict: verified, epochs ${r.epochs[0]?.epoch}..${r.epochs.at(-1)?.epoch} (${checked})` : `verdict: FAILED, ${r.failures} failure${r.failures === 1 ? '' : 's'} in ${checked} epochs`);
+  lines.push(
+    r.failures === 0
+      ? `verdict: verified, epochs ${r.epochs[0]?.epoch}..${r.epochs.at(-1)?.epoch} (${checked})`
+      : `verdict: FAILED, ${r.failures} failure${r.failures === 1 ? '' : 's'} in ${checked} epochs`,
+  );
   return lines;
 }

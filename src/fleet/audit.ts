@@ -28,7 +28,17 @@ import { type DeploymentEvidence, type KeyTransport, type Transcript, type Verif
 import { decodeFleetInfo } from './fleet-info.ts';
 import { bundleFileName, evidenceFileName, LOG_FILE, ROOTS_FILE } from './files.ts';
 import { NAME, readArray, readHexBytes, readObject, readString } from './json.ts';
-import { type LogRules, type SignedTreeHead, LogMonitor, checkLogStatements, checkRoot, computeStatementLeafHash, decodeProof, decodeTreeHead, verifyStatementInclusion } from './log.ts';
+import {
+  type LogRules,
+  type SignedTreeHead,
+  LogMonitor,
+  checkLogStatements,
+  checkRoot,
+  computeStatementLeafHash,
+  decodeProof,
+  decodeTreeHead,
+  verifyStatementInclusion,
+} from './log.ts';
 import { type WitnessStatement, decodeStatement, encodeStatement, readCiphersuite } from './statement.ts';
 import { computeRoot } from './merkle.ts';
 
@@ -152,9 +162,13 @@ function auditBundle(x: unknown, epoch: number, roots: Roots, log: Log): FleetAr
   const info = decodeFleetInfo(x, 'fleetInfo');
   if (info.consistency !== undefined) throw new VaultError('MalformedMessage', 'a published bundle carries no consistency proof');
   const held = info.bundle.report?.epoch;
-  if (held !== undefined && held !== epoch) throw new VaultError('LogInconsistent', `the file of epoch ${epoch} holds epoch ${held}`);
+  if (held !== undefined && held !== epoch) {
+    throw new VaultError('LogInconsistent', `the file of epoch ${epoch} holds epoch ${held}`);
+  }
   const { artifact, statement } = verifyBundle(info.bundle, { witness: roots.witnessKey, operator: roots.operatorKey });
-  if (toHex(encodeStatement(statement)) !== toHex(encodeStatement(log.statements[epoch - 1]!))) throw new VaultError('LogInconsistent', `the bundle of epoch ${epoch} is not the log's entry ${epoch - 1}`);
+  if (toHex(encodeStatement(statement)) !== toHex(encodeStatement(log.statements[epoch - 1]!))) {
+    throw new VaultError('LogInconsistent', `the bundle of epoch ${epoch} is not the log's entry ${epoch - 1}`);
+  }
   if (canonicalJson(info.treeHead) !== canonicalJson(log.heads[epoch - 1])) throw new VaultError('LogInconsistent', `the tree head served with epoch ${epoch} is not the log's head of size ${epoch}`);
   verifyStatementInclusion(statement, info.inclusionProof, info.treeHead.body);
   if (artifact.issuedAt > statement.timestamp) throw new VaultError('TimestampOutOfWindow', `artifact issued at ${artifact.issuedAt}, after the witness signed it at ${statement.timestamp}`);

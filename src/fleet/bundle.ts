@@ -43,7 +43,11 @@ export function decodeBundle(x: unknown, path = 'bundle'): Bundle {
     artifact: readString(o.artifact, `${path}.artifact`),
     ...(o.report !== undefined && { report: decodeReport(o.report, `${path}.report`) }),
     ...(o.operatorCounterSignature !== undefined && {
-      operatorCounterSignature: readHex(o.operatorCounterSignature, `${path}.operatorCounterSignature`, ED25519_SIGNATURE_BYTES),
+      operatorCounterSignature: readHex(
+        o.operatorCounterSignature,
+        `${path}.operatorCounterSignature`,
+        ED25519_SIGNATURE_BYTES,
+      ),
     }),
   };
 }
@@ -63,16 +67,30 @@ export interface VerifiedBundle {
 export function verifyBundle(b: Bundle, keys: BundleKeys): VerifiedBundle {
   const r = b.report;
   const at = r === undefined ? 'bundle' : `epoch ${r.epoch}`;
-  if (r === undefined && b.operatorCounterSignature === undefined) throw new VaultError('BundleUnsigned', 'neither the auditor report nor the operator counter-signature');
-  if (r === undefined) throw new VaultError('WitnessSignatureInvalid', `${at}: no auditor report (operator counter-signature only)`);
-  if (b.operatorCounterSignature === undefined) throw new VaultError('OperatorSignatureInvalid', `${at}: no operator counter-signature (auditor report only)`);
+  if (r === undefined && b.operatorCounterSignature === undefined)
+    throw new VaultError('BundleUnsigned', 'neither the auditor report nor the operator counter-signature');
+  if (r === undefined)
+    throw new VaultError('WitnessSignatureInvalid', `${at}: no auditor report (operator counter-signature only)`);
+  if (b.operatorCounterSignature === undefined)
+    throw new VaultError('OperatorSignatureInvalid', `${at}: no operator counter-signature (auditor report only)`);
   const digest = computeArtifactDigest(b.artifact);
-  if (!ctEqual(digest, fromHex(r.digest))) throw new VaultError('DigestMismatch', `${at}: SHA-256 of the artifact is ${toHex(digest).slice(0, 16)}…, the report says ${r.digest.slice(0, 16)}…`);
+  if (!ctEqual(digest, fromHex(r.digest)))
+    throw new VaultError(
+      'DigestMismatch',
+      `${at}: SHA-256 of the artifact is ${toHex(digest).slice(0, 16)}…, the report says ${r.digest.slice(0, 16)}…`,
+    );
   const artifact = decodeArtifact(b.artifact, `${at} artifact`);
   const statement = verifyReport(r, keys.witness);
-  if (statement.namespace !== artifact.namespace) throw new VaultError('NamespaceMismatch', `${at}: the report is for namespace "${statement.namespace}", the artifact's is "${artifact.namespace}"`);
+  if (statement.namespace !== artifact.namespace)
+    throw new VaultError(
+      'NamespaceMismatch',
+      `${at}: the report is for namespace "${statement.namespace}", the artifact's is "${artifact.namespace}"`,
+    );
   if (!isValidSignature(fromHex(b.operatorCounterSignature), fromHex(r.signature), keys.operator)) {
-    throw new VaultError('OperatorSignatureInvalid', `${at}: the operator counter-signature does not verify under the pinned operator key`);
+    throw new VaultError(
+      'OperatorSignatureInvalid',
+      `${at}: the operator counter-signature does not verify under the pinned operator key`,
+    );
   }
   return { artifact, statement };
 }

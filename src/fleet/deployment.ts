@@ -120,7 +120,10 @@ export interface DeployedFleets {
  * Deploys `fleets` fleets (default 2) and makes their artifacts (see the module header), handing
  * each artifact to `publish` as soon as it is made, in epoch order.
  */
-export function deployFleets(o: FleetDeploymentOptions, publish: (artifact: FleetArtifact, operator: Signer) => void = () => {}): DeployedFleets {
+export function deployFleets(
+  o: FleetDeploymentOptions,
+  publish: (artifact: FleetArtifact, operator: Signer) => void = () => {},
+): DeployedFleets {
   const fleetCount = o.fleets ?? 2;
   if (!Number.isInteger(fleetCount) || fleetCount < 1) throw new VaultError('InvalidParameter', `"fleets" expected an integer >= 1, got ${fleetCount}`);
   if (!Number.isInteger(o.replicas) || o.replicas < 1) throw new VaultError('InvalidParameter', `"replicas" expected an integer >= 1, got ${o.replicas}`);
@@ -142,10 +145,12 @@ export function deployFleets(o: FleetDeploymentOptions, publish: (artifact: Flee
     fleets.push(fleet);
     say(`${fleetId}: ${o.replicas} replicas deployed (${fleet.evidence.transport}), ${fleet.evidence.events.length + o.replicas * 6} attested statements`);
     const previous = artifacts.at(-1);
-    make(createArtifact(fleet.evidence, { issuedAt: now, channelProtocol: NOISE_NK_25519_AESGCM_SHA256.protocolName, ...(previous !== undefined && { retiring: previous }) }));
+    const channelProtocol = NOISE_NK_25519_AESGCM_SHA256.protocolName;
+    const retiring = previous !== undefined && { retiring: previous };
+    make(createArtifact(fleet.evidence, { issuedAt: now, channelProtocol, ...retiring }));
     if (previous !== undefined) {
       now += o.migrationWindowMs ?? 90 * DAY_MS;
-      make(createArtifact(fleet.evidence, { issuedAt: now, channelProtocol: NOISE_NK_25519_AESGCM_SHA256.protocolName }));
+      make(createArtifact(fleet.evidence, { issuedAt: now, channelProtocol }));
     }
   }
   return { vendor, operator, fleets, artifacts };
@@ -153,11 +158,17 @@ export function deployFleets(o: FleetDeploymentOptions, publish: (artifact: Flee
 
 /** One line of narration per published epoch. */
 export function describePublication(artifact: FleetArtifact, b: Bundle): string {
-  const retiring = artifact.keys.some((k) => k.role.startsWith('retiring-')) ? ' (+ retiring keys of the previous fleet)' : '';
-  return `epoch ${b.report?.epoch}: ${artifact.fleetId}${retiring}, digest ${b.report?.digest.slice(0, 16)}…, signed by the auditor (key id ${b.report?.key_id}) and counter-signed`;
+  const rotating = artifact.keys.some((k) => k.role.startsWith('retiring-'));
+  const retiring = rotating ? ' (+ retiring keys of the previous fleet)' : '';
+  const r = b.report;
+  const signed = `signed by the auditor (key id ${r?.key_id}) and counter-signed`;
+  return `epoch ${r?.epoch}: ${artifact.fleetId}${retiring}, digest ${r?.digest.slice(0, 16)}…, ${signed}`;
 }
 
-/** Deploys the fleets and publishes their epochs through a witness log in this process; the witness signs at the artifact's `issuedAt`. */
+/**
+ * Deploys the fleets and publishes their epochs through a witness log in this process; the
+ * witness signs at the artifact's `issuedAt`.
+ */
 export function runDeployment(o: DeploymentOptions): Deployment {
   const witness = hsmSigner(o.witnessHsm, 'witness/log-signing');
   const bundles: Bundle[] = [];
@@ -167,7 +178,9 @@ export function runDeployment(o: DeploymentOptions): Deployment {
   const parties = deployFleets(o, (artifact, operator) => {
     const text = encodeArtifact(artifact);
     now = artifact.issuedAt;
-    log ??= new WitnessLog(o.namespace, witness, () => now, { root: formatRoot(1, toHex(computeArtifactDigest(text))), ...(o.ciphersuite !== undefined && { ciphersuite: o.ciphersuite }) });
+    const root = formatRoot(1, toHex(computeArtifactDigest(text)));
+    const suite = o.ciphersuite !== undefined && { ciphersuite: o.ciphersuite };
+    log ??= new WitnessLog(o.namespace, witness, () => now, { root, ...suite });
     const bundle = publishArtifact(text, log, operator);
     bundles.push(bundle);
     served.push(serveFleetInfo(log, bundle));
@@ -177,13 +190,21 @@ export function runDeployment(o: DeploymentOptions): Deployment {
   const published = log!;
   const heads = published.getHeads();
   const record: DeploymentRecord = {
-    roots: { namespace: o.namespace, witnessKey: toHex(witness.publicKey), operatorKey: toHex(parties.operator.publicKey), vendorRoot: toHex(vendor.rootKey) },
+    roots: {
+      namespace: o.namespace,
+      witnessKey: toHex(witness.publicKey),
+      operatorKey: toHex(parties.operator.publicKey),
+      vendorRoot: toHex(vendor.rootKey),
+    },
     log: {
       namespace: o.namespace,
       ciphersuite: published.rules.ciphersuite,
       root: published.rules.root!,
       entries: published.getStatements().map((s) => toHex(encodeStatement(s))),
-      heads: heads.map((treeHead, i) => ({ treeHead, consistencyProof: i === 0 ? [] : published.getConsistencyProof(heads[i - 1]!.body.treeSize, treeHead.body.treeSize) })),
+      heads: heads.map((treeHead, i) => ({
+        treeHead,
+        consistencyProof: i === 0 ? [] : published.getConsistencyProof(i, treeHead.body.treeSize),
+      })),
     },
     bundles: served,
     evidence: fleets.map((f) => f.evidence),

@@ -41,7 +41,9 @@ export interface FleetInfo {
 export function serveFleetInfo(log: WitnessLog, bundle: Bundle, o: { readonly knownTreeSize?: number; readonly treeSize?: number } = {}): FleetInfo {
   const size = o.treeSize ?? log.size;
   const known = o.knownTreeSize;
-  if (bundle.report === undefined) throw new VaultError('InvalidParameter', 'a bundle without its auditor report has no place in the log');
+  if (bundle.report === undefined) {
+    throw new VaultError('InvalidParameter', 'a bundle without its auditor report has no place in the log');
+  }
   return {
     bundle,
     treeHead: log.getHead(size),

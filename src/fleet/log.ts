@@ -29,7 +29,14 @@ import { HASH_SIZE, MerkleLog, computeLeafHash, verifyConsistency, verifyInclusi
 import { NAME, readArray, readConstant, readHex, readInt, readObject, readString } from './json.ts';
 import { type AuditorReport, signStatement, statementOf, verifyReport } from './report.ts';
 import { type Signed, type Signer, decodeSigned, isSignedBy, signDocument } from './signing.ts';
-import { type Ciphersuite, CIPHERSUITE_PROTOBUF_ED25519, type WitnessStatement, encodeStatement, formatRoot, parseRoot } from './statement.ts';
+import {
+  type Ciphersuite,
+  CIPHERSUITE_PROTOBUF_ED25519,
+  type WitnessStatement,
+  encodeStatement,
+  formatRoot,
+  parseRoot,
+} from './statement.ts';
 
 export const TREE_HEAD_TYPE = 'bkv/tree-head/v1';
 
@@ -58,19 +65,34 @@ export interface LogRules {
 /** A root this reference accepts: at epoch 1 (`InvalidParameter` otherwise). */
 export function checkRoot(root: string, path = 'root'): { readonly epoch: number; readonly digest: string } {
   const r = parseRoot(root, path);
-  if (r.epoch !== 1) throw new VaultError('InvalidParameter', `${path}: epoch ${r.epoch}; a bkv log starts at epoch 1 (its leaf e - 1 is epoch e)`);
+  if (r.epoch !== 1) {
+    const why = `${path}: epoch ${r.epoch}; a bkv log starts at epoch 1 (its leaf e - 1 is epoch e)`;
+    throw new VaultError('InvalidParameter', why);
+  }
   return r;
 }
 
 /** The rules for appending `next` after `prev` (undefined: the first entry) to the log of `rules`. */
-export function checkNextStatement(rules: LogRules, prev: WitnessStatement | undefined, next: WitnessStatement, seenDigests: ReadonlySet<string>): void {
+export function checkNextStatement(
+  rules: LogRules,
+  prev: WitnessStatement | undefined,
+  next: WitnessStatement,
+  seenDigests: ReadonlySet<string>,
+): void {
   const want = (prev?.epoch ?? 0) + 1;
-  if (next.namespace !== rules.namespace) throw new VaultError('NamespaceMismatch', `epoch ${next.epoch}: namespace "${next.namespace}", the log's is "${rules.namespace}"`);
-  if (next.ciphersuite !== rules.ciphersuite) throw new VaultError('LogInconsistent', `epoch ${next.epoch}: ciphersuite ${next.ciphersuite}, the namespace's is ${rules.ciphersuite}`);
+  const at = `epoch ${next.epoch}`;
+  if (next.namespace !== rules.namespace) {
+    throw new VaultError('NamespaceMismatch', `${at}: namespace "${next.namespace}", the log's "${rules.namespace}"`);
+  }
+  if (next.ciphersuite !== rules.ciphersuite) {
+    throw new VaultError('LogInconsistent', `${at}: ciphersuite ${next.ciphersuite}, the log's ${rules.ciphersuite}`);
+  }
   if (next.epoch < want) throw new VaultError('StaleEpoch', `epoch ${next.epoch} is not above the log's last epoch ${want - 1}`);
   if (next.epoch > want) throw new VaultError('LogInconsistent', `epoch ${next.epoch} skips epoch ${want}`);
   if (prev === undefined && rules.root !== undefined && formatRoot(next.epoch, next.digest) !== rules.root) {
-    throw new VaultError('LogInconsistent', `epoch ${next.epoch}: ${formatRoot(next.epoch, next.digest).slice(0, 20)}… is not the namespace root ${rules.root.slice(0, 20)}…`);
+    const root = formatRoot(next.epoch, next.digest);
+    const why = `${at}: ${root.slice(0, 20)}… is not the namespace root ${rules.root.slice(0, 20)}…`;
+    throw new VaultError('LogInconsistent', why);
   }
   if (seenDigests.has(next.digest)) throw new VaultError('LogInconsistent', `epoch ${next.epoch}: digest ${next.digest.slice(0, 16)}… was already published (no republish)`);
   if (prev !== undefined && next.timestamp < prev.timestamp) throw new VaultError('LogInconsistent', `epoch ${next.epoch}: timestamp ${next.timestamp} is before epoch ${prev.epoch}'s ${prev.timestamp}`);
@@ -114,7 +136,8 @@ export class WitnessLog {
   constructor(namespace: string, signer: Signer, clock: () => number, o: WitnessLogOptions = {}) {
     if (o.root !== undefined) checkRoot(o.root);
     this.namespace = namespace;
-    this.rules = { namespace, ciphersuite: o.ciphersuite ?? CIPHERSUITE_PROTOBUF_ED25519, ...(o.root !== undefined && { root: o.root }) };
+    const ciphersuite = o.ciphersuite ?? CIPHERSUITE_PROTOBUF_ED25519;
+    this.rules = { namespace, ciphersuite, ...(o.root !== undefined && { root: o.root }) };
     this.#signer = signer;
     this.#clock = clock;
   }
@@ -134,8 +157,10 @@ export class WitnessLog {
    */
   submit(epoch: number, digest: string): AuditorReport {
     readHex(digest, 'digest', HASH_SIZE);
-    const statement: WitnessStatement = { ciphersuite: this.rules.ciphersuite, namespace: this.namespace, timestamp: this.#clock(), epoch, digest };
-    checkNextStatement(this.rules, this.#reports.at(-1) && statementOf(this.#reports.at(-1)!), statement, this.#digests);
+    const { ciphersuite } = this.rules;
+    const timestamp = this.#clock();
+    const statement: WitnessStatement = { ciphersuite, namespace: this.namespace, timestamp, epoch, digest };
+    checkNextStatement(this.rules, this.#last(), statement, this.#digests);
     const report = signStatement(this.#signer, statement);
     this.#append(report, this.#signHead(statement.timestamp, this.#tree.size + 1, computeStatementLeafHash(statement)));
     return report;
@@ -148,16 +173,25 @@ export class WitnessLog {
    */
   restore(reports: readonly AuditorReport[], heads: readonly SignedTreeHead[]): void {
     if (this.size !== 0) throw new VaultError('InvalidParameter', 'restore needs an empty log');
-    if (reports.length !== heads.length) throw new VaultError('LogInconsistent', `${reports.length} reports, ${heads.length} tree heads`);
+    if (reports.length !== heads.length) {
+      throw new VaultError('LogInconsistent', `${reports.length} reports, ${heads.length} tree heads`);
+    }
     reports.forEach((r, i) => {
       const statement = verifyReport(r, this.publicKey);
-      checkNextStatement(this.rules, this.#reports.at(-1) && statementOf(this.#reports.at(-1)!), statement, this.#digests);
+      checkNextStatement(this.rules, this.#last(), statement, this.#digests);
       const head = heads[i]!;
       verifyTreeHead(head, this.publicKey, this.namespace);
       const leaf = computeStatementLeafHash(statement);
-      if (head.body.treeSize !== i + 1 || head.body.rootHash !== toHex(this.#rootWith(leaf))) throw new VaultError('LogInconsistent', `tree head ${i + 1} is not the head of the log's first ${i + 1} entries`);
+      if (head.body.treeSize !== i + 1 || head.body.rootHash !== toHex(this.#rootWith(leaf))) {
+        throw new VaultError('LogInconsistent', `tree head ${i + 1} is not the head of the first ${i + 1} entries`);
+      }
       this.#append(r, head);
     });
+  }
+
+  #last(): WitnessStatement | undefined {
+    const r = this.#reports.at(-1);
+    return r && statementOf(r);
   }
 
   #rootWith(leaf: Bytes): Bytes {
@@ -175,7 +209,9 @@ export class WitnessLog {
   }
 
   #signHead(timestamp: number, treeSize: number, leaf: Bytes): SignedTreeHead {
-    return signDocument<TreeHeadBody>(this.#signer, { type: TREE_HEAD_TYPE, namespace: this.namespace, treeSize, rootHash: toHex(this.#rootWith(leaf)), timestamp });
+    const rootHash = toHex(this.#rootWith(leaf));
+    const body: TreeHeadBody = { type: TREE_HEAD_TYPE, namespace: this.namespace, treeSize, rootHash, timestamp };
+    return signDocument(this.#signer, body);
   }
 
   getReports(): AuditorReport[] {

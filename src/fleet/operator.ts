@@ -28,6 +28,10 @@ export function counterSign(artifactText: string, report: AuditorReport, operato
 /** Publishes `artifactText` as the log's next epoch; returns the complete bundle. */
 export function publishArtifact(artifactText: string, log: WitnessLog, operator: Signer): Bundle {
   const artifact = decodeArtifact(artifactText);
-  if (artifact.namespace !== log.namespace) throw new VaultError('NamespaceMismatch', `artifact of namespace "${artifact.namespace}" submitted to the log of "${log.namespace}"`);
+  if (artifact.namespace !== log.namespace)
+    throw new VaultError(
+      'NamespaceMismatch',
+      `artifact of namespace "${artifact.namespace}" submitted to the log of "${log.namespace}"`,
+    );
   return counterSign(artifactText, log.submit(log.size + 1, toHex(computeArtifactDigest(artifactText))), operator);
 }

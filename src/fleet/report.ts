@@ -18,7 +18,14 @@ import { type Bytes, fromHex, toHex } from '../crypto/bytes.ts';
 import { VaultError } from '../errors.ts';
 import { NAME, malformed, readHex, readInt, readObject, readString } from './json.ts';
 import { ED25519_SIGNATURE_BYTES, type Signer, isValidSignature } from './signing.ts';
-import { type Ciphersuite, DIGEST_BYTES, type WitnessStatement, computeKeyId, encodeStatement, readCiphersuite } from './statement.ts';
+import {
+  type Ciphersuite,
+  DIGEST_BYTES,
+  type WitnessStatement,
+  computeKeyId,
+  encodeStatement,
+  readCiphersuite,
+} from './statement.ts';
 
 /** The auditor's report, member for member as its JSON. */
 export interface AuditorReport {
@@ -35,7 +42,13 @@ export interface AuditorReport {
 
 /** The statement a report is about. */
 export function statementOf(r: AuditorReport): WitnessStatement {
-  return { ciphersuite: r.ciphersuite, namespace: r.namespace, timestamp: r.timestamp, epoch: r.epoch, digest: r.digest };
+  return {
+    ciphersuite: r.ciphersuite,
+    namespace: r.namespace,
+    timestamp: r.timestamp,
+    epoch: r.epoch,
+    digest: r.digest,
+  };
 }
 
 /** The auditor signs `statement` with `signer`: the report, with its serialized message. */
@@ -58,15 +71,34 @@ export function signStatement(signer: Signer, statement: WitnessStatement): Audi
 /** The report as the auditor's HTTP API writes it: plexi's member order. */
 export function encodeReport(r: AuditorReport): string {
   const { version, ciphersuite, namespace, timestamp, epoch, digest, signature, key_id, serialized_message } = r;
-  return JSON.stringify({ version, ciphersuite, namespace, timestamp, epoch, digest, signature, key_id, serialized_message: serialized_message ?? null });
+  return JSON.stringify({
+    version,
+    ciphersuite,
+    namespace,
+    timestamp,
+    epoch,
+    digest,
+    signature,
+    key_id,
+    serialized_message: serialized_message ?? null,
+  });
 }
 
 /** Decodes a report (its parsed JSON), strictly: see the module header. */
 export function decodeReport(x: unknown, path = 'report'): AuditorReport {
-  const o = readObject(x, path, ['version', 'ciphersuite', 'namespace', 'timestamp', 'epoch', 'digest', 'signature', 'key_id'], ['serialized_message']);
+  const o = readObject(
+    x,
+    path,
+    ['version', 'ciphersuite', 'namespace', 'timestamp', 'epoch', 'digest', 'signature', 'key_id'],
+    ['serialized_message'],
+  );
   const version = readCiphersuite(o.version, `${path}.version`);
   const ciphersuite = readCiphersuite(o.ciphersuite, `${path}.ciphersuite`);
-  if (version !== ciphersuite) throw malformed(path, `version ${version} and ciphersuite ${ciphersuite} differ (the auditor writes one number twice)`);
+  if (version !== ciphersuite)
+    throw malformed(
+      path,
+      `version ${version} and ciphersuite ${ciphersuite} differ (the auditor writes one number twice)`,
+    );
   const r: AuditorReport = {
     version,
     ciphersuite,
@@ -79,7 +111,8 @@ export function decodeReport(x: unknown, path = 'report'): AuditorReport {
   };
   if (o.serialized_message === undefined || o.serialized_message === null) return r;
   const serialized = readHex(o.serialized_message, `${path}.serialized_message`);
-  if (serialized !== toHex(encodeStatement(statementOf(r)))) throw malformed(`${path}.serialized_message`, 'is not the serialization of the report\'s statement');
+  if (serialized !== toHex(encodeStatement(statementOf(r))))
+    throw malformed(`${path}.serialized_message`, "is not the serialization of the report's statement");
   return { ...r, serialized_message: serialized };
 }
 
@@ -89,10 +122,17 @@ export function decodeReport(x: unknown, path = 'report'): AuditorReport {
  */
 export function verifyReport(r: AuditorReport, auditorKey: Bytes): WitnessStatement {
   const keyId = computeKeyId(auditorKey);
-  if (r.key_id !== keyId) throw new VaultError('WitnessSignatureInvalid', `epoch ${r.epoch}: key_id ${r.key_id} is not the pinned auditor key's (${keyId})`);
+  if (r.key_id !== keyId)
+    throw new VaultError(
+      'WitnessSignatureInvalid',
+      `epoch ${r.epoch}: key_id ${r.key_id} is not the pinned auditor key's (${keyId})`,
+    );
   const statement = statementOf(r);
   if (!isValidSignature(fromHex(r.signature), encodeStatement(statement), auditorKey)) {
-    throw new VaultError('WitnessSignatureInvalid', `epoch ${r.epoch}: the auditor signature does not verify under the pinned auditor key`);
+    throw new VaultError(
+      'WitnessSignatureInvalid',
+      `epoch ${r.epoch}: the auditor signature does not verify under the pinned auditor key`,
+    );
   }
   return statement;
 }

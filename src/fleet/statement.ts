@@ -52,14 +52,19 @@ export interface WitnessStatement {
 /** A ciphersuite number: one of the two (`UnsupportedCiphersuite` for another integer). */
 export function readCiphersuite(x: unknown, path: string): Ciphersuite {
   const n = readInt(x, path, 0, 0xffffffff);
-  if (!(CIPHERSUITES as readonly number[]).includes(n)) throw new VaultError('UnsupportedCiphersuite', `${path}: ciphersuite ${n}, expected 1 (protobuf Ed25519) or 2 (bincode Ed25519)`);
+  if (!(CIPHERSUITES as readonly number[]).includes(n))
+    throw new VaultError(
+      'UnsupportedCiphersuite',
+      `${path}: ciphersuite ${n}, expected 1 (protobuf Ed25519) or 2 (bincode Ed25519)`,
+    );
   return n as Ciphersuite;
 }
 
 /** The fields' own checks, shared by both encoders and both decoders. */
 function checkFields(s: WitnessStatement, path: string): void {
   readCiphersuite(s.ciphersuite, `${path}.ciphersuite`);
-  if (!NAME.test(s.namespace)) throw malformed(`${path}.namespace`, `expected ${NAME}, got ${JSON.stringify(s.namespace.slice(0, 40))}`);
+  if (!NAME.test(s.namespace))
+    throw malformed(`${path}.namespace`, `expected ${NAME}, got ${JSON.stringify(s.namespace.slice(0, 40))}`);
   readInt(s.timestamp, `${path}.timestamp`, 0);
   readInt(s.epoch, `${path}.epoch`, 0);
   readHex(s.digest, `${path}.digest`, DIGEST_BYTES);
@@ -76,7 +81,7 @@ const LEN = 2;
 function varint(n: number): Bytes {
   const out: number[] = [];
   while (n >= 0x80) {
-    out.push((n % 0x80) | 0x80);
+    out.push(n % 0x80 | 0x80);
     n = Math.floor(n / 0x80);
   }
   out.push(n);
@@ -128,10 +133,16 @@ class ProtoReader {
     const key = this.varint(`the key of field ${field}`);
     const [number, type] = [Math.floor(key / 8), key % 8];
     if (number !== field) {
-      const why = number >= 1 && number < field ? 'repeated or out of order' : number > field && number <= this.fields ? `out of order (field ${field} is missing)` : 'unknown';
+      const why =
+        number >= 1 && number < field
+          ? 'repeated or out of order'
+          : number > field && number <= this.fields
+            ? `out of order (field ${field} is missing)`
+            : 'unknown';
       throw malformed(this.what, `field ${number} where field ${field} (${name}) belongs: ${why}`);
     }
-    if (type !== wireType) throw malformed(this.what, `field ${field} (${name}): wire type ${type}, expected ${wireType}`);
+    if (type !== wireType)
+      throw malformed(this.what, `field ${field} (${name}): wire type ${type}, expected ${wireType}`);
   }
 
   bytesField(name: string): Bytes {
@@ -144,7 +155,10 @@ class ProtoReader {
 
   end(): void {
     if (this.#offset === this.bytes.length) return;
-    throw malformed(this.what, `${this.bytes.length - this.#offset} bytes after the last field (an unknown, repeated or trailing field)`);
+    throw malformed(
+      this.what,
+      `${this.bytes.length - this.#offset} bytes after the last field (an unknown, repeated or trailing field)`,
+    );
   }
 }
 
@@ -162,7 +176,8 @@ function decodeProtobuf(bytes: Bytes, what: string): WitnessStatement {
   const r = new ProtoReader(bytes, what, 5);
   r.expect(1, VARINT, 'version');
   const version = r.varint('version');
-  if (version !== CIPHERSUITE_PROTOBUF_ED25519) throw malformed(what, `version ${version} in a protobuf statement, expected 1`);
+  if (version !== CIPHERSUITE_PROTOBUF_ED25519)
+    throw malformed(what, `version ${version} in a protobuf statement, expected 1`);
   r.expect(2, LEN, 'namespace');
   const namespace = readUtf8(r.bytesField('namespace'), `${what}.namespace`);
   r.expect(3, VARINT, 'timestamp');
@@ -175,7 +190,8 @@ function decodeProtobuf(bytes: Bytes, what: string): WitnessStatement {
   r.expect(5, LEN, 'digest');
   const digest = r.bytesField('digest');
   r.end();
-  if (digest.length !== DIGEST_BYTES) throw malformed(`${what}.digest`, `expected ${DIGEST_BYTES} bytes, got ${digest.length}`);
+  if (digest.length !== DIGEST_BYTES)
+    throw malformed(`${what}.digest`, `expected ${DIGEST_BYTES} bytes, got ${digest.length}`);
   return { ciphersuite: CIPHERSUITE_PROTOBUF_ED25519, namespace, timestamp, epoch, digest: toHex(digest) };
 }
 
@@ -198,7 +214,13 @@ function u64le(n: number): Bytes {
 const prefixed = (b: Bytes) => concat(u64le(b.length), b);
 
 function encodeBincode(s: WitnessStatement): Bytes {
-  return concat(u32le(s.ciphersuite), prefixed(utf8(s.namespace)), u64le(s.timestamp), u64le(s.epoch), prefixed(fromHex(s.digest)));
+  return concat(
+    u32le(s.ciphersuite),
+    prefixed(utf8(s.namespace)),
+    u64le(s.timestamp),
+    u64le(s.epoch),
+    prefixed(fromHex(s.digest)),
+  );
 }
 
 function readU64(r: Reader, field: string, what: string): number {
@@ -210,13 +232,15 @@ function readU64(r: Reader, field: string, what: string): number {
 function decodeBincode(bytes: Bytes, what: string): WitnessStatement {
   const r = new Reader(bytes, what);
   const suite = new DataView(r.take(4, 'ciphersuite').buffer).getUint32(0, true);
-  if (suite !== CIPHERSUITE_BINCODE_ED25519) throw malformed(what, `ciphersuite field ${suite} in a bincode statement, expected 2`);
+  if (suite !== CIPHERSUITE_BINCODE_ED25519)
+    throw malformed(what, `ciphersuite field ${suite} in a bincode statement, expected 2`);
   const namespace = readUtf8(r.take(readU64(r, 'namespace length', what), 'namespace'), `${what}.namespace`);
   const timestamp = readU64(r, 'timestamp', what);
   const epoch = readU64(r, 'epoch', what);
   const digest = r.take(readU64(r, 'digest length', what), 'digest');
   r.end();
-  if (digest.length !== DIGEST_BYTES) throw malformed(`${what}.digest`, `expected ${DIGEST_BYTES} bytes, got ${digest.length}`);
+  if (digest.length !== DIGEST_BYTES)
+    throw malformed(`${what}.digest`, `expected ${DIGEST_BYTES} bytes, got ${digest.length}`);
   return { ciphersuite: CIPHERSUITE_BINCODE_ED25519, namespace, timestamp, epoch, digest: toHex(digest) };
 }
 

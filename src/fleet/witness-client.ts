@@ -23,7 +23,14 @@ import { counterSign } from './operator.ts';
 import { type AuditorReport, decodeReport, verifyReport } from './report.ts';
 import type { Signer } from './signing.ts';
 import { type Ciphersuite, formatRoot } from './statement.ts';
-import { AUTHORIZATION_SCHEME, type AuditorInfo, type NamespaceInfo, decodeAuditorInfo, decodeNamespaceInfo, encodePublishRequest } from './witness-service.ts';
+import {
+  AUTHORIZATION_SCHEME,
+  type AuditorInfo,
+  type NamespaceInfo,
+  decodeAuditorInfo,
+  decodeNamespaceInfo,
+  encodePublishRequest,
+} from './witness-service.ts';
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
 export const MAX_ANSWER_BYTES = 4 << 20;
@@ -39,7 +46,8 @@ export class WitnessClient {
     } catch {
       throw new VaultError('InvalidParameter', `witness URL expected http://host:port, got ${JSON.stringify(url)}`);
     }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new VaultError('InvalidParameter', `witness URL expected http(s), got ${u.protocol}`);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      throw new VaultError('InvalidParameter', `witness URL expected http(s), got ${u.protocol}`);
     this.base = u.href.replace(/\/$/, '');
     this.#timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   }
@@ -60,7 +68,8 @@ export class WitnessClient {
     } catch (e) {
       throw new VaultError('Unavailable', `${method} ${url}: ${(e as Error).message}`);
     }
-    if (text.length > MAX_ANSWER_BYTES) throw new VaultError('MalformedMessage', `${method} ${url}: an answer of ${text.length} bytes`);
+    if (text.length > MAX_ANSWER_BYTES)
+      throw new VaultError('MalformedMessage', `${method} ${url}: an answer of ${text.length} bytes`);
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -69,8 +78,14 @@ export class WitnessClient {
     }
     if (res.ok) return json;
     const e = json as { code?: unknown; message?: unknown };
-    const code = typeof e?.code === 'string' && (ERROR_CODES as readonly string[]).includes(e.code) ? (e.code as ErrorCode) : 'MalformedMessage';
-    throw new VaultError(code, `${method} ${path}: HTTP ${res.status}: ${typeof e?.message === 'string' ? e.message : text.slice(0, 200)}`);
+    const code =
+      typeof e?.code === 'string' && (ERROR_CODES as readonly string[]).includes(e.code)
+        ? (e.code as ErrorCode)
+        : 'MalformedMessage';
+    throw new VaultError(
+      code,
+      `${method} ${path}: HTTP ${res.status}: ${typeof e?.message === 'string' ? e.message : text.slice(0, 200)}`,
+    );
   }
 
   #ns(namespace: string): string {
@@ -85,14 +100,33 @@ export class WitnessClient {
     return decodeNamespaceInfo(await this.request('GET', this.#ns(namespace)));
   }
 
-  async createNamespace(o: { readonly name: string; readonly root: string; readonly ciphersuite: Ciphersuite; readonly ownerKey: Bytes }): Promise<NamespaceInfo> {
-    return decodeNamespaceInfo(await this.request('POST', '/namespaces', { name: o.name, root: o.root, ciphersuite: o.ciphersuite, owner_key: toHex(o.ownerKey) }));
+  async createNamespace(o: {
+    readonly name: string;
+    readonly root: string;
+    readonly ciphersuite: Ciphersuite;
+    readonly ownerKey: Bytes;
+  }): Promise<NamespaceInfo> {
+    return decodeNamespaceInfo(
+      await this.request('POST', '/namespaces', {
+        name: o.name,
+        root: o.root,
+        ciphersuite: o.ciphersuite,
+        owner_key: toHex(o.ownerKey),
+      }),
+    );
   }
 
   /** Asks the auditor to sign `digest` at `epoch`; the request is signed by the owner. The report, decoded. */
   async publish(namespace: string, epoch: number, digest: string, owner: Signer): Promise<AuditorReport> {
     const signature = toHex(owner.sign(encodePublishRequest(namespace, epoch, digest)));
-    return decodeReport(await this.request('POST', `${this.#ns(namespace)}/audits`, { epoch, digest }, { authorization: `${AUTHORIZATION_SCHEME} ${signature}` }));
+    return decodeReport(
+      await this.request(
+        'POST',
+        `${this.#ns(namespace)}/audits`,
+        { epoch, digest },
+        { authorization: `${AUTHORIZATION_SCHEME} ${signature}` },
+      ),
+    );
   }
 
   report(namespace: string, epoch: number): Promise<unknown> {
@@ -100,7 +134,10 @@ export class WitnessClient {
   }
 
   audits(namespace: string, o: { readonly limit?: number; readonly beforeEpoch?: number } = {}): Promise<unknown> {
-    const q = new URLSearchParams({ ...(o.limit !== undefined && { limit: String(o.limit) }), ...(o.beforeEpoch !== undefined && { before_epoch: String(o.beforeEpoch) }) });
+    const q = new URLSearchParams({
+      ...(o.limit !== undefined && { limit: String(o.limit) }),
+      ...(o.beforeEpoch !== undefined && { before_epoch: String(o.beforeEpoch) }),
+    });
     return this.request('GET', `${this.#ns(namespace)}/audits${q.size > 0 ? `?${q}` : ''}`);
   }
 
@@ -109,16 +146,26 @@ export class WitnessClient {
   }
 
   async treeHead(namespace: string, treeSize?: number): Promise<SignedTreeHead> {
-    return decodeTreeHead(await this.request('GET', `${this.#ns(namespace)}/bkv/tree-head${treeSize === undefined ? '' : `?tree_size=${treeSize}`}`), 'tree head');
+    return decodeTreeHead(
+      await this.request(
+        'GET',
+        `${this.#ns(namespace)}/bkv/tree-head${treeSize === undefined ? '' : `?tree_size=${treeSize}`}`,
+      ),
+      'tree head',
+    );
   }
 
   async inclusionProof(namespace: string, epoch: number, treeSize: number): Promise<string[]> {
-    const o = (await this.request('GET', `${this.#ns(namespace)}/bkv/inclusion/${epoch}?tree_size=${treeSize}`)) as { proof?: unknown };
+    const o = (await this.request('GET', `${this.#ns(namespace)}/bkv/inclusion/${epoch}?tree_size=${treeSize}`)) as {
+      proof?: unknown;
+    };
     return decodeProof(o?.proof, `inclusion proof of epoch ${epoch}`);
   }
 
   async consistencyProof(namespace: string, first: number, second: number): Promise<string[]> {
-    const o = (await this.request('GET', `${this.#ns(namespace)}/bkv/consistency?first=${first}&second=${second}`)) as { proof?: unknown };
+    const o = (await this.request('GET', `${this.#ns(namespace)}/bkv/consistency?first=${first}&second=${second}`)) as {
+      proof?: unknown;
+    };
     return decodeProof(o?.proof, `consistency proof from ${first} to ${second}`);
   }
 
@@ -127,7 +174,10 @@ export class WitnessClient {
   }
 
   async depositBundle(namespace: string, epoch: number, b: Bundle): Promise<void> {
-    await this.request('PUT', `${this.#ns(namespace)}/bkv/bundles/${epoch}`, { artifact: b.artifact, operatorCounterSignature: b.operatorCounterSignature });
+    await this.request('PUT', `${this.#ns(namespace)}/bkv/bundles/${epoch}`, {
+      artifact: b.artifact,
+      operatorCounterSignature: b.operatorCounterSignature,
+    });
   }
 
   conflicts(namespace: string): Promise<unknown> {
@@ -137,7 +187,11 @@ export class WitnessClient {
 
 /** The one auditor key /info lists (`InvalidParameter` when there are several: pin one). */
 export function soleAuditorKey(info: AuditorInfo): Bytes {
-  if (info.keys.length !== 1) throw new VaultError('InvalidParameter', `the witness lists ${info.keys.length} auditor keys: pin one (--witness-key)`);
+  if (info.keys.length !== 1)
+    throw new VaultError(
+      'InvalidParameter',
+      `the witness lists ${info.keys.length} auditor keys: pin one (--witness-key)`,
+    );
   return fromHex(info.keys[0]!.public_key);
 }
 
@@ -152,20 +206,40 @@ export interface WitnessPublication {
  */
 export async function publishThroughWitness(
   client: WitnessClient,
-  o: { readonly namespace: string; readonly ciphersuite: Ciphersuite; readonly artifacts: readonly FleetArtifact[]; readonly operator: Signer; readonly onEpoch?: (a: FleetArtifact, b: Bundle) => void },
+  o: {
+    readonly namespace: string;
+    readonly ciphersuite: Ciphersuite;
+    readonly artifacts: readonly FleetArtifact[];
+    readonly operator: Signer;
+    readonly onEpoch?: (a: FleetArtifact, b: Bundle) => void;
+  },
 ): Promise<WitnessPublication> {
   const auditorKey = soleAuditorKey(await client.info());
   const texts = o.artifacts.map(encodeArtifact);
   const digests = texts.map((t) => toHex(computeArtifactDigest(t)));
   if (texts.length === 0) throw new VaultError('InvalidParameter', 'nothing to publish');
-  await client.createNamespace({ name: o.namespace, root: formatRoot(1, digests[0]!), ciphersuite: o.ciphersuite, ownerKey: o.operator.publicKey });
+  await client.createNamespace({
+    name: o.namespace,
+    root: formatRoot(1, digests[0]!),
+    ciphersuite: o.ciphersuite,
+    ownerKey: o.operator.publicKey,
+  });
   const bundles: Bundle[] = [];
   for (const [i, text] of texts.entries()) {
     const epoch = i + 1;
     const report = await client.publish(o.namespace, epoch, digests[i]!, o.operator);
     const s = verifyReport(report, auditorKey);
-    if (s.namespace !== o.namespace || s.epoch !== epoch || s.digest !== digests[i] || s.ciphersuite !== o.ciphersuite) {
-      throw new VaultError('WitnessSignatureInvalid', `epoch ${epoch}: the auditor signed ${s.namespace} epoch ${s.epoch} digest ${s.digest.slice(0, 16)}…, not what was asked`);
+    if (
+      s.namespace !== o.namespace ||
+      s.epoch !== epoch ||
+      s.digest !== digests[i] ||
+      s.ciphersuite !== o.ciphersuite
+    ) {
+      throw new VaultError(
+        'WitnessSignatureInvalid',
+        `epoch ${epoch}: the auditor signed ${s.namespace} epoch ${s.epoch} ` +
+          `digest ${s.digest.slice(0, 16)}…, not what was asked`,
+      );
     }
     const bundle = counterSign(text, report, o.operator);
     await client.depositBundle(o.namespace, epoch, bundle);

@@ -25,7 +25,14 @@ import { VaultError } from '../errors.ts';
 import { MemoryHsm } from '../hsm/memory.ts';
 import { malformed, readHex, readInt, readObject } from './json.ts';
 import { hsmSigner, type Signer } from './signing.ts';
-import { type NamespaceRecord, type WitnessHandler, type WitnessResponse, WitnessService, decodeNamespaceRecord, errorResponse } from './witness-service.ts';
+import {
+  type NamespaceRecord,
+  type WitnessHandler,
+  type WitnessResponse,
+  WitnessService,
+  decodeNamespaceRecord,
+  errorResponse,
+} from './witness-service.ts';
 
 /** The body limits: a bundle deposit carries an artifact; everything else is a few hundred bytes. */
 export const MAX_BUNDLE_BODY = 1 << 20;
@@ -52,7 +59,9 @@ export function openWitnessDirectory(dir: string, now: number, rng: Rng = system
   const o = readObject(parseFile(keyFile), KEY_FILE, ['seed', 'not_before']);
   const hsm = MemoryHsm.create('witness', seededRng(fromHex(readHex(o.seed, `${KEY_FILE}.seed`, 32))));
   const signer = hsmSigner(hsm, 'witness/log-signing');
-  const files = readdirSync(join(dir, NAMESPACES_DIR)).filter((f) => f.endsWith('.json')).sort();
+  const files = readdirSync(join(dir, NAMESPACES_DIR))
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   const namespaces = files.map((f) => {
     const record = decodeNamespaceRecord(parseFile(join(dir, NAMESPACES_DIR, f)), `${NAMESPACES_DIR}/${f}`);
     if (fileName(record.name) !== f) throw malformed(`${NAMESPACES_DIR}/${f}`, `holds namespace "${record.name}"`);
@@ -109,27 +118,40 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
 
 /** node:http around a handler (the service's, or a test's wrapper of it). */
 export function createWitnessServer(handle: WitnessHandler): Server {
-  const server = createServer({ requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 1_000 }, (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://witness');
-    const method = req.method ?? 'GET';
-    const limit = /\/bkv\/bundles\//.test(url.pathname) ? MAX_BUNDLE_BODY : MAX_BODY;
-    readBody(req, limit).then(
-      (raw) => {
-        if (raw === null) return send(res, errorResponse('MalformedMessage', `the body is larger than ${limit} bytes`, 413));
-        let body: unknown;
-        if (raw.length > 0) {
-          try {
-            body = JSON.parse(raw.toString('utf8'));
-          } catch (e) {
-            return send(res, errorResponse('MalformedMessage', `the body is not JSON (${(e as Error).message})`));
+  const server = createServer(
+    { requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 1_000 },
+    (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://witness');
+      const method = req.method ?? 'GET';
+      const limit = /\/bkv\/bundles\//.test(url.pathname) ? MAX_BUNDLE_BODY : MAX_BODY;
+      readBody(req, limit).then(
+        (raw) => {
+          if (raw === null)
+            return send(res, errorResponse('MalformedMessage', `the body is larger than ${limit} bytes`, 413));
+          let body: unknown;
+          if (raw.length > 0) {
+            try {
+              body = JSON.parse(raw.toString('utf8'));
+            } catch (e) {
+              return send(res, errorResponse('MalformedMessage', `the body is not JSON (${(e as Error).message})`));
+            }
           }
-        }
-        const authorization = req.headers.authorization;
-        send(res, handle({ method, path: url.pathname, query: url.searchParams, ...(body !== undefined && { body }), ...(authorization !== undefined && { authorization }) }));
-      },
-      () => res.destroy(),
-    );
-  });
+          const authorization = req.headers.authorization;
+          send(
+            res,
+            handle({
+              method,
+              path: url.pathname,
+              query: url.searchParams,
+              ...(body !== undefined && { body }),
+              ...(authorization !== undefined && { authorization }),
+            }),
+          );
+        },
+        () => res.destroy(),
+      );
+    },
+  );
   return server;
 }
 
@@ -144,7 +166,8 @@ export interface RunningWitness {
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(.+):([0-9]{1,5})$/.exec(listen);
   const port = m === null ? NaN : Number(m[2]);
-  if (m === null || port > 65535) throw new VaultError('InvalidParameter', `--listen expected host:port, got ${JSON.stringify(listen)}`);
+  if (m === null || port > 65535)
+    throw new VaultError('InvalidParameter', `--listen expected host:port, got ${JSON.stringify(listen)}`);
   return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port };
 }
 

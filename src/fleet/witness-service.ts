@@ -38,7 +38,13 @@ import { NAME, malformed, readArray, readHex, readInt, readObject, readString } 
 import { type SignedTreeHead, WitnessLog, checkRoot, decodeTreeHead } from './log.ts';
 import { HASH_SIZE } from './merkle.ts';
 import { type AuditorReport, decodeReport, encodeReport } from './report.ts';
-import { ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES, type Signer, encodeSigningInput, isValidSignature } from './signing.ts';
+import {
+  ED25519_PUBLIC_KEY_BYTES,
+  ED25519_SIGNATURE_BYTES,
+  type Signer,
+  encodeSigningInput,
+  isValidSignature,
+} from './signing.ts';
 import { type Ciphersuite, readCiphersuite } from './statement.ts';
 
 export const PUBLISH_REQUEST_TYPE = 'bkv/publish-request/v1';
@@ -109,7 +115,10 @@ export function errorResponse(code: ErrorCode, message: string, status = statusO
   return { status, body: JSON.stringify({ code, message }) };
 }
 
-const ok = (body: unknown, status = 200): WitnessResponse => ({ status, body: typeof body === 'string' ? body : JSON.stringify(body) });
+const ok = (body: unknown, status = 200): WitnessResponse => ({
+  status,
+  body: typeof body === 'string' ? body : JSON.stringify(body),
+});
 const notFound = (what: string) => new VaultError('NotFound', what);
 
 interface Namespace {
@@ -121,7 +130,8 @@ interface Namespace {
 
 /** A decimal path or query integer: digits, no leading zero, a safe integer in range. */
 function readDecimal(x: string | null | undefined, path: string, min: number): number {
-  if (x === null || x === undefined || !/^(0|[1-9][0-9]{0,15})$/.test(x)) throw malformed(path, `expected a decimal integer, got ${JSON.stringify(x)}`);
+  if (x === null || x === undefined || !/^(0|[1-9][0-9]{0,15})$/.test(x))
+    throw malformed(path, `expected a decimal integer, got ${JSON.stringify(x)}`);
   return readInt(Number(x), path, min);
 }
 
@@ -172,14 +182,23 @@ export class WitnessService {
   }
 
   #open(record: Namespace['record']): Namespace {
-    const log = new WitnessLog(record.name, this.#o.signer, this.#o.clock, { ciphersuite: record.ciphersuite, root: record.root });
+    const log = new WitnessLog(record.name, this.#o.signer, this.#o.clock, {
+      ciphersuite: record.ciphersuite,
+      root: record.root,
+    });
     const ns: Namespace = { record, log, bundles: new Map(), conflicts: [] };
     this.#namespaces.set(record.name, ns);
     return ns;
   }
 
   #save(ns: Namespace): void {
-    this.#o.store?.save({ ...ns.record, reports: ns.log.getReports(), heads: ns.log.getHeads(), bundles: Object.fromEntries(ns.bundles), conflicts: ns.conflicts });
+    this.#o.store?.save({
+      ...ns.record,
+      reports: ns.log.getReports(),
+      heads: ns.log.getHeads(),
+      bundles: Object.fromEntries(ns.bundles),
+      conflicts: ns.conflicts,
+    });
   }
 
   /** Answers one request; never throws. */
@@ -205,8 +224,10 @@ export class WitnessService {
     if (parts.length === 1) return req.method === 'POST' ? this.#create(req) : route(req, 'GET', () => this.#list(req));
     const ns = this.#namespace(name!);
     if (parts.length === 2) return route(req, 'GET', () => (readQuery(req.query, []), ok(namespaceInfo(ns))));
-    if (sub === 'audits' && rest.length === 0) return req.method === 'POST' ? this.#publish(ns, req) : route(req, 'GET', () => this.#audits(ns, req));
-    if (sub === 'audits' && rest.length === 1) return route(req, 'GET', () => (readQuery(req.query, []), ok(encodeReport(this.#report(ns, rest[0]!)))));
+    if (sub === 'audits' && rest.length === 0)
+      return req.method === 'POST' ? this.#publish(ns, req) : route(req, 'GET', () => this.#audits(ns, req));
+    if (sub === 'audits' && rest.length === 1)
+      return route(req, 'GET', () => (readQuery(req.query, []), ok(encodeReport(this.#report(ns, rest[0]!)))));
     if (sub === 'bkv') return this.#bkv(ns, rest, req);
     throw notFound(`no route ${req.path}`);
   }
@@ -220,7 +241,8 @@ export class WitnessService {
   #report(ns: Namespace, epochText: string): AuditorReport {
     const epoch = readDecimal(epochText, 'epoch', 1);
     const r = ns.log.getReport(epoch);
-    if (r === undefined) throw notFound(`${ns.record.name}: epoch ${epoch} is not published (the log has ${ns.log.size})`);
+    if (r === undefined)
+      throw notFound(`${ns.record.name}: epoch ${epoch} is not published (the log has ${ns.log.size})`);
     return r;
   }
 
@@ -240,9 +262,14 @@ export class WitnessService {
     const name = readString(o.name, 'namespace.name', NAME);
     const root = readString(o.root, 'namespace.root');
     checkRoot(root, 'namespace.root');
-    if (o.ciphersuite === undefined && o.signature_version === undefined) throw malformed('namespace', 'missing member "ciphersuite" (or "signature_version")');
+    if (o.ciphersuite === undefined && o.signature_version === undefined)
+      throw malformed('namespace', 'missing member "ciphersuite" (or "signature_version")');
     const ciphersuite = readCiphersuite(o.ciphersuite ?? o.signature_version, 'namespace.ciphersuite');
-    if (o.signature_version !== undefined && readCiphersuite(o.signature_version, 'namespace.signature_version') !== ciphersuite) throw malformed('namespace', 'ciphersuite and signature_version differ');
+    if (
+      o.signature_version !== undefined &&
+      readCiphersuite(o.signature_version, 'namespace.signature_version') !== ciphersuite
+    )
+      throw malformed('namespace', 'ciphersuite and signature_version differ');
     const owner_key = readHex(o.owner_key, 'namespace.owner_key', ED25519_PUBLIC_KEY_BYTES);
     if (this.#namespaces.has(name)) throw new VaultError('RegistrationConflict', `namespace "${name}" exists`);
     const ns = this.#open({ name, root, ciphersuite, owner_key });
@@ -267,11 +294,16 @@ export class WitnessService {
     const digest = readHex(o.digest, 'publish.digest', HASH_SIZE);
     const signature = this.#ownerSignature(ns, req, encodePublishRequest(ns.record.name, epoch, digest));
     const published = ns.log.getReport(epoch);
-    if (published !== undefined && published.digest === digest) throw new VaultError('StaleEpoch', `${ns.record.name}: epoch ${epoch} is already published with this digest`);
+    if (published !== undefined && published.digest === digest)
+      throw new VaultError('StaleEpoch', `${ns.record.name}: epoch ${epoch} is already published with this digest`);
     if (published !== undefined) {
       ns.conflicts.push({ epoch, published, requested: { digest, owner_signature: signature, at: this.#o.clock() } });
       this.#save(ns);
-      throw new VaultError('LogEquivocation', `${ns.record.name}: epoch ${epoch} is published with digest ${published.digest.slice(0, 16)}…; the request for ${digest.slice(0, 16)}… is kept as evidence`);
+      throw new VaultError(
+        'LogEquivocation',
+        `${ns.record.name}: epoch ${epoch} is published with digest ${published.digest.slice(0, 16)}…; ` +
+          `the request for ${digest.slice(0, 16)}… is kept as evidence`,
+      );
     }
     const report = ns.log.submit(epoch, digest);
     this.#save(ns);
@@ -280,22 +312,36 @@ export class WitnessService {
 
   /** The owner's signature over `message` from the Authorization header (`OperatorSignatureInvalid`). */
   #ownerSignature(ns: Namespace, req: WitnessRequest, message: Uint8Array): string {
-    const m = new RegExp(`^${AUTHORIZATION_SCHEME} ([0-9a-f]{${2 * ED25519_SIGNATURE_BYTES}})$`).exec(req.authorization ?? '');
-    if (m === null) throw new VaultError('OperatorSignatureInvalid', `publishing needs "Authorization: ${AUTHORIZATION_SCHEME} <signature hex>" by the namespace owner`);
-    if (!isValidSignature(fromHex(m[1]!), message, fromHex(ns.record.owner_key))) throw new VaultError('OperatorSignatureInvalid', `${ns.record.name}: the request is not signed by the namespace owner`);
+    const m = new RegExp(`^${AUTHORIZATION_SCHEME} ([0-9a-f]{${2 * ED25519_SIGNATURE_BYTES}})$`).exec(
+      req.authorization ?? '',
+    );
+    if (m === null)
+      throw new VaultError(
+        'OperatorSignatureInvalid',
+        `publishing needs "Authorization: ${AUTHORIZATION_SCHEME} <signature hex>" by the namespace owner`,
+      );
+    if (!isValidSignature(fromHex(m[1]!), message, fromHex(ns.record.owner_key)))
+      throw new VaultError(
+        'OperatorSignatureInvalid',
+        `${ns.record.name}: the request is not signed by the namespace owner`,
+      );
     return m[1]!;
   }
 
   #bkv(ns: Namespace, rest: readonly string[], req: WitnessRequest): WitnessResponse {
     const [what, arg, ...more] = rest;
     if (more.length > 0) throw notFound(`no route ${req.path}`);
-    const size = (q: Record<string, string>) => (q.tree_size === undefined ? ns.log.size : readDecimal(q.tree_size, 'tree_size', 1));
+    const size = (q: Record<string, string>) =>
+      q.tree_size === undefined ? ns.log.size : readDecimal(q.tree_size, 'tree_size', 1);
     const checkSize = (n: number) => {
-      if (n < 1 || n > ns.log.size) throw notFound(`${ns.record.name}: no tree head of size ${n} (the log has ${ns.log.size})`);
+      if (n < 1 || n > ns.log.size)
+        throw notFound(`${ns.record.name}: no tree head of size ${n} (the log has ${ns.log.size})`);
       return n;
     };
-    if (what === 'owner' && arg === undefined) return route(req, 'GET', () => (readQuery(req.query, []), ok({ owner_key: ns.record.owner_key })));
-    if (what === 'tree-head' && arg === undefined) return route(req, 'GET', () => ok(ns.log.getHead(checkSize(size(readQuery(req.query, ['tree_size']))))));
+    if (what === 'owner' && arg === undefined)
+      return route(req, 'GET', () => (readQuery(req.query, []), ok({ owner_key: ns.record.owner_key })));
+    if (what === 'tree-head' && arg === undefined)
+      return route(req, 'GET', () => ok(ns.log.getHead(checkSize(size(readQuery(req.query, ['tree_size']))))));
     if (what === 'inclusion' && arg !== undefined) {
       return route(req, 'GET', () => {
         const n = checkSize(size(readQuery(req.query, ['tree_size'])));
@@ -313,8 +359,12 @@ export class WitnessService {
         return ok({ first, second, proof: ns.log.getConsistencyProof(first, second) });
       });
     }
-    if (what === 'bundles' && arg !== undefined) return req.method === 'PUT' ? this.#deposit(ns, arg, req) : route(req, 'GET', () => ok(this.#bundle(ns, arg, req)));
-    if (what === 'conflicts' && arg === undefined) return route(req, 'GET', () => (readQuery(req.query, []), ok({ conflicts: ns.conflicts })));
+    if (what === 'bundles' && arg !== undefined)
+      return req.method === 'PUT'
+        ? this.#deposit(ns, arg, req)
+        : route(req, 'GET', () => ok(this.#bundle(ns, arg, req)));
+    if (what === 'conflicts' && arg === undefined)
+      return route(req, 'GET', () => (readQuery(req.query, []), ok({ conflicts: ns.conflicts })));
     throw notFound(`no route ${req.path}`);
   }
 
@@ -335,7 +385,8 @@ export class WitnessService {
     checkDeposit(ns, report, b.artifact, b.operatorCounterSignature!);
     const held = ns.bundles.get(report.epoch);
     if (held !== undefined) {
-      if (held.artifact === b.artifact && held.operatorCounterSignature === b.operatorCounterSignature) return ok({ epoch: report.epoch, deposited: true });
+      if (held.artifact === b.artifact && held.operatorCounterSignature === b.operatorCounterSignature)
+        return ok({ epoch: report.epoch, deposited: true });
       throw new VaultError('RegistrationConflict', `epoch ${report.epoch}: another bundle is deposited`);
     }
     ns.bundles.set(report.epoch, { artifact: b.artifact, operatorCounterSignature: b.operatorCounterSignature! });
@@ -346,16 +397,25 @@ export class WitnessService {
 
 /** A deposited bundle is the epoch's: SHA-256 of the artifact is its digest, the owner counter-signed its signature. */
 function checkDeposit(ns: Namespace, report: AuditorReport, artifactText: string, counterSignature: string): void {
-  if (toHex(computeArtifactDigest(artifactText)) !== report.digest) throw new VaultError('DigestMismatch', `epoch ${report.epoch}: SHA-256 of the artifact is not the published digest`);
+  if (toHex(computeArtifactDigest(artifactText)) !== report.digest)
+    throw new VaultError(
+      'DigestMismatch',
+      `epoch ${report.epoch}: SHA-256 of the artifact is not the published digest`,
+    );
   const artifact = decodeArtifact(artifactText, 'bundle.artifact');
-  if (artifact.namespace !== ns.record.name) throw new VaultError('NamespaceMismatch', `an artifact of namespace "${artifact.namespace}"`);
+  if (artifact.namespace !== ns.record.name)
+    throw new VaultError('NamespaceMismatch', `an artifact of namespace "${artifact.namespace}"`);
   if (!isValidSignature(fromHex(counterSignature), fromHex(report.signature), fromHex(ns.record.owner_key))) {
-    throw new VaultError('OperatorSignatureInvalid', `epoch ${report.epoch}: the counter-signature is not the owner's over the auditor signature`);
+    throw new VaultError(
+      'OperatorSignatureInvalid',
+      `epoch ${report.epoch}: the counter-signature is not the owner's over the auditor signature`,
+    );
   }
 }
 
 function route(req: WitnessRequest, method: string, f: () => WitnessResponse): WitnessResponse {
-  if (req.method !== method) throw new VaultError('UnknownMessageType', `${req.method} ${req.path}: expected ${method}`);
+  if (req.method !== method)
+    throw new VaultError('UnknownMessageType', `${req.method} ${req.path}: expected ${method}`);
   return f();
 }
 
@@ -390,7 +450,10 @@ export function decodeAuditorInfo(x: unknown, path = 'info'): AuditorInfo {
   return {
     keys: readArray(o.keys, `${path}.keys`, 1).map((k, i) => {
       const p = readObject(k, `${path}.keys[${i}]`, ['public_key', 'not_before']);
-      return { public_key: readHex(p.public_key, `${path}.keys[${i}].public_key`, ED25519_PUBLIC_KEY_BYTES), not_before: readInt(p.not_before, `${path}.keys[${i}].not_before`, 0) };
+      return {
+        public_key: readHex(p.public_key, `${path}.keys[${i}].public_key`, ED25519_PUBLIC_KEY_BYTES),
+        not_before: readInt(p.not_before, `${path}.keys[${i}].not_before`, 0),
+      };
     }),
     logs: readArray(o.logs, `${path}.logs`).map((l, i) => readString(l, `${path}.logs[${i}]`)),
   };
@@ -406,11 +469,20 @@ export interface NamespaceInfo {
 
 /** plexi's namespace info: either of `ciphersuite` and `signature_version` (equal when both). */
 export function decodeNamespaceInfo(x: unknown, path = 'namespace'): NamespaceInfo {
-  const o = readObject(x, path, ['name', 'root', 'status', 'reports_uri', 'audits_uri'], ['log_directory', 'last_verified_epoch', 'signature_version', 'ciphersuite']);
+  const o = readObject(
+    x,
+    path,
+    ['name', 'root', 'status', 'reports_uri', 'audits_uri'],
+    ['log_directory', 'last_verified_epoch', 'signature_version', 'ciphersuite'],
+  );
   const suite = o.ciphersuite ?? o.signature_version;
   if (suite === undefined) throw malformed(path, 'missing member "ciphersuite"');
   const ciphersuite = readCiphersuite(suite, `${path}.ciphersuite`);
-  if (o.signature_version !== undefined && readCiphersuite(o.signature_version, `${path}.signature_version`) !== ciphersuite) throw malformed(path, 'ciphersuite and signature_version differ');
+  if (
+    o.signature_version !== undefined &&
+    readCiphersuite(o.signature_version, `${path}.signature_version`) !== ciphersuite
+  )
+    throw malformed(path, 'ciphersuite and signature_version differ');
   if (o.log_directory !== undefined && o.log_directory !== null) readString(o.log_directory, `${path}.log_directory`);
   readString(o.reports_uri, `${path}.reports_uri`);
   readString(o.audits_uri, `${path}.audits_uri`);
@@ -419,15 +491,27 @@ export function decodeNamespaceInfo(x: unknown, path = 'namespace'): NamespaceIn
     root: readString(o.root, `${path}.root`),
     ciphersuite,
     status: readString(o.status, `${path}.status`),
-    ...(o.last_verified_epoch !== undefined && { last_verified_epoch: readInt(o.last_verified_epoch, `${path}.last_verified_epoch`, 1) }),
+    ...(o.last_verified_epoch !== undefined && {
+      last_verified_epoch: readInt(o.last_verified_epoch, `${path}.last_verified_epoch`, 1),
+    }),
   };
 }
 
 /** The service's persisted form of a namespace, read back strictly. */
 export function decodeNamespaceRecord(x: unknown, path: string): NamespaceRecord {
-  const o = readObject(x, path, ['name', 'root', 'ciphersuite', 'owner_key', 'reports', 'heads', 'bundles', 'conflicts']);
+  const o = readObject(x, path, [
+    'name',
+    'root',
+    'ciphersuite',
+    'owner_key',
+    'reports',
+    'heads',
+    'bundles',
+    'conflicts',
+  ]);
   const held = o.bundles;
-  if (held === null || typeof held !== 'object' || Array.isArray(held)) throw malformed(`${path}.bundles`, 'expected an object');
+  if (held === null || typeof held !== 'object' || Array.isArray(held))
+    throw malformed(`${path}.bundles`, 'expected an object');
   const bundles = held as Record<string, unknown>;
   return {
     name: readString(o.name, `${path}.name`, NAME),
@@ -439,7 +523,17 @@ export function decodeNamespaceRecord(x: unknown, path: string): NamespaceRecord
     bundles: Object.fromEntries(
       Object.entries(bundles).map(([e, b]) => {
         const p = readObject(b, `${path}.bundles.${e}`, ['artifact', 'operatorCounterSignature']);
-        return [e, { artifact: readString(p.artifact, `${path}.bundles.${e}.artifact`), operatorCounterSignature: readHex(p.operatorCounterSignature, `${path}.bundles.${e}.operatorCounterSignature`, ED25519_SIGNATURE_BYTES) }];
+        return [
+          e,
+          {
+            artifact: readString(p.artifact, `${path}.bundles.${e}.artifact`),
+            operatorCounterSignature: readHex(
+              p.operatorCounterSignature,
+              `${path}.bundles.${e}.operatorCounterSignature`,
+              ED25519_SIGNATURE_BYTES,
+            ),
+          },
+        ];
       }),
     ),
     conflicts: readArray(o.conflicts, `${path}.conflicts`).map((c, i) => {
@@ -450,7 +544,11 @@ export function decodeNamespaceRecord(x: unknown, path: string): NamespaceRecord
         published: decodeReport(p.published, `${path}.conflicts[${i}].published`),
         requested: {
           digest: readHex(q.digest, `${path}.conflicts[${i}].requested.digest`, HASH_SIZE),
-          owner_signature: readHex(q.owner_signature, `${path}.conflicts[${i}].requested.owner_signature`, ED25519_SIGNATURE_BYTES),
+          owner_signature: readHex(
+            q.owner_signature,
+            `${path}.conflicts[${i}].requested.owner_signature`,
+            ED25519_SIGNATURE_BYTES,
+          ),
           at: readInt(q.at, `${path}.conflicts[${i}].requested.at`, 0),
         },
       };

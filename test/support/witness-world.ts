@@ -42,7 +42,9 @@ export function witnessClock(): () => number {
 }
 
 /** A witness over `dir` (a fresh one by default) whose key comes from `keySeed`; `wrap` changes what it serves. */
-export async function startWitness(o: { dir?: string; keySeed?: string; wrap?: (h: WitnessHandler) => WitnessHandler; clock?: () => number } = {}): Promise<TestWitness> {
+export async function startWitness(
+  o: { dir?: string; keySeed?: string; wrap?: (h: WitnessHandler) => WitnessHandler; clock?: () => number } = {},
+): Promise<TestWitness> {
   const dir = o.dir ?? tempDir('witness');
   const service = openWitnessService(dir, o.clock ?? witnessClock(), seededRng(o.keySeed ?? 'witness key'));
   const handler: WitnessHandler = (r) => service.handle(r);
@@ -75,7 +77,10 @@ export function planFleets(seed: string, namespace = NS): DeployedFleets {
 }
 
 /** Wraps a handler: for requests `match` selects, the JSON it serves is passed through `edit`. */
-export function rewrite(match: (method: string, path: string) => boolean, edit: (json: any) => unknown): (h: WitnessHandler) => WitnessHandler {
+export function rewrite(
+  match: (method: string, path: string) => boolean,
+  edit: (json: any) => unknown,
+): (h: WitnessHandler) => WitnessHandler {
   return (h) => (req) => {
     const res = h(req);
     if (res.status !== 200 || !match(req.method, decodeURIComponent(req.path))) return res;
