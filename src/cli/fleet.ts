@@ -5,6 +5,9 @@
  * into <dir> (spec ch. 8, "The files"), and shows a Messenger-style client validating each
  * over-the-air bundle, its record moving to the new fleet, and a rollback being refused.
  *
+ * With `--witness URL` it publishes through a witness service instead (src/cli/witness.ts), and
+ * writes the directory only with `--out`.
+ *
  * `bkv audit <dir> [--verbose]` verifies that directory end to end (src/fleet/audit.ts) and
  * prints, per epoch, the keys and roles added and removed; it exits 1 with the file and the
  * reason on the first failure.

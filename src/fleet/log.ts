@@ -87,15 +87,18 @@ export function checkNextStatement(
   if (next.ciphersuite !== rules.ciphersuite) {
     throw new VaultError('LogInconsistent', `${at}: ciphersuite ${next.ciphersuite}, the log's ${rules.ciphersuite}`);
   }
-  if (next.epoch < want) throw new VaultError('StaleEpoch', `epoch ${next.epoch} is not above the log's last epoch ${want - 1}`);
-  if (next.epoch > want) throw new VaultError('LogInconsistent', `epoch ${next.epoch} skips epoch ${want}`);
-  if (prev === undefined && rules.root !== undefined && formatRoot(next.epoch, next.digest) !== rules.root) {
-    const root = formatRoot(next.epoch, next.digest);
-    const why = `${at}: ${root.slice(0, 20)}… is not the namespace root ${rules.root.slice(0, 20)}…`;
-    throw new VaultError('LogInconsistent', why);
+  if (next.epoch < want) throw new VaultError('StaleEpoch', `${at} is not above the log's last epoch ${want - 1}`);
+  if (next.epoch > want) throw new VaultError('LogInconsistent', `${at} skips epoch ${want}`);
+  const root = formatRoot(next.epoch, next.digest);
+  if (prev === undefined && rules.root !== undefined && root !== rules.root) {
+    throw new VaultError('LogInconsistent', `${at}: ${root.slice(0, 20)}… is not the root ${rules.root.slice(0, 20)}…`);
   }
-  if (seenDigests.has(next.digest)) throw new VaultError('LogInconsistent', `epoch ${next.epoch}: digest ${next.digest.slice(0, 16)}… was already published (no republish)`);
-  if (prev !== undefined && next.timestamp < prev.timestamp) throw new VaultError('LogInconsistent', `epoch ${next.epoch}: timestamp ${next.timestamp} is before epoch ${prev.epoch}'s ${prev.timestamp}`);
+  if (seenDigests.has(next.digest)) {
+    throw new VaultError('LogInconsistent', `${at}: digest ${next.digest.slice(0, 16)}… was published before`);
+  }
+  if (prev !== undefined && next.timestamp < prev.timestamp) {
+    throw new VaultError('LogInconsistent', `${at}: timestamp ${next.timestamp} is before epoch ${prev.epoch}'s`);
+  }
 }
 
 /** All log rules over a whole list of entries. */

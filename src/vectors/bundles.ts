@@ -7,6 +7,9 @@
  * a second witness log signed by the witness key is a split view, another key is a substitution,
  * the vendor re-attesting a key with other attributes is an extractable key.
  *
+ * The witness signature is the Key Transparency Auditor's report; statements.ts adds the vectors
+ * of its wire format itself (statement bytes, signatures, reports, the strict decoders).
+ *
  * A vector's verdict is what bkv's validation returns for its inputs; the same function
  * generates and verifies. Each case also names the verdict it was written to show (`want`), and
  * generation fails if bkv disagrees, so a vector never silently changes meaning.
