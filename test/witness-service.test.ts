@@ -15,7 +15,7 @@ import { computeArtifactDigest, encodeArtifact } from '../src/fleet/artifact.ts'
 import { decodeReport, verifyReport } from '../src/fleet/report.ts';
 import { isValidSignature } from '../src/fleet/signing.ts';
 import { computeKeyId, formatRoot } from '../src/fleet/statement.ts';
-import { publishThroughWitness } from '../src/fleet/witness-client.ts';
+import { MAX_ANSWER_BYTES, publishThroughWitness } from '../src/fleet/witness-client.ts';
 import { MAX_BODY } from '../src/fleet/witness-server.ts';
 import { AUTHORIZATION_SCHEME, encodePublishRequest } from '../src/fleet/witness-service.ts';
 import { openWitnessService } from '../src/fleet/witness-server.ts';
@@ -287,6 +287,19 @@ describe('bad requests: an HTTP error with a closed code, nothing changed', () =
     const closed = await startWitness();
     await closed.close();
     await expect(closed.client.info()).rejects.toSatisfy((e) => isVaultError(e, 'Unavailable'));
+  });
+
+  test('a witness answering too much, not JSON, or with a code outside the vocabulary: MalformedMessage', async () => {
+    const answers = [
+      { status: 200, body: JSON.stringify({ pad: 'x'.repeat(MAX_ANSWER_BYTES) }) },
+      { status: 200, body: '<html>' },
+      { status: 418, body: JSON.stringify({ code: 'Teapot', message: 'no' }) },
+    ];
+    for (const answer of answers) {
+      const w = await startWitness({ wrap: () => () => answer });
+      await expect(w.client.info()).rejects.toSatisfy((e) => isVaultError(e, 'MalformedMessage'));
+      await w.close();
+    }
   });
 });
 

@@ -14,8 +14,8 @@
  * signature bytes, and deposits the artifact with the counter-signature.
  * @module
  */
-import { type Bytes, fromHex, toHex } from '../crypto/bytes.ts';
-import { ERROR_CODES, type ErrorCode, VaultError } from '../errors.ts';
+import { type Bytes, concat, fromHex, toHex } from '../crypto/bytes.ts';
+import { ERROR_CODES, type ErrorCode, VaultError, isVaultError } from '../errors.ts';
 import { type FleetArtifact, computeArtifactDigest, encodeArtifact } from './artifact.ts';
 import type { Bundle } from './bundle.ts';
 import { type SignedTreeHead, decodeProof, decodeTreeHead } from './log.ts';
@@ -34,6 +34,24 @@ import {
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
 export const MAX_ANSWER_BYTES = 4 << 20;
+
+/** The answer's text, refused (`MalformedMessage`) past `limit` bytes without reading the rest. */
+async function readBounded(res: Response, limit: number): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = res.body?.getReader();
+  for (;;) {
+    const part = await reader?.read();
+    if (part === undefined || part.done) break;
+    size += part.value.length;
+    if (size > limit) {
+      await reader!.cancel();
+      throw new VaultError('MalformedMessage', `an answer larger than ${limit} bytes`);
+    }
+    chunks.push(part.value);
+  }
+  return new TextDecoder().decode(concat(...chunks));
+}
 
 export class WitnessClient {
   readonly base: string;
@@ -64,12 +82,11 @@ export class WitnessClient {
         ...(body !== undefined && { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
-      text = await res.text();
+      text = await readBounded(res, MAX_ANSWER_BYTES);
     } catch (e) {
+      if (isVaultError(e)) throw new VaultError(e.code, `${method} ${url}: ${e.message.slice(e.code.length + 2)}`);
       throw new VaultError('Unavailable', `${method} ${url}: ${(e as Error).message}`);
     }
-    if (text.length > MAX_ANSWER_BYTES)
-      throw new VaultError('MalformedMessage', `${method} ${url}: an answer of ${text.length} bytes`);
     let json: unknown;
     try {
       json = JSON.parse(text);
