@@ -23,7 +23,7 @@ import { encodeReport, signStatement, statementOf } from '../src/fleet/report.ts
 import { encodeStatement } from '../src/fleet/statement.ts';
 import { publishThroughWitness } from '../src/fleet/witness-client.ts';
 import { auditThroughWitness, witnessServe, witnessVerify } from '../src/cli/witness.ts';
-import { fleetDeploy } from '../src/cli/fleet.ts';
+import { audit as auditDirectory, fleetDeploy } from '../src/cli/fleet.ts';
 import { seededRng } from '../src/crypto/rng.ts';
 import { MemoryHsm } from '../src/hsm/memory.ts';
 import { hsmSigner } from '../src/fleet/signing.ts';
@@ -360,13 +360,14 @@ describe('acceptance: witness serve + fleet deploy --witness + audit --witness',
       await expect.poll(() => served.lines.length, { timeout: 10_000 }).toBeGreaterThan(0);
       const url = /listening on (\S+),/.exec(served.lines[0]!)![1]!;
       const deployed = capture();
-      expect(
-        await fleetDeploy(
-          { positionals: [], options: { witness: url, replicas: '1', seed: 'acceptance' } },
-          deployed.print,
-        ),
-      ).toBe(0);
+      const out = join(tempDir('deployed'), 'd');
+      const options = { witness: url, replicas: '1', seed: 'acceptance', out };
+      expect(await fleetDeploy({ positionals: [], options }, deployed.print)).toBe(0);
       expect(deployed.lines.join('\n')).toContain('a replayed epoch-1 bundle is refused: StaleEpoch');
+      // --out with --witness: the same publication as files, which the offline audit verifies too
+      const offline = capture();
+      expect(await auditDirectory({ positionals: [out], options: {} }, offline.print)).toBe(0);
+      expect(offline.lines.at(-1)).toBe('audit passed: 3 epochs, 2 fleets');
       const audited = await audit(url);
       expect(audited.rc, audited.text).toBe(0);
       expect(served.lines).toContainEqual(
