@@ -17,7 +17,7 @@ import { isValidSignature } from '../src/fleet/signing.ts';
 import { computeKeyId, formatRoot } from '../src/fleet/statement.ts';
 import { MAX_ANSWER_BYTES, publishThroughWitness } from '../src/fleet/witness-client.ts';
 import { MAX_BODY } from '../src/fleet/witness-server.ts';
-import { AUTHORIZATION_SCHEME, encodePublishRequest } from '../src/fleet/witness-service.ts';
+import { AUTHORIZATION_SCHEME, encodePublishRequest } from '../src/fleet/witness-api.ts';
 import { openWitnessService } from '../src/fleet/witness-server.ts';
 import { seededRng } from '../src/crypto/rng.ts';
 import { type TestWitness, NS, closeAll, planFleets, startWitness, witnessClock } from './support/witness-world.ts';

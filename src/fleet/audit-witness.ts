@@ -44,9 +44,9 @@ import {
 } from './log.ts';
 import { type AuditorReport, decodeReport, verifyReport } from './report.ts';
 import { ED25519_PUBLIC_KEY_BYTES, isValidSignature } from './signing.ts';
-import { type WitnessStatement, computeKeyId, encodeStatement } from './statement.ts';
+import { type WitnessStatement, computeKeyId } from './statement.ts';
 import { type WitnessClient, soleAuditorKey } from './witness-client.ts';
-import { encodePublishRequest } from './witness-service.ts';
+import { encodePublishRequest } from './witness-api.ts';
 
 export const DEFAULT_AUDIT_LIMIT = 50;
 

@@ -30,7 +30,7 @@ import {
   decodeAuditorInfo,
   decodeNamespaceInfo,
   encodePublishRequest,
-} from './witness-service.ts';
+} from './witness-api.ts';
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
 export const MAX_ANSWER_BYTES = 4 << 20;

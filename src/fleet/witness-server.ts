@@ -25,14 +25,8 @@ import { VaultError } from '../errors.ts';
 import { MemoryHsm } from '../hsm/memory.ts';
 import { malformed, readHex, readInt, readObject } from './json.ts';
 import { hsmSigner, type Signer } from './signing.ts';
-import {
-  type NamespaceRecord,
-  type WitnessHandler,
-  type WitnessResponse,
-  WitnessService,
-  decodeNamespaceRecord,
-  errorResponse,
-} from './witness-service.ts';
+import { type NamespaceRecord, decodeNamespaceRecord } from './witness-api.ts';
+import { type WitnessHandler, type WitnessResponse, WitnessService, errorResponse } from './witness-service.ts';
 
 /** The body limits: a bundle deposit carries an artifact; everything else is a few hundred bytes. */
 export const MAX_BUNDLE_BODY = 1 << 20;
