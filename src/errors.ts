@@ -50,6 +50,8 @@ export const ERROR_CODES = [
   'LogEquivocation',
   'AttestationInvalid',
   'KeyExtractable',
+  'UnsupportedCiphersuite', // an auditor ciphersuite other than 0x0001 (protobuf Ed25519) and 0x0002 (bincode Ed25519)
+  'NotFound', // the witness service: no such namespace, epoch, bundle or path
   'EvidenceInvalid', // deployment evidence that does not add up: fleet keys differ between replicas, a wrap without its unwrap, a secret not destroyed (spec ch. 7)
 ] as const;
 

@@ -106,9 +106,9 @@ describe('a fleet of SoftHSM replicas', () => {
     const user = utf8('dave');
     const pw = utf8('pin 4321');
     const K = generateBackupKey(rng);
-    const v1 = validateFleetInfo(infoAt(1), trust, INITIAL_CLIENT_FLEET_STATE, d.bundles[0]!.timestamp);
+    const v1 = validateFleetInfo(infoAt(1), trust, INITIAL_CLIENT_FLEET_STATE, d.bundles[0]!.report!.timestamp);
     expect((await new BkvClient(v1.context, directRelay((f) => vaults[0]!.deliver(f)), rng).register(user, pw, K)).ok).toBe(true);
-    const v2 = validateFleetInfo(infoAt(2, 1), trust, v1.state, d.bundles[1]!.timestamp);
+    const v2 = validateFleetInfo(infoAt(2, 1), trust, v1.state, d.bundles[1]!.report!.timestamp);
     const moved = await moveRecordOnRecovery(
       new BkvClient(v2.retiring!, directRelay((f) => vaults[0]!.deliver(f)), rng),
       new BkvClient(v2.context, directRelay((f) => vaults[1]!.deliver(f)), rng),
@@ -116,7 +116,7 @@ describe('a fleet of SoftHSM replicas', () => {
       pw,
     );
     expect(moved.ok && toHex(moved.value)).toBe(toHex(K));
-    const v3 = validateFleetInfo(infoAt(3, 2), trust, v2.state, d.bundles[2]!.timestamp);
+    const v3 = validateFleetInfo(infoAt(3, 2), trust, v2.state, d.bundles[2]!.report!.timestamp);
     const r = await new BkvClient(v3.context, directRelay((f) => vaults[1]!.deliver(f)), rng).recover(user, pw);
     expect(r.ok && toHex(r.value)).toBe(toHex(K));
   });

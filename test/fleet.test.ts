@@ -10,7 +10,7 @@
  */
 import { beforeAll, describe, expect, test } from 'vitest';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { toHex, utf8 } from '../src/crypto/bytes.ts';
+import { fromHex, toHex, utf8 } from '../src/crypto/bytes.ts';
 import { canonicalJson, parseCanonicalJson } from '../src/crypto/canonical.ts';
 import { seededRng } from '../src/crypto/rng.ts';
 import { getSuite } from '../src/crypto/suite.ts';
@@ -38,11 +38,11 @@ import { type DeploymentEvidence, verifyDeploymentEvidence } from '../src/fleet/
 import { type Deployment, type DeploymentRecord, runDeployment } from '../src/fleet/deployment.ts';
 import { AuditError, auditDeployment } from '../src/fleet/audit.ts';
 import { encodeDeploymentFiles } from '../src/fleet/files.ts';
-import { encodeWitnessStatement } from '../src/fleet/bundle.ts';
 import { type FleetInfo, serveFleetInfo } from '../src/fleet/fleet-info.ts';
 import { EquivocationError, LogMonitor, WitnessLog, checkLogStatements, isEquivocation } from '../src/fleet/log.ts';
 import { publishArtifact } from '../src/fleet/operator.ts';
 import { type Signer, hsmSigner, signDocument } from '../src/fleet/signing.ts';
+import { encodeStatement, formatRoot } from '../src/fleet/statement.ts';
 import { createSingleReplicaVault } from '../src/vault/setup.ts';
 
 const NAMESPACE = 'bkv.test.fleet';
@@ -94,7 +94,12 @@ beforeAll(() => {
 const infoAt = (epoch: number, knownTreeSize?: number): FleetInfo =>
   serveFleetInfo(F.d.log, F.d.bundles[epoch - 1]!, { treeSize: epoch, ...(knownTreeSize !== undefined && { knownTreeSize }) });
 const bundleAt = (epoch: number): Bundle => F.d.bundles[epoch - 1]!;
-const nowFor = (b: Bundle) => b.timestamp + 60_000;
+/** `b` with its report's digest replaced (serialized_message dropped, so that decoding reaches the digest check). */
+const withDigest = (b: Bundle, digest: string): Bundle => {
+  const { serialized_message: _m, ...report } = b.report!;
+  return { ...b, report: { ...report, digest } };
+};
+const nowFor = (b: Bundle) => b.report!.timestamp + 60_000;
 
 /** A client that accepted every epoch up to `epoch`, in order. */
 function stateAfter(epoch: number): ClientFleetState {
@@ -228,7 +233,7 @@ describe('witness log rules (spec ch. 7)', () => {
   test('epochs 1, 2, 3 with new digests are accepted; the log rules hold on the result', () => {
     const log = freshLog([1, 2, 3]);
     for (const e of [1, 2, 3]) log.submit(e, digest(`a${e}`));
-    expect(() => checkLogStatements(NAMESPACE, log.getStatements())).not.toThrow();
+    expect(() => checkLogStatements(log.rules, log.getStatements())).not.toThrow();
   });
 
   test('a repeated or lower epoch is StaleEpoch, a gap LogInconsistent, a republished digest LogInconsistent; nothing changes', () => {
@@ -281,7 +286,8 @@ describe('witness log rules (spec ch. 7)', () => {
 });
 
 describe('INV-13: client validation over the air, one code per refusal', () => {
-  const valid = (b: Bundle, state = INITIAL_CLIENT_FLEET_STATE, now = nowFor(b)) => validateBundle(b, F.trust, state, now);
+  const valid = (b: Bundle, state = INITIAL_CLIENT_FLEET_STATE, now = nowFor(b.report ? b : bundleAt(1))) =>
+    validateBundle(b, F.trust, state, now);
 
   test('the genuine bundles of every epoch are accepted in order, with the fleet keys as the context', () => {
     let state = INITIAL_CLIENT_FLEET_STATE;
@@ -297,7 +303,7 @@ describe('INV-13: client validation over the air, one code per refusal', () => {
   });
 
   test('unsigned: BundleUnsigned', () => {
-    const { witnessSignature: _w, operatorCounterSignature: _o, ...unsigned } = bundleAt(1);
+    const { report: _w, operatorCounterSignature: _o, ...unsigned } = bundleAt(1);
     expectRefused((s) => valid(unsigned, s), INITIAL_CLIENT_FLEET_STATE, 'BundleUnsigned');
   });
 
@@ -307,7 +313,7 @@ describe('INV-13: client validation over the air, one code per refusal', () => {
   });
 
   test('operator-only (no witness signature): WitnessSignatureInvalid', () => {
-    const { witnessSignature: _w, ...operatorOnly } = bundleAt(1);
+    const { report: _w, ...operatorOnly } = bundleAt(1);
     expectRefused((s) => valid(operatorOnly, s), INITIAL_CLIENT_FLEET_STATE, 'WitnessSignatureInvalid');
   });
 
@@ -317,13 +323,14 @@ describe('INV-13: client validation over the air, one code per refusal', () => {
     const strangerLog = new WitnessLog(NAMESPACE, stranger, () => START);
     const byStranger = publishArtifact(b.artifact, strangerLog, F.d.operator);
     expectRefused((s) => valid(byStranger, s), INITIAL_CLIENT_FLEET_STATE, 'WitnessSignatureInvalid');
-    const counterByStranger = { ...b, operatorCounterSignature: toHex(stranger.sign(Buffer.from(b.witnessSignature!, 'hex'))) };
+    const counterByStranger = { ...b, operatorCounterSignature: toHex(stranger.sign(fromHex(b.report!.signature))) };
     expectRefused((s) => valid(counterByStranger, s), INITIAL_CLIENT_FLEET_STATE, 'OperatorSignatureInvalid');
   });
 
   test('wrong digest: DigestMismatch', () => {
     const b = bundleAt(1);
-    expectRefused((s) => valid({ ...b, digest: toHex(sha256(utf8('something else'))) }, s), INITIAL_CLIENT_FLEET_STATE, 'DigestMismatch');
+    const other = withDigest(b, toHex(sha256(utf8('something else'))));
+    expectRefused((s) => valid(other, s), INITIAL_CLIENT_FLEET_STATE, 'DigestMismatch');
   });
 
   test('substituted key: DigestMismatch with the old digest, WitnessSignatureInvalid with a recomputed one', () => {
@@ -332,7 +339,8 @@ describe('INV-13: client validation over the air, one code per refusal', () => {
     const attacker = MemoryHsm.create('attacker', seededRng('attacker')).generateKey('c', 'x25519').publicKey!;
     const swapped = encodeArtifact({ ...a, keys: a.keys.map((k) => (k.role === 'channel' ? { ...k, key: { kind: 'x25519', publicKey: toHex(attacker) } } : k)) });
     expectRefused((s) => valid({ ...b, artifact: swapped }, s), INITIAL_CLIENT_FLEET_STATE, 'DigestMismatch');
-    expectRefused((s) => valid({ ...b, artifact: swapped, digest: toHex(sha256(utf8(swapped))) }, s), INITIAL_CLIENT_FLEET_STATE, 'WitnessSignatureInvalid');
+    const resealed = { ...withDigest(b, toHex(sha256(utf8(swapped)))), artifact: swapped };
+    expectRefused((s) => valid(resealed, s), INITIAL_CLIENT_FLEET_STATE, 'WitnessSignatureInvalid');
     // even validly published, the substituted key contradicts the replicas' attestations
     const published = publishElsewhere(decodeArtifact(swapped)).bundle;
     expect(() => valid(published)).not.toThrow();
@@ -342,7 +350,8 @@ describe('INV-13: client validation over the air, one code per refusal', () => {
   test('a non-canonical artifact (same content, other encoding) is MalformedMessage', () => {
     const b = bundleAt(1);
     const spaced = JSON.stringify(JSON.parse(b.artifact), null, 1);
-    expectRefused((s) => valid({ ...b, artifact: spaced, digest: toHex(sha256(utf8(spaced))) }, s), INITIAL_CLIENT_FLEET_STATE, 'MalformedMessage');
+    const spacedBundle = { ...withDigest(b, toHex(sha256(utf8(spaced)))), artifact: spaced };
+    expectRefused((s) => valid(spacedBundle, s), INITIAL_CLIENT_FLEET_STATE, 'MalformedMessage');
     expect(() => parseCanonicalJson(b.artifact, 'a')).not.toThrow();
   });
 
@@ -370,10 +379,11 @@ describe('INV-13: client validation over the air, one code per refusal', () => {
 
   test('timestamp outside the window, on either side: TimestampOutOfWindow', () => {
     const b = bundleAt(1);
-    expect(() => valid(b, INITIAL_CLIENT_FLEET_STATE, b.timestamp + 30 * DAY_MS)).not.toThrow();
-    expectRefused((s) => valid(b, s, b.timestamp + 30 * DAY_MS + 1), INITIAL_CLIENT_FLEET_STATE, 'TimestampOutOfWindow');
-    expect(() => valid(b, INITIAL_CLIENT_FLEET_STATE, b.timestamp - 10 * 60_000)).not.toThrow();
-    expectRefused((s) => valid(b, s, b.timestamp - 10 * 60_000 - 1), INITIAL_CLIENT_FLEET_STATE, 'TimestampOutOfWindow');
+    const t = b.report!.timestamp;
+    expect(() => valid(b, INITIAL_CLIENT_FLEET_STATE, t + 30 * DAY_MS)).not.toThrow();
+    expectRefused((s) => valid(b, s, t + 30 * DAY_MS + 1), INITIAL_CLIENT_FLEET_STATE, 'TimestampOutOfWindow');
+    expect(() => valid(b, INITIAL_CLIENT_FLEET_STATE, t - 10 * 60_000)).not.toThrow();
+    expectRefused((s) => valid(b, s, t - 10 * 60_000 - 1), INITIAL_CLIENT_FLEET_STATE, 'TimestampOutOfWindow');
   });
 
   test('missing role: MissingRole', () => {
@@ -483,17 +493,21 @@ describe('the audit (spec ch. 8)', () => {
   /** A record of `artifacts` published on a fresh log with the fixture's witness and operator keys. */
   function recordOf(artifacts: readonly FleetArtifact[], evidence: readonly DeploymentEvidence[] = F.d.record.evidence): DeploymentRecord {
     let t = START;
-    const log = new WitnessLog(NAMESPACE, F.witness, () => (t += 1000));
-    const bundles = artifacts.map((a) => publishArtifact(encodeArtifact({ ...a, issuedAt: START }), log, F.d.operator));
+    const texts = artifacts.map((a) => encodeArtifact({ ...a, issuedAt: START }));
+    const root = formatRoot(1, toHex(sha256(utf8(texts[0]!))));
+    const log = new WitnessLog(NAMESPACE, F.witness, () => (t += 1000), { root });
+    const bundles = texts.map((text) => publishArtifact(text, log, F.d.operator));
     const heads = log.getHeads();
     return {
       roots: F.d.record.roots,
       log: {
         namespace: NAMESPACE,
-        entries: log.getStatements().map(encodeWitnessStatement),
+        ciphersuite: log.rules.ciphersuite,
+        root: log.rules.root!,
+        entries: log.getStatements().map((s) => toHex(encodeStatement(s))),
         heads: heads.map((treeHead, i) => ({ treeHead, consistencyProof: i === 0 ? [] : log.getConsistencyProof(i, i + 1) })),
       },
-      bundles: bundles.map((b) => serveFleetInfo(log, b, { treeSize: b.epoch })),
+      bundles: bundles.map((b) => serveFleetInfo(log, b, { treeSize: b.report!.epoch })),
       evidence,
     };
   }

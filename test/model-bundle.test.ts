@@ -104,25 +104,28 @@ beforeAll(() => {
 /** The bundle an event names, and the client's clock when it validates it. */
 function bundleFor(e: Extract<BundleEvent, { type: 'ValidateBundle' }>): { bundle: Bundle; now: number } {
   const genuine = W.bundles[e.source][e.epoch - 1]!;
-  const now = genuine.timestamp + 60_000;
+  const report = genuine.report!;
+  const now = report.timestamp + 60_000;
   const flip = (hex: string) => hex.slice(0, -1) + (hex.endsWith('0') ? '1' : '0');
   switch (e.defect) {
     case 'none':
       return { bundle: genuine, now };
     case 'unsigned': {
-      const { witnessSignature: _w, operatorCounterSignature: _o, ...unsigned } = genuine;
+      const { report: _w, operatorCounterSignature: _o, ...unsigned } = genuine;
       return { bundle: unsigned, now };
     }
     case 'witnessSignature':
-      return { bundle: { ...genuine, witnessSignature: flip(genuine.witnessSignature!) }, now };
+      return { bundle: { ...genuine, report: { ...report, signature: flip(report.signature) } }, now };
     case 'operatorSignature':
       return { bundle: { ...genuine, operatorCounterSignature: flip(genuine.operatorCounterSignature!) }, now };
-    case 'digest':
-      return { bundle: { ...genuine, digest: toHex(sha256(utf8('another artifact'))) }, now };
+    case 'digest': {
+      const { serialized_message: _m, ...fields } = report;
+      return { bundle: { ...genuine, report: { ...fields, digest: toHex(sha256(utf8('another artifact'))) } }, now };
+    }
     case 'namespace':
       return { bundle: W.otherNamespace[e.epoch - 1]!, now };
     case 'timestamp':
-      return { bundle: genuine, now: genuine.timestamp + 30 * DAY_MS + 1 };
+      return { bundle: genuine, now: report.timestamp + 30 * DAY_MS + 1 };
     case 'role':
       return { bundle: W.roleless[e.epoch - 1]!, now };
   }
@@ -165,7 +168,8 @@ export const bundleAdapter: Adapter<BundleSnapshot, BundleEvent, BundleSut> = {
   },
   observe(sut) {
     const d = sut.state.highestDigest;
-    const source = d === null ? null : (Object.keys(W.bundles) as BundleSource[]).find((s) => W.bundles[s].some((b) => b.digest === d)) ?? 'unknown';
+    const holds = (s: BundleSource) => W.bundles[s].some((b) => b.report!.digest === d);
+    const source = d === null ? null : ((Object.keys(W.bundles) as BundleSource[]).find(holds) ?? 'unknown');
     return { highestEpoch: sut.state.highestEpoch, digest: source, outcome: sut.outcome, refusalsUnchanged: sut.refusalsUnchanged };
   },
   expect: (s) => ({ highestEpoch: s.context.highestEpoch, digest: s.context.digest, outcome: s.context.outcome, refusalsUnchanged: true }),
@@ -217,7 +221,7 @@ describe('the checks can fail', () => {
         const highest = sut.state;
         bundleAdapter.step(sut, e);
         if (sut.outcome === 'StaleEpoch' && e.type === 'ValidateBundle') {
-          sut.state = { ...highest, highestEpoch: e.epoch, highestDigest: bundleFor(e).bundle.digest };
+          sut.state = { ...highest, highestEpoch: e.epoch, highestDigest: bundleFor(e).bundle.report!.digest };
           sut.outcome = 'accepted';
         }
       },

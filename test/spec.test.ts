@@ -38,6 +38,8 @@ test('extractDeclaration finds functions, types and interfaces, and only whole d
   expect(extractDeclaration(src, 'B')).toBe('export interface B {\n  x: 1;\n}\n');
   expect(extractDeclaration(src, 'c')).toBe('export function c() {\n  return 1;\n}\n');
   expect(extractDeclaration(src, 'missing')).toBeNull();
+  const multiline = 'export function e(\n  x: number,\n): number {\n  return x;\n}\nconst f = 3;\n';
+  expect(extractDeclaration(multiline, 'e')).toBe('export function e(\n  x: number,\n): number {\n  return x;\n}\n');
 });
 
 const specText = readdirSync(join(ROOT, 'spec')).map((f) => readFileSync(join(ROOT, 'spec', f), 'utf8')).join('\n');

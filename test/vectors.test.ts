@@ -71,9 +71,29 @@ describe('bundles.json', () => {
 
   test('every refusal of client validation (ch. 7 §7.11, both modes) and of the log rules has a vector, and each kind has an accepted one', () => {
     const codes = new Set(vs.filter((v) => !v.valid).map((v) => v.code));
-    const rules = ['MalformedMessage', 'BundleUnsigned', 'WitnessSignatureInvalid', 'OperatorSignatureInvalid', 'DigestMismatch', 'NamespaceMismatch', 'TimestampOutOfWindow', 'StaleEpoch', 'LogEquivocation', 'MissingRole', 'InclusionProofInvalid', 'ConsistencyProofInvalid', 'AttestationInvalid', 'KeyExtractable', 'EvidenceInvalid', 'KeyNotPinned', 'InvalidPoint', 'LogInconsistent'];
+    const rules = [
+      ...['MalformedMessage', 'BundleUnsigned', 'WitnessSignatureInvalid', 'OperatorSignatureInvalid'],
+      ...['DigestMismatch', 'NamespaceMismatch', 'TimestampOutOfWindow', 'StaleEpoch', 'LogEquivocation'],
+      ...['MissingRole', 'InclusionProofInvalid', 'ConsistencyProofInvalid', 'AttestationInvalid', 'KeyExtractable'],
+      ...['EvidenceInvalid', 'KeyNotPinned', 'InvalidPoint', 'LogInconsistent', 'UnsupportedCiphersuite'],
+    ];
     expect(rules.filter((c) => !codes.has(c))).toEqual([]);
-    for (const kind of ['fleet-info', 'bundle', 'pinned', 'log']) expect(vs.some((v) => v.kind === kind && v.valid), kind).toBe(true);
+    for (const kind of ['fleet-info', 'bundle', 'pinned', 'log', 'statement', 'statement-bytes', 'report']) {
+      expect(vs.some((v) => v.kind === kind && v.valid), kind).toBe(true);
+    }
+  });
+
+  test("the auditor's format: both suites, plexi's two vectors, refusals of the decoders and verify_strict", () => {
+    const of = <K extends BundleVector['kind']>(kind: K) =>
+      vs.filter((v): v is Extract<BundleVector, { kind: K }> => v.kind === kind);
+    expect(new Set(of('statement').map((v) => v.statement.ciphersuite))).toEqual(new Set([1, 2]));
+    const plexi = of('statement').filter((v) => v.name.startsWith('plexi test vector'));
+    const signatures = plexi.map((v) => (v.result as { signature: string }).signature.slice(0, 16));
+    expect(signatures).toEqual(['31fbef3ed02ea0c8', '9e666ec61efb48e7']);
+    expect(new Set(of('statement-bytes').filter((v) => v.valid).map((v) => v.ciphersuite))).toEqual(new Set([1, 2]));
+    expect(of('statement-bytes').filter((v) => !v.valid).length).toBeGreaterThanOrEqual(20);
+    const lax = of('report').filter((v) => /order|S \+ L/.test(v.name));
+    expect(lax.map((v) => v.code)).toEqual(Array(4).fill('WitnessSignatureInvalid'));
   });
 
   test('the verifier catches a changed code, a changed input byte, a changed result and a changed intermediate', () => {
@@ -84,6 +104,12 @@ describe('bundles.json', () => {
     expect(verifyBundleVectors(corrupt(vs, accepted, (v) => (v.fleetInfo.bundle.artifact = v.fleetInfo.bundle.artifact.replace('fleet-1', 'fleet-9'))))).not.toEqual([]);
     expect(verifyBundleVectors(corrupt(vs, accepted, (v) => (v.result.state.highestEpoch += 1)))).toHaveLength(1);
     expect(verifyBundleVectors(corrupt(vs, accepted, (v) => (v.intermediates.leaf_hash = flipLastHexDigit(v.intermediates.leaf_hash))))).toHaveLength(1);
+    const statement = index((v) => v.kind === 'statement' && v.valid);
+    const signature = corrupt(vs, statement, (v) => (v.result.signature = flipLastHexDigit(v.result.signature)));
+    expect(verifyBundleVectors(signature)).toHaveLength(1);
+    expect(verifyBundleVectors(corrupt(vs, statement, (v) => (v.statement.epoch += 1)))).toHaveLength(1);
+    const bytes = index((v) => v.kind === 'statement-bytes' && !v.valid);
+    expect(verifyBundleVectors(corrupt(vs, bytes, (v) => (v.code = 'UnsupportedCiphersuite')))).toHaveLength(1);
   });
 });
 

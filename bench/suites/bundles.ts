@@ -51,7 +51,7 @@ export const bundlesSuite: BenchSuite = {
     const trust: BundleTrust = { namespace: NAMESPACE, witnessKey: hsmSigner(witnessHsm, 'witness/log-signing').publicKey, operatorKey: d.operator.publicKey };
     const epoch = d.bundles.length;
     const bundle = d.bundles[epoch - 1]!;
-    const now = bundle.timestamp + 60_000;
+    const now = bundle.report!.timestamp + 60_000;
     const pins = computePins(bundle.artifact);
     const accepted = (v: ValidatedFleet, what: string) =>
       check(v.epoch === epoch && equalBytes(v.context.opaqueServerKey, pins.opaqueServerKey) && equalBytes(v.context.channelKey, pins.channelKey), `${what}: validation did not yield epoch ${epoch} and the fleet's keys`);
@@ -59,7 +59,9 @@ export const bundlesSuite: BenchSuite = {
     const bundleText = canonicalJson(bundle);
     const infoText = encodeFleetInfo(serveFleetInfo(d.log, bundle));
     const first = d.bundles[0]!;
-    const afterEpoch1: ClientFleetState = validateFleetInfo(serveFleetInfo(d.log, first, { treeSize: 1 }), trust, INITIAL_CLIENT_FLEET_STATE, first.timestamp + 60_000).state;
+    const infoAt1 = serveFleetInfo(d.log, first, { treeSize: 1 });
+    const at1 = first.report!.timestamp + 60_000;
+    const afterEpoch1: ClientFleetState = validateFleetInfo(infoAt1, trust, INITIAL_CLIENT_FLEET_STATE, at1).state;
     const infoFrom1Text = encodeFleetInfo(serveFleetInfo(d.log, bundle, { knownTreeSize: 1 }));
     const tasks: BenchTask[] = [
       {

@@ -15,7 +15,7 @@ import { checkFleetSize, MAX_REPLICAS } from '../replication/raft.ts';
 import { SUITES } from '../scenarios/suites.ts';
 import { DEFAULT_ADAPTER_TIMEOUT_MS } from '../conform/lines.ts';
 import { DEFAULT_FLEET_MODEL } from '../../model/fleet-state.ts';
-import { choiceOption, intOption, type Parsed, stringOption } from './args.ts';
+import { choiceOption, intOption, type Parsed, stringOption, UsageError } from './args.ts';
 import { type Command, type Flag, JSON_FLAG } from './command.ts';
 
 const SEED: Flag = {
@@ -90,21 +90,22 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'fleet deploy',
-    summary: 'deploy 2 fleets with a rotation: witness log, bundles, evidence, written to --out',
+    summary: 'deploy 2 fleets with a rotation: witness log, bundles, evidence, written to --out or published',
+    details: ['With --witness URL, publishes through a running witness (bkv witness serve); --out is then optional.'],
     flags: [
       {
         name: 'out',
         kind: 'string',
         value: 'DIR',
-        required: true,
-        help: 'a new or empty directory for the deployment files',
+        help: 'a new or empty directory for the deployment files (needed unless --witness)',
         example: '/tmp/bkv-deploy',
       },
+      { name: 'witness', kind: 'string', value: 'URL', help: 'publish through this witness service', example: 'http://127.0.0.1:8080' },
       { ...REPLICAS, default: '5' },
       HSM,
       { ...SEED, defaultText: 'a random one, printed' },
     ],
-    examples: ['fleet deploy --out /tmp/d', 'fleet deploy --out /tmp/d --replicas 3 --hsm softhsm --seed s'],
+    examples: ['fleet deploy --out /tmp/d', 'fleet deploy --out /tmp/d --replicas 3 --hsm softhsm --seed s', 'fleet deploy --witness http://127.0.0.1:8080'],
     async run(a, io) {
       const { fleetDeploy } = await import('./fleet.ts');
       return fleetDeploy(a, io.print);
@@ -112,11 +113,12 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'audit',
-    summary: 'verify a deployment directory end to end; the trusted keys, and keys and roles per epoch',
+    summary: 'verify a deployment directory, or a live witness\'s namespace, end to end; keys and roles per epoch',
     details: [
       'Exit 1 when the evidence does not verify (the file and the reason), 3 when the directory cannot be read.',
+      'With --witness URL --namespace NS: what facebook/mbt eb-verify-namespace does, against a live witness (spec 8.8).',
     ],
-    positionals: [{ name: 'dir', help: 'a directory written by bkv fleet deploy', required: true }],
+    positionals: [{ name: 'dir', help: 'a directory written by bkv fleet deploy (not with --witness)' }],
     flags: [
       {
         name: 'roots',
@@ -127,12 +129,69 @@ export const COMMANDS: readonly Command[] = [
         example: 'pinned-roots.json',
       },
       { name: 'verbose', kind: 'boolean', help: 'every key of every epoch, not only the changes' },
+      { name: 'witness', kind: 'string', value: 'URL', help: 'audit the namespace a witness serves', example: 'http://127.0.0.1:8080' },
+      { name: 'namespace', kind: 'string', value: 'NS', help: 'the namespace (with --witness)', example: 'meta.encrypted_backups.fleet_keys.v1' },
+      { name: 'limit', kind: 'int', min: 1, max: 1_000_000, help: 'at most this many epochs (with --witness)', example: '10' },
+      { name: 'before-epoch', kind: 'int', min: 1, max: Number.MAX_SAFE_INTEGER, help: 'epochs before this one (with --witness)', example: '4' },
+      {
+        name: 'witness-key',
+        kind: 'string',
+        value: 'HEX',
+        help: 'the pinned auditor key (with --witness)',
+        defaultText: "the witness's /info, said so",
+        example: 'a69cf4d6...',
+      },
+      {
+        name: 'operator-key',
+        kind: 'string',
+        value: 'HEX',
+        help: 'the pinned operator key (with --witness)',
+        defaultText: 'the namespace owner, said so',
+        example: 'ca8efff2...',
+      },
+      { name: 'heads', kind: 'string', value: 'FILE', help: 'tree heads seen before, checked for consistency (with --witness)', example: 'heads.json' },
       JSON_FLAG,
     ],
-    examples: ['audit /tmp/d', 'audit /tmp/d --roots pinned/roots.json --json'],
+    examples: [
+      'audit /tmp/d',
+      'audit /tmp/d --roots pinned/roots.json --json',
+      'audit --witness http://127.0.0.1:8080 --namespace meta.encrypted_backups.fleet_keys.v1',
+    ],
     async run(a, io) {
+      const live = ['namespace', 'limit', 'before-epoch', 'witness-key', 'operator-key', 'heads'].filter((o) => a.options[o] !== undefined);
+      if (a.options.witness !== undefined) {
+        if (a.positionals.length > 0) throw new UsageError('audit --witness takes no directory');
+        const { auditOptionsOf, auditThroughWitness } = await import('./witness.ts');
+        return auditThroughWitness(auditOptionsOf(a), io.print);
+      }
+      if (live.length > 0) throw new UsageError(`${live.map((o) => `--${o}`).join(', ')} go with --witness URL`);
+      if (a.positionals.length === 0) throw new UsageError('audit needs a directory (or --witness URL --namespace NS)');
       const { audit } = await import('./fleet.ts');
       return audit(a, io);
+    },
+  },
+  {
+    name: 'witness serve',
+    summary: "the witness service: the Key Transparency Auditor's HTTP API, and bkv's Merkle proofs (spec 8.7)",
+    flags: [
+      { name: 'dir', kind: 'string', value: 'DIR', required: true, help: 'where the witness keeps its log and keys', example: '/tmp/w' },
+      { name: 'listen', kind: 'string', value: 'HOST:PORT', required: true, help: 'the address to listen on (port 0: any)', example: '127.0.0.1:8080' },
+    ],
+    examples: ['witness serve --dir /tmp/w --listen 127.0.0.1:8080'],
+    async run(a, io) {
+      const { witnessServe } = await import('./witness.ts');
+      return witnessServe({ dir: String(a.options.dir), listen: String(a.options.listen) }, io.print);
+    },
+  },
+  {
+    name: 'witness verify',
+    summary: "verify one auditor report (either ciphersuite) under an auditor's public key",
+    positionals: [{ name: 'report', help: "the auditor's JSON report", required: true }],
+    flags: [{ name: 'key', kind: 'string', value: 'HEX', required: true, help: "the auditor's Ed25519 public key", example: 'a69cf4d6...' }],
+    examples: ['witness verify report.json --key a69cf4d6...'],
+    async run(a, io) {
+      const { witnessVerify } = await import('./witness.ts');
+      return witnessVerify({ file: a.positionals[0]!, key: String(a.options.key) }, io.print);
     },
   },
   {

@@ -5,6 +5,9 @@
  * into <dir> (spec ch. 8, "The files"), and shows a Messenger-style client validating each
  * over-the-air bundle, its record moving to the new fleet, and a rollback being refused.
  *
+ * With `--witness URL` it publishes through a witness service instead (src/cli/witness.ts), and
+ * writes the directory only with `--out`.
+ *
  * `bkv audit <dir> [--roots FILE] [--verbose] [--json]` verifies that directory end to end
  * (src/fleet/audit.ts), starting from the keys pinned in FILE (spec 8.1; default: the directory's
  * own roots.json) and printing them, then, per epoch, the keys and roles added and removed; it
@@ -17,14 +20,23 @@ import { type Rng, toHex, utf8 } from '../crypto/bytes.ts';
 import { seededRng, systemRng } from '../crypto/rng.ts';
 import { getSuite } from '../crypto/suite.ts';
 import { BkvClient, generateBackupKey } from '../client/client.ts';
-import { type ClientFleetState, INITIAL_CLIENT_FLEET_STATE, type ValidatedFleet, moveRecordOnRecovery, validateFleetInfo } from '../client/bundle.ts';
+import {
+  type BundleTrust,
+  type ClientFleetState,
+  INITIAL_CLIENT_FLEET_STATE,
+  type ValidatedFleet,
+  moveRecordOnRecovery,
+  validateFleetInfo,
+} from '../client/bundle.ts';
 import { directRelay } from '../client/relay.ts';
 import { isVaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
 import { MemoryHsm } from '../hsm/memory.ts';
 import { AuditError, type AuditReport, auditDeployment, formatAuditReport } from '../fleet/audit.ts';
+import type { Bundle } from '../fleet/bundle.ts';
+import type { DeployedFleet } from '../fleet/ceremony.ts';
 import { type Deployment, runDeployment } from '../fleet/deployment.ts';
-import { serveFleetInfo } from '../fleet/fleet-info.ts';
+import { type FleetInfo, serveFleetInfo } from '../fleet/fleet-info.ts';
 import { encodeDeploymentFiles, readDeploymentFiles, writeDeploymentFiles } from '../fleet/files.ts';
 import { createSingleReplicaVault } from '../vault/setup.ts';
 import { UsageError, choiceOption, intOption, type Parsed } from './args.ts';
@@ -38,18 +50,82 @@ const NAMESPACE = 'bkv.messenger.backup';
 
 export async function fleetDeploy(args: Parsed, print: Print): Promise<number> {
   const out = args.options.out;
-  if (typeof out !== 'string') throw new UsageError('fleet deploy needs --out <dir>');
-  const dir = resolve(out);
-  if (existsSync(dir) && readdirSync(dir).length > 0) throw new UsageError(`--out ${out}: the directory exists and is not empty`);
+  const witness = args.options.witness;
+  if (typeof out !== 'string' && typeof witness !== 'string') {
+    throw new UsageError('fleet deploy needs --out <dir> or --witness <url>');
+  }
+  const dir = typeof out === 'string' ? resolve(out) : undefined;
+  if (dir !== undefined && existsSync(dir) && readdirSync(dir).length > 0) {
+    throw new UsageError(`--out ${out}: the directory exists and is not empty`);
+  }
   const replicas = intOption(args, 'replicas', 5, 1, 9);
   const backend = choiceOption(args, 'hsm', ['memory', 'softhsm'] as const, 'memory');
   const seed = typeof args.options.seed === 'string' ? args.options.seed : toHex(systemRng(8));
   const rng = seededRng(seed);
-  const startTime = typeof args.options.seed === 'string' ? SEEDED_START : Date.now();
+  const startTime = typeof args.options.seed === 'string' && typeof witness !== 'string' ? SEEDED_START : Date.now();
   // PKCS#11 has no ristretto255: a SoftHSM fleet runs the ristretto255 OPRF with a Curve25519 3DH (spec ch. 2)
   const suite = getSuite(backend === 'softhsm' ? 'ristretto255-SHA512+Curve25519' : 'ristretto255-SHA512');
   print(`bkv fleet deploy: ${replicas} replicas per fleet on ${backend} HSMs, suite ${suite.id}, seed ${seed}`);
+  const hsms = await openFleetHsms(backend, replicas, rng, print);
+  try {
+    const options = {
+      namespace: NAMESPACE,
+      suite,
+      replicas,
+      openReplica: (fleetId: string, i: number) => ({
+        hsm: hsms.open(`bkv-${fleetId}-r${i}`),
+        prefix: `bkv/${fleetId}/r${i}`,
+      }),
+      operator: { hsm: hsms.open('bkv-operator'), label: 'bkv/operator/counter-signing' },
+      vendorHsm: MemoryHsm.create('vendor', rng),
+      rng,
+      startTime,
+      onStep: (line: string) => print(`  ${line}`),
+    };
+    if (typeof witness === 'string') {
+      const { deployThroughWitness } = await import('./witness.ts');
+      const o = { url: witness, namespace: WITNESS_NAMESPACE, options, ...(dir !== undefined && { dir }), rng };
+      return await deployThroughWitness(o, print);
+    }
+    const deployment = runDeployment({ ...options, witnessHsm: MemoryHsm.create('witness', rng) });
+    const written = writeDeploymentFiles(dir!, encodeDeploymentFiles(deployment.record));
+    print(`wrote ${written.length} files to ${dir}: ${written.join(', ')}`);
+    const d = deployment;
+    await demoClient(
+      {
+        fleets: d.fleets,
+        bundles: d.bundles,
+        trust: {
+          namespace: d.record.roots.namespace,
+          witnessKey: d.log.publicKey,
+          operatorKey: d.operator.publicKey,
+          vendorRoot: d.vendor.rootKey,
+        },
+        serve: (epoch, known) => {
+          const from = known !== undefined && { knownTreeSize: known };
+          return serveFleetInfo(d.log, d.bundles[epoch - 1]!, { treeSize: epoch, ...from });
+        },
+      },
+      rng,
+      print,
+    );
+    print(`verify it all: npx bkv audit ${out}`);
+    return 0;
+  } finally {
+    hsms.close();
+  }
+}
 
+/** The namespace `fleet deploy --witness` publishes in: the one Meta's verifier reads. */
+export const WITNESS_NAMESPACE = 'meta.encrypted_backups.fleet_keys.v1';
+
+/** The HSMs of a deployment: memory, or SoftHSM tokens in a private token directory; `close` closes them all. */
+export async function openFleetHsms(
+  backend: 'memory' | 'softhsm',
+  replicas: number,
+  rng: Rng,
+  print: Print,
+): Promise<{ open: (token: string) => Hsm; close: () => void }> {
   const opened: Hsm[] = [];
   let dispose = () => {};
   let open: (token: string) => Hsm;
@@ -63,39 +139,37 @@ export async function fleetDeploy(args: Parsed, print: Print): Promise<number> {
   } else {
     open = (token) => MemoryHsm.create(token, rng);
   }
-  const track = (h: Hsm) => (opened.push(h), h);
-  try {
-    const deployment = runDeployment({
-      namespace: NAMESPACE,
-      suite,
-      replicas,
-      openReplica: (fleetId, i) => ({ hsm: track(open(`bkv-${fleetId}-r${i}`)), prefix: `bkv/${fleetId}/r${i}` }),
-      operator: { hsm: track(open('bkv-operator')), label: 'bkv/operator/counter-signing' },
-      vendorHsm: MemoryHsm.create('vendor', rng),
-      witnessHsm: MemoryHsm.create('witness', rng),
-      rng,
-      startTime,
-      onStep: (line) => print(`  ${line}`),
-    });
-    const written = writeDeploymentFiles(dir, encodeDeploymentFiles(deployment.record));
-    print(`wrote ${written.length} files to ${dir}: ${written.join(', ')}`);
-    await demoClient(deployment, rng, print);
-    print(`verify it all: npx bkv audit ${out}`);
-    return 0;
-  } finally {
-    for (const h of opened) h.close();
-    dispose();
-  }
+  return {
+    open: (token) => {
+      const h = open(token);
+      opened.push(h);
+      return h;
+    },
+    close: () => {
+      for (const h of opened) h.close();
+      dispose();
+    },
+  };
+}
+
+/** What the demo client needs: the fleets (for their vaults), the pins, and the fleet info the vault would serve. */
+export interface DemoWorld {
+  readonly fleets: readonly DeployedFleet[];
+  readonly bundles: readonly Bundle[];
+  readonly trust: BundleTrust;
+  /** The fleet info of `epoch` with the head of that epoch, and a consistency proof from `knownTreeSize`. */
+  readonly serve: (epoch: number, knownTreeSize?: number) => FleetInfo | Promise<FleetInfo>;
 }
 
 /** A Messenger-style client through the story: validate, register, rotation, move, refuse a rollback. */
-async function demoClient(d: Deployment, rng: Rng, print: Print): Promise<void> {
-  const trust = { namespace: d.record.roots.namespace, witnessKey: d.log.publicKey, operatorKey: d.operator.publicKey, vendorRoot: d.vendor.rootKey };
-  const infos = d.record.bundles;
+export async function demoClient(d: DemoWorld, rng: Rng, print: Print): Promise<void> {
+  const trust = d.trust;
   // one vault per fleet, on its first replica (the replicated driver is ch. 6's; any replica holds the fleet keys)
   const vaults = d.fleets.map((f) => {
     const replica = f.replicas[0]!;
-    return createSingleReplicaVault(replica.hsm, rng, () => d.bundles.at(-1)!.timestamp, { suite: getSuite(f.evidence.suite), labels: replica.labels }).vault;
+    const clock = () => d.bundles.at(-1)!.report!.timestamp;
+    const o = { suite: getSuite(f.evidence.suite), labels: replica.labels };
+    return createSingleReplicaVault(replica.hsm, rng, clock, o).vault;
   });
   const clientFor = (v: ValidatedFleet, fleetIndex: number, retiring = false) =>
     new BkvClient(retiring ? v.retiring! : v.context, directRelay((f) => vaults[fleetIndex]!.deliver(f)), rng);
@@ -103,27 +177,28 @@ async function demoClient(d: Deployment, rng: Rng, print: Print): Promise<void> 
   const password = utf8('correct horse battery staple');
   const K = generateBackupKey(rng);
   let state: ClientFleetState = INITIAL_CLIENT_FLEET_STATE;
-  const step = (epoch: number) => {
+  const step = async (epoch: number) => {
     // the vault serves the bundle with the head of its time and a consistency proof from the client's last head
-    const info = serveFleetInfo(d.log, d.bundles[epoch - 1]!, { treeSize: epoch, ...(state.treeHead && { knownTreeSize: state.treeHead.body.treeSize }) });
-    const v = validateFleetInfo(info, trust, state, info.bundle.timestamp + 60_000);
+    const info = await d.serve(epoch, state.treeHead?.body.treeSize);
+    const v = validateFleetInfo(info, trust, state, info.bundle.report!.timestamp + 60_000);
     state = v.state;
     print(`client: epoch ${epoch} bundle valid (signatures, digest, namespace, window, roles, inclusion in the log, attestations): ${v.artifact.fleetId}${v.retiring ? ', with the retiring fleet' : ''}`);
     return v;
   };
-  if (infos.length === 0) return;
-  const v1 = step(1);
+  if (d.bundles.length === 0) return;
+  const v1 = await step(1);
   const fleet1 = clientFor(v1, 0);
   print(`client: register K on fleet-1: ${(await fleet1.register(user, password, K)).ok ? 'ok' : 'FAILED'}`);
-  if (infos.length < 3) return;
-  const v2 = step(2);
+  if (d.bundles.length < 3) return;
+  const v2 = await step(2);
   const moved = await moveRecordOnRecovery(clientFor(v2, 0, true), clientFor(v2, 1), user, password);
   print(`client: rotation: recover from the retiring fleet-1, re-register on fleet-2: ${moved.ok && toHex(moved.value) === toHex(K) ? 'K recovered and moved' : 'FAILED'}`);
-  const v3 = step(3);
+  const v3 = await step(3);
   const r3 = await clientFor(v3, 1).recover(user, password);
   print(`client: recover from fleet-2 after the retirement: ${r3.ok && toHex(r3.value) === toHex(K) ? 'K recovered' : 'FAILED'}`);
+  const replay = await d.serve(1);
   try {
-    validateFleetInfo(infos[0]!, trust, state, infos[0]!.bundle.timestamp + 60_000);
+    validateFleetInfo(replay, trust, state, replay.bundle.report!.timestamp + 60_000);
     print('client: a replayed epoch-1 bundle was ACCEPTED (bug)');
   } catch (e) {
     if (!isVaultError(e)) throw e;

@@ -8,12 +8,14 @@
  *
  * Over the air (Messenger): the app pins the witness key, the operator key and its namespace, and
  * keeps the highest epoch it has accepted. A bundle is accepted when, in this order:
- *   1. both signatures are there                     BundleUnsigned / WitnessSignatureInvalid /
+ *   1. both signatures are there (the auditor's report, the counter-signature)
+ *                                                    BundleUnsigned / WitnessSignatureInvalid /
  *                                                    OperatorSignatureInvalid
- *   2. SHA-256(artifact) is the digest                DigestMismatch
+ *   2. SHA-256(artifact) is the report's digest       DigestMismatch
  *   3. the artifact is well formed                    MalformedMessage
- *   4. the witness signed {namespace, timestamp, epoch, digest}   WitnessSignatureInvalid
- *   5. the operator counter-signed the witness signature          OperatorSignatureInvalid
+ *   4. the auditor signed {namespace, timestamp, epoch, digest} (its wire format, its key id,
+ *      strict Ed25519), for the artifact's namespace  WitnessSignatureInvalid / NamespaceMismatch
+ *   5. the operator counter-signed the auditor's signature        OperatorSignatureInvalid
  *   6. the namespace is the app's                     NamespaceMismatch
  *   7. now - maxAge <= timestamp <= now + maxSkew     TimestampOutOfWindow
  *   8. epoch >= the highest accepted; at the same epoch, the same digest
@@ -26,7 +28,8 @@
  *                                                LogEquivocation (with the two heads as evidence)
  *  11. optionally, the replicas' attestations chain to the pinned vendor root
  *                                                AttestationInvalid / KeyExtractable / EvidenceInvalid
- * Steps 1-5 are `verifyBundle` (src/fleet/bundle.ts), shared with the auditor.
+ * Steps 1-5 are `verifyBundle` (src/fleet/bundle.ts), shared with the auditor. A bundle in any
+ * other format than the auditor's report with a counter-signature is `MalformedMessage` at decoding.
  * @module
  */
 import { type Bytes, ctEqual, fromHex } from '../crypto/bytes.ts';
@@ -35,9 +38,10 @@ import { getNoiseSuite } from '../crypto/noise.ts';
 import { getSuite, type SuiteId } from '../crypto/suite.ts';
 import { VaultError } from '../errors.ts';
 import { type FleetArtifact, type FleetRole, SESSION_ROLES, decodeArtifact, getRoleKey, verifyArtifactAttestations } from '../fleet/artifact.ts';
-import { type Bundle, type WitnessStatement, verifyBundle } from '../fleet/bundle.ts';
+import { type Bundle, verifyBundle } from '../fleet/bundle.ts';
 import type { FleetInfo } from '../fleet/fleet-info.ts';
 import { type SignedTreeHead, checkTreeHeadAgainst, verifyStatementInclusion, verifyTreeHead } from '../fleet/log.ts';
+import type { WitnessStatement } from '../fleet/statement.ts';
 import { PROLOGUE } from '../vault/node.ts';
 import type { BkvClient } from './client.ts';
 import type { ClientContext, Outcome } from './session.ts';
@@ -120,7 +124,10 @@ function checkEpoch(s: WitnessStatement, state: ClientFleetState): void {
 /** Steps 1-9 and 11; returns the verified parts for step 10. */
 function validate(bundle: Bundle, trust: BundleTrust, state: ClientFleetState, now: number, o: ContextOptions) {
   const { artifact, statement } = verifyBundle(bundle, { witness: trust.witnessKey, operator: trust.operatorKey });
-  if (artifact.namespace !== trust.namespace) throw new VaultError('NamespaceMismatch', `bundle of namespace "${artifact.namespace}", the app's is "${trust.namespace}"`);
+  if (statement.namespace !== trust.namespace) {
+    const why = `bundle of namespace "${statement.namespace}", the app's is "${trust.namespace}"`;
+    throw new VaultError('NamespaceMismatch', why);
+  }
   checkWindow(statement.timestamp, now, trust);
   checkEpoch(statement, state);
   for (const role of trust.requiredRoles ?? SESSION_ROLES) {
@@ -136,7 +143,8 @@ function validate(bundle: Bundle, trust: BundleTrust, state: ClientFleetState, n
 /** Over the air, a bare bundle (no log proof): steps 1-9 and 11. */
 export function validateBundle(bundle: Bundle, trust: BundleTrust, state: ClientFleetState, now: number, o: ContextOptions = {}): ValidatedFleet {
   const v = validate(bundle, trust, state, now, o);
-  return { ...v, epoch: bundle.epoch, state: { highestEpoch: bundle.epoch, highestDigest: bundle.digest, treeHead: state.treeHead } };
+  const { epoch, digest } = v.statement;
+  return { ...v, epoch, state: { highestEpoch: epoch, highestDigest: digest, treeHead: state.treeHead } };
 }
 
 /** Over the air, the bundle with its tree head and proofs (what the vault serves): steps 1-11. */
@@ -154,7 +162,8 @@ export function validateFleetInfo(info: FleetInfo, trust: BundleTrust, state: Cl
     checkTreeHeadAgainst(state.treeHead, info.treeHead, info.consistency?.proof);
     if (known > head.treeSize) treeHead = state.treeHead;
   }
-  return { ...v, epoch: info.bundle.epoch, state: { highestEpoch: info.bundle.epoch, highestDigest: info.bundle.digest, treeHead } };
+  const { epoch, digest } = v.statement;
+  return { ...v, epoch, state: { highestEpoch: epoch, highestDigest: digest, treeHead } };
 }
 
 /** What a WhatsApp-style app pins. */

@@ -6,11 +6,14 @@
  *
  *   1. roots.json: the witness, operator and vendor-root keys and the namespace; when the auditor
  *      pinned roots of their own (spec 8.1), roots.json must equal them, and the pins are trusted
- *   2. log.json: the log rules over every entry (log.ts); every tree head signed by the witness,
+ *   2. log.json: the namespace's ciphersuite and root; every entry a statement of that
+ *      ciphersuite (statement.ts); the log rules over every entry (log.ts), the root included;
+ *      every tree head signed by the witness,
  *      its root recomputed from the entries, consistent with the previous head (RFC 9162
  *      §2.1.4.2) and never equivocating; the last head covers every entry
- *   3. bundles/: exactly one per epoch; each passes `verifyBundle` (both signatures, digest), its
- *      witness statement is the log entry, its tree head is the log's, its inclusion proof holds
+ *   3. bundles/: exactly one per epoch; each passes `verifyBundle` (the auditor's report and the
+ *      counter-signature, digest), its statement is the log entry, its tree head is the log's,
+ *      its inclusion proof holds
  *   4. evidence/: each fleet's deployment evidence verifies (evidence.ts)
  *   5. each epoch's artifact is its fleet's evidence: same suite, replicas, attestations and
  *      keys; retiring keys are those of a fleet active before; every fleet was published
@@ -21,12 +24,23 @@ import { canonicalJson } from '../crypto/canonical.ts';
 import { type ErrorCode, VaultError, isVaultError } from '../errors.ts';
 import { type FleetArtifact, type FleetKey, RETIRING_ROLES, diffArtifactKeys, describeFleetKey, verifyArtifactAttestations } from './artifact.ts';
 import { describeFingerprint, isSameKey } from './attestation.ts';
-import { type WitnessStatement, decodeWitnessStatement, encodeWitnessStatement, verifyBundle } from './bundle.ts';
+import { verifyBundle } from './bundle.ts';
 import { type DeploymentEvidence, type KeyTransport, type Transcript, type VerifiedFleet, decodeEvidence, verifyDeploymentEvidence } from './evidence.ts';
 import { decodeFleetInfo } from './fleet-info.ts';
 import { bundleFileName, evidenceFileName, LOG_FILE, ROOTS_FILE } from './files.ts';
 import { NAME, readArray, readHexBytes, readObject, readString } from './json.ts';
-import { type SignedTreeHead, LogMonitor, checkLogStatements, computeStatementLeafHash, decodeProof, decodeTreeHead, verifyStatementInclusion } from './log.ts';
+import {
+  type LogRules,
+  type SignedTreeHead,
+  LogMonitor,
+  checkLogStatements,
+  checkRoot,
+  computeStatementLeafHash,
+  decodeProof,
+  decodeTreeHead,
+  verifyStatementInclusion,
+} from './log.ts';
+import { type WitnessStatement, decodeStatement, encodeStatement, readCiphersuite } from './statement.ts';
 import { computeRoot } from './merkle.ts';
 
 /** A failure of the audit: the code, and the file it was found in. */
@@ -122,12 +136,16 @@ interface Log {
 
 /** Step 2. */
 function auditLog(x: unknown, roots: Roots): Log {
-  const o = readObject(x, 'log', ['namespace', 'entries', 'heads']);
+  const o = readObject(x, 'log', ['namespace', 'ciphersuite', 'root', 'entries', 'heads']);
   const namespace = readString(o.namespace, 'log.namespace', NAME);
   if (namespace !== roots.namespace) throw new VaultError('NamespaceMismatch', `the log's namespace is "${namespace}", the pinned one "${roots.namespace}"`);
-  const entries = readArray(o.entries, 'log.entries', 1).map((e, i) => readString(e, `log.entries[${i}]`));
-  const statements = entries.map((e, i) => decodeWitnessStatement(e, `log.entries[${i}]`));
-  checkLogStatements(namespace, statements);
+  const ciphersuite = readCiphersuite(o.ciphersuite, 'log.ciphersuite');
+  const root = readString(o.root, 'log.root');
+  checkRoot(root, 'log.root');
+  const rules: LogRules = { namespace, ciphersuite, root };
+  const entries = readArray(o.entries, 'log.entries', 1).map((e, i) => readHexBytes(e, `log.entries[${i}]`));
+  const statements = entries.map((e, i) => decodeStatement(e, ciphersuite, `log.entries[${i}]`));
+  checkLogStatements(rules, statements);
   const leafHashes = statements.map(computeStatementLeafHash);
   const monitor = new LogMonitor(namespace, roots.witnessKey);
   const heads = readArray(o.heads, 'log.heads', 1).map((h, i) => {
@@ -154,9 +172,14 @@ function auditLog(x: unknown, roots: Roots): Log {
 function auditBundle(x: unknown, epoch: number, roots: Roots, log: Log): FleetArtifact {
   const info = decodeFleetInfo(x, 'fleetInfo');
   if (info.consistency !== undefined) throw new VaultError('MalformedMessage', 'a published bundle carries no consistency proof');
-  if (info.bundle.epoch !== epoch) throw new VaultError('LogInconsistent', `the file of epoch ${epoch} holds epoch ${info.bundle.epoch}`);
+  const held = info.bundle.report?.epoch;
+  if (held !== undefined && held !== epoch) {
+    throw new VaultError('LogInconsistent', `the file of epoch ${epoch} holds epoch ${held}`);
+  }
   const { artifact, statement } = verifyBundle(info.bundle, { witness: roots.witnessKey, operator: roots.operatorKey });
-  if (encodeWitnessStatement(statement) !== encodeWitnessStatement(log.statements[epoch - 1]!)) throw new VaultError('LogInconsistent', `the bundle of epoch ${epoch} is not the log's entry ${epoch - 1}`);
+  if (toHex(encodeStatement(statement)) !== toHex(encodeStatement(log.statements[epoch - 1]!))) {
+    throw new VaultError('LogInconsistent', `the bundle of epoch ${epoch} is not the log's entry ${epoch - 1}`);
+  }
   if (canonicalJson(info.treeHead) !== canonicalJson(log.heads[epoch - 1])) throw new VaultError('LogInconsistent', `the tree head served with epoch ${epoch} is not the log's head of size ${epoch}`);
   verifyStatementInclusion(statement, info.inclusionProof, info.treeHead.body);
   if (artifact.issuedAt > statement.timestamp) throw new VaultError('TimestampOutOfWindow', `artifact issued at ${artifact.issuedAt}, after the witness signed it at ${statement.timestamp}`);

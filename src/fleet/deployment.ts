@@ -10,6 +10,9 @@
  *
  * The result is plain data (`DeploymentRecord`: what an auditor reads, see files.ts) plus the live
  * parties and replica HSMs, so that tests and the demo can run vaults on the deployed replicas.
+ * `deployFleets` is the operator's half alone (ceremonies and artifacts, each handed to a
+ * publisher as it is made): `runDeployment` publishes through a witness log in this process,
+ * `bkv fleet deploy --witness URL` through a witness service (witness-client.ts).
  * @module
  */
 import { type Rng, toHex } from '../crypto/bytes.ts';
@@ -17,15 +20,16 @@ import { NOISE_NK_25519_AESGCM_SHA256 } from '../crypto/noise.ts';
 import type { Suite } from '../crypto/suite.ts';
 import { VaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
-import { type FleetArtifact, createArtifact, encodeArtifact } from './artifact.ts';
+import { type FleetArtifact, computeArtifactDigest, createArtifact, encodeArtifact } from './artifact.ts';
 import { type Vendor, createVendor } from './attestation.ts';
-import { type Bundle, encodeWitnessStatement } from './bundle.ts';
+import type { Bundle } from './bundle.ts';
 import { type DeployedFleet, deployFleet } from './ceremony.ts';
 import type { DeploymentEvidence, KeyTransport } from './evidence.ts';
 import { type FleetInfo, serveFleetInfo } from './fleet-info.ts';
 import { type SignedTreeHead, WitnessLog } from './log.ts';
 import { publishArtifact } from './operator.ts';
 import { type Signer, hsmSigner } from './signing.ts';
+import { type Ciphersuite, encodeStatement, formatRoot } from './statement.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -37,9 +41,14 @@ export interface PinnedRoots {
   readonly vendorRoot: string;
 }
 
-/** The witness log as published (log.json): its entries and every tree head with its consistency proof from the previous one. */
+/**
+ * The witness log as published (log.json): its namespace, ciphersuite and root, its entries (the
+ * statements' bytes, hex) and every tree head with its consistency proof from the previous one.
+ */
 export interface PublishedLog {
   readonly namespace: string;
+  readonly ciphersuite: Ciphersuite;
+  readonly root: string;
   readonly entries: readonly string[];
   readonly heads: readonly { readonly treeHead: SignedTreeHead; readonly consistencyProof: readonly string[] }[];
 }
@@ -66,7 +75,7 @@ export interface Deployment {
   readonly operator: Signer;
 }
 
-export interface DeploymentOptions {
+export interface FleetDeploymentOptions {
   readonly namespace: string;
   readonly suite: Suite;
   /** Replicas per fleet. */
@@ -80,9 +89,8 @@ export interface DeploymentOptions {
   readonly openReplica: (fleetId: string, index: number) => { hsm: Hsm; prefix: string };
   /** The operator's HSM and the label of its counter-signing key. */
   readonly operator: { readonly hsm: Hsm; readonly label: string };
-  /** The vendor's and the witness's HSMs (independent parties). */
+  /** The vendor's HSM (an independent party). */
   readonly vendorHsm: Hsm;
-  readonly witnessHsm: Hsm;
   readonly rng: Rng;
   /** The simulated clock's start, in ms since the Unix epoch; it advances as the story goes. */
   readonly startTime: number;
@@ -93,30 +101,42 @@ export interface DeploymentOptions {
   readonly onStep?: (line: string) => void;
 }
 
-/** Deploys `fleets` fleets (default 2) and publishes their epochs (see the module header). */
-export function runDeployment(o: DeploymentOptions): Deployment {
+export interface DeploymentOptions extends FleetDeploymentOptions {
+  /** The witness's HSM (an independent party). */
+  readonly witnessHsm: Hsm;
+  /** The namespace's ciphersuite (default 0x0001, protobuf Ed25519). */
+  readonly ciphersuite?: Ciphersuite;
+}
+
+/** The operator's side of a deployment: the parties it needs, its fleets and their artifacts. */
+export interface DeployedFleets {
+  readonly vendor: Vendor;
+  readonly operator: Signer;
+  readonly fleets: readonly DeployedFleet[];
+  readonly artifacts: readonly FleetArtifact[];
+}
+
+/**
+ * Deploys `fleets` fleets (default 2) and makes their artifacts (see the module header), handing
+ * each artifact to `publish` as soon as it is made, in epoch order.
+ */
+export function deployFleets(
+  o: FleetDeploymentOptions,
+  publish: (artifact: FleetArtifact, operator: Signer) => void = () => {},
+): DeployedFleets {
   const fleetCount = o.fleets ?? 2;
   if (!Number.isInteger(fleetCount) || fleetCount < 1) throw new VaultError('InvalidParameter', `"fleets" expected an integer >= 1, got ${fleetCount}`);
   if (!Number.isInteger(o.replicas) || o.replicas < 1) throw new VaultError('InvalidParameter', `"replicas" expected an integer >= 1, got ${o.replicas}`);
   const say = o.onStep ?? (() => {});
   let now = o.startTime;
-  const clock = () => now;
   const vendor = createVendor(o.vendorHsm);
-  const witness = hsmSigner(o.witnessHsm, 'witness/log-signing');
   const operator = hsmSigner(o.operator.hsm, o.operator.label);
-  const log = new WitnessLog(o.namespace, witness, clock);
   const fleets: DeployedFleet[] = [];
   const artifacts: FleetArtifact[] = [];
-  const bundles: Bundle[] = [];
-  const served: FleetInfo[] = [];
-  const publish = (artifact: FleetArtifact) => {
-    const bundle = publishArtifact(encodeArtifact(artifact), log, operator);
+  const make = (artifact: FleetArtifact) => {
     artifacts.push(artifact);
-    bundles.push(bundle);
-    served.push(serveFleetInfo(log, bundle));
-    say(`epoch ${bundle.epoch}: ${artifact.fleetId}${artifact.keys.some((k) => k.role.startsWith('retiring-')) ? ' (+ retiring keys of the previous fleet)' : ''}, digest ${bundle.digest.slice(0, 16)}…, witness-signed and counter-signed`);
+    publish(artifact, operator);
   };
-
   for (let f = 1; f <= fleetCount; f++) {
     const fleetId = `fleet-${f}`;
     if (f > 1) now += o.rotationAfterMs ?? 2 * 365 * DAY_MS;
@@ -125,23 +145,69 @@ export function runDeployment(o: DeploymentOptions): Deployment {
     fleets.push(fleet);
     say(`${fleetId}: ${o.replicas} replicas deployed (${fleet.evidence.transport}), ${fleet.evidence.events.length + o.replicas * 6} attested statements`);
     const previous = artifacts.at(-1);
-    publish(createArtifact(fleet.evidence, { issuedAt: now, channelProtocol: NOISE_NK_25519_AESGCM_SHA256.protocolName, ...(previous !== undefined && { retiring: previous }) }));
+    const channelProtocol = NOISE_NK_25519_AESGCM_SHA256.protocolName;
+    const retiring = previous !== undefined && { retiring: previous };
+    make(createArtifact(fleet.evidence, { issuedAt: now, channelProtocol, ...retiring }));
     if (previous !== undefined) {
       now += o.migrationWindowMs ?? 90 * DAY_MS;
-      publish(createArtifact(fleet.evidence, { issuedAt: now, channelProtocol: NOISE_NK_25519_AESGCM_SHA256.protocolName }));
+      make(createArtifact(fleet.evidence, { issuedAt: now, channelProtocol }));
     }
   }
+  return { vendor, operator, fleets, artifacts };
+}
 
-  const heads = log.getHeads();
+/** One line of narration per published epoch. */
+export function describePublication(artifact: FleetArtifact, b: Bundle): string {
+  const rotating = artifact.keys.some((k) => k.role.startsWith('retiring-'));
+  const retiring = rotating ? ' (+ retiring keys of the previous fleet)' : '';
+  const r = b.report;
+  const signed = `signed by the auditor (key id ${r?.key_id}) and counter-signed`;
+  return `epoch ${r?.epoch}: ${artifact.fleetId}${retiring}, digest ${r?.digest.slice(0, 16)}…, ${signed}`;
+}
+
+/**
+ * Deploys the fleets and publishes their epochs through a witness log in this process; the
+ * witness signs at the artifact's `issuedAt`.
+ */
+export function runDeployment(o: DeploymentOptions): Deployment {
+  const witness = hsmSigner(o.witnessHsm, 'witness/log-signing');
+  const bundles: Bundle[] = [];
+  const served: FleetInfo[] = [];
+  let log: WitnessLog | undefined;
+  let now = o.startTime;
+  const parties = deployFleets(o, (artifact, operator) => {
+    const text = encodeArtifact(artifact);
+    now = artifact.issuedAt;
+    const root = formatRoot(1, toHex(computeArtifactDigest(text)));
+    const suite = o.ciphersuite !== undefined && { ciphersuite: o.ciphersuite };
+    log ??= new WitnessLog(o.namespace, witness, () => now, { root, ...suite });
+    const bundle = publishArtifact(text, log, operator);
+    bundles.push(bundle);
+    served.push(serveFleetInfo(log, bundle));
+    o.onStep?.(describePublication(artifact, bundle));
+  });
+  const { vendor, fleets, artifacts } = parties;
+  const published = log!;
+  const heads = published.getHeads();
   const record: DeploymentRecord = {
-    roots: { namespace: o.namespace, witnessKey: toHex(witness.publicKey), operatorKey: toHex(operator.publicKey), vendorRoot: toHex(vendor.rootKey) },
+    roots: {
+      namespace: o.namespace,
+      witnessKey: toHex(witness.publicKey),
+      operatorKey: toHex(parties.operator.publicKey),
+      vendorRoot: toHex(vendor.rootKey),
+    },
     log: {
       namespace: o.namespace,
-      entries: log.getStatements().map(encodeWitnessStatement),
-      heads: heads.map((treeHead, i) => ({ treeHead, consistencyProof: i === 0 ? [] : log.getConsistencyProof(heads[i - 1]!.body.treeSize, treeHead.body.treeSize) })),
+      ciphersuite: published.rules.ciphersuite,
+      root: published.rules.root!,
+      entries: published.getStatements().map((s) => toHex(encodeStatement(s))),
+      heads: heads.map((treeHead, i) => ({
+        treeHead,
+        consistencyProof: i === 0 ? [] : published.getConsistencyProof(i, treeHead.body.treeSize),
+      })),
     },
     bundles: served,
     evidence: fleets.map((f) => f.evidence),
   };
-  return { record, fleets, artifacts, bundles, log, vendor, witness, operator };
+  return { record, fleets, artifacts, bundles, log: published, vendor, witness, operator: parties.operator };
 }

@@ -3,13 +3,14 @@
  * (spec ch. 8, "The files"):
  *
  *   roots.json                 the pinned keys: witness, operator, vendor root; the namespace
- *   log.json                   the witness log: entries (witness statements), tree heads, and each
- *                              head's consistency proof from the previous one
+ *   log.json                   the witness log: its namespace, ciphersuite and root, the entries
+ *                              (statement bytes in hex), tree heads, and each head's consistency
+ *                              proof from the previous one
  *   bundles/epoch-0001.json    per epoch, the fleet info as served then: bundle, tree head, inclusion proof
  *   evidence/<fleetId>.json    per fleet, the deployment evidence
  *
- * Files are pretty-printed JSON; what is hashed or signed inside them is canonical JSON, so the
- * layout of a file does not matter and every value in it does.
+ * Files are pretty-printed JSON; what is hashed or signed inside them is canonical JSON or the
+ * auditor's binary statements, so the layout of a file does not matter and every value in it does.
  * @module
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -34,7 +35,7 @@ export function encodeDeploymentFiles(record: DeploymentRecord): Map<string, str
   const files = new Map<string, string>();
   files.set(ROOTS_FILE, pretty(record.roots));
   files.set(LOG_FILE, pretty(record.log));
-  for (const info of record.bundles) files.set(bundleFileName(info.bundle.epoch), pretty(info));
+  record.bundles.forEach((info, i) => files.set(bundleFileName(i + 1), pretty(info)));
   for (const e of record.evidence) files.set(evidenceFileName(e.fleetId), pretty(e));
   return files;
 }

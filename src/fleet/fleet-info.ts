@@ -11,6 +11,7 @@
  * @module
  */
 import { canonicalJson } from '../crypto/canonical.ts';
+import { VaultError } from '../errors.ts';
 import { type Bundle, decodeBundle } from './bundle.ts';
 import { type SignedTreeHead, type WitnessLog, decodeProof, decodeTreeHead } from './log.ts';
 import { malformed, readInt, readObject } from './json.ts';
@@ -40,10 +41,13 @@ export interface FleetInfo {
 export function serveFleetInfo(log: WitnessLog, bundle: Bundle, o: { readonly knownTreeSize?: number; readonly treeSize?: number } = {}): FleetInfo {
   const size = o.treeSize ?? log.size;
   const known = o.knownTreeSize;
+  if (bundle.report === undefined) {
+    throw new VaultError('InvalidParameter', 'a bundle without its auditor report has no place in the log');
+  }
   return {
     bundle,
     treeHead: log.getHead(size),
-    inclusionProof: log.getInclusionProof(bundle.epoch, size),
+    inclusionProof: log.getInclusionProof(bundle.report.epoch, size),
     ...(known !== undefined && known > 0 && known !== size && { consistency: { fromSize: Math.min(known, size), proof: log.getConsistencyProof(Math.min(known, size), Math.max(known, size)) } }),
   };
 }

@@ -1,17 +1,21 @@
 /**
- * The witness log (spec ch. 7, "The witness log"): every bundle the witness signs is a log entry,
- * and the log is an RFC 9162 Merkle tree (merkle.ts) whose signed tree heads let anyone check
- * inclusion and append-only growth.
+ * The witness log (spec ch. 7, "The witness log"): every statement the witness (the auditor)
+ * signs is a log entry, and the log is an RFC 9162 Merkle tree (merkle.ts) whose signed tree heads
+ * let anyone check inclusion and append-only growth. This is what bkv adds to the auditor, whose
+ * own log is a list of reports.
  *
- *   entry i (epoch i + 1) = the witness statement of the bundle (bundle.ts), its UTF-8 bytes the leaf
+ *   entry i (epoch i + 1) = the statement's bytes in the namespace's ciphersuite (statement.ts),
+ *                           the leaf; the auditor's report (report.ts) carries its signature
  *   tree head            = { type: "bkv/tree-head/v1", namespace, treeSize, rootHash, timestamp },
- *                          signed by the witness key
+ *                          signed by the witness key (canonical JSON: never a valid statement)
  *
- * Log rules (`checkNextStatement`), enforced by the witness when it signs and by every auditor
- * when it reads the log: one namespace (`NamespaceMismatch`); epochs 1, 2, 3, ... strictly
- * increasing by one (`StaleEpoch` for a repeated or lower epoch, `LogInconsistent` for a gap);
+ * Log rules (`checkNextStatement`), the auditor's publication constraints, enforced by the
+ * witness when it signs and by every auditor when it reads the log: one namespace
+ * (`NamespaceMismatch`) and its ciphersuite (`LogInconsistent`); epochs 1, 2, 3, ... increasing by
+ * exactly one (`StaleEpoch` for a repeated or lower epoch, `LogInconsistent` for a gap); the first
+ * epoch is the namespace root `"1/<digest>"` when the namespace has one (`LogInconsistent`);
  * every digest new, so nothing is republished (`LogInconsistent`); timestamps never decrease
- * (`LogInconsistent`).
+ * (`LogInconsistent`, this reference's rule).
  *
  * Equivocation: two tree heads signed by the witness with the same size and different roots
  * cannot both be honest. `checkTreeHeadAgainst` and `LogMonitor` keep such a pair as evidence
@@ -19,12 +23,20 @@
  * heads of different sizes must be linked by a consistency proof (`ConsistencyProofInvalid`).
  * @module
  */
-import { type Bytes, fromHex, toHex, utf8 } from '../crypto/bytes.ts';
+import { type Bytes, fromHex, toHex } from '../crypto/bytes.ts';
 import { VaultError } from '../errors.ts';
 import { HASH_SIZE, MerkleLog, computeLeafHash, verifyConsistency, verifyInclusion } from './merkle.ts';
-import { type WitnessStatement, encodeWitnessStatement } from './bundle.ts';
 import { NAME, readArray, readConstant, readHex, readInt, readObject, readString } from './json.ts';
+import { type AuditorReport, signStatement, statementOf, verifyReport } from './report.ts';
 import { type Signed, type Signer, decodeSigned, isSignedBy, signDocument } from './signing.ts';
+import {
+  type Ciphersuite,
+  CIPHERSUITE_PROTOBUF_ED25519,
+  type WitnessStatement,
+  encodeStatement,
+  formatRoot,
+  parseRoot,
+} from './statement.ts';
 
 export const TREE_HEAD_TYPE = 'bkv/tree-head/v1';
 
@@ -42,45 +54,93 @@ export type SignedTreeHead = Signed<TreeHeadBody>;
 // Log rules
 // ---------------------------------------------------------------------------------------------
 
-/** The rules for appending `next` after `prev` (undefined: the first entry) to the log of `namespace`. */
-export function checkNextStatement(namespace: string, prev: WitnessStatement | undefined, next: WitnessStatement, seenDigests: ReadonlySet<string>): void {
+/** What a namespace fixes: its name, its ciphersuite, and its root (the first epoch), if any. */
+export interface LogRules {
+  readonly namespace: string;
+  readonly ciphersuite: Ciphersuite;
+  /** `"<epoch>/<digest hex>"`; this reference's logs start at epoch 1. */
+  readonly root?: string;
+}
+
+/** A root this reference accepts: at epoch 1 (`InvalidParameter` otherwise). */
+export function checkRoot(root: string, path = 'root'): { readonly epoch: number; readonly digest: string } {
+  const r = parseRoot(root, path);
+  if (r.epoch !== 1) {
+    const why = `${path}: epoch ${r.epoch}; a bkv log starts at epoch 1 (its leaf e - 1 is epoch e)`;
+    throw new VaultError('InvalidParameter', why);
+  }
+  return r;
+}
+
+/** The rules for appending `next` after `prev` (undefined: the first entry) to the log of `rules`. */
+export function checkNextStatement(
+  rules: LogRules,
+  prev: WitnessStatement | undefined,
+  next: WitnessStatement,
+  seenDigests: ReadonlySet<string>,
+): void {
   const want = (prev?.epoch ?? 0) + 1;
-  if (next.namespace !== namespace) throw new VaultError('NamespaceMismatch', `epoch ${next.epoch}: namespace "${next.namespace}", the log's is "${namespace}"`);
-  if (next.epoch < want) throw new VaultError('StaleEpoch', `epoch ${next.epoch} is not above the log's last epoch ${want - 1}`);
-  if (next.epoch > want) throw new VaultError('LogInconsistent', `epoch ${next.epoch} skips epoch ${want}`);
-  if (seenDigests.has(next.digest)) throw new VaultError('LogInconsistent', `epoch ${next.epoch}: digest ${next.digest.slice(0, 16)}… was already published (no republish)`);
-  if (prev !== undefined && next.timestamp < prev.timestamp) throw new VaultError('LogInconsistent', `epoch ${next.epoch}: timestamp ${next.timestamp} is before epoch ${prev.epoch}'s ${prev.timestamp}`);
+  const at = `epoch ${next.epoch}`;
+  if (next.namespace !== rules.namespace) {
+    throw new VaultError('NamespaceMismatch', `${at}: namespace "${next.namespace}", the log's "${rules.namespace}"`);
+  }
+  if (next.ciphersuite !== rules.ciphersuite) {
+    throw new VaultError('LogInconsistent', `${at}: ciphersuite ${next.ciphersuite}, the log's ${rules.ciphersuite}`);
+  }
+  if (next.epoch < want) throw new VaultError('StaleEpoch', `${at} is not above the log's last epoch ${want - 1}`);
+  if (next.epoch > want) throw new VaultError('LogInconsistent', `${at} skips epoch ${want}`);
+  const root = formatRoot(next.epoch, next.digest);
+  if (prev === undefined && rules.root !== undefined && root !== rules.root) {
+    throw new VaultError('LogInconsistent', `${at}: ${root.slice(0, 20)}… is not the root ${rules.root.slice(0, 20)}…`);
+  }
+  if (seenDigests.has(next.digest)) {
+    throw new VaultError('LogInconsistent', `${at}: digest ${next.digest.slice(0, 16)}… was published before`);
+  }
+  if (prev !== undefined && next.timestamp < prev.timestamp) {
+    throw new VaultError('LogInconsistent', `${at}: timestamp ${next.timestamp} is before epoch ${prev.epoch}'s`);
+  }
 }
 
 /** All log rules over a whole list of entries. */
-export function checkLogStatements(namespace: string, statements: readonly WitnessStatement[]): void {
+export function checkLogStatements(rules: LogRules, statements: readonly WitnessStatement[]): void {
   const seen = new Set<string>();
   statements.forEach((s, i) => {
-    checkNextStatement(namespace, statements[i - 1], s, seen);
+    checkNextStatement(rules, statements[i - 1], s, seen);
     seen.add(s.digest);
   });
 }
 
 export function computeStatementLeafHash(s: WitnessStatement): Bytes {
-  return computeLeafHash(utf8(encodeWitnessStatement(s)));
+  return computeLeafHash(encodeStatement(s));
 }
 
 // ---------------------------------------------------------------------------------------------
 // The witness
 // ---------------------------------------------------------------------------------------------
 
-/** The witness's log: it signs bundles that follow the rules, appends them, and signs tree heads. */
+export interface WitnessLogOptions {
+  /** Default 0x0001 (protobuf Ed25519). */
+  readonly ciphersuite?: Ciphersuite;
+  /** The namespace root `"1/<digest>"`: the first epoch must be it. */
+  readonly root?: string;
+}
+
+/** The witness's log: it signs statements that follow the rules, appends them, and signs tree heads. */
 export class WitnessLog {
   readonly namespace: string;
+  readonly rules: LogRules;
   readonly #signer: Signer;
   readonly #clock: () => number;
   readonly #tree = new MerkleLog();
-  readonly #statements: WitnessStatement[] = [];
+  readonly #reports: AuditorReport[] = [];
   readonly #digests = new Set<string>();
   readonly #heads: SignedTreeHead[] = [];
 
-  constructor(namespace: string, signer: Signer, clock: () => number) {
+  constructor(namespace: string, signer: Signer, clock: () => number, o: WitnessLogOptions = {}) {
+    if (o.root !== undefined) checkRoot(o.root);
     this.namespace = namespace;
+    const ciphersuite = o.ciphersuite ?? CIPHERSUITE_PROTOBUF_ED25519;
+    this.rules = { namespace, ciphersuite, ...(o.root !== undefined && { root: o.root }) };
     this.#signer = signer;
     this.#clock = clock;
   }
@@ -91,36 +151,83 @@ export class WitnessLog {
 
   /** The last epoch (0 when empty). */
   get size(): number {
-    return this.#statements.length;
+    return this.#reports.length;
   }
 
   /**
-   * Signs and logs the bundle of `digest` at `epoch` (timestamp from the witness's clock), then
+   * Signs and logs the statement of `digest` at `epoch` (timestamp from the witness's clock), then
    * signs the new tree head. Refuses anything the log rules refuse, and changes nothing then.
    */
-  submit(epoch: number, digest: string): { statement: WitnessStatement; witnessSignature: string } {
-    const statement: WitnessStatement = { namespace: this.namespace, timestamp: this.#clock(), epoch, digest };
-    checkNextStatement(this.namespace, this.#statements.at(-1), statement, this.#digests);
-    const witnessSignature = toHex(this.#signer.sign(utf8(encodeWitnessStatement(statement))));
-    this.#tree.appendLeafHash(computeStatementLeafHash(statement));
-    this.#statements.push(statement);
-    this.#digests.add(digest);
-    this.#heads.push(this.#signHead(statement.timestamp));
-    return { statement, witnessSignature };
+  submit(epoch: number, digest: string): AuditorReport {
+    readHex(digest, 'digest', HASH_SIZE);
+    const { ciphersuite } = this.rules;
+    const timestamp = this.#clock();
+    const statement: WitnessStatement = { ciphersuite, namespace: this.namespace, timestamp, epoch, digest };
+    checkNextStatement(this.rules, this.#last(), statement, this.#digests);
+    const report = signStatement(this.#signer, statement);
+    this.#append(report, this.#signHead(statement.timestamp, this.#tree.size + 1, computeStatementLeafHash(statement)));
+    return report;
   }
 
-  #signHead(timestamp: number): SignedTreeHead {
-    return signDocument<TreeHeadBody>(this.#signer, {
-      type: TREE_HEAD_TYPE,
-      namespace: this.namespace,
-      treeSize: this.#tree.size,
-      rootHash: toHex(this.#tree.getRoot()),
-      timestamp,
+  /**
+   * Reloads a log this witness signed before (its reports and heads, as `getReports` and
+   * `getHeads` gave them): every report verifies under the witness key and follows the rules,
+   * every head is the witness's and its root is the tree's (`LogInconsistent` otherwise).
+   */
+  restore(reports: readonly AuditorReport[], heads: readonly SignedTreeHead[]): void {
+    if (this.size !== 0) throw new VaultError('InvalidParameter', 'restore needs an empty log');
+    if (reports.length !== heads.length) {
+      throw new VaultError('LogInconsistent', `${reports.length} reports, ${heads.length} tree heads`);
+    }
+    reports.forEach((r, i) => {
+      const statement = verifyReport(r, this.publicKey);
+      checkNextStatement(this.rules, this.#last(), statement, this.#digests);
+      const head = heads[i]!;
+      verifyTreeHead(head, this.publicKey, this.namespace);
+      const leaf = computeStatementLeafHash(statement);
+      if (head.body.treeSize !== i + 1 || head.body.rootHash !== toHex(this.#rootWith(leaf))) {
+        throw new VaultError('LogInconsistent', `tree head ${i + 1} is not the head of the first ${i + 1} entries`);
+      }
+      this.#append(r, head);
     });
   }
 
+  #last(): WitnessStatement | undefined {
+    const r = this.#reports.at(-1);
+    return r && statementOf(r);
+  }
+
+  #rootWith(leaf: Bytes): Bytes {
+    const tree = new MerkleLog();
+    for (let i = 0; i < this.#tree.size; i++) tree.appendLeafHash(this.#tree.getLeafHash(i));
+    tree.appendLeafHash(leaf);
+    return tree.getRoot();
+  }
+
+  #append(report: AuditorReport, head: SignedTreeHead): void {
+    this.#tree.appendLeafHash(computeStatementLeafHash(statementOf(report)));
+    this.#reports.push(report);
+    this.#digests.add(report.digest);
+    this.#heads.push(head);
+  }
+
+  #signHead(timestamp: number, treeSize: number, leaf: Bytes): SignedTreeHead {
+    const rootHash = toHex(this.#rootWith(leaf));
+    const body: TreeHeadBody = { type: TREE_HEAD_TYPE, namespace: this.namespace, treeSize, rootHash, timestamp };
+    return signDocument(this.#signer, body);
+  }
+
+  getReports(): AuditorReport[] {
+    return [...this.#reports];
+  }
+
   getStatements(): WitnessStatement[] {
-    return [...this.#statements];
+    return this.#reports.map(statementOf);
+  }
+
+  /** The report of `epoch`, if published. */
+  getReport(epoch: number): AuditorReport | undefined {
+    return Number.isSafeInteger(epoch) && epoch >= 1 ? this.#reports[epoch - 1] : undefined;
   }
 
   /** Every tree head signed so far, in order (one per append). */
@@ -129,7 +236,7 @@ export class WitnessLog {
   }
 
   getHead(treeSize: number = this.size): SignedTreeHead {
-    const head = this.#heads[treeSize - 1];
+    const head = Number.isSafeInteger(treeSize) ? this.#heads[treeSize - 1] : undefined;
     if (head === undefined) throw new VaultError('InvalidParameter', `no tree head of size ${treeSize}`);
     return head;
   }

@@ -7,12 +7,24 @@
  * (RFC 8032 §5.1.6) over the UTF-8 bytes of `canonicalJson(body)`; every body carries a `type`
  * member naming what it is, so a signature over one kind of document is never valid as another.
  *
- * Verification is RFC 8032 §5.1.7 in its strict form (`zip215: false`: canonical encodings of R,
- * A and S, cofactorless equation), so a signature has one valid encoding.
+ * Verification (`isValidSignature`) is ed25519-dalek's `verify_strict`, the check Cloudflare's
+ * auditor (plexi) runs on its own signatures, built on @noble/curves' points (spec ch. 7 §7.7):
+ *   1. S < L (RFC 8032 §5.1.7 step 1)                            a signature has one S
+ *   2. A and R decode canonically (y < p, no negative zero)      noble's strict decoding
+ *   3. neither A nor R is of small order                         noble refuses a small-order A
+ *                                                                in strict mode, not a small R
+ *   4. [S]B - [k]A encodes to exactly R's bytes, k = SHA-512(R || A || M) mod L
+ *                                                                cofactorless, as dalek; noble's
+ *                                                                verify checks the cofactored
+ *                                                                equation [8][S]B = [8]R + [8][k]A
+ * So a signature has one valid encoding, and nothing dalek's verify_strict refuses is accepted;
+ * non-canonical A encodings (which dalek accepts) are refused too.
  * @module
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { type Bytes, fromHex, toHex, utf8 } from '../crypto/bytes.ts';
+import { bytesToNumberLE } from '@noble/curves/utils.js';
+import { sha512 } from '@noble/hashes/sha2.js';
+import { type Bytes, concat, ctEqual, fromHex, toHex, utf8 } from '../crypto/bytes.ts';
 import { canonicalJson } from '../crypto/canonical.ts';
 import { VaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
@@ -34,14 +46,26 @@ export function hsmSigner(hsm: Hsm, label: string): Signer {
   return { publicKey, sign: (message) => hsm.sign(label, message) };
 }
 
-/** RFC 8032 §5.1.7, strict; false for any malformed input instead of an exception. */
+const { Point } = ed25519;
+
+/** ed25519-dalek's verify_strict (see the module header); false for any malformed input instead of an exception. */
 export function isValidSignature(signature: Bytes, message: Bytes, publicKey: Bytes): boolean {
   if (signature.length !== ED25519_SIGNATURE_BYTES || publicKey.length !== ED25519_PUBLIC_KEY_BYTES) return false;
+  const rBytes = signature.subarray(0, 32);
+  const s = bytesToNumberLE(signature.subarray(32));
+  if (s >= Point.Fn.ORDER) return false; // 1. S canonical
+  let A: InstanceType<typeof Point>;
+  let R: InstanceType<typeof Point>;
   try {
-    return ed25519.verify(signature, message, publicKey, { zip215: false });
+    A = Point.fromBytes(publicKey, false); // 2. canonical encodings (zip215: false)
+    R = Point.fromBytes(rBytes, false);
   } catch {
     return false;
   }
+  if (A.isSmallOrder() || R.isSmallOrder()) return false; // 3.
+  const k = Point.Fn.create(bytesToNumberLE(sha512(concat(rBytes, publicKey, message)))); // RFC 8032 §5.1.7 step 2
+  const expected = Point.BASE.multiplyUnsafe(s).subtract(A.multiplyUnsafe(k)); // 4. [S]B - [k]A
+  return ctEqual(expected.toBytes(), rBytes);
 }
 
 /** A document and the Ed25519 signature over the canonical JSON of its body (hex). */

@@ -32,7 +32,8 @@ export function extractDeclaration(source: string, name: string): string | null 
   if (start < 0) return null;
   for (let i = start; i < lines.length; i++) {
     const l = lines[i]!;
-    const closes = i === start ? /;\s*$/.test(l) && !/[{(]\s*$/.test(l) : /^[})\]]/.test(l);
+    // a line at column 0 closes the declaration, unless it opens a body (`): void {`, a signature on several lines)
+    const closes = i === start ? /;\s*$/.test(l) && !/[{(]\s*$/.test(l) : /^[})\]]/.test(l) && !/\{\s*$/.test(l);
     if (closes) return lines.slice(start, i + 1).join('\n') + '\n';
   }
   return null;

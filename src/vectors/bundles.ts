@@ -7,12 +7,15 @@
  * a second witness log signed by the witness key is a split view, another key is a substitution,
  * the vendor re-attesting a key with other attributes is an extractable key.
  *
+ * The witness signature is the Key Transparency Auditor's report; statements.ts adds the vectors
+ * of its wire format itself (statement bytes, signatures, reports, the strict decoders).
+ *
  * A vector's verdict is what bkv's validation returns for its inputs; the same function
  * generates and verifies. Each case also names the verdict it was written to show (`want`), and
  * generation fails if bkv disagrees, so a vector never silently changes meaning.
  * @module
  */
-import { fromHex, toHex, utf8 } from '../crypto/bytes.ts';
+import { fromHex, toHex } from '../crypto/bytes.ts';
 import { canonicalJson } from '../crypto/canonical.ts';
 import { seededRng } from '../crypto/rng.ts';
 import { getSuite, type SuiteId } from '../crypto/suite.ts';
@@ -21,14 +24,24 @@ import { MemoryHsm } from '../hsm/memory.ts';
 import { DAY_MS, DEFAULT_MAX_AGE_MS, DEFAULT_MAX_SKEW_MS, type BundleTrust, type ClientFleetState, INITIAL_CLIENT_FLEET_STATE, type ValidatedFleet, computePins, validateBundle, validateFleetInfo, validatePinned } from '../client/bundle.ts';
 import type { ClientContext } from '../client/session.ts';
 import { type FleetArtifact, FLEET_ROLES, computeArtifactDigest, decodeArtifact, encodeArtifact } from '../fleet/artifact.ts';
-import { type WitnessStatement, decodeBundle, decodeWitnessStatement, encodeWitnessStatement } from '../fleet/bundle.ts';
+import { decodeBundle } from '../fleet/bundle.ts';
 import { type Deployment, runDeployment } from '../fleet/deployment.ts';
 import { type FleetInfo, decodeFleetInfo, serveFleetInfo } from '../fleet/fleet-info.ts';
 import { readChoice } from '../fleet/json.ts';
-import { WitnessLog, checkLogStatements, computeStatementLeafHash, decodeTreeHead } from '../fleet/log.ts';
+import {
+  type LogRules,
+  type WitnessLogOptions,
+  WitnessLog,
+  checkLogStatements,
+  computeStatementLeafHash,
+  decodeTreeHead,
+} from '../fleet/log.ts';
 import { computeRoot } from '../fleet/merkle.ts';
 import { publishArtifact } from '../fleet/operator.ts';
+import { type AuditorReport, signStatement, statementOf } from '../fleet/report.ts';
 import { type Signer, encodeSigningInput, hsmSigner, signDocument } from '../fleet/signing.ts';
+import { type WitnessStatement, decodeStatement, encodeStatement } from '../fleet/statement.ts';
+import { type StatementCase, type StatementVector, runStatementVector, statementCases } from './statements.ts';
 import { type Verdict, flipLastHexDigit, verdictOf } from './verdict.ts';
 
 /** What a Messenger-style app pins (`BundleTrust`), keys in hex. */
@@ -61,8 +74,9 @@ export type BundleVector = Named &
     | { readonly kind: 'fleet-info'; readonly trust: TrustJson; readonly state: unknown; readonly now: number; readonly fleetInfo: unknown; readonly intermediates?: Record<string, string> }
     | { readonly kind: 'bundle'; readonly trust: TrustJson; readonly state: unknown; readonly now: number; readonly bundle: unknown }
     | { readonly kind: 'pinned'; readonly pins: PinsJson; readonly servedArtifact?: string }
-    | { readonly kind: 'log'; readonly namespace: string; readonly entries: readonly string[] }
-  );
+    | { readonly kind: 'log'; readonly rules: LogRules; readonly entries: readonly string[] }
+  )
+  | StatementVector;
 
 /** A vector without its verdict: the inputs (Omit over each member of the union). */
 type Inputs = BundleVector extends infer V ? (V extends unknown ? Omit<V, keyof Verdict> : never) : never;
@@ -96,18 +110,14 @@ function describeValidated(v: ValidatedFleet) {
   return { epoch: v.epoch, fleetId: v.artifact.fleetId, context: describeContext(v.context), ...(v.retiring !== undefined && { retiring: describeContext(v.retiring) }), state: v.state };
 }
 
-function statementOf(info: FleetInfo): WitnessStatement {
-  const b = info.bundle;
-  return { namespace: decodeArtifact(b.artifact).namespace, timestamp: b.timestamp, epoch: b.epoch, digest: b.digest };
-}
-
 /** The bytes a client computes on the way (for an implementer to compare step by step). */
 export function computeBundleIntermediates(fleetInfo: unknown): Record<string, string> {
   const info = decodeFleetInfo(fleetInfo);
-  const statement = statementOf(info);
+  if (info.bundle.report === undefined) throw new Error('intermediates need a signed bundle');
+  const statement = statementOf(info.bundle.report);
   return {
     artifact_digest: toHex(computeArtifactDigest(info.bundle.artifact)),
-    witness_statement: toHex(utf8(encodeWitnessStatement(statement))),
+    witness_statement: toHex(encodeStatement(statement)),
     leaf_hash: toHex(computeStatementLeafHash(statement)),
     tree_head_signing_input: toHex(encodeSigningInput(info.treeHead.body)),
   };
@@ -128,10 +138,12 @@ export function runBundleVector(v: Inputs): Verdict {
       });
     case 'log':
       return verdictOf(() => {
-        const statements = v.entries.map((e, i) => decodeWitnessStatement(e, `entries[${i}]`));
-        checkLogStatements(v.namespace, statements);
+        const statements = v.entries.map((e, i) => decodeStatement(fromHex(e), v.rules.ciphersuite, `entries[${i}]`));
+        checkLogStatements(v.rules, statements);
         return { treeSize: statements.length, rootHash: toHex(computeRoot(statements.map(computeStatementLeafHash))) };
       });
+    default:
+      return runStatementVector(v);
   }
 }
 
@@ -189,8 +201,14 @@ function deployWorld(): World {
 }
 
 /** `artifact` published as epoch 1 of a log of its own: what a witness showing a split view (or an impostor) signs. */
-function publishElsewhere(artifact: string, witness: Signer, operator: Signer, timestamp: number): FleetInfo {
-  const log = new WitnessLog(NAMESPACE, witness, () => timestamp);
+function publishElsewhere(
+  artifact: string,
+  witness: Signer,
+  operator: Signer,
+  timestamp: number,
+  o: WitnessLogOptions = {},
+): FleetInfo {
+  const log = new WitnessLog(NAMESPACE, witness, () => timestamp, o);
   return serveFleetInfo(log, publishArtifact(artifact, log, operator));
 }
 
@@ -216,16 +234,17 @@ function withExtractableChannelKey(text: string, d: Deployment): string {
   }));
 }
 
-type Case = Inputs & { readonly want: 'valid' | ErrorCode };
+type Case = (Inputs & { readonly want: 'valid' | ErrorCode }) | StatementCase;
 
 function cases(w: World): Case[] {
   const { d, stranger } = w;
-  const ts = d.bundles.map((b) => b.timestamp);
+  const ts = d.bundles.map((b) => b.report!.timestamp);
   const now = (epoch: number) => ts[epoch - 1]! + MINUTE;
   const trust: TrustJson = { namespace: NAMESPACE, witnessKey: toHex(d.witness.publicKey), operatorKey: toHex(d.operator.publicKey) };
   const vendorTrust: TrustJson = { ...trust, vendorRoot: toHex(d.vendor.rootKey) };
   const serve = (epoch: number, o: { knownTreeSize?: number; treeSize?: number } = {}) => serveFleetInfo(d.log, d.bundles[epoch - 1]!, { treeSize: epoch, ...o });
-  const accept = (info: FleetInfo, state: ClientFleetState, t: TrustJson = trust) => validateFleetInfo(info, decodeTrust(t), state, info.bundle.timestamp + MINUTE).state;
+  const accept = (info: FleetInfo, state: ClientFleetState, t: TrustJson = trust) =>
+    validateFleetInfo(info, decodeTrust(t), state, info.bundle.report!.timestamp + MINUTE).state;
   const s0 = INITIAL_CLIENT_FLEET_STATE;
   const s1 = accept(serve(1), s0);
   const s2 = accept(serve(2, { knownTreeSize: 1 }), s1);
@@ -247,14 +266,28 @@ function cases(w: World): Case[] {
     want,
     trust: o.trust ?? trust,
     state: o.state ?? s0,
-    now: o.now ?? fleetInfo.bundle.timestamp + MINUTE,
+    now: o.now ?? fleetInfo.bundle.report!.timestamp + MINUTE,
     fleetInfo,
     ...(o.intermediates === true && { intermediates: computeBundleIntermediates(fleetInfo) }),
   });
   const tampered = (name: string, description: string, want: ErrorCode, f: (copy: any) => void, o: Parameters<typeof info>[4] = {}) => info(name, description, want, edited(info1, f), { now: now(1), ...o });
-  const statement1 = encodeWitnessStatement(statementOf(info1));
+  const report1 = info1.bundle.report!;
+  const statement1 = encodeStatement(statementOf(report1));
+  /** A report edited field by field, its serialized_message re-derived (what a careful forger sends). */
+  const reported = (x: { bundle: { report: AuditorReport } }, f: (r: Record<string, unknown>) => void) => {
+    const r = x.bundle.report as unknown as Record<string, unknown>;
+    f(r);
+    r.serialized_message = toHex(encodeStatement(statementOf(r as unknown as AuditorReport)));
+  };
   const entries = d.log.getStatements();
-  const log = (name: string, description: string, want: Case['want'], statements: readonly WitnessStatement[], texts = statements.map(encodeWitnessStatement)): Case => ({ kind: 'log', name, description, want, namespace: NAMESPACE, entries: texts });
+  const rules = d.log.rules;
+  const log = (
+    name: string,
+    description: string,
+    want: Case['want'],
+    statements: readonly WitnessStatement[],
+    texts = statements.map((s) => toHex(encodeStatement(s))),
+  ): Case => ({ kind: 'log', name, description, want, rules, entries: texts });
   const pins = (() => {
     const p = computePins(a1);
     return { suite: p.suite, channelProtocol: p.channelProtocol, channelKey: toHex(p.channelKey), opaqueServerKey: toHex(p.opaqueServerKey) };
@@ -277,35 +310,128 @@ function cases(w: World): Case[] {
     info('a witness clock at the skew limit', 'now = timestamp - maxSkew (10 minutes): the bound is inclusive', 'valid', info1, { now: ts[0]! - DEFAULT_MAX_SKEW_MS }),
     // decoding the wire form
     tampered('an unknown member', 'the fleet info carries a member the format does not have', 'MalformedMessage', (x) => (x.note = 'x')),
-    tampered('a signature in uppercase hex', 'byte strings have one encoding: lowercase hex', 'MalformedMessage', (x) => (x.bundle.witnessSignature = x.bundle.witnessSignature.toUpperCase())),
-    tampered('epoch 0', 'epochs start at 1', 'MalformedMessage', (x) => (x.bundle.epoch = 0)),
+    tampered(
+      'a signature in uppercase hex',
+      'byte strings have one encoding: lowercase hex',
+      'MalformedMessage',
+      (x) => (x.bundle.report.signature = x.bundle.report.signature.toUpperCase()),
+    ),
+    tampered('epoch 0', 'epochs start at 1', 'MalformedMessage', (x) => reported(x, (r) => (r.epoch = 0))),
+    tampered(
+      'the old bundle format',
+      "its own digest, epoch and timestamp and a bare witness signature: only the auditor's report is accepted",
+      'MalformedMessage',
+      (x) => {
+        const { digest, epoch, timestamp, signature } = x.bundle.report;
+        const { artifact, operatorCounterSignature } = x.bundle;
+        x.bundle = { artifact, digest, epoch, timestamp, witnessSignature: signature, operatorCounterSignature };
+      },
+    ),
+    tampered(
+      'serialized_message disagrees',
+      "the report's serialized_message is not the serialization of its members",
+      'MalformedMessage',
+      (x) => (x.bundle.report.serialized_message = toHex(encodeStatement({ ...statementOf(report1), epoch: 2 }))),
+    ),
+    tampered(
+      'version and ciphersuite differ',
+      'the auditor writes one number twice',
+      'MalformedMessage',
+      (x) => (x.bundle.report.version = 2),
+    ),
+    tampered(
+      'an unknown ciphersuite',
+      'version and ciphersuite 3',
+      'UnsupportedCiphersuite',
+      (x) => (x.bundle.report.version = x.bundle.report.ciphersuite = 3),
+    ),
     // steps 1-3
-    tampered('no signatures', 'step 1: neither the witness signature nor the counter-signature', 'BundleUnsigned', (x) => {
-      delete x.bundle.witnessSignature;
-      delete x.bundle.operatorCounterSignature;
-    }),
-    tampered('no witness signature', 'step 1: the counter-signature alone', 'WitnessSignatureInvalid', (x) => delete x.bundle.witnessSignature),
-    tampered('no counter-signature', 'step 1: the witness signature alone', 'OperatorSignatureInvalid', (x) => delete x.bundle.operatorCounterSignature),
-    tampered('digest altered', 'step 2: the digest is not SHA-256 of the artifact', 'DigestMismatch', (x) => (x.bundle.digest = flipLastHexDigit(x.bundle.digest))),
+    tampered(
+      'no signatures',
+      "step 1: neither the auditor's report nor the counter-signature",
+      'BundleUnsigned',
+      (x) => {
+        delete x.bundle.report;
+        delete x.bundle.operatorCounterSignature;
+      },
+    ),
+    tampered(
+      'no witness signature',
+      "step 1: the counter-signature alone",
+      'WitnessSignatureInvalid',
+      (x) => delete x.bundle.report,
+    ),
+    tampered(
+      'no counter-signature',
+      "step 1: the auditor's report alone",
+      'OperatorSignatureInvalid',
+      (x) => delete x.bundle.operatorCounterSignature,
+    ),
+    tampered(
+      'digest altered',
+      'step 2: the digest is not SHA-256 of the artifact',
+      'DigestMismatch',
+      (x) => reported(x, (r) => (r.digest = flipLastHexDigit(r.digest as string))),
+    ),
     tampered('artifact altered', 'step 2: issuedAt changed by 1 ms (still canonical), digest kept', 'DigestMismatch', (x) => (x.bundle.artifact = editArtifact(a1, (a) => ({ ...a, issuedAt: a.issuedAt + 1 })))),
     tampered('artifact not canonical', "step 3: the artifact pretty-printed, with its own digest (the signatures are not reached)", 'MalformedMessage', (x) => {
       x.bundle.artifact = pretty;
       x.bundle.digest = toHex(computeArtifactDigest(pretty));
     }),
     // step 4: the witness signature
-    tampered('witness signature altered', 'step 4: one bit of the witness signature', 'WitnessSignatureInvalid', (x) => (x.bundle.witnessSignature = flipLastHexDigit(x.bundle.witnessSignature))),
+    tampered(
+      'witness signature altered',
+      'step 4: one bit of the auditor signature',
+      'WitnessSignatureInvalid',
+      (x) => (x.bundle.report.signature = flipLastHexDigit(x.bundle.report.signature)),
+    ),
     info('witness signature by another key', 'step 4: the bundle published through a log signed by a key the client does not pin, counter-signed by the real operator', 'WitnessSignatureInvalid', publishElsewhere(a1, stranger, d.operator, ts[0]!)),
-    tampered('timestamp altered', 'step 4: the timestamp is signed', 'WitnessSignatureInvalid', (x) => (x.bundle.timestamp += 1)),
-    tampered('epoch altered', 'step 4: the epoch is signed', 'WitnessSignatureInvalid', (x) => (x.bundle.epoch = 2)),
+    tampered(
+      'key id of another key',
+      "step 4: the report's key_id is not the last byte of the pinned auditor key",
+      'WitnessSignatureInvalid',
+      (x) => (x.bundle.report.key_id = (x.bundle.report.key_id + 1) % 256),
+    ),
+    tampered(
+      'timestamp altered',
+      'step 4: the timestamp is signed (serialized_message re-derived)',
+      'WitnessSignatureInvalid',
+      (x) => reported(x, (r) => (r.timestamp = (r.timestamp as number) + 1)),
+    ),
+    tampered(
+      'epoch altered',
+      'step 4: the epoch is signed (serialized_message re-derived)',
+      'WitnessSignatureInvalid',
+      (x) => reported(x, (r) => (r.epoch = 2)),
+    ),
+    tampered(
+      'ciphersuite altered',
+      'step 4: the same statement in bincode: other bytes, the signature does not cover them',
+      'WitnessSignatureInvalid',
+      (x) => reported(x, (r) => (r.version = r.ciphersuite = 2)),
+    ),
     tampered('roles swapped in the bundle', 'step 4: the operator signed the statement and the witness counter-signed', 'WitnessSignatureInvalid', (x) => {
-      x.bundle.witnessSignature = toHex(d.operator.sign(utf8(statement1)));
-      x.bundle.operatorCounterSignature = toHex(d.witness.sign(fromHex(x.bundle.witnessSignature)));
+      x.bundle.report.signature = toHex(d.operator.sign(statement1));
+      x.bundle.operatorCounterSignature = toHex(d.witness.sign(fromHex(x.bundle.report.signature)));
     }),
+    info(
+      'a report of another namespace',
+      "step 4: the auditor signed the artifact's digest for another namespace",
+      'NamespaceMismatch',
+      edited(info1, (x) => {
+        x.bundle.report = signStatement(d.witness, { ...statementOf(report1), namespace: OTHER_NAMESPACE });
+      }),
+    ),
     info('pinned keys swapped', 'step 4: the app pins the operator key as the witness key and the other way round', 'WitnessSignatureInvalid', info1, { trust: { ...trust, witnessKey: trust.operatorKey, operatorKey: trust.witnessKey } }),
     // step 5: the counter-signature
     tampered('counter-signature altered', 'step 5: one bit of the counter-signature', 'OperatorSignatureInvalid', (x) => (x.bundle.operatorCounterSignature = flipLastHexDigit(x.bundle.operatorCounterSignature))),
     info('counter-signature by another key', 'step 5: the real witness signature, counter-signed by a key the client does not pin', 'OperatorSignatureInvalid', publishElsewhere(a1, d.witness, stranger, ts[0]!)),
-    tampered('counter-signature over the statement', 'step 5: the operator signed the witness statement instead of the 64 bytes of the witness signature', 'OperatorSignatureInvalid', (x) => (x.bundle.operatorCounterSignature = toHex(d.operator.sign(utf8(statement1))))),
+    tampered(
+      'counter-signature over the statement',
+      'step 5: the operator signed the statement bytes instead of the 64 bytes of the auditor signature',
+      'OperatorSignatureInvalid',
+      (x) => (x.bundle.operatorCounterSignature = toHex(d.operator.sign(statement1))),
+    ),
     tampered('counter-signature of another epoch', "step 5: epoch 2's counter-signature on epoch 1", 'OperatorSignatureInvalid', (x) => (x.bundle.operatorCounterSignature = d.bundles[1]!.operatorCounterSignature)),
     // steps 6-9
     info('another namespace pinned', "step 6: a valid bundle of another app's namespace", 'NamespaceMismatch', info1, { trust: { ...trust, namespace: OTHER_NAMESPACE } }),
@@ -337,6 +463,12 @@ function cases(w: World): Case[] {
     info('key substitution, no vendor root', "a channel key nobody attested, signed by the witness and counter-signed by the operator: without step 11 the client cannot tell", 'valid', substitutedInfo),
     info('key substitution, vendor root pinned', "step 11: the artifact's channel key is not the one its replica attests", 'EvidenceInvalid', substitutedInfo, { trust: vendorTrust }),
     info('an extractable key attested', 'step 11: the vendor attests the channel key with CKA_EXTRACTABLE', 'KeyExtractable', publishElsewhere(withExtractableChannelKey(a1, d), d.witness, d.operator, splitTs), { trust: vendorTrust }),
+    info(
+      'a bincode namespace',
+      'epoch 1 published by a witness whose namespace has ciphersuite 0x0002: the client accepts both',
+      'valid',
+      publishElsewhere(a1, d.witness, d.operator, ts[0]!, { ciphersuite: 2 }),
+    ),
     // a bare bundle (no tree head): steps 1-9 and 11
     bare('bare bundle of epoch 1', 'validateBundle: the state keeps its tree head', 'valid', s0),
     bare('bare bundle, rollback', 'step 8 for a client at epoch 3', 'StaleEpoch', s3),
@@ -356,7 +488,27 @@ function cases(w: World): Case[] {
     log('a digest republished', "epoch 2 carries epoch 1's digest", 'LogInconsistent', [entries[0]!, { ...entries[1]!, digest: entries[0]!.digest }]),
     log('a timestamp going back', "epoch 2 is 1 ms before epoch 1", 'LogInconsistent', [entries[0]!, { ...entries[1]!, timestamp: entries[0]!.timestamp - 1 }]),
     log('an entry of another namespace', 'epoch 2 of another namespace', 'NamespaceMismatch', [entries[0]!, { ...entries[1]!, namespace: OTHER_NAMESPACE }]),
-    log('an entry not canonical', 'epoch 1 with a space after a colon', 'MalformedMessage', [entries[0]!], [encodeWitnessStatement(entries[0]!).replace(':', ': ')]),
+    log(
+      'an entry of another ciphersuite',
+      'epoch 2 in bincode in a protobuf namespace: it does not decode as protobuf',
+      'MalformedMessage',
+      [entries[0]!, entries[1]!],
+      [toHex(encodeStatement(entries[0]!)), toHex(encodeStatement({ ...entries[1]!, ciphersuite: 2 }))],
+    ),
+    log(
+      'a first epoch that is not the root',
+      "epoch 1 with epoch 2's digest: the namespace root names another",
+      'LogInconsistent',
+      [{ ...entries[0]!, digest: entries[1]!.digest }],
+    ),
+    log(
+      'an entry not canonical',
+      'epoch 1 with a non-minimal varint (version as 81 00)',
+      'MalformedMessage',
+      [entries[0]!],
+      [`088100${toHex(encodeStatement(entries[0]!)).slice(4)}`],
+    ),
+    ...statementCases(),
   ];
 }
 

@@ -95,7 +95,12 @@ export const VECTOR_FILES: readonly VectorFile<any>[] = [
   {
     file: 'bundles.json',
     format:
-      'client validation of the fleet description (spec ch. 7 §7.11): {kind: "fleet-info" | "bundle" | "pinned" | "log", name, description, inputs of the kind, valid, code?, result?}; fleet-info: {trust, state, now, fleetInfo, intermediates?}, bundle: {trust, state, now, bundle}, pinned: {pins, servedArtifact?}, log: {namespace, entries}',
+      'client validation of the fleet description (spec ch. 7 §7.11) and the auditor\'s wire format (§7.7): ' +
+      '{kind: "fleet-info" | "bundle" | "pinned" | "log" | "statement" | "statement-bytes" | "report", ' +
+      'name, description, ' +
+      'inputs of the kind, valid, code?, result?}; fleet-info: {trust, state, now, fleetInfo, intermediates?}, ' +
+      'bundle: {trust, state, now, bundle}, pinned: {pins, servedArtifact?}, log: {rules, entries}, ' +
+      'statement: {signingKey, statement}, statement-bytes: {ciphersuite, bytes}, report: {auditorKey, report}',
     generate: generateBundleVectors,
     verify: verifyBundleVectors,
   } satisfies VectorFile<BundleVector>,
