@@ -1,7 +1,7 @@
 /**
  * The generated parts of spec/10-models.md: each machine's diagram (mermaid.ts), the size of each
- * machine, every invariant predicate with its statement, and the broken variants of the fleet
- * model. A block is delimited by `<!-- generated: NAME -->` and `<!-- /generated -->`;
+ * machine, every invariant predicate with its statement, the broken variants in the explorer's
+ * scope, and one counterexample of the explorer. A block is delimited by `<!-- generated: NAME -->` and `<!-- /generated -->`;
  * `test/model-diagrams.test.ts` fails when a block differs from what the code gives.
  *
  *   npx tsx model/docs.ts      rewrites the blocks of spec/10-models.md
@@ -13,10 +13,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AnyStateMachine } from 'xstate';
 import { BUNDLE_INVARIANTS, bundleMachine } from './bundle-machine.ts';
 import { listStateNodes, listTransitions } from './coverage.ts';
-import { fleetInvariants } from './fleet-invariants.ts';
-import { FleetModel } from './fleet-model.ts';
-import { DEFAULT_FLEET_MODEL, FLEET_MUTANTS, type FleetMutant } from './fleet-state.ts';
-import { explore } from './explorer.ts';
+import { BROKEN, getBroken } from '../src/broken/catalog.ts';
+import { explorationOf } from '../src/explore/explore.ts';
+import { RULES } from '../src/replication/host.ts';
 import type { Invariant } from './invariants.ts';
 import { renderMermaid } from './mermaid.ts';
 import { RECORD_INVARIANTS, recordMachine } from './record-machine.ts';
@@ -46,33 +45,34 @@ export function renderBlocks(): Map<string, string> {
       ...MACHINES.map((m) => `| ${m.machine.id} | \`${m.module}\` | ${listStateNodes(m.machine).length - 1} | ${listTransitions(m.machine).length} | ${m.invariants.map((i) => i.id).join(', ')} |`),
     ].join('\n'),
   );
-  const fleet = fleetInvariants(new FleetModel(DEFAULT_FLEET_MODEL));
   blocks.set(
     'invariants',
     [
       '| invariant | model | what the predicate says there |',
       '|---|---|---|',
       ...MACHINES.flatMap((m) => m.invariants.map((i) => `| ${i.id} | ${m.machine.id} machine | ${cell(i.statement)} |`)),
-      ...fleet.map((i) => `| ${i.id} | fleet model | ${cell(i.statement)} |`),
     ].join('\n'),
   );
+  const scoped = BROKEN.filter((b) => b.explore !== undefined);
   blocks.set(
     'mutants',
-    ['| `--broken` | what is broken | caught by |', '|---|---|---|', ...Object.entries(FLEET_MUTANTS).map(([name, m]) => `| \`${name}\` | ${cell(m.what)} | ${m.breaks} |`)].join('\n'),
+    [
+      '| `--broken` | what is broken | explored in | caught by |',
+      '|---|---|---|---|',
+      ...scoped.map((b) => `| \`${b.name}\` | ${cell(b.summary)} | ${cell(explorationOf(b).describe)} | ${b.expected.join(', ')} |`),
+    ].join('\n'),
   );
-  blocks.set('example', ['```', ...renderExample('no-vote-persist'), '```'].join('\n'));
+  blocks.set('example', ['```', ...renderExample('vote-not-persisted'), '```'].join('\n'));
   return blocks;
 }
 
-/** The counterexample the explorer prints for a broken variant (actions and states: no timings). */
-export function renderExample(mutant: FleetMutant): string[] {
-  const r = explore({ ...DEFAULT_FLEET_MODEL, mutant });
-  if (r.violation === null) throw new Error(`${mutant} is not caught`);
+/** The counterexample the explorer prints for a broken variant (its actions, no timings). */
+export function renderExample(name: string): string[] {
+  const b = getBroken(name);
+  const r = explorationOf(b).run(b.rules(RULES));
+  if (r.violation === null) throw new Error(`${name} is not caught`);
   const v = r.violation;
-  return [
-    ...v.invariants.map((id, k) => `${id} violated: ${v.statements[k]}`),
-    ...v.trace.flatMap((step, k) => [k === 0 ? '0. initial state' : `${k}. ${step.action}${step.effects.length ? ` -- ${step.effects.join('; ')}` : ''}`, step.state]),
-  ];
+  return [`${v.invariant} violated: ${v.detail}`, ...v.trace.map((action, k) => (k === 0 ? '0. the initial state' : `${k}. ${action}`))];
 }
 
 /** A block: its opening marker, its lines, its closing marker (each on a line of its own; the body may be empty). */

@@ -24,6 +24,7 @@ describe('the persistence rule, every state within the bound', () => {
     const r = explorePersistence(VERSION_REUSE, bound);
     console.log(`[explore-persistence] version-reuse refuted after ${r.states} states:\n  ${r.violation?.trace.join('\n  ')}\n  -> ${r.violation?.detail}`);
     expect(r.violation?.detail).toMatch(/without knowing it was rolled back/);
+    expect(r.violation?.invariant).toBe('INV-15');
     const trace = r.violation!.trace;
     // an orphan (a save killed after its blob was written), a restart on an older blob, a save
     // numbered like the orphan and acknowledged, then the orphan taken at a restart

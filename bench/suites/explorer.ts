@@ -1,46 +1,40 @@
 /**
- * Bench suite `explorer`: explored states per second of `bkv explore` (model/explorer.ts, spec
- * ch. 10), on a small configuration of the fleet model: `explore` as the command calls it
- * (breadth-first, symmetry reduction, every invariant in every state), until every reachable
- * state is found. Figure: ms per distinct state stored; ops/s is states per second, the figure
- * `bkv explore` prints. The state count is a function of the configuration: each call must find
- * the same number, every invariant holding.
+ * Bench suite `explorer`: explored states per second of `bkv explore` (src/explore/, spec ch. 10)
+ * on the real replica, consensus and persistence code: each exploration of the default run, as
+ * the command runs it (breadth first, symmetry reduction, every invariant on every transition).
+ * Figure: ms per distinct state stored; ops/s is states per second, the figure `bkv explore`
+ * prints. The state count is a function of the bounds: each call must find the same number, every
+ * invariant holding.
  * @module
  */
-import { explore } from '../../model/explorer.ts';
-import { DEFAULT_FLEET_MODEL, type FleetModelConfig } from '../../model/fleet-state.ts';
+import { explorations } from '../../src/explore/explore.ts';
+import { RULES } from '../../src/replication/host.ts';
 import { type BenchSuite, check, perUnit } from '../harness.ts';
-
-/** `bkv explore --credentials 1 --sessions 2 --max-log 3`: the default fleet, smaller. */
-export const SMALL_FLEET_MODEL: FleetModelConfig = Object.freeze({ ...DEFAULT_FLEET_MODEL, credentials: 1, sessions: 2, maxLog: 3 });
 
 export const explorerSuite: BenchSuite = {
   id: 'explorer',
-  title: 'the explorer: `bkv explore` states per second',
-  async open() {
-    let states: number | undefined;
-    let transitions = 0;
+  title: 'the explorer: `bkv explore` states per second, on the real code',
+  async open(o) {
+    const found = new Map<string, number>();
     return {
-      tasks: [
-        {
-          id: 'explorer/small',
-          name: `bkv explore, ${SMALL_FLEET_MODEL.replicas} replicas, ${SMALL_FLEET_MODEL.credentials} credential, ${SMALL_FLEET_MODEL.sessions} sessions, log <= ${SMALL_FLEET_MODEL.maxLog}: per state`,
-          fn: () => {
-            const r = explore(SMALL_FLEET_MODEL);
-            check(r.complete && r.violation === null, `the explorer did not exhaust the small configuration without a violation (${r.violation?.invariants.join(', ')})`);
-            check(states === undefined || r.states === states, `the explorer found ${r.states} states, then ${states}`);
-            states = r.states;
-            transitions = r.transitions;
-            return perUnit(r.ms, r.states);
-          },
-          iterations: 3,
-          time: 0,
-          warmup: 1,
-          note: 'symmetry reduction on; crashes, message loss, folded partitions; terms <= 2',
+      tasks: explorations().map((e) => ({
+        id: `explorer/${e.name.replace(/ /g, '-')}`,
+        name: `bkv explore, ${e.name}: per state`,
+        fn: () => {
+          const r = e.run(RULES, o.quick ? { maxStates: 2000 } : {});
+          check(r.violation === null, `the explorer found ${r.violation?.invariant} under the rules`);
+          const seen = found.get(e.name);
+          check(seen === undefined || r.states === seen, `the explorer found ${r.states} states, then ${seen}`);
+          found.set(e.name, r.states);
+          return perUnit(r.ms, r.states);
         },
-      ],
-      info: { config: SMALL_FLEET_MODEL },
-      afterRun: async () => ({ states, transitions }),
+        iterations: o.quick ? 1 : 2,
+        time: 0,
+        warmup: 0,
+        note: e.describe,
+      })),
+      info: { explorations: explorations().map((e) => e.describe) },
+      afterRun: async () => Object.fromEntries(found),
       dispose: () => {},
     };
   },

@@ -7,6 +7,7 @@
  * the explorer's scope holds it.
  * @module
  */
+import type { ExploreScope } from '../explore/explore.ts';
 import { type ReplicaRules, RULES } from '../replication/host.ts';
 import { VERSION_REUSE, TRUST_HOST_STORAGE, VOTE_NOT_PERSISTED } from './persistence.ts';
 import { commitAtHalf, ke2BeforeCommit } from './replica.ts';
@@ -26,8 +27,8 @@ export interface BrokenVariant {
   readonly attack?: string;
   /** The test that shows it caught. */
   readonly test: string;
-  /** In the explorer's scope (model/explorer.ts): its counterexample is found by `bkv explore --broken`. */
-  readonly explore: boolean;
+  /** Where `bkv explore --broken` finds its counterexample (src/explore/explore.ts); absent: outside the explorer's scope. */
+  readonly explore?: ExploreScope;
   /** The rules it runs. */
   rules(base: ReplicaRules): ReplicaRules;
 }
@@ -42,7 +43,7 @@ export const BROKEN: readonly BrokenVariant[] = [
     checker: 'Raft safety',
     expected: ['INV-3', 'INV-9', 'INV-10', 'INV-11'],
     suite: 'consensus',
-    explore: true,
+    explore: { system: 'fleet', bound: { sessions: [], maxTerm: 3, crashes: 0 }, depth: 8 },
     rules: (b) => ({ ...b, commitQuorum: commitAtHalf }),
   },
   {
@@ -53,7 +54,7 @@ export const BROKEN: readonly BrokenVariant[] = [
     expected: ['INV-1', 'INV-3', 'INV-8', 'INV-9', 'INV-10', 'INV-11'],
     suite: 'attack',
     attack: 'drop-guess-entry',
-    explore: true,
+    explore: { system: 'persistence' },
     rules: (b) => ({ ...b, persistence: TRUST_HOST_STORAGE }),
   },
   {
@@ -62,7 +63,7 @@ export const BROKEN: readonly BrokenVariant[] = [
     summary: 'the vote is neither sealed nor in the ballot: a restarted replica votes twice in a term',
     checker: 'election safety',
     expected: ['INV-8'],
-    explore: true,
+    explore: { system: 'persistence' },
     rules: (b) => ({ ...b, persistence: VOTE_NOT_PERSISTED }),
   },
   {
@@ -73,7 +74,7 @@ export const BROKEN: readonly BrokenVariant[] = [
     expected: ['INV-1', 'INV-3', 'INV-8', 'INV-10'],
     suite: 'attack',
     attack: 'storage-fork-fleet',
-    explore: true,
+    explore: { system: 'persistence' },
     rules: (b) => ({ ...b, persistence: VERSION_REUSE }),
   },
   {
@@ -83,7 +84,6 @@ export const BROKEN: readonly BrokenVariant[] = [
     checker: 'G1 (a KE2 only after its ConsumeGuess commits)',
     expected: ['INV-3'],
     suite: 'guess-limit',
-    explore: true,
     rules: (b) => ({ ...b, replica: ke2BeforeCommit(b.replica) }),
   },
   {
@@ -93,7 +93,7 @@ export const BROKEN: readonly BrokenVariant[] = [
     checker: 'G5 (the guess budget, src/check/budget.ts)',
     expected: ['INV-1'],
     suite: 'guess-limit',
-    explore: true,
+    explore: { system: 'fleet', bound: { replicas: 1, sessions: ['wrong', 'wrong'], crashes: 0, maxLog: 8 } },
     rules: onVault(vault.countAtKe3),
   },
   {
@@ -103,7 +103,7 @@ export const BROKEN: readonly BrokenVariant[] = [
     checker: 'erasure at the limit (INV-4, the fleet\'s safety monitor)',
     expected: ['INV-4'],
     suite: 'guess-limit',
-    explore: true,
+    explore: { system: 'fleet', bound: { replicas: 1, sessions: ['wrong'], crashes: 0, maxLog: 8 } },
     rules: onVault(vault.neverErase),
   },
   {
@@ -113,7 +113,6 @@ export const BROKEN: readonly BrokenVariant[] = [
     checker: 'G3 (a reset and K only after a verified KE3, src/check/budget.ts)',
     expected: ['INV-2'],
     suite: 'guess-limit',
-    explore: false,
     rules: onVault(vault.releaseWithoutKe3),
   },
   {
@@ -123,7 +122,6 @@ export const BROKEN: readonly BrokenVariant[] = [
     checker: 'linearizability (src/check/lincheck.ts)',
     expected: ['INV-5'],
     suite: 'guess-limit',
-    explore: false,
     rules: onVault(vault.staleTries),
   },
   {
@@ -134,7 +132,6 @@ export const BROKEN: readonly BrokenVariant[] = [
     expected: ['INV-6'],
     suite: 'attack',
     attack: 'isolate-on-write',
-    explore: false,
     rules: onVault(vault.ackBeforeCommit),
   },
   {
@@ -143,7 +140,6 @@ export const BROKEN: readonly BrokenVariant[] = [
     summary: 'a Reset is applied for a session that is not pending (ended, expired, or of an older registration)',
     checker: 'the record rules, model-based (G3)',
     expected: ['INV-2'],
-    explore: false,
     rules: onVault(vault.resetWithoutPending),
   },
   {
@@ -153,7 +149,6 @@ export const BROKEN: readonly BrokenVariant[] = [
     checker: 'the record rules, model-based (G4, G5)',
     expected: ['INV-1', 'INV-4'],
     suite: 'guess-limit',
-    explore: false,
     rules: onVault(vault.noGuessLimit),
   },
   {
@@ -162,7 +157,6 @@ export const BROKEN: readonly BrokenVariant[] = [
     summary: 'a RecoverAbort gives its guess back',
     checker: 'the record rules, model-based (G2)',
     expected: ['INV-1'],
-    explore: false,
     rules: onVault(vault.refundOnAbort),
   },
   {
@@ -171,7 +165,6 @@ export const BROKEN: readonly BrokenVariant[] = [
     summary: 'expiry closes channels but never ends pending sessions: an abandoned KE2 blocks G4 forever',
     checker: 'the record rules, model-based (G4)',
     expected: ['INV-4'],
-    explore: false,
     rules: onVault(vault.expiryEndsNoSession),
   },
   {
@@ -180,7 +173,6 @@ export const BROKEN: readonly BrokenVariant[] = [
     summary: 'a frame the vault cannot decrypt or place closes its channel: the relay could end any session',
     checker: 'bad input changes nothing',
     expected: ['INV-12'],
-    explore: false,
     rules: onVault(vault.alertClosesChannel),
   },
   {
@@ -189,7 +181,6 @@ export const BROKEN: readonly BrokenVariant[] = [
     summary: 'a refused Transport frame on a channel awaiting KE3 ends its session as a failed attempt',
     checker: 'bad input changes nothing',
     expected: ['INV-12'],
-    explore: false,
     rules: onVault(vault.refusedKe3EndsSession),
   },
   {
@@ -198,7 +189,6 @@ export const BROKEN: readonly BrokenVariant[] = [
     summary: 'refusals answered with a reason outside the closed error codes',
     checker: 'bad input gets a closed code',
     expected: ['INV-12'],
-    explore: false,
     rules: onVault(vault.freeTextAlert),
   },
   {
@@ -207,7 +197,6 @@ export const BROKEN: readonly BrokenVariant[] = [
     summary: 'the fake tries of an unknown credential never go down: a probe tells it from a registered one',
     checker: 'enumeration resistance, side by side',
     expected: ['§3.2'],
-    explore: false,
     rules: onVault(vault.fakeTriesConstant),
   },
   {
@@ -216,7 +205,6 @@ export const BROKEN: readonly BrokenVariant[] = [
     summary: 'an unknown credential\'s guess is not committed: its fake KE2 leaves sooner than a real one',
     checker: 'enumeration resistance, side by side',
     expected: ['§3.2'],
-    explore: false,
     rules: onVault(vault.noCommitForUnknown),
   },
 ];

@@ -10,8 +10,10 @@
  *
  *   Timeout(i)          i's election timer fires                              (onElectionTimeout)
  *   Heartbeat(i)        i, leading or campaigning, (re)sends to its peers     (onHeartbeat)
- *   Deliver(j>i #m)     i receives message m from j, any message ever sent, any number of times,
- *                       in any order: loss, duplication, reordering, replay   (handlePeerMessage)
+ *   Deliver(j>i m)      i receives message m from j, any message in flight, in any order, however
+ *                       late (reordering, delay); `Deliver and keep` leaves it in flight for another
+ *                       delivery (duplication, replay: `duplicates` in all); Drop(m) loses it
+ *                                                                              (handlePeerMessage)
  *   Ke1(s>i)            session s's KE1 reaches serving leader i: ConsumeGuess
  *   Ke3(s) / Abort(s)   a right-password session that read its KE2 sends KE3 (Reset); a wrong one
  *                       aborts (EndSession abort), on the channel its leader still holds
@@ -38,6 +40,7 @@ import type { VaultConfig } from '../vault/node.ts';
 import type { Command } from '../vault/records.ts';
 import { vaultConfig } from '../vault/setup.ts';
 import { type HostStorage, type Version, anchorName, incarnationName } from '../vault/storage.ts';
+import { ballotName, decodeBallot } from '../replication/durable.ts';
 import { type Explorable, type Transition } from './search.ts';
 import { modelHsm, modelPlaintext } from './model-hsm.ts';
 
@@ -60,6 +63,10 @@ export interface FleetBound {
   readonly crashes: number;
   /** Kills between the writes of a save or a start. */
   readonly crashInSaves: boolean;
+  /** Deliveries that keep their message for later (duplication, replay), in all. */
+  readonly duplicates: number;
+  /** Drop(m) actions (a message never delivered is lost anyway; a drop merges the states that lose it). */
+  readonly drops: boolean;
 }
 
 export const DEFAULT_FLEET_BOUND: FleetBound = {
@@ -72,6 +79,8 @@ export const DEFAULT_FLEET_BOUND: FleetBound = {
   maxLog: 4,
   crashes: 2,
   crashInSaves: true,
+  duplicates: 0,
+  drops: false,
 };
 
 const SEAL = 'seal';
@@ -113,13 +122,16 @@ interface Message {
   readonly from: number;
   readonly to: number;
   readonly message: RaftMessage<Command>;
+  /** `from>to:body`; the body (canonical JSON) names no replica, so a renaming maps only from and to. */
   readonly key: string;
+  readonly body: string;
 }
 
 export interface FleetState {
   readonly slots: readonly Slot[];
-  /** Every message ever sent, by key. */
+  /** The messages in flight, by key: delivered (and gone), delivered and kept (a duplicate), dropped, or late. */
   readonly net: readonly Message[];
+  readonly duplicates: number;
   readonly sessions: readonly Session[];
   readonly ghost: inv.ConsensusGhost;
   /** Ghost: KE2s left since the last Reset took effect (INV-1), and the Reset entries counted. */
@@ -135,11 +147,17 @@ const sessionOf = (cmd: Command | null): number => (cmd && 'sessionId' in cmd &&
 export class FleetSystem implements Explorable<FleetState> {
   readonly config: VaultConfig = vaultConfig();
   readonly #messageKeys = new WeakMap<object, string>();
+  /** The renamings of replica ids that keep the forking hosts in place, the identity first. */
+  readonly #symmetries: readonly (readonly number[])[];
 
   constructor(
     readonly bound: FleetBound = DEFAULT_FLEET_BOUND,
     readonly rules: ReplicaRules = RULES,
-  ) {}
+  ) {
+    const fixed = Array.from({ length: Math.min(bound.forking, bound.replicas) }, (_, i) => i);
+    const honest = Array.from({ length: bound.replicas - fixed.length }, (_, i) => fixed.length + i);
+    this.#symmetries = permutations(honest).map((p) => [...fixed, ...p]);
+  }
 
   #raftConfig(i: number) {
     return raftConfig(this.rules, i, this.bound.replicas, 16);
@@ -147,8 +165,10 @@ export class FleetSystem implements Explorable<FleetState> {
 
   /** A replica's io as it stands in `slot`: its HSM, its host's storage (kept blobs), a crash armed after `k` writes. */
   #io(slot: Slot, keep: number, k: number, present: number | null | 'latest') {
-    const model = modelHsm('explore', SEAL, slot.counters);
-    let blobs = [...slot.blobs];
+    const crash = new CrashPoint(0);
+    if (k > 0) crash.arm(k);
+    const model = modelHsm('explore', SEAL, slot.counters, () => crash.wrote());
+    let blobs = slot.blobs;
     let shown: Blob | null = present === 'latest' ? (blobs.at(-1) ?? null) : present === null ? null : blobs[present]!;
     const storage: HostStorage = {
       load: () => shown?.bytes ?? null,
@@ -158,14 +178,13 @@ export class FleetSystem implements Explorable<FleetState> {
         const durable = JSON.parse(new TextDecoder().decode(plain.subarray(8))) as Durable<Command>;
         shown = { bytes, version, durable };
         blobs = [...blobs, shown].slice(-keep);
+        crash.wrote();
       },
     };
-    const crash = new CrashPoint(0);
-    if (k > 0) crash.arm(k);
     const inc = slot.counters.get(incarnationName(SEAL)) ?? 0n;
     const io: HostIo = {
-      hsm: crash.hsm(model.hsm),
-      storage: crash.storage(storage),
+      hsm: model.hsm,
+      storage,
       sealLabel: SEAL,
       // recovery nonces: fresh per start, named by the incarnation (deterministic, never reused)
       rng: (n) => Uint8Array.from({ length: n }, (_, x) => Number((inc >> BigInt(8 * (x % 8))) & 0xffn)),
@@ -194,33 +213,44 @@ export class FleetSystem implements Explorable<FleetState> {
       slots.push({ ...slot, up, blobs: second.blobs(), counters: second.counters() });
     }
     const sessions = this.bound.sessions.map((password): Session => ({ password, status: 'idle', holder: -1, term: 0 }));
-    return { slots, net: [], sessions, ghost: inv.EMPTY_GHOST, spent: 0, resets: [], crashes: 0 };
+    return { slots, net: [], duplicates: 0, sessions, ghost: inv.EMPTY_GHOST, spent: 0, resets: [], crashes: 0 };
   }
 
-  #messageKey(from: number, to: number, m: RaftMessage<Command>): string {
+  #messageBody(m: RaftMessage<Command>): string {
     let k = this.#messageKeys.get(m);
     if (k === undefined) {
       k = canonicalJson(m);
       this.#messageKeys.set(m, k);
     }
-    return `${from}>${to}:${k}`;
+    return k;
   }
 
+  #messageKey(from: number, to: number, m: RaftMessage<Command>): string {
+    return `${from}>${to}:${this.#messageBody(m)}`;
+  }
+
+  /**
+   * The state's canonical key: the smallest of its keys under every renaming of the honest replicas
+   * (they are interchangeable; the forking hosts are not): symmetry reduction.
+   */
   key(s: FleetState): string {
-    const slots = s.slots.map((slot) => {
-      const up = slot.up;
-      const values: bigint[] = [slot.counters.get(anchorName(SEAL)) ?? 0n, ...slot.blobs.map((b) => b.version)];
-      const inc = slot.counters.get(incarnationName(SEAL)) ?? 0n;
-      values.push(inc << 32n, (inc + 1n) << 32n);
-      if (up) values.push(up.version);
-      const ranks = versionRanks(values);
-      const replica = up ? replicaKey(up.state) : null;
-      return [replica, ranks, slot.blobs.map((b) => canonicalJson(b.durable)), String(slot.counters.get(`${SEAL}#ballot`) ?? 0n), [...slot.lost].sort()];
-    });
-    const net = s.net.map((m) => m.key);
-    const sessions = s.sessions.map((x) => `${x.password[0]}${x.status}${x.holder}/${x.term}`);
-    const ghost = [[...s.ghost.leaders].sort((a, b) => a[0] - b[0]), s.ghost.committed.map((c) => `${c.name}@${c.inTerm}`), s.ghost.applied];
-    return JSON.stringify([slots, net, sessions, ghost, s.spent, s.resets, s.crashes]);
+    let best: string | null = null;
+    for (const pi of this.#symmetries) {
+      const k = this.#keyUnder(s, pi);
+      if (best === null || k < best) best = k;
+    }
+    return best!;
+  }
+
+  #keyUnder(s: FleetState, pi: readonly number[]): string {
+    const slots = new Array<string>(s.slots.length);
+    s.slots.forEach((slot, i) => void (slots[pi[i]!] = slotKey(slot, pi)));
+    const id = (x: number) => (x < 0 ? x : pi[x]!);
+    const sessions = s.sessions.map((x) => `${x.password[0]}${x.status}${id(x.holder)}/${x.term}`).join(',');
+    const g = s.ghost;
+    const leaders = [...g.leaders].sort((a, b) => a[0] - b[0]).map(([t, r]) => `${t}:${pi[r]}`).join(';');
+    const ghost = `${leaders}|${g.committed.map((c) => `${c.name}@${c.inTerm}`).join(';')}|${g.applied.join(';')}`;
+    return `${slots.join('#')}\n${netKey(s.net, pi)}\n${sessions}\n${ghost}\n${s.spent}|${s.resets.join(',')}|${s.crashes}|${s.duplicates}`;
   }
 
   successors(s: FleetState): Transition<FleetState>[] {
@@ -242,7 +272,10 @@ export class FleetSystem implements Explorable<FleetState> {
       if (raft.role !== 'follower') act(`Heartbeat(r${i})`, (steps, st, env) => steps.onHeartbeat(st, env));
       for (const m of s.net) {
         if (m.to !== i) continue;
-        act(`Deliver(r${m.from}>r${i} ${describe(m.message)})`, (steps, st, env) => steps.handlePeerMessage(st, m.from, m.message, env));
+        const deliver: ReplicaAction = (steps, st, env) => steps.handlePeerMessage(st, m.from, m.message, env);
+        const what = `r${m.from}>r${i} ${describe(m.message)}`;
+        out.push(...this.#step(withoutMessage(s, m), i, `Deliver(${what})`, deliver, NOW));
+        if (s.duplicates < b.duplicates) out.push(...this.#step({ ...s, duplicates: s.duplicates + 1 }, i, `Deliver and keep(${what})`, deliver, NOW));
       }
       if (up.state.serving && raft.durable.log.length < b.maxLog) {
         const generation = up.state.node.vault.records[CREDENTIAL]?.generation ?? 0;
@@ -263,6 +296,7 @@ export class FleetSystem implements Explorable<FleetState> {
       }
       if (canCrash) out.push({ label: `Crash(r${i})`, state: this.#down(s, i, slot.blobs, slot.counters, 1) });
     });
+    if (b.drops) for (const m of s.net) out.push({ label: `Drop(r${m.from}>r${m.to} ${describe(m.message)})`, state: withoutMessage(s, m) });
     return out;
   }
 
@@ -412,23 +446,116 @@ export class FleetSystem implements Explorable<FleetState> {
 
   #send(s: FleetState, i: number, step: ReplicaStep): FleetState {
     if (step.messages.length === 0) return s;
-    const known = new Set(s.net.map((m) => m.key));
-    const added: Message[] = [];
+    const known = netSet(s.net);
+    let net: Message[] | null = null;
     for (const o of step.messages) {
       const key = this.#messageKey(i, o.to, o.message);
-      if (known.has(key)) continue;
-      known.add(key);
-      added.push({ from: i, to: o.to, message: o.message, key });
+      if (known.has(key) || net?.some((m) => m.key === key)) continue;
+      (net ??= [...s.net]).push({ from: i, to: o.to, message: o.message, key, body: this.#messageBody(o.message) });
     }
-    if (added.length === 0) return s;
-    return { ...s, net: [...s.net, ...added].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)) };
+    if (net === null) return s;
+    return { ...s, net: net.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)) };
   }
 }
 
+function withoutMessage(s: FleetState, m: Message): FleetState {
+  return { ...s, net: s.net.filter((x) => x !== m) };
+}
+
+/** The keys of a network's messages, once per network value. */
+const netSet = (() => {
+  const cache = new WeakMap<readonly Message[], Set<string>>();
+  return (net: readonly Message[]): Set<string> => {
+    let set = cache.get(net);
+    if (set === undefined) {
+      set = new Set(net.map((m) => m.key));
+      cache.set(net, set);
+    }
+    return set;
+  };
+})();
+
+/** The network as a key under renaming `pi`, once per (network, renaming). */
+const netKey = (() => {
+  const caches = new Map<string, WeakMap<readonly Message[], string>>();
+  return (net: readonly Message[], pi: readonly number[]): string => {
+    const name = pi.join(',');
+    let cache = caches.get(name);
+    if (cache === undefined) caches.set(name, (cache = new WeakMap()));
+    let k = cache.get(net);
+    if (k === undefined) {
+      k = net.map((m) => `${pi[m.from]}>${pi[m.to]}:${m.body}`).sort().join('\n');
+      cache.set(net, k);
+    }
+    return k;
+  };
+})();
+
+/**
+ * A slot as a key under renaming `pi`, once per (slot, renaming): the replica, its versions by rank,
+ * its kept blobs, its ballot, its ghost.
+ */
+const slotKey = (() => {
+  const caches = new Map<string, WeakMap<Slot, string>>();
+  return (slot: Slot, pi: readonly number[]): string => {
+    const name = pi.join(',');
+    let cache = caches.get(name);
+    if (cache === undefined) caches.set(name, (cache = new WeakMap()));
+    let k = cache.get(slot);
+    if (k !== undefined) return k;
+    const up = slot.up;
+    const values: bigint[] = [slot.counters.get(anchorName(SEAL)) ?? 0n, ...slot.blobs.map((b) => b.version)];
+    const inc = slot.counters.get(incarnationName(SEAL)) ?? 0n;
+    values.push(inc << 32n, (inc + 1n) << 32n);
+    if (up) values.push(up.version);
+    const blobs = slot.blobs.map((b) => durableKey(b.durable, pi)).join(';');
+    const ballot = decodeBallot(slot.counters.get(ballotName(SEAL)) ?? 0n);
+    const vote = ballot.votedFor === null ? '-' : pi[ballot.votedFor];
+    k = `${up ? replicaKey(up.state, pi) : 'down'}|${versionRanks(values)}|${blobs}|${ballot.term}/${vote}|${[...slot.lost].sort()}`;
+    cache.set(slot, k);
+    return k;
+  };
+})();
+
+/** Canonical JSON, once per object (states share their parts: a part is serialized once). */
+const jsonOf = (() => {
+  const cache = new WeakMap<object, string>();
+  return (x: object): string => {
+    let j = cache.get(x);
+    if (j === undefined) {
+      j = canonicalJson(x);
+      cache.set(x, j);
+    }
+    return j;
+  };
+})();
+
+/** A durable state as a key under renaming `pi` (its vote renamed; its log names no replica). */
+function durableKey(d: Durable<Command>, pi: readonly number[]): string {
+  return `${d.currentTerm}/${d.votedFor === null ? '-' : pi[d.votedFor]}/${d.recovering ? 'R' : ''}/${jsonOf(d.log)}`;
+}
+
+/** Per-replica arrays (indexed by replica id) under renaming `pi`. */
+function renamed<T>(xs: readonly T[], pi: readonly number[]): T[] {
+  const out = new Array<T>(xs.length);
+  xs.forEach((x, j) => void (out[pi[j]!] = x));
+  return out;
+}
+
 /** A replica's state as a key: everything but what no transition reads (leader hints, empty channels). */
-function replicaKey(st: Hosted['state']): unknown {
+function replicaKey(st: Hosted['state'], pi: readonly number[]): string {
   const r = st.raft;
-  return [r.durable, r.role, r.commitIndex, r.recoveryNonce, r.candidate?.votesGranted ?? null, r.leader, st.lastApplied, st.serving, canonicalJson(st.node.vault)];
+  const L = r.leader;
+  const leader = L && [renamed(L.nextIndex, pi), renamed(L.matchIndex, pi), renamed(L.inflight, pi), renamed(L.peerNonce, pi), L.termStart];
+  const votes = r.candidate ? r.candidate.votesGranted.map((j) => pi[j]!).sort() : null;
+  const volatile = [r.role, r.commitIndex, r.recoveryNonce, votes, leader, st.lastApplied, st.serving];
+  return `${durableKey(r.durable, pi)}|${JSON.stringify(volatile)}|${jsonOf(st.node.vault)}`;
+}
+
+/** Every ordering of `xs`. */
+function permutations(xs: readonly number[]): number[][] {
+  if (xs.length <= 1) return [[...xs]];
+  return xs.flatMap((x, k) => permutations([...xs.slice(0, k), ...xs.slice(k + 1)]).map((p) => [x, ...p]));
 }
 
 /**

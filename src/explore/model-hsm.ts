@@ -9,7 +9,7 @@
  */
 import { type Bytes, concat, utf8 } from '../crypto/bytes.ts';
 import { VaultError } from '../errors.ts';
-import { type Hsm, hsmView } from '../hsm/hsm.ts';
+import type { Hsm } from '../hsm/hsm.ts';
 
 const MAGIC = utf8('bkv-model-seal');
 
@@ -23,18 +23,18 @@ function startsWith(b: Bytes, prefix: Bytes): boolean {
   return true;
 }
 
-/** A model HSM whose counters start at `counters`; `counters()` reads them back. */
-export function modelHsm(label: string, sealLabel: string, counters: ReadonlyMap<string, bigint> = new Map()): { hsm: Hsm; counters(): Map<string, bigint> } {
+/**
+ * A model HSM whose counters start at `counters`; `counters()` reads them back. `onWrite` is called
+ * after every counter advance (a durable write: a runtime counts them to crash between two).
+ */
+export function modelHsm(label: string, sealLabel: string, counters: ReadonlyMap<string, bigint> = new Map(), onWrite: () => void = () => undefined): { hsm: Hsm; counters(): Map<string, bigint> } {
   const values = new Map(counters);
-  const outside = (op: string) => () => {
+  const outside = (op: string) => (): never => {
     throw new VaultError('InvalidParameter', `${op}: not in the explorer's HSM model`);
   };
-  const base = {
+  const hsm: Hsm = {
     backend: 'memory',
     label,
-    close: () => undefined,
-  } as unknown as Hsm;
-  const hsm = hsmView(base, {
     generateKey: outside('generateKey'),
     importKey: outside('importKey'),
     hasKey: (l) => l === sealLabel,
@@ -61,8 +61,9 @@ export function modelHsm(label: string, sealLabel: string, counters: ReadonlyMap
       const current = values.get(name) ?? 0n;
       if (value < current) throw new VaultError('StaleState', `counter "${name}" is at ${current}, refusing ${value}`);
       values.set(name, value);
+      onWrite();
     },
-  });
+  };
   return { hsm, counters: () => new Map(values) };
 }
 

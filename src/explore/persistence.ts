@@ -27,6 +27,7 @@ import type { Durable } from '../replication/raft.ts';
 import { CrashPoint, HostCrash } from '../sim/crash.ts';
 import { MemoryHostStorage, type Version } from '../vault/storage.ts';
 import { modelHsm } from './model-hsm.ts';
+import { type Explorable, type SearchResult, type Transition, search } from './search.ts';
 
 const SEAL = 'seal';
 /** Most durable writes a save or a start makes (blob, anchor, ballot; incarnation): a crash after each. */
@@ -52,20 +53,6 @@ interface State {
   readonly granted: readonly (readonly [term: number, candidate: number])[];
   readonly steps: number;
   readonly crashes: number;
-}
-
-export interface PersistenceViolation {
-  readonly detail: string;
-  /** The actions from the initial state, in order. */
-  readonly trace: readonly string[];
-}
-
-export interface PersistenceResult {
-  readonly states: number;
-  readonly transitions: number;
-  readonly depth: number;
-  readonly ms: number;
-  readonly violation: PersistenceViolation | null;
 }
 
 /** Names blobs by small integers (equal bytes, equal names), so that a state's key stays short. */
@@ -175,39 +162,32 @@ function successors(p: Persistence, s: State, bound: PersistenceBound): Next[] {
   return out;
 }
 
-/** Breadth-first search of every state within `bound`, under persistence `p`. */
-export function explorePersistence(p: Persistence, bound: PersistenceBound = DEFAULT_PERSISTENCE_BOUND): PersistenceResult {
-  const t0 = performance.now();
-  const w = world({ live: null, version: 0n, blobs: [], counters: new Map(), acked: 0, granted: [], steps: 0, crashes: 0 }, 0);
-  const first = p.load<number>(w.store);
-  const init: State = { live: first.durable, version: first.version, blobs: [], counters: w.counters(), acked: 0, granted: [], steps: 0, crashes: 0 };
-  const names = new BlobNames();
-  const parents = new Map<string, { parent: string | null; label: string }>([[keyOf(init, names), { parent: null, label: 'Start' }]]);
-  let frontier: State[] = [init];
-  let transitions = 0;
-  let depth = 0;
-  const trace = (key: string): string[] => {
-    const out: string[] = [];
-    for (let k: string | null = key; k !== null; k = parents.get(k)!.parent) out.unshift(parents.get(k)!.label);
-    return out;
-  };
-  while (frontier.length > 0) {
-    const next: State[] = [];
-    for (const s of frontier) {
-      const key = keyOf(s, names);
-      for (const n of successors(p, s, bound)) {
-        transitions++;
-        const k = keyOf(n.state, names);
-        if (n.violation !== undefined) {
-          return { states: parents.size, transitions, depth: depth + 1, ms: performance.now() - t0, violation: { detail: n.violation, trace: [...trace(key), n.label] } };
-        }
-        if (parents.has(k)) continue;
-        parents.set(k, { parent: key, label: n.label });
-        next.push(n.state);
-      }
-    }
-    if (next.length > 0) depth++;
-    frontier = next;
+/** The persistence rule as an explorable system (search.ts): one replica and its host, within `bound`. */
+export class PersistenceSystem implements Explorable<State> {
+  readonly #names = new BlobNames();
+  constructor(
+    readonly persistence: Persistence,
+    readonly bound: PersistenceBound = DEFAULT_PERSISTENCE_BOUND,
+  ) {}
+
+  initial(): State {
+    const w = world({ live: null, version: 0n, blobs: [], counters: new Map(), acked: 0, granted: [], steps: 0, crashes: 0 }, 0);
+    const first = this.persistence.load<number>(w.store);
+    return { live: first.durable, version: first.version, blobs: [], counters: w.counters(), acked: 0, granted: [], steps: 0, crashes: 0 };
   }
-  return { states: parents.size, transitions, depth, ms: performance.now() - t0, violation: null };
+
+  key(s: State): string {
+    return keyOf(s, this.#names);
+  }
+
+  successors(s: State): Transition<State>[] {
+    return successors(this.persistence, s, this.bound).map((n) =>
+      n.violation === undefined ? { label: n.label, state: n.state } : { label: n.label, state: n.state, violation: { invariant: 'INV-15', detail: n.violation } },
+    );
+  }
+}
+
+/** Every state of the persistence rule `p` within `bound`, breadth first. */
+export function explorePersistence(p: Persistence, bound: PersistenceBound = DEFAULT_PERSISTENCE_BOUND): SearchResult {
+  return search(new PersistenceSystem(p, bound));
 }

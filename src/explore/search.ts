@@ -34,8 +34,10 @@ export interface SearchResult {
   readonly transitions: number;
   readonly depth: number;
   readonly ms: number;
-  /** Every reachable state was visited (no state limit was hit). */
+  /** Every reachable state was visited (no state limit was hit, and no state lay beyond the depth bound). */
   readonly complete: boolean;
+  /** The search stopped at the depth bound with states left to expand: every schedule of `depth` actions was checked. */
+  readonly depthBounded: boolean;
   readonly violation: SearchViolation | null;
   /** Bytes of the fingerprint table. */
   readonly memoryBytes: number;
@@ -44,6 +46,8 @@ export interface SearchResult {
 export interface SearchOptions<S> {
   /** Stop (incomplete) after this many states. */
   readonly maxStates?: number;
+  /** Expand no state deeper than this: every schedule of at most `maxDepth` actions is checked. */
+  readonly maxDepth?: number;
   /** Called on every new state (for coverage). */
   readonly onState?: (s: S) => void;
   /** Called after each breadth-first layer. */
@@ -160,16 +164,18 @@ export function search<S>(sys: Explorable<S>, o: SearchOptions<S> = {}): SearchR
   let frontier: { state: S; index: number }[] = [{ state: init, index: 0 }];
   let transitions = 0;
   let depth = 0;
-  const result = (complete: boolean, violation: SearchViolation | null): SearchResult => ({
+  const result = (complete: boolean, violation: SearchViolation | null, depthBounded = false): SearchResult => ({
     states: visited.count,
     transitions,
     depth,
     ms: performance.now() - t0,
     complete,
+    depthBounded,
     violation,
     memoryBytes: visited.bytes,
   });
   while (frontier.length > 0) {
+    if (o.maxDepth !== undefined && depth >= o.maxDepth) return result(false, null, true);
     const next: { state: S; index: number }[] = [];
     for (const { state, index } of frontier) {
       for (const t of sys.successors(state)) {

@@ -13,7 +13,11 @@ import type { HostStorage } from '../vault/storage.ts';
 /** The host killed the replica (thrown through the step; the runtime catches it). */
 export class HostCrash extends Error {
   constructor(readonly replica: number) {
+    // a kill is routine in a search (no stack needed: it names where the host struck, not a bug)
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(`r${replica} crashed by its host`);
+    Error.stackTraceLimit = limit;
     this.name = 'HostCrash';
   }
 }
