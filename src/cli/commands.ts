@@ -16,7 +16,8 @@ import { SUITES } from '../scenarios/suites.ts';
 import { DEFAULT_ADAPTER_TIMEOUT_MS } from '../conform/lines.ts';
 import { DEFAULT_FLEET_MODEL } from '../../model/fleet-state.ts';
 import { choiceOption, intOption, type Parsed, stringOption, UsageError } from './args.ts';
-import { type Command, type Flag, JSON_FLAG } from './command.ts';
+import { type Command, type Flag, JSON_FLAG, REPORT_FLAG } from './command.ts';
+
 
 const SEED: Flag = {
   name: 'seed',
@@ -228,10 +229,12 @@ export const COMMANDS: readonly Command[] = [
         help: 'a broken variant to catch (an unknown name lists them)',
         example: 'count-at-ke3',
       },
+      REPORT_FLAG,
       JSON_FLAG,
     ],
     examples: [
       'check',
+      'check --broken count-at-ke3 --report r',
       'check --suite attack --runs 26 --seed 1',
       'check --broken count-at-ke3',
       'check --hsm softhsm --suite guess-limit --json',
