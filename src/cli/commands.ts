@@ -489,6 +489,27 @@ export const COMMANDS: readonly Command[] = [
     },
   },
   {
+    name: 'report',
+    summary: 'the spec as a static site: chapters with their diagrams, rules, machines, figures (spec ch. 14.4)',
+    details: ['Opens from disk: every script and style is in DIR (mermaid is copied from node_modules).'],
+    flags: [
+      { name: 'out', kind: 'string', value: 'DIR', default: 'site', help: 'where to write the site', example: 'site' },
+      {
+        name: 'bench',
+        kind: 'string',
+        value: 'FILE',
+        defaultText: 'bench/results.json',
+        help: 'the bench results to chart',
+        example: '/tmp/bench.json',
+      },
+    ],
+    examples: ['report --out site', 'report --out /tmp/site --bench /tmp/bench.json'],
+    async run(a, io) {
+      const { reportCommand } = await import('./report.ts');
+      return reportCommand(stringOption(a, 'out')!, stringOption(a, 'bench'), io.print);
+    },
+  },
+  {
     name: 'spec check',
     summary: 'the code quoted in spec/ against src/ (needs a checkout)',
     flags: [],
