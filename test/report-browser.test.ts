@@ -1,5 +1,5 @@
 /**
- * The reports in a real browser (spec ch. 14.4): Debian's chromium, driven by playwright-core
+ * The reports in a real browser (spec ch. 14.6): Debian's chromium, driven by playwright-core
  * through its executable path, opens from disk the run report of a broken vault
  * (`bkv check --broken count-at-ke3 --report`), the site of `bkv report` and the bench report, and
  * checks what a reader would look at: no console error on any page; the timeline shows the

@@ -83,7 +83,7 @@ export const JSON_FLAG: Flag = {
   help: 'one JSON document on stdout instead of the text (spec ch. 14); the text goes to stderr',
 };
 
-/** `--report DIR`: a run report, a static folder to open from disk (src/report/, spec ch. 14.4). */
+/** `--report DIR`: a run report, a static folder to open from disk (src/report/, spec ch. 14.6). */
 export const REPORT_FLAG: Flag = {
   name: 'report',
   kind: 'string',

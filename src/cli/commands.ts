@@ -490,7 +490,7 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'report',
-    summary: 'the spec as a static site: chapters with their diagrams, rules, machines, figures (spec ch. 14.4)',
+    summary: 'the spec as a static site: chapters with their diagrams, rules, machines, figures (spec ch. 14.6)',
     details: ['Opens from disk: every script and style is in DIR (mermaid is copied from node_modules).'],
     flags: [
       { name: 'out', kind: 'string', value: 'DIR', default: 'site', help: 'where to write the site', example: 'site' },

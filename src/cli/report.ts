@@ -1,5 +1,5 @@
 /**
- * `bkv report --out DIR`: the spec as a static site (src/report/site.ts, spec ch. 14.4). Needs
+ * `bkv report --out DIR`: the spec as a static site (src/report/site.ts, spec ch. 14.6). Needs
  * spec/ (a checkout, or the package, which ships it); links to the sources when they are there.
  * @module
  */

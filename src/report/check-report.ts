@@ -1,5 +1,5 @@
 /**
- * `bkv check --report DIR` (spec ch. 14.4): the run report of a check. Each failing run (at most
+ * `bkv check --report DIR` (spec ch. 14.6): the run report of a check. Each failing run (at most
  * `MAX_REPORTED`) is replayed with its trace on and reported in full (simulation.ts); a suite
  * without a failure shows its first run as a sample, so that a passing check still shows what its
  * runs look like. The replays must run on the check's own fleets (SoftHSM tokens are created once

@@ -1,5 +1,5 @@
 /**
- * The run report (spec ch. 14.4): what a long-running command (`bkv check`, `bkv explore`,
+ * The run report (spec ch. 14.6): what a long-running command (`bkv check`, `bkv explore`,
  * `bkv chaos`) saw, as one JSON document that `writeRunReport` (write.ts) also renders as a static
  * page. Plain data, no functions: a runtime fills it from its own records and hands it over.
  *

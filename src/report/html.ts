@@ -1,5 +1,5 @@
 /**
- * The HTML of the reports (spec ch. 14.4): escaping, the page shell and the one style sheet. Every
+ * The HTML of the reports (spec ch. 14.6): escaping, the page shell and the one style sheet. Every
  * page is static: it opens from disk, loads nothing from the network, and needs no script except
  * mermaid's where a page has diagrams (assets.ts copies it from node_modules).
  * @module

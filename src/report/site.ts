@@ -1,5 +1,5 @@
 /**
- * `bkv report --out DIR`: the spec as a static site (spec ch. 14.4), to open from disk.
+ * `bkv report --out DIR`: the spec as a static site (spec ch. 14.6), to open from disk.
  *
  *   chapters   each spec/NN-*.md rendered (marked), its mermaid blocks drawn in the browser by the
  *              bundled mermaid, its quoted code headed by a link to the quoted module; every rule

@@ -1,6 +1,6 @@
 /**
  * `writeRunReport(dir, report)`: a run report (format.ts) as a folder that opens from disk
- * (spec ch. 14.4): `report.json` (the data), `index.html` (the figures, then each run: verdict,
+ * (spec ch. 14.6): `report.json` (the data), `index.html` (the figures, then each run: verdict,
  * replay command, violation, timeline, linearizability, counterexample) and `assets/report.css`.
  * No script: the timeline and the steps are SVG and HTML written here. `bkv check --report DIR`
  * writes one; `bkv explore` and `bkv chaos` build a `RunReport` from their own records and call it.
