@@ -10,7 +10,14 @@ import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import { createTestModel } from 'xstate/graph';
 import { bundleMachine } from './bundle-machine.ts';
 import { TransitionCoverage } from './coverage.ts';
-import { BUNDLE_PATH_EVENTS, RECORD_PATH_EVENTS, REPLICA_MAX_TERM, REPLICA_PATH_EVENTS, SESSION_PATH_EVENTS, replicaAdmissible } from './path-events.ts';
+import {
+  BUNDLE_PATH_EVENTS,
+  RECORD_PATH_EVENTS,
+  REPLICA_MAX_TERM,
+  REPLICA_PATH_EVENTS,
+  SESSION_PATH_EVENTS,
+  replicaAdmissible,
+} from './path-events.ts';
 import { coveringPaths } from './paths.ts';
 import { recordMachine } from './record-machine.ts';
 import { replicaMachine } from './replica-machine.ts';
@@ -25,7 +32,11 @@ interface Plan {
 const PLANS: Readonly<Record<string, Plan>> = {
   record: { machine: recordMachine, events: RECORD_PATH_EVENTS },
   session: { machine: sessionMachine, events: SESSION_PATH_EVENTS },
-  replica: { machine: replicaMachine, events: REPLICA_PATH_EVENTS, filter: replicaAdmissible(REPLICA_MAX_TERM) as Plan['filter'] },
+  replica: {
+    machine: replicaMachine,
+    events: REPLICA_PATH_EVENTS,
+    filter: replicaAdmissible(REPLICA_MAX_TERM) as Plan['filter'],
+  },
   bundle: { machine: bundleMachine, events: BUNDLE_PATH_EVENTS },
 };
 
@@ -38,6 +49,8 @@ export function machinePathCoverage(name: string): Set<string> | null {
   const paths = coveringPaths(model, plan.machine, model.getShortestPaths(), plan.events, filter);
   const coverage = new TransitionCoverage(plan.machine);
   const taken = new Set<string>();
-  for (const p of paths) for (let i = 1; i < p.steps.length; i++) for (const t of coverage.taken(p.steps[i - 1]!.state, p.steps[i]!.event)) taken.add(t.id);
+  for (const p of paths)
+    for (let i = 1; i < p.steps.length; i++)
+      for (const t of coverage.taken(p.steps[i - 1]!.state, p.steps[i]!.event)) taken.add(t.id);
   return taken;
 }

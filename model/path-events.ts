@@ -76,14 +76,27 @@ export function replicaAdmissible(maxTerm: number) {
 }
 
 export const BUNDLE_EPOCHS = [1, 2, 3];
-export const BUNDLE_DEFECTS: BundleDefect[] = ['unsigned', 'witnessSignature', 'operatorSignature', 'digest', 'namespace', 'timestamp', 'role'];
+export const BUNDLE_DEFECTS: BundleDefect[] = [
+  'unsigned',
+  'witnessSignature',
+  'operatorSignature',
+  'digest',
+  'namespace',
+  'timestamp',
+  'role',
+];
 
 export const BUNDLE_PATH_EVENTS: BundleEvent[] = [
   { type: 'InstallPinned' },
   { type: 'InstallOverTheAir' },
   ...(['none', 'pinned', 'other'] as const).map((served) => ({ type: 'ValidatePinned' as const, served })),
   ...BUNDLE_EPOCHS.flatMap((epoch) =>
-    (['log', 'fork'] as const).map((source) => ({ type: 'ValidateBundle' as const, epoch, source, defect: 'none' as const })),
+    (['log', 'fork'] as const).map((source) => ({
+      type: 'ValidateBundle' as const,
+      epoch,
+      source,
+      defect: 'none' as const,
+    })),
   ),
   // every defect at epoch 2: refused whatever the client holds, and role (checked after the epoch) meets every case
   ...BUNDLE_DEFECTS.map((defect) => ({ type: 'ValidateBundle' as const, epoch: 2, source: 'log' as const, defect })),

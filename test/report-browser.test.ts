@@ -28,16 +28,31 @@ import { page as htmlPage } from '../src/report/html.ts';
 const CHROMIUM = process.env.BKV_CHROMIUM ?? '/usr/bin/chromium';
 const INSTALL = 'sudo apt-get install -y chromium   (Debian/Ubuntu; or set BKV_CHROMIUM to a Chromium binary)';
 /** The flags this machine's Chromium needs: no sandbox as root, no GPU, no network of its own. */
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const SHOTS = join(ROOT, 'test-results', 'report-browser');
 
 const tmp = mkdtempSync(join(tmpdir(), 'bkv-report-'));
 let context: BrowserContext | null = null;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM}: the browser test needs it. Install it with:\n  ${INSTALL}`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`chromium not found at ${CHROMIUM}: the browser test needs it. Install it with:\n  ${INSTALL}`);
   mkdirSync(SHOTS, { recursive: true });
-  context = await chromium.launchPersistentContext(join(tmp, 'profile'), { executablePath: CHROMIUM, args: FLAGS, headless: true, viewport: { width: 1400, height: 1000 } });
+  context = await chromium.launchPersistentContext(join(tmp, 'profile'), {
+    executablePath: CHROMIUM,
+    args: FLAGS,
+    headless: true,
+    viewport: { width: 1400, height: 1000 },
+  });
   // no network: any request that is not for a file of the report fails the page
   await context.route(/^(?!file:)/, (route) => route.abort());
 }, 60_000);
@@ -55,7 +70,8 @@ async function open(file: string): Promise<{ page: Page; errors: string[] }> {
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()}`));
   await page.goto(pathToFileURL(file).href);
-  if ((await page.locator('pre.mermaid').count()) > 0) await page.waitForSelector('body[data-diagrams]', { timeout: 20_000 });
+  if ((await page.locator('pre.mermaid').count()) > 0)
+    await page.waitForSelector('body[data-diagrams]', { timeout: 20_000 });
   return { page, errors };
 }
 
@@ -78,7 +94,9 @@ describe('a run report of a broken vault, in chromium', () => {
     await expect.poll(() => violation.count()).toBe(1);
     expect(await violation.isVisible()).toBe(true);
     expect(await violation.textContent()).toContain('INV-1');
-    const outlined = await page.locator('svg.timeline rect.op.named').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-op'))));
+    const outlined = await page
+      .locator('svg.timeline rect.op.named')
+      .evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-op'))));
     expect(outlined.sort((a, b) => a - b)).toEqual([...named].sort((a, b) => a - b));
     expect(await page.locator('tr.violated[data-invariant="INV-1"]').count()).toBe(1);
     // a step's state unfolds: every replica's
@@ -109,7 +127,9 @@ describe('the site of bkv report, in chromium', () => {
   });
 
   test('every chapter with diagrams, and one without: no console error, every mermaid block drawn', async () => {
-    const drawn = readdirSync(join(ROOT, 'spec')).filter((f) => readFileSync(join(ROOT, 'spec', f), 'utf8').includes('```mermaid'));
+    const drawn = readdirSync(join(ROOT, 'spec')).filter((f) =>
+      readFileSync(join(ROOT, 'spec', f), 'utf8').includes('```mermaid'),
+    );
     expect(drawn.length).toBeGreaterThan(0);
     for (const chapter of [...drawn.map((f) => f.replace(/\.md$/, '')), '12-invariants']) {
       const { page, errors } = await open(join(site, `${chapter}.html`));
@@ -126,7 +146,9 @@ describe('the site of bkv report, in chromium', () => {
     for (const m of MACHINES) {
       const section = page.locator(`#machine-${m.name}`);
       const text = (await section.locator('pre.mermaid svg').textContent()) ?? '';
-      const states = listStateNodes(m.machine).slice(1).map((n) => n.key);
+      const states = listStateNodes(m.machine)
+        .slice(1)
+        .map((n) => n.key);
       expect(states.length).toBeGreaterThan(1);
       for (const s of states) expect(text, `${m.name}: state ${s}`).toContain(s);
       await section.screenshot({ path: join(SHOTS, `machine-${m.name}.png`) });
@@ -134,7 +156,9 @@ describe('the site of bkv report, in chromium', () => {
     expect(errors).toEqual([]);
     const rules = await open(join(site, 'rules.html'));
     const inv1 = rules.page.locator('#INV-1');
-    const modules = await inv1.locator('a[href^="code/src/"]').evaluateAll((els) => els.map((e) => e.getAttribute('href')!));
+    const modules = await inv1
+      .locator('a[href^="code/src/"]')
+      .evaluateAll((els) => els.map((e) => e.getAttribute('href')!));
     expect(modules.length).toBeGreaterThan(0);
     expect(await inv1.locator('a[href^="code/test/"]').count()).toBeGreaterThan(0);
     expect(rules.errors).toEqual([]);
@@ -149,8 +173,12 @@ describe('the site of bkv report, in chromium', () => {
     const charts = page.locator('svg.chart');
     expect(await charts.count()).toBeGreaterThanOrEqual(4);
     for (const chart of await charts.all()) {
-      const series = await chart.locator('[data-series]').evaluateAll((els) => [...new Set(els.map((e) => e.getAttribute('data-series')))]);
-      const legend = await chart.locator('xpath=preceding-sibling::p[contains(@class,"legend")]//span').allTextContents();
+      const series = await chart
+        .locator('[data-series]')
+        .evaluateAll((els) => [...new Set(els.map((e) => e.getAttribute('data-series')))]);
+      const legend = await chart
+        .locator('xpath=preceding-sibling::p[contains(@class,"legend")]//span')
+        .allTextContents();
       expect(series.length, (await chart.getAttribute('id')) ?? '').toBeGreaterThan(0);
       expect(series.sort()).toEqual([...legend].sort());
     }
@@ -159,7 +187,10 @@ describe('the site of bkv report, in chromium', () => {
   });
 
   test('the bench report of npm run bench -- --report: the same charts', async () => {
-    const index = writeBenchReport(join(tmp, 'bench'), JSON.parse(readFileSync(join(ROOT, 'bench', 'results.json'), 'utf8')));
+    const index = writeBenchReport(
+      join(tmp, 'bench'),
+      JSON.parse(readFileSync(join(ROOT, 'bench', 'results.json'), 'utf8')),
+    );
     const { page, errors } = await open(index);
     expect(await page.locator('svg.chart [data-series]').count()).toBeGreaterThan(10);
     expect(errors).toEqual([]);
@@ -167,7 +198,10 @@ describe('the site of bkv report, in chromium', () => {
 
   test('a diagram that does not parse is a console error (the check above can fail)', async () => {
     const file = join(site, 'broken.html');
-    writeFileSync(file, htmlPage({ title: 'broken', mermaid: true }, '<pre class="mermaid">stateDiagram-v2\n  A --> : ???</pre>'));
+    writeFileSync(
+      file,
+      htmlPage({ title: 'broken', mermaid: true }, '<pre class="mermaid">stateDiagram-v2\n  A --> : ???</pre>'),
+    );
     const { page, errors } = await open(file);
     expect(await page.getAttribute('body', 'data-diagrams')).toBe('failed');
     expect(errors.length).toBeGreaterThan(0);

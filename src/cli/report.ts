@@ -10,11 +10,14 @@ import { EnvironmentError } from './exit.ts';
 import { ROOT } from './paths.ts';
 
 export function reportCommand(out: string, bench: string | undefined, print: (line: string) => void): number {
-  if (!existsSync(join(ROOT, 'spec'))) throw new EnvironmentError(`${join(ROOT, 'spec')} not found: bkv report renders the spec of a checkout`);
+  if (!existsSync(join(ROOT, 'spec')))
+    throw new EnvironmentError(`${join(ROOT, 'spec')} not found: bkv report renders the spec of a checkout`);
   if (bench !== undefined && !existsSync(bench)) throw new EnvironmentError(`--bench: ${bench} not found`);
   const t0 = performance.now();
   const s = buildSite({ root: ROOT, out: resolve(out), ...(bench !== undefined && { bench: resolve(bench) }) });
   const ms = Math.round(performance.now() - t0);
-  print(`site: ${join(resolve(out), 'index.html')}: ${s.chapters} chapters, ${s.diagrams} diagrams, ${s.rules} rules, ${s.pages} pages, ${(s.bytes / 1024).toFixed(0)} KiB (${ms} ms)`);
+  print(
+    `site: ${join(resolve(out), 'index.html')}: ${s.chapters} chapters, ${s.diagrams} diagrams, ${s.rules} rules, ${s.pages} pages, ${(s.bytes / 1024).toFixed(0)} KiB (${ms} ms)`,
+  );
   return 0;
 }

@@ -64,16 +64,35 @@ export interface BenchCharts {
 export function benchCharts(r: BenchResults): BenchCharts {
   const median = new Map(r.tasks.map((t) => [t.id, t.medianMs]));
   const bars = (rows: readonly Row[]): Bar[] =>
-    rows.flatMap(([id, label, series]) => (median.has(id) ? [{ label, value: median.get(id)!, series, note: id }] : []));
+    rows.flatMap(([id, label, series]) =>
+      median.has(id) ? [{ label, value: median.get(id)!, series, note: id }] : [],
+    );
   const lines = (rows: readonly Row[]): TargetLine[] => {
     const ids = new Set(rows.map((x) => x[0]));
     return r.targets
       .filter((t) => ids.has(t.numerator) && ids.has(t.denominator) && median.has(t.denominator))
-      .map((t) => ({ label: `target ${t.id}: ≤ ${t.max}× ${rows.find((x) => x[0] === t.denominator)![1]}`, value: t.max * median.get(t.denominator)! }));
+      .map((t) => ({
+        label: `target ${t.id}: ≤ ${t.max}× ${rows.find((x) => x[0] === t.denominator)![1]}`,
+        value: t.max * median.get(t.denominator)!,
+      }));
   };
   const out: BarChart[] = [
-    { id: 'chart-login', title: 'A login and a recovery: bkv, the peers and the floor (median ms)', unit: 'ms', log: true, bars: bars(LOGIN), lines: lines(LOGIN) },
-    { id: 'chart-server', title: "The server's side of a login (median ms)", unit: 'ms', log: true, bars: bars(SERVER), lines: lines(SERVER) },
+    {
+      id: 'chart-login',
+      title: 'A login and a recovery: bkv, the peers and the floor (median ms)',
+      unit: 'ms',
+      log: true,
+      bars: bars(LOGIN),
+      lines: lines(LOGIN),
+    },
+    {
+      id: 'chart-server',
+      title: "The server's side of a login (median ms)",
+      unit: 'ms',
+      log: true,
+      bars: bars(SERVER),
+      lines: lines(SERVER),
+    },
   ];
   const targets = r.targets.filter((t) => t.value !== null);
   if (targets.length > 0) {
@@ -82,7 +101,13 @@ export function benchCharts(r: BenchResults): BenchCharts {
       title: 'The targets of spec 11: each ratio against its bound (the tick on its row)',
       unit: 'ratio',
       log: true,
-      bars: targets.map((t) => ({ label: t.id, value: t.value!, target: t.max, series: t.reached ? 'reached' : 'not reached', note: `${t.label}${t.target ? `\n${t.target}` : ''}` })),
+      bars: targets.map((t) => ({
+        label: t.id,
+        value: t.value!,
+        target: t.max,
+        series: t.reached ? 'reached' : 'not reached',
+        note: `${t.label}${t.target ? `\n${t.target}` : ''}`,
+      })),
     });
   }
   const series = new Map<string, [number, number][]>();
@@ -107,7 +132,8 @@ export function benchCharts(r: BenchResults): BenchCharts {
             unit: 'ms per recovery',
             xLabel: 'replicas',
             series: [...series].map(([name, points]) => ({ name, points })),
-            lines: keep && one !== undefined ? [{ label: `target: ≤ ${keep.max}× one replica`, value: keep.max * one }] : [],
+            lines:
+              keep && one !== undefined ? [{ label: `target: ≤ ${keep.max}× one replica`, value: keep.max * one }] : [],
           },
         ];
   return { bars: out.filter((c) => c.bars.length > 0), lines: lineCharts };
@@ -116,7 +142,11 @@ export function benchCharts(r: BenchResults): BenchCharts {
 export function renderBench(r: BenchResults): string {
   const c = benchCharts(r);
   const about = `${esc(r.date)}, seed ${esc(r.seed)}${r.machine?.cpuModel ? `, ${esc(r.machine.cpuModel)} × ${r.machine.cpus ?? '?'}` : ''}${r.versions?.node ? `, Node ${esc(r.versions.node)}` : ''}${r.versions?.gitCommit ? `, commit ${esc(r.versions.gitCommit)}` : ''}`;
-  return [`<p>Measured ${about}. Hover a bar for its task and figure.</p>`, ...c.bars.map(renderBarChart), ...c.lines.map(renderLineChart)].join('\n');
+  return [
+    `<p>Measured ${about}. Hover a bar for its task and figure.</p>`,
+    ...c.bars.map(renderBarChart),
+    ...c.lines.map(renderLineChart),
+  ].join('\n');
 }
 
 /** `npm run bench -- --report DIR`: the charts and the results beside them. */
@@ -125,6 +155,12 @@ export function writeBenchReport(dir: string, r: BenchResults): string {
   writeFileSync(join(dir, 'assets', 'report.css'), REPORT_CSS);
   writeFileSync(join(dir, 'results.json'), JSON.stringify(r, null, 2) + '\n');
   const index = join(dir, 'index.html');
-  writeFileSync(index, page({ title: 'bkv bench' }, `<h1>bkv bench</h1>\n<p>data: <a href="results.json">results.json</a></p>\n${renderBench(r)}`));
+  writeFileSync(
+    index,
+    page(
+      { title: 'bkv bench' },
+      `<h1>bkv bench</h1>\n<p>data: <a href="results.json">results.json</a></p>\n${renderBench(r)}`,
+    ),
+  );
   return index;
 }

@@ -61,7 +61,9 @@ function replay(r: RunResult, base: ScenarioEnv): ReportRun {
 
 /** The command line a check was run with, from its parsed options. */
 export function commandLine(options: Readonly<Record<string, string | true>>): string {
-  const parts = Object.entries(options).map(([k, v]) => (v === true ? `--${k}` : `--${k} ${/^[\w./:=,-]+$/.test(v) ? v : JSON.stringify(v)}`));
+  const parts = Object.entries(options).map(([k, v]) =>
+    v === true ? `--${k}` : `--${k} ${/^[\w./:=,-]+$/.test(v) ? v : JSON.stringify(v)}`,
+  );
   return ['npx bkv check', ...parts].join(' ');
 }
 
@@ -71,7 +73,14 @@ export function checkRunReport(doc: CheckReport, runs: readonly ReportRun[], com
     ['seed', doc.seed],
     ['replicas on', doc.hsm],
     ['plan', doc.plan.map((p) => `${p.suite} x${p.runs}`).join(', ')],
-    ...(broken ? [['broken variant', `${broken.variant}: must be caught by ${broken.checker}; caught by ${broken.caughtBy ?? 'nothing'}`] as [string, string]] : []),
+    ...(broken
+      ? [
+          [
+            'broken variant',
+            `${broken.variant}: must be caught by ${broken.checker}; caught by ${broken.caughtBy ?? 'nothing'}`,
+          ] as [string, string],
+        ]
+      : []),
     ['scenarios', doc.scenarios],
     ['steps', doc.steps],
     ['faults injected', doc.faults],
@@ -80,12 +89,20 @@ export function checkRunReport(doc: CheckReport, runs: readonly ReportRun[], com
     ['steps per second', doc.stepsPerSecond],
     ['seconds', doc.seconds],
   ];
-  const title = broken ? `bkv check --broken ${broken.variant}` : `bkv check: ${doc.plan.map((p) => p.suite).join(', ')}`;
+  const title = broken
+    ? `bkv check --broken ${broken.variant}`
+    : `bkv check: ${doc.plan.map((p) => p.suite).join(', ')}`;
   return { schema: RUN_REPORT_SCHEMA, title, command, ok: doc.ok, figures, runs, document: doc };
 }
 
 /** Writes the report; prints where, and how long the replays and the writing took. */
-export function writeCheckReport(dir: string, doc: CheckReport, runs: ReportedRuns, command: string, print: (line: string) => void): void {
+export function writeCheckReport(
+  dir: string,
+  doc: CheckReport,
+  runs: ReportedRuns,
+  command: string,
+  print: (line: string) => void,
+): void {
   const t0 = performance.now();
   const index = writeRunReport(dir, checkRunReport(doc, runs.runs, command));
   const ms = Math.round(runs.ms + performance.now() - t0);

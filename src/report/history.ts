@@ -29,7 +29,10 @@ export function describeOutput(o: OpOutput | undefined, completion: Operation['c
  * The operations of a history as timeline bars. `time` maps the history's clock (a logical tick in
  * the simulator, a timestamp elsewhere) to the timeline's axis; an `info` operation has no end.
  */
-export function timelineOperations(ops: readonly Operation[], time: (t: number) => number = (t) => t): TimelineOperation[] {
+export function timelineOperations(
+  ops: readonly Operation[],
+  time: (t: number) => number = (t) => t,
+): TimelineOperation[] {
   return ops.map((o) => {
     const finite = Number.isFinite(o.return);
     const notes = [`invoked at ${o.call}, ${finite ? `completed at ${o.return}` : 'never completed'} (history clock)`];

@@ -5,7 +5,13 @@
  * @module
  */
 
-const ENTITIES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const ENTITIES: Readonly<Record<string, string>> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
 
 /** Text (or an attribute value) as HTML. */
 export function esc(s: string | number): string {
@@ -25,8 +31,12 @@ export interface PageOptions {
 /** A whole page around `body`. */
 export function page(o: PageOptions, body: string): string {
   const root = o.root ?? '';
-  const nav = o.nav?.length ? `<nav>${o.nav.map(([t, h]) => `<a href="${esc(h)}">${esc(t)}</a>`).join(' · ')}</nav>` : '';
-  const scripts = o.mermaid ? `<script src="${root}assets/mermaid.tiny.js"></script><script src="${root}assets/diagrams.js"></script>` : '';
+  const nav = o.nav?.length
+    ? `<nav>${o.nav.map(([t, h]) => `<a href="${esc(h)}">${esc(t)}</a>`).join(' · ')}</nav>`
+    : '';
+  const scripts = o.mermaid
+    ? `<script src="${root}assets/mermaid.tiny.js"></script><script src="${root}assets/diagrams.js"></script>`
+    : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(o.title)}</title><link rel="stylesheet" href="${root}assets/report.css"></head>

@@ -22,7 +22,14 @@ import type { ReplicaState } from '../replication/replica.ts';
 import { describeFault, type SimFleet } from '../sim/fleet.ts';
 import type { ScenarioEnv } from '../sim/scenario.ts';
 import { type RunResult, runOne } from '../scenarios/suites.ts';
-import type { Counterexample, CounterexampleStep, ReportRun, ReportViolation, Timeline, TimelineFault } from './format.ts';
+import type {
+  Counterexample,
+  CounterexampleStep,
+  ReportRun,
+  ReportViolation,
+  Timeline,
+  TimelineFault,
+} from './format.ts';
 import { clientLanes, leaderTerms, linearizability, timelineOperations } from './history.ts';
 
 /** Trace lines a counterexample shows (the end of the run). */
@@ -52,7 +59,8 @@ export function simulatedRun(r: RunResult, fleet: SimFleet | null): ReportRun {
     timeline,
     ...(violation && { violation }),
     ...(lin && { linearizability: lin }),
-    ...(fleet && fleet.traceStates.length > 0 && { counterexample: counterexample(fleet, r.violation?.invariant, violation?.at) }),
+    ...(fleet &&
+      fleet.traceStates.length > 0 && { counterexample: counterexample(fleet, r.violation?.invariant, violation?.at) }),
   };
 }
 
@@ -88,7 +96,9 @@ export function faultBands(fleet: SimFleet, end: number): TimelineFault[] {
     const from = downSince.get(replica);
     if (from === undefined) return;
     downSince.delete(replica);
-    const cause = [...fleet.faultLog].reverse().find((f) => f.at <= from && f.fault.type === 'Crash' && f.fault.replica === replica);
+    const cause = [...fleet.faultLog]
+      .reverse()
+      .find((f) => f.at <= from && f.fault.type === 'Crash' && f.fault.replica === replica);
     const inSave = cause?.fault.type === 'Crash' && cause.fault.afterWrites !== undefined && cause.at < from;
     const label = `r${replica} down ${from}–${at} ms${inSave ? ` (crashed inside a save: ${describeFault(cause.fault)} at ${cause.at} ms)` : ''}`;
     bands.push({ kind: inSave ? 'torn-save' : 'crash', replicas: [replica], start: from, end: at, label });
@@ -102,18 +112,36 @@ export function faultBands(fleet: SimFleet, end: number): TimelineFault[] {
   let network: { at: number; label: string } | null = null;
   for (const { at, fault } of fleet.faultLog) {
     if (fault.type === 'Rollback' || fault.type === 'Fork') {
-      bands.push({ kind: fault.type.toLowerCase(), replicas: [fault.replica], start: at, end: null, label: `${describeFault(fault)} at ${at} ms` });
+      bands.push({
+        kind: fault.type.toLowerCase(),
+        replicas: [fault.replica],
+        start: at,
+        end: null,
+        label: `${describeFault(fault)} at ${at} ms`,
+      });
     }
     if (fault.type === 'Partition' || fault.type === 'Heal') {
-      if (partition) bands.push({ kind: 'partition', replicas: partition.replicas, start: partition.at, end: at, label: partition.label });
-      partition = fault.type === 'Heal' ? null : { at, replicas: cutOff(fault.groups, fleet.n), label: `${describeFault(fault)} from ${at} ms` };
+      if (partition)
+        bands.push({
+          kind: 'partition',
+          replicas: partition.replicas,
+          start: partition.at,
+          end: at,
+          label: partition.label,
+        });
+      partition =
+        fault.type === 'Heal'
+          ? null
+          : { at, replicas: cutOff(fault.groups, fleet.n), label: `${describeFault(fault)} from ${at} ms` };
     }
     if (fault.type === 'Network') {
-      if (network) bands.push({ kind: 'network', replicas: all(fleet.n), start: network.at, end: at, label: network.label });
+      if (network)
+        bands.push({ kind: 'network', replicas: all(fleet.n), start: network.at, end: at, label: network.label });
       network = lossy(fault.conditions) ? { at, label: `${describeFault(fault)} from ${at} ms` } : null;
     }
   }
-  if (partition) bands.push({ kind: 'partition', replicas: partition.replicas, start: partition.at, end, label: partition.label });
+  if (partition)
+    bands.push({ kind: 'partition', replicas: partition.replicas, start: partition.at, end, label: partition.label });
   if (network) bands.push({ kind: 'network', replicas: all(fleet.n), start: network.at, end, label: network.label });
   return bands.sort((a, b) => a.start - b.start);
 }
@@ -130,7 +158,9 @@ function cutOff(groups: readonly (readonly number[])[], n: number): number[] {
 
 function lossy(c: object): boolean {
   const x = c as Record<string, unknown>;
-  return ['dropRate', 'duplicateRate', 'replayRate', 'tamperRate', 'clientDropRate', 'slowRate'].some((k) => typeof x[k] === 'number' && x[k] > 0);
+  return ['dropRate', 'duplicateRate', 'replayRate', 'tamperRate', 'clientDropRate', 'slowRate'].some(
+    (k) => typeof x[k] === 'number' && x[k] > 0,
+  );
 }
 
 /** The violation with the operations its checker names (module header). */
@@ -147,23 +177,40 @@ function nameOperations(
     const named = budgetOperations(fleet, r.history);
     if (named) return { ...base, operations: named.ids, at: time(named.at), why: named.why };
   }
-  if (stuck) return { ...base, operations: stuck, at: end, why: 'the operations none of which can follow the longest linearizable prefix' };
+  if (stuck)
+    return {
+      ...base,
+      operations: stuck,
+      at: end,
+      why: 'the operations none of which can follow the longest linearizable prefix',
+    };
   const known = new Set(r.history.map((o) => o.id));
   const ids = [...v.detail.matchAll(/#(\d+)\b/g)].map((m) => Number(m[1])).filter((id) => known.has(id));
-  return { ...base, operations: [...new Set(ids)], at: fleet ? fleet.now : end, ...(ids.length > 0 && { why: 'the operations the detail names' }) };
+  return {
+    ...base,
+    operations: [...new Set(ids)],
+    at: fleet ? fleet.now : end,
+    ...(ids.length > 0 && { why: 'the operations the detail names' }),
+  };
 }
 
 /** INV-1: the KE2s the budget counted up to the one over it; INV-2: the release without a verified KE3. */
-function budgetOperations(fleet: SimFleet, ops: readonly Operation[]): { ids: number[]; at: number; why: string } | null {
+function budgetOperations(
+  fleet: SimFleet,
+  ops: readonly Operation[],
+): { ids: number[]; at: number; why: string } | null {
   const v = checkBudget(fleet.events)[0];
   if (v === undefined) return null;
-  const events = [...fleet.events].sort((a, b) => a.at - b.at).filter((e) => e.credential === v.credential && e.at <= v.at);
+  const events = [...fleet.events]
+    .sort((a, b) => a.at - b.at)
+    .filter((e) => e.credential === v.credential && e.at <= v.at);
   let moments: number[];
   let why: string;
   if (v.rule === 'G5') {
     const since = [...events].reverse().find((e) => e.type === 'Registered' || e.type === 'Reset')?.at ?? 0;
     const sessions = new Map<string, number>();
-    for (const e of events) if (e.type === 'Ke2Sent' && e.at > since && !sessions.has(e.session)) sessions.set(e.session, e.at);
+    for (const e of events)
+      if (e.type === 'Ke2Sent' && e.at > since && !sessions.has(e.session)) sessions.set(e.session, e.at);
     moments = [...sessions.values()];
     why = `the operations on the record open when the ${moments.length} KE2s counted since its last reset left`;
   } else {
@@ -172,7 +219,9 @@ function budgetOperations(fleet: SimFleet, ops: readonly Operation[]): { ids: nu
   }
   const name = credentialName(v.credential);
   const ids = ops
-    .filter((o) => o.credential === name && o.input.kind !== 'register' && moments.some((t) => o.call < t && t < o.return))
+    .filter(
+      (o) => o.credential === name && o.input.kind !== 'register' && moments.some((t) => o.call < t && t < o.return),
+    )
     .map((o) => o.id);
   return { ids, at: v.at, why };
 }
@@ -194,7 +243,12 @@ const ARROW = /^(\S+) -> (\S+) (.*)$/;
  * The trace lines up to the violation (`until`, in ms: default the end of the run) as steps, the
  * last `limit` of them, with every replica's state after each.
  */
-export function counterexample(fleet: SimFleet, invariant: string | undefined, until = Infinity, limit = COUNTEREXAMPLE_STEPS): Counterexample {
+export function counterexample(
+  fleet: SimFleet,
+  invariant: string | undefined,
+  until = Infinity,
+  limit = COUNTEREXAMPLE_STEPS,
+): Counterexample {
   let to = fleet.traceStates.length;
   while (to > 0 && fleet.traceStates[to - 1]!.at > until) to--;
   const from = Math.max(0, to - limit);
@@ -230,7 +284,9 @@ export function describeReplica(s: ReplicaState | null): string[] {
   const lines = [head, `log ${d.log.length}, commit ${raft.commitIndex}, applied ${s.lastApplied}`];
   for (const [credential, rec] of Object.entries(s.node.vault.records)) {
     const pending = Object.keys(rec.pending).length;
-    lines.push(`${credentialName(credential)}: ${rec.status}, ${rec.attemptsUsed}/${rec.guessLimit} attempts${pending ? `, ${pending} pending` : ''}`);
+    lines.push(
+      `${credentialName(credential)}: ${rec.status}, ${rec.attemptsUsed}/${rec.guessLimit} attempts${pending ? `, ${pending} pending` : ''}`,
+    );
   }
   return lines;
 }

@@ -52,7 +52,9 @@ const NAV: readonly (readonly [string, string])[] = [
 
 export function buildSite(o: SiteOptions): SiteSummary {
   const specDir = join(o.root, 'spec');
-  const chapters = readdirSync(specDir).filter((f) => /^\d+-.*\.md$/.test(f)).sort();
+  const chapters = readdirSync(specDir)
+    .filter((f) => /^\d+-.*\.md$/.test(f))
+    .sort();
   mkdirSync(join(o.out, 'assets'), { recursive: true });
   writeAssets(o.out);
   const written: string[] = [];
@@ -77,12 +79,16 @@ export function buildSite(o: SiteOptions): SiteSummary {
     diagrams += (html.match(/<pre class="mermaid">/g) ?? []).length;
     const title = /^# (.*)$/m.exec(md)?.[1] ?? c;
     titles.push([c.replace(/\.md$/, '.html'), title]);
-    for (const m of md.matchAll(RULE)) named.set(m[1]!, (named.get(m[1]!) ?? new Set()).add(c.replace(/\.md$/, '.html')));
+    for (const m of md.matchAll(RULE))
+      named.set(m[1]!, (named.get(m[1]!) ?? new Set()).add(c.replace(/\.md$/, '.html')));
     write(c.replace(/\.md$/, '.html'), page({ title, mermaid: true, nav: NAV }, linkRules(html)));
   }
   const statements = ruleStatements(specDir);
   const rules = [...new Set([...statements.keys(), ...named.keys()])].sort(ruleOrder);
-  write('rules.html', page({ title: 'bkv: the rules', nav: NAV }, renderRules(rules, statements, named, sources, codeLink, titles)));
+  write(
+    'rules.html',
+    page({ title: 'bkv: the rules', nav: NAV }, renderRules(rules, statements, named, sources, codeLink, titles)),
+  );
   const machines = renderMachines();
   diagrams += machines.diagrams;
   write('machines.html', page({ title: 'bkv: the machines', mermaid: true, nav: NAV }, machines.html));
@@ -113,10 +119,19 @@ export function writeAssets(out: string): void {
   writeFileSync(join(out, 'assets', 'diagrams.js'), DIAGRAMS_JS);
 }
 
-const slug = (s: string) => s.toLowerCase().replace(/<[^>]+>/g, '').replace(/[^\w]+/g, '-').replace(/^-|-$/g, '');
+const slug = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/<[^>]+>/g, '')
+    .replace(/[^\w]+/g, '-')
+    .replace(/^-|-$/g, '');
 
 /** A chapter as HTML: mermaid blocks left for the browser, headings with ids, links to chapters and modules. */
-export function renderChapter(md: string, root: string, codeLink: (file: string, line?: number) => string | null): string {
+export function renderChapter(
+  md: string,
+  root: string,
+  codeLink: (file: string, line?: number) => string | null,
+): string {
   const marked = new Marked({
     renderer: {
       code({ text, lang }: Tokens.Code) {
@@ -146,7 +161,9 @@ export function renderChapter(md: string, root: string, codeLink: (file: string,
 function declarationLine(root: string, file: string, name: string): number | undefined {
   if (!existsSync(join(root, file))) return undefined;
   const lines = readFileSync(join(root, file), 'utf8').split('\n');
-  const k = lines.findIndex((l) => new RegExp(`^(export )?(declare )?(async )?(function\\*?|const|let|class|interface|type|enum) ${name}\\b`).test(l));
+  const k = lines.findIndex((l) =>
+    new RegExp(`^(export )?(declare )?(async )?(function\\*?|const|let|class|interface|type|enum) ${name}\\b`).test(l),
+  );
   return k < 0 ? undefined : k + 1;
 }
 
@@ -182,7 +199,9 @@ function ruleOrder(a: string, b: string): number {
 /** INV-n from the table of ch. 12, Gn from the list of ch. 5. */
 function ruleStatements(specDir: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const f of readdirSync(specDir).filter((x) => x.endsWith('.md')).sort()) {
+  for (const f of readdirSync(specDir)
+    .filter((x) => x.endsWith('.md'))
+    .sort()) {
     const md = readFileSync(join(specDir, f), 'utf8');
     for (const m of md.matchAll(/^\| \*\*(INV-\d+)\*\* \| (.*?) \| (.*?) \|$/gm)) out.set(m[1]!, `${m[2]} (${m[3]})`);
     for (const m of md.matchAll(/^- \*\*(G[1-5])\.?\*\*\.? (.*)$/gm)) if (!out.has(m[1]!)) out.set(m[1]!, m[2]!);
@@ -203,7 +222,13 @@ function scanSources(root: string): Map<string, SourceHit[]> {
       ? []
       : readdirSync(join(root, dir)).flatMap((n) => {
           const p = `${dir}/${n}`;
-          return statSync(join(root, p)).isDirectory() ? (n === 'vectors' || n === 'node_modules' ? [] : walk(p)) : p.endsWith('.ts') ? [p] : [];
+          return statSync(join(root, p)).isDirectory()
+            ? n === 'vectors' || n === 'node_modules'
+              ? []
+              : walk(p)
+            : p.endsWith('.ts')
+              ? [p]
+              : [];
         });
   for (const file of [...walk('src'), ...walk('model'), ...walk('test')]) {
     const seen = new Set<string>();
@@ -222,7 +247,9 @@ function scanSources(root: string): Map<string, SourceHit[]> {
 
 /** A statement's inline markdown (code spans, emphasis) as HTML. */
 function statement(md: string | undefined): string {
-  return md === undefined ? '(named in the text; stated in the chapters below)' : new Marked().parseInline(md, { async: false });
+  return md === undefined
+    ? '(named in the text; stated in the chapters below)'
+    : new Marked().parseInline(md, { async: false });
 }
 
 function renderRules(
@@ -255,8 +282,11 @@ function renderRules(
 
 /** The machines of model/ as state diagrams, the transitions the conformance paths take marked. */
 function renderMachines(): { html: string; diagrams: number } {
-  const parts = ['<h1>The machines</h1>', '<p>Each XState machine of <code>model/</code> (spec ch. 10) as a state diagram drawn from its definition. ',
-    'A transition taken by the paths of its conformance test (<code>model/path-coverage.ts</code>: every shortest path, then one per transition they miss) is marked ✓, one never taken ✗.</p>'];
+  const parts = [
+    '<h1>The machines</h1>',
+    '<p>Each XState machine of <code>model/</code> (spec ch. 10) as a state diagram drawn from its definition. ',
+    'A transition taken by the paths of its conformance test (<code>model/path-coverage.ts</code>: every shortest path, then one per transition they miss) is marked ✓, one never taken ✗.</p>',
+  ];
   for (const m of MACHINES) {
     const covered = machinePathCoverage(m.name);
     const mark = (id: string) => (covered === null ? '' : covered.has(id) ? ' ✓' : ' ✗');
@@ -268,11 +298,15 @@ function renderMachines(): { html: string; diagrams: number } {
       const target = t.targets.map((x) => x.split('.').slice(1).join('.')).join(', ') || '(stays)';
       return `<tr class="${cls}"><td>${esc(t.source.split('.').slice(1).join('.') || '(any)')}</td><td>${esc(transitionLabel(t))}</td><td>${esc(target)}</td><td>${mark(t.id).trim() || '–'}</td></tr>`;
     });
-    parts.push(`<section class="machine" id="machine-${esc(m.name)}" data-states="${esc(stateNames(m.machine).join(' '))}">`);
+    parts.push(
+      `<section class="machine" id="machine-${esc(m.name)}" data-states="${esc(stateNames(m.machine).join(' '))}">`,
+    );
     parts.push(`<h2>${esc(m.machine.id)} <small>(${esc(m.module)})</small></h2>`);
     parts.push(`<p>${transitions.length} transitions${n === null ? '' : `, ${n} taken by the conformance paths`}.</p>`);
     parts.push(`<pre class="mermaid">${esc(diagram)}</pre>`);
-    parts.push(`<details><summary>transitions</summary><table><tr><th>from</th><th>event [guard] / actions</th><th>to</th><th>taken</th></tr>${rows.join('')}</table></details></section>`);
+    parts.push(
+      `<details><summary>transitions</summary><table><tr><th>from</th><th>event [guard] / actions</th><th>to</th><th>taken</th></tr>${rows.join('')}</table></details></section>`,
+    );
   }
   return { html: parts.join('\n'), diagrams: MACHINES.length };
 }
@@ -292,8 +326,16 @@ function renderCode(root: string, file: string): string {
   const depth = file.split('/').length; // code/<file>: one level per folder, plus code/
   const back = '../'.repeat(depth);
   const lines = readFileSync(join(root, file), 'utf8').split('\n');
-  const body = lines.map((l, k) => `<span id="L${k + 1}"><a class="ln" href="#L${k + 1}">${String(k + 1).padStart(4)}</a>  ${esc(l)}</span>`).join('\n');
-  return page({ title: file, root: back, nav: NAV.map(([t, h]) => [t, back + h] as const) }, `<h1>${esc(file)}</h1><pre class="code">${body}</pre>`);
+  const body = lines
+    .map(
+      (l, k) =>
+        `<span id="L${k + 1}"><a class="ln" href="#L${k + 1}">${String(k + 1).padStart(4)}</a>  ${esc(l)}</span>`,
+    )
+    .join('\n');
+  return page(
+    { title: file, root: back, nav: NAV.map(([t, h]) => [t, back + h] as const) },
+    `<h1>${esc(file)}</h1><pre class="code">${body}</pre>`,
+  );
 }
 
 function dirBytes(dir: string): number {
@@ -303,4 +345,3 @@ function dirBytes(dir: string): number {
     return n + (s.isDirectory() ? dirBytes(p) : s.size);
   }, 0);
 }
-

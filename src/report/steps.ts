@@ -15,20 +15,27 @@ export function renderCounterexample(c: Counterexample, detail?: string): string
   const cols = new Map(c.participants.map((p, i) => [p, i]));
   const width = Math.max(1, c.participants.length) * COL;
   const cx = (p: string) => (cols.get(p) ?? 0) * COL + COL / 2;
-  const lifelines = c.participants.map((p) => `<line class="lifeline" x1="${cx(p)}" x2="${cx(p)}" y1="0" y2="${ROW}"/>`).join('');
+  const lifelines = c.participants
+    .map((p) => `<line class="lifeline" x1="${cx(p)}" x2="${cx(p)}" y1="0" y2="${ROW}"/>`)
+    .join('');
   const head = c.participants.map((p) => `<text x="${cx(p)}" y="14" text-anchor="middle">${esc(p)}</text>`).join('');
   const rows: string[] = [];
   rows.push(`<tr><td class="t"></td><td><svg width="${width}" height="${ROW}">${head}</svg></td><td></td></tr>`);
-  if (c.omitted) rows.push(`<tr><td></td><td colspan="2" class="where">… ${c.omitted} earlier steps not shown</td></tr>`);
+  if (c.omitted)
+    rows.push(`<tr><td></td><td colspan="2" class="where">… ${c.omitted} earlier steps not shown</td></tr>`);
   c.steps.forEach((s, k) => {
     const strip = `<svg width="${width}" height="${ROW}">${lifelines}${glyph(s, cx)}</svg>`;
     const at = s.at === undefined ? `${k + 1}.` : String(s.at);
-    rows.push(`<tr class="step ${esc(s.kind)}" data-step="${k}"><td class="t">${esc(at)}</td><td>${strip}</td>` +
-      `<td class="lbl">${esc(stepText(s))}${states(s)}</td></tr>`);
+    rows.push(
+      `<tr class="step ${esc(s.kind)}" data-step="${k}"><td class="t">${esc(at)}</td><td>${strip}</td>` +
+        `<td class="lbl">${esc(stepText(s))}${states(s)}</td></tr>`,
+    );
   });
   if (c.invariant) {
     const text = `${c.invariant} violated${detail ? `: ${detail.split('\n')[0]}` : ''}`;
-    rows.push(`<tr class="violated" data-invariant="${esc(c.invariant)}"><td></td><td colspan="2">${esc(text)}</td></tr>`);
+    rows.push(
+      `<tr class="violated" data-invariant="${esc(c.invariant)}"><td></td><td colspan="2">${esc(text)}</td></tr>`,
+    );
   }
   return `<div class="scroll"><table class="steps">${rows.join('\n')}</table></div>`;
 }
@@ -61,6 +68,8 @@ function glyph(s: CounterexampleStep, cx: (p: string) => number): string {
 
 function states(s: CounterexampleStep): string {
   if (!s.states) return '';
-  const boxes = Object.entries(s.states).map(([who, lines]) => `<div><b>${esc(who)}</b><br>${lines.map(esc).join('<br>')}</div>`);
+  const boxes = Object.entries(s.states).map(
+    ([who, lines]) => `<div><b>${esc(who)}</b><br>${lines.map(esc).join('<br>')}</div>`,
+  );
   return `<details><summary>state</summary><div class="state">${boxes.join('')}</div></details>`;
 }

@@ -34,7 +34,9 @@ export function renderTimeline(t: Timeline, violation?: ReportViolation, lin?: L
     const x0 = x(term.start);
     const tw = Math.max(1, x(term.end) - x0);
     const tip = `term ${term.term}: ${term.leader} leads from ${term.start} to ${term.end} ${t.unit}`;
-    out.push(`<g><rect class="term${k % 2 ? ' alt' : ''}" x="${x0}" y="${TOP}" width="${tw}" height="${TERM_H}"><title>${esc(tip)}</title></rect>`);
+    out.push(
+      `<g><rect class="term${k % 2 ? ' alt' : ''}" x="${x0}" y="${TOP}" width="${tw}" height="${TERM_H}"><title>${esc(tip)}</title></rect>`,
+    );
     if (tw > 34) out.push(`<text x="${x0 + 3}" y="${TOP + 13}">t${term.term} ${esc(term.leader)}</text>`);
     out.push('</g>');
   }
@@ -43,7 +45,9 @@ export function renderTimeline(t: Timeline, violation?: ReportViolation, lin?: L
   t.replicas.forEach((r, i) => {
     const y = replicaTop + i * REPLICA_H;
     out.push(`<text class="lane-label" x="4" y="${y + 12}">${esc(r)}</text>`);
-    out.push(`<line class="lifeline" x1="${LABEL_W}" x2="${LABEL_W + w}" y1="${y + REPLICA_H / 2}" y2="${y + REPLICA_H / 2}"/>`);
+    out.push(
+      `<line class="lifeline" x1="${LABEL_W}" x2="${LABEL_W + w}" y1="${y + REPLICA_H / 2}" y2="${y + REPLICA_H / 2}"/>`,
+    );
   });
   out.push('<g class="faults">');
   for (const f of t.faults) {
@@ -56,7 +60,9 @@ export function renderTimeline(t: Timeline, violation?: ReportViolation, lin?: L
         out.push(`<path class="mark ${kind}" d="${d}"><title>${esc(f.label)}</title></path>`);
       } else {
         const bw = Math.max(2, x(f.end) - x(f.start));
-        out.push(`<rect class="band ${kind}" x="${x(f.start)}" y="${y + 2}" width="${bw}" height="${REPLICA_H - 4}"><title>${esc(f.label)}</title></rect>`);
+        out.push(
+          `<rect class="band ${kind}" x="${x(f.start)}" y="${y + 2}" width="${bw}" height="${REPLICA_H - 4}"><title>${esc(f.label)}</title></rect>`,
+        );
       }
     }
   }
@@ -66,7 +72,9 @@ export function renderTimeline(t: Timeline, violation?: ReportViolation, lin?: L
   const named = new Set(violation?.operations ?? []);
   const order = new Map<number, number[]>();
   lin?.longest.forEach((s, k) => order.set(s.op, [...(order.get(s.op) ?? []), k + 1]));
-  t.clients.forEach((c, i) => out.push(`<text class="lane-label" x="4" y="${clientTop + i * CLIENT_H + 15}">${esc(c)}</text>`));
+  t.clients.forEach((c, i) =>
+    out.push(`<text class="lane-label" x="4" y="${clientTop + i * CLIENT_H + 15}">${esc(c)}</text>`),
+  );
   out.push('<g class="operations">');
   for (const o of t.operations) {
     const y = clientTop + (lane.get(o.client) ?? 0) * CLIENT_H + 3;
@@ -81,14 +89,20 @@ export function renderTimeline(t: Timeline, violation?: ReportViolation, lin?: L
     const rect = `<rect class="${cls}" data-op="${o.id}" x="${x0}" y="${y}" width="${bw}" height="${CLIENT_H - 6}" rx="3">`;
     out.push(`<g>${rect}<title>${esc(tip.join('\n'))}</title></rect>`);
     const text = steps ? steps.join(',') : bw > 60 ? o.input : '';
-    if (text) out.push(`<text class="${steps ? 'prefix-badge' : ''}" x="${x0 + 3}" y="${y + 12}" pointer-events="none">${esc(text)}</text>`);
+    if (text)
+      out.push(
+        `<text class="${steps ? 'prefix-badge' : ''}" x="${x0 + 3}" y="${y + 12}" pointer-events="none">${esc(text)}</text>`,
+      );
     out.push('</g>');
   }
   out.push('</g>');
   // axis
   const axisY = clientTop + t.clients.length * CLIENT_H + 4;
   out.push(`<g class="axis"><line x1="${LABEL_W}" x2="${LABEL_W + w}" y1="${axisY}" y2="${axisY}"/>`);
-  for (const v of ticks(t.end)) out.push(`<line x1="${x(v)}" x2="${x(v)}" y1="${axisY}" y2="${axisY + 4}"/><text x="${x(v) - 8}" y="${axisY + 16}">${v}</text>`);
+  for (const v of ticks(t.end))
+    out.push(
+      `<line x1="${x(v)}" x2="${x(v)}" y1="${axisY}" y2="${axisY + 4}"/><text x="${x(v) - 8}" y="${axisY + 16}">${v}</text>`,
+    );
   out.push(`<text class="lane-label" x="4" y="${axisY + 16}">${esc(t.unit)}</text></g>`);
   // the violation
   if (violation?.at !== undefined) {
