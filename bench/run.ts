@@ -16,7 +16,8 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type Parsed, stringOption } from '../src/cli/args.ts';
-import type { Command } from '../src/cli/command.ts';
+import { type Command, REPORT_FLAG } from '../src/cli/command.ts';
+import { writeBenchReport } from '../src/report/bench.ts';
 import { runCli } from '../src/cli/main.ts';
 import { seededRng } from '../src/crypto/rng.ts';
 import { type BenchSuite, type Budget, DEFAULT_BUDGET, measureTask, type SuiteContext, type TaskMeasure } from './harness.ts';
@@ -82,8 +83,9 @@ export const BENCH_COMMAND: Command = {
       example: '/tmp/bench.json',
     },
     { name: 'quick', kind: 'boolean', help: 'a look: 100 ms and 3 calls a task, smaller simulations (noisier)' },
+    { ...REPORT_FLAG, help: 'also write the results as charts there (index.html, results.json; opens from disk)' },
   ],
-  examples: ['bench --quick', 'bench --suite crypto,vault --out /tmp/bench.json', 'bench --out bench/results.json'],
+  examples: ['bench --quick', 'bench --quick --suite floor,peers --report /tmp/bench-report', 'bench --suite crypto,vault --out /tmp/bench.json', 'bench --out bench/results.json'],
   run: (a) => runBench(a),
 };
 
@@ -182,6 +184,8 @@ async function runBench(a: Parsed): Promise<number> {
     writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
     log(`\nwrote ${out} (${took})`);
   } else log(`\n${took}; results not written (--out FILE keeps them)`);
+  const report = stringOption(a, 'report');
+  if (report !== undefined) log(`report: ${writeBenchReport(resolve(process.env.INIT_CWD ?? process.cwd(), report), results)}`);
   return failed ? 1 : 0;
 }
 

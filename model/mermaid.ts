@@ -26,8 +26,8 @@ export function transitionLabel(t: TransitionInfo): string {
   return `${t.event}${t.guard ? ` [${t.guard}]` : ''}${actions.length ? ` / ${actions.join(', ')}` : ''}`;
 }
 
-/** The machine as a mermaid `stateDiagram-v2`. */
-export function renderMermaid(machine: AnyStateMachine): string {
+/** The machine as a mermaid `stateDiagram-v2`; `mark` appends to each transition's label (a report's coverage marks). */
+export function renderMermaid(machine: AnyStateMachine, mark: (t: TransitionInfo) => string = () => ''): string {
   const transitions = listTransitions(machine);
   // mermaid ids: the state's key, or its path when two states share a key
   const nodes: AnyStateNode[] = [];
@@ -66,7 +66,7 @@ export function renderMermaid(machine: AnyStateMachine): string {
   const everywhere: string[] = [];
   for (const t of transitions) {
     if (t.source === machine.root.id) {
-      everywhere.push(transitionLabel(t));
+      everywhere.push(transitionLabel(t) + mark(t));
       continue;
     }
     const from = idOf(t.source);
@@ -74,7 +74,7 @@ export function renderMermaid(machine: AnyStateMachine): string {
     // a transition of a composite state into one of its own children: a self-loop naming the child
     const inner = target !== undefined && target.startsWith(`${t.source}.`);
     const to = target === undefined || inner ? from : idOf(target);
-    lines.push(`  ${from} --> ${to} : ${transitionLabel(t)}${inner ? ` (to ${idOf(target)})` : ''}`);
+    lines.push(`  ${from} --> ${to} : ${transitionLabel(t)}${inner ? ` (to ${idOf(target)})` : ''}${mark(t)}`);
   }
   if (everywhere.length > 0) {
     const first = Object.values(machine.root.states)[0]!;

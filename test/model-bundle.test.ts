@@ -29,23 +29,15 @@ import { type Adapter, ChoiceCommand, ConformanceError, runEvents, runPath, setu
 import { TransitionCoverage, formatCoverage } from '../model/coverage.ts';
 import { findViolations } from '../model/invariants.ts';
 import { coveringPaths, pathEvents } from '../model/paths.ts';
+import { BUNDLE_EPOCHS, BUNDLE_PATH_EVENTS } from '../model/path-events.ts';
 
 const DEEP = process.env.BKV_DEEP === '1';
 import { BUNDLE_INVARIANTS, type BundleDefect, type BundleEvent, type BundleSnapshot, type BundleSource, bundleMachine } from '../model/bundle-machine.ts';
 
 const NAMESPACE = 'bkv.test.model';
 const START = Date.UTC(2026, 0, 1);
-const EPOCHS = [1, 2, 3];
-const DEFECTS: BundleDefect[] = ['unsigned', 'witnessSignature', 'operatorSignature', 'digest', 'namespace', 'timestamp', 'role'];
-
-const EVENTS: BundleEvent[] = [
-  { type: 'InstallPinned' },
-  { type: 'InstallOverTheAir' },
-  ...(['none', 'pinned', 'other'] as const).map((served) => ({ type: 'ValidatePinned' as const, served })),
-  ...EPOCHS.flatMap((epoch) => (['log', 'fork'] as const).map((source) => ({ type: 'ValidateBundle' as const, epoch, source, defect: 'none' as const }))),
-  // every defect at epoch 2: refused whatever the client holds, and role (checked after the epoch) meets every case
-  ...DEFECTS.map((defect) => ({ type: 'ValidateBundle' as const, epoch: 2, source: 'log' as const, defect })),
-];
+const EPOCHS = BUNDLE_EPOCHS;
+const EVENTS = BUNDLE_PATH_EVENTS;
 
 interface World {
   readonly trust: BundleTrust;

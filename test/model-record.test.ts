@@ -16,23 +16,14 @@ import { TransitionCoverage, formatCoverage } from '../model/coverage.ts';
 import { findViolations } from '../model/invariants.ts';
 import { RECORD_INVARIANTS, type RecordEvent, type RecordSnapshot, recordMachine } from '../model/record-machine.ts';
 import { coveringPaths, pathEvents } from '../model/paths.ts';
+import { RECORD_PATH_EVENTS, RECORD_PATH_LIMIT, RECORD_PATH_SESSIONS } from '../model/path-events.ts';
 
 const DEEP = process.env.BKV_DEEP === '1';
 
 const CREDENTIAL = 'c0ffee';
-const LIMIT = 2;
-const SESSIONS = ['s1', 's2', 's3'];
-
-/** The finite payloads of the paths: a limit-2 budget, three sessions, one stale guess, one invalid limit. */
-const EVENTS: RecordEvent[] = [
-  { type: 'Register', guessLimit: LIMIT },
-  { type: 'Register', guessLimit: 0 },
-  ...SESSIONS.map((sessionId) => ({ type: 'ConsumeGuess' as const, sessionId, stale: false })),
-  { type: 'ConsumeGuess', sessionId: 's1', stale: true },
-  ...SESSIONS.map((sessionId) => ({ type: 'Reset' as const, sessionId })),
-  ...SESSIONS.map((sessionId) => ({ type: 'EndSession' as const, sessionId, reason: 'expired' as const })),
-  { type: 'Delete' },
-];
+const LIMIT = RECORD_PATH_LIMIT;
+const SESSIONS = RECORD_PATH_SESSIONS;
+const EVENTS = RECORD_PATH_EVENTS;
 
 interface RecordSut {
   state: VaultState;

@@ -37,45 +37,16 @@ import { type Adapter, ChoiceCommand, ConformanceError, runEvents, runPath, setu
 import { TransitionCoverage, formatCoverage } from '../model/coverage.ts';
 import { findViolations } from '../model/invariants.ts';
 import { coveringPaths, pathEvents } from '../model/paths.ts';
+import { REPLICA_MAX_TERM, REPLICA_PATH_EVENTS, replicaAdmissible } from '../model/path-events.ts';
 
 const DEEP = process.env.BKV_DEEP === '1';
 import { DEFAULT_REPLICA_FLEET, REPLICA_INVARIANTS, type ReplicaEvent, type ReplicaSnapshot, replicaMachine } from '../model/replica-machine.ts';
 
-/** Terms are bounded for the traversal (the machine itself is not). */
-const MAX_TERM = 3;
+const MAX_TERM = REPLICA_MAX_TERM;
 const CANDIDATE = 4; // the peer that asks for votes and then leads
 const SEAL = 'model/replica/seal';
-
-const EVENTS: ReplicaEvent[] = [
-  { type: 'ElectionTimeout' },
-  { type: 'HandleRequestVoteRequest', term: 'current', upToDate: true },
-  { type: 'HandleRequestVoteRequest', term: 'current', upToDate: false },
-  { type: 'HandleRequestVoteRequest', term: 'next', upToDate: true },
-  { type: 'HandleRequestVoteRequest', term: 'next', upToDate: false },
-  { type: 'HandleRequestVoteResponse', term: 'current', granted: true },
-  { type: 'HandleRequestVoteResponse', term: 'current', granted: false },
-  { type: 'HandleRequestVoteResponse', term: 'next', granted: false },
-  { type: 'HandleAppendEntriesRequest', term: 'stale', echo: false },
-  { type: 'HandleAppendEntriesRequest', term: 'current', echo: false },
-  { type: 'HandleAppendEntriesRequest', term: 'current', echo: true },
-  { type: 'HandleAppendEntriesRequest', term: 'next', echo: false },
-  { type: 'HandleAppendEntriesRequest', term: 'next', echo: true },
-  { type: 'HandleAppendEntriesResponse', term: 'next' },
-  { type: 'Crash' },
-  { type: 'Restart', storage: 'intact' },
-  { type: 'Restart', storage: 'rolledBack' },
-];
-
-/** What the environment can send: no request or leader message of term 0 or below, no term above `maxTerm`. */
-function admissibleUpTo(maxTerm: number) {
-  return (s: ReplicaSnapshot, e: ReplicaEvent): boolean => {
-    const t = s.context.term;
-    if ('term' in e && e.term === 'next' && t >= maxTerm) return false;
-    if (e.type === 'ElectionTimeout' && (s.matches('Follower') || s.matches('Candidate')) && t >= maxTerm) return false;
-    if ('term' in e && e.term !== 'next' && e.type !== 'HandleRequestVoteResponse' && t < 1) return false;
-    return true;
-  };
-}
+const EVENTS = REPLICA_PATH_EVENTS;
+const admissibleUpTo = replicaAdmissible;
 const admissible = admissibleUpTo(MAX_TERM);
 
 interface ReplicaSut {

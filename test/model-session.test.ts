@@ -22,17 +22,14 @@ import { findViolations } from '../model/invariants.ts';
 import { coveringPaths, pathEvents } from '../model/paths.ts';
 
 const DEEP = process.env.BKV_DEEP === '1';
+import { SESSION_PATH_EVENTS } from '../model/path-events.ts';
 import { DEFAULT_SESSION_LIMIT, SESSION_INVARIANTS, type SessionEvent, type SessionSnapshot, sessionMachine } from '../model/session-machine.ts';
 
 const PASSWORD = utf8('correct horse');
 const WRONG = utf8('battery staple');
 const backend = memoryBackend();
 
-const EVENTS: SessionEvent[] = [
-  { type: 'RecoverStart', password: 'right' },
-  { type: 'RecoverStart', password: 'wrong' },
-  ...(['HandleRecoverStart', 'OnRecoverResponse', 'HandleRecoverFinish', 'HandleRecoverAbort', 'OnReleased', 'DropMessage', 'SessionExpiry', 'Restart', 'Register'] as const).map((type) => ({ type })),
-];
+const EVENTS = SESSION_PATH_EVENTS;
 
 interface SessionSut {
   readonly world: VaultWorld;

@@ -9,7 +9,7 @@
  *   npx bkv check --broken M [--runs N] [--seed S] [--hsm memory|softhsm]
  * @module
  */
-import { type Parsed, UsageError, choiceOption, intOption } from './args.ts';
+import { type Parsed, UsageError, choiceOption, intOption, stringOption } from './args.ts';
 import type { ScenarioEnv } from '../sim/scenario.ts';
 import { ATTACKS } from '../scenarios/attacks.ts';
 import { type ProgressBar, terminalProgressBar } from './progress.ts';
@@ -18,6 +18,7 @@ import { type BrokenVariant, BROKEN, getBroken } from '../broken/catalog.ts';
 import { brokenEnv, huntBroken } from '../scenarios/mutants.ts';
 import { type RunResult, type SuiteName, SUITES, type Summary } from '../scenarios/suites.ts';
 import { describeFailure, emptySummary, parseReplayToken, runOne, runSuite } from '../scenarios/suites.ts';
+import { type ReportedRuns, commandLine, reportRuns, writeCheckReport } from '../report/check-report.ts';
 
 /** Default runs per suite on memory replicas: every attack twice. */
 export const DEFAULT_RUNS: Readonly<Record<SuiteName, number>> = { consensus: 100, attack: 2 * ATTACKS.length, 'guess-limit': 20 };
@@ -155,6 +156,8 @@ export async function check(
     print(`note: ${attackRuns} attack runs try ${attackRuns} of the ${n} attacks (run k tries attack k mod ${n})`);
   }
   const summary = emptySummary();
+  const reportDir = stringOption(args, 'report');
+  let reported: ReportedRuns | null = null;
   try {
     for (const p of plan) {
       const progress = (r: RunResult, done: number) => {
@@ -178,6 +181,7 @@ export async function check(
       print('');
       print(describeFailure(f, traced.trace));
     }
+    reported = reportDir === undefined ? null : reportRuns(env, summary.failures, plan, seed);
   } finally {
     bar?.clear();
     fleets.dispose();
@@ -196,6 +200,7 @@ export async function check(
     failures: summary.failures.map(failureOf),
   };
   json?.(report);
+  if (reportDir !== undefined) writeCheckReport(reportDir, report, reported!, commandLine(args.options), print);
   return report.ok ? 0 : 1;
 }
 
@@ -236,9 +241,14 @@ async function broken(
       ...figures({ ...summary, violations: failures.length }),
       failures: failures.map(failureOf),
     });
+    const reportDir = stringOption(args, 'report');
+    const reported = (doc: CheckReport, failures: readonly RunResult[]) => {
+      if (reportDir !== undefined) writeCheckReport(reportDir, doc, reportRuns(brokenEnv(fleets, m), failures, doc.plan, seed), commandLine(args.options), print);
+    };
     if (caught === null) {
       print(`  FAILED: ${m.name} was not caught in ${runs} runs`);
       json?.(report(null, false, []));
+      reported(report(null, false, []), []);
       return 1;
     }
     print('');
@@ -248,6 +258,7 @@ async function broken(
     print('');
     print(expected ? `caught: ${m.name} reported as ${by} by ${m.checker}` : `  FAILED: ${m.name} was reported as ${by}, not by ${m.checker} (${m.expected.join('/')})`);
     json?.(report(caught.violation?.invariant ?? null, expected, [caught]));
+    reported(report(caught.violation?.invariant ?? null, expected, [caught]), [caught]);
     return expected ? 0 : 1;
   } finally {
     fleets.dispose();

@@ -83,6 +83,15 @@ export const JSON_FLAG: Flag = {
   help: 'one JSON document on stdout instead of the text (spec ch. 14); the text goes to stderr',
 };
 
+/** `--report DIR`: a run report, a static folder to open from disk (src/report/, spec ch. 14.6). */
+export const REPORT_FLAG: Flag = {
+  name: 'report',
+  kind: 'string',
+  value: 'DIR',
+  help: 'also write a report there: report.json and index.html (timelines, steps; opens from disk)',
+  example: 'r',
+};
+
 const placeholder = (f: Flag): string =>
   f.value ?? (f.kind === 'choice' ? f.choices!.join('|') : f.kind === 'int' ? 'N' : f.kind === 'list' ? 'A,B' : 'S');
 

@@ -15,7 +15,8 @@ import { checkFleetSize, MAX_REPLICAS } from '../replication/raft.ts';
 import { SUITES } from '../scenarios/suites.ts';
 import { DEFAULT_ADAPTER_TIMEOUT_MS } from '../conform/lines.ts';
 import { choiceOption, intOption, type Parsed, stringOption, UsageError } from './args.ts';
-import { type Command, type Flag, JSON_FLAG } from './command.ts';
+import { type Command, type Flag, JSON_FLAG, REPORT_FLAG } from './command.ts';
+
 
 const SEED: Flag = {
   name: 'seed',
@@ -227,10 +228,12 @@ export const COMMANDS: readonly Command[] = [
         help: 'a broken variant to catch (an unknown name lists them)',
         example: 'count-at-ke3',
       },
+      REPORT_FLAG,
       JSON_FLAG,
     ],
     examples: [
       'check',
+      'check --broken count-at-ke3 --report r',
       'check --suite attack --runs 26 --seed 1',
       'check --broken count-at-ke3',
       'check --hsm softhsm --suite guess-limit --json',
@@ -414,6 +417,27 @@ export const COMMANDS: readonly Command[] = [
     async run(a) {
       const { adapterCommand } = await import('./conform.ts');
       return adapterCommand('client', a);
+    },
+  },
+  {
+    name: 'report',
+    summary: 'the spec as a static site: chapters with their diagrams, rules, machines, figures (spec ch. 14.6)',
+    details: ['Opens from disk: every script and style is in DIR (mermaid is copied from node_modules).'],
+    flags: [
+      { name: 'out', kind: 'string', value: 'DIR', default: 'site', help: 'where to write the site', example: 'site' },
+      {
+        name: 'bench',
+        kind: 'string',
+        value: 'FILE',
+        defaultText: 'bench/results.json',
+        help: 'the bench results to chart',
+        example: '/tmp/bench.json',
+      },
+    ],
+    examples: ['report --out site', 'report --out /tmp/site --bench /tmp/bench.json'],
+    async run(a, io) {
+      const { reportCommand } = await import('./report.ts');
+      return reportCommand(stringOption(a, 'out')!, stringOption(a, 'bench'), io.print);
     },
   },
   {

@@ -127,6 +127,7 @@ export function runWithRelay(s: Scenario, env: ScenarioEnv, adversary: RelayAdve
     ...(env.trace && { trace: true }),
     timing: { ...env.timing, ...s.timing },
   });
+  env.observe?.(fleet);
   const history = new History();
   const relay = new HostileRelay(fleet, history, s.seed);
   const keyNames = new Map<string, string>();

@@ -205,7 +205,15 @@ export class SimFleet {
   readonly ke2Log: { at: number; replica: number; session: string; index: number; sealedOn: number }[] = [];
   /** Every leader elected: [time, replica, term]. */
   readonly leaderLog: { at: number; replica: number; term: number }[] = [];
+  /** Every fault as it struck (a crash armed inside a save strikes later: see `lifeLog`). */
+  readonly faultLog: { at: number; fault: Fault }[] = [];
+  /** Every replica crash (`up: false`) and successful start (`up: true`), as it happened. */
+  readonly lifeLog: { at: number; replica: number; up: boolean }[] = [];
+  /** The simulated time of each logical tick: tick t (from 1) happened at `tickTimes[t - 1]` ms. */
+  readonly tickTimes: number[] = [];
   readonly trace: string[] = [];
+  /** With `trace`: each trace line's time and every replica's state then (null: down), for reports. */
+  readonly traceStates: { at: number; replicas: readonly (ReplicaState | null)[] }[] = [];
   readonly monitor: SafetyMonitor | null;
   readonly partition: Partition;
   now = 0;
@@ -293,6 +301,7 @@ export class SimFleet {
 
   /** A logical clock for histories: strictly increasing across the run. */
   tick(): number {
+    this.tickTimes.push(this.now);
     return ++this.#tick;
   }
 
@@ -600,6 +609,7 @@ export class SimFleet {
   // Faults, restarts, timers
 
   #applyFault(f: Fault): void {
+    this.faultLog.push({ at: this.now, fault: f });
     this.#log(() => `FAULT ${describeFault(f)}`);
     switch (f.type) {
       case 'Crash': {
@@ -664,6 +674,7 @@ export class SimFleet {
     h.life++;
     h.electionPending = false;
     this.stats.crashes++;
+    this.lifeLog.push({ at: this.now, replica: h.id, up: false });
   }
 
   /** Starts (or restarts) replica h from what its host storage holds; true when it found the storage rolled back. */
@@ -681,6 +692,7 @@ export class SimFleet {
     h.version = started.hosted.version;
     h.life++;
     h.state = started.hosted.state;
+    this.lifeLog.push({ at: this.now, replica: h.id, up: true });
     if (started.rolledBack) {
       this.stats.rollbacksDetected++;
       this.stats.persists++;
@@ -715,7 +727,9 @@ export class SimFleet {
   }
 
   #log(line: () => string): void {
-    if (this.#tracing) this.trace.push(`${String(this.now).padStart(6)} ms  ${line()}`);
+    if (!this.#tracing) return;
+    this.trace.push(`${String(this.now).padStart(6)} ms  ${line()}`);
+    this.traceStates.push({ at: this.now, replicas: this.#hosts.map((h) => h.state) });
   }
 }
 

@@ -74,6 +74,8 @@ export interface ScenarioEnv {
   readonly livenessMs?: number;
   readonly timing?: Partial<Timing>;
   readonly clientTiming?: Partial<ClientTiming>;
+  /** Sees the run's fleet once it is built (a report reads its logs afterwards: src/report/). */
+  readonly observe?: (fleet: SimFleet) => void;
 }
 
 export interface ScenarioViolation {
@@ -125,6 +127,7 @@ export function runScenario(s: Scenario, env: ScenarioEnv, drive?: (run: Scenari
     ...(env.trace && { trace: true }),
     timing: { ...env.timing, ...s.timing },
   });
+  env.observe?.(fleet);
   const history = new History();
   const keyNames = new Map<string, string>();
   for (const c of s.clients) for (const op of c.ops) if (op.kind === 'register') keyNames.set(toHex(keyBytes(op.key)), op.key);
