@@ -72,7 +72,7 @@ export function renderExample(name: string): string[] {
   const r = explorationOf(b).run(b.rules(RULES));
   if (r.violation === null) throw new Error(`${name} is not caught`);
   const v = r.violation;
-  return [`${v.invariant} violated: ${v.detail}`, ...v.trace.map((action, k) => (k === 0 ? '0. the initial state' : `${k}. ${action}`))];
+  return [`${v.invariant} violated: ${v.detail}`, '0. the initial state', ...v.trace.map((action, k) => `${k + 1}. ${action}`)];
 }
 
 /** A block: its opening marker, its lines, its closing marker (each on a line of its own; the body may be empty). */

@@ -2,8 +2,8 @@
  * Invariants as named predicates (spec ch. 10 and ch. 12). Each one carries the name it has in
  * spec ch. 12 (`INV-n`), a one-line statement of what it says about *this* model, and a pure
  * predicate over a snapshot of the model. The model-based tests evaluate every predicate of a
- * machine after every step of every path; the explorer evaluates those of the fleet model in every
- * reachable state. Proof-only ("ghost") variables that a predicate needs are kept in the model's
+ * machine after every step of every path (the explorer over the real code calls the predicates of
+ * src/check/invariants.ts instead). Proof-only ("ghost") variables that a predicate needs are kept in the model's
  * state and labelled as such: they change no transition.
  * @module
  */

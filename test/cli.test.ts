@@ -278,16 +278,18 @@ describe('--json: one document on stdout, the text on stderr', () => {
     expect(o.doc).toMatchObject({ schema: 'bkv-vectors-official/1', ok: true, passed: 9, failed: 0 });
   });
 
-  test('explore: the figures of the text report; a broken variant, its schedule', async () => {
-    const ok = await json(['explore', '--sessions', '1', '--credentials', '1', '--max-log', '2']);
-    expect(ok.code).toBe(0);
-    expect(ok.doc).toMatchObject({ schema: 'bkv-explore/1', ok: true, complete: true, violation: null });
-    const states = Number(/exhausted: ([\d,]+) states/.exec(ok.err.join('\n'))![1]!.replace(/,/g, ''));
-    expect(ok.doc.states).toBe(states);
-    const broken = await json(['explore', '--broken', 'count-after-ke3']);
+  test('explore: a broken variant, its schedule in the text and in the JSON report', async () => {
+    const broken = await json(['explore', '--broken', 'count-at-ke3']);
     expect(broken.code).toBe(0);
-    expect(broken.doc).toMatchObject({ ok: true, violation: { invariants: ['INV-3'] } });
-  });
+    expect(broken.doc).toMatchObject({ schema: 'bkv-explore/2', ok: true, broken: 'count-at-ke3' });
+    const [run] = broken.doc.explorations as { violation: { invariant: string; trace: string[] } }[];
+    expect(run!.violation.invariant).toBe('INV-1');
+    const text = broken.err.join('\n');
+    // every action of the schedule is printed, numbered from 1 after the initial state
+    run!.violation.trace.forEach((action, k) => expect(text).toContain(`${k + 1}. ${action}`));
+    expect(text).toContain(`shortest schedule (${run!.violation.trace.length} actions)`);
+    expect((await bkv(['explore', '--broken', 'no-such-variant'])).code).toBe(2);
+  }, 120_000);
 
   test('check --suite attack with fewer runs than attacks says so', async () => {
     const r = await json(['check', '--suite', 'attack', '--runs', '1', '--seed', 'few']);

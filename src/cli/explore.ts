@@ -79,8 +79,9 @@ function printResult(x: ExploredReport, print: (line: string) => void): void {
   }
   print(`  counterexample after ${head}`);
   print(`  ${v.invariant} violated: ${v.detail}`);
-  print(`  shortest schedule (${v.trace.length - 1} actions):`);
-  v.trace.forEach((action, k) => print(k === 0 ? '    0. the initial state' : `    ${k}. ${action}`));
+  print(`  shortest schedule (${v.trace.length} actions):`);
+  print('    0. the initial state');
+  v.trace.forEach((action, k) => print(`    ${k + 1}. ${action}`));
 }
 
 function variantOf(name: string): BrokenVariant {

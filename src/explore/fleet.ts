@@ -153,10 +153,13 @@ export class FleetSystem implements Explorable<FleetState> {
   constructor(
     readonly bound: FleetBound = DEFAULT_FLEET_BOUND,
     readonly rules: ReplicaRules = RULES,
+    /** Symmetry reduction over the honest replicas (off: to check the reduction against a search without it). */
+    symmetry = true,
   ) {
     const fixed = Array.from({ length: Math.min(bound.forking, bound.replicas) }, (_, i) => i);
     const honest = Array.from({ length: bound.replicas - fixed.length }, (_, i) => fixed.length + i);
-    this.#symmetries = permutations(honest).map((p) => [...fixed, ...p]);
+    const all = permutations(honest).map((p) => [...fixed, ...p]);
+    this.#symmetries = symmetry ? all : all.slice(0, 1);
   }
 
   #raftConfig(i: number) {
