@@ -66,7 +66,7 @@ const countGuesses = (s: Scenario) => s.clients.filter((c) => c.name.startsWith(
 
 /**
  * No more KE2 answers (WrongPassword or a probe's KE2) than the limit between successes, as the
- * clients saw them, on a record that was registered (an unknown one answers with fake KE2s, ch. 4).
+ * clients saw them, on a record that was registered (an unknown one answers with fake KE2s, spec ch. 5.5).
  */
 function answeredWithinLimit(s: Scenario, r: ScenarioReport): ScenarioViolation | null {
   const history: readonly Operation[] = r.history;
@@ -309,7 +309,7 @@ const tamperReorder = relayAttack(
 const probeUnknown = scenarioAttack(
   'probe-unknown',
   'attackers probe credentials that were never registered (recoveries and abandoned sessions), next to a registered one',
-  'an unknown credential answers like a wrong password or Locked (fake KE2, spec ch. 4): linearizable against an unregistered record (INV-5); nothing is registered',
+  'an unknown credential answers like a wrong password or Locked (fake KE2, spec ch. 5.5): linearizable against an unregistered record (INV-5); nothing is registered',
   (rng, seed) => ({
     seed,
     n: pick(rng, [3, 5]),
