@@ -18,6 +18,7 @@
  */
 import { assertEvent, assign, setup, type SnapshotFrom } from 'xstate';
 import { MAX_GUESS_LIMIT } from '../src/vault/records.ts';
+import { type RecordView, recordViolations } from '../src/check/invariants.ts';
 import type { Invariant } from './invariants.ts';
 
 /** The outcome of the last command: `ok`, or the code records.ts refuses it with. */
@@ -123,24 +124,28 @@ export const recordMachine = setup({
 
 export type RecordSnapshot = SnapshotFrom<typeof recordMachine>;
 
+/** The record as INV-4 and INV-7 read it (src/check/invariants.ts, the predicates the explorer and the monitor call). */
+function recordView(s: RecordSnapshot): RecordView | null {
+  if (s.matches('NotRegistered')) return null;
+  const { attemptsUsed, guessLimit, pending } = s.context;
+  const exhausted = s.matches('Exhausted');
+  return { status: exhausted ? 'Exhausted' : 'Registered', attemptsUsed, guessLimit, pending: pending.length, erased: exhausted };
+}
+
+const holdsFor = (id: 'INV-4' | 'INV-7') => (s: RecordSnapshot) => {
+  const r = recordView(s);
+  return r === null || !recordViolations(r).some((v) => v.invariant === id);
+};
+
 export const RECORD_INVARIANTS: readonly Invariant<RecordSnapshot>[] = [
   {
     id: 'INV-4',
     statement: 'a record with attempts == limit and no pending session is Exhausted, and an Exhausted record has no guess left and no pending session',
-    holds: (s) => {
-      const { attemptsUsed, guessLimit, pending } = s.context;
-      if (s.matches('Registered')) return !(attemptsUsed >= guessLimit && pending.length === 0);
-      if (s.matches('Exhausted')) return attemptsUsed === guessLimit && pending.length === 0;
-      return true;
-    },
+    holds: holdsFor('INV-4'),
   },
   {
     id: 'INV-7',
     statement: 'a registered record has 0 <= attemptsUsed <= guessLimit and at most attemptsUsed pending sessions',
-    holds: (s) => {
-      if (s.matches('NotRegistered')) return true;
-      const { attemptsUsed, guessLimit, pending } = s.context;
-      return attemptsUsed >= 0 && attemptsUsed <= guessLimit && pending.length <= attemptsUsed;
-    },
+    holds: holdsFor('INV-7'),
   },
 ];

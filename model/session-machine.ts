@@ -24,6 +24,7 @@
  * @module
  */
 import { assertEvent, assign, setup, type SnapshotFrom } from 'xstate';
+import { ke2BudgetViolation } from '../src/check/invariants.ts';
 import type { Invariant } from './invariants.ts';
 
 export type Password = 'right' | 'wrong';
@@ -162,7 +163,7 @@ export const SESSION_INVARIANTS: readonly Invariant<SessionSnapshot>[] = [
   {
     id: 'INV-1',
     statement: 'between two successes (or a registration and the first success) at most guessLimit KE2s leave the vault',
-    holds: (s) => s.context.ke2SinceSuccess <= s.context.guessLimit,
+    holds: (s) => ke2BudgetViolation(s.context.ke2SinceSuccess, s.context.guessLimit) === null,
   },
   {
     id: 'INV-2',

@@ -169,20 +169,39 @@ export function checkKe2(n: number, index: number, term: number, sealedLogs: rea
   }
 }
 
+/** What INV-4 and INV-7 read of a record: a replica's (`checkRecords`) or a model's (model/record-machine.ts). */
+export interface RecordView {
+  readonly status: 'Registered' | 'Exhausted';
+  readonly attemptsUsed: number;
+  readonly guessLimit: number;
+  readonly pending: number;
+  /** Its OPAQUE record and sealed payload are gone. */
+  readonly erased: boolean;
+}
+
+/** INV-7 and INV-4 on one record: each invariant it breaks and how (none: empty). */
+export function recordViolations(r: RecordView): { readonly invariant: 'INV-4' | 'INV-7'; readonly detail: string }[] {
+  const { attemptsUsed: used, guessLimit: limit, pending } = r;
+  const out: { invariant: 'INV-4' | 'INV-7'; detail: string }[] = [];
+  if (used < 0 || used > limit || pending > used) out.push({ invariant: 'INV-7', detail: `has attempts ${used}/${limit} with ${pending} pending` });
+  if (r.status === 'Registered' && used >= limit && pending === 0) {
+    out.push({ invariant: 'INV-4', detail: `has used ${used}/${limit} attempts with no pending session, yet is not Exhausted` });
+  }
+  if (r.status === 'Exhausted' && (used < limit || pending > 0)) {
+    out.push({ invariant: 'INV-4', detail: `is Exhausted with attempts ${used}/${limit} and ${pending} pending` });
+  }
+  if (r.status === 'Exhausted' && !r.erased) {
+    out.push({ invariant: 'INV-4', detail: 'is Exhausted but keeps its OPAQUE record or sealed payload' });
+  }
+  return out;
+}
+
 /** INV-4 and INV-7, in a replica's applied records. */
 export function checkRecords(id: number, vault: VaultState): void {
   for (const [cid, r] of Object.entries(vault.records)) {
-    const pending = Object.keys(r.pending).length;
-    const name = `r${id}: record ${cid.slice(0, 12)}`;
-    if (r.attemptsUsed < 0 || r.attemptsUsed > r.guessLimit || pending > r.attemptsUsed) {
-      throw new InvariantViolation('INV-7', `${name} has attempts ${r.attemptsUsed}/${r.guessLimit} with ${pending} pending`);
-    }
-    if (r.status === 'Registered' && r.attemptsUsed >= r.guessLimit && pending === 0) {
-      throw new InvariantViolation('INV-4', `${name} has used ${r.attemptsUsed}/${r.guessLimit} attempts with no pending session, yet is not Exhausted`);
-    }
-    if (r.status === 'Exhausted' && (r.registrationRecord !== null || r.sealedPayload !== null)) {
-      throw new InvariantViolation('INV-4', `${name} is Exhausted but keeps its ${r.registrationRecord !== null ? 'OPAQUE record' : 'sealed payload'}`);
-    }
+    const erased = r.registrationRecord === null && r.sealedPayload === null;
+    const [v] = recordViolations({ ...r, pending: Object.keys(r.pending).length, erased });
+    if (v !== undefined) throw new InvariantViolation(v.invariant, `r${id}: record ${cid.slice(0, 12)} ${v.detail}`);
   }
 }
 
