@@ -10,7 +10,7 @@
 import type { ExploreScope } from '../explore/explore.ts';
 import { type ReplicaRules, RULES } from '../replication/host.ts';
 import { VERSION_REUSE, TRUST_HOST_STORAGE, VOTE_NOT_PERSISTED } from './persistence.ts';
-import { commitAtHalf, ke2BeforeCommit } from './replica.ts';
+import { commitAtHalf, ke2BeforeCommit, voteWithoutLogCheck } from './replica.ts';
 import * as vault from './vault.ts';
 
 export type SuiteName = 'consensus' | 'attack' | 'guess-limit';
@@ -45,6 +45,16 @@ export const BROKEN: readonly BrokenVariant[] = [
     suite: 'consensus',
     explore: { system: 'fleet', bound: { sessions: [], maxTerm: 3, crashes: 0 }, depth: 8 },
     rules: (b) => ({ ...b, commitQuorum: commitAtHalf }),
+  },
+  {
+    name: 'vote-without-log-check',
+    test: 'test/scenarios.test.ts',
+    summary: "a voter grants its vote without checking that the candidate's log is as up to date as its own",
+    checker: 'Raft safety',
+    expected: ['INV-3', 'INV-9', 'INV-10', 'INV-11'],
+    suite: 'consensus',
+    explore: { system: 'fleet', bound: { forking: 0, sessions: [], maxTerm: 3, crashes: 0 }, depth: 8 },
+    rules: (b) => ({ ...b, replica: voteWithoutLogCheck(b.replica) }),
   },
   {
     name: 'trust-host-storage',
@@ -105,6 +115,16 @@ export const BROKEN: readonly BrokenVariant[] = [
     suite: 'guess-limit',
     explore: { system: 'fleet', bound: { replicas: 1, sessions: ['wrong'], crashes: 0, maxLog: 8 } },
     rules: onVault(vault.neverErase),
+  },
+  {
+    name: 'reset-keeps-pending',
+    test: 'test/scenarios.test.ts',
+    summary: 'a Reset zeroes the attempts but leaves the other pending sessions pending',
+    checker: "pending sessions within the attempts (INV-7, the fleet's safety monitor)",
+    expected: ['INV-7'],
+    suite: 'guess-limit',
+    explore: { system: 'fleet', bound: { replicas: 1, limit: 2, sessions: ['right', 'wrong'], crashes: 0, maxLog: 8 } },
+    rules: onVault(vault.resetKeepsPending),
   },
   {
     name: 'release-without-ke3',

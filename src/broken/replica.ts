@@ -41,3 +41,19 @@ export function ke2BeforeCommit(r: ReplicaSteps): ReplicaSteps {
 export function commitAtHalf(n: number): number {
   return Math.max(1, majority(n) - 1);
 }
+
+/**
+ * vote-without-log-check: a voter grants its vote without checking that the candidate's log is at
+ * least as up to date as its own (Raft §5.4.1; INV-10). From outside: the voter is shown the
+ * request of a candidate whose log is as long and as recent as any.
+ */
+export function voteWithoutLogCheck(r: ReplicaSteps): ReplicaSteps {
+  return {
+    ...r,
+    handlePeerMessage(s, from, m, env) {
+      if (m.type !== 'RequestVoteRequest') return r.handlePeerMessage(s, from, m, env);
+      const blind = { ...m, lastLogIndex: Number.MAX_SAFE_INTEGER, lastLogTerm: Number.MAX_SAFE_INTEGER };
+      return r.handlePeerMessage(s, from, blind, env);
+    },
+  };
+}

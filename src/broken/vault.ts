@@ -199,3 +199,17 @@ export function noCommitForUnknown(v: VaultSteps): VaultSteps {
     },
   };
 }
+
+/** reset-keeps-pending: a Reset zeroes the attempts but leaves the other pending sessions pending (G3; INV-7). */
+export function resetKeepsPending(v: VaultSteps): VaultSteps {
+  return {
+    ...v,
+    onCommitted(node, cmd, env) {
+      const s = v.onCommitted(node, cmd, env);
+      const before = node.vault.records[cmd.credentialId];
+      if (cmd.type !== 'Reset' || !s.outcome.ok || before === undefined) return s;
+      const others = Object.fromEntries(Object.entries(before.pending).filter(([id]) => id !== cmd.sessionId));
+      return { ...s, node: withRecord(s.node, cmd.credentialId, (r) => ({ ...r, pending: others })) };
+    },
+  };
+}
