@@ -139,13 +139,10 @@ export const replicaAdapter: Adapter<ReplicaSnapshot, ReplicaEvent, ReplicaSut> 
       case 'Restart': {
         if (sut.raft !== null) throw new Error('restart of a live replica');
         if (e.storage === 'rolledBack') sut.store.storage.rollback(1);
-        const loaded = sut.persistence.load<never>(sut.store);
+        const loaded = sut.persistence.load<never>(sut.store, sut.rng); // seals what it resumes from first
         sut.version = loaded.version;
         sut.persisted = loaded.durable;
         sut.raft = restartRaft(sut.config, loaded.durable, loaded.durable.recovering ? freshNonce(sut.rng) : null);
-        if (loaded.rolledBack) {
-          sut.version = sut.persistence.persist(sut.store, sut.version, loaded.durable, sut.rng); // seal `recovering` first
-        }
         return;
       }
     }

@@ -480,7 +480,7 @@ function runRestart(v: Omit<RestartVector, keyof Verdict>): Verdict<RestartResul
   const storage = new MemoryHostStorage();
   if (v.blob !== null) storage.save(fromHex(v.blob));
   return verdictOf(() => {
-    const loaded = loadDurable<Command>({ hsm, sealLabel: v.hsm.sealLabel, storage });
+    const loaded = loadDurable<Command>({ hsm, sealLabel: v.hsm.sealLabel, storage }, seededRng('bkv vectors: reseal'));
     const { anchor, incarnation } = counters(hsm, v.hsm.sealLabel);
     return {
       durable: loaded.durable,
@@ -560,7 +560,7 @@ function storageVectors(m: ReturnType<typeof material>): { persist: PersistVecto
     restart: [
       restart(
         'fresh',
-        'no blob, counters at 0: a replica that never saved anything',
+        'no blob, counters at 0: a replica that never saved anything; it seals the empty state as (1.1)',
         { anchor: '0', ballot: '0', incarnation: '0' },
         null,
       ),
@@ -572,13 +572,13 @@ function storageVectors(m: ReturnType<typeof material>): { persist: PersistVecto
       ),
       restart(
         'the latest blob',
-        'the blob of the anchor version: the replica resumes from it, in life 2',
+        'the blob of the anchor version: the replica resumes from it and reseals it as (2.1)',
         last,
         blob(5),
       ),
       restart(
         'one ahead of the anchor',
-        'saved, crashed before the anchor moved: accepted, the anchor catches up',
+        'saved, crashed before the anchor moved: accepted; the reseal (2.1) puts the anchor past it',
         at(4),
         blob(5),
       ),
@@ -590,7 +590,7 @@ function storageVectors(m: ReturnType<typeof material>): { persist: PersistVecto
       ),
       restart(
         'the later life',
-        "life 2's save (2.1): the replica resumes from it, in life 3",
+        "life 2's save (2.1): the replica resumes from it and reseals it as (3.1)",
         { anchor: second.anchor, ballot: second.ballot, incarnation: second.incarnation },
         persist[5]!.sealed,
       ),
