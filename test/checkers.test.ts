@@ -111,7 +111,12 @@ describe('linearizability (INV-5: record operations are linearizable per credent
   });
 
   test('a recovery whose KE3 got no answer may have reset the attempts; one that never had its KE2 sent no KE3 and cannot have', () => {
-    const afterKe3 = (lost: Step): Step[] => [['c', reg(2), 'ok', { kind: 'Registered' }], ['a', rec('x'), 'ok', wrong(1)], lost, ['a', rec('y'), 'ok', wrong(1)]];
+    const afterKe3 = (lost: Step): Step[] => [
+      ['c', reg(2), 'ok', { kind: 'Registered' }],
+      ['a', rec('x'), 'ok', wrong(1)],
+      lost,
+      ['a', rec('y'), 'ok', wrong(1)],
+    ];
     expect(linearizable(sequential(afterKe3(['c', rec('pw'), 'info', undefined, 0])))).toBe(true);
     expect(linearizable(sequential(afterKe3(['c', rec('pw'), 'info'])))).toBe(false);
   });
@@ -195,31 +200,37 @@ describe('linearizability (INV-5: record operations are linearizable per credent
 
   test('property: every history of a correct sequential vault is accepted, and changing one output is caught', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 4 }), fc.array(fc.constantFrom('pw', 'x', 'y', 'probe'), { maxLength: 12 }), fc.nat(), (limit, attempts, which) => {
-        // the reference: a sequential vault
-        let used = 0;
-        const steps: Step[] = [['c', reg(limit), 'ok', { kind: 'Registered' }]];
-        for (const p of attempts) {
-          const left = limit - used;
-          if (left <= 0) steps.push(['c', p === 'probe' ? { kind: 'probe' } : rec(p), 'ok', { kind: 'Locked' }]);
-          else if (p === 'probe') steps.push(['a', { kind: 'probe' }, 'ok', { kind: 'Ke2', triesRemaining: left - 1 }]), (used += 1);
-          else if (p === 'pw') steps.push(['c', rec(p), 'ok', recovered, left - 1]), (used = 0);
-          else steps.push(['a', rec(p), 'ok', wrong(left - 1)]), (used += 1);
-        }
-        expect(linearizable(sequential(steps))).toBe(true);
-        // one count changed (an answer's, or a successful recovery's KE2): off by one is never linearizable
-        const i = 1 + (which % Math.max(1, steps.length - 1));
-        const s = steps[i];
-        if (s?.[4] !== undefined) {
-          const changed = [...steps];
-          changed[i] = [s[0], s[1], s[2], s[3], s[4] + 1];
-          expect(linearizable(sequential(changed))).toBe(false);
-        } else if (s && s[3] && 'triesRemaining' in s[3]) {
-          const changed = [...steps];
-          changed[i] = [s[0], s[1], s[2], { ...s[3], triesRemaining: s[3].triesRemaining + 1 }];
-          expect(linearizable(sequential(changed))).toBe(false);
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.constantFrom('pw', 'x', 'y', 'probe'), { maxLength: 12 }),
+        fc.nat(),
+        (limit, attempts, which) => {
+          // the reference: a sequential vault
+          let used = 0;
+          const steps: Step[] = [['c', reg(limit), 'ok', { kind: 'Registered' }]];
+          for (const p of attempts) {
+            const left = limit - used;
+            if (left <= 0) steps.push(['c', p === 'probe' ? { kind: 'probe' } : rec(p), 'ok', { kind: 'Locked' }]);
+            else if (p === 'probe')
+              (steps.push(['a', { kind: 'probe' }, 'ok', { kind: 'Ke2', triesRemaining: left - 1 }]), (used += 1));
+            else if (p === 'pw') (steps.push(['c', rec(p), 'ok', recovered, left - 1]), (used = 0));
+            else (steps.push(['a', rec(p), 'ok', wrong(left - 1)]), (used += 1));
+          }
+          expect(linearizable(sequential(steps))).toBe(true);
+          // one count changed (an answer's, or a successful recovery's KE2): off by one is never linearizable
+          const i = 1 + (which % Math.max(1, steps.length - 1));
+          const s = steps[i];
+          if (s?.[4] !== undefined) {
+            const changed = [...steps];
+            changed[i] = [s[0], s[1], s[2], s[3], s[4] + 1];
+            expect(linearizable(sequential(changed))).toBe(false);
+          } else if (s && s[3] && 'triesRemaining' in s[3]) {
+            const changed = [...steps];
+            changed[i] = [s[0], s[1], s[2], { ...s[3], triesRemaining: s[3].triesRemaining + 1 }];
+            expect(linearizable(sequential(changed))).toBe(false);
+          }
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -229,7 +240,10 @@ describe('guess budget (INV-1: G5) and release after a verified KE3 (INV-2: G3)'
   type Spec = VaultEvent extends infer E ? (E extends VaultEvent ? Omit<E, 'at'> : never) : never;
   const ev = (events: Spec[]): VaultEvent[] => events.map((e, at) => ({ ...e, at }) as VaultEvent);
   test('limit KE2s between successes pass; one more is a G5 violation', () => {
-    const base: Spec[] = [{ type: 'Registered', credential: 'c', limit: 2 }, ...[1, 2].map((i) => ({ type: 'Ke2Sent' as const, credential: 'c', session: `s${i}` }))];
+    const base: Spec[] = [
+      { type: 'Registered', credential: 'c', limit: 2 },
+      ...[1, 2].map((i) => ({ type: 'Ke2Sent' as const, credential: 'c', session: `s${i}` })),
+    ];
     expect(checkBudget(ev(base))).toEqual([]);
     const over = checkBudget(ev([...base, { type: 'Ke2Sent', credential: 'c', session: 's3' }]));
     expect(over.map((v) => v.rule)).toEqual(['G5']);
@@ -252,8 +266,24 @@ describe('guess budget (INV-1: G5) and release after a verified KE3 (INV-2: G3)'
       { type: 'Ke2Sent', credential: 'c', session: 's1' },
       { type: 'Ke3Verified', credential: 'c', session: 's1' },
     ];
-    expect(checkBudget(ev([...base, { type: 'Reset', credential: 'c', session: 's1' }, { type: 'Ke2Sent', credential: 'c', session: 's2' }]))).toEqual([]);
-    expect(checkBudget(ev([...base, { type: 'Released', credential: 'c', session: 's1' }, { type: 'Ke2Sent', credential: 'c', session: 's2' }])).map((v) => v.rule)).toEqual(['G5']);
+    expect(
+      checkBudget(
+        ev([
+          ...base,
+          { type: 'Reset', credential: 'c', session: 's1' },
+          { type: 'Ke2Sent', credential: 'c', session: 's2' },
+        ]),
+      ),
+    ).toEqual([]);
+    expect(
+      checkBudget(
+        ev([
+          ...base,
+          { type: 'Released', credential: 'c', session: 's1' },
+          { type: 'Ke2Sent', credential: 'c', session: 's2' },
+        ]),
+      ).map((v) => v.rule),
+    ).toEqual(['G5']);
   });
   test('a reset or K released without a verified KE3 of that session is a G3 violation', () => {
     const base: Spec[] = [
@@ -262,8 +292,12 @@ describe('guess budget (INV-1: G5) and release after a verified KE3 (INV-2: G3)'
       { type: 'Ke2Sent', credential: 'c', session: 's2' },
       { type: 'Ke3Verified', credential: 'c', session: 's2' },
     ];
-    expect(checkBudget(ev([...base, { type: 'Reset', credential: 'c', session: 's1' }])).map((v) => v.rule)).toEqual(['G3']);
-    expect(checkBudget(ev([...base, { type: 'Released', credential: 'c', session: 's1' }])).map((v) => v.rule)).toEqual(['G3']);
+    expect(checkBudget(ev([...base, { type: 'Reset', credential: 'c', session: 's1' }])).map((v) => v.rule)).toEqual([
+      'G3',
+    ]);
+    expect(checkBudget(ev([...base, { type: 'Released', credential: 'c', session: 's1' }])).map((v) => v.rule)).toEqual(
+      ['G3'],
+    );
   });
 });
 

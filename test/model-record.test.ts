@@ -36,10 +36,23 @@ interface RecordSut {
 function toCommand(sut: RecordSut, e: RecordEvent): Command {
   switch (e.type) {
     case 'Register':
-      return { type: 'Register', credentialId: CREDENTIAL, registrationRecord: 'aa', sealedPayload: 'bb', transcriptHash: 'cc', guessLimit: e.guessLimit };
+      return {
+        type: 'Register',
+        credentialId: CREDENTIAL,
+        registrationRecord: 'aa',
+        sealedPayload: 'bb',
+        transcriptHash: 'cc',
+        guessLimit: e.guessLimit,
+      };
     case 'ConsumeGuess': {
       const generation = sut.state.records[CREDENTIAL]?.generation ?? 0;
-      return { type: 'ConsumeGuess', credentialId: CREDENTIAL, sessionId: e.sessionId, generation: e.stale ? generation - 1 : generation, at: 0 };
+      return {
+        type: 'ConsumeGuess',
+        credentialId: CREDENTIAL,
+        sessionId: e.sessionId,
+        generation: e.stale ? generation - 1 : generation,
+        at: 0,
+      };
     }
     case 'Reset':
       return { type: 'Reset', credentialId: CREDENTIAL, sessionId: e.sessionId };
@@ -104,18 +117,39 @@ describe('record lifecycle: model/record-machine.ts = src/vault/records.ts', () 
     const random = new TransitionCoverage(recordMachine);
     const sessions = fc.constantFrom('s1', 's2', 's3', 's4');
     const event: fc.Arbitrary<RecordEvent> = fc.oneof(
-      { weight: 1, arbitrary: fc.oneof(fc.integer({ min: 1, max: 3 }), fc.constantFrom(0, 256, 1.5)).map((guessLimit) => ({ type: 'Register' as const, guessLimit })) },
-      { weight: 4, arbitrary: fc.record({ sessionId: sessions, stale: fc.boolean() }).map((e) => ({ type: 'ConsumeGuess' as const, ...e })) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .oneof(fc.integer({ min: 1, max: 3 }), fc.constantFrom(0, 256, 1.5))
+          .map((guessLimit) => ({ type: 'Register' as const, guessLimit })),
+      },
+      {
+        weight: 4,
+        arbitrary: fc
+          .record({ sessionId: sessions, stale: fc.boolean() })
+          .map((e) => ({ type: 'ConsumeGuess' as const, ...e })),
+      },
       { weight: 2, arbitrary: sessions.map((sessionId) => ({ type: 'Reset' as const, sessionId })) },
-      { weight: 4, arbitrary: fc.record({ sessionId: sessions, reason: fc.constantFrom('abort' as const, 'failed' as const, 'expired' as const) }).map((e) => ({ type: 'EndSession' as const, ...e })) },
+      {
+        weight: 4,
+        arbitrary: fc
+          .record({
+            sessionId: sessions,
+            reason: fc.constantFrom('abort' as const, 'failed' as const, 'expired' as const),
+          })
+          .map((e) => ({ type: 'EndSession' as const, ...e })),
+      },
       { weight: 1, arbitrary: fc.constant({ type: 'Delete' as const }) },
     );
     const seed = Number(process.env.BKV_SEED ?? Date.now() % 2 ** 31);
     console.log(`[model-record] fast-check seed ${seed}`);
     await fc.assert(
-      fc.asyncProperty(fc.commands([event.map((e) => new EventCommand(recordAdapter, e, random))], { maxCommands: 200, size: 'max' }), async (cmds) => {
-        await fc.asyncModelRun(() => setupRun(recordAdapter), cmds);
-      }),
+      fc.asyncProperty(
+        fc.commands([event.map((e) => new EventCommand(recordAdapter, e, random))], { maxCommands: 200, size: 'max' }),
+        async (cmds) => {
+          await fc.asyncModelRun(() => setupRun(recordAdapter), cmds);
+        },
+      ),
       { numRuns: Number(process.env.BKV_RUNS ?? 200), seed },
     );
     console.log(`[model-record] random runs: ${formatCoverage(random.report())}`);
@@ -137,12 +171,15 @@ describe(`simple paths (getSimplePaths; ${DEEP ? 'BKV_DEEP=1: limit 3, four sess
       ]),
       { type: 'Delete' },
     ];
-    const serializeState = (s: RecordSnapshot) => JSON.stringify([s.value, s.context.guessLimit, s.context.attemptsUsed, s.context.pending]);
+    const serializeState = (s: RecordSnapshot) =>
+      JSON.stringify([s.value, s.context.guessLimit, s.context.attemptsUsed, s.context.pending]);
     const paths = createTestModel(recordMachine, { events, serializeState: serializeState as never }).getSimplePaths();
     const coverage = new TransitionCoverage(recordMachine);
     const runs = pathEvents(recordMachine, paths);
     for (const run of runs) await runEvents(recordAdapter, run, coverage);
-    console.log(`[model-record] simple paths: ${runs.length} (${runs.reduce((n, r) => n + r.length, 0)} steps), ${formatCoverage(coverage.report())}`);
+    console.log(
+      `[model-record] simple paths: ${runs.length} (${runs.reduce((n, r) => n + r.length, 0)} steps), ${formatCoverage(coverage.report())}`,
+    );
     expect(runs.length).toBe(paths.length);
   });
 });
@@ -169,13 +206,22 @@ describe('the checks can fail', () => {
   });
 
   test('INV-4 fails on a machine that never exhausts, INV-7 on one that opens a session without counting its guess', () => {
-    const run = (m: typeof recordMachine, events: RecordEvent[]) => events.reduce((s, e) => transition(m, s, e)[0], initialTransition(m)[0]);
-    const spend: RecordEvent[] = [{ type: 'Register', guessLimit: 1 }, { type: 'ConsumeGuess', sessionId: 's1', stale: false }, { type: 'EndSession', sessionId: 's1', reason: 'failed' }];
+    const run = (m: typeof recordMachine, events: RecordEvent[]) =>
+      events.reduce((s, e) => transition(m, s, e)[0], initialTransition(m)[0]);
+    const spend: RecordEvent[] = [
+      { type: 'Register', guessLimit: 1 },
+      { type: 'ConsumeGuess', sessionId: 's1', stale: false },
+      { type: 'EndSession', sessionId: 's1', reason: 'failed' },
+    ];
     expect(findViolations(RECORD_INVARIANTS, run(recordMachine, spend))).toEqual([]);
     const neverExhausts = recordMachine.provide({ guards: { endsLastSessionOfSpentBudget: () => false } });
     expect(findViolations(RECORD_INVARIANTS, run(neverExhausts, spend))).toEqual(['INV-4']);
     const uncounted = recordMachine.provide({
-      actions: { consumeGuess: assign(({ context, event }) => ({ pending: [...context.pending, (event as { sessionId: string }).sessionId] })) },
+      actions: {
+        consumeGuess: assign(({ context, event }) => ({
+          pending: [...context.pending, (event as { sessionId: string }).sessionId],
+        })),
+      },
     });
     expect(findViolations(RECORD_INVARIANTS, run(uncounted, spend.slice(0, 2)))).toEqual(['INV-7']);
   });

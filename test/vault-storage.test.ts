@@ -48,11 +48,16 @@ describe.each(BACKENDS)('keys and durable state: $name', ({ make }) => {
     w.restart();
   };
 
-  test('the vault\'s private keys were generated inside the HSM: local, never extractable, sensitive', async () => {
+  test("the vault's private keys were generated inside the HSM: local, never extractable, sensitive", async () => {
     const { w } = await world('keys');
     const { identity, seal, channel, opaqueServer, oprfSeed } = w.config.labels;
     for (const label of [identity, seal, channel, opaqueServer, oprfSeed]) {
-      expect(w.hsm.keyInfo(label), label).toMatchObject({ local: true, neverExtractable: true, extractable: false, sensitive: true });
+      expect(w.hsm.keyInfo(label), label).toMatchObject({
+        local: true,
+        neverExtractable: true,
+        extractable: false,
+        sensitive: true,
+      });
     }
     expect(w.hsm.keyInfo(identity).kind).toBe('ed25519');
     expect(w.hsm.keyInfo(seal).kind).toBe('aes256gcm');
@@ -99,7 +104,8 @@ describe.each(BACKENDS)('keys and durable state: $name', ({ make }) => {
   });
 
   test('a rolled-back, emptied, altered or foreign host storage is refused (StaleState, SealBroken), for good', async () => {
-    const open = (w: VaultWorld, storage = w.storage) => SingleReplicaVault.open({ hsm: w.hsm, config: w.config, storage, rng: w.rng, clock: () => w.now });
+    const open = (w: VaultWorld, storage = w.storage) =>
+      SingleReplicaVault.open({ hsm: w.hsm, config: w.config, storage, rng: w.rng, clock: () => w.now });
     const guessed = async (name: string) => {
       const { w } = await world(name, 3);
       await w.client.recover(ALICE, utf8('wrong 1'));
@@ -144,7 +150,13 @@ describe.each(BACKENDS)('keys and durable state: $name', ({ make }) => {
         w.hsm.advanceCounter(name, value);
       },
     });
-    w.vault = SingleReplicaVault.open({ hsm: crashing, config: w.config, storage: w.storage, rng: w.rng, clock: () => w.now });
+    w.vault = SingleReplicaVault.open({
+      hsm: crashing,
+      config: w.config,
+      storage: w.storage,
+      rng: w.rng,
+      clock: () => w.now,
+    });
     dying = true;
     const { frame } = startRecovery(w.ctx, ALICE, utf8('wrong'), w.rng);
     const before = w.storage.history.length;
@@ -154,7 +166,11 @@ describe.each(BACKENDS)('keys and durable state: $name', ({ make }) => {
     restart(w);
     expect(w.record()).toMatchObject({ attemptsUsed: 1 });
     w.storage.present(before - 1); // the blob the anchor named before the crash: now behind it
-    expect(codeOf(() => SingleReplicaVault.open({ hsm: w.hsm, config: w.config, storage: w.storage, rng: w.rng, clock: () => w.now }))).toBe('StaleState');
+    expect(
+      codeOf(() =>
+        SingleReplicaVault.open({ hsm: w.hsm, config: w.config, storage: w.storage, rng: w.rng, clock: () => w.now }),
+      ),
+    ).toBe('StaleState');
   });
 
   test('G1 at one replica (INV-3 with N = 1): when a KE2 leaves, its guess is already in sealed host storage', async () => {
