@@ -110,16 +110,20 @@ describe('linearizability (INV-5: record operations are linearizable per credent
     expect(linearizable(skipped)).toBe(true);
   });
 
-  test('a recovery whose KE3 got no answer may have reset the attempts; one that never had its KE2 sent no KE3 and cannot have', () => {
-    const afterKe3 = (lost: Step): Step[] => [
-      ['c', reg(2), 'ok', { kind: 'Registered' }],
-      ['a', rec('x'), 'ok', wrong(1)],
-      lost,
-      ['a', rec('y'), 'ok', wrong(1)],
-    ];
-    expect(linearizable(sequential(afterKe3(['c', rec('pw'), 'info', undefined, 0])))).toBe(true);
-    expect(linearizable(sequential(afterKe3(['c', rec('pw'), 'info'])))).toBe(false);
-  });
+  test(
+    'a recovery whose KE3 got no answer may have reset the attempts; ' +
+      'one that never had its KE2 sent no KE3 and cannot have',
+    () => {
+      const afterKe3 = (lost: Step): Step[] => [
+        ['c', reg(2), 'ok', { kind: 'Registered' }],
+        ['a', rec('x'), 'ok', wrong(1)],
+        lost,
+        ['a', rec('y'), 'ok', wrong(1)],
+      ];
+      expect(linearizable(sequential(afterKe3(['c', rec('pw'), 'info', undefined, 0])))).toBe(true);
+      expect(linearizable(sequential(afterKe3(['c', rec('pw'), 'info'])))).toBe(false);
+    },
+  );
 
   test('concurrent operations are ordered by their outputs', () => {
     const h = new History();
@@ -133,7 +137,10 @@ describe('linearizability (INV-5: record operations are linearizable per credent
   });
 
   describe('a successful recovery is two steps: ConsumeGuess before its KE2, Reset after its KE3', () => {
-    /** The owner's KE2 says `ownerTries`; an attacker is answered `during` between that KE2 and K, and `after` once K came. */
+    /**
+     * The owner's KE2 says `ownerTries`; an attacker is answered `during` between that KE2 and K, and `after` once K
+     * came.
+     */
     function race(limit: number, ownerTries: number, during: OpOutput, after: OpOutput) {
       const t = timeline();
       t.op('c', reg(limit), { kind: 'Registered' });
@@ -145,13 +152,17 @@ describe('linearizability (INV-5: record operations are linearizable per credent
       return t.close();
     }
 
-    test('an attacker between the two sees the owner’s guess spent (or is Locked by it), and the Reset restores the budget', () => {
-      // these histories are what the fleet does; as one step, no point of the recovery explains them
-      expect(linearizable(race(3, 2, wrong(1), wrong(2)))).toBe(true);
-      expect(linearizable(race(1, 0, { kind: 'Locked' }, wrong(0)))).toBe(true);
-      // the Reset may also come before the attacker's guess
-      expect(linearizable(race(3, 2, wrong(2), wrong(1)))).toBe(true);
-    });
+    test(
+      'an attacker between the two sees the owner’s guess spent ' +
+        '(or is Locked by it), and the Reset restores the budget',
+      () => {
+        // these histories are what the fleet does; as one step, no point of the recovery explains them
+        expect(linearizable(race(3, 2, wrong(1), wrong(2)))).toBe(true);
+        expect(linearizable(race(1, 0, { kind: 'Locked' }, wrong(0)))).toBe(true);
+        // the Reset may also come before the attacker's guess
+        expect(linearizable(race(3, 2, wrong(2), wrong(1)))).toBe(true);
+      },
+    );
 
     test('tries that no interleaving of the two steps allows are caught', () => {
       // after K the attempts are back to 0, whatever came between: 1 left of 2 is the only answer
@@ -162,21 +173,26 @@ describe('linearizability (INV-5: record operations are linearizable per credent
       expect(linearizable(race(3, 3, wrong(1), wrong(2)))).toBe(false);
     });
 
-    test('a Reset ends every pending session: of two concurrent recoveries, the second succeeds only if the first reset before its guess', () => {
-      const twoDevices = (secondTries: number) => {
-        const t = timeline();
-        t.op('c', reg(3), { kind: 'Registered' });
-        const d1 = t.invoke('d1', rec('pw'));
-        t.opened(d1, 2);
-        const d2 = t.invoke('d2', rec('pw'));
-        t.opened(d2, secondTries);
-        t.complete(d1, 'ok', recovered);
-        t.complete(d2, 'ok', recovered);
-        return t.close();
-      };
-      expect(linearizable(twoDevices(2))).toBe(true); // d1's Reset, then d2's ConsumeGuess
-      expect(linearizable(twoDevices(1))).toBe(false); // d2's guess came after d1's: one Reset ends the other's session
-    });
+    test(
+      'a Reset ends every pending session: of two concurrent recoveries, ' +
+        'the second succeeds only if the first reset before its guess',
+      () => {
+        const twoDevices = (secondTries: number) => {
+          const t = timeline();
+          t.op('c', reg(3), { kind: 'Registered' });
+          const d1 = t.invoke('d1', rec('pw'));
+          t.opened(d1, 2);
+          const d2 = t.invoke('d2', rec('pw'));
+          t.opened(d2, secondTries);
+          t.complete(d1, 'ok', recovered);
+          t.complete(d2, 'ok', recovered);
+          return t.close();
+        };
+        expect(linearizable(twoDevices(2))).toBe(true); // d1's Reset, then d2's ConsumeGuess
+        // d2's guess came after d1's: one Reset ends the other's session
+        expect(linearizable(twoDevices(1))).toBe(false);
+      },
+    );
 
     test('a registration in between ends the session: its Reset cannot release the new K', () => {
       const t = timeline();
@@ -188,14 +204,18 @@ describe('linearizability (INV-5: record operations are linearizable per credent
       expect(linearizable(t.close())).toBe(false);
     });
 
-    test('property: every history of the record rules (src/vault/records.ts) with clients interleaved at random is accepted', () => {
-      fc.assert(
-        fc.property(recordsHistoryArb(), ({ ops }) => {
-          expect(linearizable(ops), ops.map(describeOperation).join('\n')).toBe(true);
-        }),
-        { numRuns: 1000 },
-      );
-    });
+    test(
+      'property: every history of the record rules (src/vault/records.ts) ' +
+        'with clients interleaved at random is accepted',
+      () => {
+        fc.assert(
+          fc.property(recordsHistoryArb(), ({ ops }) => {
+            expect(linearizable(ops), ops.map(describeOperation).join('\n')).toBe(true);
+          }),
+          { numRuns: 1000 },
+        );
+      },
+    );
   });
 
   test('property: every history of a correct sequential vault is accepted, and changing one output is caught', () => {

@@ -235,9 +235,8 @@ describe('fleet-key acceptance: model/bundle-machine.ts = src/client/bundle.ts (
     const coverage = new TransitionCoverage(bundleMachine);
     for (const path of paths) await runPath(bundleAdapter, path, coverage);
     const report = coverage.report();
-    console.log(
-      `[model-bundle] graph paths: ${paths.length} (${paths.reduce((n, p) => n + p.steps.length - 1, 0)} steps), ${formatCoverage(report)}`,
-    );
+    const stepCount = paths.reduce((n, p) => n + p.steps.length - 1, 0);
+    console.log(`[model-bundle] graph paths: ${paths.length} (${stepCount} steps), ${formatCoverage(report)}`);
     expect(report.missing).toEqual([]);
   });
 
@@ -261,7 +260,10 @@ describe('fleet-key acceptance: model/bundle-machine.ts = src/client/bundle.ts (
   });
 });
 
-describe(`simple paths (getSimplePaths; ${DEEP ? 'BKV_DEEP=1: states told apart by mode, epoch and source' : 'states told apart by mode and epoch; BKV_DEEP=1 goes further'})`, () => {
+const SIMPLE_PATHS = DEEP
+  ? 'BKV_DEEP=1: states told apart by mode, epoch and source'
+  : 'states told apart by mode and epoch; BKV_DEEP=1 goes further';
+describe(`simple paths (getSimplePaths; ${SIMPLE_PATHS})`, () => {
   test('every simple path, step by step', async () => {
     const serializeState = DEEP
       ? (s: BundleSnapshot) => JSON.stringify([s.value, s.context.highestEpoch, s.context.digest])
@@ -273,8 +275,9 @@ describe(`simple paths (getSimplePaths; ${DEEP ? 'BKV_DEEP=1: states told apart 
     const coverage = new TransitionCoverage(bundleMachine);
     const runs = pathEvents(bundleMachine, paths);
     for (const run of runs) await runEvents(bundleAdapter, run, coverage);
+    const stepCount = runs.reduce((n, r) => n + r.length, 0);
     console.log(
-      `[model-bundle] simple paths: ${runs.length} (${runs.reduce((n, r) => n + r.length, 0)} steps), ${formatCoverage(coverage.report())}`,
+      `[model-bundle] simple paths: ${runs.length} (${stepCount} steps), ${formatCoverage(coverage.report())}`,
     );
     expect(runs.length).toBe(paths.length);
   });

@@ -184,7 +184,8 @@ export const replicaAdapter: Adapter<ReplicaSnapshot, ReplicaEvent, ReplicaSut> 
         sut.persisted = loaded.durable;
         sut.raft = restartRaft(sut.config, loaded.durable, loaded.durable.recovering ? freshNonce(sut.rng) : null);
         if (loaded.rolledBack) {
-          sut.version = sut.persistence.persist(sut.store, sut.version, loaded.durable, sut.rng); // seal `recovering` first
+          // seal `recovering` first
+          sut.version = sut.persistence.persist(sut.store, sut.version, loaded.durable, sut.rng);
         }
         return;
       }
@@ -232,18 +233,19 @@ export const replicaAdapter: Adapter<ReplicaSnapshot, ReplicaEvent, ReplicaSut> 
   },
 };
 
-describe(`replica role: model/replica-machine.ts = src/replication/raft.ts + durable.ts (fleet of ${DEFAULT_REPLICA_FLEET}, terms <= ${MAX_TERM})`, () => {
+const REPLICA_FLEET = `fleet of ${DEFAULT_REPLICA_FLEET}, terms <= ${MAX_TERM}`;
+describe(`replica role: model/replica-machine.ts = src/replication/raft.ts + durable.ts (${REPLICA_FLEET})`, () => {
   const model = createTestModel(replicaMachine, { events: EVENTS, filterEvents: admissible });
   const shortest = model.getShortestPaths();
   const paths = coveringPaths(model, replicaMachine, shortest, EVENTS, admissible);
 
-  test(`every shortest path (${shortest.length}, plus ${paths.length - shortest.length} for missed transitions), step by step`, async () => {
+  const missed = paths.length - shortest.length;
+  test(`every shortest path (${shortest.length}, plus ${missed} for missed transitions), step by step`, async () => {
     const coverage = new TransitionCoverage(replicaMachine);
     for (const path of paths) await runPath(replicaAdapter, path, coverage);
     const report = coverage.report();
-    console.log(
-      `[model-replica] graph paths: ${paths.length} (${paths.reduce((n, p) => n + p.steps.length - 1, 0)} steps), ${formatCoverage(report)}`,
-    );
+    const stepCount = paths.reduce((n, p) => n + p.steps.length - 1, 0);
+    console.log(`[model-replica] graph paths: ${paths.length} (${stepCount} steps), ${formatCoverage(report)}`);
     expect(report.missing).toEqual([]);
   });
 
@@ -269,7 +271,10 @@ describe(`replica role: model/replica-machine.ts = src/replication/raft.ts + dur
   });
 });
 
-describe(`simple paths (getSimplePaths; ${DEEP ? 'BKV_DEEP=1: states told apart by role, term and recovery' : 'states told apart by role and term; BKV_DEEP=1 goes further'})`, () => {
+const SIMPLE_PATHS = DEEP
+  ? 'BKV_DEEP=1: states told apart by role, term and recovery'
+  : 'states told apart by role and term; BKV_DEEP=1 goes further';
+describe(`simple paths (getSimplePaths; ${SIMPLE_PATHS})`, () => {
   test('every simple path, step by step', async () => {
     const serializeState = DEEP
       ? (s: ReplicaSnapshot) => JSON.stringify([s.value, s.context.term, s.context.recovering])
@@ -282,30 +287,34 @@ describe(`simple paths (getSimplePaths; ${DEEP ? 'BKV_DEEP=1: states told apart 
     const coverage = new TransitionCoverage(replicaMachine);
     const runs = pathEvents(replicaMachine, paths, admissible);
     for (const run of runs) await runEvents(replicaAdapter, run, coverage);
+    const stepCount = runs.reduce((n, r) => n + r.length, 0);
     console.log(
-      `[model-replica] simple paths: ${runs.length} (${runs.reduce((n, r) => n + r.length, 0)} steps), ${formatCoverage(coverage.report())}`,
+      `[model-replica] simple paths: ${runs.length} (${stepCount} steps), ${formatCoverage(coverage.report())}`,
     );
     expect(runs.length).toBe(paths.length);
   });
 });
 
 describe('the checks can fail', () => {
-  test('a replica whose vote is not persisted (the broken variant vote-not-persisted) is caught at its restart', async () => {
-    const forgetful: typeof replicaAdapter = {
-      ...replicaAdapter,
-      create() {
-        const sut = replicaAdapter.create() as ReplicaSut;
-        return { ...sut, persistence: VOTE_NOT_PERSISTED };
-      },
-    };
-    const events: ReplicaEvent[] = [
-      { type: 'HandleRequestVoteRequest', term: 'next', upToDate: true },
-      { type: 'Crash' },
-      { type: 'Restart', storage: 'intact' },
-    ];
-    await expect(runEvents(replicaAdapter, events)).resolves.toBeDefined();
-    await expect(runEvents(forgetful, events)).rejects.toThrow(ConformanceError);
-  });
+  test(
+    'a replica whose vote is not persisted (the broken ' + 'variant vote-not-persisted) is caught at its restart',
+    async () => {
+      const forgetful: typeof replicaAdapter = {
+        ...replicaAdapter,
+        create() {
+          const sut = replicaAdapter.create() as ReplicaSut;
+          return { ...sut, persistence: VOTE_NOT_PERSISTED };
+        },
+      };
+      const events: ReplicaEvent[] = [
+        { type: 'HandleRequestVoteRequest', term: 'next', upToDate: true },
+        { type: 'Crash' },
+        { type: 'Restart', storage: 'intact' },
+      ];
+      await expect(runEvents(replicaAdapter, events)).resolves.toBeDefined();
+      await expect(runEvents(forgetful, events)).rejects.toThrow(ConformanceError);
+    },
+  );
 
   test('INV-8 fails on a machine that makes a leader on any granted vote', () => {
     const run = (m: typeof replicaMachine, events: ReplicaEvent[]) =>

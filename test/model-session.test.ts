@@ -190,13 +190,13 @@ describe('recovery session: model/session-machine.ts = SingleReplicaVault + clie
   const shortest = model.getShortestPaths();
   const paths = coveringPaths(model, sessionMachine, shortest, EVENTS);
 
-  test(`every shortest path (${shortest.length}, plus ${paths.length - shortest.length} for missed transitions), frame by frame`, async () => {
+  const missed = paths.length - shortest.length;
+  test(`every shortest path (${shortest.length}, plus ${missed} for missed transitions), frame by frame`, async () => {
     const coverage = new TransitionCoverage(sessionMachine);
     for (const path of paths) await runPath(sessionAdapter, path, coverage);
     const report = coverage.report();
-    console.log(
-      `[model-session] graph paths: ${paths.length} (${paths.reduce((n, p) => n + p.steps.length - 1, 0)} steps), ${formatCoverage(report)}`,
-    );
+    const stepCount = paths.reduce((n, p) => n + p.steps.length - 1, 0);
+    console.log(`[model-session] graph paths: ${paths.length} (${stepCount} steps), ${formatCoverage(report)}`);
     expect(report.missing).toEqual([]);
   });
 
@@ -215,7 +215,10 @@ describe('recovery session: model/session-machine.ts = SingleReplicaVault + clie
   });
 });
 
-describe(`simple paths (getSimplePaths; ${DEEP ? 'BKV_DEEP=1: states told apart by phase and attempts' : 'states told apart by phase; BKV_DEEP=1 goes further'})`, () => {
+const SIMPLE_PATHS = DEEP
+  ? 'BKV_DEEP=1: states told apart by phase and attempts'
+  : 'states told apart by phase; BKV_DEEP=1 goes further';
+describe(`simple paths (getSimplePaths; ${SIMPLE_PATHS})`, () => {
   test('every simple path, frame by frame', async () => {
     const serializeState = DEEP
       ? (s: SessionSnapshot) => JSON.stringify([s.value, s.context.attemptsUsed])
@@ -227,8 +230,9 @@ describe(`simple paths (getSimplePaths; ${DEEP ? 'BKV_DEEP=1: states told apart 
     const coverage = new TransitionCoverage(sessionMachine);
     const runs = pathEvents(sessionMachine, paths);
     for (const run of runs) await runEvents(sessionAdapter, run, coverage);
+    const stepCount = runs.reduce((n, r) => n + r.length, 0);
     console.log(
-      `[model-session] simple paths: ${runs.length} (${runs.reduce((n, r) => n + r.length, 0)} steps), ${formatCoverage(coverage.report())}`,
+      `[model-session] simple paths: ${runs.length} (${stepCount} steps), ${formatCoverage(coverage.report())}`,
     );
     expect(runs.length).toBe(paths.length);
   });
@@ -256,27 +260,31 @@ describe('the checks can fail', () => {
     await expect(runEvents(refunding, events)).rejects.toThrow(ConformanceError);
   });
 
-  test('INV-1 fails on a machine that does not count a KE2 in its budget; INV-2 on one that releases K to a wrong password', () => {
-    const run = (m: typeof sessionMachine, events: SessionEvent[]) =>
-      events.reduce((s, e) => transition(m, s, e)[0], initialTransition(m, {})[0]);
-    const wrongTwice: SessionEvent[] = [
-      { type: 'RecoverStart', password: 'wrong' },
-      { type: 'HandleRecoverStart' },
-      { type: 'DropMessage' },
-    ];
-    const threeGuesses = [...wrongTwice, ...wrongTwice, ...wrongTwice];
-    expect(findViolations(SESSION_INVARIANTS, run(sessionMachine, threeGuesses))).toEqual([]);
-    const leaky = sessionMachine.provide({ guards: { hasGuessLeft: () => true } });
-    expect(findViolations(SESSION_INVARIANTS, run(leaky, threeGuesses))).toContain('INV-1');
-    const gullible = sessionMachine.provide({ guards: { isRightPassword: () => true } });
-    const wrongThenFinish: SessionEvent[] = [
-      { type: 'RecoverStart', password: 'wrong' },
-      { type: 'HandleRecoverStart' },
-      { type: 'OnRecoverResponse' },
-      { type: 'HandleRecoverFinish' },
-      { type: 'OnReleased' },
-    ];
-    expect(findViolations(SESSION_INVARIANTS, run(sessionMachine, wrongThenFinish))).toEqual([]);
-    expect(findViolations(SESSION_INVARIANTS, run(gullible, wrongThenFinish))).toEqual(['INV-2']);
-  });
+  test(
+    'INV-1 fails on a machine that does not count a KE2 in its budget; ' +
+      'INV-2 on one that releases K to a wrong password',
+    () => {
+      const run = (m: typeof sessionMachine, events: SessionEvent[]) =>
+        events.reduce((s, e) => transition(m, s, e)[0], initialTransition(m, {})[0]);
+      const wrongTwice: SessionEvent[] = [
+        { type: 'RecoverStart', password: 'wrong' },
+        { type: 'HandleRecoverStart' },
+        { type: 'DropMessage' },
+      ];
+      const threeGuesses = [...wrongTwice, ...wrongTwice, ...wrongTwice];
+      expect(findViolations(SESSION_INVARIANTS, run(sessionMachine, threeGuesses))).toEqual([]);
+      const leaky = sessionMachine.provide({ guards: { hasGuessLeft: () => true } });
+      expect(findViolations(SESSION_INVARIANTS, run(leaky, threeGuesses))).toContain('INV-1');
+      const gullible = sessionMachine.provide({ guards: { isRightPassword: () => true } });
+      const wrongThenFinish: SessionEvent[] = [
+        { type: 'RecoverStart', password: 'wrong' },
+        { type: 'HandleRecoverStart' },
+        { type: 'OnRecoverResponse' },
+        { type: 'HandleRecoverFinish' },
+        { type: 'OnReleased' },
+      ];
+      expect(findViolations(SESSION_INVARIANTS, run(sessionMachine, wrongThenFinish))).toEqual([]);
+      expect(findViolations(SESSION_INVARIANTS, run(gullible, wrongThenFinish))).toEqual(['INV-2']);
+    },
+  );
 });

@@ -212,20 +212,23 @@ describe('edge cases', () => {
     }
   });
 
-  test('an all-zero DH output from the DH callback is refused with InvalidPoint (our choice; Noise §12.1 allows it)', () => {
-    const broken: DhKey = { publicKey: server.publicKey, dh: () => new Uint8Array(32) };
-    expect(codeOf(() => receive(start().message, broken))).toBe('InvalidPoint');
-    const failing: DhKey = {
-      publicKey: server.publicKey,
-      dh: () => {
-        throw new Error('token error');
-      },
-    };
-    expect(codeOf(() => receive(start().message, failing))).toBe('InvalidPoint');
-    expect(
-      codeOf(() => initiatorStart(suite, { responderStatic: key(0), ephemeralPrivateKey: KEYS.clientEphemeral })),
-    ).toBe('InvalidPoint');
-  });
+  test(
+    'an all-zero DH output from the DH callback is refused ' + 'with InvalidPoint (our choice; Noise §12.1 allows it)',
+    () => {
+      const broken: DhKey = { publicKey: server.publicKey, dh: () => new Uint8Array(32) };
+      expect(codeOf(() => receive(start().message, broken))).toBe('InvalidPoint');
+      const failing: DhKey = {
+        publicKey: server.publicKey,
+        dh: () => {
+          throw new Error('token error');
+        },
+      };
+      expect(codeOf(() => receive(start().message, failing))).toBe('InvalidPoint');
+      expect(
+        codeOf(() => initiatorStart(suite, { responderStatic: key(0), ephemeralPrivateKey: KEYS.clientEphemeral })),
+      ).toBe('InvalidPoint');
+    },
+  );
 
   test('prologues must match (Noise §6)', () => {
     const m1 = initiatorStart(suite, {
@@ -267,9 +270,9 @@ describe('edge cases', () => {
     );
     // @ts-expect-error neither source
     expect(codeOf(() => initiatorStart(suite, { responderStatic }))).toBe('InvalidParameter');
-    // @ts-expect-error both sources
     expect(
       codeOf(() =>
+        // @ts-expect-error both sources
         initiatorStart(suite, { responderStatic, rng: (n: number) => new Uint8Array(n), ephemeralPrivateKey: key(5) }),
       ),
     ).toBe('InvalidParameter');
@@ -439,7 +442,8 @@ describe('properties', () => {
             expect(codeOf(() => initiatorFinish(a.state, flip(reply.message)))).toMatch(
               /^(ChannelDecryptFailed|InvalidPoint)$/,
             );
-            expect(toHex(initiatorFinish(start().state, reply.message).payload)).toBe(toHex(payloads[1]!)); // a fresh state still works
+            // a fresh state still works
+            expect(toHex(initiatorFinish(start().state, reply.message).payload)).toBe(toHex(payloads[1]!));
             return;
           }
           const ends: Ends = [initiatorFinish(a.state, reply.message).transport, reply.transport];
@@ -447,7 +451,8 @@ describe('properties', () => {
           const [from, to] = which % 2 === 0 ? [ends[0], ends[1]] : [ends[1], ends[0]];
           const m = from.send(payloads[which]!).message;
           expect(codeOf(() => to.receive(flip(m)))).toBe('ChannelDecryptFailed');
-          expect(toHex(to.receive(m).payload)).toBe(toHex(payloads[which]!)); // Noise §5.1: the failure did not advance n
+          // Noise §5.1: the failure did not advance n
+          expect(toHex(to.receive(m).payload)).toBe(toHex(payloads[which]!));
         },
       ),
       { numRuns: 150 },
@@ -540,7 +545,8 @@ function brokenPair(suite: NoiseSuite): { sender: Transport; receiver: Receiver 
   if (clientSplit === undefined || reply.split === undefined) throw new Error('handshake did not complete');
   const [c1] = reply.split;
   const receiver: Receiver = {
-    receive: (message) => ({ payload: c1.decryptWithAd(EMPTY, message).plaintext, transport: receiver }), // the bug: `next` dropped
+    // the bug: `next` dropped
+    receive: (message) => ({ payload: c1.decryptWithAd(EMPTY, message).plaintext, transport: receiver }),
   };
   return { sender: Transport.fromSplit('initiator', clientSplit, hsI.handshakeHash), receiver };
 }

@@ -196,20 +196,24 @@ describe.each(SUITE_IDS)('%s', (id) => {
     }
   });
 
-  test('an element is decoded once, but DiffieHellman follows the bytes: an array rewritten after its check is checked again', () => {
-    const rng = seededRng(`${id} decode once`);
-    const k = suite.group.deriveDiffieHellmanKeyPair(rng(32)).privateKey;
-    const a = suite.group.deriveDiffieHellmanKeyPair(rng(32)).publicKey;
-    const b = suite.group.deriveDiffieHellmanKeyPair(rng(32)).publicKey;
-    const held = a.slice();
-    suite.group.checkPublicKey(held, 'held');
-    const dhA = toHex(suite.group.diffieHellman(k, held));
-    held.set(b);
-    expect(toHex(suite.group.diffieHellman(k, held))).toBe(toHex(suite.group.diffieHellman(k, b.slice())));
-    expect(toHex(suite.group.diffieHellman(k, held))).not.toBe(dhA);
-    held.fill(0);
-    expect(() => suite.group.checkPublicKey(held, 'held')).toThrow(VaultError);
-  });
+  test(
+    'an element is decoded once, but DiffieHellman follows the bytes: ' +
+      'an array rewritten after its check is checked again',
+    () => {
+      const rng = seededRng(`${id} decode once`);
+      const k = suite.group.deriveDiffieHellmanKeyPair(rng(32)).privateKey;
+      const a = suite.group.deriveDiffieHellmanKeyPair(rng(32)).publicKey;
+      const b = suite.group.deriveDiffieHellmanKeyPair(rng(32)).publicKey;
+      const held = a.slice();
+      suite.group.checkPublicKey(held, 'held');
+      const dhA = toHex(suite.group.diffieHellman(k, held));
+      held.set(b);
+      expect(toHex(suite.group.diffieHellman(k, held))).toBe(toHex(suite.group.diffieHellman(k, b.slice())));
+      expect(toHex(suite.group.diffieHellman(k, held))).not.toBe(dhA);
+      held.fill(0);
+      expect(() => suite.group.checkPublicKey(held, 'held')).toThrow(VaultError);
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -120,23 +120,27 @@ describe.each(BACKENDS)('adversarial relay: $name', ({ make }) => {
     expect(refunds(world.attemptsTrace)).toEqual([]);
   });
 
-  test('after a restart the replay cache is empty: a replayed KE1, of a session the restart ended or of one ended before, spends a guess nobody can use', async () => {
-    const { world, adversary } = await start('replay KE1 restart');
-    const abandoned = startRecovery(world.ctx, ALICE, WRONG, world.rng);
-    await world.relay.exchange(abandoned.frame); // pending
-    expect(await world.client.recover(ALICE, WRONG)).toEqual({ ok: false, kind: 'WrongPassword', triesRemaining: 8 });
-    const ended = adversary.toVault.filter((f) => f.kind === 'Handshake1').at(-1)!;
-    world.restart();
-    // the restarted replica leads anew: the pending session, whose channel is gone, ends (still spent)
-    expect(world.record()).toMatchObject({ attemptsUsed: 2, pending: {} });
-    // each KE1 is accepted as a new KE1 would be (the relay could forge one anyway: a KE1 needs no
-    // password); its KE2 is encrypted to the original client's ephemeral key, which is gone
-    for (const [k, replay] of [abandoned.frame, ended].entries()) {
-      expect(world.deliver(replay).map((f) => f.kind)).toEqual(['Handshake2']);
-      expect(world.record()).toMatchObject({ attemptsUsed: 3 + k });
-    }
-    expect(refunds(world.attemptsTrace)).toEqual([]);
-  });
+  test(
+    'after a restart the replay cache is empty: a replayed KE1, ' +
+      'of a session the restart ended or of one ended before, spends a guess nobody can use',
+    async () => {
+      const { world, adversary } = await start('replay KE1 restart');
+      const abandoned = startRecovery(world.ctx, ALICE, WRONG, world.rng);
+      await world.relay.exchange(abandoned.frame); // pending
+      expect(await world.client.recover(ALICE, WRONG)).toEqual({ ok: false, kind: 'WrongPassword', triesRemaining: 8 });
+      const ended = adversary.toVault.filter((f) => f.kind === 'Handshake1').at(-1)!;
+      world.restart();
+      // the restarted replica leads anew: the pending session, whose channel is gone, ends (still spent)
+      expect(world.record()).toMatchObject({ attemptsUsed: 2, pending: {} });
+      // each KE1 is accepted as a new KE1 would be (the relay could forge one anyway: a KE1 needs no
+      // password); its KE2 is encrypted to the original client's ephemeral key, which is gone
+      for (const [k, replay] of [abandoned.frame, ended].entries()) {
+        expect(world.deliver(replay).map((f) => f.kind)).toEqual(['Handshake2']);
+        expect(world.record()).toMatchObject({ attemptsUsed: 3 + k });
+      }
+      expect(refunds(world.attemptsTrace)).toEqual([]);
+    },
+  );
 
   test('a replayed KE3 (Transport) is refused with UnknownSession; the release is not repeated', async () => {
     const { world, adversary, K } = await start('replay KE3', 3);
@@ -156,32 +160,35 @@ describe.each(BACKENDS)('adversarial relay: $name', ({ make }) => {
     expect(refunds(world.attemptsTrace, [releasedAt])).toEqual([]);
   });
 
-  test("a KE3 moved to another session's channel is refused with ChannelDecryptFailed and changes nothing there", async () => {
-    const { world, K } = await start('moved KE3');
-    const a = startRecovery(world.ctx, ALICE, PASSWORD, world.rng);
-    const b = startRecovery(world.ctx, ALICE, PASSWORD, world.rng);
-    const na = onRecoverResponse(world.ctx, a.session, (await world.relay.exchange(a.frame))!);
-    const nb = onRecoverResponse(world.ctx, b.session, (await world.relay.exchange(b.frame))!);
-    if (!('frame' in na) || !('frame' in nb)) throw new Error('expected two KE3s');
-    expect(world.record()).toMatchObject({ attemptsUsed: 2 });
-    const phases = world.phases();
-    expect(world.deliver({ ...na.frame, channel: b.session.channel }).map((f) => [f.kind, alertText(f)])).toEqual([
-      ['Alert', 'ChannelDecryptFailed'],
-    ]);
-    expect(world.phases()).toEqual(phases);
-    expect(world.record()).toMatchObject({ attemptsUsed: 2 });
-    // B's own KE3 still works (the failed frame left B's nonce where it was) and resets the attempts
-    const releasedB = onReleased(world.ctx, b.session, (await world.relay.exchange(nb.frame))!);
-    expect(releasedB.ok && toHex(releasedB.value)).toBe(toHex(K));
-    const releasedAt = world.attemptsTrace.length - 1;
-    // the reset ended every pending session: A's KE3, though valid, releases nothing
-    expect(onReleased(world.ctx, a.session, (await world.relay.exchange(na.frame))!)).toEqual({
-      ok: false,
-      kind: 'Fault',
-      code: 'UnknownSession',
-    });
-    expect(refunds(world.attemptsTrace, [releasedAt])).toEqual([]);
-  });
+  test(
+    "a KE3 moved to another session's channel is refused " + 'with ChannelDecryptFailed and changes nothing there',
+    async () => {
+      const { world, K } = await start('moved KE3');
+      const a = startRecovery(world.ctx, ALICE, PASSWORD, world.rng);
+      const b = startRecovery(world.ctx, ALICE, PASSWORD, world.rng);
+      const na = onRecoverResponse(world.ctx, a.session, (await world.relay.exchange(a.frame))!);
+      const nb = onRecoverResponse(world.ctx, b.session, (await world.relay.exchange(b.frame))!);
+      if (!('frame' in na) || !('frame' in nb)) throw new Error('expected two KE3s');
+      expect(world.record()).toMatchObject({ attemptsUsed: 2 });
+      const phases = world.phases();
+      expect(world.deliver({ ...na.frame, channel: b.session.channel }).map((f) => [f.kind, alertText(f)])).toEqual([
+        ['Alert', 'ChannelDecryptFailed'],
+      ]);
+      expect(world.phases()).toEqual(phases);
+      expect(world.record()).toMatchObject({ attemptsUsed: 2 });
+      // B's own KE3 still works (the failed frame left B's nonce where it was) and resets the attempts
+      const releasedB = onReleased(world.ctx, b.session, (await world.relay.exchange(nb.frame))!);
+      expect(releasedB.ok && toHex(releasedB.value)).toBe(toHex(K));
+      const releasedAt = world.attemptsTrace.length - 1;
+      // the reset ended every pending session: A's KE3, though valid, releases nothing
+      expect(onReleased(world.ctx, a.session, (await world.relay.exchange(na.frame))!)).toEqual({
+        ok: false,
+        kind: 'Fault',
+        code: 'UnknownSession',
+      });
+      expect(refunds(world.attemptsTrace, [releasedAt])).toEqual([]);
+    },
+  );
 
   test('tampered ciphertext, each frame in turn: a fault with its code, and the guess stays spent', async () => {
     const { world, adversary, K } = await start('tamper');
@@ -344,20 +351,24 @@ describe.each(BACKENDS)('registration is no OPRF oracle: $name', ({ make }) => {
     expect(toHex(viaRegisterStart(encoded))).not.toBe(toHex(viaRegisterStart(encoded)));
   });
 
-  test("the attack can succeed: against a vault whose RegisterStart evaluated the record's own OPRF key, it finds the PIN", () => {
-    const salt = world.record()!.oprfSalt!;
-    const keys = hsmServerKeys(world.hsm, world.config.labels);
-    const ownKey = (request: Bytes) =>
-      encodeRegistrationResponse(
-        createRegistrationResponse(
-          world.config.params,
-          keys,
-          decodeRegistrationRequest(world.config.params.suite, request),
-          oprfCredentialIdentifier(ALICE, fromHex(salt)),
-        ),
-      );
-    expect(offlineAttack(world, ALICE, PINS, ownKey)).toBe(PINS[17]);
-  });
+  test(
+    'the attack can succeed: against a vault whose RegisterStart ' +
+      "evaluated the record's own OPRF key, it finds the PIN",
+    () => {
+      const salt = world.record()!.oprfSalt!;
+      const keys = hsmServerKeys(world.hsm, world.config.labels);
+      const ownKey = (request: Bytes) =>
+        encodeRegistrationResponse(
+          createRegistrationResponse(
+            world.config.params,
+            keys,
+            decodeRegistrationRequest(world.config.params.suite, request),
+            oprfCredentialIdentifier(ALICE, fromHex(salt)),
+          ),
+        );
+      expect(offlineAttack(world, ALICE, PINS, ownKey)).toBe(PINS[17]);
+    },
+  );
 });
 
 describe('the no-refund check can fail', () => {

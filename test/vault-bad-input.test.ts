@@ -407,23 +407,27 @@ describe.each(BAD_INPUT_BACKENDS)('bad input: $name', ({ make }) => {
     backend.teardown();
   });
 
-  test('every frame kind, request type and phase, broken every way: refused with a closed code, nothing changes (INV-12)', () => {
-    const codes = new Map<string, number>();
-    for (const c of exhaustiveCases(f)) {
-      const code = checkBadInput(f, c);
-      codes.set(code, (codes.get(code) ?? 0) + 1);
-    }
-    // the refusals name what was wrong
-    expect([...codes.keys()].sort()).toEqual([
-      'ChannelDecryptFailed',
-      'ChannelStateError',
-      'InvalidParameter',
-      'InvalidPoint',
-      'MalformedMessage',
-      'UnknownMessageType',
-      'UnknownSession',
-    ]);
-  });
+  test(
+    'every frame kind, request type and phase, broken every way: ' +
+      'refused with a closed code, nothing changes (INV-12)',
+    () => {
+      const codes = new Map<string, number>();
+      for (const c of exhaustiveCases(f)) {
+        const code = checkBadInput(f, c);
+        codes.set(code, (codes.get(code) ?? 0) + 1);
+      }
+      // the refusals name what was wrong
+      expect([...codes.keys()].sort()).toEqual([
+        'ChannelDecryptFailed',
+        'ChannelStateError',
+        'InvalidParameter',
+        'InvalidPoint',
+        'MalformedMessage',
+        'UnknownMessageType',
+        'UnknownSession',
+      ]);
+    },
+  );
 
   test('every element position of every request x every bad encoding of its group: InvalidPoint, no change', () => {
     const cases = elementCases(f);
@@ -439,34 +443,38 @@ describe.each(BAD_INPUT_BACKENDS)('bad input: $name', ({ make }) => {
     );
   });
 
-  test('a node state is a value: a Transport frame handled twice from one state gives equal steps, and that state stays as it was', () => {
-    const { world } = f;
-    const before = world.vault.node;
-    const nonces = channelNonces(before);
-    const ch = f.channels.AwaitKE3;
-    const [send, receive] = nonces[ch.id]!;
-    const env = (): VaultEnv => ({
-      hsm: world.hsm,
-      rng: seededRng('node value'),
-      now: world.now,
-      config: world.config,
-    });
-    // refused in the channel (one reply sent), and accepted (a proposal, nothing sent yet)
-    for (const [request, next] of [
-      [f.valid.RegisterFinish, [send + 1n, receive + 1n]],
-      [f.valid.RecoverAbort, [send, receive + 1n]],
-    ] as const) {
-      const frame: Frame = { channel: ch.id, kind: 'Transport', bytes: ch.transport.send(request).message };
-      const [a, b] = [handleFrame(before, frame, env()), handleFrame(before, frame, env())];
-      expect(channelNonces(before)).toEqual(nonces);
-      expect(channelNonces(a.node)).toEqual({ ...nonces, [ch.id]: next });
-      expect(channelNonces(b.node)).toEqual(channelNonces(a.node));
-      expect(a.frames.map((x) => x.kind)).toEqual(request === f.valid.RegisterFinish ? ['Transport'] : []);
-      expect(b.frames).toEqual(a.frames); // the same reply, byte for byte: the same nonce twice
-      expect(b.proposals).toEqual(a.proposals);
-    }
-    expect(world.vault.node).toBe(before);
-  });
+  test(
+    'a node state is a value: a Transport frame handled twice from ' +
+      'one state gives equal steps, and that state stays as it was',
+    () => {
+      const { world } = f;
+      const before = world.vault.node;
+      const nonces = channelNonces(before);
+      const ch = f.channels.AwaitKE3;
+      const [send, receive] = nonces[ch.id]!;
+      const env = (): VaultEnv => ({
+        hsm: world.hsm,
+        rng: seededRng('node value'),
+        now: world.now,
+        config: world.config,
+      });
+      // refused in the channel (one reply sent), and accepted (a proposal, nothing sent yet)
+      for (const [request, next] of [
+        [f.valid.RegisterFinish, [send + 1n, receive + 1n]],
+        [f.valid.RecoverAbort, [send, receive + 1n]],
+      ] as const) {
+        const frame: Frame = { channel: ch.id, kind: 'Transport', bytes: ch.transport.send(request).message };
+        const [a, b] = [handleFrame(before, frame, env()), handleFrame(before, frame, env())];
+        expect(channelNonces(before)).toEqual(nonces);
+        expect(channelNonces(a.node)).toEqual({ ...nonces, [ch.id]: next });
+        expect(channelNonces(b.node)).toEqual(channelNonces(a.node));
+        expect(a.frames.map((x) => x.kind)).toEqual(request === f.valid.RegisterFinish ? ['Transport'] : []);
+        expect(b.frames).toEqual(a.frames); // the same reply, byte for byte: the same nonce twice
+        expect(b.proposals).toEqual(a.proposals);
+      }
+      expect(world.vault.node).toBe(before);
+    },
+  );
 
   test('after all that, the open channels still work: the real session completes', () => {
     const ch = f.channels.AwaitKE3;

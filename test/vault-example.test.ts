@@ -126,7 +126,8 @@ describe.each(BACKENDS)('worked example: $name', ({ make }) => {
     const warm = samples.slice(2).sort((a, b) => a - b);
     const median = warm[Math.floor(warm.length / 2)]!;
     console.log(
-      `[measure] one recovery (KE1 -> released K) on ${backend.name} (${backend.suite.id}): median ${median.toFixed(1)} ms, min ${warm[0]!.toFixed(1)} ms over ${warm.length} runs`,
+      `[measure] one recovery (KE1 -> released K) on ${backend.name} (${backend.suite.id}): ` +
+        `median ${median.toFixed(1)} ms, min ${warm[0]!.toFixed(1)} ms over ${warm.length} runs`,
     );
   });
 });

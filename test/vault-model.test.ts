@@ -336,9 +336,13 @@ describe.each(BACKENDS)('vault model: $name', ({ make }) => {
   beforeAll(() => void (backend = make()));
   afterAll(() => backend.teardown());
 
-  test('any sequence of register, recover, abandon, hold, expire, restart, delete follows the model (G1-G4; INV-2, INV-4, INV-7)', async () => {
-    await fc.assert(vaultProperty(backend), { seed: SEED, numRuns: RUNS });
-  });
+  test(
+    'any sequence of register, recover, abandon, hold, expire, ' +
+      'restart, delete follows the model (G1-G4; INV-2, INV-4, INV-7)',
+    async () => {
+      await fc.assert(vaultProperty(backend), { seed: SEED, numRuns: RUNS });
+    },
+  );
 });
 
 describe('the model test catches a broken vault', () => {
