@@ -7,6 +7,7 @@ import { type Hsm, hsmView } from '../hsm/hsm.ts';
 import type { Rng } from '../crypto/bytes.ts';
 import {
   type DurableStore,
+  type Persist,
   type Persistence,
   SEALED_PERSISTENCE,
   persistDurable,
@@ -15,9 +16,11 @@ import {
 } from '../replication/durable.ts';
 
 /** vote-not-persisted: the vote is neither sealed nor in the ballot: a restarted replica may vote twice in a term (INV-8). */
+const dropVote: Persist = (store, version, durable, rng) =>
+  SEALED_PERSISTENCE.persist(store, version, { ...durable, votedFor: null }, rng);
 export const VOTE_NOT_PERSISTED: Persistence = {
-  load: (store, rng) => SEALED_PERSISTENCE.load(store, rng),
-  persist: (store, version, durable, rng) => SEALED_PERSISTENCE.persist(store, version, { ...durable, votedFor: null }, rng),
+  load: (store, rng, persist = dropVote) => SEALED_PERSISTENCE.load(store, rng, persist),
+  persist: dropVote,
 };
 
 /** An HSM whose counters read 0 and never move. */
@@ -26,9 +29,11 @@ function counterless(hsm: Hsm): Hsm {
 }
 
 /** trust-host-storage: no anchor, no ballot: the host's blob is taken as it comes, a rollback goes unnoticed. */
+const persistBlind: Persist = (store, version, durable, rng) =>
+  SEALED_PERSISTENCE.persist({ ...store, hsm: counterless(store.hsm) }, version, durable, rng);
 export const TRUST_HOST_STORAGE: Persistence = {
-  load: (store, rng) => SEALED_PERSISTENCE.load({ ...store, hsm: counterless(store.hsm) }, rng),
-  persist: (store, version, durable, rng) => SEALED_PERSISTENCE.persist({ ...store, hsm: counterless(store.hsm) }, version, durable, rng),
+  load: (store, rng, persist = persistBlind) => SEALED_PERSISTENCE.load({ ...store, hsm: counterless(store.hsm) }, rng, persist),
+  persist: persistBlind,
 };
 
 /**
@@ -37,11 +42,11 @@ export const TRUST_HOST_STORAGE: Persistence = {
  * the same version again, and the host chooses which of the two the replica wakes up on.
  */
 export const VERSION_REUSE: Persistence = {
-  load<C>(store: DurableStore, rng: Rng) {
+  load<C>(store: DurableStore, rng: Rng, persist: Persist = persistDurable) {
     const read = readDurable<C>(store);
     // the anchor now stands at the loaded blob's version (or at the recovering state's)
     const version = readAnchor(store);
-    return { ...read, version: read.rolledBack ? persistDurable(store, version, read.durable, rng) : version };
+    return { ...read, version: read.rolledBack ? persist(store, version, read.durable, rng) : version };
   },
   persist: (store, version, durable, rng) => SEALED_PERSISTENCE.persist(store, version, durable, rng),
 };
@@ -53,9 +58,9 @@ export const VERSION_REUSE: Persistence = {
  * re-acknowledges, needing no save), then on the other, newer one, which lacks it.
  */
 export const NO_RESEAL_AT_START: Persistence = {
-  load<C>(store: DurableStore, rng: Rng) {
+  load<C>(store: DurableStore, rng: Rng, persist: Persist = persistDurable) {
     const read = readDurable<C>(store);
-    return read.rolledBack ? { ...read, version: persistDurable(store, read.version, read.durable, rng) } : read;
+    return read.rolledBack ? { ...read, version: persist(store, read.version, read.durable, rng) } : read;
   },
   persist: (store, version, durable, rng) => SEALED_PERSISTENCE.persist(store, version, durable, rng),
 };
