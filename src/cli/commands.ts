@@ -128,6 +128,13 @@ export const COMMANDS: readonly Command[] = [
         defaultText: "the directory's own roots.json",
         example: 'pinned-roots.json',
       },
+      {
+        name: 'head',
+        kind: 'string',
+        value: 'FILE',
+        help: "the witness's latest signed tree head (or one a client exported): refuses a directory that stops before it",
+        example: 'head.json',
+      },
       { name: 'verbose', kind: 'boolean', help: 'every key of every epoch, not only the changes' },
       { name: 'witness', kind: 'string', value: 'URL', help: 'audit the namespace a witness serves', example: 'http://127.0.0.1:8080' },
       { name: 'namespace', kind: 'string', value: 'NS', help: 'the namespace (with --witness)', example: 'meta.encrypted_backups.fleet_keys.v1' },
@@ -155,6 +162,7 @@ export const COMMANDS: readonly Command[] = [
     examples: [
       'audit /tmp/d',
       'audit /tmp/d --roots pinned/roots.json --json',
+      'audit /tmp/d --head head.json',
       'audit --witness http://127.0.0.1:8080 --namespace meta.encrypted_backups.fleet_keys.v1',
     ],
     async run(a, io) {

@@ -227,10 +227,12 @@ export async function audit(args: Parsed, io: Io): Promise<number> {
   }
   const rootsFile = typeof args.options.roots === 'string' ? args.options.roots : undefined;
   const pinned = rootsFile === undefined ? undefined : { file: rootsFile, text: readFileSync(rootsFile, 'utf8') };
+  const headFile = typeof args.options.head === 'string' ? args.options.head : undefined;
+  const anchor = headFile === undefined ? undefined : { file: headFile, text: readFileSync(headFile, 'utf8') };
   const files = readDeploymentFiles(path);
   const done = (doc: AuditDocument) => (io.json?.(doc), doc.ok ? 0 : 1);
   try {
-    const report = auditDeployment(files, pinned);
+    const report = auditDeployment(files, pinned, anchor);
     for (const line of formatAuditReport(report, args.options.verbose === true)) io.print(line);
     io.print(`audit passed: ${report.epochs.length} epochs, ${report.fleets.length} fleets`);
     return done({ schema: 'bkv-audit/1', ok: true, dir: path, report, failure: null });
