@@ -91,6 +91,12 @@ export async function fleetDeploy(args: Parsed, print: Print): Promise<number> {
     const written = writeDeploymentFiles(dir!, encodeDeploymentFiles(deployment.record));
     print(`wrote ${written.length} files to ${dir}: ${written.join(', ')}`);
     const d = deployment;
+    const hostKeys = d.record.evidence.some((e) => e.transport === 'wrap-seed');
+    if (hostKeys) {
+      print('note: SoftHSM 2.6.1 can neither wrap nor derive 25519 private keys, so the channel and OPAQUE server');
+      print('  keys were derived on the host and imported (wrap-seed): the audit and clients that check attestations');
+      print('  refuse this deployment for it (spec ch. 4 §4.3, ch. 7); the demo client below does not check them');
+    }
     await demoClient(
       {
         fleets: d.fleets,
@@ -99,7 +105,7 @@ export async function fleetDeploy(args: Parsed, print: Print): Promise<number> {
           namespace: d.record.roots.namespace,
           witnessKey: d.log.publicKey,
           operatorKey: d.operator.publicKey,
-          vendorRoot: d.vendor.rootKey,
+          ...(!hostKeys && { vendorRoot: d.vendor.rootKey }),
         },
         serve: (epoch, known) => {
           const from = known !== undefined && { knownTreeSize: known };
