@@ -15,10 +15,15 @@ import { type Bytes, toHex, utf8 } from '../src/crypto/bytes.ts';
 import { seededRng } from '../src/crypto/rng.ts';
 import { getSuite } from '../src/crypto/suite.ts';
 import { type ErrorCode, isVaultError } from '../src/errors.ts';
-import { type Hsm, hsmView } from '../src/hsm/hsm.ts';
+import { HSM_OPERATIONS, type Hsm, hsmView } from '../src/hsm/hsm.ts';
 import { MemoryHsm } from '../src/hsm/memory.ts';
 import { exportTreeHead, validateFleetInfo, INITIAL_CLIENT_FLEET_STATE } from '../src/client/bundle.ts';
-import { type FleetArtifact, createArtifact, encodeArtifact, verifyArtifactAttestations } from '../src/fleet/artifact.ts';
+import {
+  type FleetArtifact,
+  createArtifact,
+  encodeArtifact,
+  verifyArtifactAttestations,
+} from '../src/fleet/artifact.ts';
 import { AuditError, auditDeployment } from '../src/fleet/audit.ts';
 import { deployFleet } from '../src/fleet/ceremony.ts';
 import { type DeploymentEvidence, verifyDeploymentEvidence } from '../src/fleet/evidence.ts';
@@ -29,6 +34,7 @@ import { WitnessLog } from '../src/fleet/log.ts';
 import { publishArtifact } from '../src/fleet/operator.ts';
 import { encodeStatement, formatRoot } from '../src/fleet/statement.ts';
 import { NOISE_NK_25519_AESGCM_SHA256 } from '../src/crypto/noise.ts';
+import { createSingleReplicaVault } from '../src/vault/setup.ts';
 
 const NAMESPACE = 'bkv.test.operator';
 const START = Date.UTC(2026, 0, 1);
@@ -52,7 +58,10 @@ function expectRefused(f: () => unknown, code: ErrorCode, reason: RegExp): void 
  * A deployment (memory HSMs) whose replica HSMs the operator may wrap: `tamper(fleetId, index,
  * hsm)` returns the HSM the ceremony will use.
  */
-function deploy(seed: string, o: { tamper?: (fleetId: string, i: number, hsm: Hsm) => Hsm; transport?: 'wrap-seed'; namespace?: string } = {}): Deployment {
+function deploy(
+  seed: string,
+  o: { tamper?: (fleetId: string, i: number, hsm: Hsm) => Hsm; transport?: 'wrap-seed'; namespace?: string } = {},
+): Deployment {
   const rng = seededRng(seed);
   const namespace = o.namespace ?? NAMESPACE;
   return runDeployment({
@@ -80,10 +89,10 @@ beforeAll(() => {
 });
 
 /** The genesis replica's HSM of fleet-1, with `generateKey` replaced. */
-const genesisOfFleet1 = (
-  generateKey: (inner: Hsm) => Hsm['generateKey'],
-): ((fleetId: string, i: number, hsm: Hsm) => Hsm) => (fleetId, i, hsm) =>
-  fleetId === 'fleet-1' && i === 0 ? hsmView(hsm, { generateKey: generateKey(hsm) }) : hsm;
+const genesisOfFleet1 =
+  (generateKey: (inner: Hsm) => Hsm['generateKey']): ((fleetId: string, i: number, hsm: Hsm) => Hsm) =>
+  (fleetId, i, hsm) =>
+    fleetId === 'fleet-1' && i === 0 ? hsmView(hsm, { generateKey: generateKey(hsm) }) : hsm;
 
 const ATTACKER_SECRET = new Uint8Array(32).fill(7);
 const ATTACKER_KEY: Bytes = x25519.getPublicKey(ATTACKER_SECRET);
@@ -97,29 +106,47 @@ describe('unattested-wrap: every fleet secret wrapped to a key of the operator',
     for (const s of generated) expect(s.body.event === 'key' && s.body.attributes.wrapTo?.length).toBe(3);
   });
 
-  test('a wrap to the operator\'s key, right after generation, is refused by the genesis HSM', () => {
+  test("a wrap to the operator's key, right after generation, is refused by the genesis HSM", () => {
     const rng = seededRng('side-wrap');
-    const sideWrap = (inner: Hsm): Hsm['generateKey'] => (label, kind, options) => {
-      const info = inner.generateKey(label, kind, options);
-      if (options?.wrappable === true) inner.wrapKey(label, ATTACKER_KEY, rng);
-      return info;
-    };
+    const sideWrap =
+      (inner: Hsm): Hsm['generateKey'] =>
+      (label, kind, options) => {
+        const info = inner.generateKey(label, kind, options);
+        if (options?.wrappable === true) inner.wrapKey(label, ATTACKER_KEY, rng);
+        return info;
+      };
     expectRefused(() => deploy('operator-attacks', { tamper: genesisOfFleet1(sideWrap) }), 'HsmError', /export policy/);
   });
 
-  test('a secret generated with the operator\'s key in its export policy: the evidence is refused', () => {
-    const widen = (inner: Hsm): Hsm['generateKey'] => (label, kind, options) =>
-      inner.generateKey(label, kind, options?.wrapTo ? { ...options, wrapTo: [...options.wrapTo, ATTACKER_KEY] } : options);
+  test("a secret generated with the operator's key in its export policy: the evidence is refused", () => {
+    const widen =
+      (inner: Hsm): Hsm['generateKey'] =>
+      (label, kind, options) =>
+        inner.generateKey(
+          label,
+          kind,
+          options?.wrapTo ? { ...options, wrapTo: [...options.wrapTo, ATTACKER_KEY] } : options,
+        );
     const d = deploy('operator-attacks', { tamper: genesisOfFleet1(widen) });
-    expectRefused(() => verifyDeploymentEvidence(d.record.evidence[0]!, rootOf(d)), 'EvidenceInvalid', /export policy names [0-9a-f]{16}…, which is no attested transport key/);
+    expectRefused(
+      () => verifyDeploymentEvidence(d.record.evidence[0]!, rootOf(d)),
+      'EvidenceInvalid',
+      /export policy names [0-9a-f]{16}…, which is no attested transport key/,
+    );
     expectRefused(() => auditDeployment(encodeDeploymentFiles(d.record)), 'EvidenceInvalid', /export policy/);
   });
 
   test('a secret generated without an export policy (any recipient): the evidence is refused', () => {
-    const drop = (inner: Hsm): Hsm['generateKey'] => (label, kind, options) =>
-      inner.generateKey(label, kind, options?.wrappable ? { wrappable: true } : options);
+    const drop =
+      (inner: Hsm): Hsm['generateKey'] =>
+      (label, kind, options) =>
+        inner.generateKey(label, kind, options?.wrappable ? { wrappable: true } : options);
     const d = deploy('operator-attacks', { tamper: genesisOfFleet1(drop) });
-    expectRefused(() => verifyDeploymentEvidence(d.record.evidence[0]!, rootOf(d)), 'EvidenceInvalid', /has no export policy/);
+    expectRefused(
+      () => verifyDeploymentEvidence(d.record.evidence[0]!, rootOf(d)),
+      'EvidenceInvalid',
+      /has no export policy/,
+    );
   });
 
   test('an extra wrap the evidence does not show (to a key the policy names) is counted by the HSM', () => {
@@ -138,11 +165,15 @@ describe('unattested-wrap: every fleet secret wrapped to a key of the operator',
       });
     };
     const d = deploy('operator-attacks', { tamper: extra });
-    expectRefused(() => verifyDeploymentEvidence(d.record.evidence[0]!, rootOf(d)), 'EvidenceInvalid', /wrapped oprf-seed 4 times, the evidence shows 3 wraps/);
+    expectRefused(
+      () => verifyDeploymentEvidence(d.record.evidence[0]!, rootOf(d)),
+      'EvidenceInvalid',
+      /wrapped oprf-seed 4 times, the evidence shows 3 wraps/,
+    );
   });
 });
 
-describe('host-held fleet keys: keys derived on the host, or of the operator\'s choosing, imported', () => {
+describe("host-held fleet keys: keys derived on the host, or of the operator's choosing, imported", () => {
   test('wrap-seed (keys derived on the host and imported) is refused by the audit and by the client', () => {
     const d = deploy('operator-attacks', { transport: 'wrap-seed' });
     const reason = /was imported from bytes the host supplied: the key has been in host memory/;
@@ -151,7 +182,7 @@ describe('host-held fleet keys: keys derived on the host, or of the operator\'s 
     expectRefused(() => verifyArtifactAttestations(d.artifacts[0]!, rootOf(d)), 'EvidenceInvalid', reason);
   });
 
-  test('the operator\'s own channel key imported in place of the derived one is refused the same way', () => {
+  test("the operator's own channel key imported in place of the derived one is refused the same way", () => {
     const own = (fleetId: string, _i: number, hsm: Hsm): Hsm =>
       fleetId !== 'fleet-2'
         ? hsm
@@ -160,12 +191,20 @@ describe('host-held fleet keys: keys derived on the host, or of the operator\'s 
               hsm.importKey(label, kind, label.endsWith('/channel') ? ATTACKER_SECRET : secret, options),
           });
     const d = deploy('operator-attacks', { transport: 'wrap-seed', tamper: own });
-    expectRefused(() => verifyDeploymentEvidence(d.record.evidence[1]!, rootOf(d)), 'EvidenceInvalid', /channel key .* was imported/);
+    expectRefused(
+      () => verifyDeploymentEvidence(d.record.evidence[1]!, rootOf(d)),
+      'EvidenceInvalid',
+      /channel key .* was imported/,
+    );
   });
 });
 
 /** `artifacts` published on a fresh log with `d`'s witness and operator keys, in order. */
-function republish(d: Deployment, artifacts: readonly FleetArtifact[], evidence: readonly DeploymentEvidence[]): { record: DeploymentRecord; log: WitnessLog } {
+function republish(
+  d: Deployment,
+  artifacts: readonly FleetArtifact[],
+  evidence: readonly DeploymentEvidence[],
+): { record: DeploymentRecord; log: WitnessLog } {
   let t = START;
   const texts = artifacts.map((a, i) => encodeArtifact({ ...a, issuedAt: START + i }));
   const root = formatRoot(1, toHex(sha256(utf8(texts[0]!))));
@@ -178,7 +217,9 @@ function republish(d: Deployment, artifacts: readonly FleetArtifact[], evidence:
       ciphersuite: log.rules.ciphersuite,
       root: log.rules.root!,
       entries: log.getStatements().map((s) => toHex(encodeStatement(s))),
-      heads: log.getHeads().map((treeHead, i) => ({ treeHead, consistencyProof: i === 0 ? [] : log.getConsistencyProof(i, i + 1) })),
+      heads: log
+        .getHeads()
+        .map((treeHead, i) => ({ treeHead, consistencyProof: i === 0 ? [] : log.getConsistencyProof(i, i + 1) })),
     },
     bundles: bundles.map((b) => serveFleetInfo(log, b, { treeSize: b.report!.epoch })),
     evidence,
@@ -189,12 +230,16 @@ function republish(d: Deployment, artifacts: readonly FleetArtifact[], evidence:
 /** A third fleet, deployed by `d`'s operator with `d`'s vendor. */
 function thirdFleet(d: Deployment, suite = SUITE, namespace = NAMESPACE): DeploymentEvidence {
   const rng = seededRng('third');
-  const replicas = [0, 1, 2].map((i) => ({ id: `r${i}`, hsm: MemoryHsm.create(`fleet-3-r${i}`, rng), prefix: `t/fleet-3/r${i}` }));
+  const replicas = [0, 1, 2].map((i) => ({
+    id: `r${i}`,
+    hsm: MemoryHsm.create(`fleet-3-r${i}`, rng),
+    prefix: `t/fleet-3/r${i}`,
+  }));
   return deployFleet({ namespace, fleetId: 'fleet-3', suite, replicas, vendor: d.vendor, rng }).evidence;
 }
 
-describe('truncated-log: the directory handed to auditors stops before the witness\'s head', () => {
-  test('refused once the audit is anchored to the witness\'s head (a client\'s exported head will do)', () => {
+describe("truncated-log: the directory handed to auditors stops before the witness's head", () => {
+  test("refused once the audit is anchored to the witness's head (a client's exported head will do)", () => {
     const [a1, a2, a3] = honest.artifacts;
     const fleet3 = thirdFleet(honest);
     const a4 = createArtifact(fleet3, { issuedAt: START, channelProtocol: CHANNEL, retiring: a3! });
@@ -209,7 +254,11 @@ describe('truncated-log: the directory handed to auditors stops before the witne
     };
     expect(auditDeployment(encodeDeploymentFiles(cut)).epochs).toHaveLength(3); // what it got before
     // a client that accepted epoch 4 exports the head it has seen
-    const trust = { namespace: NAMESPACE, witnessKey: honest.witness.publicKey, operatorKey: honest.operator.publicKey };
+    const trust = {
+      namespace: NAMESPACE,
+      witnessKey: honest.witness.publicKey,
+      operatorKey: honest.operator.publicKey,
+    };
     let state = INITIAL_CLIENT_FLEET_STATE;
     full.bundles.forEach((served, i) => {
       const info = serveFleetInfo(log, served.bundle, { treeSize: i + 1, ...(i > 0 && { knownTreeSize: i }) });
@@ -231,7 +280,11 @@ describe('truncated-log: the directory handed to auditors stops before the witne
   test('a head not signed by the pinned witness is refused', () => {
     const head = honest.record.log.heads.at(-1)!.treeHead;
     const d = { file: 'head.json', text: JSON.stringify({ ...head, body: { ...head.body, treeSize: 9 } }) };
-    expectRefused(() => auditDeployment(encodeDeploymentFiles(honest.record), undefined, d), 'WitnessSignatureInvalid', /not signed/);
+    expectRefused(
+      () => auditDeployment(encodeDeploymentFiles(honest.record), undefined, d),
+      'WitnessSignatureInvalid',
+      /not signed/,
+    );
   });
 });
 
@@ -244,7 +297,11 @@ describe('succession: retirement is final, retiring keys come from the fleet jus
   test('retired-fleet-returns: fleet-1 published again after its retirement', () => {
     const [a1, a2, a3] = honest.artifacts;
     const { record } = republish(honest, [a1!, a2!, a3!, a1!], honest.record.evidence);
-    expectRefused(() => auditDeployment(encodeDeploymentFiles(record)), 'EvidenceInvalid', /fleet-1 was retired at epoch 3: retirement is final/);
+    expectRefused(
+      () => auditDeployment(encodeDeploymentFiles(record)),
+      'EvidenceInvalid',
+      /fleet-1 was retired at epoch 3: retirement is final/,
+    );
   });
 
   test('stale-retiring-keys: fleet-3 carries the retiring keys of fleet-1, two rotations back', () => {
@@ -252,11 +309,19 @@ describe('succession: retirement is final, retiring keys come from the fleet jus
     const fleet3 = thirdFleet(honest);
     const a4 = createArtifact(fleet3, { issuedAt: START, channelProtocol: CHANNEL, retiring: a1! });
     const { record } = republish(honest, [a1!, a2!, a3!, a4], [...honest.record.evidence, fleet3]);
-    expectRefused(() => auditDeployment(encodeDeploymentFiles(record)), 'EvidenceInvalid', /retiring-\S+ of fleet-1, which was retired at epoch 3/);
+    expectRefused(
+      () => auditDeployment(encodeDeploymentFiles(record)),
+      'EvidenceInvalid',
+      /retiring-\S+ of fleet-1, which was retired at epoch 3/,
+    );
     // and while fleet-1 is still live (no retirement epoch), only fleet-1 itself may retire into fleet-2
     const skip = createArtifact(fleet3, { issuedAt: START, channelProtocol: CHANNEL, retiring: a1! });
     const { record: r2 } = republish(honest, [a1!, a2!, skip], [...honest.record.evidence, fleet3]);
-    expectRefused(() => auditDeployment(encodeDeploymentFiles(r2)), 'EvidenceInvalid', /retiring keys come only from the fleet just before fleet-3 \(fleet-2\)/);
+    expectRefused(
+      () => auditDeployment(encodeDeploymentFiles(r2)),
+      'EvidenceInvalid',
+      /retiring keys come only from the fleet just before fleet-3 \(fleet-2\)/,
+    );
   });
 
   test('suite-change: a rotation to a fleet of another suite', () => {
@@ -265,7 +330,11 @@ describe('succession: retirement is final, retiring keys come from the fleet jus
     // (with retiring keys, the artifact itself is malformed: they would have the old suite's kinds)
     const a2 = createArtifact(fleet3, { issuedAt: START, channelProtocol: CHANNEL });
     const { record } = republish(honest, [a1!, a2], [honest.record.evidence[0]!, fleet3]);
-    expectRefused(() => auditDeployment(encodeDeploymentFiles(record)), 'EvidenceInvalid', /the suite changes from ristretto255-SHA512 to P256-SHA256/);
+    expectRefused(
+      () => auditDeployment(encodeDeploymentFiles(record)),
+      'EvidenceInvalid',
+      /the suite changes from ristretto255-SHA512 to P256-SHA256/,
+    );
   });
 });
 
@@ -273,8 +342,45 @@ describe('foreign-namespace evidence: a fleet deployed for one namespace publish
   test('the statements name their namespace; the unsigned field alone no longer decides', () => {
     const foreign = deploy('operator-attacks', { namespace: 'bkv.test.elsewhere' });
     const e = { ...foreign.record.evidence[0]!, namespace: NAMESPACE };
-    expectRefused(() => verifyDeploymentEvidence(e, rootOf(foreign)), 'NamespaceMismatch', /attested for namespace "bkv.test.elsewhere"/);
+    expectRefused(
+      () => verifyDeploymentEvidence(e, rootOf(foreign)),
+      'NamespaceMismatch',
+      /attested for namespace "bkv.test.elsewhere"/,
+    );
     const a = createArtifact(e, { issuedAt: START, channelProtocol: CHANNEL });
     expectRefused(() => verifyArtifactAttestations(a, rootOf(foreign)), 'NamespaceMismatch', /bkv.test.elsewhere/);
+  });
+});
+
+describe('the HSM boundary (spec ch. 4 §4.5)', () => {
+  /** Every value reachable from `root` (objects, maps, arrays), with the path to it. */
+  function* reachable(root: unknown, path = 'vault', seen = new Set<unknown>()): Generator<[string, unknown]> {
+    if (root === null || (typeof root !== 'object' && typeof root !== 'function') || seen.has(root)) return;
+    seen.add(root);
+    yield [path, root];
+    if (root instanceof Uint8Array) return;
+    const entries: [string, unknown][] =
+      root instanceof Map ? [...root.entries()].map(([k, v]) => [String(k), v]) : Object.entries(root as object);
+    for (const [k, v] of entries) yield* reachable(v, `${path}.${k}`, seen);
+  }
+
+  test('what a replica exposes to its host offers no raw key operation', () => {
+    const rng = seededRng('boundary');
+    const r = honest.fleets[1]!.replicas[0]!;
+    const { vault } = createSingleReplicaVault(r.hsm, rng, () => START, { suite: SUITE, labels: r.labels });
+    const surface = [...Object.getOwnPropertyNames(Object.getPrototypeOf(vault)), ...Object.keys(vault)].filter(
+      (n) => n !== 'constructor',
+    );
+    expect(surface.sort()).toEqual(['deliver', 'expireSessions', 'node', 'state']);
+    const ops: readonly string[] = HSM_OPERATIONS;
+    for (const root of [vault.node, vault.state]) {
+      for (const [path, v] of reachable(root)) {
+        const names = typeof v === 'object' && v !== null ? Object.keys(v) : [];
+        expect(
+          names.filter((n) => ops.includes(n) && n !== 'close'),
+          path,
+        ).toEqual([]);
+      }
+    }
   });
 });
