@@ -63,10 +63,11 @@ afterAll(() => {
 });
 
 describe('a fleet of SoftHSM replicas', () => {
-  test('the ceremony moved a seed (wrap-seed); the tokens report the derived keys imported, and the evidence is refused', () => {
+  test('wrap-seed: the tokens report the derived keys imported, and the evidence is refused', () => {
     for (const fleet of d.fleets) {
       expect(fleet.evidence.transport).toBe('wrap-seed');
-      expect(() => verifyDeploymentEvidence(fleet.evidence, d.vendor.rootKey)).toThrow(/channel key .* was imported from bytes the host supplied/);
+      const reason = /channel key .* was imported from bytes the host supplied/;
+      expect(() => verifyDeploymentEvidence(fleet.evidence, d.vendor.rootKey)).toThrow(reason);
       const channel = toHex(fleet.replicas[0]!.hsm.keyInfo(fleet.replicas[0]!.labels.channel).publicKey!);
       for (const r of fleet.replicas) {
         expect(r.hsm.backend).toBe('softhsm');
@@ -84,7 +85,8 @@ describe('a fleet of SoftHSM replicas', () => {
   });
 
   test('the audit refuses the deployment: its fleet keys have been in host memory', () => {
-    expect(() => auditDeployment(encodeDeploymentFiles(d.record))).toThrow(/evidence\/fleet-1\.json: .*was imported from bytes the host supplied/);
+    const reason = /evidence\/fleet-1\.json: .*was imported from bytes the host supplied/;
+    expect(() => auditDeployment(encodeDeploymentFiles(d.record))).toThrow(reason);
   });
 
   test('export policy on SoftHSM: a wrap outside it is refused, each wrap is counted, the policy is reported', () => {
@@ -115,7 +117,7 @@ describe('a fleet of SoftHSM replicas', () => {
     }
   });
 
-  test('a client checking attestations refuses the bundles; one that does not uses vaults on SoftHSM replicas', async () => {
+  test('a client checking attestations refuses; one that does not uses vaults on SoftHSM replicas', async () => {
     const rng = seededRng('softhsm client');
     const trust = { namespace: NAMESPACE, witnessKey: d.log.publicKey, operatorKey: d.operator.publicKey };
     const first = serveFleetInfo(d.log, d.bundles[0]!, { treeSize: 1 });

@@ -143,7 +143,7 @@ describe('deployment ceremony and evidence', () => {
     }
   });
 
-  test('wrap-seed (the SoftHSM way) on memory HSMs: seeds destroyed, but the evidence is refused (keys imported)', () => {
+  test('wrap-seed (the SoftHSM way) on memory HSMs: seeds destroyed, the evidence refused (keys imported)', () => {
     const rng = seededRng('wrap-seed');
     const vendor = F.d.vendor;
     const replicas = ['a', 'b'].map((id) => ({ id, hsm: MemoryHsm.create(id, rng), prefix: `ws/${id}` }));

@@ -132,7 +132,9 @@ export const COMMANDS: readonly Command[] = [
         name: 'head',
         kind: 'string',
         value: 'FILE',
-        help: "the witness's latest signed tree head (or one a client exported): refuses a directory that stops before it",
+        help:
+          "the witness's latest signed tree head (or one a client exported): " +
+          'refuses a directory that stops before it',
         example: 'head.json',
       },
       { name: 'verbose', kind: 'boolean', help: 'every key of every epoch, not only the changes' },

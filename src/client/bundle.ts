@@ -82,7 +82,9 @@ export const INITIAL_CLIENT_FLEET_STATE: ClientFleetState = { highestEpoch: 0, h
  * bundle has no head (`InvalidParameter`).
  */
 export function exportTreeHead(state: ClientFleetState): string {
-  if (state.treeHead === null) throw new VaultError('InvalidParameter', 'this client has accepted no bundle yet: no tree head to export');
+  if (state.treeHead === null) {
+    throw new VaultError('InvalidParameter', 'this client has accepted no bundle yet: no tree head to export');
+  }
   return JSON.stringify(state.treeHead);
 }
 

@@ -32,7 +32,18 @@ import { canonicalJson } from '../crypto/canonical.ts';
 import { VaultError } from '../errors.ts';
 import type { Hsm, KeyKind } from '../hsm/hsm.ts';
 import { KEY_KINDS } from '../hsm/kinds.ts';
-import { NAME, malformed, readArray, readBool, readChoice, readConstant, readHex, readInt, readObject, readString } from './json.ts';
+import {
+  NAME,
+  malformed,
+  readArray,
+  readBool,
+  readChoice,
+  readConstant,
+  readHex,
+  readInt,
+  readObject,
+  readString,
+} from './json.ts';
 import { ED25519_PUBLIC_KEY_BYTES, type Signed, type Signer, decodeSigned, hsmSigner, isSignedBy, signDocument } from './signing.ts';
 
 export const VENDOR_CERTIFICATE_TYPE = 'bkv/vendor-certificate/v1';
@@ -125,7 +136,8 @@ export function computeFingerprint(hsm: Hsm, label: string): KeyFingerprint {
 
 export function readKeyAttributes(hsm: Hsm, label: string): KeyAttributes {
   const { local, neverExtractable, sensitive, extractable, imported, wrapTo } = hsm.keyInfo(label);
-  return { local, neverExtractable, sensitive, extractable, imported, ...(wrapTo !== undefined && { wrapTo: wrapTo.map(toHex) }) };
+  const policy = wrapTo !== undefined && { wrapTo: wrapTo.map(toHex) };
+  return { local, neverExtractable, sensitive, extractable, imported, ...policy };
 }
 
 export function isSameKey(a: KeyFingerprint, b: KeyFingerprint): boolean {
@@ -220,7 +232,8 @@ const EVENT_MEMBERS = {
 } as const;
 
 function decodeAttestationBody(x: unknown, path: string): AttestationBody {
-  const members = ['key', 'attributes', 'recipientKey', 'wrappedDigest', 'unwrapWith', 'transportKey', 'from', 'info', 'wrapCount'];
+  const members = ['key', 'attributes', 'recipientKey', 'wrappedDigest', 'unwrapWith', 'transportKey', 'from', 'info'];
+  members.push('wrapCount');
   const pre = readObject(x, path, ['event'], [...HEADER, ...members]);
   const event = readChoice(pre.event, `${path}.event`, ['key', 'wrap', 'unwrap', 'derive', 'destroy'] as const);
   const o = readObject(x, path, [...HEADER, ...EVENT_MEMBERS[event]]);

@@ -181,11 +181,15 @@ function checkAnchor(x: unknown, roots: Roots, log: Log): TreeHeadBody {
   const head = verifyTreeHead(decodeTreeHead(x, 'head'), roots.witnessKey, roots.namespace);
   const size = log.statements.length;
   if (head.treeSize > size) {
-    throw new VaultError('LogInconsistent', `the witness's head has ${head.treeSize} entries, the directory stops at ${size}: epochs ${size + 1}..${head.treeSize} were withheld`);
+    const withheld = `epochs ${size + 1}..${head.treeSize} were withheld`;
+    const stops = `the witness's head has ${head.treeSize} entries, the directory stops at ${size}`;
+    throw new VaultError('LogInconsistent', `${stops}: ${withheld}`);
   }
   const root = toHex(computeRoot(log.statements.map(computeStatementLeafHash), head.treeSize));
   if (root !== head.rootHash) {
-    throw new VaultError('LogEquivocation', `the witness's head of size ${head.treeSize} has root ${head.rootHash.slice(0, 16)}…, the directory's first ${head.treeSize} entries ${root.slice(0, 16)}…`);
+    const theirs = `the witness's head of size ${head.treeSize} has root ${head.rootHash.slice(0, 16)}…`;
+    const ours = `the directory's first ${head.treeSize} entries ${root.slice(0, 16)}…`;
+    throw new VaultError('LogEquivocation', `${theirs}, ${ours}`);
   }
   return head;
 }
@@ -235,8 +239,13 @@ function checkArtifactAgainstEvidence(
   epoch: number,
 ): void {
   if (a.suite !== e.suite) throw evidenceInvalid(`artifact suite ${a.suite}, evidence suite ${e.suite}`);
-  if (canonicalJson(a.replicas) !== canonicalJson(e.replicas)) throw evidenceInvalid(`the artifact's replicas and attestations are not those of ${evidenceFileName(e.fleetId)}`);
-  if (canonicalJson(a.certificates) !== canonicalJson(e.certificates)) throw evidenceInvalid(`the artifact's vendor certificates are not those of ${evidenceFileName(e.fleetId)}`);
+  const file = evidenceFileName(e.fleetId);
+  if (canonicalJson(a.replicas) !== canonicalJson(e.replicas)) {
+    throw evidenceInvalid(`the artifact's replicas and attestations are not those of ${file}`);
+  }
+  if (canonicalJson(a.certificates) !== canonicalJson(e.certificates)) {
+    throw evidenceInvalid(`the artifact's vendor certificates are not those of ${file}`);
+  }
   verifyArtifactAttestations(a, vendorRoot);
   const gone = s.retired.get(a.fleetId);
   if (gone !== undefined) throw evidenceInvalid(`${a.fleetId} was retired at epoch ${gone}: retirement is final`);
@@ -248,12 +257,18 @@ function checkArtifactAgainstEvidence(
   for (const k of a.keys.filter((k) => RETIRING_ROLES.includes(k.role))) {
     const base = k.role === 'retiring-channel' ? 'channel' : 'opaque-server';
     const retiredAt = s.retired.get(k.fleetId);
-    if (retiredAt !== undefined) throw evidenceInvalid(`${k.role} of ${k.fleetId}, which was retired at epoch ${retiredAt}`);
+    if (retiredAt !== undefined) {
+      throw evidenceInvalid(`${k.role} of ${k.fleetId}, which was retired at epoch ${retiredAt}`);
+    }
     if (k.fleetId !== previousFleet) {
-      throw evidenceInvalid(`${k.role} of ${k.fleetId}: retiring keys come only from the fleet just before ${a.fleetId} (${previousFleet ?? 'none'})`);
+      const just = `the fleet just before ${a.fleetId} (${previousFleet ?? 'none'})`;
+      throw evidenceInvalid(`${k.role} of ${k.fleetId}: retiring keys come only from ${just}`);
     }
     const fleet = fleets.get(k.fleetId)?.fleet;
-    if (fleet === undefined || !isSameKey(fleet.keys[base], k.key)) throw evidenceInvalid(`${k.role} ${describeFingerprint(k.key)} is not the ${base} key of a fleet published before (${k.fleetId})`);
+    if (fleet === undefined || !isSameKey(fleet.keys[base], k.key)) {
+      const what = `${k.role} ${describeFingerprint(k.key)}`;
+      throw evidenceInvalid(`${what} is not the ${base} key of a fleet published before (${k.fleetId})`);
+    }
   }
   const live = new Set([a.fleetId, ...a.keys.filter((k) => RETIRING_ROLES.includes(k.role)).map((k) => k.fleetId)]);
   for (const f of s.live) if (!live.has(f)) s.retired.set(f, epoch);
@@ -287,7 +302,8 @@ export function auditDeployment(
   });
   const log = inFile(LOG_FILE, () => auditLog(parse(files, LOG_FILE), roots));
   const epochs = log.statements.length;
-  const anchoredTo = anchor && inFile(anchor.file, () => checkAnchor(parse(new Map([[anchor.file, anchor.text]]), anchor.file), roots, log));
+  const anchorText = anchor && new Map([[anchor.file, anchor.text]]);
+  const anchoredTo = anchor && inFile(anchor.file, () => checkAnchor(parse(anchorText!, anchor.file), roots, log));
 
   const expected = new Set([ROOTS_FILE, LOG_FILE, ...Array.from({ length: epochs }, (_, i) => bundleFileName(i + 1))]);
   for (const name of expected) if (!files.has(name)) throw new AuditError(name.startsWith('bundles/') ? 'LogInconsistent' : 'MalformedMessage', name, 'missing');
@@ -308,7 +324,13 @@ export function auditDeployment(
   }
 
   const reports: EpochReport[] = [];
-  const succession: Succession = { live: new Set(), retired: new Map(), current: undefined, before: undefined, suite: undefined };
+  const succession: Succession = {
+    live: new Set(),
+    retired: new Map(),
+    current: undefined,
+    before: undefined,
+    suite: undefined,
+  };
   let previous: FleetArtifact | null = null;
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const file = bundleFileName(epoch);

@@ -88,7 +88,8 @@ export function deployFleet(o: CeremonyOptions): DeployedFleet {
   const label = (r: ReplicaHsm, name: string) => `${r.prefix}/${name}`;
   const events: Attestation[] = [];
   const attest = (r: ReplicaHsm, event: AttestationEvent): Attestation => {
-    const header = { type: ATTESTATION_TYPE as typeof ATTESTATION_TYPE, namespace: o.namespace, fleetId, replica: r.id, token: r.hsm.label };
+    const type = ATTESTATION_TYPE as typeof ATTESTATION_TYPE;
+    const header = { type, namespace: o.namespace, fleetId, replica: r.id, token: r.hsm.label };
     const st = vendor.attest({ ...header, seq: events.length, ...event });
     events.push(st);
     return st;

@@ -160,7 +160,9 @@ export function verifyReplicaStatements(
       const b = verifyAttestation(st, attestationKeys, `replica ${r.id}`);
       if (b.fleetId !== fleetId) throw new VaultError('AttestationInvalid', `replica ${r.id}: statement #${b.seq} belongs to fleet "${b.fleetId}", not "${fleetId}"`);
       if (b.namespace !== namespace) {
-        throw new VaultError('NamespaceMismatch', `replica ${r.id}: statement #${b.seq} was attested for namespace "${b.namespace}", not "${namespace}"`);
+        const where = `replica ${r.id}: statement #${b.seq}`;
+        const ns = `namespace "${b.namespace}", not "${namespace}"`;
+        throw new VaultError('NamespaceMismatch', `${where} was attested for ${ns}`);
       }
       if (b.replica !== r.id) throw new VaultError('AttestationInvalid', `replica ${r.id}: statement #${b.seq} is about replica "${b.replica}"`);
       if ((nextSeq !== undefined && b.seq !== nextSeq) || b.seq <= lastSeq) throw new VaultError('AttestationInvalid', `replica ${r.id}: statement #${b.seq} is out of sequence`);
@@ -240,7 +242,8 @@ export function verifyDeploymentEvidence(e: DeploymentEvidence, vendorRoot: Byte
     if (b.fleetId !== e.fleetId) throw new VaultError('AttestationInvalid', `event ${i} belongs to fleet "${b.fleetId}", not "${e.fleetId}"`);
     if (b.seq !== i) throw new VaultError('AttestationInvalid', `event ${i} carries seq ${b.seq}: out of sequence`);
     if (b.namespace !== e.namespace) {
-      throw new VaultError('NamespaceMismatch', `event ${i} was attested for namespace "${b.namespace}", not "${e.namespace}"`);
+      const ns = `namespace "${b.namespace}", not "${e.namespace}"`;
+      throw new VaultError('NamespaceMismatch', `event ${i} was attested for ${ns}`);
     }
   });
   const fleet = verifyReplicaStatements(e.namespace, e.fleetId, e.suite, e.replicas, attestationKeys, e.events.length);
@@ -328,7 +331,8 @@ export function verifyDeploymentEvidence(e: DeploymentEvidence, vendorRoot: Byte
           if (s.wrappedTo.size !== fleet.replicas.length) throw invalid(`${at}: ${secret} destroyed before it was wrapped to every replica`);
           if (b.wrapCount !== s.wrappedTo.size) {
             const n = `${b.wrapCount} time${b.wrapCount === 1 ? '' : 's'}`;
-            throw invalid(`${at}: the genesis HSM wrapped ${secret} ${n}, the evidence shows ${s.wrappedTo.size} wraps`);
+            const shows = `the evidence shows ${s.wrappedTo.size} wraps`;
+            throw invalid(`${at}: the genesis HSM wrapped ${secret} ${n}, ${shows}`);
           }
           s.destroyed = true;
           transcript.push(`${r.id}: destroyed its wrappable copy of ${secret}`);
@@ -369,12 +373,22 @@ export function verifyDeploymentEvidence(e: DeploymentEvidence, vendorRoot: Byte
  * A fleet secret's export policy, attested when it is generated: it must exist (else the genesis
  * HSM would wrap the secret to any key) and name exactly the fleet's attested transport keys.
  */
-function checkExportPolicy(at: string, secret: SecretName, wrapTo: readonly string[] | undefined, transport: ReadonlySet<string>): void {
+function checkExportPolicy(
+  at: string,
+  secret: SecretName,
+  wrapTo: readonly string[] | undefined,
+  transport: ReadonlySet<string>,
+): void {
   if (wrapTo === undefined) throw invalid(`${at}: ${secret} has no export policy: its HSM would wrap it to any key`);
   for (const k of wrapTo) {
-    if (!transport.has(k)) throw invalid(`${at}: ${secret}'s export policy names ${k.slice(0, 16)}…, which is no attested transport key of the fleet`);
+    if (!transport.has(k)) {
+      const names = `${secret}'s export policy names ${k.slice(0, 16)}…`;
+      throw invalid(`${at}: ${names}, which is no attested transport key of the fleet`);
+    }
   }
-  if (new Set(wrapTo).size !== transport.size) throw invalid(`${at}: ${secret}'s export policy does not name every replica's transport key`);
+  if (new Set(wrapTo).size !== transport.size) {
+    throw invalid(`${at}: ${secret}'s export policy does not name every replica's transport key`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -149,7 +149,9 @@ export const WRAP_CONTEXT = {
 /** GenerateOptions.wrapTo as hex (checked: 32-byte keys, at least one), or undefined. */
 export function exportPolicy(options: GenerateOptions): string[] | undefined {
   if (options.wrapTo === undefined) return undefined;
-  if (options.wrappable !== true) throw new VaultError('InvalidParameter', '"wrapTo" is an export policy: only for a wrappable key');
+  if (options.wrappable !== true) {
+    throw new VaultError('InvalidParameter', '"wrapTo" is an export policy: only for a wrappable key');
+  }
   if (!Array.isArray(options.wrapTo) || options.wrapTo.length === 0) {
     throw new VaultError('InvalidParameter', '"wrapTo" expected at least one X25519 public key');
   }

@@ -214,7 +214,8 @@ export class MemoryHsm implements Hsm {
     const secret = generateSecret(kind, this.#rng);
     const policy = { imported: false, wrapTo, wrapCount: 0 };
     const pub = publicKeyOf(kind, secret);
-    return this.#store(label, { kind, secret, publicKey: pub, local: true, neverExtractable: !wrappable, extractable: wrappable, ...policy });
+    const flags = { local: true, neverExtractable: !wrappable, extractable: wrappable };
+    return this.#store(label, { kind, secret, publicKey: pub, ...flags, ...policy });
   }
 
   importKey(label: string, kind: KeyKind, secret: Bytes, options: GenerateOptions = {}): KeyInfo {
@@ -224,7 +225,8 @@ export class MemoryHsm implements Hsm {
     const wrappable = options.wrappable === true;
     const policy = { imported: true, wrapTo: exportPolicy(options), wrapCount: 0 };
     const pub = publicKeyOf(kind, copy);
-    return this.#store(label, { kind, secret: copy, publicKey: pub, local: false, neverExtractable: false, extractable: wrappable, ...policy });
+    const flags = { local: false, neverExtractable: false, extractable: wrappable };
+    return this.#store(label, { kind, secret: copy, publicKey: pub, ...flags, ...policy });
   }
 
   hasKey(label: string): boolean {
@@ -342,7 +344,8 @@ export class MemoryHsm implements Hsm {
       throw new VaultError('SealBroken', 'wrapped key failed authentication (wrong recipient, wrong kind or altered bytes)');
     }
     // Unwrapped secrets are sensitive and terminal: they do not move on to a further HSM.
-    const key = { kind, secret, publicKey: publicKeyOf(kind, secret), local: false, neverExtractable: false, extractable: false };
+    const flags = { local: false, neverExtractable: false, extractable: false };
+    const key = { kind, secret, publicKey: publicKeyOf(kind, secret), ...flags };
     return this.#store(label, { ...key, imported: false, wrapTo: undefined, wrapCount: 0 });
   }
 

@@ -187,7 +187,7 @@ export class SoftHsm implements Hsm {
     this.#call(`generateKey(${kind})`, () => {
       if (wrapTo !== undefined) {
         const value = Buffer.from(wrapTo.join(''), 'hex');
-        this.#session.create({ class: ObjectClass.DATA, token: true, private: true, application: POLICY_APPLICATION, label, value });
+        this.#createData(POLICY_APPLICATION, label, value);
       }
       const common = { token: true, label, id: Buffer.from(ID_PREFIX + kind) };
       const secret = { ...common, private: true, sensitive: true, extractable: wrappable };
@@ -222,7 +222,7 @@ export class SoftHsm implements Hsm {
     this.#call(`importKey(${kind})`, () => {
       if (wrapTo !== undefined) {
         const v = Buffer.from(wrapTo.join(''), 'hex');
-        this.#session.create({ class: ObjectClass.DATA, token: true, private: true, application: POLICY_APPLICATION, label, value: v });
+        this.#createData(POLICY_APPLICATION, label, v);
       }
       const common = { token: true, label, id: Buffer.from(ID_PREFIX + kind + IMPORTED_SUFFIX) };
       const priv = { ...common, private: true, sensitive: true, extractable: wrappable, value: Buffer.from(value) };
@@ -259,7 +259,10 @@ export class SoftHsm implements Hsm {
       e.key.getAttribute({ local: null, neverExtractable: null, extractable: null, sensitive: null }),
     );
     const policy = this.#dataObjects(POLICY_APPLICATION, label)[0]?.value;
-    const wrapTo = policy === undefined ? undefined : Array.from({ length: policy.length / 32 }, (_, i) => policy.subarray(32 * i, 32 * i + 32));
+    const wrapTo =
+      policy === undefined
+        ? undefined
+        : Array.from({ length: policy.length / 32 }, (_, i) => new Uint8Array(policy.subarray(32 * i, 32 * i + 32)));
     return {
       label,
       kind: e.kind,
@@ -277,7 +280,7 @@ export class SoftHsm implements Hsm {
   deleteKey(label: string): void {
     const e = this.#entry(label);
     this.#cache.delete(label);
-    const extra = [...this.#dataObjects(POLICY_APPLICATION, label), ...this.#dataObjects(WRAP_COUNT_APPLICATION, label)];
+    const extra = [POLICY_APPLICATION, WRAP_COUNT_APPLICATION].flatMap((a) => this.#dataObjects(a, label));
     this.#call('deleteKey', () => {
       this.#session.destroy(e.key);
       if (e.pub !== undefined) this.#session.destroy(e.pub);
@@ -649,9 +652,14 @@ export class SoftHsm implements Hsm {
     }
   }
 
-  #counterObjects(name: string, application = COUNTER_APPLICATION): { object: graphene.SessionObject; value: bigint }[] {
+  #counterObjects(
+    name: string,
+    application = COUNTER_APPLICATION,
+  ): { object: graphene.SessionObject; value: bigint }[] {
     return this.#dataObjects(application, name).map(({ object, value: v }) => {
-      if (v.length !== 8) throw new VaultError('HsmError', `counter "${name}": stored value has ${v.length} bytes, expected 8`);
+      if (v.length !== 8) {
+        throw new VaultError('HsmError', `counter "${name}": stored value has ${v.length} bytes, expected 8`);
+      }
       return { object, value: v.readBigUInt64BE() };
     });
   }
@@ -682,8 +690,13 @@ export class SoftHsm implements Hsm {
     const bytes = Buffer.alloc(8);
     bytes.writeBigUInt64BE(v);
     this.#call('write counter', () => {
-      this.#session.create({ class: ObjectClass.DATA, token: true, private: true, application, label: name, value: bytes });
+      this.#createData(application, name, bytes);
       for (const o of old) this.#session.destroy(o.object);
     });
+  }
+
+  /** A private CKO_DATA token object (inside a `#call`). */
+  #createData(application: string, label: string, value: Buffer): void {
+    this.#session.create({ class: ObjectClass.DATA, token: true, private: true, application, label, value });
   }
 }
