@@ -36,6 +36,7 @@ import { AuditError, type AuditReport, auditDeployment, formatAuditReport } from
 import type { Bundle } from '../fleet/bundle.ts';
 import type { DeployedFleet } from '../fleet/ceremony.ts';
 import { type Deployment, runDeployment } from '../fleet/deployment.ts';
+import type { DeploymentEvidence } from '../fleet/evidence.ts';
 import { type FleetInfo, serveFleetInfo } from '../fleet/fleet-info.ts';
 import { encodeDeploymentFiles, readDeploymentFiles, writeDeploymentFiles } from '../fleet/files.ts';
 import { createSingleReplicaVault } from '../vault/setup.ts';
@@ -91,12 +92,7 @@ export async function fleetDeploy(args: Parsed, print: Print): Promise<number> {
     const written = writeDeploymentFiles(dir!, encodeDeploymentFiles(deployment.record));
     print(`wrote ${written.length} files to ${dir}: ${written.join(', ')}`);
     const d = deployment;
-    const hostKeys = d.record.evidence.some((e) => e.transport === 'wrap-seed');
-    if (hostKeys) {
-      print('note: SoftHSM 2.6.1 can neither wrap nor derive 25519 private keys, so the channel and OPAQUE server');
-      print('  keys were derived on the host and imported (wrap-seed): the audit and clients that check attestations');
-      print('  refuse this deployment for it (spec ch. 4 §4.3, ch. 7); the demo client below does not check them');
-    }
+    const hostKeys = noteHostKeys(d.record.evidence, print);
     await demoClient(
       {
         fleets: d.fleets,
@@ -120,6 +116,19 @@ export async function fleetDeploy(args: Parsed, print: Print): Promise<number> {
   } finally {
     hsms.close();
   }
+}
+
+/**
+ * Whether some fleet's keys were derived on the host (wrap-seed, the SoftHSM way), said in three
+ * lines: the audit and attestation-checking clients refuse such a deployment, so the demo client
+ * after it does not check attestations.
+ */
+export function noteHostKeys(evidence: readonly DeploymentEvidence[], print: (line: string) => void): boolean {
+  if (!evidence.some((e) => e.transport === 'wrap-seed')) return false;
+  print('note: SoftHSM 2.6.1 can neither wrap nor derive 25519 private keys, so the channel and OPAQUE server');
+  print('  keys were derived on the host and imported (wrap-seed): the audit and clients that check attestations');
+  print('  refuse this deployment for it (spec ch. 4 §4.3, ch. 7); the demo client below does not check them');
+  return true;
 }
 
 /** The namespace `fleet deploy --witness` publishes in: the one Meta's verifier reads. */
