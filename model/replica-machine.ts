@@ -141,13 +141,15 @@ export const replicaMachine = setup({
     Leader: {
       on: {
         ElectionTimeout: {}, // a leader does not campaign
-        HandleRequestVoteResponse: [{ guard: 'isNextTerm', target: 'Follower', actions: 'adoptNextTerm' }, {}], // a late vote
+        // a late vote
+        HandleRequestVoteResponse: [{ guard: 'isNextTerm', target: 'Follower', actions: 'adoptNextTerm' }, {}],
         HandleRequestVoteRequest: [
           { guard: 'grantsNextTerm', target: 'Follower', actions: ['adoptNextTerm', 'grantVote'] },
           { guard: 'isNextTerm', target: 'Follower', actions: 'adoptNextTerm' },
           {},
         ],
-        HandleAppendEntriesRequest: [{ guard: 'isNextTerm', target: 'Follower', actions: 'adoptNextTerm' }, {}], // stale, or its own term: ignored
+        // stale, or its own term: ignored
+        HandleAppendEntriesRequest: [{ guard: 'isNextTerm', target: 'Follower', actions: 'adoptNextTerm' }, {}],
         HandleAppendEntriesResponse: { target: 'Follower', actions: 'adoptNextTerm' },
         Crash: { target: 'Crashed', actions: 'loseVolatileState' },
       },
@@ -155,7 +157,8 @@ export const replicaMachine = setup({
     Restarting: {
       on: {
         ElectionTimeout: {}, // no candidacy while recovering
-        HandleRequestVoteRequest: [{ guard: 'isNextTerm', actions: 'adoptNextTerm' }, {}], // adopts the term, never votes
+        // adopts the term, never votes
+        HandleRequestVoteRequest: [{ guard: 'isNextTerm', actions: 'adoptNextTerm' }, {}],
         HandleAppendEntriesRequest: [
           { guard: 'echoesNonceNextTerm', target: 'Follower', actions: ['adoptNextTerm', 'stopRecovering'] },
           { guard: 'echoesNonce', target: 'Follower', actions: 'stopRecovering' },
@@ -182,7 +185,8 @@ export const REPLICA_INVARIANTS: readonly Invariant<ReplicaSnapshot>[] = [
   {
     id: 'INV-8',
     statement:
-      "one replica's share of election safety: a Candidate or Leader voted for itself in its term, and only a Leader holds the votes of a majority of the fleet",
+      "one replica's share of election safety: a Candidate or Leader voted for itself " +
+      'in its term, and only a Leader holds the votes of a majority of the fleet',
     holds: (s) => {
       const c = s.context;
       if (s.matches('Leader')) return c.votedFor === 'self' && c.votes >= majority(c.n);
