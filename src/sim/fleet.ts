@@ -31,9 +31,12 @@ import { type NetworkConditions, EventQueue, Partition, RELIABLE_NETWORK, chance
 import { type PeerEnvelope, openPeerMessage, readVaultCommand, sealPeerMessage } from '../replication/peer-auth.ts';
 import type { ReplicationLabels } from '../replication/provision.ts';
 import { type Durable, type Entry, type Outbound, type RaftConfig, type RaftMessage, EMPTY_DURABLE, checkFleetSize, termAt } from '../replication/raft.ts';
-import { type GhostEvent, type ReplicaState, type ReplicaStep, isRedirect } from '../replication/replica.ts';
+import type { GhostEvent, ReplicaState, ReplicaStep } from '../replication/replica.ts';
 import { entryKey } from '../check/invariants.ts';
-import { SafetyMonitor } from './monitor.ts';
+import type { SafetyMonitor } from './monitor.ts';
+import { type FleetStats, Observers, describeFrame, describeMessage } from './observers.ts';
+
+export { type FleetStats, describeEntry, describeMessage } from './observers.ts';
 
 export interface Timing {
   readonly heartbeatMs: number;
@@ -141,27 +144,6 @@ interface ReplicaHost {
   electionPending: boolean;
 }
 
-export interface FleetStats {
-  steps: number;
-  peerMessages: number;
-  /** AppendEntries requests that carried entries, and how many entries they carried in all (batching). */
-  appendsWithEntries: number;
-  entriesShipped: number;
-  dropped: number;
-  duplicated: number;
-  replayed: number;
-  tampered: number;
-  refused: number;
-  lostToPartition: number;
-  lostToCrash: number;
-  clientFrames: number;
-  persists: number;
-  elections: number;
-  crashes: number;
-  restarts: number;
-  rollbacksDetected: number;
-}
-
 export interface ReplicaView {
   readonly id: number;
   readonly up: boolean;
@@ -180,40 +162,23 @@ export class SimFleet {
   readonly rules: ReplicaRules;
   /** What a client pins: the fleet's channel and OPAQUE server keys. */
   readonly clientContext: ClientContext;
-  readonly stats: FleetStats = {
-    steps: 0,
-    peerMessages: 0,
-    appendsWithEntries: 0,
-    entriesShipped: 0,
-    dropped: 0,
-    duplicated: 0,
-    replayed: 0,
-    tampered: 0,
-    refused: 0,
-    lostToPartition: 0,
-    lostToCrash: 0,
-    clientFrames: 0,
-    persists: 0,
-    elections: 0,
-    crashes: 0,
-    restarts: 0,
-    rollbacksDetected: 0,
-  };
+  readonly observers: Observers;
+  readonly stats: FleetStats;
   /** Ghost events for the budget checker (src/check/budget.ts): what left the HSMs, when. */
   readonly events: VaultEvent[] = [];
   /** Every KE2 that left, with how many sealed logs held its ConsumeGuess entry at that moment. */
   readonly ke2Log: { at: number; replica: number; session: string; index: number; sealedOn: number }[] = [];
-  /** Every leader elected: [time, replica, term]. */
-  readonly leaderLog: { at: number; replica: number; term: number }[] = [];
-  /** Every fault as it struck (a crash armed inside a save strikes later: see `lifeLog`). */
-  readonly faultLog: { at: number; fault: Fault }[] = [];
-  /** Every replica crash (`up: false`) and successful start (`up: true`), as it happened. */
-  readonly lifeLog: { at: number; replica: number; up: boolean }[] = [];
+  /** Every leader elected (see `Observers`). */
+  readonly leaderLog: Observers['leaderLog'];
+  /** Every fault as it struck (see `Observers`). */
+  readonly faultLog: Observers['faultLog'];
+  /** Every replica crash and successful start (see `Observers`). */
+  readonly lifeLog: Observers['lifeLog'];
   /** The simulated time of each logical tick: tick t (from 1) happened at `tickTimes[t - 1]` ms. */
   readonly tickTimes: number[] = [];
-  readonly trace: string[] = [];
-  /** With `trace`: each trace line's time and every replica's state then (null: down), for reports. */
-  readonly traceStates: { at: number; replicas: readonly (ReplicaState | null)[] }[] = [];
+  readonly trace: readonly string[];
+  /** With `trace`: each trace line's time and every replica's state then (see `Observers`). */
+  readonly traceStates: Observers['traceStates'];
   readonly monitor: SafetyMonitor | null;
   readonly partition: Partition;
   now = 0;
@@ -227,7 +192,6 @@ export class SimFleet {
   readonly #channelOwner = new Map<string, string>();
   readonly #registered = new Set<number>();
   readonly #resets = new Set<number>();
-  readonly #tracing: boolean;
   #tick = 0;
   #calm = false;
 
@@ -240,8 +204,9 @@ export class SimFleet {
     this.#network = { ...RELIABLE_NETWORK, ...o.network };
     this.#netRng = seededRng(`${o.seed}/network`);
     this.#timerRng = seededRng(`${o.seed}/timers`);
-    this.#tracing = o.trace === true;
-    this.monitor = o.checks === false ? null : new SafetyMonitor(this.n);
+    this.observers = new Observers(this.n, o, () => this.now, () => this.#hosts.map((h) => h.state));
+    ({ stats: this.stats, leaderLog: this.leaderLog, faultLog: this.faultLog, lifeLog: this.lifeLog } = this.observers);
+    ({ trace: this.trace, traceStates: this.traceStates, monitor: this.monitor } = this.observers);
     this.partition = new Partition(this.n);
     this.clientContext = pinnedClientContext(o.hsms[0]!, o.config);
     this.#hosts = o.hsms.map((hsm, id) => {
@@ -494,31 +459,13 @@ export class SimFleet {
     const after = step.state;
     h.state = after;
     h.version = ran.hosted.version;
-    if (after.raft.durable !== before.raft.durable) this.stats.persists++;
+    // 2. check (the observers' hook), and a heartbeat chain per term in which h campaigns or leads
+    this.observers.afterStep(h.id, before, after);
     const r = after.raft;
     const b = before.raft;
-    // 2. check
-    const m = this.monitor;
-    const becameLeader = r.role === 'leader' && (b.role !== 'leader' || b.durable.currentTerm !== r.durable.currentTerm);
-    if (becameLeader) {
-      this.stats.elections++;
-      this.leaderLog.push({ at: this.now, replica: h.id, term: r.durable.currentTerm });
-      this.#log(() => `r${h.id} becomes leader of term ${r.durable.currentTerm}`);
-      m?.onBecameLeader(h.id, r.durable.currentTerm);
-    }
-    // a heartbeat chain per term in which h campaigns or leads (it re-asks votes, then sends AppendEntries)
     if (r.role !== 'follower' && (b.role === 'follower' || b.durable.currentTerm !== r.durable.currentTerm)) {
-      this.#queue.push(this.now + this.timing.heartbeatMs, { type: 'Timer', replica: h.id, timer: 'heartbeat', gen: h.life, term: r.durable.currentTerm });
-    }
-    if (m) {
-      const committedBefore = m.committed.length;
-      if (r.commitIndex > b.commitIndex) m.onCommit(h.id, r, b.commitIndex);
-      if (r.durable.log !== b.durable.log || r.commitIndex !== b.commitIndex) {
-        m.checkCommittedPrefix(h.id, r);
-        m.checkLogMatching(h.id, this.#hosts.map((x) => x.state?.raft.durable.log ?? null));
-      }
-      if (becameLeader || m.committed.length > committedBefore) for (const x of this.#hosts) if (x.state) m.checkLeaderCompleteness(x.id, x.state.raft);
-      if (after.lastApplied !== before.lastApplied) m.checkRecords(h.id, after.node.vault);
+      const term = r.durable.currentTerm;
+      this.#queue.push(this.now + this.timing.heartbeatMs, { type: 'Timer', replica: h.id, timer: 'heartbeat', gen: h.life, term });
     }
     // 3. release
     if (step.resetTimer) this.#armElection(h);
@@ -727,35 +674,8 @@ export class SimFleet {
   }
 
   #log(line: () => string): void {
-    if (!this.#tracing) return;
-    this.trace.push(`${String(this.now).padStart(6)} ms  ${line()}`);
-    this.traceStates.push({ at: this.now, replicas: this.#hosts.map((h) => h.state) });
+    this.observers.log(line);
   }
-}
-
-// ----------------------------------------------------------------------------------------------
-// Readable descriptions (traces)
-
-export function describeMessage(m: RaftMessage<Command>): string {
-  switch (m.type) {
-    case 'RequestVoteRequest':
-      return `RequestVote(term ${m.term}, last ${m.lastLogIndex}/${m.lastLogTerm})`;
-    case 'RequestVoteResponse':
-      return `Vote(term ${m.term}, ${m.voteGranted ? 'granted' : 'refused'})`;
-    case 'AppendEntriesRequest':
-      return `AppendEntries(term ${m.term}, prev ${m.prevLogIndex}/${m.prevLogTerm}, ${m.entries.length ? `+${m.entries.length} [${m.entries.map(describeEntry).join(', ')}]` : 'heartbeat'}, commit ${m.leaderCommit}${m.recoveryNonce ? `, nonce ${m.recoveryNonce.slice(0, 6)}` : ''})`;
-    case 'AppendEntriesResponse':
-      return `AppendEntriesAck(term ${m.term}, ${m.success ? `match ${m.matchIndex}` : `refused, last ${m.lastLogIndex}`}${m.recoveryNonce ? `, recovering ${m.recoveryNonce.slice(0, 6)}` : ''})`;
-  }
-}
-
-export function describeEntry(e: Entry<Command>): string {
-  const c = e.command;
-  if (c === null) return `t${e.term}:no-op`;
-  const who = c.credentialId.slice(0, 6);
-  const session = 'sessionId' in c ? ` ${c.sessionId.slice(0, 6)}` : '';
-  const reason = c.type === 'EndSession' ? ` ${c.reason}` : '';
-  return `t${e.term}:${c.type}(${who}${session}${reason})`;
 }
 
 export function describeFault(f: Fault): string {
@@ -776,9 +696,3 @@ export function describeFault(f: Fault): string {
       return `Network(${JSON.stringify(f.conditions)})`;
   }
 }
-
-function describeFrame(f: Frame): string {
-  if (f.kind === 'Alert') return `Alert ${new TextDecoder().decode(f.bytes)}${isRedirect(f) && f.leaderHint !== null ? ` (leader r${f.leaderHint})` : ''}`;
-  return `${f.kind} ${f.channel.slice(0, 6)} (${f.bytes.length} bytes)`;
-}
-
