@@ -15,7 +15,6 @@
  */
 import type { Rng } from '../crypto/bytes.ts';
 import { seededRng } from '../crypto/rng.ts';
-import type { VaultEvent } from '../check/budget.ts';
 import type { ClientContext } from '../client/session.ts';
 import { isVaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
@@ -30,10 +29,11 @@ import { type Hosted, type HostIo, type ReplicaAction, type ReplicaRules, RULES,
 import { type NetworkConditions, EventQueue, Partition, RELIABLE_NETWORK, chance, randomBetween } from './network.ts';
 import { type PeerEnvelope, openPeerMessage, readVaultCommand, sealPeerMessage } from '../replication/peer-auth.ts';
 import type { ReplicationLabels } from '../replication/provision.ts';
-import { type Durable, type Entry, type Outbound, type RaftConfig, type RaftMessage, EMPTY_DURABLE, checkFleetSize, termAt } from '../replication/raft.ts';
-import type { GhostEvent, ReplicaState, ReplicaStep } from '../replication/replica.ts';
+import { type Durable, type Outbound, type RaftConfig, type RaftMessage, EMPTY_DURABLE, checkFleetSize, termAt } from '../replication/raft.ts';
+import type { ReplicaState, ReplicaStep } from '../replication/replica.ts';
 import { entryKey } from '../check/invariants.ts';
 import type { SafetyMonitor } from './monitor.ts';
+import { Ghosts } from './ghosts.ts';
 import { type FleetStats, Observers, describeFrame, describeMessage } from './observers.ts';
 
 export { type FleetStats, describeEntry, describeMessage } from './observers.ts';
@@ -164,10 +164,10 @@ export class SimFleet {
   readonly clientContext: ClientContext;
   readonly observers: Observers;
   readonly stats: FleetStats;
-  /** Ghost events for the budget checker (src/check/budget.ts): what left the HSMs, when. */
-  readonly events: VaultEvent[] = [];
-  /** Every KE2 that left, with how many sealed logs held its ConsumeGuess entry at that moment. */
-  readonly ke2Log: { at: number; replica: number; session: string; index: number; sealedOn: number }[] = [];
+  /** Ghost events for the budget checker (see `Ghosts`). */
+  readonly events: Ghosts['events'];
+  /** Every KE2 that left, with how many sealed logs held its ConsumeGuess entry then (see `Ghosts`). */
+  readonly ke2Log: Ghosts['ke2Log'];
   /** Every leader elected (see `Observers`). */
   readonly leaderLog: Observers['leaderLog'];
   /** Every fault as it struck (see `Observers`). */
@@ -190,8 +190,7 @@ export class SimFleet {
   readonly #clients = new Map<string, ClientEndpoint>();
   /** The relay's routing: which client opened which channel. */
   readonly #channelOwner = new Map<string, string>();
-  readonly #registered = new Set<number>();
-  readonly #resets = new Set<number>();
+  readonly #ghosts: Ghosts;
   #tick = 0;
   #calm = false;
 
@@ -231,6 +230,14 @@ export class SimFleet {
         electionPending: false,
       };
     });
+    this.#ghosts = new Ghosts({
+      hosts: this.#hosts,
+      monitor: this.monitor,
+      now: () => this.now,
+      tick: () => this.tick(),
+      log: (line) => this.#log(line),
+    });
+    ({ events: this.events, ke2Log: this.ke2Log } = this.#ghosts);
     for (const h of this.#hosts) this.#start(h);
   }
 
@@ -469,46 +476,9 @@ export class SimFleet {
     }
     // 3. release
     if (step.resetTimer) this.#armElection(h);
-    for (const g of step.ghost) this.#ghost(h, g);
+    for (const g of step.ghost) this.#ghosts.record(h.id, g);
     for (const out of step.messages) this.#sendPeer(h, out);
     for (const f of step.frames) this.#sendToClient(h, f);
-  }
-
-  #ghost(h: ReplicaHost, g: GhostEvent): void {
-    switch (g.type) {
-      case 'Applied':
-        this.monitor?.onApplied(h.id, g.index, g.entry);
-        return;
-      case 'Registered':
-        if (this.#registered.has(g.index)) return; // one registration, applied on every replica
-        this.#registered.add(g.index);
-        this.events.push({ type: 'Registered', credential: g.credential, limit: g.limit, at: this.tick() });
-        return;
-      case 'Ke2Sent': {
-        const sealedLogs = this.#hosts.map((x) => x.storage.current.log as readonly Entry<Command>[]);
-        this.ke2Log.push({ at: this.now, replica: h.id, session: g.session, index: g.index, sealedOn: sealedLogs.filter((log) => termAt(log, g.index) === g.term).length });
-        this.monitor?.checkKe2(g.index, g.term, sealedLogs, this.#hosts.map((x) => x.lostToRollback));
-        this.#log(() => `r${h.id} KE2 leaves for session ${g.session.slice(0, 6)} (ConsumeGuess at index ${g.index})`);
-        this.events.push({ type: 'Ke2Sent', credential: g.credential, session: g.session, at: this.tick() });
-        return;
-      }
-      case 'Ke3Verified':
-        this.events.push({ type: 'Ke3Verified', credential: g.credential, session: g.session, at: this.tick() });
-        return;
-      case 'Reset':
-        // The budget restarts when the Reset first takes effect, whether or not K reached the
-        // client (spec ch. 6): the checker's `Reset`, once per entry. `Released`: K left an HSM.
-        // Both must follow a verified KE3 of their session (G3).
-        if (!this.#resets.has(g.index)) {
-          this.#resets.add(g.index);
-          this.events.push({ type: 'Reset', credential: g.credential, session: g.session, at: this.tick() });
-        }
-        if (g.released) {
-          this.#log(() => `r${h.id} K released in session ${g.session.slice(0, 6)}`);
-          this.events.push({ type: 'Released', credential: g.credential, session: g.session, at: this.tick() });
-        }
-        return;
-    }
   }
 
   #sendPeer(h: ReplicaHost, out: Outbound<Command>): void {
