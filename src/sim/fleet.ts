@@ -34,19 +34,12 @@ import type { ReplicaState, ReplicaStep } from '../replication/replica.ts';
 import { entryKey } from '../check/invariants.ts';
 import type { SafetyMonitor } from './monitor.ts';
 import { Ghosts } from './ghosts.ts';
+import { DEFAULT_TIMING, type TimerEvent, type Timing, Timers } from './timers.ts';
+
+export { DEFAULT_TIMING, type Timing } from './timers.ts';
 import { type FleetStats, Observers, describeFrame, describeMessage } from './observers.ts';
 
 export { type FleetStats, describeEntry, describeMessage } from './observers.ts';
-
-export interface Timing {
-  readonly heartbeatMs: number;
-  readonly electionMinMs: number;
-  readonly electionMaxMs: number;
-  /** How often the serving leader runs session expiry. */
-  readonly expiryTickMs: number;
-}
-
-export const DEFAULT_TIMING: Timing = Object.freeze({ heartbeatMs: 50, electionMinMs: 150, electionMaxMs: 300, expiryTickMs: 500 });
 
 export type Fault =
   /**
@@ -90,7 +83,7 @@ type SimEvent =
   | { readonly type: 'Peer'; readonly envelope: PeerEnvelope; readonly deliverTo: number }
   | { readonly type: 'ToReplica'; readonly replica: number; readonly frame: Frame; readonly client: string }
   | { readonly type: 'ToClient'; readonly client: string; readonly frame: Frame; readonly from: number }
-  | { readonly type: 'Timer'; readonly replica: number; readonly timer: 'election' | 'heartbeat' | 'expiry'; readonly gen: number; readonly term?: number }
+  | TimerEvent
   | { readonly type: 'Wake'; readonly client: string; readonly token: number }
   | { readonly type: 'Propose'; readonly replica: number; readonly command: Command }
   | { readonly type: 'Fault'; readonly fault: Fault };
@@ -186,7 +179,7 @@ export class SimFleet {
   readonly #queue = new EventQueue<SimEvent>();
   readonly #hosts: ReplicaHost[];
   readonly #netRng: Rng;
-  readonly #timerRng: Rng;
+  readonly #timers: Timers;
   readonly #clients = new Map<string, ClientEndpoint>();
   /** The relay's routing: which client opened which channel. */
   readonly #channelOwner = new Map<string, string>();
@@ -202,7 +195,8 @@ export class SimFleet {
     this.rules = o.rules ?? RULES;
     this.#network = { ...RELIABLE_NETWORK, ...o.network };
     this.#netRng = seededRng(`${o.seed}/network`);
-    this.#timerRng = seededRng(`${o.seed}/timers`);
+    const push = (at: number, e: TimerEvent) => this.#queue.push(at, e);
+    this.#timers = new Timers(this.timing, seededRng(`${o.seed}/timers`), push, () => this.now);
     this.observers = new Observers(this.n, o, () => this.now, () => this.#hosts.map((h) => h.state));
     ({ stats: this.stats, leaderLog: this.leaderLog, faultLog: this.faultLog, lifeLog: this.lifeLog } = this.observers);
     ({ trace: this.trace, traceStates: this.traceStates, monitor: this.monitor } = this.observers);
@@ -387,42 +381,10 @@ export class SimFleet {
         if (this.#calm) return false;
         this.#applyFault(e.fault);
         return true;
-      case 'Timer':
-        return this.#timer(e);
-    }
-  }
-
-  #timer(e: Extract<SimEvent, { type: 'Timer' }>): boolean {
-    const h = this.#hosts[e.replica]!;
-    if (h.state === null || e.gen !== h.life) return false;
-    switch (e.timer) {
-      case 'election':
-        if (this.now < h.electionDeadline) {
-          this.#queue.push(h.electionDeadline, e); // the deadline moved on: sleep again (lazy timer)
-          return false;
-        }
-        h.electionPending = false;
-        if (h.state.raft.role === 'leader') {
-          this.#armElection(h); // a leader ignores it, but keeps it armed for when it steps down
-          return false;
-        }
-        this.#log(() => `r${h.id} election timeout (term ${h.state!.raft.durable.currentTerm})`);
-        this.#run(h, (steps, s, env) => steps.onElectionTimeout(s, env));
-        this.#armElection(h);
-        return true;
-      case 'heartbeat': {
-        // one chain per term in which h leads or campaigns
-        const { role, durable } = h.state.raft;
-        if (role === 'follower' || e.term !== durable.currentTerm) return false;
-        this.#run(h, (steps, s, env) => steps.onHeartbeat(s, env));
-        this.#queue.push(this.now + this.timing.heartbeatMs, e);
-        return true;
+      case 'Timer': {
+        const h = this.#hosts[e.replica]!;
+        return this.#timers.fire(e, h, (action) => this.#run(h, action), (line) => this.#log(line));
       }
-      case 'expiry':
-        this.#queue.push(this.now + this.timing.expiryTickMs, e);
-        if (!h.state.serving) return false;
-        this.#run(h, (steps, s, env) => steps.onSessionExpiry(s, env));
-        return true;
     }
   }
 
@@ -470,12 +432,10 @@ export class SimFleet {
     this.observers.afterStep(h.id, before, after);
     const r = after.raft;
     const b = before.raft;
-    if (r.role !== 'follower' && (b.role === 'follower' || b.durable.currentTerm !== r.durable.currentTerm)) {
-      const term = r.durable.currentTerm;
-      this.#queue.push(this.now + this.timing.heartbeatMs, { type: 'Timer', replica: h.id, timer: 'heartbeat', gen: h.life, term });
-    }
+    const newTerm = b.role === 'follower' || b.durable.currentTerm !== r.durable.currentTerm;
+    if (r.role !== 'follower' && newTerm) this.#timers.heartbeats(h, r.durable.currentTerm);
     // 3. release
-    if (step.resetTimer) this.#armElection(h);
+    if (step.resetTimer) this.#timers.armElection(h);
     for (const g of step.ghost) this.#ghosts.record(h.id, g);
     for (const out of step.messages) this.#sendPeer(h, out);
     for (const f of step.frames) this.#sendToClient(h, f);
@@ -617,18 +577,8 @@ export class SimFleet {
     } else {
       this.#log(() => `r${h.id} starts: term ${durable.currentTerm}, log of ${durable.log.length}${durable.recovering ? ', recovering' : ''}`);
     }
-    h.electionPending = false;
-    this.#armElection(h);
-    this.#queue.push(this.now + this.timing.expiryTickMs, { type: 'Timer', replica: h.id, timer: 'expiry', gen: h.life });
+    this.#timers.started(h);
     return started.rolledBack;
-  }
-
-  #armElection(h: ReplicaHost): void {
-    h.electionDeadline = this.now + randomBetween(this.#timerRng, this.timing.electionMinMs, this.timing.electionMaxMs);
-    if (!h.electionPending) {
-      h.electionPending = true;
-      this.#queue.push(h.electionDeadline, { type: 'Timer', replica: h.id, timer: 'election', gen: h.life });
-    }
   }
 
   #delay(): number {
