@@ -18,25 +18,23 @@ import { seededRng } from '../crypto/rng.ts';
 import type { ClientContext } from '../client/session.ts';
 import { isVaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
-import { CrashPoint, HostCrash } from '../sim/crash.ts';
 import type { VaultConfig } from '../vault/node.ts';
 import type { Frame } from '../vault/protocol.ts';
 import type { Command } from '../vault/records.ts';
 import { pinnedClientContext } from '../vault/setup.ts';
-import { MemoryHostStorage, type Version } from '../vault/storage.ts';
-import type { Persistence } from '../replication/durable.ts';
-import { type Hosted, type HostIo, type ReplicaAction, type ReplicaRules, RULES, raftConfig, startHosted, stepHosted } from '../replication/host.ts';
+import type { MemoryHostStorage } from '../vault/storage.ts';
+import { type ReplicaAction, type ReplicaRules, RULES } from '../replication/host.ts';
 import { type NetworkConditions, EventQueue, Partition, RELIABLE_NETWORK, chance, randomBetween } from './network.ts';
 import { type PeerEnvelope, openPeerMessage, readVaultCommand, sealPeerMessage } from '../replication/peer-auth.ts';
 import type { ReplicationLabels } from '../replication/provision.ts';
-import { type Durable, type Outbound, type RaftConfig, type RaftMessage, EMPTY_DURABLE, checkFleetSize, termAt } from '../replication/raft.ts';
-import type { ReplicaState, ReplicaStep } from '../replication/replica.ts';
-import { entryKey } from '../check/invariants.ts';
+import { type Outbound, type RaftMessage, checkFleetSize } from '../replication/raft.ts';
 import type { SafetyMonitor } from './monitor.ts';
 import { Ghosts } from './ghosts.ts';
+import { Hosts, type ReplicaView, type SimHost } from './hosts.ts';
 import { DEFAULT_TIMING, type TimerEvent, type Timing, Timers } from './timers.ts';
 
 export { DEFAULT_TIMING, type Timing } from './timers.ts';
+export type { ReplicaView } from './hosts.ts';
 import { type FleetStats, Observers, describeFrame, describeMessage } from './observers.ts';
 
 export { type FleetStats, describeEntry, describeMessage } from './observers.ts';
@@ -88,65 +86,6 @@ type SimEvent =
   | { readonly type: 'Propose'; readonly replica: number; readonly command: Command }
   | { readonly type: 'Fault'; readonly fault: Fault };
 
-/** Host storage that keeps every blob, and (ghost) the durable state behind each. */
-class SimStorage extends MemoryHostStorage {
-  /** Ghost: the durable state behind each save in `history`. */
-  readonly ghosts: Durable<Command>[] = [];
-  /** Ghost: what the replica is persisting (set by the observed persistence before each save). */
-  saving: Durable<Command> = EMPTY_DURABLE;
-  override save(blob: Uint8Array): void {
-    super.save(blob);
-    this.ghosts.push(this.saving);
-  }
-  /** Ghost: the durable state of the blob a restart would now read. */
-  get current(): Durable<Command> {
-    const k = this.presented;
-    return k === null ? EMPTY_DURABLE : this.ghosts[k]!;
-  }
-}
-
-/** The rules' persistence, telling the storage (ghost) what each save holds. */
-function observed(p: Persistence, storage: SimStorage): Persistence {
-  return {
-    load: (store) => p.load(store),
-    persist: (store, version, durable, rng) => {
-      storage.saving = durable as Durable<Command>;
-      return p.persist(store, version, durable, rng);
-    },
-  };
-}
-
-interface ReplicaHost {
-  readonly id: number;
-  readonly hsm: Hsm;
-  readonly storage: SimStorage;
-  readonly rng: Rng;
-  readonly raftConfig: RaftConfig;
-  readonly rules: ReplicaRules;
-  readonly crash: CrashPoint;
-  /** The HSM and storage as the replica sees them: its durable writes counted (crashes inside saves). */
-  readonly io: HostIo;
-  /** null while crashed. */
-  state: ReplicaState | null;
-  version: Version;
-  /** Ghost: the entries (`entryKey`) a host rollback erased from this replica's sealed log (INV-3). */
-  readonly lostToRollback: Set<string>;
-  /** Bumped at each crash and restart: timers of an earlier life are ignored. */
-  life: number;
-  electionDeadline: number;
-  electionPending: boolean;
-}
-
-export interface ReplicaView {
-  readonly id: number;
-  readonly up: boolean;
-  readonly state: ReplicaState | null;
-  /** The durable state the host currently holds (ghost). */
-  readonly sealed: Durable<Command>;
-  /** The entries (`entryKey`) host rollbacks erased from this replica after it sealed them (ghost, INV-3). */
-  readonly lostToRollback: ReadonlySet<string>;
-}
-
 export class SimFleet {
   readonly n: number;
   readonly config: VaultConfig;
@@ -177,7 +116,7 @@ export class SimFleet {
   now = 0;
   #network: NetworkConditions;
   readonly #queue = new EventQueue<SimEvent>();
-  readonly #hosts: ReplicaHost[];
+  readonly #hosts: Hosts;
   readonly #netRng: Rng;
   readonly #timers: Timers;
   readonly #clients = new Map<string, ClientEndpoint>();
@@ -197,42 +136,22 @@ export class SimFleet {
     this.#netRng = seededRng(`${o.seed}/network`);
     const push = (at: number, e: TimerEvent) => this.#queue.push(at, e);
     this.#timers = new Timers(this.timing, seededRng(`${o.seed}/timers`), push, () => this.now);
-    this.observers = new Observers(this.n, o, () => this.now, () => this.#hosts.map((h) => h.state));
+    this.observers = new Observers(this.n, o, () => this.now, () => this.#hosts.all.map((h) => h.state));
     ({ stats: this.stats, leaderLog: this.leaderLog, faultLog: this.faultLog, lifeLog: this.lifeLog } = this.observers);
     ({ trace: this.trace, traceStates: this.traceStates, monitor: this.monitor } = this.observers);
     this.partition = new Partition(this.n);
     this.clientContext = pinnedClientContext(o.hsms[0]!, o.config);
-    this.#hosts = o.hsms.map((hsm, id) => {
-      const storage = new SimStorage();
-      const crash = new CrashPoint(id);
-      const rng = seededRng(`${o.seed}/replica/${id}`);
-      const io: HostIo = { hsm: crash.hsm(hsm), storage: crash.storage(storage), sealLabel: this.labels.seal, rng, sealRng: rng };
-      return {
-        id,
-        hsm,
-        storage,
-        rng,
-        raftConfig: raftConfig(this.rules, id, this.n, o.maxBatch ?? 256),
-        rules: { ...this.rules, persistence: observed(this.rules.persistence, storage) },
-        crash,
-        io,
-        state: null,
-        version: 0n,
-        lostToRollback: new Set<string>(),
-        life: 0,
-        electionDeadline: 0,
-        electionPending: false,
-      };
-    });
+    const hostsOptions = { ...o, rules: this.rules, maxBatch: o.maxBatch ?? 256 };
+    this.#hosts = new Hosts(hostsOptions, this.observers, this.#timers, () => this.now);
     this.#ghosts = new Ghosts({
-      hosts: this.#hosts,
+      hosts: this.#hosts.all,
       monitor: this.monitor,
       now: () => this.now,
       tick: () => this.tick(),
       log: (line) => this.#log(line),
     });
     ({ events: this.events, ke2Log: this.ke2Log } = this.#ghosts);
-    for (const h of this.#hosts) this.#start(h);
+    for (const h of this.#hosts.all) this.#hosts.start(h);
   }
 
   // --------------------------------------------------------------------------------------------
@@ -243,18 +162,17 @@ export class SimFleet {
   }
 
   replica(i: number): ReplicaView {
-    const h = this.#host(i);
-    return { id: h.id, up: h.state !== null, state: h.state, sealed: h.storage.current, lostToRollback: h.lostToRollback };
+    return this.#hosts.view(this.#hosts.get(i));
   }
 
   replicas(): ReplicaView[] {
-    return this.#hosts.map((h) => this.replica(h.id));
+    return this.#hosts.all.map((h) => this.#hosts.view(h));
   }
 
   /** The serving leader with the highest term, if any. */
   leader(): number | null {
-    let best: ReplicaHost | null = null;
-    for (const h of this.#hosts) {
+    let best: SimHost | null = null;
+    for (const h of this.#hosts.all) {
       if (h.state?.serving && (best === null || h.state.raft.durable.currentTerm > best.state!.raft.durable.currentTerm)) best = h;
     }
     return best?.id ?? null;
@@ -262,7 +180,7 @@ export class SimFleet {
 
   /** The host storage of replica i (the host's powers: read the sealed blobs, roll back). */
   storage(i: number): MemoryHostStorage {
-    return this.#host(i).storage;
+    return this.#hosts.get(i).storage;
   }
 
   /** A logical clock for histories: strictly increasing across the run. */
@@ -307,7 +225,7 @@ export class SimFleet {
    * and faults scheduled for later are dropped. A fault injected from now on still applies.
    */
   calm(): void {
-    for (const h of this.#hosts) h.crash.disarm();
+    for (const h of this.#hosts.all) h.crash.disarm();
     this.#calm = true;
   }
 
@@ -332,12 +250,12 @@ export class SimFleet {
       this.#log(() => `${client} -> r${to} ${frame.kind} lost`);
       return;
     }
-    this.#queue.push(this.now + this.#delay(), { type: 'ToReplica', replica: this.#host(to).id, frame, client });
+    this.#queue.push(this.now + this.#delay(), { type: 'ToReplica', replica: this.#hosts.get(to).id, frame, client });
   }
 
   /** Synthetic load: `command` arrives at replica `to` at time `at` (a serving leader appends it). */
   proposeAt(at: number, to: number, command: Command): void {
-    this.#queue.push(Math.max(at, this.now), { type: 'Propose', replica: this.#host(to).id, command });
+    this.#queue.push(Math.max(at, this.now), { type: 'Propose', replica: this.#hosts.get(to).id, command });
   }
 
   /** A client asks to be woken at `at` with `token` (its timers). */
@@ -354,7 +272,7 @@ export class SimFleet {
         this.#deliverPeer(e.envelope, e.deliverTo);
         return true;
       case 'ToReplica': {
-        const h = this.#hosts[e.replica]!;
+        const h = this.#hosts.all[e.replica]!;
         if (h.state === null) {
           this.#log(() => `${e.client} -> r${h.id} ${e.frame.kind} lost (r${h.id} is down)`);
           return true;
@@ -373,7 +291,7 @@ export class SimFleet {
         this.#clients.get(e.client)?.onWake(this, e.token);
         return true;
       case 'Propose': {
-        const h = this.#hosts[e.replica]!;
+        const h = this.#hosts.all[e.replica]!;
         if (h.state?.serving) this.#run(h, (steps, s, env) => steps.proposeCommand(s, e.command, env));
         return h.state?.serving === true;
       }
@@ -382,14 +300,14 @@ export class SimFleet {
         this.#applyFault(e.fault);
         return true;
       case 'Timer': {
-        const h = this.#hosts[e.replica]!;
+        const h = this.#hosts.all[e.replica]!;
         return this.#timers.fire(e, h, (action) => this.#run(h, action), (line) => this.#log(line));
       }
     }
   }
 
   #deliverPeer(envelope: PeerEnvelope, to: number): void {
-    const h = this.#hosts[to];
+    const h = this.#hosts.all[to];
     if (h === undefined || h.state === null) {
       this.stats.lostToCrash++;
       return;
@@ -412,22 +330,12 @@ export class SimFleet {
   }
 
   /** Runs one step of replica h, then persists, checks and releases (see the module header). */
-  #run(h: ReplicaHost, action: ReplicaAction): void {
+  #run(h: SimHost, action: ReplicaAction): void {
     const before = h.state!;
-    let ran: { hosted: Hosted; step: ReplicaStep };
-    try {
-      // 1. step and persist
-      ran = stepHosted(h.rules, h.io, { state: before, version: h.version }, action, this.now, this.config);
-    } catch (e) {
-      if (!(e instanceof HostCrash)) throw e;
-      this.#log(() => `r${h.id} crashed by its host in the middle of a save`);
-      this.#crash(h);
-      return;
-    }
-    const { step } = ran;
+    // 1. step and persist
+    const step = this.#hosts.step(h, action);
+    if (step === null) return;
     const after = step.state;
-    h.state = after;
-    h.version = ran.hosted.version;
     // 2. check (the observers' hook), and a heartbeat chain per term in which h campaigns or leads
     this.observers.afterStep(h.id, before, after);
     const r = after.raft;
@@ -441,7 +349,7 @@ export class SimFleet {
     for (const f of step.frames) this.#sendToClient(h, f);
   }
 
-  #sendPeer(h: ReplicaHost, out: Outbound<Command>): void {
+  #sendPeer(h: SimHost, out: Outbound<Command>): void {
     const net = this.#network;
     const envelope = sealPeerMessage(h.hsm, this.labels.peerMac, h.id, out.to, out.message);
     this.stats.peerMessages++;
@@ -472,7 +380,7 @@ export class SimFleet {
     }
   }
 
-  #sendToClient(h: ReplicaHost, frame: Frame): void {
+  #sendToClient(h: SimHost, frame: Frame): void {
     const client = this.#channelOwner.get(frame.channel);
     if (client === undefined) return;
     if (chance(this.#netRng, this.#network.clientDropRate)) {
@@ -490,27 +398,27 @@ export class SimFleet {
     this.#log(() => `FAULT ${describeFault(f)}`);
     switch (f.type) {
       case 'Crash': {
-        const h = this.#host(f.replica);
-        if (f.afterWrites === undefined || f.afterWrites < 1) this.#crash(h);
+        const h = this.#hosts.get(f.replica);
+        if (f.afterWrites === undefined || f.afterWrites < 1) this.#hosts.crash(h);
         else if (h.state !== null) h.crash.arm(f.afterWrites);
         return;
       }
       case 'Restart': {
-        const h = this.#host(f.replica);
+        const h = this.#hosts.get(f.replica);
         if (h.state !== null) return;
         this.stats.restarts++;
-        this.#start(h);
+        this.#hosts.start(h);
         return;
       }
       case 'Rollback': {
-        const h = this.#host(f.replica);
-        this.#restartOn(h, () => h.storage.rollback(Math.max(0, f.saves)));
+        const h = this.#hosts.get(f.replica);
+        this.#hosts.restartOn(h, () => h.storage.rollback(Math.max(0, f.saves)));
         return;
       }
       case 'Fork': {
-        const h = this.#host(f.replica);
+        const h = this.#hosts.get(f.replica);
         if (h.storage.history.length === 0) return;
-        this.#restartOn(h, () => h.storage.present(Math.min(Math.max(0, f.blob), h.storage.history.length - 1)));
+        this.#hosts.restartOn(h, () => h.storage.present(Math.min(Math.max(0, f.blob), h.storage.history.length - 1)));
         return;
       }
       case 'Partition':
@@ -525,72 +433,10 @@ export class SimFleet {
     }
   }
 
-  /**
-   * The host restarts h on another blob than its latest (a rollback or a fork). A detected one
-   * restarts the replica with an empty log: every entry it had sealed is gone from it, however
-   * shallow the rollback (INV-3 forgives them, spec ch. 12.4). An undetected one (only a broken
-   * vault lets one happen) erases nothing INV-3 may forgive.
-   */
-  #restartOn(h: ReplicaHost, present: () => void): void {
-    const before = h.storage.current.log;
-    this.#crash(h);
-    present();
-    this.stats.restarts++;
-    if (this.#start(h)) {
-      const restarted = h.storage.current.log;
-      before.forEach((e, k) => {
-        if (termAt(restarted, k + 1) !== e.term) h.lostToRollback.add(entryKey(k + 1, e.term));
-      });
-    }
-  }
-
-  #crash(h: ReplicaHost): void {
-    h.crash.disarm();
-    if (h.state === null) return;
-    h.state = null;
-    h.life++;
-    h.electionPending = false;
-    this.stats.crashes++;
-    this.lifeLog.push({ at: this.now, replica: h.id, up: false });
-  }
-
-  /** Starts (or restarts) replica h from what its host storage holds; true when it found the storage rolled back. */
-  #start(h: ReplicaHost): boolean {
-    let started;
-    try {
-      started = startHosted(h.rules, h.io, h.raftConfig);
-    } catch (e) {
-      if (!(e instanceof HostCrash)) throw e;
-      this.#log(() => `r${h.id} crashed by its host while starting`);
-      h.life++;
-      return false;
-    }
-    const durable = started.hosted.state.raft.durable;
-    h.version = started.hosted.version;
-    h.life++;
-    h.state = started.hosted.state;
-    this.lifeLog.push({ at: this.now, replica: h.id, up: true });
-    if (started.rolledBack) {
-      this.stats.rollbacksDetected++;
-      this.stats.persists++;
-      this.#log(() => `r${h.id} restarts: host storage rolled back, lost or altered, rejoins as recovering in term ${durable.currentTerm}`);
-    } else {
-      this.#log(() => `r${h.id} starts: term ${durable.currentTerm}, log of ${durable.log.length}${durable.recovering ? ', recovering' : ''}`);
-    }
-    this.#timers.started(h);
-    return started.rolledBack;
-  }
-
   #delay(): number {
     const net = this.#network;
     if (chance(this.#netRng, net.slowRate)) return randomBetween(this.#netRng, net.maxDelayMs, Math.max(net.maxDelayMs, net.slowDelayMs));
     return randomBetween(this.#netRng, net.minDelayMs, net.maxDelayMs);
-  }
-
-  #host(i: number): ReplicaHost {
-    const h = this.#hosts[i];
-    if (h === undefined) throw new RangeError(`no replica ${i} in a fleet of ${this.n}`);
-    return h;
   }
 
   #log(line: () => string): void {
