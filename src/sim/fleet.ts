@@ -30,29 +30,16 @@ import type { ReplicationLabels } from '../replication/provision.ts';
 import { type Outbound, type RaftMessage, checkFleetSize } from '../replication/raft.ts';
 import type { SafetyMonitor } from './monitor.ts';
 import { Ghosts } from './ghosts.ts';
+import { type Fault, type FaultEvent, Faults } from './faults.ts';
 import { Hosts, type ReplicaView, type SimHost } from './hosts.ts';
 import { DEFAULT_TIMING, type TimerEvent, type Timing, Timers } from './timers.ts';
 
 export { DEFAULT_TIMING, type Timing } from './timers.ts';
 export type { ReplicaView } from './hosts.ts';
+export { type Fault, describeFault } from './faults.ts';
 import { type FleetStats, Observers, describeFrame, describeMessage } from './observers.ts';
 
 export { type FleetStats, describeEntry, describeMessage } from './observers.ts';
-
-export type Fault =
-  /**
-   * The host kills the replica: now, or (`afterWrites` k >= 1) right after its k-th next durable
-   * write, so between two HSM calls of a save or a start (src/sim/crash.ts).
-   */
-  | { readonly type: 'Crash'; readonly replica: number; readonly afterWrites?: number }
-  | { readonly type: 'Restart'; readonly replica: number }
-  /** The host restarts the replica on the blob `saves` saves before its latest (none at all if more). */
-  | { readonly type: 'Rollback'; readonly replica: number; readonly saves: number }
-  /** The host restarts the replica on its kept blob number `blob` (0-based), older or newer: a fork. */
-  | { readonly type: 'Fork'; readonly replica: number; readonly blob: number }
-  | { readonly type: 'Partition'; readonly groups: readonly (readonly number[])[] }
-  | { readonly type: 'Heal' }
-  | { readonly type: 'Network'; readonly conditions: Partial<NetworkConditions> };
 
 export interface FleetOptions {
   readonly hsms: readonly Hsm[];
@@ -84,7 +71,7 @@ type SimEvent =
   | TimerEvent
   | { readonly type: 'Wake'; readonly client: string; readonly token: number }
   | { readonly type: 'Propose'; readonly replica: number; readonly command: Command }
-  | { readonly type: 'Fault'; readonly fault: Fault };
+  | FaultEvent;
 
 export class SimFleet {
   readonly n: number;
@@ -123,8 +110,8 @@ export class SimFleet {
   /** The relay's routing: which client opened which channel. */
   readonly #channelOwner = new Map<string, string>();
   readonly #ghosts: Ghosts;
+  readonly #faults: Faults;
   #tick = 0;
-  #calm = false;
 
   constructor(o: FleetOptions) {
     this.n = checkFleetSize(o.hsms.length);
@@ -151,6 +138,8 @@ export class SimFleet {
       log: (line) => this.#log(line),
     });
     ({ events: this.events, ke2Log: this.ke2Log } = this.#ghosts);
+    const network = { partition: this.partition, update: (c: Partial<NetworkConditions>) => (this.#network = { ...this.#network, ...c }) };
+    this.#faults = new Faults(this.#hosts, network, this.observers, (at, e) => this.#queue.push(at, e), () => this.now);
     for (const h of this.#hosts.all) this.#hosts.start(h);
   }
 
@@ -225,18 +214,17 @@ export class SimFleet {
    * and faults scheduled for later are dropped. A fault injected from now on still applies.
    */
   calm(): void {
-    for (const h of this.#hosts.all) h.crash.disarm();
-    this.#calm = true;
+    this.#faults.calm();
   }
 
   /** Applies a fault now. */
   inject(fault: Fault): void {
-    this.#applyFault(fault);
+    this.#faults.apply(fault);
   }
 
   /** Schedules a fault at absolute simulated time `at`. */
   schedule(at: number, fault: Fault): void {
-    this.#queue.push(Math.max(at, this.now), { type: 'Fault', fault });
+    this.#faults.schedule(at, fault);
   }
 
   addClient(id: string, endpoint: ClientEndpoint): void {
@@ -296,9 +284,7 @@ export class SimFleet {
         return h.state?.serving === true;
       }
       case 'Fault':
-        if (this.#calm) return false;
-        this.#applyFault(e.fault);
-        return true;
+        return this.#faults.fire(e);
       case 'Timer': {
         const h = this.#hosts.all[e.replica]!;
         return this.#timers.fire(e, h, (action) => this.#run(h, action), (line) => this.#log(line));
@@ -393,46 +379,6 @@ export class SimFleet {
   // --------------------------------------------------------------------------------------------
   // Faults, restarts, timers
 
-  #applyFault(f: Fault): void {
-    this.faultLog.push({ at: this.now, fault: f });
-    this.#log(() => `FAULT ${describeFault(f)}`);
-    switch (f.type) {
-      case 'Crash': {
-        const h = this.#hosts.get(f.replica);
-        if (f.afterWrites === undefined || f.afterWrites < 1) this.#hosts.crash(h);
-        else if (h.state !== null) h.crash.arm(f.afterWrites);
-        return;
-      }
-      case 'Restart': {
-        const h = this.#hosts.get(f.replica);
-        if (h.state !== null) return;
-        this.stats.restarts++;
-        this.#hosts.start(h);
-        return;
-      }
-      case 'Rollback': {
-        const h = this.#hosts.get(f.replica);
-        this.#hosts.restartOn(h, () => h.storage.rollback(Math.max(0, f.saves)));
-        return;
-      }
-      case 'Fork': {
-        const h = this.#hosts.get(f.replica);
-        if (h.storage.history.length === 0) return;
-        this.#hosts.restartOn(h, () => h.storage.present(Math.min(Math.max(0, f.blob), h.storage.history.length - 1)));
-        return;
-      }
-      case 'Partition':
-        this.partition.split(f.groups);
-        return;
-      case 'Heal':
-        this.partition.heal();
-        return;
-      case 'Network':
-        this.#network = { ...this.#network, ...f.conditions };
-        return;
-    }
-  }
-
   #delay(): number {
     const net = this.#network;
     if (chance(this.#netRng, net.slowRate)) return randomBetween(this.#netRng, net.maxDelayMs, Math.max(net.maxDelayMs, net.slowDelayMs));
@@ -441,24 +387,5 @@ export class SimFleet {
 
   #log(line: () => string): void {
     this.observers.log(line);
-  }
-}
-
-export function describeFault(f: Fault): string {
-  switch (f.type) {
-    case 'Crash':
-      return f.afterWrites ? `Crash(r${f.replica}, after ${f.afterWrites} durable writes)` : `Crash(r${f.replica})`;
-    case 'Restart':
-      return `${f.type}(r${f.replica})`;
-    case 'Rollback':
-      return `Rollback(r${f.replica}, ${f.saves} saves)`;
-    case 'Fork':
-      return `Fork(r${f.replica}, blob ${f.blob})`;
-    case 'Partition':
-      return `Partition(${f.groups.map((g) => `{${g.map((r) => `r${r}`).join(',')}}`).join(' | ')})`;
-    case 'Heal':
-      return 'Heal';
-    case 'Network':
-      return `Network(${JSON.stringify(f.conditions)})`;
   }
 }

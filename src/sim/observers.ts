@@ -10,7 +10,7 @@ import type { Command } from '../vault/records.ts';
 import type { Frame } from '../vault/protocol.ts';
 import type { Entry, RaftMessage } from '../replication/raft.ts';
 import { type ReplicaState, isRedirect } from '../replication/replica.ts';
-import type { Fault } from './fleet.ts';
+import type { Fault } from './faults.ts';
 import { SafetyMonitor } from './monitor.ts';
 
 export interface FleetStats {
