@@ -1,6 +1,6 @@
 /**
- * The simulated fleet (spec ch. 6, "Simulation"): N vault replicas, each with its HSM, its host
- * storage and its timers, a seeded network between them and to the clients, and a simulated
+ * The simulated fleet (spec ch. 6 §6.8, "Simulation"): N vault replicas, each with its HSM, its
+ * host storage and its timers, a seeded network between them and to the clients, and a simulated
  * clock. Every step processes one event (a message arrives, a timer fires, a fault strikes, a
  * client acts) with the pure step functions of `replica.ts`, then does what a replica's host does:
  *
@@ -11,12 +11,19 @@
  * Timeouts, crashes, restarts, partitions, drops, duplicates, replays, tampering and host-storage
  * rollbacks are ordinary events, scheduled at a simulated time or injected by a driver (the
  * scenario runner, the demo, a model checker). A run is a function of its seed and its schedule.
+ *
+ * This class is the event loop and its wiring; each concern is a module of its own:
+ *
+ *   hosts.ts      host persistence: kept blobs and forks, crash points inside a save, start/restart
+ *   network.ts    the event queue, `SimNetwork` (peer messages, client frames, the `RelayHook`)
+ *   timers.ts     election timeouts, heartbeat chains, the session-expiry tick
+ *   faults.ts     the fault schedule and its injection
+ *   observers.ts  counters, logs, the trace, and the safety monitor's hook `afterStep`
+ *   ghosts.ts     the budget checker's events and the KE2 log (INV-3 at each KE2)
  * @module
  */
-import type { Rng } from '../crypto/bytes.ts';
 import { seededRng } from '../crypto/rng.ts';
 import type { ClientContext } from '../client/session.ts';
-import { isVaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
 import type { VaultConfig } from '../vault/node.ts';
 import type { Frame } from '../vault/protocol.ts';
@@ -24,22 +31,29 @@ import type { Command } from '../vault/records.ts';
 import { pinnedClientContext } from '../vault/setup.ts';
 import type { MemoryHostStorage } from '../vault/storage.ts';
 import { type ReplicaAction, type ReplicaRules, RULES } from '../replication/host.ts';
-import { type NetworkConditions, EventQueue, Partition, RELIABLE_NETWORK, chance, randomBetween } from './network.ts';
-import { type PeerEnvelope, openPeerMessage, readVaultCommand, sealPeerMessage } from '../replication/peer-auth.ts';
 import type { ReplicationLabels } from '../replication/provision.ts';
-import { type Outbound, type RaftMessage, checkFleetSize } from '../replication/raft.ts';
-import type { SafetyMonitor } from './monitor.ts';
-import { Ghosts } from './ghosts.ts';
+import { checkFleetSize } from '../replication/raft.ts';
 import { type Fault, type FaultEvent, Faults } from './faults.ts';
+import { Ghosts } from './ghosts.ts';
 import { Hosts, type ReplicaView, type SimHost } from './hosts.ts';
+import type { SafetyMonitor } from './monitor.ts';
+import {
+  type ClientEndpoint,
+  type NetworkConditions,
+  type NetworkEvent,
+  EventQueue,
+  type Partition,
+  RELIABLE_NETWORK,
+  SimNetwork,
+} from './network.ts';
+import { type FleetStats, Observers } from './observers.ts';
 import { DEFAULT_TIMING, type TimerEvent, type Timing, Timers } from './timers.ts';
 
-export { DEFAULT_TIMING, type Timing } from './timers.ts';
-export type { ReplicaView } from './hosts.ts';
 export { type Fault, describeFault } from './faults.ts';
-import { type FleetStats, Observers, describeFrame, describeMessage } from './observers.ts';
-
+export type { ReplicaView } from './hosts.ts';
+export type { ClientEndpoint, RelayHook } from './network.ts';
 export { type FleetStats, describeEntry, describeMessage } from './observers.ts';
+export { DEFAULT_TIMING, type Timing } from './timers.ts';
 
 export interface FleetOptions {
   readonly hsms: readonly Hsm[];
@@ -58,20 +72,11 @@ export interface FleetOptions {
   readonly trace?: boolean;
 }
 
-/** A client (or relay) attached to the simulated network. */
-export interface ClientEndpoint {
-  onFrame(fleet: SimFleet, frame: Frame, from: number): void;
-  onWake(fleet: SimFleet, token: number): void;
-}
-
 type SimEvent =
-  | { readonly type: 'Peer'; readonly envelope: PeerEnvelope; readonly deliverTo: number }
-  | { readonly type: 'ToReplica'; readonly replica: number; readonly frame: Frame; readonly client: string }
-  | { readonly type: 'ToClient'; readonly client: string; readonly frame: Frame; readonly from: number }
+  | NetworkEvent
   | TimerEvent
-  | { readonly type: 'Wake'; readonly client: string; readonly token: number }
-  | { readonly type: 'Propose'; readonly replica: number; readonly command: Command }
-  | FaultEvent;
+  | FaultEvent
+  | { readonly type: 'Propose'; readonly replica: number; readonly command: Command };
 
 export class SimFleet {
   readonly n: number;
@@ -82,6 +87,8 @@ export class SimFleet {
   /** What a client pins: the fleet's channel and OPAQUE server keys. */
   readonly clientContext: ClientContext;
   readonly observers: Observers;
+  /** The network: its conditions, its partition, and the relay's hook (`network.relay`). */
+  readonly network: SimNetwork;
   readonly stats: FleetStats;
   /** Ghost events for the budget checker (see `Ghosts`). */
   readonly events: Ghosts['events'];
@@ -101,14 +108,9 @@ export class SimFleet {
   readonly monitor: SafetyMonitor | null;
   readonly partition: Partition;
   now = 0;
-  #network: NetworkConditions;
   readonly #queue = new EventQueue<SimEvent>();
   readonly #hosts: Hosts;
-  readonly #netRng: Rng;
   readonly #timers: Timers;
-  readonly #clients = new Map<string, ClientEndpoint>();
-  /** The relay's routing: which client opened which channel. */
-  readonly #channelOwner = new Map<string, string>();
   readonly #ghosts: Ghosts;
   readonly #faults: Faults;
   #tick = 0;
@@ -119,36 +121,31 @@ export class SimFleet {
     this.labels = o.labels;
     this.timing = { ...DEFAULT_TIMING, ...o.timing };
     this.rules = o.rules ?? RULES;
-    this.#network = { ...RELIABLE_NETWORK, ...o.network };
-    this.#netRng = seededRng(`${o.seed}/network`);
-    const push = (at: number, e: TimerEvent) => this.#queue.push(at, e);
-    this.#timers = new Timers(this.timing, seededRng(`${o.seed}/timers`), push, () => this.now);
-    this.observers = new Observers(this.n, o, () => this.now, () => this.#hosts.all.map((h) => h.state));
+    const now = () => this.now;
+    const push = (at: number, e: SimEvent) => this.#queue.push(at, e);
+    this.#timers = new Timers(this.timing, seededRng(`${o.seed}/timers`), push, now);
+    this.observers = new Observers(this.n, o, now, () => this.#hosts.all.map((h) => h.state));
     ({ stats: this.stats, leaderLog: this.leaderLog, faultLog: this.faultLog, lifeLog: this.lifeLog } = this.observers);
     ({ trace: this.trace, traceStates: this.traceStates, monitor: this.monitor } = this.observers);
-    this.partition = new Partition(this.n);
+    const conditions = { ...RELIABLE_NETWORK, ...o.network };
+    const rng = seededRng(`${o.seed}/network`);
+    const replica = (i: number) => this.#hosts.get(i).id;
+    const net = { n: this.n, conditions, rng, peerMac: o.labels.peerMac, replica, push, now };
+    this.network = new SimNetwork(net, this, this.observers);
+    this.partition = this.network.partition;
     this.clientContext = pinnedClientContext(o.hsms[0]!, o.config);
     const hostsOptions = { ...o, rules: this.rules, maxBatch: o.maxBatch ?? 256 };
-    this.#hosts = new Hosts(hostsOptions, this.observers, this.#timers, () => this.now);
-    this.#ghosts = new Ghosts({
-      hosts: this.#hosts.all,
-      monitor: this.monitor,
-      now: () => this.now,
-      tick: () => this.tick(),
-      log: (line) => this.#log(line),
-    });
+    this.#hosts = new Hosts(hostsOptions, this.observers, this.#timers, now);
+    const log = (line: () => string) => this.observers.log(line);
+    const tick = () => this.tick();
+    this.#ghosts = new Ghosts({ hosts: this.#hosts.all, monitor: this.monitor, now, tick, log });
     ({ events: this.events, ke2Log: this.ke2Log } = this.#ghosts);
-    const network = { partition: this.partition, update: (c: Partial<NetworkConditions>) => (this.#network = { ...this.#network, ...c }) };
-    this.#faults = new Faults(this.#hosts, network, this.observers, (at, e) => this.#queue.push(at, e), () => this.now);
+    this.#faults = new Faults(this.#hosts, this.network, this.observers, push, now);
     for (const h of this.#hosts.all) this.#hosts.start(h);
   }
 
   // --------------------------------------------------------------------------------------------
   // Inspection
-
-  get network(): NetworkConditions {
-    return this.#network;
-  }
 
   replica(i: number): ReplicaView {
     return this.#hosts.view(this.#hosts.get(i));
@@ -162,7 +159,8 @@ export class SimFleet {
   leader(): number | null {
     let best: SimHost | null = null;
     for (const h of this.#hosts.all) {
-      if (h.state?.serving && (best === null || h.state.raft.durable.currentTerm > best.state!.raft.durable.currentTerm)) best = h;
+      if (!h.state?.serving) continue;
+      if (best === null || h.state.raft.durable.currentTerm > best.state!.raft.durable.currentTerm) best = h;
     }
     return best?.id ?? null;
   }
@@ -228,17 +226,12 @@ export class SimFleet {
   }
 
   addClient(id: string, endpoint: ClientEndpoint): void {
-    this.#clients.set(id, endpoint);
+    this.network.addClient(id, endpoint);
   }
 
-  /** A client sends a frame through the relay to replica `to`. */
+  /** A client sends a frame through the relay (and its hook, if any) to replica `to`. */
   sendFrame(client: string, to: number, frame: Frame): void {
-    this.stats.clientFrames++;
-    if (chance(this.#netRng, this.#network.clientDropRate)) {
-      this.#log(() => `${client} -> r${to} ${frame.kind} lost`);
-      return;
-    }
-    this.#queue.push(this.now + this.#delay(), { type: 'ToReplica', replica: this.#hosts.get(to).id, frame, client });
+    this.network.sendFrame(client, to, frame);
   }
 
   /** Synthetic load: `command` arrives at replica `to` at time `at` (a serving leader appends it). */
@@ -248,7 +241,7 @@ export class SimFleet {
 
   /** A client asks to be woken at `at` with `token` (its timers). */
   wake(client: string, at: number, token: number): void {
-    this.#queue.push(Math.max(at, this.now), { type: 'Wake', client, token });
+    this.network.wake(client, at, token);
   }
 
   // --------------------------------------------------------------------------------------------
@@ -256,27 +249,30 @@ export class SimFleet {
 
   #dispatch(e: SimEvent): boolean {
     switch (e.type) {
-      case 'Peer':
-        this.#deliverPeer(e.envelope, e.deliverTo);
+      case 'Peer': {
+        const h = this.#hosts.all[e.deliverTo];
+        const message = this.network.receivePeer(e.envelope, h);
+        if (h !== undefined && message !== null) {
+          this.#run(h, (steps, s, env) => steps.handlePeerMessage(s, e.envelope.from, message, env));
+        }
         return true;
+      }
       case 'ToReplica': {
         const h = this.#hosts.all[e.replica]!;
         if (h.state === null) {
-          this.#log(() => `${e.client} -> r${h.id} ${e.frame.kind} lost (r${h.id} is down)`);
+          this.observers.log(() => `${e.client} -> r${h.id} ${e.frame.kind} lost (r${h.id} is down)`);
           return true;
         }
-        this.#channelOwner.set(e.frame.channel, e.client);
-        this.#log(() => `${e.client} -> r${h.id} ${e.frame.kind} ${e.frame.channel.slice(0, 6)}`);
+        this.network.route(e.frame.channel, e.client);
+        this.observers.log(() => `${e.client} -> r${h.id} ${e.frame.kind} ${e.frame.channel.slice(0, 6)}`);
         this.#run(h, (steps, s, env) => steps.handleClientFrame(s, e.frame, env));
         return true;
       }
-      case 'ToClient': {
-        this.#log(() => `r${e.from} -> ${e.client} ${describeFrame(e.frame)}`);
-        this.#clients.get(e.client)?.onFrame(this, e.frame, e.from);
+      case 'ToClient':
+        this.network.toClient(e.client, e.frame, e.from);
         return true;
-      }
       case 'Wake':
-        this.#clients.get(e.client)?.onWake(this, e.token);
+        this.network.woke(e.client, e.token);
         return true;
       case 'Propose': {
         const h = this.#hosts.all[e.replica]!;
@@ -287,32 +283,14 @@ export class SimFleet {
         return this.#faults.fire(e);
       case 'Timer': {
         const h = this.#hosts.all[e.replica]!;
-        return this.#timers.fire(e, h, (action) => this.#run(h, action), (line) => this.#log(line));
+        return this.#timers.fire(
+          e,
+          h,
+          (action) => this.#run(h, action),
+          (line) => this.observers.log(line),
+        );
       }
     }
-  }
-
-  #deliverPeer(envelope: PeerEnvelope, to: number): void {
-    const h = this.#hosts.all[to];
-    if (h === undefined || h.state === null) {
-      this.stats.lostToCrash++;
-      return;
-    }
-    if (!this.partition.connected(envelope.from, to)) {
-      this.stats.lostToPartition++;
-      return;
-    }
-    let message: RaftMessage<Command>;
-    try {
-      message = openPeerMessage(h.hsm, this.labels.peerMac, to, envelope, readVaultCommand);
-    } catch (e) {
-      if (!isVaultError(e, 'PeerAuthenticationFailed') && !isVaultError(e, 'MalformedMessage')) throw e;
-      this.stats.refused++;
-      this.#log(() => `r${envelope.from} -> r${to} refused: ${e.message}`);
-      return;
-    }
-    this.#log(() => `r${envelope.from} -> r${to} ${describeMessage(message)}`);
-    this.#run(h, (steps, s, env) => steps.handlePeerMessage(s, envelope.from, message, env));
   }
 
   /** Runs one step of replica h, then persists, checks and releases (see the module header). */
@@ -331,61 +309,7 @@ export class SimFleet {
     // 3. release
     if (step.resetTimer) this.#timers.armElection(h);
     for (const g of step.ghost) this.#ghosts.record(h.id, g);
-    for (const out of step.messages) this.#sendPeer(h, out);
-    for (const f of step.frames) this.#sendToClient(h, f);
-  }
-
-  #sendPeer(h: SimHost, out: Outbound<Command>): void {
-    const net = this.#network;
-    const envelope = sealPeerMessage(h.hsm, this.labels.peerMac, h.id, out.to, out.message);
-    this.stats.peerMessages++;
-    if (out.message.type === 'AppendEntriesRequest' && out.message.entries.length > 0) {
-      this.stats.appendsWithEntries++;
-      this.stats.entriesShipped += out.message.entries.length;
-    }
-    if (chance(this.#netRng, net.dropRate)) {
-      this.stats.dropped++;
-      return;
-    }
-    let deliverTo = out.to;
-    let sent = envelope;
-    if (chance(this.#netRng, net.tamperRate)) {
-      this.stats.tampered++;
-      // the host alters the bytes, or misdirects the message to another replica
-      if (chance(this.#netRng, 0.5)) sent = { ...envelope, body: `${envelope.body} ` };
-      else deliverTo = (out.to + 1 + randomBetween(this.#netRng, 0, this.n - 2)) % this.n;
-    }
-    this.#queue.push(this.now + this.#delay(), { type: 'Peer', envelope: sent, deliverTo });
-    if (chance(this.#netRng, net.duplicateRate)) {
-      this.stats.duplicated++;
-      this.#queue.push(this.now + this.#delay(), { type: 'Peer', envelope, deliverTo: out.to });
-    }
-    if (chance(this.#netRng, net.replayRate)) {
-      this.stats.replayed++;
-      this.#queue.push(this.now + randomBetween(this.#netRng, net.maxDelayMs, Math.max(net.maxDelayMs, net.replayDelayMs)), { type: 'Peer', envelope, deliverTo: out.to });
-    }
-  }
-
-  #sendToClient(h: SimHost, frame: Frame): void {
-    const client = this.#channelOwner.get(frame.channel);
-    if (client === undefined) return;
-    if (chance(this.#netRng, this.#network.clientDropRate)) {
-      this.#log(() => `r${h.id} -> ${client} ${frame.kind} lost`);
-      return;
-    }
-    this.#queue.push(this.now + this.#delay(), { type: 'ToClient', client, frame, from: h.id });
-  }
-
-  // --------------------------------------------------------------------------------------------
-  // Faults, restarts, timers
-
-  #delay(): number {
-    const net = this.#network;
-    if (chance(this.#netRng, net.slowRate)) return randomBetween(this.#netRng, net.maxDelayMs, Math.max(net.maxDelayMs, net.slowDelayMs));
-    return randomBetween(this.#netRng, net.minDelayMs, net.maxDelayMs);
-  }
-
-  #log(line: () => string): void {
-    this.observers.log(line);
+    for (const out of step.messages) this.network.sendPeer(h, out);
+    for (const f of step.frames) this.network.sendToClient(h.id, f);
   }
 }
