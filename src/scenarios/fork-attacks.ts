@@ -68,7 +68,7 @@ export const storageFork: Attack = {
     const s: Scenario = { seed, n: 1, faults: [], clients: [owner], faultWindowMs: 0, network: { maxDelayMs: 2 } };
     const log: string[] = [];
     let attacks = 0;
-    const r = runScenario({ ...s }, env, (run) => {
+    const r = runScenario({ ...s }, env, { drive: (run) => {
       const { fleet } = run;
       fleet.runUntil(() => fleet.events.some((e) => e.type === 'Registered'), 3000);
       for (let round = 0; round < ROUNDS; round++) {
@@ -84,7 +84,7 @@ export const storageFork: Attack = {
         fleet.inject({ type: 'Fork', replica: 0, blob: o });
         fleet.runFor(50);
       }
-    });
+    } });
     // a detected fork leaves a fleet of one unavailable for good: the liveness check reports what the rule accepts
     const accept = (x: ScenarioReport) => x.violation?.invariant === 'LIVENESS' && x.stats.rollbacksDetected > 0;
     return report('storage-fork', s, r, attacks, log, accept);
@@ -101,7 +101,7 @@ export const storageForkFleet: Attack = {
     const s: Scenario = { seed, n: 3, faults: [], clients: [owner], faultWindowMs: 0, network: { maxDelayMs: 4 } };
     const log: string[] = [];
     let attacks = 0;
-    const r = runScenario(s, env, (run) => {
+    const r = runScenario(s, env, { drive: (run) => {
       const { fleet } = run;
       fleet.runUntil(() => fleet.events.some((e) => e.type === 'Registered') && fleet.leader() !== null, 3000);
       for (let round = 0; round < ROUNDS; round++) {
@@ -139,7 +139,7 @@ export const storageForkFleet: Attack = {
         fleet.inject({ type: 'Restart', replica: leader });
         fleet.runUntil(() => fleet.leader() !== null, 2000);
       }
-    });
+    } });
     return report('storage-fork-fleet', s, r, attacks, log, () => false);
   },
 };
