@@ -68,23 +68,25 @@ export const storageFork: Attack = {
     const s: Scenario = { seed, n: 1, faults: [], clients: [owner], faultWindowMs: 0, network: { maxDelayMs: 2 } };
     const log: string[] = [];
     let attacks = 0;
-    const r = runScenario({ ...s }, env, { drive: (run) => {
-      const { fleet } = run;
-      fleet.runUntil(() => fleet.events.some((e) => e.type === 'Registered'), 3000);
-      for (let round = 0; round < ROUNDS; round++) {
-        if (fleet.leader() !== 0) break; // the fork was detected: the vault no longer serves
-        const o = orphan(fleet, 0, () => fleet.proposeAt(fleet.now, 0, cheap(round)));
-        if (o === null) break;
-        log.push(`${fleet.now} ms  kills r0 right after writing blob ${o}; restarts it on blob ${o - 1}`);
-        fleet.inject({ type: 'Fork', replica: 0, blob: o - 1 });
-        fleet.runUntil(() => fleet.leader() === 0, 1000);
-        guess(run, round, 2000);
-        attacks++;
-        log.push(`${fleet.now} ms  after the attacker's guess ${round}, restarts r0 on the orphan, blob ${o}`);
-        fleet.inject({ type: 'Fork', replica: 0, blob: o });
-        fleet.runFor(50);
-      }
-    } });
+    const r = runScenario({ ...s }, env, {
+      drive: (run) => {
+        const { fleet } = run;
+        fleet.runUntil(() => fleet.events.some((e) => e.type === 'Registered'), 3000);
+        for (let round = 0; round < ROUNDS; round++) {
+          if (fleet.leader() !== 0) break; // the fork was detected: the vault no longer serves
+          const o = orphan(fleet, 0, () => fleet.proposeAt(fleet.now, 0, cheap(round)));
+          if (o === null) break;
+          log.push(`${fleet.now} ms  kills r0 right after writing blob ${o}; restarts it on blob ${o - 1}`);
+          fleet.inject({ type: 'Fork', replica: 0, blob: o - 1 });
+          fleet.runUntil(() => fleet.leader() === 0, 1000);
+          guess(run, round, 2000);
+          attacks++;
+          log.push(`${fleet.now} ms  after the attacker's guess ${round}, restarts r0 on the orphan, blob ${o}`);
+          fleet.inject({ type: 'Fork', replica: 0, blob: o });
+          fleet.runFor(50);
+        }
+      },
+    });
     // a detected fork leaves a fleet of one unavailable for good: the liveness check reports what the rule accepts
     const accept = (x: ScenarioReport) => x.violation?.invariant === 'LIVENESS' && x.stats.rollbacksDetected > 0;
     return report('storage-fork', s, r, attacks, log, accept);
@@ -101,45 +103,55 @@ export const storageForkFleet: Attack = {
     const s: Scenario = { seed, n: 3, faults: [], clients: [owner], faultWindowMs: 0, network: { maxDelayMs: 4 } };
     const log: string[] = [];
     let attacks = 0;
-    const r = runScenario(s, env, { drive: (run) => {
-      const { fleet } = run;
-      fleet.runUntil(() => fleet.events.some((e) => e.type === 'Registered') && fleet.leader() !== null, 3000);
-      for (let round = 0; round < ROUNDS; round++) {
-        // r0 must follow: while it leads, its host restarts it (an honest-looking crash)
-        for (let k = 0; k < 5 && (fleet.leader() === 0 || fleet.leader() === null); k++) {
-          if (fleet.leader() === 0) {
-            fleet.inject({ type: 'Crash', replica: 0 });
-            fleet.inject({ type: 'Restart', replica: 0 });
+    const r = runScenario(s, env, {
+      drive: (run) => {
+        const { fleet } = run;
+        fleet.runUntil(() => fleet.events.some((e) => e.type === 'Registered') && fleet.leader() !== null, 3000);
+        for (let round = 0; round < ROUNDS; round++) {
+          // r0 must follow: while it leads, its host restarts it (an honest-looking crash)
+          for (let k = 0; k < 5 && (fleet.leader() === 0 || fleet.leader() === null); k++) {
+            if (fleet.leader() === 0) {
+              fleet.inject({ type: 'Crash', replica: 0 });
+              fleet.inject({ type: 'Restart', replica: 0 });
+            }
+            fleet.runUntil(() => fleet.leader() !== null && fleet.leader() !== 0 && fleet.replica(0).up, 2000);
           }
-          fleet.runUntil(() => fleet.leader() !== null && fleet.leader() !== 0 && fleet.replica(0).up, 2000);
-        }
-        const leader = fleet.leader();
-        if (leader === null || leader === 0) continue;
-        const third = 3 - leader; // the replica that is neither r0 nor the leader
-        fleet.inject({ type: 'Partition', groups: [[third]] });
-        const o = orphan(fleet, 0, () => fleet.proposeAt(fleet.now, leader, cheap(round)));
-        if (o === null) {
+          const leader = fleet.leader();
+          if (leader === null || leader === 0) continue;
+          const third = 3 - leader; // the replica that is neither r0 nor the leader
+          fleet.inject({ type: 'Partition', groups: [[third]] });
+          const o = orphan(fleet, 0, () => fleet.proposeAt(fleet.now, leader, cheap(round)));
+          if (o === null) {
+            fleet.inject({ type: 'Heal' });
+            fleet.inject({ type: 'Restart', replica: 0 });
+            continue;
+          }
+          // the guess reaches the leader while r0 is down: its ConsumeGuess waits for a second holder
+          const c = run.startClient({
+            name: `attacker/${CREDENTIAL}.${round}`,
+            credential: CREDENTIAL,
+            startAt: fleet.now,
+            ops: [{ kind: 'recover', password: `wrong-${round}` }],
+          });
+          attacks++;
+          fleet.runFor(30 + Math.floor(rng(1)[0]! / 8));
+          const killed = `r0 killed right after writing blob ${o}`;
+          log.push(`${fleet.now} ms  r${third} cut off; ${killed}; guess ${round} sent; r0 restarted on blob ${o - 1}`);
+          // r0 restarts on the blob before the orphan and takes the rest of the log in one save
+          fleet.inject({ type: 'Fork', replica: 0, blob: o - 1 });
+          fleet.runUntil(() => c.done, 2000);
+          const restarted = `r0 restarted on the orphan (blob ${o})`;
+          const crashed = `leader r${leader} crashed, r${third} reconnected`;
+          log.push(`${fleet.now} ms  after guess ${round}: ${restarted}, ${crashed}`);
+          fleet.inject({ type: 'Fork', replica: 0, blob: o });
+          fleet.inject({ type: 'Crash', replica: leader });
           fleet.inject({ type: 'Heal' });
-          fleet.inject({ type: 'Restart', replica: 0 });
-          continue;
+          fleet.runFor(800);
+          fleet.inject({ type: 'Restart', replica: leader });
+          fleet.runUntil(() => fleet.leader() !== null, 2000);
         }
-        // the guess reaches the leader while r0 is down: its ConsumeGuess waits for a second holder
-        const c = run.startClient({ name: `attacker/${CREDENTIAL}.${round}`, credential: CREDENTIAL, startAt: fleet.now, ops: [{ kind: 'recover', password: `wrong-${round}` }] });
-        attacks++;
-        fleet.runFor(30 + Math.floor(rng(1)[0]! / 8));
-        log.push(`${fleet.now} ms  r${third} cut off; r0 killed right after writing blob ${o}; guess ${round} sent; r0 restarted on blob ${o - 1}`);
-        // r0 restarts on the blob before the orphan and takes the rest of the log in one save
-        fleet.inject({ type: 'Fork', replica: 0, blob: o - 1 });
-        fleet.runUntil(() => c.done, 2000);
-        log.push(`${fleet.now} ms  after guess ${round}: r0 restarted on the orphan (blob ${o}), leader r${leader} crashed, r${third} reconnected`);
-        fleet.inject({ type: 'Fork', replica: 0, blob: o });
-        fleet.inject({ type: 'Crash', replica: leader });
-        fleet.inject({ type: 'Heal' });
-        fleet.runFor(800);
-        fleet.inject({ type: 'Restart', replica: leader });
-        fleet.runUntil(() => fleet.leader() !== null, 2000);
-      }
-    } });
+      },
+    });
     return report('storage-fork-fleet', s, r, attacks, log, () => false);
   },
 };
