@@ -120,7 +120,7 @@ export function runWithRelay(
   env: ScenarioEnv,
   adversary: RelayAdversary,
 ): ScenarioReport & { attacks: number } {
-  const relays: HostileRelay[] = [];
-  const r = runScenario(s, env, { relay: (run) => relays[relays.push(new HostileRelay(run, adversary)) - 1]! });
-  return { ...r, attacks: relays[0]!.attacks };
+  const made: { relay?: HostileRelay } = {};
+  const r = runScenario(s, env, { relay: (run) => (made.relay = new HostileRelay(run, adversary)) });
+  return { ...r, attacks: made.relay?.attacks ?? 0 };
 }
