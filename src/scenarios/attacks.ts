@@ -2,7 +2,7 @@
  * The attack catalog (spec ch. 13): each attack a named strategy, seeded, with the property it
  * must not break. Most run as scenarios of the simulated fleet (src/sim/scenario.ts), with
  * the adversary as a host (faults, rollbacks), as clients (guesses, probes) or in the relay
- * (src/scenarios/relay-runner.ts); every run is checked for Raft safety, G1 and the record
+ * (a hook of the simulator: src/scenarios/hostile-relay.ts); every run is checked for Raft safety, G1 and the record
  * invariants after every step, then G5, G3, lost registrations, linearizability and liveness. One attack
  * (`rollback-f-plus-1`) is beyond the fault bound: there the checks must report a violation.
  * @module
@@ -20,7 +20,7 @@ import { chance, randomBetween } from '../sim/network.ts';
 import { deployReplicatedFleet } from '../replication/provision.ts';
 import { type Scenario, type ScenarioEnv, type ScenarioReport, type ScenarioViolation, type TimedFault, describeSchedule, runScenario } from '../sim/scenario.ts';
 import type { ClientScript } from '../sim/client.ts';
-import { type HostileRelay, type RelayAdversary, runWithRelay } from './relay-runner.ts';
+import { type HostileRelay, type RelayAdversary, runWithRelay } from './hostile-relay.ts';
 import { attackerOps, faultTolerance, pick, randomFaults } from './generate.ts';
 import { storageFork, storageForkFleet, storageForkSiblings } from './fork-attacks.ts';
 
