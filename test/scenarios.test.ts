@@ -10,11 +10,11 @@ import { parseCommandArgs } from '../src/cli/command.ts';
 import { findCommand } from '../src/cli/commands.ts';
 import { runScenario } from '../src/sim/scenario.ts';
 import { ATTACKS } from '../src/scenarios/attacks.ts';
-import { guessLimitScenario } from '../src/scenarios/generate.ts';
 import { memoryFleets } from '../src/scenarios/fleets.ts';
 import { BROKEN } from '../src/broken/catalog.ts';
 import { huntBroken } from '../src/scenarios/mutants.ts';
 import { type SuiteName, describeFailure, parseReplayToken, replayToken, runOne, runSuite } from '../src/scenarios/suites.ts';
+import { shardRuns, shrinkRun, suiteScenario } from '../src/scenarios/suites.ts';
 
 const scale = Math.max(1, Number(process.env.BKV_RUNS ?? '1') || 1);
 const seed = process.env.BKV_SEED ?? String(Date.now());

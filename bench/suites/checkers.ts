@@ -19,8 +19,7 @@ import { checkLinearizable } from '../../src/check/lincheck.ts';
 import { recordModel } from '../../src/check/record-model.ts';
 import { runScenario } from '../../src/sim/scenario.ts';
 import { memoryFleets } from '../../src/scenarios/fleets.ts';
-import { guessLimitScenario } from '../../src/scenarios/generate.ts';
-import { type SuiteName, runSuite } from '../../src/scenarios/suites.ts';
+import { type SuiteName, runSuite, suiteScenario } from '../../src/scenarios/suites.ts';
 import { ATTACKS } from '../../src/scenarios/attacks.ts';
 import { type BenchSuite, type BenchTask, check, perUnit } from '../harness.ts';
 
@@ -49,8 +48,8 @@ export const checkersSuite: BenchSuite = {
       ...(suite === 'consensus' && { note: 'every step checked by the safety monitor; each run\'s history checked after it, as `bkv check` does' }),
     });
 
-    // real histories: guess-limit runs as `bkv check` makes them (run k has seed `${seed}/${k}`)
-    const runsChecked = Array.from({ length: runs.histories }, (_, k) => runScenario(guessLimitScenario(`${seed}/${k}`), env));
+    // real histories: guess-limit runs as `bkv check` makes them (run k of the suite with the seed)
+    const runsChecked = Array.from({ length: runs.histories }, (_, k) => runScenario(suiteScenario('guess-limit', seed, k).scenario, env));
     for (const r of runsChecked) check(r.ok, `guess-limit run failed: ${r.violation?.invariant} ${r.violation?.detail}`);
     const histories = runsChecked.map((r) => r.history);
     const events = runsChecked.map((r) => r.fleet.events);
