@@ -331,3 +331,40 @@ async function broken(
     fleets.dispose();
   }
 }
+
+/**
+ * The `--json` documents of the shards of one check (`--shard i/n`, the same seed, plan, replicas
+ * and no broken variant) merged into the document of the whole: the runs each ran, which must be
+ * disjoint, their figures summed (`seconds`: the shards' machine time), their failures in run order.
+ */
+export function mergeCheckReports(reports: readonly CheckReport[]): CheckReport {
+  const [first, ...rest] = reports;
+  if (first === undefined) throw new RangeError('merge: no report');
+  const same = (r: CheckReport) =>
+    r.seed === first.seed && r.hsm === first.hsm && r.broken === null && JSON.stringify(r.plan) === JSON.stringify(first.plan);
+  if (first.broken !== null || !rest.every(same)) throw new RangeError('merge: the reports are not shards of one check');
+  const ran = first.plan.map(({ suite }) => {
+    const runs = reports.flatMap((r) => r.ran.find((x) => x.suite === suite)?.runs ?? []);
+    if (new Set(runs).size !== runs.length) throw new RangeError(`merge: the shards ran some ${suite} runs twice`);
+    return { suite, runs: runs.sort((a, b) => a - b) };
+  });
+  const sum = (f: (r: CheckReport) => number) => reports.reduce((k, r) => k + f(r), 0);
+  const seconds = Math.round(sum((r) => r.seconds) * 1000) / 1000;
+  const steps = sum((r) => r.steps);
+  const order = (f: CheckFailure) => SUITES.indexOf(f.suite) * 1e7 + f.run;
+  return {
+    ...first,
+    ok: reports.every((r) => r.ok),
+    shard: null,
+    ran,
+    workers: Math.max(...reports.map((r) => r.workers)),
+    scenarios: sum((r) => r.scenarios),
+    steps,
+    faults: sum((r) => r.faults),
+    attacks: sum((r) => r.attacks),
+    violations: sum((r) => r.violations),
+    stepsPerSecond: seconds > 0 ? Math.round(steps / seconds) : 0,
+    seconds,
+    failures: reports.flatMap((r) => r.failures).sort((a, b) => order(a) - order(b)),
+  };
+}
