@@ -66,7 +66,9 @@ describe('the fleet under random fault schedules (memory HSMs)', () => {
   test('consensus alone, 3 to 7 replicas, rollback of up to f: INV-3, INV-7..11 after every step, liveness after healing', () => {
     const seed = runSeed();
     const tally: Tally = { scenarios: 0, steps: 0, faults: 0, ms: 0 };
-    const shape = testShape({ sizes: [3, 5, 7], faultWindowMs: 3000, maxFaults: 14, rollbackReplicas: f, clients: false });
+    const shape = testShape({
+      sizes: [3, 5, 7], faultWindowMs: 3000, maxFaults: 14, rollbackReplicas: f, clients: false
+    });
     fc.assert(
       fc.property(scenarioArb(shape), (s) => {
         const r = timed(s, undefined, tally);
@@ -123,19 +125,56 @@ function hunt(name: string, variant: string | undefined, shape: Shape, numRuns: 
 }
 
 describe('each check is shown able to fail, with a minimal schedule', () => {
+  const none = () => 0;
   test('commit at floor(N/2) instead of a majority: leader completeness or state machine safety (INV-10, INV-11)', () => {
-    hunt('commit-at-half', 'commit-at-half', testShape({ sizes: [3, 5], faultWindowMs: 1500, maxFaults: 10, rollbackReplicas: () => 0, clients: false, kinds: ['Crash', 'Partition', 'Heal'] }), 200, ['INV-10', 'INV-11', 'INV-9']);
+    const kinds = ['Crash', 'Partition', 'Heal'] as const;
+    const shape = testShape({
+      sizes: [3, 5],
+      faultWindowMs: 1500,
+      maxFaults: 10,
+      rollbackReplicas: none,
+      clients: false,
+      kinds,
+    });
+    hunt('commit-at-half', 'commit-at-half', shape, 200, ['INV-10', 'INV-11', 'INV-9']);
   }, HUNT_TIMEOUT);
 
   test('a KE2 before its ConsumeGuess is committed: G1 (INV-3)', () => {
-    hunt('ke2-before-commit', 'ke2-before-commit', testShape({ sizes: [3, 5], faultWindowMs: 1500, maxFaults: 4, rollbackReplicas: () => 0, clients: true, kinds: ['Crash'] }), 20, ['INV-3']);
+    const kinds = ['Crash'] as const;
+    const shape = testShape({
+      sizes: [3, 5],
+      faultWindowMs: 1500,
+      maxFaults: 4,
+      rollbackReplicas: none,
+      clients: true,
+      kinds,
+    });
+    hunt('ke2-before-commit', 'ke2-before-commit', shape, 20, ['INV-3']);
   }, HUNT_TIMEOUT);
 
   test('host storage trusted (no anchor, no ballot): a single rollback breaks Raft safety (INV-8..11)', () => {
-    hunt('trust-host-storage', 'trust-host-storage', testShape({ sizes: [3], faultWindowMs: 2000, maxFaults: 12, rollbackReplicas: () => 1, clients: false, kinds: ['Crash', 'Rollback', 'Partition', 'Heal'] }), 300, ['INV-8', 'INV-9', 'INV-10', 'INV-11']);
+    const kinds = ['Crash', 'Rollback', 'Partition', 'Heal'] as const;
+    const shape = testShape({
+      sizes: [3],
+      faultWindowMs: 2000,
+      maxFaults: 12,
+      rollbackReplicas: () => 1,
+      clients: false,
+      kinds,
+    });
+    hunt('trust-host-storage', 'trust-host-storage', shape, 300, ['INV-8', 'INV-9', 'INV-10', 'INV-11']);
   }, HUNT_TIMEOUT);
 
   test('rollback of f + 1 replicas, beyond the bound: the fleet halts and the liveness check reports it', () => {
-    hunt('rollback of f+1', undefined, testShape({ sizes: [3, 5], faultWindowMs: 1500, maxFaults: 8, rollbackReplicas: (n) => f(n) + 1, clients: false, kinds: ['Rollback'] }), 300, ['LIVENESS'], 3000);
+    const beyond = (n: number) => f(n) + 1;
+    const shape = testShape({
+      sizes: [3, 5],
+      faultWindowMs: 1500,
+      maxFaults: 8,
+      rollbackReplicas: beyond,
+      clients: false,
+      kinds: ['Rollback'],
+    });
+    hunt('rollback of f+1', undefined, shape, 300, ['LIVENESS'], 3000);
   }, HUNT_TIMEOUT);
 });

@@ -21,7 +21,12 @@ const parse = (argv: string[]) => parseCommandArgs(findCommand('check')!, argv);
 async function runCheck(argv: string[]): Promise<{ code: number; lines: string[]; doc: CheckReport }> {
   const lines: string[] = [];
   let doc: CheckReport | null = null;
-  const code = await check(parse(argv), (l) => lines.push(l), null, (d) => (doc = d as CheckReport));
+  const code = await check(
+    parse(argv),
+    (l) => lines.push(l),
+    null,
+    (d) => (doc = d as CheckReport),
+  );
   return { code, lines, doc: doc! };
 }
 
@@ -112,12 +117,20 @@ describe('shrinking', () => {
     const caught = huntBroken(m, env, 'bkv-shrink', 20);
     expect(caught).not.toBeNull();
     const small = shrinkRun(caught!, brokenEnv(env, m), 15_000);
-    console.log(`[shrink] ${m.name}: run ${caught!.run}, ${caught!.faults} faults, ${caught!.steps} steps -> ${small.faults} faults, ${small.steps} steps (${small.shrinks} shrinks, path ${small.fc?.path})`);
+    const [from, to] = [caught!, small].map((r) => `${r.faults} faults, ${r.steps} steps`);
+    const how = `${small.shrinks} shrinks, path ${small.fc?.path}`;
+    console.log(`[shrink] ${m.name}: run ${caught!.run}, ${from} -> ${to} (${how})`);
     expect(small.shrinks).toBeGreaterThan(0);
     expect(small.violation!.invariant).toBe(caught!.violation!.invariant);
     expect(small.faults + small.steps).toBeLessThan(caught!.faults + caught!.steps);
     const replay = parseReplayToken(small.token);
-    expect(replay).toEqual({ suite: 'consensus', seed: 'bkv-shrink', run: caught!.run, broken: m.name, path: small.fc!.path });
+    expect(replay).toEqual({
+      suite: 'consensus',
+      seed: 'bkv-shrink',
+      run: caught!.run,
+      broken: m.name,
+      path: small.fc!.path,
+    });
     const again = runOne(replay.suite, replay.seed, replay.run, brokenEnv(env, m), replay.path);
     expect(again.schedule).toBe(small.schedule);
     expect(again.steps).toBe(small.steps);
@@ -136,7 +149,9 @@ describe('shrinking', () => {
     const text = lines.join('\n');
     expect(code).toBe(0);
     expect(text).toMatch(/shrunk consensus run \d+ in \d+ steps: \d+ faults -> \d+/);
-    expect(text).toMatch(/shrunk: the smallest failing scenario fast-check found from run \d+'s \(fast-check seed -?\d+, path 0:/);
+    expect(text).toMatch(
+      /shrunk: the smallest failing scenario fast-check found from run \d+'s \(fast-check seed -?\d+, path 0:/,
+    );
     const token = /--replay (bkv1\.\S+)/.exec(text)![1]!;
     expect(parseReplayToken(token).path).toMatch(/^0:/);
     expect(lines.at(-1)).toMatch(/^caught: vote-without-log-check reported as INV-/);
@@ -144,7 +159,12 @@ describe('shrinking', () => {
 
   test('tokens: a shrunk path only for a generated suite, and well formed', () => {
     const token = (v: unknown[]) => `bkv1.${Buffer.from(JSON.stringify(v)).toString('base64url')}`;
-    expect(parseReplayToken(token(['consensus', 's', 1, null, '0:1:2']))).toEqual({ suite: 'consensus', seed: 's', run: 1, path: '0:1:2' });
+    expect(parseReplayToken(token(['consensus', 's', 1, null, '0:1:2']))).toEqual({
+      suite: 'consensus',
+      seed: 's',
+      run: 1,
+      path: '0:1:2',
+    });
     for (const bad of [
       ['attack', 's', 1, null, '0:1'],
       ['consensus', 's', 1, null, '1:2'],

@@ -49,7 +49,9 @@ export const checkersSuite: BenchSuite = {
     });
 
     // real histories: guess-limit runs as `bkv check` makes them (run k of the suite with the seed)
-    const runsChecked = Array.from({ length: runs.histories }, (_, k) => runScenario(suiteScenario('guess-limit', seed, k).scenario, env));
+    const runsChecked = Array.from({ length: runs.histories }, (_, k) =>
+      runScenario(suiteScenario('guess-limit', seed, k).scenario, env),
+    );
     for (const r of runsChecked) check(r.ok, `guess-limit run failed: ${r.violation?.invariant} ${r.violation?.detail}`);
     const histories = runsChecked.map((r) => r.history);
     const events = runsChecked.map((r) => r.fleet.events);

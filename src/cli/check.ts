@@ -143,10 +143,14 @@ export async function check(
     throw new UsageError(`--replay runs the one run its token names: no ${besides.map((o) => `--${o}`).join(', ')}`);
   }
   const workers = intOption(args, 'workers', 1, 1, MAX_WORKERS);
-  if (workers > 1 && hsm === 'softhsm') throw new UsageError('--workers runs memory fleets only (SoftHSM: one process)');
+  if (workers > 1 && hsm === 'softhsm') {
+    throw new UsageError('--workers runs memory fleets only (SoftHSM: one process)');
+  }
   const shardText = stringOption(args, 'shard');
   const shard = shardText === undefined ? null : parseShard(shardText);
-  if (shardText !== undefined && shard === null) throw new UsageError(`--shard expected i/n with 1 <= i <= n, got ${shardText}`);
+  if (shardText !== undefined && shard === null) {
+    throw new UsageError(`--shard expected i/n with 1 <= i <= n, got ${shardText}`);
+  }
   let plan: { suite: SuiteName; runs: number }[];
   let seed: string;
   let only: { run: number; path?: string } | null = null;
@@ -175,9 +179,12 @@ export async function check(
   // SoftHSM: a fresh set of tokens per scenario, and per replay of a failure
   const fleets = await fleetsFor(hsm, total);
   const env: ScenarioEnv = broke ? brokenEnv(fleets, broke) : fleets;
-  const replaying = only === null ? '' : `, replaying run ${only.run}${only.path ? ` (shrunk: path ${only.path})` : ''}`;
+  const shrunkPath = only?.path ? ` (shrunk: path ${only.path})` : '';
+  const replaying = only === null ? '' : `, replaying run ${only.run}${shrunkPath}`;
   const on = `${hsm} replicas${workers > 1 ? ` on ${workers} worker threads` : ''}`;
-  print(`bkv check: ${plan.map((p) => `${p.suite} x${p.runs}`).join(', ')} on ${on}, seed ${JSON.stringify(seed)}${replaying}${broke ? `, broken variant ${broke.name}` : ''}`);
+  const suites = plan.map((p) => `${p.suite} x${p.runs}`).join(', ');
+  const variant = broke ? `, broken variant ${broke.name}` : '';
+  print(`bkv check: ${suites} on ${on}, seed ${JSON.stringify(seed)}${replaying}${variant}`);
   if (shard !== null) {
     const counts = ran.map((r) => `${r.suite} ${r.runs.length}`).join(', ');
     print(`shard ${shard.index}/${shard.count}: the runs k with k mod ${shard.count} = ${shard.index - 1} (${counts})`);
@@ -224,7 +231,9 @@ export async function check(
     summary.failures.sort((a, b) => order(a) - order(b));
     for (const [k, f] of summary.failures.entries()) {
       const small = only !== null || k >= MAX_SHRUNK ? f : shrinkRun(f, env);
-      if (small !== f && small.fc?.path !== f.fc?.path) print(`shrunk ${f.suite} run ${f.run}: ${f.faults} faults -> ${small.faults}`);
+      if (small !== f && small.fc?.path !== f.fc?.path) {
+        print(`shrunk ${f.suite} run ${f.run}: ${f.faults} faults -> ${small.faults}`);
+      }
       shrunk.push(small);
       const traced = runOne(small.suite, small.seed, small.run, { ...env, trace: true }, small.fc?.path);
       print('');
@@ -239,7 +248,10 @@ export async function check(
   print('');
   const shardNote = shard === null ? '' : `, shard ${shard.index}/${shard.count}`;
   const threads = workers > 1 ? `, ${workers} workers` : '';
-  print(`summary: ${summary.scenarios} scenarios, ${summary.steps} steps, ${summary.faults} faults injected, ${summary.attacks} attacks tried, ${summary.violations} violations, ${rate} steps/s (${(wallMs / 1000).toFixed(1)} s, ${hsm}${threads}${shardNote})`);
+  const { faults, attacks, violations } = summary;
+  const counts = `${faults} faults injected, ${attacks} attacks tried, ${violations} violations`;
+  const time = `${(wallMs / 1000).toFixed(1)} s, ${hsm}${threads}${shardNote}`;
+  print(`summary: ${summary.scenarios} scenarios, ${summary.steps} steps, ${counts}, ${rate} steps/s (${time})`);
   const report: CheckReport = {
     schema: 'bkv-check/1',
     ok: summary.violations === 0,
@@ -272,7 +284,8 @@ async function broken(
   const besides = ['suite', 'replay', 'workers', 'shard'].filter((o) => args.options[o] !== undefined);
   if (besides.length > 0) {
     const no = besides.map((o) => `--${o}`).join(', ');
-    throw new UsageError(`--broken runs its own suite's runs in order until one is caught: no ${no} (a broken run replays with --replay alone)`);
+    const why = "--broken runs its own suite's runs in order until one is caught";
+    throw new UsageError(`${why}: no ${no} (a broken run replays with --replay alone)`);
   }
   const runs = intOption(args, 'runs', DEFAULT_BROKEN_RUNS, 1, 10_000);
   const seed = typeof args.options.seed === 'string' ? args.options.seed : String(Date.now());
@@ -315,8 +328,13 @@ async function broken(
       return 1;
     }
     const small = shrinkRun(caught, brokenEnv(fleets, m));
-    if (small.shrinks > 0) print(`shrunk ${caught.suite} run ${caught.run} in ${small.shrinks} steps: ${caught.faults} faults -> ${small.faults}, ${caught.attacks} attacker operations -> ${small.attacks}`);
-    else if (caught.suite === 'attack') print(`(an attack is a scripted strategy: its run is printed as it ran, not shrunk)`);
+    if (small.shrinks > 0) {
+      const faults = `${caught.faults} faults -> ${small.faults}`;
+      const attacks = `${caught.attacks} attacker operations -> ${small.attacks}`;
+      print(`shrunk ${caught.suite} run ${caught.run} in ${small.shrinks} steps: ${faults}, ${attacks}`);
+    } else if (caught.suite === 'attack') {
+      print('(an attack is a scripted strategy: its run is printed as it ran, not shrunk)');
+    }
     print('');
     const traced = runOne(small.suite, small.seed, small.run, { ...brokenEnv(fleets, m), trace: true }, small.fc?.path);
     print(describeFailure(small, traced.trace));
@@ -340,9 +358,11 @@ async function broken(
 export function mergeCheckReports(reports: readonly CheckReport[]): CheckReport {
   const [first, ...rest] = reports;
   if (first === undefined) throw new RangeError('merge: no report');
-  const same = (r: CheckReport) =>
-    r.seed === first.seed && r.hsm === first.hsm && r.broken === null && JSON.stringify(r.plan) === JSON.stringify(first.plan);
-  if (first.broken !== null || !rest.every(same)) throw new RangeError('merge: the reports are not shards of one check');
+  const samePlan = (r: CheckReport) => JSON.stringify(r.plan) === JSON.stringify(first.plan);
+  const same = (r: CheckReport) => r.seed === first.seed && r.hsm === first.hsm && r.broken === null && samePlan(r);
+  if (first.broken !== null || !rest.every(same)) {
+    throw new RangeError('merge: the reports are not shards of one check');
+  }
   const ran = first.plan.map(({ suite }) => {
     const runs = reports.flatMap((r) => r.ran.find((x) => x.suite === suite)?.runs ?? []);
     if (new Set(runs).size !== runs.length) throw new RangeError(`merge: the shards ran some ${suite} runs twice`);

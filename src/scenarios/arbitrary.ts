@@ -29,7 +29,15 @@ export const faultTolerance = (n: number): number => (n - 1) / 2;
  */
 export type FaultKind = 'Crash' | 'Restart' | 'Rollback' | 'Fork' | 'Partition' | 'Heal' | 'Network';
 
-export const ALL_FAULTS: readonly FaultKind[] = ['Crash', 'Restart', 'Rollback', 'Fork', 'Partition', 'Heal', 'Network'];
+export const ALL_FAULTS: readonly FaultKind[] = [
+  'Crash',
+  'Restart',
+  'Rollback',
+  'Fork',
+  'Partition',
+  'Heal',
+  'Network',
+];
 
 const MAX_N = 9;
 
@@ -99,7 +107,9 @@ function fitFault(d: FaultDraw, n: number, rollbackable: number): TimedFault[] {
     case 'Restart':
       return [{ at, fault: { type: 'Restart', replica } }];
     case 'Rollback':
-      return rollbackable > 0 ? [{ at, fault: { type: 'Rollback', replica: d.replica % rollbackable, saves: d.saves } }] : [];
+      return rollbackable > 0
+        ? [{ at, fault: { type: 'Rollback', replica: d.replica % rollbackable, saves: d.saves } }]
+        : [];
     case 'Partition': {
       const group = [...new Set(d.group.map((r) => r % n))].slice(0, n - 1);
       return [{ at, fault: { type: 'Partition', groups: [group] } }];
@@ -200,7 +210,10 @@ const credentialArb = fc.record({
     }),
     { minLength: 2, maxLength: 4, size: 'max' },
   ),
-  recoveries: option(fc.record({ count: fc.integer({ min: 1, max: 3 }), delayMs: fc.integer({ min: 0, max: 500 }) }), 75),
+  recoveries: option(
+    fc.record({ count: fc.integer({ min: 1, max: 3 }), delayMs: fc.integer({ min: 0, max: 500 }) }),
+    75,
+  ),
 });
 
 /**
@@ -230,7 +243,10 @@ export const guessLimitClientsArb: fc.Arbitrary<ClientScript[]> = fc
         scripts.push({ name, credential, startAt: c.startAt + 400 + a.delayMs, ops });
       });
       if (c.recoveries) {
-        const ops = Array.from({ length: c.recoveries.count }, (): ClientOp => ({ kind: 'recover', password: `pw-${i}` }));
+        const ops = Array.from(
+          { length: c.recoveries.count },
+          (): ClientOp => ({ kind: 'recover', password: `pw-${i}` }),
+        );
         scripts.push({ name: `owner-${i}.recovery`, credential, startAt: c.startAt + 400 + c.recoveries.delayMs, ops });
       }
       return scripts;
@@ -252,7 +268,10 @@ export const GUESS_LIMIT_SHAPE: Shape = {
   }),
 };
 
-export const SCENARIO_SUITES = { consensus: scenarioArb(CONSENSUS_SHAPE), 'guess-limit': scenarioArb(GUESS_LIMIT_SHAPE) };
+export const SCENARIO_SUITES = {
+  consensus: scenarioArb(CONSENSUS_SHAPE),
+  'guess-limit': scenarioArb(GUESS_LIMIT_SHAPE),
+};
 export type ScenarioSuite = keyof typeof SCENARIO_SUITES;
 
 // ---------------------------------------------------------------------------------------------
@@ -260,7 +279,10 @@ export type ScenarioSuite = keyof typeof SCENARIO_SUITES;
 
 /** fast-check's seed of run k of a suite with seed S: 32 bits of SHA-256 of (suite, S, k). */
 export function fcSeed(suite: string, seed: string, run: number): number {
-  return createHash('sha256').update(JSON.stringify([suite, seed, run])).digest().readInt32LE(0);
+  return createHash('sha256')
+    .update(JSON.stringify([suite, seed, run]))
+    .digest()
+    .readInt32LE(0);
 }
 
 /** A shrink path fast-check reported (`0`, or `0:` followed by the shrinks taken). */
@@ -283,7 +305,12 @@ export interface Shrunk {
  * scenarios for `budgetMs` and keeps the smallest on which `fails` still holds (the caller makes
  * `fails` check for the same violation, so that shrinking does not wander to another bug).
  */
-export function shrinkScenario(arb: fc.Arbitrary<Scenario>, seed: number, fails: (s: Scenario) => boolean, budgetMs: number): Shrunk | null {
+export function shrinkScenario(
+  arb: fc.Arbitrary<Scenario>,
+  seed: number,
+  fails: (s: Scenario) => boolean,
+  budgetMs: number,
+): Shrunk | null {
   const r = fc.check(
     fc.property(arb, (s) => !fails(s)),
     { seed, path: '0', numRuns: 1, interruptAfterTimeLimit: budgetMs },
@@ -326,8 +353,12 @@ export const ownerAndAttackersArb: fc.Arbitrary<ClientScript[]> = fc
       ),
       { maxLength: 4 },
     ),
-    attack1: fc.array(fc.constantFrom<ClientOp>({ kind: 'recover', password: 'guess-1' }, { kind: 'probe' }), { maxLength: 4 }),
-    attack2: fc.array(fc.constantFrom<ClientOp>({ kind: 'recover', password: 'guess-2' }, { kind: 'probe' }), { maxLength: 3 }),
+    attack1: fc.array(fc.constantFrom<ClientOp>({ kind: 'recover', password: 'guess-1' }, { kind: 'probe' }), {
+      maxLength: 4,
+    }),
+    attack2: fc.array(fc.constantFrom<ClientOp>({ kind: 'recover', password: 'guess-2' }, { kind: 'probe' }), {
+      maxLength: 3,
+    }),
     recoveriesB: fc.integer({ min: 0, max: 2 }),
     startA: fc.integer({ min: 0, max: 800 }),
     startB: fc.integer({ min: 0, max: 800 }),
@@ -342,10 +373,17 @@ export const ownerAndAttackersArb: fc.Arbitrary<ClientScript[]> = fc
     const registerA: ClientOp = { kind: 'register', password: 'pa', key: 'Ka', limit: c.limitA };
     const scripts: ClientScript[] = [
       { name: 'owner-a', credential: 'a', startAt: c.startA, ops: [registerA, ...ownerOps] },
-      { name: 'owner-b', credential: 'b', startAt: c.startB, ops: [{ kind: 'register', password: 'pb', key: 'Kb', limit: c.limitB }] },
+      {
+        name: 'owner-b',
+        credential: 'b',
+        startAt: c.startB,
+        ops: [{ kind: 'register', password: 'pb', key: 'Kb', limit: c.limitB }],
+      },
     ];
-    if (c.attack1.length) scripts.push({ name: 'attacker-1', credential: 'b', startAt: c.startB + 400, ops: c.attack1 });
-    if (c.attack2.length) scripts.push({ name: 'attacker-2', credential: 'b', startAt: c.startB + 450, ops: c.attack2 });
+    if (c.attack1.length)
+      scripts.push({ name: 'attacker-1', credential: 'b', startAt: c.startB + 400, ops: c.attack1 });
+    if (c.attack2.length)
+      scripts.push({ name: 'attacker-2', credential: 'b', startAt: c.startB + 450, ops: c.attack2 });
     if (c.recoveriesB) {
       const ops = Array.from({ length: c.recoveriesB }, () => ({ kind: 'recover' as const, password: 'pb' }));
       scripts.push({ name: 'owner-b.recovery', credential: 'b', startAt: c.startB + 420, ops });

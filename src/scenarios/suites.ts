@@ -45,7 +45,9 @@ export interface Replay {
 
 /** `broken`: the run is of a broken variant (src/broken/catalog.ts); `path`: a shrunk scenario of the run. */
 export function replayToken(suite: SuiteName, seed: string, run: number, broken?: string, path?: string): string {
-  const fields = path !== undefined ? [suite, seed, run, broken ?? null, path] : broken !== undefined ? [suite, seed, run, broken] : [suite, seed, run];
+  const fields: unknown[] = [suite, seed, run];
+  if (path !== undefined) fields.push(broken ?? null, path);
+  else if (broken !== undefined) fields.push(broken);
   return `bkv1.${Buffer.from(JSON.stringify(fields)).toString('base64url')}`;
 }
 
@@ -74,7 +76,12 @@ export function parseReplayToken(token: string): Replay {
 }
 
 /** The fast-check seed and scenario of run k of a generated suite (`path`: a shrunk one). */
-export function suiteScenario(suite: ScenarioSuite, seed: string, run: number, path = '0'): { fc: { seed: number; path: string }; scenario: Scenario } {
+export function suiteScenario(
+  suite: ScenarioSuite,
+  seed: string,
+  run: number,
+  path = '0',
+): { fc: { seed: number; path: string }; scenario: Scenario } {
   const fcs = fcSeed(suite, seed, run);
   return { fc: { seed: fcs, path }, scenario: drawScenario(SCENARIO_SUITES[suite], fcs, path) };
 }
@@ -117,8 +124,14 @@ export const SHRINK_MS = 20_000;
  * and keeps the smallest on which the same invariant is violated. The run itself for an attack
  * (a scripted strategy, not shrunk) or when no smaller scenario fails.
  */
-export function shrinkRun(failed: RunResult, env: ScenarioEnv, budgetMs = SHRINK_MS): RunResult & { readonly shrinks: number } {
-  if (failed.suite === 'attack' || failed.violation === null || failed.fc === undefined) return { ...failed, shrinks: 0 };
+export function shrinkRun(
+  failed: RunResult,
+  env: ScenarioEnv,
+  budgetMs = SHRINK_MS,
+): RunResult & { readonly shrinks: number } {
+  if (failed.suite === 'attack' || failed.violation === null || failed.fc === undefined) {
+    return { ...failed, shrinks: 0 };
+  }
   const invariant = failed.violation.invariant;
   const fails = (s: Scenario) => runScenario(s, env).violation?.invariant === invariant;
   const shrunk = shrinkScenario(SCENARIO_SUITES[failed.suite], failed.fc.seed, fails, budgetMs);
@@ -201,7 +214,12 @@ export function describeFailure(r: RunResult, traced: readonly string[], lines =
   return [
     `FAILED ${r.suite} run ${r.run} (${r.name}${r.broken ? `, broken variant ${r.broken}` : ''}), seed ${JSON.stringify(r.seed)}`,
     `replay: npx bkv check --replay ${r.token}`,
-    ...(r.fc && r.fc.path !== '0' ? [`shrunk: the smallest failing scenario fast-check found from run ${r.run}'s (fast-check seed ${r.fc.seed}, path ${r.fc.path})`] : []),
+    ...(r.fc && r.fc.path !== '0'
+      ? [
+          `shrunk: the smallest failing scenario fast-check found from run ${r.run}'s ` +
+            `(fast-check seed ${r.fc.seed}, path ${r.fc.path})`,
+        ]
+      : []),
     v ? `${v.invariant}: ${v.detail}` : 'expected a violation, none was reported (the attack is beyond the bound)',
     r.schedule,
     `trace (last ${lines} steps):`,

@@ -20,7 +20,9 @@ export interface WorkerJob {
   readonly broken?: string;
 }
 
-export type WorkerMessage = { readonly type: 'run'; readonly result: RunResult; readonly ms: number } | { readonly type: 'done' };
+export type WorkerMessage =
+  | { readonly type: 'run'; readonly result: RunResult; readonly ms: number }
+  | { readonly type: 'done' };
 
 /** Deals `runs` round-robin into `count` shares (none empty). */
 export function deal<T>(runs: readonly T[], count: number): T[][] {
@@ -33,7 +35,11 @@ export function deal<T>(runs: readonly T[], count: number): T[][] {
  * Runs `job.runs` on `workers` threads; `onRun` as each ends (in the order they end). Resolves
  * when all are done; a worker's error rejects (the others are terminated).
  */
-export async function runOnWorkers(job: WorkerJob, workers: number, onRun: (r: RunResult, ms: number) => void): Promise<void> {
+export async function runOnWorkers(
+  job: WorkerJob,
+  workers: number,
+  onRun: (r: RunResult, ms: number) => void,
+): Promise<void> {
   if (!Number.isSafeInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
     throw new RangeError(`workers expected an integer from 1 to ${MAX_WORKERS}, got ${workers}`);
   }
@@ -49,20 +55,27 @@ export async function runOnWorkers(job: WorkerJob, workers: number, onRun: (r: R
  * A worker running check-worker: the compiled module in dist/ (this file is JavaScript there), or
  * the TypeScript source through tsx's loader, registered first (as bin/bkv.js does).
  */
-function startWorker(job: WorkerJob, onRun: (r: RunResult, ms: number) => void): { worker: Worker; done: Promise<void> } {
+function startWorker(
+  job: WorkerJob,
+  onRun: (r: RunResult, ms: number) => void,
+): { worker: Worker; done: Promise<void> } {
   const compiled = import.meta.url.endsWith('.js');
   const script = new URL(compiled ? './check-worker.js' : './check-worker.ts', import.meta.url);
   let worker: Worker;
   if (compiled) worker = new Worker(script, { workerData: job });
   else {
     const tsx = import.meta.resolve('tsx/esm/api');
-    const boot = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(script.href)});`;
+    const boot =
+      `import { register } from ${JSON.stringify(tsx)}; register(); ` +
+      `await import(${JSON.stringify(script.href)});`;
     worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: job });
   }
   const done = new Promise<void>((resolve, reject) => {
     worker.on('message', (m: WorkerMessage) => (m.type === 'run' ? onRun(m.result, m.ms) : resolve()));
     worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`bkv check: a worker exited with code ${code} before its runs were done`)));
+    worker.once('exit', (code) =>
+      reject(new Error(`bkv check: a worker exited with code ${code} before its runs were done`)),
+    );
   });
   return { worker, done };
 }
