@@ -78,7 +78,7 @@ describe('the fleet under random fault schedules (memory HSMs)', () => {
     );
     report('consensus, no mutant', seed, tally);
     expect(tally.scenarios).toBe(runsFor(120));
-  }, timeoutFor(120, 1000));
+  }, timeoutFor(120, 2000));
 
   test('with clients, 3 and 5 replicas: G1-G5 (INV-1, INV-2, INV-3), linearizability (INV-5), acknowledged registrations survive f crashes and rollbacks (INV-6), liveness', () => {
     const seed = runSeed();
