@@ -31,7 +31,7 @@ import { type BenchSuite, type BenchTask, check, perUnit } from '../harness.ts';
 const RUNS_OF = (quick: boolean) =>
   quick
     ? { consensus: 1, attack: 2, 'guess-limit': 1, histories: 2, threaded: 2 }
-    : { consensus: 8, attack: ATTACKS.length, 'guess-limit': 4, histories: 8, threaded: 16 };
+    : { consensus: 8, attack: ATTACKS.length, 'guess-limit': 4, histories: 8, threaded: 48 };
 
 export const checkersSuite: BenchSuite = {
   id: 'checkers',
