@@ -221,6 +221,8 @@ export const COMMANDS: readonly Command[] = [
     details: [
       'With --broken M, a deliberately broken fleet until its checker reports it (exit 0 when caught).',
       'With --replay T, the one run a failure printed (T carries its suite, seed, run and broken variant).',
+      'A failure of the consensus or guess-limit suite is shrunk first: its token names the smallest scenario found.',
+      'With --shard i/n, the runs k with k mod n = i - 1: n shards run every run once (--json lists the runs).',
     ],
     flags: [
       { name: 'suite', kind: 'choice', choices: SUITES, defaultText: 'all three', help: 'one suite' },
@@ -235,6 +237,22 @@ export const COMMANDS: readonly Command[] = [
       },
       { ...SEED, defaultText: 'the clock, printed' },
       HSM,
+      {
+        name: 'workers',
+        kind: 'int',
+        min: 1,
+        max: 64,
+        help: 'worker threads to run the scenarios on (memory replicas); the same results as one',
+        defaultText: '1',
+        example: '2',
+      },
+      {
+        name: 'shard',
+        kind: 'string',
+        value: 'I/N',
+        help: 'run slice I of N of every suite (a CI matrix: the N slices together are the whole run)',
+        example: '1/2',
+      },
       {
         name: 'replay',
         kind: 'string',
@@ -256,6 +274,7 @@ export const COMMANDS: readonly Command[] = [
       'check',
       'check --broken count-at-ke3 --report r',
       'check --suite attack --runs 26 --seed 1',
+      'check --workers 2 --shard 1/2 --seed 1 --json',
       'check --broken count-at-ke3',
       'check --hsm softhsm --suite guess-limit --json',
     ],
