@@ -103,7 +103,8 @@ export class HttpRelay implements Relay {
   async #sendTo(to: number, frame: Frame): Promise<Sent> {
     let answer;
     try {
-      answer = await httpCall(urlOf(this.addresses[to]!, '/v1/frame'), 'POST', encodeFrame(frame), this.#requestTimeoutMs);
+      const url = urlOf(this.addresses[to]!, '/v1/frame');
+      answer = await httpCall(url, 'POST', encodeFrame(frame), this.#requestTimeoutMs, true);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ECONNREFUSED') return { kind: 'refused' };

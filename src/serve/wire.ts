@@ -120,11 +120,15 @@ export interface HttpAnswer {
 
 const agent = new Agent({ keepAlive: true, maxSockets: 16 });
 
-/** One HTTP request with a deadline; rejects on a connection error or the deadline. */
-export function httpCall(url: string, method: 'GET' | 'POST', body: string | null, timeoutMs: number): Promise<HttpAnswer> {
+/**
+ * One HTTP request with a deadline; rejects on a connection error or the deadline. `fresh`: on a
+ * connection of its own, so that a refused connection (ECONNREFUSED) surely means that nothing
+ * was sent (a kept-alive connection to a process that died fails only once a request is on it).
+ */
+export function httpCall(url: string, method: 'GET' | 'POST', body: string | null, timeoutMs: number, fresh = false): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = body === null ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
-    const req = request(url, { method, agent, headers, timeout: timeoutMs }, (res) => {
+    const req = request(url, { method, agent: fresh ? false : agent, headers, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
