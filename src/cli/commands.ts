@@ -237,6 +237,38 @@ export const COMMANDS: readonly Command[] = [
     },
   },
   {
+    name: 'chaos',
+    summary: 'a Jepsen-style test of a fleet of real processes: clients, kill -9, pauses, partitions (spec 15.5)',
+    details: [
+      'Checks the history for linearizability, no acknowledged registration lost, the guess budget (G5),',
+      'release only after KE3 (G3) and liveness after healing. Exit 1 on a violation.',
+      "With --broken M, every replica runs M: exit 0 when the run catches it, 1 when it does not.",
+    ],
+    flags: [
+      { ...REPLICAS, default: '3' },
+      { name: 'seconds', kind: 'int', min: 1, max: 86_400, default: '30', help: 'how long the clients and the nemesis run', example: '10' },
+      { ...SEED, defaultText: 'a random one, printed' },
+      {
+        name: 'faults',
+        kind: 'list',
+        choices: ['kill', 'pause', 'partition', 'none'],
+        default: 'kill,pause,partition',
+        help: 'what the nemesis injects',
+        example: 'kill',
+      },
+      { name: 'clients', kind: 'int', min: 1, max: 64, default: '4', help: 'concurrent clients, two per credential', example: '8' },
+      HSM,
+      { name: 'broken', kind: 'string', value: 'M', help: 'a broken variant every replica runs (src/broken/catalog.ts)', example: 'count-at-ke3' },
+      { name: 'out', kind: 'string', value: 'DIR', help: 'keep the history, events and logs there', defaultText: 'a temp dir, kept on a violation', example: 'chaos-run' },
+      JSON_FLAG,
+    ],
+    examples: ['chaos --replicas 3 --seconds 30', 'chaos --seconds 10 --seed s1 --faults kill', 'chaos --seconds 10 --broken count-at-ke3'],
+    async run(a, io) {
+      const { chaosCommand } = await import('./serve.ts');
+      return chaosCommand(a, io);
+    },
+  },
+  {
     name: 'audit',
     summary: 'verify a deployment directory, or a live witness\'s namespace, end to end; keys and roles per epoch',
     details: [

@@ -5,10 +5,10 @@
  * @module
  */
 import { createInterface } from 'node:readline';
-import { brokenRules } from '../broken/catalog.ts';
+import { brokenRules, getBroken } from '../broken/catalog.ts';
 import { BkvClient, backupKeyToDigits, generateBackupKey } from '../client/client.ts';
 import { describeOutcome, type Outcome } from '../client/session.ts';
-import { type Bytes, utf8 } from '../crypto/bytes.ts';
+import { type Bytes, toHex, utf8 } from '../crypto/bytes.ts';
 import { systemRng } from '../crypto/rng.ts';
 import { RULES } from '../replication/host.ts';
 import { fleetDown, fleetStatuses, fleetUp, openReplicaHsm, requireTokens, startReplica } from '../serve/fleet.ts';
@@ -16,7 +16,7 @@ import { HttpRelay } from '../serve/http-relay.ts';
 import { fleetClientContext, readFleet } from '../serve/layout.ts';
 import { ReplicaServer } from '../serve/replica-server.ts';
 import { closeConnections } from '../serve/wire.ts';
-import { UsageError } from './args.ts';
+import { choiceOption, type Parsed, stringOption, UsageError } from './args.ts';
 import type { Io } from './command.ts';
 import { EXIT } from './exit.ts';
 
@@ -176,4 +176,38 @@ export async function deleteCommand(a: ClientArgs, io: Io): Promise<number> {
   } finally {
     closeConnections();
   }
+}
+
+export async function chaosCommand(a: Parsed, io: Io): Promise<number> {
+  const { runChaos, FAULT_KINDS } = await import('../serve/chaos.ts');
+  const broken = stringOption(a, 'broken') ?? null;
+  if (broken !== null) {
+    try {
+      getBroken(broken);
+    } catch (e) {
+      throw new UsageError((e as Error).message); // an unknown name: the list of the known ones
+    }
+  }
+  const listed = String(a.options.faults).split(',');
+  if (listed.includes('none') && listed.length > 1) throw new UsageError('--faults none goes alone');
+  const faults = FAULT_KINDS.filter((k) => listed.includes(k));
+  const seed = stringOption(a, 'seed') ?? toHex(systemRng(6));
+  const out = stringOption(a, 'out');
+  const r = await runChaos({
+    replicas: Number(a.options.replicas),
+    seconds: Number(a.options.seconds),
+    seed,
+    faults,
+    clients: Number(a.options.clients),
+    hsm: choiceOption(a, 'hsm', ['memory', 'softhsm'] as const, 'memory'),
+    broken,
+    ...(out !== undefined && { out }),
+    print: io.print,
+  });
+  io.json?.(r);
+  if (broken !== null) {
+    io.print(r.violations.length > 0 ? `broken variant ${broken}: caught` : `broken variant ${broken}: NOT caught`);
+    return r.violations.length > 0 ? EXIT.ok : EXIT.failed;
+  }
+  return r.violations.length === 0 ? EXIT.ok : EXIT.failed;
 }
