@@ -4,6 +4,8 @@
  * stdin (a prompt that does not echo on a terminal), never from the command line.
  * @module
  */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { brokenRules, getBroken } from '../broken/catalog.ts';
 import { BkvClient, backupKeyToDigits, generateBackupKey } from '../client/client.ts';
@@ -11,20 +13,21 @@ import { describeOutcome, type Outcome } from '../client/session.ts';
 import { type Bytes, toHex, utf8 } from '../crypto/bytes.ts';
 import { systemRng } from '../crypto/rng.ts';
 import { RULES } from '../replication/host.ts';
-import { fleetDown, fleetStatuses, fleetUp, openReplicaHsm, requireTokens, startReplica } from '../serve/fleet.ts';
+import { fleetDown, fleetStatuses, fleetUp, openReplicaHsm, replicaRunning, requireTokens, startReplica } from '../serve/fleet.ts';
 import { HttpRelay } from '../serve/http-relay.ts';
-import { fleetClientContext, readFleet } from '../serve/layout.ts';
+import { fleetClientContext, readFleet, replicaDir } from '../serve/layout.ts';
 import { ReplicaServer } from '../serve/replica-server.ts';
 import { closeConnections } from '../serve/wire.ts';
 import { choiceOption, type Parsed, stringOption, UsageError } from './args.ts';
 import type { Io } from './command.ts';
-import { EXIT } from './exit.ts';
+import { EnvironmentError, EXIT } from './exit.ts';
 
 /** `bkv serve --dir D --id I`: runs replica I of the fleet in D until SIGTERM or SIGINT. */
 export async function serve(dir: string, id: number): Promise<number> {
   const f = readFleet(dir);
   if (id >= f.replicas) throw new UsageError(`--id expected 0..${f.replicas - 1} (the fleet has ${f.replicas} replicas)`);
   requireTokens(dir, f);
+  lockReplica(dir, id);
   const hsm = await openReplicaHsm(dir, f, id);
   const rules = f.broken === null ? RULES : brokenRules(f.broken);
   const server = new ReplicaServer({ dir, id, fleet: f, hsm, rules });
@@ -35,6 +38,22 @@ export async function serve(dir: string, id: number): Promise<number> {
     process.once('SIGINT', stop);
   });
   return EXIT.ok;
+}
+
+/** One process per replica: D/r<i>/pid names the one that runs it; another one still alive is refused. */
+function lockReplica(dir: string, id: number): void {
+  const path = join(replicaDir(dir, id), 'pid');
+  const other = existsSync(path) ? Number(readFileSync(path, 'utf8')) : NaN;
+  if (Number.isInteger(other) && other !== process.pid) {
+    let running = true;
+    try {
+      process.kill(other, 0);
+    } catch {
+      running = false;
+    }
+    if (running) throw new EnvironmentError(`replica ${id} of ${dir} already runs (pid ${other})`);
+  }
+  writeFileSync(path, String(process.pid));
 }
 
 export interface FleetUpArgs {
@@ -77,10 +96,9 @@ export async function fleetStartCommand(dir: string, id: number | undefined, io:
   const f = readFleet(dir);
   requireTokens(dir, f);
   if (id !== undefined && id >= f.replicas) throw new UsageError(`--id expected 0..${f.replicas - 1}`);
-  const statuses = await fleetStatuses(dir);
-  const down = statuses.flatMap((s, i) => (s === null && (id === undefined || id === i) ? [i] : []));
+  const down = [...Array(f.replicas).keys()].filter((i) => !replicaRunning(f, i) && (id === undefined || id === i));
   for (const i of down) startReplica(dir, i);
-  io.print(down.length ? `started ${down.map((i) => `r${i}`).join(', ')}` : 'nothing to start: every replica answers');
+  io.print(down.length ? `started ${down.map((i) => `r${i}`).join(', ')}` : 'nothing to start: every replica runs');
   io.json?.({ dir, started: down });
   return EXIT.ok;
 }

@@ -39,7 +39,7 @@ import { seededRng } from '../crypto/rng.ts';
 import { keyBytes } from '../sim/client.ts';
 import { chance, randomBetween } from '../sim/network.ts';
 import type { Frame } from '../vault/protocol.ts';
-import { fleetDown, fleetStatuses, fleetUp, signalReplica, sleep, startReplica, waitForLeader } from './fleet.ts';
+import { fleetDown, fleetStatuses, fleetUp, replicaRunning, signalReplica, sleep, startReplica, waitForLeader, waitForReplica } from './fleet.ts';
 import { HttpRelay } from './http-relay.ts';
 import { type FleetFile, fleetClientContext, readFleet, replicaDir, urlOf } from './layout.ts';
 import { type LoggedGhost, wallTime } from './replica-server.ts';
@@ -116,7 +116,7 @@ class ChaosClient {
       const c = this.#cred;
       const r = this.#rng(1)[0]! / 256;
       if (registers && (c.password === null || r < 0.08)) await this.register();
-      else if (c.password !== null) await this.recover(r < 0.45 ? c.password : WRONG);
+      else if (c.password !== null) await this.recover(r < 0.3 ? c.password : WRONG);
       await sleep(randomBetween(this.#rng, 5, 60));
     }
   }
@@ -277,6 +277,8 @@ class Nemesis {
       await sleep(randomBetween(this.#rng, 300, 1500));
       startReplica(this.#dir, i);
       this.#note(`restart r${i}`);
+      // it counts as impaired until it answers again (a process takes a moment to start)
+      if (!(await waitForReplica(this.#dir, i, 15_000))) this.#note(`r${i} does not answer 15 s after its restart`);
     } else if (kind === 'pause') {
       signalReplica(f, i, 'SIGSTOP');
       await sleep(randomBetween(this.#rng, 300, 1500));
@@ -310,11 +312,9 @@ async function drop(f: FleetFile, i: number, peers: readonly number[]): Promise<
 async function heal(dir: string): Promise<void> {
   const f = readFleet(dir);
   for (let i = 0; i < f.replicas; i++) signalReplica(f, i, 'SIGCONT');
-  const statuses = await fleetStatuses(dir, 1000);
-  statuses.forEach((s, i) => {
-    if (s === null) startReplica(dir, i);
-  });
+  for (let i = 0; i < f.replicas; i++) if (!replicaRunning(f, i)) startReplica(dir, i);
   const g = readFleet(dir);
+  for (let i = 0; i < g.replicas; i++) await waitForReplica(dir, i, 15_000);
   await Promise.all([...Array(g.replicas).keys()].map((j) => drop(g, j, [])));
 }
 

@@ -194,6 +194,22 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Replica i's process (the pid fleet.json records) exists, answering or not (it may be starting, or paused). */
+export function replicaRunning(f: FleetFile, i: number): boolean {
+  const pid = f.pids[i];
+  return pid !== null && pid !== undefined && alive(pid);
+}
+
+/** Waits until replica i answers its status (true), or `ms` pass (false). */
+export async function waitForReplica(dir: string, i: number, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if ((await fleetStatuses(dir, 500))[i] !== null) return true;
+    await sleep(100);
+  }
+  return false;
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
