@@ -29,9 +29,19 @@ test('10 s of kill -9, pauses and partitions: 0 violations, and the fleet is gon
 
 test('the broken variant count-at-ke3 (an aborted guess given back) is caught by a chaos run', async () => {
   const lines: string[] = [];
-  const r = await runChaos({ replicas: 3, seconds: 8, seed: 'ci-broken', faults: ['kill'], broken: 'count-at-ke3', print: (l) => lines.push(l) });
+  const r = await runChaos({
+    replicas: 3,
+    seconds: 8,
+    seed: 'ci-broken',
+    faults: ['kill'],
+    broken: 'count-at-ke3',
+    print: (l) => lines.push(l),
+  });
   expect(r.violations.length, lines.join('\n')).toBeGreaterThan(0);
-  expect(r.violations.some((v) => v.startsWith('INV-5') || v.startsWith('INV-1')), r.violations.join('\n')).toBe(true);
+  expect(
+    r.violations.some((v) => v.startsWith('INV-5') || v.startsWith('INV-1')),
+    r.violations.join('\n'),
+  ).toBe(true);
   expect(r.kept).not.toBeNull(); // a failing run keeps its history and logs
   expect(existsSync(`${r.kept}/history.txt`)).toBe(true);
   const { rmSync } = await import('node:fs');

@@ -48,6 +48,24 @@ const SUITE: Flag = {
   help: 'the OPAQUE configuration (spec ch. 2)',
 };
 
+/** The fleet directory of the served-vault commands (spec ch. 15). */
+const FLEET_DIR: Flag = {
+  name: 'dir',
+  kind: 'string',
+  value: 'DIR',
+  required: true,
+  help: 'the fleet directory (fleet.json)',
+  example: 'd',
+};
+const CREDENTIAL: Flag = {
+  name: 'credential',
+  kind: 'string',
+  value: 'ID',
+  required: true,
+  help: 'the credential id',
+  example: 'alice',
+};
+
 const int = (a: Parsed, name: string): number | undefined =>
   a.options[name] === undefined ? undefined : Number(a.options[name]);
 
@@ -116,7 +134,7 @@ export const COMMANDS: readonly Command[] = [
     summary: 'run one replica of a fleet in D as a process (bkv fleet up starts them; spec ch. 15)',
     details: ['Runs until SIGTERM or SIGINT. Logs one line per event on stdout.'],
     flags: [
-      { name: 'dir', kind: 'string', value: 'DIR', required: true, help: 'the fleet directory (fleet.json)', example: 'd' },
+      FLEET_DIR,
       { name: 'id', kind: 'int', min: 0, max: MAX_REPLICAS - 1, required: true, help: 'which replica', example: '0' },
     ],
     examples: ['serve --dir d --id 0'],
@@ -150,7 +168,12 @@ export const COMMANDS: readonly Command[] = [
       const { fleetUpCommand } = await import('./serve.ts');
       const hsm = choiceOption(a, 'hsm', ['memory', 'softhsm'] as const, 'memory');
       return fleetUpCommand(
-        { dir: stringOption(a, 'dir')!, replicas: Number(a.options.replicas), hsm, sessionTtlMs: int(a, 'session-ttl') },
+        {
+          dir: stringOption(a, 'dir')!,
+          replicas: Number(a.options.replicas),
+          hsm,
+          sessionTtlMs: int(a, 'session-ttl'),
+        },
         io,
       );
     },
@@ -158,7 +181,7 @@ export const COMMANDS: readonly Command[] = [
   {
     name: 'fleet status',
     summary: "each replica's role, term, commit index and health (exit 1 when no majority serves)",
-    flags: [{ name: 'dir', kind: 'string', value: 'DIR', required: true, help: 'the fleet directory', example: 'd' }, JSON_FLAG],
+    flags: [FLEET_DIR, JSON_FLAG],
     examples: ['fleet status --dir d', 'fleet status --dir d --json'],
     async run(a, io) {
       const { fleetStatusCommand } = await import('./serve.ts');
@@ -169,8 +192,8 @@ export const COMMANDS: readonly Command[] = [
     name: 'fleet start',
     summary: "restart a fleet's replicas that are down (after a crash), on their files and tokens",
     flags: [
-      { name: 'dir', kind: 'string', value: 'DIR', required: true, help: 'the fleet directory', example: 'd' },
-      { name: 'id', kind: 'int', min: 0, max: MAX_REPLICAS - 1, help: 'only this replica', defaultText: 'every one down' },
+      FLEET_DIR,
+      { name: 'id', kind: 'int', min: 0, max: MAX_REPLICAS - 1, help: 'only this replica', defaultText: 'all down' },
       JSON_FLAG,
     ],
     examples: ['fleet start --dir d', 'fleet start --dir d --id 0'],
@@ -182,7 +205,7 @@ export const COMMANDS: readonly Command[] = [
   {
     name: 'fleet down',
     summary: "stop a fleet's replicas (SIGTERM, then SIGKILL) and remove its HSM tokens",
-    flags: [{ name: 'dir', kind: 'string', value: 'DIR', required: true, help: 'the fleet directory', example: 'd' }, JSON_FLAG],
+    flags: [FLEET_DIR, JSON_FLAG],
     examples: ['fleet down --dir d'],
     async run(a, io) {
       const { fleetDownCommand } = await import('./serve.ts');
@@ -193,8 +216,8 @@ export const COMMANDS: readonly Command[] = [
     name: 'register',
     summary: 'register a fresh K under a password (read from stdin) with a running fleet; prints K',
     flags: [
-      { name: 'dir', kind: 'string', value: 'DIR', required: true, help: 'the fleet directory', example: 'd' },
-      { name: 'credential', kind: 'string', value: 'ID', required: true, help: 'the credential id', example: 'alice' },
+      FLEET_DIR,
+      CREDENTIAL,
       { name: 'limit', kind: 'int', min: 1, max: 255, default: '10', help: 'the guess limit' },
       JSON_FLAG,
     ],
@@ -212,28 +235,30 @@ export const COMMANDS: readonly Command[] = [
     summary: 'recover K with a password (read from stdin) from a running fleet, or the tries left',
     details: ['Exit 1 on a wrong password (the line says how many tries remain), a locked record or a fault.'],
     flags: [
-      { name: 'dir', kind: 'string', value: 'DIR', required: true, help: 'the fleet directory', example: 'd' },
-      { name: 'credential', kind: 'string', value: 'ID', required: true, help: 'the credential id', example: 'alice' },
+      FLEET_DIR,
+      CREDENTIAL,
       JSON_FLAG,
     ],
     examples: ['recover --dir d --credential alice', 'recover --dir d --credential alice --json'],
     async run(a, io) {
       const { recoverCommand } = await import('./serve.ts');
-      return recoverCommand({ dir: stringOption(a, 'dir')!, credential: stringOption(a, 'credential')! }, io);
+      const dir = stringOption(a, 'dir')!;
+      return recoverCommand({ dir, credential: stringOption(a, 'credential')! }, io);
     },
   },
   {
     name: 'delete',
     summary: "delete a credential's record from a running fleet",
     flags: [
-      { name: 'dir', kind: 'string', value: 'DIR', required: true, help: 'the fleet directory', example: 'd' },
-      { name: 'credential', kind: 'string', value: 'ID', required: true, help: 'the credential id', example: 'alice' },
+      FLEET_DIR,
+      CREDENTIAL,
       JSON_FLAG,
     ],
     examples: ['delete --dir d --credential alice'],
     async run(a, io) {
       const { deleteCommand } = await import('./serve.ts');
-      return deleteCommand({ dir: stringOption(a, 'dir')!, credential: stringOption(a, 'credential')! }, io);
+      const dir = stringOption(a, 'dir')!;
+      return deleteCommand({ dir, credential: stringOption(a, 'credential')! }, io);
     },
   },
   {
@@ -246,7 +271,15 @@ export const COMMANDS: readonly Command[] = [
     ],
     flags: [
       { ...REPLICAS, default: '3' },
-      { name: 'seconds', kind: 'int', min: 1, max: 86_400, default: '30', help: 'how long the clients and the nemesis run', example: '10' },
+      {
+        name: 'seconds',
+        kind: 'int',
+        min: 1,
+        max: 86_400,
+        default: '30',
+        help: 'how long the clients and the nemesis run',
+        example: '10',
+      },
       { ...SEED, defaultText: 'a random one, printed' },
       {
         name: 'faults',
@@ -256,13 +289,38 @@ export const COMMANDS: readonly Command[] = [
         help: 'what the nemesis injects',
         example: 'kill',
       },
-      { name: 'clients', kind: 'int', min: 1, max: 64, default: '4', help: 'concurrent clients, two per credential', example: '8' },
+      {
+        name: 'clients',
+        kind: 'int',
+        min: 1,
+        max: 64,
+        default: '4',
+        help: 'concurrent clients, two per credential',
+        example: '8',
+      },
       HSM,
-      { name: 'broken', kind: 'string', value: 'M', help: 'a broken variant every replica runs (src/broken/catalog.ts)', example: 'count-at-ke3' },
-      { name: 'out', kind: 'string', value: 'DIR', help: 'keep the history, events and logs there', defaultText: 'a temp dir, kept on a violation', example: 'chaos-run' },
+      {
+        name: 'broken',
+        kind: 'string',
+        value: 'M',
+        help: 'a broken variant every replica runs (src/broken/catalog.ts)',
+        example: 'count-at-ke3',
+      },
+      {
+        name: 'out',
+        kind: 'string',
+        value: 'DIR',
+        help: 'keep the history, events and logs there',
+        defaultText: 'a temp dir, kept on a violation',
+        example: 'chaos-run',
+      },
       JSON_FLAG,
     ],
-    examples: ['chaos --replicas 3 --seconds 30', 'chaos --seconds 10 --seed s1 --faults kill', 'chaos --seconds 10 --broken count-at-ke3'],
+    examples: [
+      'chaos --replicas 3 --seconds 30',
+      'chaos --seconds 10 --seed s1 --faults kill',
+      'chaos --seconds 10 --broken count-at-ke3',
+    ],
     async run(a, io) {
       const { chaosCommand } = await import('./serve.ts');
       return chaosCommand(a, io);

@@ -13,7 +13,15 @@ import { describeOutcome, type Outcome } from '../client/session.ts';
 import { type Bytes, toHex, utf8 } from '../crypto/bytes.ts';
 import { systemRng } from '../crypto/rng.ts';
 import { RULES } from '../replication/host.ts';
-import { fleetDown, fleetStatuses, fleetUp, openReplicaHsm, replicaRunning, requireTokens, startReplica } from '../serve/fleet.ts';
+import {
+  fleetDown,
+  fleetStatuses,
+  fleetUp,
+  openReplicaHsm,
+  replicaRunning,
+  requireTokens,
+  startReplica,
+} from '../serve/fleet.ts';
 import { HttpRelay } from '../serve/http-relay.ts';
 import { fleetClientContext, readFleet, replicaDir } from '../serve/layout.ts';
 import { ReplicaServer } from '../serve/replica-server.ts';
@@ -25,7 +33,8 @@ import { EnvironmentError, EXIT } from './exit.ts';
 /** `bkv serve --dir D --id I`: runs replica I of the fleet in D until SIGTERM or SIGINT. */
 export async function serve(dir: string, id: number): Promise<number> {
   const f = readFleet(dir);
-  if (id >= f.replicas) throw new UsageError(`--id expected 0..${f.replicas - 1} (the fleet has ${f.replicas} replicas)`);
+  if (id >= f.replicas)
+    throw new UsageError(`--id expected 0..${f.replicas - 1} (the fleet has ${f.replicas} replicas)`);
   requireTokens(dir, f);
   lockReplica(dir, id);
   const hsm = await openReplicaHsm(dir, f, id);
@@ -82,7 +91,8 @@ export async function fleetStatusCommand(dir: string, io: Io): Promise<number> {
     const role = s.serving ? 'leader (serving)' : s.role;
     io.print(
       `  ${where} ${role.padEnd(16)} term ${s.term}, commit ${s.commitIndex}, applied ${s.lastApplied}, ` +
-        `log ${s.logLength}, ${s.records} records${s.recovering ? ', recovering' : ''}, pid ${s.pid}, up ${Math.round(s.upMs / 1000)} s`,
+        `log ${s.logLength}, ${s.records} records${s.recovering ? ', recovering' : ''}, ` +
+        `pid ${s.pid}, up ${Math.round(s.upMs / 1000)} s`,
     );
   });
   const up = statuses.filter((s) => s !== null).length;

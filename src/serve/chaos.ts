@@ -33,13 +33,30 @@ import { checkLinearizable, describeRefutation, describeUnknown } from '../check
 import { findLostRegistration } from '../check/lost-registration.ts';
 import { describeStep, recordModel } from '../check/record-model.ts';
 import type { ClientContext } from '../client/session.ts';
-import { onRecoverResponse, onRegisterDone, onRegisterResponse, onReleased, startRecovery, startRegistration } from '../client/session.ts';
+import {
+  onRecoverResponse,
+  onRegisterDone,
+  onRegisterResponse,
+  onReleased,
+  startRecovery,
+  startRegistration,
+} from '../client/session.ts';
 import { type Rng, toHex, utf8 } from '../crypto/bytes.ts';
 import { seededRng } from '../crypto/rng.ts';
 import { keyBytes } from '../sim/client.ts';
 import { chance, randomBetween } from '../sim/network.ts';
 import type { Frame } from '../vault/protocol.ts';
-import { fleetDown, fleetStatuses, fleetUp, replicaRunning, signalReplica, sleep, startReplica, waitForLeader, waitForReplica } from './fleet.ts';
+import {
+  fleetDown,
+  fleetStatuses,
+  fleetUp,
+  replicaRunning,
+  signalReplica,
+  sleep,
+  startReplica,
+  waitForLeader,
+  waitForReplica,
+} from './fleet.ts';
 import { HttpRelay } from './http-relay.ts';
 import { type FleetFile, fleetClientContext, readFleet, replicaDir, urlOf } from './layout.ts';
 import { type LoggedGhost, wallTime } from './replica-server.ts';
@@ -128,7 +145,14 @@ class ChaosClient {
     const key = `${c.name}-k${g}-${this.name}`;
     this.#keyNames.set(toHex(keyBytes(key)), key);
     const id = this.#history.invoke(this.name, c.name, { kind: 'register', password, key, limit: LIMIT }, wallTime());
-    const { frame, session } = startRegistration(this.#ctx, utf8(c.name), utf8(password), keyBytes(key), LIMIT, this.#rng);
+    const { frame, session } = startRegistration(
+      this.#ctx,
+      utf8(c.name),
+      utf8(password),
+      keyBytes(key),
+      LIMIT,
+      this.#rng,
+    );
     const hello = await this.#relay.send(frame);
     // RegisterStart proposes nothing: without a RegisterFinish sent, nothing happened
     if (hello.kind !== 'answer') return this.#history.complete(id, 'fail', wallTime());
@@ -175,7 +199,8 @@ class ChaosClient {
     }
     if ('frame' in r) void this.#relay.post(r.frame as Frame).catch(() => {}); // RecoverAbort
     let output: OpOutput | null = null;
-    if (outcome && !outcome.ok && outcome.kind === 'WrongPassword') output = { kind: 'WrongPassword', triesRemaining: outcome.triesRemaining };
+    if (outcome && !outcome.ok && outcome.kind === 'WrongPassword')
+      output = { kind: 'WrongPassword', triesRemaining: outcome.triesRemaining };
     if (outcome && !outcome.ok && outcome.kind === 'Locked') output = { kind: 'Locked' };
     if (output) this.#history.complete(id, 'ok', wallTime(), output);
     else this.#history.complete(id, 'info', wallTime());
@@ -340,16 +365,49 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const rng = seededRng(`bkv chaos/${o.seed}`);
-  const replay = `bkv chaos --replicas ${o.replicas} --seconds ${o.seconds} --seed ${o.seed} --faults ${faults.join(',') || 'none'}${broken ? ` --broken ${broken}` : ''}`;
+  const replay =
+    `bkv chaos --replicas ${o.replicas} --seconds ${o.seconds} --seed ${o.seed} ` +
+    `--faults ${faults.join(',') || 'none'}${broken ? ` --broken ${broken}` : ''}`;
   let keep = false;
   try {
-    o.print(`bkv chaos: ${o.replicas} replicas (${o.hsm ?? 'memory'} HSMs), ${clients} clients, ${o.seconds} s, faults ${faults.join(', ') || 'none'}, seed ${JSON.stringify(o.seed)}${broken ? `, broken variant ${broken}` : ''}`);
-    await fleetUp({ dir, replicas: o.replicas, hsm: o.hsm ?? 'memory', sessionTtlMs: 3000, broken, chaosAdmin: true, waitMs: 30_000 }, o.print);
+    o.print(
+      `bkv chaos: ${o.replicas} replicas (${o.hsm ?? 'memory'} HSMs), ${clients} clients, ${o.seconds} s, ` +
+        `faults ${faults.join(', ') || 'none'}, seed ${JSON.stringify(o.seed)}` +
+        (broken ? `, broken variant ${broken}` : ''),
+    );
+    await fleetUp(
+      {
+        dir,
+        replicas: o.replicas,
+        hsm: o.hsm ?? 'memory',
+        sessionTtlMs: 3000,
+        broken,
+        chaosAdmin: true,
+        waitMs: 30_000,
+      },
+      o.print,
+    );
     const f = readFleet(dir);
     const history = new History();
     const keyNames = new Map<string, string>();
-    const creds: Credential[] = Array.from({ length: Math.max(1, Math.ceil(clients / 2)) }, (_, k) => ({ name: `c${k}`, password: null, key: null, generation: 0 }));
-    const runners = Array.from({ length: clients }, (_, k) => new ChaosClient(`client${k}`, creds[Math.floor(k / 2)]!, f, history, seededRng(`${o.seed}/client/${k}`), keyNames));
+    const creds: Credential[] = Array.from({ length: Math.max(1, Math.ceil(clients / 2)) }, (_, k) => ({
+      name: `c${k}`,
+      password: null,
+      key: null,
+      generation: 0,
+    }));
+    const runners = Array.from(
+      { length: clients },
+      (_, k) =>
+        new ChaosClient(
+          `client${k}`,
+          creds[Math.floor(k / 2)]!,
+          f,
+          history,
+          seededRng(`${o.seed}/client/${k}`),
+          keyNames,
+        ),
+    );
     const end = Date.now() + o.seconds * 1000;
     const running = () => Date.now() < end;
     const nemesis = new Nemesis(dir, o.replicas, faults, rng);
@@ -377,12 +435,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
     // checks
     const lin = checkLinearizable(recordModel, ops);
-    if (lin.verdict === 'not-linearizable') violations.push(`INV-5 (linearizability): ${describeRefutation(lin, describeStep)}`);
+    if (lin.verdict === 'not-linearizable')
+      violations.push(`INV-5 (linearizability): ${describeRefutation(lin, describeStep)}`);
     if (lin.verdict === 'unknown') o.print(`linearizability: unknown (${describeUnknown(lin)})`);
     const lost = findLostRegistration(ops);
     if (lost) violations.push(`INV-6: ${lost}`);
     const events = readGhostEvents(dir, o.replicas);
-    for (const v of checkBudget(events)) violations.push(`${v.rule === 'G5' ? 'INV-1 (G5)' : 'INV-2 (G3)'}: ${v.message} (credential ${v.credential})`);
+    for (const v of checkBudget(events))
+      violations.push(`${v.rule === 'G5' ? 'INV-1 (G5)' : 'INV-2 (G3)'}: ${v.message} (credential ${v.credential})`);
 
     const count = (p: (x: Operation) => boolean) => ops.filter(p).length;
     const byKind: Record<string, number> = {};
@@ -392,14 +452,22 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       byKind[key] = (byKind[key] ?? 0) + 1;
     }
     writeFileSync(join(base, 'history.txt'), ops.map(describeOperation).join('\n') + '\n');
-    writeFileSync(join(base, 'history.json'), JSON.stringify(ops, (_k, v) => (v === Infinity ? 'Infinity' : v), 1));
+    writeFileSync(
+      join(base, 'history.json'),
+      JSON.stringify(ops, (_k, v) => (v === Infinity ? 'Infinity' : v), 1),
+    );
     writeFileSync(join(base, 'nemesis.txt'), nemesis.log.join('\n') + '\n');
     const result: ChaosResult = {
       seed: o.seed,
       replicas: o.replicas,
       seconds: o.seconds,
       broken,
-      operations: { total: ops.length, ok: count((x) => x.completion === 'ok'), fail: count((x) => x.completion === 'fail'), info: count((x) => x.completion === 'info') },
+      operations: {
+        total: ops.length,
+        ok: count((x) => x.completion === 'ok'),
+        fail: count((x) => x.completion === 'fail'),
+        info: count((x) => x.completion === 'info'),
+      },
       byKind,
       faults: nemesis.counts,
       violations,
@@ -408,9 +476,20 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       kept: violations.length > 0 || o.out !== undefined ? base : null,
     };
     keep = result.kept !== null;
-    o.print(`operations: ${result.operations.total} (${result.operations.ok} ok, ${result.operations.fail} fail, ${result.operations.info} info): ${Object.entries(byKind).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-    o.print(`faults: ${faults.map((k) => `${k} ${nemesis.counts[k]}`).join(', ') || 'none'}; KE2s that left: ${events.filter((e) => e.type === 'Ke2Sent').length}`);
-    o.print(`checks: linearizability ${lin.verdict}, no acknowledged registration lost, guess budget G5, release after KE3 G3, liveness after healing`);
+    o.print(
+      `operations: ${ops.length} (${result.operations.ok} ok, ${result.operations.fail} fail, ` +
+        `${result.operations.info} info): ${Object.entries(byKind)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
+    );
+    o.print(
+      `faults: ${faults.map((k) => `${k} ${nemesis.counts[k]}`).join(', ') || 'none'}; ` +
+        `KE2s that left: ${events.filter((e) => e.type === 'Ke2Sent').length}`,
+    );
+    o.print(
+      `checks: linearizability ${lin.verdict}, no acknowledged registration lost, guess budget G5, ` +
+        'release after KE3 G3, liveness after healing',
+    );
     o.print(`violations: ${violations.length}`);
     for (const v of violations) o.print(`  ${v.split('\n').slice(0, 12).join('\n  ')}`);
     o.print(`seed ${JSON.stringify(o.seed)}; replay (same choices, the machine's timing): ${replay}`);

@@ -56,11 +56,15 @@ export interface FleetUpOptions {
 /** Free ports on 127.0.0.1, found by listening on port 0 (released before the replicas bind them). */
 async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<import('node:net').Server>((resolveServer, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => resolveServer(s));
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<import('node:net').Server>((resolveServer, reject) => {
+          const s = createServer();
+          s.once('error', reject);
+          s.listen(0, '127.0.0.1', () => resolveServer(s));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
@@ -73,7 +77,12 @@ export function suiteFor(hsm: 'memory' | 'softhsm'): SuiteId {
 }
 
 /** Makes the tokens and deploys the fleet's keys in them; returns the pinned keys. */
-async function provision(dir: string, n: number, backend: 'memory' | 'softhsm', prefix: string): Promise<FleetFile['keys']> {
+async function provision(
+  dir: string,
+  n: number,
+  backend: 'memory' | 'softhsm',
+  prefix: string,
+): Promise<FleetFile['keys']> {
   const suite = getSuite(suiteFor(backend));
   let hsms: Hsm[];
   let finish: () => void;
@@ -131,8 +140,12 @@ export async function fleetUp(o: FleetUpOptions, print: (line: string) => void):
   writeAtomic(join(dir, 'keys.json'), JSON.stringify({ suite: fleet.suite, ...keys }, null, 2) + '\n');
   for (let i = 0; i < o.replicas; i++) startReplica(dir, i);
   const leader = await waitForLeader(dir, o.waitMs ?? 20_000);
-  if (leader === null) throw new EnvironmentError(`no leader served within ${(o.waitMs ?? 20_000) / 1000} s (see ${dir}/r*/log)`);
-  print(`fleet of ${o.replicas} up in ${dir} (${o.hsm} HSMs, suite ${fleet.suite}): leader r${leader.id} in term ${leader.term}`);
+  if (leader === null)
+    throw new EnvironmentError(`no leader served within ${(o.waitMs ?? 20_000) / 1000} s (see ${dir}/r*/log)`);
+  print(
+    `fleet of ${o.replicas} up in ${dir} (${o.hsm} HSMs, suite ${fleet.suite}): ` +
+      `leader r${leader.id} in term ${leader.term}`,
+  );
   return readFleet(dir);
 }
 
@@ -251,6 +264,7 @@ export async function fleetDown(dir: string, graceMs = 2000): Promise<number> {
 
 /** Refuses a directory that holds no fleet or a fleet already brought down. */
 export function requireTokens(dir: string, f: FleetFile): void {
-  const there = f.hsm === 'memory' ? existsSync(join(replicaDir(dir, 0), 'token.json')) : existsSync(join(dir, 'tokens'));
+  const there =
+    f.hsm === 'memory' ? existsSync(join(replicaDir(dir, 0), 'token.json')) : existsSync(join(dir, 'tokens'));
   if (!there) throw new VaultError('KeyNotFound', `${dir}: the fleet's tokens are gone (it was brought down)`);
 }

@@ -84,7 +84,8 @@ export class HttpRelay implements Relay {
         const code = new TextDecoder().decode(r.frame.bytes);
         if (code === 'NotLeader') {
           const hint = r.frame.leaderHint ?? null;
-          this.leaderGuess = hint !== null && hint !== to && hint < this.addresses.length ? hint : (to + 1) % this.addresses.length;
+          this.leaderGuess =
+            hint !== null && hint !== to && hint < this.addresses.length ? hint : (to + 1) % this.addresses.length;
           if (hint === null || hint === to) await sleep(this.#retryMs);
           continue;
         }

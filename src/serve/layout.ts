@@ -32,7 +32,12 @@ export interface Timing {
   readonly expiryTickMs: number;
 }
 
-export const SERVE_TIMING: Timing = Object.freeze({ heartbeatMs: 50, electionMinMs: 300, electionMaxMs: 600, expiryTickMs: 500 });
+export const SERVE_TIMING: Timing = Object.freeze({
+  heartbeatMs: 50,
+  electionMinMs: 300,
+  electionMaxMs: 600,
+  expiryTickMs: 500,
+});
 
 export interface FleetFile {
   readonly format: typeof FLEET_FORMAT;
@@ -81,7 +86,10 @@ export function fleetConfig(f: FleetFile): VaultConfig {
 
 /** What a client of this fleet pins. */
 export function fleetClientContext(f: FleetFile): ClientContext {
-  return pinnedContext(fleetConfig(f), { channelKey: fromHex(f.keys.channelKey), opaqueServerKey: fromHex(f.keys.opaqueServerKey) });
+  return pinnedContext(fleetConfig(f), {
+    channelKey: fromHex(f.keys.channelKey),
+    opaqueServerKey: fromHex(f.keys.opaqueServerKey),
+  });
 }
 
 export function urlOf(address: string, path: string): string {

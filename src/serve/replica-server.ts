@@ -25,7 +25,15 @@ import { join } from 'node:path';
 import { systemRng } from '../crypto/rng.ts';
 import { VaultError, isVaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
-import { type Hosted, type HostIo, type ReplicaAction, type ReplicaRules, raftConfig, startHosted, stepHosted } from '../replication/host.ts';
+import {
+  type Hosted,
+  type HostIo,
+  type ReplicaAction,
+  type ReplicaRules,
+  raftConfig,
+  startHosted,
+  stepHosted,
+} from '../replication/host.ts';
 import { openPeerMessage, readVaultCommand, sealPeerMessage } from '../replication/peer-auth.ts';
 import type { Outbound, RaftConfig } from '../replication/raft.ts';
 import type { GhostEvent, ReplicaStep } from '../replication/replica.ts';
@@ -34,7 +42,16 @@ import type { Command } from '../vault/records.ts';
 import type { Frame } from '../vault/protocol.ts';
 import { FileHostStorage } from './files.ts';
 import { type FleetFile, fleetConfig, fleetLabelsOf, replicaDir, urlOf } from './layout.ts';
-import { DEFAULT_LIMITS, type ReplicaStatus, type ServeLimits, decodeEnvelope, decodeFrame, encodeEnvelope, encodeFrame, httpCall } from './wire.ts';
+import {
+  DEFAULT_LIMITS,
+  type ReplicaStatus,
+  type ServeLimits,
+  decodeEnvelope,
+  decodeFrame,
+  encodeEnvelope,
+  encodeFrame,
+  httpCall,
+} from './wire.ts';
 
 export interface ReplicaServerOptions {
   readonly dir: string;
@@ -88,7 +105,13 @@ export class ReplicaServer {
     this.#log = o.log ?? ((line) => process.stdout.write(line + '\n'));
     const dir = replicaDir(o.dir, o.id);
     this.#storage = new FileHostStorage(join(dir, 'state.sealed'));
-    this.#io = { hsm: o.hsm, sealLabel: fleetLabelsOf(o.fleet).seal, storage: this.#storage, rng: systemRng, sealRng: systemRng };
+    this.#io = {
+      hsm: o.hsm,
+      sealLabel: fleetLabelsOf(o.fleet).seal,
+      storage: this.#storage,
+      rng: systemRng,
+      sealRng: systemRng,
+    };
     this.#events = openSync(join(dir, 'events.jsonl'), 'a');
   }
 
@@ -97,8 +120,15 @@ export class ReplicaServer {
     const started = startHosted(this.#rules, this.#io, this.#raft);
     this.#hosted = started.hosted;
     const d = started.hosted.state.raft.durable;
-    if (started.rolledBack) this.#say(`start: host storage rolled back, lost or altered (${started.refusal?.message}); recovering in term ${d.currentTerm}`);
-    else this.#say(`start: term ${d.currentTerm}, log of ${d.log.length}${d.recovering ? ', recovering' : ''}, pid ${process.pid}`);
+    if (started.rolledBack)
+      this.#say(
+        `start: host storage rolled back, lost or altered (${started.refusal?.message}); ` +
+          `recovering in term ${d.currentTerm}`,
+      );
+    else
+      this.#say(
+        `start: term ${d.currentTerm}, log of ${d.log.length}${d.recovering ? ', recovering' : ''}, pid ${process.pid}`,
+      );
     const server = createServer((req, res) => this.#handle(req, res));
     server.maxConnections = this.#limits.maxConnections;
     server.requestTimeout = this.#limits.requestTimeoutMs;
@@ -159,15 +189,26 @@ export class ReplicaServer {
   #run(action: ReplicaAction): void {
     if (this.#stopping || this.#hosted === null) return;
     const before = this.#hosted.state;
-    const ran: { hosted: Hosted; step: ReplicaStep } = stepHosted(this.#rules, this.#io, this.#hosted, action, Date.now(), this.#config);
+    const ran: { hosted: Hosted; step: ReplicaStep } = stepHosted(
+      this.#rules,
+      this.#io,
+      this.#hosted,
+      action,
+      Date.now(),
+      this.#config,
+    );
     this.#hosted = ran.hosted;
     const { step } = ran;
     const r = step.state.raft;
     if (r.durable !== before.raft.durable) this.#persists++;
     if (r.role !== before.raft.role || r.durable.currentTerm !== before.raft.durable.currentTerm) {
-      this.#say(`${r.role} in term ${r.durable.currentTerm}${r.leaderHint !== null && r.role === 'follower' ? ` (leader r${r.leaderHint})` : ''}`);
+      this.#say(
+        `${r.role} in term ${r.durable.currentTerm}` +
+          (r.leaderHint !== null && r.role === 'follower' ? ` (leader r${r.leaderHint})` : ''),
+      );
     }
-    if (step.state.serving && !before.serving) this.#say(`serving clients (term ${r.durable.currentTerm}, commit ${r.commitIndex})`);
+    if (step.state.serving && !before.serving)
+      this.#say(`serving clients (term ${r.durable.currentTerm}, commit ${r.commitIndex})`);
     if (step.resetTimer) this.#armElection();
     for (const g of step.ghost) this.#ghost(g);
     for (const m of step.messages) this.#sendPeer(m);
@@ -179,8 +220,10 @@ export class ReplicaServer {
     const line = JSON.stringify({ ...g, replica: this.id, at: wallTime() }) + '\n';
     writeSync(this.#events, line);
     if (g.type === 'Registered') this.#say(`registered ${g.credential.slice(0, 12)} (index ${g.index})`);
-    if (g.type === 'Ke2Sent') this.#say(`KE2 leaves for session ${g.session.slice(0, 8)} of ${g.credential.slice(0, 12)} (index ${g.index})`);
-    if (g.type === 'Reset' && g.released) this.#say(`K released in session ${g.session.slice(0, 8)} of ${g.credential.slice(0, 12)}`);
+    if (g.type === 'Ke2Sent')
+      this.#say(`KE2 leaves for session ${g.session.slice(0, 8)} of ${g.credential.slice(0, 12)} (index ${g.index})`);
+    if (g.type === 'Reset' && g.released)
+      this.#say(`K released in session ${g.session.slice(0, 8)} of ${g.credential.slice(0, 12)}`);
   }
 
   #release(f: Frame): void {
@@ -259,7 +302,8 @@ export class ReplicaServer {
     let frame: Frame;
     try {
       frame = decodeFrame(body);
-      if (frame.kind !== 'Handshake1' && frame.kind !== 'Transport') throw new VaultError('MalformedMessage', `a client sends Handshake1 or Transport, not ${frame.kind}`);
+      if (frame.kind !== 'Handshake1' && frame.kind !== 'Transport')
+        throw new VaultError('MalformedMessage', `a client sends Handshake1 or Transport, not ${frame.kind}`);
     } catch (e) {
       if (!isVaultError(e)) throw e;
       return reply(res, 400, JSON.stringify({ error: e.code, message: e.message }));

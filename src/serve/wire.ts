@@ -76,7 +76,8 @@ export function encodeFrame(f: Frame): string {
 export function decodeFrame(text: string): Frame & { leaderHint?: number | null } {
   const o = readObject(text);
   const channel = o.channel;
-  if (typeof channel !== 'string' || !/^[0-9a-f]{2,64}$/.test(channel)) throw malformed('channel: expected 2..64 hex digits');
+  if (typeof channel !== 'string' || !/^[0-9a-f]{2,64}$/.test(channel))
+    throw malformed('channel: expected 2..64 hex digits');
   if (typeof o.kind !== 'string' || !KINDS.includes(o.kind as FrameKind)) throw malformed(`kind: expected ${KINDS}`);
   const frame = { channel, kind: o.kind as FrameKind, bytes: readB64(o.bytes, 'bytes') };
   const hint = o.leaderHint;
@@ -125,9 +126,16 @@ const agent = new Agent({ keepAlive: true, maxSockets: 16 });
  * connection of its own, so that a refused connection (ECONNREFUSED) surely means that nothing
  * was sent (a kept-alive connection to a process that died fails only once a request is on it).
  */
-export function httpCall(url: string, method: 'GET' | 'POST', body: string | null, timeoutMs: number, fresh = false): Promise<HttpAnswer> {
+export function httpCall(
+  url: string,
+  method: 'GET' | 'POST',
+  body: string | null,
+  timeoutMs: number,
+  fresh = false,
+): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = body === null ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    const headers: Record<string, string | number> =
+      body === null ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
     const req = request(url, { method, agent: fresh ? false : agent, headers, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
