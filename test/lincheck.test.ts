@@ -203,7 +203,7 @@ describe('the trace: every operation of the longest linearizable prefix', () => 
     const locked = refuted(checkLinearizable(recordModel, h.close()));
     expect(locked.longest.map((s) => s.op.output?.kind)).toEqual(['Registered', 'WrongPassword', 'Locked']);
     const text = describeRefutation(locked, describeStep);
-    expect(text).toContain('3. #2 a alice recover(y) -> Locked [4, 5]  => pw|K|1|1|');
+    expect(text).toContain('3. #2 a alice recover(y) -> Locked [4, 5]  => pw|K|Exhausted|1|1|');
   });
 
   test('an info operation taken as having happened is marked; one left out is not in it', () => {

@@ -92,8 +92,20 @@ export class History {
 }
 
 export function describeOperation(o: Operation): string {
-  const inp = o.input.kind === 'register' ? `register(${o.input.password}, limit ${o.input.limit})` : o.input.kind === 'recover' ? `recover(${o.input.password})` : 'probe';
-  const out = o.completion !== 'ok' || !o.output ? o.completion : 'triesRemaining' in o.output ? `${o.output.kind}(${o.output.triesRemaining})` : o.output.kind === 'Recovered' ? `Recovered(${o.output.key})` : o.output.kind;
+  const inp =
+    o.input.kind === 'register'
+      ? `register(${o.input.password}, limit ${o.input.limit})`
+      : o.input.kind === 'recover'
+        ? `recover(${o.input.password})`
+        : 'probe';
+  const out =
+    o.completion !== 'ok' || !o.output
+      ? o.completion
+      : 'triesRemaining' in o.output
+        ? `${o.output.kind}(${o.output.triesRemaining})`
+        : o.output.kind === 'Recovered'
+          ? `Recovered(${o.output.key})`
+          : o.output.kind;
   const ke2 = o.ke2 ? ` (KE2 at ${o.ke2.at}: ${o.ke2.triesRemaining} left)` : '';
   return `#${o.id} ${o.client} ${o.credential} ${inp} -> ${out} [${o.call}, ${o.return === Infinity ? '∞' : o.return}]${ke2}`;
 }

@@ -35,7 +35,9 @@ export interface WireFrame {
 export const toWire = (f: Frame): WireFrame => ({ channel: f.channel, kind: f.kind, bytes: toHex(f.bytes) });
 export const fromWire = (f: WireFrame): Frame => ({ channel: f.channel, kind: f.kind, bytes: fromHex(f.bytes) });
 
-export type WireResult = { ok: true; key?: string } | { ok: false; kind: 'WrongPassword' | 'Locked' | 'Fault'; triesRemaining?: number; code?: string };
+export type WireResult =
+  | { ok: true; key?: string }
+  | { ok: false; kind: 'WrongPassword' | 'Locked' | 'Fault'; triesRemaining?: number; code?: string };
 
 /** A client operation's outcome on the wire. */
 export function wireResult(o: Outcome<Uint8Array | true>): WireResult {

@@ -91,7 +91,8 @@ export class HandshakeState {
     const tokens = this.#begin(true);
     checkBytes(payload, undefined, 'payload');
     const maxPayload = MAX_MESSAGE_LEN - this.#overhead(tokens);
-    if (payload.length > maxPayload) throw new VaultError('InvalidParameter', `"payload" expected at most ${maxPayload} bytes, got ${payload.length}`);
+    if (payload.length > maxPayload)
+      throw new VaultError('InvalidParameter', `"payload" expected at most ${maxPayload} bytes, got ${payload.length}`);
     return this.#guard(() => {
       const parts: Bytes[] = [];
       for (const token of tokens) {
@@ -113,7 +114,10 @@ export class HandshakeState {
     const min = this.#overhead(tokens);
     if (message.length < min || message.length > MAX_MESSAGE_LEN) {
       this.#failed = true;
-      throw new VaultError('MalformedMessage', `handshake message ${this.#index + 1} expected ${min}..${MAX_MESSAGE_LEN} bytes, got ${message.length}`);
+      throw new VaultError(
+        'MalformedMessage',
+        `handshake message ${this.#index + 1} expected ${min}..${MAX_MESSAGE_LEN} bytes, got ${message.length}`,
+      );
     }
     return this.#guard(() => {
       const reader = new Reader(message, `handshake message ${this.#index + 1}`);
@@ -135,7 +139,10 @@ export class HandshakeState {
     if (tokens === undefined) throw new VaultError('ChannelStateError', 'handshake already complete');
     const initiatorWrites = this.#index % 2 === 0;
     if (writing !== (initiatorWrites === this.#initiator)) {
-      throw new VaultError('ChannelStateError', `handshake message ${this.#index + 1}: not this party's turn to ${writing ? 'write' : 'read'}`);
+      throw new VaultError(
+        'ChannelStateError',
+        `handshake message ${this.#index + 1}: not this party's turn to ${writing ? 'write' : 'read'}`,
+      );
     }
     return tokens;
   }
