@@ -193,7 +193,15 @@ export const COMMANDS: readonly Command[] = [
     summary: "restart a fleet's replicas that are down (after a crash), on their files and tokens",
     flags: [
       FLEET_DIR,
-      { name: 'id', kind: 'int', min: 0, max: MAX_REPLICAS - 1, help: 'only this replica', defaultText: 'all down' },
+      {
+        name: 'id',
+        kind: 'int',
+        min: 0,
+        max: MAX_REPLICAS - 1,
+        help: 'only this replica',
+        defaultText: 'all down',
+        example: '0',
+      },
       JSON_FLAG,
     ],
     examples: ['fleet start --dir d', 'fleet start --dir d --id 0'],
@@ -218,7 +226,7 @@ export const COMMANDS: readonly Command[] = [
     flags: [
       FLEET_DIR,
       CREDENTIAL,
-      { name: 'limit', kind: 'int', min: 1, max: 255, default: '10', help: 'the guess limit' },
+      { name: 'limit', kind: 'int', min: 1, max: 255, default: '10', help: 'the guess limit', example: '3' },
       JSON_FLAG,
     ],
     examples: ['register --dir d --credential alice', 'register --dir d --credential bob --limit 3 --json'],
