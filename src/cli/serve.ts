@@ -160,7 +160,11 @@ export async function registerCommand(a: ClientArgs, io: Io): Promise<number> {
   const { client: c } = client(a.dir);
   const key = generateBackupKey(systemRng);
   try {
-    const o = await c.register(utf8(a.credential), password, key, a.limit);
+    let o = await c.register(utf8(a.credential), password, key, a.limit);
+    // the leader changed between the two frames: the RegisterFinish was refused unseen, so start again
+    for (let k = 0; k < 3 && !o.ok && o.kind === 'Fault' && o.code === 'NotLeader'; k++) {
+      o = await c.register(utf8(a.credential), password, key, a.limit);
+    }
     if (!o.ok) {
       io.print(`register ${a.credential}: ${describeOutcome(o)}`);
       io.json?.({ credential: a.credential, ...outcomeDoc(o) });

@@ -32,10 +32,15 @@ export interface Timing {
   readonly expiryTickMs: number;
 }
 
+/**
+ * The timers of a served replica. Elections wait 0.8-1.6 s: a loaded machine can hold a process
+ * (a tsx start, a burst of fsyncs) for hundreds of ms, and a shorter timeout turned every such
+ * pause into a change of leader.
+ */
 export const SERVE_TIMING: Timing = Object.freeze({
-  heartbeatMs: 50,
-  electionMinMs: 300,
-  electionMaxMs: 600,
+  heartbeatMs: 100,
+  electionMinMs: 800,
+  electionMaxMs: 1600,
   expiryTickMs: 500,
 });
 
