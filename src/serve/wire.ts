@@ -1,15 +1,16 @@
 /**
  * The wire of a running fleet (spec ch. 15.2): HTTP/1.1 with JSON bodies, on the addresses of
- * `fleet.json`. Bytes travel as base64 (RFC 4648 §4, padded).
+ * `fleet.json`. Bytes travel as lowercase hex; a frame is the JSON frame of the adapter protocol
+ * (`WireFrame`, src/conform/adapter-protocol.ts, spec ch. 9), so an implementer reads one shape.
  *
- *   POST /v1/frame   {"channel": hex, "kind": "Handshake1"|"Transport", "bytes": b64}
+ *   POST /v1/frame   {"channel": hex, "kind": "Handshake1"|"Transport", "bytes": hex}
  *                    -> 200 {"channel", "kind", "bytes"[, "leaderHint": n | null]}: the vault's
  *                       answer on that channel (an Alert NotLeader carries the leader it knows)
  *                    -> 400 {"error": "MalformedMessage"}, 413 {"error": "MalformedMessage"},
  *                       409 {"error": "ChannelStateError"} (a frame already waits on that channel),
  *                       503 {"error": "Unavailable"} (too many waiting), 504 {"error": "Unavailable"}
  *                       (no answer in time: the outcome is unknown)
- *   POST /v1/peer    {"from": n, "to": n, "body": string, "mac": b64}: a Raft message, MAC'd with
+ *   POST /v1/peer    {"from": n, "to": n, "body": string, "mac": hex}: a Raft message, MAC'd with
  *                    the fleet's peer key (src/replication/peer-auth.ts) -> 204, always (a refused
  *                    envelope is dropped and logged: the sender learns nothing)
  *   GET  /v1/status  -> 200 the replica's role, term, commit index, ... (`ReplicaStatus`)
@@ -18,6 +19,7 @@
  * @module
  */
 import { request, Agent } from 'node:http';
+import { fromHex, toHex } from '../crypto/bytes.ts';
 import { VaultError } from '../errors.ts';
 import type { Frame, FrameKind } from '../vault/protocol.ts';
 import type { PeerEnvelope } from '../replication/peer-auth.ts';
@@ -45,15 +47,16 @@ export const DEFAULT_LIMITS: ServeLimits = Object.freeze({
 });
 
 const KINDS: readonly FrameKind[] = ['Handshake1', 'Handshake2', 'Transport', 'Alert'];
-const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const HEX = /^(?:[0-9a-f]{2})*$/;
 
 function malformed(what: string): VaultError {
   return new VaultError('MalformedMessage', what);
 }
 
-function readB64(x: unknown, name: string): Uint8Array {
-  if (typeof x !== 'string' || x.length % 4 !== 0 || !B64.test(x)) throw malformed(`${name}: expected base64`);
-  return new Uint8Array(Buffer.from(x, 'base64'));
+function readHex(x: unknown, name: string): Uint8Array {
+  if (typeof x !== 'string' || !HEX.test(x))
+    throw malformed(`${name}: expected lowercase hex, an even number of digits`);
+  return fromHex(x);
 }
 
 function readObject(text: string): Record<string, unknown> {
@@ -69,7 +72,7 @@ function readObject(text: string): Record<string, unknown> {
 
 export function encodeFrame(f: Frame): string {
   const hint = 'leaderHint' in f ? { leaderHint: (f as { leaderHint: number | null }).leaderHint } : {};
-  return JSON.stringify({ channel: f.channel, kind: f.kind, bytes: Buffer.from(f.bytes).toString('base64'), ...hint });
+  return JSON.stringify({ channel: f.channel, kind: f.kind, bytes: toHex(f.bytes), ...hint });
 }
 
 /** A frame from JSON; `leaderHint` kept when present (an answer). */
@@ -79,7 +82,7 @@ export function decodeFrame(text: string): Frame & { leaderHint?: number | null 
   if (typeof channel !== 'string' || !/^[0-9a-f]{2,64}$/.test(channel))
     throw malformed('channel: expected 2..64 hex digits');
   if (typeof o.kind !== 'string' || !KINDS.includes(o.kind as FrameKind)) throw malformed(`kind: expected ${KINDS}`);
-  const frame = { channel, kind: o.kind as FrameKind, bytes: readB64(o.bytes, 'bytes') };
+  const frame = { channel, kind: o.kind as FrameKind, bytes: readHex(o.bytes, 'bytes') };
   const hint = o.leaderHint;
   if (hint === undefined) return frame;
   if (hint !== null && (!Number.isInteger(hint) || (hint as number) < 0)) throw malformed('leaderHint');
@@ -87,14 +90,14 @@ export function decodeFrame(text: string): Frame & { leaderHint?: number | null 
 }
 
 export function encodeEnvelope(e: PeerEnvelope): string {
-  return JSON.stringify({ from: e.from, to: e.to, body: e.body, mac: Buffer.from(e.mac).toString('base64') });
+  return JSON.stringify({ from: e.from, to: e.to, body: e.body, mac: toHex(e.mac) });
 }
 
 export function decodeEnvelope(text: string): PeerEnvelope {
   const o = readObject(text);
   if (!Number.isInteger(o.from) || !Number.isInteger(o.to)) throw malformed('from, to: expected integers');
   if (typeof o.body !== 'string') throw malformed('body: expected a string');
-  return { from: o.from as number, to: o.to as number, body: o.body, mac: readB64(o.mac, 'mac') };
+  return { from: o.from as number, to: o.to as number, body: o.body, mac: readHex(o.mac, 'mac') };
 }
 
 /** What `GET /v1/status` answers. */
