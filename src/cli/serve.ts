@@ -42,9 +42,17 @@ export async function serve(dir: string, id: number): Promise<number> {
   const server = new ReplicaServer({ dir, id, fleet: f, hsm, rules });
   await server.start();
   await new Promise<void>((resolve) => {
-    const stop = () => void server.stop().then(resolve);
+    let stopping = false;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      void server.stop().then(resolve);
+    };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    // a chaos run's replica ends with the harness that started it, however the harness ends
+    const parent = process.ppid;
+    if (f.chaosAdmin) setInterval(() => process.ppid !== parent && stop(), 500).unref();
   });
   return EXIT.ok;
 }
