@@ -164,7 +164,8 @@ export const BUNDLE_INVARIANTS: readonly Invariant<BundleSnapshot>[] = [
   {
     id: 'INV-13',
     statement:
-      'an accepted bundle is free of defects, its epoch is not below the highest accepted before it, and at that epoch it is the accepted bundle; a refused one changes nothing',
+      'an accepted bundle is free of defects, its epoch is not below the highest accepted before it, ' +
+      'and at that epoch it is the accepted bundle; a refused one changes nothing',
     holds: (s) => {
       const { outcome, last, before, highestEpoch, digest } = s.context;
       if (last === null) return true;

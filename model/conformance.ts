@@ -70,14 +70,17 @@ export function checkStep<S extends AnyMachineSnapshot, E extends EventObject, S
   const violated = findViolations(adapter.invariants, snapshot);
   if (violated.length > 0)
     throw new ConformanceError(
-      `model ${adapter.machine.id}: ${violated.join(', ')} violated in ${canonicalJson(snapshot.value)} ${canonicalJson(snapshot.context)}`,
+      `model ${adapter.machine.id}: ${violated.join(', ')} violated in ` +
+        `${canonicalJson(snapshot.value)} ${canonicalJson(snapshot.context)}`,
       trace,
     );
   const expected = canonicalJson(adapter.expect(snapshot));
   const observed = canonicalJson(adapter.observe(sut));
   if (expected !== observed)
     throw new ConformanceError(
-      `${adapter.machine.id}: the implementation differs from the model\n  model:          ${expected}\n  implementation: ${observed}`,
+      `${adapter.machine.id}: the implementation differs from the model\n` +
+        `  model:          ${expected}\n` +
+        `  implementation: ${observed}`,
       trace,
     );
 }

@@ -1,7 +1,8 @@
 /**
  * The generated parts of spec/10-models.md: each machine's diagram (mermaid.ts), the size of each
  * machine, every invariant predicate with its statement, the broken variants in the explorer's
- * scope, and one counterexample of the explorer. A block is delimited by `<!-- generated: NAME -->` and `<!-- /generated -->`;
+ * scope, and one counterexample of the explorer. A block is delimited by `<!-- generated: NAME -->`
+ * and `<!-- /generated -->`;
  * `test/model-diagrams.test.ts` fails when a block differs from what the code gives.
  *
  *   npx tsx model/docs.ts      rewrites the blocks of spec/10-models.md
@@ -47,10 +48,12 @@ export function renderBlocks(): Map<string, string> {
     [
       '| machine | module | states | transitions | invariants |',
       '|---|---|---|---|---|',
-      ...MACHINES.map(
-        (m) =>
-          `| ${m.machine.id} | \`${m.module}\` | ${listStateNodes(m.machine).length - 1} | ${listTransitions(m.machine).length} | ${m.invariants.map((i) => i.id).join(', ')} |`,
-      ),
+      ...MACHINES.map((m) => {
+        const states = listStateNodes(m.machine).length - 1;
+        const transitions = listTransitions(m.machine).length;
+        const invariants = m.invariants.map((i) => i.id).join(', ');
+        return `| ${m.machine.id} | \`${m.module}\` | ${states} | ${transitions} | ${invariants} |`;
+      }),
     ].join('\n'),
   );
   blocks.set(

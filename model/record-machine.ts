@@ -148,7 +148,9 @@ export const recordMachine = setup({
 
 export type RecordSnapshot = SnapshotFrom<typeof recordMachine>;
 
-/** The record as INV-4 and INV-7 read it (src/check/invariants.ts, the predicates the explorer and the monitor call). */
+/**
+ * The record as INV-4 and INV-7 read it (src/check/invariants.ts, the predicates the explorer and the monitor call).
+ */
 function recordView(s: RecordSnapshot): RecordView | null {
   if (s.matches('NotRegistered')) return null;
   const { attemptsUsed, guessLimit, pending } = s.context;
@@ -171,7 +173,8 @@ export const RECORD_INVARIANTS: readonly Invariant<RecordSnapshot>[] = [
   {
     id: 'INV-4',
     statement:
-      'a record with attempts == limit and no pending session is Exhausted, and an Exhausted record has no guess left and no pending session',
+      'a record with attempts == limit and no pending session is Exhausted, ' +
+      'and an Exhausted record has no guess left and no pending session',
     holds: holdsFor('INV-4'),
   },
   {

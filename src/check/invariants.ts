@@ -222,7 +222,8 @@ export function checkKe2(
     const also = erased > 0 ? ` (and rolled back on ${erased})` : '';
     throw new InvariantViolation(
       'INV-3',
-      `a KE2 left while its ConsumeGuess entry (index ${index}, term ${term}) was sealed on ${sealed}${also} of ${n} replicas (a majority is ${majority(n)})`,
+      `a KE2 left while its ConsumeGuess entry (index ${index}, term ${term}) ` +
+        `was sealed on ${sealed}${also} of ${n} replicas (a majority is ${majority(n)})`,
     );
   }
 }
@@ -267,7 +268,9 @@ export function checkRecords(id: number, vault: VaultState): void {
   }
 }
 
-/** INV-1 (G5): what is wrong when `spent` KE2s left for a record with `limit` since its last success; null when nothing. */
+/**
+ * INV-1 (G5): what is wrong when `spent` KE2s left for a record with `limit` since its last success; null when nothing.
+ */
 export function ke2BudgetViolation(spent: number, limit: number): string | null {
   return spent > limit
     ? `KE2 number ${spent} left the fleet for a record with limit ${limit} since its last success`

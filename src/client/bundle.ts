@@ -138,12 +138,14 @@ function checkWindow(timestamp: number, now: number, trust: BundleTrust): void {
   if (timestamp < now - maxAge)
     throw new VaultError(
       'TimestampOutOfWindow',
-      `bundle timestamp ${new Date(timestamp).toISOString()} is older than ${maxAge} ms before ${new Date(now).toISOString()}`,
+      `bundle timestamp ${new Date(timestamp).toISOString()} is ` +
+        `older than ${maxAge} ms before ${new Date(now).toISOString()}`,
     );
   if (timestamp > now + maxSkew)
     throw new VaultError(
       'TimestampOutOfWindow',
-      `bundle timestamp ${new Date(timestamp).toISOString()} is more than ${maxSkew} ms ahead of ${new Date(now).toISOString()}`,
+      `bundle timestamp ${new Date(timestamp).toISOString()} is more ` +
+        `than ${maxSkew} ms ahead of ${new Date(now).toISOString()}`,
     );
 }
 

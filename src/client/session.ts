@@ -99,7 +99,10 @@ function sendRequest(
   return { channel: s.channel, kind: 'Transport', bytes: sent.message };
 }
 
-/** An Alert is plaintext and unauthenticated: its code is taken only if it is one of ERROR_CODES, and is only ever a fault. */
+/**
+ * An Alert is plaintext and unauthenticated: its code is taken only if it is one of ERROR_CODES, and is only ever a
+ * fault.
+ */
 function alertCode(frame: Frame): ErrorCode {
   const text = new TextDecoder().decode(frame.bytes);
   return (ERROR_CODES as readonly string[]).includes(text) ? (text as ErrorCode) : 'MalformedMessage';

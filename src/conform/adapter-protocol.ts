@@ -9,7 +9,8 @@
  *   -> {"op":"frame","now":ms,"frame":{"channel":s,"kind":k,"bytes":h}}   <- {"ok":true,"frames":[frame...]}
  *   -> {"op":"expire","now":ms}                                            <- {"ok":true,"frames":[frame...]}
  *   -> {"op":"restart"}                                                    <- {"ok":true}
- *   -> {"op":"apply","pre":VaultState,"command":Command}                  <- {"ok":true,"outcome":{valid,code?,...},"post":VaultState}
+ *   -> {"op":"apply","pre":VaultState,"command":Command}
+ *   <- {"ok":true,"outcome":{valid,code?,...},"post":VaultState}
  *
  * Client adapter (`npx bkv conform --client "<cmd>"`), bkv plays the vault; the adapter asks bkv
  * to carry each of its frames and gets the vault's answer back:
@@ -17,7 +18,8 @@
  *   -> {"op":"register","credentialId":h,"password":h,"key":h,"guessLimit":n}
  *   -> {"op":"recover","credentialId":h,"password":h}
  *      the adapter then writes {"send":frame} lines; bkv answers each with {"frame":frame|null}
- *      and finally the adapter writes {"ok":true,"result":{"ok":true,"key"?:h} | {"ok":false,"kind":..,"triesRemaining"?:n,"code"?:s}}
+ *      and finally the adapter writes
+ *      {"ok":true,"result":{"ok":true,"key"?:h} | {"ok":false,"kind":..,"triesRemaining"?:n,"code"?:s}}
  *
  * Errors: {"ok":false,"error":"..."}. An adapter must not write anything else to stdout.
  * @module

@@ -127,7 +127,8 @@ export class HandshakeState {
           this.#ss.mixHash(this.#re);
         } else this.#mixDh(token);
       }
-      const payload = this.#ss.decryptAndHash(message.subarray(consumed(tokens, this.suite))); // §5.3: DecryptAndHash(rest)
+      // §5.3: DecryptAndHash(rest)
+      const payload = this.#ss.decryptAndHash(message.subarray(consumed(tokens, this.suite)));
       return { payload, ...this.#end() };
     });
   }

@@ -61,7 +61,10 @@ export class CipherState {
   hasKey(): boolean {
     return this.#k !== undefined;
   }
-  /** SetNonce(nonce) (§5.1), as a new state: for §11.4-style out-of-order protocols and tests; this project's transport never calls it. */
+  /**
+   * SetNonce(nonce) (§5.1), as a new state: for §11.4-style out-of-order protocols and tests; this project's
+   * transport never calls it.
+   */
   setNonce(nonce: bigint): CipherState {
     if (nonce < 0n || nonce > MAX_NONCE)
       throw new VaultError('InvalidParameter', `nonce expected 0..2^64-1, got ${nonce}`);
@@ -122,7 +125,8 @@ export class SymmetricState {
   mixKey(inputKeyMaterial: Bytes): void {
     const [ck, tempK] = noiseHkdf(this.suite.hash, this.#ck, inputKeyMaterial, 2) as [Bytes, Bytes];
     this.#ck = ck;
-    this.#cs = CipherState.initializeKey(this.suite.cipher, tempK.subarray(0, 32)); // §5.2: if HASHLEN is 64, truncate temp_k to 32 bytes
+    // §5.2: if HASHLEN is 64, truncate temp_k to 32 bytes
+    this.#cs = CipherState.initializeKey(this.suite.cipher, tempK.subarray(0, 32));
   }
   /** MixHash(data) (§5.2): h = HASH(h || data). */
   mixHash(data: Bytes): void {

@@ -46,7 +46,9 @@ export interface NoiseDh {
   keyPairFromPrivate(privateKey: Bytes): DhKey;
 }
 
-/** Checks a byte-array argument (not a received message): `InvalidParameter` naming it, with expected and actual sizes. */
+/**
+ * Checks a byte-array argument (not a received message): `InvalidParameter` naming it, with expected and actual sizes.
+ */
 export function checkBytesParam(x: unknown, length: number | undefined, name: string): Bytes {
   if (!(x instanceof Uint8Array))
     throw new VaultError('InvalidParameter', `"${name}" expected Uint8Array, got ${typeof x}`);

@@ -92,7 +92,9 @@ export class Transport {
     return this.#receive.nonce;
   }
 
-  /** Encrypts the next message: EncryptWithAd(empty, payload) with the next nonce; `transport` sends with the one after. */
+  /**
+   * Encrypts the next message: EncryptWithAd(empty, payload) with the next nonce; `transport` sends with the one after.
+   */
   send(payload: Bytes): { message: Bytes; transport: Transport } {
     checkBytes(payload, undefined, 'payload');
     if (payload.length > MAX_TRANSPORT_PAYLOAD)

@@ -58,7 +58,10 @@ export function computeMaskingKey(s: Suite, randomizedPassword: Bytes): Bytes {
   return s.expand(randomizedPassword, L.maskingKey, s.Nh);
 }
 
-/** The info of the per-credential OPRF key: Expand(oprf_seed, credential_identifier || "OprfKey", Nok) (RFC 9807 §5.2.2). */
+/**
+ * The info of the per-credential OPRF key: Expand(oprf_seed, credential_identifier || "OprfKey", Nok) (RFC 9807
+ * §5.2.2).
+ */
 export function oprfKeyInfo(credentialIdentifier: Bytes): Bytes {
   return concat(credentialIdentifier, L.oprfKey);
 }
@@ -138,7 +141,10 @@ export function recover(
   return { clientPrivateKey: clientKeyPair.privateKey, cleartextCredentials, exportKey };
 }
 
-/** credential_response_pad = Expand(masking_key, masking_nonce || "CredentialResponsePad", Npk + Nn + Nm); XOR both ways (RFC 9807 §5.3). */
+/**
+ * credential_response_pad = Expand(masking_key, masking_nonce || "CredentialResponsePad", Npk + Nn + Nm); XOR both ways
+ * (RFC 9807 §5.3).
+ */
 export function maskResponse(s: Suite, maskingKey: Bytes, maskingNonce: Bytes, plaintext: Bytes): Bytes {
   const pad = s.expand(maskingKey, concat(maskingNonce, L.credentialResponsePad), s.group.Npk + s.Nn + s.Nm);
   return xor(pad, plaintext);

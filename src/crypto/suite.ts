@@ -127,7 +127,8 @@ function nobleOprf<P extends GroupPoint<P>>(
 ): PrimeOrderOprf<P> {
   const { ORDER, isLE, BYTES } = Fn;
   const seedLength = getMinHashLength(ORDER);
-  // RFC 9497 §3.2.1: DST = "DeriveKeyPair" || contextString, contextString = "OPRFV1-" || I2OSP(mode, 1) || "-" || identifier
+  // RFC 9497 §3.2.1: DST = "DeriveKeyPair" || contextString,
+  // contextString = "OPRFV1-" || I2OSP(mode, 1) || "-" || identifier
   const deriveDst = concat(utf8('DeriveKeyPair'), utf8('OPRFV1-'), Uint8Array.of(0), utf8('-' + name));
   // A decoder's output is decoded and checked once, then its point is reused by every operation on
   // it (a 3DH multiplication, another check). Keyed by the array, and used only while the array

@@ -215,7 +215,8 @@ export function verifyBundleVectors(vs: readonly BundleVector[]): string[] {
     const got = runBundleVector(v);
     if (canonicalJson(got) !== want)
       problems.push(
-        `${v.kind} "${v.name}": expected ${v.valid ? 'valid' : v.code} ${want.slice(0, 80)}…, got ${got.valid ? 'valid' : got.code} ${canonicalJson(got).slice(0, 80)}…`,
+        `${v.kind} "${v.name}": expected ${v.valid ? 'valid' : v.code} ${want.slice(0, 80)}…, ` +
+          `got ${got.valid ? 'valid' : got.code} ${canonicalJson(got).slice(0, 80)}…`,
       );
     if (v.kind === 'fleet-info' && v.intermediates !== undefined) {
       const ours = verdictOf(() => computeBundleIntermediates(v.fleetInfo));
@@ -430,14 +431,16 @@ function cases(w: World): Case[] {
     // accepted
     info(
       'epoch 1, fresh client',
-      'the first epoch served with the tree head of size 1 (empty inclusion proof) to a client that has accepted nothing',
+      'the first epoch served with the tree head of size 1 (empty ' +
+        'inclusion proof) to a client that has accepted nothing',
       'valid',
       info1,
       { intermediates: true },
     ),
     info(
       'epoch 2 after epoch 1 (rotation)',
-      'fleet-2 with the retiring keys of fleet-1, with the consistency proof from the accepted head of size 1: the result has a retiring context',
+      'fleet-2 with the retiring keys of fleet-1, with the consistency proof ' +
+        'from the accepted head of size 1: the result has a retiring context',
       'valid',
       serve(2, { knownTreeSize: 1 }),
       { state: s1 },
@@ -587,7 +590,8 @@ function cases(w: World): Case[] {
     ),
     info(
       'witness signature by another key',
-      'step 4: the bundle published through a log signed by a key the client does not pin, counter-signed by the real operator',
+      'step 4: the bundle published through a log signed by a key ' +
+        'the client does not pin, counter-signed by the real operator',
       'WitnessSignatureInvalid',
       publishElsewhere(a1, stranger, d.operator, ts[0]!),
     ),
@@ -690,7 +694,8 @@ function cases(w: World): Case[] {
     ),
     info(
       'another digest at the accepted epoch',
-      'step 8: the client accepted a split view of epoch 1 (a substituted channel key) and is now served the real epoch 1',
+      'step 8: the client accepted a split view of epoch 1 (a ' +
+        'substituted channel key) and is now served the real epoch 1',
       'LogEquivocation',
       info1,
       {
@@ -751,7 +756,8 @@ function cases(w: World): Case[] {
     ),
     tampered(
       'head of a split view',
-      'step 10: a head the witness signed over another log of size 1 (the same artifact at another timestamp): the bundle is not in it',
+      'step 10: a head the witness signed over another log of size 1 ' +
+        '(the same artifact at another timestamp): the bundle is not in it',
       'InclusionProofInvalid',
       (x) => (x.treeHead = split.treeHead),
     ),
@@ -781,7 +787,8 @@ function cases(w: World): Case[] {
     ),
     info(
       'equivocating tree heads',
-      'step 10: the witness signed epoch 1 again at another timestamp, in another log of size 1; the client holds the real head of size 1',
+      'step 10: the witness signed epoch 1 again at another timestamp, ' +
+        'in another log of size 1; the client holds the real head of size 1',
       'LogEquivocation',
       split,
       { state: s1, now: now(1) },
@@ -803,7 +810,8 @@ function cases(w: World): Case[] {
     ),
     info(
       'key substitution, no vendor root',
-      'a channel key nobody attested, signed by the witness and counter-signed by the operator: without step 11 the client cannot tell',
+      'a channel key nobody attested, signed by the witness and ' +
+        'counter-signed by the operator: without step 11 the client cannot tell',
       'valid',
       substitutedInfo,
     ),

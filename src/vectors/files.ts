@@ -37,7 +37,8 @@ export const VECTOR_FILES: readonly VectorFile<any>[] = [
   {
     file: 'opaque.json',
     format:
-      'RFC 9807 Appendix C format: {name, config, inputs, intermediates, outputs}; config.Suite and config.KSF name the configuration',
+      'RFC 9807 Appendix C format: {name, config, inputs, intermediates, ' +
+      'outputs}; config.Suite and config.KSF name the configuration',
     generate: generateOpaqueVectors,
     verify: (vs: OpaqueVector[]) =>
       vs.flatMap((v) => {
@@ -50,7 +51,8 @@ export const VECTOR_FILES: readonly VectorFile<any>[] = [
   {
     file: 'records.json',
     format:
-      'consensus-specs style: {name, description, pre, steps: [{command, valid, code?, triesRemaining?, status?}], post}',
+      'consensus-specs style: {name, description, pre, steps: ' +
+      '[{command, valid, code?, triesRemaining?, status?}], post}',
     generate: generateRecordVectors,
     verify: (vs: RecordVector[]) =>
       vs.flatMap((v) => {
@@ -95,7 +97,8 @@ export const VECTOR_FILES: readonly VectorFile<any>[] = [
   {
     file: 'merkle.json',
     format:
-      'RFC 9162 §2.1: {kind: "inclusion", size, index, entry, path, root} | {kind: "consistency", first, second, first_root, second_root, proof}; every vector must verify',
+      'RFC 9162 §2.1: {kind: "inclusion", size, index, entry, path, root} | {kind: ' +
+      '"consistency", first, second, first_root, second_root, proof}; every vector must verify',
     generate: generateMerkleVectors,
     verify: (vs: MerkleVector[]) => {
       const problems = verifyMerkleVectors(vs);
@@ -120,14 +123,21 @@ export const VECTOR_FILES: readonly VectorFile<any>[] = [
   {
     file: 'replication.json',
     format:
-      'the replicas\' wire, storage and rules (spec ch. 6): {kind: "peer-key" | "envelope" | "ballot" | "persist" | "restart" | "replica", name, ...}; envelope: {peerMacKey, from, to, receiver, body, mac, valid, code?, message?, macInput?}, persist: {hsm, version, durable, nonce, plaintext, aad, sealed, after}, restart: {hsm, blob, valid, code?, result?}, replica: {config, pre, steps: [{from, message, sent, applied}], post}',
+      'the replicas\' wire, storage and rules (spec ch. 6): {kind: "peer-key" | "envelope" ' +
+      '| "ballot" | "persist" | "restart" | "replica", name, ...}; envelope: {peerMacKey, ' +
+      'from, to, receiver, body, mac, valid, code?, message?, macInput?}, persist: {hsm, ' +
+      'version, durable, nonce, plaintext, aad, sealed, after}, restart: {hsm, blob, valid, ' +
+      'code?, result?}, replica: {config, pre, steps: [{from, message, sent, applied}], post}',
     generate: generateReplicationVectors,
     verify: verifyReplicationVectors,
   } satisfies VectorFile<ReplicationVector>,
   {
     file: 'sessions.json',
     format:
-      'single-replica vault sessions (spec ch. 9 §9.1.3): {name, description, suite, sessionTtlMs, keys, publicKeys, pre, operations: [{op: "register" | "recover" | "probe" | "wrong-mac", credentialId, password, key?, guessLimit?, result}], steps: [{now, op?, clientRandom?, frame?, vaultRandom, replies, code?}], post}; a step without frame is the session-expiry event, one without op a frame of the relay',
+      'single-replica vault sessions (spec ch. 9 §9.1.3): {name, description, suite, sessionTtlMs, keys, ' +
+      'publicKeys, pre, operations: [{op: "register" | "recover" | "probe" | "wrong-mac", credentialId, ' +
+      'password, key?, guessLimit?, result}], steps: [{now, op?, clientRandom?, frame?, vaultRandom, replies, ' +
+      'code?}], post}; a step without frame is the session-expiry event, one without op a frame of the relay',
     generate: generateSessionVectors,
     verify: verifySessionVectors,
   } satisfies VectorFile<SessionVector>,

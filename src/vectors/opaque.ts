@@ -160,8 +160,9 @@ export function generateOpaqueVectors(): OpaqueVector[] {
     const inputs = drawInputs(s, rng, c.identities);
     const run = runOpaqueTranscript(s, context, inputs);
     const hexInputs = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, toHex(v)]));
+    const contextName = c.context ? ` context "${c.context}"` : ' empty context';
     return {
-      name: `${s.id} ${s.ksf.name}${c.context ? ` context "${c.context}"` : ' empty context'}${c.identities ? ' with identities' : ''}`,
+      name: `${s.id} ${s.ksf.name}${contextName}${c.identities ? ' with identities' : ''}`,
       config: configOf(s, context),
       inputs: hexInputs,
       ...run,

@@ -59,19 +59,22 @@ const SCENARIOS: readonly { name: string; description: string; commands: readonl
   {
     name: 'wrong-passwords-then-right',
     description:
-      'two wrong passwords (each KE1 consumes a guess, each failed KE3 ends its session), then a valid KE3 resets the attempts (G2, G3)',
+      'two wrong passwords (each KE1 consumes a guess, each failed KE3 ' +
+      'ends its session), then a valid KE3 resets the attempts (G2, G3)',
     commands: [register(10), consume(1), end(1), consume(2), end(2, 'abort'), consume(3), reset(3)],
   },
   {
     name: 'exhausted',
     description:
-      'limit 3: three spent guesses, the last session ends, the record is Exhausted and erased; a fourth KE1 is refused (G4)',
+      'limit 3: three spent guesses, the last session ends, ' +
+      'the record is Exhausted and erased; a fourth KE1 is refused (G4)',
     commands: [register(3), consume(1), end(1), consume(2), end(2, 'expired'), consume(3), end(3), consume(4)],
   },
   {
     name: 'pending-at-limit',
     description:
-      'at the limit with a session still pending the record is not yet Exhausted; no further KE1 is accepted; the pending KE3 can still succeed',
+      'at the limit with a session still pending the record is not yet Exhausted; ' +
+      'no further KE1 is accepted; the pending KE3 can still succeed',
     commands: [register(2), consume(1), end(1), consume(2), consume(3), reset(2)],
   },
   {

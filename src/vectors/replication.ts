@@ -240,7 +240,10 @@ function material() {
   };
 }
 
-/** `hsm` keeping the byte arguments of its last `method` call: what bkv hands the HSM (MAC input; plaintext, AAD, nonce). */
+/**
+ * `hsm` keeping the byte arguments of its last `method` call: what bkv hands the HSM (MAC input; plaintext, AAD,
+ * nonce).
+ */
 function recording(hsm: Hsm, method: 'hmac' | 'seal'): { hsm: Hsm; last: () => Bytes[] } {
   let args: Bytes[] = [];
   const proxy = new Proxy(hsm, {
@@ -289,10 +292,15 @@ function describeMessage(m: Message): string {
     case 'AppendEntriesRequest': {
       const what =
         m.entries.length === 0 ? 'heartbeat' : `entries ${m.prevLogIndex + 1}..${m.prevLogIndex + m.entries.length}`;
-      return `AppendEntriesRequest, term ${m.term}, ${what} after ${m.prevLogIndex}@${m.prevLogTerm}, commit ${m.leaderCommit}${m.recoveryNonce !== null ? ', echoing the recovery nonce' : ''}`;
+      return (
+        `AppendEntriesRequest, term ${m.term}, ${what} after ${m.prevLogIndex}@${m.prevLogTerm}, ` +
+        `commit ${m.leaderCommit}${m.recoveryNonce !== null ? ', echoing the recovery nonce' : ''}`
+      );
     }
-    case 'AppendEntriesResponse':
-      return `AppendEntriesResponse, term ${m.term}, ${m.success ? `success up to ${m.matchIndex}` : `failure, last index ${m.lastLogIndex}`}${m.recoveryNonce !== null ? ', recovering' : ''}`;
+    case 'AppendEntriesResponse': {
+      const result = m.success ? `success up to ${m.matchIndex}` : `failure, last index ${m.lastLogIndex}`;
+      return `AppendEntriesResponse, term ${m.term}, ${result}${m.recoveryNonce !== null ? ', recovering' : ''}`;
+    }
   }
 }
 
@@ -480,7 +488,7 @@ function runRestart(v: Omit<RestartVector, keyof Verdict>): Verdict<RestartResul
   const storage = new MemoryHostStorage();
   if (v.blob !== null) storage.save(fromHex(v.blob));
   return verdictOf(() => {
-    const loaded = loadDurable<Command>({ hsm, sealLabel: v.hsm.sealLabel, storage });
+    const loaded = loadDurable<Command>({ hsm, sealLabel: v.hsm.sealLabel, storage }, seededRng('bkv vectors: reseal'));
     const { anchor, incarnation } = counters(hsm, v.hsm.sealLabel);
     return {
       durable: loaded.durable,
@@ -560,7 +568,7 @@ function storageVectors(m: ReturnType<typeof material>): { persist: PersistVecto
     restart: [
       restart(
         'fresh',
-        'no blob, counters at 0: a replica that never saved anything',
+        'no blob, counters at 0: a replica that never saved anything; it seals the empty state as (1.1)',
         { anchor: '0', ballot: '0', incarnation: '0' },
         null,
       ),
@@ -572,25 +580,26 @@ function storageVectors(m: ReturnType<typeof material>): { persist: PersistVecto
       ),
       restart(
         'the latest blob',
-        'the blob of the anchor version: the replica resumes from it, in life 2',
+        'the blob of the anchor version: the replica resumes from it and reseals it as (2.1)',
         last,
         blob(5),
       ),
       restart(
         'one ahead of the anchor',
-        'saved, crashed before the anchor moved: accepted, the anchor catches up',
+        'saved, crashed before the anchor moved: accepted; the reseal (2.1) puts the anchor past it',
         at(4),
         blob(5),
       ),
       restart(
         'an orphan of an earlier life',
-        'the host kept (1.5), written while the anchor stood at (1.4); life 2 has since saved (2.1): refused, rolled back',
+        'the host kept (1.5), written while the anchor stood at (1.4); ' +
+          'life 2 has since saved (2.1): refused, rolled back',
         { anchor: second.anchor, ballot: second.ballot, incarnation: second.incarnation },
         blob(5),
       ),
       restart(
         'the later life',
-        "life 2's save (2.1): the replica resumes from it, in life 3",
+        "life 2's save (2.1): the replica resumes from it and reseals it as (3.1)",
         { anchor: second.anchor, ballot: second.ballot, incarnation: second.incarnation },
         persist[5]!.sealed,
       ),
@@ -717,7 +726,8 @@ function replicaVectors(nonce: string): ReplicaVector[] {
   return [
     scenario(
       'replicate, then commit in two steps',
-      'entries arrive uncommitted; a heartbeat commits the first four, another the rest: each committed entry is applied in log order (a no-op changes nothing)',
+      'entries arrive uncommitted; a heartbeat commits the first four, another the rest: ' +
+        'each committed entry is applied in log order (a no-op changes nothing)',
       fresh,
       [
         [0, appendEntries(1, [0, 0], log, 0)],
@@ -750,7 +760,8 @@ function replicaVectors(nonce: string): ReplicaVector[] {
     ),
     scenario(
       'a restart applies the committed prefix again',
-      'records are not stored: a restarted replica has the log, applies nothing until a leader tells it the commit index, then applies every entry',
+      'records are not stored: a restarted replica has the log, ' +
+        'applies nothing until a leader tells it the commit index, then applies every entry',
       { durable: durable(1, 0, log), recoveryNonce: null },
       [[0, appendEntries(1, [10, 1], [], 10)]],
     ),
@@ -768,7 +779,8 @@ function replicaVectors(nonce: string): ReplicaVector[] {
     ),
     scenario(
       'a conflicting suffix is replaced',
-      "index 3 holds a term-1 entry the term-2 leader does not have: the follower's log is cut there and takes the leader's",
+      'index 3 holds a term-1 entry the term-2 leader does not have: ' +
+        "the follower's log is cut there and takes the leader's",
       { durable: durable(1, 0, log.slice(0, 3)), recoveryNonce: null },
       [
         [
@@ -787,7 +799,8 @@ function replicaVectors(nonce: string): ReplicaVector[] {
     ),
     scenario(
       'a recovering replica',
-      "rolled back: it refuses to vote, follows the leader (and applies what commits), and recovers only on an AppendEntries that echoes its nonce and reaches the leader's last index; then it votes again",
+      'rolled back: it refuses to vote, follows the leader (and applies what commits), and recovers only ' +
+        "on an AppendEntries that echoes its nonce and reaches the leader's last index; then it votes again",
       { durable: durable(1, 0, [], true), recoveryNonce: nonce },
       [
         [2, requestVote(1, [0, 0])],
@@ -798,7 +811,8 @@ function replicaVectors(nonce: string): ReplicaVector[] {
     ),
     scenario(
       'votes',
-      'a candidate whose log is behind is refused; the first up-to-date candidate of the term gets the vote, the second does not; a new term frees the vote',
+      'a candidate whose log is behind is refused; the first up-to-date candidate ' +
+        'of the term gets the vote, the second does not; a new term frees the vote',
       { durable: durable(1, null, log.slice(0, 1)), recoveryNonce: null },
       [
         [2, requestVote(1, [0, 0])],
@@ -853,7 +867,8 @@ function verifyOne(v: ReplicationVector): string[] {
       const problems = same(got, { valid: v.valid, code: v.code, message: v.message, macInput: v.macInput })
         ? []
         : [
-            `${at}: expected ${v.valid ? 'accepted' : v.code}, got ${got.valid ? 'accepted' : got.code}${got.valid && v.valid ? ' (message or MAC input differs)' : ''}`,
+            `${at}: expected ${v.valid ? 'accepted' : v.code}, got ${got.valid ? 'accepted' : got.code}` +
+              `${got.valid && v.valid ? ' (message or MAC input differs)' : ''}`,
           ];
       if (v.valid && v.message !== undefined) {
         const e = sealPeerMessage(
@@ -885,7 +900,8 @@ function verifyOne(v: ReplicationVector): string[] {
       return same(got, { valid: v.valid, code: v.code, result: v.result })
         ? []
         : [
-            `${at}: expected ${v.valid ? canonicalJson(v.result).slice(0, 60) : v.code}, got ${got.valid ? canonicalJson(got.result).slice(0, 60) : got.code}`,
+            `${at}: expected ${v.valid ? canonicalJson(v.result).slice(0, 60) : v.code}, ` +
+              `got ${got.valid ? canonicalJson(got.result).slice(0, 60) : got.code}`,
           ];
     }
     case 'replica': {
@@ -894,7 +910,8 @@ function verifyOne(v: ReplicationVector): string[] {
         same(s, v.steps[i])
           ? []
           : [
-              `${at}: step ${i} expected ${canonicalJson(v.steps[i]).slice(0, 80)}…, got ${canonicalJson(s).slice(0, 80)}…`,
+              `${at}: step ${i} expected ${canonicalJson(v.steps[i]).slice(0, 80)}…, ` +
+                `got ${canonicalJson(s).slice(0, 80)}…`,
             ],
       );
       return same(got.post, v.post) ? problems : [...problems, `${at}: post state differs`];

@@ -73,9 +73,15 @@ export interface SessionOperation {
 }
 
 export interface SessionStep {
-  /** The vault's clock, in ms: 1000 at the first step, 10 more at each next one, and the TTL + 1 more before an expiry event. */
+  /**
+   * The vault's clock, in ms: 1000 at the first step, 10 more at each next one, and the TTL + 1 more before an expiry
+   * event.
+   */
   readonly now: number;
-  /** The operation whose client sent `frame` (0-based index into `operations`); absent: the relay sent it, or the expiry event. */
+  /**
+   * The operation whose client sent `frame` (0-based index into `operations`); absent: the relay sent it, or the expiry
+   * event.
+   */
   readonly op?: number;
   /** Present iff `op` is: the client's random draws before sending `frame`, in order (hex; may be empty). */
   readonly clientRandom?: readonly string[];
@@ -409,42 +415,55 @@ const SCRIPTS: readonly Script[] = [
   {
     name: 'register',
     description:
-      'a registration on an empty vault: RegisterStart in Handshake1, RegisterResponse in Handshake2, RegisterFinish and RegisterDone in the channel',
+      'a registration on an empty vault: RegisterStart in Handshake1, ' +
+      'RegisterResponse in Handshake2, RegisterFinish and RegisterDone in the channel',
     setup: () => {},
     run: (r) => r.run(register('correct horse', 10)),
   },
   {
     name: 'recover-right-password',
     description:
-      'a recovery with the right password: KE1 spends a guess (9 tries left in KE2), the KE3 verifies, K is released sealed under the session key, the attempts go back to 0',
+      'a recovery with the right password: KE1 spends a guess (9 tries left in KE2), ' +
+      'the KE3 verifies, K is released sealed under the session key, the attempts go back to 0',
     setup: (r) => r.run(register('correct horse', 10)),
     run: (r) => r.run(recover('correct horse')),
   },
   {
     name: 'recover-wrong-password',
     description:
-      'a recovery with a wrong password: the KE2 says 9 tries left, the envelope does not open, the client sends RecoverAbort; the guess stays spent',
+      'a recovery with a wrong password: the KE2 says 9 tries left, ' +
+      'the envelope does not open, the client sends RecoverAbort; the guess stays spent',
     setup: (r) => r.run(register('correct horse', 10)),
     run: (r) => r.run(recover('battery staple')),
   },
   {
     name: 'recover-wrong-mac',
     description:
-      'a KE3 with a wrong MAC in a sound channel (operation wrong-mac): the client opens the envelope with the right password, then sends its KE3 with the last byte of client_mac flipped; the MAC check fails, so the vault ends the session as failed and answers Error(ClientAuthenticationFailed) with 9 tries left, which the client reports as WrongPassword: K is not released and the guess stays spent',
+      'a KE3 with a wrong MAC in a sound channel (operation wrong-mac): ' +
+      'the client opens the envelope with the right password, then sends its KE3 with the last byte ' +
+      'of client_mac flipped; the MAC check fails, so the vault ends the session as ' +
+      'failed and answers Error(ClientAuthenticationFailed) with 9 tries left, ' +
+      'which the client reports as WrongPassword: K is not released and the guess stays spent',
     setup: (r) => r.run(register('correct horse', 10)),
     run: (r) => r.run(recover('correct horse', 'wrong-mac')),
   },
   {
     name: 'reregistered-during-recovery',
     description:
-      'a recovery with the right password whose KE3 reaches the vault after a second client registered the credential again (another password): the new registration ends every pending session, so the KE3, whose MAC verifies against the old record, finds its session gone; the vault answers Error(UnknownSession) and releases nothing (the client reports Fault), and the new record keeps 0 attempts used',
+      'a recovery with the right password whose KE3 reaches the vault after a second ' +
+      'client registered the credential again (another password): the new registration ' +
+      'ends every pending session, so the KE3, whose MAC verifies against the old record, ' +
+      'finds its session gone; the vault answers Error(UnknownSession) ' +
+      'and releases nothing (the client reports Fault), and the new record keeps 0 attempts used',
     setup: (r) => r.run(register('correct horse', 10)),
     run: (r) => r.run(recover('correct horse'), { frame: 1, do: () => r.run(register('battery staple', 10)) }),
   },
   {
     name: 'exhausted',
     description:
-      'a record with a limit of 2: two wrong passwords (the second leaves 0 tries and, once aborted, the record Exhausted and erased), then the right password is refused in Handshake2 with Error(GuessLimitExceeded), which the client reports as Locked',
+      'a record with a limit of 2: two wrong passwords (the second leaves 0 tries and, ' +
+      'once aborted, the record Exhausted and erased), then the right password is refused ' +
+      'in Handshake2 with Error(GuessLimitExceeded), which the client reports as Locked',
     setup: (r) => r.run(register('correct horse', 2)),
     run: (r) => {
       r.run(recover('battery staple'));
@@ -455,7 +474,11 @@ const SCRIPTS: readonly Script[] = [
   {
     name: 'locked-with-pending',
     description:
-      "a record with a limit of 2: two probes leave 0 tries with both sessions pending (the record stays Registered: as far as the vault knows, either could still succeed), so the right password is refused in Handshake2 with Error(GuessLimitExceeded), which the client reports as Locked; the expiry event closes both probes' channels (two Alerts SessionExpired) and ends both sessions, and the record becomes Exhausted and erased",
+      'a record with a limit of 2: two probes leave 0 tries with both sessions pending (the ' +
+      'record stays Registered: as far as the vault knows, either could still succeed), ' +
+      'so the right password is refused in Handshake2 with Error(GuessLimitExceeded), ' +
+      "which the client reports as Locked; the expiry event closes both probes' channels (two Alerts " +
+      'SessionExpired) and ends both sessions, and the record becomes Exhausted and erased',
     setup: (r) => r.run(register('correct horse', 2)),
     run: (r) => {
       r.run(recover('a guess', 'probe'));
@@ -467,7 +490,9 @@ const SCRIPTS: readonly Script[] = [
   {
     name: 'unknown-credential',
     description:
-      'recoveries for a credential that was never registered: a fake KE2 (derived from the OPRF seed and the credential id, so the same for the same id) whose envelope never opens, answered like a wrong password; the stored records do not change',
+      'recoveries for a credential that was never registered: a fake KE2 (derived from ' +
+      'the OPRF seed and the credential id, so the same for the same id) ' +
+      'whose envelope never opens, answered like a wrong password; the stored records do not change',
     setup: (r) => r.run(register('correct horse', 10)),
     run: (r) => {
       r.run(recover('a guess', 'recover', hex('mallory')));
@@ -477,7 +502,8 @@ const SCRIPTS: readonly Script[] = [
   {
     name: 'abandoned-then-expired',
     description:
-      'a probe: KE1, then nothing after the KE2 (no KE3, no abort); the session stays pending until the expiry event ends it, and its guess stays spent',
+      'a probe: KE1, then nothing after the KE2 (no KE3, no abort); ' +
+      'the session stays pending until the expiry event ends it, and its guess stays spent',
     setup: (r) => r.run(register('correct horse', 10)),
     run: (r) => {
       r.run(recover('a guess', 'probe'));
@@ -487,7 +513,13 @@ const SCRIPTS: readonly Script[] = [
   {
     name: 'refused-frames',
     description:
-      'frames the relay sends that a vault must refuse without any change: a replayed Handshake1 (SessionReplayed); that Handshake1 with one byte flipped, first in the payload (byte 40), later in the ephemeral key (byte 7), each ChannelDecryptFailed; a KE3 with one byte flipped just before the genuine one (ChannelDecryptFailed: the channel stays open); and that KE3 sent again after its session ended (UnknownSession). Between them a wrong guess and a probe spend their guesses, and the right password still recovers',
+      'frames the relay sends that a vault must refuse without any change: ' +
+      'a replayed Handshake1 (SessionReplayed); that Handshake1 with one byte flipped, ' +
+      'first in the payload (byte 40), later in the ephemeral key (byte 7), ' +
+      'each ChannelDecryptFailed; a KE3 with one byte flipped just before the ' +
+      'genuine one (ChannelDecryptFailed: the channel stays open); and that KE3 sent ' +
+      'again after its session ended (UnknownSession). Between them a wrong ' +
+      'guess and a probe spend their guesses, and the right password still recovers',
     setup: (r) => r.run(register('correct horse', 10)),
     run: (r) => {
       r.run(recover('battery staple'));
