@@ -52,11 +52,11 @@ test('the sealed state in a file: persisted, then loaded by a new incarnation', 
   const hsm = fileMemoryHsm(tokenPath, rng);
   hsm.generateKey('seal', 'aes256gcm');
   const store = { hsm, sealLabel: 'seal', storage: new FileHostStorage(join(tmp, 'state.sealed')) };
-  const first = loadDurable(store);
+  const first = loadDurable(store, rng);
   expect(first.rolledBack).toBe(false);
   const durable = { ...EMPTY_DURABLE, currentTerm: 3, votedFor: 1 };
   persistDurable(store, first.version, durable, rng);
-  const again = loadDurable({ ...store, hsm: fileMemoryHsm(tokenPath, rng) });
+  const again = loadDurable({ ...store, hsm: fileMemoryHsm(tokenPath, rng) }, rng);
   expect(again.rolledBack).toBe(false);
   expect(again.durable).toMatchObject({ currentTerm: 3, votedFor: 1 });
   expect(again.version).toBeGreaterThan(first.version);
