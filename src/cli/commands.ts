@@ -48,6 +48,24 @@ const SUITE: Flag = {
   help: 'the OPAQUE configuration (spec ch. 2)',
 };
 
+/** The fleet directory of the served-vault commands (spec ch. 15). */
+const FLEET_DIR: Flag = {
+  name: 'dir',
+  kind: 'string',
+  value: 'DIR',
+  required: true,
+  help: 'the fleet directory (fleet.json)',
+  example: 'd',
+};
+const CREDENTIAL: Flag = {
+  name: 'credential',
+  kind: 'string',
+  value: 'ID',
+  required: true,
+  help: 'the credential id',
+  example: 'alice',
+};
+
 const int = (a: Parsed, name: string): number | undefined =>
   a.options[name] === undefined ? undefined : Number(a.options[name]);
 
@@ -109,6 +127,211 @@ export const COMMANDS: readonly Command[] = [
     async run(a, io) {
       const { fleetDeploy } = await import('./fleet.ts');
       return fleetDeploy(a, io.print);
+    },
+  },
+  {
+    name: 'serve',
+    summary: 'run one replica of a fleet in D as a process (bkv fleet up starts them; spec ch. 15)',
+    details: ['Runs until SIGTERM or SIGINT. Logs one line per event on stdout.'],
+    flags: [
+      FLEET_DIR,
+      { name: 'id', kind: 'int', min: 0, max: MAX_REPLICAS - 1, required: true, help: 'which replica', example: '0' },
+    ],
+    examples: ['serve --dir d --id 0'],
+    async run(a) {
+      const { serve } = await import('./serve.ts');
+      return serve(stringOption(a, 'dir')!, Number(a.options.id));
+    },
+  },
+  {
+    name: 'fleet up',
+    summary: 'deploy a fleet (ceremony of ch. 7) and start its replicas as processes on 127.0.0.1',
+    details: ['Writes DIR/fleet.json (addresses, pids), keys.json (what a client pins), evidence.json, r<i>/log.'],
+    flags: [
+      { name: 'dir', kind: 'string', value: 'DIR', required: true, help: 'a new or empty directory', example: 'd' },
+      { ...REPLICAS, default: '3' },
+      HSM,
+      {
+        name: 'session-ttl',
+        kind: 'int',
+        min: 100,
+        max: 3_600_000,
+        value: 'MS',
+        default: '60000',
+        help: 'how long a recovery session may stay open',
+        example: '3000',
+      },
+      JSON_FLAG,
+    ],
+    examples: ['fleet up --replicas 3 --dir d', 'fleet up --replicas 5 --dir d --hsm softhsm'],
+    async run(a, io) {
+      const { fleetUpCommand } = await import('./serve.ts');
+      const hsm = choiceOption(a, 'hsm', ['memory', 'softhsm'] as const, 'memory');
+      return fleetUpCommand(
+        {
+          dir: stringOption(a, 'dir')!,
+          replicas: Number(a.options.replicas),
+          hsm,
+          sessionTtlMs: int(a, 'session-ttl'),
+        },
+        io,
+      );
+    },
+  },
+  {
+    name: 'fleet status',
+    summary: "each replica's role, term, commit index and health (exit 1 when no majority serves)",
+    flags: [FLEET_DIR, JSON_FLAG],
+    examples: ['fleet status --dir d', 'fleet status --dir d --json'],
+    async run(a, io) {
+      const { fleetStatusCommand } = await import('./serve.ts');
+      return fleetStatusCommand(stringOption(a, 'dir')!, io);
+    },
+  },
+  {
+    name: 'fleet start',
+    summary: "restart a fleet's replicas that are down (after a crash), on their files and tokens",
+    flags: [
+      FLEET_DIR,
+      {
+        name: 'id',
+        kind: 'int',
+        min: 0,
+        max: MAX_REPLICAS - 1,
+        help: 'only this replica',
+        defaultText: 'all down',
+        example: '0',
+      },
+      JSON_FLAG,
+    ],
+    examples: ['fleet start --dir d', 'fleet start --dir d --id 0'],
+    async run(a, io) {
+      const { fleetStartCommand } = await import('./serve.ts');
+      return fleetStartCommand(stringOption(a, 'dir')!, int(a, 'id'), io);
+    },
+  },
+  {
+    name: 'fleet down',
+    summary: "stop a fleet's replicas (SIGTERM, then SIGKILL) and remove its HSM tokens",
+    flags: [FLEET_DIR, JSON_FLAG],
+    examples: ['fleet down --dir d'],
+    async run(a, io) {
+      const { fleetDownCommand } = await import('./serve.ts');
+      return fleetDownCommand(stringOption(a, 'dir')!, io);
+    },
+  },
+  {
+    name: 'register',
+    summary: 'register a fresh K under a password (read from stdin) with a running fleet; prints K',
+    flags: [
+      FLEET_DIR,
+      CREDENTIAL,
+      { name: 'limit', kind: 'int', min: 1, max: 255, default: '10', help: 'the guess limit', example: '3' },
+      JSON_FLAG,
+    ],
+    examples: ['register --dir d --credential alice', 'register --dir d --credential bob --limit 3 --json'],
+    async run(a, io) {
+      const { registerCommand } = await import('./serve.ts');
+      return registerCommand(
+        { dir: stringOption(a, 'dir')!, credential: stringOption(a, 'credential')!, limit: int(a, 'limit') },
+        io,
+      );
+    },
+  },
+  {
+    name: 'recover',
+    summary: 'recover K with a password (read from stdin) from a running fleet, or the tries left',
+    details: ['Exit 1 on a wrong password (the line says how many tries remain), a locked record or a fault.'],
+    flags: [
+      FLEET_DIR,
+      CREDENTIAL,
+      JSON_FLAG,
+    ],
+    examples: ['recover --dir d --credential alice', 'recover --dir d --credential alice --json'],
+    async run(a, io) {
+      const { recoverCommand } = await import('./serve.ts');
+      const dir = stringOption(a, 'dir')!;
+      return recoverCommand({ dir, credential: stringOption(a, 'credential')! }, io);
+    },
+  },
+  {
+    name: 'delete',
+    summary: "delete a credential's record from a running fleet",
+    flags: [
+      FLEET_DIR,
+      CREDENTIAL,
+      JSON_FLAG,
+    ],
+    examples: ['delete --dir d --credential alice'],
+    async run(a, io) {
+      const { deleteCommand } = await import('./serve.ts');
+      const dir = stringOption(a, 'dir')!;
+      return deleteCommand({ dir, credential: stringOption(a, 'credential')! }, io);
+    },
+  },
+  {
+    name: 'chaos',
+    summary: 'a Jepsen-style test of a fleet of real processes: clients, kill -9, pauses, partitions (spec 15.5)',
+    details: [
+      'Checks the history for linearizability, no acknowledged registration lost, the guess budget (G5),',
+      'release only after KE3 (G3) and liveness after healing. Exit 1 on a violation.',
+      "With --broken M, every replica runs M: exit 0 when the run catches it, 1 when it does not.",
+    ],
+    flags: [
+      { ...REPLICAS, default: '3' },
+      {
+        name: 'seconds',
+        kind: 'int',
+        min: 1,
+        max: 86_400,
+        default: '30',
+        help: 'how long the clients and the nemesis run',
+        example: '10',
+      },
+      { ...SEED, defaultText: 'a random one, printed' },
+      {
+        name: 'faults',
+        kind: 'list',
+        choices: ['kill', 'pause', 'partition', 'none'],
+        default: 'kill,pause,partition',
+        help: 'what the nemesis injects',
+        example: 'kill',
+      },
+      {
+        name: 'clients',
+        kind: 'int',
+        min: 1,
+        max: 64,
+        default: '4',
+        help: 'concurrent clients, two per credential',
+        example: '8',
+      },
+      HSM,
+      {
+        name: 'broken',
+        kind: 'string',
+        value: 'M',
+        help: 'a broken variant every replica runs (src/broken/catalog.ts)',
+        example: 'count-at-ke3',
+      },
+      {
+        name: 'out',
+        kind: 'string',
+        value: 'DIR',
+        help: 'keep the history, events and logs there',
+        defaultText: 'a temp dir, kept on a violation',
+        example: 'chaos-run',
+      },
+      JSON_FLAG,
+    ],
+    examples: [
+      'chaos --replicas 3 --seconds 30',
+      'chaos --seconds 10 --seed s1 --faults kill',
+      'chaos --seconds 10 --broken count-at-ke3',
+    ],
+    async run(a, io) {
+      const { chaosCommand } = await import('./serve.ts');
+      return chaosCommand(a, io);
     },
   },
   {

@@ -105,6 +105,49 @@ export class MemoryToken {
   }
 }
 
+/**
+ * A token's contents as text (keys in hex, counters in decimal): the non-volatile memory of the
+ * simulated HSM when a real replica process keeps it in a file (src/serve/files.ts, spec ch. 15).
+ * It is the memory backend's stand-in for a token's flash, for tests and local fleets only: the
+ * file holds the secrets in plaintext, as nothing but the operating system protects it.
+ */
+export function serializeToken(token: MemoryToken): string {
+  const s = stateOf(token);
+  const hex = (b: Bytes) => Buffer.from(b).toString('hex');
+  const keys = [...s.keys].map(([label, k]) => ({
+    label,
+    kind: k.kind,
+    secret: hex(k.secret),
+    local: k.local,
+    neverExtractable: k.neverExtractable,
+    extractable: k.extractable,
+  }));
+  const counters = [...s.counters].map(([name, v]) => [name, v.toString()]);
+  return JSON.stringify({ label: token.label, keys, counters });
+}
+
+/** The token `serializeToken` wrote (its public keys recomputed); a damaged text is `SealBroken`. */
+export function restoreToken(text: string): MemoryToken {
+  type KeyDoc = Omit<StoredKey, 'secret' | 'publicKey'> & { readonly label: string; readonly secret: string };
+  let doc: { label: string; keys: KeyDoc[]; counters: [string, string][] };
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new VaultError('SealBroken', 'memory token file: not JSON');
+  }
+  const token = new MemoryToken(doc.label);
+  const s = stateOf(token);
+  for (const k of doc.keys) {
+    const secret = new Uint8Array(Buffer.from(k.secret, 'hex'));
+    checkKind(k.kind);
+    const { local, neverExtractable, extractable } = k;
+    const publicKey = publicKeyOf(k.kind, secret);
+    s.keys.set(checkLabel(k.label), { kind: k.kind, secret, publicKey, local, neverExtractable, extractable });
+  }
+  for (const [name, v] of doc.counters) s.counters.set(checkLabel(name, 'name'), checkCounterValue(BigInt(v)));
+  return token;
+}
+
 const RISTRETTO_ORDER = ristretto255.Point.Fn.ORDER;
 
 function bytesToNumberLE(b: Bytes): bigint {

@@ -1,0 +1,270 @@
+/**
+ * A fleet of replica processes on one machine (spec ch. 15.1):
+ *
+ *   fleetUp(dir, n, hsm)  makes the N tokens, runs the ceremony of ch. 7 on them in this process
+ *                         (writing D/evidence.json), installs the peer key, writes D/fleet.json and
+ *                         D/keys.json, then starts the N replicas (`bkv serve --dir D --id i`), each
+ *                         detached in a process group of its own, its output in D/r<i>/log, and
+ *                         waits until a leader serves
+ *   startReplica(dir, i)  (re)starts replica i and records its pid in fleet.json
+ *   fleetStatus(dir)      GET /v1/status of each replica (or "down")
+ *   fleetDown(dir)        SIGTERM to each replica's group, SIGKILL after a grace period, then the
+ *                         HSM tokens are removed (the fleet's keys with them): a fleet brought down
+ *                         is gone; its logs stay
+ * @module
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, closeSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { toHex } from '../crypto/bytes.ts';
+import { systemRng } from '../crypto/rng.ts';
+import { getSuite, type SuiteId } from '../crypto/suite.ts';
+import { VaultError } from '../errors.ts';
+import type { Hsm } from '../hsm/hsm.ts';
+import { MemoryHsm, MemoryToken } from '../hsm/memory.ts';
+import { deployReplicatedFleet } from '../replication/provision.ts';
+import { pinnedClientContext, vaultConfig } from '../vault/setup.ts';
+import { EnvironmentError } from '../cli/exit.ts';
+import { ROOT } from '../cli/paths.ts';
+import { fileMemoryHsm, saveToken, writeAtomic } from './files.ts';
+import {
+  FLEET_FORMAT,
+  type FleetFile,
+  SERVE_TIMING,
+  SOFTHSM_PIN,
+  readFleet,
+  replicaDir,
+  softHsmConf,
+  tokenLabel,
+  urlOf,
+  writeFleet,
+} from './layout.ts';
+import { type ReplicaStatus, httpCall } from './wire.ts';
+
+export interface FleetUpOptions {
+  readonly dir: string;
+  readonly replicas: number;
+  readonly hsm: 'memory' | 'softhsm';
+  readonly sessionTtlMs?: number;
+  readonly broken?: string | null;
+  readonly chaosAdmin?: boolean;
+  /** How long to wait for a serving leader. */
+  readonly waitMs?: number;
+}
+
+/** Free ports on 127.0.0.1, found by listening on port 0 (released before the replicas bind them). */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<import('node:net').Server>((resolveServer, reject) => {
+          const s = createServer();
+          s.once('error', reject);
+          s.listen(0, '127.0.0.1', () => resolveServer(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+/** The suite a backend runs (SoftHSM has no ristretto255 DH: its OPAQUE AKE is on Curve25519). */
+export function suiteFor(hsm: 'memory' | 'softhsm'): SuiteId {
+  return hsm === 'softhsm' ? 'ristretto255-SHA512+Curve25519' : 'ristretto255-SHA512';
+}
+
+/** Makes the tokens and deploys the fleet's keys in them; returns the pinned keys. */
+async function provision(
+  dir: string,
+  n: number,
+  backend: 'memory' | 'softhsm',
+  prefix: string,
+): Promise<FleetFile['keys']> {
+  const suite = getSuite(suiteFor(backend));
+  let hsms: Hsm[];
+  let finish: () => void;
+  if (backend === 'memory') {
+    const tokens = Array.from({ length: n }, (_, i) => new MemoryToken(tokenLabel(i)));
+    hsms = tokens.map((t) => new MemoryHsm(t, systemRng));
+    finish = () => tokens.forEach((t, i) => saveToken(join(replicaDir(dir, i), 'token.json'), t));
+  } else {
+    const { createTokenDir, initTokenInProcess, loadSoftHsmModule, finalizeSoftHsm } = await import('../hsm/pkcs11.ts');
+    const { SoftHsm } = await import('../hsm/softhsm.ts');
+    const conf = createTokenDir(join(dir, 'tokens'), [], SOFTHSM_PIN);
+    process.env.SOFTHSM2_CONF = conf;
+    const module = loadSoftHsmModule();
+    for (let i = 0; i < n; i++) initTokenInProcess(module, tokenLabel(i), SOFTHSM_PIN);
+    hsms = Array.from({ length: n }, (_, i) => new SoftHsm({ token: tokenLabel(i), pin: SOFTHSM_PIN }));
+    finish = () => {
+      for (const h of hsms) h.close();
+      finalizeSoftHsm();
+    };
+  }
+  const { deployment, labels } = deployReplicatedFleet(hsms, suite, prefix, systemRng);
+  writeAtomic(join(dir, 'evidence.json'), JSON.stringify(deployment.evidence, null, 2) + '\n');
+  const config = vaultConfig({ suite, labels });
+  const ctx = pinnedClientContext(hsms[0]!, config);
+  finish();
+  return { channelKey: toHex(ctx.channelKey), opaqueServerKey: toHex(ctx.opaqueServerKey) };
+}
+
+/** Deploys and starts a fleet in `dir` (new or empty). */
+export async function fleetUp(o: FleetUpOptions, print: (line: string) => void): Promise<FleetFile> {
+  const dir = resolve(o.dir);
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    throw new EnvironmentError(`${dir} is not empty (a fleet is there already? bkv fleet down --dir ${o.dir})`);
+  }
+  mkdirSync(dir, { recursive: true });
+  for (let i = 0; i < o.replicas; i++) mkdirSync(replicaDir(dir, i), { recursive: true });
+  const prefix = 'bkv-serve';
+  const keys = await provision(dir, o.replicas, o.hsm, prefix);
+  const ports = await freePorts(o.replicas);
+  const fleet: FleetFile = {
+    format: FLEET_FORMAT,
+    replicas: o.replicas,
+    hsm: o.hsm,
+    suite: suiteFor(o.hsm),
+    prefix,
+    sessionTtlMs: o.sessionTtlMs ?? 60_000,
+    addresses: ports.map((p) => `127.0.0.1:${p}`),
+    pids: ports.map(() => null),
+    timing: SERVE_TIMING,
+    broken: o.broken ?? null,
+    chaosAdmin: o.chaosAdmin === true,
+    keys,
+  };
+  writeFleet(dir, fleet);
+  writeAtomic(join(dir, 'keys.json'), JSON.stringify({ suite: fleet.suite, ...keys }, null, 2) + '\n');
+  for (let i = 0; i < o.replicas; i++) startReplica(dir, i);
+  const leader = await waitForLeader(dir, o.waitMs ?? 20_000);
+  if (leader === null)
+    throw new EnvironmentError(`no leader served within ${(o.waitMs ?? 20_000) / 1000} s (see ${dir}/r*/log)`);
+  print(
+    `fleet of ${o.replicas} up in ${dir} (${o.hsm} HSMs, suite ${fleet.suite}): ` +
+      `leader r${leader.id} in term ${leader.term}`,
+  );
+  return readFleet(dir);
+}
+
+/** Starts replica i detached (its own process group), appends its output to D/r<i>/log, records its pid. */
+export function startReplica(dir: string, i: number): number {
+  const f = readFleet(dir);
+  const log = openSync(join(replicaDir(dir, i), 'log'), 'a');
+  const bin = join(ROOT, 'bin', 'bkv.js');
+  const child = spawn(process.execPath, [bin, 'serve', '--dir', dir, '--id', String(i)], {
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: { ...process.env, ...(f.hsm === 'softhsm' && { SOFTHSM2_CONF: softHsmConf(dir) }) },
+  });
+  closeSync(log);
+  child.unref();
+  const pid = child.pid!;
+  const pids = [...readFleet(dir).pids];
+  pids[i] = pid;
+  writeFleet(dir, { ...readFleet(dir), pids });
+  return pid;
+}
+
+/** Opens replica i's HSM, as `bkv serve` does. */
+export async function openReplicaHsm(dir: string, f: FleetFile, i: number): Promise<Hsm> {
+  if (f.hsm === 'memory') return fileMemoryHsm(join(replicaDir(dir, i), 'token.json'), systemRng);
+  process.env.SOFTHSM2_CONF = softHsmConf(dir);
+  const { SoftHsm } = await import('../hsm/softhsm.ts');
+  return new SoftHsm({ token: tokenLabel(i), pin: SOFTHSM_PIN });
+}
+
+/** Each replica's status, or null when it does not answer. */
+export async function fleetStatuses(dir: string, timeoutMs = 1000): Promise<(ReplicaStatus | null)[]> {
+  const f = readFleet(dir);
+  return Promise.all(
+    f.addresses.map(async (a) => {
+      try {
+        const r = await httpCall(urlOf(a, '/v1/status'), 'GET', null, timeoutMs);
+        return r.status === 200 ? (JSON.parse(r.body) as ReplicaStatus) : null;
+      } catch {
+        return null;
+      }
+    }),
+  );
+}
+
+/** The serving leader with the highest term, once one serves (null past `ms`). */
+export async function waitForLeader(dir: string, ms: number): Promise<ReplicaStatus | null> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const s = await fleetStatuses(dir, 500);
+    const leaders = s.filter((x): x is ReplicaStatus => x !== null && x.serving);
+    if (leaders.length > 0) return leaders.sort((a, b) => b.term - a.term)[0]!;
+    await sleep(100);
+  }
+  return null;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Replica i's process (the pid fleet.json records) exists, answering or not (it may be starting, or paused). */
+export function replicaRunning(f: FleetFile, i: number): boolean {
+  const pid = f.pids[i];
+  return pid !== null && pid !== undefined && alive(pid);
+}
+
+/** Waits until replica i answers its status (true), or `ms` pass (false). */
+export async function waitForReplica(dir: string, i: number, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if ((await fleetStatuses(dir, 500))[i] !== null) return true;
+    await sleep(100);
+  }
+  return false;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Sends `signal` to replica i's process group (it is its leader: spawned detached). */
+export function signalReplica(f: FleetFile, i: number, signal: NodeJS.Signals): boolean {
+  const pid = f.pids[i];
+  if (pid === null || pid === undefined) return false;
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Stops every replica (SIGTERM, then SIGKILL after `graceMs`), removes the tokens; true if any was running. */
+export async function fleetDown(dir: string, graceMs = 2000): Promise<number> {
+  const f = readFleet(dir);
+  let stopped = 0;
+  for (let i = 0; i < f.replicas; i++) {
+    if (f.pids[i] && alive(f.pids[i]!)) stopped++;
+    signalReplica(f, i, 'SIGCONT');
+    signalReplica(f, i, 'SIGTERM');
+  }
+  const end = Date.now() + graceMs;
+  while (Date.now() < end && f.pids.some((p) => p !== null && alive(p))) await sleep(50);
+  for (let i = 0; i < f.replicas; i++) signalReplica(f, i, 'SIGKILL');
+  writeFleet(dir, { ...f, pids: f.pids.map(() => null) });
+  rmSync(join(dir, 'tokens'), { recursive: true, force: true });
+  for (let i = 0; i < f.replicas; i++) rmSync(join(replicaDir(dir, i), 'token.json'), { force: true });
+  return stopped;
+}
+
+/** Refuses a directory that holds no fleet or a fleet already brought down. */
+export function requireTokens(dir: string, f: FleetFile): void {
+  const there =
+    f.hsm === 'memory' ? existsSync(join(replicaDir(dir, 0), 'token.json')) : existsSync(join(dir, 'tokens'));
+  if (!there) throw new VaultError('KeyNotFound', `${dir}: the fleet's tokens are gone (it was brought down)`);
+}

@@ -1,0 +1,102 @@
+/**
+ * A running fleet's directory (spec ch. 15.3):
+ *
+ *   D/fleet.json         what every process reads: the replicas' addresses, the HSM backend, the
+ *                        suite, the key labels, the pinned keys, the pids of the running replicas
+ *   D/keys.json          what a client pins (the fleet's channel key and OPAQUE server key)
+ *   D/r<i>/state.sealed  replica i's sealed durable state (host storage, spec ch. 6)
+ *   D/r<i>/token.json    replica i's memory HSM token (--hsm memory)
+ *   D/r<i>/log           one line per event
+ *   D/r<i>/events.jsonl  what left replica i's HSM, for the checkers (ghost events, spec ch. 12)
+ *   D/tokens/            the SoftHSM2 token directory (--hsm softhsm), one token per replica
+ * @module
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EnvironmentError } from '../cli/exit.ts';
+import { fromHex } from '../crypto/bytes.ts';
+import { getSuite, type SuiteId } from '../crypto/suite.ts';
+import type { ClientContext } from '../client/session.ts';
+import { replicationLabels, type ReplicationLabels } from '../replication/provision.ts';
+import type { VaultConfig } from '../vault/node.ts';
+import { pinnedContext, vaultConfig } from '../vault/setup.ts';
+import { writeAtomic } from './files.ts';
+
+export const FLEET_FORMAT = 'bkv-fleet/1';
+export const SOFTHSM_PIN = '1234';
+
+export interface Timing {
+  readonly heartbeatMs: number;
+  readonly electionMinMs: number;
+  readonly electionMaxMs: number;
+  readonly expiryTickMs: number;
+}
+
+/**
+ * The timers of a served replica. Elections wait 0.8-1.6 s: a loaded machine can hold a process
+ * (a tsx start, a burst of fsyncs) for hundreds of ms, and a shorter timeout turned every such
+ * pause into a change of leader.
+ */
+export const SERVE_TIMING: Timing = Object.freeze({
+  heartbeatMs: 100,
+  electionMinMs: 800,
+  electionMaxMs: 1600,
+  expiryTickMs: 500,
+});
+
+export interface FleetFile {
+  readonly format: typeof FLEET_FORMAT;
+  readonly replicas: number;
+  readonly hsm: 'memory' | 'softhsm';
+  readonly suite: SuiteId;
+  readonly prefix: string;
+  readonly sessionTtlMs: number;
+  /** host:port of each replica: its peer and client endpoint. */
+  readonly addresses: readonly string[];
+  /** The pids of the replica processes (null: not running). */
+  readonly pids: readonly (number | null)[];
+  readonly timing: Timing;
+  /** A deliberately broken variant every replica runs (src/broken/catalog.ts), for chaos runs. */
+  readonly broken: string | null;
+  /** The replicas accept the chaos harness's partition requests (POST /v1/admin/drop). */
+  readonly chaosAdmin: boolean;
+  /** The public keys a client pins (hex). */
+  readonly keys: { readonly channelKey: string; readonly opaqueServerKey: string };
+}
+
+export const fleetPath = (dir: string) => join(dir, 'fleet.json');
+export const replicaDir = (dir: string, i: number) => join(dir, `r${i}`);
+export const tokenLabel = (i: number) => `bkv-r${i}`;
+export const softHsmConf = (dir: string) => join(dir, 'tokens', 'softhsm2.conf');
+
+export function readFleet(dir: string): FleetFile {
+  const path = fleetPath(dir);
+  if (!existsSync(path)) throw new EnvironmentError(`${path}: no fleet here (bkv fleet up --dir ${dir} makes one)`);
+  const f = JSON.parse(readFileSync(path, 'utf8')) as FleetFile;
+  if (f.format !== FLEET_FORMAT) throw new EnvironmentError(`${path}: not a ${FLEET_FORMAT} file`);
+  return f;
+}
+
+export function writeFleet(dir: string, f: FleetFile): void {
+  writeAtomic(fleetPath(dir), JSON.stringify(f, null, 2) + '\n');
+}
+
+export function fleetLabelsOf(f: FleetFile): ReplicationLabels {
+  return replicationLabels(f.prefix);
+}
+
+export function fleetConfig(f: FleetFile): VaultConfig {
+  return vaultConfig({ suite: getSuite(f.suite), labels: fleetLabelsOf(f), sessionTtlMs: f.sessionTtlMs });
+}
+
+/** What a client of this fleet pins. */
+export function fleetClientContext(f: FleetFile): ClientContext {
+  return pinnedContext(fleetConfig(f), {
+    channelKey: fromHex(f.keys.channelKey),
+    opaqueServerKey: fromHex(f.keys.opaqueServerKey),
+  });
+}
+
+export function urlOf(address: string, path: string): string {
+  return `http://${address}${path}`;
+}

@@ -1,0 +1,386 @@
+/**
+ * One replica as a real process (spec ch. 15.1): the third runtime of the protocol core, after the
+ * explorer and the simulator. It drives the same step functions through the same host functions
+ * (`startHosted`, `stepHosted`, src/replication/host.ts), with
+ *
+ *   timers      real ones: election (random in [min, max], re-armed when a step says so),
+ *               heartbeat (candidates and leaders), session expiry (the serving leader)
+ *   peers       HTTP POST /v1/peer to the other replicas, each message MAC'd with the fleet's peer
+ *               key; fire and forget: a lost message is Raft's to survive
+ *   clients     HTTP POST /v1/frame: the frame is handed to `handleClientFrame`; the request waits
+ *               for the first frame the replica releases on that channel (now, or once an entry
+ *               commits), or answers 504 after `answerTimeoutMs`
+ *   storage     the sealed blob in a file, written atomically (files.ts); the HSM: a memory token in
+ *               a file, or a SoftHSM2 token
+ *
+ * Node runs one step at a time: a step, its persist (synchronous fsyncs and HSM calls) and the
+ * release of its outputs happen with nothing in between, as in the simulator's `#run`. A crash (a
+ * `kill -9`) can land between any two system calls of a persist; what is released left only after
+ * the persist returned. The ghost events (what left the HSM) go to `events.jsonl` before release.
+ * @module
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { systemRng } from '../crypto/rng.ts';
+import { VaultError, isVaultError } from '../errors.ts';
+import type { Hsm } from '../hsm/hsm.ts';
+import {
+  type Hosted,
+  type HostIo,
+  type ReplicaAction,
+  type ReplicaRules,
+  raftConfig,
+  startHosted,
+  stepHosted,
+} from '../replication/host.ts';
+import { openPeerMessage, readVaultCommand, sealPeerMessage } from '../replication/peer-auth.ts';
+import type { Outbound, RaftConfig } from '../replication/raft.ts';
+import type { GhostEvent, ReplicaStep } from '../replication/replica.ts';
+import type { VaultConfig } from '../vault/node.ts';
+import type { Command } from '../vault/records.ts';
+import type { Frame } from '../vault/protocol.ts';
+import { FileHostStorage } from './files.ts';
+import { type FleetFile, fleetConfig, fleetLabelsOf, replicaDir, urlOf } from './layout.ts';
+import {
+  DEFAULT_LIMITS,
+  type ReplicaStatus,
+  type ServeLimits,
+  decodeEnvelope,
+  decodeFrame,
+  encodeEnvelope,
+  encodeFrame,
+  httpCall,
+} from './wire.ts';
+
+export interface ReplicaServerOptions {
+  readonly dir: string;
+  readonly id: number;
+  readonly fleet: FleetFile;
+  readonly hsm: Hsm;
+  readonly rules: ReplicaRules;
+  readonly limits?: Partial<ServeLimits>;
+  /** One line per event (default: stdout). */
+  readonly log?: (line: string) => void;
+}
+
+type Waiter = (frame: Frame) => void;
+
+/** A replica process's ghost event, as `events.jsonl` holds it: the event, the replica, the wall time in ms. */
+export type LoggedGhost = GhostEvent & { readonly replica: number; readonly at: number };
+
+/** Wall-clock time in ms with sub-millisecond precision, comparable across processes of one machine. */
+export function wallTime(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export class ReplicaServer {
+  readonly id: number;
+  readonly #fleet: FleetFile;
+  readonly #rules: ReplicaRules;
+  readonly #config: VaultConfig;
+  readonly #raft: RaftConfig;
+  readonly #io: HostIo;
+  readonly #storage: FileHostStorage;
+  readonly #limits: ServeLimits;
+  readonly #log: (line: string) => void;
+  readonly #events: number;
+  readonly #waiters = new Map<string, Waiter>();
+  readonly #dropped = new Set<number>();
+  readonly #started = Date.now();
+  #hosted: Hosted | null = null;
+  #server: Server | null = null;
+  #election: NodeJS.Timeout | null = null;
+  #timers: NodeJS.Timeout[] = [];
+  #persists = 0;
+  #stopping = false;
+
+  constructor(o: ReplicaServerOptions) {
+    this.id = o.id;
+    this.#fleet = o.fleet;
+    this.#rules = o.rules;
+    this.#config = fleetConfig(o.fleet);
+    this.#raft = raftConfig(o.rules, o.id, o.fleet.replicas, 64);
+    this.#limits = { ...DEFAULT_LIMITS, ...o.limits };
+    this.#log = o.log ?? ((line) => process.stdout.write(line + '\n'));
+    const dir = replicaDir(o.dir, o.id);
+    this.#storage = new FileHostStorage(join(dir, 'state.sealed'));
+    this.#io = {
+      hsm: o.hsm,
+      sealLabel: fleetLabelsOf(o.fleet).seal,
+      storage: this.#storage,
+      rng: systemRng,
+      sealRng: systemRng,
+    };
+    this.#events = openSync(join(dir, 'events.jsonl'), 'a');
+  }
+
+  /** Loads the durable state (a new incarnation), listens, and arms the timers. */
+  async start(): Promise<string> {
+    const started = startHosted(this.#rules, this.#io, this.#raft);
+    this.#hosted = started.hosted;
+    const d = started.hosted.state.raft.durable;
+    if (started.rolledBack)
+      this.#say(
+        `start: host storage rolled back, lost or altered (${started.refusal?.message}); ` +
+          `recovering in term ${d.currentTerm}`,
+      );
+    else
+      this.#say(
+        `start: term ${d.currentTerm}, log of ${d.log.length}${d.recovering ? ', recovering' : ''}, pid ${process.pid}`,
+      );
+    const server = createServer((req, res) => this.#handle(req, res));
+    server.maxConnections = this.#limits.maxConnections;
+    server.requestTimeout = this.#limits.requestTimeoutMs;
+    server.headersTimeout = Math.min(this.#limits.requestTimeoutMs, 60_000);
+    server.keepAliveTimeout = 5000;
+    const [host, port] = splitAddress(this.#fleet.addresses[this.id]!);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    this.#server = server;
+    const t = this.#fleet.timing;
+    this.#armElection();
+    this.#timers.push(setInterval(() => this.#tick('heartbeat'), t.heartbeatMs));
+    this.#timers.push(setInterval(() => this.#tick('expiry'), t.expiryTickMs));
+    this.#say(`listening on ${this.#fleet.addresses[this.id]}`);
+    return this.#fleet.addresses[this.id]!;
+  }
+
+  /** Stops cleanly (SIGTERM): no more steps, the listener closed, the HSM closed. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    for (const t of this.#timers) clearInterval(t);
+    if (this.#election) clearTimeout(this.#election);
+    await new Promise<void>((resolve) => {
+      if (!this.#server) return resolve();
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+    closeSync(this.#events);
+    this.#io.hsm.close();
+    this.#say('stopped');
+  }
+
+  status(): ReplicaStatus {
+    const s = this.#hosted!.state;
+    return {
+      id: this.id,
+      pid: process.pid,
+      role: s.raft.role,
+      term: s.raft.durable.currentTerm,
+      serving: s.serving,
+      commitIndex: s.raft.commitIndex,
+      lastApplied: s.lastApplied,
+      logLength: s.raft.durable.log.length,
+      leaderHint: s.raft.role === 'leader' ? this.id : s.raft.leaderHint,
+      recovering: s.raft.durable.recovering,
+      records: Object.keys(s.node.vault.records).length,
+      persists: this.#persists,
+      upMs: Date.now() - this.#started,
+    };
+  }
+
+  // ----------------------------------------------------------------------------------------------
+  // Steps
+
+  /** One step, its persist, then the release of its outputs (the module header). */
+  #run(action: ReplicaAction): void {
+    if (this.#stopping || this.#hosted === null) return;
+    const before = this.#hosted.state;
+    const ran: { hosted: Hosted; step: ReplicaStep } = stepHosted(
+      this.#rules,
+      this.#io,
+      this.#hosted,
+      action,
+      Date.now(),
+      this.#config,
+    );
+    this.#hosted = ran.hosted;
+    const { step } = ran;
+    const r = step.state.raft;
+    if (r.durable !== before.raft.durable) this.#persists++;
+    if (r.role !== before.raft.role || r.durable.currentTerm !== before.raft.durable.currentTerm) {
+      this.#say(
+        `${r.role} in term ${r.durable.currentTerm}` +
+          (r.leaderHint !== null && r.role === 'follower' ? ` (leader r${r.leaderHint})` : ''),
+      );
+    }
+    if (step.state.serving && !before.serving)
+      this.#say(`serving clients (term ${r.durable.currentTerm}, commit ${r.commitIndex})`);
+    if (step.resetTimer) this.#armElection();
+    for (const g of step.ghost) this.#ghost(g);
+    for (const m of step.messages) this.#sendPeer(m);
+    for (const f of step.frames) this.#release(f);
+  }
+
+  #ghost(g: GhostEvent): void {
+    if (g.type === 'Applied') return;
+    const line = JSON.stringify({ ...g, replica: this.id, at: wallTime() }) + '\n';
+    writeSync(this.#events, line);
+    if (g.type === 'Registered') this.#say(`registered ${g.credential.slice(0, 12)} (index ${g.index})`);
+    if (g.type === 'Ke2Sent')
+      this.#say(`KE2 leaves for session ${g.session.slice(0, 8)} of ${g.credential.slice(0, 12)} (index ${g.index})`);
+    if (g.type === 'Reset' && g.released)
+      this.#say(`K released in session ${g.session.slice(0, 8)} of ${g.credential.slice(0, 12)}`);
+  }
+
+  #release(f: Frame): void {
+    const w = this.#waiters.get(f.channel);
+    if (w === undefined) return; // nobody waits on that channel (it gave up): the frame is lost, as on a network
+    this.#waiters.delete(f.channel);
+    w(f);
+  }
+
+  #armElection(): void {
+    if (this.#election) clearTimeout(this.#election);
+    const t = this.#fleet.timing;
+    const ms = t.electionMinMs + Math.floor(Math.random() * (t.electionMaxMs - t.electionMinMs + 1));
+    this.#election = setTimeout(() => {
+      this.#election = null;
+      if (this.#hosted?.state.raft.role !== 'leader') this.#run((steps, s, env) => steps.onElectionTimeout(s, env));
+      if (this.#election === null) this.#armElection();
+    }, ms);
+  }
+
+  #tick(timer: 'heartbeat' | 'expiry'): void {
+    const s = this.#hosted?.state;
+    if (!s) return;
+    if (timer === 'heartbeat' && s.raft.role !== 'follower') this.#run((steps, x, env) => steps.onHeartbeat(x, env));
+    if (timer === 'expiry' && s.serving) this.#run((steps, x, env) => steps.onSessionExpiry(x, env));
+  }
+
+  #sendPeer(out: Outbound<Command>): void {
+    if (this.#dropped.has(out.to)) return;
+    const envelope = sealPeerMessage(this.#io.hsm, fleetLabelsOf(this.#fleet).peerMac, this.id, out.to, out.message);
+    const address = this.#fleet.addresses[out.to];
+    if (address === undefined) return;
+    httpCall(urlOf(address, '/v1/peer'), 'POST', encodeEnvelope(envelope), 1000).catch(() => {
+      // the peer is down or slow: Raft resends
+    });
+  }
+
+  // ----------------------------------------------------------------------------------------------
+  // HTTP
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    const path = req.url ?? '';
+    if (req.method === 'GET' && path === '/v1/status') return reply(res, 200, JSON.stringify(this.status()));
+    if (req.method !== 'POST' || !['/v1/frame', '/v1/peer', '/v1/admin/drop'].includes(path)) {
+      req.resume();
+      return reply(res, 404, JSON.stringify({ error: 'NotFound' }));
+    }
+    readBody(req, this.#limits.maxBodyBytes).then(
+      (body) => {
+        if (body === null) return reply(res, 413, JSON.stringify({ error: 'MalformedMessage' }), true);
+        if (path === '/v1/peer') return this.#onPeer(body, res);
+        if (path === '/v1/frame') return this.#onFrame(body, res);
+        return this.#onDrop(body, res);
+      },
+      () => res.destroy(),
+    );
+  }
+
+  #onPeer(body: string, res: ServerResponse): void {
+    reply(res, 204, '');
+    if (this.#stopping) return;
+    let env;
+    try {
+      env = decodeEnvelope(body);
+      if (this.#dropped.has(env.from)) return;
+      const message = openPeerMessage(this.#io.hsm, fleetLabelsOf(this.#fleet).peerMac, this.id, env, readVaultCommand);
+      const from = env.from;
+      this.#run((steps, s, e) => steps.handlePeerMessage(s, from, message, e));
+    } catch (e) {
+      if (!isVaultError(e, 'PeerAuthenticationFailed') && !isVaultError(e, 'MalformedMessage')) throw e;
+      this.#say(`peer message refused: ${e.code}: ${e.message}`);
+    }
+  }
+
+  #onFrame(body: string, res: ServerResponse): void {
+    let frame: Frame;
+    try {
+      frame = decodeFrame(body);
+      if (frame.kind !== 'Handshake1' && frame.kind !== 'Transport')
+        throw new VaultError('MalformedMessage', `a client sends Handshake1 or Transport, not ${frame.kind}`);
+    } catch (e) {
+      if (!isVaultError(e)) throw e;
+      return reply(res, 400, JSON.stringify({ error: e.code, message: e.message }));
+    }
+    if (this.#waiters.has(frame.channel)) return reply(res, 409, JSON.stringify({ error: 'ChannelStateError' }));
+    if (this.#waiters.size >= this.#limits.maxWaiting) return reply(res, 503, JSON.stringify({ error: 'Unavailable' }));
+    const timer = setTimeout(() => {
+      if (this.#waiters.get(frame.channel) !== waiter) return;
+      this.#waiters.delete(frame.channel);
+      reply(res, 504, JSON.stringify({ error: 'Unavailable' }));
+    }, this.#limits.answerTimeoutMs);
+    const waiter: Waiter = (f) => {
+      clearTimeout(timer);
+      reply(res, 200, encodeFrame(f));
+    };
+    this.#waiters.set(frame.channel, waiter);
+    res.on('close', () => {
+      if (this.#waiters.get(frame.channel) === waiter) this.#waiters.delete(frame.channel);
+      clearTimeout(timer);
+    });
+    this.#run((steps, s, env) => steps.handleClientFrame(s, frame, env));
+  }
+
+  #onDrop(body: string, res: ServerResponse): void {
+    if (!this.#fleet.chaosAdmin) return reply(res, 404, JSON.stringify({ error: 'NotFound' }));
+    let peers: unknown;
+    try {
+      peers = (JSON.parse(body) as { peers?: unknown }).peers;
+    } catch {
+      peers = null;
+    }
+    if (!Array.isArray(peers) || !peers.every((p) => Number.isInteger(p))) {
+      return reply(res, 400, JSON.stringify({ error: 'MalformedMessage' }));
+    }
+    this.#dropped.clear();
+    for (const p of peers as number[]) this.#dropped.add(p);
+    this.#say(peers.length ? `partitioned from ${peers.map((p) => `r${p}`).join(', ')}` : 'partition healed');
+    reply(res, 204, '');
+  }
+
+  #say(text: string): void {
+    this.#log(`${new Date().toISOString()} r${this.id} ${text}`);
+  }
+}
+
+function reply(res: ServerResponse, status: number, body: string, close = false): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, { 'content-type': 'application/json', ...(close && { connection: 'close' }) });
+  res.end(body);
+}
+
+/** The whole body as text, or null past `max` bytes (the rest is not read). */
+function readBody(req: IncomingMessage, max: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > max) {
+      req.resume();
+      return resolve(null);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        req.removeAllListeners('data');
+        req.resume();
+        resolve(null);
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(size > max ? null : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+export function splitAddress(address: string): [string, number] {
+  const k = address.lastIndexOf(':');
+  return [address.slice(0, k), Number(address.slice(k + 1))];
+}
