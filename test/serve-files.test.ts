@@ -26,12 +26,16 @@ test('the memory token file: keys and counters survive a reopen; a damaged file 
   const a = fileMemoryHsm(path, rng);
   const pub = a.generateKey('k', 'x25519').publicKey;
   a.generateKey('s', 'aes256gcm');
+  // a fleet secret's export policy is part of the token: a reopen must not lift it
+  const transport = a.generateKey('t', 'x25519').publicKey!;
+  a.generateKey('w', 'x25519', { wrappable: true, wrapTo: [transport] });
   a.advanceCounter('anchor', 7n);
   const sealed = a.seal('s', new Uint8Array([1, 2, 3]), new Uint8Array(0), rng(12));
   // no close: a kill -9 leaves what the last call wrote
   const b = fileMemoryHsm(path, rng);
   expect(b.keyInfo('k').publicKey).toEqual(pub);
   expect(b.readCounter('anchor')).toBe(7n);
+  expect(b.keyInfo('w')).toMatchObject({ wrapTo: [transport], wrapCount: 0, imported: false });
   expect(b.unseal('s', sealed, new Uint8Array(0))).toEqual(new Uint8Array([1, 2, 3]));
   expect(() => b.advanceCounter('anchor', 6n)).toThrow(/refusing to move back/);
   expect(serializeToken(restoreToken(serializeToken(new MemoryToken('x'))))).toBe(serializeToken(new MemoryToken('x')));

@@ -121,6 +121,9 @@ export function serializeToken(token: MemoryToken): string {
     local: k.local,
     neverExtractable: k.neverExtractable,
     extractable: k.extractable,
+    imported: k.imported,
+    ...(k.wrapTo !== undefined && { wrapTo: k.wrapTo }),
+    wrapCount: k.wrapCount,
   }));
   const counters = [...s.counters].map(([name, v]) => [name, v.toString()]);
   return JSON.stringify({ label: token.label, keys, counters });
@@ -140,9 +143,15 @@ export function restoreToken(text: string): MemoryToken {
   for (const k of doc.keys) {
     const secret = new Uint8Array(Buffer.from(k.secret, 'hex'));
     checkKind(k.kind);
-    const { local, neverExtractable, extractable } = k;
+    const { local, neverExtractable, extractable, imported, wrapTo, wrapCount } = k;
+    const flags = [local, neverExtractable, extractable, imported];
+    const policy = wrapTo === undefined || (Array.isArray(wrapTo) && wrapTo.every((x) => typeof x === 'string'));
+    if (!flags.every((f) => typeof f === 'boolean') || !policy || !Number.isSafeInteger(wrapCount) || wrapCount < 0) {
+      throw new VaultError('SealBroken', `memory token file: key ${JSON.stringify(k.label)} has malformed attributes`);
+    }
     const publicKey = publicKeyOf(k.kind, secret);
-    s.keys.set(checkLabel(k.label), { kind: k.kind, secret, publicKey, local, neverExtractable, extractable });
+    const key = { kind: k.kind, secret, publicKey, local, neverExtractable, extractable, imported, wrapTo, wrapCount };
+    s.keys.set(checkLabel(k.label), key);
   }
   for (const [name, v] of doc.counters) s.counters.set(checkLabel(name, 'name'), checkCounterValue(BigInt(v)));
   return token;
