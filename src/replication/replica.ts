@@ -178,12 +178,14 @@ export function handleClientFrame(s: ReplicaState, frame: Frame, env: ReplicaEnv
 }
 
 /**
- * Work arriving at replica i outside a client channel (synthetic load for consensus-only runs and
- * model checkers): a serving leader appends it, anyone else ignores it.
+ * Work arriving at replica i outside a client channel (synthetic load for consensus-only runs, model
+ * checkers, and the bulk registrations of the `scale` bench): a serving leader appends it (one
+ * command or several in one step), anyone else ignores it.
  */
-export function proposeCommand(s: ReplicaState, command: Command, env: ReplicaEnv): ReplicaStep {
+export function proposeCommand(s: ReplicaState, command: Command | readonly Command[], env: ReplicaEnv): ReplicaStep {
   const out = emptyOut();
-  return done(s.serving ? propose(s, [command], env, out) : s, out);
+  const commands = Array.isArray(command) ? (command as readonly Command[]) : [command as Command];
+  return done(s.serving ? propose(s, commands, env, out) : s, out);
 }
 
 /** Replica i receives an (authenticated) consensus message from replica j. */

@@ -89,7 +89,7 @@ type SimEvent =
   | { readonly type: 'ToClient'; readonly client: string; readonly frame: Frame; readonly from: number }
   | { readonly type: 'Timer'; readonly replica: number; readonly timer: 'election' | 'heartbeat' | 'expiry'; readonly gen: number; readonly term?: number }
   | { readonly type: 'Wake'; readonly client: string; readonly token: number }
-  | { readonly type: 'Propose'; readonly replica: number; readonly command: Command }
+  | { readonly type: 'Propose'; readonly replica: number; readonly command: Command | readonly Command[] }
   | { readonly type: 'Fault'; readonly fault: Fault };
 
 /** Host storage that keeps every blob, and (ghost) the durable state behind each. */
@@ -369,8 +369,8 @@ export class SimFleet {
     this.#queue.push(this.now + this.#delay(), { type: 'ToReplica', replica: this.#host(to).id, frame, client });
   }
 
-  /** Synthetic load: `command` arrives at replica `to` at time `at` (a serving leader appends it). */
-  proposeAt(at: number, to: number, command: Command): void {
+  /** Synthetic load: `command` (or several, one step) arrives at replica `to` at `at` (a serving leader appends it). */
+  proposeAt(at: number, to: number, command: Command | readonly Command[]): void {
     this.#queue.push(Math.max(at, this.now), { type: 'Propose', replica: this.#host(to).id, command });
   }
 
