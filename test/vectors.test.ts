@@ -244,7 +244,15 @@ describe('sessions.json', () => {
     // (only the missing commit tells it apart); an acknowledgement before the commit, which at one
     // replica comes in the same step; and the variants of consensus and persistence, which a fleet
     // of one with an honest host never shows.
-    const fleetLevel = ['commit-at-half', 'vote-without-log-check', 'trust-host-storage', 'vote-not-persisted', 'version-reuse', 'ke2-before-commit'];
+    const fleetLevel = [
+      'commit-at-half',
+      'vote-without-log-check',
+      'trust-host-storage',
+      'vote-not-persisted',
+      'version-reuse',
+      'unchained-segments',
+      'ke2-before-commit',
+    ];
     const vaultLevel = BROKEN.filter((b) => !fleetLevel.includes(b.name));
     expect(vaultLevel.map((b) => b.name).filter((name) => !(name in expected))).toEqual(['ack-before-commit', 'no-commit-for-unknown']);
   });

@@ -24,7 +24,7 @@ import type { VaultConfig } from '../vault/node.ts';
 import type { Frame } from '../vault/protocol.ts';
 import type { Command } from '../vault/records.ts';
 import { pinnedClientContext } from '../vault/setup.ts';
-import { MemoryHostStorage, type Version } from '../vault/storage.ts';
+import { MemoryChainStorage, type Version } from '../vault/storage.ts';
 import type { Persistence } from '../replication/durable.ts';
 import { type Hosted, type HostIo, type ReplicaAction, type ReplicaRules, RULES, raftConfig, startHosted, stepHosted } from '../replication/host.ts';
 import { type NetworkConditions, EventQueue, Partition, RELIABLE_NETWORK, chance, randomBetween } from './network.ts';
@@ -93,13 +93,17 @@ type SimEvent =
   | { readonly type: 'Fault'; readonly fault: Fault };
 
 /** Host storage that keeps every blob, and (ghost) the durable state behind each. */
-class SimStorage extends MemoryHostStorage {
+class SimStorage extends MemoryChainStorage {
   /** Ghost: the durable state behind each save in `history`. */
   readonly ghosts: Durable<Command>[] = [];
   /** Ghost: what the replica is persisting (set by the observed persistence before each save). */
   saving: Durable<Command> = EMPTY_DURABLE;
   override save(blob: Uint8Array): void {
     super.save(blob);
+    this.ghosts.push(this.saving);
+  }
+  override append(segment: Uint8Array): void {
+    super.append(segment);
     this.ghosts.push(this.saving);
   }
   /** Ghost: the durable state of the blob a restart would now read. */
@@ -113,9 +117,9 @@ class SimStorage extends MemoryHostStorage {
 function observed(p: Persistence, storage: SimStorage): Persistence {
   return {
     load: (store) => p.load(store),
-    persist: (store, version, durable, rng) => {
+    persist: (store, version, durable, rng, prev) => {
       storage.saving = durable as Durable<Command>;
-      return p.persist(store, version, durable, rng);
+      return p.persist(store, version, durable, rng, prev);
     },
   };
 }
@@ -295,7 +299,7 @@ export class SimFleet {
   }
 
   /** The host storage of replica i (the host's powers: read the sealed blobs, roll back). */
-  storage(i: number): MemoryHostStorage {
+  storage(i: number): MemoryChainStorage {
     return this.#host(i).storage;
   }
 
