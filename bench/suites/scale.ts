@@ -56,6 +56,8 @@ export interface ScaleRun {
   readonly credentials: number;
   readonly recoveries: number;
   readonly wallMs: number;
+  /** The process's CPU time (user + system) over the recoveries: steadier than the wall clock on a shared machine. */
+  readonly cpuMsPerRecovery: number;
   readonly bytesPerRecovery: number;
   readonly savesPerRecovery: number;
   readonly fillMs: number;
@@ -64,7 +66,7 @@ export interface ScaleRun {
 }
 
 /** One run at `size` credentials (see the module header); throws unless every recovery released its K. */
-export function runScale(size: number, seed: string): ScaleRun {
+export function runScale(size: number, seed: string, beforeRecoveries?: () => void): ScaleRun {
   const fleets = memoryFleets('bkv-bench');
   const counted = fleets.hsms(REPLICAS).map(countingHsm);
   const heap0 = process.memoryUsage().heapUsed;
@@ -117,6 +119,8 @@ export function runScale(size: number, seed: string): ScaleRun {
 
   const bytes0 = counted.reduce((a, c) => a + c.sealed.bytes, 0);
   const saves0 = counted.reduce((a, c) => a + c.sealed.calls, 0);
+  beforeRecoveries?.();
+  const cpu1 = process.cpuUsage();
   const t1 = performance.now();
   clients.forEach((x, i) =>
     x.append(
@@ -126,6 +130,7 @@ export function runScale(size: number, seed: string): ScaleRun {
   );
   const done = fleet.runUntil(() => clients.every((x) => x.done), 600_000);
   const wallMs = performance.now() - t1;
+  const cpu = process.cpuUsage(cpu1);
   check(done, `${id}: recoveries did not complete`);
   const recoveries = history.ops.filter((o) => o.input.kind === 'recover');
   check(recoveries.length === CLIENTS * ROUNDS, `${id}: ${recoveries.length} recoveries, expected ${CLIENTS * ROUNDS}`);
@@ -142,6 +147,7 @@ export function runScale(size: number, seed: string): ScaleRun {
     credentials: size,
     recoveries: recoveries.length,
     wallMs,
+    cpuMsPerRecovery: Math.round(((cpu.user + cpu.system) / 1000 / recoveries.length) * 100) / 100,
     bytesPerRecovery: Math.round(bytes / recoveries.length),
     savesPerRecovery: Math.round((saves / recoveries.length) * 100) / 100,
     fillMs: Math.round(fillMs),
@@ -172,7 +178,7 @@ export const scaleSuite: BenchSuite = {
       },
       iterations: 1,
       time: 0,
-      warmup: 0,
+      warmup: i === 0 ? 1 : 0, // the first size also warms the JIT up
       ...(i === 0 && {
         note: 'a fresh fleet filled to the size (untimed); wall clock of the recoveries over their number',
       }),
@@ -188,6 +194,7 @@ export const scaleSuite: BenchSuite = {
           msPerRecovery: Math.round((r.wallMs / r.recoveries) * 100) / 100,
           ...(base && {
             msRatioTo100: Math.round((r.wallMs / r.recoveries / (base.wallMs / base.recoveries)) * 100) / 100,
+            cpuRatioTo100: Math.round((r.cpuMsPerRecovery / base.cpuMsPerRecovery) * 100) / 100,
             bytesRatioTo100: Math.round((r.bytesPerRecovery / base.bytesPerRecovery) * 100) / 100,
           }),
         }));

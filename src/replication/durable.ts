@@ -42,7 +42,7 @@ import {
   nextVersion,
   saveSealed,
 } from '../vault/storage.ts';
-import { type Durable, EMPTY_DURABLE, type Entry } from './raft.ts';
+import { type Durable, EMPTY_DURABLE, type Entry, logDerivation } from './raft.ts';
 
 /** The HSM counter holding term and vote. */
 export function ballotName(sealLabel: string): string {
@@ -87,7 +87,8 @@ function sameEntry<C>(a: Entry<C>, b: Entry<C>): boolean {
 /** The change from `prev` to `next`: the log from the first index where they differ. */
 export function durableDelta<C>(prev: Durable<C>, next: Durable<C>): DurableDelta<C> {
   const n = Math.min(prev.log.length, next.log.length);
-  let k = 0;
+  // raft.ts knows how it made the new log from the old one: no entry-by-entry comparison then
+  let k = logDerivation(next.log, prev.log) ?? 0;
   while (k < n && prev.log[k] === next.log[k]) k++; // the common prefix is shared, not copied
   while (k < n && sameEntry(prev.log[k]!, next.log[k]!)) k++;
   const { currentTerm, votedFor, recovering } = next;
