@@ -18,7 +18,15 @@ import { assertEvent, assign, setup, type SnapshotFrom } from 'xstate';
 import type { Invariant } from './invariants.ts';
 
 export type BundleSource = 'log' | 'fork';
-export type BundleDefect = 'none' | 'unsigned' | 'witnessSignature' | 'operatorSignature' | 'digest' | 'namespace' | 'timestamp' | 'role';
+export type BundleDefect =
+  | 'none'
+  | 'unsigned'
+  | 'witnessSignature'
+  | 'operatorSignature'
+  | 'digest'
+  | 'namespace'
+  | 'timestamp'
+  | 'role';
 
 /** The refusal code of each defect checked before the epoch (validateBundle steps 1-7). */
 export const DEFECT_CODES = {
@@ -30,7 +38,13 @@ export const DEFECT_CODES = {
   timestamp: 'TimestampOutOfWindow',
 } as const;
 
-export type BundleOutcome = 'accepted' | (typeof DEFECT_CODES)[keyof typeof DEFECT_CODES] | 'StaleEpoch' | 'LogEquivocation' | 'MissingRole' | 'KeyNotPinned';
+export type BundleOutcome =
+  | 'accepted'
+  | (typeof DEFECT_CODES)[keyof typeof DEFECT_CODES]
+  | 'StaleEpoch'
+  | 'LogEquivocation'
+  | 'MissingRole'
+  | 'KeyNotPinned';
 
 interface Accepted {
   readonly highestEpoch: number;
@@ -49,7 +63,12 @@ export type BundleEvent =
   | { readonly type: 'InstallPinned' }
   | { readonly type: 'InstallOverTheAir' }
   | { readonly type: 'ValidatePinned'; readonly served: 'none' | 'pinned' | 'other' }
-  | { readonly type: 'ValidateBundle'; readonly epoch: number; readonly source: BundleSource; readonly defect: BundleDefect };
+  | {
+      readonly type: 'ValidateBundle';
+      readonly epoch: number;
+      readonly source: BundleSource;
+      readonly defect: BundleDefect;
+    };
 
 const bundleOf = (e: BundleEvent) => (e.type === 'ValidateBundle' ? e : null);
 
@@ -73,11 +92,16 @@ export const bundleMachine = setup({
   actions: {
     remember: assign(({ context, event }) => {
       const b = bundleOf(event);
-      return { before: { highestEpoch: context.highestEpoch, digest: context.digest }, last: b && { epoch: b.epoch, source: b.source, defect: b.defect } };
+      return {
+        before: { highestEpoch: context.highestEpoch, digest: context.digest },
+        last: b && { epoch: b.epoch, source: b.source, defect: b.defect },
+      };
     }),
     accept: assign(({ event }) => {
       const b = bundleOf(event);
-      return b === null ? { outcome: 'accepted' as const } : { highestEpoch: b.epoch, digest: b.source, outcome: 'accepted' as const };
+      return b === null
+        ? { outcome: 'accepted' as const }
+        : { highestEpoch: b.epoch, digest: b.source, outcome: 'accepted' as const };
     }),
     refuseDefect: assign(({ event }) => {
       assertEvent(event, 'ValidateBundle');
@@ -120,7 +144,10 @@ export const bundleMachine = setup({
             ValidateBundle: [
               { guard: 'hasDefect', actions: ['remember', 'refuseDefect'] },
               { guard: 'isStaleEpoch', actions: ['remember', { type: 'refuse', params: { code: 'StaleEpoch' } }] },
-              { guard: 'isEquivocation', actions: ['remember', { type: 'refuse', params: { code: 'LogEquivocation' } }] },
+              {
+                guard: 'isEquivocation',
+                actions: ['remember', { type: 'refuse', params: { code: 'LogEquivocation' } }],
+              },
               { guard: 'lacksRole', actions: ['remember', { type: 'refuse', params: { code: 'MissingRole' } }] },
               { actions: ['remember', 'accept'] },
             ],
@@ -137,13 +164,17 @@ export const BUNDLE_INVARIANTS: readonly Invariant<BundleSnapshot>[] = [
   {
     id: 'INV-13',
     statement:
-      'an accepted bundle is free of defects, its epoch is not below the highest accepted before it, and at that epoch it is the accepted bundle; a refused one changes nothing',
+      'an accepted bundle is free of defects, its epoch is not below the highest accepted before it, ' +
+      'and at that epoch it is the accepted bundle; a refused one changes nothing',
     holds: (s) => {
       const { outcome, last, before, highestEpoch, digest } = s.context;
       if (last === null) return true;
       if (outcome !== 'accepted') return highestEpoch === before.highestEpoch && digest === before.digest;
-      const sameEpochOther = last.epoch === before.highestEpoch && before.digest !== null && last.source !== before.digest;
-      return last.defect === 'none' && last.epoch >= before.highestEpoch && !sameEpochOther && highestEpoch === last.epoch;
+      const sameEpochOther =
+        last.epoch === before.highestEpoch && before.digest !== null && last.source !== before.digest;
+      return (
+        last.defect === 'none' && last.epoch >= before.highestEpoch && !sameEpochOther && highestEpoch === last.epoch
+      );
     },
   },
 ];

@@ -51,21 +51,46 @@ export function describeEvent(e: { type: string }): string {
 }
 
 /** The events of `adapter.events` the snapshot handles and the filter admits. */
-export function enabledEvents<S extends AnyMachineSnapshot, E extends EventObject, Sut>(adapter: Adapter<S, E, Sut>, snapshot: S): E[] {
-  return adapter.events.filter((e) => adapter.machine.getTransitionData(snapshot, e).length > 0 && (adapter.filter?.(snapshot, e) ?? true));
+export function enabledEvents<S extends AnyMachineSnapshot, E extends EventObject, Sut>(
+  adapter: Adapter<S, E, Sut>,
+  snapshot: S,
+): E[] {
+  return adapter.events.filter(
+    (e) => adapter.machine.getTransitionData(snapshot, e).length > 0 && (adapter.filter?.(snapshot, e) ?? true),
+  );
 }
 
 /** Compares the implementation with the snapshot and checks the invariants; throws with the trace. */
-export function checkStep<S extends AnyMachineSnapshot, E extends EventObject, Sut>(adapter: Adapter<S, E, Sut>, sut: Sut, snapshot: S, trace: readonly string[]): void {
+export function checkStep<S extends AnyMachineSnapshot, E extends EventObject, Sut>(
+  adapter: Adapter<S, E, Sut>,
+  sut: Sut,
+  snapshot: S,
+  trace: readonly string[],
+): void {
   const violated = findViolations(adapter.invariants, snapshot);
-  if (violated.length > 0) throw new ConformanceError(`model ${adapter.machine.id}: ${violated.join(', ')} violated in ${canonicalJson(snapshot.value)} ${canonicalJson(snapshot.context)}`, trace);
+  if (violated.length > 0)
+    throw new ConformanceError(
+      `model ${adapter.machine.id}: ${violated.join(', ')} violated in ` +
+        `${canonicalJson(snapshot.value)} ${canonicalJson(snapshot.context)}`,
+      trace,
+    );
   const expected = canonicalJson(adapter.expect(snapshot));
   const observed = canonicalJson(adapter.observe(sut));
-  if (expected !== observed) throw new ConformanceError(`${adapter.machine.id}: the implementation differs from the model\n  model:          ${expected}\n  implementation: ${observed}`, trace);
+  if (expected !== observed)
+    throw new ConformanceError(
+      `${adapter.machine.id}: the implementation differs from the model\n` +
+        `  model:          ${expected}\n` +
+        `  implementation: ${observed}`,
+      trace,
+    );
 }
 
 /** One run: a fresh implementation, then `events` one by one, checked after each. Returns the final snapshot. */
-export async function runEvents<S extends AnyMachineSnapshot, E extends EventObject, Sut>(adapter: Adapter<S, E, Sut>, events: readonly E[], coverage?: TransitionCoverage): Promise<S> {
+export async function runEvents<S extends AnyMachineSnapshot, E extends EventObject, Sut>(
+  adapter: Adapter<S, E, Sut>,
+  events: readonly E[],
+  coverage?: TransitionCoverage,
+): Promise<S> {
   const sut = await adapter.create();
   try {
     let snapshot = initialTransition(adapter.machine)[0] as S;
@@ -85,7 +110,11 @@ export async function runEvents<S extends AnyMachineSnapshot, E extends EventObj
 }
 
 /** Drives the implementation along an `xstate/graph` path with `path.test`, checking every state it passes. */
-export async function runPath<S extends AnyMachineSnapshot, E extends EventObject, Sut>(adapter: Adapter<S, E, Sut>, path: TestPath<S, E>, coverage?: TransitionCoverage): Promise<void> {
+export async function runPath<S extends AnyMachineSnapshot, E extends EventObject, Sut>(
+  adapter: Adapter<S, E, Sut>,
+  path: TestPath<S, E>,
+  coverage?: TransitionCoverage,
+): Promise<void> {
   const sut = await adapter.create();
   try {
     let previous: S | null = null;
@@ -122,14 +151,19 @@ export interface ModelBox<S> {
  * (and the adapter's filter admits it); running it steps the model and the implementation and
  * checks them with `checkStep`.
  */
-export class EventCommand<S extends AnyMachineSnapshot, E extends EventObject, Sut> implements AsyncCommand<ModelBox<S>, { sut: Sut }> {
+export class EventCommand<S extends AnyMachineSnapshot, E extends EventObject, Sut>
+  implements AsyncCommand<ModelBox<S>, { sut: Sut }>
+{
   constructor(
     readonly adapter: Adapter<S, E, Sut>,
     readonly event: E,
     readonly coverage?: TransitionCoverage,
   ) {}
   check(m: Readonly<ModelBox<S>>): boolean {
-    return this.adapter.machine.getTransitionData(m.snapshot, this.event).length > 0 && (this.adapter.filter?.(m.snapshot, this.event) ?? true);
+    return (
+      this.adapter.machine.getTransitionData(m.snapshot, this.event).length > 0 &&
+      (this.adapter.filter?.(m.snapshot, this.event) ?? true)
+    );
   }
   async run(m: ModelBox<S>, r: { sut: Sut }): Promise<void> {
     this.coverage?.record(m.snapshot, this.event);
@@ -144,7 +178,9 @@ export class EventCommand<S extends AnyMachineSnapshot, E extends EventObject, S
 }
 
 /** The initial model and a fresh implementation, for `fc.asyncModelRun`. */
-export async function setupRun<S extends AnyMachineSnapshot, E extends EventObject, Sut>(adapter: Adapter<S, E, Sut>): Promise<{ model: ModelBox<S>; real: { sut: Sut } }> {
+export async function setupRun<S extends AnyMachineSnapshot, E extends EventObject, Sut>(
+  adapter: Adapter<S, E, Sut>,
+): Promise<{ model: ModelBox<S>; real: { sut: Sut } }> {
   const snapshot = initialTransition(adapter.machine)[0] as S;
   const sut = await adapter.create();
   checkStep(adapter, sut, snapshot, []);
@@ -155,7 +191,9 @@ export async function setupRun<S extends AnyMachineSnapshot, E extends EventObje
  * A random step as a fast-check command: it takes the `choice`-th (modulo) event that is enabled
  * in the model's snapshot, so every generated command runs and random schedules go deep.
  */
-export class ChoiceCommand<S extends AnyMachineSnapshot, E extends EventObject, Sut> implements AsyncCommand<ModelBox<S>, { sut: Sut }> {
+export class ChoiceCommand<S extends AnyMachineSnapshot, E extends EventObject, Sut>
+  implements AsyncCommand<ModelBox<S>, { sut: Sut }>
+{
   #taken: E | null = null;
   constructor(
     readonly adapter: Adapter<S, E, Sut>,

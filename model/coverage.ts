@@ -8,7 +8,13 @@
  *   new TransitionCoverage(machine)   record(snapshot, event) before each step; report()
  * @module
  */
-import type { AnyEventObject, AnyMachineSnapshot, AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from 'xstate';
+import type {
+  AnyEventObject,
+  AnyMachineSnapshot,
+  AnyStateMachine,
+  AnyStateNode,
+  AnyTransitionDefinition,
+} from 'xstate';
 
 export interface TransitionInfo {
   /** `source|event|k`: the k-th candidate of `event` in state `source`. */
@@ -28,7 +34,8 @@ export interface TransitionInfo {
 function nameOf(x: unknown): string | null {
   if (x === undefined || x === null) return null;
   if (typeof x === 'string') return x;
-  if (typeof x === 'object' && 'type' in x && typeof (x as { type: unknown }).type === 'string') return (x as { type: string }).type;
+  if (typeof x === 'object' && 'type' in x && typeof (x as { type: unknown }).type === 'string')
+    return (x as { type: string }).type;
   return null;
 }
 
@@ -49,7 +56,8 @@ export function listTransitions(machine: AnyStateMachine): TransitionInfo[] {
     for (const [event, candidates] of node.transitions) {
       candidates.forEach((t, index) => {
         const guard = t.guard === undefined ? null : nameOf(t.guard);
-        if (t.guard !== undefined && guard === null) throw new Error(`${node.id} on ${event}: every guard must be named (declare it in setup)`);
+        if (t.guard !== undefined && guard === null)
+          throw new Error(`${node.id} on ${event}: every guard must be named (declare it in setup)`);
         out.push({
           id: `${node.id}|${event}|${index}`,
           source: node.id,
@@ -93,7 +101,8 @@ export class TransitionCoverage {
   taken(snapshot: AnyMachineSnapshot, event: AnyEventObject): TransitionInfo[] {
     return this.machine.getTransitionData(snapshot, event).map((d: AnyTransitionDefinition) => {
       const t = this.#byDefinition.get(d);
-      if (t === undefined) throw new Error(`transition of ${d.source.id} on ${event.type} is not in the machine's definition`);
+      if (t === undefined)
+        throw new Error(`transition of ${d.source.id} on ${event.type} is not in the machine's definition`);
       return t;
     });
   }
@@ -112,7 +121,13 @@ export class TransitionCoverage {
 
   report(): CoverageReport {
     const missing = [...this.#counts].filter(([, n]) => n === 0).map(([id]) => id);
-    return { machine: this.machine.id, total: this.#counts.size, covered: this.#counts.size - missing.length, missing, counts: new Map(this.#counts) };
+    return {
+      machine: this.machine.id,
+      total: this.#counts.size,
+      covered: this.#counts.size - missing.length,
+      missing,
+      counts: new Map(this.#counts),
+    };
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The generated parts of spec/10-models.md: each machine's diagram (mermaid.ts), the size of each
  * machine, every invariant predicate with its statement, the broken variants in the explorer's
- * scope, and one counterexample of the explorer. A block is delimited by `<!-- generated: NAME -->` and `<!-- /generated -->`;
+ * scope, and one counterexample of the explorer. A block is delimited by `<!-- generated: NAME -->`
+ * and `<!-- /generated -->`;
  * `test/model-diagrams.test.ts` fails when a block differs from what the code gives.
  *
  *   npx tsx model/docs.ts      rewrites the blocks of spec/10-models.md
@@ -24,7 +25,12 @@ import { SESSION_INVARIANTS, sessionMachine } from './session-machine.ts';
 
 export const CHAPTER = join(dirname(fileURLToPath(import.meta.url)), '..', 'spec', '10-models.md');
 
-export const MACHINES: readonly { readonly name: string; readonly machine: AnyStateMachine; readonly module: string; readonly invariants: readonly Invariant<never>[] }[] = [
+export const MACHINES: readonly {
+  readonly name: string;
+  readonly machine: AnyStateMachine;
+  readonly module: string;
+  readonly invariants: readonly Invariant<never>[];
+}[] = [
   { name: 'record', machine: recordMachine, module: 'model/record-machine.ts', invariants: RECORD_INVARIANTS },
   { name: 'session', machine: sessionMachine, module: 'model/session-machine.ts', invariants: SESSION_INVARIANTS },
   { name: 'replica', machine: replicaMachine, module: 'model/replica-machine.ts', invariants: REPLICA_INVARIANTS },
@@ -42,7 +48,12 @@ export function renderBlocks(): Map<string, string> {
     [
       '| machine | module | states | transitions | invariants |',
       '|---|---|---|---|---|',
-      ...MACHINES.map((m) => `| ${m.machine.id} | \`${m.module}\` | ${listStateNodes(m.machine).length - 1} | ${listTransitions(m.machine).length} | ${m.invariants.map((i) => i.id).join(', ')} |`),
+      ...MACHINES.map((m) => {
+        const states = listStateNodes(m.machine).length - 1;
+        const transitions = listTransitions(m.machine).length;
+        const invariants = m.invariants.map((i) => i.id).join(', ');
+        return `| ${m.machine.id} | \`${m.module}\` | ${states} | ${transitions} | ${invariants} |`;
+      }),
     ].join('\n'),
   );
   blocks.set(
@@ -50,7 +61,9 @@ export function renderBlocks(): Map<string, string> {
     [
       '| invariant | model | what the predicate says there |',
       '|---|---|---|',
-      ...MACHINES.flatMap((m) => m.invariants.map((i) => `| ${i.id} | ${m.machine.id} machine | ${cell(i.statement)} |`)),
+      ...MACHINES.flatMap((m) =>
+        m.invariants.map((i) => `| ${i.id} | ${m.machine.id} machine | ${cell(i.statement)} |`),
+      ),
     ].join('\n'),
   );
   const scoped = BROKEN.filter((b) => b.explore !== undefined);
@@ -59,7 +72,9 @@ export function renderBlocks(): Map<string, string> {
     [
       '| `--broken` | what is broken | explored in | caught by |',
       '|---|---|---|---|',
-      ...scoped.map((b) => `| \`${b.name}\` | ${cell(b.summary)} | ${cell(explorationOf(b).describe)} | ${b.expected.join(', ')} |`),
+      ...scoped.map(
+        (b) => `| \`${b.name}\` | ${cell(b.summary)} | ${cell(explorationOf(b).describe)} | ${b.expected.join(', ')} |`,
+      ),
     ].join('\n'),
   );
   blocks.set('example', ['```', ...renderExample('vote-not-persisted'), '```'].join('\n'));
@@ -72,7 +87,11 @@ export function renderExample(name: string): string[] {
   const r = explorationOf(b).run(b.rules(RULES));
   if (r.violation === null) throw new Error(`${name} is not caught`);
   const v = r.violation;
-  return [`${v.invariant} violated: ${v.detail}`, '0. the initial state', ...v.trace.map((action, k) => `${k + 1}. ${action}`)];
+  return [
+    `${v.invariant} violated: ${v.detail}`,
+    '0. the initial state',
+    ...v.trace.map((action, k) => `${k + 1}. ${action}`),
+  ];
 }
 
 /** A block: its opening marker, its lines, its closing marker (each on a line of its own; the body may be empty). */
@@ -97,6 +116,10 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const next = syncChapter(text);
   writeFileSync(CHAPTER, next);
   const missing = checkChapter(next);
-  console.log(next === text ? 'spec/10-models.md: every generated block is up to date' : 'spec/10-models.md: generated blocks rewritten');
+  console.log(
+    next === text
+      ? 'spec/10-models.md: every generated block is up to date'
+      : 'spec/10-models.md: generated blocks rewritten',
+  );
   if (missing.length > 0) console.log(`blocks missing from the chapter: ${missing.join(', ')}`);
 }

@@ -26,7 +26,9 @@ export function transitionLabel(t: TransitionInfo): string {
   return `${t.event}${t.guard ? ` [${t.guard}]` : ''}${actions.length ? ` / ${actions.join(', ')}` : ''}`;
 }
 
-/** The machine as a mermaid `stateDiagram-v2`; `mark` appends to each transition's label (a report's coverage marks). */
+/**
+ * The machine as a mermaid `stateDiagram-v2`; `mark` appends to each transition's label (a report's coverage marks).
+ */
 export function renderMermaid(machine: AnyStateMachine, mark: (t: TransitionInfo) => string = () => ''): string {
   const transitions = listTransitions(machine);
   // mermaid ids: the state's key, or its path when two states share a key

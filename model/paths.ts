@@ -21,7 +21,8 @@ export function coveringPaths<S extends AnyMachineSnapshot, E extends EventObjec
   const coverage = new TransitionCoverage(machine);
   const covered = new Set<string>();
   const walk = (p: TestPath<S, E>) => {
-    for (let i = 1; i < p.steps.length; i++) for (const t of coverage.taken(p.steps[i - 1]!.state, p.steps[i]!.event)) covered.add(t.id);
+    for (let i = 1; i < p.steps.length; i++)
+      for (const t of coverage.taken(p.steps[i - 1]!.state, p.steps[i]!.event)) covered.add(t.id);
   };
   paths.forEach(walk);
   const extra: TestPath<S, E>[] = [];
@@ -46,7 +47,11 @@ export function coveringPaths<S extends AnyMachineSnapshot, E extends EventObjec
  * each key, not necessarily the ones its events reach; so the events are replayed from the
  * initial state instead, each taken only while the state actually reached handles it.
  */
-export function pathEvents<S extends AnyMachineSnapshot, E extends EventObject>(machine: AnyStateMachine, paths: readonly TestPath<S, E>[], filter: (snapshot: S, event: E) => boolean = () => true): E[][] {
+export function pathEvents<S extends AnyMachineSnapshot, E extends EventObject>(
+  machine: AnyStateMachine,
+  paths: readonly TestPath<S, E>[],
+  filter: (snapshot: S, event: E) => boolean = () => true,
+): E[][] {
   return paths.map((p) => {
     let snapshot = initialTransition(machine)[0] as S;
     const out: E[] = [];

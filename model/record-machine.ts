@@ -54,12 +54,17 @@ const isPending = (c: RecordContext, e: RecordEvent): boolean => {
 export const recordMachine = setup({
   types: {} as { context: RecordContext; events: RecordEvent },
   guards: {
-    isValidLimit: ({ event }) => event.type === 'Register' && Number.isInteger(event.guessLimit) && event.guessLimit >= 1 && event.guessLimit <= MAX_GUESS_LIMIT,
+    isValidLimit: ({ event }) =>
+      event.type === 'Register' &&
+      Number.isInteger(event.guessLimit) &&
+      event.guessLimit >= 1 &&
+      event.guessLimit <= MAX_GUESS_LIMIT,
     isStale: ({ event }) => event.type === 'ConsumeGuess' && event.stale,
     hasNoGuessLeft: ({ context }) => context.attemptsUsed >= context.guessLimit,
     isPending: ({ context, event }) => isPending(context, event),
     /** G4: the last pending session of a spent budget ends. */
-    endsLastSessionOfSpentBudget: ({ context, event }) => isPending(context, event) && context.pending.length === 1 && context.attemptsUsed >= context.guessLimit,
+    endsLastSessionOfSpentBudget: ({ context, event }) =>
+      isPending(context, event) && context.pending.length === 1 && context.attemptsUsed >= context.guessLimit,
   },
   actions: {
     register: assign(({ event }) => {
@@ -68,7 +73,11 @@ export const recordMachine = setup({
     }),
     consumeGuess: assign(({ context, event }) => {
       assertEvent(event, 'ConsumeGuess');
-      return { attemptsUsed: context.attemptsUsed + 1, pending: [...context.pending, event.sessionId].sort(), outcome: 'ok' as const };
+      return {
+        attemptsUsed: context.attemptsUsed + 1,
+        pending: [...context.pending, event.sessionId].sort(),
+        outcome: 'ok' as const,
+      };
     }),
     resetAttempts: assign({ attemptsUsed: 0, pending: [], outcome: 'ok' as const }),
     endSession: assign(({ context, event }) => {
@@ -85,7 +94,10 @@ export const recordMachine = setup({
   states: {
     NotRegistered: {
       on: {
-        Register: [{ guard: 'isValidLimit', target: 'Registered', actions: 'register' }, { actions: { type: 'refuse', params: { code: 'InvalidParameter' } } }],
+        Register: [
+          { guard: 'isValidLimit', target: 'Registered', actions: 'register' },
+          { actions: { type: 'refuse', params: { code: 'InvalidParameter' } } },
+        ],
         ConsumeGuess: { actions: { type: 'refuse', params: { code: 'RecordNotFound' } } },
         Reset: { actions: { type: 'refuse', params: { code: 'UnknownSession' } } },
         EndSession: { actions: { type: 'refuse', params: { code: 'UnknownSession' } } },
@@ -94,14 +106,20 @@ export const recordMachine = setup({
     },
     Registered: {
       on: {
-        Register: [{ guard: 'isValidLimit', target: 'Registered', actions: 'register' }, { actions: { type: 'refuse', params: { code: 'InvalidParameter' } } }],
+        Register: [
+          { guard: 'isValidLimit', target: 'Registered', actions: 'register' },
+          { actions: { type: 'refuse', params: { code: 'InvalidParameter' } } },
+        ],
         ConsumeGuess: [
           { guard: 'isStale', actions: { type: 'refuse', params: { code: 'RecordNotFound' } } },
           { guard: 'hasNoGuessLeft', actions: { type: 'refuse', params: { code: 'GuessLimitExceeded' } } },
           { guard: 'isPending', actions: { type: 'refuse', params: { code: 'UnknownSession' } } },
           { actions: 'consumeGuess' },
         ],
-        Reset: [{ guard: 'isPending', actions: 'resetAttempts' }, { actions: { type: 'refuse', params: { code: 'UnknownSession' } } }],
+        Reset: [
+          { guard: 'isPending', actions: 'resetAttempts' },
+          { actions: { type: 'refuse', params: { code: 'UnknownSession' } } },
+        ],
         EndSession: [
           { guard: 'endsLastSessionOfSpentBudget', target: 'Exhausted', actions: 'endSession' },
           { guard: 'isPending', actions: 'endSession' },
@@ -112,8 +130,14 @@ export const recordMachine = setup({
     },
     Exhausted: {
       on: {
-        Register: [{ guard: 'isValidLimit', target: 'Registered', actions: 'register' }, { actions: { type: 'refuse', params: { code: 'InvalidParameter' } } }],
-        ConsumeGuess: [{ guard: 'isStale', actions: { type: 'refuse', params: { code: 'RecordNotFound' } } }, { actions: { type: 'refuse', params: { code: 'GuessLimitExceeded' } } }],
+        Register: [
+          { guard: 'isValidLimit', target: 'Registered', actions: 'register' },
+          { actions: { type: 'refuse', params: { code: 'InvalidParameter' } } },
+        ],
+        ConsumeGuess: [
+          { guard: 'isStale', actions: { type: 'refuse', params: { code: 'RecordNotFound' } } },
+          { actions: { type: 'refuse', params: { code: 'GuessLimitExceeded' } } },
+        ],
         Reset: { actions: { type: 'refuse', params: { code: 'UnknownSession' } } },
         EndSession: { actions: { type: 'refuse', params: { code: 'UnknownSession' } } },
         Delete: { target: 'NotRegistered', actions: 'remove' },
@@ -124,12 +148,20 @@ export const recordMachine = setup({
 
 export type RecordSnapshot = SnapshotFrom<typeof recordMachine>;
 
-/** The record as INV-4 and INV-7 read it (src/check/invariants.ts, the predicates the explorer and the monitor call). */
+/**
+ * The record as INV-4 and INV-7 read it (src/check/invariants.ts, the predicates the explorer and the monitor call).
+ */
 function recordView(s: RecordSnapshot): RecordView | null {
   if (s.matches('NotRegistered')) return null;
   const { attemptsUsed, guessLimit, pending } = s.context;
   const exhausted = s.matches('Exhausted');
-  return { status: exhausted ? 'Exhausted' : 'Registered', attemptsUsed, guessLimit, pending: pending.length, erased: exhausted };
+  return {
+    status: exhausted ? 'Exhausted' : 'Registered',
+    attemptsUsed,
+    guessLimit,
+    pending: pending.length,
+    erased: exhausted,
+  };
 }
 
 const holdsFor = (id: 'INV-4' | 'INV-7') => (s: RecordSnapshot) => {
@@ -140,7 +172,9 @@ const holdsFor = (id: 'INV-4' | 'INV-7') => (s: RecordSnapshot) => {
 export const RECORD_INVARIANTS: readonly Invariant<RecordSnapshot>[] = [
   {
     id: 'INV-4',
-    statement: 'a record with attempts == limit and no pending session is Exhausted, and an Exhausted record has no guess left and no pending session',
+    statement:
+      'a record with attempts == limit and no pending session is Exhausted, ' +
+      'and an Exhausted record has no guess left and no pending session',
     holds: holdsFor('INV-4'),
   },
   {

@@ -51,7 +51,8 @@ export function majority(n: number): number {
 
 const termOf = (e: ReplicaEvent): RelativeTerm | null => ('term' in e ? e.term : null);
 /** Raft §5.4.1 from the voter's side: the candidate's log is at least as up to date (an empty log is behind none). */
-const isLogOk = (c: ReplicaContext, e: ReplicaEvent) => e.type === 'HandleRequestVoteRequest' && (e.upToDate || !c.hasEntries);
+const isLogOk = (c: ReplicaContext, e: ReplicaEvent) =>
+  e.type === 'HandleRequestVoteRequest' && (e.upToDate || !c.hasEntries);
 
 export const replicaMachine = setup({
   types: {} as { context: ReplicaContext; events: ReplicaEvent; input: { n?: number } | undefined },
@@ -61,12 +62,20 @@ export const replicaMachine = setup({
     /** A vote request of the next term that this replica grants once it has adopted the term. */
     grantsNextTerm: ({ context, event }) => termOf(event) === 'next' && !context.recovering && isLogOk(context, event),
     /** A vote request of its own term: it has not voted for anyone else, and the log is ok. */
-    grantsCurrentTerm: ({ context, event }) => termOf(event) === 'current' && !context.recovering && context.votedFor !== 'self' && isLogOk(context, event),
-    isGrantedVote: ({ event }) => event.type === 'HandleRequestVoteResponse' && event.term === 'current' && event.granted,
-    winsElection: ({ context, event }) => event.type === 'HandleRequestVoteResponse' && event.term === 'current' && event.granted && context.votes + 1 >= majority(context.n),
-    echoesNonceNextTerm: ({ event }) => event.type === 'HandleAppendEntriesRequest' && event.echo && event.term === 'next',
+    grantsCurrentTerm: ({ context, event }) =>
+      termOf(event) === 'current' && !context.recovering && context.votedFor !== 'self' && isLogOk(context, event),
+    isGrantedVote: ({ event }) =>
+      event.type === 'HandleRequestVoteResponse' && event.term === 'current' && event.granted,
+    winsElection: ({ context, event }) =>
+      event.type === 'HandleRequestVoteResponse' &&
+      event.term === 'current' &&
+      event.granted &&
+      context.votes + 1 >= majority(context.n),
+    echoesNonceNextTerm: ({ event }) =>
+      event.type === 'HandleAppendEntriesRequest' && event.echo && event.term === 'next',
     echoesNonce: ({ event }) => event.type === 'HandleAppendEntriesRequest' && event.echo && event.term !== 'stale',
-    restartsRecovering: ({ context, event }) => event.type === 'Restart' && (context.recovering || (event.storage === 'rolledBack' && context.term > 0)),
+    restartsRecovering: ({ context, event }) =>
+      event.type === 'Restart' && (context.recovering || (event.storage === 'rolledBack' && context.term > 0)),
   },
   actions: {
     startElection: assign(({ context }) => ({ term: context.term + 1, votedFor: 'self' as const, votes: 1 })),
@@ -84,7 +93,14 @@ export const replicaMachine = setup({
 }).createMachine({
   id: 'replica',
   initial: 'Follower',
-  context: ({ input }) => ({ n: input?.n ?? DEFAULT_REPLICA_FLEET, term: 0, votedFor: 'none', votes: 0, hasEntries: false, recovering: false }),
+  context: ({ input }) => ({
+    n: input?.n ?? DEFAULT_REPLICA_FLEET,
+    term: 0,
+    votedFor: 'none',
+    votes: 0,
+    hasEntries: false,
+    recovering: false,
+  }),
   states: {
     Follower: {
       on: {
@@ -125,13 +141,15 @@ export const replicaMachine = setup({
     Leader: {
       on: {
         ElectionTimeout: {}, // a leader does not campaign
-        HandleRequestVoteResponse: [{ guard: 'isNextTerm', target: 'Follower', actions: 'adoptNextTerm' }, {}], // a late vote
+        // a late vote
+        HandleRequestVoteResponse: [{ guard: 'isNextTerm', target: 'Follower', actions: 'adoptNextTerm' }, {}],
         HandleRequestVoteRequest: [
           { guard: 'grantsNextTerm', target: 'Follower', actions: ['adoptNextTerm', 'grantVote'] },
           { guard: 'isNextTerm', target: 'Follower', actions: 'adoptNextTerm' },
           {},
         ],
-        HandleAppendEntriesRequest: [{ guard: 'isNextTerm', target: 'Follower', actions: 'adoptNextTerm' }, {}], // stale, or its own term: ignored
+        // stale, or its own term: ignored
+        HandleAppendEntriesRequest: [{ guard: 'isNextTerm', target: 'Follower', actions: 'adoptNextTerm' }, {}],
         HandleAppendEntriesResponse: { target: 'Follower', actions: 'adoptNextTerm' },
         Crash: { target: 'Crashed', actions: 'loseVolatileState' },
       },
@@ -139,7 +157,8 @@ export const replicaMachine = setup({
     Restarting: {
       on: {
         ElectionTimeout: {}, // no candidacy while recovering
-        HandleRequestVoteRequest: [{ guard: 'isNextTerm', actions: 'adoptNextTerm' }, {}], // adopts the term, never votes
+        // adopts the term, never votes
+        HandleRequestVoteRequest: [{ guard: 'isNextTerm', actions: 'adoptNextTerm' }, {}],
         HandleAppendEntriesRequest: [
           { guard: 'echoesNonceNextTerm', target: 'Follower', actions: ['adoptNextTerm', 'stopRecovering'] },
           { guard: 'echoesNonce', target: 'Follower', actions: 'stopRecovering' },
@@ -151,7 +170,10 @@ export const replicaMachine = setup({
     },
     Crashed: {
       on: {
-        Restart: [{ guard: 'restartsRecovering', target: 'Restarting', actions: 'restartFromBallot' }, { target: 'Follower' }],
+        Restart: [
+          { guard: 'restartsRecovering', target: 'Restarting', actions: 'restartFromBallot' },
+          { target: 'Follower' },
+        ],
       },
     },
   },
@@ -162,7 +184,9 @@ export type ReplicaSnapshot = SnapshotFrom<typeof replicaMachine>;
 export const REPLICA_INVARIANTS: readonly Invariant<ReplicaSnapshot>[] = [
   {
     id: 'INV-8',
-    statement: "one replica's share of election safety: a Candidate or Leader voted for itself in its term, and only a Leader holds the votes of a majority of the fleet",
+    statement:
+      "one replica's share of election safety: a Candidate or Leader voted for itself " +
+      'in its term, and only a Leader holds the votes of a majority of the fleet',
     holds: (s) => {
       const c = s.context;
       if (s.matches('Leader')) return c.votedFor === 'self' && c.votes >= majority(c.n);

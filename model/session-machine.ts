@@ -84,7 +84,15 @@ export const sessionMachine = setup({
     endSession: assign(({ context }) => ({ pending: context.pending - 1, channel: false })),
     expireSessions: assign({ pending: 0, channel: false }),
     endOrphanedSessions: assign({ pending: 0, channel: false }),
-    register: assign({ attemptsUsed: 0, pending: 0, password: null, channel: false, triesRemaining: null, fault: null, ke2SinceSuccess: 0 }),
+    register: assign({
+      attemptsUsed: 0,
+      pending: 0,
+      password: null,
+      channel: false,
+      triesRemaining: null,
+      fault: null,
+      ke2SinceSuccess: 0,
+    }),
     fail: assign((_, params: { fault: 'Unavailable' | 'UnknownSession' }) => ({ fault: params.fault })),
   },
 }).createMachine({
@@ -128,7 +136,12 @@ export const sessionMachine = setup({
       },
       states: {
         Ke1InFlight: {
-          on: { HandleRecoverStart: [{ guard: 'hasGuessLeft', target: 'Ke2InFlight', actions: 'consumeGuess' }, { target: 'RefusalInFlight' }] },
+          on: {
+            HandleRecoverStart: [
+              { guard: 'hasGuessLeft', target: 'Ke2InFlight', actions: 'consumeGuess' },
+              { target: 'RefusalInFlight' },
+            ],
+          },
         },
         Ke2InFlight: {
           on: { OnRecoverResponse: [{ guard: 'isRightPassword', target: 'Ke3InFlight' }, { target: 'AbortInFlight' }] },
@@ -137,12 +150,20 @@ export const sessionMachine = setup({
           on: { OnRecoverResponse: { target: '#session.Ready.Locked' } },
         },
         Ke3InFlight: {
-          on: { HandleRecoverFinish: [{ guard: 'holdsChannel', target: 'ReleaseInFlight', actions: 'resetAttempts' }, { target: 'AlertInFlight' }] },
+          on: {
+            HandleRecoverFinish: [
+              { guard: 'holdsChannel', target: 'ReleaseInFlight', actions: 'resetAttempts' },
+              { target: 'AlertInFlight' },
+            ],
+          },
         },
         /** The client already knows: WrongPassword. */
         AbortInFlight: {
           on: {
-            HandleRecoverAbort: [{ guard: 'holdsChannel', target: '#session.Ready.WrongPassword', actions: 'endSession' }, { target: '#session.Ready.WrongPassword' }],
+            HandleRecoverAbort: [
+              { guard: 'holdsChannel', target: '#session.Ready.WrongPassword', actions: 'endSession' },
+              { target: '#session.Ready.WrongPassword' },
+            ],
             DropMessage: { target: '#session.Ready.WrongPassword' },
           },
         },
@@ -150,7 +171,12 @@ export const sessionMachine = setup({
           on: { OnReleased: { target: '#session.Ready.Recovered' } },
         },
         AlertInFlight: {
-          on: { OnReleased: { target: '#session.Ready.Faulted', actions: { type: 'fail', params: { fault: 'UnknownSession' } } } },
+          on: {
+            OnReleased: {
+              target: '#session.Ready.Faulted',
+              actions: { type: 'fail', params: { fault: 'UnknownSession' } },
+            },
+          },
         },
       },
     },
@@ -162,7 +188,8 @@ export type SessionSnapshot = SnapshotFrom<typeof sessionMachine>;
 export const SESSION_INVARIANTS: readonly Invariant<SessionSnapshot>[] = [
   {
     id: 'INV-1',
-    statement: 'between two successes (or a registration and the first success) at most guessLimit KE2s leave the vault',
+    statement:
+      'between two successes (or a registration and the first success) at most guessLimit KE2s leave the vault',
     holds: (s) => ke2BudgetViolation(s.context.ke2SinceSuccess, s.context.guessLimit) === null,
   },
   {
@@ -173,6 +200,9 @@ export const SESSION_INVARIANTS: readonly Invariant<SessionSnapshot>[] = [
   {
     id: 'INV-7',
     statement: 'the record has 0 <= pending sessions <= attemptsUsed <= guessLimit',
-    holds: (s) => 0 <= s.context.pending && s.context.pending <= s.context.attemptsUsed && s.context.attemptsUsed <= s.context.guessLimit,
+    holds: (s) =>
+      0 <= s.context.pending &&
+      s.context.pending <= s.context.attemptsUsed &&
+      s.context.attemptsUsed <= s.context.guessLimit,
   },
 ];

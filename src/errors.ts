@@ -33,7 +33,8 @@ export const ERROR_CODES = [
   'NotLeader',
   'Unavailable', // no majority reachable / timed out: the outcome is unknown (info)
   'StaleState', // host storage rolled back below the HSM anchor
-  'PeerAuthenticationFailed', // a replica-to-replica message whose fleet MAC does not verify (forged, altered or misdirected)
+  'PeerAuthenticationFailed', // a replica-to-replica message whose fleet MAC does not verify (forged, altered
+  //                             or misdirected)
   // fleet, bundles, witness log, audit
   'BundleUnsigned',
   'WitnessSignatureInvalid',
@@ -52,7 +53,8 @@ export const ERROR_CODES = [
   'KeyExtractable',
   'UnsupportedCiphersuite', // an auditor ciphersuite other than 0x0001 (protobuf Ed25519) and 0x0002 (bincode Ed25519)
   'NotFound', // the witness service: no such namespace, epoch, bundle or path
-  'EvidenceInvalid', // deployment evidence that does not add up: fleet keys differ between replicas, a wrap without its unwrap, a secret not destroyed (spec ch. 7)
+  'EvidenceInvalid', // deployment evidence that does not add up: fleet keys differ between replicas, a wrap
+  //                    without its unwrap, a secret not destroyed (spec ch. 7)
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -110,11 +110,20 @@ describe('linearizability (INV-5: record operations are linearizable per credent
     expect(linearizable(skipped)).toBe(true);
   });
 
-  test('a recovery whose KE3 got no answer may have reset the attempts; one that never had its KE2 sent no KE3 and cannot have', () => {
-    const afterKe3 = (lost: Step): Step[] => [['c', reg(2), 'ok', { kind: 'Registered' }], ['a', rec('x'), 'ok', wrong(1)], lost, ['a', rec('y'), 'ok', wrong(1)]];
-    expect(linearizable(sequential(afterKe3(['c', rec('pw'), 'info', undefined, 0])))).toBe(true);
-    expect(linearizable(sequential(afterKe3(['c', rec('pw'), 'info'])))).toBe(false);
-  });
+  test(
+    'a recovery whose KE3 got no answer may have reset the attempts; ' +
+      'one that never had its KE2 sent no KE3 and cannot have',
+    () => {
+      const afterKe3 = (lost: Step): Step[] => [
+        ['c', reg(2), 'ok', { kind: 'Registered' }],
+        ['a', rec('x'), 'ok', wrong(1)],
+        lost,
+        ['a', rec('y'), 'ok', wrong(1)],
+      ];
+      expect(linearizable(sequential(afterKe3(['c', rec('pw'), 'info', undefined, 0])))).toBe(true);
+      expect(linearizable(sequential(afterKe3(['c', rec('pw'), 'info'])))).toBe(false);
+    },
+  );
 
   test('concurrent operations are ordered by their outputs', () => {
     const h = new History();
@@ -128,7 +137,10 @@ describe('linearizability (INV-5: record operations are linearizable per credent
   });
 
   describe('a successful recovery is two steps: ConsumeGuess before its KE2, Reset after its KE3', () => {
-    /** The owner's KE2 says `ownerTries`; an attacker is answered `during` between that KE2 and K, and `after` once K came. */
+    /**
+     * The owner's KE2 says `ownerTries`; an attacker is answered `during` between that KE2 and K, and `after` once K
+     * came.
+     */
     function race(limit: number, ownerTries: number, during: OpOutput, after: OpOutput) {
       const t = timeline();
       t.op('c', reg(limit), { kind: 'Registered' });
@@ -140,13 +152,17 @@ describe('linearizability (INV-5: record operations are linearizable per credent
       return t.close();
     }
 
-    test('an attacker between the two sees the owner’s guess spent (or is Locked by it), and the Reset restores the budget', () => {
-      // these histories are what the fleet does; as one step, no point of the recovery explains them
-      expect(linearizable(race(3, 2, wrong(1), wrong(2)))).toBe(true);
-      expect(linearizable(race(1, 0, { kind: 'Locked' }, wrong(0)))).toBe(true);
-      // the Reset may also come before the attacker's guess
-      expect(linearizable(race(3, 2, wrong(2), wrong(1)))).toBe(true);
-    });
+    test(
+      'an attacker between the two sees the owner’s guess spent ' +
+        '(or is Locked by it), and the Reset restores the budget',
+      () => {
+        // these histories are what the fleet does; as one step, no point of the recovery explains them
+        expect(linearizable(race(3, 2, wrong(1), wrong(2)))).toBe(true);
+        expect(linearizable(race(1, 0, { kind: 'Locked' }, wrong(0)))).toBe(true);
+        // the Reset may also come before the attacker's guess
+        expect(linearizable(race(3, 2, wrong(2), wrong(1)))).toBe(true);
+      },
+    );
 
     test('tries that no interleaving of the two steps allows are caught', () => {
       // after K the attempts are back to 0, whatever came between: 1 left of 2 is the only answer
@@ -157,21 +173,26 @@ describe('linearizability (INV-5: record operations are linearizable per credent
       expect(linearizable(race(3, 3, wrong(1), wrong(2)))).toBe(false);
     });
 
-    test('a Reset ends every pending session: of two concurrent recoveries, the second succeeds only if the first reset before its guess', () => {
-      const twoDevices = (secondTries: number) => {
-        const t = timeline();
-        t.op('c', reg(3), { kind: 'Registered' });
-        const d1 = t.invoke('d1', rec('pw'));
-        t.opened(d1, 2);
-        const d2 = t.invoke('d2', rec('pw'));
-        t.opened(d2, secondTries);
-        t.complete(d1, 'ok', recovered);
-        t.complete(d2, 'ok', recovered);
-        return t.close();
-      };
-      expect(linearizable(twoDevices(2))).toBe(true); // d1's Reset, then d2's ConsumeGuess
-      expect(linearizable(twoDevices(1))).toBe(false); // d2's guess came after d1's: one Reset ends the other's session
-    });
+    test(
+      'a Reset ends every pending session: of two concurrent recoveries, ' +
+        'the second succeeds only if the first reset before its guess',
+      () => {
+        const twoDevices = (secondTries: number) => {
+          const t = timeline();
+          t.op('c', reg(3), { kind: 'Registered' });
+          const d1 = t.invoke('d1', rec('pw'));
+          t.opened(d1, 2);
+          const d2 = t.invoke('d2', rec('pw'));
+          t.opened(d2, secondTries);
+          t.complete(d1, 'ok', recovered);
+          t.complete(d2, 'ok', recovered);
+          return t.close();
+        };
+        expect(linearizable(twoDevices(2))).toBe(true); // d1's Reset, then d2's ConsumeGuess
+        // d2's guess came after d1's: one Reset ends the other's session
+        expect(linearizable(twoDevices(1))).toBe(false);
+      },
+    );
 
     test('a registration in between ends the session: its Reset cannot release the new K', () => {
       const t = timeline();
@@ -183,43 +204,53 @@ describe('linearizability (INV-5: record operations are linearizable per credent
       expect(linearizable(t.close())).toBe(false);
     });
 
-    test('property: every history of the record rules (src/vault/records.ts) with clients interleaved at random is accepted', () => {
-      fc.assert(
-        fc.property(recordsHistoryArb(), ({ ops }) => {
-          expect(linearizable(ops), ops.map(describeOperation).join('\n')).toBe(true);
-        }),
-        { numRuns: 1000 },
-      );
-    });
+    test(
+      'property: every history of the record rules (src/vault/records.ts) ' +
+        'with clients interleaved at random is accepted',
+      () => {
+        fc.assert(
+          fc.property(recordsHistoryArb(), ({ ops }) => {
+            expect(linearizable(ops), ops.map(describeOperation).join('\n')).toBe(true);
+          }),
+          { numRuns: 1000 },
+        );
+      },
+    );
   });
 
   test('property: every history of a correct sequential vault is accepted, and changing one output is caught', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 4 }), fc.array(fc.constantFrom('pw', 'x', 'y', 'probe'), { maxLength: 12 }), fc.nat(), (limit, attempts, which) => {
-        // the reference: a sequential vault
-        let used = 0;
-        const steps: Step[] = [['c', reg(limit), 'ok', { kind: 'Registered' }]];
-        for (const p of attempts) {
-          const left = limit - used;
-          if (left <= 0) steps.push(['c', p === 'probe' ? { kind: 'probe' } : rec(p), 'ok', { kind: 'Locked' }]);
-          else if (p === 'probe') steps.push(['a', { kind: 'probe' }, 'ok', { kind: 'Ke2', triesRemaining: left - 1 }]), (used += 1);
-          else if (p === 'pw') steps.push(['c', rec(p), 'ok', recovered, left - 1]), (used = 0);
-          else steps.push(['a', rec(p), 'ok', wrong(left - 1)]), (used += 1);
-        }
-        expect(linearizable(sequential(steps))).toBe(true);
-        // one count changed (an answer's, or a successful recovery's KE2): off by one is never linearizable
-        const i = 1 + (which % Math.max(1, steps.length - 1));
-        const s = steps[i];
-        if (s?.[4] !== undefined) {
-          const changed = [...steps];
-          changed[i] = [s[0], s[1], s[2], s[3], s[4] + 1];
-          expect(linearizable(sequential(changed))).toBe(false);
-        } else if (s && s[3] && 'triesRemaining' in s[3]) {
-          const changed = [...steps];
-          changed[i] = [s[0], s[1], s[2], { ...s[3], triesRemaining: s[3].triesRemaining + 1 }];
-          expect(linearizable(sequential(changed))).toBe(false);
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.constantFrom('pw', 'x', 'y', 'probe'), { maxLength: 12 }),
+        fc.nat(),
+        (limit, attempts, which) => {
+          // the reference: a sequential vault
+          let used = 0;
+          const steps: Step[] = [['c', reg(limit), 'ok', { kind: 'Registered' }]];
+          for (const p of attempts) {
+            const left = limit - used;
+            if (left <= 0) steps.push(['c', p === 'probe' ? { kind: 'probe' } : rec(p), 'ok', { kind: 'Locked' }]);
+            else if (p === 'probe')
+              (steps.push(['a', { kind: 'probe' }, 'ok', { kind: 'Ke2', triesRemaining: left - 1 }]), (used += 1));
+            else if (p === 'pw') (steps.push(['c', rec(p), 'ok', recovered, left - 1]), (used = 0));
+            else (steps.push(['a', rec(p), 'ok', wrong(left - 1)]), (used += 1));
+          }
+          expect(linearizable(sequential(steps))).toBe(true);
+          // one count changed (an answer's, or a successful recovery's KE2): off by one is never linearizable
+          const i = 1 + (which % Math.max(1, steps.length - 1));
+          const s = steps[i];
+          if (s?.[4] !== undefined) {
+            const changed = [...steps];
+            changed[i] = [s[0], s[1], s[2], s[3], s[4] + 1];
+            expect(linearizable(sequential(changed))).toBe(false);
+          } else if (s && s[3] && 'triesRemaining' in s[3]) {
+            const changed = [...steps];
+            changed[i] = [s[0], s[1], s[2], { ...s[3], triesRemaining: s[3].triesRemaining + 1 }];
+            expect(linearizable(sequential(changed))).toBe(false);
+          }
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -229,7 +260,10 @@ describe('guess budget (INV-1: G5) and release after a verified KE3 (INV-2: G3)'
   type Spec = VaultEvent extends infer E ? (E extends VaultEvent ? Omit<E, 'at'> : never) : never;
   const ev = (events: Spec[]): VaultEvent[] => events.map((e, at) => ({ ...e, at }) as VaultEvent);
   test('limit KE2s between successes pass; one more is a G5 violation', () => {
-    const base: Spec[] = [{ type: 'Registered', credential: 'c', limit: 2 }, ...[1, 2].map((i) => ({ type: 'Ke2Sent' as const, credential: 'c', session: `s${i}` }))];
+    const base: Spec[] = [
+      { type: 'Registered', credential: 'c', limit: 2 },
+      ...[1, 2].map((i) => ({ type: 'Ke2Sent' as const, credential: 'c', session: `s${i}` })),
+    ];
     expect(checkBudget(ev(base))).toEqual([]);
     const over = checkBudget(ev([...base, { type: 'Ke2Sent', credential: 'c', session: 's3' }]));
     expect(over.map((v) => v.rule)).toEqual(['G5']);
@@ -252,8 +286,24 @@ describe('guess budget (INV-1: G5) and release after a verified KE3 (INV-2: G3)'
       { type: 'Ke2Sent', credential: 'c', session: 's1' },
       { type: 'Ke3Verified', credential: 'c', session: 's1' },
     ];
-    expect(checkBudget(ev([...base, { type: 'Reset', credential: 'c', session: 's1' }, { type: 'Ke2Sent', credential: 'c', session: 's2' }]))).toEqual([]);
-    expect(checkBudget(ev([...base, { type: 'Released', credential: 'c', session: 's1' }, { type: 'Ke2Sent', credential: 'c', session: 's2' }])).map((v) => v.rule)).toEqual(['G5']);
+    expect(
+      checkBudget(
+        ev([
+          ...base,
+          { type: 'Reset', credential: 'c', session: 's1' },
+          { type: 'Ke2Sent', credential: 'c', session: 's2' },
+        ]),
+      ),
+    ).toEqual([]);
+    expect(
+      checkBudget(
+        ev([
+          ...base,
+          { type: 'Released', credential: 'c', session: 's1' },
+          { type: 'Ke2Sent', credential: 'c', session: 's2' },
+        ]),
+      ).map((v) => v.rule),
+    ).toEqual(['G5']);
   });
   test('a reset or K released without a verified KE3 of that session is a G3 violation', () => {
     const base: Spec[] = [
@@ -262,8 +312,12 @@ describe('guess budget (INV-1: G5) and release after a verified KE3 (INV-2: G3)'
       { type: 'Ke2Sent', credential: 'c', session: 's2' },
       { type: 'Ke3Verified', credential: 'c', session: 's2' },
     ];
-    expect(checkBudget(ev([...base, { type: 'Reset', credential: 'c', session: 's1' }])).map((v) => v.rule)).toEqual(['G3']);
-    expect(checkBudget(ev([...base, { type: 'Released', credential: 'c', session: 's1' }])).map((v) => v.rule)).toEqual(['G3']);
+    expect(checkBudget(ev([...base, { type: 'Reset', credential: 'c', session: 's1' }])).map((v) => v.rule)).toEqual([
+      'G3',
+    ]);
+    expect(checkBudget(ev([...base, { type: 'Released', credential: 'c', session: 's1' }])).map((v) => v.rule)).toEqual(
+      ['G3'],
+    );
   });
 });
 

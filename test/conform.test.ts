@@ -17,14 +17,14 @@ function collect() {
   return { lines, print: (l: string) => lines.push(l) };
 }
 
-test('bkv\'s own vault adapter passes every check', async () => {
+test("bkv's own vault adapter passes every check", async () => {
   const out = collect();
   const r = await conformVault({ ...base, command: `${BKV} adapter vault`, print: out.print });
   expect(r.failed, out.lines.join('\n')).toBe(0);
   expect(out.lines.at(-1)).toMatch(/^\d+ passed, 0 failed$/);
 });
 
-test('bkv\'s own client adapter passes every check', async () => {
+test("bkv's own client adapter passes every check", async () => {
   const out = collect();
   const r = await conformClient({ ...base, command: `${BKV} adapter client`, print: out.print });
   expect(r.failed, out.lines.join('\n')).toBe(0);

@@ -49,7 +49,12 @@ function world(persistence: Persistence = SEALED_PERSISTENCE) {
   return {
     s,
     storage,
-    load: () => persistence.load<string>(s),
+    /** A start: reads the chain, then reseals it as the new life's first save (a base). */
+    load: () => {
+      const loaded = persistence.load<string>(s, rng);
+      prev = loaded.durable;
+      return loaded;
+    },
     /** Persists `d` after the state persisted last (a segment, after a life's first save). */
     persist: (v: Version, d: Durable<string>) => {
       const next = persistence.persist(s, v, d, rng, prev);
@@ -59,7 +64,7 @@ function world(persistence: Persistence = SEALED_PERSISTENCE) {
   };
 }
 
-/** Three saves of one life: a base (1.1) and two segments (1.2, 1.3). */
+/** A start's reseal, a base (1.1), and three saves of that life, segments (1.2, 1.3, 1.4). */
 function threeSaves(persistence?: Persistence) {
   const w = world(persistence);
   const d1: Durable<string> = { currentTerm: 1, votedFor: 0, log: entries(3), recovering: false };
@@ -77,8 +82,8 @@ describe('sealed segments (durable.ts, storage.ts)', () => {
       const big: Durable<string> = { currentTerm: 1, votedFor: 0, log: entries(n), recovering: false };
       const v = w.persist(w.load().version, big);
       w.persist(v, { ...big, log: [...big.log, { term: 1, command: 'next' }] });
-      expect(w.storage.parents).toEqual([-1, 0]); // a base, then a segment after it
-      sizes.push(w.storage.history[1]!.length);
+      expect(w.storage.parents).toEqual([-1, 0, 1]); // the start's base, then segments after it
+      sizes.push(w.storage.history[2]!.length);
       expect(w.load().durable.log).toHaveLength(n + 1);
     }
     expect(sizes[1]! - sizes[0]!).toBeLessThanOrEqual(4); // the digits of `from`
@@ -99,19 +104,20 @@ describe('sealed segments (durable.ts, storage.ts)', () => {
 
   test('a restart reads the chain back, in a new life whose first save is a base', () => {
     const w = threeSaves();
-    expect(w.storage.parents).toEqual([-1, 0, 1]);
+    expect(w.storage.parents).toEqual([-1, 0, 1, 2]);
     const loaded = w.load();
-    expect(loaded).toEqual({ durable: w.d3, version: 2n * LIFE, rolledBack: false });
+    expect(loaded).toEqual({ durable: w.d3, version: 2n * LIFE + 1n, rolledBack: false });
+    expect(w.storage.parents.at(-1)).toBe(-1); // the reseal
     w.persist(loaded.version, { ...w.d3, votedFor: 2 });
-    expect(w.storage.parents.at(-1)).toBe(-1);
+    expect(w.storage.parents.at(-1)).toBe(w.storage.history.length - 2);
     expect(w.load().durable.votedFor).toBe(2);
   });
 
   const spliced: [string, (h: readonly Bytes[]) => Bytes[]][] = [
-    ['a segment dropped', (h) => [h[0]!, h[2]!]],
-    ['segments reordered', (h) => [h[0]!, h[2]!, h[1]!]],
-    ['a segment presented as a base', (h) => [h[1]!, h[2]!]],
-    ['no base', (h) => [h[2]!]],
+    ['a segment dropped', (h) => [h[0]!, h[1]!, h[3]!]],
+    ['segments reordered', (h) => [h[0]!, h[1]!, h[3]!, h[2]!]],
+    ['a segment presented as a base', (h) => [h[1]!, h[2]!, h[3]!]],
+    ['no base', (h) => [h[3]!]],
   ];
   test.each(spliced)('%s: refused (SealBroken), the replica restarts recovering', (_, splice) => {
     const w = threeSaves();
@@ -125,14 +131,14 @@ describe('sealed segments (durable.ts, storage.ts)', () => {
     expect(loaded.durable.currentTerm).toBe(2); // term and vote from the ballot
   });
 
-  /** Life 2 writes a base (2.1) and a segment (2.2); the host splices 2.2 after life 1's chain. */
+  /** Life 2 reseals a base (2.1) and writes segments (2.2, 2.3); the host splices 2.3 after life 1's chain. */
   function spliceAcrossLives(p: Persistence) {
     const w = threeSaves(p);
     const life2 = w.load().version;
     const v = w.persist(life2, { ...w.d3, votedFor: 1 });
     w.persist(v, { ...w.d3, votedFor: 1, log: [...w.d3.log, { term: 2, command: 'w' }] });
     const h = w.storage.history;
-    w.storage.chain = [h[0]!, h[1]!, h[2]!, h[4]!];
+    w.storage.chain = [h[0]!, h[1]!, h[2]!, h[3]!, h[6]!];
     return w.load();
   }
 
@@ -146,19 +152,19 @@ describe('sealed segments (durable.ts, storage.ts)', () => {
 
   test('a chain rolled back to an earlier head is StaleState; an orphan segment ahead of the anchor is taken', () => {
     const w = threeSaves();
-    w.storage.rollback(1); // the chain up to 1.2, while the anchor is at 1.3
+    w.storage.rollback(1); // the chain up to 1.3, while the anchor is at 1.4
     expect(w.load()).toMatchObject({ rolledBack: true, refusal: { code: 'StaleState' } });
 
     const o = world();
     const d1: Durable<string> = { currentTerm: 1, votedFor: 0, log: entries(2), recovering: false };
     const v = o.persist(o.load().version, d1);
-    // the host kills the replica after writing segment 2.2, before the anchor moves
+    // the host kills the replica after writing segment 1.3, before the anchor moves
     const frozen = { ...o.s, hsm: hsmView(o.s.hsm, { advanceCounter: () => {} }) };
     SEALED_PERSISTENCE.persist(frozen, v, { ...d1, log: entries(3) }, seededRng('orphan'), d1);
     expect(readAnchor(o.s)).toBe(v);
-    const loaded = o.load();
+    const loaded = o.load(); // takes the orphan 1.3, then reseals it as 2.1
     expect(loaded).toMatchObject({ rolledBack: false, durable: { log: entries(3) } });
-    expect(readAnchor(o.s)).toBe(v + 1n);
+    expect(readAnchor(o.s)).toBe(loaded.version);
   });
 });
 
@@ -183,7 +189,8 @@ describe('segments in the simulator', () => {
     for (let i = 0; i < 3; i++) {
       const storage = fleet.storage(i);
       segments += storage.parents.filter((p) => p >= 0).length;
-      const loaded = SEALED_PERSISTENCE.load<Command>({ hsm: hsms[i]!, sealLabel: fleets.labels.seal, storage });
+      const store = { hsm: hsms[i]!, sealLabel: fleets.labels.seal, storage };
+      const loaded = SEALED_PERSISTENCE.load<Command>(store, seededRng('reload'));
       expect(loaded.rolledBack).toBe(false);
       expect(loaded.durable).toEqual(fleet.replica(i).sealed);
     }

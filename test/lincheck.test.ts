@@ -203,12 +203,16 @@ describe('the trace: every operation of the longest linearizable prefix', () => 
     const locked = refuted(checkLinearizable(recordModel, h.close()));
     expect(locked.longest.map((s) => s.op.output?.kind)).toEqual(['Registered', 'WrongPassword', 'Locked']);
     const text = describeRefutation(locked, describeStep);
-    expect(text).toContain('3. #2 a alice recover(y) -> Locked [4, 5]  => pw|K|1|1|');
+    expect(text).toContain('3. #2 a alice recover(y) -> Locked [4, 5]  => pw|K|Exhausted|1|1|');
   });
 
   test('an info operation taken as having happened is marked; one left out is not in it', () => {
     const lostWrite = (firstRead: number) =>
-      sequentialRegister([[write(1), undefined, 'info'], [read, firstRead], [read, 2]]);
+      sequentialRegister([
+        [write(1), undefined, 'info'],
+        [read, firstRead],
+        [read, 2],
+      ]);
     const taken = refuted(checkLinearizable(registerModel, lostWrite(1)));
     expect(taken.longest.map((s) => [s.op.id, s.op.completion])).toEqual([
       [0, 'info'],
@@ -250,7 +254,12 @@ describe('agrees with a brute-force checker (every order consistent with real ti
     fc.assert(
       fc.property(registerHistoryArb({ keys: 3, clients: 3, ops: 4, values: 2 }), ({ ops }) => {
         const keys = [...new Set(ops.map((o) => o.key))];
-        const expected = keys.every((k) => bruteForce(registerModel, ops.filter((o) => o.key === k)));
+        const expected = keys.every((k) =>
+          bruteForce(
+            registerModel,
+            ops.filter((o) => o.key === k),
+          ),
+        );
         expect(checker(registerModel, ops)).toBe(expected);
       }),
       { seed, numRuns: 300 },

@@ -18,7 +18,16 @@ import { seededRng } from '../src/crypto/rng.ts';
 import { getSuite } from '../src/crypto/suite.ts';
 import { isVaultError } from '../src/errors.ts';
 import { MemoryHsm } from '../src/hsm/memory.ts';
-import { type BundleTrust, type ClientFleetState, DAY_MS, INITIAL_CLIENT_FLEET_STATE, type PinnedFleet, computePins, validateBundle, validatePinned } from '../src/client/bundle.ts';
+import {
+  type BundleTrust,
+  type ClientFleetState,
+  DAY_MS,
+  INITIAL_CLIENT_FLEET_STATE,
+  type PinnedFleet,
+  computePins,
+  validateBundle,
+  validatePinned,
+} from '../src/client/bundle.ts';
 import { type FleetArtifact, encodeArtifact } from '../src/fleet/artifact.ts';
 import type { Bundle } from '../src/fleet/bundle.ts';
 import { runDeployment } from '../src/fleet/deployment.ts';
@@ -32,7 +41,14 @@ import { coveringPaths, pathEvents } from '../model/paths.ts';
 import { BUNDLE_EPOCHS, BUNDLE_PATH_EVENTS } from '../model/path-events.ts';
 
 const DEEP = process.env.BKV_DEEP === '1';
-import { BUNDLE_INVARIANTS, type BundleDefect, type BundleEvent, type BundleSnapshot, type BundleSource, bundleMachine } from '../model/bundle-machine.ts';
+import {
+  BUNDLE_INVARIANTS,
+  type BundleDefect,
+  type BundleEvent,
+  type BundleSnapshot,
+  type BundleSource,
+  bundleMachine,
+} from '../model/bundle-machine.ts';
 
 const NAMESPACE = 'bkv.test.model';
 const START = Date.UTC(2026, 0, 1);
@@ -55,7 +71,12 @@ interface World {
 let W: World;
 
 /** Publishes `artifacts` as epochs 1, 2, ... of a fresh log of `namespace` signed by `witness`. */
-function publishLog(namespace: string, witness: Signer, operator: Signer, artifacts: readonly FleetArtifact[]): Bundle[] {
+function publishLog(
+  namespace: string,
+  witness: Signer,
+  operator: Signer,
+  artifacts: readonly FleetArtifact[],
+): Bundle[] {
   const log = new WitnessLog(namespace, witness, () => START);
   return artifacts.map((a) => publishArtifact(encodeArtifact(a), log, operator));
 }
@@ -77,19 +98,48 @@ beforeAll(() => {
   });
   const witness = hsmSigner(witnessHsm, 'witness/log-signing');
   const a = d.artifacts[0]!;
-  const variant = (k: number, o: Partial<FleetArtifact> = {}): FleetArtifact => ({ ...a, issuedAt: a.issuedAt + k, ...o });
+  const variant = (k: number, o: Partial<FleetArtifact> = {}): FleetArtifact => ({
+    ...a,
+    issuedAt: a.issuedAt + k,
+    ...o,
+  });
   const attacker = MemoryHsm.create('attacker', rng).generateKey('c', 'x25519').publicKey!;
   W = {
     trust: { namespace: NAMESPACE, witnessKey: witness.publicKey, operatorKey: d.operator.publicKey },
     pins: computePins(encodeArtifact(a)),
     pinnedArtifact: encodeArtifact(variant(1)),
-    otherArtifact: encodeArtifact({ ...a, keys: a.keys.map((k) => (k.role === 'channel' ? { ...k, key: { kind: 'x25519', publicKey: toHex(attacker) } } : k)) }),
+    otherArtifact: encodeArtifact({
+      ...a,
+      keys: a.keys.map((k) =>
+        k.role === 'channel' ? { ...k, key: { kind: 'x25519', publicKey: toHex(attacker) } } : k,
+      ),
+    }),
     bundles: {
-      log: publishLog(NAMESPACE, witness, d.operator, EPOCHS.map((e) => variant(e))),
-      fork: publishLog(NAMESPACE, witness, d.operator, EPOCHS.map((e) => variant(100 + e))),
+      log: publishLog(
+        NAMESPACE,
+        witness,
+        d.operator,
+        EPOCHS.map((e) => variant(e)),
+      ),
+      fork: publishLog(
+        NAMESPACE,
+        witness,
+        d.operator,
+        EPOCHS.map((e) => variant(100 + e)),
+      ),
     },
-    otherNamespace: publishLog('bkv.test.other', witness, d.operator, EPOCHS.map((e) => variant(200 + e, { namespace: 'bkv.test.other' }))),
-    roleless: publishLog(NAMESPACE, witness, d.operator, EPOCHS.map((e) => variant(300 + e, { keys: a.keys.filter((k) => k.role !== 'opaque-server') }))),
+    otherNamespace: publishLog(
+      'bkv.test.other',
+      witness,
+      d.operator,
+      EPOCHS.map((e) => variant(200 + e, { namespace: 'bkv.test.other' })),
+    ),
+    roleless: publishLog(
+      NAMESPACE,
+      witness,
+      d.operator,
+      EPOCHS.map((e) => variant(300 + e, { keys: a.keys.filter((k) => k.role !== 'opaque-server') })),
+    ),
   };
 });
 
@@ -162,9 +212,19 @@ export const bundleAdapter: Adapter<BundleSnapshot, BundleEvent, BundleSut> = {
     const d = sut.state.highestDigest;
     const holds = (s: BundleSource) => W.bundles[s].some((b) => b.report!.digest === d);
     const source = d === null ? null : ((Object.keys(W.bundles) as BundleSource[]).find(holds) ?? 'unknown');
-    return { highestEpoch: sut.state.highestEpoch, digest: source, outcome: sut.outcome, refusalsUnchanged: sut.refusalsUnchanged };
+    return {
+      highestEpoch: sut.state.highestEpoch,
+      digest: source,
+      outcome: sut.outcome,
+      refusalsUnchanged: sut.refusalsUnchanged,
+    };
   },
-  expect: (s) => ({ highestEpoch: s.context.highestEpoch, digest: s.context.digest, outcome: s.context.outcome, refusalsUnchanged: true }),
+  expect: (s) => ({
+    highestEpoch: s.context.highestEpoch,
+    digest: s.context.digest,
+    outcome: s.context.outcome,
+    refusalsUnchanged: true,
+  }),
 };
 
 describe('fleet-key acceptance: model/bundle-machine.ts = src/client/bundle.ts (pinned and over the air)', () => {
@@ -175,7 +235,8 @@ describe('fleet-key acceptance: model/bundle-machine.ts = src/client/bundle.ts (
     const coverage = new TransitionCoverage(bundleMachine);
     for (const path of paths) await runPath(bundleAdapter, path, coverage);
     const report = coverage.report();
-    console.log(`[model-bundle] graph paths: ${paths.length} (${paths.reduce((n, p) => n + p.steps.length - 1, 0)} steps), ${formatCoverage(report)}`);
+    const stepCount = paths.reduce((n, p) => n + p.steps.length - 1, 0);
+    console.log(`[model-bundle] graph paths: ${paths.length} (${stepCount} steps), ${formatCoverage(report)}`);
     expect(report.missing).toEqual([]);
   });
 
@@ -184,23 +245,40 @@ describe('fleet-key acceptance: model/bundle-machine.ts = src/client/bundle.ts (
     const seed = Number(process.env.BKV_SEED ?? Date.now() % 2 ** 31);
     console.log(`[model-bundle] fast-check seed ${seed}`);
     await fc.assert(
-      fc.asyncProperty(fc.commands([fc.nat().map((choice) => new ChoiceCommand(bundleAdapter, choice, coverage))], { maxCommands: 40, size: 'max' }), async (cmds) => {
-        await fc.asyncModelRun(() => setupRun(bundleAdapter), cmds);
-      }),
+      fc.asyncProperty(
+        fc.commands([fc.nat().map((choice) => new ChoiceCommand(bundleAdapter, choice, coverage))], {
+          maxCommands: 40,
+          size: 'max',
+        }),
+        async (cmds) => {
+          await fc.asyncModelRun(() => setupRun(bundleAdapter), cmds);
+        },
+      ),
       { numRuns: Number(process.env.BKV_RUNS ?? 60), seed },
     );
     console.log(`[model-bundle] random runs: ${formatCoverage(coverage.report())}`);
   });
 });
 
-describe(`simple paths (getSimplePaths; ${DEEP ? 'BKV_DEEP=1: states told apart by mode, epoch and source' : 'states told apart by mode and epoch; BKV_DEEP=1 goes further'})`, () => {
+const SIMPLE_PATHS = DEEP
+  ? 'BKV_DEEP=1: states told apart by mode, epoch and source'
+  : 'states told apart by mode and epoch; BKV_DEEP=1 goes further';
+describe(`simple paths (getSimplePaths; ${SIMPLE_PATHS})`, () => {
   test('every simple path, step by step', async () => {
-    const serializeState = DEEP ? (s: BundleSnapshot) => JSON.stringify([s.value, s.context.highestEpoch, s.context.digest]) : (s: BundleSnapshot) => JSON.stringify([s.value, s.context.highestEpoch]);
-    const paths = createTestModel(bundleMachine, { events: EVENTS, serializeState: serializeState as never }).getSimplePaths();
+    const serializeState = DEEP
+      ? (s: BundleSnapshot) => JSON.stringify([s.value, s.context.highestEpoch, s.context.digest])
+      : (s: BundleSnapshot) => JSON.stringify([s.value, s.context.highestEpoch]);
+    const paths = createTestModel(bundleMachine, {
+      events: EVENTS,
+      serializeState: serializeState as never,
+    }).getSimplePaths();
     const coverage = new TransitionCoverage(bundleMachine);
     const runs = pathEvents(bundleMachine, paths);
     for (const run of runs) await runEvents(bundleAdapter, run, coverage);
-    console.log(`[model-bundle] simple paths: ${runs.length} (${runs.reduce((n, r) => n + r.length, 0)} steps), ${formatCoverage(coverage.report())}`);
+    const stepCount = runs.reduce((n, r) => n + r.length, 0);
+    console.log(
+      `[model-bundle] simple paths: ${runs.length} (${stepCount} steps), ${formatCoverage(coverage.report())}`,
+    );
     expect(runs.length).toBe(paths.length);
   });
 });
@@ -218,17 +296,36 @@ describe('the checks can fail', () => {
         }
       },
     };
-    const events: BundleEvent[] = [{ type: 'InstallOverTheAir' }, { type: 'ValidateBundle', epoch: 3, source: 'log', defect: 'none' }, { type: 'ValidateBundle', epoch: 1, source: 'log', defect: 'none' }];
+    const events: BundleEvent[] = [
+      { type: 'InstallOverTheAir' },
+      { type: 'ValidateBundle', epoch: 3, source: 'log', defect: 'none' },
+      { type: 'ValidateBundle', epoch: 1, source: 'log', defect: 'none' },
+    ];
     await expect(runEvents(bundleAdapter, events)).resolves.toBeDefined();
     await expect(runEvents(forgetful, events)).rejects.toThrow(ConformanceError);
   });
 
   test('INV-13 fails on a machine that accepts a lower epoch, and on one that accepts a defective bundle', () => {
-    const run = (m: typeof bundleMachine, events: BundleEvent[]) => events.reduce((s, e) => transition(m, s, e)[0], initialTransition(m)[0]);
-    const rollback: BundleEvent[] = [{ type: 'InstallOverTheAir' }, { type: 'ValidateBundle', epoch: 3, source: 'log', defect: 'none' }, { type: 'ValidateBundle', epoch: 1, source: 'log', defect: 'none' }];
+    const run = (m: typeof bundleMachine, events: BundleEvent[]) =>
+      events.reduce((s, e) => transition(m, s, e)[0], initialTransition(m)[0]);
+    const rollback: BundleEvent[] = [
+      { type: 'InstallOverTheAir' },
+      { type: 'ValidateBundle', epoch: 3, source: 'log', defect: 'none' },
+      { type: 'ValidateBundle', epoch: 1, source: 'log', defect: 'none' },
+    ];
     expect(findViolations(BUNDLE_INVARIANTS, run(bundleMachine, rollback))).toEqual([]);
-    expect(findViolations(BUNDLE_INVARIANTS, run(bundleMachine.provide({ guards: { isStaleEpoch: () => false } }), rollback))).toEqual(['INV-13']);
-    const unsigned: BundleEvent[] = [{ type: 'InstallOverTheAir' }, { type: 'ValidateBundle', epoch: 2, source: 'log', defect: 'unsigned' }];
-    expect(findViolations(BUNDLE_INVARIANTS, run(bundleMachine.provide({ guards: { hasDefect: () => false } }), unsigned))).toEqual(['INV-13']);
+    expect(
+      findViolations(
+        BUNDLE_INVARIANTS,
+        run(bundleMachine.provide({ guards: { isStaleEpoch: () => false } }), rollback),
+      ),
+    ).toEqual(['INV-13']);
+    const unsigned: BundleEvent[] = [
+      { type: 'InstallOverTheAir' },
+      { type: 'ValidateBundle', epoch: 2, source: 'log', defect: 'unsigned' },
+    ];
+    expect(
+      findViolations(BUNDLE_INVARIANTS, run(bundleMachine.provide({ guards: { hasDefect: () => false } }), unsigned)),
+    ).toEqual(['INV-13']);
   });
 });

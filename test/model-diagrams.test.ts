@@ -18,13 +18,16 @@ describe('spec/10-models.md is generated from the machines', () => {
     expect(checkChapter(chapter)).toEqual([]);
   });
 
-  test.each(MACHINES.map((m) => [m.name, m] as const))('the %s diagram has one edge (or note entry) per transition of the machine', (_, m) => {
-    const diagram = renderMermaid(m.machine);
-    const edges = diagram.split('\n').filter((l) => /^\s+\S+ --> \S+ : /.test(l)).length;
-    const noted = diagram.match(/in every state: (.*)/)?.[1]?.split('; ').length ?? 0;
-    expect(edges + noted).toBe(listTransitions(m.machine).length);
-    expect(chapter).toContain(diagram);
-  });
+  test.each(MACHINES.map((m) => [m.name, m] as const))(
+    'the %s diagram has one edge (or note entry) per transition of the machine',
+    (_, m) => {
+      const diagram = renderMermaid(m.machine);
+      const edges = diagram.split('\n').filter((l) => /^\s+\S+ --> \S+ : /.test(l)).length;
+      const noted = diagram.match(/in every state: (.*)/)?.[1]?.split('; ').length ?? 0;
+      expect(edges + noted).toBe(listTransitions(m.machine).length);
+      expect(chapter).toContain(diagram);
+    },
+  );
 });
 
 describe('the check can fail', () => {

@@ -36,10 +36,23 @@ interface RecordSut {
 function toCommand(sut: RecordSut, e: RecordEvent): Command {
   switch (e.type) {
     case 'Register':
-      return { type: 'Register', credentialId: CREDENTIAL, registrationRecord: 'aa', sealedPayload: 'bb', transcriptHash: 'cc', guessLimit: e.guessLimit };
+      return {
+        type: 'Register',
+        credentialId: CREDENTIAL,
+        registrationRecord: 'aa',
+        sealedPayload: 'bb',
+        transcriptHash: 'cc',
+        guessLimit: e.guessLimit,
+      };
     case 'ConsumeGuess': {
       const generation = sut.state.records[CREDENTIAL]?.generation ?? 0;
-      return { type: 'ConsumeGuess', credentialId: CREDENTIAL, sessionId: e.sessionId, generation: e.stale ? generation - 1 : generation, at: 0 };
+      return {
+        type: 'ConsumeGuess',
+        credentialId: CREDENTIAL,
+        sessionId: e.sessionId,
+        generation: e.stale ? generation - 1 : generation,
+        at: 0,
+      };
     }
     case 'Reset':
       return { type: 'Reset', credentialId: CREDENTIAL, sessionId: e.sessionId };
@@ -93,90 +106,148 @@ describe('record lifecycle: model/record-machine.ts = src/vault/records.ts', () 
   const paths = coveringPaths(model, recordMachine, shortest, EVENTS);
   const coverage = new TransitionCoverage(recordMachine);
 
-  test(`every shortest path (${shortest.length}), and one more path per transition they miss (${paths.length - shortest.length}), step by step`, async () => {
-    for (const path of paths) await runPath(recordAdapter, path, coverage);
-    const report = coverage.report();
-    console.log(`[model-record] graph paths: ${paths.length}, ${formatCoverage(report)}`);
-    expect(report.missing).toEqual([]);
-  });
+  const missed = paths.length - shortest.length;
+  test(
+    `every shortest path (${shortest.length}), and one more ` +
+      `path per transition they miss (${missed}), step by step`,
+    async () => {
+      for (const path of paths) await runPath(recordAdapter, path, coverage);
+      const report = coverage.report();
+      console.log(`[model-record] graph paths: ${paths.length}, ${formatCoverage(report)}`);
+      expect(report.missing).toEqual([]);
+    },
+  );
 
-  test('long random command sequences (fast-check commands), step by step; coverage of the random runs printed', async () => {
-    const random = new TransitionCoverage(recordMachine);
-    const sessions = fc.constantFrom('s1', 's2', 's3', 's4');
-    const event: fc.Arbitrary<RecordEvent> = fc.oneof(
-      { weight: 1, arbitrary: fc.oneof(fc.integer({ min: 1, max: 3 }), fc.constantFrom(0, 256, 1.5)).map((guessLimit) => ({ type: 'Register' as const, guessLimit })) },
-      { weight: 4, arbitrary: fc.record({ sessionId: sessions, stale: fc.boolean() }).map((e) => ({ type: 'ConsumeGuess' as const, ...e })) },
-      { weight: 2, arbitrary: sessions.map((sessionId) => ({ type: 'Reset' as const, sessionId })) },
-      { weight: 4, arbitrary: fc.record({ sessionId: sessions, reason: fc.constantFrom('abort' as const, 'failed' as const, 'expired' as const) }).map((e) => ({ type: 'EndSession' as const, ...e })) },
-      { weight: 1, arbitrary: fc.constant({ type: 'Delete' as const }) },
-    );
-    const seed = Number(process.env.BKV_SEED ?? Date.now() % 2 ** 31);
-    console.log(`[model-record] fast-check seed ${seed}`);
-    await fc.assert(
-      fc.asyncProperty(fc.commands([event.map((e) => new EventCommand(recordAdapter, e, random))], { maxCommands: 200, size: 'max' }), async (cmds) => {
-        await fc.asyncModelRun(() => setupRun(recordAdapter), cmds);
-      }),
-      { numRuns: Number(process.env.BKV_RUNS ?? 200), seed },
-    );
-    console.log(`[model-record] random runs: ${formatCoverage(random.report())}`);
-  });
+  test(
+    'long random command sequences (fast-check commands), ' + 'step by step; coverage of the random runs printed',
+    async () => {
+      const random = new TransitionCoverage(recordMachine);
+      const sessions = fc.constantFrom('s1', 's2', 's3', 's4');
+      const event: fc.Arbitrary<RecordEvent> = fc.oneof(
+        {
+          weight: 1,
+          arbitrary: fc
+            .oneof(fc.integer({ min: 1, max: 3 }), fc.constantFrom(0, 256, 1.5))
+            .map((guessLimit) => ({ type: 'Register' as const, guessLimit })),
+        },
+        {
+          weight: 4,
+          arbitrary: fc
+            .record({ sessionId: sessions, stale: fc.boolean() })
+            .map((e) => ({ type: 'ConsumeGuess' as const, ...e })),
+        },
+        { weight: 2, arbitrary: sessions.map((sessionId) => ({ type: 'Reset' as const, sessionId })) },
+        {
+          weight: 4,
+          arbitrary: fc
+            .record({
+              sessionId: sessions,
+              reason: fc.constantFrom('abort' as const, 'failed' as const, 'expired' as const),
+            })
+            .map((e) => ({ type: 'EndSession' as const, ...e })),
+        },
+        { weight: 1, arbitrary: fc.constant({ type: 'Delete' as const }) },
+      );
+      const seed = Number(process.env.BKV_SEED ?? Date.now() % 2 ** 31);
+      console.log(`[model-record] fast-check seed ${seed}`);
+      await fc.assert(
+        fc.asyncProperty(
+          fc.commands([event.map((e) => new EventCommand(recordAdapter, e, random))], {
+            maxCommands: 200,
+            size: 'max',
+          }),
+          async (cmds) => {
+            await fc.asyncModelRun(() => setupRun(recordAdapter), cmds);
+          },
+        ),
+        { numRuns: Number(process.env.BKV_RUNS ?? 200), seed },
+      );
+      console.log(`[model-record] random runs: ${formatCoverage(random.report())}`);
+    },
+  );
 });
 
-describe(`simple paths (getSimplePaths; ${DEEP ? 'BKV_DEEP=1: limit 3, four sessions' : 'limit 2, three sessions; BKV_DEEP=1 goes further'})`, () => {
-  test('every simple path over records told apart by status, limit, attempts and pending sessions, step by step', async () => {
-    const limit = DEEP ? 3 : 2;
-    const sessions = DEEP ? ['s1', 's2', 's3', 's4'] : SESSIONS;
-    const events: RecordEvent[] = [
-      { type: 'Register', guessLimit: limit },
-      { type: 'Register', guessLimit: 0 },
-      { type: 'ConsumeGuess', sessionId: 's1', stale: true },
-      ...sessions.flatMap((sessionId) => [
-        { type: 'ConsumeGuess' as const, sessionId, stale: false },
-        { type: 'Reset' as const, sessionId },
-        { type: 'EndSession' as const, sessionId, reason: 'failed' as const },
-      ]),
-      { type: 'Delete' },
-    ];
-    const serializeState = (s: RecordSnapshot) => JSON.stringify([s.value, s.context.guessLimit, s.context.attemptsUsed, s.context.pending]);
-    const paths = createTestModel(recordMachine, { events, serializeState: serializeState as never }).getSimplePaths();
-    const coverage = new TransitionCoverage(recordMachine);
-    const runs = pathEvents(recordMachine, paths);
-    for (const run of runs) await runEvents(recordAdapter, run, coverage);
-    console.log(`[model-record] simple paths: ${runs.length} (${runs.reduce((n, r) => n + r.length, 0)} steps), ${formatCoverage(coverage.report())}`);
-    expect(runs.length).toBe(paths.length);
-  });
+const SIMPLE_PATHS = DEEP ? 'BKV_DEEP=1: limit 3, four sessions' : 'limit 2, three sessions; BKV_DEEP=1 goes further';
+describe(`simple paths (getSimplePaths; ${SIMPLE_PATHS})`, () => {
+  test(
+    'every simple path over records told apart by status, ' + 'limit, attempts and pending sessions, step by step',
+    async () => {
+      const limit = DEEP ? 3 : 2;
+      const sessions = DEEP ? ['s1', 's2', 's3', 's4'] : SESSIONS;
+      const events: RecordEvent[] = [
+        { type: 'Register', guessLimit: limit },
+        { type: 'Register', guessLimit: 0 },
+        { type: 'ConsumeGuess', sessionId: 's1', stale: true },
+        ...sessions.flatMap((sessionId) => [
+          { type: 'ConsumeGuess' as const, sessionId, stale: false },
+          { type: 'Reset' as const, sessionId },
+          { type: 'EndSession' as const, sessionId, reason: 'failed' as const },
+        ]),
+        { type: 'Delete' },
+      ];
+      const serializeState = (s: RecordSnapshot) =>
+        JSON.stringify([s.value, s.context.guessLimit, s.context.attemptsUsed, s.context.pending]);
+      const paths = createTestModel(recordMachine, {
+        events,
+        serializeState: serializeState as never,
+      }).getSimplePaths();
+      const coverage = new TransitionCoverage(recordMachine);
+      const runs = pathEvents(recordMachine, paths);
+      for (const run of runs) await runEvents(recordAdapter, run, coverage);
+      const stepCount = runs.reduce((n, r) => n + r.length, 0);
+      console.log(
+        `[model-record] simple paths: ${runs.length} (${stepCount} steps), ${formatCoverage(coverage.report())}`,
+      );
+      expect(runs.length).toBe(paths.length);
+    },
+  );
 });
 
 describe('the checks can fail', () => {
-  test('a record rule changed in the implementation (a refunded guess on EndSession) is caught with its trace', async () => {
-    const refunding: typeof recordAdapter = {
-      ...recordAdapter,
-      step(sut, e) {
-        recordAdapter.step(sut, e);
-        const r = sut.state.records[CREDENTIAL];
-        if (e.type === 'EndSession' && sut.outcome === 'ok' && r && r.attemptsUsed > 0) {
-          sut.state = { records: { ...sut.state.records, [CREDENTIAL]: { ...r, attemptsUsed: r.attemptsUsed - 1 } } };
-        }
-      },
-    };
-    const events: RecordEvent[] = [
-      { type: 'Register', guessLimit: 2 },
-      { type: 'ConsumeGuess', sessionId: 's1', stale: false },
-      { type: 'EndSession', sessionId: 's1', reason: 'abort' },
-    ];
-    await expect(runEvents(refunding, events)).rejects.toThrow(ConformanceError);
-    await expect(runEvents(recordAdapter, events)).resolves.toBeDefined();
-  });
+  test(
+    'a record rule changed in the implementation (a ' + 'refunded guess on EndSession) is caught with its trace',
+    async () => {
+      const refunding: typeof recordAdapter = {
+        ...recordAdapter,
+        step(sut, e) {
+          recordAdapter.step(sut, e);
+          const r = sut.state.records[CREDENTIAL];
+          if (e.type === 'EndSession' && sut.outcome === 'ok' && r && r.attemptsUsed > 0) {
+            sut.state = { records: { ...sut.state.records, [CREDENTIAL]: { ...r, attemptsUsed: r.attemptsUsed - 1 } } };
+          }
+        },
+      };
+      const events: RecordEvent[] = [
+        { type: 'Register', guessLimit: 2 },
+        { type: 'ConsumeGuess', sessionId: 's1', stale: false },
+        { type: 'EndSession', sessionId: 's1', reason: 'abort' },
+      ];
+      await expect(runEvents(refunding, events)).rejects.toThrow(ConformanceError);
+      await expect(runEvents(recordAdapter, events)).resolves.toBeDefined();
+    },
+  );
 
-  test('INV-4 fails on a machine that never exhausts, INV-7 on one that opens a session without counting its guess', () => {
-    const run = (m: typeof recordMachine, events: RecordEvent[]) => events.reduce((s, e) => transition(m, s, e)[0], initialTransition(m)[0]);
-    const spend: RecordEvent[] = [{ type: 'Register', guessLimit: 1 }, { type: 'ConsumeGuess', sessionId: 's1', stale: false }, { type: 'EndSession', sessionId: 's1', reason: 'failed' }];
-    expect(findViolations(RECORD_INVARIANTS, run(recordMachine, spend))).toEqual([]);
-    const neverExhausts = recordMachine.provide({ guards: { endsLastSessionOfSpentBudget: () => false } });
-    expect(findViolations(RECORD_INVARIANTS, run(neverExhausts, spend))).toEqual(['INV-4']);
-    const uncounted = recordMachine.provide({
-      actions: { consumeGuess: assign(({ context, event }) => ({ pending: [...context.pending, (event as { sessionId: string }).sessionId] })) },
-    });
-    expect(findViolations(RECORD_INVARIANTS, run(uncounted, spend.slice(0, 2)))).toEqual(['INV-7']);
-  });
+  test(
+    'INV-4 fails on a machine that never exhausts, ' + 'INV-7 on one that opens a session without counting its guess',
+    () => {
+      const run = (m: typeof recordMachine, events: RecordEvent[]) =>
+        events.reduce((s, e) => transition(m, s, e)[0], initialTransition(m)[0]);
+      const spend: RecordEvent[] = [
+        { type: 'Register', guessLimit: 1 },
+        { type: 'ConsumeGuess', sessionId: 's1', stale: false },
+        { type: 'EndSession', sessionId: 's1', reason: 'failed' },
+      ];
+      expect(findViolations(RECORD_INVARIANTS, run(recordMachine, spend))).toEqual([]);
+      const neverExhausts = recordMachine.provide({ guards: { endsLastSessionOfSpentBudget: () => false } });
+      expect(findViolations(RECORD_INVARIANTS, run(neverExhausts, spend))).toEqual(['INV-4']);
+      const uncounted = recordMachine.provide({
+        actions: {
+          consumeGuess: assign(({ context, event }) => ({
+            pending: [...context.pending, (event as { sessionId: string }).sessionId],
+          })),
+        },
+      });
+      expect(findViolations(RECORD_INVARIANTS, run(uncounted, spend.slice(0, 2)))).toEqual(['INV-7']);
+    },
+  );
 });

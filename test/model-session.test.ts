@@ -13,7 +13,14 @@ import { initialTransition, transition } from 'xstate';
 import { createTestModel } from 'xstate/graph';
 import { describe, expect, test } from 'vitest';
 import { type Bytes, ctEqual, utf8 } from '../src/crypto/bytes.ts';
-import { type Outcome, type RecoverySession, fault, onRecoverResponse, onReleased, startRecovery } from '../src/client/session.ts';
+import {
+  type Outcome,
+  type RecoverySession,
+  fault,
+  onRecoverResponse,
+  onReleased,
+  startRecovery,
+} from '../src/client/session.ts';
 import type { Frame } from '../src/vault/protocol.ts';
 import { ALICE, TTL_MS, VaultWorld, memoryBackend } from './support/vault-world.ts';
 import { type Adapter, ChoiceCommand, ConformanceError, runEvents, runPath, setupRun } from '../model/conformance.ts';
@@ -23,7 +30,13 @@ import { coveringPaths, pathEvents } from '../model/paths.ts';
 
 const DEEP = process.env.BKV_DEEP === '1';
 import { SESSION_PATH_EVENTS } from '../model/path-events.ts';
-import { DEFAULT_SESSION_LIMIT, SESSION_INVARIANTS, type SessionEvent, type SessionSnapshot, sessionMachine } from '../model/session-machine.ts';
+import {
+  DEFAULT_SESSION_LIMIT,
+  SESSION_INVARIANTS,
+  type SessionEvent,
+  type SessionSnapshot,
+  sessionMachine,
+} from '../model/session-machine.ts';
 
 const PASSWORD = utf8('correct horse');
 const WRONG = utf8('battery staple');
@@ -70,7 +83,14 @@ export const sessionAdapter: Adapter<SessionSnapshot, SessionEvent, SessionSut> 
   invariants: SESSION_INVARIANTS,
   events: EVENTS,
   async create() {
-    const sut: SessionSut = { world: new VaultWorld({ backend, seed: `model-session ${worlds++}` }), key: new Uint8Array(0), registrations: 0, session: null, inflight: null, outcome: null };
+    const sut: SessionSut = {
+      world: new VaultWorld({ backend, seed: `model-session ${worlds++}` }),
+      key: new Uint8Array(0),
+      registrations: 0,
+      session: null,
+      inflight: null,
+      outcome: null,
+    };
     await register(sut);
     return sut;
   },
@@ -78,7 +98,12 @@ export const sessionAdapter: Adapter<SessionSnapshot, SessionEvent, SessionSut> 
     const { world } = sut;
     switch (e.type) {
       case 'RecoverStart': {
-        const { frame, session } = startRecovery(world.ctx, ALICE, e.password === 'right' ? PASSWORD : WRONG, world.rng);
+        const { frame, session } = startRecovery(
+          world.ctx,
+          ALICE,
+          e.password === 'right' ? PASSWORD : WRONG,
+          world.rng,
+        );
         sut.session = session;
         sut.inflight = { to: 'vault', frame };
         sut.outcome = null;
@@ -120,14 +145,25 @@ export const sessionAdapter: Adapter<SessionSnapshot, SessionEvent, SessionSut> 
     const o = sut.outcome;
     return {
       inflight: sut.inflight?.to ?? null,
-      outcome: o === null ? null : o.ok ? { kind: 'Recovered', isRegisteredKey: ctEqual(o.value, sut.key) } : o.kind === 'WrongPassword' ? { kind: o.kind, triesRemaining: o.triesRemaining } : o.kind === 'Fault' ? { kind: o.kind, code: o.code } : { kind: o.kind },
+      outcome:
+        o === null
+          ? null
+          : o.ok
+            ? { kind: 'Recovered', isRegisteredKey: ctEqual(o.value, sut.key) }
+            : o.kind === 'WrongPassword'
+              ? { kind: o.kind, triesRemaining: o.triesRemaining }
+              : o.kind === 'Fault'
+                ? { kind: o.kind, code: o.code }
+                : { kind: o.kind },
       record: { status: r.status, attemptsUsed: r.attemptsUsed, pending: Object.keys(r.pending).length },
       channel: sut.session !== null && sut.world.vault.node.channels.has(sut.session.channel),
     };
   },
   expect(s) {
     const c = s.context;
-    const leaf = s.matches('Ready') ? `Ready.${String((s.value as { Ready: string }).Ready)}` : `Recovering.${String((s.value as { Recovering: string }).Recovering)}`;
+    const leaf = s.matches('Ready')
+      ? `Ready.${String((s.value as { Ready: string }).Ready)}`
+      : `Recovering.${String((s.value as { Recovering: string }).Recovering)}`;
     const outcomes: Record<string, unknown> = {
       'Ready.Recovered': { kind: 'Recovered', isRegisteredKey: true },
       'Ready.WrongPassword': { kind: 'WrongPassword', triesRemaining: c.triesRemaining },
@@ -139,7 +175,11 @@ export const sessionAdapter: Adapter<SessionSnapshot, SessionEvent, SessionSut> 
     return {
       inflight: leaf.startsWith('Ready') ? null : toVault.includes(leaf) ? 'vault' : 'client',
       outcome: outcomes[leaf] ?? null,
-      record: { status: c.attemptsUsed >= c.guessLimit && c.pending === 0 ? 'Exhausted' : 'Registered', attemptsUsed: c.attemptsUsed, pending: c.pending },
+      record: {
+        status: c.attemptsUsed >= c.guessLimit && c.pending === 0 ? 'Exhausted' : 'Registered',
+        attemptsUsed: c.attemptsUsed,
+        pending: c.pending,
+      },
       channel: c.channel,
     };
   },
@@ -150,11 +190,13 @@ describe('recovery session: model/session-machine.ts = SingleReplicaVault + clie
   const shortest = model.getShortestPaths();
   const paths = coveringPaths(model, sessionMachine, shortest, EVENTS);
 
-  test(`every shortest path (${shortest.length}, plus ${paths.length - shortest.length} for missed transitions), frame by frame`, async () => {
+  const missed = paths.length - shortest.length;
+  test(`every shortest path (${shortest.length}, plus ${missed} for missed transitions), frame by frame`, async () => {
     const coverage = new TransitionCoverage(sessionMachine);
     for (const path of paths) await runPath(sessionAdapter, path, coverage);
     const report = coverage.report();
-    console.log(`[model-session] graph paths: ${paths.length} (${paths.reduce((n, p) => n + p.steps.length - 1, 0)} steps), ${formatCoverage(report)}`);
+    const stepCount = paths.reduce((n, p) => n + p.steps.length - 1, 0);
+    console.log(`[model-session] graph paths: ${paths.length} (${stepCount} steps), ${formatCoverage(report)}`);
     expect(report.missing).toEqual([]);
   });
 
@@ -173,14 +215,25 @@ describe('recovery session: model/session-machine.ts = SingleReplicaVault + clie
   });
 });
 
-describe(`simple paths (getSimplePaths; ${DEEP ? 'BKV_DEEP=1: states told apart by phase and attempts' : 'states told apart by phase; BKV_DEEP=1 goes further'})`, () => {
+const SIMPLE_PATHS = DEEP
+  ? 'BKV_DEEP=1: states told apart by phase and attempts'
+  : 'states told apart by phase; BKV_DEEP=1 goes further';
+describe(`simple paths (getSimplePaths; ${SIMPLE_PATHS})`, () => {
   test('every simple path, frame by frame', async () => {
-    const serializeState = DEEP ? (s: SessionSnapshot) => JSON.stringify([s.value, s.context.attemptsUsed]) : (s: SessionSnapshot) => JSON.stringify(s.value);
-    const paths = createTestModel(sessionMachine, { events: EVENTS, serializeState: serializeState as never }).getSimplePaths();
+    const serializeState = DEEP
+      ? (s: SessionSnapshot) => JSON.stringify([s.value, s.context.attemptsUsed])
+      : (s: SessionSnapshot) => JSON.stringify(s.value);
+    const paths = createTestModel(sessionMachine, {
+      events: EVENTS,
+      serializeState: serializeState as never,
+    }).getSimplePaths();
     const coverage = new TransitionCoverage(sessionMachine);
     const runs = pathEvents(sessionMachine, paths);
     for (const run of runs) await runEvents(sessionAdapter, run, coverage);
-    console.log(`[model-session] simple paths: ${runs.length} (${runs.reduce((n, r) => n + r.length, 0)} steps), ${formatCoverage(coverage.report())}`);
+    const stepCount = runs.reduce((n, r) => n + r.length, 0);
+    console.log(
+      `[model-session] simple paths: ${runs.length} (${stepCount} steps), ${formatCoverage(coverage.report())}`,
+    );
     expect(runs.length).toBe(paths.length);
   });
 });
@@ -197,21 +250,41 @@ describe('the checks can fail', () => {
         for (const r of Object.values(node.vault.records)) r.attemptsUsed = Math.max(0, r.attemptsUsed - 1);
       },
     };
-    const events: SessionEvent[] = [{ type: 'RecoverStart', password: 'wrong' }, { type: 'HandleRecoverStart' }, { type: 'OnRecoverResponse' }, { type: 'HandleRecoverAbort' }];
+    const events: SessionEvent[] = [
+      { type: 'RecoverStart', password: 'wrong' },
+      { type: 'HandleRecoverStart' },
+      { type: 'OnRecoverResponse' },
+      { type: 'HandleRecoverAbort' },
+    ];
     await expect(runEvents(sessionAdapter, events)).resolves.toBeDefined();
     await expect(runEvents(refunding, events)).rejects.toThrow(ConformanceError);
   });
 
-  test('INV-1 fails on a machine that does not count a KE2 in its budget; INV-2 on one that releases K to a wrong password', () => {
-    const run = (m: typeof sessionMachine, events: SessionEvent[]) => events.reduce((s, e) => transition(m, s, e)[0], initialTransition(m, {})[0]);
-    const wrongTwice: SessionEvent[] = [{ type: 'RecoverStart', password: 'wrong' }, { type: 'HandleRecoverStart' }, { type: 'DropMessage' }];
-    const threeGuesses = [...wrongTwice, ...wrongTwice, ...wrongTwice];
-    expect(findViolations(SESSION_INVARIANTS, run(sessionMachine, threeGuesses))).toEqual([]);
-    const leaky = sessionMachine.provide({ guards: { hasGuessLeft: () => true } });
-    expect(findViolations(SESSION_INVARIANTS, run(leaky, threeGuesses))).toContain('INV-1');
-    const gullible = sessionMachine.provide({ guards: { isRightPassword: () => true } });
-    const wrongThenFinish: SessionEvent[] = [{ type: 'RecoverStart', password: 'wrong' }, { type: 'HandleRecoverStart' }, { type: 'OnRecoverResponse' }, { type: 'HandleRecoverFinish' }, { type: 'OnReleased' }];
-    expect(findViolations(SESSION_INVARIANTS, run(sessionMachine, wrongThenFinish))).toEqual([]);
-    expect(findViolations(SESSION_INVARIANTS, run(gullible, wrongThenFinish))).toEqual(['INV-2']);
-  });
+  test(
+    'INV-1 fails on a machine that does not count a KE2 in its budget; ' +
+      'INV-2 on one that releases K to a wrong password',
+    () => {
+      const run = (m: typeof sessionMachine, events: SessionEvent[]) =>
+        events.reduce((s, e) => transition(m, s, e)[0], initialTransition(m, {})[0]);
+      const wrongTwice: SessionEvent[] = [
+        { type: 'RecoverStart', password: 'wrong' },
+        { type: 'HandleRecoverStart' },
+        { type: 'DropMessage' },
+      ];
+      const threeGuesses = [...wrongTwice, ...wrongTwice, ...wrongTwice];
+      expect(findViolations(SESSION_INVARIANTS, run(sessionMachine, threeGuesses))).toEqual([]);
+      const leaky = sessionMachine.provide({ guards: { hasGuessLeft: () => true } });
+      expect(findViolations(SESSION_INVARIANTS, run(leaky, threeGuesses))).toContain('INV-1');
+      const gullible = sessionMachine.provide({ guards: { isRightPassword: () => true } });
+      const wrongThenFinish: SessionEvent[] = [
+        { type: 'RecoverStart', password: 'wrong' },
+        { type: 'HandleRecoverStart' },
+        { type: 'OnRecoverResponse' },
+        { type: 'HandleRecoverFinish' },
+        { type: 'OnReleased' },
+      ];
+      expect(findViolations(SESSION_INVARIANTS, run(sessionMachine, wrongThenFinish))).toEqual([]);
+      expect(findViolations(SESSION_INVARIANTS, run(gullible, wrongThenFinish))).toEqual(['INV-2']);
+    },
+  );
 });

@@ -61,13 +61,30 @@ interface Keys {
 const KEYS: Keys = { serverStatic: key(1), clientEphemeral: key(2), serverEphemeral: key(3) };
 
 /** A whole handshake with fixed keys; returns both transports and the two handshake messages. */
-function handshake(suite: NoiseSuite, keys: Keys = KEYS, payloads: readonly [Bytes, Bytes] = [EMPTY, EMPTY], prologue = EMPTY) {
+function handshake(
+  suite: NoiseSuite,
+  keys: Keys = KEYS,
+  payloads: readonly [Bytes, Bytes] = [EMPTY, EMPTY],
+  prologue = EMPTY,
+) {
   const server = x25519KeyFromPrivate(keys.serverStatic);
-  const start = initiatorStart(suite, { responderStatic: server.publicKey, prologue, payload: payloads[0], ephemeralPrivateKey: keys.clientEphemeral });
+  const start = initiatorStart(suite, {
+    responderStatic: server.publicKey,
+    prologue,
+    payload: payloads[0],
+    ephemeralPrivateKey: keys.clientEphemeral,
+  });
   const received = responderReceive(suite, { staticKey: server, prologue, message: start.message });
   const reply = responderRespond(received.state, { payload: payloads[1], ephemeralPrivateKey: keys.serverEphemeral });
   const finish = initiatorFinish(start.state, reply.message);
-  return { message1: start.message, message2: reply.message, received1: received.payload, received2: finish.payload, client: finish.transport, server: reply.transport };
+  return {
+    message1: start.message,
+    message2: reply.message,
+    received1: received.payload,
+    received2: finish.payload,
+    client: finish.transport,
+    server: reply.transport,
+  };
 }
 
 /** Both ends of a channel, each replaced by the transport its last step returned. */
@@ -134,7 +151,9 @@ test('worked example: a client opens a channel to an HSM whose private key it ne
 describe('suites', () => {
   test('eight NK suites, found by protocol name (Noise §8)', () => {
     expect(Object.keys(NOISE_NK_SUITES).sort()).toEqual(
-      ['AESGCM', 'ChaChaPoly'].flatMap((c) => ['BLAKE2b', 'BLAKE2s', 'SHA256', 'SHA512'].map((h) => `Noise_NK_25519_${c}_${h}`)).sort(),
+      ['AESGCM', 'ChaChaPoly']
+        .flatMap((c) => ['BLAKE2b', 'BLAKE2s', 'SHA256', 'SHA512'].map((h) => `Noise_NK_25519_${c}_${h}`))
+        .sort(),
     );
     for (const s of SUITES) expect(getNoiseSuite(s.protocolName)).toBe(s);
     expect(NOISE_NK_25519_CHACHAPOLY_SHA256.cipher.name).toBe('ChaChaPoly');
@@ -146,7 +165,8 @@ describe('suites', () => {
 describe('edge cases', () => {
   const suite = NOISE_NK_25519_AESGCM_SHA256;
   const server = x25519KeyFromPrivate(KEYS.serverStatic);
-  const start = (payload = EMPTY) => initiatorStart(suite, { responderStatic: server.publicKey, payload, ephemeralPrivateKey: KEYS.clientEphemeral });
+  const start = (payload = EMPTY) =>
+    initiatorStart(suite, { responderStatic: server.publicKey, payload, ephemeralPrivateKey: KEYS.clientEphemeral });
   const receive = (message: Bytes, staticKey: DhKey = server) => responderReceive(suite, { staticKey, message });
 
   test('message sizes: 48-byte minimum, 65535-byte maximum (Noise §3)', () => {
@@ -172,7 +192,10 @@ describe('edge cases', () => {
     for (const e of bad) {
       const forged = honest.slice();
       forged.set(e.bytes);
-      expect(codeOf(() => receive(forged, hsm)), e.name).toBe('InvalidPoint');
+      expect(
+        codeOf(() => receive(forged, hsm)),
+        e.name,
+      ).toBe('InvalidPoint');
     }
     expect(hsm.calls).toBe(0);
     // the initiator refuses the same keys as the responder's ephemeral in message 2
@@ -182,28 +205,49 @@ describe('edge cases', () => {
       const reply = responderRespond(receive(s.message).state, respond);
       const forged = reply.message.slice();
       forged.set(e.bytes);
-      expect(codeOf(() => initiatorFinish(s.state, forged)), e.name).toBe('InvalidPoint');
+      expect(
+        codeOf(() => initiatorFinish(s.state, forged)),
+        e.name,
+      ).toBe('InvalidPoint');
     }
   });
 
-  test('an all-zero DH output from the DH callback is refused with InvalidPoint (our choice; Noise §12.1 allows it)', () => {
-    const broken: DhKey = { publicKey: server.publicKey, dh: () => new Uint8Array(32) };
-    expect(codeOf(() => receive(start().message, broken))).toBe('InvalidPoint');
-    const failing: DhKey = { publicKey: server.publicKey, dh: () => { throw new Error('token error'); } };
-    expect(codeOf(() => receive(start().message, failing))).toBe('InvalidPoint');
-    expect(codeOf(() => initiatorStart(suite, { responderStatic: key(0), ephemeralPrivateKey: KEYS.clientEphemeral }))).toBe('InvalidPoint');
-  });
+  test(
+    'an all-zero DH output from the DH callback is refused ' + 'with InvalidPoint (our choice; Noise §12.1 allows it)',
+    () => {
+      const broken: DhKey = { publicKey: server.publicKey, dh: () => new Uint8Array(32) };
+      expect(codeOf(() => receive(start().message, broken))).toBe('InvalidPoint');
+      const failing: DhKey = {
+        publicKey: server.publicKey,
+        dh: () => {
+          throw new Error('token error');
+        },
+      };
+      expect(codeOf(() => receive(start().message, failing))).toBe('InvalidPoint');
+      expect(
+        codeOf(() => initiatorStart(suite, { responderStatic: key(0), ephemeralPrivateKey: KEYS.clientEphemeral })),
+      ).toBe('InvalidPoint');
+    },
+  );
 
   test('prologues must match (Noise §6)', () => {
-    const m1 = initiatorStart(suite, { responderStatic: server.publicKey, prologue: utf8('v1'), ephemeralPrivateKey: KEYS.clientEphemeral }).message;
-    expect(codeOf(() => responderReceive(suite, { staticKey: server, prologue: utf8('v2'), message: m1 }))).toBe('ChannelDecryptFailed');
+    const m1 = initiatorStart(suite, {
+      responderStatic: server.publicKey,
+      prologue: utf8('v1'),
+      ephemeralPrivateKey: KEYS.clientEphemeral,
+    }).message;
+    expect(codeOf(() => responderReceive(suite, { staticKey: server, prologue: utf8('v2'), message: m1 }))).toBe(
+      'ChannelDecryptFailed',
+    );
   });
 
   test('each handshake state is used once, even when the step fails', () => {
     const a = start();
     const r = receive(a.message);
     const reply = responderRespond(r.state, { ephemeralPrivateKey: KEYS.serverEphemeral });
-    expect(codeOf(() => responderRespond(r.state, { ephemeralPrivateKey: KEYS.serverEphemeral }))).toBe('ChannelStateError');
+    expect(codeOf(() => responderRespond(r.state, { ephemeralPrivateKey: KEYS.serverEphemeral }))).toBe(
+      'ChannelStateError',
+    );
     const tampered = Uint8Array.from(reply.message);
     tampered[40]! ^= 1;
     expect(codeOf(() => initiatorFinish(a.state, tampered))).toBe('ChannelDecryptFailed');
@@ -221,12 +265,22 @@ describe('edge cases', () => {
 
   test('ephemeral keys come from exactly one of rng and ephemeralPrivateKey', () => {
     const responderStatic = server.publicKey;
-    expect(codeOf(() => initiatorStart(suite, { responderStatic, rng: (n) => new Uint8Array(n - 1).fill(1) }))).toBe('InvalidParameter');
+    expect(codeOf(() => initiatorStart(suite, { responderStatic, rng: (n) => new Uint8Array(n - 1).fill(1) }))).toBe(
+      'InvalidParameter',
+    );
     // @ts-expect-error neither source
     expect(codeOf(() => initiatorStart(suite, { responderStatic }))).toBe('InvalidParameter');
-    // @ts-expect-error both sources
-    expect(codeOf(() => initiatorStart(suite, { responderStatic, rng: (n: number) => new Uint8Array(n), ephemeralPrivateKey: key(5) }))).toBe('InvalidParameter');
-    expect(codeOf(() => initiatorStart(suite, { responderStatic: responderStatic.subarray(1), ephemeralPrivateKey: key(5) }))).toBe('InvalidParameter');
+    expect(
+      codeOf(() =>
+        // @ts-expect-error both sources
+        initiatorStart(suite, { responderStatic, rng: (n: number) => new Uint8Array(n), ephemeralPrivateKey: key(5) }),
+      ),
+    ).toBe('InvalidParameter');
+    expect(
+      codeOf(() =>
+        initiatorStart(suite, { responderStatic: responderStatic.subarray(1), ephemeralPrivateKey: key(5) }),
+      ),
+    ).toBe('InvalidParameter');
   });
 
   test('a CipherState stops at nonce 2^64-1 (Noise §5.1)', () => {
@@ -268,35 +322,51 @@ describe('cacophony vectors (Noise_NK_25519_*)', () => {
     expect(vectors.map((v) => v.protocol_name).sort()).toEqual(Object.keys(NOISE_NK_SUITES).sort());
   });
 
-  test.each(vectors.map((v) => [v.protocol_name, v] as const))('%s: 6 messages byte for byte, and the handshake hash', (name, v) => {
-    const suite = getNoiseSuite(name);
-    const [m0, m1, ...transport] = v.messages;
-    if (m0 === undefined || m1 === undefined) throw new Error(`${name}: expected 6 messages, got ${v.messages.length}`);
-    expect(v.messages.length).toBe(6);
-    const staticKey = hsmStaticKey(fromHex(v.resp_static));
-    expect(toHex(staticKey.publicKey)).toBe(v.init_remote_static);
+  test.each(vectors.map((v) => [v.protocol_name, v] as const))(
+    '%s: 6 messages byte for byte, and the handshake hash',
+    (name, v) => {
+      const suite = getNoiseSuite(name);
+      const [m0, m1, ...transport] = v.messages;
+      if (m0 === undefined || m1 === undefined)
+        throw new Error(`${name}: expected 6 messages, got ${v.messages.length}`);
+      expect(v.messages.length).toBe(6);
+      const staticKey = hsmStaticKey(fromHex(v.resp_static));
+      expect(toHex(staticKey.publicKey)).toBe(v.init_remote_static);
 
-    const a = initiatorStart(suite, { responderStatic: fromHex(v.init_remote_static), prologue: fromHex(v.init_prologue), payload: fromHex(m0.payload), ephemeralPrivateKey: fromHex(v.init_ephemeral) });
-    expect(toHex(a.message)).toBe(m0.ciphertext);
-    const r = responderReceive(suite, { staticKey, prologue: fromHex(v.resp_prologue), message: fromHex(m0.ciphertext) });
-    expect(toHex(r.payload)).toBe(m0.payload);
-    const reply = responderRespond(r.state, { payload: fromHex(m1.payload), ephemeralPrivateKey: fromHex(v.resp_ephemeral) });
-    expect(toHex(reply.message)).toBe(m1.ciphertext);
-    const fin = initiatorFinish(a.state, fromHex(m1.ciphertext));
-    expect(toHex(fin.payload)).toBe(m1.payload);
+      const a = initiatorStart(suite, {
+        responderStatic: fromHex(v.init_remote_static),
+        prologue: fromHex(v.init_prologue),
+        payload: fromHex(m0.payload),
+        ephemeralPrivateKey: fromHex(v.init_ephemeral),
+      });
+      expect(toHex(a.message)).toBe(m0.ciphertext);
+      const r = responderReceive(suite, {
+        staticKey,
+        prologue: fromHex(v.resp_prologue),
+        message: fromHex(m0.ciphertext),
+      });
+      expect(toHex(r.payload)).toBe(m0.payload);
+      const reply = responderRespond(r.state, {
+        payload: fromHex(m1.payload),
+        ephemeralPrivateKey: fromHex(v.resp_ephemeral),
+      });
+      expect(toHex(reply.message)).toBe(m1.ciphertext);
+      const fin = initiatorFinish(a.state, fromHex(m1.ciphertext));
+      expect(toHex(fin.payload)).toBe(m1.payload);
 
-    expect(toHex(fin.transport.handshakeHash)).toBe(v.handshake_hash);
-    expect(toHex(reply.transport.handshakeHash)).toBe(v.handshake_hash);
-    // Transport messages alternate, initiator first (as after the handshake in cacophony).
-    const ends: Ends = [fin.transport, reply.transport];
-    transport.forEach((m, i) => {
-      const sent = deliver(ends, i % 2 === 0 ? 0 : 1, fromHex(m.payload));
-      expect(toHex(sent.message)).toBe(m.ciphertext);
-      expect(toHex(sent.payload)).toBe(m.payload);
-    });
-    expect([ends[0].sendNonce, ends[0].receiveNonce]).toEqual([2n, 2n]);
-    expect(staticKey.calls).toBe(1);
-  });
+      expect(toHex(fin.transport.handshakeHash)).toBe(v.handshake_hash);
+      expect(toHex(reply.transport.handshakeHash)).toBe(v.handshake_hash);
+      // Transport messages alternate, initiator first (as after the handshake in cacophony).
+      const ends: Ends = [fin.transport, reply.transport];
+      transport.forEach((m, i) => {
+        const sent = deliver(ends, i % 2 === 0 ? 0 : 1, fromHex(m.payload));
+        expect(toHex(sent.message)).toBe(m.ciphertext);
+        expect(toHex(sent.payload)).toBe(m.payload);
+      });
+      expect([ends[0].sendNonce, ends[0].receiveNonce]).toEqual([2n, 2n]);
+      expect(staticKey.calls).toBe(1);
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -304,56 +374,87 @@ describe('cacophony vectors (Noise_NK_25519_*)', () => {
 
 const arbSuite = fc.constantFrom(...SUITES);
 const arbKey = fc.uint8Array({ minLength: 32, maxLength: 32 });
-const arbKeys: fc.Arbitrary<Keys> = fc.record({ serverStatic: arbKey, clientEphemeral: arbKey, serverEphemeral: arbKey });
+const arbKeys: fc.Arbitrary<Keys> = fc.record({
+  serverStatic: arbKey,
+  clientEphemeral: arbKey,
+  serverEphemeral: arbKey,
+});
 const arbPayload = fc.uint8Array({ maxLength: 200 });
 
 describe('properties', () => {
   test('any payloads round-trip, in both directions, and both sides agree on h', () => {
     fc.assert(
-      fc.property(arbSuite, arbKeys, arbPayload, arbPayload, arbPayload, fc.array(fc.tuple(fc.boolean(), arbPayload), { maxLength: 8 }), (suite, keys, p1, p2, prologue, traffic) => {
-        const hs = handshake(suite, keys, [p1, p2], prologue);
-        expect(toHex(hs.received1)).toBe(toHex(p1));
-        expect(toHex(hs.received2)).toBe(toHex(p2));
-        expect(toHex(hs.client.handshakeHash)).toBe(toHex(hs.server.handshakeHash));
-        const ends: Ends = [hs.client, hs.server];
-        for (const [fromClient, p] of traffic) expect(toHex(deliver(ends, fromClient ? 0 : 1, p).payload)).toBe(toHex(p));
-        const sent = BigInt(traffic.filter(([c]) => c).length);
-        expect([ends[0].sendNonce, ends[1].receiveNonce]).toEqual([sent, sent]);
-      }),
+      fc.property(
+        arbSuite,
+        arbKeys,
+        arbPayload,
+        arbPayload,
+        arbPayload,
+        fc.array(fc.tuple(fc.boolean(), arbPayload), { maxLength: 8 }),
+        (suite, keys, p1, p2, prologue, traffic) => {
+          const hs = handshake(suite, keys, [p1, p2], prologue);
+          expect(toHex(hs.received1)).toBe(toHex(p1));
+          expect(toHex(hs.received2)).toBe(toHex(p2));
+          expect(toHex(hs.client.handshakeHash)).toBe(toHex(hs.server.handshakeHash));
+          const ends: Ends = [hs.client, hs.server];
+          for (const [fromClient, p] of traffic)
+            expect(toHex(deliver(ends, fromClient ? 0 : 1, p).payload)).toBe(toHex(p));
+          const sent = BigInt(traffic.filter(([c]) => c).length);
+          expect([ends[0].sendNonce, ends[1].receiveNonce]).toEqual([sent, sent]);
+        },
+      ),
       { numRuns: 60 },
     );
   });
 
   test('any single-bit flip of any handshake or transport message is rejected with a VaultError', () => {
     fc.assert(
-      fc.property(arbSuite, arbKeys, fc.array(arbPayload, { minLength: 6, maxLength: 6 }), fc.nat({ max: 5 }), fc.nat(), (suite, keys, payloads, which, bitSeed) => {
-        const flip = (m: Bytes) => {
-          const out = Uint8Array.from(m);
-          const bit = bitSeed % (m.length * 8);
-          out[bit >> 3]! ^= 1 << (bit & 7);
-          return out;
-        };
-        const server = x25519KeyFromPrivate(keys.serverStatic);
-        const start = () => initiatorStart(suite, { responderStatic: server.publicKey, payload: payloads[0]!, ephemeralPrivateKey: keys.clientEphemeral });
-        const a = start();
-        if (which === 0) {
-          expect(codeOf(() => responderReceive(suite, { staticKey: server, message: flip(a.message) }))).toMatch(/^(ChannelDecryptFailed|InvalidPoint)$/);
-          return;
-        }
-        const r = responderReceive(suite, { staticKey: server, message: a.message });
-        const reply = responderRespond(r.state, { payload: payloads[1]!, ephemeralPrivateKey: keys.serverEphemeral });
-        if (which === 1) {
-          expect(codeOf(() => initiatorFinish(a.state, flip(reply.message)))).toMatch(/^(ChannelDecryptFailed|InvalidPoint)$/);
-          expect(toHex(initiatorFinish(start().state, reply.message).payload)).toBe(toHex(payloads[1]!)); // a fresh state still works
-          return;
-        }
-        const ends: Ends = [initiatorFinish(a.state, reply.message).transport, reply.transport];
-        for (let i = 2; i < which; i++) deliver(ends, i % 2 === 0 ? 0 : 1, payloads[i]!);
-        const [from, to] = which % 2 === 0 ? [ends[0], ends[1]] : [ends[1], ends[0]];
-        const m = from.send(payloads[which]!).message;
-        expect(codeOf(() => to.receive(flip(m)))).toBe('ChannelDecryptFailed');
-        expect(toHex(to.receive(m).payload)).toBe(toHex(payloads[which]!)); // Noise §5.1: the failure did not advance n
-      }),
+      fc.property(
+        arbSuite,
+        arbKeys,
+        fc.array(arbPayload, { minLength: 6, maxLength: 6 }),
+        fc.nat({ max: 5 }),
+        fc.nat(),
+        (suite, keys, payloads, which, bitSeed) => {
+          const flip = (m: Bytes) => {
+            const out = Uint8Array.from(m);
+            const bit = bitSeed % (m.length * 8);
+            out[bit >> 3]! ^= 1 << (bit & 7);
+            return out;
+          };
+          const server = x25519KeyFromPrivate(keys.serverStatic);
+          const start = () =>
+            initiatorStart(suite, {
+              responderStatic: server.publicKey,
+              payload: payloads[0]!,
+              ephemeralPrivateKey: keys.clientEphemeral,
+            });
+          const a = start();
+          if (which === 0) {
+            expect(codeOf(() => responderReceive(suite, { staticKey: server, message: flip(a.message) }))).toMatch(
+              /^(ChannelDecryptFailed|InvalidPoint)$/,
+            );
+            return;
+          }
+          const r = responderReceive(suite, { staticKey: server, message: a.message });
+          const reply = responderRespond(r.state, { payload: payloads[1]!, ephemeralPrivateKey: keys.serverEphemeral });
+          if (which === 1) {
+            expect(codeOf(() => initiatorFinish(a.state, flip(reply.message)))).toMatch(
+              /^(ChannelDecryptFailed|InvalidPoint)$/,
+            );
+            // a fresh state still works
+            expect(toHex(initiatorFinish(start().state, reply.message).payload)).toBe(toHex(payloads[1]!));
+            return;
+          }
+          const ends: Ends = [initiatorFinish(a.state, reply.message).transport, reply.transport];
+          for (let i = 2; i < which; i++) deliver(ends, i % 2 === 0 ? 0 : 1, payloads[i]!);
+          const [from, to] = which % 2 === 0 ? [ends[0], ends[1]] : [ends[1], ends[0]];
+          const m = from.send(payloads[which]!).message;
+          expect(codeOf(() => to.receive(flip(m)))).toBe('ChannelDecryptFailed');
+          // Noise §5.1: the failure did not advance n
+          expect(toHex(to.receive(m).payload)).toBe(toHex(payloads[which]!));
+        },
+      ),
       { numRuns: 150 },
     );
   });
@@ -364,8 +465,14 @@ describe('properties', () => {
         const real = x25519KeyFromPrivate(keys.serverStatic);
         const pinned = x25519KeyFromPrivate(otherStatic).publicKey;
         fc.pre(toHex(pinned) !== toHex(real.publicKey));
-        const a = initiatorStart(suite, { responderStatic: pinned, payload, ephemeralPrivateKey: keys.clientEphemeral });
-        expect(codeOf(() => responderReceive(suite, { staticKey: real, message: a.message }))).toBe('ChannelDecryptFailed');
+        const a = initiatorStart(suite, {
+          responderStatic: pinned,
+          payload,
+          ephemeralPrivateKey: keys.clientEphemeral,
+        });
+        expect(codeOf(() => responderReceive(suite, { staticKey: real, message: a.message }))).toBe(
+          'ChannelDecryptFailed',
+        );
       }),
       { numRuns: 40 },
     );
@@ -438,14 +545,21 @@ function brokenPair(suite: NoiseSuite): { sender: Transport; receiver: Receiver 
   if (clientSplit === undefined || reply.split === undefined) throw new Error('handshake did not complete');
   const [c1] = reply.split;
   const receiver: Receiver = {
-    receive: (message) => ({ payload: c1.decryptWithAd(EMPTY, message).plaintext, transport: receiver }), // the bug: `next` dropped
+    // the bug: `next` dropped
+    receive: (message) => ({ payload: c1.decryptWithAd(EMPTY, message).plaintext, transport: receiver }),
   };
   return { sender: Transport.fromSplit('initiator', clientSplit, hsI.handshakeHash), receiver };
 }
 
 describe('the replay property', () => {
   test('holds for the real transport', () => {
-    fc.assert(replayProperty((suite) => { const { client, server } = handshake(suite); return { sender: client, receiver: server }; }), { numRuns: 100 });
+    fc.assert(
+      replayProperty((suite) => {
+        const { client, server } = handshake(suite);
+        return { sender: client, receiver: server };
+      }),
+      { numRuns: 100 },
+    );
   });
 
   test('fails for a transport that does not increment its nonce (the property can fail)', () => {
@@ -485,8 +599,10 @@ function valueViolations(client: End, server: End): string[] {
   if (toHex(sent.transport.send(p).message) === toHex(sent.message)) out.push('the new transport reuses the nonce');
   const received = server.receive(sent.message);
   if (server.receiveNonce !== 0n) out.push('receive advanced the old transport');
-  if (codeOf(() => server.receive(sent.message)) !== 'no error') out.push('the old transport no longer reads the message');
-  if (codeOf(() => received.transport.receive(sent.message)) !== 'ChannelDecryptFailed') out.push('the new transport reads the message again');
+  if (codeOf(() => server.receive(sent.message)) !== 'no error')
+    out.push('the old transport no longer reads the message');
+  if (codeOf(() => received.transport.receive(sent.message)) !== 'ChannelDecryptFailed')
+    out.push('the new transport reads the message again');
   return out;
 }
 
@@ -515,18 +631,26 @@ function mutableEnd(t: Transport): End {
 }
 
 describe('a Transport is a value', () => {
-  test.each(SUITES.map((s) => [s.protocolName, s] as const))('%s: send and receive return the next transport and leave the old one as it was', (_, suite) => {
-    const { client, server } = handshake(suite);
-    expect(valueViolations(client, server)).toEqual([]);
-    const sent = client.send(utf8('x'));
-    const received = server.receive(sent.message);
-    expect([sent.transport.sendNonce, sent.transport.receiveNonce, received.transport.sendNonce, received.transport.receiveNonce]).toEqual([1n, 0n, 0n, 1n]);
-    expect([sent.transport.role, received.transport.role]).toEqual(['initiator', 'responder']);
-    expect(toHex(sent.transport.handshakeHash)).toBe(toHex(client.handshakeHash));
-    // a failed receive throws: the receiver keeps the transport it had, which reads the real message
-    expect(codeOf(() => received.transport.receive(sent.message))).toBe('ChannelDecryptFailed');
-    expect(received.transport.receive(sent.transport.send(utf8('y')).message).payload).toEqual(utf8('y'));
-  });
+  test.each(SUITES.map((s) => [s.protocolName, s] as const))(
+    '%s: send and receive return the next transport and leave the old one as it was',
+    (_, suite) => {
+      const { client, server } = handshake(suite);
+      expect(valueViolations(client, server)).toEqual([]);
+      const sent = client.send(utf8('x'));
+      const received = server.receive(sent.message);
+      expect([
+        sent.transport.sendNonce,
+        sent.transport.receiveNonce,
+        received.transport.sendNonce,
+        received.transport.receiveNonce,
+      ]).toEqual([1n, 0n, 0n, 1n]);
+      expect([sent.transport.role, received.transport.role]).toEqual(['initiator', 'responder']);
+      expect(toHex(sent.transport.handshakeHash)).toBe(toHex(client.handshakeHash));
+      // a failed receive throws: the receiver keeps the transport it had, which reads the real message
+      expect(codeOf(() => received.transport.receive(sent.message))).toBe('ChannelDecryptFailed');
+      expect(received.transport.receive(sent.transport.send(utf8('y')).message).payload).toEqual(utf8('y'));
+    },
+  );
 
   test('the check catches a transport that advances in place', () => {
     const { client, server } = handshake(NOISE_NK_25519_AESGCM_SHA256);

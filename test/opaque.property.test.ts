@@ -10,8 +10,20 @@ import { type Bytes, toHex } from '../src/crypto/bytes.ts';
 import { seededRng } from '../src/crypto/rng.ts';
 import { getSuite, SUITE_IDS, type Suite } from '../src/crypto/suite.ts';
 import { argon2idKsf } from '../src/crypto/ksf.ts';
-import { clientFinishLogin, clientStartLogin, createRegistrationRequest, finalizeRegistrationRequest, type OpaqueParams } from '../src/crypto/opaque-client.ts';
-import { createRegistrationResponse, serverFinishLogin, serverStartLogin, softwareServerKeys, type ServerLoginState } from '../src/crypto/opaque-server.ts';
+import {
+  clientFinishLogin,
+  clientStartLogin,
+  createRegistrationRequest,
+  finalizeRegistrationRequest,
+  type OpaqueParams,
+} from '../src/crypto/opaque-client.ts';
+import {
+  createRegistrationResponse,
+  serverFinishLogin,
+  serverStartLogin,
+  softwareServerKeys,
+  type ServerLoginState,
+} from '../src/crypto/opaque-server.ts';
 import {
   DECODERS,
   decodeKE2,
@@ -41,7 +53,11 @@ function setup(suite: Suite, seed: string, context: Bytes = new Uint8Array(0)) {
   const rng = seededRng(seed);
   const p: OpaqueParams = { suite, context };
   const kp = suite.group.deriveDiffieHellmanKeyPair(rng(32));
-  const keys = softwareServerKeys(suite, { serverPrivateKey: kp.privateKey, serverPublicKey: kp.publicKey, oprfSeed: rng(suite.Nh) });
+  const keys = softwareServerKeys(suite, {
+    serverPrivateKey: kp.privateKey,
+    serverPublicKey: kp.publicKey,
+    oprfSeed: rng(suite.Nh),
+  });
   return { rng, p, keys };
 }
 
@@ -67,14 +83,21 @@ describe.each(SUITE_IDS)('%s', (id) => {
 
   test('any password, identifiers and context: both sides agree on session key; export key is stable', () => {
     fc.assert(
-      fc.property(password, fc.uint8Array({ minLength: 1, maxLength: 16 }), ids, fc.uint8Array({ maxLength: 12 }), fc.string(), (pw, credId, idents, ctx, seed) => {
-        const r = register(suite, seed, pw, credId, idents, ctx);
-        const login = clientStartLogin(r.p, pw, r.rng);
-        const server = serverStartLogin(r.p, r.keys, r.record, credId, login.ke1, idents, r.rng);
-        const fin = clientFinishLogin(r.p, login.state, server.ke2, idents);
-        expect(toHex(serverFinishLogin(server.state, fin.ke3))).toBe(toHex(fin.sessionKey));
-        expect(toHex(fin.exportKey)).toBe(toHex(r.exportKey));
-      }),
+      fc.property(
+        password,
+        fc.uint8Array({ minLength: 1, maxLength: 16 }),
+        ids,
+        fc.uint8Array({ maxLength: 12 }),
+        fc.string(),
+        (pw, credId, idents, ctx, seed) => {
+          const r = register(suite, seed, pw, credId, idents, ctx);
+          const login = clientStartLogin(r.p, pw, r.rng);
+          const server = serverStartLogin(r.p, r.keys, r.record, credId, login.ke1, idents, r.rng);
+          const fin = clientFinishLogin(r.p, login.state, server.ke2, idents);
+          expect(toHex(serverFinishLogin(server.state, fin.ke3))).toBe(toHex(fin.sessionKey));
+          expect(toHex(fin.exportKey)).toBe(toHex(r.exportKey));
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -128,7 +151,10 @@ describe.each(SUITE_IDS)('%s', (id) => {
     });
 
   test('any change to any byte of KE3 is rejected by the server', () => {
-    fc.assert(ke3Rejected((st, ke3) => serverFinishLogin(st, decodeKE3(suite, ke3))), { numRuns: RUNS * 4 });
+    fc.assert(
+      ke3Rejected((st, ke3) => serverFinishLogin(st, decodeKE3(suite, ke3))),
+      { numRuns: RUNS * 4 },
+    );
   });
 
   test('the KE3 property can fail: a server that compares only the first MAC byte is caught', () => {
@@ -149,35 +175,45 @@ describe.each(SUITE_IDS)('%s', (id) => {
       KE2: sizes.ke2,
       KE3: sizes.ke3,
     };
-    for (const [name, decode] of Object.entries(DECODERS) as [keyof typeof DECODERS, (s: Suite, b: Bytes) => unknown][]) {
+    for (const [name, decode] of Object.entries(DECODERS) as [
+      keyof typeof DECODERS,
+      (s: Suite, b: Bytes) => unknown,
+    ][]) {
       const n = lengthOf[name];
       fc.assert(
-        fc.property(fc.oneof(fc.uint8Array({ maxLength: n + 4 }), fc.uint8Array({ minLength: n, maxLength: n })), (bytes) => {
-          try {
-            decode(suite, bytes);
-          } catch (e) {
-            if (!(e instanceof VaultError)) throw e;
-          }
-        }),
+        fc.property(
+          fc.oneof(fc.uint8Array({ maxLength: n + 4 }), fc.uint8Array({ minLength: n, maxLength: n })),
+          (bytes) => {
+            try {
+              decode(suite, bytes);
+            } catch (e) {
+              if (!(e instanceof VaultError)) throw e;
+            }
+          },
+        ),
         { numRuns: RUNS * 4 },
       );
     }
   });
 
-  test('an element is decoded once, but DiffieHellman follows the bytes: an array rewritten after its check is checked again', () => {
-    const rng = seededRng(`${id} decode once`);
-    const k = suite.group.deriveDiffieHellmanKeyPair(rng(32)).privateKey;
-    const a = suite.group.deriveDiffieHellmanKeyPair(rng(32)).publicKey;
-    const b = suite.group.deriveDiffieHellmanKeyPair(rng(32)).publicKey;
-    const held = a.slice();
-    suite.group.checkPublicKey(held, 'held');
-    const dhA = toHex(suite.group.diffieHellman(k, held));
-    held.set(b);
-    expect(toHex(suite.group.diffieHellman(k, held))).toBe(toHex(suite.group.diffieHellman(k, b.slice())));
-    expect(toHex(suite.group.diffieHellman(k, held))).not.toBe(dhA);
-    held.fill(0);
-    expect(() => suite.group.checkPublicKey(held, 'held')).toThrow(VaultError);
-  });
+  test(
+    'an element is decoded once, but DiffieHellman follows the bytes: ' +
+      'an array rewritten after its check is checked again',
+    () => {
+      const rng = seededRng(`${id} decode once`);
+      const k = suite.group.deriveDiffieHellmanKeyPair(rng(32)).privateKey;
+      const a = suite.group.deriveDiffieHellmanKeyPair(rng(32)).publicKey;
+      const b = suite.group.deriveDiffieHellmanKeyPair(rng(32)).publicKey;
+      const held = a.slice();
+      suite.group.checkPublicKey(held, 'held');
+      const dhA = toHex(suite.group.diffieHellman(k, held));
+      held.set(b);
+      expect(toHex(suite.group.diffieHellman(k, held))).toBe(toHex(suite.group.diffieHellman(k, b.slice())));
+      expect(toHex(suite.group.diffieHellman(k, held))).not.toBe(dhA);
+      held.fill(0);
+      expect(() => suite.group.checkPublicKey(held, 'held')).toThrow(VaultError);
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -267,8 +303,13 @@ test('Argon2id KSF: registration and login agree, and a different (t, m, p) does
   const server = serverStartLogin(r.p, r.keys, r.record, Uint8Array.of(1), login.ke1, {}, r.rng);
   const fin = clientFinishLogin(r.p, login.state, server.ke2, {});
   expect(toHex(fin.exportKey)).toBe(toHex(r.exportKey));
-  const other: OpaqueParams = { suite: getSuite('ristretto255-SHA512', argon2idKsf({ t: 2, m: 64, p: 1 })), context: r.p.context };
+  const other: OpaqueParams = {
+    suite: getSuite('ristretto255-SHA512', argon2idKsf({ t: 2, m: 64, p: 1 })),
+    context: r.p.context,
+  };
   const login2 = clientStartLogin(other, Uint8Array.of(7), r.rng);
   const server2 = serverStartLogin(r.p, r.keys, r.record, Uint8Array.of(1), login2.ke1, {}, r.rng);
-  expect(() => clientFinishLogin(other, login2.state, server2.ke2, {})).toThrow(expect.objectContaining({ code: 'EnvelopeRecoveryFailed' }));
+  expect(() => clientFinishLogin(other, login2.state, server2.ke2, {})).toThrow(
+    expect.objectContaining({ code: 'EnvelopeRecoveryFailed' }),
+  );
 });

@@ -261,7 +261,7 @@ describe('sealed durable state and the ballot (durable.ts)', () => {
     const hsm = MemoryHsm.create('d', rng);
     hsm.generateKey('seal', 'aes256gcm');
     const s = { hsm, sealLabel: 'seal', storage: new MemoryHostStorage() };
-    return { rng, s, load: () => persistence.load<string>(s), persist: (v: Version, d: Durable<string>) => persistence.persist(s, v, d, rng) };
+    return { rng, s, load: () => persistence.load<string>(s, rng), persist: (v: Version, d: Durable<string>) => persistence.persist(s, v, d, rng) };
   }
   const d1: Durable<string> = { currentTerm: 3, votedFor: 2, log: entries(1, 3), recovering: false };
   const d2: Durable<string> = { currentTerm: 4, votedFor: null, log: entries(1, 3, 4), recovering: false };
@@ -276,11 +276,13 @@ describe('sealed durable state and the ballot (durable.ts)', () => {
 
   test('a restart reads back what was sealed, in a new life; the host sees ciphertext only', () => {
     const { s, load, persist } = store();
-    expect(load()).toEqual({ durable: EMPTY_DURABLE, version: LIFE, rolledBack: false });
-    const v = persist(persist(LIFE, d1), d2);
-    expect(v).toBe(LIFE + 2n);
-    expect(load()).toEqual({ durable: d2, version: 2n * LIFE, rolledBack: false });
-    expect(persist(2n * LIFE, d2)).toBe(2n * LIFE + 1n); // the next life numbers its saves anew
+    // a start seals what it resumes from as its life's first save (the reseal)
+    expect(load()).toEqual({ durable: EMPTY_DURABLE, version: LIFE + 1n, rolledBack: false });
+    const v = persist(persist(LIFE + 1n, d1), d2);
+    expect(v).toBe(LIFE + 3n);
+    expect(load()).toEqual({ durable: d2, version: 2n * LIFE + 1n, rolledBack: false });
+    expect(readAnchor(s)).toBe(2n * LIFE + 1n); // the reseal is anchored: every earlier blob is now refused
+    expect(persist(2n * LIFE + 1n, d2)).toBe(2n * LIFE + 2n); // the next life numbers its saves anew
     expect(new TextDecoder().decode(s.storage.load()!)).not.toContain('currentTerm');
   });
 
@@ -289,7 +291,7 @@ describe('sealed durable state and the ballot (durable.ts)', () => {
     persist(persist(LIFE, d1), { ...d2, votedFor: 1 });
     s.storage.rollback(1);
     expect(load()).toMatchObject({ rolledBack: true, durable: { currentTerm: 4, votedFor: 1, log: [], recovering: true } });
-    s.storage.rollback(2);
+    s.storage.rollback(s.storage.history.length);
     expect(s.storage.load()).toBeNull();
     expect(load()).toMatchObject({ rolledBack: true, durable: { currentTerm: 4, votedFor: 1, recovering: true } });
   });
@@ -322,20 +324,21 @@ describe('sealed durable state and the ballot (durable.ts)', () => {
     expect(load()).toMatchObject({ rolledBack: false, durable: { currentTerm: 4, votedFor: 0 } });
   });
 
-  test('an altered or foreign blob is treated as lost: recovering, term and vote from the ballot, the anchor kept', () => {
+  test('an altered or foreign blob is treated as lost: recovering, term and vote from the ballot, the anchor moves on', () => {
     const { rng, s, load, persist } = store();
-    const v = persist(persist(LIFE, d1), { ...d2, votedFor: 1 });
+    persist(persist(load().version, d1), { ...d2, votedFor: 1 });
     const blob = s.storage.load()!;
     s.storage.save(Uint8Array.from(blob, (b, i) => (i === blob.length - 1 ? b ^ 1 : b)));
     expect(load()).toMatchObject({ rolledBack: true, durable: { currentTerm: 4, votedFor: 1, log: [], recovering: true } });
-    expect(readAnchor(s)).toBe(v);
+    // the recovering state is resealed as life 2's first save: the anchor moves past every earlier blob
+    expect(readAnchor(s)).toBe(2n * LIFE + 1n);
     const foreign = MemoryHsm.create('d', seededRng('another replica'));
     foreign.generateKey('seal', 'aes256gcm');
     const theirs = { hsm: foreign, sealLabel: 'seal', storage: new MemoryHostStorage() };
     persistDurable(theirs, persistDurable(theirs, persistDurable(theirs, 9n * LIFE, d1, rng), d1, rng), d2, rng); // ahead of ours
     s.storage.save(theirs.storage.load()!); // sealed under another replica's key
     expect(load()).toMatchObject({ rolledBack: true, durable: { currentTerm: 4, votedFor: 1, recovering: true } });
-    expect(readAnchor(s)).toBe(v);
+    expect(readAnchor(s)).toBe(3n * LIFE + 1n);
   });
 
   test('the broken variant trust-host-storage takes the rolled-back blob as it comes', () => {

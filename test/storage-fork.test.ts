@@ -236,3 +236,26 @@ describe('a host that forks its sealed storage: two votes in one term', () => {
     expect(r).toMatchObject({ rolledBack: true, secondVote: false });
   });
 });
+
+// ------------------------------------------------------------------------------------------------
+// Sibling orphans: two lives started on one blob, each leaving an orphan
+
+describe('a host that forks its sealed storage: sibling orphans in a fleet of 3', () => {
+  const env = memoryFleets('storage-fork-siblings');
+  const attack = getAttack('storage-fork-siblings');
+
+  test("without the start's reseal (no-reseal-at-start, 84e9c74) a committed guess is lost", () => {
+    const r = attack.run('siblings', { ...env, broken: getBroken('no-reseal-at-start'), livenessMs: 5000 });
+    console.log(`[storage-fork] no-reseal-at-start: ${r.violation?.invariant} ${r.violation?.detail}\n${r.schedule}`);
+    expect(r.ok).toBe(false);
+    expect(getBroken('no-reseal-at-start').expected).toContain(r.violation!.invariant);
+  });
+
+  test('within the rule, both orphans are refused and every guess survives', () => {
+    for (const seed of ['siblings', 'siblings 2', 'siblings 3']) {
+      const r = attack.run(seed, env);
+      expect(r.ok, `${seed}: ${r.violation?.invariant} ${r.violation?.detail}`).toBe(true);
+      expect(r.attacks).toBeGreaterThanOrEqual(3);
+    }
+  });
+});

@@ -10,7 +10,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Bytes, fromHex, toHex, utf8 } from '../src/crypto/bytes.ts';
 import { createRegistrationRequest, finalizeRegistrationRequest } from '../src/crypto/opaque-client.ts';
 import { maskResponse } from '../src/crypto/opaque-envelope.ts';
-import { decodeKE2, decodeRegistrationRequest, decodeRegistrationResponse, encodeRegistrationRequest, encodeRegistrationResponse } from '../src/crypto/opaque-messages.ts';
+import {
+  decodeKE2,
+  decodeRegistrationRequest,
+  decodeRegistrationResponse,
+  encodeRegistrationRequest,
+  encodeRegistrationResponse,
+} from '../src/crypto/opaque-messages.ts';
 import { createRegistrationResponse } from '../src/crypto/opaque-server.ts';
 import { generateBackupKey, type Relay } from '../src/client/client.ts';
 import { tamperingRelay } from '../src/client/relay.ts';
@@ -18,7 +24,19 @@ import { onRecoverResponse, onReleased, startRecovery } from '../src/client/sess
 import { hsmServerKeys, oprfCredentialIdentifier } from '../src/vault/keys.ts';
 import { encodeRequest, type Frame } from '../src/vault/protocol.ts';
 import { brokenRules } from '../src/broken/catalog.ts';
-import { ALICE, alertText, BACKENDS, type Backend, flipByte, handshake1, memoryBackend, readHandshake2, TTL_MS, VaultWorld, type WorldOptions } from './support/vault-world.ts';
+import {
+  ALICE,
+  alertText,
+  BACKENDS,
+  type Backend,
+  flipByte,
+  handshake1,
+  memoryBackend,
+  readHandshake2,
+  TTL_MS,
+  VaultWorld,
+  type WorldOptions,
+} from './support/vault-world.ts';
 
 const PASSWORD = utf8('correct horse battery staple');
 const WRONG = utf8('hunter2');
@@ -59,7 +77,13 @@ function refunds(trace: readonly (number | null)[], releasesAt: readonly number[
 
 async function setup(backend: Backend, name: string, limit = 10, o: Partial<WorldOptions> = {}) {
   const adversary = new Adversary();
-  const world = new VaultWorld({ backend, token: 'bkv-3', seed: `vault-adversarial ${name}`, relay: adversary.wrap, ...o });
+  const world = new VaultWorld({
+    backend,
+    token: 'bkv-3',
+    seed: `vault-adversarial ${name}`,
+    relay: adversary.wrap,
+    ...o,
+  });
   const K = generateBackupKey(world.rng);
   expect((await world.client.register(ALICE, PASSWORD, K, limit)).ok).toBe(true);
   return { world, adversary, K };
@@ -96,23 +120,27 @@ describe.each(BACKENDS)('adversarial relay: $name', ({ make }) => {
     expect(refunds(world.attemptsTrace)).toEqual([]);
   });
 
-  test('after a restart the replay cache is empty: a replayed KE1, of a session the restart ended or of one ended before, spends a guess nobody can use', async () => {
-    const { world, adversary } = await start('replay KE1 restart');
-    const abandoned = startRecovery(world.ctx, ALICE, WRONG, world.rng);
-    await world.relay.exchange(abandoned.frame); // pending
-    expect(await world.client.recover(ALICE, WRONG)).toEqual({ ok: false, kind: 'WrongPassword', triesRemaining: 8 });
-    const ended = adversary.toVault.filter((f) => f.kind === 'Handshake1').at(-1)!;
-    world.restart();
-    // the restarted replica leads anew: the pending session, whose channel is gone, ends (still spent)
-    expect(world.record()).toMatchObject({ attemptsUsed: 2, pending: {} });
-    // each KE1 is accepted as a new KE1 would be (the relay could forge one anyway: a KE1 needs no
-    // password); its KE2 is encrypted to the original client's ephemeral key, which is gone
-    for (const [k, replay] of [abandoned.frame, ended].entries()) {
-      expect(world.deliver(replay).map((f) => f.kind)).toEqual(['Handshake2']);
-      expect(world.record()).toMatchObject({ attemptsUsed: 3 + k });
-    }
-    expect(refunds(world.attemptsTrace)).toEqual([]);
-  });
+  test(
+    'after a restart the replay cache is empty: a replayed KE1, ' +
+      'of a session the restart ended or of one ended before, spends a guess nobody can use',
+    async () => {
+      const { world, adversary } = await start('replay KE1 restart');
+      const abandoned = startRecovery(world.ctx, ALICE, WRONG, world.rng);
+      await world.relay.exchange(abandoned.frame); // pending
+      expect(await world.client.recover(ALICE, WRONG)).toEqual({ ok: false, kind: 'WrongPassword', triesRemaining: 8 });
+      const ended = adversary.toVault.filter((f) => f.kind === 'Handshake1').at(-1)!;
+      world.restart();
+      // the restarted replica leads anew: the pending session, whose channel is gone, ends (still spent)
+      expect(world.record()).toMatchObject({ attemptsUsed: 2, pending: {} });
+      // each KE1 is accepted as a new KE1 would be (the relay could forge one anyway: a KE1 needs no
+      // password); its KE2 is encrypted to the original client's ephemeral key, which is gone
+      for (const [k, replay] of [abandoned.frame, ended].entries()) {
+        expect(world.deliver(replay).map((f) => f.kind)).toEqual(['Handshake2']);
+        expect(world.record()).toMatchObject({ attemptsUsed: 3 + k });
+      }
+      expect(refunds(world.attemptsTrace)).toEqual([]);
+    },
+  );
 
   test('a replayed KE3 (Transport) is refused with UnknownSession; the release is not repeated', async () => {
     const { world, adversary, K } = await start('replay KE3', 3);
@@ -132,46 +160,68 @@ describe.each(BACKENDS)('adversarial relay: $name', ({ make }) => {
     expect(refunds(world.attemptsTrace, [releasedAt])).toEqual([]);
   });
 
-  test('a KE3 moved to another session\'s channel is refused with ChannelDecryptFailed and changes nothing there', async () => {
-    const { world, K } = await start('moved KE3');
-    const a = startRecovery(world.ctx, ALICE, PASSWORD, world.rng);
-    const b = startRecovery(world.ctx, ALICE, PASSWORD, world.rng);
-    const na = onRecoverResponse(world.ctx, a.session, (await world.relay.exchange(a.frame))!);
-    const nb = onRecoverResponse(world.ctx, b.session, (await world.relay.exchange(b.frame))!);
-    if (!('frame' in na) || !('frame' in nb)) throw new Error('expected two KE3s');
-    expect(world.record()).toMatchObject({ attemptsUsed: 2 });
-    const phases = world.phases();
-    expect(world.deliver({ ...na.frame, channel: b.session.channel }).map((f) => [f.kind, alertText(f)])).toEqual([['Alert', 'ChannelDecryptFailed']]);
-    expect(world.phases()).toEqual(phases);
-    expect(world.record()).toMatchObject({ attemptsUsed: 2 });
-    // B's own KE3 still works (the failed frame left B's nonce where it was) and resets the attempts
-    const releasedB = onReleased(world.ctx, b.session, (await world.relay.exchange(nb.frame))!);
-    expect(releasedB.ok && toHex(releasedB.value)).toBe(toHex(K));
-    const releasedAt = world.attemptsTrace.length - 1;
-    // the reset ended every pending session: A's KE3, though valid, releases nothing
-    expect(onReleased(world.ctx, a.session, (await world.relay.exchange(na.frame))!)).toEqual({ ok: false, kind: 'Fault', code: 'UnknownSession' });
-    expect(refunds(world.attemptsTrace, [releasedAt])).toEqual([]);
-  });
+  test(
+    "a KE3 moved to another session's channel is refused " + 'with ChannelDecryptFailed and changes nothing there',
+    async () => {
+      const { world, K } = await start('moved KE3');
+      const a = startRecovery(world.ctx, ALICE, PASSWORD, world.rng);
+      const b = startRecovery(world.ctx, ALICE, PASSWORD, world.rng);
+      const na = onRecoverResponse(world.ctx, a.session, (await world.relay.exchange(a.frame))!);
+      const nb = onRecoverResponse(world.ctx, b.session, (await world.relay.exchange(b.frame))!);
+      if (!('frame' in na) || !('frame' in nb)) throw new Error('expected two KE3s');
+      expect(world.record()).toMatchObject({ attemptsUsed: 2 });
+      const phases = world.phases();
+      expect(world.deliver({ ...na.frame, channel: b.session.channel }).map((f) => [f.kind, alertText(f)])).toEqual([
+        ['Alert', 'ChannelDecryptFailed'],
+      ]);
+      expect(world.phases()).toEqual(phases);
+      expect(world.record()).toMatchObject({ attemptsUsed: 2 });
+      // B's own KE3 still works (the failed frame left B's nonce where it was) and resets the attempts
+      const releasedB = onReleased(world.ctx, b.session, (await world.relay.exchange(nb.frame))!);
+      expect(releasedB.ok && toHex(releasedB.value)).toBe(toHex(K));
+      const releasedAt = world.attemptsTrace.length - 1;
+      // the reset ended every pending session: A's KE3, though valid, releases nothing
+      expect(onReleased(world.ctx, a.session, (await world.relay.exchange(na.frame))!)).toEqual({
+        ok: false,
+        kind: 'Fault',
+        code: 'UnknownSession',
+      });
+      expect(refunds(world.attemptsTrace, [releasedAt])).toEqual([]);
+    },
+  );
 
   test('tampered ciphertext, each frame in turn: a fault with its code, and the guess stays spent', async () => {
     const { world, adversary, K } = await start('tamper');
-    const kindOf = (f: Frame, kind: Frame['kind'], n: number) => f.kind === kind && adversary.toVault.filter((x) => x.channel === f.channel).length === n;
+    const kindOf = (f: Frame, kind: Frame['kind'], n: number) =>
+      f.kind === kind && adversary.toVault.filter((x) => x.channel === f.channel).length === n;
 
     // Handshake1 (KE1) altered: the vault cannot open it, no guess is spent
     adversary.outbound = (f) => (f.kind === 'Handshake1' ? { ...f, bytes: flipByte(f.bytes, -1) } : f);
-    expect(await world.client.recover(ALICE, PASSWORD)).toEqual({ ok: false, kind: 'Fault', code: 'ChannelDecryptFailed' });
+    expect(await world.client.recover(ALICE, PASSWORD)).toEqual({
+      ok: false,
+      kind: 'Fault',
+      code: 'ChannelDecryptFailed',
+    });
     expect(world.record()).toMatchObject({ attemptsUsed: 0 });
 
     // Handshake2 (KE2) altered on its way back: the guess was spent before KE2 left (G1), and stays (G2)
     adversary.honest();
     adversary.inbound = (f) => (f.kind === 'Handshake2' ? { ...f, bytes: flipByte(f.bytes, 40) } : f);
-    expect(await world.client.recover(ALICE, PASSWORD)).toEqual({ ok: false, kind: 'Fault', code: 'ChannelDecryptFailed' });
+    expect(await world.client.recover(ALICE, PASSWORD)).toEqual({
+      ok: false,
+      kind: 'Fault',
+      code: 'ChannelDecryptFailed',
+    });
     expect(world.record()).toMatchObject({ attemptsUsed: 1 });
 
     // KE3 altered: refused, the session stays pending, the client is told a fault
     adversary.honest();
     adversary.outbound = (f) => (kindOf(f, 'Transport', 2) ? { ...f, bytes: flipByte(f.bytes, 0) } : f);
-    expect(await world.client.recover(ALICE, PASSWORD)).toEqual({ ok: false, kind: 'Fault', code: 'ChannelDecryptFailed' });
+    expect(await world.client.recover(ALICE, PASSWORD)).toEqual({
+      ok: false,
+      kind: 'Fault',
+      code: 'ChannelDecryptFailed',
+    });
     expect(world.record()).toMatchObject({ attemptsUsed: 2 });
     expect(Object.keys(world.record()!.pending)).toHaveLength(2);
 
@@ -187,7 +237,11 @@ describe.each(BACKENDS)('adversarial relay: $name', ({ make }) => {
     // Released altered: the vault verified the KE3 and reset the attempts, the client gets a fault
     adversary.honest();
     adversary.inbound = (f) => (f.kind === 'Transport' ? { ...f, bytes: flipByte(f.bytes, 3) } : f);
-    expect(await world.client.recover(ALICE, PASSWORD)).toEqual({ ok: false, kind: 'Fault', code: 'ChannelDecryptFailed' });
+    expect(await world.client.recover(ALICE, PASSWORD)).toEqual({
+      ok: false,
+      kind: 'Fault',
+      code: 'ChannelDecryptFailed',
+    });
     const releasedAt = world.attemptsTrace.length - 1;
     expect(world.record()).toMatchObject({ attemptsUsed: 0 });
 
@@ -220,7 +274,11 @@ describe.each(BACKENDS)('adversarial relay: $name', ({ make }) => {
     }
     // a forged answer of the wrong kind
     adversary.inbound = (f) => ({ ...f, kind: 'Transport' });
-    expect(await world.client.recover(ALICE, PASSWORD)).toEqual({ ok: false, kind: 'Fault', code: 'ChannelStateError' });
+    expect(await world.client.recover(ALICE, PASSWORD)).toEqual({
+      ok: false,
+      kind: 'Fault',
+      code: 'ChannelStateError',
+    });
     expect(world.record()).toMatchObject({ attemptsUsed: 4 });
   });
 });
@@ -233,7 +291,12 @@ describe.each(BACKENDS)('adversarial relay: $name', ({ make }) => {
  * candidate password offline: OPRF output -> randomized_pwd -> masking_key -> unmask the KE2's
  * masked_response -> is it the pinned server key? Returns the password found, or null.
  */
-function offlineAttack(world: VaultWorld, victim: Bytes, candidates: readonly string[], evaluate: (request: Bytes) => Bytes): string | null {
+function offlineAttack(
+  world: VaultWorld,
+  victim: Bytes,
+  candidates: readonly string[],
+  evaluate: (request: Bytes) => Bytes,
+): string | null {
   const { params } = world.config;
   const suite = params.suite;
   // one KE2, spending one guess, with any password
@@ -288,13 +351,24 @@ describe.each(BACKENDS)('registration is no OPRF oracle: $name', ({ make }) => {
     expect(toHex(viaRegisterStart(encoded))).not.toBe(toHex(viaRegisterStart(encoded)));
   });
 
-  test('the attack can succeed: against a vault whose RegisterStart evaluated the record\'s own OPRF key, it finds the PIN', () => {
-    const salt = world.record()!.oprfSalt!;
-    const keys = hsmServerKeys(world.hsm, world.config.labels);
-    const ownKey = (request: Bytes) =>
-      encodeRegistrationResponse(createRegistrationResponse(world.config.params, keys, decodeRegistrationRequest(world.config.params.suite, request), oprfCredentialIdentifier(ALICE, fromHex(salt))));
-    expect(offlineAttack(world, ALICE, PINS, ownKey)).toBe(PINS[17]);
-  });
+  test(
+    'the attack can succeed: against a vault whose RegisterStart ' +
+      "evaluated the record's own OPRF key, it finds the PIN",
+    () => {
+      const salt = world.record()!.oprfSalt!;
+      const keys = hsmServerKeys(world.hsm, world.config.labels);
+      const ownKey = (request: Bytes) =>
+        encodeRegistrationResponse(
+          createRegistrationResponse(
+            world.config.params,
+            keys,
+            decodeRegistrationRequest(world.config.params.suite, request),
+            oprfCredentialIdentifier(ALICE, fromHex(salt)),
+          ),
+        );
+      expect(offlineAttack(world, ALICE, PINS, ownKey)).toBe(PINS[17]);
+    },
+  );
 });
 
 describe('the no-refund check can fail', () => {

@@ -51,11 +51,20 @@ import {
 
 const SEED = Number(process.env.BKV_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const RUNS = Number(process.env.BKV_RUNS ?? 100);
-console.log(`[vault-bad-input] seed ${SEED}, ${RUNS} random cases per backend (reproduce: BKV_SEED=${SEED} BKV_RUNS=${RUNS})`);
+console.log(
+  `[vault-bad-input] seed ${SEED}, ${RUNS} random cases per backend (reproduce: BKV_SEED=${SEED} BKV_RUNS=${RUNS})`,
+);
 
 const PASSWORD = utf8('correct horse battery staple');
 type RequestType = Request['type'];
-const REQUEST_TYPES: readonly RequestType[] = ['RegisterStart', 'RegisterFinish', 'RecoverStart', 'RecoverFinish', 'RecoverAbort', 'Delete'];
+const REQUEST_TYPES: readonly RequestType[] = [
+  'RegisterStart',
+  'RegisterFinish',
+  'RecoverStart',
+  'RecoverFinish',
+  'RecoverAbort',
+  'Delete',
+];
 type Phase = 'AwaitRegisterFinish' | 'AwaitKE3' | 'AwaitKE3(fake)';
 const PHASES: readonly Phase[] = ['AwaitRegisterFinish', 'AwaitKE3', 'AwaitKE3(fake)'];
 
@@ -68,7 +77,10 @@ const OUT_OF_PHASE: Record<Phase | 'first message', readonly RequestType[]> = {
 };
 
 /** How a valid request encoding is made invalid: every strict prefix and every extension fails to decode. */
-type Mutation = { readonly type: 'truncate'; readonly keep: number } | { readonly type: 'extend'; readonly extra: Bytes } | { readonly type: 'tag'; readonly tag: number };
+type Mutation =
+  | { readonly type: 'truncate'; readonly keep: number }
+  | { readonly type: 'extend'; readonly extra: Bytes }
+  | { readonly type: 'tag'; readonly tag: number };
 
 type Case =
   /** A frame of any kind with arbitrary bytes, on a fresh channel or one in a phase. */
@@ -102,13 +114,22 @@ interface Fixture {
 
 /** A world with a record, and one channel left open in each phase. */
 async function fixture(backend: Backend, rules?: ReplicaRules): Promise<Fixture> {
-  const world = new VaultWorld({ backend, token: 'bkv-4', seed: `vault-bad-input ${backend.name}`, ...(rules && { rules }) });
+  const world = new VaultWorld({
+    backend,
+    token: 'bkv-4',
+    seed: `vault-bad-input ${backend.name}`,
+    ...(rules && { rules }),
+  });
   expect((await world.client.register(ALICE, PASSWORD, generateBackupKey(world.rng))).ok).toBe(true);
   const { params } = world.config;
   const sizes = messageSizes(params.suite);
   const ke1 = encodeKE1(clientStartLogin(params, PASSWORD, world.rng).ke1);
   const valid: Record<RequestType, Bytes> = {
-    RegisterStart: encodeRequest({ type: 'RegisterStart', credentialId: utf8('carol'), request: encodeRegistrationRequest(createRegistrationRequest(params, PASSWORD, world.rng).request) }),
+    RegisterStart: encodeRequest({
+      type: 'RegisterStart',
+      credentialId: utf8('carol'),
+      request: encodeRegistrationRequest(createRegistrationRequest(params, PASSWORD, world.rng).request),
+    }),
     RegisterFinish: encodeRequest({
       type: 'RegisterFinish',
       guessLimit: 10,
@@ -129,8 +150,18 @@ async function fixture(backend: Backend, rules?: ReplicaRules): Promise<Fixture>
   const fakeKe1 = encodeKE1(clientStartLogin(params, PASSWORD, world.rng).ke1);
   const channels = {
     AwaitRegisterFinish: open(valid.RegisterStart, 'RegisterResponse'),
-    AwaitKE3: open(encodeRequest({ type: 'RecoverStart', credentialId: ALICE, ke1: encodeKE1(clientStartLogin(params, PASSWORD, world.rng).ke1) }), 'RecoverResponse'),
-    'AwaitKE3(fake)': open(encodeRequest({ type: 'RecoverStart', credentialId: utf8('nobody'), ke1: fakeKe1 }), 'RecoverResponse'),
+    AwaitKE3: open(
+      encodeRequest({
+        type: 'RecoverStart',
+        credentialId: ALICE,
+        ke1: encodeKE1(clientStartLogin(params, PASSWORD, world.rng).ke1),
+      }),
+      'RecoverResponse',
+    ),
+    'AwaitKE3(fake)': open(
+      encodeRequest({ type: 'RecoverStart', credentialId: utf8('nobody'), ke1: fakeKe1 }),
+      'RecoverResponse',
+    ),
   };
   expect(Object.values(world.phases()).sort()).toEqual(['Open/AwaitKE3', 'Open/AwaitKE3', 'Open/AwaitRegisterFinish']);
   return { world, channels, valid };
@@ -164,7 +195,12 @@ function payloadOf(f: Fixture, request: RequestType, how: Mutation | 'as is' | '
 
 /** Each channel's transport nonces (send, receive), null while it is handshaking. */
 function channelNonces(node: VaultNode): Record<string, readonly [bigint, bigint] | null> {
-  return Object.fromEntries([...node.channels].map(([id, ch]) => [id, ch.stage === 'Open' ? [ch.transport.sendNonce, ch.transport.receiveNonce] : null]));
+  return Object.fromEntries(
+    [...node.channels].map(([id, ch]) => [
+      id,
+      ch.stage === 'Open' ? [ch.transport.sendNonce, ch.transport.receiveNonce] : null,
+    ]),
+  );
 }
 
 /** Sends one bad input; returns the code it was refused with (throws if it was not refused). */
@@ -189,7 +225,8 @@ function send(f: Fixture, c: Case): string {
     }
     case 'handshake-altered': {
       const { frame } = handshake1(world, f.valid.RecoverStart);
-      const bytes = c.how.type === 'flip' ? flipByte(frame.bytes, c.how.at % frame.bytes.length) : mutate(frame.bytes, c.how);
+      const bytes =
+        c.how.type === 'flip' ? flipByte(frame.bytes, c.how.at % frame.bytes.length) : mutate(frame.bytes, c.how);
       const answer = one(world.deliver({ ...frame, bytes }), frame.channel);
       expect(answer.kind).toBe('Alert');
       return alertText(answer);
@@ -272,14 +309,22 @@ function exhaustiveCases(f: Fixture): Case[] {
     }
   }
   for (const request of OUT_OF_PHASE['first message']) cases.push({ t: 'first-message', request, how: 'as is' });
-  for (const on of PHASES) for (const request of OUT_OF_PHASE[on]) cases.push({ t: 'transport', on, request, how: 'as is' });
+  for (const on of PHASES)
+    for (const request of OUT_OF_PHASE[on]) cases.push({ t: 'transport', on, request, how: 'as is' });
   cases.push({ t: 'transport', on: 'AwaitRegisterFinish', request: 'RegisterFinish', how: 'limit 0' });
   for (const kind of ['Handshake1', 'Handshake2', 'Transport', 'Alert', 'Bogus'] as const) {
     for (const on of [...PHASES, 'fresh'] as const) {
-      for (const bytes of [new Uint8Array(0), new Uint8Array(1), new Uint8Array(48), new Uint8Array(200).fill(0xa5)]) cases.push({ t: 'raw', kind, on, bytes });
+      for (const bytes of [new Uint8Array(0), new Uint8Array(1), new Uint8Array(48), new Uint8Array(200).fill(0xa5)])
+        cases.push({ t: 'raw', kind, on, bytes });
     }
   }
-  for (const how of [{ type: 'flip', at: 0 }, { type: 'flip', at: 40 }, { type: 'flip', at: -1 }, { type: 'truncate', keep: 47 }, { type: 'extend', extra: Uint8Array.of(1) }] as const) {
+  for (const how of [
+    { type: 'flip', at: 0 },
+    { type: 'flip', at: 40 },
+    { type: 'flip', at: -1 },
+    { type: 'truncate', keep: 47 },
+    { type: 'extend', extra: Uint8Array.of(1) },
+  ] as const) {
     cases.push({ t: 'handshake-altered', how });
   }
   return cases;
@@ -310,17 +355,35 @@ function elementCases(f: Fixture): Case[] {
 const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
   fc.nat().map((keep) => ({ type: 'truncate' as const, keep })),
   fc.uint8Array({ minLength: 1, maxLength: 40 }).map((extra) => ({ type: 'extend' as const, extra })),
-  fc.integer({ min: 0, max: 255 }).filter((t) => t < 1 || t > 6).map((tag) => ({ type: 'tag' as const, tag })),
+  fc
+    .integer({ min: 0, max: 255 })
+    .filter((t) => t < 1 || t > 6)
+    .map((tag) => ({ type: 'tag' as const, tag })),
 );
 const phaseArb = fc.constantFrom(...PHASES);
 const requestArb = fc.constantFrom(...REQUEST_TYPES);
 const caseArb: fc.Arbitrary<Case> = fc.oneof(
-  fc.record({ t: fc.constant('raw' as const), kind: fc.constantFrom('Handshake1', 'Handshake2', 'Transport', 'Alert', 'Bogus' as const), on: fc.constantFrom(...PHASES, 'fresh' as const), bytes: fc.uint8Array({ maxLength: 300 }) }),
-  fc.record({ t: fc.constant('handshake-altered' as const), how: fc.oneof(mutationArb.filter((m) => m.type !== 'tag'), fc.nat().map((at) => ({ type: 'flip' as const, at }))) }),
+  fc.record({
+    t: fc.constant('raw' as const),
+    kind: fc.constantFrom('Handshake1', 'Handshake2', 'Transport', 'Alert', 'Bogus' as const),
+    on: fc.constantFrom(...PHASES, 'fresh' as const),
+    bytes: fc.uint8Array({ maxLength: 300 }),
+  }),
+  fc.record({
+    t: fc.constant('handshake-altered' as const),
+    how: fc.oneof(
+      mutationArb.filter((m) => m.type !== 'tag'),
+      fc.nat().map((at) => ({ type: 'flip' as const, at })),
+    ),
+  }),
   fc.record({ t: fc.constant('first-message' as const), request: requestArb, how: mutationArb }),
-  fc.constantFrom(...OUT_OF_PHASE['first message']).map((request): Case => ({ t: 'first-message', request, how: 'as is' })),
+  fc
+    .constantFrom(...OUT_OF_PHASE['first message'])
+    .map((request): Case => ({ t: 'first-message', request, how: 'as is' })),
   fc.record({ t: fc.constant('transport' as const), on: phaseArb, request: requestArb, how: mutationArb }),
-  phaseArb.chain((on) => fc.constantFrom(...OUT_OF_PHASE[on]).map((request): Case => ({ t: 'transport', on, request, how: 'as is' }))),
+  phaseArb.chain((on) =>
+    fc.constantFrom(...OUT_OF_PHASE[on]).map((request): Case => ({ t: 'transport', on, request, how: 'as is' })),
+  ),
   fc.record({ t: fc.constant('transport-garbage' as const), on: phaseArb, bytes: fc.uint8Array({ maxLength: 300 }) }),
 );
 
@@ -344,15 +407,27 @@ describe.each(BAD_INPUT_BACKENDS)('bad input: $name', ({ make }) => {
     backend.teardown();
   });
 
-  test('every frame kind, request type and phase, broken every way: refused with a closed code, nothing changes (INV-12)', () => {
-    const codes = new Map<string, number>();
-    for (const c of exhaustiveCases(f)) {
-      const code = checkBadInput(f, c);
-      codes.set(code, (codes.get(code) ?? 0) + 1);
-    }
-    // the refusals name what was wrong
-    expect([...codes.keys()].sort()).toEqual(['ChannelDecryptFailed', 'ChannelStateError', 'InvalidParameter', 'InvalidPoint', 'MalformedMessage', 'UnknownMessageType', 'UnknownSession']);
-  });
+  test(
+    'every frame kind, request type and phase, broken every way: ' +
+      'refused with a closed code, nothing changes (INV-12)',
+    () => {
+      const codes = new Map<string, number>();
+      for (const c of exhaustiveCases(f)) {
+        const code = checkBadInput(f, c);
+        codes.set(code, (codes.get(code) ?? 0) + 1);
+      }
+      // the refusals name what was wrong
+      expect([...codes.keys()].sort()).toEqual([
+        'ChannelDecryptFailed',
+        'ChannelStateError',
+        'InvalidParameter',
+        'InvalidPoint',
+        'MalformedMessage',
+        'UnknownMessageType',
+        'UnknownSession',
+      ]);
+    },
+  );
 
   test('every element position of every request x every bad encoding of its group: InvalidPoint, no change', () => {
     const cases = elementCases(f);
@@ -368,31 +443,47 @@ describe.each(BAD_INPUT_BACKENDS)('bad input: $name', ({ make }) => {
     );
   });
 
-  test('a node state is a value: a Transport frame handled twice from one state gives equal steps, and that state stays as it was', () => {
-    const { world } = f;
-    const before = world.vault.node;
-    const nonces = channelNonces(before);
-    const ch = f.channels.AwaitKE3;
-    const [send, receive] = nonces[ch.id]!;
-    const env = (): VaultEnv => ({ hsm: world.hsm, rng: seededRng('node value'), now: world.now, config: world.config });
-    // refused in the channel (one reply sent), and accepted (a proposal, nothing sent yet)
-    for (const [request, next] of [[f.valid.RegisterFinish, [send + 1n, receive + 1n]], [f.valid.RecoverAbort, [send, receive + 1n]]] as const) {
-      const frame: Frame = { channel: ch.id, kind: 'Transport', bytes: ch.transport.send(request).message };
-      const [a, b] = [handleFrame(before, frame, env()), handleFrame(before, frame, env())];
-      expect(channelNonces(before)).toEqual(nonces);
-      expect(channelNonces(a.node)).toEqual({ ...nonces, [ch.id]: next });
-      expect(channelNonces(b.node)).toEqual(channelNonces(a.node));
-      expect(a.frames.map((x) => x.kind)).toEqual(request === f.valid.RegisterFinish ? ['Transport'] : []);
-      expect(b.frames).toEqual(a.frames); // the same reply, byte for byte: the same nonce twice
-      expect(b.proposals).toEqual(a.proposals);
-    }
-    expect(world.vault.node).toBe(before);
-  });
+  test(
+    'a node state is a value: a Transport frame handled twice from ' +
+      'one state gives equal steps, and that state stays as it was',
+    () => {
+      const { world } = f;
+      const before = world.vault.node;
+      const nonces = channelNonces(before);
+      const ch = f.channels.AwaitKE3;
+      const [send, receive] = nonces[ch.id]!;
+      const env = (): VaultEnv => ({
+        hsm: world.hsm,
+        rng: seededRng('node value'),
+        now: world.now,
+        config: world.config,
+      });
+      // refused in the channel (one reply sent), and accepted (a proposal, nothing sent yet)
+      for (const [request, next] of [
+        [f.valid.RegisterFinish, [send + 1n, receive + 1n]],
+        [f.valid.RecoverAbort, [send, receive + 1n]],
+      ] as const) {
+        const frame: Frame = { channel: ch.id, kind: 'Transport', bytes: ch.transport.send(request).message };
+        const [a, b] = [handleFrame(before, frame, env()), handleFrame(before, frame, env())];
+        expect(channelNonces(before)).toEqual(nonces);
+        expect(channelNonces(a.node)).toEqual({ ...nonces, [ch.id]: next });
+        expect(channelNonces(b.node)).toEqual(channelNonces(a.node));
+        expect(a.frames.map((x) => x.kind)).toEqual(request === f.valid.RegisterFinish ? ['Transport'] : []);
+        expect(b.frames).toEqual(a.frames); // the same reply, byte for byte: the same nonce twice
+        expect(b.proposals).toEqual(a.proposals);
+      }
+      expect(world.vault.node).toBe(before);
+    },
+  );
 
   test('after all that, the open channels still work: the real session completes', () => {
     const ch = f.channels.AwaitKE3;
     const abort = ch.transport.send(f.valid.RecoverAbort);
-    const answer = readTransport(f.world, abort.transport, f.world.deliver({ channel: ch.id, kind: 'Transport', bytes: abort.message })[0]!);
+    const answer = readTransport(
+      f.world,
+      abort.transport,
+      f.world.deliver({ channel: ch.id, kind: 'Transport', bytes: abort.message })[0]!,
+    );
     expect(answer.response).toEqual({ type: 'Done' });
   });
 });

@@ -10,7 +10,13 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { toHex, utf8 } from '../src/crypto/bytes.ts';
-import { backupKeyFromDigits, backupKeyToDigits, decryptBackup, encryptBackup, generateBackupKey } from '../src/client/client.ts';
+import {
+  backupKeyFromDigits,
+  backupKeyToDigits,
+  decryptBackup,
+  encryptBackup,
+  generateBackupKey,
+} from '../src/client/client.ts';
 import { encodeVaultState } from '../src/vault/records.ts';
 import { ALICE, BACKENDS, type Backend, codeOf, VaultWorld } from './support/vault-world.ts';
 
@@ -42,7 +48,11 @@ describe.each(BACKENDS)('worked example: $name', ({ make }) => {
 
     // three wrong passwords: each spends a guess, the client learns what remains
     for (const [i, wrong] of ['123456', 'password', 'correct horse'].entries()) {
-      expect(await client.recover(ALICE, utf8(wrong))).toEqual({ ok: false, kind: 'WrongPassword', triesRemaining: 9 - i });
+      expect(await client.recover(ALICE, utf8(wrong))).toEqual({
+        ok: false,
+        kind: 'WrongPassword',
+        triesRemaining: 9 - i,
+      });
       expect(world.record()).toMatchObject({ attemptsUsed: i + 1, pending: {} });
     }
 
@@ -59,10 +69,21 @@ describe.each(BACKENDS)('worked example: $name', ({ make }) => {
 
     // ten wrong passwords spend the budget; the tenth leaves 0 and the record is then Exhausted (G4)
     for (let i = 1; i <= 10; i++) {
-      expect(await client.recover(ALICE, utf8(`guess-${i}`))).toEqual({ ok: false, kind: 'WrongPassword', triesRemaining: 10 - i });
+      expect(await client.recover(ALICE, utf8(`guess-${i}`))).toEqual({
+        ok: false,
+        kind: 'WrongPassword',
+        triesRemaining: 10 - i,
+      });
     }
     const exhausted = world.record()!;
-    expect(exhausted).toEqual({ ...registered, status: 'Exhausted', registrationRecord: null, sealedPayload: null, attemptsUsed: 10, pending: {} });
+    expect(exhausted).toEqual({
+      ...registered,
+      status: 'Exhausted',
+      registrationRecord: null,
+      sealedPayload: null,
+      attemptsUsed: 10,
+      pending: {},
+    });
     expect(encodeVaultState(world.vault.state)).not.toContain(registered.sealedPayload!);
     expect(encodeVaultState(world.vault.state)).not.toContain(registered.registrationRecord!);
 
@@ -80,7 +101,12 @@ describe.each(BACKENDS)('worked example: $name', ({ make }) => {
     // re-registration (new password, new K) starts a new budget
     const K2 = generateBackupKey(world.rng);
     expect((await client.register(ALICE, utf8('new password'), K2, 3)).ok).toBe(true);
-    expect(world.record()).toMatchObject({ status: 'Registered', guessLimit: 3, attemptsUsed: 0, generation: registered.generation + 1 });
+    expect(world.record()).toMatchObject({
+      status: 'Registered',
+      guessLimit: 3,
+      attemptsUsed: 0,
+      generation: registered.generation + 1,
+    });
     expect(await client.recover(ALICE, PASSWORD)).toEqual({ ok: false, kind: 'WrongPassword', triesRemaining: 2 });
     const again = await client.recover(ALICE, utf8('new password'));
     expect(again.ok && toHex(again.value)).toBe(toHex(K2));
@@ -99,6 +125,9 @@ describe.each(BACKENDS)('worked example: $name', ({ make }) => {
     }
     const warm = samples.slice(2).sort((a, b) => a - b);
     const median = warm[Math.floor(warm.length / 2)]!;
-    console.log(`[measure] one recovery (KE1 -> released K) on ${backend.name} (${backend.suite.id}): median ${median.toFixed(1)} ms, min ${warm[0]!.toFixed(1)} ms over ${warm.length} runs`);
+    console.log(
+      `[measure] one recovery (KE1 -> released K) on ${backend.name} (${backend.suite.id}): ` +
+        `median ${median.toFixed(1)} ms, min ${warm[0]!.toFixed(1)} ms over ${warm.length} runs`,
+    );
   });
 });

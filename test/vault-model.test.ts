@@ -24,8 +24,23 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Bytes, toHex, utf8 } from '../src/crypto/bytes.ts';
 import { generateBackupKey } from '../src/client/client.ts';
-import { type Outcome, type RecoverySession, onRecoverResponse, onReleased, startRecovery } from '../src/client/session.ts';
-import { type Command, type Outcome as RecordOutcome, type VaultRecord, type VaultState, DEFAULT_GUESS_LIMIT, EMPTY_VAULT, applyCommand, triesRemaining } from '../src/vault/records.ts';
+import {
+  type Outcome,
+  type RecoverySession,
+  onRecoverResponse,
+  onReleased,
+  startRecovery,
+} from '../src/client/session.ts';
+import {
+  type Command,
+  type Outcome as RecordOutcome,
+  type VaultRecord,
+  type VaultState,
+  DEFAULT_GUESS_LIMIT,
+  EMPTY_VAULT,
+  applyCommand,
+  triesRemaining,
+} from '../src/vault/records.ts';
 import type { Frame } from '../src/vault/protocol.ts';
 import type { ReplicaRules } from '../src/replication/host.ts';
 import { brokenRules } from '../src/broken/catalog.ts';
@@ -72,7 +87,13 @@ function modelKe1(m: Model, at: number): { ke2: true; tries: number; fake: boole
     m.fakeUsed += 1;
     return { ke2: true, tries: DEFAULT_GUESS_LIMIT - m.fakeUsed, fake: true };
   }
-  const o = commit(m, { type: 'ConsumeGuess', credentialId: CREDENTIAL, sessionId: session(at), generation: rec.generation, at });
+  const o = commit(m, {
+    type: 'ConsumeGuess',
+    credentialId: CREDENTIAL,
+    sessionId: session(at),
+    generation: rec.generation,
+    at,
+  });
   return o.ok && o.record ? { ke2: true, tries: triesRemaining(o.record), fake: false } : { ke2: false };
 }
 
@@ -117,7 +138,12 @@ function checkRecord(m: Model, r: Real): void {
   if (!rec) return;
   expect(rec.attemptsUsed).toBeLessThanOrEqual(rec.guessLimit); // INV-7
   expect(Object.keys(rec.pending).length).toBeLessThanOrEqual(rec.attemptsUsed); // INV-7
-  const seen = (x: VaultRecord) => ({ status: x.status, limit: x.guessLimit, attemptsUsed: x.attemptsUsed, pending: Object.values(x.pending).sort((a, b) => a - b) });
+  const seen = (x: VaultRecord) => ({
+    status: x.status,
+    limit: x.guessLimit,
+    attemptsUsed: x.attemptsUsed,
+    pending: Object.values(x.pending).sort((a, b) => a - b),
+  });
   expect(seen(rec)).toEqual(seen(want));
   // INV-4: Exhausted means erased
   if (rec.status === 'Exhausted') expect([rec.registrationRecord, rec.sealedPayload]).toEqual([null, null]);
@@ -134,7 +160,14 @@ class Register implements Cmd {
     r.password = PASSWORDS(r.generation);
     r.key = generateBackupKey(r.world.rng);
     expectOutcome(await r.world.client.register(ALICE, r.password, r.key, this.limit), { ok: true, value: true });
-    commit(m, { type: 'Register', credentialId: CREDENTIAL, registrationRecord: '', sealedPayload: '', transcriptHash: '', guessLimit: this.limit });
+    commit(m, {
+      type: 'Register',
+      credentialId: CREDENTIAL,
+      registrationRecord: '',
+      sealedPayload: '',
+      transcriptHash: '',
+      guessLimit: this.limit,
+    });
     checkRecord(m, r);
   }
   toString = () => `Register(${this.limit})`;
@@ -175,7 +208,8 @@ class Abandon implements Cmd {
     else {
       m.channels.push(at);
       if (this.right && !k.fake) expect('frame' in next && next.outcome === undefined).toBe(true);
-      else expect('frame' in next && next.outcome).toEqual({ ok: false, kind: 'WrongPassword', triesRemaining: k.tries });
+      else
+        expect('frame' in next && next.outcome).toEqual({ ok: false, kind: 'WrongPassword', triesRemaining: k.tries });
     }
     checkRecord(m, r);
   }
@@ -282,7 +316,12 @@ const COMMANDS = [
 /** The property: any command sequence keeps the vault equal to the model. */
 function vaultProperty(backend: Backend, rules?: ReplicaRules) {
   return fc.asyncProperty(fc.nat(), fc.commands(COMMANDS, { size: '+1', maxCommands: 40 }), async (worldSeed, cmds) => {
-    const world = new VaultWorld({ backend, token: 'bkv-2', seed: `vault-model ${worldSeed}`, ...(rules && { rules }) });
+    const world = new VaultWorld({
+      backend,
+      token: 'bkv-2',
+      seed: `vault-model ${worldSeed}`,
+      ...(rules && { rules }),
+    });
     try {
       const real: Real = { world, password: PASSWORDS(0), key: new Uint8Array(32), held: null, generation: 0 };
       await fc.asyncModelRun(() => ({ model: initialModel(), real }), cmds);
@@ -297,14 +336,25 @@ describe.each(BACKENDS)('vault model: $name', ({ make }) => {
   beforeAll(() => void (backend = make()));
   afterAll(() => backend.teardown());
 
-  test('any sequence of register, recover, abandon, hold, expire, restart, delete follows the model (G1-G4; INV-2, INV-4, INV-7)', async () => {
-    await fc.assert(vaultProperty(backend), { seed: SEED, numRuns: RUNS });
-  });
+  test(
+    'any sequence of register, recover, abandon, hold, expire, ' +
+      'restart, delete follows the model (G1-G4; INV-2, INV-4, INV-7)',
+    async () => {
+      await fc.assert(vaultProperty(backend), { seed: SEED, numRuns: RUNS });
+    },
+  );
 });
 
 describe('the model test catches a broken vault', () => {
   const backend = memoryBackend('ristretto255-SHA512+Curve25519');
-  test.each(['count-at-ke3', 'reset-without-pending', 'no-guess-limit', 'refund-on-abort', 'expiry-ends-no-session', 'never-erase'])('%s', async (name) => {
+  test.each([
+    'count-at-ke3',
+    'reset-without-pending',
+    'no-guess-limit',
+    'refund-on-abort',
+    'expiry-ends-no-session',
+    'never-erase',
+  ])('%s', async (name) => {
     const r = await fc.check(vaultProperty(backend, brokenRules(name)), { seed: 1, numRuns: 200, endOnFailure: true });
     expect(r.failed).toBe(true);
     console.log(`[vault-model] "${name}" caught after ${r.numRuns} runs: ${String(r.counterexample?.[1] ?? '')}`);

@@ -36,7 +36,10 @@ describe.each(BACKENDS)('keys and durable state: $name', ({ make }) => {
     expect((await w.client.register(ALICE, PASSWORD, K, limit)).ok).toBe(true);
     return { w, K };
   };
-  /** A new HSM handle on the same token; on SoftHSM, after a C_Finalize of the PKCS#11 module (what a process restart does). */
+  /**
+   * A new HSM handle on the same token; on SoftHSM, after a C_Finalize of the PKCS#11 module (what a process restart
+   * does).
+   */
   const reopenHsm = (w: VaultWorld) => {
     w.hsm.close();
     if (backend.name === 'softhsm') finalizeSoftHsm();
@@ -48,11 +51,16 @@ describe.each(BACKENDS)('keys and durable state: $name', ({ make }) => {
     w.restart();
   };
 
-  test('the vault\'s private keys were generated inside the HSM: local, never extractable, sensitive', async () => {
+  test("the vault's private keys were generated inside the HSM: local, never extractable, sensitive", async () => {
     const { w } = await world('keys');
     const { identity, seal, channel, opaqueServer, oprfSeed } = w.config.labels;
     for (const label of [identity, seal, channel, opaqueServer, oprfSeed]) {
-      expect(w.hsm.keyInfo(label), label).toMatchObject({ local: true, neverExtractable: true, extractable: false, sensitive: true });
+      expect(w.hsm.keyInfo(label), label).toMatchObject({
+        local: true,
+        neverExtractable: true,
+        extractable: false,
+        sensitive: true,
+      });
     }
     expect(w.hsm.keyInfo(identity).kind).toBe('ed25519');
     expect(w.hsm.keyInfo(seal).kind).toBe('aes256gcm');
@@ -98,77 +106,98 @@ describe.each(BACKENDS)('keys and durable state: $name', ({ make }) => {
     expect(await w.client.recover(ALICE, PASSWORD)).toEqual({ ok: false, kind: 'Locked' });
   });
 
-  test('a rolled-back, emptied, altered or foreign host storage is refused (StaleState, SealBroken), for good', async () => {
-    const open = (w: VaultWorld, storage = w.storage) => SingleReplicaVault.open({ hsm: w.hsm, config: w.config, storage, rng: w.rng, clock: () => w.now });
-    const guessed = async (name: string) => {
-      const { w } = await world(name, 3);
-      await w.client.recover(ALICE, utf8('wrong 1'));
-      await w.client.recover(ALICE, utf8('wrong 2'));
-      expect(w.record()).toMatchObject({ attemptsUsed: 2 });
-      reopenHsm(w);
-      return w;
-    };
-    // the host rolls back one commit (to before the last abort) and restarts the replica: refused
-    const back1 = await guessed('rollback 1');
-    back1.storage.rollback(1);
-    expect(codeOf(() => open(back1))).toBe('StaleState');
-    // a fleet of one cannot catch up: it stays refused, even when the host gives the latest blob back
-    back1.storage.present(back1.storage.history.length - 2);
-    expect(codeOf(() => open(back1))).toBe('StaleState');
-    // rolled back to before the wrong guesses: refused
-    const back2 = await guessed('rollback 2');
-    back2.storage.rollback(back2.storage.history.length - 2);
-    expect(codeOf(() => open(back2))).toBe('StaleState');
-    // emptied: refused (the anchor says there was state)
-    const emptied = await guessed('emptied');
-    expect(codeOf(() => open(emptied, new MemoryHostStorage()))).toBe('StaleState');
-    // altered: refused
-    const altered = await guessed('altered');
-    const last = altered.storage.load()!.slice();
-    last[last.length - 5]! ^= 1;
-    altered.storage.save(last);
-    expect(codeOf(() => open(altered))).toBe('SealBroken');
-    // another replica's storage (sealed under another key): refused
-    const foreign = await guessed('foreign');
-    const { w: other } = await world('rollback other');
-    expect(codeOf(() => open(foreign, other.storage))).toBe('SealBroken');
-  });
+  test(
+    'a rolled-back, emptied, altered or foreign host ' + 'storage is refused (StaleState, SealBroken), for good',
+    async () => {
+      const open = (w: VaultWorld, storage = w.storage) =>
+        SingleReplicaVault.open({ hsm: w.hsm, config: w.config, storage, rng: w.rng, clock: () => w.now });
+      const guessed = async (name: string) => {
+        const { w } = await world(name, 3);
+        await w.client.recover(ALICE, utf8('wrong 1'));
+        await w.client.recover(ALICE, utf8('wrong 2'));
+        expect(w.record()).toMatchObject({ attemptsUsed: 2 });
+        reopenHsm(w);
+        return w;
+      };
+      // the host rolls back one commit (to before the last abort) and restarts the replica: refused
+      const back1 = await guessed('rollback 1');
+      back1.storage.rollback(1);
+      expect(codeOf(() => open(back1))).toBe('StaleState');
+      // a fleet of one cannot catch up: it stays refused, even when the host gives the latest blob back
+      back1.storage.present(back1.storage.history.length - 2);
+      expect(codeOf(() => open(back1))).toBe('StaleState');
+      // rolled back to before the wrong guesses: refused
+      const back2 = await guessed('rollback 2');
+      back2.storage.rollback(back2.storage.history.length - 2);
+      expect(codeOf(() => open(back2))).toBe('StaleState');
+      // emptied: refused (the anchor says there was state)
+      const emptied = await guessed('emptied');
+      expect(codeOf(() => open(emptied, new MemoryHostStorage()))).toBe('StaleState');
+      // altered: refused
+      const altered = await guessed('altered');
+      const last = altered.storage.load()!.slice();
+      last[last.length - 5]! ^= 1;
+      altered.storage.save(last);
+      expect(codeOf(() => open(altered))).toBe('SealBroken');
+      // another replica's storage (sealed under another key): refused
+      const foreign = await guessed('foreign');
+      const { w: other } = await world('rollback other');
+      expect(codeOf(() => open(foreign, other.storage))).toBe('SealBroken');
+    },
+  );
 
-  test('a crash between the save and the anchor: the blob one ahead of the anchor is taken, and the anchor catches up', async () => {
-    const { w } = await world('crash window');
-    // the host kills the replica right after the blob of the next save is written, before the anchor moves
-    let dying = false;
-    const crashing = hsmView(w.hsm, {
-      advanceCounter: (name, value) => {
-        if (dying) throw new Error('crash before the anchor moved');
-        w.hsm.advanceCounter(name, value);
-      },
-    });
-    w.vault = SingleReplicaVault.open({ hsm: crashing, config: w.config, storage: w.storage, rng: w.rng, clock: () => w.now });
-    dying = true;
-    const { frame } = startRecovery(w.ctx, ALICE, utf8('wrong'), w.rng);
-    const before = w.storage.history.length;
-    expect(() => w.vault.deliver(frame)).toThrow('crash before the anchor moved');
-    // no KE2 left; the guess is in the saved blob (one ahead of the anchor), which the restarted replica takes
-    expect(w.storage.history.length).toBe(before + 1);
-    restart(w);
-    expect(w.record()).toMatchObject({ attemptsUsed: 1 });
-    w.storage.present(before - 1); // the blob the anchor named before the crash: now behind it
-    expect(codeOf(() => SingleReplicaVault.open({ hsm: w.hsm, config: w.config, storage: w.storage, rng: w.rng, clock: () => w.now }))).toBe('StaleState');
-  });
+  test(
+    'a crash between the save and the anchor: the blob one ' +
+      'ahead of the anchor is taken, and the anchor catches up',
+    async () => {
+      const { w } = await world('crash window');
+      // the host kills the replica right after the blob of the next save is written, before the anchor moves
+      let dying = false;
+      const crashing = hsmView(w.hsm, {
+        advanceCounter: (name, value) => {
+          if (dying) throw new Error('crash before the anchor moved');
+          w.hsm.advanceCounter(name, value);
+        },
+      });
+      w.vault = SingleReplicaVault.open({
+        hsm: crashing,
+        config: w.config,
+        storage: w.storage,
+        rng: w.rng,
+        clock: () => w.now,
+      });
+      dying = true;
+      const { frame } = startRecovery(w.ctx, ALICE, utf8('wrong'), w.rng);
+      const before = w.storage.history.length;
+      expect(() => w.vault.deliver(frame)).toThrow('crash before the anchor moved');
+      // no KE2 left; the guess is in the saved blob (one ahead of the anchor), which the restarted replica takes
+      expect(w.storage.history.length).toBe(before + 1);
+      restart(w);
+      expect(w.record()).toMatchObject({ attemptsUsed: 1 });
+      w.storage.present(before - 1); // the blob the anchor named before the crash: now behind it
+      expect(
+        codeOf(() =>
+          SingleReplicaVault.open({ hsm: w.hsm, config: w.config, storage: w.storage, rng: w.rng, clock: () => w.now }),
+        ),
+      ).toBe('StaleState');
+    },
+  );
 
-  test('G1 at one replica (INV-3 with N = 1): when a KE2 leaves, its guess is already in sealed host storage', async () => {
-    const { w } = await world('G1');
-    const { frame, session } = startRecovery(w.ctx, ALICE, PASSWORD, w.rng);
-    const [ke2] = w.deliver(frame);
-    const sealed = loadSealed<Durable<Command>>(w.hsm, w.config.labels.seal, w.storage)!.state;
-    const guess = sealed.log.at(-1)?.command;
-    expect(guess).toMatchObject({ type: 'ConsumeGuess', credentialId: Buffer.from(ALICE).toString('hex') });
-    // the sealed log applies to the record the replica holds: the guess spent, its session pending
-    let records = EMPTY_VAULT;
-    for (const e of sealed.log) if (e.command !== null) records = applyCommand(records, e.command).state;
-    expect(records.records[Buffer.from(ALICE).toString('hex')]).toMatchObject({ attemptsUsed: 1 });
-    expect(Object.keys(records.records[Buffer.from(ALICE).toString('hex')]!.pending)).toHaveLength(1);
-    expect('frame' in onRecoverResponse(w.ctx, session, ke2!)).toBe(true);
-  });
+  test(
+    'G1 at one replica (INV-3 with N = 1): when a KE2 leaves, ' + 'its guess is already in sealed host storage',
+    async () => {
+      const { w } = await world('G1');
+      const { frame, session } = startRecovery(w.ctx, ALICE, PASSWORD, w.rng);
+      const [ke2] = w.deliver(frame);
+      const sealed = loadSealed<Durable<Command>>(w.hsm, w.config.labels.seal, w.storage)!.state;
+      const guess = sealed.log.at(-1)?.command;
+      expect(guess).toMatchObject({ type: 'ConsumeGuess', credentialId: Buffer.from(ALICE).toString('hex') });
+      // the sealed log applies to the record the replica holds: the guess spent, its session pending
+      let records = EMPTY_VAULT;
+      for (const e of sealed.log) if (e.command !== null) records = applyCommand(records, e.command).state;
+      expect(records.records[Buffer.from(ALICE).toString('hex')]).toMatchObject({ attemptsUsed: 1 });
+      expect(Object.keys(records.records[Buffer.from(ALICE).toString('hex')]!.pending)).toHaveLength(1);
+      expect('frame' in onRecoverResponse(w.ctx, session, ke2!)).toBe(true);
+    },
+  );
 });

@@ -16,7 +16,16 @@ import { fakeRecordSecrets, hsmServerKeys } from '../src/vault/keys.ts';
 import { DEFAULT_GUESS_LIMIT } from '../src/vault/records.ts';
 import { encodeRequest, type Frame } from '../src/vault/protocol.ts';
 import { brokenRules } from '../src/broken/catalog.ts';
-import { ALICE, BACKENDS, type Backend, handshake1, memoryBackend, readHandshake2, readTransport, VaultWorld } from './support/vault-world.ts';
+import {
+  ALICE,
+  BACKENDS,
+  type Backend,
+  handshake1,
+  memoryBackend,
+  readHandshake2,
+  readTransport,
+  VaultWorld,
+} from './support/vault-world.ts';
 
 const MALLORY = utf8('mallory@examp'); // as long as ALICE: the id travels in KE1
 const PASSWORD = utf8('correct horse battery staple');
@@ -44,10 +53,16 @@ async function probeDifferences(world: VaultWorld, realId: Bytes, fakeId: Bytes,
     };
     const real = await probe(realId);
     const fake = await probe(fakeId);
-    const expected = i <= DEFAULT_GUESS_LIMIT ? { ok: false, kind: 'WrongPassword', triesRemaining: DEFAULT_GUESS_LIMIT - i } : { ok: false, kind: 'Locked' };
-    if (JSON.stringify(real.outcome) !== JSON.stringify(expected)) differences.push(`guess ${i}: the record answered ${JSON.stringify(real.outcome)}`);
-    if (JSON.stringify(fake.outcome) !== JSON.stringify(real.outcome)) differences.push(`guess ${i}: outcome ${JSON.stringify(fake.outcome)} vs ${JSON.stringify(real.outcome)}`);
-    if (fake.shape.join() !== real.shape.join()) differences.push(`guess ${i}: frames ${fake.shape.join()} vs ${real.shape.join()}`);
+    const expected =
+      i <= DEFAULT_GUESS_LIMIT
+        ? { ok: false, kind: 'WrongPassword', triesRemaining: DEFAULT_GUESS_LIMIT - i }
+        : { ok: false, kind: 'Locked' };
+    if (JSON.stringify(real.outcome) !== JSON.stringify(expected))
+      differences.push(`guess ${i}: the record answered ${JSON.stringify(real.outcome)}`);
+    if (JSON.stringify(fake.outcome) !== JSON.stringify(real.outcome))
+      differences.push(`guess ${i}: outcome ${JSON.stringify(fake.outcome)} vs ${JSON.stringify(real.outcome)}`);
+    if (fake.shape.join() !== real.shape.join())
+      differences.push(`guess ${i}: frames ${fake.shape.join()} vs ${real.shape.join()}`);
     // each commit is sealed to host storage, refused or not: a fake KE2 leaves after the same work
     if (fake.saves !== real.saves) differences.push(`guess ${i}: ${fake.saves} sealed commits vs ${real.saves}`);
   }
@@ -68,42 +83,63 @@ describe.each(BACKENDS)('unknown credentials: $name', ({ make }) => {
     backend.teardown();
   });
 
-  test('a probe of an unknown id looks like a wrong password against a default-limit record, until both are locked', async () => {
-    expect(await probeDifferences(world, ALICE, MALLORY, 11)).toEqual([]);
-    expect(world.record(ALICE)?.status).toBe('Exhausted');
-    expect(world.record(MALLORY)).toBeUndefined();
-  });
+  test(
+    'a probe of an unknown id looks like a wrong password ' + 'against a default-limit record, until both are locked',
+    async () => {
+      expect(await probeDifferences(world, ALICE, MALLORY, 11)).toEqual([]);
+      expect(world.record(ALICE)?.status).toBe('Exhausted');
+      expect(world.record(MALLORY)).toBeUndefined();
+    },
+  );
 
-  test('repeated probes of one id are consistent: the same OPRF evaluation, one guess each; another id differs', async () => {
-    const probe = (id: Bytes, ke1Seed: string) => {
-      // the same KE1 (same blind, same key share) each time, in a fresh Noise channel
-      const { ke1 } = clientStartLogin(world.config.params, PASSWORD, seededRng(ke1Seed));
-      const { frame, state } = handshake1(world, encodeRequest({ type: 'RecoverStart', credentialId: id, ke1: encodeKE1(ke1) }));
-      const [answer] = world.deliver(frame);
-      const { response, transport } = readHandshake2(world, state, answer!);
-      if (response.type !== 'RecoverResponse') throw new Error(`expected a KE2, got ${JSON.stringify(response)}`);
-      // a KE3 of the right length but made up: refused as a wrong password is, with the same tries
-      const ke3 = transport.send(encodeRequest({ type: 'RecoverFinish', ke3: new Uint8Array(world.config.params.suite.Nm) }));
-      const bad = readTransport(world, ke3.transport, world.deliver({ channel: frame.channel, kind: 'Transport', bytes: ke3.message })[0]!).response;
-      expect(bad).toEqual({ type: 'Error', code: 'ClientAuthenticationFailed', triesRemaining: response.triesRemaining });
-      return { tries: response.triesRemaining, ke2: decodeKE2(world.config.params.suite, response.ke2) };
-    };
-    const unknown = utf8('nobody@example');
-    const p1 = probe(unknown, 'ke1 a');
-    const p2 = probe(unknown, 'ke1 a');
-    expect([p1.tries, p2.tries]).toEqual([9, 8]);
-    expect(toHex(p2.ke2.credentialResponse.evaluatedMessage)).toBe(toHex(p1.ke2.credentialResponse.evaluatedMessage));
-    expect(toHex(p2.ke2.credentialResponse.maskingNonce)).not.toBe(toHex(p1.ke2.credentialResponse.maskingNonce));
-    // a registered id behaves the same way: deterministic OPRF per id, fresh nonces per KE2
-    const bob = utf8('bob@example');
-    expect((await world.client.register(bob, PASSWORD, generateBackupKey(world.rng))).ok).toBe(true);
-    const r1 = probe(bob, 'ke1 a');
-    const r2 = probe(bob, 'ke1 a');
-    expect([r1.tries, r2.tries]).toEqual([9, 8]);
-    expect(toHex(r2.ke2.credentialResponse.evaluatedMessage)).toBe(toHex(r1.ke2.credentialResponse.evaluatedMessage));
-    // and another unknown id gets another evaluation
-    expect(toHex(probe(utf8('nobody2@example'), 'ke1 a').ke2.credentialResponse.evaluatedMessage)).not.toBe(toHex(p1.ke2.credentialResponse.evaluatedMessage));
-  });
+  test(
+    'repeated probes of one id are consistent: ' + 'the same OPRF evaluation, one guess each; another id differs',
+    async () => {
+      const probe = (id: Bytes, ke1Seed: string) => {
+        // the same KE1 (same blind, same key share) each time, in a fresh Noise channel
+        const { ke1 } = clientStartLogin(world.config.params, PASSWORD, seededRng(ke1Seed));
+        const { frame, state } = handshake1(
+          world,
+          encodeRequest({ type: 'RecoverStart', credentialId: id, ke1: encodeKE1(ke1) }),
+        );
+        const [answer] = world.deliver(frame);
+        const { response, transport } = readHandshake2(world, state, answer!);
+        if (response.type !== 'RecoverResponse') throw new Error(`expected a KE2, got ${JSON.stringify(response)}`);
+        // a KE3 of the right length but made up: refused as a wrong password is, with the same tries
+        const ke3 = transport.send(
+          encodeRequest({ type: 'RecoverFinish', ke3: new Uint8Array(world.config.params.suite.Nm) }),
+        );
+        const bad = readTransport(
+          world,
+          ke3.transport,
+          world.deliver({ channel: frame.channel, kind: 'Transport', bytes: ke3.message })[0]!,
+        ).response;
+        expect(bad).toEqual({
+          type: 'Error',
+          code: 'ClientAuthenticationFailed',
+          triesRemaining: response.triesRemaining,
+        });
+        return { tries: response.triesRemaining, ke2: decodeKE2(world.config.params.suite, response.ke2) };
+      };
+      const unknown = utf8('nobody@example');
+      const p1 = probe(unknown, 'ke1 a');
+      const p2 = probe(unknown, 'ke1 a');
+      expect([p1.tries, p2.tries]).toEqual([9, 8]);
+      expect(toHex(p2.ke2.credentialResponse.evaluatedMessage)).toBe(toHex(p1.ke2.credentialResponse.evaluatedMessage));
+      expect(toHex(p2.ke2.credentialResponse.maskingNonce)).not.toBe(toHex(p1.ke2.credentialResponse.maskingNonce));
+      // a registered id behaves the same way: deterministic OPRF per id, fresh nonces per KE2
+      const bob = utf8('bob@example');
+      expect((await world.client.register(bob, PASSWORD, generateBackupKey(world.rng))).ok).toBe(true);
+      const r1 = probe(bob, 'ke1 a');
+      const r2 = probe(bob, 'ke1 a');
+      expect([r1.tries, r2.tries]).toEqual([9, 8]);
+      expect(toHex(r2.ke2.credentialResponse.evaluatedMessage)).toBe(toHex(r1.ke2.credentialResponse.evaluatedMessage));
+      // and another unknown id gets another evaluation
+      expect(toHex(probe(utf8('nobody2@example'), 'ke1 a').ke2.credentialResponse.evaluatedMessage)).not.toBe(
+        toHex(p1.ke2.credentialResponse.evaluatedMessage),
+      );
+    },
+  );
 
   test('the fake record is a function of the OPRF seed and the id', () => {
     const keys = hsmServerKeys(world.hsm, world.config.labels);
@@ -116,12 +152,15 @@ describe.each(BACKENDS)('unknown credentials: $name', ({ make }) => {
     expect(a.maskingKey.length).toBe(suite.Nh);
   });
 
-  test('the fake tries are volatile: a restart starts them again (documented limit of enumeration resistance)', async () => {
-    const id = utf8('restart@example');
-    expect(await world.client.recover(id, PASSWORD)).toEqual({ ok: false, kind: 'WrongPassword', triesRemaining: 9 });
-    world.restart();
-    expect(await world.client.recover(id, PASSWORD)).toEqual({ ok: false, kind: 'WrongPassword', triesRemaining: 9 });
-  });
+  test(
+    'the fake tries are volatile: a restart starts them ' + 'again (documented limit of enumeration resistance)',
+    async () => {
+      const id = utf8('restart@example');
+      expect(await world.client.recover(id, PASSWORD)).toEqual({ ok: false, kind: 'WrongPassword', triesRemaining: 9 });
+      world.restart();
+      expect(await world.client.recover(id, PASSWORD)).toEqual({ ok: false, kind: 'WrongPassword', triesRemaining: 9 });
+    },
+  );
 });
 
 describe('the side-by-side comparison catches a vault that gives unknown credentials away', () => {

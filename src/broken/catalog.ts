@@ -9,7 +9,13 @@
  */
 import type { ExploreScope } from '../explore/explore.ts';
 import { type ReplicaRules, RULES } from '../replication/host.ts';
-import { UNCHAINED_SEGMENTS, VERSION_REUSE, TRUST_HOST_STORAGE, VOTE_NOT_PERSISTED } from './persistence.ts';
+import {
+  NO_RESEAL_AT_START,
+  UNCHAINED_SEGMENTS,
+  VERSION_REUSE,
+  TRUST_HOST_STORAGE,
+  VOTE_NOT_PERSISTED,
+} from './persistence.ts';
 import { commitAtHalf, ke2BeforeCommit, voteWithoutLogCheck } from './replica.ts';
 import * as vault from './vault.ts';
 
@@ -86,6 +92,19 @@ export const BROKEN: readonly BrokenVariant[] = [
     attack: 'storage-fork-fleet',
     explore: { system: 'persistence' },
     rules: (b) => ({ ...b, persistence: VERSION_REUSE }),
+  },
+  {
+    name: 'no-reseal-at-start',
+    test: 'test/storage-fork.test.ts',
+    summary:
+      'the persistence of 84e9c74: a start seals nothing unless it detected a rollback, so two lives started on ' +
+      'one blob leave sibling orphans, and effects released with no save are forgotten',
+    checker: 'the guess budget under a storage fork',
+    expected: ['INV-1', 'INV-3', 'INV-8', 'INV-10', 'INV-11', 'INV-15'],
+    suite: 'attack',
+    attack: 'storage-fork-siblings',
+    explore: { system: 'persistence' },
+    rules: (b) => ({ ...b, persistence: NO_RESEAL_AT_START }),
   },
   {
     name: 'unchained-segments',

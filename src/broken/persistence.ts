@@ -4,6 +4,7 @@
  * @module
  */
 import { type Hsm, hsmView } from '../hsm/hsm.ts';
+import type { Rng } from '../crypto/bytes.ts';
 import { isVaultError } from '../errors.ts';
 import type { Durable } from '../replication/raft.ts';
 import {
@@ -12,13 +13,15 @@ import {
   type Persistence,
   SEALED_PERSISTENCE,
   applyDelta,
+  persistDurable,
   readAnchor,
+  readDurable,
 } from '../replication/durable.ts';
 import { MemoryChainStorage, isChained, openBase, openSegment, saveSealed } from '../vault/storage.ts';
 
 /** vote-not-persisted: the vote is neither sealed nor in the ballot: a restarted replica may vote twice in a term (INV-8). */
 export const VOTE_NOT_PERSISTED: Persistence = {
-  load: (store) => SEALED_PERSISTENCE.load(store),
+  load: (store, rng) => SEALED_PERSISTENCE.load(store, rng),
   persist: (store, version, durable, rng) => SEALED_PERSISTENCE.persist(store, version, { ...durable, votedFor: null }, rng),
 };
 
@@ -29,7 +32,7 @@ function counterless(hsm: Hsm): Hsm {
 
 /** trust-host-storage: no anchor, no ballot: the host's blob is taken as it comes, a rollback goes unnoticed. */
 export const TRUST_HOST_STORAGE: Persistence = {
-  load: (store) => SEALED_PERSISTENCE.load({ ...store, hsm: counterless(store.hsm) }),
+  load: (store, rng) => SEALED_PERSISTENCE.load({ ...store, hsm: counterless(store.hsm) }, rng),
   persist: (store, version, durable, rng) => SEALED_PERSISTENCE.persist({ ...store, hsm: counterless(store.hsm) }, version, durable, rng),
 };
 
@@ -39,10 +42,25 @@ export const TRUST_HOST_STORAGE: Persistence = {
  * the same version again, and the host chooses which of the two the replica wakes up on.
  */
 export const VERSION_REUSE: Persistence = {
-  load<C>(store: DurableStore) {
-    const loaded = SEALED_PERSISTENCE.load<C>(store);
+  load<C>(store: DurableStore, rng: Rng) {
+    const read = readDurable<C>(store);
     // the anchor now stands at the loaded blob's version (or at the recovering state's)
-    return { ...loaded, version: readAnchor(store) };
+    const version = readAnchor(store);
+    return { ...read, version: read.rolledBack ? persistDurable(store, version, read.durable, rng) : version };
+  },
+  persist: (store, version, durable, rng) => SEALED_PERSISTENCE.persist(store, version, durable, rng),
+};
+
+/**
+ * no-reseal-at-start: the persistence of 84e9c74. A start seals nothing unless it detected a
+ * rollback, so the anchor stays at the blob it resumed from: two lives started on one blob can
+ * each leave an orphan, and the host starts the replica on one (which re-grants a vote or
+ * re-acknowledges, needing no save), then on the other, newer one, which lacks it.
+ */
+export const NO_RESEAL_AT_START: Persistence = {
+  load<C>(store: DurableStore, rng: Rng) {
+    const read = readDurable<C>(store);
+    return read.rolledBack ? { ...read, version: persistDurable(store, read.version, read.durable, rng) } : read;
   },
   persist: (store, version, durable, rng) => SEALED_PERSISTENCE.persist(store, version, durable, rng),
 };
@@ -54,10 +72,10 @@ export const VERSION_REUSE: Persistence = {
  * its head's version, which the rule's loader then takes.
  */
 export const UNCHAINED_SEGMENTS: Persistence = {
-  load<C>(store: DurableStore) {
+  load<C>(store: DurableStore, rng: Rng) {
     const storage = store.storage;
     const chain = isChained(storage) ? storage.loadChain() : [];
-    if (chain.length < 2) return SEALED_PERSISTENCE.load<C>(store);
+    if (chain.length < 2) return SEALED_PERSISTENCE.load<C>(store, rng);
     try {
       const base = openBase(store.hsm, store.sealLabel, chain[0]!);
       let version = base.version;
@@ -69,10 +87,12 @@ export const UNCHAINED_SEGMENTS: Persistence = {
       }
       const flat = new MemoryChainStorage();
       saveSealed(store.hsm, store.sealLabel, flat, version, durable, (n) => new Uint8Array(n));
-      return SEALED_PERSISTENCE.load<C>({ ...store, storage: flat });
+      // read as the rule reads, then the start's reseal onto the host's own storage
+      const read = readDurable<C>({ ...store, storage: flat });
+      return { ...read, version: persistDurable(store, read.version, read.durable, rng) };
     } catch (e) {
       if (!isVaultError(e)) throw e;
-      return SEALED_PERSISTENCE.load<C>(store);
+      return SEALED_PERSISTENCE.load<C>(store, rng);
     }
   },
   persist: (store, version, durable, rng, prev) => SEALED_PERSISTENCE.persist(store, version, durable, rng, prev),

@@ -16,7 +16,12 @@ import { ke2BudgetViolation } from './invariants.ts';
 
 export type VaultEvent =
   | { readonly type: 'Registered'; readonly credential: string; readonly limit: number; readonly at: number }
-  | { readonly type: 'Ke2Sent' | 'Ke3Verified' | 'Reset' | 'Released'; readonly credential: string; readonly session: string; readonly at: number };
+  | {
+      readonly type: 'Ke2Sent' | 'Ke3Verified' | 'Reset' | 'Released';
+      readonly credential: string;
+      readonly session: string;
+      readonly at: number;
+    };
 
 export interface Violation {
   readonly rule: 'G5' | 'G3';
@@ -50,11 +55,23 @@ export function checkBudget(events: readonly VaultEvent[]): Violation[] {
         verified.add(session);
         break;
       case 'Reset':
-        if (!verified.has(session)) violations.push({ rule: 'G3', credential: e.credential, at: e.at, message: `the attempts were reset by session ${e.session} without a verified KE3` });
+        if (!verified.has(session))
+          violations.push({
+            rule: 'G3',
+            credential: e.credential,
+            at: e.at,
+            message: `the attempts were reset by session ${e.session} without a verified KE3`,
+          });
         if (b) b.spent = 0;
         break;
       case 'Released':
-        if (!verified.has(session)) violations.push({ rule: 'G3', credential: e.credential, at: e.at, message: `K released in session ${e.session} without a verified KE3` });
+        if (!verified.has(session))
+          violations.push({
+            rule: 'G3',
+            credential: e.credential,
+            at: e.at,
+            message: `K released in session ${e.session} without a verified KE3`,
+          });
         break;
     }
   }

@@ -30,7 +30,10 @@ export type OpOutput =
   | { readonly kind: 'Recovered'; readonly key: string }
   | { readonly kind: 'WrongPassword'; readonly triesRemaining: number }
   | { readonly kind: 'Locked' }
-  /** a KE2, with the tries the vault said remain: a probe's, or the first step of a recovery with `ke2` (record-model.ts) */
+  /**
+   * a KE2, with the tries the vault said remain: a probe's, or the first step of a recovery with `ke2`
+   * (record-model.ts)
+   */
   | { readonly kind: 'Ke2'; readonly triesRemaining: number };
 
 export type Completion = 'ok' | 'fail' | 'info';
@@ -92,8 +95,23 @@ export class History {
 }
 
 export function describeOperation(o: Operation): string {
-  const inp = o.input.kind === 'register' ? `register(${o.input.password}, limit ${o.input.limit})` : o.input.kind === 'recover' ? `recover(${o.input.password})` : 'probe';
-  const out = o.completion !== 'ok' || !o.output ? o.completion : 'triesRemaining' in o.output ? `${o.output.kind}(${o.output.triesRemaining})` : o.output.kind === 'Recovered' ? `Recovered(${o.output.key})` : o.output.kind;
+  const inp =
+    o.input.kind === 'register'
+      ? `register(${o.input.password}, limit ${o.input.limit})`
+      : o.input.kind === 'recover'
+        ? `recover(${o.input.password})`
+        : 'probe';
+  const out =
+    o.completion !== 'ok' || !o.output
+      ? o.completion
+      : 'triesRemaining' in o.output
+        ? `${o.output.kind}(${o.output.triesRemaining})`
+        : o.output.kind === 'Recovered'
+          ? `Recovered(${o.output.key})`
+          : o.output.kind;
   const ke2 = o.ke2 ? ` (KE2 at ${o.ke2.at}: ${o.ke2.triesRemaining} left)` : '';
-  return `#${o.id} ${o.client} ${o.credential} ${inp} -> ${out} [${o.call}, ${o.return === Infinity ? '∞' : o.return}]${ke2}`;
+  return (
+    `#${o.id} ${o.client} ${o.credential} ${inp} -> ${out} [${o.call}, ` +
+    `${o.return === Infinity ? '∞' : o.return}]${ke2}`
+  );
 }

@@ -68,32 +68,53 @@ const describeName = (n: string | number) => {
 /** INV-8: replica `id` became leader of `term`. */
 export function onBecameLeader(g: ConsensusGhost, id: number, term: number): ConsensusGhost {
   const other = g.leaders.get(term);
-  if (other !== undefined && other !== id) throw new InvariantViolation('INV-8', `r${other} and r${id} both became leader in term ${term}`);
+  if (other !== undefined && other !== id)
+    throw new InvariantViolation('INV-8', `r${other} and r${id} both became leader in term ${term}`);
   return other === id ? g : { ...g, leaders: new Map(g.leaders).set(term, id) };
 }
 
 /** INV-11 (commit side): a replica's commit index moved from `from` to its current value. */
-export function onCommit(g: ConsensusGhost, id: number, raft: RaftState<Command>, from: number, name: EntryName = byJson): ConsensusGhost {
+export function onCommit(
+  g: ConsensusGhost,
+  id: number,
+  raft: RaftState<Command>,
+  from: number,
+  name: EntryName = byJson,
+): ConsensusGhost {
   const log = raft.durable.log;
   let committed: CommittedGhost[] | null = null;
   for (let i = from + 1; i <= raft.commitIndex; i++) {
     const e = log[i - 1];
-    if (e === undefined) throw new InvariantViolation('INV-11', `r${id} committed index ${i} beyond its log (length ${log.length})`);
+    if (e === undefined)
+      throw new InvariantViolation('INV-11', `r${id} committed index ${i} beyond its log (length ${log.length})`);
     const list = committed ?? g.committed;
     const known = list[i - 1];
     const n = name(e);
     if (known === undefined) {
-      if (i - 1 !== list.length) throw new InvariantViolation('INV-11', `r${id} committed index ${i} while index ${list.length + 1} was never committed`);
+      if (i - 1 !== list.length)
+        throw new InvariantViolation(
+          'INV-11',
+          `r${id} committed index ${i} while index ${list.length + 1} was never committed`,
+        );
       (committed ??= [...g.committed]).push({ term: e.term, name: n, inTerm: raft.durable.currentTerm });
     } else if (known.name !== n) {
-      throw new InvariantViolation('INV-11', `index ${i} committed as ${describeName(known.name)} earlier, now as ${describeName(n)} by r${id}`);
+      throw new InvariantViolation(
+        'INV-11',
+        `index ${i} committed as ${describeName(known.name)} earlier, now as ${describeName(n)} by r${id}`,
+      );
     }
   }
   return committed === null ? g : { ...g, committed };
 }
 
 /** INV-11 (apply side). */
-export function onApplied(g: ConsensusGhost, id: number, index: number, entry: Entry<Command>, name: EntryName = byJson): ConsensusGhost {
+export function onApplied(
+  g: ConsensusGhost,
+  id: number,
+  index: number,
+  entry: Entry<Command>,
+  name: EntryName = byJson,
+): ConsensusGhost {
   const n = name(entry);
   const prev = g.applied[index - 1];
   if (prev === undefined) {
@@ -101,24 +122,40 @@ export function onApplied(g: ConsensusGhost, id: number, index: number, entry: E
     applied[index - 1] = n;
     return { ...g, applied };
   }
-  if (prev !== n) throw new InvariantViolation('INV-11', `r${id} applied ${describeName(n)} at index ${index}, another replica applied ${describeName(prev)}`);
+  if (prev !== n)
+    throw new InvariantViolation(
+      'INV-11',
+      `r${id} applied ${describeName(n)} at index ${index}, another replica applied ${describeName(prev)}`,
+    );
   return g;
 }
 
 /** INV-11: the committed prefix of a replica's log never changes. */
-export function checkCommittedPrefix(g: ConsensusGhost, id: number, raft: RaftState<Command>, name: EntryName = byJson): void {
+export function checkCommittedPrefix(
+  g: ConsensusGhost,
+  id: number,
+  raft: RaftState<Command>,
+  name: EntryName = byJson,
+): void {
   const log = raft.durable.log;
   const upTo = Math.min(raft.commitIndex, g.committed.length);
   for (let i = 1; i <= upTo; i++) {
     const e = log[i - 1];
     if (e === undefined || name(e) !== g.committed[i - 1]!.name) {
-      throw new InvariantViolation('INV-11', `r${id}'s log no longer holds committed entry ${i} (its commit index is ${raft.commitIndex})`);
+      throw new InvariantViolation(
+        'INV-11',
+        `r${id}'s log no longer holds committed entry ${i} (its commit index is ${raft.commitIndex})`,
+      );
     }
   }
 }
 
 /** INV-9: the log of replica `id` against every other log (null: a replica that is down). */
-export function checkLogMatching(id: number, logs: readonly (readonly Entry<Command>[] | null)[], name: EntryName = byJson): void {
+export function checkLogMatching(
+  id: number,
+  logs: readonly (readonly Entry<Command>[] | null)[],
+  name: EntryName = byJson,
+): void {
   const a = logs[id];
   if (!a) return;
   logs.forEach((b, j) => {
@@ -130,7 +167,11 @@ export function checkLogMatching(id: number, logs: readonly (readonly Entry<Comm
       for (let k = i; k >= 1; k--) {
         const x = a[k - 1]!;
         const y = b[k - 1]!;
-        if (x !== y && name(x) !== name(y)) throw new InvariantViolation('INV-9', `r${id} and r${j} agree on the term of index ${i} (${a[i - 1]!.term}) but differ at index ${k}`);
+        if (x !== y && name(x) !== name(y))
+          throw new InvariantViolation(
+            'INV-9',
+            `r${id} and r${j} agree on the term of index ${i} (${a[i - 1]!.term}) but differ at index ${k}`,
+          );
       }
       return;
     }
@@ -138,7 +179,12 @@ export function checkLogMatching(id: number, logs: readonly (readonly Entry<Comm
 }
 
 /** INV-10: a current leader holds every entry committed in an earlier term. */
-export function checkLeaderCompleteness(g: ConsensusGhost, id: number, raft: RaftState<Command>, name: EntryName = byJson): void {
+export function checkLeaderCompleteness(
+  g: ConsensusGhost,
+  id: number,
+  raft: RaftState<Command>,
+  name: EntryName = byJson,
+): void {
   if (raft.role !== 'leader') return;
   const log = raft.durable.log;
   const term = raft.durable.currentTerm;
@@ -146,7 +192,10 @@ export function checkLeaderCompleteness(g: ConsensusGhost, id: number, raft: Raf
     if (c.inTerm >= term) return;
     const e = log[k];
     if (e === undefined || name(e) !== c.name) {
-      throw new InvariantViolation('INV-10', `leader r${id} of term ${term} lacks entry ${k + 1} (term ${c.term}), committed in term ${c.inTerm}`);
+      throw new InvariantViolation(
+        'INV-10',
+        `leader r${id} of term ${term} lacks entry ${k + 1} (term ${c.term}), committed in term ${c.inTerm}`,
+      );
     }
   });
 }
@@ -159,13 +208,23 @@ export function checkLeaderCompleteness(g: ConsensusGhost, id: number, raft: Raf
  * (spec ch. 12.4); the entry still survives, since the rolled-back replica neither votes nor
  * campaigns until it has caught up again (INV-10 and the budget INV-1 check that).
  */
-export function checkKe2(n: number, index: number, term: number, sealedLogs: readonly (readonly Entry<Command>[])[], lost: readonly ReadonlySet<string>[] = []): void {
+export function checkKe2(
+  n: number,
+  index: number,
+  term: number,
+  sealedLogs: readonly (readonly Entry<Command>[])[],
+  lost: readonly ReadonlySet<string>[] = [],
+): void {
   const key = entryKey(index, term);
   const sealed = sealedLogs.filter((log) => termAt(log, index) === term).length;
   const erased = sealedLogs.filter((log, i) => termAt(log, index) !== term && lost[i]?.has(key)).length;
   if (sealed + erased < majority(n)) {
     const also = erased > 0 ? ` (and rolled back on ${erased})` : '';
-    throw new InvariantViolation('INV-3', `a KE2 left while its ConsumeGuess entry (index ${index}, term ${term}) was sealed on ${sealed}${also} of ${n} replicas (a majority is ${majority(n)})`);
+    throw new InvariantViolation(
+      'INV-3',
+      `a KE2 left while its ConsumeGuess entry (index ${index}, term ${term}) ` +
+        `was sealed on ${sealed}${also} of ${n} replicas (a majority is ${majority(n)})`,
+    );
   }
 }
 
@@ -183,9 +242,13 @@ export interface RecordView {
 export function recordViolations(r: RecordView): { readonly invariant: 'INV-4' | 'INV-7'; readonly detail: string }[] {
   const { attemptsUsed: used, guessLimit: limit, pending } = r;
   const out: { invariant: 'INV-4' | 'INV-7'; detail: string }[] = [];
-  if (used < 0 || used > limit || pending > used) out.push({ invariant: 'INV-7', detail: `has attempts ${used}/${limit} with ${pending} pending` });
+  if (used < 0 || used > limit || pending > used)
+    out.push({ invariant: 'INV-7', detail: `has attempts ${used}/${limit} with ${pending} pending` });
   if (r.status === 'Registered' && used >= limit && pending === 0) {
-    out.push({ invariant: 'INV-4', detail: `has used ${used}/${limit} attempts with no pending session, yet is not Exhausted` });
+    out.push({
+      invariant: 'INV-4',
+      detail: `has used ${used}/${limit} attempts with no pending session, yet is not Exhausted`,
+    });
   }
   if (r.status === 'Exhausted' && (used < limit || pending > 0)) {
     out.push({ invariant: 'INV-4', detail: `is Exhausted with attempts ${used}/${limit} and ${pending} pending` });
@@ -205,9 +268,13 @@ export function checkRecords(id: number, vault: VaultState): void {
   }
 }
 
-/** INV-1 (G5): what is wrong when `spent` KE2s left for a record with `limit` since its last success; null when nothing. */
+/**
+ * INV-1 (G5): what is wrong when `spent` KE2s left for a record with `limit` since its last success; null when nothing.
+ */
 export function ke2BudgetViolation(spent: number, limit: number): string | null {
-  return spent > limit ? `KE2 number ${spent} left the fleet for a record with limit ${limit} since its last success` : null;
+  return spent > limit
+    ? `KE2 number ${spent} left the fleet for a record with limit ${limit} since its last success`
+    : null;
 }
 
 /** INV-1 (G5), checked as a KE2 leaves. */

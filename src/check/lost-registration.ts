@@ -13,11 +13,21 @@ export function findLostRegistration(ops: readonly Operation[]): string | null {
   for (const x of ops) {
     if (x.completion !== 'ok' || x.input.kind !== 'recover' || x.output?.kind !== 'WrongPassword') continue;
     const password = x.input.password;
-    const registers = ops.filter((o) => o.credential === x.credential && o.input.kind === 'register' && o.completion !== 'fail');
+    const registers = ops.filter(
+      (o) => o.credential === x.credential && o.input.kind === 'register' && o.completion !== 'fail',
+    );
     for (const r of registers) {
-      if (r.completion !== 'ok' || r.input.kind !== 'register' || r.input.password !== password || r.return >= x.call) continue;
+      if (r.completion !== 'ok' || r.input.kind !== 'register' || r.input.password !== password || r.return >= x.call)
+        continue;
       // another registration that may come after r and before x, with another password, explains x
-      const explained = registers.some((q) => q !== r && q.input.kind === 'register' && q.input.password !== password && q.return > r.call && q.call < x.return);
+      const explained = registers.some(
+        (q) =>
+          q !== r &&
+          q.input.kind === 'register' &&
+          q.input.password !== password &&
+          q.return > r.call &&
+          q.call < x.return,
+      );
       if (!explained) return `acknowledged registration lost: ${describeOperation(r)}, then ${describeOperation(x)}`;
     }
   }

@@ -37,7 +37,14 @@ import type { Ksf } from '../crypto/ksf.ts';
 import { getNoiseSuite } from '../crypto/noise.ts';
 import { getSuite, type SuiteId } from '../crypto/suite.ts';
 import { VaultError } from '../errors.ts';
-import { type FleetArtifact, type FleetRole, SESSION_ROLES, decodeArtifact, getRoleKey, verifyArtifactAttestations } from '../fleet/artifact.ts';
+import {
+  type FleetArtifact,
+  type FleetRole,
+  SESSION_ROLES,
+  decodeArtifact,
+  getRoleKey,
+  verifyArtifactAttestations,
+} from '../fleet/artifact.ts';
 import { type Bundle, verifyBundle } from '../fleet/bundle.ts';
 import type { FleetInfo } from '../fleet/fleet-info.ts';
 import { type SignedTreeHead, checkTreeHeadAgainst, verifyStatementInclusion, verifyTreeHead } from '../fleet/log.ts';
@@ -93,14 +100,32 @@ export interface ValidatedFleet {
   readonly state: ClientFleetState;
 }
 
-function buildContext(suiteId: SuiteId, channelProtocol: string, channelKey: Bytes, opaqueServerKey: Bytes, o: ContextOptions): ClientContext {
+function buildContext(
+  suiteId: SuiteId,
+  channelProtocol: string,
+  channelKey: Bytes,
+  opaqueServerKey: Bytes,
+  o: ContextOptions,
+): ClientContext {
   const suite = getSuite(suiteId, o.ksf);
   suite.group.checkPublicKey(opaqueServerKey, 'opaque-server key');
-  if (channelKey.length !== 32 || channelKey.every((b) => b === 0)) throw new VaultError('InvalidPoint', 'channel key is not an X25519 public key');
-  return { params: { suite, context: o.context ?? new Uint8Array(0) }, noise: getNoiseSuite(channelProtocol), prologue: PROLOGUE, channelKey, opaqueServerKey };
+  if (channelKey.length !== 32 || channelKey.every((b) => b === 0))
+    throw new VaultError('InvalidPoint', 'channel key is not an X25519 public key');
+  return {
+    params: { suite, context: o.context ?? new Uint8Array(0) },
+    noise: getNoiseSuite(channelProtocol),
+    prologue: PROLOGUE,
+    channelKey,
+    opaqueServerKey,
+  };
 }
 
-function contextFromArtifact(a: FleetArtifact, channel: FleetRole, opaque: FleetRole, o: ContextOptions): ClientContext | undefined {
+function contextFromArtifact(
+  a: FleetArtifact,
+  channel: FleetRole,
+  opaque: FleetRole,
+  o: ContextOptions,
+): ClientContext | undefined {
   const c = getRoleKey(a, channel);
   const s = getRoleKey(a, opaque);
   if (c === undefined || s === undefined) return undefined;
@@ -110,13 +135,31 @@ function contextFromArtifact(a: FleetArtifact, channel: FleetRole, opaque: Fleet
 function checkWindow(timestamp: number, now: number, trust: BundleTrust): void {
   const maxAge = trust.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
   const maxSkew = trust.maxSkewMs ?? DEFAULT_MAX_SKEW_MS;
-  if (timestamp < now - maxAge) throw new VaultError('TimestampOutOfWindow', `bundle timestamp ${new Date(timestamp).toISOString()} is older than ${maxAge} ms before ${new Date(now).toISOString()}`);
-  if (timestamp > now + maxSkew) throw new VaultError('TimestampOutOfWindow', `bundle timestamp ${new Date(timestamp).toISOString()} is more than ${maxSkew} ms ahead of ${new Date(now).toISOString()}`);
+  if (timestamp < now - maxAge)
+    throw new VaultError(
+      'TimestampOutOfWindow',
+      `bundle timestamp ${new Date(timestamp).toISOString()} is ` +
+        `older than ${maxAge} ms before ${new Date(now).toISOString()}`,
+    );
+  if (timestamp > now + maxSkew)
+    throw new VaultError(
+      'TimestampOutOfWindow',
+      `bundle timestamp ${new Date(timestamp).toISOString()} is more ` +
+        `than ${maxSkew} ms ahead of ${new Date(now).toISOString()}`,
+    );
 }
 
 function checkEpoch(s: WitnessStatement, state: ClientFleetState): void {
-  if (s.epoch < state.highestEpoch) throw new VaultError('StaleEpoch', `epoch ${s.epoch} is below the highest accepted, ${state.highestEpoch} (rollback or replay)`);
-  if (s.epoch === state.highestEpoch && state.highestDigest !== null && !ctEqual(fromHex(s.digest), fromHex(state.highestDigest))) {
+  if (s.epoch < state.highestEpoch)
+    throw new VaultError(
+      'StaleEpoch',
+      `epoch ${s.epoch} is below the highest accepted, ${state.highestEpoch} (rollback or replay)`,
+    );
+  if (
+    s.epoch === state.highestEpoch &&
+    state.highestDigest !== null &&
+    !ctEqual(fromHex(s.digest), fromHex(state.highestDigest))
+  ) {
     throw new VaultError('LogEquivocation', `two witness-signed bundles for epoch ${s.epoch} with different digests`);
   }
 }
@@ -131,33 +174,54 @@ function validate(bundle: Bundle, trust: BundleTrust, state: ClientFleetState, n
   checkWindow(statement.timestamp, now, trust);
   checkEpoch(statement, state);
   for (const role of trust.requiredRoles ?? SESSION_ROLES) {
-    if (getRoleKey(artifact, role) === undefined) throw new VaultError('MissingRole', `artifact of ${artifact.fleetId} has no ${role} key`);
+    if (getRoleKey(artifact, role) === undefined)
+      throw new VaultError('MissingRole', `artifact of ${artifact.fleetId} has no ${role} key`);
   }
   if (trust.vendorRoot !== undefined) verifyArtifactAttestations(artifact, trust.vendorRoot);
   const context = contextFromArtifact(artifact, 'channel', 'opaque-server', o);
-  if (context === undefined) throw new VaultError('MissingRole', `artifact of ${artifact.fleetId} lacks the channel or opaque-server key`);
+  if (context === undefined)
+    throw new VaultError('MissingRole', `artifact of ${artifact.fleetId} lacks the channel or opaque-server key`);
   const retiring = contextFromArtifact(artifact, 'retiring-channel', 'retiring-opaque-server', o);
   return { artifact, statement, context, ...(retiring !== undefined && { retiring }) };
 }
 
 /** Over the air, a bare bundle (no log proof): steps 1-9 and 11. */
-export function validateBundle(bundle: Bundle, trust: BundleTrust, state: ClientFleetState, now: number, o: ContextOptions = {}): ValidatedFleet {
+export function validateBundle(
+  bundle: Bundle,
+  trust: BundleTrust,
+  state: ClientFleetState,
+  now: number,
+  o: ContextOptions = {},
+): ValidatedFleet {
   const v = validate(bundle, trust, state, now, o);
   const { epoch, digest } = v.statement;
   return { ...v, epoch, state: { highestEpoch: epoch, highestDigest: digest, treeHead: state.treeHead } };
 }
 
 /** Over the air, the bundle with its tree head and proofs (what the vault serves): steps 1-11. */
-export function validateFleetInfo(info: FleetInfo, trust: BundleTrust, state: ClientFleetState, now: number, o: ContextOptions = {}): ValidatedFleet {
+export function validateFleetInfo(
+  info: FleetInfo,
+  trust: BundleTrust,
+  state: ClientFleetState,
+  now: number,
+  o: ContextOptions = {},
+): ValidatedFleet {
   const v = validate(info.bundle, trust, state, now, o);
   const head = verifyTreeHead(info.treeHead, trust.witnessKey, trust.namespace);
-  if (head.treeSize > v.statement.epoch) throw new VaultError('StaleEpoch', `epoch ${v.statement.epoch} is superseded: the witness log already holds ${head.treeSize} epochs`);
+  if (head.treeSize > v.statement.epoch)
+    throw new VaultError(
+      'StaleEpoch',
+      `epoch ${v.statement.epoch} is superseded: the witness log already holds ${head.treeSize} epochs`,
+    );
   verifyStatementInclusion(v.statement, info.inclusionProof, head);
   let treeHead = info.treeHead;
   if (state.treeHead !== null) {
     const known = state.treeHead.body.treeSize;
     if (known !== head.treeSize && info.consistency?.fromSize !== Math.min(known, head.treeSize)) {
-      throw new VaultError('ConsistencyProofInvalid', `no consistency proof between the accepted tree size ${known} and ${head.treeSize}`);
+      throw new VaultError(
+        'ConsistencyProofInvalid',
+        `no consistency proof between the accepted tree size ${known} and ${head.treeSize}`,
+      );
     }
     checkTreeHeadAgainst(state.treeHead, info.treeHead, info.consistency?.proof);
     if (known > head.treeSize) treeHead = state.treeHead;
@@ -179,10 +243,17 @@ export interface PinnedFleet {
  * and OPAQUE server keys must be the pinned ones (`KeyNotPinned`); no signature is needed, since
  * nothing is taken from it.
  */
-export function validatePinned(pins: PinnedFleet, servedArtifact: string | undefined, o: ContextOptions = {}): ClientContext {
+export function validatePinned(
+  pins: PinnedFleet,
+  servedArtifact: string | undefined,
+  o: ContextOptions = {},
+): ClientContext {
   if (servedArtifact !== undefined) {
     const a = decodeArtifact(servedArtifact);
-    for (const [role, pinned] of [['channel', pins.channelKey], ['opaque-server', pins.opaqueServerKey]] as const) {
+    for (const [role, pinned] of [
+      ['channel', pins.channelKey],
+      ['opaque-server', pins.opaqueServerKey],
+    ] as const) {
       const k = getRoleKey(a, role);
       if (k === undefined || k.key.publicKey === undefined || !ctEqual(fromHex(k.key.publicKey), pinned)) {
         throw new VaultError('KeyNotPinned', `the served ${role} key is not the pinned one`);
@@ -197,8 +268,14 @@ export function computePins(artifactText: string): PinnedFleet {
   const a = decodeArtifact(artifactText);
   const c = getRoleKey(a, 'channel');
   const s = getRoleKey(a, 'opaque-server');
-  if (c === undefined || s === undefined) throw new VaultError('MissingRole', `artifact of ${a.fleetId} lacks the channel or opaque-server key`);
-  return { suite: a.suite, channelProtocol: a.channelProtocol, channelKey: fromHex(c.key.publicKey!), opaqueServerKey: fromHex(s.key.publicKey!) };
+  if (c === undefined || s === undefined)
+    throw new VaultError('MissingRole', `artifact of ${a.fleetId} lacks the channel or opaque-server key`);
+  return {
+    suite: a.suite,
+    channelProtocol: a.channelProtocol,
+    channelKey: fromHex(c.key.publicKey!),
+    opaqueServerKey: fromHex(s.key.publicKey!),
+  };
 }
 
 /**
@@ -208,7 +285,12 @@ export function computePins(artifactText: string): PinnedFleet {
  * recovery moves nothing; a failed re-registration leaves the record where it was, to move on the
  * next recovery.
  */
-export async function moveRecordOnRecovery(retiring: BkvClient, current: BkvClient, credentialId: Bytes, password: Bytes): Promise<Outcome<Bytes>> {
+export async function moveRecordOnRecovery(
+  retiring: BkvClient,
+  current: BkvClient,
+  credentialId: Bytes,
+  password: Bytes,
+): Promise<Outcome<Bytes>> {
   const recovered = await retiring.recover(credentialId, password);
   if (!recovered.ok) return recovered;
   const registered = await current.register(credentialId, password, recovered.value);

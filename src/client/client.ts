@@ -9,7 +9,19 @@ import { aeadOpen, aeadSeal } from '../crypto/aead.ts';
 import { VaultError } from '../errors.ts';
 import type { Frame } from '../vault/protocol.ts';
 import { DEFAULT_GUESS_LIMIT } from '../vault/records.ts';
-import { type ClientContext, type Outcome, fault, onDeleted, onRecoverResponse, onRegisterDone, onRegisterResponse, onReleased, startDeletion, startRecovery, startRegistration } from './session.ts';
+import {
+  type ClientContext,
+  type Outcome,
+  fault,
+  onDeleted,
+  onRecoverResponse,
+  onRegisterDone,
+  onRegisterResponse,
+  onReleased,
+  startDeletion,
+  startRecovery,
+  startRegistration,
+} from './session.ts';
 
 /** The front end between client and vault: it carries frames and may see, drop, or alter them. */
 export interface Relay {
@@ -28,7 +40,8 @@ export function generateBackupKey(rng: Rng): Bytes {
 
 /** K as the 64-digit hex key a user may write down instead of choosing a password. */
 export function backupKeyToDigits(key: Bytes): string {
-  if (key.length !== BACKUP_KEY_BYTES) throw new VaultError('InvalidParameter', `backup key expected ${BACKUP_KEY_BYTES} bytes, got ${key.length}`);
+  if (key.length !== BACKUP_KEY_BYTES)
+    throw new VaultError('InvalidParameter', `backup key expected ${BACKUP_KEY_BYTES} bytes, got ${key.length}`);
   return toHex(key);
 }
 
@@ -55,7 +68,12 @@ export class BkvClient {
   ) {}
 
   /** Registers K under `password` for `credentialId`, with a guess limit in 1..255 (default 10). */
-  async register(credentialId: Bytes, password: Bytes, key: Bytes, guessLimit: number = DEFAULT_GUESS_LIMIT): Promise<Outcome<true>> {
+  async register(
+    credentialId: Bytes,
+    password: Bytes,
+    key: Bytes,
+    guessLimit: number = DEFAULT_GUESS_LIMIT,
+  ): Promise<Outcome<true>> {
     const { frame, session } = startRegistration(this.ctx, credentialId, password, key, guessLimit, this.rng);
     const answer = await this.relay.exchange(frame);
     if (!answer) return fault('Unavailable');

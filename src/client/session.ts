@@ -16,9 +16,30 @@
  */
 import { type Bytes, type Rng, ctEqual, toHex } from '../crypto/bytes.ts';
 import { aeadOpen, aeadSeal } from '../crypto/aead.ts';
-import { type NkInitiatorState, type NoiseSuite, type Transport, initiatorFinish, initiatorStart } from '../crypto/noise.ts';
-import { type ClientLoginState, type ClientRegistrationState, type OpaqueParams, clientFinishLogin, clientStartLogin, createRegistrationRequest, finalizeRegistrationRequest } from '../crypto/opaque-client.ts';
-import { decodeKE2, decodeRegistrationResponse, encodeKE1, encodeKE3, encodeRegistrationRecord, encodeRegistrationRequest } from '../crypto/opaque-messages.ts';
+import {
+  type NkInitiatorState,
+  type NoiseSuite,
+  type Transport,
+  initiatorFinish,
+  initiatorStart,
+} from '../crypto/noise.ts';
+import {
+  type ClientLoginState,
+  type ClientRegistrationState,
+  type OpaqueParams,
+  clientFinishLogin,
+  clientStartLogin,
+  createRegistrationRequest,
+  finalizeRegistrationRequest,
+} from '../crypto/opaque-client.ts';
+import {
+  decodeKE2,
+  decodeRegistrationResponse,
+  encodeKE1,
+  encodeKE3,
+  encodeRegistrationRecord,
+  encodeRegistrationRequest,
+} from '../crypto/opaque-messages.ts';
 import { ERROR_CODES, type ErrorCode, VaultError, isVaultError } from '../errors.ts';
 import { type Frame, type Request, type Response, decodeResponse, encodeRequest } from '../vault/protocol.ts';
 
@@ -49,13 +70,18 @@ export const fault = (code: ErrorCode): Outcome<never> => ({ ok: false, kind: 'F
 /** An outcome in words, for demos and logs. */
 export function describeOutcome<T>(o: Outcome<T>): string {
   if (o.ok) return 'ok';
-  if (o.kind === 'WrongPassword') return `wrong password: ${o.triesRemaining} ${o.triesRemaining === 1 ? 'try' : 'tries'} remaining`;
+  if (o.kind === 'WrongPassword')
+    return `wrong password: ${o.triesRemaining} ${o.triesRemaining === 1 ? 'try' : 'tries'} remaining`;
   if (o.kind === 'Locked') return 'locked: no guess left, the backup key is gone';
   return `fault: ${o.code}`;
 }
 
 /** Reads the vault's answer on the open channel; the session keeps the returned transport. */
-function openResponse(ctx: ClientContext, transport: Transport, frame: Frame): { response: Response; transport: Transport } {
+function openResponse(
+  ctx: ClientContext,
+  transport: Transport,
+  frame: Frame,
+): { response: Response; transport: Transport } {
   if (frame.kind === 'Alert') throw new VaultError(alertCode(frame), 'vault alert');
   if (frame.kind !== 'Transport') throw new VaultError('ChannelStateError', `expected Transport, got ${frame.kind}`);
   const received = transport.receive(frame.bytes);
@@ -63,19 +89,30 @@ function openResponse(ctx: ClientContext, transport: Transport, frame: Frame): {
 }
 
 /** Sends `request` on the open channel and keeps the next transport in `s`. */
-function sendRequest(s: { readonly channel: string; transport?: Transport }, transport: Transport, request: Request): Frame {
+function sendRequest(
+  s: { readonly channel: string; transport?: Transport },
+  transport: Transport,
+  request: Request,
+): Frame {
   const sent = transport.send(encodeRequest(request));
   s.transport = sent.transport;
   return { channel: s.channel, kind: 'Transport', bytes: sent.message };
 }
 
-/** An Alert is plaintext and unauthenticated: its code is taken only if it is one of ERROR_CODES, and is only ever a fault. */
+/**
+ * An Alert is plaintext and unauthenticated: its code is taken only if it is one of ERROR_CODES, and is only ever a
+ * fault.
+ */
 function alertCode(frame: Frame): ErrorCode {
   const text = new TextDecoder().decode(frame.bytes);
   return (ERROR_CODES as readonly string[]).includes(text) ? (text as ErrorCode) : 'MalformedMessage';
 }
 
-function finishHandshake(ctx: ClientContext, state: NkInitiatorState, frame: Frame): { response: Response; transport: Transport } {
+function finishHandshake(
+  ctx: ClientContext,
+  state: NkInitiatorState,
+  frame: Frame,
+): { response: Response; transport: Transport } {
   if (frame.kind === 'Alert') throw new VaultError(alertCode(frame), 'vault alert');
   if (frame.kind !== 'Handshake2') throw new VaultError('ChannelStateError', `expected Handshake2, got ${frame.kind}`);
   const { payload, transport } = initiatorFinish(state, frame.bytes);
@@ -85,12 +122,23 @@ function finishHandshake(ctx: ClientContext, state: NkInitiatorState, frame: Fra
 function refusal(r: Response): Outcome<never> {
   if (r.type !== 'Error') return fault('UnknownMessageType');
   if (r.code === 'GuessLimitExceeded') return { ok: false, kind: 'Locked' };
-  if (r.code === 'ClientAuthenticationFailed' && r.triesRemaining !== null) return { ok: false, kind: 'WrongPassword', triesRemaining: r.triesRemaining };
+  if (r.code === 'ClientAuthenticationFailed' && r.triesRemaining !== null)
+    return { ok: false, kind: 'WrongPassword', triesRemaining: r.triesRemaining };
   return fault(r.code);
 }
 
-function open(ctx: ClientContext, channel: string, payload: Bytes, rng: Rng): { frame: Frame; state: NkInitiatorState } {
-  const { message, state } = initiatorStart(ctx.noise, { responderStatic: ctx.channelKey, prologue: ctx.prologue, payload, rng });
+function open(
+  ctx: ClientContext,
+  channel: string,
+  payload: Bytes,
+  rng: Rng,
+): { frame: Frame; state: NkInitiatorState } {
+  const { message, state } = initiatorStart(ctx.noise, {
+    responderStatic: ctx.channelKey,
+    prologue: ctx.prologue,
+    payload,
+    rng,
+  });
   return { frame: { channel, kind: 'Handshake1', bytes: message }, state };
 }
 
@@ -112,16 +160,33 @@ export interface RegistrationSession {
   transport?: Transport;
 }
 
-export function startRegistration(ctx: ClientContext, credentialId: Bytes, password: Bytes, key: Bytes, guessLimit: number, rng: Rng) {
+export function startRegistration(
+  ctx: ClientContext,
+  credentialId: Bytes,
+  password: Bytes,
+  key: Bytes,
+  guessLimit: number,
+  rng: Rng,
+) {
   const { request, state } = createRegistrationRequest(ctx.params, password, rng);
   const channel = newChannelId(rng);
-  const o = open(ctx, channel, encodeRequest({ type: 'RegisterStart', credentialId, request: encodeRegistrationRequest(request) }), rng);
+  const o = open(
+    ctx,
+    channel,
+    encodeRequest({ type: 'RegisterStart', credentialId, request: encodeRegistrationRequest(request) }),
+    rng,
+  );
   const session: RegistrationSession = { channel, credentialId, key, guessLimit, opaque: state, noise: o.state };
   return { frame: o.frame, session };
 }
 
 /** Handshake2(RegisterResponse) -> Transport(RegisterFinish), or the refusal. */
-export function onRegisterResponse(ctx: ClientContext, s: RegistrationSession, frame: Frame, rng: Rng): { frame: Frame } | { outcome: Outcome<never> } {
+export function onRegisterResponse(
+  ctx: ClientContext,
+  s: RegistrationSession,
+  frame: Frame,
+  rng: Rng,
+): { frame: Frame } | { outcome: Outcome<never> } {
   try {
     const { response, transport } = finishHandshake(ctx, s.noise, frame);
     s.transport = transport;
@@ -131,7 +196,14 @@ export function onRegisterResponse(ctx: ClientContext, s: RegistrationSession, f
     const ids = ctx.serverIdentity ? { serverIdentity: ctx.serverIdentity } : {};
     const { record, exportKey } = finalizeRegistrationRequest(ctx.params, s.opaque, decoded, ids, rng);
     const sealedPayload = aeadSeal(exportKey, 'bkv sealed payload', s.key, s.credentialId, rng);
-    return { frame: sendRequest(s, transport, { type: 'RegisterFinish', guessLimit: s.guessLimit, record: encodeRegistrationRecord(record), sealedPayload }) };
+    return {
+      frame: sendRequest(s, transport, {
+        type: 'RegisterFinish',
+        guessLimit: s.guessLimit,
+        record: encodeRegistrationRecord(record),
+        sealedPayload,
+      }),
+    };
   } catch (e) {
     if (isVaultError(e)) return { outcome: fault(e.code) };
     throw e;
@@ -176,7 +248,11 @@ export function startRecovery(ctx: ClientContext, credentialId: Bytes, password:
  * Handshake2(KE2) -> Transport(KE3). On a wrong password the client learns it here (the envelope
  * does not open): it tells the vault it aborts, and reports the tries the vault said remain.
  */
-export function onRecoverResponse(ctx: ClientContext, s: RecoverySession, frame: Frame): { frame: Frame; outcome?: Outcome<never>; triesRemaining?: number } | { outcome: Outcome<never> } {
+export function onRecoverResponse(
+  ctx: ClientContext,
+  s: RecoverySession,
+  frame: Frame,
+): { frame: Frame; outcome?: Outcome<never>; triesRemaining?: number } | { outcome: Outcome<never> } {
   try {
     const { response, transport } = finishHandshake(ctx, s.noise, frame);
     s.transport = transport;
@@ -184,13 +260,20 @@ export function onRecoverResponse(ctx: ClientContext, s: RecoverySession, frame:
     const ids = ctx.serverIdentity ? { serverIdentity: ctx.serverIdentity } : {};
     try {
       const fin = clientFinishLogin(ctx.params, s.opaque, decodeKE2(ctx.params.suite, response.ke2), ids);
-      if (!ctEqual(fin.serverPublicKey, ctx.opaqueServerKey)) throw new VaultError('KeyNotPinned', 'OPAQUE server key is not the pinned one');
+      if (!ctEqual(fin.serverPublicKey, ctx.opaqueServerKey))
+        throw new VaultError('KeyNotPinned', 'OPAQUE server key is not the pinned one');
       s.sessionKey = fin.sessionKey;
       s.exportKey = fin.exportKey;
-      return { frame: sendRequest(s, transport, { type: 'RecoverFinish', ke3: encodeKE3(fin.ke3) }), triesRemaining: response.triesRemaining };
+      return {
+        frame: sendRequest(s, transport, { type: 'RecoverFinish', ke3: encodeKE3(fin.ke3) }),
+        triesRemaining: response.triesRemaining,
+      };
     } catch (e) {
       if (!isVaultError(e, 'EnvelopeRecoveryFailed')) throw e;
-      return { frame: sendRequest(s, transport, { type: 'RecoverAbort' }), outcome: { ok: false, kind: 'WrongPassword', triesRemaining: response.triesRemaining } };
+      return {
+        frame: sendRequest(s, transport, { type: 'RecoverAbort' }),
+        outcome: { ok: false, kind: 'WrongPassword', triesRemaining: response.triesRemaining },
+      };
     }
   } catch (e) {
     if (isVaultError(e)) return { outcome: fault(e.code) };
@@ -221,7 +304,11 @@ export interface DeletionSession {
   readonly noise: NkInitiatorState;
 }
 
-export function startDeletion(ctx: ClientContext, credentialId: Bytes, rng: Rng): { frame: Frame; session: DeletionSession } {
+export function startDeletion(
+  ctx: ClientContext,
+  credentialId: Bytes,
+  rng: Rng,
+): { frame: Frame; session: DeletionSession } {
   const channel = newChannelId(rng);
   const o = open(ctx, channel, encodeRequest({ type: 'Delete', credentialId }), rng);
   return { frame: o.frame, session: { channel, noise: o.state } };

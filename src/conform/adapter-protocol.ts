@@ -9,7 +9,8 @@
  *   -> {"op":"frame","now":ms,"frame":{"channel":s,"kind":k,"bytes":h}}   <- {"ok":true,"frames":[frame...]}
  *   -> {"op":"expire","now":ms}                                            <- {"ok":true,"frames":[frame...]}
  *   -> {"op":"restart"}                                                    <- {"ok":true}
- *   -> {"op":"apply","pre":VaultState,"command":Command}                  <- {"ok":true,"outcome":{valid,code?,...},"post":VaultState}
+ *   -> {"op":"apply","pre":VaultState,"command":Command}
+ *   <- {"ok":true,"outcome":{valid,code?,...},"post":VaultState}
  *
  * Client adapter (`npx bkv conform --client "<cmd>"`), bkv plays the vault; the adapter asks bkv
  * to carry each of its frames and gets the vault's answer back:
@@ -17,7 +18,8 @@
  *   -> {"op":"register","credentialId":h,"password":h,"key":h,"guessLimit":n}
  *   -> {"op":"recover","credentialId":h,"password":h}
  *      the adapter then writes {"send":frame} lines; bkv answers each with {"frame":frame|null}
- *      and finally the adapter writes {"ok":true,"result":{"ok":true,"key"?:h} | {"ok":false,"kind":..,"triesRemaining"?:n,"code"?:s}}
+ *      and finally the adapter writes
+ *      {"ok":true,"result":{"ok":true,"key"?:h} | {"ok":false,"kind":..,"triesRemaining"?:n,"code"?:s}}
  *
  * Errors: {"ok":false,"error":"..."}. An adapter must not write anything else to stdout.
  * @module
@@ -35,7 +37,9 @@ export interface WireFrame {
 export const toWire = (f: Frame): WireFrame => ({ channel: f.channel, kind: f.kind, bytes: toHex(f.bytes) });
 export const fromWire = (f: WireFrame): Frame => ({ channel: f.channel, kind: f.kind, bytes: fromHex(f.bytes) });
 
-export type WireResult = { ok: true; key?: string } | { ok: false; kind: 'WrongPassword' | 'Locked' | 'Fault'; triesRemaining?: number; code?: string };
+export type WireResult =
+  | { ok: true; key?: string }
+  | { ok: false; kind: 'WrongPassword' | 'Locked' | 'Fault'; triesRemaining?: number; code?: string };
 
 /** A client operation's outcome on the wire. */
 export function wireResult(o: Outcome<Uint8Array | true>): WireResult {

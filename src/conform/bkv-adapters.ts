@@ -42,7 +42,7 @@ export async function serveVaultAdapter(mutant?: VaultAdapterMutant): Promise<vo
         reopen = () => {
           if (mutant === 'forget-on-restart') {
             storage.rollback(storage.history.length);
-            for (const k of ['bkv/seal']) hsm.deleteKey(k), hsm.generateKey(k, 'aes256gcm');
+            for (const k of ['bkv/seal']) (hsm.deleteKey(k), hsm.generateKey(k, 'aes256gcm'));
           }
           return SingleReplicaVault.open({ hsm: new MemoryHsm(token, rng), config, storage, rng, clock: () => now });
         };
@@ -60,8 +60,12 @@ export async function serveVaultAdapter(mutant?: VaultAdapterMutant): Promise<vo
         return { ok: true };
       case 'apply': {
         const command = m.command as Command;
-        const r = applyCommand(m.pre as VaultState, mutant === 'no-guess-limit' && command.type === 'ConsumeGuess' ? { ...command } : command);
-        if (mutant === 'no-guess-limit' && !r.outcome.ok && r.outcome.code === 'GuessLimitExceeded') return { ok: true, outcome: { valid: true }, post: m.pre };
+        const r = applyCommand(
+          m.pre as VaultState,
+          mutant === 'no-guess-limit' && command.type === 'ConsumeGuess' ? { ...command } : command,
+        );
+        if (mutant === 'no-guess-limit' && !r.outcome.ok && r.outcome.code === 'GuessLimitExceeded')
+          return { ok: true, outcome: { valid: true }, post: m.pre };
         return { ok: true, outcome: describeOutcome(r.outcome), post: r.state };
       }
       default:
@@ -86,12 +90,20 @@ export async function serveClientAdapter(): Promise<void> {
     };
     switch (m.op) {
       case 'init': {
-        const ctx = pinnedContext(vaultConfig({ suite: getSuite(m.suite as SuiteId) }), { channelKey: fromHex(m.channelPublicKey), opaqueServerKey: fromHex(m.opaqueServerPublicKey) });
+        const ctx = pinnedContext(vaultConfig({ suite: getSuite(m.suite as SuiteId) }), {
+          channelKey: fromHex(m.channelPublicKey),
+          opaqueServerKey: fromHex(m.opaqueServerPublicKey),
+        });
         client = new BkvClient(ctx, relay, seededRng(String(m.seed)));
         return { ok: true };
       }
       case 'register':
-        return { ok: true, result: wireResult(await client!.register(fromHex(m.credentialId), fromHex(m.password), fromHex(m.key), m.guessLimit)) };
+        return {
+          ok: true,
+          result: wireResult(
+            await client!.register(fromHex(m.credentialId), fromHex(m.password), fromHex(m.key), m.guessLimit),
+          ),
+        };
       case 'recover':
         return { ok: true, result: wireResult(await client!.recover(fromHex(m.credentialId), fromHex(m.password))) };
       default:

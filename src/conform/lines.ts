@@ -130,7 +130,9 @@ export class LineChannel {
 }
 
 /** Reads JSON lines from stdin and answers each with `handle` (the adapter side). */
-export async function serveLines(handle: (message: any, write: (m: unknown) => void, read: () => Promise<any>) => Promise<unknown>): Promise<void> {
+export async function serveLines(
+  handle: (message: any, write: (m: unknown) => void, read: () => Promise<any>) => Promise<unknown>,
+): Promise<void> {
   const rl = createInterface({ input: process.stdin });
   const lines: string[] = [];
   const waiting: ((l: string | null) => void)[] = [];

@@ -76,12 +76,27 @@ export async function conformVault(o: ConformOptions): Promise<ConformResult> {
   let now = 1_000;
   try {
     const { keys, publicKeys } = generateVaultKeys(suite, rng);
-    const init = await ch.request<{ ok: boolean; opaqueServerPublicKey: string; channelPublicKey: string; error?: string }>({ op: 'init', suite: o.suite, keys, sessionTtlMs: TTL });
+    const init = await ch.request<{
+      ok: boolean;
+      opaqueServerPublicKey: string;
+      channelPublicKey: string;
+      error?: string;
+    }>({ op: 'init', suite: o.suite, keys, sessionTtlMs: TTL });
     check(t, print, 'init', init.ok, init.error);
-    check(t, print, 'init: public keys match the private keys', init.opaqueServerPublicKey === publicKeys.opaqueServerPublicKey && init.channelPublicKey === publicKeys.channelPublicKey);
+    check(
+      t,
+      print,
+      'init: public keys match the private keys',
+      init.opaqueServerPublicKey === publicKeys.opaqueServerPublicKey &&
+        init.channelPublicKey === publicKeys.channelPublicKey,
+    );
     const ctx = pinnedContext(vaultConfig({ suite }), publicKeyBytes(publicKeys));
     const deliver = async (f: import('../vault/protocol.ts').Frame) => {
-      const r = await ch.request<{ ok: boolean; frames: WireFrame[]; error?: string }>({ op: 'frame', now, frame: toWire(f) });
+      const r = await ch.request<{ ok: boolean; frames: WireFrame[]; error?: string }>({
+        op: 'frame',
+        now,
+        frame: toWire(f),
+      });
       if (!r.ok) throw new Error(`adapter refused a frame: ${r.error}`);
       return r.frames.map(fromWire);
     };
@@ -96,9 +111,24 @@ export async function conformVault(o: ConformOptions): Promise<ConformResult> {
     for (const v of readVectors<RecordVector>(o.vectorsDir, 'records.json')) {
       let state = v.pre;
       for (const [i, s] of v.steps.entries()) {
-        const r = await ch.request<{ ok: boolean; outcome: unknown; post: unknown }>({ op: 'apply', pre: state, command: s.command });
-        const want = { valid: s.valid, ...(s.code && { code: s.code }), ...(s.triesRemaining !== undefined && { triesRemaining: s.triesRemaining }), ...(s.status && { status: s.status }) };
-        check(t, print, `records ${v.name} step ${i}`, r.ok && canonicalJson(r.outcome) === canonicalJson(want), `expected ${canonicalJson(want)}, got ${canonicalJson(r.outcome)}`);
+        const r = await ch.request<{ ok: boolean; outcome: unknown; post: unknown }>({
+          op: 'apply',
+          pre: state,
+          command: s.command,
+        });
+        const want = {
+          valid: s.valid,
+          ...(s.code && { code: s.code }),
+          ...(s.triesRemaining !== undefined && { triesRemaining: s.triesRemaining }),
+          ...(s.status && { status: s.status }),
+        };
+        check(
+          t,
+          print,
+          `records ${v.name} step ${i}`,
+          r.ok && canonicalJson(r.outcome) === canonicalJson(want),
+          `expected ${canonicalJson(want)}, got ${canonicalJson(r.outcome)}`,
+        );
         state = r.post as typeof state;
       }
       check(t, print, `records ${v.name} post`, canonicalJson(state) === canonicalJson(v.post));
@@ -106,8 +136,15 @@ export async function conformVault(o: ConformOptions): Promise<ConformResult> {
 
     // 2. decoding vectors: each request as the first message of a channel
     print('decoding vectors (first message of a channel)');
-    for (const c of readVectors<DecodingCase>(o.vectorsDir, 'decoding.json').filter((c) => c.suite === o.suite && (!c.valid || /Start valid/.test(c.name)))) {
-      const { message, state } = initiatorStart(ctx.noise, { responderStatic: ctx.channelKey, prologue: ctx.prologue, payload: fromHex(c.bytes), rng });
+    for (const c of readVectors<DecodingCase>(o.vectorsDir, 'decoding.json').filter(
+      (c) => c.suite === o.suite && (!c.valid || /Start valid/.test(c.name)),
+    )) {
+      const { message, state } = initiatorStart(ctx.noise, {
+        responderStatic: ctx.channelKey,
+        prologue: ctx.prologue,
+        payload: fromHex(c.bytes),
+        rng,
+      });
       const channel = toHex(rng(8));
       const frames = await deliver({ channel, kind: 'Handshake1', bytes: message });
       const reply = frames.find((f) => f.channel === channel);
@@ -116,8 +153,16 @@ export async function conformVault(o: ConformOptions): Promise<ConformResult> {
         const r = decodeResponse(suite, initiatorFinish(state, reply.bytes).payload);
         code = r.type === 'Error' ? r.code : null;
       } else if (reply?.kind === 'Alert') code = new TextDecoder().decode(reply.bytes);
-      if (c.valid) check(t, print, `decoding "${c.name}"`, code === null || code === 'RecordNotFound', `refused with ${code}`);
-      else check(t, print, `decoding "${c.name}"`, code === c.code, `expected ${c.code}, got ${code ?? (reply ? 'an answer' : 'no answer')}`);
+      if (c.valid)
+        check(t, print, `decoding "${c.name}"`, code === null || code === 'RecordNotFound', `refused with ${code}`);
+      else
+        check(
+          t,
+          print,
+          `decoding "${c.name}"`,
+          code === c.code,
+          `expected ${c.code}, got ${code ?? (reply ? 'an answer' : 'no answer')}`,
+        );
     }
 
     // 3. randomized scenarios against the oracle
@@ -142,7 +187,13 @@ export async function conformVault(o: ConformOptions): Promise<ConformResult> {
         const password = action <= 2 ? m.password : `wrong-${run}`;
         const expected = expectRecover(m, password);
         const r = await client.recover(id, utf8(password));
-        check(t, print, `run ${run}: recover ${idHex} (${password === m.password ? 'right' : 'wrong'})`, matches(r, expected), `expected ${JSON.stringify(expected)}, got ${describe(r)}`);
+        check(
+          t,
+          print,
+          `run ${run}: recover ${idHex} (${password === m.password ? 'right' : 'wrong'})`,
+          matches(r, expected),
+          `expected ${JSON.stringify(expected)}, got ${describe(r)}`,
+        );
         afterRecover(m, expected);
       } else if (action <= 7) {
         // abandon after KE2: the guess stays spent
@@ -150,7 +201,8 @@ export async function conformVault(o: ConformOptions): Promise<ConformResult> {
         const answer = await relay.exchange(start.frame);
         const next = answer ? onRecoverResponse(ctx, start.session, answer) : null;
         const locked = m.used >= m.limit;
-        const refusedAsLocked = next !== null && !('frame' in next) && !next.outcome.ok && next.outcome.kind === 'Locked';
+        const refusedAsLocked =
+          next !== null && !('frame' in next) && !next.outcome.ok && next.outcome.kind === 'Locked';
         const gotKe2 = next !== null && 'frame' in next;
         check(t, print, `run ${run}: abandon after KE2 ${idHex}`, locked ? refusedAsLocked : gotKe2);
         afterAbandon(m);
@@ -180,7 +232,13 @@ function summarize(t: Tally, print: (l: string) => void): ConformResult {
 }
 
 function describe(o: Outcome<unknown>): string {
-  return o.ok ? 'ok' : o.kind === 'WrongPassword' ? `WrongPassword(${o.triesRemaining})` : o.kind === 'Fault' ? `Fault(${o.code})` : o.kind;
+  return o.ok
+    ? 'ok'
+    : o.kind === 'WrongPassword'
+      ? `WrongPassword(${o.triesRemaining})`
+      : o.kind === 'Fault'
+        ? `Fault(${o.code})`
+        : o.kind;
 }
 
 function matches(o: Outcome<Bytes>, e: ReturnType<typeof expectRecover>): boolean {
@@ -223,22 +281,52 @@ export async function conformClient(o: ConformOptions): Promise<ConformResult> {
     }
   };
   try {
-    const init = await ch.request<{ ok: boolean; error?: string }>({ op: 'init', suite: o.suite, channelPublicKey: toHex(ctx.channelKey), opaqueServerPublicKey: toHex(ctx.opaqueServerKey), seed: o.seed });
+    const init = await ch.request<{ ok: boolean; error?: string }>({
+      op: 'init',
+      suite: o.suite,
+      channelPublicKey: toHex(ctx.channelKey),
+      opaqueServerPublicKey: toHex(ctx.opaqueServerKey),
+      seed: o.seed,
+    });
     check(t, print, 'init', init.ok, init.error);
     for (let run = 0; run < Math.max(1, Math.floor(o.runs / 10)); run++) {
       const id = toHex(utf8(`user-${run}`));
       const key = toHex(rng(32));
       const limit = 2 + randomInt(rng, 3);
-      const reg = await operate({ op: 'register', credentialId: id, password: toHex(utf8('right')), key, guessLimit: limit });
+      const reg = await operate({
+        op: 'register',
+        credentialId: id,
+        password: toHex(utf8('right')),
+        key,
+        guessLimit: limit,
+      });
       check(t, print, `user ${run}: register`, reg.ok);
       const wrong = await operate({ op: 'recover', credentialId: id, password: toHex(utf8('wrong')) });
-      check(t, print, `user ${run}: wrong password`, !wrong.ok && wrong.kind === 'WrongPassword' && wrong.triesRemaining === limit - 1, JSON.stringify(wrong));
+      check(
+        t,
+        print,
+        `user ${run}: wrong password`,
+        !wrong.ok && wrong.kind === 'WrongPassword' && wrong.triesRemaining === limit - 1,
+        JSON.stringify(wrong),
+      );
       const right = await operate({ op: 'recover', credentialId: id, password: toHex(utf8('right')) });
       check(t, print, `user ${run}: right password recovers K`, right.ok && right.key === key, JSON.stringify(right));
-      for (let i = 0; i < limit; i++) await operate({ op: 'recover', credentialId: id, password: toHex(utf8(`guess ${i}`)) });
+      for (let i = 0; i < limit; i++)
+        await operate({ op: 'recover', credentialId: id, password: toHex(utf8(`guess ${i}`)) });
       const locked = await operate({ op: 'recover', credentialId: id, password: toHex(utf8('right')) });
-      check(t, print, `user ${run}: locked after ${limit} wrong guesses`, !locked.ok && locked.kind === 'Locked', JSON.stringify(locked));
-      check(t, print, `user ${run}: the vault erased the record`, vault.state.records[id]?.status === 'Exhausted' && vault.state.records[id]?.sealedPayload === null);
+      check(
+        t,
+        print,
+        `user ${run}: locked after ${limit} wrong guesses`,
+        !locked.ok && locked.kind === 'Locked',
+        JSON.stringify(locked),
+      );
+      check(
+        t,
+        print,
+        `user ${run}: the vault erased the record`,
+        vault.state.records[id]?.status === 'Exhausted' && vault.state.records[id]?.sealedPayload === null,
+      );
     }
   } catch (e) {
     check(t, print, 'adapter conversation', false, (e as Error).message);

@@ -31,8 +31,18 @@ export function aeadSeal(ikm: Bytes, label: AeadLabel, plaintext: Bytes, aad: By
 }
 
 /** Throws VaultError(code) when the key, label, aad or ciphertext do not match. */
-export function aeadOpen(ikm: Bytes, label: AeadLabel, sealed: Bytes, aad: Bytes, code: 'ChannelDecryptFailed' | 'MalformedMessage' = 'MalformedMessage'): Bytes {
-  if (sealed.length < NONCE + TAG) throw new VaultError('MalformedMessage', `"${label}" sealed data expected at least ${NONCE + TAG} bytes, got ${sealed.length}`);
+export function aeadOpen(
+  ikm: Bytes,
+  label: AeadLabel,
+  sealed: Bytes,
+  aad: Bytes,
+  code: 'ChannelDecryptFailed' | 'MalformedMessage' = 'MalformedMessage',
+): Bytes {
+  if (sealed.length < NONCE + TAG)
+    throw new VaultError(
+      'MalformedMessage',
+      `"${label}" sealed data expected at least ${NONCE + TAG} bytes, got ${sealed.length}`,
+    );
   try {
     return gcm(key(ikm, label), sealed.subarray(0, NONCE), aad).decrypt(sealed.subarray(NONCE));
   } catch {

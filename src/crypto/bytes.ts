@@ -51,7 +51,10 @@ export class Reader {
   ) {}
   take(n: number, field: string): Bytes {
     if (this.offset + n > this.bytes.length) {
-      throw new VaultError('MalformedMessage', `${this.what}: ${field} needs ${n} bytes at offset ${this.offset}, message has ${this.bytes.length}`);
+      throw new VaultError(
+        'MalformedMessage',
+        `${this.what}: ${field} needs ${n} bytes at offset ${this.offset}, message has ${this.bytes.length}`,
+      );
     }
     const out = this.bytes.slice(this.offset, this.offset + n);
     this.offset += n;
@@ -66,7 +69,8 @@ export class Reader {
 
 /** Checks a byte-array argument's length; names the parameter with expected and actual sizes. */
 export function expectBytes(x: unknown, length: number | undefined, name: string): Bytes {
-  if (!(x instanceof Uint8Array)) throw new VaultError('InvalidParameter', `"${name}" expected Uint8Array, got ${typeof x}`);
+  if (!(x instanceof Uint8Array))
+    throw new VaultError('InvalidParameter', `"${name}" expected Uint8Array, got ${typeof x}`);
   if (length !== undefined && x.length !== length) {
     throw new VaultError('MalformedMessage', `"${name}" expected ${length} bytes, got ${x.length}`);
   }

@@ -22,13 +22,15 @@ export function canonicalJson(value: unknown): string {
 
 /** Parses `text` and refuses it ('MalformedMessage') unless it is exactly `canonicalJson` of the result. */
 export function parseCanonicalJson(text: string, what: string): unknown {
-  if (typeof text !== 'string') throw new VaultError('MalformedMessage', `${what}: expected a JSON string, got ${typeof text}`);
+  if (typeof text !== 'string')
+    throw new VaultError('MalformedMessage', `${what}: expected a JSON string, got ${typeof text}`);
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
     throw new VaultError('MalformedMessage', `${what}: not JSON (${(e as Error).message})`);
   }
-  if (canonicalJson(value) !== text) throw new VaultError('MalformedMessage', `${what}: not in canonical form (sorted keys, no whitespace)`);
+  if (canonicalJson(value) !== text)
+    throw new VaultError('MalformedMessage', `${what}: not in canonical form (sorted keys, no whitespace)`);
   return value;
 }

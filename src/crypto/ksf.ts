@@ -41,8 +41,13 @@ export const IDENTITY_KSF: Ksf = Object.freeze({ name: 'Identity', stretch: (msg
 
 export function argon2idKsf(params: Argon2idParams = ARGON2ID_DEFAULT): Ksf {
   const { t, m, p } = params;
-  for (const [k, v, min] of [['t', t, 1], ['m', m, 8 * p], ['p', p, 1]] as const) {
-    if (!Number.isSafeInteger(v) || v < min) throw new VaultError('InvalidParameter', `Argon2id "${k}" expected an integer >= ${min}, got ${v}`);
+  for (const [k, v, min] of [
+    ['t', t, 1],
+    ['m', m, 8 * p],
+    ['p', p, 1],
+  ] as const) {
+    if (!Number.isSafeInteger(v) || v < min)
+      throw new VaultError('InvalidParameter', `Argon2id "${k}" expected an integer >= ${min}, got ${v}`);
   }
   const salt = new Uint8Array(16); // RFC 9807 §3.3: S = zeroes(16)
   return Object.freeze({
@@ -55,6 +60,7 @@ export function argon2idKsf(params: Argon2idParams = ARGON2ID_DEFAULT): Ksf {
 export function ksfFromName(name: string): Ksf {
   if (name === IDENTITY_KSF.name) return IDENTITY_KSF;
   const m = /^Argon2id\(t=(\d+),m=(\d+),p=(\d+)\)$/.exec(name);
-  if (!m) throw new VaultError('InvalidParameter', `unknown KSF "${name}", expected Identity or Argon2id(t=..,m=..,p=..)`);
+  if (!m)
+    throw new VaultError('InvalidParameter', `unknown KSF "${name}", expected Identity or Argon2id(t=..,m=..,p=..)`);
   return argon2idKsf({ t: Number(m[1]), m: Number(m[2]), p: Number(m[3]) });
 }

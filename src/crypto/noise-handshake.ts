@@ -91,7 +91,8 @@ export class HandshakeState {
     const tokens = this.#begin(true);
     checkBytes(payload, undefined, 'payload');
     const maxPayload = MAX_MESSAGE_LEN - this.#overhead(tokens);
-    if (payload.length > maxPayload) throw new VaultError('InvalidParameter', `"payload" expected at most ${maxPayload} bytes, got ${payload.length}`);
+    if (payload.length > maxPayload)
+      throw new VaultError('InvalidParameter', `"payload" expected at most ${maxPayload} bytes, got ${payload.length}`);
     return this.#guard(() => {
       const parts: Bytes[] = [];
       for (const token of tokens) {
@@ -113,7 +114,10 @@ export class HandshakeState {
     const min = this.#overhead(tokens);
     if (message.length < min || message.length > MAX_MESSAGE_LEN) {
       this.#failed = true;
-      throw new VaultError('MalformedMessage', `handshake message ${this.#index + 1} expected ${min}..${MAX_MESSAGE_LEN} bytes, got ${message.length}`);
+      throw new VaultError(
+        'MalformedMessage',
+        `handshake message ${this.#index + 1} expected ${min}..${MAX_MESSAGE_LEN} bytes, got ${message.length}`,
+      );
     }
     return this.#guard(() => {
       const reader = new Reader(message, `handshake message ${this.#index + 1}`);
@@ -123,7 +127,8 @@ export class HandshakeState {
           this.#ss.mixHash(this.#re);
         } else this.#mixDh(token);
       }
-      const payload = this.#ss.decryptAndHash(message.subarray(consumed(tokens, this.suite))); // §5.3: DecryptAndHash(rest)
+      // §5.3: DecryptAndHash(rest)
+      const payload = this.#ss.decryptAndHash(message.subarray(consumed(tokens, this.suite)));
       return { payload, ...this.#end() };
     });
   }
@@ -135,7 +140,10 @@ export class HandshakeState {
     if (tokens === undefined) throw new VaultError('ChannelStateError', 'handshake already complete');
     const initiatorWrites = this.#index % 2 === 0;
     if (writing !== (initiatorWrites === this.#initiator)) {
-      throw new VaultError('ChannelStateError', `handshake message ${this.#index + 1}: not this party's turn to ${writing ? 'write' : 'read'}`);
+      throw new VaultError(
+        'ChannelStateError',
+        `handshake message ${this.#index + 1}: not this party's turn to ${writing ? 'write' : 'read'}`,
+      );
     }
     return tokens;
   }

@@ -61,9 +61,13 @@ export class CipherState {
   hasKey(): boolean {
     return this.#k !== undefined;
   }
-  /** SetNonce(nonce) (§5.1), as a new state: for §11.4-style out-of-order protocols and tests; this project's transport never calls it. */
+  /**
+   * SetNonce(nonce) (§5.1), as a new state: for §11.4-style out-of-order protocols and tests; this project's
+   * transport never calls it.
+   */
   setNonce(nonce: bigint): CipherState {
-    if (nonce < 0n || nonce > MAX_NONCE) throw new VaultError('InvalidParameter', `nonce expected 0..2^64-1, got ${nonce}`);
+    if (nonce < 0n || nonce > MAX_NONCE)
+      throw new VaultError('InvalidParameter', `nonce expected 0..2^64-1, got ${nonce}`);
     return new CipherState(this.#cipher, this.#k, nonce);
   }
   /** The next nonce to use: the count of messages encrypted or decrypted with this key. */
@@ -86,7 +90,11 @@ export class CipherState {
   decryptWithAd(ad: Bytes, ciphertext: Bytes): { plaintext: Bytes; next: CipherState } {
     if (this.#k === undefined) return { plaintext: ciphertext, next: this };
     this.#checkNonce();
-    if (ciphertext.length < TAG_LEN) throw new VaultError('MalformedMessage', `ciphertext expected at least ${TAG_LEN} bytes, got ${ciphertext.length}`);
+    if (ciphertext.length < TAG_LEN)
+      throw new VaultError(
+        'MalformedMessage',
+        `ciphertext expected at least ${TAG_LEN} bytes, got ${ciphertext.length}`,
+      );
     const plaintext = this.#cipher.decrypt(this.#k, this.#n, ad, ciphertext);
     return { plaintext, next: new CipherState(this.#cipher, this.#k, this.#n + 1n) };
   }
@@ -117,7 +125,8 @@ export class SymmetricState {
   mixKey(inputKeyMaterial: Bytes): void {
     const [ck, tempK] = noiseHkdf(this.suite.hash, this.#ck, inputKeyMaterial, 2) as [Bytes, Bytes];
     this.#ck = ck;
-    this.#cs = CipherState.initializeKey(this.suite.cipher, tempK.subarray(0, 32)); // §5.2: if HASHLEN is 64, truncate temp_k to 32 bytes
+    // §5.2: if HASHLEN is 64, truncate temp_k to 32 bytes
+    this.#cs = CipherState.initializeKey(this.suite.cipher, tempK.subarray(0, 32));
   }
   /** MixHash(data) (§5.2): h = HASH(h || data). */
   mixHash(data: Bytes): void {
@@ -148,6 +157,9 @@ export class SymmetricState {
   /** Split() (§5.2): two CipherStates, c1 for initiator -> responder, c2 for responder -> initiator. */
   split(): [c1: CipherState, c2: CipherState] {
     const [k1, k2] = noiseHkdf(this.suite.hash, this.#ck, EMPTY, 2) as [Bytes, Bytes];
-    return [CipherState.initializeKey(this.suite.cipher, k1.subarray(0, 32)), CipherState.initializeKey(this.suite.cipher, k2.subarray(0, 32))];
+    return [
+      CipherState.initializeKey(this.suite.cipher, k1.subarray(0, 32)),
+      CipherState.initializeKey(this.suite.cipher, k2.subarray(0, 32)),
+    ];
   }
 }

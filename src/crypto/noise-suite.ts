@@ -46,17 +46,24 @@ export interface NoiseDh {
   keyPairFromPrivate(privateKey: Bytes): DhKey;
 }
 
-/** Checks a byte-array argument (not a received message): `InvalidParameter` naming it, with expected and actual sizes. */
+/**
+ * Checks a byte-array argument (not a received message): `InvalidParameter` naming it, with expected and actual sizes.
+ */
 export function checkBytesParam(x: unknown, length: number | undefined, name: string): Bytes {
-  if (!(x instanceof Uint8Array)) throw new VaultError('InvalidParameter', `"${name}" expected Uint8Array, got ${typeof x}`);
-  if (length !== undefined && x.length !== length) throw new VaultError('InvalidParameter', `"${name}" expected ${length} bytes, got ${x.length}`);
+  if (!(x instanceof Uint8Array))
+    throw new VaultError('InvalidParameter', `"${name}" expected Uint8Array, got ${typeof x}`);
+  if (length !== undefined && x.length !== length)
+    throw new VaultError('InvalidParameter', `"${name}" expected ${length} bytes, got ${x.length}`);
   return x;
 }
 
 /** An in-memory X25519 key pair (RFC 7748 §5; the scalar is clamped by X25519 itself). */
 export function x25519KeyFromPrivate(privateKey: Bytes): DhKey {
   const sk = Uint8Array.from(checkBytesParam(privateKey, 32, 'privateKey'));
-  return Object.freeze({ publicKey: x25519.getPublicKey(sk), dh: (peerPublic: Bytes) => x25519.getSharedSecret(sk, peerPublic) });
+  return Object.freeze({
+    publicKey: x25519.getPublicKey(sk),
+    dh: (peerPublic: Bytes) => x25519.getSharedSecret(sk, peerPublic),
+  });
 }
 
 /**
@@ -81,7 +88,8 @@ export function computeDh(key: DhKey, peerPublic: Bytes): Bytes {
     if (isVaultError(e)) throw e; // e.g. HsmError from the HSM boundary
     throw new VaultError('InvalidPoint', `X25519 failed: ${e instanceof Error ? e.message : String(e)}`);
   }
-  if (!(out instanceof Uint8Array) || out.length !== 32) throw new VaultError('InvalidParameter', 'DH callback expected to return 32 bytes');
+  if (!(out instanceof Uint8Array) || out.length !== 32)
+    throw new VaultError('InvalidParameter', 'DH callback expected to return 32 bytes');
   if (out.every((b) => b === 0)) throw new VaultError('InvalidPoint', 'X25519 output is all zeros');
   return out;
 }
@@ -120,7 +128,8 @@ type Aead = (key: Bytes, nonce: Bytes, aad: Bytes) => { encrypt(p: Bytes): Bytes
 function aeadCipher(name: NoiseCipher['name'], aead: Aead, littleEndian: boolean): NoiseCipher {
   return Object.freeze({
     name,
-    encrypt: (k: Bytes, n: bigint, ad: Bytes, plaintext: Bytes) => aead(k, nonce96(n, littleEndian), ad).encrypt(plaintext),
+    encrypt: (k: Bytes, n: bigint, ad: Bytes, plaintext: Bytes) =>
+      aead(k, nonce96(n, littleEndian), ad).encrypt(plaintext),
     decrypt(k: Bytes, n: bigint, ad: Bytes, ciphertext: Bytes): Bytes {
       try {
         return aead(k, nonce96(n, littleEndian), ad).decrypt(ciphertext);
@@ -150,10 +159,15 @@ export interface NoiseHash {
   hmac(key: Bytes, data: Bytes): Bytes;
 }
 
-
 function noiseHash(name: NoiseHash['name'], h: CHash, hashLen: 32 | 64, blockLen: 64 | 128): NoiseHash {
   if (h.outputLen !== hashLen || h.blockLen !== blockLen) throw new Error(`${name}: unexpected lengths`);
-  return Object.freeze({ name, hashLen, blockLen, hash: (data: Bytes) => h(data), hmac: (key: Bytes, data: Bytes) => hmac(h, key, data) });
+  return Object.freeze({
+    name,
+    hashLen,
+    blockLen,
+    hash: (data: Bytes) => h(data),
+    hmac: (key: Bytes, data: Bytes) => hmac(h, key, data),
+  });
 }
 
 export const HASH_SHA256 = noiseHash('SHA256', sha256, 32, 64); // §12.5
@@ -174,7 +188,13 @@ export interface NoiseSuite {
 }
 
 function nkSuite(cipher: NoiseCipher, hash: NoiseHash): NoiseSuite {
-  return Object.freeze({ protocolName: `Noise_NK_${DH_25519.name}_${cipher.name}_${hash.name}`, pattern: 'NK', dh: DH_25519, cipher, hash });
+  return Object.freeze({
+    protocolName: `Noise_NK_${DH_25519.name}_${cipher.name}_${hash.name}`,
+    pattern: 'NK',
+    dh: DH_25519,
+    cipher,
+    hash,
+  });
 }
 
 /** All eight NK suites, by protocol name. */
@@ -190,7 +210,10 @@ export const NOISE_NK_SUITES: Readonly<Record<string, NoiseSuite>> = Object.free
 export function getNoiseSuite(protocolName: string): NoiseSuite {
   const suite = Object.hasOwn(NOISE_NK_SUITES, protocolName) ? NOISE_NK_SUITES[protocolName] : undefined;
   if (suite === undefined) {
-    throw new VaultError('InvalidParameter', `unknown Noise protocol "${protocolName}", expected one of ${Object.keys(NOISE_NK_SUITES).join(', ')}`);
+    throw new VaultError(
+      'InvalidParameter',
+      `unknown Noise protocol "${protocolName}", expected one of ${Object.keys(NOISE_NK_SUITES).join(', ')}`,
+    );
   }
   return suite;
 }

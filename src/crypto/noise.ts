@@ -70,7 +70,11 @@ export class Transport {
   }
 
   /** From Split()'s (c1, c2): the initiator sends with c1, the responder with c2 (§5.2). */
-  static fromSplit(role: 'initiator' | 'responder', split: readonly [c1: CipherState, c2: CipherState], handshakeHash: Bytes): Transport {
+  static fromSplit(
+    role: 'initiator' | 'responder',
+    split: readonly [c1: CipherState, c2: CipherState],
+    handshakeHash: Bytes,
+  ): Transport {
     const [send, receive] = role === 'initiator' ? split : [split[1], split[0]];
     return new Transport(role, send, receive, Uint8Array.from(handshakeHash));
   }
@@ -88,10 +92,16 @@ export class Transport {
     return this.#receive.nonce;
   }
 
-  /** Encrypts the next message: EncryptWithAd(empty, payload) with the next nonce; `transport` sends with the one after. */
+  /**
+   * Encrypts the next message: EncryptWithAd(empty, payload) with the next nonce; `transport` sends with the one after.
+   */
   send(payload: Bytes): { message: Bytes; transport: Transport } {
     checkBytes(payload, undefined, 'payload');
-    if (payload.length > MAX_TRANSPORT_PAYLOAD) throw new VaultError('InvalidParameter', `"payload" expected at most ${MAX_TRANSPORT_PAYLOAD} bytes, got ${payload.length}`);
+    if (payload.length > MAX_TRANSPORT_PAYLOAD)
+      throw new VaultError(
+        'InvalidParameter',
+        `"payload" expected at most ${MAX_TRANSPORT_PAYLOAD} bytes, got ${payload.length}`,
+      );
     const { ciphertext, next } = this.#send.encryptWithAd(EMPTY, payload);
     return { message: ciphertext, transport: new Transport(this.role, next, this.#receive, this.#h) };
   }
@@ -105,8 +115,16 @@ export class Transport {
    */
   receive(message: Bytes): { payload: Bytes; transport: Transport } {
     checkBytes(message, undefined, 'message');
-    if (message.length > MAX_MESSAGE_LEN) throw new VaultError('MalformedMessage', `transport message expected at most ${MAX_MESSAGE_LEN} bytes, got ${message.length}`);
-    if (message.length < TAG_LEN) throw new VaultError('MalformedMessage', `transport message expected at least ${TAG_LEN} bytes, got ${message.length}`);
+    if (message.length > MAX_MESSAGE_LEN)
+      throw new VaultError(
+        'MalformedMessage',
+        `transport message expected at most ${MAX_MESSAGE_LEN} bytes, got ${message.length}`,
+      );
+    if (message.length < TAG_LEN)
+      throw new VaultError(
+        'MalformedMessage',
+        `transport message expected at least ${TAG_LEN} bytes, got ${message.length}`,
+      );
     const { plaintext, next } = this.#receive.decryptWithAd(EMPTY, message);
     return { payload: plaintext, transport: new Transport(this.role, this.#send, next, this.#h) };
   }
@@ -116,7 +134,9 @@ export class Transport {
 // Typestate API
 
 /** Where an ephemeral key comes from: `rng` (32 bytes -> X25519 private key), or fixed (vectors). */
-export type EphemeralSource = { readonly rng: Rng; readonly ephemeralPrivateKey?: never } | { readonly ephemeralPrivateKey: Bytes; readonly rng?: never };
+export type EphemeralSource =
+  | { readonly rng: Rng; readonly ephemeralPrivateKey?: never }
+  | { readonly ephemeralPrivateKey: Bytes; readonly rng?: never };
 
 /** The initiator after `initiatorStart`, waiting for message 2. Opaque; usable once. */
 export interface NkInitiatorState {
@@ -140,7 +160,8 @@ function newState<S extends NkInitiatorState | NkResponderState>(stage: S['stage
 /** Takes the HandshakeState out of `state`: a state can be used once, even if the step then fails. */
 function consume(state: NkInitiatorState | NkResponderState, stage: string): HandshakeState {
   const hs = pending.get(state);
-  if (hs === undefined || state.stage !== stage) throw new VaultError('ChannelStateError', `expected an unused ${stage} state`);
+  if (hs === undefined || state.stage !== stage)
+    throw new VaultError('ChannelStateError', `expected an unused ${stage} state`);
   pending.delete(state);
   return hs;
 }
@@ -166,8 +187,15 @@ export interface InitiatorStartOptions {
 }
 
 /** Initiator, step 1: writes `-> e, es` (§7.3). */
-export function initiatorStart(suite: NoiseSuite, options: InitiatorStartOptions & EphemeralSource): { message: Bytes; state: NkInitiatorState } {
-  const hs = new HandshakeState(suite, { initiator: true, prologue: options.prologue ?? EMPTY, rs: options.responderStatic });
+export function initiatorStart(
+  suite: NoiseSuite,
+  options: InitiatorStartOptions & EphemeralSource,
+): { message: Bytes; state: NkInitiatorState } {
+  const hs = new HandshakeState(suite, {
+    initiator: true,
+    prologue: options.prologue ?? EMPTY,
+    rs: options.responderStatic,
+  });
   const { message } = hs.writeMessage(options.payload ?? EMPTY, ephemeralKey(suite, options));
   return { message, state: newState<NkInitiatorState>('NkInitiatorAwaitingResponse', hs) };
 }
@@ -182,14 +210,20 @@ export interface ResponderReceiveOptions {
 }
 
 /** Responder, step 1: reads `-> e, es` and returns the initiator's payload. */
-export function responderReceive(suite: NoiseSuite, options: ResponderReceiveOptions): { payload: Bytes; state: NkResponderState } {
+export function responderReceive(
+  suite: NoiseSuite,
+  options: ResponderReceiveOptions,
+): { payload: Bytes; state: NkResponderState } {
   const hs = new HandshakeState(suite, { initiator: false, prologue: options.prologue ?? EMPTY, s: options.staticKey });
   const { payload } = hs.readMessage(options.message);
   return { payload, state: newState<NkResponderState>('NkResponderReadyToRespond', hs) };
 }
 
 /** Responder, step 2: writes `<- e, ee` (§7.3); the handshake is complete on this side. */
-export function responderRespond(state: NkResponderState, options: { readonly payload?: Bytes } & EphemeralSource): { message: Bytes; transport: Transport } {
+export function responderRespond(
+  state: NkResponderState,
+  options: { readonly payload?: Bytes } & EphemeralSource,
+): { message: Bytes; transport: Transport } {
   const hs = consume(state, 'NkResponderReadyToRespond');
   const { message, split } = hs.writeMessage(options.payload ?? EMPTY, ephemeralKey(hs.suite, options));
   return { message, transport: Transport.fromSplit('responder', mustSplit(split), hs.handshakeHash) };

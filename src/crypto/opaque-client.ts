@@ -85,7 +85,13 @@ export function finalizeRegistrationRequestWith(
 }
 
 /** FinalizeRegistrationRequest; draws: envelope_nonce (Nn). */
-export function finalizeRegistrationRequest(p: OpaqueParams, state: ClientRegistrationState, response: RegistrationResponse, ids: Identities, rng: Rng) {
+export function finalizeRegistrationRequest(
+  p: OpaqueParams,
+  state: ClientRegistrationState,
+  response: RegistrationResponse,
+  ids: Identities,
+  rng: Rng,
+) {
   return finalizeRegistrationRequestWith(p, state, response, ids, rng(p.suite.Nn));
 }
 
@@ -137,7 +143,12 @@ export interface ClientLoginResult {
  * A wrong password fails with 'EnvelopeRecoveryFailed'; a server that does not hold the record's
  * server key fails with 'ServerAuthenticationFailed'.
  */
-export function clientFinishLogin(p: OpaqueParams, state: ClientLoginState, ke2: KE2, ids: Identities): ClientLoginResult {
+export function clientFinishLogin(
+  p: OpaqueParams,
+  state: ClientLoginState,
+  ke2: KE2,
+  ids: Identities,
+): ClientLoginResult {
   const s = p.suite;
   const cr = ke2.credentialResponse;
   // RecoverCredentials (RFC 9807 §6.3.2.2)
@@ -152,7 +163,13 @@ export function clientFinishLogin(p: OpaqueParams, state: ClientLoginState, ke2:
   } catch {
     throw new VaultError('EnvelopeRecoveryFailed', 'unmasked server public key is invalid (wrong password)');
   }
-  const { clientPrivateKey, cleartextCredentials, exportKey } = recover(s, randomizedPassword, serverPublicKey, envelope, ids);
+  const { clientPrivateKey, cleartextCredentials, exportKey } = recover(
+    s,
+    randomizedPassword,
+    serverPublicKey,
+    envelope,
+    ids,
+  );
   // AuthClientFinalize (RFC 9807 §6.4.3)
   const ar = ke2.authResponse;
   const ikm = concat(

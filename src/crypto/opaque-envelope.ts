@@ -31,7 +31,11 @@ export interface CleartextCredentials {
 }
 
 /** CreateCleartextCredentials (RFC 9807 §4). */
-export function createCleartextCredentials(serverPublicKey: Bytes, clientPublicKey: Bytes, ids: Identities): CleartextCredentials {
+export function createCleartextCredentials(
+  serverPublicKey: Bytes,
+  clientPublicKey: Bytes,
+  ids: Identities,
+): CleartextCredentials {
   return {
     serverPublicKey,
     serverIdentity: ids.serverIdentity ?? serverPublicKey,
@@ -54,7 +58,10 @@ export function computeMaskingKey(s: Suite, randomizedPassword: Bytes): Bytes {
   return s.expand(randomizedPassword, L.maskingKey, s.Nh);
 }
 
-/** The info of the per-credential OPRF key: Expand(oprf_seed, credential_identifier || "OprfKey", Nok) (RFC 9807 §5.2.2). */
+/**
+ * The info of the per-credential OPRF key: Expand(oprf_seed, credential_identifier || "OprfKey", Nok) (RFC 9807
+ * §5.2.2).
+ */
 export function oprfKeyInfo(credentialIdentifier: Bytes): Bytes {
   return concat(credentialIdentifier, L.oprfKey);
 }
@@ -87,12 +94,24 @@ export interface StoreResult {
 }
 
 /** Store (RFC 9807 §4.1.2). */
-export function store(s: Suite, randomizedPassword: Bytes, serverPublicKey: Bytes, ids: Identities, envelopeNonce: Bytes): StoreResult {
+export function store(
+  s: Suite,
+  randomizedPassword: Bytes,
+  serverPublicKey: Bytes,
+  ids: Identities,
+  envelopeNonce: Bytes,
+): StoreResult {
   const maskingKey = computeMaskingKey(s, randomizedPassword);
   const { authKey, exportKey, clientKeyPair } = deriveEnvelopeKeys(s, randomizedPassword, envelopeNonce);
   const cleartext = createCleartextCredentials(serverPublicKey, clientKeyPair.publicKey, ids);
   const authTag = s.mac(authKey, concat(envelopeNonce, encodeCleartextCredentials(cleartext)));
-  return { envelope: concat(envelopeNonce, authTag), clientPublicKey: clientKeyPair.publicKey, maskingKey, exportKey, authKey };
+  return {
+    envelope: concat(envelopeNonce, authTag),
+    clientPublicKey: clientKeyPair.publicKey,
+    maskingKey,
+    exportKey,
+    authKey,
+  };
 }
 
 export interface RecoverResult {
@@ -102,17 +121,30 @@ export interface RecoverResult {
 }
 
 /** Recover (RFC 9807 §4.1.3): a wrong password shows up here as a tag mismatch. */
-export function recover(s: Suite, randomizedPassword: Bytes, serverPublicKey: Bytes, envelope: Bytes, ids: Identities): RecoverResult {
+export function recover(
+  s: Suite,
+  randomizedPassword: Bytes,
+  serverPublicKey: Bytes,
+  envelope: Bytes,
+  ids: Identities,
+): RecoverResult {
   const envelopeNonce = envelope.subarray(0, s.Nn);
   const authTag = envelope.subarray(s.Nn);
   const { authKey, exportKey, clientKeyPair } = deriveEnvelopeKeys(s, randomizedPassword, envelopeNonce);
   const cleartextCredentials = createCleartextCredentials(serverPublicKey, clientKeyPair.publicKey, ids);
   const expectedTag = s.mac(authKey, concat(envelopeNonce, encodeCleartextCredentials(cleartextCredentials)));
-  if (!ctEqual(authTag, expectedTag)) throw new VaultError('EnvelopeRecoveryFailed', 'envelope authentication tag mismatch (wrong password or server key)');
+  if (!ctEqual(authTag, expectedTag))
+    throw new VaultError(
+      'EnvelopeRecoveryFailed',
+      'envelope authentication tag mismatch (wrong password or server key)',
+    );
   return { clientPrivateKey: clientKeyPair.privateKey, cleartextCredentials, exportKey };
 }
 
-/** credential_response_pad = Expand(masking_key, masking_nonce || "CredentialResponsePad", Npk + Nn + Nm); XOR both ways (RFC 9807 §5.3). */
+/**
+ * credential_response_pad = Expand(masking_key, masking_nonce || "CredentialResponsePad", Npk + Nn + Nm); XOR both ways
+ * (RFC 9807 §5.3).
+ */
 export function maskResponse(s: Suite, maskingKey: Bytes, maskingNonce: Bytes, plaintext: Bytes): Bytes {
   const pad = s.expand(maskingKey, concat(maskingNonce, L.credentialResponsePad), s.group.Npk + s.Nn + s.Nm);
   return xor(pad, plaintext);

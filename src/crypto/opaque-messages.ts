@@ -17,24 +17,63 @@ import { type Bytes, Reader, concat } from './bytes.ts';
 import type { Suite } from './suite.ts';
 import { VaultError } from '../errors.ts';
 
-export interface RegistrationRequest { readonly blindedMessage: Bytes }
-export interface RegistrationResponse { readonly evaluatedMessage: Bytes; readonly serverPublicKey: Bytes }
-export interface RegistrationRecord { readonly clientPublicKey: Bytes; readonly maskingKey: Bytes; readonly envelope: Bytes }
-export interface CredentialRequest { readonly blindedMessage: Bytes }
-export interface AuthRequest { readonly clientNonce: Bytes; readonly clientPublicKeyshare: Bytes }
-export interface KE1 { readonly credentialRequest: CredentialRequest; readonly authRequest: AuthRequest }
-export interface CredentialResponse { readonly evaluatedMessage: Bytes; readonly maskingNonce: Bytes; readonly maskedResponse: Bytes }
-export interface AuthResponse { readonly serverNonce: Bytes; readonly serverPublicKeyshare: Bytes; readonly serverMac: Bytes }
-export interface KE2 { readonly credentialResponse: CredentialResponse; readonly authResponse: AuthResponse }
-export interface KE3 { readonly clientMac: Bytes }
+export interface RegistrationRequest {
+  readonly blindedMessage: Bytes;
+}
+export interface RegistrationResponse {
+  readonly evaluatedMessage: Bytes;
+  readonly serverPublicKey: Bytes;
+}
+export interface RegistrationRecord {
+  readonly clientPublicKey: Bytes;
+  readonly maskingKey: Bytes;
+  readonly envelope: Bytes;
+}
+export interface CredentialRequest {
+  readonly blindedMessage: Bytes;
+}
+export interface AuthRequest {
+  readonly clientNonce: Bytes;
+  readonly clientPublicKeyshare: Bytes;
+}
+export interface KE1 {
+  readonly credentialRequest: CredentialRequest;
+  readonly authRequest: AuthRequest;
+}
+export interface CredentialResponse {
+  readonly evaluatedMessage: Bytes;
+  readonly maskingNonce: Bytes;
+  readonly maskedResponse: Bytes;
+}
+export interface AuthResponse {
+  readonly serverNonce: Bytes;
+  readonly serverPublicKeyshare: Bytes;
+  readonly serverMac: Bytes;
+}
+export interface KE2 {
+  readonly credentialResponse: CredentialResponse;
+  readonly authResponse: AuthResponse;
+}
+export interface KE3 {
+  readonly clientMac: Bytes;
+}
 
 export const encodeRegistrationRequest = (m: RegistrationRequest): Bytes => m.blindedMessage;
-export const encodeRegistrationResponse = (m: RegistrationResponse): Bytes => concat(m.evaluatedMessage, m.serverPublicKey);
-export const encodeRegistrationRecord = (m: RegistrationRecord): Bytes => concat(m.clientPublicKey, m.maskingKey, m.envelope);
-export const encodeCredentialResponse = (m: CredentialResponse): Bytes => concat(m.evaluatedMessage, m.maskingNonce, m.maskedResponse);
-export const encodeKE1 = (m: KE1): Bytes => concat(m.credentialRequest.blindedMessage, m.authRequest.clientNonce, m.authRequest.clientPublicKeyshare);
+export const encodeRegistrationResponse = (m: RegistrationResponse): Bytes =>
+  concat(m.evaluatedMessage, m.serverPublicKey);
+export const encodeRegistrationRecord = (m: RegistrationRecord): Bytes =>
+  concat(m.clientPublicKey, m.maskingKey, m.envelope);
+export const encodeCredentialResponse = (m: CredentialResponse): Bytes =>
+  concat(m.evaluatedMessage, m.maskingNonce, m.maskedResponse);
+export const encodeKE1 = (m: KE1): Bytes =>
+  concat(m.credentialRequest.blindedMessage, m.authRequest.clientNonce, m.authRequest.clientPublicKeyshare);
 export const encodeKE2 = (m: KE2): Bytes =>
-  concat(encodeCredentialResponse(m.credentialResponse), m.authResponse.serverNonce, m.authResponse.serverPublicKeyshare, m.authResponse.serverMac);
+  concat(
+    encodeCredentialResponse(m.credentialResponse),
+    m.authResponse.serverNonce,
+    m.authResponse.serverPublicKeyshare,
+    m.authResponse.serverMac,
+  );
 export const encodeKE3 = (m: KE3): Bytes => m.clientMac;
 
 /** Sizes of each message for a suite (RFC 9807 §7 constants). */

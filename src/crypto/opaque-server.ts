@@ -12,7 +12,13 @@
  */
 import { type Bytes, type Rng, concat, ctEqual } from './bytes.ts';
 import { deriveKeys, preamble } from './opaque-ake.ts';
-import { createCleartextCredentials, deriveOprfKey, type Identities, maskResponse, oprfKeyInfo } from './opaque-envelope.ts';
+import {
+  createCleartextCredentials,
+  deriveOprfKey,
+  type Identities,
+  maskResponse,
+  oprfKeyInfo,
+} from './opaque-envelope.ts';
 import {
   type CredentialResponse,
   type KE1,
@@ -39,7 +45,10 @@ export interface ServerKeys {
 }
 
 /** ServerKeys over key bytes held in memory (vectors, and the reference's simplest setting). */
-export function softwareServerKeys(s: Suite, k: { serverPrivateKey: Bytes; serverPublicKey: Bytes; oprfSeed: Bytes }): ServerKeys {
+export function softwareServerKeys(
+  s: Suite,
+  k: { serverPrivateKey: Bytes; serverPublicKey: Bytes; oprfSeed: Bytes },
+): ServerKeys {
   return {
     publicKey: k.serverPublicKey,
     diffieHellman: (peer) => s.group.diffieHellman(k.serverPrivateKey, peer),
@@ -53,9 +62,17 @@ export function computeOprfKey(s: Suite, keys: ServerKeys, credentialIdentifier:
 }
 
 /** CreateRegistrationResponse (RFC 9807 §5.2.2). */
-export function createRegistrationResponse(p: OpaqueParams, keys: ServerKeys, request: RegistrationRequest, credentialIdentifier: Bytes): RegistrationResponse {
+export function createRegistrationResponse(
+  p: OpaqueParams,
+  keys: ServerKeys,
+  request: RegistrationRequest,
+  credentialIdentifier: Bytes,
+): RegistrationResponse {
   const oprfKey = computeOprfKey(p.suite, keys, credentialIdentifier);
-  return { evaluatedMessage: p.suite.oprf.blindEvaluate(oprfKey, request.blindedMessage), serverPublicKey: keys.publicKey };
+  return {
+    evaluatedMessage: p.suite.oprf.blindEvaluate(oprfKey, request.blindedMessage),
+    serverPublicKey: keys.publicKey,
+  };
 }
 
 /**
@@ -140,16 +157,29 @@ export function serverStartLoginWith(
 }
 
 /** GenerateKE2; draws, in order: masking_nonce (Nn), server_nonce (Nn), server_keyshare_seed (Nseed). */
-export function serverStartLogin(p: OpaqueParams, keys: ServerKeys, record: RegistrationRecord, credentialIdentifier: Bytes, ke1: KE1, ids: Identities, rng: Rng) {
+export function serverStartLogin(
+  p: OpaqueParams,
+  keys: ServerKeys,
+  record: RegistrationRecord,
+  credentialIdentifier: Bytes,
+  ke1: KE1,
+  ids: Identities,
+  rng: Rng,
+) {
   const s = p.suite;
   const maskingNonce = rng(s.Nn);
   const serverNonce = rng(s.Nn);
   const serverKeyshareSeed = rng(s.Nseed);
-  return serverStartLoginWith(p, keys, record, credentialIdentifier, ke1, ids, { maskingNonce, serverNonce, serverKeyshareSeed });
+  return serverStartLoginWith(p, keys, record, credentialIdentifier, ke1, ids, {
+    maskingNonce,
+    serverNonce,
+    serverKeyshareSeed,
+  });
 }
 
 /** ServerFinish (RFC 9807 §6.2.4): the session key, or 'ClientAuthenticationFailed'. */
 export function serverFinishLogin(state: ServerLoginState, ke3: KE3): Bytes {
-  if (!ctEqual(ke3.clientMac, state.expectedClientMac)) throw new VaultError('ClientAuthenticationFailed', 'client MAC mismatch');
+  if (!ctEqual(ke3.clientMac, state.expectedClientMac))
+    throw new VaultError('ClientAuthenticationFailed', 'client MAC mismatch');
   return state.sessionKey;
 }

@@ -116,10 +116,19 @@ interface PrimeOrderOprf<P> extends Oprf {
   readonly Fn: PrimeOrderField;
 }
 
-function nobleOprf<P extends GroupPoint<P>>(noble: NobleOprfApi, name: string, Fn: PrimeOrderField, Noe: number, fromBytes: (b: Bytes) => P, zero: P, hashToScalar: HashToScalar): PrimeOrderOprf<P> {
+function nobleOprf<P extends GroupPoint<P>>(
+  noble: NobleOprfApi,
+  name: string,
+  Fn: PrimeOrderField,
+  Noe: number,
+  fromBytes: (b: Bytes) => P,
+  zero: P,
+  hashToScalar: HashToScalar,
+): PrimeOrderOprf<P> {
   const { ORDER, isLE, BYTES } = Fn;
   const seedLength = getMinHashLength(ORDER);
-  // RFC 9497 §3.2.1: DST = "DeriveKeyPair" || contextString, contextString = "OPRFV1-" || I2OSP(mode, 1) || "-" || identifier
+  // RFC 9497 §3.2.1: DST = "DeriveKeyPair" || contextString,
+  // contextString = "OPRFV1-" || I2OSP(mode, 1) || "-" || identifier
   const deriveDst = concat(utf8('DeriveKeyPair'), utf8('OPRFV1-'), Uint8Array.of(0), utf8('-' + name));
   // A decoder's output is decoded and checked once, then its point is reused by every operation on
   // it (a 3DH multiplication, another check). Keyed by the array, and used only while the array
@@ -128,7 +137,8 @@ function nobleOprf<P extends GroupPoint<P>>(noble: NobleOprfApi, name: string, F
   const decodeElement = (element: Bytes, what: string): P => {
     const known = decoded.get(element);
     if (known !== undefined && ctEqual(known.bytes, element)) return known.point;
-    if (element.length !== Noe) throw new VaultError('MalformedMessage', `"${what}" expected ${Noe} bytes, got ${element.length}`);
+    if (element.length !== Noe)
+      throw new VaultError('MalformedMessage', `"${what}" expected ${Noe} bytes, got ${element.length}`);
     let p;
     try {
       p = fromBytes(element);
@@ -200,8 +210,24 @@ function bytesToNumberBE(b: Bytes): bigint {
   return n;
 }
 
-const RISTRETTO_OPRF = nobleOprf(ristretto255_oprf.oprf, 'ristretto255-SHA512', ristretto255.Point.Fn, 32, (b) => ristretto255.Point.fromBytes(b), ristretto255.Point.ZERO, ristretto255_hasher.hashToScalar);
-const P256_OPRF = nobleOprf(p256_oprf.oprf, 'P256-SHA256', p256.Point.Fn, 33, (b) => p256.Point.fromBytes(b), p256.Point.ZERO, p256_hasher.hashToScalar);
+const RISTRETTO_OPRF = nobleOprf(
+  ristretto255_oprf.oprf,
+  'ristretto255-SHA512',
+  ristretto255.Point.Fn,
+  32,
+  (b) => ristretto255.Point.fromBytes(b),
+  ristretto255.Point.ZERO,
+  ristretto255_hasher.hashToScalar,
+);
+const P256_OPRF = nobleOprf(
+  p256_oprf.oprf,
+  'P256-SHA256',
+  p256.Point.Fn,
+  33,
+  (b) => p256.Point.fromBytes(b),
+  p256.Point.ZERO,
+  p256_hasher.hashToScalar,
+);
 
 const DERIVE_DH_INFO = utf8('OPAQUE-DeriveDiffieHellmanKeyPair');
 
@@ -215,7 +241,8 @@ function primeOrderGroup<P extends GroupPoint<P>>(name: 'ristretto255' | 'P256',
     Npk: oprf.Noe,
     Nsk: oprf.Nok,
     deriveDiffieHellmanKeyPair: (seed: Bytes) => oprf.deriveKeyPair(seed, DERIVE_DH_INFO),
-    diffieHellman: (privateKey: Bytes, publicKey: Bytes): Bytes => oprf.decodeElement(publicKey, 'public key').multiply(oprf.Fn.fromBytes(privateKey)).toBytes(),
+    diffieHellman: (privateKey: Bytes, publicKey: Bytes): Bytes =>
+      oprf.decodeElement(publicKey, 'public key').multiply(oprf.Fn.fromBytes(privateKey)).toBytes(),
     checkPublicKey: (publicKey: Bytes, what: string) => oprf.checkElement(publicKey, what),
   });
 }
@@ -242,7 +269,8 @@ export const CURVE25519_GROUP: AkeGroup = Object.freeze({
       throw new VaultError('InvalidPoint', `X25519: ${(e as Error).message}`);
     }
     // RFC 7748 §6.1: unreachable after the check above, kept as the RFC's own test of the output
-    if (shared.every((b) => b === 0)) throw new VaultError('InvalidPoint', 'X25519 output is all zero (low-order point)');
+    if (shared.every((b) => b === 0))
+      throw new VaultError('InvalidPoint', 'X25519 output is all zero (low-order point)');
     return shared;
   },
   checkPublicKey: checkX25519PublicKey,
@@ -259,9 +287,25 @@ function hashFunctions(hash: CHash) {
 
 /** The suite object for `id`, with the KSF `ksf` (default Identity). */
 export function getSuite(id: SuiteId = 'ristretto255-SHA512', ksf: Ksf = IDENTITY_KSF): Suite {
-  if (!(SUITE_IDS as readonly string[]).includes(id)) throw new VaultError('InvalidParameter', `unknown suite "${id}", expected one of ${SUITE_IDS.join(', ')}`);
-  const sha = id === 'P256-SHA256' ? { hashName: 'SHA256' as const, fns: hashFunctions(sha256), N: 32 } : { hashName: 'SHA512' as const, fns: hashFunctions(sha512), N: 64 };
+  if (!(SUITE_IDS as readonly string[]).includes(id))
+    throw new VaultError('InvalidParameter', `unknown suite "${id}", expected one of ${SUITE_IDS.join(', ')}`);
+  const sha =
+    id === 'P256-SHA256'
+      ? { hashName: 'SHA256' as const, fns: hashFunctions(sha256), N: 32 }
+      : { hashName: 'SHA512' as const, fns: hashFunctions(sha512), N: 64 };
   const oprf = id === 'P256-SHA256' ? P256_OPRF : RISTRETTO_OPRF;
   const group = id === 'P256-SHA256' ? P256_GROUP : id === 'ristretto255-SHA512' ? RISTRETTO_GROUP : CURVE25519_GROUP;
-  return Object.freeze({ id, oprf, group, ksf, hashName: sha.hashName, Nh: sha.N, Nm: sha.N, Nx: sha.N, Nn: 32, Nseed: 32, ...sha.fns });
+  return Object.freeze({
+    id,
+    oprf,
+    group,
+    ksf,
+    hashName: sha.hashName,
+    Nh: sha.N,
+    Nm: sha.N,
+    Nx: sha.N,
+    Nn: 32,
+    Nseed: 32,
+    ...sha.fns,
+  });
 }

@@ -3,14 +3,17 @@
  * replica, its HSM counters and a host that keeps every blob it was ever given, with the real
  * `Persistence` (durable.ts over storage.ts, or a broken variant) doing every save and load. The
  * replica's state is a Raft `Durable` whose log holds numbers; its effects are abstract: after a
- * save the replica acknowledges its log, or grants its vote. The host's moves are ordinary actions:
+ * save the replica acknowledges its log, or grants its vote, and it may release either again at any
+ * time with no save at all, as raft.ts does (a vote re-granted to the candidate it holds, entries it
+ * holds acknowledged again). The host's moves are ordinary actions:
  *
  *   Append          the replica appends an entry and saves       (crash after 0..3 durable writes)
  *   NewTerm         the replica sees a new term and saves         (idem)
  *   Vote(c)         the replica votes for candidate c and saves   (idem)
+ *   Reack, Regrant  the replica acknowledges its log, or grants the vote it holds, again: no save
  *   Crash           the host kills the replica
- *   Restart(b)      the host restarts it on kept blob b, or on none; a detected rollback seals
- *                   `recovering` first (crash after 0..3 writes of that save too)
+ *   Restart(b)      the host restarts it on kept blob b, or on none; the start seals what it
+ *                   resumes from (crash after 0..5 durable writes of the start)
  *
  * An effect leaves only once its save is complete. The property, checked at every restart: a
  * replica that does not know it was rolled back (neither this start detected it nor its state is
@@ -30,8 +33,10 @@ import { modelHsm } from './model-hsm.ts';
 import { type Explorable, type SearchResult, type Transition, search } from './search.ts';
 
 const SEAL = 'seal';
-/** Most durable writes a save or a start makes (blob, anchor, ballot; incarnation): a crash after each. */
+/** Most durable writes a save makes (blob, anchor, ballot): a crash after each. */
 const CRASH_POINTS = [0, 1, 2, 3] as const;
+/** Most durable writes a start makes (the anchor's catch-up, the incarnation, then a save): a crash after each. */
+const START_CRASH_POINTS = [0, 1, 2, 3, 4, 5] as const;
 
 export interface PersistenceBound {
   /** Protocol actions (Append, NewTerm, Vote) in all. */
@@ -116,9 +121,8 @@ function restart(p: Persistence, s: State, blob: number | null, k: number): Next
   const on = blob === null ? 'no blob' : `blob ${blob}`;
   const crashes = s.crashes + (k > 0 ? 1 : 0);
   try {
-    const loaded = p.load<number>(w.store);
-    let version = loaded.version;
-    if (loaded.rolledBack) version = p.persist(w.store, version, loaded.durable, rng);
+    const loaded = p.load<number>(w.store, rng);
+    const version = loaded.version;
     const d = loaded.durable;
     const next: State = { ...s, live: d, version, blobs: w.storage.history.slice(), counters: w.counters(), crashes };
     const label = `Restart(${on})${loaded.rolledBack ? ': rolled back, recovering' : ''}`;
@@ -150,11 +154,17 @@ function successors(p: Persistence, s: State, bound: PersistenceBound): Next[] {
         }
       }
     }
+    // effects that need no save: what the replica holds, released again
+    if (!d.recovering && d.log.length > s.acked) out.push({ label: 'Reack', state: { ...s, acked: d.log.length } });
+    const vote = d.votedFor;
+    if (!d.recovering && vote !== null && !s.granted.some(([t, c]) => t === d.currentTerm && c === vote)) {
+      out.push({ label: 'Regrant', state: { ...s, granted: [...s.granted, [d.currentTerm, vote] as const] } });
+    }
     if (canCrash) out.push({ label: 'Crash', state: { ...s, live: null, crashes: s.crashes + 1 } });
     return out;
   }
   for (const blob of [null, ...s.blobs.keys()]) {
-    for (const k of CRASH_POINTS) {
+    for (const k of START_CRASH_POINTS) {
       if (k > 0 && !canCrash) continue;
       out.push(restart(p, s, blob, k));
     }
@@ -172,8 +182,9 @@ export class PersistenceSystem implements Explorable<State> {
 
   initial(): State {
     const w = world({ live: null, version: 0n, blobs: [], counters: new Map(), acked: 0, granted: [], steps: 0, crashes: 0 }, 0);
-    const first = this.persistence.load<number>(w.store);
-    return { live: first.durable, version: first.version, blobs: [], counters: w.counters(), acked: 0, granted: [], steps: 0, crashes: 0 };
+    const first = this.persistence.load<number>(w.store, rng);
+    const blobs = w.storage.history.slice();
+    return { live: first.durable, version: first.version, blobs, counters: w.counters(), acked: 0, granted: [], steps: 0, crashes: 0 };
   }
 
   key(s: State): string {

@@ -16,7 +16,18 @@
  *                                    -> rolled back: term and vote from the ballot, empty log,
  *                                       `recovering` (raft.ts) until it has caught up with a
  *                                       leader's whole log
- *            either way: a new incarnation, so this life's saves reuse no version
+ *            either way: a new incarnation, so this life's saves reuse no version, and what the
+ *            start resumes from is sealed as that incarnation's first save before the replica
+ *            does anything else (the **reseal**)
+ *
+ * Why the reseal: a replica releases some effects with no save (raft.ts re-grants a vote it holds
+ * and re-acknowledges entries it holds). Without it, two lives started on the same blob `v` can each
+ * leave an orphan (`A` in incarnation i, `B` in i + 1, neither anchored); the host starts the replica
+ * on `A`, which re-grants a vote or re-acknowledges, then on `B`: `B` is ahead of the anchor and of
+ * the ballot, and lacks what `A`'s life released (review of issue 15: two votes in one term, a
+ * committed guess lost). With the reseal, a life releases nothing before its anchor stands at its
+ * own first save, newer than every blob of every earlier life: `A` and `B` are both refused from
+ * then on, and every blob accepted later descends from what was released.
  *
  * The vault's records are not stored: they are the committed prefix of the log, applied again
  * after a restart as the replica relearns the commit index (one copy of the truth, no second
@@ -137,12 +148,11 @@ export interface LoadedDurable<C> {
 }
 
 /**
- * Reads the durable state at a start and begins a new incarnation; a rolled-back, lost, altered
- * or foreign blob gives a recovering replica (`rolledBack`): the host could as well have deleted
- * it, and the ballot in the HSM is all a recovering replica needs. The caller persists a
- * recovering state before the replica does anything else.
+ * Reads the durable state at a start and begins a new incarnation, writing nothing to the host; a
+ * rolled-back, lost, altered or foreign blob gives a recovering replica (`rolledBack`): the host
+ * could as well have deleted it, and the ballot in the HSM is all a recovering replica needs.
  */
-export function loadDurable<C>(store: DurableStore): LoadedDurable<C> {
+export function readDurable<C>(store: DurableStore): LoadedDurable<C> {
   const { hsm, sealLabel } = store;
   const ballot = decodeBallot(hsm.readCounter(ballotName(sealLabel)));
   let durable: Durable<C>;
@@ -170,9 +180,19 @@ export function loadDurable<C>(store: DurableStore): LoadedDurable<C> {
   return { durable: recovering, version, rolledBack: true, refusal };
 }
 
+/**
+ * A start: reads the durable state (`readDurable`), then seals it as the new incarnation's first
+ * save (the reseal), so that the anchor and the ballot stand past every blob of an earlier life
+ * before the replica does anything else. `version` is that save's.
+ */
+export function loadDurable<C>(store: DurableStore, rng: Rng): LoadedDurable<C> {
+  const read = readDurable<C>(store);
+  return { ...read, version: persistDurable(store, read.version, read.durable, rng) };
+}
+
 /** The persistence a replica's host runs: load at a start, persist after a step that changed `durable`. */
 export interface Persistence {
-  load<C>(store: DurableStore): LoadedDurable<C>;
+  load<C>(store: DurableStore, rng: Rng): LoadedDurable<C>;
   /** `prev`: the state last persisted, when the caller has it (the save may then be a segment). */
   persist<C>(store: DurableStore, version: Version, durable: Durable<C>, rng: Rng, prev?: Durable<C>): Version;
 }

@@ -67,11 +67,11 @@ export function raftConfig(rules: ReplicaRules, id: number, n: number, maxBatch:
 
 /** Starts (or restarts) a replica from what its host storage and HSM hold. */
 export function startHosted(rules: ReplicaRules, io: HostIo, config: RaftConfig): Started {
-  const loaded = rules.persistence.load<Command>(io);
+  // the load seals what it resumes from (a rolled-back replica: `recovering`) before anything else happens
+  const loaded = rules.persistence.load<Command>(io, io.sealRng);
   const state = restartReplica(config, loaded.durable, loaded.durable.recovering ? freshNonce(io.rng) : null);
-  // a rolled-back replica seals `recovering` before anything else happens
-  const version = loaded.rolledBack ? rules.persistence.persist(io, loaded.version, loaded.durable, io.sealRng) : loaded.version;
-  return { hosted: { state, version }, rolledBack: loaded.rolledBack, ...(loaded.refusal && { refusal: loaded.refusal }) };
+  const { version, rolledBack, refusal } = loaded;
+  return { hosted: { state, version }, rolledBack, ...(refusal && { refusal }) };
 }
 
 /** The environment of one step at time `now`. */

@@ -122,6 +122,7 @@ export function benchCharts(r: BenchResults): BenchCharts {
   if (one !== undefined) for (const [name, pts] of series) if (name.startsWith('memory, ')) pts.push([1, one]);
   series.delete('memory');
   const keep = r.targets.find((t) => t.id === 'replicas-keep-throughput');
+  const keepLabel = keep ? `target: ≤ ${keep.max}× one replica` : '';
   const lineCharts: LineChart[] =
     series.size === 0
       ? []
@@ -132,8 +133,7 @@ export function benchCharts(r: BenchResults): BenchCharts {
             unit: 'ms per recovery',
             xLabel: 'replicas',
             series: [...series].map(([name, points]) => ({ name, points })),
-            lines:
-              keep && one !== undefined ? [{ label: `target: ≤ ${keep.max}× one replica`, value: keep.max * one }] : [],
+            lines: keep && one !== undefined ? [{ label: keepLabel, value: keep.max * one }] : [],
           },
         ];
   return { bars: out.filter((c) => c.bars.length > 0), lines: lineCharts };
@@ -141,7 +141,10 @@ export function benchCharts(r: BenchResults): BenchCharts {
 
 export function renderBench(r: BenchResults): string {
   const c = benchCharts(r);
-  const about = `${esc(r.date)}, seed ${esc(r.seed)}${r.machine?.cpuModel ? `, ${esc(r.machine.cpuModel)} × ${r.machine.cpus ?? '?'}` : ''}${r.versions?.node ? `, Node ${esc(r.versions.node)}` : ''}${r.versions?.gitCommit ? `, commit ${esc(r.versions.gitCommit)}` : ''}`;
+  const machine = r.machine?.cpuModel ? `, ${esc(r.machine.cpuModel)} × ${r.machine.cpus ?? '?'}` : '';
+  const node = r.versions?.node ? `, Node ${esc(r.versions.node)}` : '';
+  const commit = r.versions?.gitCommit ? `, commit ${esc(r.versions.gitCommit)}` : '';
+  const about = `${esc(r.date)}, seed ${esc(r.seed)}${machine}${node}${commit}`;
   return [
     `<p>Measured ${about}. Hover a bar for its task and figure.</p>`,
     ...c.bars.map(renderBarChart),

@@ -55,7 +55,8 @@ function colours(names: readonly string[]): Map<string, string> {
 }
 
 function legend(c: ReadonlyMap<string, string>): string {
-  return `<p class="legend">${[...c].map(([n, col]) => `<span><i style="background:${col}"></i>${esc(n)}</span>`).join('')}</p>`;
+  const items = [...c].map(([n, col]) => `<span><i style="background:${col}"></i>${esc(n)}</span>`);
+  return `<p class="legend">${items.join('')}</p>`;
 }
 
 /** x of a value: linear from 0, or log10 over the values' decades. */
@@ -87,36 +88,43 @@ export function renderBarChart(c: BarChart): string {
   const top = 10 + (c.lines?.length ?? 0) * 14;
   const h = top + c.bars.length * ROW_H + 26;
   const out = [
-    `<svg class="chart" id="${esc(c.id)}" xmlns="http://www.w3.org/2000/svg" width="${LABEL_W + PLOT_W + 70}" height="${h}">`,
+    `<svg class="chart" id="${esc(c.id)}" xmlns="http://www.w3.org/2000/svg" ` +
+      `width="${LABEL_W + PLOT_W + 70}" height="${h}">`,
   ];
   const axisY = top + c.bars.length * ROW_H + 4;
   out.push('<g class="axis">');
   for (const g of grid)
     out.push(
-      `<line x1="${LABEL_W + x(g)}" x2="${LABEL_W + x(g)}" y1="${top - 4}" y2="${axisY}"/><text x="${LABEL_W + x(g) - 6}" y="${axisY + 14}">${gridText(g)}</text>`,
+      `<line x1="${LABEL_W + x(g)}" x2="${LABEL_W + x(g)}" y1="${top - 4}" ` +
+        `y2="${axisY}"/><text x="${LABEL_W + x(g) - 6}" y="${axisY + 14}">${gridText(g)}</text>`,
     );
   out.push(`<text class="lane-label" x="4" y="${axisY + 14}">${esc(c.unit)}${c.log ? ' (log scale)' : ''}</text></g>`);
   c.bars.forEach((b, i) => {
     const y = top + i * ROW_H;
-    const tip = `${b.label}: ${fmt(b.value)} ${c.unit}${b.target !== undefined ? ` (target ≤ ${fmt(b.target)}: ${b.value <= b.target ? 'reached' : 'not reached'})` : ''}${b.note ? `\n${b.note}` : ''}`;
+    const reached = b.target !== undefined && b.value <= b.target;
+    const targetNote =
+      b.target !== undefined ? ` (target ≤ ${fmt(b.target)}: ${reached ? 'reached' : 'not reached'})` : '';
+    const tip = `${b.label}: ${fmt(b.value)} ${c.unit}${targetNote}${b.note ? `\n${b.note}` : ''}`;
     out.push(`<text x="${LABEL_W - 6}" y="${y + 15}" text-anchor="end">${esc(b.label)}</text>`);
     out.push(
-      `<rect class="bar" data-series="${esc(b.series)}" x="${LABEL_W}" y="${y + 3}" width="${Math.max(1, x(b.value))}" height="${ROW_H - 6}" fill="${col.get(b.series)}"><title>${esc(tip)}</title></rect>`,
+      `<rect class="bar" data-series="${esc(b.series)}" x="${LABEL_W}" ` +
+        `y="${y + 3}" width="${Math.max(1, x(b.value))}" height="${ROW_H - 6}" ` +
+        `fill="${col.get(b.series)}"><title>${esc(tip)}</title></rect>`,
     );
     out.push(`<text x="${LABEL_W + Math.max(1, x(b.value)) + 4}" y="${y + 15}">${fmt(b.value)}</text>`);
     if (b.target !== undefined) {
       const tx = LABEL_W + x(b.target);
       out.push(
-        `<g class="target"><line x1="${tx}" x2="${tx}" y1="${y}" y2="${y + ROW_H}"/><title>target ≤ ${fmt(b.target)}</title></g>`,
+        `<g class="target"><line x1="${tx}" x2="${tx}" y1="${y}" ` +
+          `y2="${y + ROW_H}"/><title>target ≤ ${fmt(b.target)}</title></g>`,
       );
     }
   });
   (c.lines ?? []).forEach((l, k) => {
     const lx = LABEL_W + x(l.value);
     out.push(`<g class="target"><line x1="${lx}" x2="${lx}" y1="${8 + k * 14}" y2="${axisY}"/>`);
-    out.push(
-      `<text x="${lx + 4}" y="${8 + k * 14 + 8}">${esc(l.label)}</text><title>${esc(`${l.label}: ${fmt(l.value)} ${c.unit}`)}</title></g>`,
-    );
+    const title = esc(`${l.label}: ${fmt(l.value)} ${c.unit}`);
+    out.push(`<text x="${lx + 4}" y="${8 + k * 14 + 8}">${esc(l.label)}</text><title>${title}</title></g>`);
   });
   out.push('</svg>');
   return `<figure><figcaption><b>${esc(c.title)}</b></figcaption>${legend(col)}${out.join('\n')}</figure>`;
@@ -136,27 +144,32 @@ export function renderLineChart(c: LineChart): string {
   const py = (v: number) => T + H - (v / yTop) * H;
   const col = colours(c.series.map((s) => s.name));
   const out = [
-    `<svg class="chart" id="${esc(c.id)}" xmlns="http://www.w3.org/2000/svg" width="${L + W + 180}" height="${T + H + 40}">`,
+    `<svg class="chart" id="${esc(c.id)}" xmlns="http://www.w3.org/2000/svg" ` +
+      `width="${L + W + 180}" height="${T + H + 40}">`,
   ];
   out.push('<g class="axis">');
   for (const g of ticks(yTop))
     out.push(
-      `<line x1="${L}" x2="${L + W}" y1="${py(g)}" y2="${py(g)}"/><text x="${L - 36}" y="${py(g) + 4}">${gridText(g)}</text>`,
+      `<line x1="${L}" x2="${L + W}" y1="${py(g)}" y2="${py(g)}"/><text ` +
+        `x="${L - 36}" y="${py(g) + 4}">${gridText(g)}</text>`,
     );
   for (const v of [...new Set(xs)]) out.push(`<text x="${px(v) - 3}" y="${T + H + 16}">${v}</text>`);
   out.push(
-    `<text class="lane-label" x="${L + W / 2 - 30}" y="${T + H + 32}">${esc(c.xLabel)}</text><text class="lane-label" x="4" y="${T - 6}">${esc(c.unit)}</text></g>`,
+    `<text class="lane-label" x="${L + W / 2 - 30}" y="${T + H + 32}">${esc(c.xLabel)}</text><text ` +
+      `class="lane-label" x="4" y="${T - 6}">${esc(c.unit)}</text></g>`,
   );
   for (const s of c.series) {
     const pts = [...s.points].sort((a, b) => a[0] - b[0]);
     const colour = col.get(s.name)!;
     out.push(
-      `<polyline fill="none" stroke="${colour}" stroke-width="2" points="${pts.map((p) => `${px(p[0])},${py(p[1])}`).join(' ')}"/>`,
+      `<polyline fill="none" stroke="${colour}" stroke-width="2" ` +
+        `points="${pts.map((p) => `${px(p[0])},${py(p[1])}`).join(' ')}"/>`,
     );
     for (const p of pts) {
       const tip = `${s.name}, ${c.xLabel} ${p[0]}: ${fmt(p[1])} ${c.unit}`;
       out.push(
-        `<circle class="bar" data-series="${esc(s.name)}" cx="${px(p[0])}" cy="${py(p[1])}" r="4" fill="${colour}"><title>${esc(tip)}</title></circle>`,
+        `<circle class="bar" data-series="${esc(s.name)}" cx="${px(p[0])}" ` +
+          `cy="${py(p[1])}" r="4" fill="${colour}"><title>${esc(tip)}</title></circle>`,
       );
     }
     const last = pts.at(-1);

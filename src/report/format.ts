@@ -109,7 +109,9 @@ export interface LeaderTerm {
 export interface Linearizability {
   /** The partition (credential) that was refuted. */
   readonly partition: string;
-  /** The longest linearizable prefix: operation ids (with the commit, for a split recovery) and the state after each. */
+  /**
+   * The longest linearizable prefix: operation ids (with the commit, for a split recovery) and the state after each.
+   */
   readonly longest: readonly { readonly op: number; readonly label: string; readonly state: string }[];
   /** The operations none of which can come next. */
   readonly stuck: readonly { readonly op: number; readonly label: string }[];

@@ -65,7 +65,8 @@ h1 { font-size: 1.6rem; } h2 { border-bottom: 1px solid var(--line); padding-bot
 code, pre { font: 12.5px/1.45 ui-monospace, SFMono-Regular, Menlo, monospace; }
 pre { background: #f6f8fa; padding: .6rem .8rem; overflow: auto; border-radius: 6px; }
 pre.mermaid { background: none; text-align: center; }
-table { border-collapse: collapse; margin: .5rem 0; } td, th { border: 1px solid var(--line); padding: .2rem .5rem; vertical-align: top; }
+table { border-collapse: collapse; margin: .5rem 0; }
+td, th { border: 1px solid var(--line); padding: .2rem .5rem; vertical-align: top; }
 th { background: #f6f8fa; text-align: left; }
 .figures td:first-child { color: var(--muted); }
 .verdict-ok { color: var(--ok); font-weight: 600; } .verdict-bad { color: var(--bad); font-weight: 600; }
@@ -87,7 +88,8 @@ svg .violation line { stroke: var(--bad); stroke-width: 2; stroke-dasharray: 5 3
 svg .violation text { fill: var(--bad); font-weight: 700; font-size: 12px; }
 svg .lifeline { stroke: var(--line); } svg .msg { stroke: #455a64; fill: none; } svg .msg-head { fill: #455a64; }
 svg .fault-band { fill: var(--crash); opacity: .6; } svg .note-dot { fill: #78909c; }
-.legend span { display: inline-block; margin-right: 1rem; } .legend i { display: inline-block; width: .9rem; height: .9rem;
+.legend span { display: inline-block; margin-right: 1rem; }
+.legend i { display: inline-block; width: .9rem; height: .9rem;
   margin-right: .3rem; vertical-align: -2px; border-radius: 2px; }
 .steps { border-collapse: collapse; } .steps td { border: none; border-bottom: 1px solid #eee; padding: 0 .4rem; }
 .steps td.t { color: var(--muted); text-align: right; white-space: nowrap; }

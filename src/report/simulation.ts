@@ -45,7 +45,9 @@ export function reportSimulatedRun(r: RunResult, env: ScenarioEnv): ReportRun {
 /** The report of a traced run; `fleet`: the run's fleet (null for an attack that runs none). */
 export function simulatedRun(r: RunResult, fleet: SimFleet | null): ReportRun {
   const id = `${r.suite}-${r.run}`.replace(/[^A-Za-z0-9-]/g, '-');
-  const title = `${r.suite} run ${r.run} (${r.name}${r.broken ? `, broken variant ${r.broken}` : ''}), seed ${JSON.stringify(r.seed)}`;
+  const title =
+    `${r.suite} run ${r.run} (${r.name}${r.broken ? `, broken variant ${r.broken}` : ''}), ` +
+    `seed ${JSON.stringify(r.seed)}`;
   const time = fleet ? tickTime(fleet) : (t: number) => t;
   const timeline = fleet ? fleetTimeline(fleet, r.history) : historyOnly(r.history);
   const lin = r.violation?.invariant === 'INV-5' ? linearizability(checkLinearizable(recordModel, r.history)) : null;
@@ -100,7 +102,8 @@ export function faultBands(fleet: SimFleet, end: number): TimelineFault[] {
       .reverse()
       .find((f) => f.at <= from && f.fault.type === 'Crash' && f.fault.replica === replica);
     const inSave = cause?.fault.type === 'Crash' && cause.fault.afterWrites !== undefined && cause.at < from;
-    const label = `r${replica} down ${from}–${at} ms${inSave ? ` (crashed inside a save: ${describeFault(cause.fault)} at ${cause.at} ms)` : ''}`;
+    const torn = inSave ? ` (crashed inside a save: ${describeFault(cause.fault)} at ${cause.at} ms)` : '';
+    const label = `r${replica} down ${from}–${at} ms${torn}`;
     bands.push({ kind: inSave ? 'torn-save' : 'crash', replicas: [replica], start: from, end: at, label });
   };
   for (const e of fleet.lifeLog) {
@@ -280,12 +283,14 @@ export function describeReplica(s: ReplicaState | null): string[] {
   if (s === null) return ['down'];
   const raft = s.raft;
   const d = raft.durable;
-  const head = `${raft.role}${s.serving ? ' (serving)' : ''}${d.recovering ? ' (recovering)' : ''}, term ${d.currentTerm}`;
+  const flags = `${s.serving ? ' (serving)' : ''}${d.recovering ? ' (recovering)' : ''}`;
+  const head = `${raft.role}${flags}, term ${d.currentTerm}`;
   const lines = [head, `log ${d.log.length}, commit ${raft.commitIndex}, applied ${s.lastApplied}`];
   for (const [credential, rec] of Object.entries(s.node.vault.records)) {
     const pending = Object.keys(rec.pending).length;
     lines.push(
-      `${credentialName(credential)}: ${rec.status}, ${rec.attemptsUsed}/${rec.guessLimit} attempts${pending ? `, ${pending} pending` : ''}`,
+      `${credentialName(credential)}: ${rec.status}, ` +
+        `${rec.attemptsUsed}/${rec.guessLimit} attempts${pending ? `, ${pending} pending` : ''}`,
     );
   }
   return lines;

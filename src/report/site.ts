@@ -95,16 +95,20 @@ export function buildSite(o: SiteOptions): SiteSummary {
   const benchFile = o.bench ?? join(o.root, 'bench', 'results.json');
   const bench = existsSync(benchFile)
     ? renderBench(JSON.parse(readFileSync(benchFile, 'utf8')) as BenchResults)
-    : `<p>No bench results at ${esc(benchFile)}: <code>npm run bench -- --out bench/results.json</code> writes them.</p>`;
+    : `<p>No bench results at ${esc(benchFile)}: <code>npm run ` +
+      `bench -- --out bench/results.json</code> writes them.</p>`;
   write('bench.html', page({ title: 'bkv: figures', nav: NAV }, `<h1>Figures</h1>\n${bench}`));
   for (const file of codePages) write(`code/${file}.html`, renderCode(o.root, file));
   const toc = titles.map(([href, t]) => `<li><a href="${esc(href)}">${esc(t)}</a></li>`).join('');
   const index = [
     '<h1>bkv: an executable reference specification of an HSM-based Backup Key Vault</h1>',
     `<h2>The chapters</h2><ol class="toc">${toc}</ol>`,
-    `<h2>Beside them</h2><ul><li><a href="rules.html">the rules</a>: ${rules.length} rules, where each is stated, implemented and tested</li>`,
-    '<li><a href="machines.html">the machines</a>: the XState models as state diagrams, with their covered transitions</li>',
-    '<li><a href="bench.html">the figures</a>: bkv against the peers and the floor, the replicated vault, the targets</li></ul>',
+    `<h2>Beside them</h2><ul><li><a href="rules.html">the rules</a>: ` +
+      `${rules.length} rules, where each is stated, implemented and tested</li>`,
+    '<li><a href="machines.html">the machines</a>: ' +
+      'the XState models as state diagrams, with their covered transitions</li>',
+    '<li><a href="bench.html">the figures</a>: bkv against the ' +
+      'peers and the floor, the replicated vault, the targets</li></ul>',
   ].join('\n');
   write('index.html', page({ title: 'bkv: the specification', nav: NAV }, index));
   const bytes = dirBytes(o.out);
@@ -277,7 +281,10 @@ function renderRules(
       `<p class="where">tests: ${tests.map(link).join(', ') || 'none'}</p></section>`,
     ].join('\n');
   });
-  return `<h1>The rules</h1><p>G1–G5 (spec ch. 5) and the invariants INV-n (spec ch. 12): where each is stated, and the modules and tests that name it.</p>\n${rows.join('\n')}`;
+  return (
+    `<h1>The rules</h1><p>G1–G5 (spec ch. 5) and the invariants INV-n (spec ch. 12): ` +
+    `where each is stated, and the modules and tests that name it.</p>\n${rows.join('\n')}`
+  );
 }
 
 /** The machines of model/ as state diagrams, the transitions the conformance paths take marked. */
@@ -285,7 +292,8 @@ function renderMachines(): { html: string; diagrams: number } {
   const parts = [
     '<h1>The machines</h1>',
     '<p>Each XState machine of <code>model/</code> (spec ch. 10) as a state diagram drawn from its definition. ',
-    'A transition taken by the paths of its conformance test (<code>model/path-coverage.ts</code>: every shortest path, then one per transition they miss) is marked ✓, one never taken ✗.</p>',
+    'A transition taken by the paths of its conformance test (<code>model/path-coverage.ts</code>: ' +
+      'every shortest path, then one per transition they miss) is marked ✓, one never taken ✗.</p>',
   ];
   for (const m of MACHINES) {
     const covered = machinePathCoverage(m.name);
@@ -296,7 +304,10 @@ function renderMachines(): { html: string; diagrams: number } {
     const rows = transitions.map((t) => {
       const cls = covered === null ? '' : covered.has(t.id) ? 'covered' : 'uncovered';
       const target = t.targets.map((x) => x.split('.').slice(1).join('.')).join(', ') || '(stays)';
-      return `<tr class="${cls}"><td>${esc(t.source.split('.').slice(1).join('.') || '(any)')}</td><td>${esc(transitionLabel(t))}</td><td>${esc(target)}</td><td>${mark(t.id).trim() || '–'}</td></tr>`;
+      const source = esc(t.source.split('.').slice(1).join('.') || '(any)');
+      const label = esc(transitionLabel(t));
+      const taken = mark(t.id).trim() || '–';
+      return `<tr class="${cls}"><td>${source}</td><td>${label}</td><td>${esc(target)}</td><td>${taken}</td></tr>`;
     });
     parts.push(
       `<section class="machine" id="machine-${esc(m.name)}" data-states="${esc(stateNames(m.machine).join(' '))}">`,
@@ -305,7 +316,8 @@ function renderMachines(): { html: string; diagrams: number } {
     parts.push(`<p>${transitions.length} transitions${n === null ? '' : `, ${n} taken by the conformance paths`}.</p>`);
     parts.push(`<pre class="mermaid">${esc(diagram)}</pre>`);
     parts.push(
-      `<details><summary>transitions</summary><table><tr><th>from</th><th>event [guard] / actions</th><th>to</th><th>taken</th></tr>${rows.join('')}</table></details></section>`,
+      `<details><summary>transitions</summary><table><tr><th>from</th><th>event [guard] / ` +
+        `actions</th><th>to</th><th>taken</th></tr>${rows.join('')}</table></details></section>`,
     );
   }
   return { html: parts.join('\n'), diagrams: MACHINES.length };

@@ -54,14 +54,20 @@ function glyph(s: CounterexampleStep, cx: (p: string) => number): string {
     const dir = x2 > x1 ? 1 : -1;
     const tip = x2 - dir * 2;
     const head = `M${tip} ${mid} L${tip - dir * 7} ${mid - 4} L${tip - dir * 7} ${mid + 4} Z`;
-    return `<line class="msg" x1="${x1}" x2="${tip - dir * 6}" y1="${mid}" y2="${mid}"/><path class="msg-head" d="${head}"/>`;
+    return (
+      `<line class="msg" x1="${x1}" x2="${tip - dir * 6}" ` +
+      `y1="${mid}" y2="${mid}"/><path class="msg-head" d="${head}"/>`
+    );
   }
   const over = s.over ?? [];
   if (over.length === 0) return '';
   const xs = over.map(cx);
   if (s.kind === 'fault') {
     const x0 = Math.min(...xs) - COL / 2 + 4;
-    return `<rect class="fault-band" x="${x0}" y="3" width="${Math.max(...xs) - Math.min(...xs) + COL - 8}" height="${ROW - 6}" rx="3"/>`;
+    return (
+      `<rect class="fault-band" x="${x0}" y="3" ` +
+      `width="${Math.max(...xs) - Math.min(...xs) + COL - 8}" height="${ROW - 6}" rx="3"/>`
+    );
   }
   return xs.map((x) => `<circle class="note-dot" cx="${x}" cy="${mid}" r="4"/>`).join('');
 }

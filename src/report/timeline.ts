@@ -35,7 +35,8 @@ export function renderTimeline(t: Timeline, violation?: ReportViolation, lin?: L
     const tw = Math.max(1, x(term.end) - x0);
     const tip = `term ${term.term}: ${term.leader} leads from ${term.start} to ${term.end} ${t.unit}`;
     out.push(
-      `<g><rect class="term${k % 2 ? ' alt' : ''}" x="${x0}" y="${TOP}" width="${tw}" height="${TERM_H}"><title>${esc(tip)}</title></rect>`,
+      `<g><rect class="term${k % 2 ? ' alt' : ''}" x="${x0}" y="${TOP}" ` +
+        `width="${tw}" height="${TERM_H}"><title>${esc(tip)}</title></rect>`,
     );
     if (tw > 34) out.push(`<text x="${x0 + 3}" y="${TOP + 13}">t${term.term} ${esc(term.leader)}</text>`);
     out.push('</g>');
@@ -46,7 +47,8 @@ export function renderTimeline(t: Timeline, violation?: ReportViolation, lin?: L
     const y = replicaTop + i * REPLICA_H;
     out.push(`<text class="lane-label" x="4" y="${y + 12}">${esc(r)}</text>`);
     out.push(
-      `<line class="lifeline" x1="${LABEL_W}" x2="${LABEL_W + w}" y1="${y + REPLICA_H / 2}" y2="${y + REPLICA_H / 2}"/>`,
+      `<line class="lifeline" x1="${LABEL_W}" x2="${LABEL_W + w}" ` +
+        `y1="${y + REPLICA_H / 2}" y2="${y + REPLICA_H / 2}"/>`,
     );
   });
   out.push('<g class="faults">');
@@ -56,12 +58,15 @@ export function renderTimeline(t: Timeline, violation?: ReportViolation, lin?: L
       const kind = esc(f.kind);
       if (f.end === null) {
         const cx = x(f.start);
-        const d = `M${cx} ${y + 1} L${cx + 6} ${y + REPLICA_H / 2} L${cx} ${y + REPLICA_H - 1} L${cx - 6} ${y + REPLICA_H / 2} Z`;
+        const d =
+          `M${cx} ${y + 1} L${cx + 6} ${y + REPLICA_H / 2} L${cx} ` +
+          `${y + REPLICA_H - 1} L${cx - 6} ${y + REPLICA_H / 2} Z`;
         out.push(`<path class="mark ${kind}" d="${d}"><title>${esc(f.label)}</title></path>`);
       } else {
         const bw = Math.max(2, x(f.end) - x(f.start));
         out.push(
-          `<rect class="band ${kind}" x="${x(f.start)}" y="${y + 2}" width="${bw}" height="${REPLICA_H - 4}"><title>${esc(f.label)}</title></rect>`,
+          `<rect class="band ${kind}" x="${x(f.start)}" y="${y + 2}" width="${bw}" ` +
+            `height="${REPLICA_H - 4}"><title>${esc(f.label)}</title></rect>`,
         );
       }
     }
@@ -86,12 +91,14 @@ export function renderTimeline(t: Timeline, violation?: ReportViolation, lin?: L
     const steps = order.get(o.id);
     if (steps) tip.push(`linearization step ${steps.join(', ')} of the longest prefix`);
     const cls = `op ${o.completion}${named.has(o.id) ? ' named' : ''}${steps ? ' prefix' : ''}`;
-    const rect = `<rect class="${cls}" data-op="${o.id}" x="${x0}" y="${y}" width="${bw}" height="${CLIENT_H - 6}" rx="3">`;
+    const rect =
+      `<rect class="${cls}" data-op="${o.id}" x="${x0}" ` + `y="${y}" width="${bw}" height="${CLIENT_H - 6}" rx="3">`;
     out.push(`<g>${rect}<title>${esc(tip.join('\n'))}</title></rect>`);
     const text = steps ? steps.join(',') : bw > 60 ? o.input : '';
     if (text)
       out.push(
-        `<text class="${steps ? 'prefix-badge' : ''}" x="${x0 + 3}" y="${y + 12}" pointer-events="none">${esc(text)}</text>`,
+        `<text class="${steps ? 'prefix-badge' : ''}" x="${x0 + 3}" ` +
+          `y="${y + 12}" pointer-events="none">${esc(text)}</text>`,
       );
     out.push('</g>');
   }
@@ -101,7 +108,8 @@ export function renderTimeline(t: Timeline, violation?: ReportViolation, lin?: L
   out.push(`<g class="axis"><line x1="${LABEL_W}" x2="${LABEL_W + w}" y1="${axisY}" y2="${axisY}"/>`);
   for (const v of ticks(t.end))
     out.push(
-      `<line x1="${x(v)}" x2="${x(v)}" y1="${axisY}" y2="${axisY + 4}"/><text x="${x(v) - 8}" y="${axisY + 16}">${v}</text>`,
+      `<line x1="${x(v)}" x2="${x(v)}" y1="${axisY}" ` +
+        `y2="${axisY + 4}"/><text x="${x(v) - 8}" y="${axisY + 16}">${v}</text>`,
     );
   out.push(`<text class="lane-label" x="4" y="${axisY + 16}">${esc(t.unit)}</text></g>`);
   // the violation

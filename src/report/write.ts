@@ -30,7 +30,8 @@ export function renderRunReport(r: RunReport): string {
   const figures = r.figures.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join('');
   const toc = r.runs.map(
     (x) =>
-      `<li><a href="#${esc(x.id)}">${esc(x.title)}</a> ${x.ok ? 'ok' : `<b>${esc(x.violation?.invariant ?? 'failed')}</b>`}</li>`,
+      `<li><a href="#${esc(x.id)}">${esc(x.title)}</a> ` +
+      `${x.ok ? 'ok' : `<b>${esc(x.violation?.invariant ?? 'failed')}</b>`}</li>`,
   );
   const body = [
     `<h1>${esc(r.title)}</h1>`,
@@ -44,9 +45,10 @@ export function renderRunReport(r: RunReport): string {
 
 function renderRun(run: ReportRun): string {
   const out = [`<section class="run" id="${esc(run.id)}"><h2>${esc(run.title)}</h2>`];
-  out.push(
-    `<p>${run.ok ? '<span class="verdict-ok">checks passed</span> (a sample run)' : '<span class="verdict-bad">failed</span>'}</p>`,
-  );
+  const verdict = run.ok
+    ? '<span class="verdict-ok">checks passed</span> (a sample run)'
+    : '<span class="verdict-bad">failed</span>';
+  out.push(`<p>${verdict}</p>`);
   if (run.replay) out.push(`<p class="replay">replay: <code>${esc(run.replay.command)}</code></p>`);
   const v = run.violation;
   if (v) {
@@ -54,7 +56,8 @@ function renderRun(run: ReportRun): string {
       ? `<p>${esc(v.why)}: ${v.operations.length ? v.operations.map((id) => `#${id}`).join(', ') : 'none'}</p>`
       : '';
     out.push(
-      `<div class="violation-box" data-invariant="${esc(v.invariant)}"><b>${esc(v.invariant)}</b>${why}<pre>${esc(v.detail)}</pre></div>`,
+      `<div class="violation-box" ` +
+        `data-invariant="${esc(v.invariant)}"><b>${esc(v.invariant)}</b>${why}<pre>${esc(v.detail)}</pre></div>`,
     );
   }
   if (run.timeline) {
@@ -64,7 +67,8 @@ function renderRun(run: ReportRun): string {
   const lin = run.linearizability;
   if (lin) {
     out.push(
-      `<h3>Linearizability: credential ${esc(lin.partition)}</h3><p>The longest linearizable prefix (numbered on the timeline):</p><ol>`,
+      `<h3>Linearizability: credential ${esc(lin.partition)}</h3><p>The ` +
+        `longest linearizable prefix (numbered on the timeline):</p><ol>`,
     );
     out.push(
       ...lin.longest.map((s) => `<li><code>${esc(s.label)}</code> ⇒ <code>${esc(s.state)}</code></li>`),
@@ -78,7 +82,8 @@ function renderRun(run: ReportRun): string {
   }
   if (run.counterexample) {
     out.push(
-      '<h3>Steps</h3><p class="where">The end of the run, step by step; each step\'s <i>state</i> unfolds the state of every replica after it.</p>',
+      '<h3>Steps</h3><p class="where">The end of the run, step by step; ' +
+        "each step's <i>state</i> unfolds the state of every replica after it.</p>",
     );
     out.push(renderCounterexample(run.counterexample, v?.detail));
   }

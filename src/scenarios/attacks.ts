@@ -22,7 +22,7 @@ import { type Scenario, type ScenarioEnv, type ScenarioReport, type ScenarioViol
 import type { ClientScript } from '../sim/client.ts';
 import { type HostileRelay, type RelayAdversary, runWithRelay } from './relay-runner.ts';
 import { attackerOps, faultTolerance, pick, randomFaults } from './generate.ts';
-import { storageFork, storageForkFleet } from './fork-attacks.ts';
+import { storageFork, storageForkFleet, storageForkSiblings } from './fork-attacks.ts';
 
 export interface AttackRun {
   /** The expectation held: checks passed (or, for an attack beyond the bound, a violation was reported). */
@@ -468,6 +468,7 @@ export const ATTACKS: readonly Attack[] = [
   isolateOnWrite,
   storageFork,
   storageForkFleet,
+  storageForkSiblings,
 ];
 
 export function getAttack(name: string): Attack {

@@ -19,6 +19,12 @@
  *                       version), so the guess commits and its KE2 leaves; the host swaps the orphan
  *                       back, the leader crashes, and r0 and the third replica would elect a leader
  *                       without the committed guess (INV-10, INV-1).
+ *   storage-fork-siblings  a fleet of 3 whose host r0 is compromised (review of issue 15): two lives
+ *                       started on one blob each leave an orphan, A (the attacker's guess) and B
+ *                       (a later life's answer to the third replica); r0 restarted on A acknowledges
+ *                       the guess again with no save, so it commits and its KE2 leaves; restarted on
+ *                       B, newer than A, r0 helps the third replica elect a leader without the guess.
+ *                       The start's reseal (durable.ts) puts the anchor past both orphans first.
  * @module
  */
 import type { Rng } from '../crypto/bytes.ts';
@@ -141,5 +147,66 @@ export const storageForkFleet: Attack = {
       }
     });
     return report('storage-fork-fleet', s, r, attacks, log, () => false);
+  },
+};
+
+export const storageForkSiblings: Attack = {
+  name: 'storage-fork-siblings',
+  summary:
+    'a fleet of 3 whose host r0 keeps two orphans of two lives started on one blob (A: a guess; B: a later ' +
+    'answer), restarts r0 on A (which acknowledges the guess again, no save: its KE2 leaves), then on B',
+  property:
+    'G5 (INV-1), leader completeness (INV-10), one vote per term (INV-8): every start reseals what it resumes ' +
+    'from, so the anchor passes both orphans before r0 releases anything; the swaps are detected rollbacks',
+  expect: 'pass',
+  run(seed: string, env: ScenarioEnv): AttackRun {
+    const s: Scenario = { seed, n: 3, faults: [], clients: [owner], faultWindowMs: 0, network: { maxDelayMs: 4 } };
+    const log: string[] = [];
+    let attacks = 0;
+    const r = runScenario(s, env, (run) => {
+      const { fleet } = run;
+      fleet.runUntil(() => fleet.events.some((e) => e.type === 'Registered') && fleet.leader() !== null, 3000);
+      for (let round = 0; round < ROUNDS; round++) {
+        // r0 must follow: while it leads, its host restarts it on its latest blob
+        for (let k = 0; k < 5 && (fleet.leader() === 0 || fleet.leader() === null); k++) {
+          if (fleet.leader() === 0) fleet.inject({ type: 'Fork', replica: 0, blob: fleet.storage(0).history.length - 1 });
+          fleet.runUntil(() => fleet.leader() !== null && fleet.leader() !== 0 && fleet.replica(0).up, 2000);
+        }
+        const leader = fleet.leader();
+        if (leader === null || leader === 0) break;
+        const third = 3 - leader;
+        fleet.runFor(100);
+        // orphan A: r0 killed right after writing the attacker's guess (the third replica cut off)
+        fleet.inject({ type: 'Partition', groups: [[third]] });
+        fleet.inject({ type: 'Crash', replica: 0, afterWrites: 1 });
+        const c = run.startClient({
+          name: `attacker/${CREDENTIAL}.${round}`,
+          credential: CREDENTIAL,
+          startAt: fleet.now,
+          ops: [{ kind: 'probe' }],
+        });
+        attacks++;
+        fleet.runUntil(() => !fleet.replica(0).up, 1000);
+        const a = fleet.replica(0).up ? null : fleet.storage(0).history.length - 1;
+        if (a === null) break;
+        // orphan B: a later life on the blob before A, killed right after writing its answer to the third replica
+        fleet.inject({ type: 'Partition', groups: [[leader]] });
+        fleet.inject({ type: 'Fork', replica: 0, blob: a - 1 });
+        const b = orphan(fleet, 0, () => undefined);
+        if (b === null) break;
+        log.push(`${fleet.now} ms  orphans kept: blob ${a} (guess ${round}), blob ${b} (a later life on blob ${a - 1})`);
+        // A: the guess acknowledged again, with no save; B: r0 and the third replica go on without it
+        fleet.inject({ type: 'Partition', groups: [[third]] });
+        fleet.inject({ type: 'Fork', replica: 0, blob: a });
+        fleet.runUntil(() => c.done, 2000);
+        log.push(`${fleet.now} ms  r0 restarted on blob ${a}, then on blob ${b}; r${leader} cut off`);
+        fleet.inject({ type: 'Partition', groups: [[leader]] });
+        fleet.inject({ type: 'Fork', replica: 0, blob: b });
+        fleet.runFor(800);
+        fleet.inject({ type: 'Heal' });
+        fleet.runFor(500);
+      }
+    });
+    return report('storage-fork-siblings', s, r, attacks, log, () => false);
   },
 };

@@ -116,7 +116,7 @@ class SimStorage extends MemoryChainStorage {
 /** The rules' persistence, telling the storage (ghost) what each save holds. */
 function observed(p: Persistence, storage: SimStorage): Persistence {
   return {
-    load: (store) => p.load(store),
+    load: (store, rng) => p.load(store, rng),
     persist: (store, version, durable, rng, prev) => {
       storage.saving = durable as Durable<Command>;
       return p.persist(store, version, durable, rng, prev);

@@ -27,7 +27,9 @@ export interface Quote {
 /** The text of declaration `name` in `source`, or null when there is none. */
 export function extractDeclaration(source: string, name: string): string | null {
   const lines = source.split('\n');
-  const head = new RegExp(`^(export )?(declare )?(async )?(function\\*?|const|let|class|interface|type|enum) ${name}\\b`);
+  const head = new RegExp(
+    `^(export )?(declare )?(async )?(function\\*?|const|let|class|interface|type|enum) ${name}\\b`,
+  );
   const start = lines.findIndex((l) => head.test(l));
   if (start < 0) return null;
   for (let i = start; i < lines.length; i++) {
@@ -44,7 +46,9 @@ export function findQuotes(chapter: string, markdown: string): Quote[] {
 }
 
 function chapters(specDir: string): string[] {
-  return readdirSync(specDir).filter((f) => f.endsWith('.md')).sort();
+  return readdirSync(specDir)
+    .filter((f) => f.endsWith('.md'))
+    .sort();
 }
 
 export interface QuoteProblem {
@@ -65,7 +69,11 @@ export function checkQuotes(root: string, specDir = join(root, 'spec')): { quote
     }
     const decl = extractDeclaration(source, q.name);
     if (decl === null) problems.push({ quote: q, problem: `${q.chapter}: ${q.source} has no declaration ${q.name}` });
-    else if (decl !== q.text) problems.push({ quote: q, problem: `${q.chapter}: the quote of ${q.name} differs from ${q.source} (run: npx bkv spec sync)` });
+    else if (decl !== q.text)
+      problems.push({
+        quote: q,
+        problem: `${q.chapter}: the quote of ${q.name} differs from ${q.source} (run: npx bkv spec sync)`,
+      });
   }
   return { quotes, problems };
 }
@@ -94,6 +102,9 @@ export function definedInvariants(markdown: string): string[] {
 }
 
 /** The invariants of `names` that no file in `testFiles` mentions. */
-export function uncoveredInvariants(names: readonly string[], testFiles: readonly { path: string; text: string }[]): string[] {
+export function uncoveredInvariants(
+  names: readonly string[],
+  testFiles: readonly { path: string; text: string }[],
+): string[] {
   return names.filter((n) => !testFiles.some((f) => new RegExp(`\\b${n}\\b`).test(f.text)));
 }

@@ -13,13 +13,17 @@
  *
  *   save(state):  seal (version, state) -> host write -> anchor := version -> (release)
  *   start:        blob older than the anchor, or none while the anchor is past 0 -> rolled back
- *                 otherwise: anchor := version of the blob; incarnation += 1
+ *                 otherwise: anchor := version of the blob; incarnation += 1; then the replica's
+ *                 host (durable.ts) reseals what it resumes from as the new life's first save
  *
- * Why it holds: an effect released from the state of version v left after the anchor reached v, so
- * every later start is on a blob of version >= v; every such blob other than v itself was written
- * later than v, by the life that wrote v or by a life that started on a blob >= v (the anchor never
- * moves back), so it descends from v. The 6ee2d9d rule numbered a life's saves from its loaded
- * version: two lives could both write `v + 1`, and the host chose which one the replica woke on.
+ * Why it holds: versions grow with the time of their write. An effect leaves in a life whose
+ * anchor stands at a version w sealing the state it comes from (its own save, or the life's reseal
+ * for an effect that needs no save), and w is then the newest blob there is; the anchor never moves
+ * back, so every later start is on a blob written after w, by that life or by a later one that
+ * started on a blob >= w: it descends from w. The 6ee2d9d rule numbered a life's saves from its
+ * loaded version: two lives could both write `v + 1`, and the host chose which one the replica woke
+ * on. The 84e9c74 rule did not reseal: two lives started on one blob could leave sibling orphans,
+ * and the anchor of a life resumed on the older one did not exclude the newer (spec ch. 6.6).
  * @module
  */
 import { type Bytes, type Rng, concat, utf8 } from '../crypto/bytes.ts';

@@ -21,9 +21,27 @@ import { seededRng } from '../crypto/rng.ts';
 import { getSuite, type SuiteId } from '../crypto/suite.ts';
 import type { ErrorCode } from '../errors.ts';
 import { MemoryHsm } from '../hsm/memory.ts';
-import { DAY_MS, DEFAULT_MAX_AGE_MS, DEFAULT_MAX_SKEW_MS, type BundleTrust, type ClientFleetState, INITIAL_CLIENT_FLEET_STATE, type ValidatedFleet, computePins, validateBundle, validateFleetInfo, validatePinned } from '../client/bundle.ts';
+import {
+  DAY_MS,
+  DEFAULT_MAX_AGE_MS,
+  DEFAULT_MAX_SKEW_MS,
+  type BundleTrust,
+  type ClientFleetState,
+  INITIAL_CLIENT_FLEET_STATE,
+  type ValidatedFleet,
+  computePins,
+  validateBundle,
+  validateFleetInfo,
+  validatePinned,
+} from '../client/bundle.ts';
 import type { ClientContext } from '../client/session.ts';
-import { type FleetArtifact, FLEET_ROLES, computeArtifactDigest, decodeArtifact, encodeArtifact } from '../fleet/artifact.ts';
+import {
+  type FleetArtifact,
+  FLEET_ROLES,
+  computeArtifactDigest,
+  decodeArtifact,
+  encodeArtifact,
+} from '../fleet/artifact.ts';
 import { decodeBundle } from '../fleet/bundle.ts';
 import { type Deployment, runDeployment } from '../fleet/deployment.ts';
 import { type FleetInfo, decodeFleetInfo, serveFleetInfo } from '../fleet/fleet-info.ts';
@@ -68,14 +86,28 @@ interface Named {
   readonly description: string;
 }
 
-export type BundleVector = Named &
-  Verdict &
-  (
-    | { readonly kind: 'fleet-info'; readonly trust: TrustJson; readonly state: unknown; readonly now: number; readonly fleetInfo: unknown; readonly intermediates?: Record<string, string> }
-    | { readonly kind: 'bundle'; readonly trust: TrustJson; readonly state: unknown; readonly now: number; readonly bundle: unknown }
-    | { readonly kind: 'pinned'; readonly pins: PinsJson; readonly servedArtifact?: string }
-    | { readonly kind: 'log'; readonly rules: LogRules; readonly entries: readonly string[] }
-  )
+export type BundleVector =
+  | (Named &
+      Verdict &
+      (
+        | {
+            readonly kind: 'fleet-info';
+            readonly trust: TrustJson;
+            readonly state: unknown;
+            readonly now: number;
+            readonly fleetInfo: unknown;
+            readonly intermediates?: Record<string, string>;
+          }
+        | {
+            readonly kind: 'bundle';
+            readonly trust: TrustJson;
+            readonly state: unknown;
+            readonly now: number;
+            readonly bundle: unknown;
+          }
+        | { readonly kind: 'pinned'; readonly pins: PinsJson; readonly servedArtifact?: string }
+        | { readonly kind: 'log'; readonly rules: LogRules; readonly entries: readonly string[] }
+      ))
   | StatementVector;
 
 /** A vector without its verdict: the inputs (Omit over each member of the union). */
@@ -91,7 +123,9 @@ function decodeTrust(t: TrustJson): BundleTrust {
     witnessKey: fromHex(t.witnessKey),
     operatorKey: fromHex(t.operatorKey),
     ...(t.vendorRoot !== undefined && { vendorRoot: fromHex(t.vendorRoot) }),
-    ...(t.requiredRoles !== undefined && { requiredRoles: t.requiredRoles.map((r, i) => readChoice(r, `trust.requiredRoles[${i}]`, FLEET_ROLES)) }),
+    ...(t.requiredRoles !== undefined && {
+      requiredRoles: t.requiredRoles.map((r, i) => readChoice(r, `trust.requiredRoles[${i}]`, FLEET_ROLES)),
+    }),
     ...(t.maxAgeMs !== undefined && { maxAgeMs: t.maxAgeMs }),
     ...(t.maxSkewMs !== undefined && { maxSkewMs: t.maxSkewMs }),
   };
@@ -99,15 +133,30 @@ function decodeTrust(t: TrustJson): BundleTrust {
 
 function decodeState(x: unknown): ClientFleetState {
   const s = x as ClientFleetState;
-  return { highestEpoch: s.highestEpoch, highestDigest: s.highestDigest, treeHead: s.treeHead === null ? null : decodeTreeHead(s.treeHead, 'state.treeHead') };
+  return {
+    highestEpoch: s.highestEpoch,
+    highestDigest: s.highestDigest,
+    treeHead: s.treeHead === null ? null : decodeTreeHead(s.treeHead, 'state.treeHead'),
+  };
 }
 
 function describeContext(c: ClientContext) {
-  return { suite: c.params.suite.id, channelProtocol: c.noise.protocolName, channelKey: toHex(c.channelKey), opaqueServerKey: toHex(c.opaqueServerKey) };
+  return {
+    suite: c.params.suite.id,
+    channelProtocol: c.noise.protocolName,
+    channelKey: toHex(c.channelKey),
+    opaqueServerKey: toHex(c.opaqueServerKey),
+  };
 }
 
 function describeValidated(v: ValidatedFleet) {
-  return { epoch: v.epoch, fleetId: v.artifact.fleetId, context: describeContext(v.context), ...(v.retiring !== undefined && { retiring: describeContext(v.retiring) }), state: v.state };
+  return {
+    epoch: v.epoch,
+    fleetId: v.artifact.fleetId,
+    context: describeContext(v.context),
+    ...(v.retiring !== undefined && { retiring: describeContext(v.retiring) }),
+    state: v.state,
+  };
 }
 
 /** The bytes a client computes on the way (for an implementer to compare step by step). */
@@ -127,13 +176,24 @@ export function computeBundleIntermediates(fleetInfo: unknown): Record<string, s
 export function runBundleVector(v: Inputs): Verdict {
   switch (v.kind) {
     case 'fleet-info':
-      return verdictOf(() => describeValidated(validateFleetInfo(decodeFleetInfo(v.fleetInfo), decodeTrust(v.trust), decodeState(v.state), v.now)));
+      return verdictOf(() =>
+        describeValidated(
+          validateFleetInfo(decodeFleetInfo(v.fleetInfo), decodeTrust(v.trust), decodeState(v.state), v.now),
+        ),
+      );
     case 'bundle':
-      return verdictOf(() => describeValidated(validateBundle(decodeBundle(v.bundle), decodeTrust(v.trust), decodeState(v.state), v.now)));
+      return verdictOf(() =>
+        describeValidated(validateBundle(decodeBundle(v.bundle), decodeTrust(v.trust), decodeState(v.state), v.now)),
+      );
     case 'pinned':
       return verdictOf(() => {
         const p = v.pins;
-        const pins = { suite: p.suite as SuiteId, channelProtocol: p.channelProtocol, channelKey: fromHex(p.channelKey), opaqueServerKey: fromHex(p.opaqueServerKey) };
+        const pins = {
+          suite: p.suite as SuiteId,
+          channelProtocol: p.channelProtocol,
+          channelKey: fromHex(p.channelKey),
+          opaqueServerKey: fromHex(p.opaqueServerKey),
+        };
         return describeContext(validatePinned(pins, v.servedArtifact));
       });
     case 'log':
@@ -153,10 +213,18 @@ export function verifyBundleVectors(vs: readonly BundleVector[]): string[] {
     const problems: string[] = [];
     const want = canonicalJson({ valid: v.valid, code: v.code, result: v.result });
     const got = runBundleVector(v);
-    if (canonicalJson(got) !== want) problems.push(`${v.kind} "${v.name}": expected ${v.valid ? 'valid' : v.code} ${want.slice(0, 80)}…, got ${got.valid ? 'valid' : got.code} ${canonicalJson(got).slice(0, 80)}…`);
+    if (canonicalJson(got) !== want)
+      problems.push(
+        `${v.kind} "${v.name}": expected ${v.valid ? 'valid' : v.code} ${want.slice(0, 80)}…, ` +
+          `got ${got.valid ? 'valid' : got.code} ${canonicalJson(got).slice(0, 80)}…`,
+      );
     if (v.kind === 'fleet-info' && v.intermediates !== undefined) {
       const ours = verdictOf(() => computeBundleIntermediates(v.fleetInfo));
-      for (const [k, x] of Object.entries(v.intermediates)) if (!ours.valid || (ours.result as Record<string, string>)[k] !== x) problems.push(`${v.kind} "${v.name}": intermediate ${k} ${ours.valid ? 'differs' : `cannot be computed (${ours.code})`}`);
+      for (const [k, x] of Object.entries(v.intermediates))
+        if (!ours.valid || (ours.result as Record<string, string>)[k] !== x)
+          problems.push(
+            `${v.kind} "${v.name}": intermediate ${k} ${ours.valid ? 'differs' : `cannot be computed (${ours.code})`}`,
+          );
     }
     return problems;
   });
@@ -197,7 +265,11 @@ function deployWorld(): World {
     startTime: START,
   });
   const strangerHsm = memory('stranger');
-  return { d, stranger: hsmSigner(strangerHsm, 'stranger/signing'), strangerChannelKey: toHex(strangerHsm.generateKey('stranger/channel', 'x25519').publicKey!) };
+  return {
+    d,
+    stranger: hsmSigner(strangerHsm, 'stranger/signing'),
+    strangerChannelKey: toHex(strangerHsm.generateKey('stranger/channel', 'x25519').publicKey!),
+  };
 }
 
 /** `artifact` published as epoch 1 of a log of its own: what a witness showing a split view (or an impostor) signs. */
@@ -229,7 +301,11 @@ function withExtractableChannelKey(text: string, d: Deployment): string {
     ...a,
     replicas: a.replicas.map((r) => ({
       ...r,
-      attestations: r.attestations.map((st) => (st.body.event === 'key' && st.body.label.endsWith('/channel') ? d.vendor.attest({ ...st.body, attributes: { ...st.body.attributes, extractable: true } }) : st)),
+      attestations: r.attestations.map((st) =>
+        st.body.event === 'key' && st.body.label.endsWith('/channel')
+          ? d.vendor.attest({ ...st.body, attributes: { ...st.body.attributes, extractable: true } })
+          : st,
+      ),
     })),
   }));
 }
@@ -240,9 +316,14 @@ function cases(w: World): Case[] {
   const { d, stranger } = w;
   const ts = d.bundles.map((b) => b.report!.timestamp);
   const now = (epoch: number) => ts[epoch - 1]! + MINUTE;
-  const trust: TrustJson = { namespace: NAMESPACE, witnessKey: toHex(d.witness.publicKey), operatorKey: toHex(d.operator.publicKey) };
+  const trust: TrustJson = {
+    namespace: NAMESPACE,
+    witnessKey: toHex(d.witness.publicKey),
+    operatorKey: toHex(d.operator.publicKey),
+  };
   const vendorTrust: TrustJson = { ...trust, vendorRoot: toHex(d.vendor.rootKey) };
-  const serve = (epoch: number, o: { knownTreeSize?: number; treeSize?: number } = {}) => serveFleetInfo(d.log, d.bundles[epoch - 1]!, { treeSize: epoch, ...o });
+  const serve = (epoch: number, o: { knownTreeSize?: number; treeSize?: number } = {}) =>
+    serveFleetInfo(d.log, d.bundles[epoch - 1]!, { treeSize: epoch, ...o });
   const accept = (info: FleetInfo, state: ClientFleetState, t: TrustJson = trust) =>
     validateFleetInfo(info, decodeTrust(t), state, info.bundle.report!.timestamp + MINUTE).state;
   const s0 = INITIAL_CLIENT_FLEET_STATE;
@@ -253,13 +334,32 @@ function cases(w: World): Case[] {
   const a1 = d.bundles[0]!.artifact;
   const splitTs = ts[0]! + 1000;
   const split = publishElsewhere(a1, d.witness, d.operator, splitTs);
-  const substituted = editArtifact(a1, (a) => ({ ...a, keys: a.keys.map((k) => (k.role === 'channel' ? { ...k, key: { ...k.key, publicKey: w.strangerChannelKey } } : k)) }));
+  const substituted = editArtifact(a1, (a) => ({
+    ...a,
+    keys: a.keys.map((k) => (k.role === 'channel' ? { ...k, key: { ...k.key, publicKey: w.strangerChannelKey } } : k)),
+  }));
   const substitutedInfo = publishElsewhere(substituted, d.witness, d.operator, splitTs);
-  const noChannel = publishElsewhere(editArtifact(a1, (a) => ({ ...a, keys: a.keys.filter((k) => k.role !== 'channel') })), d.witness, d.operator, splitTs);
+  const noChannel = publishElsewhere(
+    editArtifact(a1, (a) => ({ ...a, keys: a.keys.filter((k) => k.role !== 'channel') })),
+    d.witness,
+    d.operator,
+    splitTs,
+  );
   const pretty = JSON.stringify(JSON.parse(a1), null, 1);
-  const alteredAttestation = canonicalJson(edited(JSON.parse(a1), (a) => (a.replicas[0].attestations[0].signature = flipLastHexDigit(a.replicas[0].attestations[0].signature))));
+  const alteredAttestation = canonicalJson(
+    edited(
+      JSON.parse(a1),
+      (a) => (a.replicas[0].attestations[0].signature = flipLastHexDigit(a.replicas[0].attestations[0].signature)),
+    ),
+  );
 
-  const info = (name: string, description: string, want: Case['want'], fleetInfo: FleetInfo, o: { state?: ClientFleetState; now?: number; trust?: TrustJson; intermediates?: boolean } = {}): Case => ({
+  const info = (
+    name: string,
+    description: string,
+    want: Case['want'],
+    fleetInfo: FleetInfo,
+    o: { state?: ClientFleetState; now?: number; trust?: TrustJson; intermediates?: boolean } = {},
+  ): Case => ({
     kind: 'fleet-info',
     name,
     description,
@@ -270,7 +370,13 @@ function cases(w: World): Case[] {
     fleetInfo,
     ...(o.intermediates === true && { intermediates: computeBundleIntermediates(fleetInfo) }),
   });
-  const tampered = (name: string, description: string, want: ErrorCode, f: (copy: any) => void, o: Parameters<typeof info>[4] = {}) => info(name, description, want, edited(info1, f), { now: now(1), ...o });
+  const tampered = (
+    name: string,
+    description: string,
+    want: ErrorCode,
+    f: (copy: any) => void,
+    o: Parameters<typeof info>[4] = {},
+  ) => info(name, description, want, edited(info1, f), { now: now(1), ...o });
   const report1 = info1.bundle.report!;
   const statement1 = encodeStatement(statementOf(report1));
   /** A report edited field by field, its serialized_message re-derived (what a careful forger sends). */
@@ -290,26 +396,116 @@ function cases(w: World): Case[] {
   ): Case => ({ kind: 'log', name, description, want, rules, entries: texts });
   const pins = (() => {
     const p = computePins(a1);
-    return { suite: p.suite, channelProtocol: p.channelProtocol, channelKey: toHex(p.channelKey), opaqueServerKey: toHex(p.opaqueServerKey) };
+    return {
+      suite: p.suite,
+      channelProtocol: p.channelProtocol,
+      channelKey: toHex(p.channelKey),
+      opaqueServerKey: toHex(p.opaqueServerKey),
+    };
   })();
-  const pinned = (name: string, description: string, want: Case['want'], o: { pins?: PinsJson; servedArtifact?: string } = {}): Case => ({ kind: 'pinned', name, description, want, pins: o.pins ?? pins, ...(o.servedArtifact !== undefined && { servedArtifact: o.servedArtifact }) });
-  const bare = (name: string, description: string, want: Case['want'], state: ClientFleetState): Case => ({ kind: 'bundle', name, description, want, trust, state, now: now(1), bundle: d.bundles[0]! });
+  const pinned = (
+    name: string,
+    description: string,
+    want: Case['want'],
+    o: { pins?: PinsJson; servedArtifact?: string } = {},
+  ): Case => ({
+    kind: 'pinned',
+    name,
+    description,
+    want,
+    pins: o.pins ?? pins,
+    ...(o.servedArtifact !== undefined && { servedArtifact: o.servedArtifact }),
+  });
+  const bare = (name: string, description: string, want: Case['want'], state: ClientFleetState): Case => ({
+    kind: 'bundle',
+    name,
+    description,
+    want,
+    trust,
+    state,
+    now: now(1),
+    bundle: d.bundles[0]!,
+  });
 
   return [
     // accepted
-    info('epoch 1, fresh client', 'the first epoch served with the tree head of size 1 (empty inclusion proof) to a client that has accepted nothing', 'valid', info1, { intermediates: true }),
-    info('epoch 2 after epoch 1 (rotation)', 'fleet-2 with the retiring keys of fleet-1, with the consistency proof from the accepted head of size 1: the result has a retiring context', 'valid', serve(2, { knownTreeSize: 1 }), { state: s1 }),
-    info('epoch 3 after epoch 2 (retirement)', 'fleet-2 alone, consistent with the head of size 2', 'valid', serve(3, { knownTreeSize: 2 }), { state: s2 }),
-    info('epoch 3 after epoch 1 (an epoch skipped)', 'the consistency proof goes from size 1 to size 3', 'valid', serve(3, { knownTreeSize: 1 }), { state: s1 }),
-    info('epoch 1 again', 'the accepted bundle served again with the same head: accepted, the state unchanged', 'valid', info1, { state: s1 }),
-    info('epoch 1 with the vendor root pinned', "step 11: the artifact's replica attestations chain to the vendor root and its keys are the attested ones", 'valid', info1, { trust: vendorTrust }),
-    info('epoch 2 with the retiring roles required', 'requiredRoles names the four session and retiring roles; the vendor root is pinned too', 'valid', serve(2), {
-      trust: { ...vendorTrust, requiredRoles: ['channel', 'opaque-server', 'retiring-channel', 'retiring-opaque-server'] },
-    }),
-    info('the oldest timestamp in the window', 'now = timestamp + maxAge (30 days): the bound is inclusive', 'valid', info1, { now: ts[0]! + DEFAULT_MAX_AGE_MS }),
-    info('a witness clock at the skew limit', 'now = timestamp - maxSkew (10 minutes): the bound is inclusive', 'valid', info1, { now: ts[0]! - DEFAULT_MAX_SKEW_MS }),
+    info(
+      'epoch 1, fresh client',
+      'the first epoch served with the tree head of size 1 (empty ' +
+        'inclusion proof) to a client that has accepted nothing',
+      'valid',
+      info1,
+      { intermediates: true },
+    ),
+    info(
+      'epoch 2 after epoch 1 (rotation)',
+      'fleet-2 with the retiring keys of fleet-1, with the consistency proof ' +
+        'from the accepted head of size 1: the result has a retiring context',
+      'valid',
+      serve(2, { knownTreeSize: 1 }),
+      { state: s1 },
+    ),
+    info(
+      'epoch 3 after epoch 2 (retirement)',
+      'fleet-2 alone, consistent with the head of size 2',
+      'valid',
+      serve(3, { knownTreeSize: 2 }),
+      { state: s2 },
+    ),
+    info(
+      'epoch 3 after epoch 1 (an epoch skipped)',
+      'the consistency proof goes from size 1 to size 3',
+      'valid',
+      serve(3, { knownTreeSize: 1 }),
+      { state: s1 },
+    ),
+    info(
+      'epoch 1 again',
+      'the accepted bundle served again with the same head: accepted, the state unchanged',
+      'valid',
+      info1,
+      { state: s1 },
+    ),
+    info(
+      'epoch 1 with the vendor root pinned',
+      "step 11: the artifact's replica attestations chain to the vendor root and its keys are the attested ones",
+      'valid',
+      info1,
+      { trust: vendorTrust },
+    ),
+    info(
+      'epoch 2 with the retiring roles required',
+      'requiredRoles names the four session and retiring roles; the vendor root is pinned too',
+      'valid',
+      serve(2),
+      {
+        trust: {
+          ...vendorTrust,
+          requiredRoles: ['channel', 'opaque-server', 'retiring-channel', 'retiring-opaque-server'],
+        },
+      },
+    ),
+    info(
+      'the oldest timestamp in the window',
+      'now = timestamp + maxAge (30 days): the bound is inclusive',
+      'valid',
+      info1,
+      { now: ts[0]! + DEFAULT_MAX_AGE_MS },
+    ),
+    info(
+      'a witness clock at the skew limit',
+      'now = timestamp - maxSkew (10 minutes): the bound is inclusive',
+      'valid',
+      info1,
+      { now: ts[0]! - DEFAULT_MAX_SKEW_MS },
+    ),
     // decoding the wire form
-    tampered('an unknown member', 'the fleet info carries a member the format does not have', 'MalformedMessage', (x) => (x.note = 'x')),
+    tampered(
+      'an unknown member',
+      'the fleet info carries a member the format does not have',
+      'MalformedMessage',
+      (x) => (x.note = 'x'),
+    ),
     tampered(
       'a signature in uppercase hex',
       'byte strings have one encoding: lowercase hex',
@@ -357,7 +553,7 @@ function cases(w: World): Case[] {
     ),
     tampered(
       'no witness signature',
-      "step 1: the counter-signature alone",
+      'step 1: the counter-signature alone',
       'WitnessSignatureInvalid',
       (x) => delete x.bundle.report,
     ),
@@ -367,17 +563,24 @@ function cases(w: World): Case[] {
       'OperatorSignatureInvalid',
       (x) => delete x.bundle.operatorCounterSignature,
     ),
-    tampered(
-      'digest altered',
-      'step 2: the digest is not SHA-256 of the artifact',
-      'DigestMismatch',
-      (x) => reported(x, (r) => (r.digest = flipLastHexDigit(r.digest as string))),
+    tampered('digest altered', 'step 2: the digest is not SHA-256 of the artifact', 'DigestMismatch', (x) =>
+      reported(x, (r) => (r.digest = flipLastHexDigit(r.digest as string))),
     ),
-    tampered('artifact altered', 'step 2: issuedAt changed by 1 ms (still canonical), digest kept', 'DigestMismatch', (x) => (x.bundle.artifact = editArtifact(a1, (a) => ({ ...a, issuedAt: a.issuedAt + 1 })))),
-    tampered('artifact not canonical', "step 3: the artifact pretty-printed, with its own digest (the signatures are not reached)", 'MalformedMessage', (x) => {
-      x.bundle.artifact = pretty;
-      x.bundle.digest = toHex(computeArtifactDigest(pretty));
-    }),
+    tampered(
+      'artifact altered',
+      'step 2: issuedAt changed by 1 ms (still canonical), digest kept',
+      'DigestMismatch',
+      (x) => (x.bundle.artifact = editArtifact(a1, (a) => ({ ...a, issuedAt: a.issuedAt + 1 }))),
+    ),
+    tampered(
+      'artifact not canonical',
+      'step 3: the artifact pretty-printed, with its own digest (the signatures are not reached)',
+      'MalformedMessage',
+      (x) => {
+        x.bundle.artifact = pretty;
+        x.bundle.digest = toHex(computeArtifactDigest(pretty));
+      },
+    ),
     // step 4: the witness signature
     tampered(
       'witness signature altered',
@@ -385,7 +588,13 @@ function cases(w: World): Case[] {
       'WitnessSignatureInvalid',
       (x) => (x.bundle.report.signature = flipLastHexDigit(x.bundle.report.signature)),
     ),
-    info('witness signature by another key', 'step 4: the bundle published through a log signed by a key the client does not pin, counter-signed by the real operator', 'WitnessSignatureInvalid', publishElsewhere(a1, stranger, d.operator, ts[0]!)),
+    info(
+      'witness signature by another key',
+      'step 4: the bundle published through a log signed by a key ' +
+        'the client does not pin, counter-signed by the real operator',
+      'WitnessSignatureInvalid',
+      publishElsewhere(a1, stranger, d.operator, ts[0]!),
+    ),
     tampered(
       'key id of another key',
       "step 4: the report's key_id is not the last byte of the pinned auditor key",
@@ -410,10 +619,15 @@ function cases(w: World): Case[] {
       'WitnessSignatureInvalid',
       (x) => reported(x, (r) => (r.version = r.ciphersuite = 2)),
     ),
-    tampered('roles swapped in the bundle', 'step 4: the operator signed the statement and the witness counter-signed', 'WitnessSignatureInvalid', (x) => {
-      x.bundle.report.signature = toHex(d.operator.sign(statement1));
-      x.bundle.operatorCounterSignature = toHex(d.witness.sign(fromHex(x.bundle.report.signature)));
-    }),
+    tampered(
+      'roles swapped in the bundle',
+      'step 4: the operator signed the statement and the witness counter-signed',
+      'WitnessSignatureInvalid',
+      (x) => {
+        x.bundle.report.signature = toHex(d.operator.sign(statement1));
+        x.bundle.operatorCounterSignature = toHex(d.witness.sign(fromHex(x.bundle.report.signature)));
+      },
+    ),
     info(
       'a report of another namespace',
       "step 4: the auditor signed the artifact's digest for another namespace",
@@ -422,47 +636,199 @@ function cases(w: World): Case[] {
         x.bundle.report = signStatement(d.witness, { ...statementOf(report1), namespace: OTHER_NAMESPACE });
       }),
     ),
-    info('pinned keys swapped', 'step 4: the app pins the operator key as the witness key and the other way round', 'WitnessSignatureInvalid', info1, { trust: { ...trust, witnessKey: trust.operatorKey, operatorKey: trust.witnessKey } }),
+    info(
+      'pinned keys swapped',
+      'step 4: the app pins the operator key as the witness key and the other way round',
+      'WitnessSignatureInvalid',
+      info1,
+      { trust: { ...trust, witnessKey: trust.operatorKey, operatorKey: trust.witnessKey } },
+    ),
     // step 5: the counter-signature
-    tampered('counter-signature altered', 'step 5: one bit of the counter-signature', 'OperatorSignatureInvalid', (x) => (x.bundle.operatorCounterSignature = flipLastHexDigit(x.bundle.operatorCounterSignature))),
-    info('counter-signature by another key', 'step 5: the real witness signature, counter-signed by a key the client does not pin', 'OperatorSignatureInvalid', publishElsewhere(a1, d.witness, stranger, ts[0]!)),
+    tampered(
+      'counter-signature altered',
+      'step 5: one bit of the counter-signature',
+      'OperatorSignatureInvalid',
+      (x) => (x.bundle.operatorCounterSignature = flipLastHexDigit(x.bundle.operatorCounterSignature)),
+    ),
+    info(
+      'counter-signature by another key',
+      'step 5: the real witness signature, counter-signed by a key the client does not pin',
+      'OperatorSignatureInvalid',
+      publishElsewhere(a1, d.witness, stranger, ts[0]!),
+    ),
     tampered(
       'counter-signature over the statement',
       'step 5: the operator signed the statement bytes instead of the 64 bytes of the auditor signature',
       'OperatorSignatureInvalid',
       (x) => (x.bundle.operatorCounterSignature = toHex(d.operator.sign(statement1))),
     ),
-    tampered('counter-signature of another epoch', "step 5: epoch 2's counter-signature on epoch 1", 'OperatorSignatureInvalid', (x) => (x.bundle.operatorCounterSignature = d.bundles[1]!.operatorCounterSignature)),
+    tampered(
+      'counter-signature of another epoch',
+      "step 5: epoch 2's counter-signature on epoch 1",
+      'OperatorSignatureInvalid',
+      (x) => (x.bundle.operatorCounterSignature = d.bundles[1]!.operatorCounterSignature),
+    ),
     // steps 6-9
-    info('another namespace pinned', "step 6: a valid bundle of another app's namespace", 'NamespaceMismatch', info1, { trust: { ...trust, namespace: OTHER_NAMESPACE } }),
-    info('older than the window', 'step 7: now = timestamp + maxAge + 1 ms', 'TimestampOutOfWindow', info1, { now: ts[0]! + DEFAULT_MAX_AGE_MS + 1 }),
-    info('ahead of the client clock', 'step 7: now = timestamp - maxSkew - 1 ms', 'TimestampOutOfWindow', info1, { now: ts[0]! - DEFAULT_MAX_SKEW_MS - 1 }),
-    info('a one-day window', 'step 7: the app sets maxAgeMs to one day; the bundle is one day and 1 ms old', 'TimestampOutOfWindow', info1, { now: ts[0]! + DAY_MS + 1, trust: { ...trust, maxAgeMs: DAY_MS } }),
-    info('rollback to epoch 1 after epoch 3', 'step 8: a replayed old bundle, to a client at epoch 3', 'StaleEpoch', info1, { state: s3 }),
-    info('another digest at the accepted epoch', 'step 8: the client accepted a split view of epoch 1 (a substituted channel key) and is now served the real epoch 1', 'LogEquivocation', info1, {
-      state: accept(substitutedInfo, s0),
+    info('another namespace pinned', "step 6: a valid bundle of another app's namespace", 'NamespaceMismatch', info1, {
+      trust: { ...trust, namespace: OTHER_NAMESPACE },
     }),
-    info('a retiring role required at epoch 1', 'step 9: requiredRoles includes retiring-channel, which epoch 1 does not have', 'MissingRole', info1, { trust: { ...trust, requiredRoles: ['channel', 'opaque-server', 'retiring-channel'] } }),
+    info('older than the window', 'step 7: now = timestamp + maxAge + 1 ms', 'TimestampOutOfWindow', info1, {
+      now: ts[0]! + DEFAULT_MAX_AGE_MS + 1,
+    }),
+    info('ahead of the client clock', 'step 7: now = timestamp - maxSkew - 1 ms', 'TimestampOutOfWindow', info1, {
+      now: ts[0]! - DEFAULT_MAX_SKEW_MS - 1,
+    }),
+    info(
+      'a one-day window',
+      'step 7: the app sets maxAgeMs to one day; the bundle is one day and 1 ms old',
+      'TimestampOutOfWindow',
+      info1,
+      { now: ts[0]! + DAY_MS + 1, trust: { ...trust, maxAgeMs: DAY_MS } },
+    ),
+    info(
+      'rollback to epoch 1 after epoch 3',
+      'step 8: a replayed old bundle, to a client at epoch 3',
+      'StaleEpoch',
+      info1,
+      { state: s3 },
+    ),
+    info(
+      'another digest at the accepted epoch',
+      'step 8: the client accepted a split view of epoch 1 (a ' +
+        'substituted channel key) and is now served the real epoch 1',
+      'LogEquivocation',
+      info1,
+      {
+        state: accept(substitutedInfo, s0),
+      },
+    ),
+    info(
+      'a retiring role required at epoch 1',
+      'step 9: requiredRoles includes retiring-channel, which epoch 1 does not have',
+      'MissingRole',
+      info1,
+      { trust: { ...trust, requiredRoles: ['channel', 'opaque-server', 'retiring-channel'] } },
+    ),
     info('no channel key', 'step 9: a signed artifact without the channel role', 'MissingRole', noChannel),
-    info('no channel key, no role required', 'step 9: requiredRoles is empty, but a session needs the channel and opaque-server keys', 'MissingRole', noChannel, { trust: { ...trust, requiredRoles: [] } }),
+    info(
+      'no channel key, no role required',
+      'step 9: requiredRoles is empty, but a session needs the channel and opaque-server keys',
+      'MissingRole',
+      noChannel,
+      { trust: { ...trust, requiredRoles: [] } },
+    ),
     // step 10: the tree head and the proofs
-    tampered('tree head signed by another key', 'step 10: the right root, signed by a key the client does not pin', 'WitnessSignatureInvalid', (x) => (x.treeHead = publishElsewhere(a1, stranger, d.operator, ts[0]!).treeHead)),
-    tampered('tree head signature altered', 'step 10: one bit of the tree head signature', 'WitnessSignatureInvalid', (x) => (x.treeHead.signature = flipLastHexDigit(x.treeHead.signature))),
-    tampered('tree head of another namespace', 'step 10: the witness signed the same root for another namespace', 'NamespaceMismatch', (x) => (x.treeHead = signDocument(d.witness, { ...info1.treeHead.body, namespace: OTHER_NAMESPACE }))),
-    info('superseded bundle', 'step 10: epoch 1 served with the head of size 3: the log already holds newer epochs', 'StaleEpoch', serve(1, { treeSize: 3 })),
-    info('inclusion proof altered', 'step 10: one bit of the inclusion proof of epoch 3 in the head of size 3', 'InclusionProofInvalid', edited(serve(3), (x) => (x.inclusionProof[0] = flipLastHexDigit(x.inclusionProof[0])))),
-    tampered('inclusion proof with an extra hash', 'step 10: the proof of leaf 0 in a tree of size 1 is empty', 'InclusionProofInvalid', (x) => x.inclusionProof.push(x.treeHead.body.rootHash)),
-    tampered('head of a split view', 'step 10: a head the witness signed over another log of size 1 (the same artifact at another timestamp): the bundle is not in it', 'InclusionProofInvalid', (x) => (x.treeHead = split.treeHead)),
-    info('no consistency proof', 'step 10: epoch 3 to a client holding the head of size 1, without a consistency proof', 'ConsistencyProofInvalid', serve(3), { state: s1 }),
-    info('consistency proof altered', 'step 10: one bit of the consistency proof from size 1 to 3', 'ConsistencyProofInvalid', edited(serve(3, { knownTreeSize: 1 }), (x) => (x.consistency.proof[0] = flipLastHexDigit(x.consistency.proof[0]))), { state: s1 }),
-    info('consistency proof from the wrong size', 'step 10: the proof is from size 2, the client holds size 1', 'ConsistencyProofInvalid', serve(3, { knownTreeSize: 2 }), { state: s1 }),
-    info('equivocating tree heads', 'step 10: the witness signed epoch 1 again at another timestamp, in another log of size 1; the client holds the real head of size 1', 'LogEquivocation', split, { state: s1, now: now(1) }),
+    tampered(
+      'tree head signed by another key',
+      'step 10: the right root, signed by a key the client does not pin',
+      'WitnessSignatureInvalid',
+      (x) => (x.treeHead = publishElsewhere(a1, stranger, d.operator, ts[0]!).treeHead),
+    ),
+    tampered(
+      'tree head signature altered',
+      'step 10: one bit of the tree head signature',
+      'WitnessSignatureInvalid',
+      (x) => (x.treeHead.signature = flipLastHexDigit(x.treeHead.signature)),
+    ),
+    tampered(
+      'tree head of another namespace',
+      'step 10: the witness signed the same root for another namespace',
+      'NamespaceMismatch',
+      (x) => (x.treeHead = signDocument(d.witness, { ...info1.treeHead.body, namespace: OTHER_NAMESPACE })),
+    ),
+    info(
+      'superseded bundle',
+      'step 10: epoch 1 served with the head of size 3: the log already holds newer epochs',
+      'StaleEpoch',
+      serve(1, { treeSize: 3 }),
+    ),
+    info(
+      'inclusion proof altered',
+      'step 10: one bit of the inclusion proof of epoch 3 in the head of size 3',
+      'InclusionProofInvalid',
+      edited(serve(3), (x) => (x.inclusionProof[0] = flipLastHexDigit(x.inclusionProof[0]))),
+    ),
+    tampered(
+      'inclusion proof with an extra hash',
+      'step 10: the proof of leaf 0 in a tree of size 1 is empty',
+      'InclusionProofInvalid',
+      (x) => x.inclusionProof.push(x.treeHead.body.rootHash),
+    ),
+    tampered(
+      'head of a split view',
+      'step 10: a head the witness signed over another log of size 1 ' +
+        '(the same artifact at another timestamp): the bundle is not in it',
+      'InclusionProofInvalid',
+      (x) => (x.treeHead = split.treeHead),
+    ),
+    info(
+      'no consistency proof',
+      'step 10: epoch 3 to a client holding the head of size 1, without a consistency proof',
+      'ConsistencyProofInvalid',
+      serve(3),
+      { state: s1 },
+    ),
+    info(
+      'consistency proof altered',
+      'step 10: one bit of the consistency proof from size 1 to 3',
+      'ConsistencyProofInvalid',
+      edited(
+        serve(3, { knownTreeSize: 1 }),
+        (x) => (x.consistency.proof[0] = flipLastHexDigit(x.consistency.proof[0])),
+      ),
+      { state: s1 },
+    ),
+    info(
+      'consistency proof from the wrong size',
+      'step 10: the proof is from size 2, the client holds size 1',
+      'ConsistencyProofInvalid',
+      serve(3, { knownTreeSize: 2 }),
+      { state: s1 },
+    ),
+    info(
+      'equivocating tree heads',
+      'step 10: the witness signed epoch 1 again at another timestamp, ' +
+        'in another log of size 1; the client holds the real head of size 1',
+      'LogEquivocation',
+      split,
+      { state: s1, now: now(1) },
+    ),
     // step 11: attestations
-    info('wrong vendor root', 'step 11: the pinned vendor root did not certify the attestation key', 'AttestationInvalid', info1, { trust: { ...vendorTrust, vendorRoot: trust.witnessKey } }),
-    info('attestation signature altered', "step 11: one bit of a replica's key statement, in an artifact signed by the witness and the operator", 'AttestationInvalid', publishElsewhere(alteredAttestation, d.witness, d.operator, splitTs), { trust: vendorTrust }),
-    info('key substitution, no vendor root', "a channel key nobody attested, signed by the witness and counter-signed by the operator: without step 11 the client cannot tell", 'valid', substitutedInfo),
-    info('key substitution, vendor root pinned', "step 11: the artifact's channel key is not the one its replica attests", 'EvidenceInvalid', substitutedInfo, { trust: vendorTrust }),
-    info('an extractable key attested', 'step 11: the vendor attests the channel key with CKA_EXTRACTABLE', 'KeyExtractable', publishElsewhere(withExtractableChannelKey(a1, d), d.witness, d.operator, splitTs), { trust: vendorTrust }),
+    info(
+      'wrong vendor root',
+      'step 11: the pinned vendor root did not certify the attestation key',
+      'AttestationInvalid',
+      info1,
+      { trust: { ...vendorTrust, vendorRoot: trust.witnessKey } },
+    ),
+    info(
+      'attestation signature altered',
+      "step 11: one bit of a replica's key statement, in an artifact signed by the witness and the operator",
+      'AttestationInvalid',
+      publishElsewhere(alteredAttestation, d.witness, d.operator, splitTs),
+      { trust: vendorTrust },
+    ),
+    info(
+      'key substitution, no vendor root',
+      'a channel key nobody attested, signed by the witness and ' +
+        'counter-signed by the operator: without step 11 the client cannot tell',
+      'valid',
+      substitutedInfo,
+    ),
+    info(
+      'key substitution, vendor root pinned',
+      "step 11: the artifact's channel key is not the one its replica attests",
+      'EvidenceInvalid',
+      substitutedInfo,
+      { trust: vendorTrust },
+    ),
+    info(
+      'an extractable key attested',
+      'step 11: the vendor attests the channel key with CKA_EXTRACTABLE',
+      'KeyExtractable',
+      publishElsewhere(withExtractableChannelKey(a1, d), d.witness, d.operator, splitTs),
+      { trust: vendorTrust },
+    ),
     info(
       'a bincode namespace',
       'epoch 1 published by a witness whose namespace has ciphersuite 0x0002: the client accepts both',
@@ -472,22 +838,65 @@ function cases(w: World): Case[] {
     // a bare bundle (no tree head): steps 1-9 and 11
     bare('bare bundle of epoch 1', 'validateBundle: the state keeps its tree head', 'valid', s0),
     bare('bare bundle, rollback', 'step 8 for a client at epoch 3', 'StaleEpoch', s3),
-    bare('bare bundle, another digest at the accepted epoch', 'step 8 for a client that accepted the substituted epoch 1', 'LogEquivocation', accept(substitutedInfo, s0)),
+    bare(
+      'bare bundle, another digest at the accepted epoch',
+      'step 8 for a client that accepted the substituted epoch 1',
+      'LogEquivocation',
+      accept(substitutedInfo, s0),
+    ),
     // pinned mode
     pinned('pins only', 'no artifact served: the context is the pins', 'valid'),
-    pinned('the pinned artifact served', "the served artifact's channel and OPAQUE server keys are the pinned ones", 'valid', { servedArtifact: a1 }),
-    pinned('the next fleet served', "fleet-2's artifact to an app that pins fleet-1", 'KeyNotPinned', { servedArtifact: d.bundles[2]!.artifact }),
-    pinned('a substituted channel key served', 'the served artifact carries a channel key nobody pinned', 'KeyNotPinned', { servedArtifact: substituted }),
-    pinned('served artifact not canonical', 'the pinned artifact, pretty-printed', 'MalformedMessage', { servedArtifact: pretty }),
-    pinned('an all-zero channel key pinned', 'the channel key must be an X25519 public key', 'InvalidPoint', { pins: { ...pins, channelKey: '00'.repeat(32) } }),
-    pinned('an OPAQUE server key that is not a point', '32 bytes 0xff do not decode as a ristretto255 element', 'InvalidPoint', { pins: { ...pins, opaqueServerKey: 'ff'.repeat(32) } }),
+    pinned(
+      'the pinned artifact served',
+      "the served artifact's channel and OPAQUE server keys are the pinned ones",
+      'valid',
+      { servedArtifact: a1 },
+    ),
+    pinned('the next fleet served', "fleet-2's artifact to an app that pins fleet-1", 'KeyNotPinned', {
+      servedArtifact: d.bundles[2]!.artifact,
+    }),
+    pinned(
+      'a substituted channel key served',
+      'the served artifact carries a channel key nobody pinned',
+      'KeyNotPinned',
+      { servedArtifact: substituted },
+    ),
+    pinned('served artifact not canonical', 'the pinned artifact, pretty-printed', 'MalformedMessage', {
+      servedArtifact: pretty,
+    }),
+    pinned('an all-zero channel key pinned', 'the channel key must be an X25519 public key', 'InvalidPoint', {
+      pins: { ...pins, channelKey: '00'.repeat(32) },
+    }),
+    pinned(
+      'an OPAQUE server key that is not a point',
+      '32 bytes 0xff do not decode as a ristretto255 element',
+      'InvalidPoint',
+      { pins: { ...pins, opaqueServerKey: 'ff'.repeat(32) } },
+    ),
     // the witness log's rules
-    log('the witness log', 'the three entries of the deployment; the result is the RFC 9162 root over them', 'valid', entries),
-    log('an epoch repeated', 'the second entry says epoch 1 again', 'StaleEpoch', [entries[0]!, { ...entries[1]!, epoch: 1 }]),
+    log(
+      'the witness log',
+      'the three entries of the deployment; the result is the RFC 9162 root over them',
+      'valid',
+      entries,
+    ),
+    log('an epoch repeated', 'the second entry says epoch 1 again', 'StaleEpoch', [
+      entries[0]!,
+      { ...entries[1]!, epoch: 1 },
+    ]),
     log('an epoch skipped', 'epoch 1, then epoch 3', 'LogInconsistent', [entries[0]!, entries[2]!]),
-    log('a digest republished', "epoch 2 carries epoch 1's digest", 'LogInconsistent', [entries[0]!, { ...entries[1]!, digest: entries[0]!.digest }]),
-    log('a timestamp going back', "epoch 2 is 1 ms before epoch 1", 'LogInconsistent', [entries[0]!, { ...entries[1]!, timestamp: entries[0]!.timestamp - 1 }]),
-    log('an entry of another namespace', 'epoch 2 of another namespace', 'NamespaceMismatch', [entries[0]!, { ...entries[1]!, namespace: OTHER_NAMESPACE }]),
+    log('a digest republished', "epoch 2 carries epoch 1's digest", 'LogInconsistent', [
+      entries[0]!,
+      { ...entries[1]!, digest: entries[0]!.digest },
+    ]),
+    log('a timestamp going back', 'epoch 2 is 1 ms before epoch 1', 'LogInconsistent', [
+      entries[0]!,
+      { ...entries[1]!, timestamp: entries[0]!.timestamp - 1 },
+    ]),
+    log('an entry of another namespace', 'epoch 2 of another namespace', 'NamespaceMismatch', [
+      entries[0]!,
+      { ...entries[1]!, namespace: OTHER_NAMESPACE },
+    ]),
     log(
       'an entry of another ciphersuite',
       'epoch 2 in bincode in a protobuf namespace: it does not decode as protobuf',

@@ -149,6 +149,7 @@ export function generateDecodingVectors(): DecodingCase[] {
 
 export function verifyDecodingCase(c: DecodingCase): string | null {
   const got = classify(getSuite(c.suite as (typeof SUITE_IDS)[number]), fromHex(c.bytes));
-  if (got.valid !== c.valid || got.code !== c.code) return `${c.suite} "${c.name}": expected ${c.valid ? 'valid' : c.code}, got ${got.valid ? 'valid' : got.code}`;
+  if (got.valid !== c.valid || got.code !== c.code)
+    return `${c.suite} "${c.name}": expected ${c.valid ? 'valid' : c.code}, got ${got.valid ? 'valid' : got.code}`;
   return null;
 }

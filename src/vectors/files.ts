@@ -36,7 +36,9 @@ const diff = (name: string, want: Record<string, string>, got: Record<string, st
 export const VECTOR_FILES: readonly VectorFile<any>[] = [
   {
     file: 'opaque.json',
-    format: 'RFC 9807 Appendix C format: {name, config, inputs, intermediates, outputs}; config.Suite and config.KSF name the configuration',
+    format:
+      'RFC 9807 Appendix C format: {name, config, inputs, intermediates, ' +
+      'outputs}; config.Suite and config.KSF name the configuration',
     generate: generateOpaqueVectors,
     verify: (vs: OpaqueVector[]) =>
       vs.flatMap((v) => {
@@ -48,14 +50,20 @@ export const VECTOR_FILES: readonly VectorFile<any>[] = [
   } satisfies VectorFile<OpaqueVector>,
   {
     file: 'records.json',
-    format: 'consensus-specs style: {name, description, pre, steps: [{command, valid, code?, triesRemaining?, status?}], post}',
+    format:
+      'consensus-specs style: {name, description, pre, steps: ' +
+      '[{command, valid, code?, triesRemaining?, status?}], post}',
     generate: generateRecordVectors,
     verify: (vs: RecordVector[]) =>
       vs.flatMap((v) => {
-        const run = runRecordSteps(v.pre, v.steps.map((s) => s.command));
+        const run = runRecordSteps(
+          v.pre,
+          v.steps.map((s) => s.command),
+        );
         const problems: string[] = [];
         run.steps.forEach((s, i) => {
-          if (canonicalJson(s) !== canonicalJson(v.steps[i])) problems.push(`${v.name}: step ${i} expected ${canonicalJson(v.steps[i])}, got ${canonicalJson(s)}`);
+          if (canonicalJson(s) !== canonicalJson(v.steps[i]))
+            problems.push(`${v.name}: step ${i} expected ${canonicalJson(v.steps[i])}, got ${canonicalJson(s)}`);
         });
         if (canonicalJson(run.post) !== canonicalJson(v.post)) problems.push(`${v.name}: post state differs`);
         return problems;
@@ -74,28 +82,36 @@ export const VECTOR_FILES: readonly VectorFile<any>[] = [
     verify: (vs: NoiseVector[]) =>
       vs.flatMap((v) => {
         const run = runNoiseTranscript({ ...v, payloads: v.messages.map((m) => m.payload) });
-        const problems = diff(v.protocol_name, { handshake_hash: v.handshake_hash }, { handshake_hash: run.handshake_hash });
+        const problems = diff(
+          v.protocol_name,
+          { handshake_hash: v.handshake_hash },
+          { handshake_hash: run.handshake_hash },
+        );
         v.messages.forEach((m, i) => {
-          if (m.ciphertext !== run.messages[i]?.ciphertext) problems.push(`${v.protocol_name}: message ${i} ciphertext differs`);
+          if (m.ciphertext !== run.messages[i]?.ciphertext)
+            problems.push(`${v.protocol_name}: message ${i} ciphertext differs`);
         });
         return problems;
       }),
   } satisfies VectorFile<NoiseVector>,
   {
     file: 'merkle.json',
-    format: 'RFC 9162 §2.1: {kind: "inclusion", size, index, entry, path, root} | {kind: "consistency", first, second, first_root, second_root, proof}; every vector must verify',
+    format:
+      'RFC 9162 §2.1: {kind: "inclusion", size, index, entry, path, root} | {kind: ' +
+      '"consistency", first, second, first_root, second_root, proof}; every vector must verify',
     generate: generateMerkleVectors,
     verify: (vs: MerkleVector[]) => {
       const problems = verifyMerkleVectors(vs);
       const fresh = canonicalJson(generateMerkleVectors());
-      if (problems.length === 0 && fresh !== canonicalJson(vs)) problems.push('merkle.json: the vectors verify but differ from the generator (regenerate)');
+      if (problems.length === 0 && fresh !== canonicalJson(vs))
+        problems.push('merkle.json: the vectors verify but differ from the generator (regenerate)');
       return problems;
     },
   } satisfies VectorFile<MerkleVector>,
   {
     file: 'bundles.json',
     format:
-      'client validation of the fleet description (spec ch. 7 §7.11) and the auditor\'s wire format (§7.7): ' +
+      "client validation of the fleet description (spec ch. 7 §7.11) and the auditor's wire format (§7.7): " +
       '{kind: "fleet-info" | "bundle" | "pinned" | "log" | "statement" | "statement-bytes" | "report", ' +
       'name, description, ' +
       'inputs of the kind, valid, code?, result?}; fleet-info: {trust, state, now, fleetInfo, intermediates?}, ' +
@@ -107,14 +123,21 @@ export const VECTOR_FILES: readonly VectorFile<any>[] = [
   {
     file: 'replication.json',
     format:
-      'the replicas\' wire, storage and rules (spec ch. 6): {kind: "peer-key" | "envelope" | "ballot" | "persist" | "restart" | "replica", name, ...}; envelope: {peerMacKey, from, to, receiver, body, mac, valid, code?, message?, macInput?}, persist: {hsm, version, durable, nonce, plaintext, aad, sealed, after}, restart: {hsm, blob, valid, code?, result?}, replica: {config, pre, steps: [{from, message, sent, applied}], post}',
+      'the replicas\' wire, storage and rules (spec ch. 6): {kind: "peer-key" | "envelope" ' +
+      '| "ballot" | "persist" | "restart" | "replica", name, ...}; envelope: {peerMacKey, ' +
+      'from, to, receiver, body, mac, valid, code?, message?, macInput?}, persist: {hsm, ' +
+      'version, durable, nonce, plaintext, aad, sealed, after}, restart: {hsm, blob, valid, ' +
+      'code?, result?}, replica: {config, pre, steps: [{from, message, sent, applied}], post}',
     generate: generateReplicationVectors,
     verify: verifyReplicationVectors,
   } satisfies VectorFile<ReplicationVector>,
   {
     file: 'sessions.json',
     format:
-      'single-replica vault sessions (spec ch. 9 §9.1.3): {name, description, suite, sessionTtlMs, keys, publicKeys, pre, operations: [{op: "register" | "recover" | "probe" | "wrong-mac", credentialId, password, key?, guessLimit?, result}], steps: [{now, op?, clientRandom?, frame?, vaultRandom, replies, code?}], post}; a step without frame is the session-expiry event, one without op a frame of the relay',
+      'single-replica vault sessions (spec ch. 9 §9.1.3): {name, description, suite, sessionTtlMs, keys, ' +
+      'publicKeys, pre, operations: [{op: "register" | "recover" | "probe" | "wrong-mac", credentialId, ' +
+      'password, key?, guessLimit?, result}], steps: [{now, op?, clientRandom?, frame?, vaultRandom, replies, ' +
+      'code?}], post}; a step without frame is the session-expiry event, one without op a frame of the relay',
     generate: generateSessionVectors,
     verify: verifySessionVectors,
   } satisfies VectorFile<SessionVector>,
@@ -161,4 +184,3 @@ export function verifyVectors(dir: string): VerifyReport[] {
     return { file: f.file, count: vectors.length, problems };
   });
 }
-

@@ -8,8 +8,22 @@ import { fromHex, toHex, utf8 } from '../crypto/bytes.ts';
 import { MerkleLog, computeLeafHash, verifyConsistency, verifyInclusion } from '../fleet/merkle.ts';
 
 export type MerkleVector =
-  | { readonly kind: 'inclusion'; readonly size: number; readonly index: number; readonly entry: string; readonly path: readonly string[]; readonly root: string }
-  | { readonly kind: 'consistency'; readonly first: number; readonly second: number; readonly first_root: string; readonly second_root: string; readonly proof: readonly string[] };
+  | {
+      readonly kind: 'inclusion';
+      readonly size: number;
+      readonly index: number;
+      readonly entry: string;
+      readonly path: readonly string[];
+      readonly root: string;
+    }
+  | {
+      readonly kind: 'consistency';
+      readonly first: number;
+      readonly second: number;
+      readonly first_root: string;
+      readonly second_root: string;
+      readonly proof: readonly string[];
+    };
 
 const MAX_SIZE = 12;
 const entry = (i: number) => utf8(`bkv witness log entry ${i}`);
@@ -20,10 +34,24 @@ export function generateMerkleVectors(): MerkleVector[] {
   const out: MerkleVector[] = [];
   for (let size = 1; size <= MAX_SIZE; size++) {
     for (let index = 0; index < size; index++) {
-      out.push({ kind: 'inclusion', size, index, entry: toHex(entry(index)), path: log.getInclusionProof(index, size).map(toHex), root: toHex(log.getRoot(size)) });
+      out.push({
+        kind: 'inclusion',
+        size,
+        index,
+        entry: toHex(entry(index)),
+        path: log.getInclusionProof(index, size).map(toHex),
+        root: toHex(log.getRoot(size)),
+      });
     }
     for (let first = 1; first <= size; first++) {
-      out.push({ kind: 'consistency', first, second: size, first_root: toHex(log.getRoot(first)), second_root: toHex(log.getRoot(size)), proof: log.getConsistencyProof(first, size).map(toHex) });
+      out.push({
+        kind: 'consistency',
+        first,
+        second: size,
+        first_root: toHex(log.getRoot(first)),
+        second_root: toHex(log.getRoot(size)),
+        proof: log.getConsistencyProof(first, size).map(toHex),
+      });
     }
   }
   return out;
@@ -33,11 +61,13 @@ export function generateMerkleVectors(): MerkleVector[] {
 export function verifyMerkleVectors(vs: readonly MerkleVector[]): string[] {
   return vs.flatMap((v) => {
     try {
-      if (v.kind === 'inclusion') verifyInclusion(computeLeafHash(fromHex(v.entry)), v.index, v.size, v.path.map(fromHex), fromHex(v.root));
+      if (v.kind === 'inclusion')
+        verifyInclusion(computeLeafHash(fromHex(v.entry)), v.index, v.size, v.path.map(fromHex), fromHex(v.root));
       else verifyConsistency(v.first, v.second, v.proof.map(fromHex), fromHex(v.first_root), fromHex(v.second_root));
       return [];
     } catch (e) {
-      const at = v.kind === 'inclusion' ? `inclusion of ${v.index} in ${v.size}` : `consistency ${v.first} -> ${v.second}`;
+      const at =
+        v.kind === 'inclusion' ? `inclusion of ${v.index} in ${v.size}` : `consistency ${v.first} -> ${v.second}`;
       return [`merkle ${at}: ${(e as Error).message}`];
     }
   });

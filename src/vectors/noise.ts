@@ -6,7 +6,14 @@
  */
 import { fromHex, toHex, utf8 } from '../crypto/bytes.ts';
 import { seededRng } from '../crypto/rng.ts';
-import { getNoiseSuite, initiatorFinish, initiatorStart, responderReceive, responderRespond, x25519KeyFromPrivate } from '../crypto/noise.ts';
+import {
+  getNoiseSuite,
+  initiatorFinish,
+  initiatorStart,
+  responderReceive,
+  responderRespond,
+  x25519KeyFromPrivate,
+} from '../crypto/noise.ts';
 import { PROLOGUE } from '../vault/node.ts';
 
 export interface NoiseVector {
@@ -24,12 +31,23 @@ export interface NoiseVector {
 export const NOISE_VECTOR_SUITES = ['Noise_NK_25519_AESGCM_SHA256', 'Noise_NK_25519_ChaChaPoly_SHA256'] as const;
 
 /** Runs a transcript from its keys and payloads: the same function generates and verifies. */
-export function runNoiseTranscript(v: Omit<NoiseVector, 'handshake_hash' | 'messages'> & { payloads: readonly string[] }): Pick<NoiseVector, 'handshake_hash' | 'messages'> {
+export function runNoiseTranscript(
+  v: Omit<NoiseVector, 'handshake_hash' | 'messages'> & { payloads: readonly string[] },
+): Pick<NoiseVector, 'handshake_hash' | 'messages'> {
   const suite = getNoiseSuite(v.protocol_name);
   const server = x25519KeyFromPrivate(fromHex(v.resp_static));
   const p = v.payloads.map((x) => fromHex(x));
-  const start = initiatorStart(suite, { responderStatic: fromHex(v.init_remote_static), prologue: fromHex(v.init_prologue), payload: p[0]!, ephemeralPrivateKey: fromHex(v.init_ephemeral) });
-  const recv = responderReceive(suite, { staticKey: server, prologue: fromHex(v.resp_prologue), message: start.message });
+  const start = initiatorStart(suite, {
+    responderStatic: fromHex(v.init_remote_static),
+    prologue: fromHex(v.init_prologue),
+    payload: p[0]!,
+    ephemeralPrivateKey: fromHex(v.init_ephemeral),
+  });
+  const recv = responderReceive(suite, {
+    staticKey: server,
+    prologue: fromHex(v.resp_prologue),
+    message: start.message,
+  });
   const reply = responderRespond(recv.state, { payload: p[1]!, ephemeralPrivateKey: fromHex(v.resp_ephemeral) });
   const fin = initiatorFinish(start.state, reply.message);
   const ciphertexts = [start.message, reply.message];
@@ -43,8 +61,12 @@ export function runNoiseTranscript(v: Omit<NoiseVector, 'handshake_hash' | 'mess
     [sides[from], sides[to]] = [sent.transport, received.transport];
     ciphertexts.push(sent.message);
   }
-  if (toHex(fin.transport.handshakeHash) !== toHex(reply.transport.handshakeHash)) throw new Error('noise transcript: handshake hashes differ');
-  return { handshake_hash: toHex(fin.transport.handshakeHash), messages: p.map((x, i) => ({ payload: toHex(x), ciphertext: toHex(ciphertexts[i]!) })) };
+  if (toHex(fin.transport.handshakeHash) !== toHex(reply.transport.handshakeHash))
+    throw new Error('noise transcript: handshake hashes differ');
+  return {
+    handshake_hash: toHex(fin.transport.handshakeHash),
+    messages: p.map((x, i) => ({ payload: toHex(x), ciphertext: toHex(ciphertexts[i]!) })),
+  };
 }
 
 export function generateNoiseVectors(): NoiseVector[] {

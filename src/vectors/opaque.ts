@@ -9,10 +9,28 @@ import { type Bytes, type Rng, toHex, utf8 } from '../crypto/bytes.ts';
 import { seededRng } from '../crypto/rng.ts';
 import { getSuite, SUITE_IDS, type Suite, type SuiteId } from '../crypto/suite.ts';
 import { argon2idKsf, IDENTITY_KSF, type Ksf } from '../crypto/ksf.ts';
-import { clientFinishLogin, clientStartLoginWith, createRegistrationRequestWith, finalizeRegistrationRequestWith, type OpaqueParams } from '../crypto/opaque-client.ts';
-import { createRegistrationResponse, serverFinishLogin, serverStartLoginWith, softwareServerKeys } from '../crypto/opaque-server.ts';
+import {
+  clientFinishLogin,
+  clientStartLoginWith,
+  createRegistrationRequestWith,
+  finalizeRegistrationRequestWith,
+  type OpaqueParams,
+} from '../crypto/opaque-client.ts';
+import {
+  createRegistrationResponse,
+  serverFinishLogin,
+  serverStartLoginWith,
+  softwareServerKeys,
+} from '../crypto/opaque-server.ts';
 import { computeMaskingKey, type Identities } from '../crypto/opaque-envelope.ts';
-import { encodeKE1, encodeKE2, encodeKE3, encodeRegistrationRecord, encodeRegistrationRequest, encodeRegistrationResponse } from '../crypto/opaque-messages.ts';
+import {
+  encodeKE1,
+  encodeKE2,
+  encodeKE3,
+  encodeRegistrationRecord,
+  encodeRegistrationRequest,
+  encodeRegistrationResponse,
+} from '../crypto/opaque-messages.ts';
 
 export interface OpaqueVector {
   readonly name: string;
@@ -69,7 +87,9 @@ function drawInputs(s: Suite, rng: Rng, identities: boolean) {
     client_keyshare_seed: rng(s.Nseed),
     blind_registration: s.oprf.randomScalar(rng),
     blind_login: s.oprf.randomScalar(rng),
-    ...(identities ? { client_identity: utf8('alice@example'.repeat(20)), server_identity: utf8('vault.bkv.example') } : {}),
+    ...(identities
+      ? { client_identity: utf8('alice@example'.repeat(20)), server_identity: utf8('vault.bkv.example') }
+      : {}),
   };
 }
 
@@ -85,12 +105,20 @@ export function runOpaqueTranscript(s: Suite, context: Bytes, inp: Record<string
     ...(inp.client_identity && { clientIdentity: inp.client_identity }),
     ...(inp.server_identity && { serverIdentity: inp.server_identity }),
   };
-  const keys = softwareServerKeys(s, { serverPrivateKey: get('server_private_key'), serverPublicKey: get('server_public_key'), oprfSeed: get('oprf_seed') });
+  const keys = softwareServerKeys(s, {
+    serverPrivateKey: get('server_private_key'),
+    serverPublicKey: get('server_public_key'),
+    oprfSeed: get('oprf_seed'),
+  });
   const credId = get('credential_identifier');
   const reg = createRegistrationRequestWith(p, get('password'), get('blind_registration'));
   const response = createRegistrationResponse(p, keys, reg.request, credId);
   const fin = finalizeRegistrationRequestWith(p, reg.state, response, ids, get('envelope_nonce'));
-  const login = clientStartLoginWith(p, get('password'), { blind: get('blind_login'), clientNonce: get('client_nonce'), clientKeyshareSeed: get('client_keyshare_seed') });
+  const login = clientStartLoginWith(p, get('password'), {
+    blind: get('blind_login'),
+    clientNonce: get('client_nonce'),
+    clientKeyshareSeed: get('client_keyshare_seed'),
+  });
   const server = serverStartLoginWith(p, keys, fin.record, credId, login.ke1, ids, {
     maskingNonce: get('masking_nonce'),
     serverNonce: get('server_nonce'),
@@ -132,6 +160,12 @@ export function generateOpaqueVectors(): OpaqueVector[] {
     const inputs = drawInputs(s, rng, c.identities);
     const run = runOpaqueTranscript(s, context, inputs);
     const hexInputs = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, toHex(v)]));
-    return { name: `${s.id} ${s.ksf.name}${c.context ? ` context "${c.context}"` : ' empty context'}${c.identities ? ' with identities' : ''}`, config: configOf(s, context), inputs: hexInputs, ...run };
+    const contextName = c.context ? ` context "${c.context}"` : ' empty context';
+    return {
+      name: `${s.id} ${s.ksf.name}${contextName}${c.identities ? ' with identities' : ''}`,
+      config: configOf(s, context),
+      inputs: hexInputs,
+      ...run,
+    };
   });
 }

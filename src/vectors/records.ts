@@ -35,25 +35,46 @@ const register = (limit: number, tag = '01'): Command => ({
   transcriptHash: tag.repeat(32),
   guessLimit: limit,
 });
-const consume = (s: number, generation = 1, at = 1000 * s): Command => ({ type: 'ConsumeGuess', credentialId: ID, sessionId: `5e${String(s).padStart(2, '0')}`, generation, at });
-const end = (s: number, reason: 'abort' | 'failed' | 'expired' = 'failed'): Command => ({ type: 'EndSession', credentialId: ID, sessionId: `5e${String(s).padStart(2, '0')}`, reason });
-const reset = (s: number): Command => ({ type: 'Reset', credentialId: ID, sessionId: `5e${String(s).padStart(2, '0')}` });
+const consume = (s: number, generation = 1, at = 1000 * s): Command => ({
+  type: 'ConsumeGuess',
+  credentialId: ID,
+  sessionId: `5e${String(s).padStart(2, '0')}`,
+  generation,
+  at,
+});
+const end = (s: number, reason: 'abort' | 'failed' | 'expired' = 'failed'): Command => ({
+  type: 'EndSession',
+  credentialId: ID,
+  sessionId: `5e${String(s).padStart(2, '0')}`,
+  reason,
+});
+const reset = (s: number): Command => ({
+  type: 'Reset',
+  credentialId: ID,
+  sessionId: `5e${String(s).padStart(2, '0')}`,
+});
 
 const SCENARIOS: readonly { name: string; description: string; commands: readonly Command[] }[] = [
   { name: 'register', description: 'a registration creates a record with a fresh budget', commands: [register(10)] },
   {
     name: 'wrong-passwords-then-right',
-    description: 'two wrong passwords (each KE1 consumes a guess, each failed KE3 ends its session), then a valid KE3 resets the attempts (G2, G3)',
+    description:
+      'two wrong passwords (each KE1 consumes a guess, each failed KE3 ' +
+      'ends its session), then a valid KE3 resets the attempts (G2, G3)',
     commands: [register(10), consume(1), end(1), consume(2), end(2, 'abort'), consume(3), reset(3)],
   },
   {
     name: 'exhausted',
-    description: 'limit 3: three spent guesses, the last session ends, the record is Exhausted and erased; a fourth KE1 is refused (G4)',
+    description:
+      'limit 3: three spent guesses, the last session ends, ' +
+      'the record is Exhausted and erased; a fourth KE1 is refused (G4)',
     commands: [register(3), consume(1), end(1), consume(2), end(2, 'expired'), consume(3), end(3), consume(4)],
   },
   {
     name: 'pending-at-limit',
-    description: 'at the limit with a session still pending the record is not yet Exhausted; no further KE1 is accepted; the pending KE3 can still succeed',
+    description:
+      'at the limit with a session still pending the record is not yet Exhausted; ' +
+      'no further KE1 is accepted; the pending KE3 can still succeed',
     commands: [register(2), consume(1), end(1), consume(2), consume(3), reset(2)],
   },
   {
@@ -63,7 +84,8 @@ const SCENARIOS: readonly { name: string; description: string; commands: readonl
   },
   {
     name: 're-registration',
-    description: 're-registration replaces the record with a new budget; a session of the old generation cannot consume or reset',
+    description:
+      're-registration replaces the record with a new budget; a session of the old generation cannot consume or reset',
     commands: [register(10), consume(1), register(5, '02'), reset(1), consume(2, 1), consume(3, 2)],
   },
   {
@@ -81,16 +103,25 @@ const SCENARIOS: readonly { name: string; description: string; commands: readonl
       consume(1),
     ],
   },
-  { name: 'delete', description: 'a deleted record is gone; a later KE1 meets an unknown credential', commands: [register(10), { type: 'Delete', credentialId: ID }, consume(1, 1)] },
+  {
+    name: 'delete',
+    description: 'a deleted record is gone; a later KE1 meets an unknown credential',
+    commands: [register(10), { type: 'Delete', credentialId: ID }, consume(1, 1)],
+  },
 ];
 
 export function describeOutcome(o: Outcome) {
   if (!o.ok) return { valid: false, code: o.code };
-  return o.record ? { valid: true, triesRemaining: o.record.guessLimit - o.record.attemptsUsed, status: o.record.status } : { valid: true };
+  return o.record
+    ? { valid: true, triesRemaining: o.record.guessLimit - o.record.attemptsUsed, status: o.record.status }
+    : { valid: true };
 }
 
 /** Runs a scenario from `pre`: the same function generates and verifies. */
-export function runRecordSteps(pre: VaultState, commands: readonly Command[]): { steps: RecordStep[]; post: VaultState } {
+export function runRecordSteps(
+  pre: VaultState,
+  commands: readonly Command[],
+): { steps: RecordStep[]; post: VaultState } {
   let state = pre;
   const steps: RecordStep[] = [];
   for (const command of commands) {
@@ -102,5 +133,10 @@ export function runRecordSteps(pre: VaultState, commands: readonly Command[]): {
 }
 
 export function generateRecordVectors(): RecordVector[] {
-  return SCENARIOS.map((s) => ({ name: s.name, description: s.description, pre: EMPTY_VAULT, ...runRecordSteps(EMPTY_VAULT, s.commands) }));
+  return SCENARIOS.map((s) => ({
+    name: s.name,
+    description: s.description,
+    pre: EMPTY_VAULT,
+    ...runRecordSteps(EMPTY_VAULT, s.commands),
+  }));
 }

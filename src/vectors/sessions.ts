@@ -24,11 +24,28 @@ import { canonicalJson } from '../crypto/canonical.ts';
 import { initiatorFinish } from '../crypto/noise.ts';
 import { clientFinishLogin } from '../crypto/opaque-client.ts';
 import { decodeKE2, encodeKE3 } from '../crypto/opaque-messages.ts';
-import { type ClientContext, type Outcome, type RecoverySession, fault, onRecoverResponse, onRegisterDone, onRegisterResponse, onReleased, startRecovery, startRegistration } from '../client/session.ts';
+import {
+  type ClientContext,
+  type Outcome,
+  type RecoverySession,
+  fault,
+  onRecoverResponse,
+  onRegisterDone,
+  onRegisterResponse,
+  onReleased,
+  startRecovery,
+  startRegistration,
+} from '../client/session.ts';
 import { fromWire, toWire, type WireFrame, type WireResult, wireResult } from '../conform/adapter-protocol.ts';
 import { isVaultError } from '../errors.ts';
 import { MemoryHsm, MemoryToken } from '../hsm/memory.ts';
-import { type VaultPrivateKeys, type VaultPublicKeys, generateVaultKeys, importVaultKeys, publicKeyBytes } from '../vault/imported-keys.ts';
+import {
+  type VaultPrivateKeys,
+  type VaultPublicKeys,
+  generateVaultKeys,
+  importVaultKeys,
+  publicKeyBytes,
+} from '../vault/imported-keys.ts';
 import { type Frame, decodeResponse, encodeRequest } from '../vault/protocol.ts';
 import { type Command, type VaultState, EMPTY_VAULT } from '../vault/records.ts';
 import { pinnedContext, vaultConfig } from '../vault/setup.ts';
@@ -56,9 +73,15 @@ export interface SessionOperation {
 }
 
 export interface SessionStep {
-  /** The vault's clock, in ms: 1000 at the first step, 10 more at each next one, and the TTL + 1 more before an expiry event. */
+  /**
+   * The vault's clock, in ms: 1000 at the first step, 10 more at each next one, and the TTL + 1 more before an expiry
+   * event.
+   */
   readonly now: number;
-  /** The operation whose client sent `frame` (0-based index into `operations`); absent: the relay sent it, or the expiry event. */
+  /**
+   * The operation whose client sent `frame` (0-based index into `operations`); absent: the relay sent it, or the expiry
+   * event.
+   */
   readonly op?: number;
   /** Present iff `op` is: the client's random draws before sending `frame`, in order (hex; may be empty). */
   readonly clientRandom?: readonly string[];
@@ -116,7 +139,8 @@ function replaying(): { rng: Rng; load(draws: readonly string[]): void; left(): 
     rng: (n) => {
       const next = queue.shift();
       if (next === undefined) throw new VectorMismatch(`a random draw of ${n} bytes more than recorded`);
-      if (next.length !== 2 * n) throw new VectorMismatch(`a random draw of ${n} bytes where ${next.length / 2} were recorded`);
+      if (next.length !== 2 * n)
+        throw new VectorMismatch(`a random draw of ${n} bytes where ${next.length / 2} were recorded`);
       return fromHex(next);
     },
     load: (draws) => void (queue = [...draws]),
@@ -144,7 +168,15 @@ function registrations(pre: VaultState): Entry<Command>[] {
       throw new RangeError(`pre: record ${credentialId} is not what one Register produces`);
     }
     const { registrationRecord, sealedPayload, transcriptHash, oprfSalt, guessLimit } = r;
-    const command: Command = { type: 'Register', credentialId, registrationRecord: registrationRecord!, sealedPayload: sealedPayload!, transcriptHash, ...(oprfSalt !== undefined && { oprfSalt }), guessLimit };
+    const command: Command = {
+      type: 'Register',
+      credentialId,
+      registrationRecord: registrationRecord!,
+      sealedPayload: sealedPayload!,
+      transcriptHash,
+      ...(oprfSalt !== undefined && { oprfSalt }),
+      guessLimit,
+    };
     return { term: 1, command };
   });
 }
@@ -153,28 +185,53 @@ function registrations(pre: VaultState): Entry<Command>[] {
  * A fresh vault: `keys` imported into a new memory HSM, the log that registers `pre` sealed into
  * its empty host storage (whatever made `pre` is not replayed), the clock at `setNow`'s value.
  */
-function openVault(v: Pick<SessionVector, 'suite' | 'sessionTtlMs' | 'keys'>, pre: VaultState, rng: Rng, rules?: ReplicaRules): Bench {
+function openVault(
+  v: Pick<SessionVector, 'suite' | 'sessionTtlMs' | 'keys'>,
+  pre: VaultState,
+  rng: Rng,
+  rules?: ReplicaRules,
+): Bench {
   const config = vaultConfig({ suite: getSuite(v.suite), sessionTtlMs: v.sessionTtlMs });
   const sealRng = seededRng('bkv session vectors: seal nonces');
   const hsm = new MemoryHsm(new MemoryToken('vectors'), sealRng);
   const publicKeys = importVaultKeys(hsm, config, v.keys);
   const storage = new MemoryHostStorage();
   const store = { hsm, sealLabel: config.labels.seal, storage };
-  persistDurable(store, beginIncarnation(hsm, store.sealLabel), { currentTerm: 1, votedFor: 0, log: registrations(pre), recovering: false }, sealRng);
+  persistDurable(
+    store,
+    beginIncarnation(hsm, store.sealLabel),
+    { currentTerm: 1, votedFor: 0, log: registrations(pre), recovering: false },
+    sealRng,
+  );
   let now = 0;
-  const vault = SingleReplicaVault.open({ hsm, config, storage, rng, sealRng, clock: () => now, ...(rules && { rules }) });
-  if (canonicalJson(vault.state) !== canonicalJson(pre)) throw new RangeError('pre: the registrations do not give back pre');
+  const vault = SingleReplicaVault.open({
+    hsm,
+    config,
+    storage,
+    rng,
+    sealRng,
+    clock: () => now,
+    ...(rules && { rules }),
+  });
+  if (canonicalJson(vault.state) !== canonicalJson(pre))
+    throw new RangeError('pre: the registrations do not give back pre');
   return { vault, publicKeys, setNow: (ms) => void (now = ms) };
 }
 
 /** What every client of the vector pins: `publicKeys`, and the protocol of `vaultConfig`. */
-const clientContext = (v: Pick<SessionVector, 'suite' | 'publicKeys'>): ClientContext => pinnedContext(vaultConfig({ suite: getSuite(v.suite) }), publicKeyBytes(v.publicKeys));
+const clientContext = (v: Pick<SessionVector, 'suite' | 'publicKeys'>): ClientContext =>
+  pinnedContext(vaultConfig({ suite: getSuite(v.suite) }), publicKeyBytes(v.publicKeys));
 
 /**
  * The client side of one operation over `send` (a frame out, the vault's replies back): the
  * client's step functions, as BkvClient runs them.
  */
-function runOperation(ctx: ClientContext, o: Omit<SessionOperation, 'result'>, rng: Rng, send: (f: Frame) => readonly Frame[]): WireResult {
+function runOperation(
+  ctx: ClientContext,
+  o: Omit<SessionOperation, 'result'>,
+  rng: Rng,
+  send: (f: Frame) => readonly Frame[],
+): WireResult {
   const first = (f: Frame) => send(f)[0] ?? null;
   const id = fromHex(o.credentialId);
   const password = fromHex(o.password);
@@ -210,13 +267,22 @@ function runOperation(ctx: ClientContext, o: Omit<SessionOperation, 'result'>, r
  * encrypted in the channel like a genuine one. The session keeps its keys, so that K released
  * anyway would open.
  */
-function sendWrongMac(ctx: ClientContext, s: RecoverySession, answer: Frame): { frame: Frame; outcome?: undefined } | { outcome: Outcome<never> } {
+function sendWrongMac(
+  ctx: ClientContext,
+  s: RecoverySession,
+  answer: Frame,
+): { frame: Frame; outcome?: undefined } | { outcome: Outcome<never> } {
   try {
     if (answer.kind !== 'Handshake2') return { outcome: fault('ChannelStateError') };
     const { payload, transport } = initiatorFinish(s.noise, answer.bytes);
     const response = decodeResponse(ctx.params.suite, payload);
     if (response.type !== 'RecoverResponse') return { outcome: fault('UnknownMessageType') };
-    const fin = clientFinishLogin(ctx.params, s.opaque, decodeKE2(ctx.params.suite, response.ke2), ctx.serverIdentity ? { serverIdentity: ctx.serverIdentity } : {});
+    const fin = clientFinishLogin(
+      ctx.params,
+      s.opaque,
+      decodeKE2(ctx.params.suite, response.ke2),
+      ctx.serverIdentity ? { serverIdentity: ctx.serverIdentity } : {},
+    );
     const ke3 = Uint8Array.from(encodeKE3(fin.ke3));
     ke3[ke3.length - 1]! ^= 0x01;
     const sent = transport.send(encodeRequest({ type: 'RecoverFinish', ke3 }));
@@ -272,7 +338,14 @@ class Recorder {
     this.#bench.setNow(this.now);
     const replies = frame === null ? this.#bench.vault.expireSessions() : this.#bench.vault.deliver(frame);
     const code = alertCodeOf(replies);
-    this.steps.push({ now: this.now, ...client, ...(frame && { frame: toWire(frame) }), vaultRandom: this.#vault.take(), replies: replies.map(toWire), ...(code !== undefined && { code }) });
+    this.steps.push({
+      now: this.now,
+      ...client,
+      ...(frame && { frame: toWire(frame) }),
+      vaultRandom: this.#vault.take(),
+      replies: replies.map(toWire),
+      ...(code !== undefined && { code }),
+    });
     this.now += 10;
     return replies;
   }
@@ -282,7 +355,10 @@ class Recorder {
    * just before the client's frame number `frame` reaches the vault (the relay acting on that
    * frame, or another client's whole operation).
    */
-  run(o: Omit<SessionOperation, 'result'>, meanwhile?: { readonly frame: number; readonly do: (f: Frame) => void }): void {
+  run(
+    o: Omit<SessionOperation, 'result'>,
+    meanwhile?: { readonly frame: number; readonly do: (f: Frame) => void },
+  ): void {
     const op = this.#started++;
     const client = recording(seededRng(`${this.#seed} client ${op}`));
     let sent = 0;
@@ -316,8 +392,16 @@ class Recorder {
 
 const hex = (s: string) => toHex(utf8(s));
 const ALICE = hex('alice');
-const register = (password: string, guessLimit: number) => ({ op: 'register', credentialId: ALICE, password: hex(password), key: hex('the backup key K, 32 bytes long.'), guessLimit }) as const;
-const recover = (password: string, op: 'recover' | 'probe' | 'wrong-mac' = 'recover', credentialId = ALICE) => ({ op, credentialId, password: hex(password) }) as const;
+const register = (password: string, guessLimit: number) =>
+  ({
+    op: 'register',
+    credentialId: ALICE,
+    password: hex(password),
+    key: hex('the backup key K, 32 bytes long.'),
+    guessLimit,
+  }) as const;
+const recover = (password: string, op: 'recover' | 'probe' | 'wrong-mac' = 'recover', credentialId = ALICE) =>
+  ({ op, credentialId, password: hex(password) }) as const;
 
 interface Script {
   readonly name: string;
@@ -328,24 +412,58 @@ interface Script {
 }
 
 const SCRIPTS: readonly Script[] = [
-  { name: 'register', description: 'a registration on an empty vault: RegisterStart in Handshake1, RegisterResponse in Handshake2, RegisterFinish and RegisterDone in the channel', setup: () => {}, run: (r) => r.run(register('correct horse', 10)) },
-  { name: 'recover-right-password', description: 'a recovery with the right password: KE1 spends a guess (9 tries left in KE2), the KE3 verifies, K is released sealed under the session key, the attempts go back to 0', setup: (r) => r.run(register('correct horse', 10)), run: (r) => r.run(recover('correct horse')) },
-  { name: 'recover-wrong-password', description: 'a recovery with a wrong password: the KE2 says 9 tries left, the envelope does not open, the client sends RecoverAbort; the guess stays spent', setup: (r) => r.run(register('correct horse', 10)), run: (r) => r.run(recover('battery staple')) },
+  {
+    name: 'register',
+    description:
+      'a registration on an empty vault: RegisterStart in Handshake1, ' +
+      'RegisterResponse in Handshake2, RegisterFinish and RegisterDone in the channel',
+    setup: () => {},
+    run: (r) => r.run(register('correct horse', 10)),
+  },
+  {
+    name: 'recover-right-password',
+    description:
+      'a recovery with the right password: KE1 spends a guess (9 tries left in KE2), ' +
+      'the KE3 verifies, K is released sealed under the session key, the attempts go back to 0',
+    setup: (r) => r.run(register('correct horse', 10)),
+    run: (r) => r.run(recover('correct horse')),
+  },
+  {
+    name: 'recover-wrong-password',
+    description:
+      'a recovery with a wrong password: the KE2 says 9 tries left, ' +
+      'the envelope does not open, the client sends RecoverAbort; the guess stays spent',
+    setup: (r) => r.run(register('correct horse', 10)),
+    run: (r) => r.run(recover('battery staple')),
+  },
   {
     name: 'recover-wrong-mac',
-    description: 'a KE3 with a wrong MAC in a sound channel (operation wrong-mac): the client opens the envelope with the right password, then sends its KE3 with the last byte of client_mac flipped; the MAC check fails, so the vault ends the session as failed and answers Error(ClientAuthenticationFailed) with 9 tries left, which the client reports as WrongPassword: K is not released and the guess stays spent',
+    description:
+      'a KE3 with a wrong MAC in a sound channel (operation wrong-mac): ' +
+      'the client opens the envelope with the right password, then sends its KE3 with the last byte ' +
+      'of client_mac flipped; the MAC check fails, so the vault ends the session as ' +
+      'failed and answers Error(ClientAuthenticationFailed) with 9 tries left, ' +
+      'which the client reports as WrongPassword: K is not released and the guess stays spent',
     setup: (r) => r.run(register('correct horse', 10)),
     run: (r) => r.run(recover('correct horse', 'wrong-mac')),
   },
   {
     name: 'reregistered-during-recovery',
-    description: 'a recovery with the right password whose KE3 reaches the vault after a second client registered the credential again (another password): the new registration ends every pending session, so the KE3, whose MAC verifies against the old record, finds its session gone; the vault answers Error(UnknownSession) and releases nothing (the client reports Fault), and the new record keeps 0 attempts used',
+    description:
+      'a recovery with the right password whose KE3 reaches the vault after a second ' +
+      'client registered the credential again (another password): the new registration ' +
+      'ends every pending session, so the KE3, whose MAC verifies against the old record, ' +
+      'finds its session gone; the vault answers Error(UnknownSession) ' +
+      'and releases nothing (the client reports Fault), and the new record keeps 0 attempts used',
     setup: (r) => r.run(register('correct horse', 10)),
     run: (r) => r.run(recover('correct horse'), { frame: 1, do: () => r.run(register('battery staple', 10)) }),
   },
   {
     name: 'exhausted',
-    description: 'a record with a limit of 2: two wrong passwords (the second leaves 0 tries and, once aborted, the record Exhausted and erased), then the right password is refused in Handshake2 with Error(GuessLimitExceeded), which the client reports as Locked',
+    description:
+      'a record with a limit of 2: two wrong passwords (the second leaves 0 tries and, ' +
+      'once aborted, the record Exhausted and erased), then the right password is refused ' +
+      'in Handshake2 with Error(GuessLimitExceeded), which the client reports as Locked',
     setup: (r) => r.run(register('correct horse', 2)),
     run: (r) => {
       r.run(recover('battery staple'));
@@ -355,7 +473,12 @@ const SCRIPTS: readonly Script[] = [
   },
   {
     name: 'locked-with-pending',
-    description: 'a record with a limit of 2: two probes leave 0 tries with both sessions pending (the record stays Registered: as far as the vault knows, either could still succeed), so the right password is refused in Handshake2 with Error(GuessLimitExceeded), which the client reports as Locked; the expiry event closes both probes\' channels (two Alerts SessionExpired) and ends both sessions, and the record becomes Exhausted and erased',
+    description:
+      'a record with a limit of 2: two probes leave 0 tries with both sessions pending (the ' +
+      'record stays Registered: as far as the vault knows, either could still succeed), ' +
+      'so the right password is refused in Handshake2 with Error(GuessLimitExceeded), ' +
+      "which the client reports as Locked; the expiry event closes both probes' channels (two Alerts " +
+      'SessionExpired) and ends both sessions, and the record becomes Exhausted and erased',
     setup: (r) => r.run(register('correct horse', 2)),
     run: (r) => {
       r.run(recover('a guess', 'probe'));
@@ -366,7 +489,10 @@ const SCRIPTS: readonly Script[] = [
   },
   {
     name: 'unknown-credential',
-    description: 'recoveries for a credential that was never registered: a fake KE2 (derived from the OPRF seed and the credential id, so the same for the same id) whose envelope never opens, answered like a wrong password; the stored records do not change',
+    description:
+      'recoveries for a credential that was never registered: a fake KE2 (derived from ' +
+      'the OPRF seed and the credential id, so the same for the same id) ' +
+      'whose envelope never opens, answered like a wrong password; the stored records do not change',
     setup: (r) => r.run(register('correct horse', 10)),
     run: (r) => {
       r.run(recover('a guess', 'recover', hex('mallory')));
@@ -375,7 +501,9 @@ const SCRIPTS: readonly Script[] = [
   },
   {
     name: 'abandoned-then-expired',
-    description: 'a probe: KE1, then nothing after the KE2 (no KE3, no abort); the session stays pending until the expiry event ends it, and its guess stays spent',
+    description:
+      'a probe: KE1, then nothing after the KE2 (no KE3, no abort); ' +
+      'the session stays pending until the expiry event ends it, and its guess stays spent',
     setup: (r) => r.run(register('correct horse', 10)),
     run: (r) => {
       r.run(recover('a guess', 'probe'));
@@ -384,7 +512,14 @@ const SCRIPTS: readonly Script[] = [
   },
   {
     name: 'refused-frames',
-    description: 'frames the relay sends that a vault must refuse without any change: a replayed Handshake1 (SessionReplayed); that Handshake1 with one byte flipped, first in the payload (byte 40), later in the ephemeral key (byte 7), each ChannelDecryptFailed; a KE3 with one byte flipped just before the genuine one (ChannelDecryptFailed: the channel stays open); and that KE3 sent again after its session ended (UnknownSession). Between them a wrong guess and a probe spend their guesses, and the right password still recovers',
+    description:
+      'frames the relay sends that a vault must refuse without any change: ' +
+      'a replayed Handshake1 (SessionReplayed); that Handshake1 with one byte flipped, ' +
+      'first in the payload (byte 40), later in the ephemeral key (byte 7), ' +
+      'each ChannelDecryptFailed; a KE3 with one byte flipped just before the ' +
+      'genuine one (ChannelDecryptFailed: the channel stays open); and that KE3 sent ' +
+      'again after its session ended (UnknownSession). Between them a wrong ' +
+      'guess and a probe spend their guesses, and the right password still recovers',
     setup: (r) => r.run(register('correct horse', 10)),
     run: (r) => {
       r.run(recover('battery staple'));
@@ -409,12 +544,25 @@ function generate(script: Script, suite: SuiteId): SessionVector {
   const pre = stored(setup.state);
   const r = new Recorder(base, pre, seed);
   script.run(r);
-  return { name: `${script.name} (${suite})`, description: script.description, ...base, pre, operations: r.operations, steps: r.steps, post: stored(r.state) };
+  return {
+    name: `${script.name} (${suite})`,
+    description: script.description,
+    ...base,
+    pre,
+    operations: r.operations,
+    steps: r.steps,
+    post: stored(r.state),
+  };
 }
 
 /** Every script on the default suite; registration and the right password on the other two. */
 export function generateSessionVectors(): SessionVector[] {
-  return [...SCRIPTS.map((s) => generate(s, 'ristretto255-SHA512')), ...(['P256-SHA256', 'ristretto255-SHA512+Curve25519'] as const).flatMap((suite) => SCRIPTS.slice(0, 2).map((s) => generate(s, suite)))];
+  return [
+    ...SCRIPTS.map((s) => generate(s, 'ristretto255-SHA512')),
+    ...(['P256-SHA256', 'ristretto255-SHA512+Curve25519'] as const).flatMap((suite) =>
+      SCRIPTS.slice(0, 2).map((s) => generate(s, suite)),
+    ),
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -432,15 +580,20 @@ export function verifyVaultSide(v: SessionVector, rules?: ReplicaRules): string[
   const problems: string[] = [];
   const random = replaying();
   const bench = openVault(v, v.pre, random.rng, rules);
-  if (!same(bench.publicKeys, v.publicKeys)) problems.push(`${v.name}: publicKeys are not the public halves of keys: the vault derives ${canonicalJson(bench.publicKeys)}`);
+  if (!same(bench.publicKeys, v.publicKeys))
+    problems.push(
+      `${v.name}: publicKeys are not the public halves of keys: the vault derives ${canonicalJson(bench.publicKeys)}`,
+    );
   v.steps.forEach((s, k) => {
     const at = `${v.name}: step ${k}`;
-    if (alertCodeOf(s.replies.map(fromWire)) !== s.code) problems.push(`${at}: code ${s.code ?? '(absent)'} is not the first Alert of the recorded replies`);
+    if (alertCodeOf(s.replies.map(fromWire)) !== s.code)
+      problems.push(`${at}: code ${s.code ?? '(absent)'} is not the first Alert of the recorded replies`);
     bench.setNow(s.now);
     random.load(s.vaultRandom);
     try {
       const replies = (s.frame ? bench.vault.deliver(fromWire(s.frame)) : bench.vault.expireSessions()).map(toWire);
-      if (!same(replies, s.replies)) problems.push(`${at}: the vault answered ${excerpt(replies)}, expected ${excerpt(s.replies)}`);
+      if (!same(replies, s.replies))
+        problems.push(`${at}: the vault answered ${excerpt(replies)}, expected ${excerpt(s.replies)}`);
       if (random.left() > 0) problems.push(`${at}: the vault drew ${random.left()} random values fewer than recorded`);
     } catch (e) {
       if (!(e instanceof VectorMismatch)) throw e;
@@ -464,14 +617,19 @@ export function verifyClientSide(v: SessionVector): string[] {
     let left = random.left(); // the draws still to come after the frame now sent
     const send = (f: Frame): readonly Frame[] => {
       const step = steps[k++];
-      if (!step || !same(toWire(f), step.frame)) throw new VectorMismatch(`the client's frame ${k - 1} differs from the recorded one`);
+      if (!step || !same(toWire(f), step.frame))
+        throw new VectorMismatch(`the client's frame ${k - 1} differs from the recorded one`);
       left -= step.clientRandom?.length ?? 0;
-      if (random.left() !== left) throw new VectorMismatch(`the client's draws before its frame ${k - 1} are not the ${step.clientRandom?.length ?? 0} recorded for it`);
+      if (random.left() !== left)
+        throw new VectorMismatch(
+          `the client's draws before its frame ${k - 1} are not the ${step.clientRandom?.length ?? 0} recorded for it`,
+        );
       return step.replies.map(fromWire);
     };
     try {
       const result = runOperation(ctx, o, random.rng, send);
-      if (!same(result, o.result)) problems.push(`${at}: the client ended with ${canonicalJson(result)}, expected ${canonicalJson(o.result)}`);
+      if (!same(result, o.result))
+        problems.push(`${at}: the client ended with ${canonicalJson(result)}, expected ${canonicalJson(o.result)}`);
       if (k !== steps.length) problems.push(`${at}: the client sent ${k} frames of ${steps.length}`);
       if (random.left() > 0) problems.push(`${at}: the client drew ${random.left()} random values fewer than recorded`);
     } catch (e) {
@@ -482,4 +640,5 @@ export function verifyClientSide(v: SessionVector): string[] {
   return problems;
 }
 
-export const verifySessionVectors = (vs: readonly SessionVector[]): string[] => vs.flatMap((v) => [...verifyVaultSide(v), ...verifyClientSide(v)]);
+export const verifySessionVectors = (vs: readonly SessionVector[]): string[] =>
+  vs.flatMap((v) => [...verifyVaultSide(v), ...verifyClientSide(v)]);

@@ -34,7 +34,10 @@ export function uniqueRunId(): string {
 export function softHsmTestPin(): string {
   const pin = process.env.BKV_SOFTHSM_PIN;
   if (pin === undefined || process.env.SOFTHSM2_CONF === undefined) {
-    throw new Error('SoftHSM test tokens missing: run the tests through vitest (test/support/global-setup.ts sets SOFTHSM2_CONF and BKV_SOFTHSM_PIN)');
+    throw new Error(
+      'SoftHSM test tokens missing: run the tests through vitest ' +
+        '(test/support/global-setup.ts sets SOFTHSM2_CONF and BKV_SOFTHSM_PIN)',
+    );
   }
   return pin;
 }
@@ -50,6 +53,7 @@ export default function setup(): () => void {
     throw e;
   }
   process.env.BKV_SOFTHSM_PIN = SOFTHSM_TEST_PIN;
-  console.log(`[global-setup] ${SOFTHSM_TEST_TOKENS.length} SoftHSM tokens in ${(performance.now() - t0).toFixed(0)} ms at ${dir}`);
+  const ms = (performance.now() - t0).toFixed(0);
+  console.log(`[global-setup] ${SOFTHSM_TEST_TOKENS.length} SoftHSM tokens in ${ms} ms at ${dir}`);
   return () => rmSync(dir, { recursive: true, force: true });
 }

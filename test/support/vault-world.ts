@@ -143,7 +143,11 @@ export class VaultWorld {
     this.backend = o.backend;
     this.token = o.token ?? 'bkv-2';
     this.rng = seededRng(o.seed);
-    this.config = vaultConfig({ suite: o.backend.suite, labels: o.labels ?? freshLabels('world'), sessionTtlMs: TTL_MS });
+    this.config = vaultConfig({
+      suite: o.backend.suite,
+      labels: o.labels ?? freshLabels('world'),
+      sessionTtlMs: TTL_MS,
+    });
     this.#rules = o.rules;
     this.#driver = o.driver;
     this.hsm = o.backend.open(this.token);
@@ -159,7 +163,14 @@ export class VaultWorld {
   #open(): VaultDriver {
     if (this.#driver) return this.#driver(this);
     const rules = this.#rules ? { rules: this.#rules } : {};
-    return SingleReplicaVault.open({ hsm: this.hsm, config: this.config, storage: this.storage, rng: this.rng, clock: () => this.now, ...rules });
+    return SingleReplicaVault.open({
+      hsm: this.hsm,
+      config: this.config,
+      storage: this.storage,
+      rng: this.rng,
+      clock: () => this.now,
+      ...rules,
+    });
   }
 
   /** ALICE's attemptsUsed after every delivered frame and expiry event (null: no record). */
@@ -213,20 +224,37 @@ export class VaultWorld {
 // Speaking the wire protocol by hand (the adversary's and the bad-input tests' view)
 
 /** A Handshake1 carrying `payload` (any bytes), as a client would open a channel. */
-export function handshake1(world: VaultWorld, payload: Bytes, channel: string = newChannelId(world.rng)): { frame: Frame; state: NkInitiatorState } {
-  const { message, state } = initiatorStart(world.ctx.noise, { responderStatic: world.ctx.channelKey, prologue: world.ctx.prologue, payload, rng: world.rng });
+export function handshake1(
+  world: VaultWorld,
+  payload: Bytes,
+  channel: string = newChannelId(world.rng),
+): { frame: Frame; state: NkInitiatorState } {
+  const { message, state } = initiatorStart(world.ctx.noise, {
+    responderStatic: world.ctx.channelKey,
+    prologue: world.ctx.prologue,
+    payload,
+    rng: world.rng,
+  });
   return { frame: { channel, kind: 'Handshake1', bytes: message }, state };
 }
 
 /** The client's reading of a Handshake2: the vault's response and the channel's transport. */
-export function readHandshake2(world: VaultWorld, state: NkInitiatorState, frame: Frame): { response: Response; transport: Transport } {
+export function readHandshake2(
+  world: VaultWorld,
+  state: NkInitiatorState,
+  frame: Frame,
+): { response: Response; transport: Transport } {
   if (frame.kind !== 'Handshake2') throw new Error(`expected Handshake2, got ${frame.kind} ${alertText(frame)}`);
   const { payload, transport } = initiatorFinish(state, frame.bytes);
   return { response: decodeResponse(world.config.params.suite, payload), transport };
 }
 
 /** The client's reading of a Transport frame: the vault's response and the transport to use next. */
-export function readTransport(world: VaultWorld, transport: Transport, frame: Frame): { response: Response; transport: Transport } {
+export function readTransport(
+  world: VaultWorld,
+  transport: Transport,
+  frame: Frame,
+): { response: Response; transport: Transport } {
   if (frame.kind !== 'Transport') throw new Error(`expected Transport, got ${frame.kind} ${alertText(frame)}`);
   const received = transport.receive(frame.bytes);
   return { response: decodeResponse(world.config.params.suite, received.payload), transport: received.transport };
@@ -258,5 +286,3 @@ export function codeOf(f: () => unknown): ErrorCode {
   }
   throw new Error('expected a VaultError, nothing was thrown');
 }
-
-

@@ -16,7 +16,9 @@ export function loadVectors<T = unknown>(file: string): T {
   const dir = vectorsDir();
   const path = join(dir, file);
   if (!existsSync(path)) {
-    throw new Error(`official vectors not found: ${path} (folder ${dir}; set BKV_VECTORS_DIR to the folder holding ${file})`);
+    throw new Error(
+      `official vectors not found: ${path} (folder ${dir}; set BKV_VECTORS_DIR to the folder holding ${file})`,
+    );
   }
   return JSON.parse(readFileSync(path, 'utf8')) as T;
 }
