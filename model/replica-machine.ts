@@ -9,6 +9,7 @@
  *   Follower  --ElectionTimeout--> Candidate --HandleRequestVoteResponse [majority]--> Leader
  *   any of them --(a message of a higher term)--> Follower;  --Crash--> Crashed
  *   Crashed --Restart [storage intact]--> Follower | [rolled back, or was recovering]--> Restarting
+ *   (either way the start reseals what it resumes from, so even at term 0 a lost blob is a rollback)
  *   Restarting --HandleAppendEntriesRequest [echoes its nonce]--> Follower
  *
  * Message terms are relative to the replica's: `stale` (one below), `current`, `next` (one above).
@@ -32,6 +33,8 @@ export interface ReplicaContext {
   readonly hasEntries: boolean;
   /** Rolled back: no vote, no candidacy until caught up (durable). */
   readonly recovering: boolean;
+  /** A start has sealed its state (every start reseals what it resumes from): its host now holds a blob. */
+  readonly resealed: boolean;
 }
 
 export type ReplicaEvent =
@@ -75,7 +78,8 @@ export const replicaMachine = setup({
       event.type === 'HandleAppendEntriesRequest' && event.echo && event.term === 'next',
     echoesNonce: ({ event }) => event.type === 'HandleAppendEntriesRequest' && event.echo && event.term !== 'stale',
     restartsRecovering: ({ context, event }) =>
-      event.type === 'Restart' && (context.recovering || (event.storage === 'rolledBack' && context.term > 0)),
+      event.type === 'Restart' &&
+      (context.recovering || (event.storage === 'rolledBack' && (context.term > 0 || context.resealed))),
   },
   actions: {
     startElection: assign(({ context }) => ({ term: context.term + 1, votedFor: 'self' as const, votes: 1 })),
@@ -87,7 +91,9 @@ export const replicaMachine = setup({
     stopRecovering: assign({ recovering: false }),
     loseVolatileState: assign({ votes: 0 }),
     /** Term and vote come back from the HSM ballot; the log is gone. */
-    restartFromBallot: assign({ recovering: true, hasEntries: false }),
+    restartFromBallot: assign({ recovering: true, hasEntries: false, resealed: true }),
+    /** The start seals the state it resumes from. */
+    reseal: assign({ resealed: true }),
     stepDown: assign({ votes: 0 }),
   },
 }).createMachine({
@@ -100,6 +106,7 @@ export const replicaMachine = setup({
     votes: 0,
     hasEntries: false,
     recovering: false,
+    resealed: false,
   }),
   states: {
     Follower: {
@@ -172,7 +179,7 @@ export const replicaMachine = setup({
       on: {
         Restart: [
           { guard: 'restartsRecovering', target: 'Restarting', actions: 'restartFromBallot' },
-          { target: 'Follower' },
+          { target: 'Follower', actions: 'reseal' },
         ],
       },
     },

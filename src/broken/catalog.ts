@@ -69,7 +69,7 @@ export const BROKEN: readonly BrokenVariant[] = [
     checker: 'Raft safety under rollback',
     expected: ['INV-1', 'INV-3', 'INV-8', 'INV-9', 'INV-10', 'INV-11', 'INV-15'],
     suite: 'attack',
-    attack: 'drop-guess-entry',
+    attack: 'storage-fork',
     explore: { system: 'persistence' },
     rules: (b) => ({ ...b, persistence: TRUST_HOST_STORAGE }),
   },

@@ -10,6 +10,7 @@ import type { Durable } from '../replication/raft.ts';
 import {
   type DurableDelta,
   type DurableStore,
+  type Persist,
   type Persistence,
   SEALED_PERSISTENCE,
   applyDelta,
@@ -20,9 +21,11 @@ import {
 import { MemoryChainStorage, isChained, openBase, openSegment, saveSealed } from '../vault/storage.ts';
 
 /** vote-not-persisted: the vote is neither sealed nor in the ballot: a restarted replica may vote twice in a term (INV-8). */
+const dropVote: Persist = (store, version, durable, rng) =>
+  SEALED_PERSISTENCE.persist(store, version, { ...durable, votedFor: null }, rng);
 export const VOTE_NOT_PERSISTED: Persistence = {
-  load: (store, rng) => SEALED_PERSISTENCE.load(store, rng),
-  persist: (store, version, durable, rng) => SEALED_PERSISTENCE.persist(store, version, { ...durable, votedFor: null }, rng),
+  load: (store, rng, persist = dropVote) => SEALED_PERSISTENCE.load(store, rng, persist),
+  persist: dropVote,
 };
 
 /** An HSM whose counters read 0 and never move. */
@@ -31,9 +34,11 @@ function counterless(hsm: Hsm): Hsm {
 }
 
 /** trust-host-storage: no anchor, no ballot: the host's blob is taken as it comes, a rollback goes unnoticed. */
+const persistBlind: Persist = (store, version, durable, rng) =>
+  SEALED_PERSISTENCE.persist({ ...store, hsm: counterless(store.hsm) }, version, durable, rng);
 export const TRUST_HOST_STORAGE: Persistence = {
-  load: (store, rng) => SEALED_PERSISTENCE.load({ ...store, hsm: counterless(store.hsm) }, rng),
-  persist: (store, version, durable, rng) => SEALED_PERSISTENCE.persist({ ...store, hsm: counterless(store.hsm) }, version, durable, rng),
+  load: (store, rng, persist = persistBlind) => SEALED_PERSISTENCE.load({ ...store, hsm: counterless(store.hsm) }, rng, persist),
+  persist: persistBlind,
 };
 
 /**
@@ -42,11 +47,11 @@ export const TRUST_HOST_STORAGE: Persistence = {
  * the same version again, and the host chooses which of the two the replica wakes up on.
  */
 export const VERSION_REUSE: Persistence = {
-  load<C>(store: DurableStore, rng: Rng) {
+  load<C>(store: DurableStore, rng: Rng, persist: Persist = persistDurable) {
     const read = readDurable<C>(store);
     // the anchor now stands at the loaded blob's version (or at the recovering state's)
     const version = readAnchor(store);
-    return { ...read, version: read.rolledBack ? persistDurable(store, version, read.durable, rng) : version };
+    return { ...read, version: read.rolledBack ? persist(store, version, read.durable, rng) : version };
   },
   persist: (store, version, durable, rng) => SEALED_PERSISTENCE.persist(store, version, durable, rng),
 };
@@ -58,9 +63,9 @@ export const VERSION_REUSE: Persistence = {
  * re-acknowledges, needing no save), then on the other, newer one, which lacks it.
  */
 export const NO_RESEAL_AT_START: Persistence = {
-  load<C>(store: DurableStore, rng: Rng) {
+  load<C>(store: DurableStore, rng: Rng, persist: Persist = persistDurable) {
     const read = readDurable<C>(store);
-    return read.rolledBack ? { ...read, version: persistDurable(store, read.version, read.durable, rng) } : read;
+    return read.rolledBack ? { ...read, version: persist(store, read.version, read.durable, rng) } : read;
   },
   persist: (store, version, durable, rng) => SEALED_PERSISTENCE.persist(store, version, durable, rng),
 };
@@ -72,10 +77,10 @@ export const NO_RESEAL_AT_START: Persistence = {
  * its head's version, which the rule's loader then takes.
  */
 export const UNCHAINED_SEGMENTS: Persistence = {
-  load<C>(store: DurableStore, rng: Rng) {
+  load<C>(store: DurableStore, rng: Rng, persist: Persist = persistDurable) {
     const storage = store.storage;
     const chain = isChained(storage) ? storage.loadChain() : [];
-    if (chain.length < 2) return SEALED_PERSISTENCE.load<C>(store, rng);
+    if (chain.length < 2) return SEALED_PERSISTENCE.load<C>(store, rng, persist);
     try {
       const base = openBase(store.hsm, store.sealLabel, chain[0]!);
       let version = base.version;
@@ -89,10 +94,10 @@ export const UNCHAINED_SEGMENTS: Persistence = {
       saveSealed(store.hsm, store.sealLabel, flat, version, durable, (n) => new Uint8Array(n));
       // read as the rule reads, then the start's reseal onto the host's own storage
       const read = readDurable<C>({ ...store, storage: flat });
-      return { ...read, version: persistDurable(store, read.version, read.durable, rng) };
+      return { ...read, version: persist(store, read.version, read.durable, rng) };
     } catch (e) {
       if (!isVaultError(e)) throw e;
-      return SEALED_PERSISTENCE.load<C>(store, rng);
+      return SEALED_PERSISTENCE.load<C>(store, rng, persist);
     }
   },
   persist: (store, version, durable, rng, prev) => SEALED_PERSISTENCE.persist(store, version, durable, rng, prev),

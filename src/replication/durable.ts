@@ -180,25 +180,32 @@ export function readDurable<C>(store: DurableStore): LoadedDurable<C> {
   return { durable: recovering, version, rolledBack: true, refusal };
 }
 
+/** How a durable state is saved: `persistDurable`, or a host's wrapper of it. */
+export type Persist = <C>(store: DurableStore, version: Version, durable: Durable<C>, rng: Rng, prev?: Durable<C>) => Version;
+
 /**
  * A start: reads the durable state (`readDurable`), then seals it as the new incarnation's first
- * save (the reseal), so that the anchor and the ballot stand past every blob of an earlier life
- * before the replica does anything else. `version` is that save's.
+ * save (the reseal, through `persist`), so that the anchor and the ballot stand past every blob of an
+ * earlier life before the replica does anything else. `version` is that save's.
  */
-export function loadDurable<C>(store: DurableStore, rng: Rng): LoadedDurable<C> {
+export function loadDurable<C>(store: DurableStore, rng: Rng, persist: Persist = persistDurable): LoadedDurable<C> {
   const read = readDurable<C>(store);
-  return { ...read, version: persistDurable(store, read.version, read.durable, rng) };
+  return { ...read, version: persist(store, read.version, read.durable, rng) };
 }
 
 /** The persistence a replica's host runs: load at a start, persist after a step that changed `durable`. */
 export interface Persistence {
-  load<C>(store: DurableStore, rng: Rng): LoadedDurable<C>;
+  /** A start; its saves go through `persist` (default: this persistence's own), so a host that watches saves sees them. */
+  load<C>(store: DurableStore, rng: Rng, persist?: Persist): LoadedDurable<C>;
   /** `prev`: the state last persisted, when the caller has it (the save may then be a segment). */
   persist<C>(store: DurableStore, version: Version, durable: Durable<C>, rng: Rng, prev?: Durable<C>): Version;
 }
 
 /** The rule of spec ch. 6. */
-export const SEALED_PERSISTENCE: Persistence = Object.freeze({ load: loadDurable, persist: persistDurable });
+export const SEALED_PERSISTENCE: Persistence = Object.freeze({
+  load: <C>(store: DurableStore, rng: Rng, persist: Persist = persistDurable) => loadDurable<C>(store, rng, persist),
+  persist: persistDurable,
+});
 
 /** The anchor as it stands (for traces and tests). */
 export function readAnchor(store: DurableStore): Version {

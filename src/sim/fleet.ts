@@ -25,7 +25,7 @@ import type { Frame } from '../vault/protocol.ts';
 import type { Command } from '../vault/records.ts';
 import { pinnedClientContext } from '../vault/setup.ts';
 import { MemoryChainStorage, type Version } from '../vault/storage.ts';
-import type { Persistence } from '../replication/durable.ts';
+import type { Persist, Persistence } from '../replication/durable.ts';
 import { type Hosted, type HostIo, type ReplicaAction, type ReplicaRules, RULES, raftConfig, startHosted, stepHosted } from '../replication/host.ts';
 import { type NetworkConditions, EventQueue, Partition, RELIABLE_NETWORK, chance, randomBetween } from './network.ts';
 import { type PeerEnvelope, openPeerMessage, readVaultCommand, sealPeerMessage } from '../replication/peer-auth.ts';
@@ -52,7 +52,10 @@ export type Fault =
    */
   | { readonly type: 'Crash'; readonly replica: number; readonly afterWrites?: number }
   | { readonly type: 'Restart'; readonly replica: number }
-  /** The host restarts the replica on the blob `saves` saves before its latest (none at all if more). */
+  /**
+   * The host restarts the replica on the blob `saves` saves before its latest, not counting the starts'
+   * reseals (`SimStorage.rollbackSaves`), none at all if more.
+   */
   | { readonly type: 'Rollback'; readonly replica: number; readonly saves: number }
   /** The host restarts the replica on its kept blob number `blob` (0-based), older or newer: a fork. */
   | { readonly type: 'Fork'; readonly replica: number; readonly blob: number }
@@ -96,32 +99,58 @@ type SimEvent =
 class SimStorage extends MemoryChainStorage {
   /** Ghost: the durable state behind each save in `history`. */
   readonly ghosts: Durable<Command>[] = [];
+  /** Ghost: which saves in `history` a start wrote (its reseal of the state it resumed from). */
+  readonly resealed: boolean[] = [];
   /** Ghost: what the replica is persisting (set by the observed persistence before each save). */
   saving: Durable<Command> = EMPTY_DURABLE;
+  /** Ghost: the save under way is a start's reseal. */
+  starting = false;
   override save(blob: Uint8Array): void {
     super.save(blob);
     this.ghosts.push(this.saving);
+    this.resealed.push(this.starting);
   }
   override append(segment: Uint8Array): void {
     super.append(segment);
     this.ghosts.push(this.saving);
+    this.resealed.push(false); // a segment follows a step's change, never a start
   }
   /** Ghost: the durable state of the blob a restart would now read. */
   get current(): Durable<Command> {
     const k = this.presented;
     return k === null ? EMPTY_DURABLE : this.ghosts[k]!;
   }
+  /**
+   * The host rolls back `n` saves, not counting the starts' reseals (each repeats a state the replica
+   * resumed from): it presents the save `n` before the latest step's save, or none at all past the first.
+   */
+  rollbackSaves(n: number): void {
+    const steps = [...this.history.keys()].filter((k) => !this.resealed[k]);
+    const k = steps.length - 1 - n;
+    if (k < 0) this.rollback(this.history.length);
+    else this.present(steps[k]!);
+  }
 }
 
 /** The rules' persistence, telling the storage (ghost) what each save holds. */
 function observed(p: Persistence, storage: SimStorage): Persistence {
   return {
-    load: (store, rng) => p.load(store, rng),
-    persist: (store, version, durable, rng, prev) => {
-      storage.saving = durable as Durable<Command>;
-      return p.persist(store, version, durable, rng, prev);
+    load: (store, rng, persist = p.persist) => {
+      storage.starting = true;
+      try {
+        return p.load(store, rng, watched(persist));
+      } finally {
+        storage.starting = false;
+      }
     },
+    persist: watched(p.persist),
   };
+  function watched(persist: Persist): Persist {
+    return (store, version, durable, rng, prev) => {
+      storage.saving = durable as Durable<Command>;
+      return persist(store, version, durable, rng, prev);
+    };
+  }
 }
 
 interface ReplicaHost {
@@ -631,7 +660,7 @@ export class SimFleet {
       }
       case 'Rollback': {
         const h = this.#host(f.replica);
-        this.#restartOn(h, () => h.storage.rollback(Math.max(0, f.saves)));
+        this.#restartOn(h, () => h.storage.rollbackSaves(Math.max(0, f.saves)));
         return;
       }
       case 'Fork': {
