@@ -13,7 +13,7 @@
  * - a republication attempt the witness kept as evidence fails the audit;
  * - `bkv witness verify` and the whole acceptance: serve, deploy through it, audit.
  */
-import { writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { toHex } from '../src/crypto/bytes.ts';
@@ -368,6 +368,25 @@ describe('acceptance: witness serve + fleet deploy --witness + audit --witness',
       const offline = capture();
       expect(await auditDirectory({ positionals: [out], options: {} }, { print: offline.print, json: null })).toBe(0);
       expect(offline.lines.at(-1)).toBe('audit passed: 3 epochs, 2 fleets');
+      // anchored to the live witness's latest head; a copy cut back to 2 epochs is refused
+      const anchored = capture();
+      const live = { positionals: [out], options: { witness: url } };
+      expect(await auditDirectory(live, { print: anchored.print, json: null })).toBe(0);
+      expect(anchored.lines).toContainEqual(expect.stringMatching(/^anchored to the witness's head of size 3 /));
+      const cut = join(tempDir('cut'), 'd');
+      cpSync(out, cut, { recursive: true });
+      const log = JSON.parse(readFileSync(join(cut, 'log.json'), 'utf8')) as { entries: unknown[]; heads: unknown[] };
+      const shorter = { ...log, entries: log.entries.slice(0, 2), heads: log.heads.slice(0, 2) };
+      writeFileSync(join(cut, 'log.json'), JSON.stringify(shorter));
+      rmSync(join(cut, 'bundles', 'epoch-0003.json'));
+      const refused = capture();
+      const cutLive = { positionals: [cut], options: { witness: url } };
+      expect(await auditDirectory(cutLive, { print: refused.print, json: null })).toBe(1);
+      const withheld = /^audit FAILED in \S+ \(latest tree head\): LogInconsistent: .*epochs 3\.\.3 were withheld$/;
+      expect(refused.lines.at(-1)).toMatch(withheld);
+      const unanchored = capture();
+      const io = { print: unanchored.print, json: null };
+      expect(await auditDirectory({ positionals: [cut], options: {} }, io)).toBe(0); // what it got before
       const audited = await audit(url);
       expect(audited.rc, audited.text).toBe(0);
       expect(served.lines).toContainEqual(

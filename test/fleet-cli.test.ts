@@ -158,7 +158,7 @@ describe('bkv fleet deploy + bkv audit', () => {
 });
 
 describe('bkv fleet deploy --hsm softhsm', () => {
-  test('deploys on SoftHSM tokens in a private token directory, and the audit passes', async () => {
+  test('deploys on SoftHSM tokens in a private directory; the audit refuses the imported fleet keys', async () => {
     const dir = join(tmp, 'softhsm');
     const out = capture();
     // the command points SOFTHSM2_CONF at its own private token directory (and removes it after): restore the run's
@@ -170,7 +170,8 @@ describe('bkv fleet deploy --hsm softhsm', () => {
     }
     expect(out.lines.join('\n')).toContain('(wrap-seed)');
     const { rc, lines } = await runAudit(dir);
-    expect(rc).toBe(0);
-    expect(lines.join('\n')).toContain('suite ristretto255-SHA512+Curve25519, wrap-seed from r0');
+    expect(rc).toBe(1);
+    const reason = /^audit FAILED in evidence\/fleet-1\.json: EvidenceInvalid: .*was imported from bytes the host/;
+    expect(lines.at(-1)).toMatch(reason);
   });
 });

@@ -2,9 +2,11 @@
  * Fleets on SoftHSM (spec ch. 7 with spec ch. 4 §4.3): replicas on the run's tokens `bkv-0` and
  * `bkv-1` (several replicas per token, each under its own label prefix, itself under a per-process
  * run id), the operator's counter-signing key on `bkv-1`. The ceremony moves the fleet secrets
- * with `wrap-seed` (SoftHSM cannot wrap 25519 private keys); the evidence carries the attributes
- * the tokens report; the audit and a client's validation pass; a vault runs on a SoftHSM replica
- * with the deployed keys, through a rotation.
+ * with `wrap-seed` (SoftHSM 2.6.1 can neither wrap nor derive 25519 private keys, so the channel
+ * and OPAQUE server keys are derived on the host and imported); the evidence carries the attributes
+ * the tokens report, and the audit and a client checking attestations refuse it for that reason
+ * (spec ch. 4 §4.3, ch. 7). A client that does not check attestations uses vaults on SoftHSM
+ * replicas with the deployed keys, through a rotation. The export policy and wrap count on SoftHSM.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { toHex, utf8 } from '../src/crypto/bytes.ts';
@@ -61,27 +63,47 @@ afterAll(() => {
 });
 
 describe('a fleet of SoftHSM replicas', () => {
-  test('the ceremony moved a seed (wrap-seed), and the evidence verifies with the tokens\' own attributes', () => {
+  test('wrap-seed: the tokens report the derived keys imported, and the evidence is refused', () => {
     for (const fleet of d.fleets) {
       expect(fleet.evidence.transport).toBe('wrap-seed');
-      const { fleet: v } = verifyDeploymentEvidence(fleet.evidence, d.vendor.rootKey);
-      expect(v.replicas.map((r) => r.token)).toEqual(['bkv-0', 'bkv-1', 'bkv-0']);
+      const reason = /channel key .* was imported from bytes the host supplied/;
+      expect(() => verifyDeploymentEvidence(fleet.evidence, d.vendor.rootKey)).toThrow(reason);
+      const channel = toHex(fleet.replicas[0]!.hsm.keyInfo(fleet.replicas[0]!.labels.channel).publicKey!);
       for (const r of fleet.replicas) {
         expect(r.hsm.backend).toBe('softhsm');
         // device keys: generated in the token, never extractable, as the token reports them
         expect(r.hsm.keyInfo(r.labels.identity)).toMatchObject({ local: true, neverExtractable: true, sensitive: true, extractable: false });
         // fleet keys: arrived from outside the token (unwrapped or derived), sensitive, not extractable
         for (const l of [r.labels.channel, r.labels.opaqueServer, r.labels.oprfSeed]) expect(r.hsm.keyInfo(l)).toMatchObject({ local: false, sensitive: true, extractable: false });
-        expect(toHex(r.hsm.keyInfo(r.labels.channel).publicKey!)).toBe(v.keys.channel.publicKey);
+        // the OPRF seed was unwrapped inside; the 25519 keys were imported from host bytes
+        expect(r.hsm.keyInfo(r.labels.oprfSeed).imported).toBe(false);
+        expect([r.labels.channel, r.labels.opaqueServer].map((l) => r.hsm.keyInfo(l).imported)).toEqual([true, true]);
+        expect(toHex(r.hsm.keyInfo(r.labels.channel).publicKey!)).toBe(channel);
         expect(r.hsm.hasKey(`${r.prefix}/key-seed`)).toBe(false);
       }
     }
   });
 
-  test('the whole deployment audits (the operator counter-signatures come from a SoftHSM key)', () => {
-    const report = auditDeployment(encodeDeploymentFiles(d.record));
-    expect(report.epochs.map((e) => e.fleetId)).toEqual(['fleet-1', 'fleet-2', 'fleet-2']);
-    expect(report.epochs[2]!.removed.map((k) => k.role)).toEqual(['retiring-channel', 'retiring-opaque-server']);
+  test('the audit refuses the deployment: its fleet keys have been in host memory', () => {
+    const reason = /evidence\/fleet-1\.json: .*was imported from bytes the host supplied/;
+    expect(() => auditDeployment(encodeDeploymentFiles(d.record))).toThrow(reason);
+  });
+
+  test('export policy on SoftHSM: a wrap outside it is refused, each wrap is counted, the policy is reported', () => {
+    const h = open('bkv-0');
+    const rng = seededRng('softhsm policy');
+    const t = `${RUN}/policy/transport`;
+    const allowed = h.generateKey(t, 'x25519').publicKey!;
+    const other = MemoryHsm.create('other', rng).generateKey('o', 'x25519').publicKey!;
+    const k = `${RUN}/policy/secret`;
+    const info = h.generateKey(k, 'hmac-sha256', { wrappable: true, wrapTo: [allowed] });
+    expect([info.wrapTo?.map(toHex), info.wrapCount, info.imported]).toEqual([[toHex(allowed)], 0, false]);
+    expect(() => h.wrapKey(k, other, rng)).toThrow(/export policy/);
+    h.wrapKey(k, allowed, rng);
+    expect(h.keyInfo(k).wrapCount).toBe(1);
+    h.deleteKey(k);
+    h.deleteKey(t);
+    expect(h.hasKey(k)).toBe(false);
   });
 
   test('wrap-keys is refused on SoftHSM: a 25519 private key cannot be made wrappable there', () => {
@@ -95,9 +117,13 @@ describe('a fleet of SoftHSM replicas', () => {
     }
   });
 
-  test('a client validates the bundles and uses vaults on SoftHSM replicas through the rotation', async () => {
+  test('a client checking attestations refuses; one that does not uses vaults on SoftHSM replicas', async () => {
     const rng = seededRng('softhsm client');
-    const trust = { namespace: NAMESPACE, witnessKey: d.log.publicKey, operatorKey: d.operator.publicKey, vendorRoot: d.vendor.rootKey };
+    const trust = { namespace: NAMESPACE, witnessKey: d.log.publicKey, operatorKey: d.operator.publicKey };
+    const first = serveFleetInfo(d.log, d.bundles[0]!, { treeSize: 1 });
+    const checking = { ...trust, vendorRoot: d.vendor.rootKey };
+    const at = d.bundles[0]!.report!.timestamp;
+    expect(() => validateFleetInfo(first, checking, INITIAL_CLIENT_FLEET_STATE, at)).toThrow(/was imported/);
     const vaults = d.fleets.map((f) => {
       const r = f.replicas[1]!; // on bkv-1
       return createSingleReplicaVault(r.hsm, rng, () => START, { suite: SUITE, labels: r.labels }).vault;

@@ -143,14 +143,14 @@ describe('deployment ceremony and evidence', () => {
     }
   });
 
-  test('wrap-seed (the SoftHSM way) on memory HSMs: derived keys, seeds destroyed, evidence verifies', () => {
+  test('wrap-seed (the SoftHSM way) on memory HSMs: seeds destroyed, the evidence refused (keys imported)', () => {
     const rng = seededRng('wrap-seed');
     const vendor = F.d.vendor;
     const replicas = ['a', 'b'].map((id) => ({ id, hsm: MemoryHsm.create(id, rng), prefix: `ws/${id}` }));
     const fleet = deployFleet({ namespace: NAMESPACE, fleetId: 'fleet-ws', suite: SUITE, replicas, vendor, rng, transport: 'wrap-seed' });
-    const { fleet: v } = verifyDeploymentEvidence(fleet.evidence, vendor.rootKey);
-    expect(v.keys['opaque-server'].kind).toBe('ristretto255');
     expect(replicas.every((r) => !r.hsm.hasKey(`${r.prefix}/key-seed`))).toBe(true);
+    expect(replicas.every((r) => r.hsm.keyInfo(`${r.prefix}/channel`).imported)).toBe(true);
+    expectCode(() => verifyDeploymentEvidence(fleet.evidence, vendor.rootKey), 'EvidenceInvalid');
   });
 });
 

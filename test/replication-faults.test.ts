@@ -16,9 +16,23 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { type BrokenVariant, getBroken } from '../src/broken/catalog.ts';
 import { type Scenario, type ScenarioReport, describeSchedule, runScenario } from '../src/sim/scenario.ts';
-import { type Shape, memoryFleets, runSeed, runsFor, scenarioArb } from './support/replication-scenarios.ts';
+import { memoryFleets } from '../src/scenarios/fleets.ts';
+import { type Shape, scenarioArb, testShape } from '../src/scenarios/arbitrary.ts';
 
 const env = memoryFleets('bkv-faults');
+
+/** Run counts from the environment: BKV_RUNS scales every suite, BKV_DEEP=1 multiplies by 10. */
+function runsFor(dflt: number): number {
+  const scale = Number(process.env.BKV_RUNS ?? '1');
+  const deep = process.env.BKV_DEEP === '1' ? 10 : 1;
+  return Math.max(1, Math.round(dflt * (Number.isFinite(scale) && scale > 0 ? scale : 1) * deep));
+}
+
+/** fast-check's seed: BKV_SEED, or fresh (always printed, so any run can be replayed). */
+function runSeed(): number {
+  const s = process.env.BKV_SEED;
+  return s !== undefined ? Number(s) : (Date.now() ^ (process.pid << 8)) | 0;
+}
 /** The vitest timeout of a suite of `runs` default runs, each allowed `msPerRun` (scaled with BKV_RUNS and BKV_DEEP). */
 const timeoutFor = (runs: number, msPerRun: number) => Math.max(120_000, runsFor(runs) * msPerRun);
 const f = (n: number) => (n - 1) / 2;
@@ -52,7 +66,9 @@ describe('the fleet under random fault schedules (memory HSMs)', () => {
   test('consensus alone, 3 to 7 replicas, rollback of up to f: INV-3, INV-7..11 after every step, liveness after healing', () => {
     const seed = runSeed();
     const tally: Tally = { scenarios: 0, steps: 0, faults: 0, ms: 0 };
-    const shape: Shape = { sizes: [3, 5, 7], faultWindowMs: 3000, maxFaults: 14, rollbackReplicas: f, clients: false };
+    const shape = testShape({
+      sizes: [3, 5, 7], faultWindowMs: 3000, maxFaults: 14, rollbackReplicas: f, clients: false
+    });
     fc.assert(
       fc.property(scenarioArb(shape), (s) => {
         const r = timed(s, undefined, tally);
@@ -62,12 +78,12 @@ describe('the fleet under random fault schedules (memory HSMs)', () => {
     );
     report('consensus, no mutant', seed, tally);
     expect(tally.scenarios).toBe(runsFor(120));
-  }, timeoutFor(120, 1000));
+  }, timeoutFor(120, 2000));
 
   test('with clients, 3 and 5 replicas: G1-G5 (INV-1, INV-2, INV-3), linearizability (INV-5), acknowledged registrations survive f crashes and rollbacks (INV-6), liveness', () => {
     const seed = runSeed();
     const tally: Tally = { scenarios: 0, steps: 0, faults: 0, ms: 0 };
-    const shape: Shape = { sizes: [3, 5], faultWindowMs: 3000, maxFaults: 10, rollbackReplicas: f, clients: true };
+    const shape = testShape({ sizes: [3, 5], faultWindowMs: 3000, maxFaults: 10, rollbackReplicas: f, clients: true });
     let operations = 0;
     fc.assert(
       fc.property(scenarioArb(shape), (s) => {
@@ -109,19 +125,56 @@ function hunt(name: string, variant: string | undefined, shape: Shape, numRuns: 
 }
 
 describe('each check is shown able to fail, with a minimal schedule', () => {
+  const none = () => 0;
   test('commit at floor(N/2) instead of a majority: leader completeness or state machine safety (INV-10, INV-11)', () => {
-    hunt('commit-at-half', 'commit-at-half', { sizes: [3, 5], faultWindowMs: 1500, maxFaults: 10, rollbackReplicas: () => 0, clients: false, kinds: ['Crash', 'Partition', 'Heal'] }, 200, ['INV-10', 'INV-11', 'INV-9']);
+    const kinds = ['Crash', 'Partition', 'Heal'] as const;
+    const shape = testShape({
+      sizes: [3, 5],
+      faultWindowMs: 1500,
+      maxFaults: 10,
+      rollbackReplicas: none,
+      clients: false,
+      kinds,
+    });
+    hunt('commit-at-half', 'commit-at-half', shape, 200, ['INV-10', 'INV-11', 'INV-9']);
   }, HUNT_TIMEOUT);
 
   test('a KE2 before its ConsumeGuess is committed: G1 (INV-3)', () => {
-    hunt('ke2-before-commit', 'ke2-before-commit', { sizes: [3, 5], faultWindowMs: 1500, maxFaults: 4, rollbackReplicas: () => 0, clients: true, kinds: ['Crash'] }, 20, ['INV-3']);
+    const kinds = ['Crash'] as const;
+    const shape = testShape({
+      sizes: [3, 5],
+      faultWindowMs: 1500,
+      maxFaults: 4,
+      rollbackReplicas: none,
+      clients: true,
+      kinds,
+    });
+    hunt('ke2-before-commit', 'ke2-before-commit', shape, 20, ['INV-3']);
   }, HUNT_TIMEOUT);
 
   test('host storage trusted (no anchor, no ballot): a single rollback breaks Raft safety (INV-8..11)', () => {
-    hunt('trust-host-storage', 'trust-host-storage', { sizes: [3], faultWindowMs: 2000, maxFaults: 12, rollbackReplicas: () => 1, clients: false, kinds: ['Crash', 'Rollback', 'Partition', 'Heal'] }, 300, ['INV-8', 'INV-9', 'INV-10', 'INV-11']);
+    const kinds = ['Crash', 'Rollback', 'Partition', 'Heal'] as const;
+    const shape = testShape({
+      sizes: [3],
+      faultWindowMs: 2000,
+      maxFaults: 12,
+      rollbackReplicas: () => 1,
+      clients: false,
+      kinds,
+    });
+    hunt('trust-host-storage', 'trust-host-storage', shape, 300, ['INV-8', 'INV-9', 'INV-10', 'INV-11']);
   }, HUNT_TIMEOUT);
 
   test('rollback of f + 1 replicas, beyond the bound: the fleet halts and the liveness check reports it', () => {
-    hunt('rollback of f+1', undefined, { sizes: [3, 5], faultWindowMs: 1500, maxFaults: 8, rollbackReplicas: (n) => f(n) + 1, clients: false, kinds: ['Rollback'] }, 300, ['LIVENESS'], 3000);
+    const beyond = (n: number) => f(n) + 1;
+    const shape = testShape({
+      sizes: [3, 5],
+      faultWindowMs: 1500,
+      maxFaults: 8,
+      rollbackReplicas: beyond,
+      clients: false,
+      kinds: ['Rollback'],
+    });
+    hunt('rollback of f+1', undefined, shape, 300, ['LIVENESS'], 3000);
   }, HUNT_TIMEOUT);
 });

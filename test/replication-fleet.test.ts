@@ -22,7 +22,7 @@ import { FleetRelay } from '../src/sim/relay.ts';
 import { type Scenario, describeSchedule, isConverged, runScenario } from '../src/sim/scenario.ts';
 import { keyBytes } from '../src/sim/client.ts';
 import { softHsmTestPin, uniqueRunId } from './support/global-setup.ts';
-import { memoryFleets } from './support/replication-scenarios.ts';
+import { memoryFleets } from '../src/scenarios/fleets.ts';
 
 const memory = memoryFleets('bkv-fleet-test');
 

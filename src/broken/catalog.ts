@@ -194,7 +194,9 @@ export const BROKEN: readonly BrokenVariant[] = [
     test: 'test/vault-model.test.ts',
     summary: 'a ConsumeGuess at the limit is accepted',
     checker: 'the record rules, model-based (G4, G5)',
-    expected: ['INV-1', 'INV-4'],
+    // INV-7 when the guess beyond the limit leaves a pending session more than attempts used (the
+    // monitor sees the record before the budget check sees the KE2s)
+    expected: ['INV-1', 'INV-4', 'INV-7'],
     suite: 'guess-limit',
     rules: onVault(vault.noGuessLimit),
   },

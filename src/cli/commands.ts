@@ -118,7 +118,12 @@ export const COMMANDS: readonly Command[] = [
       'Exit 1 when the evidence does not verify (the file and the reason), 3 when the directory cannot be read.',
       'With --witness URL --namespace NS: what facebook/mbt eb-verify-namespace does, against a live witness (spec 8.8).',
     ],
-    positionals: [{ name: 'dir', help: 'a directory written by bkv fleet deploy (not with --witness)' }],
+    positionals: [
+      {
+        name: 'dir',
+        help: "a directory written by bkv fleet deploy (with --witness: anchored to that witness's head)",
+      },
+    ],
     flags: [
       {
         name: 'roots',
@@ -127,6 +132,15 @@ export const COMMANDS: readonly Command[] = [
         help: 'pinned roots to trust (spec 8.1): a roots.json obtained out of band',
         defaultText: "the directory's own roots.json",
         example: 'pinned-roots.json',
+      },
+      {
+        name: 'head',
+        kind: 'string',
+        value: 'FILE',
+        help:
+          "the witness's latest signed tree head (or one a client exported): " +
+          'refuses a directory that stops before it',
+        example: 'head.json',
       },
       { name: 'verbose', kind: 'boolean', help: 'every key of every epoch, not only the changes' },
       { name: 'witness', kind: 'string', value: 'URL', help: 'audit the namespace a witness serves', example: 'http://127.0.0.1:8080' },
@@ -155,12 +169,19 @@ export const COMMANDS: readonly Command[] = [
     examples: [
       'audit /tmp/d',
       'audit /tmp/d --roots pinned/roots.json --json',
+      'audit /tmp/d --head head.json',
+      'audit /tmp/d --witness http://127.0.0.1:8080',
       'audit --witness http://127.0.0.1:8080 --namespace meta.encrypted_backups.fleet_keys.v1',
     ],
     async run(a, io) {
       const live = ['namespace', 'limit', 'before-epoch', 'witness-key', 'operator-key', 'heads'].filter((o) => a.options[o] !== undefined);
+      if (a.options.witness !== undefined && a.positionals.length > 0) {
+        // a directory anchored to the live witness's latest tree head (spec 8.2)
+        if (live.length > 0) throw new UsageError(`${live.map((o) => `--${o}`).join(', ')}: not with a directory`);
+        const { audit } = await import('./fleet.ts');
+        return audit(a, io);
+      }
       if (a.options.witness !== undefined) {
-        if (a.positionals.length > 0) throw new UsageError('audit --witness takes no directory');
         const { auditOptionsOf, auditThroughWitness } = await import('./witness.ts');
         return auditThroughWitness(auditOptionsOf(a), io.print);
       }
@@ -200,6 +221,8 @@ export const COMMANDS: readonly Command[] = [
     details: [
       'With --broken M, a deliberately broken fleet until its checker reports it (exit 0 when caught).',
       'With --replay T, the one run a failure printed (T carries its suite, seed, run and broken variant).',
+      'A failure of the consensus or guess-limit suite is shrunk first: its token names the smallest scenario found.',
+      'With --shard i/n, the runs k with k mod n = i - 1: n shards run every run once (--json lists the runs).',
     ],
     flags: [
       { name: 'suite', kind: 'choice', choices: SUITES, defaultText: 'all three', help: 'one suite' },
@@ -214,6 +237,22 @@ export const COMMANDS: readonly Command[] = [
       },
       { ...SEED, defaultText: 'the clock, printed' },
       HSM,
+      {
+        name: 'workers',
+        kind: 'int',
+        min: 1,
+        max: 64,
+        help: 'worker threads to run the scenarios on (memory replicas); the same results as one',
+        defaultText: '1',
+        example: '2',
+      },
+      {
+        name: 'shard',
+        kind: 'string',
+        value: 'I/N',
+        help: 'run slice I of N of every suite (a CI matrix: the N slices together are the whole run)',
+        example: '1/2',
+      },
       {
         name: 'replay',
         kind: 'string',
@@ -235,6 +274,7 @@ export const COMMANDS: readonly Command[] = [
       'check',
       'check --broken count-at-ke3 --report r',
       'check --suite attack --runs 26 --seed 1',
+      'check --workers 2 --shard 1/2 --seed 1 --json',
       'check --broken count-at-ke3',
       'check --hsm softhsm --suite guess-limit --json',
     ],

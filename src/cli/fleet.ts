@@ -36,8 +36,9 @@ import { AuditError, type AuditReport, auditDeployment, formatAuditReport } from
 import type { Bundle } from '../fleet/bundle.ts';
 import type { DeployedFleet } from '../fleet/ceremony.ts';
 import { type Deployment, runDeployment } from '../fleet/deployment.ts';
+import type { DeploymentEvidence } from '../fleet/evidence.ts';
 import { type FleetInfo, serveFleetInfo } from '../fleet/fleet-info.ts';
-import { encodeDeploymentFiles, readDeploymentFiles, writeDeploymentFiles } from '../fleet/files.ts';
+import { ROOTS_FILE, encodeDeploymentFiles, readDeploymentFiles, writeDeploymentFiles } from '../fleet/files.ts';
 import { createSingleReplicaVault } from '../vault/setup.ts';
 import { UsageError, choiceOption, intOption, type Parsed } from './args.ts';
 import type { Io } from './command.ts';
@@ -91,6 +92,7 @@ export async function fleetDeploy(args: Parsed, print: Print): Promise<number> {
     const written = writeDeploymentFiles(dir!, encodeDeploymentFiles(deployment.record));
     print(`wrote ${written.length} files to ${dir}: ${written.join(', ')}`);
     const d = deployment;
+    const hostKeys = noteHostKeys(d.record.evidence, print);
     await demoClient(
       {
         fleets: d.fleets,
@@ -99,7 +101,7 @@ export async function fleetDeploy(args: Parsed, print: Print): Promise<number> {
           namespace: d.record.roots.namespace,
           witnessKey: d.log.publicKey,
           operatorKey: d.operator.publicKey,
-          vendorRoot: d.vendor.rootKey,
+          ...(!hostKeys && { vendorRoot: d.vendor.rootKey }),
         },
         serve: (epoch, known) => {
           const from = known !== undefined && { knownTreeSize: known };
@@ -114,6 +116,40 @@ export async function fleetDeploy(args: Parsed, print: Print): Promise<number> {
   } finally {
     hsms.close();
   }
+}
+
+/**
+ * Whether some fleet's keys were derived on the host (wrap-seed, the SoftHSM way), said in three
+ * lines: the audit and attestation-checking clients refuse such a deployment, so the demo client
+ * after it does not check attestations.
+ */
+export function noteHostKeys(evidence: readonly DeploymentEvidence[], print: (line: string) => void): boolean {
+  if (!evidence.some((e) => e.transport === 'wrap-seed')) return false;
+  print('note: SoftHSM 2.6.1 can neither wrap nor derive 25519 private keys, so the channel and OPAQUE server');
+  print('  keys were derived on the host and imported (wrap-seed): the audit and clients that check attestations');
+  print('  refuse this deployment for it (spec ch. 4 §4.3, ch. 7); the demo client below does not check them');
+  return true;
+}
+
+/**
+ * `bkv audit DIR --witness URL`: the witness's latest tree head for the namespace of the roots
+ * (pinned, or the directory's), as the anchor of the audit; a malformed roots file is left to the
+ * audit to report.
+ */
+async function liveHead(
+  url: string,
+  rootsText: string | undefined,
+): Promise<{ file: string; text: string } | undefined> {
+  let namespace: unknown;
+  try {
+    namespace = (JSON.parse(rootsText ?? '') as { namespace?: unknown }).namespace;
+  } catch {
+    return undefined;
+  }
+  if (typeof namespace !== 'string') return undefined;
+  const { WitnessClient } = await import('../fleet/witness-client.ts');
+  const head = await new WitnessClient(url).treeHead(namespace);
+  return { file: `${url} (latest tree head)`, text: JSON.stringify(head) };
 }
 
 /** The namespace `fleet deploy --witness` publishes in: the one Meta's verifier reads. */
@@ -227,10 +263,21 @@ export async function audit(args: Parsed, io: Io): Promise<number> {
   }
   const rootsFile = typeof args.options.roots === 'string' ? args.options.roots : undefined;
   const pinned = rootsFile === undefined ? undefined : { file: rootsFile, text: readFileSync(rootsFile, 'utf8') };
+  const headFile = typeof args.options.head === 'string' ? args.options.head : undefined;
+  const url = typeof args.options.witness === 'string' ? args.options.witness : undefined;
+  if (headFile !== undefined && url !== undefined) {
+    throw new UsageError('audit DIR: --head FILE or --witness URL, not both');
+  }
   const files = readDeploymentFiles(path);
+  const anchor =
+    headFile !== undefined
+      ? { file: headFile, text: readFileSync(headFile, 'utf8') }
+      : url !== undefined
+        ? await liveHead(url, pinned?.text ?? files.get(ROOTS_FILE))
+        : undefined;
   const done = (doc: AuditDocument) => (io.json?.(doc), doc.ok ? 0 : 1);
   try {
-    const report = auditDeployment(files, pinned);
+    const report = auditDeployment(files, pinned, anchor);
     for (const line of formatAuditReport(report, args.options.verbose === true)) io.print(line);
     io.print(`audit passed: ${report.epochs.length} epochs, ${report.fleets.length} fleets`);
     return done({ schema: 'bkv-audit/1', ok: true, dir: path, report, failure: null });

@@ -39,7 +39,7 @@ import { CIPHERSUITE_PROTOBUF_ED25519, computeKeyId, encodeStatement, formatRoot
 import { WitnessClient, publishThroughWitness } from '../fleet/witness-client.ts';
 import { listenWitness, openWitnessService, parseListen } from '../fleet/witness-server.ts';
 import { UsageError, type Parsed } from './args.ts';
-import { WITNESS_NAMESPACE, demoClient } from './fleet.ts';
+import { WITNESS_NAMESPACE, demoClient, noteHostKeys } from './fleet.ts';
 
 type Print = (line: string) => void;
 
@@ -171,11 +171,12 @@ export function deployThroughWitness(o: DeployThroughWitnessOptions, print: Prin
       const written = writeDeploymentFiles(o.dir, encodeDeploymentFiles(record));
       print(`wrote ${written.length} files to ${o.dir}`);
     }
+    const hostKeys = noteHostKeys(plan.fleets.map((f) => f.evidence), print);
     const trust = {
       namespace: o.namespace,
       witnessKey: auditorKey,
       operatorKey: plan.operator.publicKey,
-      vendorRoot: plan.vendor.rootKey,
+      ...(!hostKeys && { vendorRoot: plan.vendor.rootKey }),
     };
     await demoClient({ fleets: plan.fleets, bundles, trust, serve }, o.rng, print);
     print(`verify it all: npx bkv audit --witness ${client.base} --namespace ${o.namespace}`);

@@ -83,6 +83,18 @@ export interface ClientFleetState {
 
 export const INITIAL_CLIENT_FLEET_STATE: ClientFleetState = { highestEpoch: 0, highestDigest: null, treeHead: null };
 
+/**
+ * The witness tree head this client has seen, as the JSON an auditor passes to `bkv audit --head`
+ * (spec ch. 8): an audit directory that stops before it is refused. A client that has accepted no
+ * bundle has no head (`InvalidParameter`).
+ */
+export function exportTreeHead(state: ClientFleetState): string {
+  if (state.treeHead === null) {
+    throw new VaultError('InvalidParameter', 'this client has accepted no bundle yet: no tree head to export');
+  }
+  return JSON.stringify(state.treeHead);
+}
+
 /** Client-side protocol settings that are not the fleet's to choose. */
 export interface ContextOptions {
   /** The KSF (default Identity; the app's Argon2id parameters in production). */

@@ -162,7 +162,8 @@ export function getRoleKey(a: FleetArtifact, role: FleetRole): FleetKey | undefi
  * The client's optional check; the auditor checks the full evidence (evidence.ts) on top.
  */
 export function verifyArtifactAttestations(a: FleetArtifact, vendorRoot: Bytes): VerifiedFleet {
-  const fleet = verifyReplicaStatements(a.fleetId, a.suite, a.replicas, verifyCertificates(a.certificates, vendorRoot));
+  const keys = verifyCertificates(a.certificates, vendorRoot);
+  const fleet = verifyReplicaStatements(a.namespace, a.fleetId, a.suite, a.replicas, keys);
   const expected = sortKeys(ownKeys(a.fleetId, a.replicas));
   const own = a.keys.filter((k) => !RETIRING_ROLES.includes(k.role));
   if (canonicalJson(own) !== canonicalJson(expected)) throw new VaultError('EvidenceInvalid', `artifact ${a.fleetId}: its keys are not the ones its replicas attest`);

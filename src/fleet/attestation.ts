@@ -5,15 +5,18 @@
  * latter with the former, and signs statements about what a replica's `Hsm` reports:
  *
  *   vendor root (pinned)  --signs-->  certificate { subject, publicKey of the attestation key }
- *   attestation key       --signs-->  statement  { fleetId, replica, token, seq, event ... }
+ *   attestation key       --signs-->  statement  { namespace, fleetId, replica, token, seq, event ... }
  *
  * Events (what a statement attests):
  *   key      a key's state: label, fingerprint, and the PKCS#11 attributes `hsm.keyInfo` reports
- *            (CKA_LOCAL, CKA_NEVER_EXTRACTABLE, CKA_SENSITIVE, CKA_EXTRACTABLE)
+ *            (CKA_LOCAL, CKA_NEVER_EXTRACTABLE, CKA_SENSITIVE, CKA_EXTRACTABLE), whether it was
+ *            imported from host bytes, and its export policy `wrapTo` (the only keys it may be
+ *            wrapped to, fixed at generation and enforced by the HSM's `wrapKey`)
  *   wrap     the key `label` left this HSM wrapped to `recipientKey`; SHA-256 of the wrapped blob
  *   unwrap   the key `label` was created from a wrapped blob with the transport key `unwrapWith`
  *   derive   the key `label` was derived from the secret `from` with HKDF-Expand info `info`
- *   destroy  the key `label` was deleted
+ *   destroy  the key `label` was deleted, and how many times the HSM had wrapped it (`wrapCount`,
+ *            a counter the HSM keeps: a wrap the host did not report shows here)
  *
  * A fingerprint names a key without revealing it: the public key of an asymmetric key, the key
  * check value KCV = HMAC(key, "bkv/fleet/kcv/v1")[0..16] of an HMAC key (computed inside the
@@ -29,7 +32,18 @@ import { canonicalJson } from '../crypto/canonical.ts';
 import { VaultError } from '../errors.ts';
 import type { Hsm, KeyKind } from '../hsm/hsm.ts';
 import { KEY_KINDS } from '../hsm/kinds.ts';
-import { NAME, malformed, readBool, readChoice, readConstant, readHex, readInt, readObject, readString } from './json.ts';
+import {
+  NAME,
+  malformed,
+  readArray,
+  readBool,
+  readChoice,
+  readConstant,
+  readHex,
+  readInt,
+  readObject,
+  readString,
+} from './json.ts';
 import { ED25519_PUBLIC_KEY_BYTES, type Signed, type Signer, decodeSigned, hsmSigner, isSignedBy, signDocument } from './signing.ts';
 
 export const VENDOR_CERTIFICATE_TYPE = 'bkv/vendor-certificate/v1';
@@ -47,12 +61,16 @@ export interface VendorCertificateBody {
 
 export type VendorCertificate = Signed<VendorCertificateBody>;
 
-/** The PKCS#11 attributes of a key, as the token reports them. */
+/** The PKCS#11 attributes of a key, as the token reports them, and its origin and export policy. */
 export interface KeyAttributes {
   readonly local: boolean;
   readonly neverExtractable: boolean;
   readonly sensitive: boolean;
   readonly extractable: boolean;
+  /** Created from host-supplied bytes: the secret has been in host memory. */
+  readonly imported: boolean;
+  /** The export policy fixed at generation (hex X25519 keys); absent: any recipient (or not extractable). */
+  readonly wrapTo?: readonly string[];
 }
 
 /** Names a key without revealing it: public key (asymmetric), KCV (HMAC), or only the kind (AES). */
@@ -67,10 +85,12 @@ export type AttestationEvent =
   | { readonly event: 'wrap'; readonly label: string; readonly key: KeyFingerprint; readonly recipientKey: string; readonly wrappedDigest: string }
   | { readonly event: 'unwrap'; readonly label: string; readonly key: KeyFingerprint; readonly unwrapWith: string; readonly transportKey: string; readonly wrappedDigest: string }
   | { readonly event: 'derive'; readonly label: string; readonly key: KeyFingerprint; readonly from: string; readonly info: string }
-  | { readonly event: 'destroy'; readonly label: string };
+  | { readonly event: 'destroy'; readonly label: string; readonly wrapCount: number };
 
 export interface AttestationHeader {
   readonly type: typeof ATTESTATION_TYPE;
+  /** The namespace the fleet is deployed for (so evidence cannot be replayed into another one). */
+  readonly namespace: string;
   readonly fleetId: string;
   /** The replica (device) the statement is about, and its token label. */
   readonly replica: string;
@@ -115,8 +135,9 @@ export function computeFingerprint(hsm: Hsm, label: string): KeyFingerprint {
 }
 
 export function readKeyAttributes(hsm: Hsm, label: string): KeyAttributes {
-  const { local, neverExtractable, sensitive, extractable } = hsm.keyInfo(label);
-  return { local, neverExtractable, sensitive, extractable };
+  const { local, neverExtractable, sensitive, extractable, imported, wrapTo } = hsm.keyInfo(label);
+  const policy = wrapTo !== undefined && { wrapTo: wrapTo.map(toHex) };
+  return { local, neverExtractable, sensitive, extractable, imported, ...policy };
 }
 
 export function isSameKey(a: KeyFingerprint, b: KeyFingerprint): boolean {
@@ -189,30 +210,36 @@ export function decodeFingerprint(x: unknown, path: string): KeyFingerprint {
 }
 
 function decodeAttributes(x: unknown, path: string): KeyAttributes {
-  const o = readObject(x, path, ['local', 'neverExtractable', 'sensitive', 'extractable']);
+  const o = readObject(x, path, ['local', 'neverExtractable', 'sensitive', 'extractable', 'imported'], ['wrapTo']);
+  const wrapTo = o.wrapTo === undefined ? undefined : readArray(o.wrapTo, `${path}.wrapTo`, 1);
   return {
     local: readBool(o.local, `${path}.local`),
     neverExtractable: readBool(o.neverExtractable, `${path}.neverExtractable`),
     sensitive: readBool(o.sensitive, `${path}.sensitive`),
     extractable: readBool(o.extractable, `${path}.extractable`),
+    imported: readBool(o.imported, `${path}.imported`),
+    ...(wrapTo !== undefined && { wrapTo: wrapTo.map((k, i) => readHex(k, `${path}.wrapTo[${i}]`, 32)) }),
   };
 }
 
-const HEADER = ['type', 'fleetId', 'replica', 'token', 'seq', 'event', 'label'];
+const HEADER = ['type', 'namespace', 'fleetId', 'replica', 'token', 'seq', 'event', 'label'];
 const EVENT_MEMBERS = {
   key: ['key', 'attributes'],
   wrap: ['key', 'recipientKey', 'wrappedDigest'],
   unwrap: ['key', 'unwrapWith', 'transportKey', 'wrappedDigest'],
   derive: ['key', 'from', 'info'],
-  destroy: [],
+  destroy: ['wrapCount'],
 } as const;
 
 function decodeAttestationBody(x: unknown, path: string): AttestationBody {
-  const pre = readObject(x, path, ['event'], [...HEADER, 'key', 'attributes', 'recipientKey', 'wrappedDigest', 'unwrapWith', 'transportKey', 'from', 'info']);
+  const members = ['key', 'attributes', 'recipientKey', 'wrappedDigest', 'unwrapWith', 'transportKey', 'from', 'info'];
+  members.push('wrapCount');
+  const pre = readObject(x, path, ['event'], [...HEADER, ...members]);
   const event = readChoice(pre.event, `${path}.event`, ['key', 'wrap', 'unwrap', 'derive', 'destroy'] as const);
   const o = readObject(x, path, [...HEADER, ...EVENT_MEMBERS[event]]);
   const header: AttestationHeader = {
     type: readConstant(o.type, `${path}.type`, ATTESTATION_TYPE) as typeof ATTESTATION_TYPE,
+    namespace: readString(o.namespace, `${path}.namespace`, NAME),
     fleetId: readString(o.fleetId, `${path}.fleetId`, NAME),
     replica: readString(o.replica, `${path}.replica`, NAME),
     token: readString(o.token, `${path}.token`, NAME),
@@ -244,7 +271,7 @@ function decodeAttestationBody(x: unknown, path: string): AttestationBody {
     case 'derive':
       return { ...header, event, label, key: decodeFingerprint(o.key, `${path}.key`), from: readString(o.from, `${path}.from`, NAME), info: readString(o.info, `${path}.info`, NAME) };
     case 'destroy':
-      return { ...header, event, label };
+      return { ...header, event, label, wrapCount: readInt(o.wrapCount, `${path}.wrapCount`, 0) };
   }
 }
 

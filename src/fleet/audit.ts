@@ -33,12 +33,14 @@ import {
   type LogRules,
   type SignedTreeHead,
   LogMonitor,
+  type TreeHeadBody,
   checkLogStatements,
   checkRoot,
   computeStatementLeafHash,
   decodeProof,
   decodeTreeHead,
   verifyStatementInclusion,
+  verifyTreeHead,
 } from './log.ts';
 import { type WitnessStatement, decodeStatement, encodeStatement, readCiphersuite } from './statement.ts';
 import { computeRoot } from './merkle.ts';
@@ -85,6 +87,8 @@ export interface TrustedRoots {
 export interface AuditReport {
   readonly roots: TrustedRoots;
   readonly namespace: string;
+  /** The witness head the audit was anchored to (`--head`); absent: the directory's own last head only. */
+  readonly anchor?: { readonly treeSize: number; readonly rootHash: string };
   readonly treeSize: number;
   readonly rootHash: string;
   readonly epochs: readonly EpochReport[];
@@ -168,6 +172,28 @@ function auditLog(x: unknown, roots: Roots): Log {
   return { statements, heads };
 }
 
+/**
+ * Step 2b (`--head FILE`): the directory against the witness's latest signed tree head (from the
+ * witness, or a head a client exported). A head beyond the directory's last entry means the
+ * directory is a strict prefix of the log: epochs were withheld from the auditor.
+ */
+function checkAnchor(x: unknown, roots: Roots, log: Log): TreeHeadBody {
+  const head = verifyTreeHead(decodeTreeHead(x, 'head'), roots.witnessKey, roots.namespace);
+  const size = log.statements.length;
+  if (head.treeSize > size) {
+    const withheld = `epochs ${size + 1}..${head.treeSize} were withheld`;
+    const stops = `the witness's head has ${head.treeSize} entries, the directory stops at ${size}`;
+    throw new VaultError('LogInconsistent', `${stops}: ${withheld}`);
+  }
+  const root = toHex(computeRoot(log.statements.map(computeStatementLeafHash), head.treeSize));
+  if (root !== head.rootHash) {
+    const theirs = `the witness's head of size ${head.treeSize} has root ${head.rootHash.slice(0, 16)}…`;
+    const ours = `the directory's first ${head.treeSize} entries ${root.slice(0, 16)}…`;
+    throw new VaultError('LogEquivocation', `${theirs}, ${ours}`);
+  }
+  return head;
+}
+
 /** Step 3, for one epoch. */
 function auditBundle(x: unknown, epoch: number, roots: Roots, log: Log): FleetArtifact {
   const info = decodeFleetInfo(x, 'fleetInfo');
@@ -186,17 +212,70 @@ function auditBundle(x: unknown, epoch: number, roots: Roots, log: Log): FleetAr
   return artifact;
 }
 
+/**
+ * The fleets' succession, epoch by epoch (step 5): which fleets are live, which were retired (for
+ * good), and the fleet published before the current one (the only one whose keys may retire).
+ */
+interface Succession {
+  /** The fleets the previous epoch published (its own and its retiring keys' fleet). */
+  live: Set<string>;
+  /** fleetId -> the epoch from which it was no longer published. */
+  readonly retired: Map<string, number>;
+  /** The fleet of the previous epoch, and the fleet before that one. */
+  current: string | undefined;
+  before: string | undefined;
+  suite: string | undefined;
+}
+
+const evidenceInvalid = (message: string) => new VaultError('EvidenceInvalid', message);
+
 /** Step 5, for one epoch. */
-function checkArtifactAgainstEvidence(a: FleetArtifact, e: DeploymentEvidence, vendorRoot: Bytes, active: ReadonlyMap<string, VerifiedFleet>): void {
-  if (a.suite !== e.suite) throw new VaultError('EvidenceInvalid', `artifact suite ${a.suite}, evidence suite ${e.suite}`);
-  if (canonicalJson(a.replicas) !== canonicalJson(e.replicas)) throw new VaultError('EvidenceInvalid', `the artifact's replicas and attestations are not those of ${evidenceFileName(e.fleetId)}`);
-  if (canonicalJson(a.certificates) !== canonicalJson(e.certificates)) throw new VaultError('EvidenceInvalid', `the artifact's vendor certificates are not those of ${evidenceFileName(e.fleetId)}`);
-  verifyArtifactAttestations(a, vendorRoot);
-  for (const k of a.keys.filter((k) => RETIRING_ROLES.includes(k.role))) {
-    const fleet = active.get(k.fleetId);
-    const base = k.role === 'retiring-channel' ? 'channel' : 'opaque-server';
-    if (fleet === undefined || !isSameKey(fleet.keys[base], k.key)) throw new VaultError('EvidenceInvalid', `${k.role} ${describeFingerprint(k.key)} is not the ${base} key of a fleet published before (${k.fleetId})`);
+function checkArtifactAgainstEvidence(
+  a: FleetArtifact,
+  e: DeploymentEvidence,
+  vendorRoot: Bytes,
+  fleets: ReadonlyMap<string, { readonly fleet: VerifiedFleet }>,
+  s: Succession,
+  epoch: number,
+): void {
+  if (a.suite !== e.suite) throw evidenceInvalid(`artifact suite ${a.suite}, evidence suite ${e.suite}`);
+  const file = evidenceFileName(e.fleetId);
+  if (canonicalJson(a.replicas) !== canonicalJson(e.replicas)) {
+    throw evidenceInvalid(`the artifact's replicas and attestations are not those of ${file}`);
   }
+  if (canonicalJson(a.certificates) !== canonicalJson(e.certificates)) {
+    throw evidenceInvalid(`the artifact's vendor certificates are not those of ${file}`);
+  }
+  verifyArtifactAttestations(a, vendorRoot);
+  const gone = s.retired.get(a.fleetId);
+  if (gone !== undefined) throw evidenceInvalid(`${a.fleetId} was retired at epoch ${gone}: retirement is final`);
+  if (s.suite !== undefined && a.suite !== s.suite) {
+    throw evidenceInvalid(`the suite changes from ${s.suite} to ${a.suite}: a rotation keeps the suite (spec ch. 7)`);
+  }
+  const rotating = s.current !== undefined && s.current !== a.fleetId;
+  const previousFleet = rotating ? s.current : s.before;
+  for (const k of a.keys.filter((k) => RETIRING_ROLES.includes(k.role))) {
+    const base = k.role === 'retiring-channel' ? 'channel' : 'opaque-server';
+    const retiredAt = s.retired.get(k.fleetId);
+    if (retiredAt !== undefined) {
+      throw evidenceInvalid(`${k.role} of ${k.fleetId}, which was retired at epoch ${retiredAt}`);
+    }
+    if (k.fleetId !== previousFleet) {
+      const just = `the fleet just before ${a.fleetId} (${previousFleet ?? 'none'})`;
+      throw evidenceInvalid(`${k.role} of ${k.fleetId}: retiring keys come only from ${just}`);
+    }
+    const fleet = fleets.get(k.fleetId)?.fleet;
+    if (fleet === undefined || !isSameKey(fleet.keys[base], k.key)) {
+      const what = `${k.role} ${describeFingerprint(k.key)}`;
+      throw evidenceInvalid(`${what} is not the ${base} key of a fleet published before (${k.fleetId})`);
+    }
+  }
+  const live = new Set([a.fleetId, ...a.keys.filter((k) => RETIRING_ROLES.includes(k.role)).map((k) => k.fleetId)]);
+  for (const f of s.live) if (!live.has(f)) s.retired.set(f, epoch);
+  s.live = live;
+  if (rotating) s.before = s.current;
+  s.current = a.fleetId;
+  s.suite = a.suite;
 }
 
 /** The whole audit; throws an `AuditError` at the first failure. */
@@ -207,6 +286,7 @@ function checkArtifactAgainstEvidence(a: FleetArtifact, e: DeploymentEvidence, v
 export function auditDeployment(
   files: ReadonlyMap<string, string>,
   pinned?: { readonly file: string; readonly text: string },
+  anchor?: { readonly file: string; readonly text: string },
 ): AuditReport {
   const given = inFile(ROOTS_FILE, () => decodeRoots(parse(files, ROOTS_FILE)));
   const pins = pinned && new Map([[pinned.file, pinned.text]]);
@@ -222,6 +302,8 @@ export function auditDeployment(
   });
   const log = inFile(LOG_FILE, () => auditLog(parse(files, LOG_FILE), roots));
   const epochs = log.statements.length;
+  const anchorText = anchor && new Map([[anchor.file, anchor.text]]);
+  const anchoredTo = anchor && inFile(anchor.file, () => checkAnchor(parse(anchorText!, anchor.file), roots, log));
 
   const expected = new Set([ROOTS_FILE, LOG_FILE, ...Array.from({ length: epochs }, (_, i) => bundleFileName(i + 1))]);
   for (const name of expected) if (!files.has(name)) throw new AuditError(name.startsWith('bundles/') ? 'LogInconsistent' : 'MalformedMessage', name, 'missing');
@@ -242,7 +324,13 @@ export function auditDeployment(
   }
 
   const reports: EpochReport[] = [];
-  const active = new Map<string, VerifiedFleet>();
+  const succession: Succession = {
+    live: new Set(),
+    retired: new Map(),
+    current: undefined,
+    before: undefined,
+    suite: undefined,
+  };
   let previous: FleetArtifact | null = null;
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const file = bundleFileName(epoch);
@@ -250,9 +338,8 @@ export function auditDeployment(
       const a = auditBundle(parse(files, file), epoch, roots, log);
       const f = fleets.get(a.fleetId);
       if (f === undefined) throw new VaultError('EvidenceInvalid', `no deployment evidence for ${a.fleetId} (${evidenceFileName(a.fleetId)})`);
-      checkArtifactAgainstEvidence(a, f.evidence, roots.vendorRoot, active);
+      checkArtifactAgainstEvidence(a, f.evidence, roots.vendorRoot, fleets, succession, epoch);
       f.epochs.push(epoch);
-      active.set(a.fleetId, f.fleet);
       return a;
     });
     const s = log.statements[epoch - 1]!;
@@ -273,6 +360,7 @@ export function auditDeployment(
       pinned: pinned !== undefined,
     },
     namespace: roots.namespace,
+    ...(anchoredTo !== undefined && { anchor: { treeSize: anchoredTo.treeSize, rootHash: anchoredTo.rootHash } }),
     treeSize: last.treeSize,
     rootHash: last.rootHash,
     epochs: reports,
@@ -300,6 +388,9 @@ export function formatAuditReport(r: AuditReport, verbose = false): string[] {
     `  vendor root ed25519 ${r.roots.vendorRoot}`,
     `namespace ${r.namespace}: ${r.treeSize} epochs, log root ${r.rootHash.slice(0, 16)}…, ` +
       'every head consistent with the previous one',
+    r.anchor === undefined
+      ? 'not anchored: without --head, a directory that stops before the log does cannot be told from the whole log'
+      : `anchored to the witness's head of size ${r.anchor.treeSize} (root ${r.anchor.rootHash.slice(0, 16)}…)`,
   ];
   for (const e of r.epochs) {
     lines.push(`epoch ${e.epoch}  ${new Date(e.timestamp).toISOString()}  ${e.fleetId}  digest ${e.digest.slice(0, 16)}…  both signatures, log entry and inclusion ok`);

@@ -88,7 +88,9 @@ export function deployFleet(o: CeremonyOptions): DeployedFleet {
   const label = (r: ReplicaHsm, name: string) => `${r.prefix}/${name}`;
   const events: Attestation[] = [];
   const attest = (r: ReplicaHsm, event: AttestationEvent): Attestation => {
-    const st = vendor.attest({ type: ATTESTATION_TYPE, fleetId, replica: r.id, token: r.hsm.label, seq: events.length, ...event });
+    const type = ATTESTATION_TYPE as typeof ATTESTATION_TYPE;
+    const header = { type, namespace: o.namespace, fleetId, replica: r.id, token: r.hsm.label };
+    const st = vendor.attest({ ...header, seq: events.length, ...event });
     events.push(st);
     return st;
   };
@@ -105,11 +107,12 @@ export function deployFleet(o: CeremonyOptions): DeployedFleet {
     transportKeys.set(r.id, st.body.key.publicKey); // the genesis wraps only to what was attested
   }
 
-  // 2. the fleet secrets, generated inside the genesis HSM, wrappable
+  // 2. the fleet secrets, generated inside the genesis HSM, wrappable to the attested transport keys only
   const genesis = replicas[0]!;
   const secrets = TRANSPORTED_SECRETS[transport];
+  const wrapTo = replicas.map((r) => fromHex(transportKeys.get(r.id)!));
   for (const s of secrets) {
-    genesis.hsm.generateKey(label(genesis, genesisName(s)), kinds[s], { wrappable: true });
+    genesis.hsm.generateKey(label(genesis, genesisName(s)), kinds[s], { wrappable: true, wrapTo });
     attestKey(genesis, label(genesis, genesisName(s)));
   }
 
@@ -128,11 +131,13 @@ export function deployFleet(o: CeremonyOptions): DeployedFleet {
     }
   }
 
-  // 4. no wrappable copy remains
-  for (const s of secrets) {
-    genesis.hsm.deleteKey(label(genesis, genesisName(s)));
-    attest(genesis, { event: 'destroy', label: label(genesis, genesisName(s)) });
-  }
+  // 4. no wrappable copy remains; the HSM's wrap count of each is attested as it goes
+  const destroy = (r: ReplicaHsm, l: string) => {
+    const wrapCount = r.hsm.keyInfo(l).wrapCount;
+    r.hsm.deleteKey(l);
+    attest(r, { event: 'destroy', label: l, wrapCount });
+  };
+  for (const s of secrets) destroy(genesis, label(genesis, genesisName(s)));
 
   // 5. wrap-seed: the 25519 keys derived from the key seed, then the seed destroyed
   if (transport === 'wrap-seed') {
@@ -142,8 +147,7 @@ export function deployFleet(o: CeremonyOptions): DeployedFleet {
         deriveKey(r.hsm, seedLabel, label(r, name), kinds[name], DERIVE_INFO[name], suite);
         attest(r, { event: 'derive', label: label(r, name), key: computeFingerprint(r.hsm, label(r, name)), from: seedLabel, info: DERIVE_INFO[name] });
       }
-      r.hsm.deleteKey(seedLabel);
-      attest(r, { event: 'destroy', label: seedLabel });
+      destroy(r, seedLabel);
     }
   }
 

@@ -139,6 +139,7 @@ function splitLabel(label: string): { prefix: string; name: string } {
  * checking an artifact only needs the statements to be in increasing order).
  */
 export function verifyReplicaStatements(
+  namespace: string,
   fleetId: string,
   suite: SuiteId,
   replicas: readonly ReplicaRecord[],
@@ -158,6 +159,11 @@ export function verifyReplicaStatements(
     for (const st of r.attestations) {
       const b = verifyAttestation(st, attestationKeys, `replica ${r.id}`);
       if (b.fleetId !== fleetId) throw new VaultError('AttestationInvalid', `replica ${r.id}: statement #${b.seq} belongs to fleet "${b.fleetId}", not "${fleetId}"`);
+      if (b.namespace !== namespace) {
+        const where = `replica ${r.id}: statement #${b.seq}`;
+        const ns = `namespace "${b.namespace}", not "${namespace}"`;
+        throw new VaultError('NamespaceMismatch', `${where} was attested for ${ns}`);
+      }
       if (b.replica !== r.id) throw new VaultError('AttestationInvalid', `replica ${r.id}: statement #${b.seq} is about replica "${b.replica}"`);
       if ((nextSeq !== undefined && b.seq !== nextSeq) || b.seq <= lastSeq) throw new VaultError('AttestationInvalid', `replica ${r.id}: statement #${b.seq} is out of sequence`);
       lastSeq = b.seq;
@@ -192,7 +198,8 @@ export function verifyReplicaStatements(
 
 /**
  * The attribute rules of a final statement. Every key: sensitive and not extractable, else
- * `KeyExtractable`. Device keys also: generated inside (CKA_LOCAL, else `EvidenceInvalid`) and
+ * `KeyExtractable`; not imported from host bytes, else `EvidenceInvalid` (its private key has been
+ * in host memory). Device keys also: generated inside (CKA_LOCAL, else `EvidenceInvalid`) and
  * never extractable (CKA_NEVER_EXTRACTABLE, else `KeyExtractable`). Fleet keys arrived wrapped,
  * so they are neither local nor never-extractable on any replica.
  */
@@ -201,6 +208,7 @@ function checkFinalAttributes(replica: string, name: ReplicaKeyName, b: Attestat
   const where = `replica ${replica}: ${name} key "${b.label}"`;
   if (a.extractable) throw new VaultError('KeyExtractable', `${where} is extractable (CKA_EXTRACTABLE)`);
   if (!a.sensitive) throw new VaultError('KeyExtractable', `${where} is not sensitive (CKA_SENSITIVE): it may leave in plaintext`);
+  if (a.imported) throw invalid(`${where} was imported from bytes the host supplied: the key has been in host memory`);
   if ((DEVICE_KEY_NAMES as readonly string[]).includes(name)) {
     if (!a.neverExtractable) throw new VaultError('KeyExtractable', `${where} has been extractable (CKA_NEVER_EXTRACTABLE false)`);
     if (!a.local) throw invalid(`${where} was not generated inside the HSM (CKA_LOCAL false)`);
@@ -233,8 +241,13 @@ export function verifyDeploymentEvidence(e: DeploymentEvidence, vendorRoot: Byte
     const b = verifyAttestation(st, attestationKeys, `event ${i}`);
     if (b.fleetId !== e.fleetId) throw new VaultError('AttestationInvalid', `event ${i} belongs to fleet "${b.fleetId}", not "${e.fleetId}"`);
     if (b.seq !== i) throw new VaultError('AttestationInvalid', `event ${i} carries seq ${b.seq}: out of sequence`);
+    if (b.namespace !== e.namespace) {
+      const ns = `namespace "${b.namespace}", not "${e.namespace}"`;
+      throw new VaultError('NamespaceMismatch', `event ${i} was attested for ${ns}`);
+    }
   });
-  const fleet = verifyReplicaStatements(e.fleetId, e.suite, e.replicas, attestationKeys, e.events.length);
+  const fleet = verifyReplicaStatements(e.namespace, e.fleetId, e.suite, e.replicas, attestationKeys, e.events.length);
+  const transportKeys = new Set(fleet.replicas.map((r) => r.keys.transport.publicKey!));
   const byId = new Map(fleet.replicas.map((r) => [r.id, r]));
   const genesis = byId.get(e.genesis);
   if (genesis === undefined) throw invalid(`genesis replica "${e.genesis}" is not a replica of the fleet`);
@@ -266,6 +279,7 @@ export function verifyDeploymentEvidence(e: DeploymentEvidence, vendorRoot: Byte
         if (state.secrets.has(secret)) throw invalid(`${at}: secret generated twice`);
         if (b.key.kind !== kinds[secret]) throw invalid(`${at}: ${secret} is ${b.key.kind}, expected ${kinds[secret]}`);
         if (!b.attributes.local || !b.attributes.sensitive) throw invalid(`${at}: a fleet secret must be generated inside the genesis HSM and sensitive`);
+        checkExportPolicy(at, secret, b.attributes.wrapTo, transportKeys);
         state.secrets.set(secret, { label: b.label, key: b.key, wrappedTo: new Set(), destroyed: false });
         transcript.push(`${r.id}: generated ${secret} ${describeFingerprint(b.key)} inside, wrappable`);
         break;
@@ -315,12 +329,18 @@ export function verifyDeploymentEvidence(e: DeploymentEvidence, vendorRoot: Byte
           const [secret, s] = entry;
           if (s.destroyed) throw invalid(`${at}: destroyed twice`);
           if (s.wrappedTo.size !== fleet.replicas.length) throw invalid(`${at}: ${secret} destroyed before it was wrapped to every replica`);
+          if (b.wrapCount !== s.wrappedTo.size) {
+            const n = `${b.wrapCount} time${b.wrapCount === 1 ? '' : 's'}`;
+            const shows = `the evidence shows ${s.wrappedTo.size} wraps`;
+            throw invalid(`${at}: the genesis HSM wrapped ${secret} ${n}, ${shows}`);
+          }
           s.destroyed = true;
           transcript.push(`${r.id}: destroyed its wrappable copy of ${secret}`);
           break;
         }
         if (name === 'key-seed' && e.transport === 'wrap-seed' && state.received.has(`${r.id} key-seed`)) {
           if (state.destroyedSeeds.has(r.id)) throw invalid(`${at}: destroyed twice`);
+          if (b.wrapCount !== 0) throw invalid(`${at}: the key seed was wrapped ${b.wrapCount} times`);
           if (!state.received.has(`${r.id} channel`) || !state.received.has(`${r.id} opaque-server`)) throw invalid(`${at}: key seed destroyed before both keys were derived`);
           state.destroyedSeeds.add(r.id);
           transcript.push(`${r.id}: destroyed the key seed`);
@@ -347,6 +367,28 @@ export function verifyDeploymentEvidence(e: DeploymentEvidence, vendorRoot: Byte
     if (e.transport === 'wrap-seed' && !state.destroyedSeeds.has(r.id)) throw invalid(`replica ${r.id} never destroyed its key seed`);
   }
   return { fleet, transcript };
+}
+
+/**
+ * A fleet secret's export policy, attested when it is generated: it must exist (else the genesis
+ * HSM would wrap the secret to any key) and name exactly the fleet's attested transport keys.
+ */
+function checkExportPolicy(
+  at: string,
+  secret: SecretName,
+  wrapTo: readonly string[] | undefined,
+  transport: ReadonlySet<string>,
+): void {
+  if (wrapTo === undefined) throw invalid(`${at}: ${secret} has no export policy: its HSM would wrap it to any key`);
+  for (const k of wrapTo) {
+    if (!transport.has(k)) {
+      const names = `${secret}'s export policy names ${k.slice(0, 16)}…`;
+      throw invalid(`${at}: ${names}, which is no attested transport key of the fleet`);
+    }
+  }
+  if (new Set(wrapTo).size !== transport.size) {
+    throw invalid(`${at}: ${secret}'s export policy does not name every replica's transport key`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -39,11 +39,29 @@ export interface KeyInfo {
   readonly extractable: boolean;
   /** CKA_SENSITIVE: never leaves in plaintext. */
   readonly sensitive: boolean;
+  /**
+   * Created from key bytes the host supplied (`importKey`, PKCS#11 C_CreateObject): the secret has
+   * been in host memory. False for generated and unwrapped keys.
+   */
+  readonly imported: boolean;
+  /**
+   * The export policy of an extractable key, fixed when it was generated: the only X25519
+   * key-transport public keys `wrapKey` accepts (PKCS#11 CKA_WRAP_WITH_TRUSTED with the trusted
+   * wrapping keys). Undefined: no policy (any recipient), as for a key generated without `wrapTo`.
+   */
+  readonly wrapTo?: readonly Bytes[];
+  /** How many times this HSM has wrapped the key (a counter the HSM keeps; 0 if never). */
+  readonly wrapCount: number;
 }
 
 export interface GenerateOptions {
   /** Fleet secrets are generated wrappable (extractable but sensitive) so they can reach other HSMs wrapped. */
   readonly wrappable?: boolean;
+  /**
+   * With `wrappable`: the export policy, fixed for the key's life. `wrapKey` refuses any recipient
+   * not in this list (`HsmError`), and `keyInfo` reports the list (spec ch. 4, "Export policy").
+   */
+  readonly wrapTo?: readonly Bytes[];
 }
 
 export interface Hsm {
@@ -73,7 +91,10 @@ export interface Hsm {
   /** Inverse of `seal`; a forged or altered blob throws `VaultError('SealBroken')`. */
   unseal(label: string, sealed: Bytes, aad: Bytes): Bytes;
 
-  /** Exports a wrappable secret encrypted to another HSM's X25519 key-transport public key. */
+  /**
+   * Exports a wrappable secret encrypted to another HSM's X25519 key-transport public key; refused
+   * (`HsmError`) if the key's export policy (`wrapTo`) does not name the recipient. Counts the wrap.
+   */
   wrapKey(label: string, recipientPublicKey: Bytes, rng: Rng): Bytes;
   /** Imports a wrapped secret with this HSM's X25519 key-transport key `unwrapWith`; the result is sensitive. */
   unwrapKey(label: string, kind: KeyKind, wrapped: Bytes, unwrapWith: string): KeyInfo;

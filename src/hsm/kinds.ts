@@ -27,7 +27,8 @@
  */
 import type { Bytes } from '../crypto/bytes.ts';
 import { VaultError } from '../errors.ts';
-import type { KeyKind } from './hsm.ts';
+import { toHex } from '../crypto/bytes.ts';
+import type { GenerateOptions, KeyKind } from './hsm.ts';
 
 export const KEY_KINDS: readonly KeyKind[] = [
   'ed25519',
@@ -144,3 +145,26 @@ export const WRAP_CONTEXT = {
   memory: 'bkv/hsm/wrap/memory/v1',
   softhsm: 'bkv/hsm/wrap/softhsm/v1',
 } as const;
+
+/** GenerateOptions.wrapTo as hex (checked: 32-byte keys, at least one), or undefined. */
+export function exportPolicy(options: GenerateOptions): string[] | undefined {
+  if (options.wrapTo === undefined) return undefined;
+  if (options.wrappable !== true) {
+    throw new VaultError('InvalidParameter', '"wrapTo" is an export policy: only for a wrappable key');
+  }
+  if (!Array.isArray(options.wrapTo) || options.wrapTo.length === 0) {
+    throw new VaultError('InvalidParameter', '"wrapTo" expected at least one X25519 public key');
+  }
+  return options.wrapTo.map((k, i) => {
+    const b = checkBytes(k, `wrapTo[${i}]`);
+    if (b.length !== 32) throw new VaultError('InvalidParameter', `"wrapTo[${i}]" expected 32 bytes, got ${b.length}`);
+    return toHex(b);
+  });
+}
+
+/** The HSM's side of the export policy: a recipient the policy does not name is refused. */
+export function refuseOutsidePolicy(label: string, wrapTo: readonly string[] | undefined, recipient: Bytes): void {
+  if (wrapTo !== undefined && !wrapTo.includes(toHex(recipient))) {
+    throw new VaultError('HsmError', `wrapKey: key "${label}" may be wrapped only to the keys its export policy names`);
+  }
+}

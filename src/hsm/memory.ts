@@ -27,7 +27,7 @@ import { p256 } from '@noble/curves/nist.js';
 import { expand, hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
-import { concat, type Bytes, type Rng, utf8 } from '../crypto/bytes.ts';
+import { concat, type Bytes, fromHex, type Rng, toHex, utf8 } from '../crypto/bytes.ts';
 import { VaultError } from '../errors.ts';
 import type { GenerateOptions, Hsm, KeyInfo, KeyKind } from './hsm.ts';
 import {
@@ -44,6 +44,8 @@ import {
   SEAL_NONCE_BYTES,
   SEAL_TAG_BYTES,
   WRAP_CONTEXT,
+  exportPolicy,
+  refuseOutsidePolicy,
 } from './kinds.ts';
 
 interface StoredKey {
@@ -53,6 +55,11 @@ interface StoredKey {
   readonly local: boolean;
   readonly neverExtractable: boolean;
   readonly extractable: boolean;
+  readonly imported: boolean;
+  /** The export policy (GenerateOptions.wrapTo), hex; undefined: any recipient. */
+  readonly wrapTo: readonly string[] | undefined;
+  /** Wraps done so far (mutable inside the token only). */
+  wrapCount: number;
 }
 
 interface TokenState {
@@ -203,8 +210,12 @@ export class MemoryHsm implements Hsm {
     this.#checkFree(label);
     checkKind(kind);
     const wrappable = options.wrappable === true;
+    const wrapTo = exportPolicy(options);
     const secret = generateSecret(kind, this.#rng);
-    return this.#store(label, { kind, secret, publicKey: publicKeyOf(kind, secret), local: true, neverExtractable: !wrappable, extractable: wrappable });
+    const policy = { imported: false, wrapTo, wrapCount: 0 };
+    const pub = publicKeyOf(kind, secret);
+    const flags = { local: true, neverExtractable: !wrappable, extractable: wrappable };
+    return this.#store(label, { kind, secret, publicKey: pub, ...flags, ...policy });
   }
 
   importKey(label: string, kind: KeyKind, secret: Bytes, options: GenerateOptions = {}): KeyInfo {
@@ -212,7 +223,10 @@ export class MemoryHsm implements Hsm {
     checkKind(kind);
     const copy = checkBytes(secret, 'secret').slice();
     const wrappable = options.wrappable === true;
-    return this.#store(label, { kind, secret: copy, publicKey: publicKeyOf(kind, copy), local: false, neverExtractable: false, extractable: wrappable });
+    const policy = { imported: true, wrapTo: exportPolicy(options), wrapCount: 0 };
+    const pub = publicKeyOf(kind, copy);
+    const flags = { local: false, neverExtractable: false, extractable: wrappable };
+    return this.#store(label, { kind, secret: copy, publicKey: pub, ...flags, ...policy });
   }
 
   hasKey(label: string): boolean {
@@ -302,11 +316,14 @@ export class MemoryHsm implements Hsm {
     const k = this.#key(label);
     if (!k.extractable) throw new VaultError('HsmError', `wrapKey: key "${label}" is not extractable (not generated wrappable)`);
     const recipient = checkBytes(recipientPublicKey, 'recipientPublicKey');
+    refuseOutsidePolicy(label, k.wrapTo, recipient);
     const e = takeRandom(rng, 32);
     const ephemeralPublic = x25519.getPublicKey(e);
     const kek = wrapKek(x25519Shared(e, recipient), ephemeralPublic, recipient);
     const nonce = takeRandom(rng, SEAL_NONCE_BYTES);
-    return concat(ephemeralPublic, nonce, gcm(kek, nonce, utf8(k.kind)).encrypt(k.secret));
+    const wrapped = concat(ephemeralPublic, nonce, gcm(kek, nonce, utf8(k.kind)).encrypt(k.secret));
+    k.wrapCount += 1;
+    return wrapped;
   }
 
   unwrapKey(label: string, kind: KeyKind, wrapped: Bytes, unwrapWith: string): KeyInfo {
@@ -327,7 +344,9 @@ export class MemoryHsm implements Hsm {
       throw new VaultError('SealBroken', 'wrapped key failed authentication (wrong recipient, wrong kind or altered bytes)');
     }
     // Unwrapped secrets are sensitive and terminal: they do not move on to a further HSM.
-    return this.#store(label, { kind, secret, publicKey: publicKeyOf(kind, secret), local: false, neverExtractable: false, extractable: false });
+    const flags = { local: false, neverExtractable: false, extractable: false };
+    const key = { kind, secret, publicKey: publicKeyOf(kind, secret), ...flags };
+    return this.#store(label, { ...key, imported: false, wrapTo: undefined, wrapCount: 0 });
   }
 
   readCounter(name: string): bigint {
@@ -377,6 +396,9 @@ export class MemoryHsm implements Hsm {
       neverExtractable: k.neverExtractable,
       extractable: k.extractable,
       sensitive: true,
+      imported: k.imported,
+      ...(k.wrapTo !== undefined ? { wrapTo: k.wrapTo.map(fromHex) } : {}),
+      wrapCount: k.wrapCount,
     };
   }
 }

@@ -39,6 +39,14 @@
  * keys cannot move between SoftHSM tokens, and asking for a wrappable one is refused up front.
  * This format differs from the memory backend's (AES-GCM); the two do not interoperate.
  *
+ * Export policy (`GenerateOptions.wrapTo`) and wrap counts are CKO_DATA token objects next to the
+ * key (CKA_APPLICATION "bkv-wrap-policy" / "bkv-wrap-count", CKA_LABEL = the key's label), and an
+ * imported key carries ":imported" in its CKA_ID. This module refuses a wrap outside the policy and
+ * counts each wrap, as the memory backend does inside its token; but SoftHSM itself does not enforce
+ * them: a host holding the user PIN can call C_WrapKey directly. The token-enforced PKCS#11 rule
+ * (CKA_WRAP_WITH_TRUSTED on the secret, CKA_TRUSTED set by the security officer on the wrapping key)
+ * does not fit this wrapping scheme, whose KEK is derived per wrap in a user session (spec ch. 4).
+ *
  * Counters are CKO_DATA token objects (CKA_APPLICATION "bkv-counter", CKA_LABEL = name, CKA_VALUE
  * = 8 bytes big-endian). SoftHSM makes CKA_VALUE of a data object read-only, so advancing writes a
  * new object first and then destroys the old ones; a crash in between leaves two objects, and
@@ -56,7 +64,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import * as graphene from 'graphene-pk11';
-import { concat, type Bytes, type Rng, utf8 } from '../crypto/bytes.ts';
+import { concat, type Bytes, type Rng, toHex, utf8 } from '../crypto/bytes.ts';
 import { VaultError } from '../errors.ts';
 import type { GenerateOptions, Hsm, KeyInfo, KeyKind } from './hsm.ts';
 import {
@@ -75,6 +83,8 @@ import {
   SEAL_NONCE_BYTES,
   SEAL_TAG_BYTES,
   WRAP_CONTEXT,
+  exportPolicy,
+  refuseOutsidePolicy,
 } from './kinds.ts';
 import {
   CKK_EC_EDWARDS,
@@ -95,6 +105,11 @@ export { APT_INSTALL, createTokenDir, finalizeSoftHsm, findSoftHsmLibrary } from
 const { ObjectClass, KeyType, KeyGenMechanism, EcdhParams, EcKdf } = graphene;
 
 const COUNTER_APPLICATION = 'bkv-counter';
+/** CKO_DATA objects that keep a key's export policy and wrap count (CKA_LABEL = the key's label). */
+const POLICY_APPLICATION = 'bkv-wrap-policy';
+const WRAP_COUNT_APPLICATION = 'bkv-wrap-count';
+/** Suffix of the CKA_ID of a key created from host-supplied bytes (C_CreateObject). */
+const IMPORTED_SUFFIX = ':imported';
 /** CKA_ID of bkv's key objects: "bkv:" + kind (public and private halves share it). */
 const ID_PREFIX = 'bkv:';
 
@@ -114,6 +129,8 @@ interface Entry {
   /** The public key object (asymmetric kinds). */
   readonly pub: graphene.SessionObject | undefined;
   readonly publicKey: Bytes | undefined;
+  /** Created by C_CreateObject from host bytes (marked in CKA_ID). */
+  readonly imported: boolean;
 }
 
 export interface SoftHsmOptions {
@@ -166,7 +183,12 @@ export class SoftHsm implements Hsm {
     checkKind(kind);
     const wrappable = options.wrappable === true;
     refuseUnsupported(kind, wrappable);
+    const wrapTo = exportPolicy(options);
     this.#call(`generateKey(${kind})`, () => {
+      if (wrapTo !== undefined) {
+        const value = Buffer.from(wrapTo.join(''), 'hex');
+        this.#createData(POLICY_APPLICATION, label, value);
+      }
       const common = { token: true, label, id: Buffer.from(ID_PREFIX + kind) };
       const secret = { ...common, private: true, sensitive: true, extractable: wrappable };
       if (kind === 'ed25519' || kind === 'x25519') {
@@ -196,8 +218,13 @@ export class SoftHsm implements Hsm {
     refuseUnsupported(kind, wrappable);
     const value = checkBytes(secret, 'secret');
     checkSecretLength(kind, value);
+    const wrapTo = exportPolicy(options);
     this.#call(`importKey(${kind})`, () => {
-      const common = { token: true, label, id: Buffer.from(ID_PREFIX + kind) };
+      if (wrapTo !== undefined) {
+        const v = Buffer.from(wrapTo.join(''), 'hex');
+        this.#createData(POLICY_APPLICATION, label, v);
+      }
+      const common = { token: true, label, id: Buffer.from(ID_PREFIX + kind + IMPORTED_SUFFIX) };
       const priv = { ...common, private: true, sensitive: true, extractable: wrappable, value: Buffer.from(value) };
       if (kind === 'ed25519' || kind === 'x25519') {
         const pub = kind === 'ed25519' ? ed25519.getPublicKey(value) : x25519.getPublicKey(value);
@@ -228,7 +255,14 @@ export class SoftHsm implements Hsm {
 
   keyInfo(label: string): KeyInfo {
     const e = this.#entry(label);
-    const a = this.#call('keyInfo', () => e.key.getAttribute({ local: null, neverExtractable: null, extractable: null, sensitive: null }));
+    const a = this.#call('keyInfo', () =>
+      e.key.getAttribute({ local: null, neverExtractable: null, extractable: null, sensitive: null }),
+    );
+    const policy = this.#dataObjects(POLICY_APPLICATION, label)[0]?.value;
+    const wrapTo =
+      policy === undefined
+        ? undefined
+        : Array.from({ length: policy.length / 32 }, (_, i) => new Uint8Array(policy.subarray(32 * i, 32 * i + 32)));
     return {
       label,
       kind: e.kind,
@@ -237,15 +271,20 @@ export class SoftHsm implements Hsm {
       neverExtractable: a.neverExtractable === true,
       extractable: a.extractable === true,
       sensitive: a.sensitive === true,
+      imported: e.imported,
+      ...(wrapTo !== undefined ? { wrapTo } : {}),
+      wrapCount: Number(this.#wrapCount(label)),
     };
   }
 
   deleteKey(label: string): void {
     const e = this.#entry(label);
     this.#cache.delete(label);
+    const extra = [POLICY_APPLICATION, WRAP_COUNT_APPLICATION].flatMap((a) => this.#dataObjects(a, label));
     this.#call('deleteKey', () => {
       this.#session.destroy(e.key);
       if (e.pub !== undefined) this.#session.destroy(e.pub);
+      for (const o of extra) this.#session.destroy(o.object);
     });
   }
 
@@ -342,6 +381,8 @@ export class SoftHsm implements Hsm {
     if (!SECRET_KINDS.includes(e.kind)) throw new VaultError('HsmError', `wrapKey: ${NOT_WRAPPABLE}`);
     const recipient = checkBytes(recipientPublicKey, 'recipientPublicKey');
     if (recipient.length !== 32) throw new VaultError('InvalidPoint', `x25519 public key expected 32 bytes, got ${recipient.length}`);
+    const policy = this.keyInfo(label).wrapTo;
+    refuseOutsidePolicy(label, policy?.map((k) => toHex(k)), recipient);
     const temps: graphene.SessionObject[] = [];
     try {
       const eph = this.#call('wrapKey: ephemeral key', () =>
@@ -359,6 +400,7 @@ export class SoftHsm implements Hsm {
         () => this.#session.wrapKey('AES_KEY_WRAP_PAD', kek, e.key),
         (code) => new VaultError('HsmError', code === 'CKR_KEY_UNEXTRACTABLE' ? `wrapKey: key "${label}" is not extractable (not generated wrappable)` : `wrapKey: ${code ?? 'failed'}`),
       );
+      this.#writeData(WRAP_COUNT_APPLICATION, label, this.#wrapCount(label) + 1n);
       return concat(ephemeralPublic, new Uint8Array(wrapped));
     } finally {
       this.#destroyAll(temps);
@@ -438,13 +480,7 @@ export class SoftHsm implements Hsm {
     const old = this.#counterObjects(name);
     refuseDecrease(name, old.reduce((max, o) => (o.value > max ? o.value : max), 0n), v);
     if (old.some((o) => o.value === v)) return;
-    const bytes = Buffer.alloc(8);
-    bytes.writeBigUInt64BE(v);
-    this.#call('advanceCounter', () => {
-      // Write the new value first, then remove the old objects: a crash in between leaves the max intact.
-      this.#session.create({ class: ObjectClass.DATA, token: true, private: true, application: COUNTER_APPLICATION, label: name, value: bytes });
-      for (const o of old) this.#session.destroy(o.object);
-    });
+    this.#writeData(COUNTER_APPLICATION, name, v);
   }
 
   close(): void {
@@ -543,21 +579,24 @@ export class SoftHsm implements Hsm {
       let key: graphene.Key | undefined;
       let pub: graphene.SessionObject | undefined;
       let kind: KeyKind | undefined;
+      let imported = false;
       const objects = this.#session.find({ label, token: true });
       for (let i = 0; i < objects.length; i++) {
         const o = objects.items(i);
         const cls = o.class;
         if (cls !== ObjectClass.PRIVATE_KEY && cls !== ObjectClass.SECRET_KEY && cls !== ObjectClass.PUBLIC_KEY) continue;
         const id = (o.getAttribute({ id: null }).id as Buffer | undefined)?.toString() ?? '';
-        const k = id.startsWith(ID_PREFIX) ? id.slice(ID_PREFIX.length) : '';
+        const rest = id.startsWith(ID_PREFIX) ? id.slice(ID_PREFIX.length) : '';
+        const k = rest.endsWith(IMPORTED_SUFFIX) ? rest.slice(0, -IMPORTED_SUFFIX.length) : rest;
         if (!isKeyKind(k)) continue; // not a bkv key
         kind = k;
+        if (cls !== ObjectClass.PUBLIC_KEY) imported = rest !== k;
         if (cls === ObjectClass.PUBLIC_KEY) pub = o;
         else key = o.toType<graphene.Key>();
       }
       if (key === undefined || kind === undefined) return undefined;
       const publicKey = pub !== undefined ? decodeEcPoint(pub.getAttribute({ pointEC: null }).pointEC as Buffer) : undefined;
-      return { kind, key, pub, publicKey };
+      return { kind, key, pub, publicKey, imported };
     });
   }
 
@@ -613,17 +652,51 @@ export class SoftHsm implements Hsm {
     }
   }
 
-  #counterObjects(name: string): { object: graphene.SessionObject; value: bigint }[] {
-    return this.#call('readCounter', () => {
-      const out: { object: graphene.SessionObject; value: bigint }[] = [];
-      const objects = this.#session.find({ class: ObjectClass.DATA, token: true, application: COUNTER_APPLICATION, label: name });
+  #counterObjects(
+    name: string,
+    application = COUNTER_APPLICATION,
+  ): { object: graphene.SessionObject; value: bigint }[] {
+    return this.#dataObjects(application, name).map(({ object, value: v }) => {
+      if (v.length !== 8) {
+        throw new VaultError('HsmError', `counter "${name}": stored value has ${v.length} bytes, expected 8`);
+      }
+      return { object, value: v.readBigUInt64BE() };
+    });
+  }
+
+  #dataObjects(application: string, label: string): { object: graphene.SessionObject; value: Buffer }[] {
+    return this.#call('find data', () => {
+      const out: { object: graphene.SessionObject; value: Buffer }[] = [];
+      const objects = this.#session.find({ class: ObjectClass.DATA, token: true, application, label });
       for (let i = 0; i < objects.length; i++) {
         const o = objects.items(i);
-        const v = o.getAttribute({ value: null }).value as Buffer;
-        if (v.length !== 8) throw new VaultError('HsmError', `counter "${name}": stored value has ${v.length} bytes, expected 8`);
-        out.push({ object: o, value: v.readBigUInt64BE() });
+        out.push({ object: o, value: o.getAttribute({ value: null }).value as Buffer });
       }
       return out;
     });
+  }
+
+  /** The wrap count of key `label` (0 if never wrapped). */
+  #wrapCount(label: string): bigint {
+    return this.#counterObjects(label, WRAP_COUNT_APPLICATION).reduce((max, o) => (o.value > max ? o.value : max), 0n);
+  }
+
+  /**
+   * Sets a counter-like data object to `v`. SoftHSM makes CKA_VALUE of a data object read-only: the
+   * new value is written first, then the old objects are removed, so a crash in between leaves the max.
+   */
+  #writeData(application: string, name: string, v: bigint): void {
+    const old = this.#counterObjects(name, application);
+    const bytes = Buffer.alloc(8);
+    bytes.writeBigUInt64BE(v);
+    this.#call('write counter', () => {
+      this.#createData(application, name, bytes);
+      for (const o of old) this.#session.destroy(o.object);
+    });
+  }
+
+  /** A private CKO_DATA token object (inside a `#call`). */
+  #createData(application: string, label: string, value: Buffer): void {
+    this.#session.create({ class: ObjectClass.DATA, token: true, private: true, application, label, value });
   }
 }

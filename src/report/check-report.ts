@@ -11,7 +11,7 @@ import { getBroken } from '../broken/catalog.ts';
 import type { ScenarioEnv } from '../sim/scenario.ts';
 import { brokenEnv } from '../scenarios/mutants.ts';
 import type { RunResult, SuiteName } from '../scenarios/suites.ts';
-import { replayToken, runOne } from '../scenarios/suites.ts';
+import { runOne } from '../scenarios/suites.ts';
 import type { CheckReport } from '../cli/check.ts';
 import { RUN_REPORT_SCHEMA, type ReportRun, type RunReport } from './format.ts';
 import { reportSimulatedRun } from './simulation.ts';
@@ -48,7 +48,7 @@ function replay(r: RunResult, base: ScenarioEnv): ReportRun {
     return reportSimulatedRun(r, env);
   } catch (e) {
     // e.g. the SoftHSM tokens of the check are used up: the run is listed, not drawn
-    const token = replayToken(r.suite, r.seed, r.run, r.broken);
+    const token = r.token;
     return {
       id: `${r.suite}-${r.run}`,
       title: `${r.suite} run ${r.run} (${r.name}): not replayed for the report (${(e as Error).message})`,

@@ -38,7 +38,7 @@ export const COUNTEREXAMPLE_STEPS = 60;
 /** Replays run `r` with its trace on and reports it. */
 export function reportSimulatedRun(r: RunResult, env: ScenarioEnv): ReportRun {
   let fleet: SimFleet | null = null;
-  const traced = runOne(r.suite, r.seed, r.run, { ...env, trace: true, observe: (f) => (fleet = f) });
+  const traced = runOne(r.suite, r.seed, r.run, { ...env, trace: true, observe: (f) => (fleet = f) }, r.fc?.path);
   return simulatedRun(traced, fleet);
 }
 

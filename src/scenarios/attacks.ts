@@ -2,7 +2,7 @@
  * The attack catalog (spec ch. 13): each attack a named strategy, seeded, with the property it
  * must not break. Most run as scenarios of the simulated fleet (src/sim/scenario.ts), with
  * the adversary as a host (faults, rollbacks), as clients (guesses, probes) or in the relay
- * (src/scenarios/relay-runner.ts); every run is checked for Raft safety, G1 and the record
+ * (a hook of the simulator: src/scenarios/hostile-relay.ts); every run is checked for Raft safety, G1 and the record
  * invariants after every step, then G5, G3, lost registrations, linearizability and liveness. One attack
  * (`rollback-f-plus-1`) is beyond the fault bound: there the checks must report a violation.
  * @module
@@ -20,8 +20,8 @@ import { chance, randomBetween } from '../sim/network.ts';
 import { deployReplicatedFleet } from '../replication/provision.ts';
 import { type Scenario, type ScenarioEnv, type ScenarioReport, type ScenarioViolation, type TimedFault, describeSchedule, runScenario } from '../sim/scenario.ts';
 import type { ClientScript } from '../sim/client.ts';
-import { type HostileRelay, type RelayAdversary, runWithRelay } from './relay-runner.ts';
-import { attackerOps, faultTolerance, pick, randomFaults } from './generate.ts';
+import { type HostileRelay, type RelayAdversary, runWithRelay } from './hostile-relay.ts';
+import { faultTolerance } from './arbitrary.ts';
 import { storageFork, storageForkFleet, storageForkSiblings } from './fork-attacks.ts';
 
 export interface AttackRun {
@@ -46,6 +46,24 @@ export interface Attack {
   /** `violation`: the attack is beyond the bound, the checks must report it. */
   readonly expect: 'pass' | 'violation';
   run(seed: string, env: ScenarioEnv): AttackRun;
+}
+
+/**
+ * The attacks are scripted strategies, each seeded by its run (their choices are made as the run
+ * unfolds, some in the relay); the scenarios fast-check draws and shrinks are those of the consensus
+ * and guess-limit suites (src/scenarios/arbitrary.ts).
+ */
+function pick<T>(rng: Rng, xs: readonly T[]): T {
+  return xs[randomInt(rng, xs.length)]!;
+}
+
+/** An attacker's script: `count` wrong guesses, probes (abandoned after KE2) and guesses answered with a forged KE3. */
+function attackerOps(rng: Rng, name: string, count: number): ClientScript['ops'] {
+  return Array.from({ length: count }, (_, i) => {
+    if (chance(rng, 0.3)) return { kind: 'probe' } as const;
+    if (chance(rng, 0.2)) return { kind: 'forge', password: `${name}-forge-${i}` } as const;
+    return { kind: 'recover', password: `${name}-guess-${i}` } as const;
+  });
 }
 
 const withinBound = (r: ScenarioReport & { attacks?: number }, s: Scenario, attacks: number, extra: ScenarioViolation | null = null): AttackRun => {
@@ -125,6 +143,24 @@ function rollbacks(rng: Rng, replicas: number, fromMs: number, toMs: number, eve
   const out: TimedFault[] = [];
   for (let at = fromMs; at < toMs; at += everyMs) out.push({ at, fault: { type: 'Rollback', replica: randomInt(rng, replicas), saves: randomBetween(rng, 1, maxSaves) } });
   return out;
+}
+
+/**
+ * `count` crashes within `windowMs`, now or inside a save (after the replica's next 1-4 durable
+ * writes), each restarted 0-400 ms later (100-600 ms inside a save) half of the time.
+ */
+function crashes(rng: Rng, n: number, count: number, windowMs: number): TimedFault[] {
+  const out: TimedFault[] = [];
+  for (let k = 0; k < count; k++) {
+    const at = randomBetween(rng, 0, windowMs);
+    const replica = randomInt(rng, n);
+    randomInt(rng, 1); // the draws of the generator this was part of, so that the attack's runs stay as they were
+    const afterWrites = chance(rng, 0.4) ? randomBetween(rng, 1, 4) : undefined;
+    out.push({ at, fault: { type: 'Crash', replica, ...(afterWrites && { afterWrites }) } });
+    const [lo, hi] = afterWrites ? [100, 600] : [0, 400];
+    if (chance(rng, 0.5)) out.push({ at: at + randomBetween(rng, lo, hi), fault: { type: 'Restart', replica } });
+  }
+  return out.sort((a, b) => a.at - b.at);
 }
 
 function flip(rng: Rng, bytes: Bytes): Bytes {
@@ -369,7 +405,7 @@ const parallelAbandoned = scenarioAttack(
     const limit = randomBetween(rng, 1, 3);
     const clients: ClientScript[] = [owner('victim', limit)];
     for (let a = 0; a < 6; a++) clients.push({ name: `attacker/victim.${a}`, credential: 'victim', startAt: 600, ops: [{ kind: 'probe' }, { kind: 'probe' }] });
-    const faults = randomFaults(rng, { n, windowMs: 1500, count: 2, rollbackReplicas: 0, kinds: ['Crash'] }).map((f) => ({ ...f, at: 600 + (f.at % 300) }));
+    const faults = crashes(rng, n, 2, 1500).map((f) => ({ ...f, at: 600 + (f.at % 300) }));
     return { seed, n, faults, clients, faultWindowMs: 2500, network: { maxDelayMs: 8 } };
   },
   answeredWithinLimit,

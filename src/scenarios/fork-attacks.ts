@@ -30,7 +30,14 @@
 import type { Rng } from '../crypto/bytes.ts';
 import { seededRng } from '../crypto/rng.ts';
 import type { SimFleet } from '../sim/fleet.ts';
-import { type Scenario, type ScenarioEnv, type ScenarioReport, type ScenarioRun, describeSchedule, runScenario } from '../sim/scenario.ts';
+import {
+  type Scenario,
+  type ScenarioEnv,
+  type ScenarioReport,
+  type ScenarioRun,
+  describeSchedule,
+  runScenario,
+} from '../sim/scenario.ts';
 import type { Command } from '../vault/records.ts';
 import type { Attack, AttackRun } from './attacks.ts';
 
@@ -39,17 +46,43 @@ const LIMIT = 3;
 const ROUNDS = 6;
 
 /** A command that changes no record: a commit that costs the host nothing to provoke. */
-const cheap = (k: number): Command => ({ type: 'EndSession', credentialId: '00', sessionId: `f0${k.toString(16).padStart(6, '0')}`, reason: 'expired' });
+const cheap = (k: number): Command => ({
+  type: 'EndSession',
+  credentialId: '00',
+  sessionId: `f0${k.toString(16).padStart(6, '0')}`,
+  reason: 'expired',
+});
 
-function report(name: string, s: Scenario, r: ScenarioReport, attacks: number, schedule: string[], accept: (r: ScenarioReport) => boolean): AttackRun {
+function report(
+  name: string,
+  s: Scenario,
+  r: ScenarioReport,
+  attacks: number,
+  schedule: string[],
+  accept: (r: ScenarioReport) => boolean,
+): AttackRun {
   const violation = accept(r) ? null : r.violation;
   const described = `${describeSchedule(s)}\nhost of r0 (adaptive, ${name}):\n${schedule.map((l) => `  ${l}`).join('\n')}`;
-  return { ok: violation === null, violation, steps: r.stats.steps, faults: schedule.length, attacks, schedule: described, trace: r.trace, history: r.history };
+  return {
+    ok: violation === null,
+    violation,
+    steps: r.stats.steps,
+    faults: schedule.length,
+    attacks,
+    schedule: described,
+    trace: r.trace,
+    history: r.history,
+  };
 }
 
 /** The attacker's guess (a KE1 whose KE2 it reads, then nothing), started now; the run continues until its answer (or `ms`). */
 function guess(run: ScenarioRun, round: number, ms: number): void {
-  const c = run.startClient({ name: `attacker/${CREDENTIAL}.${round}`, credential: CREDENTIAL, startAt: run.fleet.now, ops: [{ kind: 'probe' }] });
+  const c = run.startClient({
+    name: `attacker/${CREDENTIAL}.${round}`,
+    credential: CREDENTIAL,
+    startAt: run.fleet.now,
+    ops: [{ kind: 'probe' }],
+  });
   run.fleet.runUntil(() => c.done, ms);
 }
 
@@ -63,33 +96,42 @@ function orphan(fleet: SimFleet, i: number, provoke: () => void): number | null 
   return !fleet.replica(i).up && history > before ? history - 1 : null;
 }
 
-const owner = { name: `owner/${CREDENTIAL}`, credential: CREDENTIAL, startAt: 0, ops: [{ kind: 'register' as const, password: `pw/${CREDENTIAL}`, key: `K/${CREDENTIAL}`, limit: LIMIT }] };
+const owner = {
+  name: `owner/${CREDENTIAL}`,
+  credential: CREDENTIAL,
+  startAt: 0,
+  ops: [{ kind: 'register' as const, password: `pw/${CREDENTIAL}`, key: `K/${CREDENTIAL}`, limit: LIMIT }],
+};
 
 export const storageFork: Attack = {
   name: 'storage-fork',
-  summary: 'a fleet of one: its host keeps a save as an orphan, restarts the replica on the blob before it, lets a guess be sealed and answered, then swaps the orphan back in',
-  property: 'G5 (INV-1): no version is reused, so the orphan is older than the sealed guess and the swap is detected; the vault stops serving (a fleet of one cannot catch up) rather than forget a guess',
+  summary:
+    'a fleet of one: its host keeps a save as an orphan, restarts the replica on the blob before it, lets a guess be sealed and answered, then swaps the orphan back in',
+  property:
+    'G5 (INV-1): no version is reused, so the orphan is older than the sealed guess and the swap is detected; the vault stops serving (a fleet of one cannot catch up) rather than forget a guess',
   expect: 'pass',
   run(seed: string, env: ScenarioEnv): AttackRun {
     const s: Scenario = { seed, n: 1, faults: [], clients: [owner], faultWindowMs: 0, network: { maxDelayMs: 2 } };
     const log: string[] = [];
     let attacks = 0;
-    const r = runScenario({ ...s }, env, (run) => {
-      const { fleet } = run;
-      fleet.runUntil(() => fleet.events.some((e) => e.type === 'Registered'), 3000);
-      for (let round = 0; round < ROUNDS; round++) {
-        if (fleet.leader() !== 0) break; // the fork was detected: the vault no longer serves
-        const o = orphan(fleet, 0, () => fleet.proposeAt(fleet.now, 0, cheap(round)));
-        if (o === null) break;
-        log.push(`${fleet.now} ms  kills r0 right after writing blob ${o}; restarts it on blob ${o - 1}`);
-        fleet.inject({ type: 'Fork', replica: 0, blob: o - 1 });
-        fleet.runUntil(() => fleet.leader() === 0, 1000);
-        guess(run, round, 2000);
-        attacks++;
-        log.push(`${fleet.now} ms  after the attacker's guess ${round}, restarts r0 on the orphan, blob ${o}`);
-        fleet.inject({ type: 'Fork', replica: 0, blob: o });
-        fleet.runFor(50);
-      }
+    const r = runScenario({ ...s }, env, {
+      drive: (run) => {
+        const { fleet } = run;
+        fleet.runUntil(() => fleet.events.some((e) => e.type === 'Registered'), 3000);
+        for (let round = 0; round < ROUNDS; round++) {
+          if (fleet.leader() !== 0) break; // the fork was detected: the vault no longer serves
+          const o = orphan(fleet, 0, () => fleet.proposeAt(fleet.now, 0, cheap(round)));
+          if (o === null) break;
+          log.push(`${fleet.now} ms  kills r0 right after writing blob ${o}; restarts it on blob ${o - 1}`);
+          fleet.inject({ type: 'Fork', replica: 0, blob: o - 1 });
+          fleet.runUntil(() => fleet.leader() === 0, 1000);
+          guess(run, round, 2000);
+          attacks++;
+          log.push(`${fleet.now} ms  after the attacker's guess ${round}, restarts r0 on the orphan, blob ${o}`);
+          fleet.inject({ type: 'Fork', replica: 0, blob: o });
+          fleet.runFor(50);
+        }
+      },
     });
     // a detected fork leaves a fleet of one unavailable for good: the liveness check reports what the rule accepts
     const accept = (x: ScenarioReport) => x.violation?.invariant === 'LIVENESS' && x.stats.rollbacksDetected > 0;
@@ -99,52 +141,64 @@ export const storageFork: Attack = {
 
 export const storageForkFleet: Attack = {
   name: 'storage-fork-fleet',
-  summary: 'a fleet of 3 whose host r0 forks its sealed storage (an orphan kept, a restart on the blob before it, the orphan swapped back after a guess), while the leader crashes and the third replica loses its links',
-  property: 'G5 (INV-1), leader completeness (INV-10): within f = 1 a fork is a detected rollback; r0 rejoins only by catching up, and the committed guess survives',
+  summary:
+    'a fleet of 3 whose host r0 forks its sealed storage (an orphan kept, a restart on the blob before it, the orphan swapped back after a guess), while the leader crashes and the third replica loses its links',
+  property:
+    'G5 (INV-1), leader completeness (INV-10): within f = 1 a fork is a detected rollback; r0 rejoins only by catching up, and the committed guess survives',
   expect: 'pass',
   run(seed: string, env: ScenarioEnv): AttackRun {
     const rng: Rng = seededRng(`attack/storage-fork-fleet/${seed}`);
     const s: Scenario = { seed, n: 3, faults: [], clients: [owner], faultWindowMs: 0, network: { maxDelayMs: 4 } };
     const log: string[] = [];
     let attacks = 0;
-    const r = runScenario(s, env, (run) => {
-      const { fleet } = run;
-      fleet.runUntil(() => fleet.events.some((e) => e.type === 'Registered') && fleet.leader() !== null, 3000);
-      for (let round = 0; round < ROUNDS; round++) {
-        // r0 must follow: while it leads, its host restarts it (an honest-looking crash)
-        for (let k = 0; k < 5 && (fleet.leader() === 0 || fleet.leader() === null); k++) {
-          if (fleet.leader() === 0) {
-            fleet.inject({ type: 'Crash', replica: 0 });
-            fleet.inject({ type: 'Restart', replica: 0 });
+    const r = runScenario(s, env, {
+      drive: (run) => {
+        const { fleet } = run;
+        fleet.runUntil(() => fleet.events.some((e) => e.type === 'Registered') && fleet.leader() !== null, 3000);
+        for (let round = 0; round < ROUNDS; round++) {
+          // r0 must follow: while it leads, its host restarts it (an honest-looking crash)
+          for (let k = 0; k < 5 && (fleet.leader() === 0 || fleet.leader() === null); k++) {
+            if (fleet.leader() === 0) {
+              fleet.inject({ type: 'Crash', replica: 0 });
+              fleet.inject({ type: 'Restart', replica: 0 });
+            }
+            fleet.runUntil(() => fleet.leader() !== null && fleet.leader() !== 0 && fleet.replica(0).up, 2000);
           }
-          fleet.runUntil(() => fleet.leader() !== null && fleet.leader() !== 0 && fleet.replica(0).up, 2000);
-        }
-        const leader = fleet.leader();
-        if (leader === null || leader === 0) continue;
-        const third = 3 - leader; // the replica that is neither r0 nor the leader
-        fleet.inject({ type: 'Partition', groups: [[third]] });
-        const o = orphan(fleet, 0, () => fleet.proposeAt(fleet.now, leader, cheap(round)));
-        if (o === null) {
+          const leader = fleet.leader();
+          if (leader === null || leader === 0) continue;
+          const third = 3 - leader; // the replica that is neither r0 nor the leader
+          fleet.inject({ type: 'Partition', groups: [[third]] });
+          const o = orphan(fleet, 0, () => fleet.proposeAt(fleet.now, leader, cheap(round)));
+          if (o === null) {
+            fleet.inject({ type: 'Heal' });
+            fleet.inject({ type: 'Restart', replica: 0 });
+            continue;
+          }
+          // the guess reaches the leader while r0 is down: its ConsumeGuess waits for a second holder
+          const c = run.startClient({
+            name: `attacker/${CREDENTIAL}.${round}`,
+            credential: CREDENTIAL,
+            startAt: fleet.now,
+            ops: [{ kind: 'recover', password: `wrong-${round}` }],
+          });
+          attacks++;
+          fleet.runFor(30 + Math.floor(rng(1)[0]! / 8));
+          const killed = `r0 killed right after writing blob ${o}`;
+          log.push(`${fleet.now} ms  r${third} cut off; ${killed}; guess ${round} sent; r0 restarted on blob ${o - 1}`);
+          // r0 restarts on the blob before the orphan and takes the rest of the log in one save
+          fleet.inject({ type: 'Fork', replica: 0, blob: o - 1 });
+          fleet.runUntil(() => c.done, 2000);
+          const restarted = `r0 restarted on the orphan (blob ${o})`;
+          const crashed = `leader r${leader} crashed, r${third} reconnected`;
+          log.push(`${fleet.now} ms  after guess ${round}: ${restarted}, ${crashed}`);
+          fleet.inject({ type: 'Fork', replica: 0, blob: o });
+          fleet.inject({ type: 'Crash', replica: leader });
           fleet.inject({ type: 'Heal' });
-          fleet.inject({ type: 'Restart', replica: 0 });
-          continue;
+          fleet.runFor(800);
+          fleet.inject({ type: 'Restart', replica: leader });
+          fleet.runUntil(() => fleet.leader() !== null, 2000);
         }
-        // the guess reaches the leader while r0 is down: its ConsumeGuess waits for a second holder
-        const c = run.startClient({ name: `attacker/${CREDENTIAL}.${round}`, credential: CREDENTIAL, startAt: fleet.now, ops: [{ kind: 'recover', password: `wrong-${round}` }] });
-        attacks++;
-        fleet.runFor(30 + Math.floor(rng(1)[0]! / 8));
-        log.push(`${fleet.now} ms  r${third} cut off; r0 killed right after writing blob ${o}; guess ${round} sent; r0 restarted on blob ${o - 1}`);
-        // r0 restarts on the blob before the orphan and takes the rest of the log in one save
-        fleet.inject({ type: 'Fork', replica: 0, blob: o - 1 });
-        fleet.runUntil(() => c.done, 2000);
-        log.push(`${fleet.now} ms  after guess ${round}: r0 restarted on the orphan (blob ${o}), leader r${leader} crashed, r${third} reconnected`);
-        fleet.inject({ type: 'Fork', replica: 0, blob: o });
-        fleet.inject({ type: 'Crash', replica: leader });
-        fleet.inject({ type: 'Heal' });
-        fleet.runFor(800);
-        fleet.inject({ type: 'Restart', replica: leader });
-        fleet.runUntil(() => fleet.leader() !== null, 2000);
-      }
+      },
     });
     return report('storage-fork-fleet', s, r, attacks, log, () => false);
   },
@@ -163,49 +217,54 @@ export const storageForkSiblings: Attack = {
     const s: Scenario = { seed, n: 3, faults: [], clients: [owner], faultWindowMs: 0, network: { maxDelayMs: 4 } };
     const log: string[] = [];
     let attacks = 0;
-    const r = runScenario(s, env, (run) => {
-      const { fleet } = run;
-      fleet.runUntil(() => fleet.events.some((e) => e.type === 'Registered') && fleet.leader() !== null, 3000);
-      for (let round = 0; round < ROUNDS; round++) {
-        // r0 must follow: while it leads, its host restarts it on its latest blob
-        for (let k = 0; k < 5 && (fleet.leader() === 0 || fleet.leader() === null); k++) {
-          if (fleet.leader() === 0) fleet.inject({ type: 'Fork', replica: 0, blob: fleet.storage(0).history.length - 1 });
-          fleet.runUntil(() => fleet.leader() !== null && fleet.leader() !== 0 && fleet.replica(0).up, 2000);
+    const r = runScenario(s, env, {
+      drive: (run) => {
+        const { fleet } = run;
+        fleet.runUntil(() => fleet.events.some((e) => e.type === 'Registered') && fleet.leader() !== null, 3000);
+        for (let round = 0; round < ROUNDS; round++) {
+          // r0 must follow: while it leads, its host restarts it on its latest blob
+          for (let k = 0; k < 5 && (fleet.leader() === 0 || fleet.leader() === null); k++) {
+            if (fleet.leader() === 0)
+              fleet.inject({ type: 'Fork', replica: 0, blob: fleet.storage(0).history.length - 1 });
+            fleet.runUntil(() => fleet.leader() !== null && fleet.leader() !== 0 && fleet.replica(0).up, 2000);
+          }
+          const leader = fleet.leader();
+          if (leader === null || leader === 0) break;
+          const third = 3 - leader;
+          fleet.runFor(100);
+          // orphan A: r0 killed right after writing the attacker's guess (the third replica cut off)
+          fleet.inject({ type: 'Partition', groups: [[third]] });
+          fleet.inject({ type: 'Crash', replica: 0, afterWrites: 1 });
+          const c = run.startClient({
+            name: `attacker/${CREDENTIAL}.${round}`,
+            credential: CREDENTIAL,
+            startAt: fleet.now,
+            ops: [{ kind: 'probe' }],
+          });
+          attacks++;
+          fleet.runUntil(() => !fleet.replica(0).up, 1000);
+          const a = fleet.replica(0).up ? null : fleet.storage(0).history.length - 1;
+          if (a === null) break;
+          // orphan B: a later life on the blob before A, killed right after writing its answer to the third replica
+          fleet.inject({ type: 'Partition', groups: [[leader]] });
+          fleet.inject({ type: 'Fork', replica: 0, blob: a - 1 });
+          const b = orphan(fleet, 0, () => undefined);
+          if (b === null) break;
+          log.push(
+            `${fleet.now} ms  orphans kept: blob ${a} (guess ${round}), blob ${b} (a later life on blob ${a - 1})`,
+          );
+          // A: the guess acknowledged again, with no save; B: r0 and the third replica go on without it
+          fleet.inject({ type: 'Partition', groups: [[third]] });
+          fleet.inject({ type: 'Fork', replica: 0, blob: a });
+          fleet.runUntil(() => c.done, 2000);
+          log.push(`${fleet.now} ms  r0 restarted on blob ${a}, then on blob ${b}; r${leader} cut off`);
+          fleet.inject({ type: 'Partition', groups: [[leader]] });
+          fleet.inject({ type: 'Fork', replica: 0, blob: b });
+          fleet.runFor(800);
+          fleet.inject({ type: 'Heal' });
+          fleet.runFor(500);
         }
-        const leader = fleet.leader();
-        if (leader === null || leader === 0) break;
-        const third = 3 - leader;
-        fleet.runFor(100);
-        // orphan A: r0 killed right after writing the attacker's guess (the third replica cut off)
-        fleet.inject({ type: 'Partition', groups: [[third]] });
-        fleet.inject({ type: 'Crash', replica: 0, afterWrites: 1 });
-        const c = run.startClient({
-          name: `attacker/${CREDENTIAL}.${round}`,
-          credential: CREDENTIAL,
-          startAt: fleet.now,
-          ops: [{ kind: 'probe' }],
-        });
-        attacks++;
-        fleet.runUntil(() => !fleet.replica(0).up, 1000);
-        const a = fleet.replica(0).up ? null : fleet.storage(0).history.length - 1;
-        if (a === null) break;
-        // orphan B: a later life on the blob before A, killed right after writing its answer to the third replica
-        fleet.inject({ type: 'Partition', groups: [[leader]] });
-        fleet.inject({ type: 'Fork', replica: 0, blob: a - 1 });
-        const b = orphan(fleet, 0, () => undefined);
-        if (b === null) break;
-        log.push(`${fleet.now} ms  orphans kept: blob ${a} (guess ${round}), blob ${b} (a later life on blob ${a - 1})`);
-        // A: the guess acknowledged again, with no save; B: r0 and the third replica go on without it
-        fleet.inject({ type: 'Partition', groups: [[third]] });
-        fleet.inject({ type: 'Fork', replica: 0, blob: a });
-        fleet.runUntil(() => c.done, 2000);
-        log.push(`${fleet.now} ms  r0 restarted on blob ${a}, then on blob ${b}; r${leader} cut off`);
-        fleet.inject({ type: 'Partition', groups: [[leader]] });
-        fleet.inject({ type: 'Fork', replica: 0, blob: b });
-        fleet.runFor(800);
-        fleet.inject({ type: 'Heal' });
-        fleet.runFor(500);
-      }
+      },
     });
     return report('storage-fork-siblings', s, r, attacks, log, () => false);
   },

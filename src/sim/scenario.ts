@@ -31,7 +31,7 @@ import { findLostRegistration } from '../check/lost-registration.ts';
 import { describeStep, recordModel } from '../check/record-model.ts';
 import type { VaultConfig } from '../vault/node.ts';
 import type { BrokenVariant } from '../broken/catalog.ts';
-import { type Fault, type FleetStats, type Timing, SimFleet, describeFault } from './fleet.ts';
+import { type Fault, type FleetStats, type RelayHook, type Timing, SimFleet, describeFault } from './fleet.ts';
 import { RULES } from '../replication/host.ts';
 import { type NetworkConditions, RELIABLE_NETWORK } from './network.ts';
 import type { ReplicationLabels } from '../replication/provision.ts';
@@ -104,19 +104,38 @@ export function finalOp(s: Scenario, credential: string): ClientOp | null {
 }
 
 /**
- * What a driver of the fault window (phase 1) can do besides waiting: start a client now (it joins
- * the history and the checks like a scripted one).
+ * A scenario as it runs, for its hooks: the fleet, the history, the clients (scripted and started
+ * since), and what a driver of the fault window (phase 1) can do besides waiting: start a client
+ * now (it joins the history and the checks like a scripted one).
  */
 export interface ScenarioRun {
+  readonly scenario: Scenario;
   readonly fleet: SimFleet;
+  readonly history: History;
+  readonly clients: readonly ScriptedClient[];
   startClient(script: ClientScript): ScriptedClient;
 }
 
+/** A relay for the fault window: a hook of the simulator's network (`SimNetwork.relay`). */
+export interface ScenarioRelay extends RelayHook {
+  /** Called once the scenario is set up, before the fault window: the relay's own schedule. */
+  start?(): void;
+}
+
+export interface ScenarioHooks {
+  /** Phase 1 instead of `s.faultWindowMs` of the schedule: an adaptive adversary injecting faults. */
+  readonly drive?: (run: ScenarioRun) => void;
+  /** The relay between the clients and the fleet during phase 1 (honest afterwards). */
+  readonly relay?: (run: ScenarioRun) => ScenarioRelay;
+}
+
 /**
- * Plays scenario `s` and checks it. Phase 1 is `s.faultWindowMs` of its schedule, or `drive`: an
- * adaptive adversary (an attack of the catalog) that injects faults as the run unfolds.
+ * Plays scenario `s` and checks it. Phase 1 is `s.faultWindowMs` of its schedule, or `hooks.drive`:
+ * an adaptive adversary (an attack of the catalog) that injects faults as the run unfolds; during
+ * phase 1, `hooks.relay` (a hostile relay, src/scenarios/hostile-relay.ts) carries every frame
+ * between the clients and the fleet.
  */
-export function runScenario(s: Scenario, env: ScenarioEnv, drive?: (run: ScenarioRun) => void): ScenarioReport {
+export function runScenario(s: Scenario, env: ScenarioEnv, hooks: ScenarioHooks = {}): ScenarioReport {
   const fleet = new SimFleet({
     hsms: env.hsms(s.n),
     labels: env.labels,
@@ -141,7 +160,10 @@ export function runScenario(s: Scenario, env: ScenarioEnv, drive?: (run: Scenari
     }
   }
   const run: ScenarioRun = {
+    scenario: s,
     fleet,
+    history,
+    clients,
     startClient(script) {
       for (const op of script.ops) if (op.kind === 'register') keyNames.set(toHex(keyBytes(op.key)), op.key);
       const c = new ScriptedClient(fleet, script, clientOptions(script.name));
@@ -149,14 +171,20 @@ export function runScenario(s: Scenario, env: ScenarioEnv, drive?: (run: Scenari
       return c;
     },
   };
+  const relay = hooks.relay?.(run);
+  if (relay) {
+    fleet.network.relay = relay;
+    relay.start?.();
+  }
 
   let violation: ScenarioViolation | null = null;
   const finals: ScriptedClient[] = [];
   try {
     // 1. faults
-    if (drive) drive(run);
+    if (hooks.drive) hooks.drive(run);
     else fleet.runFor(s.faultWindowMs);
-    // 2. stable: heal, reliable network, every replica up; the scripts finish
+    // 2. stable: an honest relay; heal, reliable network, every replica up; the scripts finish
+    fleet.network.relay = null;
     fleet.calm();
     fleet.inject({ type: 'Heal' });
     fleet.inject({ type: 'Network', conditions: RELIABLE_NETWORK });
