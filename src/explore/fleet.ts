@@ -177,7 +177,8 @@ export class FleetSystem implements Explorable<FleetState> {
     let shown: Blob | null = present === 'latest' ? (blobs.at(-1) ?? null) : present === null ? null : blobs[present]!;
     const open = (bytes: Uint8Array) => {
       const plain = modelPlaintext(bytes);
-      return { version: new DataView(plain.buffer, plain.byteOffset, 8).getBigUint64(0), json: JSON.parse(new TextDecoder().decode(plain.subarray(8))) as unknown };
+      const version = new DataView(plain.buffer, plain.byteOffset, 8).getBigUint64(0);
+      return { version, json: JSON.parse(new TextDecoder().decode(plain.subarray(8))) as unknown };
     };
     const write = (blob: Blob) => {
       shown = blob;

@@ -111,7 +111,8 @@ export function durableDelta<C>(prev: Durable<C>, next: Durable<C>): DurableDelt
  * (the loader's, so that a chain loads in time linear in its length).
  */
 export function applyDelta<C>(d: Durable<C>, delta: DurableDelta<C>, inPlace = false): Durable<C> {
-  if (!Number.isInteger(delta.from) || delta.from < 1 || delta.from > d.log.length + 1 || !Array.isArray(delta.entries)) {
+  const { from, entries } = delta;
+  if (!Number.isInteger(from) || from < 1 || from > d.log.length + 1 || !Array.isArray(entries)) {
     throw new VaultError('SealBroken', `a segment starting at index ${delta.from} follows a log of ${d.log.length}`);
   }
   const log = inPlace && delta.from === d.log.length + 1 ? (d.log as Entry<C>[]) : d.log.slice(0, delta.from - 1);
@@ -125,12 +126,19 @@ export function applyDelta<C>(d: Durable<C>, delta: DurableDelta<C>, inPlace = f
  * last persisted, a save after the first of a life writes only a segment (the change since `prev`);
  * otherwise, and for a life's first save, a base (the whole state).
  */
-export function persistDurable<C>(store: DurableStore, version: Version, durable: Durable<C>, rng: Rng, prev?: Durable<C>): Version {
+export function persistDurable<C>(
+  store: DurableStore,
+  version: Version,
+  durable: Durable<C>,
+  rng: Rng,
+  prev?: Durable<C>,
+): Version {
   const { hsm, sealLabel } = store;
   const next = nextVersion(version);
   const storage = store.storage;
-  if (prev === undefined || isLifeStart(version) || !isChained(storage)) saveSealed(hsm, sealLabel, storage, next, durable, rng);
-  else appendSealed(hsm, sealLabel, storage, next, durableDelta(prev, durable), rng);
+  if (prev === undefined || isLifeStart(version) || !isChained(storage)) {
+    saveSealed(hsm, sealLabel, storage, next, durable, rng);
+  } else appendSealed(hsm, sealLabel, storage, next, durableDelta(prev, durable), rng);
   const ballot = encodeBallot(durable.currentTerm, durable.votedFor);
   const name = ballotName(sealLabel);
   if (hsm.readCounter(name) < ballot) hsm.advanceCounter(name, ballot);
@@ -181,7 +189,13 @@ export function readDurable<C>(store: DurableStore): LoadedDurable<C> {
 }
 
 /** How a durable state is saved: `persistDurable`, or a host's wrapper of it. */
-export type Persist = <C>(store: DurableStore, version: Version, durable: Durable<C>, rng: Rng, prev?: Durable<C>) => Version;
+export type Persist = <C>(
+  store: DurableStore,
+  version: Version,
+  durable: Durable<C>,
+  rng: Rng,
+  prev?: Durable<C>,
+) => Version;
 
 /**
  * A start: reads the durable state (`readDurable`), then seals it as the new incarnation's first

@@ -187,7 +187,8 @@ export const EMPTY_DURABLE: Durable<never> = Object.freeze({ currentTerm: 0, vot
  * How a log was made from another: its first `kept` entries, then new ones (read by
  * `logDerivation`). The base is held weakly: a log never keeps the logs before it alive.
  */
-const derivations = new WeakMap<readonly unknown[], { readonly base: WeakRef<readonly unknown[]>; readonly kept: number }>();
+type Derivation = { readonly base: WeakRef<readonly unknown[]>; readonly kept: number };
+const derivations = new WeakMap<readonly unknown[], Derivation>();
 
 /** `base[0 .. kept-1]` followed by `added`, remembering how it was made. */
 function extended<C>(base: readonly Entry<C>[], kept: number, added: readonly Entry<C>[]): Entry<C>[] {
@@ -205,8 +206,7 @@ export function logDerivation<C>(log: readonly Entry<C>[], from: readonly Entry<
   let kept = log.length;
   let x: readonly unknown[] | undefined = log;
   for (let hops = 0; x !== from; hops++) {
-    const d: { readonly base: WeakRef<readonly unknown[]>; readonly kept: number } | undefined =
-      x === undefined || hops >= 16 ? undefined : derivations.get(x);
+    const d: Derivation | undefined = x === undefined || hops >= 16 ? undefined : derivations.get(x);
     if (d === undefined) return null;
     kept = Math.min(kept, d.kept);
     x = d.base.deref();

@@ -49,7 +49,18 @@ import { type ErrorCode, VaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
 import { fakeRecordSecrets, hsmChannelKey, hsmServerKeys, type KeyLabels, OPRF_SALT_BYTES, oprfCredentialIdentifier } from './keys.ts';
 import { type Frame, type Request, type Response, decodeRequest, encodeResponse } from './protocol.ts';
-import { type Command, type Hex, type Outcome, type VaultState, DEFAULT_GUESS_LIMIT, EMPTY_VAULT, applyCommand, isGuessLimitValid, pendingRecords, triesRemaining } from './records.ts';
+import {
+  type Command,
+  type Hex,
+  type Outcome,
+  type VaultState,
+  DEFAULT_GUESS_LIMIT,
+  EMPTY_VAULT,
+  applyCommand,
+  isGuessLimitValid,
+  pendingRecords,
+  triesRemaining,
+} from './records.ts';
 
 export interface VaultConfig {
   readonly params: OpaqueParams;

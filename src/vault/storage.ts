@@ -113,7 +113,8 @@ export class MemoryChainStorage extends MemoryHostStorage implements ChainedHost
 
 /** Does this host keep chains (segments), or one blob read and written whole? */
 export function isChained(storage: HostStorage): storage is ChainedHostStorage {
-  return typeof (storage as Partial<ChainedHostStorage>).append === 'function' && typeof (storage as Partial<ChainedHostStorage>).loadChain === 'function';
+  const s = storage as Partial<ChainedHostStorage>;
+  return typeof s.append === 'function' && typeof s.loadChain === 'function';
 }
 
 /** A version: the incarnation in the high 32 bits, the save within it in the low 32. */
@@ -181,8 +182,17 @@ export function loadSealed<T>(hsm: Hsm, sealLabel: string, storage: HostStorage)
 }
 
 /** Seals one segment (a change since the save before, `version - 1`), appends it, then advances the anchor. */
-export function appendSealed(hsm: Hsm, sealLabel: string, storage: ChainedHostStorage, version: Version, delta: unknown, rng: Rng): void {
-  if (version % SAVES_PER_LIFE <= 1n) throw new VaultError('InvalidParameter', `segment ${describeVersion(version)}: a life begins with a base`);
+export function appendSealed(
+  hsm: Hsm,
+  sealLabel: string,
+  storage: ChainedHostStorage,
+  version: Version,
+  delta: unknown,
+  rng: Rng,
+): void {
+  if (version % SAVES_PER_LIFE <= 1n) {
+    throw new VaultError('InvalidParameter', `segment ${describeVersion(version)}: a life begins with a base`);
+  }
   const plaintext = concat(encodeVersion(version), utf8(JSON.stringify(delta)));
   storage.append(hsm.seal(sealLabel, plaintext, concat(SEGMENT_AAD, utf8(hsm.label)), rng(12)));
   const anchor = anchorName(sealLabel);
@@ -213,11 +223,18 @@ export function openSegment(hsm: Hsm, sealLabel: string, blob: Bytes): { version
  * head's version is then held against the anchor exactly as a blob's (`StaleState` if behind; the
  * anchor moves up to an orphan ahead of it).
  */
-export function loadSealedChain<T, D>(hsm: Hsm, sealLabel: string, storage: ChainedHostStorage, apply: (state: T, delta: D) => T): { version: Version; state: T } | null {
+export function loadSealedChain<T, D>(
+  hsm: Hsm,
+  sealLabel: string,
+  storage: ChainedHostStorage,
+  apply: (state: T, delta: D) => T,
+): { version: Version; state: T } | null {
   const anchor = hsm.readCounter(anchorName(sealLabel));
   const chain = storage.loadChain();
   if (chain.length === 0) {
-    if (anchor > 0n) throw new VaultError('StaleState', `host storage is empty but the HSM anchor is at ${describeVersion(anchor)}`);
+    if (anchor > 0n) {
+      throw new VaultError('StaleState', `host storage is empty but the HSM anchor is at ${describeVersion(anchor)}`);
+    }
     return null;
   }
   const base = openBase(hsm, sealLabel, chain[0]!);
@@ -226,13 +243,15 @@ export function loadSealedChain<T, D>(hsm: Hsm, sealLabel: string, storage: Chai
   for (let k = 1; k < chain.length; k++) {
     const seg = openSegment(hsm, sealLabel, chain[k]!);
     if (seg.version !== version + 1n) {
-      throw new VaultError('SealBroken', `segment ${describeVersion(seg.version)} follows ${describeVersion(version)}: a segment dropped, moved or spliced`);
+      const what = `segment ${describeVersion(seg.version)} follows ${describeVersion(version)}`;
+      throw new VaultError('SealBroken', `${what}: a segment dropped, moved or spliced`);
     }
     version = seg.version;
     state = apply(state, seg.json as D);
   }
   if (version < anchor) {
-    throw new VaultError('StaleState', `host storage holds ${describeVersion(version)}, the HSM anchor is at ${describeVersion(anchor)} (rolled back)`);
+    const held = `host storage holds ${describeVersion(version)}`;
+    throw new VaultError('StaleState', `${held}, the HSM anchor is at ${describeVersion(anchor)} (rolled back)`);
   }
   if (version > anchor) hsm.advanceCounter(anchorName(sealLabel), version);
   return { version, state };
