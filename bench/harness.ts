@@ -18,7 +18,17 @@
 import { Bench } from 'tinybench';
 import type { Rng } from '../src/crypto/bytes.ts';
 
-export type SuiteId = 'crypto' | 'floor' | 'peers' | 'vault' | 'replicated' | 'checkers' | 'lincheck' | 'explorer' | 'bundles';
+export type SuiteId =
+  | 'crypto'
+  | 'floor'
+  | 'peers'
+  | 'vault'
+  | 'replicated'
+  | 'checkers'
+  | 'lincheck'
+  | 'explorer'
+  | 'bundles'
+  | 'scale';
 
 export interface BenchTask {
   /** Stable key, used by the ratios and in results.json: `suite/group/what`. */

@@ -31,10 +31,22 @@ import { floorSuite } from './suites/floor.ts';
 import { lincheckSuite } from './suites/lincheck.ts';
 import { peersSuite } from './suites/peers.ts';
 import { replicatedSuite } from './suites/replicated.ts';
+import { scaleSuite } from './suites/scale.ts';
 import { vaultSuite } from './suites/vault.ts';
 
 /** Every suite, in run order. */
-export const SUITES: readonly BenchSuite[] = [cryptoSuite, floorSuite, peersSuite, vaultSuite, bundlesSuite, replicatedSuite, checkersSuite, lincheckSuite, explorerSuite];
+export const SUITES: readonly BenchSuite[] = [
+  cryptoSuite,
+  floorSuite,
+  peersSuite,
+  vaultSuite,
+  bundlesSuite,
+  replicatedSuite,
+  checkersSuite,
+  lincheckSuite,
+  explorerSuite,
+  scaleSuite,
+];
 
 export function suiteContext(seed: string, log: (line: string) => void, quick = false): SuiteContext {
   return { seed, rngFor: (label) => seededRng(`${seed}/${label}`), log, quick };

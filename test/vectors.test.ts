@@ -360,6 +360,7 @@ describe('sessions.json', () => {
         'commit-at-half',
         'vote-without-log-check',
         'no-reseal-at-start',
+        'unchained-segments',
         'trust-host-storage',
         'vote-not-persisted',
         'version-reuse',

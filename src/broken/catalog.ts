@@ -9,7 +9,13 @@
  */
 import type { ExploreScope } from '../explore/explore.ts';
 import { type ReplicaRules, RULES } from '../replication/host.ts';
-import { NO_RESEAL_AT_START, VERSION_REUSE, TRUST_HOST_STORAGE, VOTE_NOT_PERSISTED } from './persistence.ts';
+import {
+  NO_RESEAL_AT_START,
+  UNCHAINED_SEGMENTS,
+  VERSION_REUSE,
+  TRUST_HOST_STORAGE,
+  VOTE_NOT_PERSISTED,
+} from './persistence.ts';
 import { commitAtHalf, ke2BeforeCommit, voteWithoutLogCheck } from './replica.ts';
 import * as vault from './vault.ts';
 
@@ -99,6 +105,14 @@ export const BROKEN: readonly BrokenVariant[] = [
     attack: 'storage-fork-siblings',
     explore: { system: 'persistence' },
     rules: (b) => ({ ...b, persistence: NO_RESEAL_AT_START }),
+  },
+  {
+    name: 'unchained-segments',
+    test: 'test/durable-segments.test.ts',
+    summary: 'a loader that applies the segments the host presents without checking that each follows the one before',
+    checker: 'the chain check of the sealed segments (a dropped, reordered or spliced segment is refused)',
+    expected: ['INV-15'],
+    rules: (b) => ({ ...b, persistence: UNCHAINED_SEGMENTS }),
   },
   {
     name: 'ke2-before-commit',

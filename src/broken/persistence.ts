@@ -5,15 +5,20 @@
  */
 import { type Hsm, hsmView } from '../hsm/hsm.ts';
 import type { Rng } from '../crypto/bytes.ts';
+import { isVaultError } from '../errors.ts';
+import type { Durable } from '../replication/raft.ts';
 import {
+  type DurableDelta,
   type DurableStore,
   type Persist,
   type Persistence,
   SEALED_PERSISTENCE,
+  applyDelta,
   persistDurable,
   readAnchor,
   readDurable,
 } from '../replication/durable.ts';
+import { MemoryChainStorage, isChained, openBase, openSegment, saveSealed } from '../vault/storage.ts';
 
 /** vote-not-persisted: the vote is neither sealed nor in the ballot: a restarted replica may vote twice in a term (INV-8). */
 const dropVote: Persist = (store, version, durable, rng) =>
@@ -63,4 +68,37 @@ export const NO_RESEAL_AT_START: Persistence = {
     return read.rolledBack ? { ...read, version: persist(store, read.version, read.durable, rng) } : read;
   },
   persist: (store, version, durable, rng) => SEALED_PERSISTENCE.persist(store, version, durable, rng),
+};
+
+/**
+ * unchained-segments: a loader that opens every segment of the chain the host presents and applies
+ * it, without checking that each one follows the one before (its version the next): a host may
+ * drop, reorder or splice segments. Built from outside: the chain is flattened into one base at
+ * its head's version, which the rule's loader then takes.
+ */
+export const UNCHAINED_SEGMENTS: Persistence = {
+  load<C>(store: DurableStore, rng: Rng, persist: Persist = persistDurable) {
+    const storage = store.storage;
+    const chain = isChained(storage) ? storage.loadChain() : [];
+    if (chain.length < 2) return SEALED_PERSISTENCE.load<C>(store, rng, persist);
+    try {
+      const base = openBase(store.hsm, store.sealLabel, chain[0]!);
+      let version = base.version;
+      let durable = base.json as Durable<C>;
+      for (const blob of chain.slice(1)) {
+        const seg = openSegment(store.hsm, store.sealLabel, blob);
+        version = seg.version;
+        durable = applyDelta(durable, seg.json as DurableDelta<C>);
+      }
+      const flat = new MemoryChainStorage();
+      saveSealed(store.hsm, store.sealLabel, flat, version, durable, (n) => new Uint8Array(n));
+      // read as the rule reads, then the start's reseal onto the host's own storage
+      const read = readDurable<C>({ ...store, storage: flat });
+      return { ...read, version: persist(store, read.version, read.durable, rng) };
+    } catch (e) {
+      if (!isVaultError(e)) throw e;
+      return SEALED_PERSISTENCE.load<C>(store, rng, persist);
+    }
+  },
+  persist: (store, version, durable, rng, prev) => SEALED_PERSISTENCE.persist(store, version, durable, rng, prev),
 };

@@ -32,15 +32,15 @@
  */
 import { canonicalJson } from '../crypto/canonical.ts';
 import * as inv from '../check/invariants.ts';
-import type { Durable, Entry, RaftMessage, RaftState } from '../replication/raft.ts';
+import { type Durable, type Entry, type RaftMessage, type RaftState, EMPTY_DURABLE } from '../replication/raft.ts';
 import { type Hosted, type HostIo, type ReplicaAction, type ReplicaRules, RULES, raftConfig, startHosted, stepHosted } from '../replication/host.ts';
 import type { GhostEvent, ReplicaStep } from '../replication/replica.ts';
 import { CrashPoint, HostCrash } from '../sim/crash.ts';
 import type { VaultConfig } from '../vault/node.ts';
 import type { Command } from '../vault/records.ts';
 import { vaultConfig } from '../vault/setup.ts';
-import { type HostStorage, type Version, anchorName, incarnationName } from '../vault/storage.ts';
-import { ballotName, decodeBallot } from '../replication/durable.ts';
+import { type ChainedHostStorage, type Version, anchorName, incarnationName } from '../vault/storage.ts';
+import { type DurableDelta, applyDelta, ballotName, decodeBallot } from '../replication/durable.ts';
 import { type Explorable, type Transition } from './search.ts';
 import { modelHsm, modelPlaintext } from './model-hsm.ts';
 
@@ -92,6 +92,8 @@ interface Blob {
   readonly version: Version;
   /** Ghost: the state it holds. */
   readonly durable: Durable<Command>;
+  /** The chain a restart on it reads: a base, then the segments up to this one (spec ch. 6, "Segments"). */
+  readonly chain: readonly Uint8Array[];
 }
 
 interface Slot {
@@ -173,15 +175,27 @@ export class FleetSystem implements Explorable<FleetState> {
     const model = modelHsm('explore', SEAL, slot.counters, () => crash.wrote());
     let blobs = slot.blobs;
     let shown: Blob | null = present === 'latest' ? (blobs.at(-1) ?? null) : present === null ? null : blobs[present]!;
-    const storage: HostStorage = {
+    const open = (bytes: Uint8Array) => {
+      const plain = modelPlaintext(bytes);
+      const version = new DataView(plain.buffer, plain.byteOffset, 8).getBigUint64(0);
+      return { version, json: JSON.parse(new TextDecoder().decode(plain.subarray(8))) as unknown };
+    };
+    const write = (blob: Blob) => {
+      shown = blob;
+      blobs = [...blobs, shown].slice(-keep);
+      crash.wrote();
+    };
+    const storage: ChainedHostStorage = {
       load: () => shown?.bytes ?? null,
+      loadChain: () => shown?.chain ?? [],
       save: (bytes) => {
-        const plain = modelPlaintext(bytes);
-        const version = new DataView(plain.buffer, plain.byteOffset, 8).getBigUint64(0);
-        const durable = JSON.parse(new TextDecoder().decode(plain.subarray(8))) as Durable<Command>;
-        shown = { bytes, version, durable };
-        blobs = [...blobs, shown].slice(-keep);
-        crash.wrote();
+        const { version, json } = open(bytes);
+        write({ bytes, version, durable: json as Durable<Command>, chain: [bytes] });
+      },
+      append: (bytes) => {
+        const { version, json } = open(bytes);
+        const durable = applyDelta(shown?.durable ?? EMPTY_DURABLE, json as DurableDelta<Command>);
+        write({ bytes, version, durable, chain: [...(shown?.chain ?? []), bytes] });
       },
     };
     const inc = slot.counters.get(incarnationName(SEAL)) ?? 0n;

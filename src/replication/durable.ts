@@ -38,8 +38,22 @@ import type { Rng } from '../crypto/bytes.ts';
 import { toHex } from '../crypto/bytes.ts';
 import { VaultError, isVaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
-import { type HostStorage, type Version, anchorName, beginIncarnation, loadSealed, nextVersion, saveSealed } from '../vault/storage.ts';
-import { type Durable, EMPTY_DURABLE } from './raft.ts';
+import { canonicalJson } from '../crypto/canonical.ts';
+import {
+  type ChainedHostStorage,
+  type HostStorage,
+  type Version,
+  anchorName,
+  appendSealed,
+  beginIncarnation,
+  isChained,
+  isLifeStart,
+  loadSealed,
+  loadSealedChain,
+  nextVersion,
+  saveSealed,
+} from '../vault/storage.ts';
+import { type Durable, EMPTY_DURABLE, type Entry, logDerivation } from './raft.ts';
 
 /** The HSM counter holding term and vote. */
 export function ballotName(sealLabel: string): string {
@@ -61,14 +75,70 @@ export function decodeBallot(v: bigint): { term: number; votedFor: number | null
 export interface DurableStore {
   readonly hsm: Hsm;
   readonly sealLabel: string;
-  readonly storage: HostStorage;
+  /** Chained (segments), or a single blob written whole at every save (the single-replica vault's). */
+  readonly storage: HostStorage | ChainedHostStorage;
 }
 
-/** Persists `durable` as the version after `version`; returns that version. */
-export function persistDurable<C>(store: DurableStore, version: Version, durable: Durable<C>, rng: Rng): Version {
+/**
+ * What a segment holds: term, vote and recovery as they now are, and the log from index `from` on
+ * (the entries before it are the previous save's; a conflict replaced the ones after).
+ */
+export interface DurableDelta<C> {
+  readonly currentTerm: number;
+  readonly votedFor: number | null;
+  readonly recovering: boolean;
+  readonly from: number;
+  readonly entries: readonly Entry<C>[];
+}
+
+function sameEntry<C>(a: Entry<C>, b: Entry<C>): boolean {
+  return a === b || (a.term === b.term && canonicalJson(a.command) === canonicalJson(b.command));
+}
+
+/** The change from `prev` to `next`: the log from the first index where they differ. */
+export function durableDelta<C>(prev: Durable<C>, next: Durable<C>): DurableDelta<C> {
+  const n = Math.min(prev.log.length, next.log.length);
+  // raft.ts knows how it made the new log from the old one: no entry-by-entry comparison then
+  let k = logDerivation(next.log, prev.log) ?? 0;
+  while (k < n && prev.log[k] === next.log[k]) k++; // the common prefix is shared, not copied
+  while (k < n && sameEntry(prev.log[k]!, next.log[k]!)) k++;
+  const { currentTerm, votedFor, recovering } = next;
+  return { currentTerm, votedFor, recovering, from: k + 1, entries: next.log.slice(k) };
+}
+
+/**
+ * A segment applied to the state before it. `inPlace`: `d.log` is the caller's own and may grow
+ * (the loader's, so that a chain loads in time linear in its length).
+ */
+export function applyDelta<C>(d: Durable<C>, delta: DurableDelta<C>, inPlace = false): Durable<C> {
+  const { from, entries } = delta;
+  if (!Number.isInteger(from) || from < 1 || from > d.log.length + 1 || !Array.isArray(entries)) {
+    throw new VaultError('SealBroken', `a segment starting at index ${delta.from} follows a log of ${d.log.length}`);
+  }
+  const log = inPlace && delta.from === d.log.length + 1 ? (d.log as Entry<C>[]) : d.log.slice(0, delta.from - 1);
+  for (const e of delta.entries) log.push(e);
+  const { currentTerm, votedFor, recovering } = delta;
+  return { currentTerm, votedFor, log, recovering };
+}
+
+/**
+ * Persists `durable` as the version after `version`; returns that version. With `prev`, the state
+ * last persisted, a save after the first of a life writes only a segment (the change since `prev`);
+ * otherwise, and for a life's first save, a base (the whole state).
+ */
+export function persistDurable<C>(
+  store: DurableStore,
+  version: Version,
+  durable: Durable<C>,
+  rng: Rng,
+  prev?: Durable<C>,
+): Version {
   const { hsm, sealLabel } = store;
   const next = nextVersion(version);
-  saveSealed(hsm, sealLabel, store.storage, next, durable, rng);
+  const storage = store.storage;
+  if (prev === undefined || isLifeStart(version) || !isChained(storage)) {
+    saveSealed(hsm, sealLabel, storage, next, durable, rng);
+  } else appendSealed(hsm, sealLabel, storage, next, durableDelta(prev, durable), rng);
   const ballot = encodeBallot(durable.currentTerm, durable.votedFor);
   const name = ballotName(sealLabel);
   if (hsm.readCounter(name) < ballot) hsm.advanceCounter(name, ballot);
@@ -96,7 +166,10 @@ export function readDurable<C>(store: DurableStore): LoadedDurable<C> {
   let durable: Durable<C>;
   let refusal: VaultError | undefined;
   try {
-    const loaded = loadSealed<Durable<C>>(hsm, sealLabel, store.storage);
+    const storage = store.storage;
+    const loaded = isChained(storage)
+      ? loadSealedChain<Durable<C>, DurableDelta<C>>(hsm, sealLabel, storage, (d, x) => applyDelta(d, x, true))
+      : loadSealed<Durable<C>>(hsm, sealLabel, storage);
     // No blob and the anchor at 0: a replica that never saved anything. Its ballot may still hold
     // a vote (it crashed between the two writes of its first persist): keep it.
     durable = loaded?.state ?? { ...(EMPTY_DURABLE as Durable<C>), currentTerm: ballot.term, votedFor: ballot.votedFor };
@@ -116,7 +189,13 @@ export function readDurable<C>(store: DurableStore): LoadedDurable<C> {
 }
 
 /** How a durable state is saved: `persistDurable`, or a host's wrapper of it. */
-export type Persist = <C>(store: DurableStore, version: Version, durable: Durable<C>, rng: Rng) => Version;
+export type Persist = <C>(
+  store: DurableStore,
+  version: Version,
+  durable: Durable<C>,
+  rng: Rng,
+  prev?: Durable<C>,
+) => Version;
 
 /**
  * A start: reads the durable state (`readDurable`), then seals it as the new incarnation's first
@@ -132,7 +211,8 @@ export function loadDurable<C>(store: DurableStore, rng: Rng, persist: Persist =
 export interface Persistence {
   /** A start; its saves go through `persist` (default: this persistence's own), so a host that watches saves sees them. */
   load<C>(store: DurableStore, rng: Rng, persist?: Persist): LoadedDurable<C>;
-  persist<C>(store: DurableStore, version: Version, durable: Durable<C>, rng: Rng): Version;
+  /** `prev`: the state last persisted, when the caller has it (the save may then be a segment). */
+  persist<C>(store: DurableStore, version: Version, durable: Durable<C>, rng: Rng, prev?: Durable<C>): Version;
 }
 
 /** The rule of spec ch. 6. */

@@ -89,6 +89,8 @@ export type ReplicaAction = (steps: ReplicaSteps, s: ReplicaState, env: ReplicaE
 export function stepHosted(rules: ReplicaRules, io: HostIo, hosted: Hosted, action: ReplicaAction, now: number, config: VaultConfig): { hosted: Hosted; step: ReplicaStep } {
   const step = action(rules.replica, hosted.state, replicaEnv(rules, io.hsm, io.rng, now, config));
   const changed = step.state.raft.durable !== hosted.state.raft.durable;
-  const version = changed ? rules.persistence.persist(io, hosted.version, step.state.raft.durable, io.sealRng) : hosted.version;
+  const prev = hosted.state.raft.durable; // what the last save holds: the next one may be a segment
+  const durable = step.state.raft.durable;
+  const version = changed ? rules.persistence.persist(io, hosted.version, durable, io.sealRng, prev) : hosted.version;
   return { hosted: { state: step.state, version }, step };
 }

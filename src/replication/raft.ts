@@ -183,6 +183,37 @@ export function checkFleetSize(n: number): number {
 
 export const EMPTY_DURABLE: Durable<never> = Object.freeze({ currentTerm: 0, votedFor: null, log: Object.freeze([]) as readonly Entry<never>[], recovering: false });
 
+/**
+ * How a log was made from another: its first `kept` entries, then new ones (read by
+ * `logDerivation`). The base is held weakly: a log never keeps the logs before it alive.
+ */
+type Derivation = { readonly base: WeakRef<readonly unknown[]>; readonly kept: number };
+const derivations = new WeakMap<readonly unknown[], Derivation>();
+
+/** `base[0 .. kept-1]` followed by `added`, remembering how it was made. */
+function extended<C>(base: readonly Entry<C>[], kept: number, added: readonly Entry<C>[]): Entry<C>[] {
+  const log = [...base.slice(0, kept), ...added];
+  derivations.set(log, { base: new WeakRef(base), kept });
+  return log;
+}
+
+/**
+ * If `log` was made by this module from `from` (in one or more steps), how many of `from`'s first
+ * entries it kept (null: unknown). It lets a save write only what changed without comparing the
+ * two logs entry by entry (durable.ts `durableDelta`).
+ */
+export function logDerivation<C>(log: readonly Entry<C>[], from: readonly Entry<C>[]): number | null {
+  let kept = log.length;
+  let x: readonly unknown[] | undefined = log;
+  for (let hops = 0; x !== from; hops++) {
+    const d: Derivation | undefined = x === undefined || hops >= 16 ? undefined : derivations.get(x);
+    if (d === undefined) return null;
+    kept = Math.min(kept, d.kept);
+    x = d.base.deref();
+  }
+  return Math.min(kept, from.length);
+}
+
 function peers(c: RaftConfig): number[] {
   const out: number[] = [];
   for (let j = 0; j < c.n; j++) if (j !== c.id) out.push(j);
@@ -272,7 +303,7 @@ export function handleRequestVoteResponse<C>(s: RaftState<C>, from: number, m: E
 function becomeLeader<C>(s: RaftState<C>): RaftStep<C> {
   const d = s.durable;
   const termStart = d.log.length + 1;
-  const log = [...d.log, { term: d.currentTerm, command: null }];
+  const log = extended(d.log, d.log.length, [{ term: d.currentTerm, command: null }]);
   const n = s.config.n;
   const leader: LeaderState = {
     nextIndex: new Array<number>(n).fill(termStart),
@@ -341,7 +372,7 @@ export function proposeCommands<C>(s: RaftState<C>, commands: readonly C[]): Raf
   if (s.role !== 'leader' || s.leader === null) throw new VaultError('NotLeader', `replica ${s.config.id} is not the leader`);
   if (commands.length === 0) return result(s);
   const d = s.durable;
-  const log = [...d.log, ...commands.map((command) => ({ term: d.currentTerm, command }))];
+  const log = extended(d.log, d.log.length, commands.map((command) => ({ term: d.currentTerm, command })));
   const appended: RaftState<C> = { ...s, durable: { ...d, log } };
   const idle = peers(s.config).filter((j) => !s.leader!.inflight[j]);
   const sent = sendToPeers(appended, idle);
@@ -386,7 +417,7 @@ export function handleAppendEntriesRequest<C>(s0: RaftState<C>, from: number, m:
     const index = m.prevLogIndex + 1 + k;
     if (index <= log.length && termAt(log, index) === m.entries[k]!.term) continue; // already there
     // a conflict (or the end of our log): drop our suffix from here, take the leader's
-    log = [...log.slice(0, index - 1), ...m.entries.slice(k)];
+    log = extended(log, index - 1, m.entries.slice(k));
     break;
   }
   const lastNew = m.prevLogIndex + m.entries.length;

@@ -26,7 +26,7 @@ import { utf8 } from '../crypto/bytes.ts';
 import type { ErrorCode } from '../errors.ts';
 import { type VaultEnv, type VaultNode, type VaultSteps, initialNode } from '../vault/node.ts';
 import type { Frame } from '../vault/protocol.ts';
-import type { Command, Hex } from '../vault/records.ts';
+import { type Command, type Hex, pendingRecords } from '../vault/records.ts';
 import { type Committed, type Durable, type Entry, type Outbound, type RaftConfig, type RaftState, type RaftStep, handleRaftMessage, onElectionTimeout as raftElectionTimeout, onHeartbeat as raftHeartbeat, proposeCommands, restartRaft, type RaftMessage } from './raft.ts';
 
 export interface ReplicaState {
@@ -141,7 +141,7 @@ function startServing(s: ReplicaState, env: ReplicaEnv, out: Out): ReplicaState 
   const L = s.raft.leader;
   if (s.serving || s.raft.role !== 'leader' || L === null || s.lastApplied < L.termStart) return s;
   const orphans: Command[] = [];
-  for (const [credentialId, r] of Object.entries(s.node.vault.records)) {
+  for (const [credentialId, r] of pendingRecords(s.node.vault)) {
     for (const sessionId of Object.keys(r.pending)) orphans.push({ type: 'EndSession', credentialId, sessionId, reason: 'expired' });
   }
   const serving = { ...s, serving: true };
@@ -178,12 +178,14 @@ export function handleClientFrame(s: ReplicaState, frame: Frame, env: ReplicaEnv
 }
 
 /**
- * Work arriving at replica i outside a client channel (synthetic load for consensus-only runs and
- * model checkers): a serving leader appends it, anyone else ignores it.
+ * Work arriving at replica i outside a client channel (synthetic load for consensus-only runs, model
+ * checkers, and the bulk registrations of the `scale` bench): a serving leader appends it (one
+ * command or several in one step), anyone else ignores it.
  */
-export function proposeCommand(s: ReplicaState, command: Command, env: ReplicaEnv): ReplicaStep {
+export function proposeCommand(s: ReplicaState, command: Command | readonly Command[], env: ReplicaEnv): ReplicaStep {
   const out = emptyOut();
-  return done(s.serving ? propose(s, [command], env, out) : s, out);
+  const commands = Array.isArray(command) ? (command as readonly Command[]) : [command as Command];
+  return done(s.serving ? propose(s, commands, env, out) : s, out);
 }
 
 /** Replica i receives an (authenticated) consensus message from replica j. */

@@ -8,7 +8,7 @@
  * @module
  */
 import { type Hsm, hsmView } from '../hsm/hsm.ts';
-import type { HostStorage } from '../vault/storage.ts';
+import { type ChainedHostStorage, type HostStorage, isChained } from '../vault/storage.ts';
 
 /** The host killed the replica (thrown through the step; the runtime catches it). */
 export class HostCrash extends Error {
@@ -62,13 +62,21 @@ export class CrashPoint {
   }
 
   /** The host storage, its writes counted. */
-  storage(inner: HostStorage): HostStorage {
-    return {
+  storage(inner: HostStorage): HostStorage;
+  storage(inner: ChainedHostStorage): ChainedHostStorage;
+  storage(inner: HostStorage | ChainedHostStorage): HostStorage | ChainedHostStorage {
+    const whole: HostStorage = {
       load: () => inner.load(),
       save: (blob) => {
         inner.save(blob);
         this.wrote();
       },
     };
+    if (!isChained(inner)) return whole;
+    const append = (segment: Uint8Array) => {
+      inner.append(segment);
+      this.wrote();
+    };
+    return { ...whole, loadChain: () => inner.loadChain(), append };
   }
 }

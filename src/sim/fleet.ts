@@ -29,7 +29,7 @@ import type { VaultConfig } from '../vault/node.ts';
 import type { Frame } from '../vault/protocol.ts';
 import type { Command } from '../vault/records.ts';
 import { pinnedClientContext } from '../vault/setup.ts';
-import type { MemoryHostStorage } from '../vault/storage.ts';
+import type { MemoryChainStorage } from '../vault/storage.ts';
 import { type ReplicaAction, type ReplicaRules, RULES } from '../replication/host.ts';
 import type { ReplicationLabels } from '../replication/provision.ts';
 import { checkFleetSize } from '../replication/raft.ts';
@@ -76,7 +76,7 @@ type SimEvent =
   | NetworkEvent
   | TimerEvent
   | FaultEvent
-  | { readonly type: 'Propose'; readonly replica: number; readonly command: Command };
+  | { readonly type: 'Propose'; readonly replica: number; readonly command: Command | readonly Command[] };
 
 export class SimFleet {
   readonly n: number;
@@ -166,7 +166,7 @@ export class SimFleet {
   }
 
   /** The host storage of replica i (the host's powers: read the sealed blobs, roll back). */
-  storage(i: number): MemoryHostStorage {
+  storage(i: number): MemoryChainStorage {
     return this.#hosts.get(i).storage;
   }
 
@@ -234,8 +234,8 @@ export class SimFleet {
     this.network.sendFrame(client, to, frame);
   }
 
-  /** Synthetic load: `command` arrives at replica `to` at time `at` (a serving leader appends it). */
-  proposeAt(at: number, to: number, command: Command): void {
+  /** Synthetic load: `command` (or several, one step) arrives at replica `to` at `at` (a serving leader appends it). */
+  proposeAt(at: number, to: number, command: Command | readonly Command[]): void {
     this.#queue.push(Math.max(at, this.now), { type: 'Propose', replica: this.#hosts.get(to).id, command });
   }
 

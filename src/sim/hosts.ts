@@ -26,13 +26,13 @@ import { type Durable, type RaftConfig, EMPTY_DURABLE, termAt } from '../replica
 import type { ReplicaState, ReplicaStep } from '../replication/replica.ts';
 import type { VaultConfig } from '../vault/node.ts';
 import type { Command } from '../vault/records.ts';
-import { MemoryHostStorage, type Version } from '../vault/storage.ts';
+import { MemoryChainStorage, type Version } from '../vault/storage.ts';
 import { CrashPoint, HostCrash } from './crash.ts';
 import type { Observers } from './observers.ts';
 import type { Timers } from './timers.ts';
 
 /** Host storage that keeps every blob, and (ghost) the durable state behind each. */
-export class SimStorage extends MemoryHostStorage {
+export class SimStorage extends MemoryChainStorage {
   /** Ghost: the durable state behind each save in `history`. */
   readonly ghosts: Durable<Command>[] = [];
   /** Ghost: which saves in `history` a start wrote (its reseal of the state it resumed from). */
@@ -45,6 +45,11 @@ export class SimStorage extends MemoryHostStorage {
     super.save(blob);
     this.ghosts.push(this.saving);
     this.resealed.push(this.starting);
+  }
+  override append(segment: Uint8Array): void {
+    super.append(segment);
+    this.ghosts.push(this.saving);
+    this.resealed.push(false); // a segment follows a step's change, never a start
   }
   /** Ghost: the durable state of the blob a restart would now read. */
   get current(): Durable<Command> {
@@ -67,9 +72,9 @@ export class SimStorage extends MemoryHostStorage {
 function observed(p: Persistence, storage: SimStorage): Persistence {
   const watched =
     (persist: Persist): Persist =>
-    (store, version, durable, rng) => {
+    (store, version, durable, rng, prev) => {
       storage.saving = durable as Durable<Command>;
-      return persist(store, version, durable, rng);
+      return persist(store, version, durable, rng, prev);
     };
   return {
     load: (store, rng, persist = p.persist) => {

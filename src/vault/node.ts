@@ -49,7 +49,18 @@ import { type ErrorCode, VaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
 import { fakeRecordSecrets, hsmChannelKey, hsmServerKeys, type KeyLabels, OPRF_SALT_BYTES, oprfCredentialIdentifier } from './keys.ts';
 import { type Frame, type Request, type Response, decodeRequest, encodeResponse } from './protocol.ts';
-import { type Command, type Hex, type Outcome, type VaultState, DEFAULT_GUESS_LIMIT, EMPTY_VAULT, applyCommand, isGuessLimitValid, triesRemaining } from './records.ts';
+import {
+  type Command,
+  type Hex,
+  type Outcome,
+  type VaultState,
+  DEFAULT_GUESS_LIMIT,
+  EMPTY_VAULT,
+  applyCommand,
+  isGuessLimitValid,
+  pendingRecords,
+  triesRemaining,
+} from './records.ts';
 
 export interface VaultConfig {
   readonly params: OpaqueParams;
@@ -377,7 +388,7 @@ export function handleDelete(node: VaultNode, id: string, ch: Channel, m: Decode
 export function handleSessionExpiry(node: VaultNode, env: VaultEnv): Step {
   const ttl = env.config.sessionTtlMs;
   const proposals: Command[] = [];
-  for (const [credentialId, r] of Object.entries(node.vault.records)) {
+  for (const [credentialId, r] of pendingRecords(node.vault)) {
     for (const [sessionId, at] of Object.entries(r.pending)) {
       if (env.now - at >= ttl) proposals.push({ type: 'EndSession', credentialId, sessionId, reason: 'expired' });
     }

@@ -16,6 +16,7 @@
  */
 import { VaultError } from '../errors.ts';
 import { canonicalJson } from '../crypto/canonical.ts';
+import { markedEntries, withEntry } from './record-table.ts';
 
 /** Moved to src/crypto/canonical.ts (shared with the fleet documents); re-exported for existing importers. */
 export { canonicalJson };
@@ -94,11 +95,16 @@ function settle(r: VaultRecord): VaultRecord {
   return r;
 }
 
+const hasPending = (r: VaultRecord) => Object.keys(r.pending).length > 0;
+
+/** One record changed: O(1) in the number of records (record-table.ts), the state before unchanged. */
 function withRecord(state: VaultState, id: Hex, r: VaultRecord | null): VaultState {
-  const records = { ...state.records };
-  if (r === null) delete records[id];
-  else records[id] = r;
-  return { records };
+  return { records: withEntry(state.records, id, r, hasPending) };
+}
+
+/** The records with a pending session, in the records' order, found without a scan of every record. */
+export function pendingRecords(state: VaultState): [Hex, VaultRecord][] {
+  return markedEntries(state.records, hasPending);
 }
 
 function without(pending: Readonly<Record<Hex, number>>, sessionId: Hex): Record<Hex, number> {

@@ -37,11 +37,24 @@ export interface HostStorage {
 }
 
 /**
+ * Host storage for a chain of sealed segments (spec ch. 6, "Segments"): `save` starts a new chain
+ * with a whole-state blob (a base), `append` adds one segment after the blob presented (or last
+ * written), and `loadChain` returns the chain that ends at the blob presented, base first (empty:
+ * none). A host that drops, reorders or splices segments is seen by the loader (`loadSealedChain`).
+ */
+export interface ChainedHostStorage extends HostStorage {
+  append(segment: Bytes): void;
+  loadChain(): readonly Bytes[];
+}
+
+/**
  * Host storage in memory that keeps every blob it was ever given, with the host's powers exposed
  * for tests and simulations: present any kept blob at the next load, or none.
  */
 export class MemoryHostStorage implements HostStorage {
   readonly history: Bytes[] = [];
+  /** For each blob in `history`, the one it was appended after (-1: a base, written by `save`). */
+  readonly parents: number[] = [];
   /** The index in `history` the next load returns; null: the latest. */
   #presented: number | null = null;
   #lost = false;
@@ -51,7 +64,11 @@ export class MemoryHostStorage implements HostStorage {
     return (this.#presented === null ? this.history.at(-1) : this.history[this.#presented]) ?? null;
   }
   save(blob: Bytes): void {
+    this.push(blob, -1);
+  }
+  protected push(blob: Bytes, parent: number): void {
     this.history.push(blob.slice());
+    this.parents.push(parent);
     this.#presented = null;
     this.#lost = false;
   }
@@ -63,7 +80,10 @@ export class MemoryHostStorage implements HostStorage {
     this.#presented = index;
     this.#lost = false;
   }
-  /** The host rolls back: the blob `n` saves before the latest is presented (none at all past the first). */
+  /**
+   * The host rolls back: the blob `n` saves before the latest is presented (none at all past the
+   * first), with the chain that leads to it.
+   */
   rollback(n: number): void {
     const index = this.history.length - 1 - n;
     if (index < 0) this.#lost = this.history.length > 0;
@@ -74,6 +94,27 @@ export class MemoryHostStorage implements HostStorage {
     if (this.#lost || this.history.length === 0) return null;
     return this.#presented ?? this.history.length - 1;
   }
+}
+
+/**
+ * Chained host storage in memory (a replica's, spec ch. 6 "Segments"): every blob kept, each
+ * segment after the one presented when it was appended; presenting a blob presents its chain.
+ */
+export class MemoryChainStorage extends MemoryHostStorage implements ChainedHostStorage {
+  append(segment: Bytes): void {
+    this.push(segment, this.presented ?? -1);
+  }
+  loadChain(): readonly Bytes[] {
+    const chain: Bytes[] = [];
+    for (let k = this.presented ?? -1; k >= 0; k = this.parents[k]!) chain.push(this.history[k]!);
+    return chain.reverse();
+  }
+}
+
+/** Does this host keep chains (segments), or one blob read and written whole? */
+export function isChained(storage: HostStorage): storage is ChainedHostStorage {
+  const s = storage as Partial<ChainedHostStorage>;
+  return typeof s.append === 'function' && typeof s.loadChain === 'function';
 }
 
 /** A version: the incarnation in the high 32 bits, the save within it in the low 32. */
@@ -93,6 +134,8 @@ export function nextVersion(v: Version): Version {
 }
 
 const AAD = utf8('bkv sealed state v2');
+/** A segment's: a segment never reads as a base, nor a base as a segment. */
+const SEGMENT_AAD = utf8('bkv sealed segment v1');
 /** The anchor's counter name: one per sealing key, so several vaults can share a token. */
 export function anchorName(sealLabel: string): string {
   return `${sealLabel}#anchor`;
@@ -136,6 +179,87 @@ export function loadSealed<T>(hsm: Hsm, sealLabel: string, storage: HostStorage)
   }
   if (version > anchor) hsm.advanceCounter(anchorName(sealLabel), version);
   return { version, state: JSON.parse(new TextDecoder().decode(plaintext.subarray(8))) as T };
+}
+
+/** Seals one segment (a change since the save before, `version - 1`), appends it, then advances the anchor. */
+export function appendSealed(
+  hsm: Hsm,
+  sealLabel: string,
+  storage: ChainedHostStorage,
+  version: Version,
+  delta: unknown,
+  rng: Rng,
+): void {
+  if (version % SAVES_PER_LIFE <= 1n) {
+    throw new VaultError('InvalidParameter', `segment ${describeVersion(version)}: a life begins with a base`);
+  }
+  const plaintext = concat(encodeVersion(version), utf8(JSON.stringify(delta)));
+  storage.append(hsm.seal(sealLabel, plaintext, concat(SEGMENT_AAD, utf8(hsm.label)), rng(12)));
+  const anchor = anchorName(sealLabel);
+  if (hsm.readCounter(anchor) < version) hsm.advanceCounter(anchor, version);
+}
+
+function openSealed(hsm: Hsm, sealLabel: string, blob: Bytes, aad: Bytes): { version: Version; json: unknown } {
+  const plaintext = hsm.unseal(sealLabel, blob, concat(aad, utf8(hsm.label)));
+  const version = new DataView(plaintext.buffer, plaintext.byteOffset, 8).getBigUint64(0);
+  return { version, json: JSON.parse(new TextDecoder().decode(plaintext.subarray(8))) };
+}
+
+/** Unseals a base (a whole state): its version and content; `SealBroken` if it is not one of this replica's. */
+export function openBase(hsm: Hsm, sealLabel: string, blob: Bytes): { version: Version; json: unknown } {
+  return openSealed(hsm, sealLabel, blob, AAD);
+}
+
+/** Unseals a segment: its version and content; `SealBroken` if it is not one of this replica's. */
+export function openSegment(hsm: Hsm, sealLabel: string, blob: Bytes): { version: Version; json: unknown } {
+  return openSealed(hsm, sealLabel, blob, SEGMENT_AAD);
+}
+
+/**
+ * Loads a chain at a start, as `loadSealed` loads a blob: its first blob a base, each next one a
+ * segment sealed at the version after the one before it (so in the same life: a life's first save
+ * is a base). Versions are never reused, so a version names one blob: a chain with a segment
+ * missing, moved, or taken from another chain is refused (`SealBroken`, as an altered blob). The
+ * head's version is then held against the anchor exactly as a blob's (`StaleState` if behind; the
+ * anchor moves up to an orphan ahead of it).
+ */
+export function loadSealedChain<T, D>(
+  hsm: Hsm,
+  sealLabel: string,
+  storage: ChainedHostStorage,
+  apply: (state: T, delta: D) => T,
+): { version: Version; state: T } | null {
+  const anchor = hsm.readCounter(anchorName(sealLabel));
+  const chain = storage.loadChain();
+  if (chain.length === 0) {
+    if (anchor > 0n) {
+      throw new VaultError('StaleState', `host storage is empty but the HSM anchor is at ${describeVersion(anchor)}`);
+    }
+    return null;
+  }
+  const base = openBase(hsm, sealLabel, chain[0]!);
+  let version = base.version;
+  let state = base.json as T;
+  for (let k = 1; k < chain.length; k++) {
+    const seg = openSegment(hsm, sealLabel, chain[k]!);
+    if (seg.version !== version + 1n) {
+      const what = `segment ${describeVersion(seg.version)} follows ${describeVersion(version)}`;
+      throw new VaultError('SealBroken', `${what}: a segment dropped, moved or spliced`);
+    }
+    version = seg.version;
+    state = apply(state, seg.json as D);
+  }
+  if (version < anchor) {
+    const held = `host storage holds ${describeVersion(version)}`;
+    throw new VaultError('StaleState', `${held}, the HSM anchor is at ${describeVersion(anchor)} (rolled back)`);
+  }
+  if (version > anchor) hsm.advanceCounter(anchorName(sealLabel), version);
+  return { version, state };
+}
+
+/** Is `v` a life's beginning, before its first save (the next save must be a base)? */
+export function isLifeStart(v: Version): boolean {
+  return v % SAVES_PER_LIFE === 0n;
 }
 
 /**
