@@ -117,7 +117,8 @@ export async function measureTask(task: BenchTask, budget: Budget = DEFAULT_BUDG
   await bench.run();
   const t = bench.tasks[0];
   const r = t?.result;
-  if (!r || !('latency' in r)) throw new Error(`bench task ${task.id} produced no statistics (state ${r?.state ?? 'none'})`);
+  if (!r || !('latency' in r))
+    throw new Error(`bench task ${task.id} produced no statistics (state ${r?.state ?? 'none'})`);
   const l = r.latency;
   return {
     id: task.id,
@@ -139,7 +140,10 @@ const isAsync = (f: () => unknown) => f instanceof AsyncFunction;
 /** Runs a task once, untimed; resolves to what it returned (the smoke test's check). */
 export async function runTaskOnce(task: BenchTask): Promise<unknown> {
   const out = task.fn();
-  if (out instanceof Promise !== isAsync(task.fn)) throw new Error(`bench task ${task.id}: fn returns a promise if and only if it is declared async (measureTask relies on it)`);
+  if (out instanceof Promise !== isAsync(task.fn))
+    throw new Error(
+      `bench task ${task.id}: fn returns a promise if and only if it is declared async (measureTask relies on it)`,
+    );
   return await out;
 }
 

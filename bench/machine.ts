@@ -30,7 +30,9 @@ export function installedVersion(name: string): string | null {
 
 function tryRun(cmd: string, args: string[]): string | null {
   try {
-    return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
   } catch {
     return null;
   }
@@ -49,7 +51,16 @@ export function machineInfo() {
 
 export function versions() {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  const names = ['@noble/curves', '@noble/hashes', '@noble/ciphers', 'tinybench', 'graphene-pk11', '@serenity-kit/opaque', '@cloudflare/opaque-ts', 'libsodium-wrappers-sumo'];
+  const names = [
+    '@noble/curves',
+    '@noble/hashes',
+    '@noble/ciphers',
+    'tinybench',
+    'graphene-pk11',
+    '@serenity-kit/opaque',
+    '@cloudflare/opaque-ts',
+    'libsodium-wrappers-sumo',
+  ];
   return {
     bkv: pkg.version,
     gitCommit: tryRun('git', ['rev-parse', '--short', 'HEAD']),

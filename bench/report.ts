@@ -42,7 +42,7 @@ export const TARGETS: readonly TargetSpec[] = [
   {
     id: 'vault-side-vs-opaque-ke',
     label: 'vault side of a login on SoftHSM / opaque-ke-wasm server side',
-    target: 'vault side (KE1 to KE2, then KE3 verified) at or below opaque-ke-wasm\'s time, on the SoftHSM-backed path',
+    target: "vault side (KE1 to KE2, then KE3 verified) at or below opaque-ke-wasm's time, on the SoftHSM-backed path",
     numerator: VAULT_SIDE_SOFTHSM,
     denominator: 'peers/serenity/server-side',
     max: 1.0,
@@ -73,8 +73,9 @@ export const TARGETS: readonly TargetSpec[] = [
   },
   {
     id: 'replicas-keep-throughput',
-    label: 'ms per recovery, 5 replicas with batching / 1 replica (simulated fleet, memory; 1.25x is 80% of the recoveries per second)',
-    target: 'five replicas with batching keep at least 80% of one replica\'s recoveries per second',
+    label:
+      'ms per recovery, 5 replicas with batching / 1 replica (simulated fleet, memory; 1.25x is 80% of the recoveries per second)',
+    target: "five replicas with batching keep at least 80% of one replica's recoveries per second",
     numerator: REPLICATED_5,
     denominator: REPLICATED_1,
     max: 1.25,
@@ -82,16 +83,21 @@ export const TARGETS: readonly TargetSpec[] = [
 ];
 
 export const RATIOS: readonly RatioSpec[] = [
-  { id: 'recovery-over-floor', label: 'whole recovery (memory, ristretto255) / its floor (login + Noise NK, noble)', numerator: RECOVERY_MEM, denominator: 'floor/noble/ristretto255-SHA512/recovery' },
+  {
+    id: 'recovery-over-floor',
+    label: 'whole recovery (memory, ristretto255) / its floor (login + Noise NK, noble)',
+    numerator: RECOVERY_MEM,
+    denominator: 'floor/noble/ristretto255-SHA512/recovery',
+  },
   {
     id: 'vault-side-memory-over-floor',
-    label: 'vault side (memory, ristretto255) / the server\'s floor (noble)',
+    label: "vault side (memory, ristretto255) / the server's floor (noble)",
     numerator: 'vault/memory/ristretto255-SHA512/vault-side',
     denominator: 'floor/noble/ristretto255-SHA512/recovery-server-side',
   },
   {
     id: 'vault-side-softhsm-over-floor',
-    label: 'vault side (SoftHSM, Curve25519 3DH) / the server\'s floor (noble)',
+    label: "vault side (SoftHSM, Curve25519 3DH) / the server's floor (noble)",
     numerator: VAULT_SIDE_SOFTHSM,
     denominator: 'floor/noble/ristretto255-SHA512+Curve25519/recovery-server-side',
   },
@@ -101,7 +107,12 @@ export const RATIOS: readonly RatioSpec[] = [
     numerator: 'vault/softhsm/ristretto255-SHA512+Curve25519/recovery',
     denominator: 'floor/noble/ristretto255-SHA512+Curve25519/recovery',
   },
-  { id: 'softhsm-over-memory', label: 'vault side, SoftHSM / memory (same suite)', numerator: VAULT_SIDE_SOFTHSM, denominator: 'vault/memory/ristretto255-SHA512+Curve25519/vault-side' },
+  {
+    id: 'softhsm-over-memory',
+    label: 'vault side, SoftHSM / memory (same suite)',
+    numerator: VAULT_SIDE_SOFTHSM,
+    denominator: 'vault/memory/ristretto255-SHA512+Curve25519/vault-side',
+  },
   {
     id: 'vault-side-memory-vs-opaque-ke',
     label: 'vault side (memory, ristretto255) / opaque-ke-wasm server side',
@@ -114,18 +125,48 @@ export const RATIOS: readonly RatioSpec[] = [
     numerator: 'crypto/opaque/ristretto255-SHA512/Argon2id(t=1,m=8,p=1)/login',
     denominator: 'peers/serenity/login',
   },
-  { id: 'p256-login-vs-opaque-ts', label: 'OPAQUE login P256-SHA256 / opaque-ts P-256 whole login', numerator: 'crypto/opaque/P256-SHA256/Identity/login', denominator: 'peers/opaque-ts/login' },
-  { id: 'replicated-3-over-1', label: 'ms per recovery, 3 replicas with batching / 1 replica', numerator: 'replicated/memory/3/batched', denominator: REPLICATED_1 },
-  { id: 'replicated-5-unbatched-over-1', label: 'ms per recovery, 5 replicas without batching / 1 replica', numerator: 'replicated/memory/5/unbatched', denominator: REPLICATED_1 },
-  { id: 'replicated-1-over-vault', label: '1 replica in the simulator, per recovery / single-replica vault, whole recovery (memory)', numerator: REPLICATED_1, denominator: RECOVERY_MEM },
+  {
+    id: 'p256-login-vs-opaque-ts',
+    label: 'OPAQUE login P256-SHA256 / opaque-ts P-256 whole login',
+    numerator: 'crypto/opaque/P256-SHA256/Identity/login',
+    denominator: 'peers/opaque-ts/login',
+  },
+  {
+    id: 'replicated-3-over-1',
+    label: 'ms per recovery, 3 replicas with batching / 1 replica',
+    numerator: 'replicated/memory/3/batched',
+    denominator: REPLICATED_1,
+  },
+  {
+    id: 'replicated-5-unbatched-over-1',
+    label: 'ms per recovery, 5 replicas without batching / 1 replica',
+    numerator: 'replicated/memory/5/unbatched',
+    denominator: REPLICATED_1,
+  },
+  {
+    id: 'replicated-1-over-vault',
+    label: '1 replica in the simulator, per recovery / single-replica vault, whole recovery (memory)',
+    numerator: REPLICATED_1,
+    denominator: RECOVERY_MEM,
+  },
   {
     id: 'replicated-softhsm-over-vault',
     label: '3 SoftHSM replicas with batching, per recovery / single-replica SoftHSM vault, whole recovery',
     numerator: 'replicated/softhsm/3/batched',
     denominator: 'vault/softhsm/ristretto255-SHA512+Curve25519/recovery',
   },
-  { id: 'noble-over-libsodium-floor', label: 'floor: noble / libsodium (ristretto255 login)', numerator: 'floor/noble/ristretto255-SHA512/login', denominator: 'floor/libsodium/ristretto255-SHA512/login' },
-  { id: 'opaque-ke-over-libsodium-floor', label: 'opaque-ke-wasm whole login / libsodium floor', numerator: 'peers/serenity/login', denominator: 'floor/libsodium/ristretto255-SHA512/login' },
+  {
+    id: 'noble-over-libsodium-floor',
+    label: 'floor: noble / libsodium (ristretto255 login)',
+    numerator: 'floor/noble/ristretto255-SHA512/login',
+    denominator: 'floor/libsodium/ristretto255-SHA512/login',
+  },
+  {
+    id: 'opaque-ke-over-libsodium-floor',
+    label: 'opaque-ke-wasm whole login / libsodium floor',
+    numerator: 'peers/serenity/login',
+    denominator: 'floor/libsodium/ristretto255-SHA512/login',
+  },
 ];
 
 export interface RatioResult {
@@ -150,7 +191,13 @@ function median(tasks: ReadonlyMap<string, TaskMeasure>, id: string): number | u
 export function computeRatio(tasks: ReadonlyMap<string, TaskMeasure>, r: RatioSpec): RatioResult {
   const a = median(tasks, r.numerator);
   const b = median(tasks, r.denominator);
-  return { id: r.id, label: r.label, numerator: r.numerator, denominator: r.denominator, value: a !== undefined && b !== undefined && b > 0 ? a / b : null };
+  return {
+    id: r.id,
+    label: r.label,
+    numerator: r.numerator,
+    denominator: r.denominator,
+    value: a !== undefined && b !== undefined && b > 0 ? a / b : null,
+  };
 }
 
 const ms = (x: number | undefined) => (x === undefined ? '?' : `${x.toFixed(x < 1 ? 3 : 2)} ms`);
@@ -158,7 +205,10 @@ const ms = (x: number | undefined) => (x === undefined ? '?' : `${x.toFixed(x < 
 /** What the suites report after their tasks (results.json `suites.*.after`), as the bounds read it. */
 export interface SuitesAfter {
   readonly vault?: { readonly profile?: Record<string, ProfileEntry> };
-  readonly replicated?: { readonly configs?: Record<string, ReturnType<typeof describeRun>>; readonly profile?: ReplicatedProfile };
+  readonly replicated?: {
+    readonly configs?: Record<string, ReturnType<typeof describeRun>>;
+    readonly profile?: ReplicatedProfile;
+  };
 }
 
 /** What bounds each target's figure, said with the run's own numbers. */
@@ -186,7 +236,11 @@ function describeBound(id: string, t: ReadonlyMap<string, TaskMeasure>, after: S
       );
     }
     case 'login-vs-opaque-ke': {
-      const p = projected(RECOVERY_MEM, 'floor/noble/ristretto255-SHA512/recovery', 'floor/libsodium/ristretto255-SHA512/recovery');
+      const p = projected(
+        RECOVERY_MEM,
+        'floor/noble/ristretto255-SHA512/recovery',
+        'floor/libsodium/ristretto255-SHA512/recovery',
+      );
       const s = m('peers/serenity/login');
       return (
         `pure-TypeScript group arithmetic: the noble floor of a recovery is ${ms(m('floor/noble/ristretto255-SHA512/recovery'))} alone ` +
@@ -197,7 +251,11 @@ function describeBound(id: string, t: ReadonlyMap<string, TaskMeasure>, after: S
     case 'login-vs-opaque-ts':
       return `opaque-ts spends ${ms(m('peers/opaque-ts/login'))} a login (P-256 through @cloudflare/voprf-ts and async WebCrypto); bkv's own P-256 login takes ${ms(m('crypto/opaque/P256-SHA256/Identity/login'))}`;
     case 'overhead-vs-floor': {
-      const [a, b, d] = [m(LOGIN_BESIDE_FLOOR), m('floor/noble/ristretto255-SHA512/login'), m('floor/noble/unit/ristretto255/decode')];
+      const [a, b, d] = [
+        m(LOGIN_BESIDE_FLOOR),
+        m('floor/noble/ristretto255-SHA512/login'),
+        m('floor/noble/unit/ristretto255/decode'),
+      ];
       if (a === undefined || b === undefined || d === undefined) return 'not measured';
       const extra = BKV_DECODES_PER_LOGIN - FLOOR_COUNTS.login.decode;
       const decodes = extra * d;
@@ -242,7 +300,10 @@ export interface ProfileEntry {
 export function computeTargets(tasks: ReadonlyMap<string, TaskMeasure>, after: SuitesAfter = {}): TargetResult[] {
   return TARGETS.map((tg) => {
     const r = computeRatio(tasks, tg);
-    const bound = r.value === null ? 'not measured: a task is missing (skipped, or failed its self-check: see suites.*.info.skipped and suites.*.taskErrors)' : describeBound(tg.id, tasks, after);
+    const bound =
+      r.value === null
+        ? 'not measured: a task is missing (skipped, or failed its self-check: see suites.*.info.skipped and suites.*.taskErrors)'
+        : describeBound(tg.id, tasks, after);
     return { ...r, target: tg.target, max: tg.max, reached: r.value === null ? null : r.value <= tg.max, bound };
   });
 }
@@ -256,7 +317,16 @@ export interface Results {
   readonly machine: ReturnType<typeof machineInfo>;
   readonly versions: ReturnType<typeof versions>;
   /** `error`: the suite failed to open or to finish; `taskErrors`: the tasks that failed their self-check (no figure). */
-  readonly suites: Record<string, { title: string; info?: Record<string, unknown>; after?: Record<string, unknown>; error?: string; taskErrors?: Record<string, string> }>;
+  readonly suites: Record<
+    string,
+    {
+      title: string;
+      info?: Record<string, unknown>;
+      after?: Record<string, unknown>;
+      error?: string;
+      taskErrors?: Record<string, string>;
+    }
+  >;
   readonly tasks: readonly (TaskMeasure & { suite: string })[];
   readonly ratios: readonly RatioResult[];
   readonly targets: readonly TargetResult[];
@@ -285,17 +355,24 @@ export function formatTaskTable(title: string, rows: readonly TaskMeasure[]): st
 }
 
 export function formatProfile(profile: Record<string, ProfileEntry>): string {
-  const out = ['\n## vault side, profiled: where a recovery\'s vault time goes (per recovery; timing wrapper on every Hsm call)'];
+  const out = [
+    "\n## vault side, profiled: where a recovery's vault time goes (per recovery; timing wrapper on every Hsm call)",
+  ];
   for (const [k, p] of Object.entries(profile)) {
-    out.push(`- ${k}: ${p.vaultSideMs.toFixed(2)} ms = HSM ${p.hsmMs.toFixed(2)} ms + host ${p.hostMs.toFixed(2)} ms (${p.runs} recoveries)`);
+    out.push(
+      `- ${k}: ${p.vaultSideMs.toFixed(2)} ms = HSM ${p.hsmMs.toFixed(2)} ms + host ${p.hostMs.toFixed(2)} ms (${p.runs} recoveries)`,
+    );
     const calls = Object.entries(p.hsmCalls).sort((a, b) => b[1].msPerRecovery - a[1].msPerRecovery);
-    for (const [name, c] of calls) out.push(`    ${pad(name, 14)} ${pad(c.msPerRecovery.toFixed(3) + ' ms', 10, true)}  ${c.callsPerRecovery}x`);
+    for (const [name, c] of calls)
+      out.push(`    ${pad(name, 14)} ${pad(c.msPerRecovery.toFixed(3) + ' ms', 10, true)}  ${c.callsPerRecovery}x`);
   }
   return out.join('\n');
 }
 
 export function formatReplicated(configs: Record<string, ReturnType<typeof describeRun>>): string {
-  const out = ['\n## replicated: per configuration (its last run; message delays between replicas, in units of one network delay)'];
+  const out = [
+    '\n## replicated: per configuration (its last run; message delays between replicas, in units of one network delay)',
+  ];
   for (const [id, c] of Object.entries(configs)) {
     out.push(
       `- ${pad(id, 30)} per committed guess ${c.guessHops.mean} (${c.guessHops.min}-${c.guessHops.max}), per Reset ${c.resetHops.mean}; ` +
@@ -310,7 +387,9 @@ export function formatRatios(ratios: readonly RatioResult[], targets: readonly T
   const out = ['\n## targets (issue 9)'];
   for (const t of targets) {
     const verdict = t.reached === null ? 'not measured' : t.reached ? 'REACHED' : 'not reached';
-    out.push(`- ${t.target}\n    ${t.label}: ${t.value === null ? '?' : t.value.toFixed(2) + 'x'} (target <= ${t.max}x): ${verdict}\n    bound: ${t.bound}`);
+    out.push(
+      `- ${t.target}\n    ${t.label}: ${t.value === null ? '?' : t.value.toFixed(2) + 'x'} (target <= ${t.max}x): ${verdict}\n    bound: ${t.bound}`,
+    );
   }
   out.push('\n## ratios (medians; < 1: the numerator is faster)');
   for (const r of ratios) out.push(`- ${pad(r.value === null ? '?' : r.value.toFixed(2) + 'x', 8, true)}  ${r.label}`);

@@ -20,9 +20,26 @@ import { type Command, REPORT_FLAG } from '../src/cli/command.ts';
 import { writeBenchReport } from '../src/report/bench.ts';
 import { runCli } from '../src/cli/main.ts';
 import { seededRng } from '../src/crypto/rng.ts';
-import { type BenchSuite, type Budget, DEFAULT_BUDGET, measureTask, type SuiteContext, type TaskMeasure } from './harness.ts';
+import {
+  type BenchSuite,
+  type Budget,
+  DEFAULT_BUDGET,
+  measureTask,
+  type SuiteContext,
+  type TaskMeasure,
+} from './harness.ts';
 import { machineInfo, versions } from './machine.ts';
-import { computeRatio, computeTargets, formatProfile, formatRatios, formatReplicated, formatTaskTable, RATIOS, type Results, type SuitesAfter } from './report.ts';
+import {
+  computeRatio,
+  computeTargets,
+  formatProfile,
+  formatRatios,
+  formatReplicated,
+  formatTaskTable,
+  RATIOS,
+  type Results,
+  type SuitesAfter,
+} from './report.ts';
 import { bundlesSuite } from './suites/bundles.ts';
 import { checkersSuite } from './suites/checkers.ts';
 import { cryptoSuite } from './suites/crypto.ts';
@@ -97,7 +114,12 @@ export const BENCH_COMMAND: Command = {
     { name: 'quick', kind: 'boolean', help: 'a look: 100 ms and 3 calls a task, smaller simulations (noisier)' },
     { ...REPORT_FLAG, help: 'also write the results as charts there (index.html, results.json; opens from disk)' },
   ],
-  examples: ['bench --quick', 'bench --quick --suite floor,peers --report /tmp/bench-report', 'bench --suite crypto,vault --out /tmp/bench.json', 'bench --out bench/results.json'],
+  examples: [
+    'bench --quick',
+    'bench --quick --suite floor,peers --report /tmp/bench-report',
+    'bench --suite crypto,vault --out /tmp/bench.json',
+    'bench --out bench/results.json',
+  ],
   run: (a) => runBench(a),
 };
 
@@ -120,7 +142,9 @@ async function runBench(a: Parsed): Promise<number> {
   const ctx = suiteContext(seed, log, quick);
   const t0 = performance.now();
   const machine = machineInfo(); // before the run: the load average is the other processes'
-  log(`bkv bench: seed "${seed}", budget ${budget.timeMs} ms / >= ${budget.iterations} calls a task; suites ${suites.map((s) => s.id).join(', ')}`);
+  log(
+    `bkv bench: seed "${seed}", budget ${budget.timeMs} ms / >= ${budget.iterations} calls a task; suites ${suites.map((s) => s.id).join(', ')}`,
+  );
 
   const measures: (TaskMeasure & { suite: string })[] = [];
   const suiteResults: Results['suites'] = {};
@@ -154,7 +178,12 @@ async function runBench(a: Parsed): Promise<number> {
       }
       const after = instance.afterRun ? await instance.afterRun() : undefined;
       const errors = Object.keys(taskErrors).length > 0 ? { taskErrors } : {};
-      suiteResults[suite.id] = { title: suite.title, ...(instance.info && { info: instance.info }), ...(after && { after }), ...errors };
+      suiteResults[suite.id] = {
+        title: suite.title,
+        ...(instance.info && { info: instance.info }),
+        ...(after && { after }),
+        ...errors,
+      };
       console.log(formatTaskTable(`${suite.id}: ${suite.title}`, rows));
       const notes = instance.tasks.filter((t) => t.note !== undefined && !(t.id in taskErrors));
       for (const t of notes) console.log(`  * ${t.name}: ${t.note}`);
@@ -171,7 +200,10 @@ async function runBench(a: Parsed): Promise<number> {
   }
 
   const byId = new Map(measures.map((m) => [m.id, m]));
-  const after: SuitesAfter = { vault: suiteResults.vault?.after ?? {}, replicated: suiteResults.replicated?.after ?? {} };
+  const after: SuitesAfter = {
+    vault: suiteResults.vault?.after ?? {},
+    replicated: suiteResults.replicated?.after ?? {},
+  };
   const ratios = RATIOS.map((r) => computeRatio(byId, r));
   const targets = computeTargets(byId, after);
   if (after.vault?.profile) console.log(formatProfile(after.vault.profile));
@@ -197,7 +229,8 @@ async function runBench(a: Parsed): Promise<number> {
     log(`\nwrote ${out} (${took})`);
   } else log(`\n${took}; results not written (--out FILE keeps them)`);
   const report = stringOption(a, 'report');
-  if (report !== undefined) log(`report: ${writeBenchReport(resolve(process.env.INIT_CWD ?? process.cwd(), report), results)}`);
+  if (report !== undefined)
+    log(`report: ${writeBenchReport(resolve(process.env.INIT_CWD ?? process.cwd(), report), results)}`);
   return failed ? 1 : 0;
 }
 

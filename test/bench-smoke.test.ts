@@ -37,7 +37,10 @@ describe('bench suites: each task once', () => {
           const out = await runTaskOnce(task);
           if (out !== null && typeof out === 'object' && 'overriddenDuration' in out) {
             const d = (out as { overriddenDuration: unknown }).overriddenDuration;
-            expect(typeof d === 'number' && Number.isFinite(d) && d >= 0, `${task.id}: overriddenDuration ${String(d)}`).toBe(true);
+            expect(
+              typeof d === 'number' && Number.isFinite(d) && d >= 0,
+              `${task.id}: overriddenDuration ${String(d)}`,
+            ).toBe(true);
           }
         }
         if (instance.afterRun) {
@@ -79,17 +82,40 @@ describe('bench harness', () => {
     const suite = getSuite('ristretto255-SHA512');
     const f = registerFixture(suite, rng);
     const other = registerFixture(suite, rng); // another server: its keys do not open this record
-    const broken: BenchTask = { id: 'broken', name: 'login against the wrong server keys', fn: () => wholeLogin({ ...f, keys: other.keys }, rng), iterations: 1, time: 0 };
+    const broken: BenchTask = {
+      id: 'broken',
+      name: 'login against the wrong server keys',
+      fn: () => wholeLogin({ ...f, keys: other.keys }, rng),
+      iterations: 1,
+      time: 0,
+    };
     await expect(runTaskOnce(broken)).rejects.toThrow();
     await expect(measureTask(broken, { timeMs: 0, iterations: 1 })).rejects.toThrow();
     // the same login with the right keys passes, and is measured
-    const m = await measureTask({ id: 'ok', name: 'login', fn: () => wholeLogin(f, rng), iterations: 2, time: 0 }, { timeMs: 0, iterations: 2 });
+    const m = await measureTask(
+      { id: 'ok', name: 'login', fn: () => wholeLogin(f, rng), iterations: 2, time: 0 },
+      { timeMs: 0, iterations: 2 },
+    );
     expect(m.samples).toBeGreaterThanOrEqual(2);
     expect(m.medianMs).toBeGreaterThan(0);
   });
 
   test('ratios are of medians, and a target is reached only at or below its bound', () => {
-    const t = (id: string, medianMs: number) => [id, { id, name: id, medianMs, meanMs: medianMs, minMs: medianMs, p75Ms: medianMs, rme: 0, samples: 1, opsPerSec: 1000 / medianMs }] as const;
+    const t = (id: string, medianMs: number) =>
+      [
+        id,
+        {
+          id,
+          name: id,
+          medianMs,
+          meanMs: medianMs,
+          minMs: medianMs,
+          p75Ms: medianMs,
+          rme: 0,
+          samples: 1,
+          opsPerSec: 1000 / medianMs,
+        },
+      ] as const;
     const target = TARGETS.find((x) => x.id === 'login-vs-opaque-ke')!;
     const slow = new Map([t(target.numerator, 30), t(target.denominator, 10)]);
     expect(computeRatio(slow, target).value).toBe(30 / 10);

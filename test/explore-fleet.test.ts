@@ -34,18 +34,45 @@ function reached(bound: FleetBound, depth?: number) {
 }
 
 describe('the fleet explorer on the real code', () => {
-  test("one replica, its host forking at will: exhausted, every invariant holds, and it reaches what the rules are about", () => {
+  test('one replica, its host forking at will: exhausted, every invariant holds, and it reaches what the rules are about', () => {
     const one = explorations().find((e) => e.name === 'one replica')!;
-    const bound: FleetBound = { ...DEFAULT_FLEET_BOUND, replicas: 1, forking: 1, sessions: ['wrong', 'wrong', 'right'], limit: 2, maxTerm: 3, maxLog: 9, crashes: 2 };
+    const bound: FleetBound = {
+      ...DEFAULT_FLEET_BOUND,
+      replicas: 1,
+      forking: 1,
+      sessions: ['wrong', 'wrong', 'right'],
+      limit: 2,
+      maxTerm: 3,
+      maxLog: 9,
+      crashes: 2,
+    };
     const { r, seen } = reached(bound);
-    console.log(`[explore-fleet] ${one.describe}: ${r.states} states, ${r.transitions} transitions, depth ${r.depth}, ${(r.ms / 1000).toFixed(1)} s`);
+    console.log(
+      `[explore-fleet] ${one.describe}: ${r.states} states, ${r.transitions} transitions, depth ${r.depth}, ${(r.ms / 1000).toFixed(1)} s`,
+    );
     expect(r.violation).toBeNull();
     expect(r.complete).toBe(true);
-    expect(seen).toEqual({ ke2: true, spent: true, release: true, exhausted: true, secondTerm: true, recovering: true });
+    expect(seen).toEqual({
+      ke2: true,
+      spent: true,
+      release: true,
+      exhausted: true,
+      secondTerm: true,
+      recovering: true,
+    });
   }, 300_000);
 
   test('three replicas, one forking host: every schedule of 8 actions, no violation; a second leader and a KE2 reached', () => {
-    const bound: FleetBound = { ...DEFAULT_FLEET_BOUND, replicas: 3, forking: 1, sessions: ['wrong'], limit: 1, maxTerm: 2, maxLog: 5, crashes: 1 };
+    const bound: FleetBound = {
+      ...DEFAULT_FLEET_BOUND,
+      replicas: 3,
+      forking: 1,
+      sessions: ['wrong'],
+      limit: 1,
+      maxTerm: 2,
+      maxLog: 5,
+      crashes: 1,
+    };
     const { r, seen } = reached(bound, 8);
     console.log(`[explore-fleet] three replicas, depth 8: ${r.states} states, ${(r.ms / 1000).toFixed(1)} s`);
     expect(r.violation).toBeNull();
@@ -54,40 +81,62 @@ describe('the fleet explorer on the real code', () => {
   }, 300_000);
 
   test('the symmetry reduction: the canonical forms of the states found without it are the states found with it', () => {
-    const bound: FleetBound = { ...DEFAULT_FLEET_BOUND, replicas: 3, forking: 0, sessions: ['wrong'], limit: 1, maxTerm: 2, crashes: 1 };
+    const bound: FleetBound = {
+      ...DEFAULT_FLEET_BOUND,
+      replicas: 3,
+      forking: 0,
+      sessions: ['wrong'],
+      limit: 1,
+      maxTerm: 2,
+      crashes: 1,
+    };
     const reduced = new FleetSystem(bound, RULES);
     const withKeys = new Set<string>();
     const without = new Set<string>();
     const a = search(reduced, { maxDepth: 6, onState: (s) => void withKeys.add(reduced.key(s)) });
     const full = new FleetSystem(bound, RULES, false);
     const b = search(full, { maxDepth: 6, onState: (s) => void without.add(reduced.key(s)) });
-    console.log(`[explore-fleet] symmetry: ${b.states} states without, ${a.states} with (x${(b.states / a.states).toFixed(1)})`);
+    console.log(
+      `[explore-fleet] symmetry: ${b.states} states without, ${a.states} with (x${(b.states / a.states).toFixed(1)})`,
+    );
     expect(b.states).toBeGreaterThan(2 * a.states);
     expect(without).toEqual(withKeys);
   }, 300_000);
 
   const scoped = BROKEN.filter((b) => b.explore !== undefined);
   const fleetScoped = scoped.filter((b) => b.explore?.system === 'fleet');
-  test.each(scoped.map((b) => [b.name, b] as const))('the broken variant %s is refuted with the invariant it names', (_name, b) => {
-    const r = explorationOf(b).run(b.rules(RULES));
-    expect(r.violation, `${b.name} not caught`).not.toBeNull();
-    expect(b.expected).toContain(r.violation!.invariant);
-    console.log(`[explore-fleet] ${b.name}: ${r.violation!.invariant} after ${r.states} states, depth ${r.violation!.trace.length}`);
-    if (b.explore?.system !== 'fleet') return;
-    // the trace is a schedule: replayed action by action from the initial state, its last action breaks the invariant
-    const sys = new FleetSystem({ ...DEFAULT_FLEET_BOUND, ...(b.explore as { bound: Partial<FleetBound> }).bound }, b.rules(RULES));
-    let state = sys.initial();
-    const trace = r.violation!.trace;
-    trace.forEach((label, k) => {
-      const t = sys.successors(state).find((x) => x.label === label);
-      expect(t, `step ${k + 1} of the trace (${label}) is not enabled`).toBeDefined();
-      expect(t!.violation?.invariant).toBe(k === trace.length - 1 ? r.violation!.invariant : undefined);
-      state = t!.state;
-    });
-  }, 300_000);
+  test.each(scoped.map((b) => [b.name, b] as const))(
+    'the broken variant %s is refuted with the invariant it names',
+    (_name, b) => {
+      const r = explorationOf(b).run(b.rules(RULES));
+      expect(r.violation, `${b.name} not caught`).not.toBeNull();
+      expect(b.expected).toContain(r.violation!.invariant);
+      console.log(
+        `[explore-fleet] ${b.name}: ${r.violation!.invariant} after ${r.states} states, depth ${r.violation!.trace.length}`,
+      );
+      if (b.explore?.system !== 'fleet') return;
+      // the trace is a schedule: replayed action by action from the initial state, its last action breaks the invariant
+      const sys = new FleetSystem(
+        { ...DEFAULT_FLEET_BOUND, ...(b.explore as { bound: Partial<FleetBound> }).bound },
+        b.rules(RULES),
+      );
+      let state = sys.initial();
+      const trace = r.violation!.trace;
+      trace.forEach((label, k) => {
+        const t = sys.successors(state).find((x) => x.label === label);
+        expect(t, `step ${k + 1} of the trace (${label}) is not enabled`).toBeDefined();
+        expect(t!.violation?.invariant).toBe(k === trace.length - 1 ? r.violation!.invariant : undefined);
+        state = t!.state;
+      });
+    },
+    300_000,
+  );
 
   test('the scope is not empty, and every variant of the catalog names where it is caught', () => {
-    expect(fleetScoped.map((b) => b.name)).toEqual(expect.arrayContaining(['commit-at-half', 'count-at-ke3', 'never-erase']));
-    for (const b of BROKEN) if (b.explore === undefined) expect(() => explorationOf(b)).toThrow(/not in the explorer's scope/);
+    expect(fleetScoped.map((b) => b.name)).toEqual(
+      expect.arrayContaining(['commit-at-half', 'count-at-ke3', 'never-erase']),
+    );
+    for (const b of BROKEN)
+      if (b.explore === undefined) expect(() => explorationOf(b)).toThrow(/not in the explorer's scope/);
   });
 });

@@ -31,7 +31,9 @@ const deployed = join(tmp, 'deployed');
 let deployLines: string[] = [];
 beforeAll(async () => {
   const out = capture();
-  expect(await fleetDeploy({ positionals: [], options: { out: deployed, replicas: '3', seed: 'cli' } }, out.print)).toBe(0);
+  expect(
+    await fleetDeploy({ positionals: [], options: { out: deployed, replicas: '3', seed: 'cli' } }, out.print),
+  ).toBe(0);
   deployLines = out.lines;
 });
 
@@ -54,7 +56,9 @@ describe('bkv fleet deploy + bkv audit', () => {
 
   test('the same seed gives the same directory, byte for byte', async () => {
     const again = join(tmp, 'again');
-    expect(await fleetDeploy({ positionals: [], options: { out: again, replicas: '3', seed: 'cli' } }, () => {})).toBe(0);
+    expect(await fleetDeploy({ positionals: [], options: { out: again, replicas: '3', seed: 'cli' } }, () => {})).toBe(
+      0,
+    );
     expect(readDeploymentFiles(again)).toEqual(readDeploymentFiles(deployed));
   });
 
@@ -62,7 +66,8 @@ describe('bkv fleet deploy + bkv audit', () => {
     const { rc, lines } = await runAudit(deployed);
     expect(rc).toBe(0);
     const text = lines.join('\n');
-    const epoch = (n: number) => text.slice(text.indexOf(`epoch ${n} `), n < 3 ? text.indexOf(`epoch ${n + 1} `) : text.indexOf('fleet-1: '));
+    const epoch = (n: number) =>
+      text.slice(text.indexOf(`epoch ${n} `), n < 3 ? text.indexOf(`epoch ${n + 1} `) : text.indexOf('fleet-1: '));
     expect(epoch(1)).toMatch(/\+ channel x25519 .*\(fleet-1\)/);
     expect(epoch(1)).not.toContain('  - ');
     expect(epoch(2)).toMatch(/\+ retiring-channel x25519 .*\(fleet-1\)/);
@@ -73,13 +78,26 @@ describe('bkv fleet deploy + bkv audit', () => {
     expect(lines.at(-1)).toBe('audit passed: 3 epochs, 2 fleets');
   });
 
-  const files = ['roots.json', 'log.json', 'bundles/epoch-0001.json', 'bundles/epoch-0002.json', 'bundles/epoch-0003.json', 'evidence/fleet-1.json', 'evidence/fleet-2.json'];
+  const files = [
+    'roots.json',
+    'log.json',
+    'bundles/epoch-0001.json',
+    'bundles/epoch-0002.json',
+    'bundles/epoch-0003.json',
+    'evidence/fleet-1.json',
+    'evidence/fleet-2.json',
+  ];
 
   /** Changes one character of the longest string value in the file (a key, a signature, an artifact...). */
   function changeOneValue(text: string): string {
     let longest: string[] = [];
     const walk = (x: unknown, path: string[]) => {
-      if (typeof x === 'string' && x.length > 0 && (longest.length === 0 || x.length >= (lookup(doc, longest) as string).length)) longest = path;
+      if (
+        typeof x === 'string' &&
+        x.length > 0 &&
+        (longest.length === 0 || x.length >= (lookup(doc, longest) as string).length)
+      )
+        longest = path;
       else if (x !== null && typeof x === 'object') for (const [k, v] of Object.entries(x)) walk(v, [...path, k]);
     };
     const doc = JSON.parse(text) as unknown;
@@ -89,8 +107,10 @@ describe('bkv fleet deploy + bkv audit', () => {
     set(doc, longest, s.slice(0, i) + (s[i] === '0' ? '1' : '0') + s.slice(i + 1));
     return JSON.stringify(doc, null, 2);
   }
-  const lookup = (x: unknown, path: string[]): unknown => path.reduce<unknown>((n, k) => (n as Record<string, unknown>)[k], x);
-  const set = (x: unknown, path: string[], v: unknown) => ((lookup(x, path.slice(0, -1)) as Record<string, unknown>)[path.at(-1)!] = v);
+  const lookup = (x: unknown, path: string[]): unknown =>
+    path.reduce<unknown>((n, k) => (n as Record<string, unknown>)[k], x);
+  const set = (x: unknown, path: string[], v: unknown) =>
+    ((lookup(x, path.slice(0, -1)) as Record<string, unknown>)[path.at(-1)!] = v);
 
   test.each(files)('tampering with %s makes the audit fail with the file and a reason', async (file) => {
     for (const [how, edit] of [
@@ -164,7 +184,12 @@ describe('bkv fleet deploy --hsm softhsm', () => {
     // the command points SOFTHSM2_CONF at its own private token directory (and removes it after): restore the run's
     const conf = process.env.SOFTHSM2_CONF;
     try {
-      expect(await fleetDeploy({ positionals: [], options: { out: dir, replicas: '2', hsm: 'softhsm', seed: 'cli-softhsm' } }, out.print)).toBe(0);
+      expect(
+        await fleetDeploy(
+          { positionals: [], options: { out: dir, replicas: '2', hsm: 'softhsm', seed: 'cli-softhsm' } },
+          out.print,
+        ),
+      ).toBe(0);
     } finally {
       process.env.SOFTHSM2_CONF = conf;
     }

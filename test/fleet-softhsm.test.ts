@@ -72,9 +72,15 @@ describe('a fleet of SoftHSM replicas', () => {
       for (const r of fleet.replicas) {
         expect(r.hsm.backend).toBe('softhsm');
         // device keys: generated in the token, never extractable, as the token reports them
-        expect(r.hsm.keyInfo(r.labels.identity)).toMatchObject({ local: true, neverExtractable: true, sensitive: true, extractable: false });
+        expect(r.hsm.keyInfo(r.labels.identity)).toMatchObject({
+          local: true,
+          neverExtractable: true,
+          sensitive: true,
+          extractable: false,
+        });
         // fleet keys: arrived from outside the token (unwrapped or derived), sensitive, not extractable
-        for (const l of [r.labels.channel, r.labels.opaqueServer, r.labels.oprfSeed]) expect(r.hsm.keyInfo(l)).toMatchObject({ local: false, sensitive: true, extractable: false });
+        for (const l of [r.labels.channel, r.labels.opaqueServer, r.labels.oprfSeed])
+          expect(r.hsm.keyInfo(l)).toMatchObject({ local: false, sensitive: true, extractable: false });
         // the OPRF seed was unwrapped inside; the 25519 keys were imported from host bytes
         expect(r.hsm.keyInfo(r.labels.oprfSeed).imported).toBe(false);
         expect([r.labels.channel, r.labels.opaqueServer].map((l) => r.hsm.keyInfo(l).imported)).toEqual([true, true]);
@@ -110,7 +116,15 @@ describe('a fleet of SoftHSM replicas', () => {
     const rng = seededRng('wrap-keys');
     const replicas = [{ id: 'x', hsm: open('bkv-0'), prefix: `${RUN}/wk/x` }];
     try {
-      deployFleet({ namespace: NAMESPACE, fleetId: 'fleet-wk', suite: SUITE, replicas, vendor: d.vendor, rng, transport: 'wrap-keys' });
+      deployFleet({
+        namespace: NAMESPACE,
+        fleetId: 'fleet-wk',
+        suite: SUITE,
+        replicas,
+        vendor: d.vendor,
+        rng,
+        transport: 'wrap-keys',
+      });
       throw new Error('accepted');
     } catch (e) {
       expect(isVaultError(e, 'HsmError')).toBe(true);
@@ -128,22 +142,43 @@ describe('a fleet of SoftHSM replicas', () => {
       const r = f.replicas[1]!; // on bkv-1
       return createSingleReplicaVault(r.hsm, rng, () => START, { suite: SUITE, labels: r.labels }).vault;
     });
-    const infoAt = (e: number, known?: number) => serveFleetInfo(d.log, d.bundles[e - 1]!, { treeSize: e, ...(known !== undefined && { knownTreeSize: known }) });
+    const infoAt = (e: number, known?: number) =>
+      serveFleetInfo(d.log, d.bundles[e - 1]!, { treeSize: e, ...(known !== undefined && { knownTreeSize: known }) });
     const user = utf8('dave');
     const pw = utf8('pin 4321');
     const K = generateBackupKey(rng);
     const v1 = validateFleetInfo(infoAt(1), trust, INITIAL_CLIENT_FLEET_STATE, d.bundles[0]!.report!.timestamp);
-    expect((await new BkvClient(v1.context, directRelay((f) => vaults[0]!.deliver(f)), rng).register(user, pw, K)).ok).toBe(true);
+    expect(
+      (
+        await new BkvClient(
+          v1.context,
+          directRelay((f) => vaults[0]!.deliver(f)),
+          rng,
+        ).register(user, pw, K)
+      ).ok,
+    ).toBe(true);
     const v2 = validateFleetInfo(infoAt(2, 1), trust, v1.state, d.bundles[1]!.report!.timestamp);
     const moved = await moveRecordOnRecovery(
-      new BkvClient(v2.retiring!, directRelay((f) => vaults[0]!.deliver(f)), rng),
-      new BkvClient(v2.context, directRelay((f) => vaults[1]!.deliver(f)), rng),
+      new BkvClient(
+        v2.retiring!,
+        directRelay((f) => vaults[0]!.deliver(f)),
+        rng,
+      ),
+      new BkvClient(
+        v2.context,
+        directRelay((f) => vaults[1]!.deliver(f)),
+        rng,
+      ),
       user,
       pw,
     );
     expect(moved.ok && toHex(moved.value)).toBe(toHex(K));
     const v3 = validateFleetInfo(infoAt(3, 2), trust, v2.state, d.bundles[2]!.report!.timestamp);
-    const r = await new BkvClient(v3.context, directRelay((f) => vaults[1]!.deliver(f)), rng).recover(user, pw);
+    const r = await new BkvClient(
+      v3.context,
+      directRelay((f) => vaults[1]!.deliver(f)),
+      rng,
+    ).recover(user, pw);
     expect(r.ok && toHex(r.value)).toBe(toHex(K));
   });
 });

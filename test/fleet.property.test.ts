@@ -22,7 +22,12 @@ import { seededRng } from '../src/crypto/rng.ts';
 import { getSuite, type SuiteId } from '../src/crypto/suite.ts';
 import { isVaultError } from '../src/errors.ts';
 import { MemoryHsm } from '../src/hsm/memory.ts';
-import { type BundleTrust, INITIAL_CLIENT_FLEET_STATE, validateBundle, validateFleetInfo } from '../src/client/bundle.ts';
+import {
+  type BundleTrust,
+  INITIAL_CLIENT_FLEET_STATE,
+  validateBundle,
+  validateFleetInfo,
+} from '../src/client/bundle.ts';
 import { AuditError, auditDeployment } from '../src/fleet/audit.ts';
 import { type Bundle, decodeBundle } from '../src/fleet/bundle.ts';
 import type { WitnessStatement } from '../src/fleet/statement.ts';
@@ -30,20 +35,33 @@ import { type KeyTransport } from '../src/fleet/evidence.ts';
 import { type Deployment, runDeployment } from '../src/fleet/deployment.ts';
 import { encodeDeploymentFiles } from '../src/fleet/files.ts';
 import { serveFleetInfo } from '../src/fleet/fleet-info.ts';
-import { type SignedTreeHead, type TreeHeadBody, LogMonitor, WitnessLog, checkTreeHeadAgainst, computeStatementLeafHash, verifyStatementInclusion, verifyTreeHead } from '../src/fleet/log.ts';
+import {
+  type SignedTreeHead,
+  type TreeHeadBody,
+  LogMonitor,
+  WitnessLog,
+  checkTreeHeadAgainst,
+  computeStatementLeafHash,
+  verifyStatementInclusion,
+  verifyTreeHead,
+} from '../src/fleet/log.ts';
 import { computeNodeHash, verifyInclusion } from '../src/fleet/merkle.ts';
 import { hsmSigner } from '../src/fleet/signing.ts';
 
 const SCALE = Number(process.env.BKV_RUNS ?? 1);
 const runs = (n: number) => Math.max(1, Math.round(n * SCALE));
-const SEED = process.env.BKV_SEED !== undefined ? Number(process.env.BKV_SEED) : (Date.now() ^ (Math.random() * 2 ** 31)) | 0;
+const SEED =
+  process.env.BKV_SEED !== undefined ? Number(process.env.BKV_SEED) : (Date.now() ^ (Math.random() * 2 ** 31)) | 0;
 console.log(`[fleet.property] fast-check seed ${SEED} (replay: BKV_SEED=${SEED})`);
 const params = (numRuns: number) => ({ seed: SEED, numRuns: runs(numRuns) });
 
 const NAMESPACE = 'bkv.test.property';
 const START = Date.UTC(2026, 0, 1);
 
-function deploy(seed: string, o: { replicas: number; fleets: number; transport: KeyTransport; suite: SuiteId }): Deployment {
+function deploy(
+  seed: string,
+  o: { replicas: number; fleets: number; transport: KeyTransport; suite: SuiteId },
+): Deployment {
   const rng = seededRng(seed);
   return runDeployment({
     namespace: NAMESPACE,
@@ -62,11 +80,17 @@ function deploy(seed: string, o: { replicas: number; fleets: number; transport: 
   });
 }
 
-const trustOf = (d: Deployment): BundleTrust => ({ namespace: NAMESPACE, witnessKey: d.log.publicKey, operatorKey: d.operator.publicKey, vendorRoot: d.vendor.rootKey });
+const trustOf = (d: Deployment): BundleTrust => ({
+  namespace: NAMESPACE,
+  witnessKey: d.log.publicKey,
+  operatorKey: d.operator.publicKey,
+  vendorRoot: d.vendor.rootKey,
+});
 
 type InclusionCheck = (s: WitnessStatement, proof: readonly string[], head: TreeHeadBody) => void;
 /** A broken verifier: RFC 9162 §2.1.3.2 run with the epoch as the leaf index (it is epoch - 1). */
-const offByOne: InclusionCheck = (s, proof, head) => verifyInclusion(computeStatementLeafHash(s), s.epoch, head.treeSize, proof.map(fromHex), fromHex(head.rootHash));
+const offByOne: InclusionCheck = (s, proof, head) =>
+  verifyInclusion(computeStatementLeafHash(s), s.epoch, head.treeSize, proof.map(fromHex), fromHex(head.rootHash));
 
 // ---------------------------------------------------------------------------------------------
 // Tampering with JSON: one random change at one random place
@@ -90,7 +114,11 @@ interface Tamper {
   readonly pick: number; // which character / which replacement
 }
 
-const tamperArb: fc.Arbitrary<Tamper> = fc.record({ at: fc.nat(), op: fc.constantFrom('change', 'change', 'change', 'remove', 'duplicate', 'add'), pick: fc.nat() });
+const tamperArb: fc.Arbitrary<Tamper> = fc.record({
+  at: fc.nat(),
+  op: fc.constantFrom('change', 'change', 'change', 'remove', 'duplicate', 'add'),
+  pick: fc.nat(),
+});
 
 /**
  * Applies `t` to a deep copy of `doc`; always returns a document that means something else. (The
@@ -102,7 +130,9 @@ function tamper(doc: Json, t0: Tamper): { doc: Json; where: string } {
   const paths = nodePaths(copy);
   const path = paths[t0.at % paths.length]!;
   const t: Tamper = path.at(-1) === 'serialized_message' && t0.op === 'remove' ? { ...t0, op: 'change' } : t0;
-  const parent = path.slice(0, -1).reduce<Json>((n, k) => (n as Record<string, Json>)[k as string]!, copy) as Record<string | number, Json> | Json[];
+  const parent = path.slice(0, -1).reduce<Json>((n, k) => (n as Record<string, Json>)[k as string]!, copy) as
+    | Record<string | number, Json>
+    | Json[];
   const key = path.at(-1)!;
   const value = (parent as Record<string | number, Json>)[key]!;
   const where = `${t.op} ${path.join('.')}`;
@@ -181,10 +211,17 @@ describe('deployments and the audit', () => {
   });
 
   test('the property catches a broken verifier that refuses valid proofs (leaf index off by one)', () => {
-    expect(fc.check(validDeploymentsVerify(offByOne), { seed: SEED, numRuns: 10, endOnFailure: true }).failed).toBe(true);
+    expect(fc.check(validDeploymentsVerify(offByOne), { seed: SEED, numRuns: 10, endOnFailure: true }).failed).toBe(
+      true,
+    );
   });
 
-  const fixture = deploy('tamper-fixture', { replicas: 2, fleets: 2, transport: 'wrap-keys', suite: 'ristretto255-SHA512' });
+  const fixture = deploy('tamper-fixture', {
+    replicas: 2,
+    fleets: 2,
+    transport: 'wrap-keys',
+    suite: 'ristretto255-SHA512',
+  });
   const pristine = encodeDeploymentFiles(fixture.record);
   const names = [...pristine.keys()];
 
@@ -213,7 +250,8 @@ describe('deployments and the audit', () => {
   });
 
   test('the property catches a broken auditor that does not read the evidence files', () => {
-    const ignoresEvidence = (files: ReadonlyMap<string, string>) => auditDeployment(new Map([...files].map(([k, v]) => [k, k.startsWith('evidence/') ? pristine.get(k)! : v])));
+    const ignoresEvidence = (files: ReadonlyMap<string, string>) =>
+      auditDeployment(new Map([...files].map(([k, v]) => [k, k.startsWith('evidence/') ? pristine.get(k)! : v])));
     const r = fc.check(tamperedFilesNeverAudit(ignoresEvidence), { seed: SEED, numRuns: 500, endOnFailure: true });
     expect(r.failed).toBe(true);
   });
@@ -253,7 +291,10 @@ describe('bundles and the client (INV-13)', () => {
     const counter = bundle.operatorCounterSignature!;
     const skipsCounterSignature = (b: Bundle) =>
       validateBundle({ ...b, operatorCounterSignature: counter }, trust, INITIAL_CLIENT_FLEET_STATE, at);
-    expect(fc.check(tamperedBundlesNeverValidate(skipsCounterSignature), { seed: SEED, numRuns: 1000, endOnFailure: true }).failed).toBe(true);
+    expect(
+      fc.check(tamperedBundlesNeverValidate(skipsCounterSignature), { seed: SEED, numRuns: 1000, endOnFailure: true })
+        .failed,
+    ).toBe(true);
   });
 });
 
@@ -294,7 +335,9 @@ describe('witness log proofs (RFC 9162) through the fleet API', () => {
     expect(checked).toBe((MAX * (MAX + 1)) / 2);
   });
 
-  const sizeAndIndex = fc.integer({ min: 1, max: 300 }).chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 1, max: n })));
+  const sizeAndIndex = fc
+    .integer({ min: 1, max: 300 })
+    .chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 1, max: n })));
 
   const validProofsVerify = (verify: InclusionCheck) =>
     fc.property(sizeAndIndex, ([n, e]) => {
@@ -312,29 +355,37 @@ describe('witness log proofs (RFC 9162) through the fleet API', () => {
 
   /** Any one change (a proof element altered, removed or added; another leaf; another head) is refused. */
   const alteredProofsFail = (verify: InclusionCheck) =>
-    fc.property(sizeAndIndex, fc.nat(), fc.constantFrom('element', 'drop', 'extra', 'leaf', 'head'), ([n, e], pick, how) => {
-      let proof = log.getInclusionProof(e, n);
-      let s = statements[e - 1]!;
-      let head = headAt(n);
-      if (how === 'element' && proof.length > 0) proof = proof.map((p, i) => (i === pick % proof.length ? toHex(sha256(utf8(p))) : p));
-      else if (how === 'drop' && proof.length > 0) proof = proof.filter((_, i) => i !== pick % proof.length);
-      else if (how === 'extra') proof = [...proof, toHex(sha256(utf8('extra')))];
-      else if (how === 'leaf') s = { ...s, digest: toHex(sha256(utf8(s.digest))) };
-      else head = { ...head, rootHash: toHex(sha256(utf8(head.rootHash))) };
-      try {
-        verify(s, proof, head);
-      } catch (err) {
-        if (err instanceof Error) return true;
-      }
-      return false;
-    });
+    fc.property(
+      sizeAndIndex,
+      fc.nat(),
+      fc.constantFrom('element', 'drop', 'extra', 'leaf', 'head'),
+      ([n, e], pick, how) => {
+        let proof = log.getInclusionProof(e, n);
+        let s = statements[e - 1]!;
+        let head = headAt(n);
+        if (how === 'element' && proof.length > 0)
+          proof = proof.map((p, i) => (i === pick % proof.length ? toHex(sha256(utf8(p))) : p));
+        else if (how === 'drop' && proof.length > 0) proof = proof.filter((_, i) => i !== pick % proof.length);
+        else if (how === 'extra') proof = [...proof, toHex(sha256(utf8('extra')))];
+        else if (how === 'leaf') s = { ...s, digest: toHex(sha256(utf8(s.digest))) };
+        else head = { ...head, rootHash: toHex(sha256(utf8(head.rootHash))) };
+        try {
+          verify(s, proof, head);
+        } catch (err) {
+          if (err instanceof Error) return true;
+        }
+        return false;
+      },
+    );
 
   test('any altered inclusion proof, leaf or root is refused', () => {
     fc.assert(alteredProofsFail(verifyStatementInclusion), params(200));
   });
 
   test('the property catches a broken verifier that never compares with the root', () => {
-    expect(fc.check(alteredProofsFail(noRootCheck), { seed: SEED, numRuns: 200, endOnFailure: true }).failed).toBe(true);
+    expect(fc.check(alteredProofsFail(noRootCheck), { seed: SEED, numRuns: 200, endOnFailure: true }).failed).toBe(
+      true,
+    );
   });
 });
 
@@ -357,7 +408,8 @@ describe('INV-14: a log monitor never accepts two forks', () => {
   class SizeOnlyMonitor implements Monitor {
     latest: SignedTreeHead | undefined;
     observe(head: SignedTreeHead, proof?: readonly string[]) {
-      if (this.latest !== undefined && this.latest.body.treeSize !== head.body.treeSize) checkTreeHeadAgainst(this.latest, head, proof);
+      if (this.latest !== undefined && this.latest.body.treeSize !== head.body.treeSize)
+        checkTreeHeadAgainst(this.latest, head, proof);
       if (this.latest === undefined || head.body.treeSize >= this.latest.body.treeSize) this.latest = head;
     }
   }
@@ -380,7 +432,10 @@ describe('INV-14: a log monitor never accepts two forks', () => {
         const log = logs[fork]!;
         const n = common + 1 + (size % (log.size - common)); // a head past the fork point
         try {
-          m.observe(log.getHead(n), latestSize > 0 ? log.getConsistencyProof(Math.min(latestSize, n), Math.max(latestSize, n)) : undefined);
+          m.observe(
+            log.getHead(n),
+            latestSize > 0 ? log.getConsistencyProof(Math.min(latestSize, n), Math.max(latestSize, n)) : undefined,
+          );
           accepted.add(fork);
           latestSize = Math.max(latestSize, n);
         } catch (e) {
@@ -391,10 +446,18 @@ describe('INV-14: a log monitor never accepts two forks', () => {
     });
 
   test('heads past the fork point from both forks are never both accepted', () => {
-    fc.assert(neverAcceptsBothForks(() => new LogMonitor(NAMESPACE, witness.publicKey)), params(100));
+    fc.assert(
+      neverAcceptsBothForks(() => new LogMonitor(NAMESPACE, witness.publicKey)),
+      params(100),
+    );
   });
 
   test('the property catches a broken monitor that ignores same-size heads', () => {
-    expect(fc.check(neverAcceptsBothForks(() => new SizeOnlyMonitor()), { seed: SEED, numRuns: 500, endOnFailure: true }).failed).toBe(true);
+    expect(
+      fc.check(
+        neverAcceptsBothForks(() => new SizeOnlyMonitor()),
+        { seed: SEED, numRuns: 500, endOnFailure: true },
+      ).failed,
+    ).toBe(true);
   });
 });

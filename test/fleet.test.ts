@@ -30,7 +30,13 @@ import {
   validateFleetInfo,
   validatePinned,
 } from '../src/client/bundle.ts';
-import { type FleetArtifact, createArtifact, decodeArtifact, encodeArtifact, verifyArtifactAttestations } from '../src/fleet/artifact.ts';
+import {
+  type FleetArtifact,
+  createArtifact,
+  decodeArtifact,
+  encodeArtifact,
+  verifyArtifactAttestations,
+} from '../src/fleet/artifact.ts';
 import type { AttestationBody } from '../src/fleet/attestation.ts';
 import type { Bundle } from '../src/fleet/bundle.ts';
 import { deployFleet } from '../src/fleet/ceremony.ts';
@@ -82,7 +88,12 @@ function deploy(seed: string, o: { replicas?: number; fleets?: number } = {}): F
     startTime: START,
   });
   const witness = hsmSigner(witnessHsm, 'witness/log-signing');
-  return { d, witness, witnessHsm, trust: { namespace: NAMESPACE, witnessKey: witness.publicKey, operatorKey: d.operator.publicKey } };
+  return {
+    d,
+    witness,
+    witnessHsm,
+    trust: { namespace: NAMESPACE, witnessKey: witness.publicKey, operatorKey: d.operator.publicKey },
+  };
 }
 
 let F: Fixture;
@@ -92,7 +103,10 @@ beforeAll(() => {
 
 /** The fleet info of `epoch` as served at that epoch (head of size `epoch`). */
 const infoAt = (epoch: number, knownTreeSize?: number): FleetInfo =>
-  serveFleetInfo(F.d.log, F.d.bundles[epoch - 1]!, { treeSize: epoch, ...(knownTreeSize !== undefined && { knownTreeSize }) });
+  serveFleetInfo(F.d.log, F.d.bundles[epoch - 1]!, {
+    treeSize: epoch,
+    ...(knownTreeSize !== undefined && { knownTreeSize }),
+  });
 const bundleAt = (epoch: number): Bundle => F.d.bundles[epoch - 1]!;
 /** `b` with its report's digest replaced (serialized_message dropped, so that decoding reaches the digest check). */
 const withDigest = (b: Bundle, digest: string): Bundle => {
@@ -104,12 +118,16 @@ const nowFor = (b: Bundle) => b.report!.timestamp + 60_000;
 /** A client that accepted every epoch up to `epoch`, in order. */
 function stateAfter(epoch: number): ClientFleetState {
   let state = INITIAL_CLIENT_FLEET_STATE;
-  for (let e = 1; e <= epoch; e++) state = validateFleetInfo(infoAt(e, state.treeHead?.body.treeSize), F.trust, state, nowFor(bundleAt(e))).state;
+  for (let e = 1; e <= epoch; e++)
+    state = validateFleetInfo(infoAt(e, state.treeHead?.body.treeSize), F.trust, state, nowFor(bundleAt(e))).state;
   return state;
 }
 
 /** Publishes `artifact` on a fresh log with the fixture's witness and operator keys (a validly signed bundle). */
-function publishElsewhere(artifact: FleetArtifact, namespace = artifact.namespace): { bundle: Bundle; log: WitnessLog } {
+function publishElsewhere(
+  artifact: FleetArtifact,
+  namespace = artifact.namespace,
+): { bundle: Bundle; log: WitnessLog } {
   const log = new WitnessLog(namespace, F.witness, () => START);
   return { bundle: publishArtifact(encodeArtifact(artifact), log, F.d.operator), log };
 }
@@ -130,7 +148,9 @@ describe('deployment ceremony and evidence', () => {
       expect(new Set(channel).size).toBe(1);
       expect(channel[0]).toBe(v.keys.channel.publicKey);
       // no wrappable copy of any fleet secret remains anywhere
-      for (const r of fleet.replicas) for (const l of [r.labels.channel, r.labels.opaqueServer, r.labels.oprfSeed]) expect(r.hsm.keyInfo(l).extractable).toBe(false);
+      for (const r of fleet.replicas)
+        for (const l of [r.labels.channel, r.labels.opaqueServer, r.labels.oprfSeed])
+          expect(r.hsm.keyInfo(l).extractable).toBe(false);
       expect(fleet.replicas[0]!.hsm.hasKey(`${fleet.replicas[0]!.prefix}/genesis-channel`)).toBe(false);
       expect(transcript.filter((l) => l.includes(': wrapped ')).length).toBe(3 * 3); // 3 secrets x 3 replicas
     }
@@ -139,7 +159,12 @@ describe('deployment ceremony and evidence', () => {
   test('identity, transport and seal keys are generated inside and never extractable', () => {
     const r = F.d.fleets[0]!.replicas[1]!;
     for (const l of [r.labels.identity, r.labels.transport, r.labels.seal]) {
-      expect(r.hsm.keyInfo(l)).toMatchObject({ local: true, neverExtractable: true, extractable: false, sensitive: true });
+      expect(r.hsm.keyInfo(l)).toMatchObject({
+        local: true,
+        neverExtractable: true,
+        extractable: false,
+        sensitive: true,
+      });
     }
   });
 
@@ -147,7 +172,15 @@ describe('deployment ceremony and evidence', () => {
     const rng = seededRng('wrap-seed');
     const vendor = F.d.vendor;
     const replicas = ['a', 'b'].map((id) => ({ id, hsm: MemoryHsm.create(id, rng), prefix: `ws/${id}` }));
-    const fleet = deployFleet({ namespace: NAMESPACE, fleetId: 'fleet-ws', suite: SUITE, replicas, vendor, rng, transport: 'wrap-seed' });
+    const fleet = deployFleet({
+      namespace: NAMESPACE,
+      fleetId: 'fleet-ws',
+      suite: SUITE,
+      replicas,
+      vendor,
+      rng,
+      transport: 'wrap-seed',
+    });
     expect(replicas.every((r) => !r.hsm.hasKey(`${r.prefix}/key-seed`))).toBe(true);
     expect(replicas.every((r) => r.hsm.keyInfo(`${r.prefix}/channel`).imported)).toBe(true);
     expectCode(() => verifyDeploymentEvidence(fleet.evidence, vendor.rootKey), 'EvidenceInvalid');
@@ -157,11 +190,21 @@ describe('deployment ceremony and evidence', () => {
 describe('evidence refusals (the auditor, spec ch. 8 step 4)', () => {
   const evidence = () => F.d.fleets[0]!.evidence;
   /** Re-signs statement `seq` (an event or a final statement) after `change`, with the vendor's real attestation key. */
-  function resign(e: DeploymentEvidence, seq: number, change: (b: AttestationBody) => AttestationBody): DeploymentEvidence {
-    const fix = (st: { body: AttestationBody; signature: string }) => (st.body.seq === seq ? F.d.vendor.attest(change(st.body)) : st);
-    return { ...e, events: e.events.map(fix), replicas: e.replicas.map((r) => ({ ...r, attestations: r.attestations.map(fix) })) };
+  function resign(
+    e: DeploymentEvidence,
+    seq: number,
+    change: (b: AttestationBody) => AttestationBody,
+  ): DeploymentEvidence {
+    const fix = (st: { body: AttestationBody; signature: string }) =>
+      st.body.seq === seq ? F.d.vendor.attest(change(st.body)) : st;
+    return {
+      ...e,
+      events: e.events.map(fix),
+      replicas: e.replicas.map((r) => ({ ...r, attestations: r.attestations.map(fix) })),
+    };
   }
-  const finalSeq = (e: DeploymentEvidence, replica: number, name: string) => e.replicas[replica]!.attestations.find((s) => s.body.label.endsWith(`/${name}`))!.body.seq;
+  const finalSeq = (e: DeploymentEvidence, replica: number, name: string) =>
+    e.replicas[replica]!.attestations.find((s) => s.body.label.endsWith(`/${name}`))!.body.seq;
 
   test('the untouched evidence verifies', () => {
     expect(() => verifyDeploymentEvidence(evidence(), F.d.vendor.rootKey)).not.toThrow();
@@ -184,25 +227,35 @@ describe('evidence refusals (the auditor, spec ch. 8 step 4)', () => {
 
   test('a fleet key marked extractable (validly attested) is KeyExtractable', () => {
     const e = evidence();
-    const bad = resign(e, finalSeq(e, 1, 'channel'), (b) => (b.event === 'key' ? { ...b, attributes: { ...b.attributes, extractable: true } } : b));
+    const bad = resign(e, finalSeq(e, 1, 'channel'), (b) =>
+      b.event === 'key' ? { ...b, attributes: { ...b.attributes, extractable: true } } : b,
+    );
     expectCode(() => verifyDeploymentEvidence(bad, F.d.vendor.rootKey), 'KeyExtractable');
-    const notSensitive = resign(e, finalSeq(e, 2, 'oprf-seed'), (b) => (b.event === 'key' ? { ...b, attributes: { ...b.attributes, sensitive: false } } : b));
+    const notSensitive = resign(e, finalSeq(e, 2, 'oprf-seed'), (b) =>
+      b.event === 'key' ? { ...b, attributes: { ...b.attributes, sensitive: false } } : b,
+    );
     expectCode(() => verifyDeploymentEvidence(notSensitive, F.d.vendor.rootKey), 'KeyExtractable');
-    const onceExtractable = resign(e, finalSeq(e, 0, 'identity'), (b) => (b.event === 'key' ? { ...b, attributes: { ...b.attributes, neverExtractable: false } } : b));
+    const onceExtractable = resign(e, finalSeq(e, 0, 'identity'), (b) =>
+      b.event === 'key' ? { ...b, attributes: { ...b.attributes, neverExtractable: false } } : b,
+    );
     expectCode(() => verifyDeploymentEvidence(onceExtractable, F.d.vendor.rootKey), 'KeyExtractable');
   });
 
   test('fleet keys that differ between replicas are EvidenceInvalid', () => {
     const e = evidence();
     const other = toHex(sha256(utf8('another key')));
-    const bad = resign(e, finalSeq(e, 2, 'channel'), (b) => (b.event === 'key' ? { ...b, key: { kind: 'x25519', publicKey: other } } : b));
+    const bad = resign(e, finalSeq(e, 2, 'channel'), (b) =>
+      b.event === 'key' ? { ...b, key: { kind: 'x25519', publicKey: other } } : b,
+    );
     expectCode(() => verifyDeploymentEvidence(bad, F.d.vendor.rootKey), 'EvidenceInvalid');
   });
 
   test('a secret wrapped to a key that is no attested transport key is EvidenceInvalid', () => {
     const e = evidence();
     const wrap = e.events.find((s) => s.body.event === 'wrap')!.body.seq;
-    const bad = resign(e, wrap, (b) => (b.event === 'wrap' ? { ...b, recipientKey: toHex(sha256(utf8('attacker'))) } : b));
+    const bad = resign(e, wrap, (b) =>
+      b.event === 'wrap' ? { ...b, recipientKey: toHex(sha256(utf8('attacker'))) } : b,
+    );
     expectCode(() => verifyDeploymentEvidence(bad, F.d.vendor.rootKey), 'EvidenceInvalid');
   });
 
@@ -294,7 +347,13 @@ describe('INV-13: client validation over the air, one code per refusal', () => {
     for (const e of [1, 2, 3]) {
       const v = validateFleetInfo(infoAt(e, state.treeHead?.body.treeSize), F.trust, state, nowFor(bundleAt(e)));
       expect(v.epoch).toBe(e);
-      expect(toHex(v.context.channelKey)).toBe(toHex(F.d.fleets[e === 1 ? 0 : 1]!.replicas[0]!.hsm.keyInfo(F.d.fleets[e === 1 ? 0 : 1]!.replicas[0]!.labels.channel).publicKey!));
+      expect(toHex(v.context.channelKey)).toBe(
+        toHex(
+          F.d.fleets[e === 1 ? 0 : 1]!.replicas[0]!.hsm.keyInfo(
+            F.d.fleets[e === 1 ? 0 : 1]!.replicas[0]!.labels.channel,
+          ).publicKey!,
+        ),
+      );
       expect(v.retiring !== undefined).toBe(e === 2);
       state = v.state;
     }
@@ -337,14 +396,23 @@ describe('INV-13: client validation over the air, one code per refusal', () => {
     const b = bundleAt(1);
     const a = decodeArtifact(b.artifact);
     const attacker = MemoryHsm.create('attacker', seededRng('attacker')).generateKey('c', 'x25519').publicKey!;
-    const swapped = encodeArtifact({ ...a, keys: a.keys.map((k) => (k.role === 'channel' ? { ...k, key: { kind: 'x25519', publicKey: toHex(attacker) } } : k)) });
+    const swapped = encodeArtifact({
+      ...a,
+      keys: a.keys.map((k) =>
+        k.role === 'channel' ? { ...k, key: { kind: 'x25519', publicKey: toHex(attacker) } } : k,
+      ),
+    });
     expectRefused((s) => valid({ ...b, artifact: swapped }, s), INITIAL_CLIENT_FLEET_STATE, 'DigestMismatch');
     const resealed = { ...withDigest(b, toHex(sha256(utf8(swapped)))), artifact: swapped };
     expectRefused((s) => valid(resealed, s), INITIAL_CLIENT_FLEET_STATE, 'WitnessSignatureInvalid');
     // even validly published, the substituted key contradicts the replicas' attestations
     const published = publishElsewhere(decodeArtifact(swapped)).bundle;
     expect(() => valid(published)).not.toThrow();
-    expectRefused((s) => validateBundle(published, { ...F.trust, vendorRoot: F.d.vendor.rootKey }, s, nowFor(published)), INITIAL_CLIENT_FLEET_STATE, 'EvidenceInvalid');
+    expectRefused(
+      (s) => validateBundle(published, { ...F.trust, vendorRoot: F.d.vendor.rootKey }, s, nowFor(published)),
+      INITIAL_CLIENT_FLEET_STATE,
+      'EvidenceInvalid',
+    );
   });
 
   test('a non-canonical artifact (same content, other encoding) is MalformedMessage', () => {
@@ -357,7 +425,14 @@ describe('INV-13: client validation over the air, one code per refusal', () => {
 
   test('wrong namespace: a validly signed bundle of another namespace is NamespaceMismatch', () => {
     const other = publishElsewhere({ ...F.d.artifacts[0]!, namespace: 'bkv.whatsapp.backup' }).bundle;
-    expect(() => validateBundle(other, { ...F.trust, namespace: 'bkv.whatsapp.backup' }, INITIAL_CLIENT_FLEET_STATE, nowFor(other))).not.toThrow();
+    expect(() =>
+      validateBundle(
+        other,
+        { ...F.trust, namespace: 'bkv.whatsapp.backup' },
+        INITIAL_CLIENT_FLEET_STATE,
+        nowFor(other),
+      ),
+    ).not.toThrow();
     expectRefused((s) => valid(other, s), INITIAL_CLIENT_FLEET_STATE, 'NamespaceMismatch');
   });
 
@@ -373,8 +448,16 @@ describe('INV-13: client validation over the air, one code per refusal', () => {
     const old = serveFleetInfo(F.d.log, bundleAt(1));
     const lenient = { ...F.trust, maxAgeMs: 10 * 365 * DAY_MS };
     expect(() => validateFleetInfo(infoAt(1), lenient, INITIAL_CLIENT_FLEET_STATE, nowFor(bundleAt(3)))).not.toThrow();
-    expectRefused((s) => validateFleetInfo(old, lenient, s, nowFor(bundleAt(3))), INITIAL_CLIENT_FLEET_STATE, 'StaleEpoch');
-    expectRefused((s) => validateFleetInfo(infoAt(1), F.trust, s, nowFor(bundleAt(3))), INITIAL_CLIENT_FLEET_STATE, 'TimestampOutOfWindow');
+    expectRefused(
+      (s) => validateFleetInfo(old, lenient, s, nowFor(bundleAt(3))),
+      INITIAL_CLIENT_FLEET_STATE,
+      'StaleEpoch',
+    );
+    expectRefused(
+      (s) => validateFleetInfo(infoAt(1), F.trust, s, nowFor(bundleAt(3))),
+      INITIAL_CLIENT_FLEET_STATE,
+      'TimestampOutOfWindow',
+    );
   });
 
   test('timestamp outside the window, on either side: TimestampOutOfWindow', () => {
@@ -391,7 +474,11 @@ describe('INV-13: client validation over the air, one code per refusal', () => {
     const noServerKey = publishElsewhere({ ...a, keys: a.keys.filter((k) => k.role !== 'opaque-server') }).bundle;
     expectRefused((s) => valid(noServerKey, s), INITIAL_CLIENT_FLEET_STATE, 'MissingRole');
     const b = bundleAt(3);
-    expectRefused((s) => validateBundle(b, { ...F.trust, requiredRoles: ['channel', 'retiring-channel'] }, s, nowFor(b)), INITIAL_CLIENT_FLEET_STATE, 'MissingRole');
+    expectRefused(
+      (s) => validateBundle(b, { ...F.trust, requiredRoles: ['channel', 'retiring-channel'] }, s, nowFor(b)),
+      INITIAL_CLIENT_FLEET_STATE,
+      'MissingRole',
+    );
   });
 
   test('equivocating log: a second witness-signed bundle for an accepted epoch is LogEquivocation', () => {
@@ -413,27 +500,53 @@ describe('INV-13: client validation over the air, one code per refusal', () => {
   test('inclusion proof that does not prove: InclusionProofInvalid; missing or bad consistency proof: ConsistencyProofInvalid', () => {
     const info = infoAt(2);
     const flipped = info.inclusionProof.map((h, i) => (i === 0 ? toHex(sha256(utf8(h))) : h));
-    expectRefused((s) => validateFleetInfo({ ...info, inclusionProof: flipped }, F.trust, s, nowFor(bundleAt(2))), INITIAL_CLIENT_FLEET_STATE, 'InclusionProofInvalid');
+    expectRefused(
+      (s) => validateFleetInfo({ ...info, inclusionProof: flipped }, F.trust, s, nowFor(bundleAt(2))),
+      INITIAL_CLIENT_FLEET_STATE,
+      'InclusionProofInvalid',
+    );
     const after1 = stateAfter(1);
     const withProof = infoAt(2, 1);
     expect(() => validateFleetInfo(withProof, F.trust, after1, nowFor(bundleAt(2)))).not.toThrow();
     const { consistency: _c, ...noProof } = withProof;
-    expectRefused((s) => validateFleetInfo(noProof, F.trust, s, nowFor(bundleAt(2))), after1, 'ConsistencyProofInvalid');
+    expectRefused(
+      (s) => validateFleetInfo(noProof, F.trust, s, nowFor(bundleAt(2))),
+      after1,
+      'ConsistencyProofInvalid',
+    );
     const badProof = { ...withProof, consistency: { fromSize: 1, proof: [toHex(sha256(utf8('x')))] } };
-    expectRefused((s) => validateFleetInfo(badProof, F.trust, s, nowFor(bundleAt(2))), after1, 'ConsistencyProofInvalid');
+    expectRefused(
+      (s) => validateFleetInfo(badProof, F.trust, s, nowFor(bundleAt(2))),
+      after1,
+      'ConsistencyProofInvalid',
+    );
   });
 
   test('a tree head not signed by the pinned witness: WitnessSignatureInvalid', () => {
     const info = infoAt(1);
     const stranger = hsmSigner(MemoryHsm.create('stranger2', seededRng('s2')), 'k');
-    expectRefused((s) => validateFleetInfo({ ...info, treeHead: signDocument(stranger, info.treeHead.body) }, F.trust, s, nowFor(bundleAt(1))), INITIAL_CLIENT_FLEET_STATE, 'WitnessSignatureInvalid');
+    expectRefused(
+      (s) =>
+        validateFleetInfo(
+          { ...info, treeHead: signDocument(stranger, info.treeHead.body) },
+          F.trust,
+          s,
+          nowFor(bundleAt(1)),
+        ),
+      INITIAL_CLIENT_FLEET_STATE,
+      'WitnessSignatureInvalid',
+    );
   });
 
   test('with the vendor root pinned, the artifact attestations are checked too', () => {
     const b = bundleAt(2);
     const withVendor = { ...F.trust, vendorRoot: F.d.vendor.rootKey };
     expect(() => validateBundle(b, withVendor, INITIAL_CLIENT_FLEET_STATE, nowFor(b))).not.toThrow();
-    expectRefused((s) => validateBundle(b, { ...withVendor, vendorRoot: F.witness.publicKey }, s, nowFor(b)), INITIAL_CLIENT_FLEET_STATE, 'AttestationInvalid');
+    expectRefused(
+      (s) => validateBundle(b, { ...withVendor, vendorRoot: F.witness.publicKey }, s, nowFor(b)),
+      INITIAL_CLIENT_FLEET_STATE,
+      'AttestationInvalid',
+    );
     expect(verifyArtifactAttestations(F.d.artifacts[1]!, F.d.vendor.rootKey).replicas.length).toBe(3);
   });
 });
@@ -445,7 +558,14 @@ describe('pinned mode (WhatsApp)', () => {
     expect(() => validatePinned(pins, undefined)).not.toThrow();
     expectCode(() => validatePinned(pins, bundleAt(3).artifact), 'KeyNotPinned'); // another fleet's keys
     const a = decodeArtifact(bundleAt(1).artifact);
-    const swapped = encodeArtifact({ ...a, keys: a.keys.map((k) => (k.role === 'opaque-server' ? { ...k, key: decodeArtifact(bundleAt(3).artifact).keys.find((j) => j.role === 'opaque-server')!.key } : k)) });
+    const swapped = encodeArtifact({
+      ...a,
+      keys: a.keys.map((k) =>
+        k.role === 'opaque-server'
+          ? { ...k, key: decodeArtifact(bundleAt(3).artifact).keys.find((j) => j.role === 'opaque-server')!.key }
+          : k,
+      ),
+    });
     expectCode(() => validatePinned(pins, swapped), 'KeyNotPinned');
   });
 });
@@ -457,7 +577,12 @@ describe('a client on the deployed fleets, through a rotation', () => {
       const r = f.replicas[1]!; // any replica holds the fleet keys
       return createSingleReplicaVault(r.hsm, rng, () => START, { suite: SUITE, labels: r.labels }).vault;
     });
-    const client = (ctx: ClientContext | undefined, fleet: number) => new BkvClient(ctx!, directRelay((f) => vaults[fleet]!.deliver(f)), rng);
+    const client = (ctx: ClientContext | undefined, fleet: number) =>
+      new BkvClient(
+        ctx!,
+        directRelay((f) => vaults[fleet]!.deliver(f)),
+        rng,
+      );
     const user = utf8('bob');
     const pw = utf8('hunter2 but longer');
     const K = generateBackupKey(rng);
@@ -483,7 +608,11 @@ describe('a client on the deployed fleets, through a rotation', () => {
   test('createArtifact carries the retiring keys of the previous fleet only when asked', () => {
     const e = F.d.fleets[1]!.evidence;
     const plain = createArtifact(e, { issuedAt: 1, channelProtocol: 'Noise_NK_25519_AESGCM_SHA256' });
-    const rotating = createArtifact(e, { issuedAt: 1, channelProtocol: 'Noise_NK_25519_AESGCM_SHA256', retiring: F.d.artifacts[0]! });
+    const rotating = createArtifact(e, {
+      issuedAt: 1,
+      channelProtocol: 'Noise_NK_25519_AESGCM_SHA256',
+      retiring: F.d.artifacts[0]!,
+    });
     expect(rotating.keys.length - plain.keys.length).toBe(2);
     expect(decodeArtifact(encodeArtifact(rotating))).toEqual(rotating);
   });
@@ -491,7 +620,10 @@ describe('a client on the deployed fleets, through a rotation', () => {
 
 describe('the audit (spec ch. 8)', () => {
   /** A record of `artifacts` published on a fresh log with the fixture's witness and operator keys. */
-  function recordOf(artifacts: readonly FleetArtifact[], evidence: readonly DeploymentEvidence[] = F.d.record.evidence): DeploymentRecord {
+  function recordOf(
+    artifacts: readonly FleetArtifact[],
+    evidence: readonly DeploymentEvidence[] = F.d.record.evidence,
+  ): DeploymentRecord {
     let t = START;
     const texts = artifacts.map((a) => encodeArtifact({ ...a, issuedAt: START }));
     const root = formatRoot(1, toHex(sha256(utf8(texts[0]!))));
@@ -505,7 +637,10 @@ describe('the audit (spec ch. 8)', () => {
         ciphersuite: log.rules.ciphersuite,
         root: log.rules.root!,
         entries: log.getStatements().map((s) => toHex(encodeStatement(s))),
-        heads: heads.map((treeHead, i) => ({ treeHead, consistencyProof: i === 0 ? [] : log.getConsistencyProof(i, i + 1) })),
+        heads: heads.map((treeHead, i) => ({
+          treeHead,
+          consistencyProof: i === 0 ? [] : log.getConsistencyProof(i, i + 1),
+        })),
       },
       bundles: bundles.map((b) => serveFleetInfo(log, b, { treeSize: b.report!.epoch })),
       evidence,
@@ -527,7 +662,11 @@ describe('the audit (spec ch. 8)', () => {
 
   test('the deployment audits, and so does the same history republished', () => {
     const report = auditDeployment(encodeDeploymentFiles(F.d.record));
-    expect(report.epochs.map((e) => [e.epoch, e.fleetId])).toEqual([[1, 'fleet-1'], [2, 'fleet-2'], [3, 'fleet-2']]);
+    expect(report.epochs.map((e) => [e.epoch, e.fleetId])).toEqual([
+      [1, 'fleet-1'],
+      [2, 'fleet-2'],
+      [3, 'fleet-2'],
+    ]);
     expect(report.fleets.map((f) => f.epochs)).toEqual([[1], [2, 3]]);
     expect(() => auditDeployment(encodeDeploymentFiles(recordOf([a1(), a2(), a3()])))).not.toThrow();
   });
@@ -543,14 +682,25 @@ describe('the audit (spec ch. 8)', () => {
   test('a validly published key that no attested fleet holds is EvidenceInvalid (the client alone would accept it)', () => {
     const attacker = MemoryHsm.create('attacker', seededRng('audit attacker')).generateKey('c', 'x25519').publicKey!;
     const a = a3();
-    const swapped = { ...a, keys: a.keys.map((k) => (k.role === 'channel' ? { ...k, key: { kind: 'x25519' as const, publicKey: toHex(attacker) } } : k)) };
+    const swapped = {
+      ...a,
+      keys: a.keys.map((k) =>
+        k.role === 'channel' ? { ...k, key: { kind: 'x25519' as const, publicKey: toHex(attacker) } } : k,
+      ),
+    };
     const record = recordOf([a1(), a2(), swapped]);
-    expect(() => validateBundle(record.bundles[2]!.bundle, F.trust, INITIAL_CLIENT_FLEET_STATE, START + 3000)).not.toThrow();
+    expect(() =>
+      validateBundle(record.bundles[2]!.bundle, F.trust, INITIAL_CLIENT_FLEET_STATE, START + 3000),
+    ).not.toThrow();
     expectAuditFails(record, 'EvidenceInvalid', 'bundles/epoch-0003.json');
   });
 
   test('a fleet published without evidence, or evidence of a fleet never published, is EvidenceInvalid', () => {
-    expectAuditFails(recordOf([a1(), a2(), a3()], [F.d.record.evidence[0]!]), 'EvidenceInvalid', 'bundles/epoch-0002.json');
+    expectAuditFails(
+      recordOf([a1(), a2(), a3()], [F.d.record.evidence[0]!]),
+      'EvidenceInvalid',
+      'bundles/epoch-0002.json',
+    );
     expectAuditFails(recordOf([a1()]), 'EvidenceInvalid', 'evidence/fleet-2.json');
   });
 

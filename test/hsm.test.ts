@@ -138,7 +138,11 @@ describe.each([
   });
 
   test('hmac-sha256 / hmac-sha512 equal noble (imported and generated keys, empty message included)', () => {
-    for (const [kind, hash, len] of [['hmac-sha256', sha256, 32], ['hmac-sha512', sha512, 64], ['hmac-sha512', sha512, 100]] as const) {
+    for (const [kind, hash, len] of [
+      ['hmac-sha256', sha256, 32],
+      ['hmac-sha512', sha512, 64],
+      ['hmac-sha512', sha512, 100],
+    ] as const) {
       const key = rng(len);
       const label = fresh(kind);
       const info = a.importKey(label, kind, key);
@@ -153,13 +157,18 @@ describe.each([
   });
 
   test('hkdfExpand equals noble expand at the block edges; too long is InvalidParameter', () => {
-    for (const [kind, hash] of [['hmac-sha256', sha256], ['hmac-sha512', sha512]] as const) {
+    for (const [kind, hash] of [
+      ['hmac-sha256', sha256],
+      ['hmac-sha512', sha512],
+    ] as const) {
       const key = rng(kind === 'hmac-sha256' ? 32 : 64);
       const label = fresh('hkdf');
       a.importKey(label, kind, key);
       const h = hash.outputLen;
       for (const len of [0, 1, h - 1, h, h + 1, 3 * h, 255 * h]) {
-        expect(a.hkdfExpand(label, utf8('info'), len)).toEqual(len === 0 ? new Uint8Array(0) : expand(hash, key, utf8('info'), len));
+        expect(a.hkdfExpand(label, utf8('info'), len)).toEqual(
+          len === 0 ? new Uint8Array(0) : expand(hash, key, utf8('info'), len),
+        );
       }
       expectCode(() => a.hkdfExpand(label, utf8('info'), 255 * h + 1), 'InvalidParameter');
       expectCode(() => a.hkdfExpand(label, utf8('info'), -1), 'InvalidParameter');
@@ -182,7 +191,11 @@ describe.each([
   test('seal/unseal: round trip (empty plaintext and aad too); wrong aad, truncation, bad nonce refused', () => {
     const label = fresh('seal');
     a.generateKey(label, 'aes256gcm');
-    for (const [pt, aad] of [[utf8('host state'), utf8('replica-1')], [new Uint8Array(0), utf8('x')], [rng(5000), new Uint8Array(0)]] as const) {
+    for (const [pt, aad] of [
+      [utf8('host state'), utf8('replica-1')],
+      [new Uint8Array(0), utf8('x')],
+      [rng(5000), new Uint8Array(0)],
+    ] as const) {
       const nonce = rng(12);
       const sealed = a.seal(label, pt, aad, nonce);
       expect(sealed.length).toBe(12 + pt.length + 16);
@@ -223,7 +236,13 @@ describe.each([
       expect([src.local, src.neverExtractable, src.extractable, src.sensitive]).toEqual([true, false, true, true]);
       const wrapped = a.wrapKey(secret, t.publicKey!, rng);
       const got = b.unwrapKey(secret, kind, wrapped, transport);
-      expect([got.kind, got.local, got.neverExtractable, got.extractable, got.sensitive]).toEqual([kind, false, false, false, true]);
+      expect([got.kind, got.local, got.neverExtractable, got.extractable, got.sensitive]).toEqual([
+        kind,
+        false,
+        false,
+        false,
+        true,
+      ]);
       if (kind === 'aes256gcm') {
         const sealed = a.seal(secret, utf8('moved'), utf8('aad'), rng(12));
         expect(b.unseal(secret, sealed, utf8('aad'))).toEqual(utf8('moved'));
@@ -287,11 +306,26 @@ describe.each([
       expect([info.local, info.neverExtractable, info.extractable, info.sensitive]).toEqual([true, true, false, true]);
     }
     const wrappable = a.generateKey(fresh('flags-wrappable'), 'hmac-sha512', { wrappable: true });
-    expect([wrappable.local, wrappable.neverExtractable, wrappable.extractable, wrappable.sensitive]).toEqual([true, false, true, true]);
+    expect([wrappable.local, wrappable.neverExtractable, wrappable.extractable, wrappable.sensitive]).toEqual([
+      true,
+      false,
+      true,
+      true,
+    ]);
     const imported = a.importKey(fresh('flags-imported'), 'x25519', rng(32));
-    expect([imported.local, imported.neverExtractable, imported.extractable, imported.sensitive]).toEqual([false, false, false, true]);
+    expect([imported.local, imported.neverExtractable, imported.extractable, imported.sensitive]).toEqual([
+      false,
+      false,
+      false,
+      true,
+    ]);
     const importedW = a.importKey(fresh('flags-imported-w'), 'aes256gcm', rng(32), { wrappable: true });
-    expect([importedW.local, importedW.neverExtractable, importedW.extractable, importedW.sensitive]).toEqual([false, false, true, true]);
+    expect([importedW.local, importedW.neverExtractable, importedW.extractable, importedW.sensitive]).toEqual([
+      false,
+      false,
+      true,
+      true,
+    ]);
   });
 
   test('keys and counters persist across close + reopen (a restart)', () => {
@@ -366,13 +400,27 @@ describe('SoftHSM specifics', () => {
     const info = h.generateKey(label, 'ed25519');
     expect([info.local, info.neverExtractable, info.extractable, info.sensitive]).toEqual([true, true, false, true]);
     // Read the token directly, outside SoftHsm: CKA_VALUE of the private key is not readable.
-    const session = findSlotByLabel(loadSoftHsmModule(), 'bkv-8').open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
+    const session = findSlotByLabel(loadSoftHsmModule(), 'bkv-8').open(
+      graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION,
+    );
     try {
       const objects = session.find({ class: graphene.ObjectClass.PRIVATE_KEY, label });
       expect(objects.length).toBe(1);
       const key = objects.items(0);
-      const attrs = key.getAttribute({ local: null, neverExtractable: null, alwaysSensitive: null, extractable: null, token: null });
-      expect(attrs).toMatchObject({ local: true, neverExtractable: true, alwaysSensitive: true, extractable: false, token: true });
+      const attrs = key.getAttribute({
+        local: null,
+        neverExtractable: null,
+        alwaysSensitive: null,
+        extractable: null,
+        token: null,
+      });
+      expect(attrs).toMatchObject({
+        local: true,
+        neverExtractable: true,
+        alwaysSensitive: true,
+        extractable: false,
+        token: true,
+      });
       expect(() => key.getAttribute({ value: null })).toThrow(/CKR_ATTRIBUTE_SENSITIVE/);
       const wrappable = fresh('wrappable');
       h.generateKey(wrappable, 'hmac-sha256', { wrappable: true });
@@ -428,7 +476,9 @@ describe('memory specifics', () => {
     const info = h.generateKey(label, 'ristretto255');
     const peerScalar = 123456789n;
     const peer = ristretto255.Point.BASE.multiply(peerScalar);
-    expect(h.dh(label, peer.toBytes())).toEqual(ristretto255.Point.fromBytes(info.publicKey!).multiply(peerScalar).toBytes());
+    expect(h.dh(label, peer.toBytes())).toEqual(
+      ristretto255.Point.fromBytes(info.publicKey!).multiply(peerScalar).toBytes(),
+    );
     expectCode(() => h.dh(label, new Uint8Array(32)), 'InvalidPoint'); // identity
     expectCode(() => h.dh(label, new Uint8Array(32).fill(0xff)), 'InvalidPoint'); // not canonical
     expectCode(() => h.dh(label, new Uint8Array(31)), 'InvalidPoint');
@@ -438,7 +488,9 @@ describe('memory specifics', () => {
     expect(h.importKey('r1', 'ristretto255', le(5n)).publicKey).toEqual(ristretto255.Point.BASE.multiply(5n).toBytes());
     expectCode(() => h.importKey('r2', 'ristretto255', le(n)), 'InvalidParameter');
     expectCode(() => h.importKey('r3', 'ristretto255', le(0n)), 'InvalidParameter');
-    expect(h.importKey('r4', 'ristretto255', le(n - 1n)).publicKey).toEqual(ristretto255.Point.BASE.multiply(n - 1n).toBytes());
+    expect(h.importKey('r4', 'ristretto255', le(n - 1n)).publicKey).toEqual(
+      ristretto255.Point.BASE.multiply(n - 1n).toBytes(),
+    );
   });
 
   test('p256 dh is the compressed shared point (noble); invalid points are InvalidPoint', () => {
@@ -468,7 +520,9 @@ describe('memory specifics', () => {
       expect(wrapped.length).toBe(32 + 12 + 32 + 16); // E || nonce || 32-byte secret || tag
     }
     // determinism: the same rng gives the same wrapped bytes
-    expect(a.wrapKey('x25519', t.publicKey!, testRng('same'))).toEqual(a.wrapKey('x25519', t.publicKey!, testRng('same')));
+    expect(a.wrapKey('x25519', t.publicKey!, testRng('same'))).toEqual(
+      a.wrapKey('x25519', t.publicKey!, testRng('same')),
+    );
     expect(b.sign('ed25519', utf8('m'))).toEqual(a.sign('ed25519', utf8('m')));
   });
 

@@ -45,7 +45,9 @@ interface Tally {
 }
 
 function report(name: string, seed: number, t: Tally): void {
-  console.log(`[replication] ${name}: ${t.scenarios} scenarios, ${t.steps} steps, ${t.faults} faults, ${(t.ms / 1000).toFixed(1)} s, ${Math.round((t.steps / t.ms) * 1000)} steps/s, seed ${seed}`);
+  console.log(
+    `[replication] ${name}: ${t.scenarios} scenarios, ${t.steps} steps, ${t.faults} faults, ${(t.ms / 1000).toFixed(1)} s, ${Math.round((t.steps / t.ms) * 1000)} steps/s, seed ${seed}`,
+  );
 }
 
 function timed(s: Scenario, broken: BrokenVariant | undefined, t: Tally, livenessMs?: number): ScenarioReport {
@@ -63,39 +65,57 @@ function explain(s: Scenario, r: ScenarioReport): string {
 }
 
 describe('the fleet under random fault schedules (memory HSMs)', () => {
-  test('consensus alone, 3 to 7 replicas, rollback of up to f: INV-3, INV-7..11 after every step, liveness after healing', () => {
-    const seed = runSeed();
-    const tally: Tally = { scenarios: 0, steps: 0, faults: 0, ms: 0 };
-    const shape = testShape({
-      sizes: [3, 5, 7], faultWindowMs: 3000, maxFaults: 14, rollbackReplicas: f, clients: false
-    });
-    fc.assert(
-      fc.property(scenarioArb(shape), (s) => {
-        const r = timed(s, undefined, tally);
-        if (!r.ok) throw new Error(explain(s, r));
-      }),
-      { numRuns: runsFor(120), seed },
-    );
-    report('consensus, no mutant', seed, tally);
-    expect(tally.scenarios).toBe(runsFor(120));
-  }, timeoutFor(120, 2000));
+  test(
+    'consensus alone, 3 to 7 replicas, rollback of up to f: INV-3, INV-7..11 after every step, liveness after healing',
+    () => {
+      const seed = runSeed();
+      const tally: Tally = { scenarios: 0, steps: 0, faults: 0, ms: 0 };
+      const shape = testShape({
+        sizes: [3, 5, 7],
+        faultWindowMs: 3000,
+        maxFaults: 14,
+        rollbackReplicas: f,
+        clients: false,
+      });
+      fc.assert(
+        fc.property(scenarioArb(shape), (s) => {
+          const r = timed(s, undefined, tally);
+          if (!r.ok) throw new Error(explain(s, r));
+        }),
+        { numRuns: runsFor(120), seed },
+      );
+      report('consensus, no mutant', seed, tally);
+      expect(tally.scenarios).toBe(runsFor(120));
+    },
+    timeoutFor(120, 2000),
+  );
 
-  test('with clients, 3 and 5 replicas: G1-G5 (INV-1, INV-2, INV-3), linearizability (INV-5), acknowledged registrations survive f crashes and rollbacks (INV-6), liveness', () => {
-    const seed = runSeed();
-    const tally: Tally = { scenarios: 0, steps: 0, faults: 0, ms: 0 };
-    const shape = testShape({ sizes: [3, 5], faultWindowMs: 3000, maxFaults: 10, rollbackReplicas: f, clients: true });
-    let operations = 0;
-    fc.assert(
-      fc.property(scenarioArb(shape), (s) => {
-        const r = timed(s, undefined, tally);
-        operations += r.history.length;
-        if (!r.ok) throw new Error(explain(s, r));
-      }),
-      { numRuns: runsFor(20), seed },
-    );
-    report(`clients (${operations} client operations)`, seed, tally);
-    expect(operations).toBeGreaterThan(tally.scenarios * 2);
-  }, timeoutFor(20, 5000));
+  test(
+    'with clients, 3 and 5 replicas: G1-G5 (INV-1, INV-2, INV-3), linearizability (INV-5), acknowledged registrations survive f crashes and rollbacks (INV-6), liveness',
+    () => {
+      const seed = runSeed();
+      const tally: Tally = { scenarios: 0, steps: 0, faults: 0, ms: 0 };
+      const shape = testShape({
+        sizes: [3, 5],
+        faultWindowMs: 3000,
+        maxFaults: 10,
+        rollbackReplicas: f,
+        clients: true,
+      });
+      let operations = 0;
+      fc.assert(
+        fc.property(scenarioArb(shape), (s) => {
+          const r = timed(s, undefined, tally);
+          operations += r.history.length;
+          if (!r.ok) throw new Error(explain(s, r));
+        }),
+        { numRuns: runsFor(20), seed },
+      );
+      report(`clients (${operations} client operations)`, seed, tally);
+      expect(operations).toBeGreaterThan(tally.scenarios * 2);
+    },
+    timeoutFor(20, 5000),
+  );
 });
 
 const HUNT_BUDGET_MS = runsFor(8000);
@@ -106,7 +126,14 @@ const HUNT_TIMEOUT = Math.max(120_000, 2 * HUNT_BUDGET_MS + 60_000);
  * replays the minimal one with a trace. A fixed seed by default (BKV_SEED overrides) so that the
  * search budget is known to suffice.
  */
-function hunt(name: string, variant: string | undefined, shape: Shape, numRuns: number, expected: readonly string[], livenessMs = 5000): void {
+function hunt(
+  name: string,
+  variant: string | undefined,
+  shape: Shape,
+  numRuns: number,
+  expected: readonly string[],
+  livenessMs = 5000,
+): void {
   const seed = process.env.BKV_SEED !== undefined ? Number(process.env.BKV_SEED) : 20260501;
   const broken = variant === undefined ? undefined : getBroken(variant);
   const tally: Tally = { scenarios: 0, steps: 0, faults: 0, ms: 0 };
@@ -120,61 +147,79 @@ function hunt(name: string, variant: string | undefined, shape: Shape, numRuns: 
   expect(run.failed).toBe(true);
   const minimal = run.counterexample![0];
   const replay = runScenario(minimal, { ...env, ...(broken && { broken }), livenessMs, trace: true });
-  console.log(`[replication] ${name}: caught after ${run.numRuns} scenarios, shrunk ${run.numShrinks} times, minimal schedule:\n${explain(minimal, replay)}\n  trace (last 40 steps):\n${replay.trace.slice(-40).join('\n')}`);
+  console.log(
+    `[replication] ${name}: caught after ${run.numRuns} scenarios, shrunk ${run.numShrinks} times, minimal schedule:\n${explain(minimal, replay)}\n  trace (last 40 steps):\n${replay.trace.slice(-40).join('\n')}`,
+  );
   expect(expected).toContain(replay.violation!.invariant);
 }
 
 describe('each check is shown able to fail, with a minimal schedule', () => {
   const none = () => 0;
-  test('commit at floor(N/2) instead of a majority: leader completeness or state machine safety (INV-10, INV-11)', () => {
-    const kinds = ['Crash', 'Partition', 'Heal'] as const;
-    const shape = testShape({
-      sizes: [3, 5],
-      faultWindowMs: 1500,
-      maxFaults: 10,
-      rollbackReplicas: none,
-      clients: false,
-      kinds,
-    });
-    hunt('commit-at-half', 'commit-at-half', shape, 200, ['INV-10', 'INV-11', 'INV-9']);
-  }, HUNT_TIMEOUT);
+  test(
+    'commit at floor(N/2) instead of a majority: leader completeness or state machine safety (INV-10, INV-11)',
+    () => {
+      const kinds = ['Crash', 'Partition', 'Heal'] as const;
+      const shape = testShape({
+        sizes: [3, 5],
+        faultWindowMs: 1500,
+        maxFaults: 10,
+        rollbackReplicas: none,
+        clients: false,
+        kinds,
+      });
+      hunt('commit-at-half', 'commit-at-half', shape, 200, ['INV-10', 'INV-11', 'INV-9']);
+    },
+    HUNT_TIMEOUT,
+  );
 
-  test('a KE2 before its ConsumeGuess is committed: G1 (INV-3)', () => {
-    const kinds = ['Crash'] as const;
-    const shape = testShape({
-      sizes: [3, 5],
-      faultWindowMs: 1500,
-      maxFaults: 4,
-      rollbackReplicas: none,
-      clients: true,
-      kinds,
-    });
-    hunt('ke2-before-commit', 'ke2-before-commit', shape, 20, ['INV-3']);
-  }, HUNT_TIMEOUT);
+  test(
+    'a KE2 before its ConsumeGuess is committed: G1 (INV-3)',
+    () => {
+      const kinds = ['Crash'] as const;
+      const shape = testShape({
+        sizes: [3, 5],
+        faultWindowMs: 1500,
+        maxFaults: 4,
+        rollbackReplicas: none,
+        clients: true,
+        kinds,
+      });
+      hunt('ke2-before-commit', 'ke2-before-commit', shape, 20, ['INV-3']);
+    },
+    HUNT_TIMEOUT,
+  );
 
-  test('host storage trusted (no anchor, no ballot): a single rollback breaks Raft safety (INV-8..11)', () => {
-    const kinds = ['Crash', 'Rollback', 'Partition', 'Heal'] as const;
-    const shape = testShape({
-      sizes: [3],
-      faultWindowMs: 2000,
-      maxFaults: 12,
-      rollbackReplicas: () => 1,
-      clients: false,
-      kinds,
-    });
-    hunt('trust-host-storage', 'trust-host-storage', shape, 300, ['INV-8', 'INV-9', 'INV-10', 'INV-11']);
-  }, HUNT_TIMEOUT);
+  test(
+    'host storage trusted (no anchor, no ballot): a single rollback breaks Raft safety (INV-8..11)',
+    () => {
+      const kinds = ['Crash', 'Rollback', 'Partition', 'Heal'] as const;
+      const shape = testShape({
+        sizes: [3],
+        faultWindowMs: 2000,
+        maxFaults: 12,
+        rollbackReplicas: () => 1,
+        clients: false,
+        kinds,
+      });
+      hunt('trust-host-storage', 'trust-host-storage', shape, 300, ['INV-8', 'INV-9', 'INV-10', 'INV-11']);
+    },
+    HUNT_TIMEOUT,
+  );
 
-  test('rollback of f + 1 replicas, beyond the bound: the fleet halts and the liveness check reports it', () => {
-    const beyond = (n: number) => f(n) + 1;
-    const shape = testShape({
-      sizes: [3, 5],
-      faultWindowMs: 1500,
-      maxFaults: 8,
-      rollbackReplicas: beyond,
-      clients: false,
-      kinds: ['Rollback'],
-    });
-    hunt('rollback of f+1', undefined, shape, 300, ['LIVENESS'], 3000);
-  }, HUNT_TIMEOUT);
+  test(
+    'rollback of f + 1 replicas, beyond the bound: the fleet halts and the liveness check reports it',
+    () => {
+      const beyond = (n: number) => f(n) + 1;
+      const shape = testShape({
+        sizes: [3, 5],
+        faultWindowMs: 1500,
+        maxFaults: 8,
+        rollbackReplicas: beyond,
+        clients: false,
+        kinds: ['Rollback'],
+      });
+      hunt('rollback of f+1', undefined, shape, 300, ['LIVENESS'], 3000);
+    },
+    HUNT_TIMEOUT,
+  );
 });

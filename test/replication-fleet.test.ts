@@ -27,7 +27,14 @@ import { memoryFleets } from '../src/scenarios/fleets.ts';
 const memory = memoryFleets('bkv-fleet-test');
 
 function fleetOf(n: number, seed: string, network = {}, rules?: ReplicaRules) {
-  return new SimFleet({ hsms: memory.hsms(n), labels: memory.labels, config: memory.config, seed, network, ...(rules && { rules }) });
+  return new SimFleet({
+    hsms: memory.hsms(n),
+    labels: memory.labels,
+    config: memory.config,
+    seed,
+    network,
+    ...(rules && { rules }),
+  });
 }
 
 const owner = (startAt = 0) => ({
@@ -63,7 +70,10 @@ describe('a fleet without faults', () => {
     const s: Scenario = {
       seed: 'replay',
       n: 5,
-      faults: [{ at: 400, fault: { type: 'Crash', replica: 1 } }, { at: 900, fault: { type: 'Partition', groups: [[0, 2]] } }],
+      faults: [
+        { at: 400, fault: { type: 'Crash', replica: 1 } },
+        { at: 900, fault: { type: 'Partition', groups: [[0, 2]] } },
+      ],
       clients: [owner(50)],
       network: { dropRate: 0.05, maxDelayMs: 12 },
       faultWindowMs: 1500,
@@ -111,7 +121,9 @@ describe('G1: a KE2 leaves only after its guess is committed at a majority', () 
     }
     for (const k of fleet.ke2Log) expect(k.sealedOn).toBeGreaterThanOrEqual(3);
     const mean = hops.reduce((a, b) => a + b, 0) / hops.length;
-    console.log(`[replication] message delays between replicas per committed guess (5 replicas, one client): mean ${mean.toFixed(2)}, min ${Math.min(...hops)}, max ${Math.max(...hops)}`);
+    console.log(
+      `[replication] message delays between replicas per committed guess (5 replicas, one client): mean ${mean.toFixed(2)}, min ${Math.min(...hops)}, max ${Math.max(...hops)}`,
+    );
     expect(Math.min(...hops)).toBeGreaterThanOrEqual(2); // AppendEntries, then a majority's answers
   });
 });
@@ -127,7 +139,8 @@ describe('untrusted hosts: rollback', () => {
     fleet.runFor(200); // followers learn the commit index
     return { fleet, client, relay };
   }
-  const attempts = (fleet: SimFleet) => fleet.replicas().map((r) => r.state?.node.vault.records[toHex(utf8('alice'))]?.attemptsUsed);
+  const attempts = (fleet: SimFleet) =>
+    fleet.replicas().map((r) => r.state?.node.vault.records[toHex(utf8('alice'))]?.attemptsUsed);
 
   test('rolling back f replicas, the leader among them, to nothing loses no registration and refunds no guess', async () => {
     const { fleet, client } = await prepared(5, 'rollback-f');
@@ -177,19 +190,47 @@ describe('untrusted hosts: rollback', () => {
 
 describe('batching and authentication', () => {
   test('under load, one AppendEntries carries many operations', () => {
-    const clients = Array.from({ length: 24 }, (_, i) => ({ name: `c${i}`, credential: `u${i}`, startAt: 300, ops: [{ kind: 'register' as const, password: 'p', key: `K${i}`, limit: 3 }] }));
-    const loaded = runScenario({ seed: 'batch', n: 5, faults: [], clients, faultWindowMs: 600, network: { minDelayMs: 5, maxDelayMs: 10 } }, memory);
+    const clients = Array.from({ length: 24 }, (_, i) => ({
+      name: `c${i}`,
+      credential: `u${i}`,
+      startAt: 300,
+      ops: [{ kind: 'register' as const, password: 'p', key: `K${i}`, limit: 3 }],
+    }));
+    const loaded = runScenario(
+      { seed: 'batch', n: 5, faults: [], clients, faultWindowMs: 600, network: { minDelayMs: 5, maxDelayMs: 10 } },
+      memory,
+    );
     expect(loaded.violation).toBeNull();
-    const single = runScenario({ seed: 'batch', n: 5, faults: [], clients: clients.slice(0, 1), faultWindowMs: 600, network: { minDelayMs: 5, maxDelayMs: 10 } }, memory);
+    const single = runScenario(
+      {
+        seed: 'batch',
+        n: 5,
+        faults: [],
+        clients: clients.slice(0, 1),
+        faultWindowMs: 600,
+        network: { minDelayMs: 5, maxDelayMs: 10 },
+      },
+      memory,
+    );
     const batch = (r: typeof loaded) => r.stats.entriesShipped / r.stats.appendsWithEntries;
-    const savesPerEntry = (r: typeof loaded) => r.stats.persists / r.fleet.replica(r.fleet.leader()!).state!.raft.durable.log.length;
-    console.log(`[replication] entries per AppendEntries: ${batch(single).toFixed(2)} with 1 client, ${batch(loaded).toFixed(2)} with 24; sealed saves per log entry (5 replicas): ${savesPerEntry(single).toFixed(2)} vs ${savesPerEntry(loaded).toFixed(2)}`);
+    const savesPerEntry = (r: typeof loaded) =>
+      r.stats.persists / r.fleet.replica(r.fleet.leader()!).state!.raft.durable.log.length;
+    console.log(
+      `[replication] entries per AppendEntries: ${batch(single).toFixed(2)} with 1 client, ${batch(loaded).toFixed(2)} with 24; sealed saves per log entry (5 replicas): ${savesPerEntry(single).toFixed(2)} vs ${savesPerEntry(loaded).toFixed(2)}`,
+    );
     expect(batch(loaded)).toBeGreaterThan(batch(single));
     expect(savesPerEntry(loaded)).toBeLessThan(savesPerEntry(single));
   });
 
   test('altered and misdirected replica messages are refused; the fleet stays safe and live', () => {
-    const s: Scenario = { seed: 'tamper', n: 5, faults: [], clients: [owner(100)], faultWindowMs: 2000, network: { tamperRate: 0.3 } };
+    const s: Scenario = {
+      seed: 'tamper',
+      n: 5,
+      faults: [],
+      clients: [owner(100)],
+      faultWindowMs: 2000,
+      network: { tamperRate: 0.3 },
+    };
     const r = runScenario(s, memory);
     expect(r.violation).toBeNull();
     expect(r.stats.tampered).toBeGreaterThan(10);
@@ -237,7 +278,9 @@ describe('SoftHSM-backed fleets (tokens bkv-5 .. bkv-9)', () => {
     const t0 = performance.now();
     const r = runScenario(s, { hsms, labels, config });
     const ms = performance.now() - t0;
-    console.log(`[replication] SoftHSM fleet of ${n}: ${r.stats.steps} steps, ${r.stats.persists} sealed saves (anchor and ballot in the tokens), ${ms.toFixed(0)} ms, ${((r.stats.steps / ms) * 1000).toFixed(0)} steps/s`);
+    console.log(
+      `[replication] SoftHSM fleet of ${n}: ${r.stats.steps} steps, ${r.stats.persists} sealed saves (anchor and ballot in the tokens), ${ms.toFixed(0)} ms, ${((r.stats.steps / ms) * 1000).toFixed(0)} steps/s`,
+    );
     if (r.violation) console.log(describeSchedule(s));
     expect(r.violation).toBeNull();
     expect(r.stats.rollbacksDetected).toBe(1);

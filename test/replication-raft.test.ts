@@ -11,7 +11,14 @@ import { MemoryHsm } from '../src/hsm/memory.ts';
 import { initialNode } from '../src/vault/node.ts';
 import type { Command, VaultState } from '../src/vault/records.ts';
 import { MemoryHostStorage, type Version } from '../src/vault/storage.ts';
-import { type Persistence, SEALED_PERSISTENCE, decodeBallot, encodeBallot, persistDurable, readAnchor } from '../src/replication/durable.ts';
+import {
+  type Persistence,
+  SEALED_PERSISTENCE,
+  decodeBallot,
+  encodeBallot,
+  persistDurable,
+  readAnchor,
+} from '../src/replication/durable.ts';
 import { TRUST_HOST_STORAGE, VERSION_REUSE, VOTE_NOT_PERSISTED } from '../src/broken/persistence.ts';
 import { commitAtHalf } from '../src/broken/replica.ts';
 import { hsmView } from '../src/hsm/hsm.ts';
@@ -51,7 +58,10 @@ const msg = <T extends M['type']>(step: RaftStep<string>, to: number, type: T): 
   return out.message as Extract<M, { type: T }>;
 };
 const entries = (...terms: number[]): Entry<string>[] => terms.map((term, i) => ({ term, command: `c${i + 1}` }));
-const withLog = (s: S, log: readonly Entry<string>[], term = log.at(-1)?.term ?? 0): S => ({ ...s, durable: { ...s.durable, log, currentTerm: term } });
+const withLog = (s: S, log: readonly Entry<string>[], term = log.at(-1)?.term ?? 0): S => ({
+  ...s,
+  durable: { ...s.durable, log, currentTerm: term },
+});
 
 /** Elects replica 0 of an n-fleet by delivering RequestVote and the answers; returns every state. */
 function elect(n: number): S[] {
@@ -74,7 +84,12 @@ describe('elections (Raft §5.2)', () => {
     expect(t.state.role).toBe('candidate');
     expect(t.state.durable).toMatchObject({ currentTerm: 1, votedFor: 1 });
     expect(t.messages.map((m) => m.to).sort()).toEqual([0, 2, 3, 4]);
-    expect(msg(t, 0, 'RequestVoteRequest')).toEqual({ type: 'RequestVoteRequest', term: 1, lastLogIndex: 0, lastLogTerm: 0 });
+    expect(msg(t, 0, 'RequestVoteRequest')).toEqual({
+      type: 'RequestVoteRequest',
+      term: 1,
+      lastLogIndex: 0,
+      lastLogTerm: 0,
+    });
   });
 
   test('a fleet of one elects itself at once and commits its no-op', () => {
@@ -85,7 +100,12 @@ describe('elections (Raft §5.2)', () => {
 
   test('a vote is granted once per term: again to the same candidate (a duplicate), never to another', () => {
     const v = initialRaftState<string>(cfg(1));
-    const ask: Extract<M, { type: 'RequestVoteRequest' }> = { type: 'RequestVoteRequest', term: 1, lastLogIndex: 0, lastLogTerm: 0 };
+    const ask: Extract<M, { type: 'RequestVoteRequest' }> = {
+      type: 'RequestVoteRequest',
+      term: 1,
+      lastLogIndex: 0,
+      lastLogTerm: 0,
+    };
     const a = handleRequestVoteRequest(v, 0, ask);
     expect(msg(a, 0, 'RequestVoteResponse').voteGranted).toBe(true);
     expect(a.state.durable.votedFor).toBe(0);
@@ -97,14 +117,34 @@ describe('elections (Raft §5.2)', () => {
 
   test('no vote for a stale term, nor for a log less up-to-date than the voter (§5.4.1)', () => {
     const voter = withLog(initialRaftState<string>(cfg(1)), entries(1, 2), 2);
-    const stale = handleRequestVoteRequest(voter, 0, { type: 'RequestVoteRequest', term: 1, lastLogIndex: 9, lastLogTerm: 1 });
+    const stale = handleRequestVoteRequest(voter, 0, {
+      type: 'RequestVoteRequest',
+      term: 1,
+      lastLogIndex: 9,
+      lastLogTerm: 1,
+    });
     expect(msg(stale, 0, 'RequestVoteResponse')).toEqual({ type: 'RequestVoteResponse', term: 2, voteGranted: false });
-    const olderTerm = handleRequestVoteRequest(voter, 0, { type: 'RequestVoteRequest', term: 3, lastLogIndex: 9, lastLogTerm: 1 });
+    const olderTerm = handleRequestVoteRequest(voter, 0, {
+      type: 'RequestVoteRequest',
+      term: 3,
+      lastLogIndex: 9,
+      lastLogTerm: 1,
+    });
     expect(msg(olderTerm, 0, 'RequestVoteResponse').voteGranted).toBe(false);
     expect(olderTerm.state.durable).toMatchObject({ currentTerm: 3, votedFor: null }); // the term is adopted anyway
-    const shorter = handleRequestVoteRequest(voter, 0, { type: 'RequestVoteRequest', term: 3, lastLogIndex: 1, lastLogTerm: 2 });
+    const shorter = handleRequestVoteRequest(voter, 0, {
+      type: 'RequestVoteRequest',
+      term: 3,
+      lastLogIndex: 1,
+      lastLogTerm: 2,
+    });
     expect(msg(shorter, 0, 'RequestVoteResponse').voteGranted).toBe(false);
-    const asGood = handleRequestVoteRequest(voter, 0, { type: 'RequestVoteRequest', term: 3, lastLogIndex: 2, lastLogTerm: 2 });
+    const asGood = handleRequestVoteRequest(voter, 0, {
+      type: 'RequestVoteRequest',
+      term: 3,
+      lastLogIndex: 2,
+      lastLogTerm: 2,
+    });
     expect(msg(asGood, 0, 'RequestVoteResponse').voteGranted).toBe(true);
   });
 
@@ -119,7 +159,11 @@ describe('elections (Raft §5.2)', () => {
   test('a majority of votes makes a leader, which appends a no-op and sends it; a duplicate vote counts once', () => {
     const n = 5;
     let c = onElectionTimeout(initialRaftState<string>(cfg(0, n))).state;
-    const yes: Extract<M, { type: 'RequestVoteResponse' }> = { type: 'RequestVoteResponse', term: 1, voteGranted: true };
+    const yes: Extract<M, { type: 'RequestVoteResponse' }> = {
+      type: 'RequestVoteResponse',
+      term: 1,
+      voteGranted: true,
+    };
     c = handleRequestVoteResponse(c, 1, yes).state;
     c = handleRequestVoteResponse(c, 1, yes).state;
     expect(c.role).toBe('candidate'); // 2 distinct votes of 5: not yet
@@ -127,19 +171,34 @@ describe('elections (Raft §5.2)', () => {
     expect(won.state.role).toBe('leader');
     expect(won.state.durable.log).toEqual([{ term: 1, command: null }]);
     expect(won.messages).toHaveLength(n - 1);
-    expect(msg(won, 3, 'AppendEntriesRequest')).toMatchObject({ term: 1, prevLogIndex: 0, entries: [{ term: 1, command: null }] });
+    expect(msg(won, 3, 'AppendEntriesRequest')).toMatchObject({
+      term: 1,
+      prevLogIndex: 0,
+      entries: [{ term: 1, command: null }],
+    });
   });
 
   test('a higher term in any message makes a leader or candidate step down', () => {
     const [leader] = elect(3);
-    const t = handleAppendEntriesResponse(leader!, 1, { type: 'AppendEntriesResponse', term: 7, success: false, matchIndex: 0, lastLogIndex: 0, recoveryNonce: null });
+    const t = handleAppendEntriesResponse(leader!, 1, {
+      type: 'AppendEntriesResponse',
+      term: 7,
+      success: false,
+      matchIndex: 0,
+      lastLogIndex: 0,
+      recoveryNonce: null,
+    });
     expect(t.state).toMatchObject({ role: 'follower', leader: null, durable: { currentTerm: 7, votedFor: null } });
   });
 
   test('a candidate asks again, on its heartbeat, the peers that have not granted', () => {
     let c = onElectionTimeout(initialRaftState<string>(cfg(0, 5))).state;
     c = handleRequestVoteResponse(c, 3, { type: 'RequestVoteResponse', term: 1, voteGranted: true }).state;
-    expect(onHeartbeat(c).messages.map((m) => m.to).sort()).toEqual([1, 2, 4]);
+    expect(
+      onHeartbeat(c)
+        .messages.map((m) => m.to)
+        .sort(),
+    ).toEqual([1, 2, 4]);
   });
 
   test('fleet sizes: odd, 1..9', () => {
@@ -152,23 +211,71 @@ describe('elections (Raft §5.2)', () => {
 describe('log replication and commitment (Raft §5.3, §5.4)', () => {
   test('a follower refuses an AppendEntries whose previous entry it lacks, with a hint; a stale term is refused', () => {
     const f = withLog(initialRaftState<string>(cfg(1)), entries(1, 1), 1);
-    const gap = handleAppendEntriesRequest(f, 0, { type: 'AppendEntriesRequest', term: 1, prevLogIndex: 5, prevLogTerm: 1, entries: [], leaderCommit: 0, leaderLastIndex: 5, recoveryNonce: null });
+    const gap = handleAppendEntriesRequest(f, 0, {
+      type: 'AppendEntriesRequest',
+      term: 1,
+      prevLogIndex: 5,
+      prevLogTerm: 1,
+      entries: [],
+      leaderCommit: 0,
+      leaderLastIndex: 5,
+      recoveryNonce: null,
+    });
     expect(msg(gap, 0, 'AppendEntriesResponse')).toMatchObject({ success: false, lastLogIndex: 2 });
-    const mismatch = handleAppendEntriesRequest(f, 0, { type: 'AppendEntriesRequest', term: 2, prevLogIndex: 2, prevLogTerm: 2, entries: [], leaderCommit: 0, leaderLastIndex: 2, recoveryNonce: null });
+    const mismatch = handleAppendEntriesRequest(f, 0, {
+      type: 'AppendEntriesRequest',
+      term: 2,
+      prevLogIndex: 2,
+      prevLogTerm: 2,
+      entries: [],
+      leaderCommit: 0,
+      leaderLastIndex: 2,
+      recoveryNonce: null,
+    });
     expect(msg(mismatch, 0, 'AppendEntriesResponse')).toMatchObject({ success: false, lastLogIndex: 1 });
     const newer = withLog(f, f.durable.log, 3);
-    const stale = handleAppendEntriesRequest(newer, 0, { type: 'AppendEntriesRequest', term: 2, prevLogIndex: 0, prevLogTerm: 0, entries: entries(2), leaderCommit: 1, leaderLastIndex: 1, recoveryNonce: null });
+    const stale = handleAppendEntriesRequest(newer, 0, {
+      type: 'AppendEntriesRequest',
+      term: 2,
+      prevLogIndex: 0,
+      prevLogTerm: 0,
+      entries: entries(2),
+      leaderCommit: 1,
+      leaderLastIndex: 1,
+      recoveryNonce: null,
+    });
     expect(msg(stale, 0, 'AppendEntriesResponse')).toMatchObject({ term: 3, success: false });
     expect(stale.state).toBe(newer);
   });
 
   test('a conflicting suffix is replaced; an old, duplicated AppendEntries removes nothing', () => {
     const f = withLog(initialRaftState<string>(cfg(1)), [...entries(1, 1), { term: 1, command: 'stale' }], 1);
-    const leaderEntries: Entry<string>[] = [{ term: 2, command: 'new3' }, { term: 2, command: 'new4' }];
-    const t = handleAppendEntriesRequest(f, 0, { type: 'AppendEntriesRequest', term: 2, prevLogIndex: 2, prevLogTerm: 1, entries: leaderEntries, leaderCommit: 3, leaderLastIndex: 4, recoveryNonce: null });
+    const leaderEntries: Entry<string>[] = [
+      { term: 2, command: 'new3' },
+      { term: 2, command: 'new4' },
+    ];
+    const t = handleAppendEntriesRequest(f, 0, {
+      type: 'AppendEntriesRequest',
+      term: 2,
+      prevLogIndex: 2,
+      prevLogTerm: 1,
+      entries: leaderEntries,
+      leaderCommit: 3,
+      leaderLastIndex: 4,
+      recoveryNonce: null,
+    });
     expect(t.state.durable.log.map((e) => e.command)).toEqual(['c1', 'c2', 'new3', 'new4']);
     expect(t.committed.map((c) => c.index)).toEqual([1, 2, 3]); // min(leaderCommit, last new entry)
-    const old = handleAppendEntriesRequest(t.state, 0, { type: 'AppendEntriesRequest', term: 2, prevLogIndex: 2, prevLogTerm: 1, entries: leaderEntries.slice(0, 1), leaderCommit: 1, leaderLastIndex: 3, recoveryNonce: null });
+    const old = handleAppendEntriesRequest(t.state, 0, {
+      type: 'AppendEntriesRequest',
+      term: 2,
+      prevLogIndex: 2,
+      prevLogTerm: 1,
+      entries: leaderEntries.slice(0, 1),
+      leaderCommit: 1,
+      leaderLastIndex: 3,
+      recoveryNonce: null,
+    });
     expect(old.state.durable.log).toBe(t.state.durable.log);
     expect(old.committed).toEqual([]);
   });
@@ -177,7 +284,14 @@ describe('log replication and commitment (Raft §5.3, §5.4)', () => {
     const n = 5;
     let L = elect(n)[0]!;
     L = proposeCommands(L, ['x']).state;
-    const ack = (match: number): Extract<M, { type: 'AppendEntriesResponse' }> => ({ type: 'AppendEntriesResponse', term: 1, success: true, matchIndex: match, lastLogIndex: match, recoveryNonce: null });
+    const ack = (match: number): Extract<M, { type: 'AppendEntriesResponse' }> => ({
+      type: 'AppendEntriesResponse',
+      term: 1,
+      success: true,
+      matchIndex: match,
+      lastLogIndex: match,
+      recoveryNonce: null,
+    });
     const one = handleAppendEntriesResponse(L, 1, ack(2));
     expect(one.state.commitIndex).toBe(0); // 2 of 5
     const two = handleAppendEntriesResponse(one.state, 2, ack(2));
@@ -192,7 +306,14 @@ describe('log replication and commitment (Raft §5.3, §5.4)', () => {
     let L = elect(5)[0]!;
     L = { ...L, config: { ...L.config, commitQuorum: commitAtHalf(5) } };
     L = proposeCommands(L, ['x']).state;
-    const one = handleAppendEntriesResponse(L, 1, { type: 'AppendEntriesResponse', term: 1, success: true, matchIndex: 2, lastLogIndex: 2, recoveryNonce: null });
+    const one = handleAppendEntriesResponse(L, 1, {
+      type: 'AppendEntriesResponse',
+      term: 1,
+      success: true,
+      matchIndex: 2,
+      lastLogIndex: 2,
+      recoveryNonce: null,
+    });
     expect(one.state.commitIndex).toBe(2);
   });
 
@@ -202,9 +323,23 @@ describe('log replication and commitment (Raft §5.3, §5.4)', () => {
     L = onElectionTimeout(L).state; // term 3
     L = handleRequestVoteResponse(L, 1, { type: 'RequestVoteResponse', term: 3, voteGranted: true }).state;
     expect(L.durable.log.map((e) => e.term)).toEqual([1, 2, 3]); // the no-op of term 3 at index 3
-    const partial = handleAppendEntriesResponse(L, 1, { type: 'AppendEntriesResponse', term: 3, success: true, matchIndex: 2, lastLogIndex: 2, recoveryNonce: null });
+    const partial = handleAppendEntriesResponse(L, 1, {
+      type: 'AppendEntriesResponse',
+      term: 3,
+      success: true,
+      matchIndex: 2,
+      lastLogIndex: 2,
+      recoveryNonce: null,
+    });
     expect(partial.state.commitIndex).toBe(0); // index 2 is on 2 of 3, but of term 2
-    const full = handleAppendEntriesResponse(partial.state, 1, { type: 'AppendEntriesResponse', term: 3, success: true, matchIndex: 3, lastLogIndex: 3, recoveryNonce: null });
+    const full = handleAppendEntriesResponse(partial.state, 1, {
+      type: 'AppendEntriesResponse',
+      term: 3,
+      success: true,
+      matchIndex: 3,
+      lastLogIndex: 3,
+      recoveryNonce: null,
+    });
     expect(full.state.commitIndex).toBe(3);
   });
 
@@ -214,15 +349,36 @@ describe('log replication and commitment (Raft §5.3, §5.4)', () => {
     const p1 = proposeCommands(L, ['a']);
     expect(p1.messages.filter((m) => m.to === 1)).toEqual([]); // busy: waits
     L = proposeCommands(proposeCommands(p1.state, ['b', 'c']).state, ['d']).state;
-    const answered = handleAppendEntriesResponse(L, 1, { type: 'AppendEntriesResponse', term: 1, success: true, matchIndex: 1, lastLogIndex: 1, recoveryNonce: null });
+    const answered = handleAppendEntriesResponse(L, 1, {
+      type: 'AppendEntriesResponse',
+      term: 1,
+      success: true,
+      matchIndex: 1,
+      lastLogIndex: 1,
+      recoveryNonce: null,
+    });
     expect(msg(answered, 1, 'AppendEntriesRequest').entries.map((e) => e.command)).toEqual(['a', 'b', 'c', 'd']);
   });
 
   test('a follower whose log was rolled back below what it acknowledged no longer counts for it', () => {
     let L = elect(3)[0]!;
-    L = handleAppendEntriesResponse(L, 1, { type: 'AppendEntriesResponse', term: 1, success: true, matchIndex: 1, lastLogIndex: 1, recoveryNonce: null }).state;
+    L = handleAppendEntriesResponse(L, 1, {
+      type: 'AppendEntriesResponse',
+      term: 1,
+      success: true,
+      matchIndex: 1,
+      lastLogIndex: 1,
+      recoveryNonce: null,
+    }).state;
     expect(L.leader!.matchIndex[1]).toBe(1);
-    const t = handleAppendEntriesResponse(L, 1, { type: 'AppendEntriesResponse', term: 1, success: false, matchIndex: 0, lastLogIndex: 0, recoveryNonce: 'n' });
+    const t = handleAppendEntriesResponse(L, 1, {
+      type: 'AppendEntriesResponse',
+      term: 1,
+      success: false,
+      matchIndex: 0,
+      lastLogIndex: 0,
+      recoveryNonce: 'n',
+    });
     expect(t.state.leader!).toMatchObject({ matchIndex: [0, 0, 0], nextIndex: [1, 1, 1] });
     expect(msg(t, 1, 'AppendEntriesRequest')).toMatchObject({ prevLogIndex: 0, recoveryNonce: 'n' });
   });
@@ -230,8 +386,18 @@ describe('log replication and commitment (Raft §5.3, §5.4)', () => {
 
 describe('recovery after a rollback: the recovery nonce', () => {
   const leaderLog = entries(1, 1, 1);
-  const recovering = () => restartRaft<string>(cfg(1), { currentTerm: 1, votedFor: 0, log: [], recovering: true }, 'fresh');
-  const append = (nonce: string | null, last = 3): Extract<M, { type: 'AppendEntriesRequest' }> => ({ type: 'AppendEntriesRequest', term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: leaderLog, leaderCommit: 3, leaderLastIndex: last, recoveryNonce: nonce });
+  const recovering = () =>
+    restartRaft<string>(cfg(1), { currentTerm: 1, votedFor: 0, log: [], recovering: true }, 'fresh');
+  const append = (nonce: string | null, last = 3): Extract<M, { type: 'AppendEntriesRequest' }> => ({
+    type: 'AppendEntriesRequest',
+    term: 1,
+    prevLogIndex: 0,
+    prevLogTerm: 0,
+    entries: leaderLog,
+    leaderCommit: 3,
+    leaderLastIndex: last,
+    recoveryNonce: nonce,
+  });
 
   test('a recovering replica reports its nonce in every answer', () => {
     const t = handleAppendEntriesRequest(recovering(), 0, append(null));
@@ -261,7 +427,12 @@ describe('sealed durable state and the ballot (durable.ts)', () => {
     const hsm = MemoryHsm.create('d', rng);
     hsm.generateKey('seal', 'aes256gcm');
     const s = { hsm, sealLabel: 'seal', storage: new MemoryHostStorage() };
-    return { rng, s, load: () => persistence.load<string>(s, rng), persist: (v: Version, d: Durable<string>) => persistence.persist(s, v, d, rng) };
+    return {
+      rng,
+      s,
+      load: () => persistence.load<string>(s, rng),
+      persist: (v: Version, d: Durable<string>) => persistence.persist(s, v, d, rng),
+    };
   }
   const d1: Durable<string> = { currentTerm: 3, votedFor: 2, log: entries(1, 3), recovering: false };
   const d2: Durable<string> = { currentTerm: 4, votedFor: null, log: entries(1, 3, 4), recovering: false };
@@ -290,7 +461,10 @@ describe('sealed durable state and the ballot (durable.ts)', () => {
     const { s, load, persist } = store();
     persist(persist(LIFE, d1), { ...d2, votedFor: 1 });
     s.storage.rollback(1);
-    expect(load()).toMatchObject({ rolledBack: true, durable: { currentTerm: 4, votedFor: 1, log: [], recovering: true } });
+    expect(load()).toMatchObject({
+      rolledBack: true,
+      durable: { currentTerm: 4, votedFor: 1, log: [], recovering: true },
+    });
     s.storage.rollback(s.storage.history.length);
     expect(s.storage.load()).toBeNull();
     expect(load()).toMatchObject({ rolledBack: true, durable: { currentTerm: 4, votedFor: 1, recovering: true } });
@@ -309,7 +483,10 @@ describe('sealed durable state and the ballot (durable.ts)', () => {
     expect(life2).toMatchObject({ rolledBack: false, durable: d1 });
     persist(life2.version, { ...d2, votedFor: 2 }); // (2.1): another vote in term 4, anchored
     s.storage.present(orphan); // the host swaps the orphan back in
-    expect(load()).toMatchObject({ rolledBack: true, durable: { currentTerm: 4, votedFor: 2, log: [], recovering: true } });
+    expect(load()).toMatchObject({
+      rolledBack: true,
+      durable: { currentTerm: 4, votedFor: 2, log: [], recovering: true },
+    });
   });
 
   test('the broken variant version-reuse lets the host choose between two blobs of one version', () => {
@@ -329,7 +506,10 @@ describe('sealed durable state and the ballot (durable.ts)', () => {
     persist(persist(load().version, d1), { ...d2, votedFor: 1 });
     const blob = s.storage.load()!;
     s.storage.save(Uint8Array.from(blob, (b, i) => (i === blob.length - 1 ? b ^ 1 : b)));
-    expect(load()).toMatchObject({ rolledBack: true, durable: { currentTerm: 4, votedFor: 1, log: [], recovering: true } });
+    expect(load()).toMatchObject({
+      rolledBack: true,
+      durable: { currentTerm: 4, votedFor: 1, log: [], recovering: true },
+    });
     // the recovering state is resealed as life 2's first save: the anchor moves past every earlier blob
     expect(readAnchor(s)).toBe(2n * LIFE + 1n);
     const foreign = MemoryHsm.create('d', seededRng('another replica'));
@@ -400,8 +580,17 @@ describe('authenticated peer messages (peer-auth.ts)', () => {
   test('a sealed message opens at its addressee', () => {
     expect(open(2, sealPeerMessage(hsm, 'mac', 1, 2, m))).toEqual(m);
     const append: RaftMessage<Command> = {
-      type: 'AppendEntriesRequest', term: 2, prevLogIndex: 1, prevLogTerm: 1, leaderCommit: 1, leaderLastIndex: 3, recoveryNonce: null,
-      entries: [{ term: 2, command: null }, { term: 2, command: { type: 'ConsumeGuess', credentialId: 'ab', sessionId: '01', generation: 1, at: 12.5 } }],
+      type: 'AppendEntriesRequest',
+      term: 2,
+      prevLogIndex: 1,
+      prevLogTerm: 1,
+      leaderCommit: 1,
+      leaderLastIndex: 3,
+      recoveryNonce: null,
+      entries: [
+        { term: 2, command: null },
+        { term: 2, command: { type: 'ConsumeGuess', credentialId: 'ab', sessionId: '01', generation: 1, at: 12.5 } },
+      ],
     };
     expect(open(2, sealPeerMessage(hsm, 'mac', 1, 2, append))).toEqual(append);
   });
@@ -419,7 +608,12 @@ describe('authenticated peer messages (peer-auth.ts)', () => {
 
   test('an authentic body that is not a RaftMessage of vault commands is refused with MalformedMessage', () => {
     // what a key holder with a bug could send: any body, with a valid MAC (spec ch. 6 §6.5)
-    const sealBody = (body: string): PeerEnvelope => ({ from: 1, to: 2, body, mac: hsm.hmac('mac', concat(utf8('bkv/raft/v1'), Uint8Array.of(1), Uint8Array.of(2), utf8(body))) });
+    const sealBody = (body: string): PeerEnvelope => ({
+      from: 1,
+      to: 2,
+      body,
+      mac: hsm.hmac('mac', concat(utf8('bkv/raft/v1'), Uint8Array.of(1), Uint8Array.of(2), utf8(body))),
+    });
     expect(open(2, sealBody(JSON.stringify(m)))).toEqual(m); // the test's own MAC input is the real one
     const bad = [
       'not json',
@@ -428,11 +622,40 @@ describe('authenticated peer messages (peer-auth.ts)', () => {
       JSON.stringify({ ...m, term: -1 }),
       JSON.stringify({ ...m, voteGranted: 'yes' }),
       JSON.stringify({ type: 'Gossip', term: 1 }),
-      JSON.stringify({ type: 'AppendEntriesRequest', term: 1, prevLogIndex: 0, prevLogTerm: 0, leaderCommit: 0, leaderLastIndex: 0, recoveryNonce: null, entries: [{ term: 1, command: { type: 'Reset', credentialId: 'ab' } }] }),
-      JSON.stringify({ type: 'AppendEntriesRequest', term: 1, prevLogIndex: 0, prevLogTerm: 0, leaderCommit: 0, leaderLastIndex: 0, recoveryNonce: null, entries: [{ term: 1, command: { type: 'Delete', credentialId: 'AB' } }] }),
-      JSON.stringify({ type: 'AppendEntriesResponse', term: 1, success: true, matchIndex: 0, lastLogIndex: 0, recoveryNonce: 7 }),
+      JSON.stringify({
+        type: 'AppendEntriesRequest',
+        term: 1,
+        prevLogIndex: 0,
+        prevLogTerm: 0,
+        leaderCommit: 0,
+        leaderLastIndex: 0,
+        recoveryNonce: null,
+        entries: [{ term: 1, command: { type: 'Reset', credentialId: 'ab' } }],
+      }),
+      JSON.stringify({
+        type: 'AppendEntriesRequest',
+        term: 1,
+        prevLogIndex: 0,
+        prevLogTerm: 0,
+        leaderCommit: 0,
+        leaderLastIndex: 0,
+        recoveryNonce: null,
+        entries: [{ term: 1, command: { type: 'Delete', credentialId: 'AB' } }],
+      }),
+      JSON.stringify({
+        type: 'AppendEntriesResponse',
+        term: 1,
+        success: true,
+        matchIndex: 0,
+        lastLogIndex: 0,
+        recoveryNonce: 7,
+      }),
     ];
-    for (const body of bad) expect(refusedWith('MalformedMessage', () => open(2, sealBody(body))), body).toBe(true);
+    for (const body of bad)
+      expect(
+        refusedWith('MalformedMessage', () => open(2, sealBody(body))),
+        body,
+      ).toBe(true);
   });
 });
 
@@ -456,8 +679,18 @@ describe('the replica answers clients only when it serves (replica.ts)', () => {
 describe('the safety monitor catches each violation (safety.ts)', () => {
   const e = (term: number, command: Command | null = null): Entry<Command> => ({ term, command });
   const del = (id: string): Command => ({ type: 'Delete', credentialId: id });
-  const raftOf = (log: Entry<Command>[], commitIndex: number, role: 'leader' | 'follower' = 'follower', term = log.at(-1)?.term ?? 0): RaftState<Command> =>
-    ({ ...initialRaftState<Command>(cfg(0)), role, commitIndex, durable: { currentTerm: term, votedFor: null, log, recovering: false } }) as RaftState<Command>;
+  const raftOf = (
+    log: Entry<Command>[],
+    commitIndex: number,
+    role: 'leader' | 'follower' = 'follower',
+    term = log.at(-1)?.term ?? 0,
+  ): RaftState<Command> =>
+    ({
+      ...initialRaftState<Command>(cfg(0)),
+      role,
+      commitIndex,
+      durable: { currentTerm: term, votedFor: null, log, recovering: false },
+    }) as RaftState<Command>;
 
   test('INV-8: two leaders of one term', () => {
     const m = new SafetyMonitor(3);
@@ -498,12 +731,23 @@ describe('the safety monitor catches each violation (safety.ts)', () => {
     const lost = (...keys: string[]) => new Set(keys);
     m.checkKe2(2, 1, [log, log, [], [], []], [lost(), lost(), lost(entryKey(2, 1)), lost(), lost()]);
     // a replica that lost it and holds it again counts once; an entry of another term does not count
-    expect(() => m.checkKe2(2, 1, [log, log, [], [], []], [lost(entryKey(2, 1)), lost(), lost(entryKey(2, 2)), lost(), lost()])).toThrow(/INV-3/);
+    expect(() =>
+      m.checkKe2(2, 1, [log, log, [], [], []], [lost(entryKey(2, 1)), lost(), lost(entryKey(2, 2)), lost(), lost()]),
+    ).toThrow(/INV-3/);
   });
 
   test('INV-7: attempts beyond the limit, or more pending sessions than attempts', () => {
     const m = new SafetyMonitor(3);
-    const record = { status: 'Registered' as const, generation: 1, registrationRecord: 'aa', sealedPayload: 'bb', transcriptHash: 'cc', guessLimit: 2, attemptsUsed: 1, pending: { s1: 0 } };
+    const record = {
+      status: 'Registered' as const,
+      generation: 1,
+      registrationRecord: 'aa',
+      sealedPayload: 'bb',
+      transcriptHash: 'cc',
+      guessLimit: 2,
+      attemptsUsed: 1,
+      pending: { s1: 0 },
+    };
     const ok: VaultState = { records: { aa: record } };
     m.checkRecords(0, ok);
     m.checkRecords(0, initialNode().vault);
@@ -513,7 +757,16 @@ describe('the safety monitor catches each violation (safety.ts)', () => {
 
   test('handleRaftMessage dispatches every message type', () => {
     const [L, f] = elect(3);
-    const req = handleRaftMessage(f!, 0, { type: 'AppendEntriesRequest', term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: L!.durable.log, leaderCommit: 0, leaderLastIndex: 1, recoveryNonce: null });
+    const req = handleRaftMessage(f!, 0, {
+      type: 'AppendEntriesRequest',
+      term: 1,
+      prevLogIndex: 0,
+      prevLogTerm: 0,
+      entries: L!.durable.log,
+      leaderCommit: 0,
+      leaderLastIndex: 1,
+      recoveryNonce: null,
+    });
     expect(req.state.durable.log).toEqual(L!.durable.log);
     expect(handleRaftMessage(L!, 1, msg(req, 0, 'AppendEntriesResponse')).state.leader!.matchIndex[1]).toBe(1);
   });

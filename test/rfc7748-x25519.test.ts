@@ -73,9 +73,9 @@ test('every bad X25519 encoding of the table (src/vectors/elements.ts) is refuse
 /** Keys to try: the table, each u near the low-order values and p, and random keys. */
 const keyArb: fc.Arbitrary<Bytes> = fc.oneof(
   fc.constantFrom(...badElements('curve25519', x25519.getPublicKey(SCALAR)).map((b) => b.bytes)),
-  fc.constantFrom(...X25519_LOW_ORDER_U, P25519, P25519 + 1n, 2n ** 255n - 1n, 9n).chain((u) =>
-    fc.integer({ min: -2, max: 2 }).map((d) => le32((u + BigInt(d) + 2n ** 256n) % 2n ** 256n)),
-  ),
+  fc
+    .constantFrom(...X25519_LOW_ORDER_U, P25519, P25519 + 1n, 2n ** 255n - 1n, 9n)
+    .chain((u) => fc.integer({ min: -2, max: 2 }).map((d) => le32((u + BigInt(d) + 2n ** 256n) % 2n ** 256n))),
   fc.uint8Array({ minLength: 32, maxLength: 32 }),
   fc.uint8Array({ minLength: 32, maxLength: 32 }).map((sk) => x25519.getPublicKey(sk)),
 );

@@ -143,8 +143,20 @@ function oracleVerifyConsistency(mutation: ConsistencyMutation): ConsistencyVeri
 // Helpers.
 // =============================================================================================
 
-type InclusionVerifier = (leafHash: Bytes, index: number, size: number, proof: readonly Bytes[], root: Bytes) => boolean;
-type ConsistencyVerifier = (first: number, second: number, proof: readonly Bytes[], firstRoot: Bytes, secondRoot: Bytes) => boolean;
+type InclusionVerifier = (
+  leafHash: Bytes,
+  index: number,
+  size: number,
+  proof: readonly Bytes[],
+  root: Bytes,
+) => boolean;
+type ConsistencyVerifier = (
+  first: number,
+  second: number,
+  proof: readonly Bytes[],
+  firstRoot: Bytes,
+  secondRoot: Bytes,
+) => boolean;
 
 /** Runs `f`; true if it returns, false if it throws VaultError(code); anything else is rethrown. */
 function accepts(code: ErrorCode, f: () => void): boolean {
@@ -157,7 +169,8 @@ function accepts(code: ErrorCode, f: () => void): boolean {
   }
 }
 const implVerifyInclusion: InclusionVerifier = (...a) => accepts('InclusionProofInvalid', () => verifyInclusion(...a));
-const implVerifyConsistency: ConsistencyVerifier = (...a) => accepts('ConsistencyProofInvalid', () => verifyConsistency(...a));
+const implVerifyConsistency: ConsistencyVerifier = (...a) =>
+  accepts('ConsistencyProofInvalid', () => verifyConsistency(...a));
 
 function expectCode(code: ErrorCode, f: () => unknown): void {
   let caught: unknown;
@@ -286,7 +299,9 @@ describe('edge cases', () => {
     verifyInclusion(LEAF_HASHES[0]!, 0, 1, [], LEAF_HASHES[0]!);
     expectCode('InclusionProofInvalid', () => verifyInclusion(LEAF_HASHES[1]!, 0, 1, [], LEAF_HASHES[0]!));
     // §2.1.3.2 step 4a: sn is already 0, so any proof element fails
-    expectCode('InclusionProofInvalid', () => verifyInclusion(LEAF_HASHES[0]!, 0, 1, [LEAF_HASHES[1]!], LEAF_HASHES[0]!));
+    expectCode('InclusionProofInvalid', () =>
+      verifyInclusion(LEAF_HASHES[0]!, 0, 1, [LEAF_HASHES[1]!], LEAF_HASHES[0]!),
+    );
   });
 
   test('§2.1.3.2 step 1: leaf_index >= tree_size fails, also for the empty tree', () => {
@@ -306,23 +321,39 @@ describe('edge cases', () => {
 
   test('§2.1.3.2 steps 4a and 5: a proof one element too long or too short fails', () => {
     const proof = LOG.getInclusionProof(3, 13);
-    expectCode('InclusionProofInvalid', () => verifyInclusion(LEAF_HASHES[3]!, 3, 13, [...proof, LEAF_HASHES[0]!], ORACLE_ROOTS[13]!));
-    expectCode('InclusionProofInvalid', () => verifyInclusion(LEAF_HASHES[3]!, 3, 13, proof.slice(0, -1), ORACLE_ROOTS[13]!));
+    expectCode('InclusionProofInvalid', () =>
+      verifyInclusion(LEAF_HASHES[3]!, 3, 13, [...proof, LEAF_HASHES[0]!], ORACLE_ROOTS[13]!),
+    );
+    expectCode('InclusionProofInvalid', () =>
+      verifyInclusion(LEAF_HASHES[3]!, 3, 13, proof.slice(0, -1), ORACLE_ROOTS[13]!),
+    );
     // Only step 4a refuses these: leaf 2 of the tree of 4 claimed as leaf 0 of a tree of 2, and
     // leaf 1 of the tree of 2 as leaf 0 of a tree of 1 (without it, the leftover elements would be
     // hashed on as left siblings and reach the right root).
-    expectCode('InclusionProofInvalid', () => verifyInclusion(LEAF_HASHES[2]!, 0, 2, LOG.getInclusionProof(2, 4), ORACLE_ROOTS[4]!));
-    expectCode('InclusionProofInvalid', () => verifyInclusion(LEAF_HASHES[1]!, 0, 1, [LEAF_HASHES[0]!], ORACLE_ROOTS[2]!));
+    expectCode('InclusionProofInvalid', () =>
+      verifyInclusion(LEAF_HASHES[2]!, 0, 2, LOG.getInclusionProof(2, 4), ORACLE_ROOTS[4]!),
+    );
+    expectCode('InclusionProofInvalid', () =>
+      verifyInclusion(LEAF_HASHES[1]!, 0, 1, [LEAF_HASHES[0]!], ORACLE_ROOTS[2]!),
+    );
   });
 
   test('§2.1.4.2 steps 6a and 7: a proof one element too long or too short fails', () => {
     const proof = LOG.getConsistencyProof(5, 13);
-    expectCode('ConsistencyProofInvalid', () => verifyConsistency(5, 13, [...proof, LEAF_HASHES[0]!], ORACLE_ROOTS[5]!, ORACLE_ROOTS[13]!));
-    expectCode('ConsistencyProofInvalid', () => verifyConsistency(5, 13, proof.slice(0, -1), ORACLE_ROOTS[5]!, ORACLE_ROOTS[13]!));
+    expectCode('ConsistencyProofInvalid', () =>
+      verifyConsistency(5, 13, [...proof, LEAF_HASHES[0]!], ORACLE_ROOTS[5]!, ORACLE_ROOTS[13]!),
+    );
+    expectCode('ConsistencyProofInvalid', () =>
+      verifyConsistency(5, 13, proof.slice(0, -1), ORACLE_ROOTS[5]!, ORACLE_ROOTS[13]!),
+    );
     // Only step 6a refuses PROOF(7, D[8]) presented, with the same roots, as a proof from 3 to 4;
     // only the "sn is 0" of step 7 refuses PROOF(1, D[2]) presented as a proof from 1 to 3.
-    expectCode('ConsistencyProofInvalid', () => verifyConsistency(3, 4, LOG.getConsistencyProof(7, 8), ORACLE_ROOTS[7]!, ORACLE_ROOTS[8]!));
-    expectCode('ConsistencyProofInvalid', () => verifyConsistency(1, 3, LOG.getConsistencyProof(1, 2), ORACLE_ROOTS[1]!, ORACLE_ROOTS[2]!));
+    expectCode('ConsistencyProofInvalid', () =>
+      verifyConsistency(3, 4, LOG.getConsistencyProof(7, 8), ORACLE_ROOTS[7]!, ORACLE_ROOTS[8]!),
+    );
+    expectCode('ConsistencyProofInvalid', () =>
+      verifyConsistency(1, 3, LOG.getConsistencyProof(1, 2), ORACLE_ROOTS[1]!, ORACLE_ROOTS[2]!),
+    );
   });
 
   test('tree sizes are not bound by the proofs alone: each must come signed together with its root', () => {
@@ -338,7 +369,9 @@ describe('edge cases', () => {
       expect(LOG.getConsistencyProof(n, n)).toEqual([]);
       verifyConsistency(n, n, [], ORACLE_ROOTS[n]!, ORACLE_ROOTS[n]!);
       expectCode('ConsistencyProofInvalid', () => verifyConsistency(n, n, [], ORACLE_ROOTS[n]!, ORACLE_ROOTS[n - 1]!));
-      expectCode('ConsistencyProofInvalid', () => verifyConsistency(n, n, [ORACLE_ROOTS[n]!], ORACLE_ROOTS[n]!, ORACLE_ROOTS[n]!));
+      expectCode('ConsistencyProofInvalid', () =>
+        verifyConsistency(n, n, [ORACLE_ROOTS[n]!], ORACLE_ROOTS[n]!, ORACLE_ROOTS[n]!),
+      );
     }
   });
 
@@ -348,22 +381,35 @@ describe('edge cases', () => {
   });
 
   test('§2.1.4.2 step 2: when m is a power of two MTH(D[0:m]) is left out of the proof', () => {
-    for (const [m, n] of [[1, 2], [1, 9], [2, 3], [4, 7], [8, 13], [16, 64]] as const) {
+    for (const [m, n] of [
+      [1, 2],
+      [1, 9],
+      [2, 3],
+      [4, 7],
+      [8, 13],
+      [16, 64],
+    ] as const) {
       const proof = LOG.getConsistencyProof(m, n);
       expect(hexes(proof)).not.toContain(toHex(ORACLE_ROOTS[m]!));
       verifyConsistency(m, n, proof, ORACLE_ROOTS[m]!, ORACLE_ROOTS[n]!);
       // sending it anyway makes the proof one element too long
-      expectCode('ConsistencyProofInvalid', () => verifyConsistency(m, n, [ORACLE_ROOTS[m]!, ...proof], ORACLE_ROOTS[m]!, ORACLE_ROOTS[n]!));
+      expectCode('ConsistencyProofInvalid', () =>
+        verifyConsistency(m, n, [ORACLE_ROOTS[m]!, ...proof], ORACLE_ROOTS[m]!, ORACLE_ROOTS[n]!),
+      );
     }
   });
 
   test('first > second fails; first == 0 takes the empty proof and the empty root (outside the RFC)', () => {
-    expectCode('ConsistencyProofInvalid', () => verifyConsistency(7, 3, LOG.getConsistencyProof(3, 7), ORACLE_ROOTS[7]!, ORACLE_ROOTS[3]!));
+    expectCode('ConsistencyProofInvalid', () =>
+      verifyConsistency(7, 3, LOG.getConsistencyProof(3, 7), ORACLE_ROOTS[7]!, ORACLE_ROOTS[3]!),
+    );
     expect(LOG.getConsistencyProof(0, 9)).toEqual([]);
     verifyConsistency(0, 9, [], ORACLE_ROOTS[0]!, ORACLE_ROOTS[9]!);
     verifyConsistency(0, 0, [], ORACLE_ROOTS[0]!, ORACLE_ROOTS[0]!);
     expectCode('ConsistencyProofInvalid', () => verifyConsistency(0, 9, [], ORACLE_ROOTS[1]!, ORACLE_ROOTS[9]!));
-    expectCode('ConsistencyProofInvalid', () => verifyConsistency(0, 9, [ORACLE_ROOTS[9]!], ORACLE_ROOTS[0]!, ORACLE_ROOTS[9]!));
+    expectCode('ConsistencyProofInvalid', () =>
+      verifyConsistency(0, 9, [ORACLE_ROOTS[9]!], ORACLE_ROOTS[0]!, ORACLE_ROOTS[9]!),
+    );
   });
 
   test('sizes beyond 32 bits: the shifts are arithmetic (leaf 2^52 of a tree of 2^52 + 1)', () => {
@@ -374,7 +420,9 @@ describe('edge cases', () => {
     expectCode('InclusionProofInvalid', () => verifyInclusion(leaf, 2 ** 52 - 1, 2 ** 52 + 1, [left], root));
     verifyConsistency(2 ** 52, 2 ** 52 + 1, [leaf], left, root); // PROOF(2^52, D[2^52 + 1]) = [MTH({d(2^52)})]
     expectCode('ConsistencyProofInvalid', () => verifyConsistency(2 ** 52, 2 ** 52 + 1, [leaf], leaf, root));
-    expectCode('InclusionProofInvalid', () => verifyInclusion(leaf, 2 ** 53 - 2, 2 ** 53 - 1, Array(53).fill(leaf), root));
+    expectCode('InclusionProofInvalid', () =>
+      verifyInclusion(leaf, 2 ** 53 - 2, 2 ** 53 - 1, Array(53).fill(leaf), root),
+    );
   });
 
   test('malformed inputs: wrong hash lengths are MalformedMessage, bad numbers and non-arrays InvalidParameter', () => {
@@ -383,7 +431,9 @@ describe('edge cases', () => {
     verifyInclusion(leaf, 2, 6, proof, root);
     expectCode('MalformedMessage', () => verifyInclusion(leaf.subarray(1), 2, 6, proof, root));
     expectCode('MalformedMessage', () => verifyInclusion(leaf, 2, 6, proof, concat(root, ZERO)));
-    expectCode('MalformedMessage', () => verifyInclusion(leaf, 2, 6, [proof[0]!.subarray(0, 31), ...proof.slice(1)], root));
+    expectCode('MalformedMessage', () =>
+      verifyInclusion(leaf, 2, 6, [proof[0]!.subarray(0, 31), ...proof.slice(1)], root),
+    );
     expectCode('InvalidParameter', () => verifyInclusion(leaf, -1, 6, proof, root));
     expectCode('InvalidParameter', () => verifyInclusion(leaf, 2.5, 6, proof, root));
     expectCode('InvalidParameter', () => verifyInclusion(leaf, 2, Number.NaN, proof, root));
@@ -393,7 +443,9 @@ describe('edge cases', () => {
     verifyConsistency(3, 6, cproof, ORACLE_ROOTS[3]!, root);
     expectCode('MalformedMessage', () => verifyConsistency(3, 6, cproof, ORACLE_ROOTS[3]!.subarray(0, 16), root));
     expectCode('MalformedMessage', () => verifyConsistency(3, 6, cproof, ORACLE_ROOTS[3]!, new Uint8Array(0)));
-    expectCode('MalformedMessage', () => verifyConsistency(3, 6, [...cproof.slice(0, -1), concat(cproof.at(-1)!, ONE)], ORACLE_ROOTS[3]!, root));
+    expectCode('MalformedMessage', () =>
+      verifyConsistency(3, 6, [...cproof.slice(0, -1), concat(cproof.at(-1)!, ONE)], ORACLE_ROOTS[3]!, root),
+    );
     expectCode('InvalidParameter', () => verifyConsistency(-3, 6, cproof, ORACLE_ROOTS[3]!, root));
     expectCode('InvalidParameter', () => verifyConsistency(3, 6.5, cproof, ORACLE_ROOTS[3]!, root));
   });
@@ -438,7 +490,16 @@ describe('edge cases', () => {
 // =============================================================================================
 
 describe('Certificate Transparency reference vectors', () => {
-  const entries = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map(fromHex);
+  const entries = [
+    '',
+    '00',
+    '10',
+    '2021',
+    '3031',
+    '40414243',
+    '5051525354555657',
+    '606162636465666768696a6b6c6d6e6f',
+  ].map(fromHex);
   const roots = [
     'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
     '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
@@ -451,13 +512,51 @@ describe('Certificate Transparency reference vectors', () => {
     '5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328',
   ];
   const inclusion = [
-    { index: 0, size: 8, proof: ['96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7', '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e', '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4'] },
-    { index: 5, size: 8, proof: ['bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b', 'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0', 'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7'] },
+    {
+      index: 0,
+      size: 8,
+      proof: [
+        '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
+        '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+        '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
+      ],
+    },
+    {
+      index: 5,
+      size: 8,
+      proof: [
+        'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
+        'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
+        'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+      ],
+    },
   ];
   const consistency = [
-    { first: 2, second: 8, proof: ['5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e', '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4'] },
-    { first: 6, second: 8, proof: ['0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a', 'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0', 'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7'] },
-    { first: 2, second: 5, proof: ['5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e', 'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b'] },
+    {
+      first: 2,
+      second: 8,
+      proof: [
+        '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+        '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
+      ],
+    },
+    {
+      first: 6,
+      second: 8,
+      proof: [
+        '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
+        'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
+        'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+      ],
+    },
+    {
+      first: 2,
+      second: 5,
+      proof: [
+        '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+        'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
+      ],
+    },
   ];
   const log = logOf(entries);
   const leafHashes = entries.map(computeLeafHash);
@@ -529,17 +628,24 @@ describe(`known answers from the oracle, every tree size 0..${N}`, () => {
     const big = Array.from({ length: 3000 }, (_, i) => entry(i));
     const log = logOf(big);
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: big.length }).chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 0, max: n - 1 }), fc.integer({ min: 1, max: n }))), ([n, i, m]) => {
-        const D = big.slice(0, n);
-        expect(toHex(log.getRoot(n))).toBe(toHex(oracle.MTH(D)));
-        expect(hexes(log.getInclusionProof(i, n))).toEqual(hexes(oracle.PATH(i, D)));
-        expect(hexes(log.getConsistencyProof(m, n))).toEqual(hexes(oracle.PROOF(m, D)));
-      }),
+      fc.property(
+        fc
+          .integer({ min: 1, max: big.length })
+          .chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 0, max: n - 1 }), fc.integer({ min: 1, max: n }))),
+        ([n, i, m]) => {
+          const D = big.slice(0, n);
+          expect(toHex(log.getRoot(n))).toBe(toHex(oracle.MTH(D)));
+          expect(hexes(log.getInclusionProof(i, n))).toEqual(hexes(oracle.PATH(i, D)));
+          expect(hexes(log.getConsistencyProof(m, n))).toEqual(hexes(oracle.PROOF(m, D)));
+        },
+      ),
       { numRuns: 25 },
     );
     const root = log.getRoot();
-    for (let i = 0; i < big.length; i++) verifyInclusion(log.getLeafHash(i), i, big.length, log.getInclusionProof(i), root);
-    for (let m = 1; m <= big.length; m += 7) verifyConsistency(m, big.length, log.getConsistencyProof(m), log.getRoot(m), root);
+    for (let i = 0; i < big.length; i++)
+      verifyInclusion(log.getLeafHash(i), i, big.length, log.getInclusionProof(i), root);
+    for (let m = 1; m <= big.length; m += 7)
+      verifyConsistency(m, big.length, log.getConsistencyProof(m), log.getRoot(m), root);
   });
 });
 
@@ -547,13 +653,35 @@ describe(`known answers from the oracle, every tree size 0..${N}`, () => {
 // Properties: every valid proof verifies; every tampered proof, leaf, root or index fails.
 // =============================================================================================
 
-const sizeAndIndex = fc.integer({ min: 1, max: N }).chain((n) => fc.record({ n: fc.constant(n), i: fc.integer({ min: 0, max: n - 1 }) }));
-const twoSizes = fc.integer({ min: 1, max: N }).chain((n) => fc.record({ n: fc.constant(n), m: fc.integer({ min: 1, max: n }) }));
+const sizeAndIndex = fc
+  .integer({ min: 1, max: N })
+  .chain((n) => fc.record({ n: fc.constant(n), i: fc.integer({ min: 0, max: n - 1 }) }));
+const twoSizes = fc
+  .integer({ min: 1, max: N })
+  .chain((n) => fc.record({ n: fc.constant(n), m: fc.integer({ min: 1, max: n }) }));
 const hash32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
 
-const INCLUSION_TAMPERS = ['flipProofBit', 'dropProofElement', 'appendProofElement', 'swapProofElements', 'otherLeaf', 'flipLeafBit', 'flipRootBit', 'otherIndex'] as const;
-const CONSISTENCY_TAMPERS = ['flipProofBit', 'dropProofElement', 'appendProofElement', 'swapProofElements', 'flipFirstRootBit', 'flipSecondRootBit', 'forkedHistory'] as const;
-const tamper = <K extends string>(kinds: readonly K[]) => fc.record({ kind: fc.constantFrom(...kinds), at: fc.nat(), bit: fc.nat(255), extra: hash32 });
+const INCLUSION_TAMPERS = [
+  'flipProofBit',
+  'dropProofElement',
+  'appendProofElement',
+  'swapProofElements',
+  'otherLeaf',
+  'flipLeafBit',
+  'flipRootBit',
+  'otherIndex',
+] as const;
+const CONSISTENCY_TAMPERS = [
+  'flipProofBit',
+  'dropProofElement',
+  'appendProofElement',
+  'swapProofElements',
+  'flipFirstRootBit',
+  'flipSecondRootBit',
+  'forkedHistory',
+] as const;
+const tamper = <K extends string>(kinds: readonly K[]) =>
+  fc.record({ kind: fc.constantFrom(...kinds), at: fc.nat(), bit: fc.nat(255), extra: hash32 });
 
 /** The proof tampered by `kind`, or undefined when that tampering does not apply to it. */
 function tamperList(proof: readonly Bytes[], kind: string, at: number, bit: number, extra: Bytes): Bytes[] | undefined {
@@ -589,7 +717,8 @@ function inclusionProperty(verify: InclusionVerifier) {
     if (kind === 'otherLeaf') args = at % N === i ? undefined : [LEAF_HASHES[at % N]!, i, n, proof, root];
     else if (kind === 'flipLeafBit') args = [flipBit(leaf, bit), i, n, proof, root];
     else if (kind === 'flipRootBit') args = [leaf, i, n, proof, flipBit(root, bit)];
-    else if (kind === 'otherIndex') args = at % (n + 1) === i ? undefined : [leaf, at % (n + 1), n, proof, root]; // n itself is out of range
+    else if (kind === 'otherIndex')
+      args = at % (n + 1) === i ? undefined : [leaf, at % (n + 1), n, proof, root]; // n itself is out of range
     else {
       const p = tamperList(proof, kind, at, bit, extra);
       args = p && [leaf, i, n, p, root];
@@ -641,8 +770,13 @@ describe('properties', () => {
           expect(implVerifyInclusion(LEAF_HASHES[i]!, i, n, without(proof, j), ORACLE_ROOTS[n]!)).toBe(false);
         }
         for (let other = 0; other <= n; other++) {
-          if (other !== i) expect(implVerifyInclusion(LEAF_HASHES[i]!, other, n, proof, ORACLE_ROOTS[n]!), `leaf ${i} as ${other} of ${n}`).toBe(false);
-          if (other !== i && other < n) expect(implVerifyInclusion(LEAF_HASHES[other]!, i, n, proof, ORACLE_ROOTS[n]!)).toBe(false);
+          if (other !== i)
+            expect(
+              implVerifyInclusion(LEAF_HASHES[i]!, other, n, proof, ORACLE_ROOTS[n]!),
+              `leaf ${i} as ${other} of ${n}`,
+            ).toBe(false);
+          if (other !== i && other < n)
+            expect(implVerifyInclusion(LEAF_HASHES[other]!, i, n, proof, ORACLE_ROOTS[n]!)).toBe(false);
         }
       }
       for (let m = 1; m < n; m++) {

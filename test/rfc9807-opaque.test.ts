@@ -68,7 +68,11 @@ describe('worked example (ristretto255-SHA512, Identity KSF, empty context)', ()
     const suite = getSuite('ristretto255-SHA512');
     const p: OpaqueParams = { suite, context: new Uint8Array(0) };
     const serverKp = suite.group.deriveDiffieHellmanKeyPair(rng(32));
-    const keys = softwareServerKeys(suite, { serverPrivateKey: serverKp.privateKey, serverPublicKey: serverKp.publicKey, oprfSeed: rng(64) });
+    const keys = softwareServerKeys(suite, {
+      serverPrivateKey: serverKp.privateKey,
+      serverPublicKey: serverKp.publicKey,
+      oprfSeed: rng(64),
+    });
     const password = utf8('correct horse');
     const credId = utf8('alice@example');
     const reg = createRegistrationRequest(p, password, rng);
@@ -136,7 +140,8 @@ describe.each(vectors.map((v, i) => [i, v] as const))('RFC 9807 vector %i', (_i,
     serverKeyshareSeed: h(inp.server_keyshare_seed),
   });
 
-  test('registration_request', () => expect(toHex(encodeRegistrationRequest(reg.request))).toBe(v.outputs.registration_request));
+  test('registration_request', () =>
+    expect(toHex(encodeRegistrationRequest(reg.request))).toBe(v.outputs.registration_request));
   test('registration_response (oprf_key)', () => {
     expect(toHex(encodeRegistrationResponse(response))).toBe(v.outputs.registration_response);
     expect(toHex(server.oprfKey)).toBe(v.intermediates.oprf_key);
@@ -164,9 +169,15 @@ describe.each(vectors.map((v, i) => [i, v] as const))('RFC 9807 vector %i', (_i,
     expect(toHex(serverFinishLogin(server.state, decodeKE3(suite, h(v.outputs.KE3))))).toBe(v.outputs.session_key);
   });
   test('every output decodes and re-encodes to itself', () => {
-    expect(toHex(encodeRegistrationRequest(decodeRegistrationRequest(suite, h(v.outputs.registration_request))))).toBe(v.outputs.registration_request);
-    expect(toHex(encodeRegistrationResponse(decodeRegistrationResponse(suite, h(v.outputs.registration_response))))).toBe(v.outputs.registration_response);
-    expect(toHex(encodeRegistrationRecord(decodeRegistrationRecord(suite, h(v.outputs.registration_upload))))).toBe(v.outputs.registration_upload);
+    expect(toHex(encodeRegistrationRequest(decodeRegistrationRequest(suite, h(v.outputs.registration_request))))).toBe(
+      v.outputs.registration_request,
+    );
+    expect(
+      toHex(encodeRegistrationResponse(decodeRegistrationResponse(suite, h(v.outputs.registration_response)))),
+    ).toBe(v.outputs.registration_response);
+    expect(toHex(encodeRegistrationRecord(decodeRegistrationRecord(suite, h(v.outputs.registration_upload))))).toBe(
+      v.outputs.registration_upload,
+    );
     expect(toHex(encodeKE1(decodeKE1(suite, h(v.outputs.KE1))))).toBe(v.outputs.KE1);
     expect(toHex(encodeKE2(decodeKE2(suite, h(v.outputs.KE2))))).toBe(v.outputs.KE2);
   });
@@ -181,7 +192,9 @@ describe.each(vectors.map((v, i) => [i, v] as const))('RFC 9807 vector %i', (_i,
       serverNonce: h(inp.server_nonce),
       serverKeyshareSeed: h(inp.server_keyshare_seed),
     });
-    expect(() => clientFinishLogin(p, wrong.state, s2.ke2, ids)).toThrow(expect.objectContaining({ code: 'EnvelopeRecoveryFailed' }));
+    expect(() => clientFinishLogin(p, wrong.state, s2.ke2, ids)).toThrow(
+      expect.objectContaining({ code: 'EnvelopeRecoveryFailed' }),
+    );
     const ke3 = h(v.outputs.KE3);
     ke3[0]! ^= 1;
     let caught: unknown;

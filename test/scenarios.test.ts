@@ -14,7 +14,14 @@ import { ATTACKS } from '../src/scenarios/attacks.ts';
 import { memoryFleets } from '../src/scenarios/fleets.ts';
 import { BROKEN } from '../src/broken/catalog.ts';
 import { huntBroken } from '../src/scenarios/mutants.ts';
-import { type SuiteName, describeFailure, parseReplayToken, replayToken, runOne, runSuite } from '../src/scenarios/suites.ts';
+import {
+  type SuiteName,
+  describeFailure,
+  parseReplayToken,
+  replayToken,
+  runOne,
+  runSuite,
+} from '../src/scenarios/suites.ts';
 
 const scale = Math.max(1, Number(process.env.BKV_RUNS ?? '1') || 1);
 const seed = process.env.BKV_SEED ?? String(Date.now());
@@ -25,8 +32,11 @@ describe('the suites (memory HSMs)', () => {
   for (const suite of ['consensus', 'attack', 'guess-limit'] as const) {
     test(`${suite}: ${sizes[suite]} scenarios pass every check`, () => {
       const s = runSuite(suite, seed, sizes[suite] * scale, env);
-      console.log(`[scenarios] ${suite}: ${s.scenarios} scenarios, ${s.steps} steps, ${s.faults} faults, ${s.attacks} attacks, ${s.violations} violations, ${Math.round((s.steps / s.ms) * 1000)} steps/s, seed ${JSON.stringify(seed)}`);
-      for (const f of s.failures) console.log(describeFailure(f, runOne(f.suite, f.seed, f.run, { ...env, trace: true }).trace));
+      console.log(
+        `[scenarios] ${suite}: ${s.scenarios} scenarios, ${s.steps} steps, ${s.faults} faults, ${s.attacks} attacks, ${s.violations} violations, ${Math.round((s.steps / s.ms) * 1000)} steps/s, seed ${JSON.stringify(seed)}`,
+      );
+      for (const f of s.failures)
+        console.log(describeFailure(f, runOne(f.suite, f.seed, f.run, { ...env, trace: true }).trace));
       expect(s.violations).toBe(0);
       expect(s.scenarios).toBe(sizes[suite] * scale);
       expect(s.steps).toBeGreaterThan(s.scenarios * 100);
@@ -40,7 +50,10 @@ describe('the attack catalog: each attack on its own', () => {
     test(`${attack.name}: ${attack.expect === 'pass' ? 'breaks nothing' : 'reported as a violation'} (${attack.property})`, () => {
       for (let k = 0; k < 2 * scale; k++) {
         const r = attack.run(`${seed}/${attack.name}/${k}`, env);
-        if (!r.ok) console.log(`${attack.name} seed ${seed}/${attack.name}/${k}: ${r.violation?.invariant ?? 'no violation'} ${r.violation?.detail ?? ''}\n${r.schedule}`);
+        if (!r.ok)
+          console.log(
+            `${attack.name} seed ${seed}/${attack.name}/${k}: ${r.violation?.invariant ?? 'no violation'} ${r.violation?.detail ?? ''}\n${r.schedule}`,
+          );
         expect(r.ok).toBe(true);
         expect(r.attacks).toBeGreaterThan(0);
         if (attack.expect === 'violation') expect(r.violation?.invariant).toBe('LIVENESS');
@@ -55,7 +68,9 @@ describe('every checker catches its broken fleet', () => {
   for (const m of BROKEN.filter((b) => b.suite !== undefined)) {
     test(`${m.checker}: broken variant ${m.name} is caught by ${m.expected.join('/')}`, () => {
       const caught = huntBroken(m, env, 'bkv-mutants', 60);
-      console.log(`[scenarios] ${m.name}: caught at ${m.suite} run ${caught?.run} (${caught?.name}) by ${caught?.violation?.invariant}`);
+      console.log(
+        `[scenarios] ${m.name}: caught at ${m.suite} run ${caught?.run} (${caught?.name}) by ${caught?.violation?.invariant}`,
+      );
       expect(caught).not.toBeNull();
       expect(m.expected).toContain(caught!.violation!.invariant);
       // the same run of the correct fleet passes every check
@@ -88,7 +103,12 @@ describe('reproducibility and the command', () => {
   test('a replay token names a run, of a broken fleet too; replaying it gives the same run', () => {
     const t = replayToken('guess-limit', 'x y/z', 3);
     expect(parseReplayToken(t)).toEqual({ suite: 'guess-limit', seed: 'x y/z', run: 3 });
-    expect(parseReplayToken(replayToken('attack', 's', 12, 'ack-before-commit'))).toEqual({ suite: 'attack', seed: 's', run: 12, broken: 'ack-before-commit' });
+    expect(parseReplayToken(replayToken('attack', 's', 12, 'ack-before-commit'))).toEqual({
+      suite: 'attack',
+      seed: 's',
+      run: 12,
+      broken: 'ack-before-commit',
+    });
     expect(() => parseReplayToken('bkv1.garbage')).toThrow();
     const a = runOne('guess-limit', 'x y/z', 3, env);
     const b = runOne('guess-limit', 'x y/z', 3, env);
@@ -102,15 +122,21 @@ describe('reproducibility and the command', () => {
     const args = parse(['--suite', 'attack', '--runs', '3', '--seed', 'cli']);
     expect(await check(args, (l) => lines.push(l), null)).toBe(0);
     expect(lines.filter((l) => l.includes('[attack '))).toHaveLength(3);
-    expect(lines.at(-1)).toMatch(/^summary: 3 scenarios, \d+ steps, \d+ faults injected, \d+ attacks tried, 0 violations, \d+ steps\/s/);
+    expect(lines.at(-1)).toMatch(
+      /^summary: 3 scenarios, \d+ steps, \d+ faults injected, \d+ attacks tried, 0 violations, \d+ steps\/s/,
+    );
     const replayed: string[] = [];
     expect(await check(parse(['--replay', replayToken('attack', 'cli', 1)]), (l) => replayed.push(l), null)).toBe(0);
     expect(replayed.join('\n')).toContain('partition-leaders');
   }, 60_000);
 
   test('bkv check on a terminal: a progress bar instead of a line per scenario; a failing scenario still gets its line', async () => {
-    expect(renderProgress({ label: 'consensus', done: 40, total: 100, steps: 16440, violations: 1 }, 10)).toBe('consensus [####......] 40/100  16,440 steps  1 violation');
-    expect(renderProgress({ label: 'attack', done: 13, total: 13, steps: 0, violations: 0 }, 4)).toBe('attack [####] 13/13  0 steps  0 violations');
+    expect(renderProgress({ label: 'consensus', done: 40, total: 100, steps: 16440, violations: 1 }, 10)).toBe(
+      'consensus [####......] 40/100  16,440 steps  1 violation',
+    );
+    expect(renderProgress({ label: 'attack', done: 13, total: 13, steps: 0, violations: 0 }, 4)).toBe(
+      'attack [####] 13/13  0 steps  0 violations',
+    );
     const drawn: ProgressState[] = [];
     const bar = { update: (s: ProgressState) => drawn.push(s), clear: () => {} };
     const lines: string[] = [];

@@ -14,7 +14,9 @@ const tmp = mkdtempSync(join(tmpdir(), 'bkv-spec-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function walk(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)],
+  );
 }
 
 test('every quote in spec/ equals its source (fix: npx bkv spec sync)', () => {
@@ -33,7 +35,8 @@ test('the quote check can fail: a spec whose quote differs by one character is r
 });
 
 test('extractDeclaration finds functions, types and interfaces, and only whole declarations', () => {
-  const src = 'export type A = 1;\nexport interface B {\n  x: 1;\n}\nexport function c() {\n  return 1;\n}\nconst d = 2;\n';
+  const src =
+    'export type A = 1;\nexport interface B {\n  x: 1;\n}\nexport function c() {\n  return 1;\n}\nconst d = 2;\n';
   expect(extractDeclaration(src, 'A')).toBe('export type A = 1;\n');
   expect(extractDeclaration(src, 'B')).toBe('export interface B {\n  x: 1;\n}\n');
   expect(extractDeclaration(src, 'c')).toBe('export function c() {\n  return 1;\n}\n');
@@ -42,7 +45,9 @@ test('extractDeclaration finds functions, types and interfaces, and only whole d
   expect(extractDeclaration(multiline, 'e')).toBe('export function e(\n  x: number,\n): number {\n  return x;\n}\n');
 });
 
-const specText = readdirSync(join(ROOT, 'spec')).map((f) => readFileSync(join(ROOT, 'spec', f), 'utf8')).join('\n');
+const specText = readdirSync(join(ROOT, 'spec'))
+  .map((f) => readFileSync(join(ROOT, 'spec', f), 'utf8'))
+  .join('\n');
 const testFiles = walk(join(ROOT, 'test'))
   .filter((p) => p.endsWith('.ts') && !p.endsWith('spec.test.ts'))
   .map((path) => ({ path, text: readFileSync(path, 'utf8') }));

@@ -10,13 +10,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { seededRng } from '../src/crypto/rng.ts';
-import {
-  type Hosted,
-  type HostIo,
-  RULES,
-  startHosted,
-  stepHosted,
-} from '../src/replication/host.ts';
+import { type Hosted, type HostIo, RULES, startHosted, stepHosted } from '../src/replication/host.ts';
 import { type RaftMessage, majority } from '../src/replication/raft.ts';
 import type { ReplicaStep } from '../src/replication/replica.ts';
 import { SafetyMonitor } from '../src/sim/monitor.ts';
@@ -105,154 +99,151 @@ interface Node {
   hosted: Hosted;
 }
 
-describe.each(VARIANTS)(
-  'sibling orphans lose a committed guess (fleet of 3, r0 compromised), %s',
-  (_name, RULES) => {
-    test('a ConsumeGuess committed at r1 and r0 is truncated by a leader r0 helped elect without it', () => {
-      const fleet = memoryFleets('sibling-orphans-guess');
-      const hsms = fleet.hsms(3);
-      const nodes: Node[] = hsms.map((hsm, i) => {
-        const storage = new MemoryHostStorage();
-        const crash = new CrashPoint(i);
-        const rng = seededRng(`sibling orphans guess r${i}`);
-        const io: HostIo = {
-          hsm: crash.hsm(hsm),
-          storage: crash.storage(storage),
-          sealLabel: fleet.labels.seal,
-          rng,
-          sealRng: rng,
-        };
-        return { io, crash, storage, hosted: undefined as unknown as Hosted };
-      });
-      const config = (id: number) => ({ id, n: 3, maxBatch: 16 });
-      for (const [i, n] of nodes.entries()) n.hosted = startHosted(RULES, n.io, config(i)).hosted;
-      const monitor = new SafetyMonitor(3);
-      const violations: string[] = [];
-      type Out = { to: number; from: number; m: RaftMessage<Command> };
-      const run = (i: number, action: Parameters<typeof stepHosted>[3]): Out[] => {
-        const n = nodes[i]!;
-        const before = n.hosted.state.raft;
-        const r = stepHosted(RULES, n.io, n.hosted, action, 0, fleet.config);
-        n.hosted = r.hosted;
-        const raft = r.hosted.state.raft;
-        try {
-          if (raft.role === 'leader' && before.role !== 'leader') monitor.onBecameLeader(i, raft.durable.currentTerm);
-          if (raft.commitIndex > before.commitIndex) monitor.onCommit(i, raft, before.commitIndex);
-          monitor.checkCommittedPrefix(i, raft);
-        } catch (e) {
-          violations.push(String(e)); // recorded; the run goes on to show what the attacker gains
-        }
-        return r.step.messages.map((o) => ({ to: o.to, from: i, m: o.message }));
+describe.each(VARIANTS)('sibling orphans lose a committed guess (fleet of 3, r0 compromised), %s', (_name, RULES) => {
+  test('a ConsumeGuess committed at r1 and r0 is truncated by a leader r0 helped elect without it', () => {
+    const fleet = memoryFleets('sibling-orphans-guess');
+    const hsms = fleet.hsms(3);
+    const nodes: Node[] = hsms.map((hsm, i) => {
+      const storage = new MemoryHostStorage();
+      const crash = new CrashPoint(i);
+      const rng = seededRng(`sibling orphans guess r${i}`);
+      const io: HostIo = {
+        hsm: crash.hsm(hsm),
+        storage: crash.storage(storage),
+        sealLabel: fleet.labels.seal,
+        rng,
+        sealRng: rng,
       };
-      const deliver = (o: Out) => run(o.to, (steps, s, env) => steps.handlePeerMessage(s, o.from, o.m, env));
-      /** Delivers messages and every answer they provoke, among `among` only (the rest are dropped). */
-      const settle = (outs: Out[], among: number[]) => {
-        const queue = [...outs];
-        while (queue.length > 0) {
-          const o = queue.shift()!;
-          if (among.includes(o.to) && among.includes(o.from)) queue.push(...deliver(o));
-        }
-      };
-      const restartOn = (i: number, blob: number | null) => {
-        const n = nodes[i]!;
-        if (blob === null) n.storage.rollback(n.storage.history.length);
-        else n.storage.present(blob);
-        const started = startHosted(RULES, n.io, config(i));
-        n.hosted = started.hosted;
-        return started.rolledBack;
-      };
-      const cred = 'c0';
-      const register: Command = {
-        type: 'Register',
-        credentialId: cred,
-        registrationRecord: 'aa',
-        sealedPayload: 'bb',
-        transcriptHash: 'cc',
-        guessLimit: 1,
-      };
-      const guess: Command = { type: 'ConsumeGuess', credentialId: cred, sessionId: '01', generation: 1, at: 0 };
-
-      // r1 leads term 1 over all three; the credential is registered (limit 1) and committed everywhere
-      settle(
-        run(1, (steps, s, env) => steps.onElectionTimeout(s, env)),
-        [0, 1, 2],
-      );
-      expect(nodes[1]!.hosted.state.serving).toBe(true);
-      settle(
-        run(1, (steps, s, env) => steps.proposeCommand(s, register, env)),
-        [0, 1, 2],
-      );
-      settle(
-        run(1, (steps, s, env) => steps.onHeartbeat(s, env)),
-        [0, 1, 2],
-      );
-      const v = nodes[0]!.storage.history.length - 1; // r0's latest blob: log [no-op, Register]
-
-      // r2 loses its links. The guess is proposed at r1; r0's host kills r0 right after writing it (orphan A)
-      const toR0 = run(1, (steps, s, env) => steps.proposeCommand(s, guess, env)).filter((o) => o.to === 0);
-      nodes[0]!.crash.arm(1);
-      expect(() => deliver(toR0[0]!)).toThrow(HostCrash);
-      const A = nodes[0]!.storage.history.length - 1;
-      // r0 restarts on v; r2 (cut off from r1) campaigns in term 2; r0 grants, killed before the anchor (orphan B)
-      restartOn(0, v);
-      const vote = run(2, (steps, s, env) => steps.onElectionTimeout(s, env)).find((o) => o.to === 0)!;
-      nodes[0]!.crash.arm(1);
-      expect(() => deliver(vote)).toThrow(HostCrash);
-      const B = nodes[0]!.storage.history.length - 1;
-
-      // r0 wakes on A (accepted: the anchor moves up to it); r1's heartbeat re-sends the guess; r0 holds it
-      // already, so it acknowledges with no save; r1 commits the guess with r0 (the KE2 would leave here)
-      const onA = restartOn(0, A);
-      settle(
-        run(1, (steps, s, env) => steps.onHeartbeat(s, env)),
-        [0, 1],
-      );
-      const spent = nodes[1]!.hosted.state;
-      if (!onA) expect(spent.raft.commitIndex).toBe(3); // with A adopted, the guess commits (r1 + r0)
-
-      // a plain kill; r0 wakes on B (its version is above A's): term 2, its vote for r2, no guess
-      const rolledBack = restartOn(0, B);
-      console.log(
-        `[siblings] on A rolledBack=${onA}; r1 commit index ${spent.raft.commitIndex} (3: the guess, with r0); ` +
-          `r0 restarted on B: rolledBack=${rolledBack}`,
-      );
-      // r2 asks again: r0 re-grants; r2 leads term 2 with a log without the guess, and commits its no-op at index 3
-      settle(
-        run(2, (steps, s, env) => steps.onHeartbeat(s, env)),
-        [0, 2],
-      );
-      settle(
-        run(2, (steps, s, env) => steps.onHeartbeat(s, env)),
-        [0, 2],
-      );
-      settle(
-        run(2, (steps, s, env) => steps.onHeartbeat(s, env)),
-        [0, 1, 2],
-      ); // r2 reconnects; r1 truncates
-      // the attacker's second guess against a limit of 1: the new leader commits it too
-      const guess2: Command = { ...guess, sessionId: '02' };
-      settle(
-        run(2, (steps, s, env) => steps.proposeCommand(s, guess2, env)),
-        [0, 1, 2],
-      );
-      settle(
-        run(2, (steps, s, env) => steps.onHeartbeat(s, env)),
-        [0, 1, 2],
-      );
-      const r2 = nodes[2]!.hosted.state;
-      const logs = nodes.map((n) => n.hosted.state.raft.durable.log.map((e) => e.command?.type ?? 'no-op').join(','));
-      console.log(
-        `[siblings] r2 role=${r2.raft.role} term=${r2.raft.durable.currentTerm} commit=${r2.raft.commitIndex} ` +
-          `record=${JSON.stringify(r2.node.vault.records[cred])}; logs ${JSON.stringify(logs)}; ` +
-          `monitor: ${violations.length} violations, first ${violations[0]}`,
-      );
-      // on main: guess 01 was committed (r1 applied it: its KE2 leaves), then guess 02 too, against a limit of 1
-      // the rule promises: no committed entry is lost (the guess stays spent)
-      expect(violations).toEqual([]);
-      if (spent.raft.commitIndex >= 3) expect(rolledBack).toBe(true);
+      return { io, crash, storage, hosted: undefined as unknown as Hosted };
     });
-  },
-);
+    const config = (id: number) => ({ id, n: 3, maxBatch: 16 });
+    for (const [i, n] of nodes.entries()) n.hosted = startHosted(RULES, n.io, config(i)).hosted;
+    const monitor = new SafetyMonitor(3);
+    const violations: string[] = [];
+    type Out = { to: number; from: number; m: RaftMessage<Command> };
+    const run = (i: number, action: Parameters<typeof stepHosted>[3]): Out[] => {
+      const n = nodes[i]!;
+      const before = n.hosted.state.raft;
+      const r = stepHosted(RULES, n.io, n.hosted, action, 0, fleet.config);
+      n.hosted = r.hosted;
+      const raft = r.hosted.state.raft;
+      try {
+        if (raft.role === 'leader' && before.role !== 'leader') monitor.onBecameLeader(i, raft.durable.currentTerm);
+        if (raft.commitIndex > before.commitIndex) monitor.onCommit(i, raft, before.commitIndex);
+        monitor.checkCommittedPrefix(i, raft);
+      } catch (e) {
+        violations.push(String(e)); // recorded; the run goes on to show what the attacker gains
+      }
+      return r.step.messages.map((o) => ({ to: o.to, from: i, m: o.message }));
+    };
+    const deliver = (o: Out) => run(o.to, (steps, s, env) => steps.handlePeerMessage(s, o.from, o.m, env));
+    /** Delivers messages and every answer they provoke, among `among` only (the rest are dropped). */
+    const settle = (outs: Out[], among: number[]) => {
+      const queue = [...outs];
+      while (queue.length > 0) {
+        const o = queue.shift()!;
+        if (among.includes(o.to) && among.includes(o.from)) queue.push(...deliver(o));
+      }
+    };
+    const restartOn = (i: number, blob: number | null) => {
+      const n = nodes[i]!;
+      if (blob === null) n.storage.rollback(n.storage.history.length);
+      else n.storage.present(blob);
+      const started = startHosted(RULES, n.io, config(i));
+      n.hosted = started.hosted;
+      return started.rolledBack;
+    };
+    const cred = 'c0';
+    const register: Command = {
+      type: 'Register',
+      credentialId: cred,
+      registrationRecord: 'aa',
+      sealedPayload: 'bb',
+      transcriptHash: 'cc',
+      guessLimit: 1,
+    };
+    const guess: Command = { type: 'ConsumeGuess', credentialId: cred, sessionId: '01', generation: 1, at: 0 };
+
+    // r1 leads term 1 over all three; the credential is registered (limit 1) and committed everywhere
+    settle(
+      run(1, (steps, s, env) => steps.onElectionTimeout(s, env)),
+      [0, 1, 2],
+    );
+    expect(nodes[1]!.hosted.state.serving).toBe(true);
+    settle(
+      run(1, (steps, s, env) => steps.proposeCommand(s, register, env)),
+      [0, 1, 2],
+    );
+    settle(
+      run(1, (steps, s, env) => steps.onHeartbeat(s, env)),
+      [0, 1, 2],
+    );
+    const v = nodes[0]!.storage.history.length - 1; // r0's latest blob: log [no-op, Register]
+
+    // r2 loses its links. The guess is proposed at r1; r0's host kills r0 right after writing it (orphan A)
+    const toR0 = run(1, (steps, s, env) => steps.proposeCommand(s, guess, env)).filter((o) => o.to === 0);
+    nodes[0]!.crash.arm(1);
+    expect(() => deliver(toR0[0]!)).toThrow(HostCrash);
+    const A = nodes[0]!.storage.history.length - 1;
+    // r0 restarts on v; r2 (cut off from r1) campaigns in term 2; r0 grants, killed before the anchor (orphan B)
+    restartOn(0, v);
+    const vote = run(2, (steps, s, env) => steps.onElectionTimeout(s, env)).find((o) => o.to === 0)!;
+    nodes[0]!.crash.arm(1);
+    expect(() => deliver(vote)).toThrow(HostCrash);
+    const B = nodes[0]!.storage.history.length - 1;
+
+    // r0 wakes on A (accepted: the anchor moves up to it); r1's heartbeat re-sends the guess; r0 holds it
+    // already, so it acknowledges with no save; r1 commits the guess with r0 (the KE2 would leave here)
+    const onA = restartOn(0, A);
+    settle(
+      run(1, (steps, s, env) => steps.onHeartbeat(s, env)),
+      [0, 1],
+    );
+    const spent = nodes[1]!.hosted.state;
+    if (!onA) expect(spent.raft.commitIndex).toBe(3); // with A adopted, the guess commits (r1 + r0)
+
+    // a plain kill; r0 wakes on B (its version is above A's): term 2, its vote for r2, no guess
+    const rolledBack = restartOn(0, B);
+    console.log(
+      `[siblings] on A rolledBack=${onA}; r1 commit index ${spent.raft.commitIndex} (3: the guess, with r0); ` +
+        `r0 restarted on B: rolledBack=${rolledBack}`,
+    );
+    // r2 asks again: r0 re-grants; r2 leads term 2 with a log without the guess, and commits its no-op at index 3
+    settle(
+      run(2, (steps, s, env) => steps.onHeartbeat(s, env)),
+      [0, 2],
+    );
+    settle(
+      run(2, (steps, s, env) => steps.onHeartbeat(s, env)),
+      [0, 2],
+    );
+    settle(
+      run(2, (steps, s, env) => steps.onHeartbeat(s, env)),
+      [0, 1, 2],
+    ); // r2 reconnects; r1 truncates
+    // the attacker's second guess against a limit of 1: the new leader commits it too
+    const guess2: Command = { ...guess, sessionId: '02' };
+    settle(
+      run(2, (steps, s, env) => steps.proposeCommand(s, guess2, env)),
+      [0, 1, 2],
+    );
+    settle(
+      run(2, (steps, s, env) => steps.onHeartbeat(s, env)),
+      [0, 1, 2],
+    );
+    const r2 = nodes[2]!.hosted.state;
+    const logs = nodes.map((n) => n.hosted.state.raft.durable.log.map((e) => e.command?.type ?? 'no-op').join(','));
+    console.log(
+      `[siblings] r2 role=${r2.raft.role} term=${r2.raft.durable.currentTerm} commit=${r2.raft.commitIndex} ` +
+        `record=${JSON.stringify(r2.node.vault.records[cred])}; logs ${JSON.stringify(logs)}; ` +
+        `monitor: ${violations.length} violations, first ${violations[0]}`,
+    );
+    // on main: guess 01 was committed (r1 applied it: its KE2 leaves), then guess 02 too, against a limit of 1
+    // the rule promises: no committed entry is lost (the guess stays spent)
+    expect(violations).toEqual([]);
+    if (spent.raft.commitIndex >= 3) expect(rolledBack).toBe(true);
+  });
+});
 
 // ------------------------------------------------------------------------------------------------
 // One orphan: what the anchor catch-up at load (storage.ts loadSealed) protects, and no check of the

@@ -22,7 +22,14 @@ import { VERSION_REUSE } from '../src/broken/persistence.ts';
 import { getBroken } from '../src/broken/catalog.ts';
 import { type Hsm, hsmView } from '../src/hsm/hsm.ts';
 import { MemoryHsm } from '../src/hsm/memory.ts';
-import { type ReplicaRules, type Hosted, type HostIo, RULES, startHosted, stepHosted } from '../src/replication/host.ts';
+import {
+  type ReplicaRules,
+  type Hosted,
+  type HostIo,
+  RULES,
+  startHosted,
+  stepHosted,
+} from '../src/replication/host.ts';
 import { type RaftMessage, majority } from '../src/replication/raft.ts';
 import type { ReplicaStep } from '../src/replication/replica.ts';
 import { SafetyMonitor } from '../src/sim/monitor.ts';
@@ -30,7 +37,14 @@ import { getAttack } from '../src/scenarios/attacks.ts';
 import { memoryFleets } from '../src/scenarios/fleets.ts';
 import { replayToken } from '../src/scenarios/suites.ts';
 import { CrashPoint, HostCrash } from '../src/sim/crash.ts';
-import { type Step, type VaultNode, handleFrame, handleSessionExpiry, initialNode, onCommitted } from '../src/vault/node.ts';
+import {
+  type Step,
+  type VaultNode,
+  handleFrame,
+  handleSessionExpiry,
+  initialNode,
+  onCommitted,
+} from '../src/vault/node.ts';
 import type { Frame } from '../src/vault/protocol.ts';
 import { type Command, type VaultState, EMPTY_VAULT } from '../src/vault/records.ts';
 import { SingleReplicaVault } from '../src/vault/single.ts';
@@ -44,7 +58,10 @@ import { ALICE, type VaultDriver, VaultWorld, codeOf, memoryBackend } from './su
 class LegacySingleReplica implements VaultDriver {
   #node: VaultNode;
   #version: Version;
-  constructor(private readonly world: VaultWorld, private readonly hsm: Hsm) {
+  constructor(
+    private readonly world: VaultWorld,
+    private readonly hsm: Hsm,
+  ) {
     const loaded = loadSealed<VaultState>(hsm, world.config.labels.seal, world.storage);
     this.#node = initialNode(loaded?.state ?? EMPTY_VAULT);
     this.#version = loaded?.version ?? 0n; // the version it loaded: its next save reuses the one after
@@ -98,7 +115,11 @@ async function forkOneReplica(open: (w: VaultWorld, hsm: Hsm) => VaultDriver) {
         w.hsm.advanceCounter(name, value);
       },
     });
-  const world = new VaultWorld({ backend: memoryBackend('ristretto255-SHA512'), seed: 'storage fork, one replica', driver: (w) => open(w, killable(w)) });
+  const world = new VaultWorld({
+    backend: memoryBackend('ristretto255-SHA512'),
+    seed: 'storage fork, one replica',
+    driver: (w) => open(w, killable(w)),
+  });
   const history = world.storage.history;
   let current = history.length - 1;
   const reopen = () => {
@@ -112,7 +133,9 @@ async function forkOneReplica(open: (w: VaultWorld, hsm: Hsm) => VaultDriver) {
   let answered = 0;
   for (let round = 0; round < ROUNDS; round++) {
     dying = true;
-    expect(() => world.deliver(startRecovery(world.ctx, utf8('nobody'), utf8('x'), world.rng).frame)).toThrow(HostCrash);
+    expect(() => world.deliver(startRecovery(world.ctx, utf8('nobody'), utf8('x'), world.rng).frame)).toThrow(
+      HostCrash,
+    );
     dying = false;
     const orphan = history.length - 1;
     world.storage.present(current);
@@ -128,7 +151,14 @@ async function forkOneReplica(open: (w: VaultWorld, hsm: Hsm) => VaultDriver) {
       reopen();
       current = orphan;
     } catch (e) {
-      return { answered, refused: codeOf(() => { throw e; }), world, K };
+      return {
+        answered,
+        refused: codeOf(() => {
+          throw e;
+        }),
+        world,
+        K,
+      };
     }
   }
   return { answered, refused: null, world, K };
@@ -146,7 +176,8 @@ describe('a host that forks its sealed storage: one replica', () => {
   });
 
   test('the fleet of one refuses the swapped-in orphan for good: no guess comes back', async () => {
-    const open = (w: VaultWorld, hsm: Hsm) => SingleReplicaVault.open({ hsm, config: w.config, storage: w.storage, rng: w.rng, clock: () => w.now });
+    const open = (w: VaultWorld, hsm: Hsm) =>
+      SingleReplicaVault.open({ hsm, config: w.config, storage: w.storage, rng: w.rng, clock: () => w.now });
     const { answered, refused } = await forkOneReplica(open);
     expect(refused).toBe('StaleState');
     expect(answered).toBeLessThanOrEqual(LIMIT);
@@ -160,7 +191,9 @@ describe('a host that forks its sealed storage: one replica', () => {
     expect(held.attacks).toBeGreaterThan(0);
     const blind = attack.run('one', { ...env, broken: getBroken('trust-host-storage'), livenessMs: 3000 });
     expect(blind.ok).toBe(false);
-    console.log(`[storage-fork] trust-host-storage caught: ${blind.violation?.invariant}; replay: npx bkv check --replay ${replayToken('attack', 'one', 13, 'trust-host-storage')}`);
+    console.log(
+      `[storage-fork] trust-host-storage caught: ${blind.violation?.invariant}; replay: npx bkv check --replay ${replayToken('attack', 'one', 13, 'trust-host-storage')}`,
+    );
   });
 });
 
@@ -203,13 +236,25 @@ describe('a host that forks its sealed storage: two votes in one term', () => {
     const storage = new MemoryHostStorage();
     const crash = new CrashPoint(0);
     const rng = seededRng('vote fork');
-    const io: HostIo = { hsm: crash.hsm(hsms[0]!), storage: crash.storage(storage), sealLabel: fleet.labels.seal, rng, sealRng: rng };
+    const io: HostIo = {
+      hsm: crash.hsm(hsms[0]!),
+      storage: crash.storage(storage),
+      sealLabel: fleet.labels.seal,
+      rng,
+      sealRng: rng,
+    };
     const config = { id: 0, n: 3, maxBatch: 16 };
     const monitor = new SafetyMonitor(3);
     const act = (hosted: Hosted, m: RaftMessage<Command>, from: number) =>
       stepHosted(rules, io, hosted, (steps, s, env) => steps.handlePeerMessage(s, from, m, env), 0, fleet.config);
-    const request = (term: number): RaftMessage<Command> => ({ type: 'RequestVoteRequest', term, lastLogIndex: 0, lastLogTerm: 0 });
-    const granted = (step: ReplicaStep) => step.messages.some((o) => o.message.type === 'RequestVoteResponse' && o.message.voteGranted);
+    const request = (term: number): RaftMessage<Command> => ({
+      type: 'RequestVoteRequest',
+      term,
+      lastLogIndex: 0,
+      lastLogTerm: 0,
+    });
+    const granted = (step: ReplicaStep) =>
+      step.messages.some((o) => o.message.type === 'RequestVoteResponse' && o.message.voteGranted);
 
     let r0 = startHosted(rules, io, config).hosted;
     crash.arm(1); // r0's host kills it right after the blob of its next save is written

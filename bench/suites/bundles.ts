@@ -17,7 +17,15 @@
  * Each validation must return that epoch and the fleet's pinned keys.
  * @module
  */
-import { type BundleTrust, type ClientFleetState, INITIAL_CLIENT_FLEET_STATE, type ValidatedFleet, computePins, validateBundle, validateFleetInfo } from '../../src/client/bundle.ts';
+import {
+  type BundleTrust,
+  type ClientFleetState,
+  INITIAL_CLIENT_FLEET_STATE,
+  type ValidatedFleet,
+  computePins,
+  validateBundle,
+  validateFleetInfo,
+} from '../../src/client/bundle.ts';
 import { canonicalJson } from '../../src/crypto/canonical.ts';
 import { getSuite } from '../../src/crypto/suite.ts';
 import { decodeBundle } from '../../src/fleet/bundle.ts';
@@ -41,20 +49,32 @@ export const bundlesSuite: BenchSuite = {
       suite: getSuite('ristretto255-SHA512'),
       replicas: 3,
       fleets: 2,
-      openReplica: (fleetId, i) => ({ hsm: MemoryHsm.create(`${fleetId}-r${i}`, rng), prefix: `bench/${fleetId}/r${i}` }),
+      openReplica: (fleetId, i) => ({
+        hsm: MemoryHsm.create(`${fleetId}-r${i}`, rng),
+        prefix: `bench/${fleetId}/r${i}`,
+      }),
       operator: { hsm: MemoryHsm.create('operator', rng), label: 'bench/operator' },
       vendorHsm: MemoryHsm.create('vendor', rng),
       witnessHsm,
       rng,
       startTime: START,
     });
-    const trust: BundleTrust = { namespace: NAMESPACE, witnessKey: hsmSigner(witnessHsm, 'witness/log-signing').publicKey, operatorKey: d.operator.publicKey };
+    const trust: BundleTrust = {
+      namespace: NAMESPACE,
+      witnessKey: hsmSigner(witnessHsm, 'witness/log-signing').publicKey,
+      operatorKey: d.operator.publicKey,
+    };
     const epoch = d.bundles.length;
     const bundle = d.bundles[epoch - 1]!;
     const now = bundle.report!.timestamp + 60_000;
     const pins = computePins(bundle.artifact);
     const accepted = (v: ValidatedFleet, what: string) =>
-      check(v.epoch === epoch && equalBytes(v.context.opaqueServerKey, pins.opaqueServerKey) && equalBytes(v.context.channelKey, pins.channelKey), `${what}: validation did not yield epoch ${epoch} and the fleet's keys`);
+      check(
+        v.epoch === epoch &&
+          equalBytes(v.context.opaqueServerKey, pins.opaqueServerKey) &&
+          equalBytes(v.context.channelKey, pins.channelKey),
+        `${what}: validation did not yield epoch ${epoch} and the fleet's keys`,
+      );
     // wire forms, as the vault serves them
     const bundleText = canonicalJson(bundle);
     const infoText = encodeFleetInfo(serveFleetInfo(d.log, bundle));
@@ -67,25 +87,53 @@ export const bundlesSuite: BenchSuite = {
       {
         id: 'bundles/bare',
         name: `validate a bundle (epoch ${epoch}): 2 signatures, digest, roles, epoch`,
-        fn: () => accepted(validateBundle(decodeBundle(JSON.parse(bundleText)), trust, INITIAL_CLIENT_FLEET_STATE, now), 'bare bundle'),
+        fn: () =>
+          accepted(
+            validateBundle(decodeBundle(JSON.parse(bundleText)), trust, INITIAL_CLIENT_FLEET_STATE, now),
+            'bare bundle',
+          ),
         note: 'every row from the wire form (canonical JSON), decoding included',
       },
       {
         id: 'bundles/inclusion',
         name: `+ tree head and inclusion proof (log of ${d.log.size})`,
-        fn: () => accepted(validateFleetInfo(decodeFleetInfo(infoText), trust, INITIAL_CLIENT_FLEET_STATE, now), 'fleet info'),
+        fn: () =>
+          accepted(validateFleetInfo(decodeFleetInfo(infoText), trust, INITIAL_CLIENT_FLEET_STATE, now), 'fleet info'),
       },
       {
         id: 'bundles/consistency',
         name: '+ consistency proof from the tree head of epoch 1',
-        fn: () => accepted(validateFleetInfo(decodeFleetInfo(infoFrom1Text), trust, afterEpoch1, now), 'fleet info from epoch 1'),
+        fn: () =>
+          accepted(
+            validateFleetInfo(decodeFleetInfo(infoFrom1Text), trust, afterEpoch1, now),
+            'fleet info from epoch 1',
+          ),
       },
       {
         id: 'bundles/attestations',
         name: `bare bundle + attestations of ${d.fleets.at(-1)!.replicas.length} replicas (vendor root pinned)`,
-        fn: () => accepted(validateBundle(decodeBundle(JSON.parse(bundleText)), { ...trust, vendorRoot: d.vendor.rootKey }, INITIAL_CLIENT_FLEET_STATE, now), 'attested bundle'),
+        fn: () =>
+          accepted(
+            validateBundle(
+              decodeBundle(JSON.parse(bundleText)),
+              { ...trust, vendorRoot: d.vendor.rootKey },
+              INITIAL_CLIENT_FLEET_STATE,
+              now,
+            ),
+            'attested bundle',
+          ),
       },
     ];
-    return { tasks, info: { namespace: NAMESPACE, epoch, logSize: d.log.size, bundleBytes: bundleText.length, fleetInfoBytes: infoText.length }, dispose: () => {} };
+    return {
+      tasks,
+      info: {
+        namespace: NAMESPACE,
+        epoch,
+        logSize: d.log.size,
+        bundleBytes: bundleText.length,
+        fleetInfoBytes: infoText.length,
+      },
+      dispose: () => {},
+    };
   },
 };

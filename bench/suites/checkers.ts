@@ -45,13 +45,18 @@ export const checkersSuite: BenchSuite = {
       name: `bkv check --suite ${suite}: ${runs[suite]} runs, per step`,
       fn: () => {
         const s = runSuite(suite, seed, runs[suite], env);
-        check(s.violations === 0, `${suite}: ${s.violations} runs did not end as expected (${s.failures.map((f) => f.token).join(', ')})`);
+        check(
+          s.violations === 0,
+          `${suite}: ${s.violations} runs did not end as expected (${s.failures.map((f) => f.token).join(', ')})`,
+        );
         return perUnit(s.ms, s.steps);
       },
       iterations: suite === 'consensus' ? 4 : 2, // consensus runs are short: more calls for the same time
       time: 0,
       warmup: 1,
-      ...(suite === 'consensus' && { note: 'every step checked by the safety monitor; each run\'s history checked after it, as `bkv check` does' }),
+      ...(suite === 'consensus' && {
+        note: "every step checked by the safety monitor; each run's history checked after it, as `bkv check` does",
+      }),
     });
 
     const threadedTask = (workers: number): BenchTask => ({
@@ -70,14 +75,17 @@ export const checkersSuite: BenchSuite = {
       iterations: 2,
       time: 0,
       warmup: 0,
-      ...(workers === 2 && { note: 'the same runs as the row above, on 2 threads; the machine\'s other load shares them' }),
+      ...(workers === 2 && {
+        note: "the same runs as the row above, on 2 threads; the machine's other load shares them",
+      }),
     });
 
     // real histories: guess-limit runs as `bkv check` makes them (run k of the suite with the seed)
     const runsChecked = Array.from({ length: runs.histories }, (_, k) =>
       runScenario(suiteScenario('guess-limit', seed, k).scenario, env),
     );
-    for (const r of runsChecked) check(r.ok, `guess-limit run failed: ${r.violation?.invariant} ${r.violation?.detail}`);
+    for (const r of runsChecked)
+      check(r.ok, `guess-limit run failed: ${r.violation?.invariant} ${r.violation?.detail}`);
     const histories = runsChecked.map((r) => r.history);
     const events = runsChecked.map((r) => r.fleet.events);
     const operations = histories.reduce((n, h) => n + h.length, 0);
@@ -117,7 +125,9 @@ export const checkersSuite: BenchSuite = {
     return {
       tasks,
       info: { runs, historyOperations: operations, historyEvents: eventCount },
-      afterRun: async () => ({ linearizability: { operations, statesExploredPerOperation: Math.round((explored / operations) * 100) / 100 } }),
+      afterRun: async () => ({
+        linearizability: { operations, statesExploredPerOperation: Math.round((explored / operations) * 100) / 100 },
+      }),
       dispose: () => {},
     };
   },

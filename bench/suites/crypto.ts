@@ -17,10 +17,41 @@
  */
 import { type Bytes, type Rng, utf8 } from '../../src/crypto/bytes.ts';
 import { ARGON2ID_DEFAULT, argon2idKsf, IDENTITY_KSF, type Ksf } from '../../src/crypto/ksf.ts';
-import { initiatorFinish, initiatorStart, NOISE_NK_25519_AESGCM_SHA256, NOISE_NK_25519_CHACHAPOLY_SHA256, type NoiseSuite, responderReceive, responderRespond, x25519KeyFromPrivate } from '../../src/crypto/noise.ts';
-import { clientFinishLogin, clientStartLogin, createRegistrationRequest, finalizeRegistrationRequest, type OpaqueParams } from '../../src/crypto/opaque-client.ts';
-import { decodeKE1, decodeKE2, decodeKE3, decodeRegistrationRecord, encodeKE1, encodeKE2, encodeKE3, encodeRegistrationRecord, type RegistrationRecord } from '../../src/crypto/opaque-messages.ts';
-import { createRegistrationResponse, type ServerKeys, serverFinishLogin, serverStartLogin, softwareServerKeys } from '../../src/crypto/opaque-server.ts';
+import {
+  initiatorFinish,
+  initiatorStart,
+  NOISE_NK_25519_AESGCM_SHA256,
+  NOISE_NK_25519_CHACHAPOLY_SHA256,
+  type NoiseSuite,
+  responderReceive,
+  responderRespond,
+  x25519KeyFromPrivate,
+} from '../../src/crypto/noise.ts';
+import {
+  clientFinishLogin,
+  clientStartLogin,
+  createRegistrationRequest,
+  finalizeRegistrationRequest,
+  type OpaqueParams,
+} from '../../src/crypto/opaque-client.ts';
+import {
+  decodeKE1,
+  decodeKE2,
+  decodeKE3,
+  decodeRegistrationRecord,
+  encodeKE1,
+  encodeKE2,
+  encodeKE3,
+  encodeRegistrationRecord,
+  type RegistrationRecord,
+} from '../../src/crypto/opaque-messages.ts';
+import {
+  createRegistrationResponse,
+  type ServerKeys,
+  serverFinishLogin,
+  serverStartLogin,
+  softwareServerKeys,
+} from '../../src/crypto/opaque-server.ts';
 import { getSuite, SUITE_IDS, type Suite, type SuiteId } from '../../src/crypto/suite.ts';
 import { MerkleLog, verifyConsistency, verifyInclusion } from '../../src/fleet/merkle.ts';
 import { type BenchSuite, type BenchTask, check, equalBytes } from '../harness.ts';
@@ -42,7 +73,11 @@ export interface OpaqueFixture {
 export function registerFixture(suite: Suite, rng: Rng): OpaqueFixture {
   const p: OpaqueParams = { suite, context: CONTEXT };
   const kp = suite.group.deriveDiffieHellmanKeyPair(rng(suite.Nseed));
-  const keys = softwareServerKeys(suite, { serverPrivateKey: kp.privateKey, serverPublicKey: kp.publicKey, oprfSeed: rng(suite.Nh) });
+  const keys = softwareServerKeys(suite, {
+    serverPrivateKey: kp.privateKey,
+    serverPublicKey: kp.publicKey,
+    oprfSeed: rng(suite.Nh),
+  });
   const req = createRegistrationRequest(p, PASSWORD, rng);
   const res = createRegistrationResponse(p, keys, req.request, CREDENTIAL_ID);
   const { record } = finalizeRegistrationRequest(p, req.state, res, {}, rng);
@@ -76,12 +111,27 @@ function oprfTasks(suite: Suite, rng: Rng): BenchTask[] {
   const output = o.finalize(PASSWORD, blind, evaluated);
   // the OPRF is a function of the input: another blind must give the same output
   const blind2 = o.randomScalar(rng);
-  check(equalBytes(o.finalize(PASSWORD, blind2, o.blindEvaluate(key, o.blind(PASSWORD, blind2))), output), `${o.name}: OPRF output depends on the blind`);
+  check(
+    equalBytes(o.finalize(PASSWORD, blind2, o.blindEvaluate(key, o.blind(PASSWORD, blind2))), output),
+    `${o.name}: OPRF output depends on the blind`,
+  );
   const id = `crypto/oprf/${o.name}`;
   return [
-    { id: `${id}/blind`, name: `OPRF ${o.name} Blind`, fn: () => check(o.blind(PASSWORD, o.randomScalar(rng)).length === o.Noe, 'blinded element size') },
-    { id: `${id}/blindEvaluate`, name: `OPRF ${o.name} BlindEvaluate`, fn: () => check(equalBytes(o.blindEvaluate(key, blinded), evaluated), 'BlindEvaluate output') },
-    { id: `${id}/finalize`, name: `OPRF ${o.name} Finalize`, fn: () => check(equalBytes(o.finalize(PASSWORD, blind, evaluated), output), 'Finalize output') },
+    {
+      id: `${id}/blind`,
+      name: `OPRF ${o.name} Blind`,
+      fn: () => check(o.blind(PASSWORD, o.randomScalar(rng)).length === o.Noe, 'blinded element size'),
+    },
+    {
+      id: `${id}/blindEvaluate`,
+      name: `OPRF ${o.name} BlindEvaluate`,
+      fn: () => check(equalBytes(o.blindEvaluate(key, blinded), evaluated), 'BlindEvaluate output'),
+    },
+    {
+      id: `${id}/finalize`,
+      name: `OPRF ${o.name} Finalize`,
+      fn: () => check(equalBytes(o.finalize(PASSWORD, blind, evaluated), output), 'Finalize output'),
+    },
   ];
 }
 
@@ -105,21 +155,48 @@ function opaqueTasks(suiteId: SuiteId, ksf: Ksf, rng: Rng): BenchTask[] {
   const s2 = serverStartLogin(f.p, f.keys, f.record, CREDENTIAL_ID, c1.ke1, {}, rng);
   const c3 = clientFinishLogin(f.p, c1.state, s2.ke2, {});
   return [
-    { id: `${id}/registration/request`, name: `OPAQUE ${tag} CreateRegistrationRequest`, fn: () => createRegistrationRequest(f.p, PASSWORD, rng) },
+    {
+      id: `${id}/registration/request`,
+      name: `OPAQUE ${tag} CreateRegistrationRequest`,
+      fn: () => createRegistrationRequest(f.p, PASSWORD, rng),
+    },
     {
       id: `${id}/registration/response`,
       name: `OPAQUE ${tag} CreateRegistrationResponse`,
-      fn: () => check(equalBytes(createRegistrationResponse(f.p, f.keys, req.request, CREDENTIAL_ID).evaluatedMessage, res.evaluatedMessage), 'registration response'),
+      fn: () =>
+        check(
+          equalBytes(
+            createRegistrationResponse(f.p, f.keys, req.request, CREDENTIAL_ID).evaluatedMessage,
+            res.evaluatedMessage,
+          ),
+          'registration response',
+        ),
     },
-    { id: `${id}/registration/finalize`, name: `OPAQUE ${tag} FinalizeRegistrationRequest`, fn: () => finalizeRegistrationRequest(f.p, req.state, res, {}, rng) },
+    {
+      id: `${id}/registration/finalize`,
+      name: `OPAQUE ${tag} FinalizeRegistrationRequest`,
+      fn: () => finalizeRegistrationRequest(f.p, req.state, res, {}, rng),
+    },
     { id: `${id}/login/ke1`, name: `OPAQUE ${tag} KE1 (client start)`, fn: () => clientStartLogin(f.p, PASSWORD, rng) },
-    { id: `${id}/login/ke2`, name: `OPAQUE ${tag} KE2 (server start)`, fn: () => serverStartLogin(f.p, f.keys, f.record, CREDENTIAL_ID, c1.ke1, {}, rng) },
+    {
+      id: `${id}/login/ke2`,
+      name: `OPAQUE ${tag} KE2 (server start)`,
+      fn: () => serverStartLogin(f.p, f.keys, f.record, CREDENTIAL_ID, c1.ke1, {}, rng),
+    },
     {
       id: `${id}/login/ke3`,
       name: `OPAQUE ${tag} KE3 (client finish)`,
-      fn: () => check(equalBytes(clientFinishLogin(f.p, c1.state, s2.ke2, {}).sessionKey, s2.state.sessionKey), 'client session key'),
+      fn: () =>
+        check(
+          equalBytes(clientFinishLogin(f.p, c1.state, s2.ke2, {}).sessionKey, s2.state.sessionKey),
+          'client session key',
+        ),
     },
-    { id: `${id}/login/serverFinish`, name: `OPAQUE ${tag} ServerFinish`, fn: () => check(equalBytes(serverFinishLogin(s2.state, c3.ke3), c3.sessionKey), 'server session key') },
+    {
+      id: `${id}/login/serverFinish`,
+      name: `OPAQUE ${tag} ServerFinish`,
+      fn: () => check(equalBytes(serverFinishLogin(s2.state, c3.ke3), c3.sessionKey), 'server session key'),
+    },
     whole,
   ];
 }
@@ -138,11 +215,16 @@ function noiseTasks(noise: NoiseSuite, rng: Rng): BenchTask[] {
   const { initiator, responder } = handshake();
   const payload = rng(1024);
   return [
-    { id: `crypto/noise/${noise.protocolName}/handshake`, name: `${noise.protocolName} handshake (both sides)`, fn: handshake },
+    {
+      id: `crypto/noise/${noise.protocolName}/handshake`,
+      name: `${noise.protocolName} handshake (both sides)`,
+      fn: handshake,
+    },
     {
       id: `crypto/noise/${noise.protocolName}/transport-1KiB`,
       name: `${noise.protocolName} transport 1 KiB (send + receive)`,
-      fn: () => check(equalBytes(responder.receive(initiator.send(payload).message).payload, payload), 'transport payload'),
+      fn: () =>
+        check(equalBytes(responder.receive(initiator.send(payload).message).payload, payload), 'transport payload'),
     },
   ];
 }
@@ -202,6 +284,10 @@ export const cryptoSuite: BenchSuite = {
       ...noiseTasks(NOISE_NK_25519_CHACHAPOLY_SHA256, rng),
       ...merkleTasks(rng),
     ];
-    return { tasks, info: { suites: SUITE_IDS, argon2idDefault: ARGON2ID_DEFAULT, argon2idMin: ARGON2ID_MIN }, dispose: () => {} };
+    return {
+      tasks,
+      info: { suites: SUITE_IDS, argon2idDefault: ARGON2ID_DEFAULT, argon2idMin: ARGON2ID_MIN },
+      dispose: () => {},
+    };
   },
 };

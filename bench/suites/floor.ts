@@ -82,7 +82,11 @@ const DST_P256 = utf8('HashToGroup-OPRFV1-\x00-P256-SHA256');
 
 type NoblePoint = InstanceType<typeof ristretto255.Point>;
 
-function nobleGroup(name: string, P: typeof ristretto255.Point | typeof p256.Point, h2g: (msg: Bytes) => Element): Group {
+function nobleGroup(
+  name: string,
+  P: typeof ristretto255.Point | typeof p256.Point,
+  h2g: (msg: Bytes) => Element,
+): Group {
   const Fn = P.Fn;
   const encode = (p: { toBytes(compressed?: boolean): Bytes }) => p.toBytes(true);
   return {
@@ -103,10 +107,18 @@ function bigFrom(b: Bytes): bigint {
   return n;
 }
 
-const NOBLE_RISTRETTO = nobleGroup('ristretto255', ristretto255.Point, (m) => ristretto255_hasher.hashToCurve(m, { DST: DST_RISTRETTO }));
+const NOBLE_RISTRETTO = nobleGroup('ristretto255', ristretto255.Point, (m) =>
+  ristretto255_hasher.hashToCurve(m, { DST: DST_RISTRETTO }),
+);
 const NOBLE_P256 = nobleGroup('P-256', p256.Point, (m) => p256_hasher.hashToCurve(m, { DST: DST_P256 }));
 const asBytes = (e: Element) => e as Bytes;
-const NOBLE_X25519: Dh = { name: 'X25519', secret: (rng) => rng(32), base: (k) => x25519.getPublicKey(k), decode: (b) => b, dh: (k, e) => x25519.getSharedSecret(k, asBytes(e)) };
+const NOBLE_X25519: Dh = {
+  name: 'X25519',
+  secret: (rng) => rng(32),
+  base: (k) => x25519.getPublicKey(k),
+  decode: (b) => b,
+  dh: (k, e) => x25519.getSharedSecret(k, asBytes(e)),
+};
 
 type Sodium = typeof import('libsodium-wrappers-sumo').default;
 
@@ -123,7 +135,13 @@ function sodiumGroups(sodium: Sodium): { ristretto: Group; x25519: Dh } {
       secret: (rng) => NOBLE_RISTRETTO.secret(rng),
       dh: (k, e) => sodium.crypto_scalarmult_ristretto255(k, asBytes(e)),
     },
-    x25519: { name: 'X25519', secret: (rng) => rng(32), base: (k) => sodium.crypto_scalarmult_base(k), decode: (b) => b, dh: (k, e) => sodium.crypto_scalarmult(k, asBytes(e)) },
+    x25519: {
+      name: 'X25519',
+      secret: (rng) => rng(32),
+      base: (k) => sodium.crypto_scalarmult_base(k),
+      decode: (b) => b,
+      dh: (k, e) => sodium.crypto_scalarmult(k, asBytes(e)),
+    },
   };
 }
 
@@ -204,8 +222,14 @@ function floorLogin(oprf: Group, ake: Dh, noise: Dh | null, f: FloorFixture): nu
   const c1 = ake.dh(f.eskC, epkSc);
   const c2 = ake.dh(f.eskC, pkSc);
   const c3 = ake.dh(f.skC, epkSc);
-  check(equalBytes(unblinded, f.expectedUnblinded), `floor ${oprf.name}: unblinded element is not oprfKey * H(password)`);
-  check(equalBytes(pkC, f.pkC) && equalBytes(s1, c1) && equalBytes(s2, c2) && equalBytes(s3, c3), `floor ${ake.name}: 3DH shares differ`);
+  check(
+    equalBytes(unblinded, f.expectedUnblinded),
+    `floor ${oprf.name}: unblinded element is not oprfKey * H(password)`,
+  );
+  check(
+    equalBytes(pkC, f.pkC) && equalBytes(s1, c1) && equalBytes(s2, c2) && equalBytes(s3, c3),
+    `floor ${ake.name}: 3DH shares differ`,
+  );
   if (noise) check(equalBytes(esC!, esS!) && equalBytes(eeC!, eeS!), 'floor: Noise NK shares differ');
   return serverMs;
 }
@@ -225,9 +249,21 @@ function floorTasks(lib: string, c: FloorConfig, rng: Rng, beside: readonly Benc
   return [
     { id: `${id}/login`, name: `${tag}: one login's group operations`, fn: () => floorLogin(c.oprf, c.ake, null, f) },
     ...beside,
-    { id: `${id}/login-server-side`, name: `${tag}: the server's share of them`, fn: () => ({ overriddenDuration: floorLogin(c.oprf, c.ake, null, f) }) },
-    { id: `${id}/recovery`, name: `${tag}: one recovery's (login + Noise NK)`, fn: () => floorLogin(c.oprf, c.ake, c.x25519, f) },
-    { id: `${id}/recovery-server-side`, name: `${tag}: the server's share of them`, fn: () => ({ overriddenDuration: floorLogin(c.oprf, c.ake, c.x25519, f) }) },
+    {
+      id: `${id}/login-server-side`,
+      name: `${tag}: the server's share of them`,
+      fn: () => ({ overriddenDuration: floorLogin(c.oprf, c.ake, null, f) }),
+    },
+    {
+      id: `${id}/recovery`,
+      name: `${tag}: one recovery's (login + Noise NK)`,
+      fn: () => floorLogin(c.oprf, c.ake, c.x25519, f),
+    },
+    {
+      id: `${id}/recovery-server-side`,
+      name: `${tag}: the server's share of them`,
+      fn: () => ({ overriddenDuration: floorLogin(c.oprf, c.ake, c.x25519, f) }),
+    },
   ];
 }
 
@@ -240,8 +276,14 @@ function unitTasks(lib: string, g: Group, x: Dh, rng: Rng): BenchTask[] {
   const id = `floor/${lib}/unit`;
   return [
     { id: `${id}/${g.name}/hashToGroup`, name: `${lib} ${g.name} HashToGroup`, fn: () => g.hashToGroup(msg) },
-    ...(g.decodesApart ? [{ id: `${id}/${g.name}/decode`, name: `${lib} ${g.name} decode (validate an element)`, fn: () => g.decode(e) }] : []),
-    { id: `${id}/${g.name}/variableBase`, name: `${lib} ${g.name} decode, k * P, encode`, fn: () => g.dh(k, g.decode(e)) },
+    ...(g.decodesApart
+      ? [{ id: `${id}/${g.name}/decode`, name: `${lib} ${g.name} decode (validate an element)`, fn: () => g.decode(e) }]
+      : []),
+    {
+      id: `${id}/${g.name}/variableBase`,
+      name: `${lib} ${g.name} decode, k * P, encode`,
+      fn: () => g.dh(k, g.decode(e)),
+    },
     { id: `${id}/${g.name}/fixedBase`, name: `${lib} ${g.name} k * G, encode`, fn: () => g.base(k) },
     { id: `${id}/${x.name}/dh`, name: `${lib} X25519 DH`, fn: () => x.dh(xk, x.decode(xe)) },
   ];
@@ -249,23 +291,36 @@ function unitTasks(lib: string, g: Group, x: Dh, rng: Rng): BenchTask[] {
 
 export const floorSuite: BenchSuite = {
   id: 'floor',
-  title: 'the floor: one login\'s unavoidable group operations (noble, libsodium)',
+  title: "the floor: one login's unavoidable group operations (noble, libsodium)",
   async open(ctx) {
     const rng = ctx.rngFor('floor');
     const opaque = registerFixture(getSuite('ristretto255-SHA512'), rng);
     const tasks: BenchTask[] = [
       ...unitTasks('noble', NOBLE_RISTRETTO, NOBLE_X25519, rng),
       ...unitTasks('noble', NOBLE_P256, NOBLE_X25519, rng).slice(0, 3),
-      ...floorTasks('noble', { suite: 'ristretto255-SHA512', oprf: NOBLE_RISTRETTO, ake: NOBLE_RISTRETTO, x25519: NOBLE_X25519 }, rng, [
-        {
-          id: 'floor/noble/ristretto255-SHA512/opaque-login',
-          name: 'OPAQUE ristretto255-SHA512 Identity whole login, beside its floor',
-          fn: () => wholeLogin(opaque, rng),
-          note: 'the crypto suite\'s whole login again, measured right after its floor: the overhead ratio is not moved by the load of the 20 s between the suites',
-        },
-      ]),
-      ...floorTasks('noble', { suite: 'ristretto255-SHA512+Curve25519', oprf: NOBLE_RISTRETTO, ake: NOBLE_X25519, x25519: NOBLE_X25519 }, rng),
-      ...floorTasks('noble', { suite: 'P256-SHA256', oprf: NOBLE_P256, ake: NOBLE_P256, x25519: NOBLE_X25519 }, rng).slice(0, 2),
+      ...floorTasks(
+        'noble',
+        { suite: 'ristretto255-SHA512', oprf: NOBLE_RISTRETTO, ake: NOBLE_RISTRETTO, x25519: NOBLE_X25519 },
+        rng,
+        [
+          {
+            id: 'floor/noble/ristretto255-SHA512/opaque-login',
+            name: 'OPAQUE ristretto255-SHA512 Identity whole login, beside its floor',
+            fn: () => wholeLogin(opaque, rng),
+            note: "the crypto suite's whole login again, measured right after its floor: the overhead ratio is not moved by the load of the 20 s between the suites",
+          },
+        ],
+      ),
+      ...floorTasks(
+        'noble',
+        { suite: 'ristretto255-SHA512+Curve25519', oprf: NOBLE_RISTRETTO, ake: NOBLE_X25519, x25519: NOBLE_X25519 },
+        rng,
+      ),
+      ...floorTasks(
+        'noble',
+        { suite: 'P256-SHA256', oprf: NOBLE_P256, ake: NOBLE_P256, x25519: NOBLE_X25519 },
+        rng,
+      ).slice(0, 2),
     ];
     const info: Record<string, unknown> = { counts: FLOOR_COUNTS, noble: installedVersion('@noble/curves') };
     try {
@@ -275,15 +330,33 @@ export const floorSuite: BenchSuite = {
       // the two implementations must compute the same elements, or the comparison means nothing
       const k = NOBLE_RISTRETTO.secret(rng);
       const msg = utf8('cross-check');
-      check(equalBytes(s.ristretto.dh(k, s.ristretto.hashToGroup(msg)), NOBLE_RISTRETTO.dh(k, NOBLE_RISTRETTO.hashToGroup(msg))), 'libsodium and noble k * HashToGroup differ');
+      check(
+        equalBytes(
+          s.ristretto.dh(k, s.ristretto.hashToGroup(msg)),
+          NOBLE_RISTRETTO.dh(k, NOBLE_RISTRETTO.hashToGroup(msg)),
+        ),
+        'libsodium and noble k * HashToGroup differ',
+      );
       check(equalBytes(s.ristretto.base(k), NOBLE_RISTRETTO.base(k)), 'libsodium and noble ristretto255 k * G differ');
       check(equalBytes(s.x25519.base(k), NOBLE_X25519.base(k)), 'libsodium and noble X25519 differ');
       tasks.push(
         ...unitTasks('libsodium', s.ristretto, s.x25519, rng),
-        ...floorTasks('libsodium', { suite: 'ristretto255-SHA512', oprf: s.ristretto, ake: s.ristretto, x25519: s.x25519 }, rng),
-        ...floorTasks('libsodium', { suite: 'ristretto255-SHA512+Curve25519', oprf: s.ristretto, ake: s.x25519, x25519: s.x25519 }, rng),
+        ...floorTasks(
+          'libsodium',
+          { suite: 'ristretto255-SHA512', oprf: s.ristretto, ake: s.ristretto, x25519: s.x25519 },
+          rng,
+        ),
+        ...floorTasks(
+          'libsodium',
+          { suite: 'ristretto255-SHA512+Curve25519', oprf: s.ristretto, ake: s.x25519, x25519: s.x25519 },
+          rng,
+        ),
       );
-      info.libsodium = { package: 'libsodium-wrappers-sumo', version: installedVersion('libsodium-wrappers-sumo'), sodium: sodium.sodium_version_string() };
+      info.libsodium = {
+        package: 'libsodium-wrappers-sumo',
+        version: installedVersion('libsodium-wrappers-sumo'),
+        sodium: sodium.sodium_version_string(),
+      };
     } catch (e) {
       info.skipped = { libsodium: (e as Error).message };
       ctx.log(`floor: libsodium skipped: ${(e as Error).message}`);

@@ -86,7 +86,10 @@ export const lincheckSuite: BenchSuite = {
       // the new checker's answers first: the baseline must give the same
       const verdicts = w.histories.map((h) => checkLinearizable(w.model, h).verdict);
       check(!verdicts.includes('unknown'), `${w.name}: a history without an answer`);
-      answers.set(w.name, verdicts.map((v) => v === 'linearizable'));
+      answers.set(
+        w.name,
+        verdicts.map((v) => v === 'linearizable'),
+      );
       const operations = w.histories.reduce((k, h) => k + h.length, 0);
       const histories = count(w.histories.length, 'history', 'histories');
       for (const impl of w.baseline ? (['baseline', 'lincheck'] as const) : (['lincheck'] as const)) {

@@ -29,18 +29,40 @@ async function serenityTasks(): Promise<{ tasks: BenchTask[]; info: Record<strin
   const keyStretching = { 'argon2id-custom': { iterations: 1, memory: 8, parallelism: 1 } } as const;
   const serverSetup = opaque.server.createSetup();
   const r1 = opaque.client.startRegistration({ password: PASSWORD });
-  const r2 = opaque.server.createRegistrationResponse({ serverSetup, userIdentifier: USER, registrationRequest: r1.registrationRequest });
-  const { registrationRecord } = opaque.client.finishRegistration({ clientRegistrationState: r1.clientRegistrationState, registrationResponse: r2.registrationResponse, password: PASSWORD, keyStretching });
+  const r2 = opaque.server.createRegistrationResponse({
+    serverSetup,
+    userIdentifier: USER,
+    registrationRequest: r1.registrationRequest,
+  });
+  const { registrationRecord } = opaque.client.finishRegistration({
+    clientRegistrationState: r1.clientRegistrationState,
+    registrationResponse: r2.registrationResponse,
+    password: PASSWORD,
+    keyStretching,
+  });
   /** One login; returns the ms spent in the server's two calls. */
   const login = (): number => {
     const c1 = opaque.client.startLogin({ password: PASSWORD });
     const t0 = performance.now();
-    const s1 = opaque.server.startLogin({ serverSetup, userIdentifier: USER, registrationRecord, startLoginRequest: c1.startLoginRequest });
+    const s1 = opaque.server.startLogin({
+      serverSetup,
+      userIdentifier: USER,
+      registrationRecord,
+      startLoginRequest: c1.startLoginRequest,
+    });
     const t1 = performance.now();
-    const c2 = opaque.client.finishLogin({ clientLoginState: c1.clientLoginState, loginResponse: s1.loginResponse, password: PASSWORD, keyStretching });
+    const c2 = opaque.client.finishLogin({
+      clientLoginState: c1.clientLoginState,
+      loginResponse: s1.loginResponse,
+      password: PASSWORD,
+      keyStretching,
+    });
     check(c2 !== undefined, 'serenity: login failed');
     const t2 = performance.now();
-    const s2 = opaque.server.finishLogin({ serverLoginState: s1.serverLoginState, finishLoginRequest: c2.finishLoginRequest });
+    const s2 = opaque.server.finishLogin({
+      serverLoginState: s1.serverLoginState,
+      finishLoginRequest: c2.finishLoginRequest,
+    });
     const t3 = performance.now();
     check(s2.sessionKey === c2.sessionKey, 'serenity: session keys differ');
     return t1 - t0 + (t3 - t2);
@@ -48,15 +70,27 @@ async function serenityTasks(): Promise<{ tasks: BenchTask[]; info: Record<strin
   const config = 'ristretto255, 3DH, SHA-512, KSF argon2id-custom t=1 m=8 KiB p=1';
   return {
     tasks: [
-      { id: 'peers/serenity/login', name: '@serenity-kit/opaque (opaque-ke wasm): whole login', fn: login, note: config },
-      { id: 'peers/serenity/server-side', name: '@serenity-kit/opaque (opaque-ke wasm): server side', fn: () => ({ overriddenDuration: login() }), note: 'server startLogin + finishLogin' },
+      {
+        id: 'peers/serenity/login',
+        name: '@serenity-kit/opaque (opaque-ke wasm): whole login',
+        fn: login,
+        note: config,
+      },
+      {
+        id: 'peers/serenity/server-side',
+        name: '@serenity-kit/opaque (opaque-ke wasm): server side',
+        fn: () => ({ overriddenDuration: login() }),
+        note: 'server startLogin + finishLogin',
+      },
     ],
     info: { package: '@serenity-kit/opaque', version: installedVersion('@serenity-kit/opaque'), config },
   };
 }
 
 async function cloudflareTasks(): Promise<{ tasks: BenchTask[]; info: Record<string, unknown> }> {
-  const { OpaqueClient, OpaqueServer, OpaqueID, getOpaqueConfig, IdentityMemHardFn } = await import('@cloudflare/opaque-ts');
+  const { OpaqueClient, OpaqueServer, OpaqueID, getOpaqueConfig, IdentityMemHardFn } = await import(
+    '@cloudflare/opaque-ts'
+  );
   const cfg = getOpaqueConfig(OpaqueID.OPAQUE_P256);
   const server = new OpaqueServer(cfg, cfg.prng.random(cfg.hash.Nh), await cfg.ake.generateAuthKeyPair(), SERVER);
   const reg = new OpaqueClient(cfg, IdentityMemHardFn);
@@ -80,14 +114,24 @@ async function cloudflareTasks(): Promise<{ tasks: BenchTask[]; info: Record<str
     const s2 = server.authFinish(c2.ke3, s1.expected);
     const t3 = performance.now();
     if (s2 instanceof Error) throw s2;
-    check(s2.session_key.length > 0 && s2.session_key.every((b, i) => b === c2.session_key[i]), 'opaque-ts: session keys differ');
+    check(
+      s2.session_key.length > 0 && s2.session_key.every((b, i) => b === c2.session_key[i]),
+      'opaque-ts: session keys differ',
+    );
     return t1 - t0 + (t3 - t2);
   };
   const config = 'P-256, 3DH, SHA-256, IdentityMemHardFn (draft-07)';
   // about 0.2 s a login on this machine class: a handful of iterations is enough
   return {
     tasks: [
-      { id: 'peers/opaque-ts/login', name: '@cloudflare/opaque-ts (P-256): whole login', fn: login, iterations: 5, time: 0, note: config },
+      {
+        id: 'peers/opaque-ts/login',
+        name: '@cloudflare/opaque-ts (P-256): whole login',
+        fn: login,
+        iterations: 5,
+        time: 0,
+        note: config,
+      },
       {
         id: 'peers/opaque-ts/server-side',
         name: '@cloudflare/opaque-ts (P-256): server side',

@@ -68,10 +68,14 @@ export interface ReplicatedRun {
   readonly stats: Pick<FleetStats, 'appendsWithEntries' | 'entriesShipped' | 'peerMessages' | 'persists' | 'steps'>;
 }
 
-const configId = (c: Config) => `replicated/${c.backend}/${c.replicas}${c.replicas === 1 ? '' : c.batching ? '/batched' : '/unbatched'}`;
+const configId = (c: Config) =>
+  `replicated/${c.backend}/${c.replicas}${c.replicas === 1 ? '' : c.batching ? '/batched' : '/unbatched'}`;
 
 /** Frames on to the client, noting when the current recovery's KE2 and K arrive. */
-function watched(client: ScriptedClient, arrivals: Map<number, { ke2?: number; released?: number; redirected?: boolean }>): ClientEndpoint {
+function watched(
+  client: ScriptedClient,
+  arrivals: Map<number, { ke2?: number; released?: number; redirected?: boolean }>,
+): ClientEndpoint {
   return {
     onFrame(fleet, frame, from) {
       const op = client.records.at(-1);
@@ -92,7 +96,14 @@ function watched(client: ScriptedClient, arrivals: Map<number, { ke2?: number; r
  * One run (see the module header); throws unless every recovery released its client's K.
  * `beforeRecoveries` is called when the timed part starts (a profile resets its counters).
  */
-export function runRecoveries(fleets: Pick<FleetFactory, 'labels' | 'config'>, hsms: readonly Hsm[], c: Config, w: Workload, seed: string, beforeRecoveries?: () => void): ReplicatedRun {
+export function runRecoveries(
+  fleets: Pick<FleetFactory, 'labels' | 'config'>,
+  hsms: readonly Hsm[],
+  c: Config,
+  w: Workload,
+  seed: string,
+  beforeRecoveries?: () => void,
+): ReplicatedRun {
   const fleet = new SimFleet({
     hsms,
     labels: fleets.labels,
@@ -110,11 +121,27 @@ export function runRecoveries(fleets: Pick<FleetFactory, 'labels' | 'config'>, h
   const history = new History();
   const keyNames = new Map(Array.from({ length: w.clients }, (_, i) => [toHex(keyBytes(`K-${i}`)), `K-${i}`] as const));
   const clients = Array.from({ length: w.clients }, (_, i) => {
-    const script = { name: `client-${i}`, credential: `alice-${i}`, startAt: fleet.now, ops: [{ kind: 'register', password: `pw-${i}`, key: `K-${i}`, limit: 10 }] as const };
-    return new ScriptedClient(fleet, script, { history, keyNames, rng: seededRng(`${seed}/${script.name}`), timing: CLIENT_TIMING });
+    const script = {
+      name: `client-${i}`,
+      credential: `alice-${i}`,
+      startAt: fleet.now,
+      ops: [{ kind: 'register', password: `pw-${i}`, key: `K-${i}`, limit: 10 }] as const,
+    };
+    return new ScriptedClient(fleet, script, {
+      history,
+      keyNames,
+      rng: seededRng(`${seed}/${script.name}`),
+      timing: CLIENT_TIMING,
+    });
   });
-  check(fleet.runUntil(() => clients.every((x) => x.done), 60_000), `${configId(c)}: registrations did not complete`);
-  check(history.ops.every((o) => o.completion === 'ok' && o.output?.kind === 'Registered'), `${configId(c)}: a registration failed`);
+  check(
+    fleet.runUntil(() => clients.every((x) => x.done), 60_000),
+    `${configId(c)}: registrations did not complete`,
+  );
+  check(
+    history.ops.every((o) => o.completion === 'ok' && o.output?.kind === 'Registered'),
+    `${configId(c)}: a registration failed`,
+  );
   const arrivals = new Map<number, { ke2?: number; released?: number; redirected?: boolean }>();
   for (const x of clients) fleet.addClient(x.name, watched(x, arrivals));
 
@@ -122,23 +149,35 @@ export function runRecoveries(fleets: Pick<FleetFactory, 'labels' | 'config'>, h
   const before = { ...fleet.stats };
   const simStart = fleet.now;
   const t0 = performance.now();
-  clients.forEach((x, i) => x.append(fleet, Array.from({ length: w.rounds }, () => ({ kind: 'recover', password: `pw-${i}` }) as const)));
+  clients.forEach((x, i) =>
+    x.append(
+      fleet,
+      Array.from({ length: w.rounds }, () => ({ kind: 'recover', password: `pw-${i}` }) as const),
+    ),
+  );
   const done = fleet.runUntil(() => clients.every((x) => x.done), 600_000);
   const wallMs = performance.now() - t0;
   check(done, `${configId(c)}: recoveries did not complete`);
 
   const recoveries = history.ops.filter((o) => o.input.kind === 'recover');
-  check(recoveries.length === w.clients * w.rounds, `${configId(c)}: ${recoveries.length} recoveries, expected ${w.clients * w.rounds}`);
+  check(
+    recoveries.length === w.clients * w.rounds,
+    `${configId(c)}: ${recoveries.length} recoveries, expected ${w.clients * w.rounds}`,
+  );
   for (const o of recoveries) {
     const key = `K-${o.client.slice('client-'.length)}`;
-    check(o.completion === 'ok' && o.output?.kind === 'Recovered' && o.output.key === key, `${configId(c)}: ${o.client}'s recovery did not release ${key} (${o.completion} ${JSON.stringify(o.output)})`);
+    check(
+      o.completion === 'ok' && o.output?.kind === 'Recovered' && o.output.key === key,
+      `${configId(c)}: ${o.client}'s recovery did not release ${key} (${o.completion} ${JSON.stringify(o.output)})`,
+    );
   }
   const guessHops: number[] = [];
   const resetHops: number[] = [];
   for (const x of clients) {
     for (const r of x.records) {
       const a = arrivals.get(r.historyId);
-      if (r.op.kind !== 'recover' || a === undefined || a.redirected || a.ke2 === undefined || a.released === undefined) continue;
+      if (r.op.kind !== 'recover' || a === undefined || a.redirected || a.ke2 === undefined || a.released === undefined)
+        continue;
       guessHops.push((a.ke2 - r.invokedAt) / DELAY_MS - 2);
       resetHops.push((a.released - a.ke2) / DELAY_MS - 2);
     }
@@ -172,14 +211,22 @@ export function describeRun(r: ReplicatedRun) {
     simulatedMs: r.simulatedMs,
     guessHops: { mean: round2(mean(r.guessHops)), min: Math.min(...r.guessHops), max: Math.max(...r.guessHops) },
     resetHops: { mean: round2(mean(r.resetHops)), min: Math.min(...r.resetHops), max: Math.max(...r.resetHops) },
-    entriesPerAppendEntries: r.stats.appendsWithEntries === 0 ? null : round2(r.stats.entriesShipped / r.stats.appendsWithEntries),
+    entriesPerAppendEntries:
+      r.stats.appendsWithEntries === 0 ? null : round2(r.stats.entriesShipped / r.stats.appendsWithEntries),
     peerMessagesPerRecovery: per(r.stats.peerMessages),
     sealedSavesPerRecovery: per(r.stats.persists),
     stepsPerRecovery: per(r.stats.steps),
   };
 }
 
-export type ReplicatedProfile = Record<string, { msPerRecovery: number; hsmMsPerRecovery: number; hsmCalls: Record<string, { callsPerRecovery: number; msPerRecovery: number }> }>;
+export type ReplicatedProfile = Record<
+  string,
+  {
+    msPerRecovery: number;
+    hsmMsPerRecovery: number;
+    hsmCalls: Record<string, { callsPerRecovery: number; msPerRecovery: number }>;
+  }
+>;
 
 export const replicatedSuite: BenchSuite = {
   id: 'replicated',
@@ -204,9 +251,20 @@ export const replicatedSuite: BenchSuite = {
     const w = workloadOf(ctx.quick);
     const configs: Config[] = [
       { backend: 'memory', replicas: 1, batching: true },
-      ...[3, 5].flatMap((replicas) => [true, false].map((batching): Config => ({ backend: 'memory', replicas, batching }))),
+      ...[3, 5].flatMap((replicas) =>
+        [true, false].map((batching): Config => ({ backend: 'memory', replicas, batching })),
+      ),
     ];
-    const tasks = configs.map((c, i) => task(c, memory, w, i === 0 ? 'every row: ristretto255-SHA512, a fresh fleet per call; wall clock of the whole simulation (one core) over the recoveries' : undefined));
+    const tasks = configs.map((c, i) =>
+      task(
+        c,
+        memory,
+        w,
+        i === 0
+          ? 'every row: ristretto255-SHA512, a fresh fleet per call; wall clock of the whole simulation (one core) over the recoveries'
+          : undefined,
+      ),
+    );
 
     const restoreConf = keepSoftHsmConf();
     let softhsm: FleetFactory | undefined;
@@ -215,7 +273,14 @@ export const replicatedSuite: BenchSuite = {
       const { softHsmFleets } = await import('../../src/scenarios/fleets.ts');
       softhsm = await softHsmFleets(3 * CALLS, 'bkv-bench-r');
       const sw = softHsmWorkloadOf(ctx.quick);
-      tasks.push(task({ backend: 'softhsm', replicas: 3, batching: true }, softhsm, sw, 'ristretto255-SHA512+Curve25519; fresh tokens and deployment per call (untimed)'));
+      tasks.push(
+        task(
+          { backend: 'softhsm', replicas: 3, batching: true },
+          softhsm,
+          sw,
+          'ristretto255-SHA512+Curve25519; fresh tokens and deployment per call (untimed)',
+        ),
+      );
     } catch (e) {
       restoreConf();
       skipped.softhsm = (e as Error).message;
@@ -224,12 +289,25 @@ export const replicatedSuite: BenchSuite = {
 
     return {
       tasks,
-      info: { delayMs: DELAY_MS, workload: w, softhsmWorkload: softHsmWorkloadOf(ctx.quick), maxBatch: { batching: 256, none: 1 }, skipped },
+      info: {
+        delayMs: DELAY_MS,
+        workload: w,
+        softhsmWorkload: softHsmWorkloadOf(ctx.quick),
+        maxBatch: { batching: 256, none: 1 },
+        skipped,
+      },
       afterRun: async () => {
         const profile: ReplicatedProfile = {};
         for (const c of configs.filter((x) => x.replicas === 1 || x.replicas === 5)) {
           const timers = memory.hsms(c.replicas).map(timingHsm);
-          const r = runRecoveries(memory, timers.map((t) => t.hsm), c, w, seed, () => timers.forEach((t) => t.spent.clear()));
+          const r = runRecoveries(
+            memory,
+            timers.map((t) => t.hsm),
+            c,
+            w,
+            seed,
+            () => timers.forEach((t) => t.spent.clear()),
+          );
           const calls = new Map<string, { calls: number; ms: number }>();
           for (const t of timers) {
             for (const [k, e] of t.spent) {
@@ -241,7 +319,9 @@ export const replicatedSuite: BenchSuite = {
           profile[configId(c)] = {
             msPerRecovery: round2(r.wallMs / r.recoveries),
             hsmMsPerRecovery: per([...calls.values()].reduce((a, e) => a + e.ms, 0)),
-            hsmCalls: Object.fromEntries([...calls].map(([k, e]) => [k, { callsPerRecovery: per(e.calls), msPerRecovery: per(e.ms) }])),
+            hsmCalls: Object.fromEntries(
+              [...calls].map(([k, e]) => [k, { callsPerRecovery: per(e.calls), msPerRecovery: per(e.ms) }]),
+            ),
           };
         }
         return { configs: Object.fromEntries([...last].map(([id, r]) => [id, describeRun(r)])), profile };

@@ -42,7 +42,11 @@ class LatestBlobStorage implements HostStorage {
 /** A vault on `hsm` with one registered credential, and a client that recovers it. */
 export async function registeredVault(hsm: Hsm, suiteId: SuiteId, rng: Rng, labelPrefix = 'bench') {
   let now = 0;
-  const { vault, client: ctx } = createSingleReplicaVault(hsm, rng, () => now, { suite: getSuite(suiteId), labels: keyLabels(labelPrefix), storage: new LatestBlobStorage() });
+  const { vault, client: ctx } = createSingleReplicaVault(hsm, rng, () => now, {
+    suite: getSuite(suiteId),
+    labels: keyLabels(labelPrefix),
+    storage: new LatestBlobStorage(),
+  });
   let vaultMs = 0;
   const relay = directRelay((frame: Frame) => {
     const t0 = performance.now();
@@ -61,7 +65,10 @@ export async function registeredVault(hsm: Hsm, suiteId: SuiteId, rng: Rng, labe
     vaultMs = 0;
     const r = await client.recover(CREDENTIAL_ID, PASSWORD);
     relay.log.length = 0;
-    check(r.ok && equalBytes(r.value, K), `${hsm.backend} ${suiteId}: recovery did not release K (${JSON.stringify(r)})`);
+    check(
+      r.ok && equalBytes(r.value, K),
+      `${hsm.backend} ${suiteId}: recovery did not release K (${JSON.stringify(r)})`,
+    );
     return vaultMs;
   };
   return { recover };
@@ -116,7 +123,9 @@ async function profileVaultSide(hsm: Hsm, suiteId: SuiteId, rng: Rng, runs: numb
   t.spent.clear();
   let vaultMs = 0;
   for (let i = 0; i < runs; i++) vaultMs += await v.recover();
-  const hsmCalls = Object.fromEntries([...t.spent].map(([k, e]) => [k, { callsPerRecovery: e.calls / runs, msPerRecovery: e.ms / runs }]));
+  const hsmCalls = Object.fromEntries(
+    [...t.spent].map(([k, e]) => [k, { callsPerRecovery: e.calls / runs, msPerRecovery: e.ms / runs }]),
+  );
   const hsmMs = [...t.spent.values()].reduce((a, e) => a + e.ms, 0) / runs;
   return { runs, vaultSideMs: vaultMs / runs, hsmMs, hostMs: vaultMs / runs - hsmMs, hsmCalls };
 }
@@ -126,12 +135,15 @@ export const vaultSuite: BenchSuite = {
   title: 'the vault on each HSM backend (single replica)',
   async open(ctx) {
     const rng = ctx.rngFor('vault');
-    const memory: { suiteId: SuiteId; hsm: Hsm }[] = (['ristretto255-SHA512', 'ristretto255-SHA512+Curve25519'] as const).map((suiteId) => ({
+    const memory: { suiteId: SuiteId; hsm: Hsm }[] = (
+      ['ristretto255-SHA512', 'ristretto255-SHA512+Curve25519'] as const
+    ).map((suiteId) => ({
       suiteId,
       hsm: MemoryHsm.create(`bench-${suiteId}`, rng),
     }));
     const tasks: BenchTask[] = [];
-    for (const m of memory) tasks.push(...recoveryTasks('memory', m.suiteId, (await registeredVault(m.hsm, m.suiteId, rng)).recover));
+    for (const m of memory)
+      tasks.push(...recoveryTasks('memory', m.suiteId, (await registeredVault(m.hsm, m.suiteId, rng)).recover));
 
     // SoftHSM: a private token directory for this run; SOFTHSM2_CONF is restored on dispose.
     // Without SoftHSM2 on the machine the bench goes on without it and says why (the tests do not).
@@ -164,8 +176,18 @@ export const vaultSuite: BenchSuite = {
       info: { backends: { memory: memory.map((m) => m.suiteId), softhsm: sh ? [suiteId] : [] }, skipped },
       afterRun: async (runs = 20) => ({
         profile: {
-          [`memory/ristretto255-SHA512`]: await profileVaultSide(MemoryHsm.create('profile-r', rng), 'ristretto255-SHA512', rng, runs),
-          [`memory/ristretto255-SHA512+Curve25519`]: await profileVaultSide(MemoryHsm.create('profile-c', rng), 'ristretto255-SHA512+Curve25519', rng, runs),
+          [`memory/ristretto255-SHA512`]: await profileVaultSide(
+            MemoryHsm.create('profile-r', rng),
+            'ristretto255-SHA512',
+            rng,
+            runs,
+          ),
+          [`memory/ristretto255-SHA512+Curve25519`]: await profileVaultSide(
+            MemoryHsm.create('profile-c', rng),
+            'ristretto255-SHA512+Curve25519',
+            rng,
+            runs,
+          ),
           ...(sh && { [`softhsm/ristretto255-SHA512+Curve25519`]: await profileVaultSide(sh, suiteId, rng, runs) }),
         },
       }),

@@ -39,7 +39,9 @@ export interface BrokenVariant {
   rules(base: ReplicaRules): ReplicaRules;
 }
 
-const onVault = (f: (v: ReplicaRules['vault']) => ReplicaRules['vault']) => (b: ReplicaRules): ReplicaRules => ({ ...b, vault: f(b.vault) });
+const onVault =
+  (f: (v: ReplicaRules['vault']) => ReplicaRules['vault']) =>
+  (b: ReplicaRules): ReplicaRules => ({ ...b, vault: f(b.vault) });
 
 export const BROKEN: readonly BrokenVariant[] = [
   {
@@ -65,7 +67,7 @@ export const BROKEN: readonly BrokenVariant[] = [
   {
     name: 'trust-host-storage',
     test: 'test/scenarios.test.ts',
-    summary: 'no anchor and no ballot: the host\'s blob is taken as it comes',
+    summary: "no anchor and no ballot: the host's blob is taken as it comes",
     checker: 'Raft safety under rollback',
     expected: ['INV-1', 'INV-3', 'INV-8', 'INV-9', 'INV-10', 'INV-11', 'INV-15'],
     suite: 'attack',
@@ -85,7 +87,8 @@ export const BROKEN: readonly BrokenVariant[] = [
   {
     name: 'version-reuse',
     test: 'test/storage-fork.test.ts',
-    summary: 'the persistence of 6ee2d9d: a life numbers its saves from the version it loaded, so two blobs share a version',
+    summary:
+      'the persistence of 6ee2d9d: a life numbers its saves from the version it loaded, so two blobs share a version',
     checker: 'the guess budget under a storage fork',
     expected: ['INV-1', 'INV-3', 'INV-8', 'INV-10', 'INV-15'],
     suite: 'attack',
@@ -137,7 +140,7 @@ export const BROKEN: readonly BrokenVariant[] = [
     name: 'never-erase',
     test: 'test/scenarios.test.ts',
     summary: 'G4 never fires: a record at its limit with no pending session keeps its secrets',
-    checker: 'erasure at the limit (INV-4, the fleet\'s safety monitor)',
+    checker: "erasure at the limit (INV-4, the fleet's safety monitor)",
     expected: ['INV-4'],
     suite: 'guess-limit',
     explore: { system: 'fleet', bound: { replicas: 1, sessions: ['wrong'], crashes: 0, maxLog: 8 } },
@@ -251,7 +254,7 @@ export const BROKEN: readonly BrokenVariant[] = [
   {
     name: 'no-commit-for-unknown',
     test: 'test/vault-unknown.test.ts',
-    summary: 'an unknown credential\'s guess is not committed: its fake KE2 leaves sooner than a real one',
+    summary: "an unknown credential's guess is not committed: its fake KE2 leaves sooner than a real one",
     checker: 'enumeration resistance, side by side',
     expected: ['§3.2'],
     rules: onVault(vault.noCommitForUnknown),

@@ -37,7 +37,8 @@ function counterless(hsm: Hsm): Hsm {
 const persistBlind: Persist = (store, version, durable, rng) =>
   SEALED_PERSISTENCE.persist({ ...store, hsm: counterless(store.hsm) }, version, durable, rng);
 export const TRUST_HOST_STORAGE: Persistence = {
-  load: (store, rng, persist = persistBlind) => SEALED_PERSISTENCE.load({ ...store, hsm: counterless(store.hsm) }, rng, persist),
+  load: (store, rng, persist = persistBlind) =>
+    SEALED_PERSISTENCE.load({ ...store, hsm: counterless(store.hsm) }, rng, persist),
   persist: persistBlind,
 };
 

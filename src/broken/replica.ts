@@ -29,7 +29,13 @@ export function ke2BeforeCommit(r: ReplicaSteps): ReplicaSteps {
         frames.push(...early.frames);
         if (early.outcome.ok && early.frames.length > 0) {
           const index = s.raft.durable.log.length + k + 1;
-          ghost.push({ type: 'Ke2Sent', credential: cmd.credentialId, session: cmd.sessionId, index, term: entry.term });
+          ghost.push({
+            type: 'Ke2Sent',
+            credential: cmd.credentialId,
+            session: cmd.sessionId,
+            index,
+            term: entry.term,
+          });
         }
       });
       return { ...step, state: { ...step.state, node }, frames, ghost };

@@ -13,7 +13,8 @@ function withRecord(node: VaultNode, id: Hex, f: (r: VaultRecord) => VaultRecord
   return { ...node, vault: { records: { ...node.vault.records, [id]: f(r) } } };
 }
 
-const isPending = (node: VaultNode, cmd: Command & { sessionId: Hex }) => cmd.sessionId in (node.vault.records[cmd.credentialId]?.pending ?? {});
+const isPending = (node: VaultNode, cmd: Command & { sessionId: Hex }) =>
+  cmd.sessionId in (node.vault.records[cmd.credentialId]?.pending ?? {});
 
 /** count-at-ke3: a session that ends without a failed KE3 (abort, expiry) gives its guess back (G2). */
 export function countAtKe3(v: VaultSteps): VaultSteps {
@@ -21,7 +22,9 @@ export function countAtKe3(v: VaultSteps): VaultSteps {
     ...v,
     onCommitted(node, cmd, env) {
       const refund = cmd.type === 'EndSession' && cmd.reason !== 'failed' && isPending(node, cmd);
-      const before = refund ? withRecord(node, cmd.credentialId, (r) => ({ ...r, attemptsUsed: r.attemptsUsed - 1 })) : node;
+      const before = refund
+        ? withRecord(node, cmd.credentialId, (r) => ({ ...r, attemptsUsed: r.attemptsUsed - 1 }))
+        : node;
       return v.onCommitted(before, cmd, env);
     },
   };
@@ -33,9 +36,14 @@ export function staleTries(v: VaultSteps): VaultSteps {
     ...v,
     onCommitted(node, cmd, env) {
       const r = node.vault.records[cmd.credentialId];
-      if (cmd.type !== 'ConsumeGuess' || !r || r.attemptsUsed === 0 || r.attemptsUsed >= r.guessLimit) return v.onCommitted(node, cmd, env);
+      if (cmd.type !== 'ConsumeGuess' || !r || r.attemptsUsed === 0 || r.attemptsUsed >= r.guessLimit)
+        return v.onCommitted(node, cmd, env);
       // answer from the record one guess earlier, keep the state the real rule gives
-      const s = v.onCommitted(withRecord(node, cmd.credentialId, (x) => ({ ...x, attemptsUsed: x.attemptsUsed - 1 })), cmd, env);
+      const s = v.onCommitted(
+        withRecord(node, cmd.credentialId, (x) => ({ ...x, attemptsUsed: x.attemptsUsed - 1 })),
+        cmd,
+        env,
+      );
       return { ...s, node: { ...s.node, vault: applyCommand(node.vault, cmd).state } };
     },
   };
@@ -66,7 +74,12 @@ export function releaseWithoutKe3(v: VaultSteps): VaultSteps {
       const ch = s.node.channels.get(frame.channel);
       const failed = s.proposals[0]?.type === 'EndSession' && s.proposals[0].reason === 'failed';
       if (before?.type !== 'AwaitKE3' || before.login === null || ch?.op.type !== 'Ending' || !failed) return s;
-      const op: ChannelOp = { type: 'Resetting', credentialId: before.credentialId, sessionId: before.sessionId, sessionKey: before.login.sessionKey };
+      const op: ChannelOp = {
+        type: 'Resetting',
+        credentialId: before.credentialId,
+        sessionId: before.sessionId,
+        sessionKey: before.login.sessionKey,
+      };
       const channels = new Map(s.node.channels).set(frame.channel, { ...ch, op });
       const reset: Command = { type: 'Reset', credentialId: before.credentialId, sessionId: before.sessionId };
       return { ...s, node: { ...s.node, channels }, proposals: [reset] };
@@ -83,7 +96,12 @@ export function neverErase(v: VaultSteps): VaultSteps {
       const s = v.onCommitted(node, cmd, env);
       const after = s.node.vault.records[cmd.credentialId];
       if (!before || before.status === 'Exhausted' || after?.status !== 'Exhausted') return s;
-      const kept = { ...after, status: 'Registered' as const, registrationRecord: before.registrationRecord, sealedPayload: before.sealedPayload };
+      const kept = {
+        ...after,
+        status: 'Registered' as const,
+        registrationRecord: before.registrationRecord,
+        sealedPayload: before.sealedPayload,
+      };
       return { ...s, node: withRecord(s.node, cmd.credentialId, () => kept) };
     },
   };
@@ -95,7 +113,13 @@ export function resetWithoutPending(v: VaultSteps): VaultSteps {
     ...v,
     onCommitted(node, cmd, env) {
       const stale = cmd.type === 'Reset' && !isPending(node, cmd);
-      const before = stale ? withRecord(node, cmd.credentialId, (r) => ({ ...r, status: 'Registered', pending: { ...r.pending, [cmd.sessionId]: env.now } })) : node;
+      const before = stale
+        ? withRecord(node, cmd.credentialId, (r) => ({
+            ...r,
+            status: 'Registered',
+            pending: { ...r.pending, [cmd.sessionId]: env.now },
+          }))
+        : node;
       return v.onCommitted(before, cmd, env);
     },
   };
@@ -106,7 +130,8 @@ export function noGuessLimit(v: VaultSteps): VaultSteps {
   return {
     ...v,
     onCommitted(node, cmd, env) {
-      const over = (r: VaultRecord) => (r.status === 'Registered' && r.attemptsUsed >= r.guessLimit ? { ...r, attemptsUsed: r.guessLimit - 1 } : r);
+      const over = (r: VaultRecord) =>
+        r.status === 'Registered' && r.attemptsUsed >= r.guessLimit ? { ...r, attemptsUsed: r.guessLimit - 1 } : r;
       return v.onCommitted(cmd.type === 'ConsumeGuess' ? withRecord(node, cmd.credentialId, over) : node, cmd, env);
     },
   };
@@ -129,7 +154,15 @@ export function refundOnAbort(v: VaultSteps): VaultSteps {
     onCommitted(node, cmd, env) {
       const refund = cmd.type === 'EndSession' && cmd.reason === 'abort' && isPending(node, cmd);
       const s = v.onCommitted(node, cmd, env);
-      return refund ? { ...s, node: withRecord(s.node, cmd.credentialId, (r) => ({ ...r, attemptsUsed: Math.max(0, r.attemptsUsed - 1) })) } : s;
+      return refund
+        ? {
+            ...s,
+            node: withRecord(s.node, cmd.credentialId, (r) => ({
+              ...r,
+              attemptsUsed: Math.max(0, r.attemptsUsed - 1),
+            })),
+          }
+        : s;
     },
   };
 }
@@ -159,7 +192,10 @@ export function refusedKe3EndsSession(v: VaultSteps): VaultSteps {
       const s = v.handleFrame(node, frame, env);
       const op = node.channels.get(frame.channel)?.op;
       if (frame.kind !== 'Transport' || op?.type !== 'AwaitKE3' || s.proposals.length > 0) return s;
-      return { ...s, proposals: [{ type: 'EndSession', credentialId: op.credentialId, sessionId: op.sessionId, reason: 'failed' }] };
+      return {
+        ...s,
+        proposals: [{ type: 'EndSession', credentialId: op.credentialId, sessionId: op.sessionId, reason: 'failed' }],
+      };
     },
   };
 }
@@ -170,7 +206,12 @@ export function freeTextAlert(v: VaultSteps): VaultSteps {
     ...v,
     handleFrame(node, frame, env) {
       const s = v.handleFrame(node, frame, env);
-      return { ...s, frames: s.frames.map((f) => (f.kind === 'Alert' ? { ...f, bytes: new TextEncoder().encode('something went wrong') } : f)) };
+      return {
+        ...s,
+        frames: s.frames.map((f) =>
+          f.kind === 'Alert' ? { ...f, bytes: new TextEncoder().encode('something went wrong') } : f,
+        ),
+      };
     },
   };
 }

@@ -27,9 +27,17 @@ import { MAX_WORKERS, runOnWorkers } from '../scenarios/workers.ts';
 import { type ReportedRuns, commandLine, reportRuns, writeCheckReport } from '../report/check-report.ts';
 
 /** Default runs per suite on memory replicas: every attack twice. */
-export const DEFAULT_RUNS: Readonly<Record<SuiteName, number>> = { consensus: 100, attack: 2 * ATTACKS.length, 'guess-limit': 20 };
+export const DEFAULT_RUNS: Readonly<Record<SuiteName, number>> = {
+  consensus: 100,
+  attack: 2 * ATTACKS.length,
+  'guess-limit': 20,
+};
 /** Default runs per suite on SoftHSM replicas (every attack once): what `npm test` runs there too (test/scenarios-softhsm.test.ts). */
-export const SOFTHSM_RUNS: Readonly<Record<SuiteName, number>> = { consensus: 40, attack: ATTACKS.length, 'guess-limit': 6 };
+export const SOFTHSM_RUNS: Readonly<Record<SuiteName, number>> = {
+  consensus: 40,
+  attack: ATTACKS.length,
+  'guess-limit': 6,
+};
 /** Most runs `--broken` tries by default. */
 export const DEFAULT_BROKEN_RUNS = 20;
 /** Failures shrunk per check (each for up to `SHRINK_MS`); the others are printed as they ran. */
@@ -106,12 +114,16 @@ const figures = (s: Summary, wallMs = s.ms) => ({
   seconds: Math.round(wallMs) / 1000,
 });
 
-const progressLine = (label: string, r: RunResult) => `  [${label}] ${r.name.padEnd(28)} ${r.ok ? 'ok  ' : 'FAIL'} ${String(r.steps).padStart(6)} steps ${String(r.faults).padStart(3)} faults ${String(r.attacks).padStart(4)} attacks`;
+const progressLine = (label: string, r: RunResult) =>
+  `  [${label}] ${r.name.padEnd(28)} ${r.ok ? 'ok  ' : 'FAIL'} ${String(r.steps).padStart(6)} steps ${String(r.faults).padStart(3)} faults ${String(r.attacks).padStart(4)} attacks`;
 
-const fleetsFor = async (hsm: 'memory' | 'softhsm', runs: number): Promise<FleetFactory> => (hsm === 'softhsm' ? softHsmFleets(softHsmCapacity(runs)) : memoryFleets());
+const fleetsFor = async (hsm: 'memory' | 'softhsm', runs: number): Promise<FleetFactory> =>
+  hsm === 'softhsm' ? softHsmFleets(softHsmCapacity(runs)) : memoryFleets();
 
 function mutation(name: string | true): BrokenVariant & { readonly suite: SuiteName } {
-  const known = BROKEN.filter((m) => m.suite !== undefined).map((m) => m.name).join(', ');
+  const known = BROKEN.filter((m) => m.suite !== undefined)
+    .map((m) => m.name)
+    .join(', ');
   if (name === true) throw new UsageError(`--broken needs a variant (known: ${known})`);
   let b: BrokenVariant;
   try {
@@ -120,7 +132,10 @@ function mutation(name: string | true): BrokenVariant & { readonly suite: SuiteN
     throw new UsageError((e as Error).message);
   }
   const suite = b.suite;
-  if (suite === undefined) throw new UsageError(`${b.name} is caught by ${b.test}, not by a scenario suite (bkv check --broken takes: ${known})`);
+  if (suite === undefined)
+    throw new UsageError(
+      `${b.name} is caught by ${b.test}, not by a scenario suite (bkv check --broken takes: ${known})`,
+    );
   return { ...b, suite };
 }
 
@@ -290,7 +305,9 @@ async function broken(
   const runs = intOption(args, 'runs', DEFAULT_BROKEN_RUNS, 1, 10_000);
   const seed = typeof args.options.seed === 'string' ? args.options.seed : String(Date.now());
   const fleets = await fleetsFor(hsm, runs);
-  print(`bkv check --broken ${m.name}: must be caught by ${m.checker} (${m.expected.join('/')}), on ${m.attack ?? m.suite} runs, ${hsm} replicas, seed ${JSON.stringify(seed)}`);
+  print(
+    `bkv check --broken ${m.name}: must be caught by ${m.checker} (${m.expected.join('/')}), on ${m.attack ?? m.suite} runs, ${hsm} replicas, seed ${JSON.stringify(seed)}`,
+  );
   try {
     const summary = emptySummary();
     const t0 = performance.now();
@@ -319,7 +336,14 @@ async function broken(
     });
     const reportDir = stringOption(args, 'report');
     const reported = (doc: CheckReport, failures: readonly RunResult[]) => {
-      if (reportDir !== undefined) writeCheckReport(reportDir, doc, reportRuns(brokenEnv(fleets, m), failures, doc.plan, seed), commandLine(args.options), print);
+      if (reportDir !== undefined)
+        writeCheckReport(
+          reportDir,
+          doc,
+          reportRuns(brokenEnv(fleets, m), failures, doc.plan, seed),
+          commandLine(args.options),
+          print,
+        );
     };
     if (caught === null) {
       print(`  FAILED: ${m.name} was not caught in ${runs} runs`);
@@ -341,7 +365,11 @@ async function broken(
     const by = caught.violation?.invariant ?? 'nothing';
     const expected = m.expected.includes(by);
     print('');
-    print(expected ? `caught: ${m.name} reported as ${by} by ${m.checker}` : `  FAILED: ${m.name} was reported as ${by}, not by ${m.checker} (${m.expected.join('/')})`);
+    print(
+      expected
+        ? `caught: ${m.name} reported as ${by} by ${m.checker}`
+        : `  FAILED: ${m.name} was reported as ${by}, not by ${m.checker} (${m.expected.join('/')})`,
+    );
     json?.(report(caught.violation?.invariant ?? null, expected, [small]));
     reported(report(caught.violation?.invariant ?? null, expected, [small]), [small]);
     return expected ? 0 : 1;

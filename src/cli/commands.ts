@@ -17,7 +17,6 @@ import { DEFAULT_ADAPTER_TIMEOUT_MS } from '../conform/lines.ts';
 import { choiceOption, intOption, type Parsed, stringOption, UsageError } from './args.ts';
 import { type Command, type Flag, JSON_FLAG, REPORT_FLAG } from './command.ts';
 
-
 const SEED: Flag = {
   name: 'seed',
   kind: 'string',
@@ -118,12 +117,22 @@ export const COMMANDS: readonly Command[] = [
         help: 'a new or empty directory for the deployment files (needed unless --witness)',
         example: '/tmp/bkv-deploy',
       },
-      { name: 'witness', kind: 'string', value: 'URL', help: 'publish through this witness service', example: 'http://127.0.0.1:8080' },
+      {
+        name: 'witness',
+        kind: 'string',
+        value: 'URL',
+        help: 'publish through this witness service',
+        example: 'http://127.0.0.1:8080',
+      },
       { ...REPLICAS, default: '5' },
       HSM,
       { ...SEED, defaultText: 'a random one, printed' },
     ],
-    examples: ['fleet deploy --out /tmp/d', 'fleet deploy --out /tmp/d --replicas 3 --hsm softhsm --seed s', 'fleet deploy --witness http://127.0.0.1:8080'],
+    examples: [
+      'fleet deploy --out /tmp/d',
+      'fleet deploy --out /tmp/d --replicas 3 --hsm softhsm --seed s',
+      'fleet deploy --witness http://127.0.0.1:8080',
+    ],
     async run(a, io) {
       const { fleetDeploy } = await import('./fleet.ts');
       return fleetDeploy(a, io.print);
@@ -242,11 +251,7 @@ export const COMMANDS: readonly Command[] = [
     name: 'recover',
     summary: 'recover K with a password (read from stdin) from a running fleet, or the tries left',
     details: ['Exit 1 on a wrong password (the line says how many tries remain), a locked record or a fault.'],
-    flags: [
-      FLEET_DIR,
-      CREDENTIAL,
-      JSON_FLAG,
-    ],
+    flags: [FLEET_DIR, CREDENTIAL, JSON_FLAG],
     examples: ['recover --dir d --credential alice', 'recover --dir d --credential alice --json'],
     async run(a, io) {
       const { recoverCommand } = await import('./serve.ts');
@@ -257,11 +262,7 @@ export const COMMANDS: readonly Command[] = [
   {
     name: 'delete',
     summary: "delete a credential's record from a running fleet",
-    flags: [
-      FLEET_DIR,
-      CREDENTIAL,
-      JSON_FLAG,
-    ],
+    flags: [FLEET_DIR, CREDENTIAL, JSON_FLAG],
     examples: ['delete --dir d --credential alice'],
     async run(a, io) {
       const { deleteCommand } = await import('./serve.ts');
@@ -275,7 +276,7 @@ export const COMMANDS: readonly Command[] = [
     details: [
       'Checks the history for linearizability, no acknowledged registration lost, the guess budget (G5),',
       'release only after KE3 (G3) and liveness after healing. Exit 1 on a violation.',
-      "With --broken M, every replica runs M: exit 0 when the run catches it, 1 when it does not.",
+      'With --broken M, every replica runs M: exit 0 when the run catches it, 1 when it does not.',
     ],
     flags: [
       { ...REPLICAS, default: '3' },
@@ -336,7 +337,7 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'audit',
-    summary: 'verify a deployment directory, or a live witness\'s namespace, end to end; keys and roles per epoch',
+    summary: "verify a deployment directory, or a live witness's namespace, end to end; keys and roles per epoch",
     details: [
       'Exit 1 when the evidence does not verify (the file and the reason), 3 when the directory cannot be read.',
       'With --witness URL --namespace NS: what facebook/mbt eb-verify-namespace does, against a live witness (spec 8.8).',
@@ -366,10 +367,36 @@ export const COMMANDS: readonly Command[] = [
         example: 'head.json',
       },
       { name: 'verbose', kind: 'boolean', help: 'every key of every epoch, not only the changes' },
-      { name: 'witness', kind: 'string', value: 'URL', help: 'audit the namespace a witness serves', example: 'http://127.0.0.1:8080' },
-      { name: 'namespace', kind: 'string', value: 'NS', help: 'the namespace (with --witness)', example: 'meta.encrypted_backups.fleet_keys.v1' },
-      { name: 'limit', kind: 'int', min: 1, max: 1_000_000, help: 'at most this many epochs (with --witness)', example: '10' },
-      { name: 'before-epoch', kind: 'int', min: 1, max: Number.MAX_SAFE_INTEGER, help: 'epochs before this one (with --witness)', example: '4' },
+      {
+        name: 'witness',
+        kind: 'string',
+        value: 'URL',
+        help: 'audit the namespace a witness serves',
+        example: 'http://127.0.0.1:8080',
+      },
+      {
+        name: 'namespace',
+        kind: 'string',
+        value: 'NS',
+        help: 'the namespace (with --witness)',
+        example: 'meta.encrypted_backups.fleet_keys.v1',
+      },
+      {
+        name: 'limit',
+        kind: 'int',
+        min: 1,
+        max: 1_000_000,
+        help: 'at most this many epochs (with --witness)',
+        example: '10',
+      },
+      {
+        name: 'before-epoch',
+        kind: 'int',
+        min: 1,
+        max: Number.MAX_SAFE_INTEGER,
+        help: 'epochs before this one (with --witness)',
+        example: '4',
+      },
       {
         name: 'witness-key',
         kind: 'string',
@@ -386,7 +413,13 @@ export const COMMANDS: readonly Command[] = [
         defaultText: 'the namespace owner, said so',
         example: 'ca8efff2...',
       },
-      { name: 'heads', kind: 'string', value: 'FILE', help: 'tree heads seen before, checked for consistency (with --witness)', example: 'heads.json' },
+      {
+        name: 'heads',
+        kind: 'string',
+        value: 'FILE',
+        help: 'tree heads seen before, checked for consistency (with --witness)',
+        example: 'heads.json',
+      },
       JSON_FLAG,
     ],
     examples: [
@@ -397,7 +430,9 @@ export const COMMANDS: readonly Command[] = [
       'audit --witness http://127.0.0.1:8080 --namespace meta.encrypted_backups.fleet_keys.v1',
     ],
     async run(a, io) {
-      const live = ['namespace', 'limit', 'before-epoch', 'witness-key', 'operator-key', 'heads'].filter((o) => a.options[o] !== undefined);
+      const live = ['namespace', 'limit', 'before-epoch', 'witness-key', 'operator-key', 'heads'].filter(
+        (o) => a.options[o] !== undefined,
+      );
       if (a.options.witness !== undefined && a.positionals.length > 0) {
         // a directory anchored to the live witness's latest tree head (spec 8.2)
         if (live.length > 0) throw new UsageError(`${live.map((o) => `--${o}`).join(', ')}: not with a directory`);
@@ -418,8 +453,22 @@ export const COMMANDS: readonly Command[] = [
     name: 'witness serve',
     summary: "the witness service: the Key Transparency Auditor's HTTP API, and bkv's Merkle proofs (spec 8.7)",
     flags: [
-      { name: 'dir', kind: 'string', value: 'DIR', required: true, help: 'where the witness keeps its log and keys', example: '/tmp/w' },
-      { name: 'listen', kind: 'string', value: 'HOST:PORT', required: true, help: 'the address to listen on (port 0: any)', example: '127.0.0.1:8080' },
+      {
+        name: 'dir',
+        kind: 'string',
+        value: 'DIR',
+        required: true,
+        help: 'where the witness keeps its log and keys',
+        example: '/tmp/w',
+      },
+      {
+        name: 'listen',
+        kind: 'string',
+        value: 'HOST:PORT',
+        required: true,
+        help: 'the address to listen on (port 0: any)',
+        example: '127.0.0.1:8080',
+      },
     ],
     examples: ['witness serve --dir /tmp/w --listen 127.0.0.1:8080'],
     async run(a, io) {
@@ -431,7 +480,16 @@ export const COMMANDS: readonly Command[] = [
     name: 'witness verify',
     summary: "verify one auditor report (either ciphersuite) under an auditor's public key",
     positionals: [{ name: 'report', help: "the auditor's JSON report", required: true }],
-    flags: [{ name: 'key', kind: 'string', value: 'HEX', required: true, help: "the auditor's Ed25519 public key", example: 'a69cf4d6...' }],
+    flags: [
+      {
+        name: 'key',
+        kind: 'string',
+        value: 'HEX',
+        required: true,
+        help: "the auditor's Ed25519 public key",
+        example: 'a69cf4d6...',
+      },
+    ],
     examples: ['witness verify report.json --key a69cf4d6...'],
     async run(a, io) {
       const { witnessVerify } = await import('./witness.ts');
@@ -508,10 +566,10 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'explore',
-    summary: "the real code, every state within bounds: persistence, a fleet of one, a fleet of 3 (spec ch. 10)",
+    summary: 'the real code, every state within bounds: persistence, a fleet of one, a fleet of 3 (spec ch. 10)',
     details: [
       'Exit 0 when the explorer found what it should: no violation, or the broken variant caught.',
-      'With --broken M, the exploration where M\'s counterexample lies, and its shortest schedule.',
+      "With --broken M, the exploration where M's counterexample lies, and its shortest schedule.",
     ],
     flags: [
       {

@@ -21,7 +21,6 @@ export interface DemoOptions {
   readonly print: (line: string) => void;
 }
 
-
 export async function demo(o: DemoOptions): Promise<number> {
   const { print } = o;
   const rng = o.seed !== undefined ? seededRng(o.seed) : systemRng;
@@ -49,8 +48,12 @@ export async function demo(o: DemoOptions): Promise<number> {
   try {
     const t0 = performance.now();
     const { vault, client: ctx, config } = createSingleReplicaVault(hsm, rng, () => Date.now(), { suite });
-    print(`1. The vault: one HSM replica (${hsm.backend}), suite ${suite.id}, channel Noise ${config.noise.protocolName}`);
-    print(`   keys generated inside the HSM; the client pins the channel key ${toHex(ctx.channelKey).slice(0, 16)}… and the OPAQUE server key ${toHex(ctx.opaqueServerKey).slice(0, 16)}…`);
+    print(
+      `1. The vault: one HSM replica (${hsm.backend}), suite ${suite.id}, channel Noise ${config.noise.protocolName}`,
+    );
+    print(
+      `   keys generated inside the HSM; the client pins the channel key ${toHex(ctx.channelKey).slice(0, 16)}… and the OPAQUE server key ${toHex(ctx.opaqueServerKey).slice(0, 16)}…`,
+    );
     const relay = directRelay((f) => vault.deliver(f));
     const client = new BkvClient(ctx, relay, rng);
     const user = utf8('alice@example');
@@ -84,7 +87,9 @@ export async function demo(o: DemoOptions): Promise<number> {
     const after = await client.recover(user, password);
     print(`7. Even the right password now: ${describeOutcome(after)}`);
     const record = vault.state.records[toHex(user)];
-    print(`   the record is ${record?.status}: OPAQUE record ${record?.registrationRecord === null ? 'erased' : 'present'}, sealed K ${record?.sealedPayload === null ? 'erased' : 'present'}`);
+    print(
+      `   the record is ${record?.status}: OPAQUE record ${record?.registrationRecord === null ? 'erased' : 'present'}, sealed K ${record?.sealedPayload === null ? 'erased' : 'present'}`,
+    );
     print(`done in ${(performance.now() - t0).toFixed(0)} ms`);
     return !after.ok && after.kind === 'Locked' && last && !last.ok ? 0 : 1;
   } finally {

@@ -64,7 +64,11 @@ function reportOf(e: Exploration, r: SearchResult): ExploredReport {
     seconds: Math.round(r.ms) / 1000,
     statesPerSecond: r.ms > 0 ? Math.round((r.states / r.ms) * 1000) : r.states,
     memoryMiB: Math.round(r.memoryBytes / 2 ** 20),
-    violation: r.violation && { invariant: r.violation.invariant, detail: r.violation.detail, trace: r.violation.trace },
+    violation: r.violation && {
+      invariant: r.violation.invariant,
+      detail: r.violation.detail,
+      trace: r.violation.trace,
+    },
   };
 }
 
@@ -89,9 +93,16 @@ function variantOf(name: string): BrokenVariant {
   try {
     b = getBroken(name);
   } catch {
-    throw new UsageError(`unknown --broken "${name}" (in the explorer's scope: ${BROKEN.filter((x) => x.explore).map((x) => x.name).join(', ')})`);
+    throw new UsageError(
+      `unknown --broken "${name}" (in the explorer's scope: ${BROKEN.filter((x) => x.explore)
+        .map((x) => x.name)
+        .join(', ')})`,
+    );
   }
-  if (!b.explore) throw new UsageError(`${b.name} is outside the explorer's scope (the client channel is abstract there): ${b.test} catches it`);
+  if (!b.explore)
+    throw new UsageError(
+      `${b.name} is outside the explorer's scope (the client channel is abstract there): ${b.test} catches it`,
+    );
   return b;
 }
 
@@ -100,7 +111,9 @@ export function explore(args: ExploreArgs): number {
   const broken = args.broken === undefined ? null : variantOf(args.broken);
   const runs = broken ? [explorationOf(broken)] : explorations(args.deep === true);
   const rules = broken ? broken.rules(RULES) : RULES;
-  print(`bkv explore: the real replica, consensus and persistence code, every state within bounds (spec ch. 10)${broken ? `, broken variant ${broken.name}: ${broken.summary}` : ''}`);
+  print(
+    `bkv explore: the real replica, consensus and persistence code, every state within bounds (spec ch. 10)${broken ? `, broken variant ${broken.name}: ${broken.summary}` : ''}`,
+  );
   const reports: ExploredReport[] = [];
   for (const e of runs) {
     print(`${e.name}: ${e.describe}`);
@@ -119,8 +132,18 @@ export function explore(args: ExploreArgs): number {
     printResult(x, print);
     reports.push(x);
   }
-  const ok = broken ? reports.some((x) => x.violation !== null) : reports.every((x) => x.violation === null && (x.complete || x.depthBounded));
-  if (!ok) print(broken ? `FAILED: the broken variant ${broken.name} was not caught within these bounds` : 'FAILED: see above');
-  args.json?.({ schema: 'bkv-explore/2', ok, broken: broken?.name ?? null, explorations: reports } satisfies ExploreReport);
+  const ok = broken
+    ? reports.some((x) => x.violation !== null)
+    : reports.every((x) => x.violation === null && (x.complete || x.depthBounded));
+  if (!ok)
+    print(
+      broken ? `FAILED: the broken variant ${broken.name} was not caught within these bounds` : 'FAILED: see above',
+    );
+  args.json?.({
+    schema: 'bkv-explore/2',
+    ok,
+    broken: broken?.name ?? null,
+    explorations: reports,
+  } satisfies ExploreReport);
   return ok ? 0 : 1;
 }

@@ -167,7 +167,10 @@ export async function openFleetHsms(
   let open: (token: string) => Hsm;
   if (backend === 'softhsm') {
     const { createPrivateTokens } = await import('../hsm/private-tokens.ts');
-    const labels = ['bkv-operator', ...[1, 2].flatMap((f) => Array.from({ length: replicas }, (_, i) => `bkv-fleet-${f}-r${i}`))];
+    const labels = [
+      'bkv-operator',
+      ...[1, 2].flatMap((f) => Array.from({ length: replicas }, (_, i) => `bkv-fleet-${f}-r${i}`)),
+    ];
     const tokens = createPrivateTokens(labels);
     print(`SoftHSM: ${labels.length} tokens in a private token directory ${tokens.dir}`);
     open = (token) => tokens.open(token);
@@ -208,7 +211,11 @@ export async function demoClient(d: DemoWorld, rng: Rng, print: Print): Promise<
     return createSingleReplicaVault(replica.hsm, rng, clock, o).vault;
   });
   const clientFor = (v: ValidatedFleet, fleetIndex: number, retiring = false) =>
-    new BkvClient(retiring ? v.retiring! : v.context, directRelay((f) => vaults[fleetIndex]!.deliver(f)), rng);
+    new BkvClient(
+      retiring ? v.retiring! : v.context,
+      directRelay((f) => vaults[fleetIndex]!.deliver(f)),
+      rng,
+    );
   const user = utf8('alice@example');
   const password = utf8('correct horse battery staple');
   const K = generateBackupKey(rng);
@@ -218,7 +225,9 @@ export async function demoClient(d: DemoWorld, rng: Rng, print: Print): Promise<
     const info = await d.serve(epoch, state.treeHead?.body.treeSize);
     const v = validateFleetInfo(info, trust, state, info.bundle.report!.timestamp + 60_000);
     state = v.state;
-    print(`client: epoch ${epoch} bundle valid (signatures, digest, namespace, window, roles, inclusion in the log, attestations): ${v.artifact.fleetId}${v.retiring ? ', with the retiring fleet' : ''}`);
+    print(
+      `client: epoch ${epoch} bundle valid (signatures, digest, namespace, window, roles, inclusion in the log, attestations): ${v.artifact.fleetId}${v.retiring ? ', with the retiring fleet' : ''}`,
+    );
     return v;
   };
   if (d.bundles.length === 0) return;
@@ -228,10 +237,14 @@ export async function demoClient(d: DemoWorld, rng: Rng, print: Print): Promise<
   if (d.bundles.length < 3) return;
   const v2 = await step(2);
   const moved = await moveRecordOnRecovery(clientFor(v2, 0, true), clientFor(v2, 1), user, password);
-  print(`client: rotation: recover from the retiring fleet-1, re-register on fleet-2: ${moved.ok && toHex(moved.value) === toHex(K) ? 'K recovered and moved' : 'FAILED'}`);
+  print(
+    `client: rotation: recover from the retiring fleet-1, re-register on fleet-2: ${moved.ok && toHex(moved.value) === toHex(K) ? 'K recovered and moved' : 'FAILED'}`,
+  );
   const v3 = await step(3);
   const r3 = await clientFor(v3, 1).recover(user, password);
-  print(`client: recover from fleet-2 after the retirement: ${r3.ok && toHex(r3.value) === toHex(K) ? 'K recovered' : 'FAILED'}`);
+  print(
+    `client: recover from fleet-2 after the retirement: ${r3.ok && toHex(r3.value) === toHex(K) ? 'K recovered' : 'FAILED'}`,
+  );
   const replay = await d.serve(1);
   try {
     validateFleetInfo(replay, trust, state, replay.bundle.report!.timestamp + 60_000);

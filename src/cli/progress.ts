@@ -33,7 +33,8 @@ export function terminalProgressBar(stream: NodeJS.WriteStream = process.stderr)
   if (!stream.isTTY) return null;
   const columns = () => (stream.columns !== undefined && stream.columns >= 40 ? stream.columns - 1 : 79); // 0 or unknown: 80
   return {
-    update: (s) => stream.write(`\r${renderProgress(s, Math.max(10, Math.min(30, columns() - 60))).slice(0, columns())}\x1b[K`),
+    update: (s) =>
+      stream.write(`\r${renderProgress(s, Math.max(10, Math.min(30, columns() - 60))).slice(0, columns())}\x1b[K`),
     clear: () => stream.write('\r\x1b[K'),
   };
 }

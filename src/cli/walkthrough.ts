@@ -6,9 +6,27 @@
 import { type Bytes, toHex, utf8 } from '../crypto/bytes.ts';
 import { seededRng } from '../crypto/rng.ts';
 import { getSuite, SUITE_IDS, type SuiteId } from '../crypto/suite.ts';
-import { clientFinishLogin, clientStartLogin, createRegistrationRequest, finalizeRegistrationRequest, type OpaqueParams } from '../crypto/opaque-client.ts';
-import { createRegistrationResponse, serverFinishLogin, serverStartLogin, softwareServerKeys } from '../crypto/opaque-server.ts';
-import { encodeKE1, encodeKE2, encodeKE3, encodeRegistrationRecord, encodeRegistrationRequest, encodeRegistrationResponse } from '../crypto/opaque-messages.ts';
+import {
+  clientFinishLogin,
+  clientStartLogin,
+  createRegistrationRequest,
+  finalizeRegistrationRequest,
+  type OpaqueParams,
+} from '../crypto/opaque-client.ts';
+import {
+  createRegistrationResponse,
+  serverFinishLogin,
+  serverStartLogin,
+  softwareServerKeys,
+} from '../crypto/opaque-server.ts';
+import {
+  encodeKE1,
+  encodeKE2,
+  encodeKE3,
+  encodeRegistrationRecord,
+  encodeRegistrationRequest,
+  encodeRegistrationResponse,
+} from '../crypto/opaque-messages.ts';
 
 export function walkthrough(o: { suite: SuiteId; seed: string; print: (line: string) => void }): number {
   const { print } = o;
@@ -16,7 +34,9 @@ export function walkthrough(o: { suite: SuiteId; seed: string; print: (line: str
   const suite = getSuite(o.suite);
   const p: OpaqueParams = { suite, context: utf8('bkv walkthrough') };
   const show = (name: string, b: Bytes) => print(`  ${name.padEnd(24)} ${toHex(b)}`);
-  print(`OPAQUE (RFC 9807), suite ${suite.id}, KSF ${suite.ksf.name}, context "bkv walkthrough", seed "${o.seed}" (suites: ${SUITE_IDS.join(', ')})`);
+  print(
+    `OPAQUE (RFC 9807), suite ${suite.id}, KSF ${suite.ksf.name}, context "bkv walkthrough", seed "${o.seed}" (suites: ${SUITE_IDS.join(', ')})`,
+  );
   const kp = suite.group.deriveDiffieHellmanKeyPair(rng(suite.Nseed));
   const oprfSeed = rng(suite.Nh);
   const keys = softwareServerKeys(suite, { serverPrivateKey: kp.privateKey, serverPublicKey: kp.publicKey, oprfSeed });

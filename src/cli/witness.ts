@@ -171,7 +171,10 @@ export function deployThroughWitness(o: DeployThroughWitnessOptions, print: Prin
       const written = writeDeploymentFiles(o.dir, encodeDeploymentFiles(record));
       print(`wrote ${written.length} files to ${o.dir}`);
     }
-    const hostKeys = noteHostKeys(plan.fleets.map((f) => f.evidence), print);
+    const hostKeys = noteHostKeys(
+      plan.fleets.map((f) => f.evidence),
+      print,
+    );
     const trust = {
       namespace: o.namespace,
       witnessKey: auditorKey,

@@ -42,7 +42,11 @@ const fleet = (name: string, bound: FleetBound, depth?: number): Exploration => 
   name,
   describe: describeFleet(bound, depth),
   ...(depth !== undefined && { depth }),
-  run: (rules, o) => search(new FleetSystem(bound, rules) as Explorable<FleetState>, { ...(o as SearchOptions<FleetState>), ...(depth !== undefined && { maxDepth: depth }) }),
+  run: (rules, o) =>
+    search(new FleetSystem(bound, rules) as Explorable<FleetState>, {
+      ...(o as SearchOptions<FleetState>),
+      ...(depth !== undefined && { maxDepth: depth }),
+    }),
 });
 
 export function describeFleet(b: FleetBound, depth?: number): string {
@@ -52,15 +56,35 @@ export function describeFleet(b: FleetBound, depth?: number): string {
     'any message delivered late or never',
     b.duplicates > 0 ? `${b.duplicates} duplicate(s)` : null,
   ].filter((x) => x !== null);
-  const clients = b.sessions.length ? `sessions ${b.sessions.join(', ')} on a record of limit ${b.limit}` : 'no clients';
+  const clients = b.sessions.length
+    ? `sessions ${b.sessions.join(', ')} on a record of limit ${b.limit}`
+    : 'no clients';
   const within = depth === undefined ? 'exhausted' : `every schedule of at most ${depth} actions`;
   return `${b.replicas} replica(s), ${clients}; terms <= ${b.maxTerm}, log <= ${b.maxLog}; ${faults.join(', ')}; ${within}`;
 }
 
 /** The explorations of `bkv explore` (`deep`: `--deep`). */
 export function explorations(deep = false): Exploration[] {
-  const one: FleetBound = { ...DEFAULT_FLEET_BOUND, replicas: 1, forking: 1, sessions: ['wrong', 'wrong', 'right'], limit: 2, maxTerm: 3, maxLog: 9, crashes: deep ? 3 : 2 };
-  const three: FleetBound = { ...DEFAULT_FLEET_BOUND, replicas: 3, forking: 1, sessions: ['wrong'], limit: 1, maxTerm: deep ? 3 : 2, maxLog: 5, crashes: deep ? 2 : 1 };
+  const one: FleetBound = {
+    ...DEFAULT_FLEET_BOUND,
+    replicas: 1,
+    forking: 1,
+    sessions: ['wrong', 'wrong', 'right'],
+    limit: 2,
+    maxTerm: 3,
+    maxLog: 9,
+    crashes: deep ? 3 : 2,
+  };
+  const three: FleetBound = {
+    ...DEFAULT_FLEET_BOUND,
+    replicas: 3,
+    forking: 1,
+    sessions: ['wrong'],
+    limit: 1,
+    maxTerm: deep ? 3 : 2,
+    maxLog: 5,
+    crashes: deep ? 2 : 1,
+  };
   return [
     persistence(deep ? { steps: 4, crashes: 3 } : DEFAULT_PERSISTENCE_BOUND),
     fleet('one replica', one),
@@ -73,7 +97,11 @@ export function explorationOf(b: BrokenVariant): Exploration {
   const scope = b.explore;
   if (scope === undefined) throw new RangeError(`${b.name} is not in the explorer's scope (${b.test} catches it)`);
   if (scope.system === 'persistence') return persistence({ ...DEFAULT_PERSISTENCE_BOUND, ...scope.bound });
-  return fleet(`${scope.bound.replicas ?? DEFAULT_FLEET_BOUND.replicas} replica(s)`, { ...DEFAULT_FLEET_BOUND, ...scope.bound }, scope.depth);
+  return fleet(
+    `${scope.bound.replicas ?? DEFAULT_FLEET_BOUND.replicas} replica(s)`,
+    { ...DEFAULT_FLEET_BOUND, ...scope.bound },
+    scope.depth,
+  );
 }
 
 export const CORRECT_RULES: ReplicaRules = RULES;

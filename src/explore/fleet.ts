@@ -33,7 +33,16 @@
 import { canonicalJson } from '../crypto/canonical.ts';
 import * as inv from '../check/invariants.ts';
 import { type Durable, type Entry, type RaftMessage, type RaftState, EMPTY_DURABLE } from '../replication/raft.ts';
-import { type Hosted, type HostIo, type ReplicaAction, type ReplicaRules, RULES, raftConfig, startHosted, stepHosted } from '../replication/host.ts';
+import {
+  type Hosted,
+  type HostIo,
+  type ReplicaAction,
+  type ReplicaRules,
+  RULES,
+  raftConfig,
+  startHosted,
+  stepHosted,
+} from '../replication/host.ts';
 import type { GhostEvent, ReplicaStep } from '../replication/replica.ts';
 import { CrashPoint, HostCrash } from '../sim/crash.ts';
 import type { VaultConfig } from '../vault/node.ts';
@@ -143,7 +152,8 @@ export interface FleetState {
 }
 
 const sid = (k: number) => `5${k}`;
-const sessionOf = (cmd: Command | null): number => (cmd && 'sessionId' in cmd && cmd.credentialId === CREDENTIAL ? Number(cmd.sessionId.slice(1)) : -1);
+const sessionOf = (cmd: Command | null): number =>
+  cmd && 'sessionId' in cmd && cmd.credentialId === CREDENTIAL ? Number(cmd.sessionId.slice(1)) : -1;
 
 /** The explorer's system: the fleet within `bound`, running `rules`. */
 export class FleetSystem implements Explorable<FleetState> {
@@ -216,8 +226,23 @@ export class FleetSystem implements Explorable<FleetState> {
 
   initial(): FleetState {
     // every replica holds a log with the credential's registration (term 1, not yet committed)
-    const register: Command = { type: 'Register', credentialId: CREDENTIAL, registrationRecord: '01', sealedPayload: '02', transcriptHash: '03', guessLimit: this.bound.limit };
-    const durable: Durable<Command> = { currentTerm: 1, votedFor: 0, log: [{ term: 1, command: null }, { term: 1, command: register }], recovering: false };
+    const register: Command = {
+      type: 'Register',
+      credentialId: CREDENTIAL,
+      registrationRecord: '01',
+      sealedPayload: '02',
+      transcriptHash: '03',
+      guessLimit: this.bound.limit,
+    };
+    const durable: Durable<Command> = {
+      currentTerm: 1,
+      votedFor: 0,
+      log: [
+        { term: 1, command: null },
+        { term: 1, command: register },
+      ],
+      recovering: false,
+    };
     const slots: Slot[] = [];
     for (let i = 0; i < this.bound.replicas; i++) {
       let slot: Slot = { up: null, blobs: [], counters: new Map(), lost: new Set() };
@@ -229,7 +254,9 @@ export class FleetSystem implements Explorable<FleetState> {
       const up = startHosted(this.rules, second.io, this.#raftConfig(i)).hosted;
       slots.push({ ...slot, up, blobs: second.blobs(), counters: second.counters() });
     }
-    const sessions = this.bound.sessions.map((password): Session => ({ password, status: 'idle', holder: -1, term: 0 }));
+    const sessions = this.bound.sessions.map(
+      (password): Session => ({ password, status: 'idle', holder: -1, term: 0 }),
+    );
     return { slots, net: [], duplicates: 0, sessions, ghost: inv.EMPTY_GHOST, spent: 0, resets: [], crashes: 0 };
   }
 
@@ -265,7 +292,10 @@ export class FleetSystem implements Explorable<FleetState> {
     const id = (x: number) => (x < 0 ? x : pi[x]!);
     const sessions = s.sessions.map((x) => `${x.password[0]}${x.status}${id(x.holder)}/${x.term}`).join(',');
     const g = s.ghost;
-    const leaders = [...g.leaders].sort((a, b) => a[0] - b[0]).map(([t, r]) => `${t}:${pi[r]}`).join(';');
+    const leaders = [...g.leaders]
+      .sort((a, b) => a[0] - b[0])
+      .map(([t, r]) => `${t}:${pi[r]}`)
+      .join(';');
     const ghost = `${leaders}|${g.committed.map((c) => `${c.name}@${c.inTerm}`).join(';')}|${g.applied.join(';')}`;
     return `${slots.join('#')}\n${netKey(s.net, pi)}\n${sessions}\n${ghost}\n${s.spent}|${s.resets.join(',')}|${s.crashes}|${s.duplicates}`;
   }
@@ -282,7 +312,8 @@ export class FleetSystem implements Explorable<FleetState> {
         return;
       }
       const raft = up.state.raft;
-      const act = (label: string, action: ReplicaAction, now = NOW, intent?: Intent) => out.push(...this.#step(s, i, label, action, now, intent));
+      const act = (label: string, action: ReplicaAction, now = NOW, intent?: Intent) =>
+        out.push(...this.#step(s, i, label, action, now, intent));
       if (raft.role !== 'leader' && !raft.durable.recovering && raft.durable.currentTerm < b.maxTerm) {
         act(`Timeout(r${i})`, (steps, st, env) => steps.onElectionTimeout(st, env));
       }
@@ -292,35 +323,66 @@ export class FleetSystem implements Explorable<FleetState> {
         const deliver: ReplicaAction = (steps, st, env) => steps.handlePeerMessage(st, m.from, m.message, env);
         const what = `r${m.from}>r${i} ${describe(m.message)}`;
         out.push(...this.#step(withoutMessage(s, m), i, `Deliver(${what})`, deliver, NOW));
-        if (s.duplicates < b.duplicates) out.push(...this.#step({ ...s, duplicates: s.duplicates + 1 }, i, `Deliver and keep(${what})`, deliver, NOW));
+        if (s.duplicates < b.duplicates)
+          out.push(...this.#step({ ...s, duplicates: s.duplicates + 1 }, i, `Deliver and keep(${what})`, deliver, NOW));
       }
       if (up.state.serving && raft.durable.log.length < b.maxLog) {
         const generation = up.state.node.vault.records[CREDENTIAL]?.generation ?? 0;
         s.sessions.forEach((x, k) => {
           if (x.status === 'idle') {
-            const cmd: Command = { type: 'ConsumeGuess', credentialId: CREDENTIAL, sessionId: sid(k), generation, at: NOW };
-            act(`Ke1(s${k}>r${i})`, (steps, st, env) => steps.proposeCommand(st, cmd, env), NOW, { session: k, status: 'sent' });
+            const cmd: Command = {
+              type: 'ConsumeGuess',
+              credentialId: CREDENTIAL,
+              sessionId: sid(k),
+              generation,
+              at: NOW,
+            };
+            act(`Ke1(s${k}>r${i})`, (steps, st, env) => steps.proposeCommand(st, cmd, env), NOW, {
+              session: k,
+              status: 'sent',
+            });
           }
           if (x.status === 'answered' && x.holder === i) {
             const cmd: Command =
-              x.password === 'right' ? { type: 'Reset', credentialId: CREDENTIAL, sessionId: sid(k) } : { type: 'EndSession', credentialId: CREDENTIAL, sessionId: sid(k), reason: 'abort' };
+              x.password === 'right'
+                ? { type: 'Reset', credentialId: CREDENTIAL, sessionId: sid(k) }
+                : { type: 'EndSession', credentialId: CREDENTIAL, sessionId: sid(k), reason: 'abort' };
             const status = x.password === 'right' ? 'ke3' : 'over';
-            act(`${x.password === 'right' ? 'Ke3' : 'Abort'}(s${k}>r${i})`, (steps, st, env) => steps.proposeCommand(st, cmd, env), NOW, { session: k, status });
+            act(
+              `${x.password === 'right' ? 'Ke3' : 'Abort'}(s${k}>r${i})`,
+              (steps, st, env) => steps.proposeCommand(st, cmd, env),
+              NOW,
+              { session: k, status },
+            );
           }
         });
         const pending = Object.keys(up.state.node.vault.records[CREDENTIAL]?.pending ?? {}).length;
-        if (pending > 0) act(`Expire(r${i})`, (steps, st, env) => steps.onSessionExpiry(st, env), this.config.sessionTtlMs, { session: -1, status: 'over' });
+        if (pending > 0)
+          act(`Expire(r${i})`, (steps, st, env) => steps.onSessionExpiry(st, env), this.config.sessionTtlMs, {
+            session: -1,
+            status: 'over',
+          });
       }
       if (canCrash) out.push({ label: `Crash(r${i})`, state: this.#down(s, i, slot.blobs, slot.counters, 1) });
     });
-    if (b.drops) for (const m of s.net) out.push({ label: `Drop(r${m.from}>r${m.to} ${describe(m.message)})`, state: withoutMessage(s, m) });
+    if (b.drops)
+      for (const m of s.net)
+        out.push({ label: `Drop(r${m.from}>r${m.to} ${describe(m.message)})`, state: withoutMessage(s, m) });
     return out;
   }
 
   /** Replica i down (its sessions' channels gone), with its host's blobs and counters as they are. */
-  #down(s: FleetState, i: number, blobs: readonly Blob[], counters: ReadonlyMap<string, bigint>, kills: number): FleetState {
+  #down(
+    s: FleetState,
+    i: number,
+    blobs: readonly Blob[],
+    counters: ReadonlyMap<string, bigint>,
+    kills: number,
+  ): FleetState {
     const slots = s.slots.map((x, k) => (k === i ? { ...x, up: null, blobs, counters } : x));
-    const sessions = s.sessions.map((x) => (x.holder === i && x.status !== 'idle' && x.status !== 'over' ? { ...x, status: 'over' as const } : x));
+    const sessions = s.sessions.map((x) =>
+      x.holder === i && x.status !== 'idle' && x.status !== 'over' ? { ...x, status: 'over' as const } : x,
+    );
     return { ...s, slots, sessions, crashes: s.crashes + kills };
   }
 
@@ -344,13 +406,23 @@ export class FleetSystem implements Explorable<FleetState> {
     if (this.bound.crashInSaves && s.crashes < this.bound.crashes) {
       for (let k = 1; k <= clean.w.writes(); k++) {
         const r = run(k);
-        out.push({ label: `Restart(r${i}, ${on}), killed after ${k} durable write(s)`, state: this.#down(s, i, r.w.blobs(), r.w.counters(), 1) });
+        out.push({
+          label: `Restart(r${i}, ${on}), killed after ${k} durable write(s)`,
+          state: this.#down(s, i, r.w.blobs(), r.w.counters(), 1),
+        });
       }
     }
     return out;
   }
 
-  #started(s: FleetState, i: number, label: string, started: ReturnType<typeof startHosted>, blobs: readonly Blob[], counters: ReadonlyMap<string, bigint>): Transition<FleetState> {
+  #started(
+    s: FleetState,
+    i: number,
+    label: string,
+    started: ReturnType<typeof startHosted>,
+    blobs: readonly Blob[],
+    counters: ReadonlyMap<string, bigint>,
+  ): Transition<FleetState> {
     const slot = s.slots[i]!;
     let lost = slot.lost;
     if (started.rolledBack) {
@@ -367,7 +439,14 @@ export class FleetSystem implements Explorable<FleetState> {
     return { label, state: { ...s, slots } };
   }
 
-  #step(s: FleetState, i: number, label: string, action: ReplicaAction, now: number, intent?: Intent): Transition<FleetState>[] {
+  #step(
+    s: FleetState,
+    i: number,
+    label: string,
+    action: ReplicaAction,
+    now: number,
+    intent?: Intent,
+  ): Transition<FleetState>[] {
     const slot = s.slots[i]!;
     const run = (k: number) => {
       const w = this.#io(slot, this.#keep(i), k, 'latest');
@@ -383,14 +462,25 @@ export class FleetSystem implements Explorable<FleetState> {
     if (this.bound.crashInSaves && s.crashes < this.bound.crashes) {
       for (let k = 1; k <= clean.w.writes(); k++) {
         const r = run(k);
-        out.push({ label: `${label}, killed after ${k} durable write(s)`, state: this.#down(s, i, r.w.blobs(), r.w.counters(), 1) });
+        out.push({
+          label: `${label}, killed after ${k} durable write(s)`,
+          state: this.#down(s, i, r.w.blobs(), r.w.counters(), 1),
+        });
       }
     }
     return out;
   }
 
   /** The state after replica i's step, its ghost updated and every invariant checked. */
-  #after(s: FleetState, i: number, label: string, ran: { hosted: Hosted; step: ReplicaStep }, blobs: readonly Blob[], counters: ReadonlyMap<string, bigint>, intent?: Intent): Transition<FleetState> {
+  #after(
+    s: FleetState,
+    i: number,
+    label: string,
+    ran: { hosted: Hosted; step: ReplicaStep },
+    blobs: readonly Blob[],
+    counters: ReadonlyMap<string, bigint>,
+    intent?: Intent,
+  ): Transition<FleetState> {
     const before = s.slots[i]!.up!.state;
     const after = ran.hosted.state;
     const slots = s.slots.map((x, k) => (k === i ? { ...x, up: ran.hosted, blobs, counters } : x));
@@ -406,9 +496,16 @@ export class FleetSystem implements Explorable<FleetState> {
     return { label, state: next };
   }
 
-  #check(s: FleetState, i: number, b: RaftState<Command>, r: RaftState<Command>, ghost: readonly GhostEvent[]): FleetState {
+  #check(
+    s: FleetState,
+    i: number,
+    b: RaftState<Command>,
+    r: RaftState<Command>,
+    ghost: readonly GhostEvent[],
+  ): FleetState {
     let g = s.ghost;
-    const becameLeader = r.role === 'leader' && (b.role !== 'leader' || b.durable.currentTerm !== r.durable.currentTerm);
+    const becameLeader =
+      r.role === 'leader' && (b.role !== 'leader' || b.durable.currentTerm !== r.durable.currentTerm);
     if (becameLeader) g = inv.onBecameLeader(g, i, r.durable.currentTerm);
     const committedBefore = g.committed.length;
     if (r.commitIndex > b.commitIndex) g = inv.onCommit(g, i, r, b.commitIndex);
@@ -416,9 +513,13 @@ export class FleetSystem implements Explorable<FleetState> {
     const live = s.slots.map((x) => x.up?.state.raft ?? null);
     if (r.durable.log !== b.durable.log || r.commitIndex !== b.commitIndex) {
       inv.checkCommittedPrefix(g, i, r);
-      inv.checkLogMatching(i, live.map((x) => x?.durable.log ?? null));
+      inv.checkLogMatching(
+        i,
+        live.map((x) => x?.durable.log ?? null),
+      );
     }
-    if (becameLeader || g.committed.length > committedBefore) live.forEach((x, k) => x && inv.checkLeaderCompleteness(g, k, x));
+    if (becameLeader || g.committed.length > committedBefore)
+      live.forEach((x, k) => x && inv.checkLeaderCompleteness(g, k, x));
     const vault = s.slots[i]!.up!.state.node.vault;
     inv.checkRecords(i, vault);
     return g === s.ghost ? s : { ...s, ghost: g };
@@ -431,7 +532,9 @@ export class FleetSystem implements Explorable<FleetState> {
     const holds = (x: Session) => x.holder === i && raft.role === 'leader' && raft.durable.currentTerm === x.term;
     let sessions = s.sessions.map((x, k): Session => {
       if (intent?.session !== k) return x;
-      return intent.status === 'sent' ? { ...x, status: 'sent', holder: i, term: raft.durable.currentTerm } : { ...x, status: intent.status };
+      return intent.status === 'sent'
+        ? { ...x, status: 'sent', holder: i, term: raft.durable.currentTerm }
+        : { ...x, status: intent.status };
     });
     for (const e of step.ghost) {
       if (e.type !== 'Applied' || e.entry.command === null) continue;
@@ -448,16 +551,27 @@ export class FleetSystem implements Explorable<FleetState> {
           const spent = s.spent + 1;
           inv.checkKe2Budget(CREDENTIAL, spent, this.bound.limit);
           const sealed = s.slots.map((slot) => (slot.blobs.at(-1)?.durable.log ?? []) as readonly Entry<Command>[]);
-          inv.checkKe2(this.bound.replicas, e.index, e.entry.term, sealed, s.slots.map((slot) => slot.lost));
+          inv.checkKe2(
+            this.bound.replicas,
+            e.index,
+            e.entry.term,
+            sealed,
+            s.slots.map((slot) => slot.lost),
+          );
           s = { ...s, spent };
           sessions = sessions.map((y, n) => (n === k ? { ...y, status: 'answered' as const } : y));
         } else sessions = sessions.map((y, n) => (n === k ? { ...y, status: 'over' as const } : y));
       }
-      if (cmd.type === 'Reset' && x.status === 'ke3') sessions = sessions.map((y, n) => (n === k ? { ...y, status: 'over' as const } : y));
+      if (cmd.type === 'Reset' && x.status === 'ke3')
+        sessions = sessions.map((y, n) => (n === k ? { ...y, status: 'over' as const } : y));
     }
     // channels the replica no longer holds (it stopped leading; expiry closed them) are gone
     const expired = intent?.session === -1;
-    sessions = sessions.map((x) => (x.holder === i && x.status !== 'idle' && x.status !== 'over' && (!holds(x) || expired) ? { ...x, status: 'over' as const } : x));
+    sessions = sessions.map((x) =>
+      x.holder === i && x.status !== 'idle' && x.status !== 'over' && (!holds(x) || expired)
+        ? { ...x, status: 'over' as const }
+        : x,
+    );
     return { ...s, sessions };
   }
 
@@ -501,7 +615,10 @@ const netKey = (() => {
     if (cache === undefined) caches.set(name, (cache = new WeakMap()));
     let k = cache.get(net);
     if (k === undefined) {
-      k = net.map((m) => `${pi[m.from]}>${pi[m.to]}:${m.body}`).sort().join('\n');
+      k = net
+        .map((m) => `${pi[m.from]}>${pi[m.to]}:${m.body}`)
+        .sort()
+        .join('\n');
       cache.set(net, k);
     }
     return k;
@@ -563,7 +680,13 @@ function renamed<T>(xs: readonly T[], pi: readonly number[]): T[] {
 function replicaKey(st: Hosted['state'], pi: readonly number[]): string {
   const r = st.raft;
   const L = r.leader;
-  const leader = L && [renamed(L.nextIndex, pi), renamed(L.matchIndex, pi), renamed(L.inflight, pi), renamed(L.peerNonce, pi), L.termStart];
+  const leader = L && [
+    renamed(L.nextIndex, pi),
+    renamed(L.matchIndex, pi),
+    renamed(L.inflight, pi),
+    renamed(L.peerNonce, pi),
+    L.termStart,
+  ];
   const votes = r.candidate ? r.candidate.votesGranted.map((j) => pi[j]!).sort() : null;
   const volatile = [r.role, r.commitIndex, r.recoveryNonce, votes, leader, st.lastApplied, st.serving];
   return `${durableKey(r.durable, pi)}|${JSON.stringify(volatile)}|${jsonOf(st.node.vault)}`;
@@ -583,7 +706,10 @@ function permutations(xs: readonly number[]): number[][] {
 function versionRanks(values: readonly bigint[]): string {
   const sorted = [...new Set(values)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const rank = new Map(sorted.map((v, k) => [v, k]));
-  const adjacent = sorted.slice(1).map((v, k) => (v - sorted[k]! === 1n ? '+' : '>')).join('');
+  const adjacent = sorted
+    .slice(1)
+    .map((v, k) => (v - sorted[k]! === 1n ? '+' : '>'))
+    .join('');
   return `${values.map((v) => rank.get(v)).join(',')}|${adjacent}`;
 }
 

@@ -27,7 +27,12 @@ function startsWith(b: Bytes, prefix: Bytes): boolean {
  * A model HSM whose counters start at `counters`; `counters()` reads them back. `onWrite` is called
  * after every counter advance (a durable write: a runtime counts them to crash between two).
  */
-export function modelHsm(label: string, sealLabel: string, counters: ReadonlyMap<string, bigint> = new Map(), onWrite: () => void = () => undefined): { hsm: Hsm; counters(): Map<string, bigint> } {
+export function modelHsm(
+  label: string,
+  sealLabel: string,
+  counters: ReadonlyMap<string, bigint> = new Map(),
+  onWrite: () => void = () => undefined,
+): { hsm: Hsm; counters(): Map<string, bigint> } {
   const values = new Map(counters);
   const outside = (op: string) => (): never => {
     throw new VaultError('InvalidParameter', `${op}: not in the explorer's HSM model`);
@@ -53,7 +58,8 @@ export function modelHsm(label: string, sealLabel: string, counters: ReadonlyMap
     },
     unseal(l, sealed, aad) {
       const tag = tagOf(l, aad);
-      if (l !== sealLabel || !startsWith(sealed, tag)) throw new VaultError('SealBroken', 'the blob was not sealed here');
+      if (l !== sealLabel || !startsWith(sealed, tag))
+        throw new VaultError('SealBroken', 'the blob was not sealed here');
       return sealed.slice(tag.length);
     },
     readCounter: (name) => values.get(name) ?? 0n,

@@ -77,8 +77,20 @@ class BlobNames {
 }
 
 function keyOf(s: State, names: BlobNames): string {
-  const counters = [...s.counters].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(',');
-  return JSON.stringify([s.live, String(s.version), s.blobs.map((b) => names.id(b)), counters, s.acked, s.granted, s.steps, s.crashes]);
+  const counters = [...s.counters]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  return JSON.stringify([
+    s.live,
+    String(s.version),
+    s.blobs.map((b) => names.id(b)),
+    counters,
+    s.acked,
+    s.granted,
+    s.steps,
+    s.crashes,
+  ]);
 }
 
 /** The replica's HSM and storage as they stand in `s`, a crash armed after `crashAfter` writes (0: none). */
@@ -105,10 +117,23 @@ function save(p: Persistence, s: State, live: Durable<number>, label: string, ef
     try {
       // (a crash point beyond this save's writes: the save completes, the same state as without)
       const version = p.persist(w.store, s.version, live, rng);
-      out.push({ label, state: effect({ ...s, live, version, blobs: w.storage.history.slice(), counters: w.counters(), steps }) });
+      out.push({
+        label,
+        state: effect({ ...s, live, version, blobs: w.storage.history.slice(), counters: w.counters(), steps }),
+      });
     } catch (e) {
       if (!(e instanceof HostCrash)) throw e;
-      out.push({ label: `${label}, killed after ${k} durable write(s)`, state: { ...s, live: null, blobs: w.storage.history.slice(), counters: w.counters(), steps, crashes: s.crashes + 1 } });
+      out.push({
+        label: `${label}, killed after ${k} durable write(s)`,
+        state: {
+          ...s,
+          live: null,
+          blobs: w.storage.history.slice(),
+          counters: w.counters(),
+          steps,
+          crashes: s.crashes + 1,
+        },
+      });
     }
   }
   return out;
@@ -127,14 +152,27 @@ function restart(p: Persistence, s: State, blob: number | null, k: number): Next
     const next: State = { ...s, live: d, version, blobs: w.storage.history.slice(), counters: w.counters(), crashes };
     const label = `Restart(${on})${loaded.rolledBack ? ': rolled back, recovering' : ''}`;
     const older = s.granted.find(([t, c]) => d.currentTerm < t || (d.currentTerm === t && d.votedFor !== c));
-    if (older) return { label, state: next, violation: `woke in term ${d.currentTerm} voting ${d.votedFor ?? 'nobody'}, after granting its vote to ${older[1]} in term ${older[0]}` };
+    if (older)
+      return {
+        label,
+        state: next,
+        violation: `woke in term ${d.currentTerm} voting ${d.votedFor ?? 'nobody'}, after granting its vote to ${older[1]} in term ${older[0]}`,
+      };
     // a recovering state (this start's, or one sealed by a start that detected a rollback) knows it
     const knows = loaded.rolledBack || d.recovering;
-    if (!knows && d.log.length < s.acked) return { label, state: next, violation: `woke on a log of ${d.log.length} without knowing it was rolled back, after acknowledging ${s.acked}` };
+    if (!knows && d.log.length < s.acked)
+      return {
+        label,
+        state: next,
+        violation: `woke on a log of ${d.log.length} without knowing it was rolled back, after acknowledging ${s.acked}`,
+      };
     return { label, state: knows ? { ...next, acked: 0 } : next };
   } catch (e) {
     if (!(e instanceof HostCrash)) throw e;
-    return { label: `Restart(${on}), killed after ${k} durable write(s)`, state: { ...s, live: null, blobs: w.storage.history.slice(), counters: w.counters(), crashes } };
+    return {
+      label: `Restart(${on}), killed after ${k} durable write(s)`,
+      state: { ...s, live: null, blobs: w.storage.history.slice(), counters: w.counters(), crashes },
+    };
   }
 }
 
@@ -146,11 +184,21 @@ function successors(p: Persistence, s: State, bound: PersistenceBound): Next[] {
   const d = s.live;
   if (d !== null) {
     if (s.steps < bound.steps) {
-      out.push(...saves({ ...d, log: [...d.log, { term: d.currentTerm, command: s.steps }] }, 'Append', (x) => ({ ...x, acked: Math.max(x.acked, x.live!.log.length) })));
+      out.push(
+        ...saves({ ...d, log: [...d.log, { term: d.currentTerm, command: s.steps }] }, 'Append', (x) => ({
+          ...x,
+          acked: Math.max(x.acked, x.live!.log.length),
+        })),
+      );
       out.push(...saves({ ...d, currentTerm: d.currentTerm + 1, votedFor: null }, 'NewTerm', (x) => x));
       if (d.votedFor === null && !d.recovering) {
         for (const c of [1, 2]) {
-          out.push(...saves({ ...d, votedFor: c }, `Vote(${c})`, (x) => ({ ...x, granted: [...x.granted, [d.currentTerm, c] as const] })));
+          out.push(
+            ...saves({ ...d, votedFor: c }, `Vote(${c})`, (x) => ({
+              ...x,
+              granted: [...x.granted, [d.currentTerm, c] as const],
+            })),
+          );
         }
       }
     }
@@ -181,10 +229,22 @@ export class PersistenceSystem implements Explorable<State> {
   ) {}
 
   initial(): State {
-    const w = world({ live: null, version: 0n, blobs: [], counters: new Map(), acked: 0, granted: [], steps: 0, crashes: 0 }, 0);
+    const w = world(
+      { live: null, version: 0n, blobs: [], counters: new Map(), acked: 0, granted: [], steps: 0, crashes: 0 },
+      0,
+    );
     const first = this.persistence.load<number>(w.store, rng);
     const blobs = w.storage.history.slice();
-    return { live: first.durable, version: first.version, blobs, counters: w.counters(), acked: 0, granted: [], steps: 0, crashes: 0 };
+    return {
+      live: first.durable,
+      version: first.version,
+      blobs,
+      counters: w.counters(),
+      acked: 0,
+      granted: [],
+      steps: 0,
+      crashes: 0,
+    };
   }
 
   key(s: State): string {
@@ -193,7 +253,9 @@ export class PersistenceSystem implements Explorable<State> {
 
   successors(s: State): Transition<State>[] {
     return successors(this.persistence, s, this.bound).map((n) =>
-      n.violation === undefined ? { label: n.label, state: n.state } : { label: n.label, state: n.state, violation: { invariant: 'INV-15', detail: n.violation } },
+      n.violation === undefined
+        ? { label: n.label, state: n.state }
+        : { label: n.label, state: n.state, violation: { invariant: 'INV-15', detail: n.violation } },
     );
   }
 }

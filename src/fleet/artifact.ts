@@ -26,11 +26,32 @@ import { type Bytes, utf8 } from '../crypto/bytes.ts';
 import { canonicalJson, parseCanonicalJson } from '../crypto/canonical.ts';
 import { SUITE_IDS, type SuiteId } from '../crypto/suite.ts';
 import { VaultError } from '../errors.ts';
-import { type KeyFingerprint, type VendorCertificate, decodeFingerprint, describeFingerprint, verifyCertificates } from './attestation.ts';
-import { type DeploymentEvidence, type ReplicaRecord, type VerifiedFleet, decodeCertificates, decodeReplicaRecords, expectedKinds, verifyReplicaStatements } from './evidence.ts';
+import {
+  type KeyFingerprint,
+  type VendorCertificate,
+  decodeFingerprint,
+  describeFingerprint,
+  verifyCertificates,
+} from './attestation.ts';
+import {
+  type DeploymentEvidence,
+  type ReplicaRecord,
+  type VerifiedFleet,
+  decodeCertificates,
+  decodeReplicaRecords,
+  expectedKinds,
+  verifyReplicaStatements,
+} from './evidence.ts';
 import { NAME, malformed, readArray, readChoice, readInt, readObject, readString } from './json.ts';
 
-export const FLEET_ROLES = ['channel', 'opaque-server', 'oprf-seed', 'replica-identity', 'retiring-channel', 'retiring-opaque-server'] as const;
+export const FLEET_ROLES = [
+  'channel',
+  'opaque-server',
+  'oprf-seed',
+  'replica-identity',
+  'retiring-channel',
+  'retiring-opaque-server',
+] as const;
 export type FleetRole = (typeof FLEET_ROLES)[number];
 /** Roles that name a key of another (the previous) fleet. */
 export const RETIRING_ROLES: readonly FleetRole[] = ['retiring-channel', 'retiring-opaque-server'];
@@ -71,7 +92,8 @@ function ownKeys(fleetId: string, replicas: readonly ReplicaRecord[]): FleetKey[
       if (b.event !== 'key') continue;
       const name = b.label.slice(b.label.lastIndexOf('/') + 1);
       if (name === 'identity') keys.push({ role: 'replica-identity', fleetId, key: b.key, replica: r.id });
-      if (i === 0 && (name === 'channel' || name === 'opaque-server' || name === 'oprf-seed')) keys.push({ role: name, fleetId, key: b.key });
+      if (i === 0 && (name === 'channel' || name === 'opaque-server' || name === 'oprf-seed'))
+        keys.push({ role: name, fleetId, key: b.key });
     }
   });
   return keys;
@@ -88,7 +110,13 @@ export interface ArtifactOptions {
 export function createArtifact(evidence: DeploymentEvidence, o: ArtifactOptions): FleetArtifact {
   const retiring = (o.retiring?.keys ?? [])
     .filter((k) => k.role === 'channel' || k.role === 'opaque-server')
-    .map((k): FleetKey => ({ role: k.role === 'channel' ? 'retiring-channel' : 'retiring-opaque-server', fleetId: k.fleetId, key: k.key }));
+    .map(
+      (k): FleetKey => ({
+        role: k.role === 'channel' ? 'retiring-channel' : 'retiring-opaque-server',
+        fleetId: k.fleetId,
+        key: k.key,
+      }),
+    );
   return {
     namespace: evidence.namespace,
     fleetId: evidence.fleetId,
@@ -111,12 +139,22 @@ export function computeArtifactDigest(text: string): Bytes {
   return sha256(utf8(text));
 }
 
-const SINGLE_ROLES: readonly FleetRole[] = ['channel', 'opaque-server', 'oprf-seed', 'retiring-channel', 'retiring-opaque-server'];
+const SINGLE_ROLES: readonly FleetRole[] = [
+  'channel',
+  'opaque-server',
+  'oprf-seed',
+  'retiring-channel',
+  'retiring-opaque-server',
+];
 
 function decodeFleetKey(x: unknown, path: string): FleetKey {
   const o = readObject(x, path, ['role', 'fleetId', 'key'], ['replica']);
   const role = readChoice(o.role, `${path}.role`, FLEET_ROLES);
-  const key: FleetKey = { role, fleetId: readString(o.fleetId, `${path}.fleetId`, NAME), key: decodeFingerprint(o.key, `${path}.key`) };
+  const key: FleetKey = {
+    role,
+    fleetId: readString(o.fleetId, `${path}.fleetId`, NAME),
+    key: decodeFingerprint(o.key, `${path}.key`),
+  };
   if (role === 'replica-identity') return { ...key, replica: readString(o.replica, `${path}.replica`, NAME) };
   if (o.replica !== undefined) throw malformed(path, `a ${role} key names no replica`);
   return key;
@@ -128,7 +166,16 @@ function decodeFleetKey(x: unknown, path: string): FleetKey {
  * for its role, a retiring key of this fleet.
  */
 export function decodeArtifact(text: string, path = 'artifact'): FleetArtifact {
-  const o = readObject(parseCanonicalJson(text, path), path, ['namespace', 'fleetId', 'suite', 'channelProtocol', 'issuedAt', 'keys', 'replicas', 'certificates']);
+  const o = readObject(parseCanonicalJson(text, path), path, [
+    'namespace',
+    'fleetId',
+    'suite',
+    'channelProtocol',
+    'issuedAt',
+    'keys',
+    'replicas',
+    'certificates',
+  ]);
   const a: FleetArtifact = {
     namespace: readString(o.namespace, `${path}.namespace`, NAME),
     fleetId: readString(o.fleetId, `${path}.fleetId`, NAME),
@@ -144,10 +191,22 @@ export function decodeArtifact(text: string, path = 'artifact'): FleetArtifact {
   for (const k of a.keys) {
     const where = `${path}: ${k.role} key of ${k.fleetId}`;
     const isRetiring = RETIRING_ROLES.includes(k.role);
-    if (isRetiring === (k.fleetId === a.fleetId)) throw malformed(path, `${where}: ${isRetiring ? 'a retiring key must belong to another fleet' : `expected fleet ${a.fleetId}`}`);
-    const base = k.role === 'retiring-channel' ? 'channel' : k.role === 'retiring-opaque-server' ? 'opaque-server' : k.role === 'replica-identity' ? 'identity' : k.role;
+    if (isRetiring === (k.fleetId === a.fleetId))
+      throw malformed(
+        path,
+        `${where}: ${isRetiring ? 'a retiring key must belong to another fleet' : `expected fleet ${a.fleetId}`}`,
+      );
+    const base =
+      k.role === 'retiring-channel'
+        ? 'channel'
+        : k.role === 'retiring-opaque-server'
+          ? 'opaque-server'
+          : k.role === 'replica-identity'
+            ? 'identity'
+            : k.role;
     if (k.key.kind !== kinds[base]) throw malformed(path, `${where}: kind ${k.key.kind}, expected ${kinds[base]}`);
-    if (SINGLE_ROLES.includes(k.role) && a.keys.filter((j) => j.role === k.role).length > 1) throw malformed(path, `role ${k.role} appears more than once`);
+    if (SINGLE_ROLES.includes(k.role) && a.keys.filter((j) => j.role === k.role).length > 1)
+      throw malformed(path, `role ${k.role} appears more than once`);
   }
   return a;
 }
@@ -166,7 +225,8 @@ export function verifyArtifactAttestations(a: FleetArtifact, vendorRoot: Bytes):
   const fleet = verifyReplicaStatements(a.namespace, a.fleetId, a.suite, a.replicas, keys);
   const expected = sortKeys(ownKeys(a.fleetId, a.replicas));
   const own = a.keys.filter((k) => !RETIRING_ROLES.includes(k.role));
-  if (canonicalJson(own) !== canonicalJson(expected)) throw new VaultError('EvidenceInvalid', `artifact ${a.fleetId}: its keys are not the ones its replicas attest`);
+  if (canonicalJson(own) !== canonicalJson(expected))
+    throw new VaultError('EvidenceInvalid', `artifact ${a.fleetId}: its keys are not the ones its replicas attest`);
   return fleet;
 }
 
@@ -176,11 +236,19 @@ function keyId(k: FleetKey): string {
 }
 
 /** The keys added and removed from one artifact to the next (`prev` null: all added). */
-export function diffArtifactKeys(prev: FleetArtifact | null, next: FleetArtifact): { added: FleetKey[]; removed: FleetKey[] } {
+export function diffArtifactKeys(
+  prev: FleetArtifact | null,
+  next: FleetArtifact,
+): { added: FleetKey[]; removed: FleetKey[] } {
   const before = new Map((prev?.keys ?? []).map((k) => [keyId(k), k]));
   const after = new Map(next.keys.map((k) => [keyId(k), k]));
   const order = (ks: FleetKey[]) =>
-    ks.sort((a, b) => FLEET_ROLES.indexOf(a.role) - FLEET_ROLES.indexOf(b.role) || a.fleetId.localeCompare(b.fleetId) || (a.replica ?? '').localeCompare(b.replica ?? ''));
+    ks.sort(
+      (a, b) =>
+        FLEET_ROLES.indexOf(a.role) - FLEET_ROLES.indexOf(b.role) ||
+        a.fleetId.localeCompare(b.fleetId) ||
+        (a.replica ?? '').localeCompare(b.replica ?? ''),
+    );
   return {
     added: order([...after].filter(([id]) => !before.has(id)).map(([, k]) => k)),
     removed: order([...before].filter(([id]) => !after.has(id)).map(([, k]) => k)),

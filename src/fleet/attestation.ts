@@ -44,7 +44,15 @@ import {
   readObject,
   readString,
 } from './json.ts';
-import { ED25519_PUBLIC_KEY_BYTES, type Signed, type Signer, decodeSigned, hsmSigner, isSignedBy, signDocument } from './signing.ts';
+import {
+  ED25519_PUBLIC_KEY_BYTES,
+  type Signed,
+  type Signer,
+  decodeSigned,
+  hsmSigner,
+  isSignedBy,
+  signDocument,
+} from './signing.ts';
 
 export const VENDOR_CERTIFICATE_TYPE = 'bkv/vendor-certificate/v1';
 export const ATTESTATION_TYPE = 'bkv/attestation/v1';
@@ -82,9 +90,28 @@ export interface KeyFingerprint {
 
 export type AttestationEvent =
   | { readonly event: 'key'; readonly label: string; readonly key: KeyFingerprint; readonly attributes: KeyAttributes }
-  | { readonly event: 'wrap'; readonly label: string; readonly key: KeyFingerprint; readonly recipientKey: string; readonly wrappedDigest: string }
-  | { readonly event: 'unwrap'; readonly label: string; readonly key: KeyFingerprint; readonly unwrapWith: string; readonly transportKey: string; readonly wrappedDigest: string }
-  | { readonly event: 'derive'; readonly label: string; readonly key: KeyFingerprint; readonly from: string; readonly info: string }
+  | {
+      readonly event: 'wrap';
+      readonly label: string;
+      readonly key: KeyFingerprint;
+      readonly recipientKey: string;
+      readonly wrappedDigest: string;
+    }
+  | {
+      readonly event: 'unwrap';
+      readonly label: string;
+      readonly key: KeyFingerprint;
+      readonly unwrapWith: string;
+      readonly transportKey: string;
+      readonly wrappedDigest: string;
+    }
+  | {
+      readonly event: 'derive';
+      readonly label: string;
+      readonly key: KeyFingerprint;
+      readonly from: string;
+      readonly info: string;
+    }
   | { readonly event: 'destroy'; readonly label: string; readonly wrapCount: number };
 
 export interface AttestationHeader {
@@ -119,7 +146,12 @@ export function createVendor(hsm: Hsm, name = 'bkv simulated HSM vendor', prefix
     subject: 'attestation-1',
     publicKey: toHex(attestationKey.publicKey),
   });
-  return { name, rootKey: root.publicKey, certificates: [certificate], attest: (body) => signDocument(attestationKey, body) };
+  return {
+    name,
+    rootKey: root.publicKey,
+    certificates: [certificate],
+    attest: (body) => signDocument(attestationKey, body),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -130,7 +162,8 @@ export function createVendor(hsm: Hsm, name = 'bkv simulated HSM vendor', prefix
 export function computeFingerprint(hsm: Hsm, label: string): KeyFingerprint {
   const info = hsm.keyInfo(label);
   if (info.publicKey !== undefined) return { kind: info.kind, publicKey: toHex(info.publicKey) };
-  if (info.kind === 'hmac-sha256' || info.kind === 'hmac-sha512') return { kind: info.kind, kcv: toHex(hsm.hmac(label, utf8(KCV_MESSAGE)).subarray(0, KCV_BYTES)) };
+  if (info.kind === 'hmac-sha256' || info.kind === 'hmac-sha512')
+    return { kind: info.kind, kcv: toHex(hsm.hmac(label, utf8(KCV_MESSAGE)).subarray(0, KCV_BYTES)) };
   return { kind: info.kind };
 }
 
@@ -158,15 +191,26 @@ export function describeFingerprint(k: KeyFingerprint): string {
 export function verifyCertificates(certificates: readonly VendorCertificate[], vendorRoot: Bytes): Bytes[] {
   if (certificates.length === 0) throw new VaultError('AttestationInvalid', 'no vendor certificate');
   return certificates.map((c, i) => {
-    if (!isSignedBy(c, vendorRoot)) throw new VaultError('AttestationInvalid', `certificate ${i} ("${c.body.subject}") is not signed by the pinned vendor root`);
+    if (!isSignedBy(c, vendorRoot))
+      throw new VaultError(
+        'AttestationInvalid',
+        `certificate ${i} ("${c.body.subject}") is not signed by the pinned vendor root`,
+      );
     return fromHex(c.body.publicKey);
   });
 }
 
 /** Verifies that `statement` is signed by one of the certified attestation keys. */
-export function verifyAttestation(statement: Attestation, attestationKeys: readonly Bytes[], where: string): AttestationBody {
+export function verifyAttestation(
+  statement: Attestation,
+  attestationKeys: readonly Bytes[],
+  where: string,
+): AttestationBody {
   if (!attestationKeys.some((k) => isSignedBy(statement, k))) {
-    throw new VaultError('AttestationInvalid', `${where}: statement #${statement.body.seq} (${statement.body.event} ${statement.body.label}) is not signed by a certified attestation key`);
+    throw new VaultError(
+      'AttestationInvalid',
+      `${where}: statement #${statement.body.seq} (${statement.body.event} ${statement.body.label}) is not signed by a certified attestation key`,
+    );
   }
   return statement.body;
 }
@@ -198,14 +242,17 @@ export function decodeFingerprint(x: unknown, path: string): KeyFingerprint {
   const pkLength = PUBLIC_KEY_BYTES[kind];
   const isHmac = kind === 'hmac-sha256' || kind === 'hmac-sha512';
   if (pkLength !== undefined) {
-    if (o.kcv !== undefined || o.publicKey === undefined) throw malformed(path, `a ${kind} key is named by its public key only`);
+    if (o.kcv !== undefined || o.publicKey === undefined)
+      throw malformed(path, `a ${kind} key is named by its public key only`);
     return { kind, publicKey: readHex(o.publicKey, `${path}.publicKey`, pkLength) };
   }
   if (isHmac) {
-    if (o.publicKey !== undefined || o.kcv === undefined) throw malformed(path, `a ${kind} key is named by its KCV only`);
+    if (o.publicKey !== undefined || o.kcv === undefined)
+      throw malformed(path, `a ${kind} key is named by its KCV only`);
     return { kind, kcv: readHex(o.kcv, `${path}.kcv`, KCV_BYTES) };
   }
-  if (o.publicKey !== undefined || o.kcv !== undefined) throw malformed(path, `a ${kind} key has no public fingerprint`);
+  if (o.publicKey !== undefined || o.kcv !== undefined)
+    throw malformed(path, `a ${kind} key has no public fingerprint`);
   return { kind };
 }
 
@@ -248,7 +295,13 @@ function decodeAttestationBody(x: unknown, path: string): AttestationBody {
   const label = readString(o.label, `${path}.label`, NAME);
   switch (event) {
     case 'key':
-      return { ...header, event, label, key: decodeFingerprint(o.key, `${path}.key`), attributes: decodeAttributes(o.attributes, `${path}.attributes`) };
+      return {
+        ...header,
+        event,
+        label,
+        key: decodeFingerprint(o.key, `${path}.key`),
+        attributes: decodeAttributes(o.attributes, `${path}.attributes`),
+      };
     case 'wrap':
       return {
         ...header,
@@ -269,7 +322,14 @@ function decodeAttestationBody(x: unknown, path: string): AttestationBody {
         wrappedDigest: readHex(o.wrappedDigest, `${path}.wrappedDigest`, HASH_BYTES),
       };
     case 'derive':
-      return { ...header, event, label, key: decodeFingerprint(o.key, `${path}.key`), from: readString(o.from, `${path}.from`, NAME), info: readString(o.info, `${path}.info`, NAME) };
+      return {
+        ...header,
+        event,
+        label,
+        key: decodeFingerprint(o.key, `${path}.key`),
+        from: readString(o.from, `${path}.from`, NAME),
+        info: readString(o.info, `${path}.info`, NAME),
+      };
     case 'destroy':
       return { ...header, event, label, wrapCount: readInt(o.wrapCount, `${path}.wrapCount`, 0) };
   }

@@ -22,10 +22,24 @@
 import { type Bytes, toHex } from '../crypto/bytes.ts';
 import { canonicalJson } from '../crypto/canonical.ts';
 import { type ErrorCode, VaultError, isVaultError } from '../errors.ts';
-import { type FleetArtifact, type FleetKey, RETIRING_ROLES, diffArtifactKeys, describeFleetKey, verifyArtifactAttestations } from './artifact.ts';
+import {
+  type FleetArtifact,
+  type FleetKey,
+  RETIRING_ROLES,
+  diffArtifactKeys,
+  describeFleetKey,
+  verifyArtifactAttestations,
+} from './artifact.ts';
 import { describeFingerprint, isSameKey } from './attestation.ts';
 import { verifyBundle } from './bundle.ts';
-import { type DeploymentEvidence, type KeyTransport, type Transcript, type VerifiedFleet, decodeEvidence, verifyDeploymentEvidence } from './evidence.ts';
+import {
+  type DeploymentEvidence,
+  type KeyTransport,
+  type Transcript,
+  type VerifiedFleet,
+  decodeEvidence,
+  verifyDeploymentEvidence,
+} from './evidence.ts';
 import { decodeFleetInfo } from './fleet-info.ts';
 import { bundleFileName, evidenceFileName, LOG_FILE, ROOTS_FILE } from './files.ts';
 import { NAME, readArray, readHexBytes, readObject, readString } from './json.ts';
@@ -142,7 +156,11 @@ interface Log {
 function auditLog(x: unknown, roots: Roots): Log {
   const o = readObject(x, 'log', ['namespace', 'ciphersuite', 'root', 'entries', 'heads']);
   const namespace = readString(o.namespace, 'log.namespace', NAME);
-  if (namespace !== roots.namespace) throw new VaultError('NamespaceMismatch', `the log's namespace is "${namespace}", the pinned one "${roots.namespace}"`);
+  if (namespace !== roots.namespace)
+    throw new VaultError(
+      'NamespaceMismatch',
+      `the log's namespace is "${namespace}", the pinned one "${roots.namespace}"`,
+    );
   const ciphersuite = readCiphersuite(o.ciphersuite, 'log.ciphersuite');
   const root = readString(o.root, 'log.root');
   checkRoot(root, 'log.root');
@@ -158,17 +176,32 @@ function auditLog(x: unknown, roots: Roots): Log {
     const head = decodeTreeHead(p.treeHead, `${path}.treeHead`);
     const proof = decodeProof(p.consistencyProof, `${path}.consistencyProof`);
     const { treeSize, rootHash } = head.body;
-    if (i === 0 && proof.length !== 0) throw new VaultError('ConsistencyProofInvalid', `${path}: the first head has no previous head to be consistent with`);
-    if (treeSize > leafHashes.length) throw new VaultError('LogInconsistent', `${path}: size ${treeSize}, but the log has ${leafHashes.length} entries`);
+    if (i === 0 && proof.length !== 0)
+      throw new VaultError(
+        'ConsistencyProofInvalid',
+        `${path}: the first head has no previous head to be consistent with`,
+      );
+    if (treeSize > leafHashes.length)
+      throw new VaultError(
+        'LogInconsistent',
+        `${path}: size ${treeSize}, but the log has ${leafHashes.length} entries`,
+      );
     monitor.observe(head, proof);
-    if (toHex(computeRoot(leafHashes, treeSize)) !== rootHash) throw new VaultError('LogInconsistent', `${path}: root ${rootHash.slice(0, 16)}… is not the root of the first ${treeSize} entries`);
-    if (treeSize !== i + 1) throw new VaultError('LogInconsistent', `${path}: size ${treeSize}, expected one head per epoch (${i + 1})`);
+    if (toHex(computeRoot(leafHashes, treeSize)) !== rootHash)
+      throw new VaultError(
+        'LogInconsistent',
+        `${path}: root ${rootHash.slice(0, 16)}… is not the root of the first ${treeSize} entries`,
+      );
+    if (treeSize !== i + 1)
+      throw new VaultError('LogInconsistent', `${path}: size ${treeSize}, expected one head per epoch (${i + 1})`);
     return head;
   });
   for (let i = 1; i < heads.length; i++) {
-    if (heads[i]!.body.timestamp < heads[i - 1]!.body.timestamp) throw new VaultError('LogInconsistent', `log.heads[${i}]: timestamp goes backwards`);
+    if (heads[i]!.body.timestamp < heads[i - 1]!.body.timestamp)
+      throw new VaultError('LogInconsistent', `log.heads[${i}]: timestamp goes backwards`);
   }
-  if (heads.length !== statements.length) throw new VaultError('LogInconsistent', `${statements.length} entries, but ${heads.length} tree heads`);
+  if (heads.length !== statements.length)
+    throw new VaultError('LogInconsistent', `${statements.length} entries, but ${heads.length} tree heads`);
   return { statements, heads };
 }
 
@@ -197,7 +230,8 @@ function checkAnchor(x: unknown, roots: Roots, log: Log): TreeHeadBody {
 /** Step 3, for one epoch. */
 function auditBundle(x: unknown, epoch: number, roots: Roots, log: Log): FleetArtifact {
   const info = decodeFleetInfo(x, 'fleetInfo');
-  if (info.consistency !== undefined) throw new VaultError('MalformedMessage', 'a published bundle carries no consistency proof');
+  if (info.consistency !== undefined)
+    throw new VaultError('MalformedMessage', 'a published bundle carries no consistency proof');
   const held = info.bundle.report?.epoch;
   if (held !== undefined && held !== epoch) {
     throw new VaultError('LogInconsistent', `the file of epoch ${epoch} holds epoch ${held}`);
@@ -206,9 +240,17 @@ function auditBundle(x: unknown, epoch: number, roots: Roots, log: Log): FleetAr
   if (toHex(encodeStatement(statement)) !== toHex(encodeStatement(log.statements[epoch - 1]!))) {
     throw new VaultError('LogInconsistent', `the bundle of epoch ${epoch} is not the log's entry ${epoch - 1}`);
   }
-  if (canonicalJson(info.treeHead) !== canonicalJson(log.heads[epoch - 1])) throw new VaultError('LogInconsistent', `the tree head served with epoch ${epoch} is not the log's head of size ${epoch}`);
+  if (canonicalJson(info.treeHead) !== canonicalJson(log.heads[epoch - 1]))
+    throw new VaultError(
+      'LogInconsistent',
+      `the tree head served with epoch ${epoch} is not the log's head of size ${epoch}`,
+    );
   verifyStatementInclusion(statement, info.inclusionProof, info.treeHead.body);
-  if (artifact.issuedAt > statement.timestamp) throw new VaultError('TimestampOutOfWindow', `artifact issued at ${artifact.issuedAt}, after the witness signed it at ${statement.timestamp}`);
+  if (artifact.issuedAt > statement.timestamp)
+    throw new VaultError(
+      'TimestampOutOfWindow',
+      `artifact issued at ${artifact.issuedAt}, after the witness signed it at ${statement.timestamp}`,
+    );
   return artifact;
 }
 
@@ -306,18 +348,33 @@ export function auditDeployment(
   const anchoredTo = anchor && inFile(anchor.file, () => checkAnchor(parse(anchorText!, anchor.file), roots, log));
 
   const expected = new Set([ROOTS_FILE, LOG_FILE, ...Array.from({ length: epochs }, (_, i) => bundleFileName(i + 1))]);
-  for (const name of expected) if (!files.has(name)) throw new AuditError(name.startsWith('bundles/') ? 'LogInconsistent' : 'MalformedMessage', name, 'missing');
+  for (const name of expected)
+    if (!files.has(name))
+      throw new AuditError(name.startsWith('bundles/') ? 'LogInconsistent' : 'MalformedMessage', name, 'missing');
 
   const evidenceFiles = [...files.keys()].filter((f) => f.startsWith('evidence/'));
   for (const name of files.keys()) {
-    if (!expected.has(name) && !/^evidence\/[\x21-\x2e\x30-\x7e]+\.json$/.test(name)) throw new AuditError(name.startsWith('bundles/') ? 'LogInconsistent' : 'MalformedMessage', name, 'unexpected file');
+    if (!expected.has(name) && !/^evidence\/[\x21-\x2e\x30-\x7e]+\.json$/.test(name))
+      throw new AuditError(
+        name.startsWith('bundles/') ? 'LogInconsistent' : 'MalformedMessage',
+        name,
+        'unexpected file',
+      );
   }
-  const fleets = new Map<string, { evidence: DeploymentEvidence; fleet: VerifiedFleet; transcript: Transcript; epochs: number[] }>();
+  const fleets = new Map<
+    string,
+    { evidence: DeploymentEvidence; fleet: VerifiedFleet; transcript: Transcript; epochs: number[] }
+  >();
   for (const file of evidenceFiles) {
     inFile(file, () => {
       const evidence = decodeEvidence(parse(files, file));
-      if (evidenceFileName(evidence.fleetId) !== file) throw new VaultError('EvidenceInvalid', `holds the evidence of ${evidence.fleetId}`);
-      if (evidence.namespace !== roots.namespace) throw new VaultError('NamespaceMismatch', `namespace "${evidence.namespace}", the pinned one "${roots.namespace}"`);
+      if (evidenceFileName(evidence.fleetId) !== file)
+        throw new VaultError('EvidenceInvalid', `holds the evidence of ${evidence.fleetId}`);
+      if (evidence.namespace !== roots.namespace)
+        throw new VaultError(
+          'NamespaceMismatch',
+          `namespace "${evidence.namespace}", the pinned one "${roots.namespace}"`,
+        );
       const { fleet, transcript } = verifyDeploymentEvidence(evidence, roots.vendorRoot);
       fleets.set(evidence.fleetId, { evidence, fleet, transcript, epochs: [] });
     });
@@ -337,17 +394,28 @@ export function auditDeployment(
     const artifact = inFile(file, () => {
       const a = auditBundle(parse(files, file), epoch, roots, log);
       const f = fleets.get(a.fleetId);
-      if (f === undefined) throw new VaultError('EvidenceInvalid', `no deployment evidence for ${a.fleetId} (${evidenceFileName(a.fleetId)})`);
+      if (f === undefined)
+        throw new VaultError(
+          'EvidenceInvalid',
+          `no deployment evidence for ${a.fleetId} (${evidenceFileName(a.fleetId)})`,
+        );
       checkArtifactAgainstEvidence(a, f.evidence, roots.vendorRoot, fleets, succession, epoch);
       f.epochs.push(epoch);
       return a;
     });
     const s = log.statements[epoch - 1]!;
-    reports.push({ epoch, timestamp: s.timestamp, fleetId: artifact.fleetId, digest: s.digest, ...diffArtifactKeys(previous, artifact) });
+    reports.push({
+      epoch,
+      timestamp: s.timestamp,
+      fleetId: artifact.fleetId,
+      digest: s.digest,
+      ...diffArtifactKeys(previous, artifact),
+    });
     previous = artifact;
   }
   for (const [fleetId, f] of fleets) {
-    if (f.epochs.length === 0) throw new AuditError('EvidenceInvalid', evidenceFileName(fleetId), 'a fleet that no epoch publishes');
+    if (f.epochs.length === 0)
+      throw new AuditError('EvidenceInvalid', evidenceFileName(fleetId), 'a fleet that no epoch publishes');
   }
 
   const last = log.heads.at(-1)!.body;
@@ -393,13 +461,17 @@ export function formatAuditReport(r: AuditReport, verbose = false): string[] {
       : `anchored to the witness's head of size ${r.anchor.treeSize} (root ${r.anchor.rootHash.slice(0, 16)}…)`,
   ];
   for (const e of r.epochs) {
-    lines.push(`epoch ${e.epoch}  ${new Date(e.timestamp).toISOString()}  ${e.fleetId}  digest ${e.digest.slice(0, 16)}…  both signatures, log entry and inclusion ok`);
+    lines.push(
+      `epoch ${e.epoch}  ${new Date(e.timestamp).toISOString()}  ${e.fleetId}  digest ${e.digest.slice(0, 16)}…  both signatures, log entry and inclusion ok`,
+    );
     for (const k of e.added) lines.push(`  + ${describeFleetKey(k)}`);
     for (const k of e.removed) lines.push(`  - ${describeFleetKey(k)}`);
     if (e.added.length === 0 && e.removed.length === 0) lines.push('    (no key or role changed)');
   }
   for (const f of r.fleets) {
-    lines.push(`${f.fleetId}: ${f.replicas.length} replicas (${f.replicas.map((x) => `${x.id}@${x.token}`).join(', ')}), suite ${f.suite}, ${f.transport} from ${f.genesis}; evidence verified; published in epoch ${f.epochs.join(', ')}`);
+    lines.push(
+      `${f.fleetId}: ${f.replicas.length} replicas (${f.replicas.map((x) => `${x.id}@${x.token}`).join(', ')}), suite ${f.suite}, ${f.transport} from ${f.genesis}; evidence verified; published in epoch ${f.epochs.join(', ')}`,
+    );
     if (verbose) for (const t of f.transcript) lines.push(`    ${t}`);
   }
   return lines;

@@ -30,7 +30,14 @@ import type { Suite } from '../crypto/suite.ts';
 import { VaultError } from '../errors.ts';
 import type { Hsm, KeyKind } from '../hsm/hsm.ts';
 import { type KeyLabels, keyLabels } from '../vault/keys.ts';
-import { ATTESTATION_TYPE, type Attestation, type AttestationEvent, type Vendor, computeFingerprint, readKeyAttributes } from './attestation.ts';
+import {
+  ATTESTATION_TYPE,
+  type Attestation,
+  type AttestationEvent,
+  type Vendor,
+  computeFingerprint,
+  readKeyAttributes,
+} from './attestation.ts';
 import {
   DERIVE_INFO,
   type DeploymentEvidence,
@@ -82,8 +89,10 @@ export interface DeployedFleet {
 export function deployFleet(o: CeremonyOptions): DeployedFleet {
   const { replicas, vendor, fleetId, suite, rng } = o;
   if (replicas.length === 0) throw new VaultError('InvalidParameter', 'a fleet needs at least one replica');
-  if (new Set(replicas.map((r) => r.id)).size !== replicas.length) throw new VaultError('InvalidParameter', 'replica ids must be distinct');
-  const transport: KeyTransport = o.transport ?? (replicas.some((r) => r.hsm.backend === 'softhsm') ? 'wrap-seed' : 'wrap-keys');
+  if (new Set(replicas.map((r) => r.id)).size !== replicas.length)
+    throw new VaultError('InvalidParameter', 'replica ids must be distinct');
+  const transport: KeyTransport =
+    o.transport ?? (replicas.some((r) => r.hsm.backend === 'softhsm') ? 'wrap-seed' : 'wrap-keys');
   const kinds = expectedKinds(suite.id);
   const label = (r: ReplicaHsm, name: string) => `${r.prefix}/${name}`;
   const events: Attestation[] = [];
@@ -94,7 +103,8 @@ export function deployFleet(o: CeremonyOptions): DeployedFleet {
     events.push(st);
     return st;
   };
-  const attestKey = (r: ReplicaHsm, l: string) => attest(r, { event: 'key', label: l, key: computeFingerprint(r.hsm, l), attributes: readKeyAttributes(r.hsm, l) });
+  const attestKey = (r: ReplicaHsm, l: string) =>
+    attest(r, { event: 'key', label: l, key: computeFingerprint(r.hsm, l), attributes: readKeyAttributes(r.hsm, l) });
 
   // 1. device keys, generated inside each HSM; the transport key attested
   const transportKeys = new Map<string, string>();
@@ -103,7 +113,8 @@ export function deployFleet(o: CeremonyOptions): DeployedFleet {
     r.hsm.generateKey(label(r, 'transport'), 'x25519');
     r.hsm.generateKey(label(r, 'seal'), 'aes256gcm');
     const st = attestKey(r, label(r, 'transport'));
-    if (st.body.event !== 'key' || st.body.key.publicKey === undefined) throw new VaultError('HsmError', `replica ${r.id}: transport key has no public key`);
+    if (st.body.event !== 'key' || st.body.key.publicKey === undefined)
+      throw new VaultError('HsmError', `replica ${r.id}: transport key has no public key`);
     transportKeys.set(r.id, st.body.key.publicKey); // the genesis wraps only to what was attested
   }
 
@@ -127,7 +138,14 @@ export function deployFleet(o: CeremonyOptions): DeployedFleet {
       attest(genesis, { event: 'wrap', label: from, key, recipientKey, wrappedDigest });
       const to = label(r, s);
       r.hsm.unwrapKey(to, kinds[s], wrapped, label(r, 'transport'));
-      attest(r, { event: 'unwrap', label: to, key: computeFingerprint(r.hsm, to), unwrapWith: label(r, 'transport'), transportKey: recipientKey, wrappedDigest });
+      attest(r, {
+        event: 'unwrap',
+        label: to,
+        key: computeFingerprint(r.hsm, to),
+        unwrapWith: label(r, 'transport'),
+        transportKey: recipientKey,
+        wrappedDigest,
+      });
     }
   }
 
@@ -145,7 +163,13 @@ export function deployFleet(o: CeremonyOptions): DeployedFleet {
       const seedLabel = label(r, 'key-seed');
       for (const name of ['channel', 'opaque-server'] as const) {
         deriveKey(r.hsm, seedLabel, label(r, name), kinds[name], DERIVE_INFO[name], suite);
-        attest(r, { event: 'derive', label: label(r, name), key: computeFingerprint(r.hsm, label(r, name)), from: seedLabel, info: DERIVE_INFO[name] });
+        attest(r, {
+          event: 'derive',
+          label: label(r, name),
+          key: computeFingerprint(r.hsm, label(r, name)),
+          from: seedLabel,
+          info: DERIVE_INFO[name],
+        });
       }
       destroy(r, seedLabel);
     }
@@ -153,7 +177,10 @@ export function deployFleet(o: CeremonyOptions): DeployedFleet {
 
   // 6. the final state of every replica's keys
   const ceremonyEvents = events.length;
-  const records: ReplicaRecord[] = replicas.map((r) => ({ id: r.id, attestations: REPLICA_KEY_NAMES.map((n) => attestKey(r, label(r, n))) }));
+  const records: ReplicaRecord[] = replicas.map((r) => ({
+    id: r.id,
+    attestations: REPLICA_KEY_NAMES.map((n) => attestKey(r, label(r, n))),
+  }));
   const evidence: DeploymentEvidence = {
     type: EVIDENCE_TYPE,
     namespace: o.namespace,

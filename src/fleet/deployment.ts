@@ -125,8 +125,10 @@ export function deployFleets(
   publish: (artifact: FleetArtifact, operator: Signer) => void = () => {},
 ): DeployedFleets {
   const fleetCount = o.fleets ?? 2;
-  if (!Number.isInteger(fleetCount) || fleetCount < 1) throw new VaultError('InvalidParameter', `"fleets" expected an integer >= 1, got ${fleetCount}`);
-  if (!Number.isInteger(o.replicas) || o.replicas < 1) throw new VaultError('InvalidParameter', `"replicas" expected an integer >= 1, got ${o.replicas}`);
+  if (!Number.isInteger(fleetCount) || fleetCount < 1)
+    throw new VaultError('InvalidParameter', `"fleets" expected an integer >= 1, got ${fleetCount}`);
+  if (!Number.isInteger(o.replicas) || o.replicas < 1)
+    throw new VaultError('InvalidParameter', `"replicas" expected an integer >= 1, got ${o.replicas}`);
   const say = o.onStep ?? (() => {});
   let now = o.startTime;
   const vendor = createVendor(o.vendorHsm);
@@ -141,9 +143,19 @@ export function deployFleets(
     const fleetId = `fleet-${f}`;
     if (f > 1) now += o.rotationAfterMs ?? 2 * 365 * DAY_MS;
     const replicas = Array.from({ length: o.replicas }, (_, i) => ({ id: `r${i}`, ...o.openReplica(fleetId, i) }));
-    const fleet = deployFleet({ namespace: o.namespace, fleetId, suite: o.suite, replicas, vendor, rng: o.rng, ...(o.transport !== undefined && { transport: o.transport }) });
+    const fleet = deployFleet({
+      namespace: o.namespace,
+      fleetId,
+      suite: o.suite,
+      replicas,
+      vendor,
+      rng: o.rng,
+      ...(o.transport !== undefined && { transport: o.transport }),
+    });
     fleets.push(fleet);
-    say(`${fleetId}: ${o.replicas} replicas deployed (${fleet.evidence.transport}), ${fleet.evidence.events.length + o.replicas * 6} attested statements`);
+    say(
+      `${fleetId}: ${o.replicas} replicas deployed (${fleet.evidence.transport}), ${fleet.evidence.events.length + o.replicas * 6} attested statements`,
+    );
     const previous = artifacts.at(-1);
     const channelProtocol = NOISE_NK_25519_AESGCM_SHA256.protocolName;
     const retiring = previous !== undefined && { retiring: previous };

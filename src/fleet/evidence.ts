@@ -158,42 +158,69 @@ export function verifyReplicaStatements(
     let prefix: string | undefined;
     for (const st of r.attestations) {
       const b = verifyAttestation(st, attestationKeys, `replica ${r.id}`);
-      if (b.fleetId !== fleetId) throw new VaultError('AttestationInvalid', `replica ${r.id}: statement #${b.seq} belongs to fleet "${b.fleetId}", not "${fleetId}"`);
+      if (b.fleetId !== fleetId)
+        throw new VaultError(
+          'AttestationInvalid',
+          `replica ${r.id}: statement #${b.seq} belongs to fleet "${b.fleetId}", not "${fleetId}"`,
+        );
       if (b.namespace !== namespace) {
         const where = `replica ${r.id}: statement #${b.seq}`;
         const ns = `namespace "${b.namespace}", not "${namespace}"`;
         throw new VaultError('NamespaceMismatch', `${where} was attested for ${ns}`);
       }
-      if (b.replica !== r.id) throw new VaultError('AttestationInvalid', `replica ${r.id}: statement #${b.seq} is about replica "${b.replica}"`);
-      if ((nextSeq !== undefined && b.seq !== nextSeq) || b.seq <= lastSeq) throw new VaultError('AttestationInvalid', `replica ${r.id}: statement #${b.seq} is out of sequence`);
+      if (b.replica !== r.id)
+        throw new VaultError(
+          'AttestationInvalid',
+          `replica ${r.id}: statement #${b.seq} is about replica "${b.replica}"`,
+        );
+      if ((nextSeq !== undefined && b.seq !== nextSeq) || b.seq <= lastSeq)
+        throw new VaultError('AttestationInvalid', `replica ${r.id}: statement #${b.seq} is out of sequence`);
       lastSeq = b.seq;
       if (nextSeq !== undefined) nextSeq += 1;
-      if (b.event !== 'key') throw invalid(`replica ${r.id}: a final statement must be a key statement, got ${b.event}`);
+      if (b.event !== 'key')
+        throw invalid(`replica ${r.id}: a final statement must be a key statement, got ${b.event}`);
       const { prefix: p, name } = splitLabel(b.label);
-      if (!(REPLICA_KEY_NAMES as readonly string[]).includes(name)) throw invalid(`replica ${r.id}: unexpected key "${b.label}"`);
+      if (!(REPLICA_KEY_NAMES as readonly string[]).includes(name))
+        throw invalid(`replica ${r.id}: unexpected key "${b.label}"`);
       const n = name as ReplicaKeyName;
       if (keys[n] !== undefined) throw invalid(`replica ${r.id}: key "${n}" attested twice`);
-      if (token !== undefined && b.token !== token) throw invalid(`replica ${r.id}: statements name tokens "${token}" and "${b.token}"`);
-      if (prefix !== undefined && p !== prefix) throw invalid(`replica ${r.id}: key labels under "${prefix}" and "${p}"`);
+      if (token !== undefined && b.token !== token)
+        throw invalid(`replica ${r.id}: statements name tokens "${token}" and "${b.token}"`);
+      if (prefix !== undefined && p !== prefix)
+        throw invalid(`replica ${r.id}: key labels under "${prefix}" and "${p}"`);
       token = b.token;
       prefix = p;
       if (b.key.kind !== kinds[n]) throw invalid(`replica ${r.id}: key "${n}" is ${b.key.kind}, expected ${kinds[n]}`);
       checkFinalAttributes(r.id, n, b);
       keys[n] = b.key;
     }
-    for (const n of REPLICA_KEY_NAMES) if (keys[n] === undefined) throw invalid(`replica ${r.id}: no statement for its ${n} key`);
+    for (const n of REPLICA_KEY_NAMES)
+      if (keys[n] === undefined) throw invalid(`replica ${r.id}: no statement for its ${n} key`);
     verified.push({ id: r.id, token: token!, prefix: prefix!, keys: keys as Record<ReplicaKeyName, KeyFingerprint> });
   }
   const first = verified[0]!;
   for (const v of verified.slice(1)) {
     for (const n of FLEET_KEY_NAMES) {
-      if (!isSameKey(v.keys[n], first.keys[n])) throw invalid(`replica ${v.id}'s ${n} key (${describeFingerprint(v.keys[n])}) differs from replica ${first.id}'s (${describeFingerprint(first.keys[n])})`);
+      if (!isSameKey(v.keys[n], first.keys[n]))
+        throw invalid(
+          `replica ${v.id}'s ${n} key (${describeFingerprint(v.keys[n])}) differs from replica ${first.id}'s (${describeFingerprint(first.keys[n])})`,
+        );
     }
     for (const u of verified) {
-      if (u !== v && (isSameKey(u.keys.identity, v.keys.identity) || isSameKey(u.keys.transport, v.keys.transport))) throw invalid(`replicas ${u.id} and ${v.id} share a device key`);
+      if (u !== v && (isSameKey(u.keys.identity, v.keys.identity) || isSameKey(u.keys.transport, v.keys.transport)))
+        throw invalid(`replicas ${u.id} and ${v.id} share a device key`);
     }
   }
-  return { fleetId, suite, replicas: verified, keys: { channel: first.keys.channel, 'opaque-server': first.keys['opaque-server'], 'oprf-seed': first.keys['oprf-seed'] } };
+  return {
+    fleetId,
+    suite,
+    replicas: verified,
+    keys: {
+      channel: first.keys.channel,
+      'opaque-server': first.keys['opaque-server'],
+      'oprf-seed': first.keys['oprf-seed'],
+    },
+  };
 }
 
 /**
@@ -207,10 +234,12 @@ function checkFinalAttributes(replica: string, name: ReplicaKeyName, b: Attestat
   const a = b.attributes;
   const where = `replica ${replica}: ${name} key "${b.label}"`;
   if (a.extractable) throw new VaultError('KeyExtractable', `${where} is extractable (CKA_EXTRACTABLE)`);
-  if (!a.sensitive) throw new VaultError('KeyExtractable', `${where} is not sensitive (CKA_SENSITIVE): it may leave in plaintext`);
+  if (!a.sensitive)
+    throw new VaultError('KeyExtractable', `${where} is not sensitive (CKA_SENSITIVE): it may leave in plaintext`);
   if (a.imported) throw invalid(`${where} was imported from bytes the host supplied: the key has been in host memory`);
   if ((DEVICE_KEY_NAMES as readonly string[]).includes(name)) {
-    if (!a.neverExtractable) throw new VaultError('KeyExtractable', `${where} has been extractable (CKA_NEVER_EXTRACTABLE false)`);
+    if (!a.neverExtractable)
+      throw new VaultError('KeyExtractable', `${where} has been extractable (CKA_NEVER_EXTRACTABLE false)`);
     if (!a.local) throw invalid(`${where} was not generated inside the HSM (CKA_LOCAL false)`);
   }
 }
@@ -235,11 +264,15 @@ export type Transcript = string[];
  * Verifies a deployment evidence record against the pinned vendor root; returns the verified fleet
  * and a readable transcript of the ceremony.
  */
-export function verifyDeploymentEvidence(e: DeploymentEvidence, vendorRoot: Bytes): { fleet: VerifiedFleet; transcript: Transcript } {
+export function verifyDeploymentEvidence(
+  e: DeploymentEvidence,
+  vendorRoot: Bytes,
+): { fleet: VerifiedFleet; transcript: Transcript } {
   const attestationKeys = verifyCertificates(e.certificates, vendorRoot);
   e.events.forEach((st, i) => {
     const b = verifyAttestation(st, attestationKeys, `event ${i}`);
-    if (b.fleetId !== e.fleetId) throw new VaultError('AttestationInvalid', `event ${i} belongs to fleet "${b.fleetId}", not "${e.fleetId}"`);
+    if (b.fleetId !== e.fleetId)
+      throw new VaultError('AttestationInvalid', `event ${i} belongs to fleet "${b.fleetId}", not "${e.fleetId}"`);
     if (b.seq !== i) throw new VaultError('AttestationInvalid', `event ${i} carries seq ${b.seq}: out of sequence`);
     if (b.namespace !== e.namespace) {
       const ns = `namespace "${b.namespace}", not "${e.namespace}"`;
@@ -253,7 +286,13 @@ export function verifyDeploymentEvidence(e: DeploymentEvidence, vendorRoot: Byte
   if (genesis === undefined) throw invalid(`genesis replica "${e.genesis}" is not a replica of the fleet`);
   const kinds = expectedKinds(e.suite);
   const secretNames = TRANSPORTED_SECRETS[e.transport];
-  const state: Replay = { transport: new Map(), secrets: new Map(), wraps: new Map(), received: new Map(), destroyedSeeds: new Set() };
+  const state: Replay = {
+    transport: new Map(),
+    secrets: new Map(),
+    wraps: new Map(),
+    received: new Map(),
+    destroyedSeeds: new Set(),
+  };
   const transcript: Transcript = [];
 
   for (const st of e.events) {
@@ -268,8 +307,18 @@ export function verifyDeploymentEvidence(e: DeploymentEvidence, vendorRoot: Byte
       case 'key': {
         if (name === 'transport') {
           if (state.transport.has(r.id)) throw invalid(`${at}: transport key attested twice`);
-          if (!isSameKey(b.key, r.keys.transport)) throw invalid(`${at}: differs from the replica's final transport key`);
-          if (!b.attributes.local || !b.attributes.neverExtractable || b.attributes.extractable || !b.attributes.sensitive) throw new VaultError('KeyExtractable', `${at}: a transport key must be generated inside and never extractable`);
+          if (!isSameKey(b.key, r.keys.transport))
+            throw invalid(`${at}: differs from the replica's final transport key`);
+          if (
+            !b.attributes.local ||
+            !b.attributes.neverExtractable ||
+            b.attributes.extractable ||
+            !b.attributes.sensitive
+          )
+            throw new VaultError(
+              'KeyExtractable',
+              `${at}: a transport key must be generated inside and never extractable`,
+            );
           state.transport.set(r.id, { label: b.label, publicKey: b.key.publicKey! });
           transcript.push(`${r.id}: transport key ${describeFingerprint(b.key)} attested (local, never extractable)`);
           break;
@@ -278,7 +327,8 @@ export function verifyDeploymentEvidence(e: DeploymentEvidence, vendorRoot: Byte
         if (secret === undefined || r.id !== e.genesis) throw invalid(`${at}: unexpected key statement`);
         if (state.secrets.has(secret)) throw invalid(`${at}: secret generated twice`);
         if (b.key.kind !== kinds[secret]) throw invalid(`${at}: ${secret} is ${b.key.kind}, expected ${kinds[secret]}`);
-        if (!b.attributes.local || !b.attributes.sensitive) throw invalid(`${at}: a fleet secret must be generated inside the genesis HSM and sensitive`);
+        if (!b.attributes.local || !b.attributes.sensitive)
+          throw invalid(`${at}: a fleet secret must be generated inside the genesis HSM and sensitive`);
         checkExportPolicy(at, secret, b.attributes.wrapTo, transportKeys);
         state.secrets.set(secret, { label: b.label, key: b.key, wrappedTo: new Set(), destroyed: false });
         transcript.push(`${r.id}: generated ${secret} ${describeFingerprint(b.key)} inside, wrappable`);
@@ -286,36 +336,53 @@ export function verifyDeploymentEvidence(e: DeploymentEvidence, vendorRoot: Byte
       }
       case 'wrap': {
         const entry = [...state.secrets.entries()].find(([, s]) => s.label === b.label);
-        if (entry === undefined || r.id !== e.genesis) throw invalid(`${at}: wraps a key that is not a generated fleet secret`);
+        if (entry === undefined || r.id !== e.genesis)
+          throw invalid(`${at}: wraps a key that is not a generated fleet secret`);
         const [secret, s] = entry;
         if (s.destroyed) throw invalid(`${at}: wraps a destroyed secret`);
         if (!isSameKey(b.key, s.key)) throw invalid(`${at}: the wrapped key differs from the generated ${secret}`);
         const recipient = [...state.transport.entries()].find(([, t]) => t.publicKey === b.recipientKey)?.[0];
-        if (recipient === undefined) throw invalid(`${at}: wrapped to ${b.recipientKey.slice(0, 16)}…, which is no attested transport key`);
+        if (recipient === undefined)
+          throw invalid(`${at}: wrapped to ${b.recipientKey.slice(0, 16)}…, which is no attested transport key`);
         if (s.wrappedTo.has(recipient)) throw invalid(`${at}: ${secret} wrapped to ${recipient} twice`);
         if (state.wraps.has(b.wrappedDigest)) throw invalid(`${at}: a wrapped blob digest appears twice`);
         s.wrappedTo.add(recipient);
         state.wraps.set(b.wrappedDigest, { secret, recipient, unwrapped: false });
-        transcript.push(`${r.id}: wrapped ${secret} to ${recipient}'s transport key, blob sha256 ${b.wrappedDigest.slice(0, 16)}…`);
+        transcript.push(
+          `${r.id}: wrapped ${secret} to ${recipient}'s transport key, blob sha256 ${b.wrappedDigest.slice(0, 16)}…`,
+        );
         break;
       }
       case 'unwrap': {
         const w = state.wraps.get(b.wrappedDigest);
-        if (w === undefined || w.recipient !== r.id) throw invalid(`${at}: unwraps a blob that was not wrapped to this replica`);
+        if (w === undefined || w.recipient !== r.id)
+          throw invalid(`${at}: unwraps a blob that was not wrapped to this replica`);
         if (w.unwrapped) throw invalid(`${at}: blob unwrapped twice`);
         const t = state.transport.get(r.id)!;
-        if (b.transportKey !== t.publicKey || b.unwrapWith !== t.label) throw invalid(`${at}: not unwrapped with the replica's attested transport key`);
+        if (b.transportKey !== t.publicKey || b.unwrapWith !== t.label)
+          throw invalid(`${at}: not unwrapped with the replica's attested transport key`);
         if (name !== w.secret) throw invalid(`${at}: a ${w.secret} blob unwrapped as "${name}"`);
         const s = state.secrets.get(w.secret)!;
-        if (!isSameKey(b.key, s.key)) throw invalid(`${at}: unwrapped ${describeFingerprint(b.key)}, but ${describeFingerprint(s.key)} was wrapped`);
+        if (!isSameKey(b.key, s.key))
+          throw invalid(
+            `${at}: unwrapped ${describeFingerprint(b.key)}, but ${describeFingerprint(s.key)} was wrapped`,
+          );
         w.unwrapped = true;
         state.received.set(`${r.id} ${name}`, b.key);
-        transcript.push(`${r.id}: unwrapped ${name} with its transport key, blob sha256 ${b.wrappedDigest.slice(0, 16)}…`);
+        transcript.push(
+          `${r.id}: unwrapped ${name} with its transport key, blob sha256 ${b.wrappedDigest.slice(0, 16)}…`,
+        );
         break;
       }
       case 'derive': {
-        if (e.transport !== 'wrap-seed' || (name !== 'channel' && name !== 'opaque-server')) throw invalid(`${at}: unexpected derivation`);
-        if (b.from !== `${r.prefix}/key-seed` || !state.received.has(`${r.id} key-seed`) || state.destroyedSeeds.has(r.id)) throw invalid(`${at}: not derived from the replica's unwrapped key seed`);
+        if (e.transport !== 'wrap-seed' || (name !== 'channel' && name !== 'opaque-server'))
+          throw invalid(`${at}: unexpected derivation`);
+        if (
+          b.from !== `${r.prefix}/key-seed` ||
+          !state.received.has(`${r.id} key-seed`) ||
+          state.destroyedSeeds.has(r.id)
+        )
+          throw invalid(`${at}: not derived from the replica's unwrapped key seed`);
         if (b.info !== DERIVE_INFO[name]) throw invalid(`${at}: info "${b.info}", expected "${DERIVE_INFO[name]}"`);
         if (state.received.has(`${r.id} ${name}`)) throw invalid(`${at}: derived twice`);
         if (b.key.kind !== kinds[name]) throw invalid(`${at}: ${name} is ${b.key.kind}, expected ${kinds[name]}`);
@@ -328,7 +395,8 @@ export function verifyDeploymentEvidence(e: DeploymentEvidence, vendorRoot: Byte
         if (entry !== undefined && r.id === e.genesis) {
           const [secret, s] = entry;
           if (s.destroyed) throw invalid(`${at}: destroyed twice`);
-          if (s.wrappedTo.size !== fleet.replicas.length) throw invalid(`${at}: ${secret} destroyed before it was wrapped to every replica`);
+          if (s.wrappedTo.size !== fleet.replicas.length)
+            throw invalid(`${at}: ${secret} destroyed before it was wrapped to every replica`);
           if (b.wrapCount !== s.wrappedTo.size) {
             const n = `${b.wrapCount} time${b.wrapCount === 1 ? '' : 's'}`;
             const shows = `the evidence shows ${s.wrappedTo.size} wraps`;
@@ -341,7 +409,8 @@ export function verifyDeploymentEvidence(e: DeploymentEvidence, vendorRoot: Byte
         if (name === 'key-seed' && e.transport === 'wrap-seed' && state.received.has(`${r.id} key-seed`)) {
           if (state.destroyedSeeds.has(r.id)) throw invalid(`${at}: destroyed twice`);
           if (b.wrapCount !== 0) throw invalid(`${at}: the key seed was wrapped ${b.wrapCount} times`);
-          if (!state.received.has(`${r.id} channel`) || !state.received.has(`${r.id} opaque-server`)) throw invalid(`${at}: key seed destroyed before both keys were derived`);
+          if (!state.received.has(`${r.id} channel`) || !state.received.has(`${r.id} opaque-server`))
+            throw invalid(`${at}: key seed destroyed before both keys were derived`);
           state.destroyedSeeds.add(r.id);
           transcript.push(`${r.id}: destroyed the key seed`);
           break;
@@ -357,14 +426,18 @@ export function verifyDeploymentEvidence(e: DeploymentEvidence, vendorRoot: Byte
     if (s === undefined) throw invalid(`the genesis replica never attested generating ${secret}`);
     if (!s.destroyed) throw invalid(`the genesis replica's wrappable ${secret} was never destroyed`);
   }
-  for (const [digest, w] of state.wraps) if (!w.unwrapped) throw invalid(`${w.secret} wrapped to ${w.recipient} (blob ${digest.slice(0, 16)}…) was never unwrapped`);
+  for (const [digest, w] of state.wraps)
+    if (!w.unwrapped)
+      throw invalid(`${w.secret} wrapped to ${w.recipient} (blob ${digest.slice(0, 16)}…) was never unwrapped`);
   for (const r of fleet.replicas) {
     for (const n of FLEET_KEY_NAMES) {
       const got = state.received.get(`${r.id} ${n}`);
       if (got === undefined) throw invalid(`replica ${r.id}'s ${n} key did not arrive by the ceremony`);
-      if (!isSameKey(got, r.keys[n])) throw invalid(`replica ${r.id}'s final ${n} key differs from the one it received`);
+      if (!isSameKey(got, r.keys[n]))
+        throw invalid(`replica ${r.id}'s final ${n} key differs from the one it received`);
     }
-    if (e.transport === 'wrap-seed' && !state.destroyedSeeds.has(r.id)) throw invalid(`replica ${r.id} never destroyed its key seed`);
+    if (e.transport === 'wrap-seed' && !state.destroyedSeeds.has(r.id))
+      throw invalid(`replica ${r.id} never destroyed its key seed`);
   }
   return { fleet, transcript };
 }
@@ -399,7 +472,9 @@ function decodeReplicaRecord(x: unknown, path: string): ReplicaRecord {
   const o = readObject(x, path, ['id', 'attestations']);
   return {
     id: readString(o.id, `${path}.id`, NAME),
-    attestations: readArray(o.attestations, `${path}.attestations`).map((a, i) => decodeAttestation(a, `${path}.attestations[${i}]`)),
+    attestations: readArray(o.attestations, `${path}.attestations`).map((a, i) =>
+      decodeAttestation(a, `${path}.attestations[${i}]`),
+    ),
   };
 }
 
@@ -412,7 +487,17 @@ export function decodeCertificates(x: unknown, path: string): VendorCertificate[
 }
 
 export function decodeEvidence(x: unknown, path = 'evidence'): DeploymentEvidence {
-  const o = readObject(x, path, ['type', 'namespace', 'fleetId', 'suite', 'transport', 'genesis', 'certificates', 'events', 'replicas']);
+  const o = readObject(x, path, [
+    'type',
+    'namespace',
+    'fleetId',
+    'suite',
+    'transport',
+    'genesis',
+    'certificates',
+    'events',
+    'replicas',
+  ]);
   return {
     type: readConstant(o.type, `${path}.type`, EVIDENCE_TYPE) as typeof EVIDENCE_TYPE,
     namespace: readString(o.namespace, `${path}.namespace`, NAME),

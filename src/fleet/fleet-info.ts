@@ -38,7 +38,11 @@ export interface FleetInfo {
  * The fleet info for `bundle` against the log's head of size `treeSize` (default: the latest),
  * with a consistency proof from `knownTreeSize` (the client's last accepted size) when it differs.
  */
-export function serveFleetInfo(log: WitnessLog, bundle: Bundle, o: { readonly knownTreeSize?: number; readonly treeSize?: number } = {}): FleetInfo {
+export function serveFleetInfo(
+  log: WitnessLog,
+  bundle: Bundle,
+  o: { readonly knownTreeSize?: number; readonly treeSize?: number } = {},
+): FleetInfo {
   const size = o.treeSize ?? log.size;
   const known = o.knownTreeSize;
   if (bundle.report === undefined) {
@@ -48,7 +52,14 @@ export function serveFleetInfo(log: WitnessLog, bundle: Bundle, o: { readonly kn
     bundle,
     treeHead: log.getHead(size),
     inclusionProof: log.getInclusionProof(bundle.report.epoch, size),
-    ...(known !== undefined && known > 0 && known !== size && { consistency: { fromSize: Math.min(known, size), proof: log.getConsistencyProof(Math.min(known, size), Math.max(known, size)) } }),
+    ...(known !== undefined &&
+      known > 0 &&
+      known !== size && {
+        consistency: {
+          fromSize: Math.min(known, size),
+          proof: log.getConsistencyProof(Math.min(known, size), Math.max(known, size)),
+        },
+      }),
   };
 }
 
@@ -68,5 +79,11 @@ export function decodeFleetInfo(x: unknown, path = 'fleetInfo'): FleetInfo {
   };
   if (o.consistency === undefined) return info;
   const c = readObject(o.consistency, `${path}.consistency`, ['fromSize', 'proof']);
-  return { ...info, consistency: { fromSize: readInt(c.fromSize, `${path}.consistency.fromSize`, 1), proof: decodeProof(c.proof, `${path}.consistency.proof`) } };
+  return {
+    ...info,
+    consistency: {
+      fromSize: readInt(c.fromSize, `${path}.consistency.fromSize`, 1),
+      proof: decodeProof(c.proof, `${path}.consistency.proof`),
+    },
+  };
 }

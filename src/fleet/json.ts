@@ -24,8 +24,14 @@ function describe(x: unknown): string {
 }
 
 /** An object with exactly the `required` members and any of the `optional` ones. */
-export function readObject(x: unknown, path: string, required: readonly string[], optional: readonly string[] = []): Record<string, unknown> {
-  if (x === null || typeof x !== 'object' || Array.isArray(x)) throw malformed(path, `expected an object, got ${describe(x)}`);
+export function readObject(
+  x: unknown,
+  path: string,
+  required: readonly string[],
+  optional: readonly string[] = [],
+): Record<string, unknown> {
+  if (x === null || typeof x !== 'object' || Array.isArray(x))
+    throw malformed(path, `expected an object, got ${describe(x)}`);
   const o = x as Record<string, unknown>;
   for (const k of required) if (!(k in o) || o[k] === undefined) throw malformed(path, `missing member "${k}"`);
   for (const k of Object.keys(o)) {
@@ -48,7 +54,8 @@ export function readString(x: unknown, path: string, pattern?: RegExp): string {
 
 /** One of `choices`. */
 export function readChoice<T extends string>(x: unknown, path: string, choices: readonly T[]): T {
-  if (typeof x !== 'string' || !(choices as readonly string[]).includes(x)) throw malformed(path, `expected one of ${choices.join(', ')}, got ${describe(x)}`);
+  if (typeof x !== 'string' || !(choices as readonly string[]).includes(x))
+    throw malformed(path, `expected one of ${choices.join(', ')}, got ${describe(x)}`);
   return x as T;
 }
 
@@ -59,7 +66,8 @@ export function readConstant(x: unknown, path: string, value: string): string {
 }
 
 export function readInt(x: unknown, path: string, min: number, max: number = Number.MAX_SAFE_INTEGER): number {
-  if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < min || x > max) throw malformed(path, `expected an integer in ${min}..${max}, got ${describe(x)}`);
+  if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < min || x > max)
+    throw malformed(path, `expected an integer in ${min}..${max}, got ${describe(x)}`);
   return x;
 }
 
@@ -73,7 +81,8 @@ const HEX = /^(?:[0-9a-f]{2})*$/;
 /** Lowercase hex (one encoding per byte string), of `length` bytes when given; returns the hex. */
 export function readHex(x: unknown, path: string, length?: number): string {
   if (typeof x !== 'string' || !HEX.test(x)) throw malformed(path, `expected lowercase hex, got ${describe(x)}`);
-  if (length !== undefined && x.length !== 2 * length) throw malformed(path, `expected ${length} bytes of hex, got ${x.length / 2}`);
+  if (length !== undefined && x.length !== 2 * length)
+    throw malformed(path, `expected ${length} bytes of hex, got ${x.length / 2}`);
   return x;
 }
 

@@ -256,8 +256,16 @@ export class WitnessLog {
 
 /** A tree head signed by the pinned witness key, for `namespace`. */
 export function verifyTreeHead(head: SignedTreeHead, witnessKey: Bytes, namespace: string): TreeHeadBody {
-  if (!isSignedBy(head, witnessKey)) throw new VaultError('WitnessSignatureInvalid', `tree head of size ${head.body.treeSize}: not signed by the pinned witness key`);
-  if (head.body.namespace !== namespace) throw new VaultError('NamespaceMismatch', `tree head of size ${head.body.treeSize}: namespace "${head.body.namespace}", expected "${namespace}"`);
+  if (!isSignedBy(head, witnessKey))
+    throw new VaultError(
+      'WitnessSignatureInvalid',
+      `tree head of size ${head.body.treeSize}: not signed by the pinned witness key`,
+    );
+  if (head.body.namespace !== namespace)
+    throw new VaultError(
+      'NamespaceMismatch',
+      `tree head of size ${head.body.treeSize}: namespace "${head.body.namespace}", expected "${namespace}"`,
+    );
   return head.body;
 }
 
@@ -275,7 +283,10 @@ export interface EquivocationEvidence {
 export class EquivocationError extends VaultError {
   readonly evidence: EquivocationEvidence;
   constructor(evidence: EquivocationEvidence) {
-    super('LogEquivocation', `the witness signed two tree heads of size ${evidence.first.body.treeSize} with different roots (${evidence.first.body.rootHash.slice(0, 16)}… and ${evidence.second.body.rootHash.slice(0, 16)}…)`);
+    super(
+      'LogEquivocation',
+      `the witness signed two tree heads of size ${evidence.first.body.treeSize} with different roots (${evidence.first.body.rootHash.slice(0, 16)}… and ${evidence.second.body.rootHash.slice(0, 16)}…)`,
+    );
     this.evidence = evidence;
   }
 }
@@ -283,7 +294,13 @@ export class EquivocationError extends VaultError {
 /** Anyone can check a piece of equivocation evidence against the witness key. */
 export function isEquivocation(e: EquivocationEvidence, witnessKey: Bytes): boolean {
   const [a, b] = [e.first.body, e.second.body];
-  return a.namespace === b.namespace && a.treeSize === b.treeSize && a.rootHash !== b.rootHash && isSignedBy(e.first, witnessKey) && isSignedBy(e.second, witnessKey);
+  return (
+    a.namespace === b.namespace &&
+    a.treeSize === b.treeSize &&
+    a.rootHash !== b.rootHash &&
+    isSignedBy(e.first, witnessKey) &&
+    isSignedBy(e.second, witnessKey)
+  );
 }
 
 /**
@@ -291,15 +308,29 @@ export function isEquivocation(e: EquivocationEvidence, witnessKey: Bytes): bool
  * (else `EquivocationError`), different sizes a consistency proof from the smaller to the larger
  * (RFC 9162 §2.1.4.2, else `ConsistencyProofInvalid`).
  */
-export function checkTreeHeadAgainst(known: SignedTreeHead, head: SignedTreeHead, proof: readonly string[] | undefined): void {
+export function checkTreeHeadAgainst(
+  known: SignedTreeHead,
+  head: SignedTreeHead,
+  proof: readonly string[] | undefined,
+): void {
   const [a, b] = [known.body, head.body];
   if (a.treeSize === b.treeSize) {
     if (a.rootHash !== b.rootHash) throw new EquivocationError({ first: known, second: head });
     return;
   }
-  if (proof === undefined) throw new VaultError('ConsistencyProofInvalid', `tree heads of sizes ${a.treeSize} and ${b.treeSize} need a consistency proof`);
+  if (proof === undefined)
+    throw new VaultError(
+      'ConsistencyProofInvalid',
+      `tree heads of sizes ${a.treeSize} and ${b.treeSize} need a consistency proof`,
+    );
   const [small, large] = a.treeSize < b.treeSize ? [a, b] : [b, a];
-  verifyConsistency(small.treeSize, large.treeSize, proof.map(fromHex), fromHex(small.rootHash), fromHex(large.rootHash));
+  verifyConsistency(
+    small.treeSize,
+    large.treeSize,
+    proof.map(fromHex),
+    fromHex(small.rootHash),
+    fromHex(large.rootHash),
+  );
 }
 
 /**

@@ -123,7 +123,8 @@ function expectHash(x: unknown, name: string): Bytes {
 }
 
 function expectHashList(x: unknown, name: string): readonly Bytes[] {
-  if (!Array.isArray(x)) throw new VaultError('InvalidParameter', `"${name}" expected an array of hashes, got ${typeof x}`);
+  if (!Array.isArray(x))
+    throw new VaultError('InvalidParameter', `"${name}" expected an array of hashes, got ${typeof x}`);
   x.forEach((h, j) => expectHash(h, `${name}[${j}]`));
   return x as readonly Bytes[];
 }
@@ -143,14 +144,22 @@ export function computeRoot(leafHashes: readonly Bytes[], size: number = leafHas
 }
 
 /** PATH(index, D[0:size]) (RFC 9162 §2.1.3.1); needs index < size <= leafHashes.length. */
-export function computeInclusionProof(leafHashes: readonly Bytes[], index: number, size: number = leafHashes.length): Bytes[] {
+export function computeInclusionProof(
+  leafHashes: readonly Bytes[],
+  index: number,
+  size: number = leafHashes.length,
+): Bytes[] {
   checkLeafList(leafHashes, size);
   checkIndex(index, size);
   return copyAll(computePath(index, 0, size, (lo, hi) => computeSubtreeHash(leafHashes, lo, hi)));
 }
 
 /** PROOF(first, D[0:second]) (RFC 9162 §2.1.4.1); needs first <= second <= leafHashes.length. */
-export function computeConsistencyProof(leafHashes: readonly Bytes[], first: number, second: number = leafHashes.length): Bytes[] {
+export function computeConsistencyProof(
+  leafHashes: readonly Bytes[],
+  first: number,
+  second: number = leafHashes.length,
+): Bytes[] {
   checkLeafList(leafHashes, second);
   checkSizes(first, second);
   return copyAll(computeProof(first, second, (lo, hi) => computeSubtreeHash(leafHashes, lo, hi)));
@@ -159,17 +168,23 @@ export function computeConsistencyProof(leafHashes: readonly Bytes[], first: num
 function checkLeafList(leafHashes: readonly Bytes[], size: number): void {
   expectHashList(leafHashes, 'leafHashes');
   expectCount(size, 'size');
-  if (size > leafHashes.length) throw new VaultError('InvalidParameter', `"size" expected at most ${leafHashes.length} (the leaves given), got ${size}`);
+  if (size > leafHashes.length)
+    throw new VaultError(
+      'InvalidParameter',
+      `"size" expected at most ${leafHashes.length} (the leaves given), got ${size}`,
+    );
 }
 
 function checkIndex(index: number, size: number): void {
   expectCount(index, 'index');
-  if (index >= size) throw new VaultError('InvalidParameter', `"index" expected below the tree size ${size}, got ${index}`);
+  if (index >= size)
+    throw new VaultError('InvalidParameter', `"index" expected below the tree size ${size}, got ${index}`);
 }
 
 function checkSizes(first: number, second: number): void {
   expectCount(first, 'first');
-  if (first > second) throw new VaultError('InvalidParameter', `"first" expected at most "second" (${second}), got ${first}`);
+  if (first > second)
+    throw new VaultError('InvalidParameter', `"first" expected at most "second" (${second}), got ${first}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -238,7 +253,8 @@ export class MerkleLog {
 
   private checkSize(size: number): void {
     expectCount(size, 'size');
-    if (size > this.size) throw new VaultError('InvalidParameter', `"size" expected at most the log size ${this.size}, got ${size}`);
+    if (size > this.size)
+      throw new VaultError('InvalidParameter', `"size" expected at most the log size ${this.size}, got ${size}`);
   }
 
   /** MTH(D[lo:hi]) for 0 < hi - lo, from the cache when [lo, hi) is a complete aligned subtree. */
@@ -269,7 +285,13 @@ function isPowerOfTwo(x: number): boolean {
  * Verifies that `leafHash` is the leaf at `index` of the tree of `size` leaves whose root is
  * `root`, with the inclusion proof `proof` (RFC 9162 §2.1.3.2). Throws 'InclusionProofInvalid'.
  */
-export function verifyInclusion(leafHash: Bytes, index: number, size: number, proof: readonly Bytes[], root: Bytes): void {
+export function verifyInclusion(
+  leafHash: Bytes,
+  index: number,
+  size: number,
+  proof: readonly Bytes[],
+  root: Bytes,
+): void {
   expectHash(leafHash, 'leafHash');
   expectCount(index, 'index');
   expectCount(size, 'size');
@@ -319,7 +341,13 @@ export function verifyInclusion(leafHash: Bytes, index: number, size: number, pr
  * Before the RFC's steps, the two cases it leaves out: first == second holds only with an empty
  * proof and equal roots; first == 0 holds only with an empty proof and the empty tree's root.
  */
-export function verifyConsistency(first: number, second: number, proof: readonly Bytes[], firstRoot: Bytes, secondRoot: Bytes): void {
+export function verifyConsistency(
+  first: number,
+  second: number,
+  proof: readonly Bytes[],
+  firstRoot: Bytes,
+  secondRoot: Bytes,
+): void {
   expectCount(first, 'first');
   expectCount(second, 'second');
   expectHashList(proof, 'proof');

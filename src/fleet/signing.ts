@@ -41,7 +41,8 @@ export interface Signer {
 /** The Ed25519 key `label` of `hsm` as a signer, generated inside the HSM if it is not there yet. */
 export function hsmSigner(hsm: Hsm, label: string): Signer {
   const info = hsm.hasKey(label) ? hsm.keyInfo(label) : hsm.generateKey(label, 'ed25519');
-  if (info.kind !== 'ed25519' || info.publicKey === undefined) throw new VaultError('InvalidParameter', `key "${label}" is ${info.kind}, expected ed25519`);
+  if (info.kind !== 'ed25519' || info.publicKey === undefined)
+    throw new VaultError('InvalidParameter', `key "${label}" is ${info.kind}, expected ed25519`);
   const publicKey = info.publicKey;
   return { publicKey, sign: (message) => hsm.sign(label, message) };
 }
@@ -90,5 +91,8 @@ export function isSignedBy(doc: Signed<unknown>, publicKey: Bytes): boolean {
 /** The shape `{ body, signature }`, with the body read by `readBody`. */
 export function decodeSigned<T>(x: unknown, path: string, readBody: (body: unknown, path: string) => T): Signed<T> {
   const o = readObject(x, path, ['body', 'signature']);
-  return { body: readBody(o.body, `${path}.body`), signature: readHex(o.signature, `${path}.signature`, ED25519_SIGNATURE_BYTES) };
+  return {
+    body: readBody(o.body, `${path}.body`),
+    signature: readHex(o.signature, `${path}.signature`, ED25519_SIGNATURE_BYTES),
+  };
 }

@@ -131,7 +131,10 @@ export const HSM_OPERATIONS = [
 ] as const satisfies readonly (keyof Hsm)[];
 
 type Operation = (typeof HSM_OPERATIONS)[number];
-type Unlisted = Exclude<{ [K in keyof Hsm]: Hsm[K] extends (...a: never[]) => unknown ? K : never }[keyof Hsm], Operation>;
+type Unlisted = Exclude<
+  { [K in keyof Hsm]: Hsm[K] extends (...a: never[]) => unknown ? K : never }[keyof Hsm],
+  Operation
+>;
 const complete: [Unlisted] extends [never] ? true : Unlisted = true;
 void complete;
 

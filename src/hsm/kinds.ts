@@ -83,13 +83,17 @@ export function checkKind(kind: unknown): KeyKind {
 /** Key labels and counter names: 1..128 printable ASCII characters. */
 export function checkLabel(label: unknown, name = 'label'): string {
   if (typeof label !== 'string' || label.length === 0 || label.length > LABEL_MAX || !/^[\x21-\x7e]+$/.test(label)) {
-    throw new VaultError('InvalidParameter', `"${name}" expected 1..${LABEL_MAX} printable ASCII characters without spaces, got ${JSON.stringify(label)}`);
+    throw new VaultError(
+      'InvalidParameter',
+      `"${name}" expected 1..${LABEL_MAX} printable ASCII characters without spaces, got ${JSON.stringify(label)}`,
+    );
   }
   return label;
 }
 
 export function checkBytes(x: unknown, name: string): Bytes {
-  if (!(x instanceof Uint8Array)) throw new VaultError('InvalidParameter', `"${name}" expected Uint8Array, got ${typeof x}`);
+  if (!(x instanceof Uint8Array))
+    throw new VaultError('InvalidParameter', `"${name}" expected Uint8Array, got ${typeof x}`);
   return x;
 }
 
@@ -97,17 +101,22 @@ export function checkBytes(x: unknown, name: string): Bytes {
 export function checkSecretLength(kind: KeyKind, secret: Bytes): void {
   if (kind === 'hmac-sha256' || kind === 'hmac-sha512') {
     const min = HMAC_MIN_KEY_BYTES[kind];
-    if (secret.length < min) throw new VaultError('InvalidParameter', `${kind} key expected at least ${min} bytes, got ${secret.length}`);
+    if (secret.length < min)
+      throw new VaultError('InvalidParameter', `${kind} key expected at least ${min} bytes, got ${secret.length}`);
     return;
   }
   const expected = GENERATED_SECRET_BYTES[kind];
-  if (secret.length !== expected) throw new VaultError('InvalidParameter', `${kind} secret expected ${expected} bytes, got ${secret.length}`);
+  if (secret.length !== expected)
+    throw new VaultError('InvalidParameter', `${kind} secret expected ${expected} bytes, got ${secret.length}`);
 }
 
 /** Refuses a key whose kind does not allow the operation. */
 export function requireKind(label: string, kind: KeyKind, allowed: readonly KeyKind[], operation: string): void {
   if (!allowed.includes(kind)) {
-    throw new VaultError('InvalidParameter', `${operation}: key "${label}" is ${kind}, expected ${allowed.join(' or ')}`);
+    throw new VaultError(
+      'InvalidParameter',
+      `${operation}: key "${label}" is ${kind}, expected ${allowed.join(' or ')}`,
+    );
   }
 }
 
@@ -115,20 +124,27 @@ export function requireKind(label: string, kind: KeyKind, allowed: readonly KeyK
 export function checkHkdfLength(kind: 'hmac-sha256' | 'hmac-sha512', length: unknown): number {
   const max = 255 * HMAC_HASH_BYTES[kind];
   if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || length > max) {
-    throw new VaultError('InvalidParameter', `hkdfExpand: "length" expected an integer in 0..${max}, got ${String(length)}`);
+    throw new VaultError(
+      'InvalidParameter',
+      `hkdfExpand: "length" expected an integer in 0..${max}, got ${String(length)}`,
+    );
   }
   return length;
 }
 
 export function checkNonce(nonce: unknown): Bytes {
   const n = checkBytes(nonce, 'nonce');
-  if (n.length !== SEAL_NONCE_BYTES) throw new VaultError('InvalidParameter', `seal: "nonce" expected ${SEAL_NONCE_BYTES} bytes, got ${n.length}`);
+  if (n.length !== SEAL_NONCE_BYTES)
+    throw new VaultError('InvalidParameter', `seal: "nonce" expected ${SEAL_NONCE_BYTES} bytes, got ${n.length}`);
   return n;
 }
 
 export function checkCounterValue(value: unknown): bigint {
   if (typeof value !== 'bigint' || value < 0n || value > COUNTER_MAX) {
-    throw new VaultError('InvalidParameter', `advanceCounter: "value" expected a bigint in 0..2^64-1, got ${String(value)}`);
+    throw new VaultError(
+      'InvalidParameter',
+      `advanceCounter: "value" expected a bigint in 0..2^64-1, got ${String(value)}`,
+    );
   }
   return value;
 }
@@ -136,7 +152,10 @@ export function checkCounterValue(value: unknown): bigint {
 /** `advanceCounter` refuses to go backwards: the anchor against rollback of host storage. */
 export function refuseDecrease(name: string, current: bigint, value: bigint): void {
   if (value < current) {
-    throw new VaultError('StaleState', `advanceCounter: counter "${name}" is at ${current}, refusing to move back to ${value}`);
+    throw new VaultError(
+      'StaleState',
+      `advanceCounter: counter "${name}" is at ${current}, refusing to move back to ${value}`,
+    );
   }
 }
 

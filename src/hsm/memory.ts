@@ -175,7 +175,10 @@ function numberToBytesLE(x: bigint, n: number): Bytes {
 function ristrettoScalar(secret: Bytes): bigint {
   const s = bytesToNumberLE(secret);
   if (secret.length !== 32 || s === 0n || s >= RISTRETTO_ORDER) {
-    throw new VaultError('InvalidParameter', 'ristretto255 secret expected a canonical 32-byte little-endian scalar in [1, n-1]');
+    throw new VaultError(
+      'InvalidParameter',
+      'ristretto255 secret expected a canonical 32-byte little-endian scalar in [1, n-1]',
+    );
   }
   return s;
 }
@@ -203,7 +206,10 @@ function publicKeyOf(kind: KeyKind, secret: Bytes): Bytes | undefined {
 function takeRandom(rng: Rng, n: number): Bytes {
   const out = rng(n);
   if (!(out instanceof Uint8Array) || out.length !== n) {
-    throw new VaultError('HsmError', `rng expected to return ${n} bytes, got ${out instanceof Uint8Array ? out.length : typeof out}`);
+    throw new VaultError(
+      'HsmError',
+      `rng expected to return ${n} bytes, got ${out instanceof Uint8Array ? out.length : typeof out}`,
+    );
   }
   return out;
 }
@@ -226,7 +232,8 @@ function generateSecret(kind: KeyKind, rng: Rng): Bytes {
 }
 
 function x25519Shared(secret: Bytes, peer: Bytes): Bytes {
-  if (peer.length !== 32) throw new VaultError('InvalidPoint', `x25519 public key expected 32 bytes, got ${peer.length}`);
+  if (peer.length !== 32)
+    throw new VaultError('InvalidPoint', `x25519 public key expected 32 bytes, got ${peer.length}`);
   try {
     return x25519.getSharedSecret(secret, peer);
   } catch {
@@ -313,11 +320,13 @@ export class MemoryHsm implements Hsm {
       } catch {
         throw new VaultError('InvalidPoint', 'ristretto255 public key does not decode (RFC 9496 §4.3.1)');
       }
-      if (point.equals(ristretto255.Point.ZERO)) throw new VaultError('InvalidPoint', 'ristretto255 public key is the identity');
+      if (point.equals(ristretto255.Point.ZERO))
+        throw new VaultError('InvalidPoint', 'ristretto255 public key is the identity');
       return point.multiply(ristrettoScalar(k.secret)).toBytes();
     }
     // p256: SEC1 compressed or uncompressed peer; result is the compressed shared point (RFC 9807 §6.4.1 SerializeElement).
-    if (peer.length !== 33 && peer.length !== 65) throw new VaultError('InvalidPoint', `p256 public key expected 33 or 65 bytes, got ${peer.length}`);
+    if (peer.length !== 33 && peer.length !== 65)
+      throw new VaultError('InvalidPoint', `p256 public key expected 33 or 65 bytes, got ${peer.length}`);
     try {
       p256.Point.fromBytes(peer).assertValidity();
       return p256.getSharedSecret(k.secret, peer, true);
@@ -355,7 +364,10 @@ export class MemoryHsm implements Hsm {
     const blob = checkBytes(sealed, 'sealed');
     const a = checkBytes(aad, 'aad');
     if (blob.length < SEAL_NONCE_BYTES + SEAL_TAG_BYTES) {
-      throw new VaultError('SealBroken', `sealed blob expected at least ${SEAL_NONCE_BYTES + SEAL_TAG_BYTES} bytes, got ${blob.length}`);
+      throw new VaultError(
+        'SealBroken',
+        `sealed blob expected at least ${SEAL_NONCE_BYTES + SEAL_TAG_BYTES} bytes, got ${blob.length}`,
+      );
     }
     try {
       return gcm(k.secret, blob.subarray(0, SEAL_NONCE_BYTES), a).decrypt(blob.subarray(SEAL_NONCE_BYTES));
@@ -366,7 +378,8 @@ export class MemoryHsm implements Hsm {
 
   wrapKey(label: string, recipientPublicKey: Bytes, rng: Rng): Bytes {
     const k = this.#key(label);
-    if (!k.extractable) throw new VaultError('HsmError', `wrapKey: key "${label}" is not extractable (not generated wrappable)`);
+    if (!k.extractable)
+      throw new VaultError('HsmError', `wrapKey: key "${label}" is not extractable (not generated wrappable)`);
     const recipient = checkBytes(recipientPublicKey, 'recipientPublicKey');
     refuseOutsidePolicy(label, k.wrapTo, recipient);
     const e = takeRandom(rng, 32);
@@ -385,15 +398,23 @@ export class MemoryHsm implements Hsm {
     requireKind(unwrapWith, t.kind, ['x25519'], 'unwrapKey');
     const blob = checkBytes(wrapped, 'wrapped');
     if (blob.length < 32 + SEAL_NONCE_BYTES + SEAL_TAG_BYTES) {
-      throw new VaultError('SealBroken', `wrapped key expected at least ${32 + SEAL_NONCE_BYTES + SEAL_TAG_BYTES} bytes, got ${blob.length}`);
+      throw new VaultError(
+        'SealBroken',
+        `wrapped key expected at least ${32 + SEAL_NONCE_BYTES + SEAL_TAG_BYTES} bytes, got ${blob.length}`,
+      );
     }
     const ephemeralPublic = blob.subarray(0, 32);
     const kek = wrapKek(x25519Shared(t.secret, ephemeralPublic), ephemeralPublic, t.publicKey!);
     let secret: Bytes;
     try {
-      secret = gcm(kek, blob.subarray(32, 32 + SEAL_NONCE_BYTES), utf8(kind)).decrypt(blob.subarray(32 + SEAL_NONCE_BYTES));
+      secret = gcm(kek, blob.subarray(32, 32 + SEAL_NONCE_BYTES), utf8(kind)).decrypt(
+        blob.subarray(32 + SEAL_NONCE_BYTES),
+      );
     } catch {
-      throw new VaultError('SealBroken', 'wrapped key failed authentication (wrong recipient, wrong kind or altered bytes)');
+      throw new VaultError(
+        'SealBroken',
+        'wrapped key failed authentication (wrong recipient, wrong kind or altered bytes)',
+      );
     }
     // Unwrapped secrets are sensitive and terminal: they do not move on to a further HSM.
     const flags = { local: false, neverExtractable: false, extractable: false };
@@ -431,7 +452,8 @@ export class MemoryHsm implements Hsm {
 
   #checkFree(label: string): void {
     this.#checkOpen();
-    if (this.#token.keys.has(checkLabel(label))) throw new VaultError('InvalidParameter', `label "${label}" already in use in token "${this.label}"`);
+    if (this.#token.keys.has(checkLabel(label)))
+      throw new VaultError('InvalidParameter', `label "${label}" already in use in token "${this.label}"`);
   }
 
   #store(label: string, key: StoredKey): KeyInfo {

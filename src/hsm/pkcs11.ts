@@ -46,7 +46,8 @@ export const SOFTHSM_LIBRARY_CANDIDATES: readonly string[] = [
 export function findSoftHsmLibrary(): string {
   const fromEnv = process.env.SOFTHSM2_LIB;
   if (fromEnv !== undefined && fromEnv !== '') {
-    if (!existsSync(fromEnv)) throw new VaultError('HsmError', `SOFTHSM2_LIB=${fromEnv} does not exist; install SoftHSM2 with: ${APT_INSTALL}`);
+    if (!existsSync(fromEnv))
+      throw new VaultError('HsmError', `SOFTHSM2_LIB=${fromEnv} does not exist; install SoftHSM2 with: ${APT_INSTALL}`);
     return fromEnv;
   }
   for (const p of SOFTHSM_LIBRARY_CANDIDATES) if (existsSync(p)) return p;
@@ -88,8 +89,12 @@ export function createTokenDir(dir: string, labels: readonly string[], pin: stri
       });
     } catch (e) {
       const err = e as NodeJS.ErrnoException & { stderr?: Buffer };
-      if (err.code === 'ENOENT') throw new VaultError('HsmError', `softhsm2-util not found on PATH; install SoftHSM2 with: ${APT_INSTALL}`);
-      throw new VaultError('HsmError', `softhsm2-util --init-token --label ${label} failed: ${err.stderr?.toString().trim() ?? err.message}`);
+      if (err.code === 'ENOENT')
+        throw new VaultError('HsmError', `softhsm2-util not found on PATH; install SoftHSM2 with: ${APT_INSTALL}`);
+      throw new VaultError(
+        'HsmError',
+        `softhsm2-util --init-token --label ${label} failed: ${err.stderr?.toString().trim() ?? err.message}`,
+      );
     }
   }
   return conf;
@@ -140,7 +145,10 @@ export function loadedSoftHsmConfig(): string | undefined {
 export function loadSoftHsmModule(library: string = findSoftHsmLibrary()): graphene.Module {
   if (loaded !== undefined) {
     if (loaded.library !== library) {
-      throw new VaultError('HsmError', `PKCS#11 module already loaded from ${loaded.library}; cannot also load ${library} in the same process`);
+      throw new VaultError(
+        'HsmError',
+        `PKCS#11 module already loaded from ${loaded.library}; cannot also load ${library} in the same process`,
+      );
     }
     return loaded.module;
   }
@@ -169,7 +177,8 @@ export function finalizeSoftHsm(): void {
   try {
     m.module.finalize();
   } catch (e) {
-    if (ckrOf(e) !== 'CKR_CRYPTOKI_NOT_INITIALIZED') throw new VaultError('HsmError', `C_Finalize failed: ${errorText(e)}`);
+    if (ckrOf(e) !== 'CKR_CRYPTOKI_NOT_INITIALIZED')
+      throw new VaultError('HsmError', `C_Finalize failed: ${errorText(e)}`);
   }
 }
 
@@ -183,7 +192,10 @@ export function findSlotByLabel(module: graphene.Module, label: string): graphen
     if (tokenLabel === label) return slot;
     if (tokenLabel !== '') seen.push(tokenLabel);
   }
-  throw new VaultError('HsmError', `no SoftHSM token labelled "${label}" (tokens: ${seen.join(', ') || 'none'}; SOFTHSM2_CONF=${process.env.SOFTHSM2_CONF ?? '(unset)'})`);
+  throw new VaultError(
+    'HsmError',
+    `no SoftHSM token labelled "${label}" (tokens: ${seen.join(', ') || 'none'}; SOFTHSM2_CONF=${process.env.SOFTHSM2_CONF ?? '(unset)'})`,
+  );
 }
 
 /** The `CKR_*` name in a graphene/pkcs11js error, if any. */
@@ -198,7 +210,8 @@ export function errorText(e: unknown): string {
 
 /** CKA_EC_POINT of a 25519 key is a DER OCTET STRING: 04 20 <32 bytes>. */
 export function decodeEcPoint(der: Buffer): Uint8Array {
-  if (der.length !== 34 || der[0] !== 0x04 || der[1] !== 0x20) throw new VaultError('HsmError', `unexpected CKA_EC_POINT encoding (${der.length} bytes)`);
+  if (der.length !== 34 || der[0] !== 0x04 || der[1] !== 0x20)
+    throw new VaultError('HsmError', `unexpected CKA_EC_POINT encoding (${der.length} bytes)`);
   return new Uint8Array(der.subarray(2));
 }
 

@@ -114,11 +114,13 @@ const IMPORTED_SUFFIX = ':imported';
 const ID_PREFIX = 'bkv:';
 
 const UNSUPPORTED: Partial<Record<KeyKind, string>> = {
-  ristretto255: 'ristretto255 is unsupported by PKCS#11: no ristretto255 key type or mechanism exists in PKCS#11 v3.x or SoftHSM 2.6.1 (use the memory backend, or the ristretto255-OPRF + Curve25519-3DH suite)',
+  ristretto255:
+    'ristretto255 is unsupported by PKCS#11: no ristretto255 key type or mechanism exists in PKCS#11 v3.x or SoftHSM 2.6.1 (use the memory backend, or the ristretto255-OPRF + Curve25519-3DH suite)',
   p256: 'p256 is unsupported by PKCS#11 for this interface: CKM_ECDH1_DERIVE returns only the x-coordinate of the shared point, while RFC 9807 3DH needs the whole compressed point (use the memory backend, or the Curve25519-3DH suite)',
 };
 
-const NOT_WRAPPABLE = 'SoftHSM 2.6.1 cannot move 25519 private keys between tokens (C_WrapKey: CKR_KEY_NOT_WRAPPABLE for CKK_EC_EDWARDS; C_UnwrapKey of their PKCS#8: CKR_FUNCTION_FAILED); only hmac-* and aes256gcm keys can be wrapped';
+const NOT_WRAPPABLE =
+  'SoftHSM 2.6.1 cannot move 25519 private keys between tokens (C_WrapKey: CKR_KEY_NOT_WRAPPABLE for CKK_EC_EDWARDS; C_UnwrapKey of their PKCS#8: CKR_FUNCTION_FAILED); only hmac-* and aes256gcm keys can be wrapped';
 
 const SECRET_KINDS: readonly KeyKind[] = ['hmac-sha256', 'hmac-sha512', 'aes256gcm'];
 
@@ -158,7 +160,8 @@ function secretUsage(kind: KeyKind): graphene.ITemplate {
 function refuseUnsupported(kind: KeyKind, wrappable: boolean): void {
   const why = UNSUPPORTED[kind];
   if (why !== undefined) throw new VaultError('HsmError', why);
-  if (wrappable && !SECRET_KINDS.includes(kind)) throw new VaultError('HsmError', `a wrappable ${kind} key is pointless here: ${NOT_WRAPPABLE}`);
+  if (wrappable && !SECRET_KINDS.includes(kind))
+    throw new VaultError('HsmError', `a wrappable ${kind} key is pointless here: ${NOT_WRAPPABLE}`);
 }
 
 /** `Hsm` over one SoftHSM2 token, through one RW session. */
@@ -195,7 +198,14 @@ export class SoftHsm implements Hsm {
         const usage = kind === 'ed25519' ? { sign: true } : { derive: true };
         this.#session.generateKeyPair(
           CKM_EC_EDWARDS_KEY_PAIR_GEN,
-          { ...common, class: ObjectClass.PUBLIC_KEY, keyType: CKK_EC_EDWARDS, private: false, paramsEC: kind === 'ed25519' ? OID_ED25519 : OID_X25519, ...(kind === 'ed25519' ? { verify: true } : { derive: true }) },
+          {
+            ...common,
+            class: ObjectClass.PUBLIC_KEY,
+            keyType: CKK_EC_EDWARDS,
+            private: false,
+            paramsEC: kind === 'ed25519' ? OID_ED25519 : OID_X25519,
+            ...(kind === 'ed25519' ? { verify: true } : { derive: true }),
+          },
           { ...secret, class: ObjectClass.PRIVATE_KEY, keyType: CKK_EC_EDWARDS, ...usage },
         );
       } else {
@@ -230,7 +240,13 @@ export class SoftHsm implements Hsm {
         const pub = kind === 'ed25519' ? ed25519.getPublicKey(value) : x25519.getPublicKey(value);
         const params = kind === 'ed25519' ? OID_ED25519 : OID_X25519;
         const usage = kind === 'ed25519' ? { sign: true } : { derive: true };
-        this.#session.create({ ...priv, class: ObjectClass.PRIVATE_KEY, keyType: CKK_EC_EDWARDS, paramsEC: params, ...usage });
+        this.#session.create({
+          ...priv,
+          class: ObjectClass.PRIVATE_KEY,
+          keyType: CKK_EC_EDWARDS,
+          paramsEC: params,
+          ...usage,
+        });
         this.#session.create({
           ...common,
           class: ObjectClass.PUBLIC_KEY,
@@ -241,7 +257,12 @@ export class SoftHsm implements Hsm {
           ...(kind === 'ed25519' ? { verify: true } : { derive: true }),
         });
       } else {
-        this.#session.create({ ...priv, class: ObjectClass.SECRET_KEY, keyType: secretKeyType(kind), ...secretUsage(kind) });
+        this.#session.create({
+          ...priv,
+          class: ObjectClass.SECRET_KEY,
+          keyType: secretKeyType(kind),
+          ...secretUsage(kind),
+        });
       }
     });
     return this.keyInfo(label);
@@ -292,7 +313,8 @@ export class SoftHsm implements Hsm {
     const e = this.#entry(label);
     requireKind(label, e.kind, ['ed25519'], 'sign');
     const m = checkBytes(message, 'message');
-    if (m.length === 0) throw new VaultError('HsmError', 'sign: SoftHSM 2.6.1 CKM_EDDSA refuses an empty message (CKR_ARGUMENTS_BAD)');
+    if (m.length === 0)
+      throw new VaultError('HsmError', 'sign: SoftHSM 2.6.1 CKM_EDDSA refuses an empty message (CKR_ARGUMENTS_BAD)');
     return this.#call('sign', () => new Uint8Array(this.#session.createSign(CKM_EDDSA, e.key).once(Buffer.from(m))));
   }
 
@@ -300,14 +322,22 @@ export class SoftHsm implements Hsm {
     const e = this.#entry(label);
     requireKind(label, e.kind, ['x25519', 'ristretto255', 'p256'], 'dh');
     const peer = checkBytes(peerPublicKey, 'peerPublicKey');
-    if (peer.length !== 32) throw new VaultError('InvalidPoint', `x25519 public key expected 32 bytes, got ${peer.length}`);
+    if (peer.length !== 32)
+      throw new VaultError('InvalidPoint', `x25519 public key expected 32 bytes, got ${peer.length}`);
     const z = this.#call(
       'dh',
       () => {
         const derived = this.#session.deriveKey(
           { name: 'ECDH1_DERIVE', params: new EcdhParams(EcKdf.NULL, null, Buffer.from(peer)) },
           e.key,
-          { class: ObjectClass.SECRET_KEY, keyType: KeyType.GENERIC_SECRET, token: false, valueLen: 32, sensitive: false, extractable: true },
+          {
+            class: ObjectClass.SECRET_KEY,
+            keyType: KeyType.GENERIC_SECRET,
+            token: false,
+            valueLen: 32,
+            sensitive: false,
+            extractable: true,
+          },
         );
         try {
           return new Uint8Array(derived.getAttribute({ value: null }).value as Buffer);
@@ -364,9 +394,16 @@ export class SoftHsm implements Hsm {
     const blob = checkBytes(sealed, 'sealed');
     const a = checkBytes(aad, 'aad');
     if (blob.length < SEAL_NONCE_BYTES + SEAL_TAG_BYTES) {
-      throw new VaultError('SealBroken', `sealed blob expected at least ${SEAL_NONCE_BYTES + SEAL_TAG_BYTES} bytes, got ${blob.length}`);
+      throw new VaultError(
+        'SealBroken',
+        `sealed blob expected at least ${SEAL_NONCE_BYTES + SEAL_TAG_BYTES} bytes, got ${blob.length}`,
+      );
     }
-    const params = new graphene.AesGcmParams(Buffer.from(blob.subarray(0, SEAL_NONCE_BYTES)), Buffer.from(a), SEAL_TAG_BYTES * 8);
+    const params = new graphene.AesGcmParams(
+      Buffer.from(blob.subarray(0, SEAL_NONCE_BYTES)),
+      Buffer.from(a),
+      SEAL_TAG_BYTES * 8,
+    );
     const ct = Buffer.from(blob.subarray(SEAL_NONCE_BYTES));
     const pt = this.#call(
       'unseal',
@@ -380,16 +417,29 @@ export class SoftHsm implements Hsm {
     const e = this.#entry(label);
     if (!SECRET_KINDS.includes(e.kind)) throw new VaultError('HsmError', `wrapKey: ${NOT_WRAPPABLE}`);
     const recipient = checkBytes(recipientPublicKey, 'recipientPublicKey');
-    if (recipient.length !== 32) throw new VaultError('InvalidPoint', `x25519 public key expected 32 bytes, got ${recipient.length}`);
+    if (recipient.length !== 32)
+      throw new VaultError('InvalidPoint', `x25519 public key expected 32 bytes, got ${recipient.length}`);
     const policy = this.keyInfo(label).wrapTo;
-    refuseOutsidePolicy(label, policy?.map((k) => toHex(k)), recipient);
+    refuseOutsidePolicy(
+      label,
+      policy?.map((k) => toHex(k)),
+      recipient,
+    );
     const temps: graphene.SessionObject[] = [];
     try {
       const eph = this.#call('wrapKey: ephemeral key', () =>
         this.#session.generateKeyPair(
           CKM_EC_EDWARDS_KEY_PAIR_GEN,
           { class: ObjectClass.PUBLIC_KEY, keyType: CKK_EC_EDWARDS, token: false, paramsEC: OID_X25519, derive: true },
-          { class: ObjectClass.PRIVATE_KEY, keyType: CKK_EC_EDWARDS, token: false, private: true, derive: true, sensitive: true, extractable: false },
+          {
+            class: ObjectClass.PRIVATE_KEY,
+            keyType: CKK_EC_EDWARDS,
+            token: false,
+            private: true,
+            derive: true,
+            sensitive: true,
+            extractable: false,
+          },
         ),
       );
       temps.push(eph.privateKey, eph.publicKey);
@@ -398,7 +448,13 @@ export class SoftHsm implements Hsm {
       const wrapped = this.#call(
         'wrapKey',
         () => this.#session.wrapKey('AES_KEY_WRAP_PAD', kek, e.key),
-        (code) => new VaultError('HsmError', code === 'CKR_KEY_UNEXTRACTABLE' ? `wrapKey: key "${label}" is not extractable (not generated wrappable)` : `wrapKey: ${code ?? 'failed'}`),
+        (code) =>
+          new VaultError(
+            'HsmError',
+            code === 'CKR_KEY_UNEXTRACTABLE'
+              ? `wrapKey: key "${label}" is not extractable (not generated wrappable)`
+              : `wrapKey: ${code ?? 'failed'}`,
+          ),
       );
       this.#writeData(WRAP_COUNT_APPLICATION, label, this.#wrapCount(label) + 1n);
       return concat(ephemeralPublic, new Uint8Array(wrapped));
@@ -441,7 +497,11 @@ export class SoftHsm implements Hsm {
             extractable: false,
             ...secretUsage(kind),
           }),
-        () => new VaultError('SealBroken', 'wrapped key failed authentication (wrong recipient, wrong kind or altered bytes)'),
+        () =>
+          new VaultError(
+            'SealBroken',
+            'wrapped key failed authentication (wrong recipient, wrong kind or altered bytes)',
+          ),
       );
       // SoftHSM 2.6.1 leaves CKA_VALUE_LEN at 0 on unwrapped keys, so the length rules are checked by
       // using the key once: CKM_SHA*_HMAC refuses keys under 32 / 64 bytes (CKR_KEY_SIZE_RANGE), and
@@ -450,15 +510,24 @@ export class SoftHsm implements Hsm {
         'unwrapKey: probe',
         () => {
           if (kind === 'aes256gcm') {
-            const params = new graphene.AesGcmParams(Buffer.alloc(SEAL_NONCE_BYTES), Buffer.alloc(0), SEAL_TAG_BYTES * 8);
-            this.#session.createCipher({ name: 'AES_GCM', params }, key).once(Buffer.from('probe'), Buffer.alloc(5 + SEAL_TAG_BYTES));
+            const params = new graphene.AesGcmParams(
+              Buffer.alloc(SEAL_NONCE_BYTES),
+              Buffer.alloc(0),
+              SEAL_TAG_BYTES * 8,
+            );
+            this.#session
+              .createCipher({ name: 'AES_GCM', params }, key)
+              .once(Buffer.from('probe'), Buffer.alloc(5 + SEAL_TAG_BYTES));
           } else {
             this.#session.createSign(hmacMechanism(kind), key).once(Buffer.from('probe'));
           }
         },
         (code) => {
           this.#destroyAll([key]);
-          return new VaultError('InvalidParameter', `unwrapKey: the token refused the unwrapped ${kind} key (${code ?? 'failed'}): wrong key length`);
+          return new VaultError(
+            'InvalidParameter',
+            `unwrapKey: the token refused the unwrapped ${kind} key (${code ?? 'failed'}): wrong key length`,
+          );
         },
       );
     } finally {
@@ -478,7 +547,11 @@ export class SoftHsm implements Hsm {
     checkLabel(name, 'name');
     const v = checkCounterValue(value);
     const old = this.#counterObjects(name);
-    refuseDecrease(name, old.reduce((max, o) => (o.value > max ? o.value : max), 0n), v);
+    refuseDecrease(
+      name,
+      old.reduce((max, o) => (o.value > max ? o.value : max), 0n),
+      v,
+    );
     if (old.some((o) => o.value === v)) return;
     this.#writeData(COUNTER_APPLICATION, name, v);
   }
@@ -584,7 +657,8 @@ export class SoftHsm implements Hsm {
       for (let i = 0; i < objects.length; i++) {
         const o = objects.items(i);
         const cls = o.class;
-        if (cls !== ObjectClass.PRIVATE_KEY && cls !== ObjectClass.SECRET_KEY && cls !== ObjectClass.PUBLIC_KEY) continue;
+        if (cls !== ObjectClass.PRIVATE_KEY && cls !== ObjectClass.SECRET_KEY && cls !== ObjectClass.PUBLIC_KEY)
+          continue;
         const id = (o.getAttribute({ id: null }).id as Buffer | undefined)?.toString() ?? '';
         const rest = id.startsWith(ID_PREFIX) ? id.slice(ID_PREFIX.length) : '';
         const k = rest.endsWith(IMPORTED_SUFFIX) ? rest.slice(0, -IMPORTED_SUFFIX.length) : rest;
@@ -595,7 +669,8 @@ export class SoftHsm implements Hsm {
         else key = o.toType<graphene.Key>();
       }
       if (key === undefined || kind === undefined) return undefined;
-      const publicKey = pub !== undefined ? decodeEcPoint(pub.getAttribute({ pointEC: null }).pointEC as Buffer) : undefined;
+      const publicKey =
+        pub !== undefined ? decodeEcPoint(pub.getAttribute({ pointEC: null }).pointEC as Buffer) : undefined;
       return { kind, key, pub, publicKey, imported };
     });
   }
@@ -609,34 +684,61 @@ export class SoftHsm implements Hsm {
   }
 
   /** ECDH1_DERIVE(priv, peer) into an AES session key Z, then KEK = AES_CBC_ENCRYPT_DATA(Z, 0^16, ctx). */
-  #deriveKek(priv: graphene.Key, peer: Bytes, ephemeralPublic: Bytes, recipientPublic: Bytes, kind: KeyKind, temps: graphene.SessionObject[]): graphene.SecretKey {
+  #deriveKek(
+    priv: graphene.Key,
+    peer: Bytes,
+    ephemeralPublic: Bytes,
+    recipientPublic: Bytes,
+    kind: KeyKind,
+    temps: graphene.SessionObject[],
+  ): graphene.SecretKey {
     const z = this.#call(
       'wrap: ECDH',
       () =>
-        this.#session.deriveKey({ name: 'ECDH1_DERIVE', params: new EcdhParams(EcKdf.NULL, null, Buffer.from(peer)) }, priv, {
+        this.#session.deriveKey(
+          { name: 'ECDH1_DERIVE', params: new EcdhParams(EcKdf.NULL, null, Buffer.from(peer)) },
+          priv,
+          {
+            class: ObjectClass.SECRET_KEY,
+            keyType: KeyType.AES,
+            token: false,
+            valueLen: 32,
+            derive: true,
+            sensitive: true,
+            extractable: false,
+          },
+        ),
+      () => new VaultError('InvalidPoint', 'x25519: the token refused the peer public key (low-order point)'),
+    );
+    temps.push(z);
+    const ctx = sha256(
+      concat(
+        utf8(WRAP_CONTEXT.softhsm),
+        Uint8Array.of(0),
+        utf8(kind),
+        Uint8Array.of(0),
+        ephemeralPublic,
+        recipientPublic,
+      ),
+    );
+    const kek = this.#call('wrap: KEK', () =>
+      this.#session.deriveKey(
+        {
+          name: 'AES_CBC_ENCRYPT_DATA',
+          params: new graphene.AesCbcEncryptDataParams(Buffer.alloc(16), Buffer.from(ctx)),
+        },
+        z,
+        {
           class: ObjectClass.SECRET_KEY,
           keyType: KeyType.AES,
           token: false,
           valueLen: 32,
-          derive: true,
+          wrap: true,
+          unwrap: true,
           sensitive: true,
           extractable: false,
-        }),
-      () => new VaultError('InvalidPoint', 'x25519: the token refused the peer public key (low-order point)'),
-    );
-    temps.push(z);
-    const ctx = sha256(concat(utf8(WRAP_CONTEXT.softhsm), Uint8Array.of(0), utf8(kind), Uint8Array.of(0), ephemeralPublic, recipientPublic));
-    const kek = this.#call('wrap: KEK', () =>
-      this.#session.deriveKey({ name: 'AES_CBC_ENCRYPT_DATA', params: new graphene.AesCbcEncryptDataParams(Buffer.alloc(16), Buffer.from(ctx)) }, z, {
-        class: ObjectClass.SECRET_KEY,
-        keyType: KeyType.AES,
-        token: false,
-        valueLen: 32,
-        wrap: true,
-        unwrap: true,
-        sensitive: true,
-        extractable: false,
-      }),
+        },
+      ),
     );
     temps.push(kek);
     return kek;

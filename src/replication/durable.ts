@@ -172,11 +172,18 @@ export function readDurable<C>(store: DurableStore): LoadedDurable<C> {
       : loadSealed<Durable<C>>(hsm, sealLabel, storage);
     // No blob and the anchor at 0: a replica that never saved anything. Its ballot may still hold
     // a vote (it crashed between the two writes of its first persist): keep it.
-    durable = loaded?.state ?? { ...(EMPTY_DURABLE as Durable<C>), currentTerm: ballot.term, votedFor: ballot.votedFor };
+    durable = loaded?.state ?? {
+      ...(EMPTY_DURABLE as Durable<C>),
+      currentTerm: ballot.term,
+      votedFor: ballot.votedFor,
+    };
     // The ballot is advanced after the blob it belongs to, so it is never ahead of a blob at or
     // ahead of the anchor; if it is, the blob is not the latest this replica acted on.
     if (encodeBallot(durable.currentTerm, durable.votedFor) < encodeBallot(ballot.term, ballot.votedFor)) {
-      refusal = new VaultError('StaleState', `the blob holds term ${durable.currentTerm}, the HSM ballot term ${ballot.term} (rolled back)`);
+      refusal = new VaultError(
+        'StaleState',
+        `the blob holds term ${durable.currentTerm}, the HSM ballot term ${ballot.term} (rolled back)`,
+      );
     }
   } catch (e) {
     if (!isVaultError(e, 'StaleState') && !isVaultError(e, 'SealBroken')) throw e;

@@ -24,7 +24,14 @@ import type { Command } from '../vault/records.ts';
 import type { Version } from '../vault/storage.ts';
 import { type DurableStore, type Persistence, SEALED_PERSISTENCE, freshNonce } from './durable.ts';
 import type { RaftConfig } from './raft.ts';
-import { type ReplicaEnv, type ReplicaState, type ReplicaStep, type ReplicaSteps, REPLICA_STEPS, restartReplica } from './replica.ts';
+import {
+  type ReplicaEnv,
+  type ReplicaState,
+  type ReplicaStep,
+  type ReplicaSteps,
+  REPLICA_STEPS,
+  restartReplica,
+} from './replica.ts';
 
 /** The rules a runtime runs: the vault's, the replica's, the persistence rule, and the commit quorum. */
 export interface ReplicaRules {
@@ -36,7 +43,11 @@ export interface ReplicaRules {
 }
 
 /** The rules of spec ch. 5 and 6. */
-export const RULES: ReplicaRules = Object.freeze({ vault: VAULT_STEPS, replica: REPLICA_STEPS, persistence: SEALED_PERSISTENCE });
+export const RULES: ReplicaRules = Object.freeze({
+  vault: VAULT_STEPS,
+  replica: REPLICA_STEPS,
+  persistence: SEALED_PERSISTENCE,
+});
 
 /** A replica's HSM, host storage and randomness, as its host wires them. */
 export interface HostIo extends DurableStore {
@@ -86,7 +97,14 @@ export type ReplicaAction = (steps: ReplicaSteps, s: ReplicaState, env: ReplicaE
  * Runs one action of a hosted replica, then persists its durable state if the step changed it.
  * The step's outputs may be released once this returns, not before.
  */
-export function stepHosted(rules: ReplicaRules, io: HostIo, hosted: Hosted, action: ReplicaAction, now: number, config: VaultConfig): { hosted: Hosted; step: ReplicaStep } {
+export function stepHosted(
+  rules: ReplicaRules,
+  io: HostIo,
+  hosted: Hosted,
+  action: ReplicaAction,
+  now: number,
+  config: VaultConfig,
+): { hosted: Hosted; step: ReplicaStep } {
   const step = action(rules.replica, hosted.state, replicaEnv(rules, io.hsm, io.rng, now, config));
   const changed = step.state.raft.durable !== hosted.state.raft.durable;
   const prev = hosted.state.raft.durable; // what the last save holds: the next one may be a segment

@@ -38,7 +38,13 @@ function macInput(from: number, to: number, body: string): Bytes {
   return concat(CONTEXT, i2osp(from, 1), i2osp(to, 1), utf8(body));
 }
 
-export function sealPeerMessage<C>(hsm: Hsm, macLabel: string, from: number, to: number, message: RaftMessage<C>): PeerEnvelope {
+export function sealPeerMessage<C>(
+  hsm: Hsm,
+  macLabel: string,
+  from: number,
+  to: number,
+  message: RaftMessage<C>,
+): PeerEnvelope {
   const body = JSON.stringify(message);
   return { from, to, body, mac: hsm.hmac(macLabel, macInput(from, to, body)) };
 }
@@ -48,11 +54,20 @@ export function sealPeerMessage<C>(hsm: Hsm, macLabel: string, from: number, to:
  * refused (`PeerAuthenticationFailed`), an authentic one whose body is not a RaftMessage of commands
  * read by `readCommand` is refused as `MalformedMessage`.
  */
-export function openPeerMessage<C>(hsm: Hsm, macLabel: string, me: number, e: PeerEnvelope, readCommand: (x: unknown, path: string) => C): RaftMessage<C> {
-  if (e.to !== me) throw new VaultError('PeerAuthenticationFailed', `message for replica ${e.to} delivered to replica ${me}`);
-  if (!Number.isInteger(e.from) || e.from < 0 || e.from > 255) throw new VaultError('PeerAuthenticationFailed', `sender ${e.from} out of range`);
+export function openPeerMessage<C>(
+  hsm: Hsm,
+  macLabel: string,
+  me: number,
+  e: PeerEnvelope,
+  readCommand: (x: unknown, path: string) => C,
+): RaftMessage<C> {
+  if (e.to !== me)
+    throw new VaultError('PeerAuthenticationFailed', `message for replica ${e.to} delivered to replica ${me}`);
+  if (!Number.isInteger(e.from) || e.from < 0 || e.from > 255)
+    throw new VaultError('PeerAuthenticationFailed', `sender ${e.from} out of range`);
   const expected = hsm.hmac(macLabel, macInput(e.from, e.to, e.body));
-  if (!(e.mac instanceof Uint8Array) || !ctEqual(expected, e.mac)) throw new VaultError('PeerAuthenticationFailed', `MAC mismatch on a message from replica ${e.from}`);
+  if (!(e.mac instanceof Uint8Array) || !ctEqual(expected, e.mac))
+    throw new VaultError('PeerAuthenticationFailed', `MAC mismatch on a message from replica ${e.from}`);
   let body: unknown;
   try {
     body = JSON.parse(e.body);
@@ -62,13 +77,19 @@ export function openPeerMessage<C>(hsm: Hsm, macLabel: string, me: number, e: Pe
   return readRaftMessage(body, readCommand);
 }
 
-const MESSAGE_TYPES = ['RequestVoteRequest', 'RequestVoteResponse', 'AppendEntriesRequest', 'AppendEntriesResponse'] as const;
+const MESSAGE_TYPES = [
+  'RequestVoteRequest',
+  'RequestVoteResponse',
+  'AppendEntriesRequest',
+  'AppendEntriesResponse',
+] as const;
 
 /** Exactly the members of one RaftMessage variant (raft.ts), indexes and terms non-negative integers. */
 export function readRaftMessage<C>(x: unknown, readCommand: (x: unknown, path: string) => C): RaftMessage<C> {
   const type = readChoice((x as { type?: unknown } | null)?.type, 'body.type', MESSAGE_TYPES);
   const int = (o: Record<string, unknown>, k: string) => readInt(o[k], `body.${k}`, 0);
-  const nonce = (o: Record<string, unknown>) => (o.recoveryNonce === null ? null : readHex(o.recoveryNonce, 'body.recoveryNonce'));
+  const nonce = (o: Record<string, unknown>) =>
+    o.recoveryNonce === null ? null : readHex(o.recoveryNonce, 'body.recoveryNonce');
   switch (type) {
     case 'RequestVoteRequest': {
       const o = readObject(x, 'body', ['type', 'term', 'lastLogIndex', 'lastLogTerm']);
@@ -79,11 +100,23 @@ export function readRaftMessage<C>(x: unknown, readCommand: (x: unknown, path: s
       return { type, term: int(o, 'term'), voteGranted: readBool(o.voteGranted, 'body.voteGranted') };
     }
     case 'AppendEntriesRequest': {
-      const o = readObject(x, 'body', ['type', 'term', 'prevLogIndex', 'prevLogTerm', 'entries', 'leaderCommit', 'leaderLastIndex', 'recoveryNonce']);
+      const o = readObject(x, 'body', [
+        'type',
+        'term',
+        'prevLogIndex',
+        'prevLogTerm',
+        'entries',
+        'leaderCommit',
+        'leaderLastIndex',
+        'recoveryNonce',
+      ]);
       const entries = readArray(o.entries, 'body.entries').map((en, i): Entry<C> => {
         const path = `body.entries[${i}]`;
         const e = readObject(en, path, ['term', 'command']);
-        return { term: readInt(e.term, `${path}.term`, 0), command: e.command === null ? null : readCommand(e.command, `${path}.command`) };
+        return {
+          term: readInt(e.term, `${path}.term`, 0),
+          command: e.command === null ? null : readCommand(e.command, `${path}.command`),
+        };
       });
       return {
         type,
@@ -98,7 +131,14 @@ export function readRaftMessage<C>(x: unknown, readCommand: (x: unknown, path: s
     }
     case 'AppendEntriesResponse': {
       const o = readObject(x, 'body', ['type', 'term', 'success', 'matchIndex', 'lastLogIndex', 'recoveryNonce']);
-      return { type, term: int(o, 'term'), success: readBool(o.success, 'body.success'), matchIndex: int(o, 'matchIndex'), lastLogIndex: int(o, 'lastLogIndex'), recoveryNonce: nonce(o) };
+      return {
+        type,
+        term: int(o, 'term'),
+        success: readBool(o.success, 'body.success'),
+        matchIndex: int(o, 'matchIndex'),
+        lastLogIndex: int(o, 'lastLogIndex'),
+        recoveryNonce: nonce(o),
+      };
     }
   }
 }
@@ -112,7 +152,12 @@ export function readVaultCommand(x: unknown, path: string): Command {
   const hex = (o: Record<string, unknown>, k: string) => readHex(o[k], `${path}.${k}`);
   switch (type) {
     case 'Register': {
-      const o = readObject(x, path, ['type', 'credentialId', 'registrationRecord', 'sealedPayload', 'transcriptHash', 'guessLimit'], ['oprfSalt']);
+      const o = readObject(
+        x,
+        path,
+        ['type', 'credentialId', 'registrationRecord', 'sealedPayload', 'transcriptHash', 'guessLimit'],
+        ['oprfSalt'],
+      );
       return {
         type,
         credentialId: hex(o, 'credentialId'),
@@ -125,8 +170,15 @@ export function readVaultCommand(x: unknown, path: string): Command {
     }
     case 'ConsumeGuess': {
       const o = readObject(x, path, ['type', 'credentialId', 'sessionId', 'generation', 'at']);
-      if (typeof o.at !== 'number' || !Number.isFinite(o.at) || o.at < 0) throw malformed(`${path}.at`, 'expected a non-negative time in ms');
-      return { type, credentialId: hex(o, 'credentialId'), sessionId: hex(o, 'sessionId'), generation: readInt(o.generation, `${path}.generation`, 0), at: o.at };
+      if (typeof o.at !== 'number' || !Number.isFinite(o.at) || o.at < 0)
+        throw malformed(`${path}.at`, 'expected a non-negative time in ms');
+      return {
+        type,
+        credentialId: hex(o, 'credentialId'),
+        sessionId: hex(o, 'sessionId'),
+        generation: readInt(o.generation, `${path}.generation`, 0),
+        at: o.at,
+      };
     }
     case 'Reset': {
       const o = readObject(x, path, ['type', 'credentialId', 'sessionId']);
@@ -134,7 +186,12 @@ export function readVaultCommand(x: unknown, path: string): Command {
     }
     case 'EndSession': {
       const o = readObject(x, path, ['type', 'credentialId', 'sessionId', 'reason']);
-      return { type, credentialId: hex(o, 'credentialId'), sessionId: hex(o, 'sessionId'), reason: readChoice(o.reason, `${path}.reason`, END_REASONS) };
+      return {
+        type,
+        credentialId: hex(o, 'credentialId'),
+        sessionId: hex(o, 'sessionId'),
+        reason: readChoice(o.reason, `${path}.reason`, END_REASONS),
+      };
     }
     case 'Delete': {
       const o = readObject(x, path, ['type', 'credentialId']);

@@ -54,7 +54,13 @@ export interface ReplicatedDeployment {
  * ceremony of ch. 7, then installs the peer MAC key in each. `vendor`: the simulated HSM vendor
  * that attests the ceremony (default: a fresh one in a memory HSM).
  */
-export function deployReplicatedFleet(hsms: readonly Hsm[], suite: Suite, prefix: string, rng: Rng, vendor?: Vendor): ReplicatedDeployment {
+export function deployReplicatedFleet(
+  hsms: readonly Hsm[],
+  suite: Suite,
+  prefix: string,
+  rng: Rng,
+  vendor?: Vendor,
+): ReplicatedDeployment {
   const labels = replicationLabels(prefix);
   const deployment = deployFleet({
     namespace: 'bkv/replication',

@@ -102,7 +102,12 @@ export interface RaftState<C> {
 }
 
 export type RaftMessage<C> =
-  | { readonly type: 'RequestVoteRequest'; readonly term: number; readonly lastLogIndex: number; readonly lastLogTerm: number }
+  | {
+      readonly type: 'RequestVoteRequest';
+      readonly term: number;
+      readonly lastLogIndex: number;
+      readonly lastLogTerm: number;
+    }
   | { readonly type: 'RequestVoteResponse'; readonly term: number; readonly voteGranted: boolean }
   | {
       readonly type: 'AppendEntriesRequest';
@@ -181,7 +186,12 @@ export function checkFleetSize(n: number): number {
   return n;
 }
 
-export const EMPTY_DURABLE: Durable<never> = Object.freeze({ currentTerm: 0, votedFor: null, log: Object.freeze([]) as readonly Entry<never>[], recovering: false });
+export const EMPTY_DURABLE: Durable<never> = Object.freeze({
+  currentTerm: 0,
+  votedFor: null,
+  log: Object.freeze([]) as readonly Entry<never>[],
+  recovering: false,
+});
 
 /**
  * How a log was made from another: its first `kept` entries, then new ones (read by
@@ -220,7 +230,12 @@ function peers(c: RaftConfig): number[] {
   return out;
 }
 
-function result<C>(state: RaftState<C>, messages: Outbound<C>[] = [], committed: Committed<C>[] = [], resetTimer = false): RaftStep<C> {
+function result<C>(
+  state: RaftState<C>,
+  messages: Outbound<C>[] = [],
+  committed: Committed<C>[] = [],
+  resetTimer = false,
+): RaftStep<C> {
   return { state, messages, committed, resetTimer };
 }
 
@@ -253,8 +268,18 @@ export function initialRaftState<C>(config: RaftConfig): RaftState<C> {
 /** Replica i restarts from its durable state; a recovering one gets a fresh nonce (never reused). */
 export function restartRaft<C>(config: RaftConfig, durable: Durable<C>, nonce: string | null): RaftState<C> {
   checkFleetSize(config.n);
-  if (durable.recovering && nonce === null) throw new VaultError('InvalidParameter', 'a recovering replica needs a fresh recovery nonce');
-  return { config, durable, role: 'follower', commitIndex: 0, leaderHint: null, recoveryNonce: durable.recovering ? nonce : null, candidate: null, leader: null };
+  if (durable.recovering && nonce === null)
+    throw new VaultError('InvalidParameter', 'a recovering replica needs a fresh recovery nonce');
+  return {
+    config,
+    durable,
+    role: 'follower',
+    commitIndex: 0,
+    leaderHint: null,
+    recoveryNonce: durable.recovering ? nonce : null,
+    candidate: null,
+    leader: null,
+  };
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -274,25 +299,48 @@ export function onElectionTimeout<C>(s: RaftState<C>): RaftStep<C> {
     leaderHint: null,
   };
   if (majority(s.config.n) === 1) return becomeLeader(candidate);
-  const message: RaftMessage<C> = { type: 'RequestVoteRequest', term, lastLogIndex: d.log.length, lastLogTerm: lastLogTerm(d.log) };
-  return result(candidate, peers(s.config).map((to) => ({ to, message })), [], true);
+  const message: RaftMessage<C> = {
+    type: 'RequestVoteRequest',
+    term,
+    lastLogIndex: d.log.length,
+    lastLogTerm: lastLogTerm(d.log),
+  };
+  return result(
+    candidate,
+    peers(s.config).map((to) => ({ to, message })),
+    [],
+    true,
+  );
 }
 
 /** Replica i receives a vote request from candidate j. */
-export function handleRequestVoteRequest<C>(s0: RaftState<C>, from: number, m: Extract<RaftMessage<C>, { type: 'RequestVoteRequest' }>): RaftStep<C> {
+export function handleRequestVoteRequest<C>(
+  s0: RaftState<C>,
+  from: number,
+  m: Extract<RaftMessage<C>, { type: 'RequestVoteRequest' }>,
+): RaftStep<C> {
   let s = s0;
   if (m.term > s.durable.currentTerm) s = becomeFollower(s, m.term, null);
   const d = s.durable;
-  const grant = m.term === d.currentTerm && !d.recovering && (d.votedFor === null || d.votedFor === from) && isUpToDate(m.lastLogTerm, m.lastLogIndex, d.log);
+  const grant =
+    m.term === d.currentTerm &&
+    !d.recovering &&
+    (d.votedFor === null || d.votedFor === from) &&
+    isUpToDate(m.lastLogTerm, m.lastLogIndex, d.log);
   if (grant && d.votedFor === null) s = { ...s, durable: { ...d, votedFor: from } };
   const reply: RaftMessage<C> = { type: 'RequestVoteResponse', term: s.durable.currentTerm, voteGranted: grant };
   return result(s, [{ to: from, message: reply }], [], grant);
 }
 
 /** Replica i, a candidate, counts the answer of j; a majority makes it leader. */
-export function handleRequestVoteResponse<C>(s: RaftState<C>, from: number, m: Extract<RaftMessage<C>, { type: 'RequestVoteResponse' }>): RaftStep<C> {
+export function handleRequestVoteResponse<C>(
+  s: RaftState<C>,
+  from: number,
+  m: Extract<RaftMessage<C>, { type: 'RequestVoteResponse' }>,
+): RaftStep<C> {
   if (m.term > s.durable.currentTerm) return result(becomeFollower(s, m.term, null));
-  if (s.role !== 'candidate' || s.candidate === null || m.term !== s.durable.currentTerm || !m.voteGranted) return result(s);
+  if (s.role !== 'candidate' || s.candidate === null || m.term !== s.durable.currentTerm || !m.voteGranted)
+    return result(s);
   if (s.candidate.votesGranted.includes(from)) return result(s); // a duplicate
   const votesGranted = [...s.candidate.votesGranted, from];
   const next = { ...s, candidate: { votesGranted } };
@@ -312,7 +360,14 @@ function becomeLeader<C>(s: RaftState<C>): RaftStep<C> {
     peerNonce: new Array<string | null>(n).fill(null),
     termStart,
   };
-  const led: RaftState<C> = { ...s, durable: { ...d, log }, role: 'leader', candidate: null, leader, leaderHint: s.config.id };
+  const led: RaftState<C> = {
+    ...s,
+    durable: { ...d, log },
+    role: 'leader',
+    candidate: null,
+    leader,
+    leaderHint: s.config.id,
+  };
   const sent = sendToPeers(led, peers(s.config));
   const commit = advanceCommit(sent.state);
   return result(commit.state, sent.messages, commit.committed, true);
@@ -342,7 +397,11 @@ function appendEntriesFor<C>(s: RaftState<C>, j: number, heartbeat = false): { s
   return { state: { ...s, leader: { ...L, inflight } }, out: { to: j, message } };
 }
 
-function sendToPeers<C>(s0: RaftState<C>, targets: readonly number[], heartbeat = false): { state: RaftState<C>; messages: Outbound<C>[] } {
+function sendToPeers<C>(
+  s0: RaftState<C>,
+  targets: readonly number[],
+  heartbeat = false,
+): { state: RaftState<C>; messages: Outbound<C>[] } {
   let s = s0;
   const messages: Outbound<C>[] = [];
   for (const j of targets) {
@@ -362,17 +421,23 @@ function advanceCommit<C>(s: RaftState<C>): { state: RaftState<C>; committed: Co
     if (termAt(log, index) !== currentTerm) break; // terms never decrease along a log
     let count = 1; // the leader itself: its log is durable before anything of this step is released
     for (let j = 0; j < s.config.n; j++) if (j !== s.config.id && s.leader.matchIndex[j]! >= index) count++;
-    if (count >= quorum) return { state: { ...s, commitIndex: index }, committed: committedBetween(log, s.commitIndex, index) };
+    if (count >= quorum)
+      return { state: { ...s, commitIndex: index }, committed: committedBetween(log, s.commitIndex, index) };
   }
   return { state: s, committed: [] };
 }
 
 /** Replica i, the leader, appends client commands; idle peers get them at once, busy ones after their answer. */
 export function proposeCommands<C>(s: RaftState<C>, commands: readonly C[]): RaftStep<C> {
-  if (s.role !== 'leader' || s.leader === null) throw new VaultError('NotLeader', `replica ${s.config.id} is not the leader`);
+  if (s.role !== 'leader' || s.leader === null)
+    throw new VaultError('NotLeader', `replica ${s.config.id} is not the leader`);
   if (commands.length === 0) return result(s);
   const d = s.durable;
-  const log = extended(d.log, d.log.length, commands.map((command) => ({ term: d.currentTerm, command })));
+  const log = extended(
+    d.log,
+    d.log.length,
+    commands.map((command) => ({ term: d.currentTerm, command })),
+  );
   const appended: RaftState<C> = { ...s, durable: { ...d, log } };
   const idle = peers(s.config).filter((j) => !s.leader!.inflight[j]);
   const sent = sendToPeers(appended, idle);
@@ -388,8 +453,18 @@ export function proposeCommands<C>(s: RaftState<C>, commands: readonly C[]): Raf
 export function onHeartbeat<C>(s: RaftState<C>): RaftStep<C> {
   if (s.role === 'candidate' && s.candidate !== null) {
     const d = s.durable;
-    const message: RaftMessage<C> = { type: 'RequestVoteRequest', term: d.currentTerm, lastLogIndex: d.log.length, lastLogTerm: lastLogTerm(d.log) };
-    return result(s, peers(s.config).filter((j) => !s.candidate!.votesGranted.includes(j)).map((to) => ({ to, message })));
+    const message: RaftMessage<C> = {
+      type: 'RequestVoteRequest',
+      term: d.currentTerm,
+      lastLogIndex: d.log.length,
+      lastLogTerm: lastLogTerm(d.log),
+    };
+    return result(
+      s,
+      peers(s.config)
+        .filter((j) => !s.candidate!.votesGranted.includes(j))
+        .map((to) => ({ to, message })),
+    );
   }
   if (s.role !== 'leader') return result(s);
   // A heartbeat does not count as in flight: the next proposal leaves at once, not after its answer.
@@ -398,15 +473,31 @@ export function onHeartbeat<C>(s: RaftState<C>): RaftStep<C> {
 }
 
 /** Replica i receives entries (or a heartbeat) from leader j. */
-export function handleAppendEntriesRequest<C>(s0: RaftState<C>, from: number, m: Extract<RaftMessage<C>, { type: 'AppendEntriesRequest' }>): RaftStep<C> {
+export function handleAppendEntriesRequest<C>(
+  s0: RaftState<C>,
+  from: number,
+  m: Extract<RaftMessage<C>, { type: 'AppendEntriesRequest' }>,
+): RaftStep<C> {
   const reply = (st: RaftState<C>, success: boolean, matchIndex: number, lastIndex: number): Outbound<C> => ({
     to: from,
-    message: { type: 'AppendEntriesResponse', term: st.durable.currentTerm, success, matchIndex, lastLogIndex: lastIndex, recoveryNonce: st.durable.recovering ? st.recoveryNonce : null },
+    message: {
+      type: 'AppendEntriesResponse',
+      term: st.durable.currentTerm,
+      success,
+      matchIndex,
+      lastLogIndex: lastIndex,
+      recoveryNonce: st.durable.recovering ? st.recoveryNonce : null,
+    },
   });
   if (m.term < s0.durable.currentTerm) return result(s0, [reply(s0, false, 0, s0.durable.log.length)]);
   // Two leaders of one term cannot exist (election safety); if one did, ignore rather than obey.
   if (s0.role === 'leader' && m.term === s0.durable.currentTerm) return result(s0);
-  let s = s0.role !== 'follower' || m.term > s0.durable.currentTerm ? becomeFollower(s0, m.term, from) : s0.leaderHint === from ? s0 : { ...s0, leaderHint: from };
+  let s =
+    s0.role !== 'follower' || m.term > s0.durable.currentTerm
+      ? becomeFollower(s0, m.term, from)
+      : s0.leaderHint === from
+        ? s0
+        : { ...s0, leaderHint: from };
   const d = s.durable;
   if (m.prevLogIndex > d.log.length || termAt(d.log, m.prevLogIndex) !== m.prevLogTerm) {
     // Log inconsistency (Raft §5.3): the leader backs up; our last index bounds where it retries.
@@ -437,7 +528,11 @@ export function handleAppendEntriesRequest<C>(s0: RaftState<C>, from: number, m:
 }
 
 /** Replica i, the leader, learns how far j's log matches; commits what a quorum holds; sends j what it lacks. */
-export function handleAppendEntriesResponse<C>(s: RaftState<C>, from: number, m: Extract<RaftMessage<C>, { type: 'AppendEntriesResponse' }>): RaftStep<C> {
+export function handleAppendEntriesResponse<C>(
+  s: RaftState<C>,
+  from: number,
+  m: Extract<RaftMessage<C>, { type: 'AppendEntriesResponse' }>,
+): RaftStep<C> {
   if (m.term > s.durable.currentTerm) return result(becomeFollower(s, m.term, null));
   if (s.role !== 'leader' || s.leader === null || m.term !== s.durable.currentTerm) return result(s);
   const L = s.leader;

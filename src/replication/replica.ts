@@ -27,7 +27,21 @@ import type { ErrorCode } from '../errors.ts';
 import { type VaultEnv, type VaultNode, type VaultSteps, initialNode } from '../vault/node.ts';
 import type { Frame } from '../vault/protocol.ts';
 import { type Command, type Hex, pendingRecords } from '../vault/records.ts';
-import { type Committed, type Durable, type Entry, type Outbound, type RaftConfig, type RaftState, type RaftStep, handleRaftMessage, onElectionTimeout as raftElectionTimeout, onHeartbeat as raftHeartbeat, proposeCommands, restartRaft, type RaftMessage } from './raft.ts';
+import {
+  type Committed,
+  type Durable,
+  type Entry,
+  type Outbound,
+  type RaftConfig,
+  type RaftState,
+  type RaftStep,
+  handleRaftMessage,
+  onElectionTimeout as raftElectionTimeout,
+  onHeartbeat as raftHeartbeat,
+  proposeCommands,
+  restartRaft,
+  type RaftMessage,
+} from './raft.ts';
 
 export interface ReplicaState {
   readonly raft: RaftState<Command>;
@@ -46,11 +60,23 @@ export type GhostEvent =
   /** An entry applied here; `ok`: the record rules accepted its command (a no-op is accepted). */
   | { readonly type: 'Applied'; readonly index: number; readonly entry: Entry<Command>; readonly ok: boolean }
   | { readonly type: 'Registered'; readonly credential: Hex; readonly limit: number; readonly index: number }
-  | { readonly type: 'Ke2Sent'; readonly credential: Hex; readonly session: Hex; readonly index: number; readonly term: number }
+  | {
+      readonly type: 'Ke2Sent';
+      readonly credential: Hex;
+      readonly session: Hex;
+      readonly index: number;
+      readonly term: number;
+    }
   /** The vault checked the session's KE3 MAC and it was right (node.ts `Step.verified`). */
   | { readonly type: 'Ke3Verified'; readonly credential: Hex; readonly session: Hex }
   /** A Reset entry took effect here (attempts back to 0); `released`: K left on the session's channel. */
-  | { readonly type: 'Reset'; readonly credential: Hex; readonly session: Hex; readonly index: number; readonly released: boolean };
+  | {
+      readonly type: 'Reset';
+      readonly credential: Hex;
+      readonly session: Hex;
+      readonly index: number;
+      readonly released: boolean;
+    };
 
 export interface ReplicaStep {
   readonly state: ReplicaState;
@@ -106,10 +132,16 @@ function done(state: ReplicaState, out: Out, resetTimer = false): ReplicaStep {
 }
 
 /** Applies committed entries in log order with the vault's `onCommitted`. */
-function applyCommitted(s0: ReplicaState, committed: readonly Committed<Command>[], env: ReplicaEnv, out: Out): ReplicaState {
+function applyCommitted(
+  s0: ReplicaState,
+  committed: readonly Committed<Command>[],
+  env: ReplicaEnv,
+  out: Out,
+): ReplicaState {
   let s = s0;
   for (const { index, entry } of committed) {
-    if (index !== s.lastApplied + 1) throw new Error(`replica ${s.raft.config.id}: entry ${index} committed out of order (applied ${s.lastApplied})`);
+    if (index !== s.lastApplied + 1)
+      throw new Error(`replica ${s.raft.config.id}: entry ${index} committed out of order (applied ${s.lastApplied})`);
     let node = s.node;
     const cmd = entry.command;
     if (cmd === null) out.ghost.push({ type: 'Applied', index, entry, ok: true });
@@ -118,11 +150,25 @@ function applyCommitted(s0: ReplicaState, committed: readonly Committed<Command>
       out.ghost.push({ type: 'Applied', index, entry, ok: r.outcome.ok });
       node = r.node;
       out.frames.push(...r.frames);
-      if (cmd.type === 'Register' && r.outcome.ok) out.ghost.push({ type: 'Registered', credential: cmd.credentialId, limit: cmd.guessLimit, index });
+      if (cmd.type === 'Register' && r.outcome.ok)
+        out.ghost.push({ type: 'Registered', credential: cmd.credentialId, limit: cmd.guessLimit, index });
       if (cmd.type === 'ConsumeGuess' && r.outcome.ok && r.frames.length > 0) {
-        out.ghost.push({ type: 'Ke2Sent', credential: cmd.credentialId, session: cmd.sessionId, index, term: entry.term });
+        out.ghost.push({
+          type: 'Ke2Sent',
+          credential: cmd.credentialId,
+          session: cmd.sessionId,
+          index,
+          term: entry.term,
+        });
       }
-      if (cmd.type === 'Reset' && r.outcome.ok) out.ghost.push({ type: 'Reset', credential: cmd.credentialId, session: cmd.sessionId, index, released: r.frames.length > 0 });
+      if (cmd.type === 'Reset' && r.outcome.ok)
+        out.ghost.push({
+          type: 'Reset',
+          credential: cmd.credentialId,
+          session: cmd.sessionId,
+          index,
+          released: r.frames.length > 0,
+        });
     }
     s = { ...s, node, lastApplied: index };
   }
@@ -142,7 +188,8 @@ function startServing(s: ReplicaState, env: ReplicaEnv, out: Out): ReplicaState 
   if (s.serving || s.raft.role !== 'leader' || L === null || s.lastApplied < L.termStart) return s;
   const orphans: Command[] = [];
   for (const [credentialId, r] of pendingRecords(s.node.vault)) {
-    for (const sessionId of Object.keys(r.pending)) orphans.push({ type: 'EndSession', credentialId, sessionId, reason: 'expired' });
+    for (const sessionId of Object.keys(r.pending))
+      orphans.push({ type: 'EndSession', credentialId, sessionId, reason: 'expired' });
   }
   const serving = { ...s, serving: true };
   return orphans.length > 0 ? propose(serving, orphans, env, out) : serving;
@@ -166,12 +213,15 @@ function afterConsensus(prev: ReplicaState, r: RaftStep<Command>, env: ReplicaEn
 export function handleClientFrame(s: ReplicaState, frame: Frame, env: ReplicaEnv): ReplicaStep {
   const out = emptyOut();
   if (!s.serving) {
-    out.frames.push(s.raft.role === 'leader' ? alert(frame.channel, 'Unavailable') : notLeader(frame.channel, s.raft.leaderHint));
+    out.frames.push(
+      s.raft.role === 'leader' ? alert(frame.channel, 'Unavailable') : notLeader(frame.channel, s.raft.leaderHint),
+    );
     return done(s, out);
   }
   const step = env.vault.handleFrame(s.node, frame, env);
   out.frames.push(...step.frames);
-  if (step.verified) out.ghost.push({ type: 'Ke3Verified', credential: step.verified.credentialId, session: step.verified.sessionId });
+  if (step.verified)
+    out.ghost.push({ type: 'Ke3Verified', credential: step.verified.credentialId, session: step.verified.sessionId });
   let next: ReplicaState = { ...s, node: step.node };
   if (step.proposals.length === 0) return done(next, out);
   return done(propose(next, step.proposals, env, out), out);
@@ -189,7 +239,12 @@ export function proposeCommand(s: ReplicaState, command: Command | readonly Comm
 }
 
 /** Replica i receives an (authenticated) consensus message from replica j. */
-export function handlePeerMessage(s: ReplicaState, from: number, m: RaftMessage<Command>, env: ReplicaEnv): ReplicaStep {
+export function handlePeerMessage(
+  s: ReplicaState,
+  from: number,
+  m: RaftMessage<Command>,
+  env: ReplicaEnv,
+): ReplicaStep {
   return afterConsensus(s, handleRaftMessage(s.raft, from, m), env);
 }
 
@@ -221,4 +276,11 @@ export interface ReplicaSteps {
   readonly proposeCommand: typeof proposeCommand;
 }
 
-export const REPLICA_STEPS: ReplicaSteps = Object.freeze({ handleClientFrame, handlePeerMessage, onElectionTimeout, onHeartbeat, onSessionExpiry, proposeCommand });
+export const REPLICA_STEPS: ReplicaSteps = Object.freeze({
+  handleClientFrame,
+  handlePeerMessage,
+  onElectionTimeout,
+  onHeartbeat,
+  onSessionExpiry,
+  proposeCommand,
+});

@@ -18,7 +18,15 @@ import { MemoryHsm } from '../hsm/memory.ts';
 import type { Frame, FrameKind } from '../vault/protocol.ts';
 import { chance, randomBetween } from '../sim/network.ts';
 import { deployReplicatedFleet } from '../replication/provision.ts';
-import { type Scenario, type ScenarioEnv, type ScenarioReport, type ScenarioViolation, type TimedFault, describeSchedule, runScenario } from '../sim/scenario.ts';
+import {
+  type Scenario,
+  type ScenarioEnv,
+  type ScenarioReport,
+  type ScenarioViolation,
+  type TimedFault,
+  describeSchedule,
+  runScenario,
+} from '../sim/scenario.ts';
 import type { ClientScript } from '../sim/client.ts';
 import { type HostileRelay, type RelayAdversary, runWithRelay } from './hostile-relay.ts';
 import { faultTolerance } from './arbitrary.ts';
@@ -66,21 +74,53 @@ function attackerOps(rng: Rng, name: string, count: number): ClientScript['ops']
   });
 }
 
-const withinBound = (r: ScenarioReport & { attacks?: number }, s: Scenario, attacks: number, extra: ScenarioViolation | null = null): AttackRun => {
+const withinBound = (
+  r: ScenarioReport & { attacks?: number },
+  s: Scenario,
+  attacks: number,
+  extra: ScenarioViolation | null = null,
+): AttackRun => {
   const violation = r.violation ?? extra;
-  return { ok: violation === null, violation, steps: r.stats.steps, faults: s.faults.length, attacks: r.attacks ?? attacks, schedule: describeSchedule(s), trace: r.trace, history: r.history };
+  return {
+    ok: violation === null,
+    violation,
+    steps: r.stats.steps,
+    faults: s.faults.length,
+    attacks: r.attacks ?? attacks,
+    schedule: describeSchedule(s),
+    trace: r.trace,
+    history: r.history,
+  };
 };
 
-const owner = (credential: string, limit: number, startAt = 0): ClientScript => ({ name: `owner/${credential}`, credential, startAt, ops: [{ kind: 'register', password: `pw/${credential}`, key: `K/${credential}`, limit }] });
+const owner = (credential: string, limit: number, startAt = 0): ClientScript => ({
+  name: `owner/${credential}`,
+  credential,
+  startAt,
+  ops: [{ kind: 'register', password: `pw/${credential}`, key: `K/${credential}`, limit }],
+});
 
-function guessers(rng: Rng, credential: string, count: number, guesses: number, startAt: number, spreadMs: number): ClientScript[] {
+function guessers(
+  rng: Rng,
+  credential: string,
+  count: number,
+  guesses: number,
+  startAt: number,
+  spreadMs: number,
+): ClientScript[] {
   return Array.from({ length: count }, (_, a) => {
     const name = `attacker/${credential}.${a}`;
-    return { name, credential, startAt: startAt + randomBetween(rng, 0, spreadMs), ops: attackerOps(rng, name, guesses) };
+    return {
+      name,
+      credential,
+      startAt: startAt + randomBetween(rng, 0, spreadMs),
+      ops: attackerOps(rng, name, guesses),
+    };
   });
 }
 
-const countGuesses = (s: Scenario) => s.clients.filter((c) => c.name.startsWith('attacker')).reduce((k, c) => k + c.ops.length, 0);
+const countGuesses = (s: Scenario) =>
+  s.clients.filter((c) => c.name.startsWith('attacker')).reduce((k, c) => k + c.ops.length, 0);
 
 /**
  * No more KE2 answers (WrongPassword or a probe's KE2) than the limit between successes, as the
@@ -92,14 +132,26 @@ function answeredWithinLimit(s: Scenario, r: ScenarioReport): ScenarioViolation 
   for (const c of s.clients) {
     const reg = c.ops.find((o) => o.kind === 'register');
     if (!reg || reg.kind !== 'register' || !registered.has(toHex(utf8(c.credential)))) continue;
-    const answered = history.filter((o) => o.credential === c.credential && o.completion === 'ok' && (o.output?.kind === 'WrongPassword' || o.output?.kind === 'Ke2')).length;
+    const answered = history.filter(
+      (o) =>
+        o.credential === c.credential &&
+        o.completion === 'ok' &&
+        (o.output?.kind === 'WrongPassword' || o.output?.kind === 'Ke2'),
+    ).length;
     const successes = history.filter((o) => o.credential === c.credential && o.output?.kind === 'Recovered').length;
-    if (successes === 0 && answered > reg.limit) return { invariant: 'INV-1', detail: `${answered} guesses answered on ${c.credential} with limit ${reg.limit}` };
+    if (successes === 0 && answered > reg.limit)
+      return { invariant: 'INV-1', detail: `${answered} guesses answered on ${c.credential} with limit ${reg.limit}` };
   }
   return null;
 }
 
-function scenarioAttack(name: string, summary: string, property: string, build: (rng: Rng, seed: string) => Scenario, extra?: (s: Scenario, r: ScenarioReport) => ScenarioViolation | null): Attack {
+function scenarioAttack(
+  name: string,
+  summary: string,
+  property: string,
+  build: (rng: Rng, seed: string) => Scenario,
+  extra?: (s: Scenario, r: ScenarioReport) => ScenarioViolation | null,
+): Attack {
   return {
     name,
     summary,
@@ -113,7 +165,13 @@ function scenarioAttack(name: string, summary: string, property: string, build: 
   };
 }
 
-function relayAttack(name: string, summary: string, property: string, adversary: () => RelayAdversary, build: (rng: Rng, seed: string) => Scenario): Attack {
+function relayAttack(
+  name: string,
+  summary: string,
+  property: string,
+  adversary: () => RelayAdversary,
+  build: (rng: Rng, seed: string) => Scenario,
+): Attack {
   return {
     name,
     summary,
@@ -134,14 +192,28 @@ function relayAttack(name: string, summary: string, property: string, adversary:
 function honestTraffic(rng: Rng, seed: string, windowMs = 2500): Scenario {
   const clients: ClientScript[] = [owner('a', randomBetween(rng, 2, 4)), owner('b', randomBetween(rng, 1, 3), 100)];
   clients.push(...guessers(rng, 'a', 2, 3, 400, 300), ...guessers(rng, 'b', 2, 3, 500, 300));
-  const recoveries = Array.from({ length: randomBetween(rng, 1, 2) }, () => ({ kind: 'recover', password: 'pw/a' }) as const);
+  const recoveries = Array.from(
+    { length: randomBetween(rng, 1, 2) },
+    () => ({ kind: 'recover', password: 'pw/a' }) as const,
+  );
   clients.push({ name: 'owner/a.recovery', credential: 'a', startAt: randomBetween(rng, 400, 800), ops: recoveries });
   return { seed, n: pick(rng, [3, 5]), faults: [], clients, faultWindowMs: windowMs, network: { maxDelayMs: 10 } };
 }
 
-function rollbacks(rng: Rng, replicas: number, fromMs: number, toMs: number, everyMs: number, maxSaves: number): TimedFault[] {
+function rollbacks(
+  rng: Rng,
+  replicas: number,
+  fromMs: number,
+  toMs: number,
+  everyMs: number,
+  maxSaves: number,
+): TimedFault[] {
   const out: TimedFault[] = [];
-  for (let at = fromMs; at < toMs; at += everyMs) out.push({ at, fault: { type: 'Rollback', replica: randomInt(rng, replicas), saves: randomBetween(rng, 1, maxSaves) } });
+  for (let at = fromMs; at < toMs; at += everyMs)
+    out.push({
+      at,
+      fault: { type: 'Rollback', replica: randomInt(rng, replicas), saves: randomBetween(rng, 1, maxSaves) },
+    });
   return out;
 }
 
@@ -183,7 +255,14 @@ const bruteForce = scenarioAttack(
   'G5 (INV-1): at most `limit` KE2s leave per record between successes; then Locked',
   (rng, seed) => {
     const limit = randomBetween(rng, 1, 4);
-    return { seed, n: pick(rng, [3, 5]), faults: [], clients: [owner('victim', limit), ...guessers(rng, 'victim', randomBetween(rng, 1, 3), limit + 4, 300, 200)], faultWindowMs: 3000, network: { maxDelayMs: 8 } };
+    return {
+      seed,
+      n: pick(rng, [3, 5]),
+      faults: [],
+      clients: [owner('victim', limit), ...guessers(rng, 'victim', randomBetween(rng, 1, 3), limit + 4, 300, 200)],
+      faultWindowMs: 3000,
+      network: { maxDelayMs: 8 },
+    };
   },
   answeredWithinLimit,
 );
@@ -200,7 +279,14 @@ const partitionLeaders = scenarioAttack(
       faults.push({ at, fault: { type: 'Partition', groups: [group] } });
     }
     const limit = randomBetween(rng, 2, 4);
-    return { seed, n, faults, clients: [owner('victim', limit), ...guessers(rng, 'victim', 5, limit, 450, 600)], faultWindowMs: 3000, network: { maxDelayMs: 10 } };
+    return {
+      seed,
+      n,
+      faults,
+      clients: [owner('victim', limit), ...guessers(rng, 'victim', 5, limit, 450, 600)],
+      faultWindowMs: 3000,
+      network: { maxDelayMs: 10 },
+    };
   },
   answeredWithinLimit,
 );
@@ -212,7 +298,14 @@ const rollbackF = scenarioAttack(
   (rng, seed) => {
     const n = pick(rng, [3, 5]);
     const limit = randomBetween(rng, 2, 4);
-    return { seed, n, faults: rollbacks(rng, faultTolerance(n), 300, 2700, randomBetween(rng, 100, 300), 30), clients: [owner('victim', limit), ...guessers(rng, 'victim', 2, limit + 1, 400, 300)], faultWindowMs: 3000, network: { maxDelayMs: 8 } };
+    return {
+      seed,
+      n,
+      faults: rollbacks(rng, faultTolerance(n), 300, 2700, randomBetween(rng, 100, 300), 30),
+      clients: [owner('victim', limit), ...guessers(rng, 'victim', 2, limit + 1, 400, 300)],
+      faultWindowMs: 3000,
+      network: { maxDelayMs: 8 },
+    };
   },
   answeredWithinLimit,
 );
@@ -224,7 +317,14 @@ const dropGuessEntry = scenarioAttack(
   (rng, seed) => {
     const n = pick(rng, [3, 5]);
     const limit = randomBetween(rng, 2, 4);
-    return { seed, n, faults: rollbacks(rng, faultTolerance(n), 400, 2600, randomBetween(rng, 30, 80), 2), clients: [owner('victim', limit), ...guessers(rng, 'victim', 2, limit + 2, 450, 200)], faultWindowMs: 3000, network: { maxDelayMs: 6 } };
+    return {
+      seed,
+      n,
+      faults: rollbacks(rng, faultTolerance(n), 400, 2600, randomBetween(rng, 30, 80), 2),
+      clients: [owner('victim', limit), ...guessers(rng, 'victim', 2, limit + 2, 450, 200)],
+      faultWindowMs: 3000,
+      network: { maxDelayMs: 6 },
+    };
   },
   answeredWithinLimit,
 );
@@ -235,29 +335,47 @@ const dropGuessEntry = scenarioAttack(
  */
 const rollbackFPlus1: Attack = {
   name: 'rollback-f-plus-1',
-  summary: 'the hosts of f + 1 replicas, the serving leader among them, roll their storage back to nothing after registrations: beyond the fault bound',
-  property: 'the bound is tight: the checks must REPORT a violation (the rolled-back replicas know it and the fleet halts rather than forget: LIVENESS)',
+  summary:
+    'the hosts of f + 1 replicas, the serving leader among them, roll their storage back to nothing after registrations: beyond the fault bound',
+  property:
+    'the bound is tight: the checks must REPORT a violation (the rolled-back replicas know it and the fleet halts rather than forget: LIVENESS)',
   expect: 'violation',
   run(seed, env) {
     const rng = seededRng(`attack/rollback-f-plus-1/${seed}`);
     const n = pick(rng, [3, 5]);
     const f = faultTolerance(n);
     const at = randomBetween(rng, 1200, 1800);
-    const s: Scenario = { seed, n, faults: [], clients: [owner('victim', 3), ...guessers(rng, 'victim', 1, 2, 300, 100)], faultWindowMs: 2500, network: { maxDelayMs: 6 } };
-    const r = runWithRelay(s, { ...env, livenessMs: 5000 }, {
-      start(relay) {
-        // the host's power, at a time of its choosing: roll back the leader and f others
-        relay.later(at, () => {
-          const leader = relay.fleet.leader() ?? 0;
-          const victims = [leader, ...Array.from({ length: n }, (_, i) => i).filter((i) => i !== leader).slice(0, f)];
-          for (const replica of victims) {
-            relay.attacks++;
-            relay.fleet.inject({ type: 'Rollback', replica, saves: 1_000_000 });
-          }
-        });
+    const s: Scenario = {
+      seed,
+      n,
+      faults: [],
+      clients: [owner('victim', 3), ...guessers(rng, 'victim', 1, 2, 300, 100)],
+      faultWindowMs: 2500,
+      network: { maxDelayMs: 6 },
+    };
+    const r = runWithRelay(
+      s,
+      { ...env, livenessMs: 5000 },
+      {
+        start(relay) {
+          // the host's power, at a time of its choosing: roll back the leader and f others
+          relay.later(at, () => {
+            const leader = relay.fleet.leader() ?? 0;
+            const victims = [
+              leader,
+              ...Array.from({ length: n }, (_, i) => i)
+                .filter((i) => i !== leader)
+                .slice(0, f),
+            ];
+            for (const replica of victims) {
+              relay.attacks++;
+              relay.fleet.inject({ type: 'Rollback', replica, saves: 1_000_000 });
+            }
+          });
+        },
+        onClientFrame: (relay, client, _credential, to, frame) => relay.forward(client, to, frame),
       },
-      onClientFrame: (relay, client, _credential, to, frame) => relay.forward(client, to, frame),
-    });
+    );
     const schedule = `${describeSchedule(s)}\nhost: at ${at} ms, rolls back the serving leader and ${f} other replica(s) to nothing`;
     return { ...withinBound(r, s, f + 1), faults: f + 1, schedule, ok: !r.ok };
   },
@@ -271,7 +389,8 @@ const replayKe = relayAttack(
   () => ({
     onClientFrame(r, client, credential, to, frame) {
       r.forward(client, to, frame);
-      if (chance(r.rng, 0.5)) r.later(randomBetween(r.rng, 20, 400), () => r.inject(randomInt(r.rng, r.fleet.n), frame, credential));
+      if (chance(r.rng, 0.5))
+        r.later(randomBetween(r.rng, 20, 400), () => r.inject(randomInt(r.rng, r.fleet.n), frame, credential));
     },
     onReplicaFrame(r, client, frame, from) {
       r.deliver(client, frame, from);
@@ -350,13 +469,20 @@ const probeUnknown = scenarioAttack(
     seed,
     n: pick(rng, [3, 5]),
     faults: [],
-    clients: [owner('known', 3), ...guessers(rng, 'known', 1, 2, 300, 100), ...guessers(rng, 'ghost-1', 2, 4, 0, 400), ...guessers(rng, 'ghost-2', 1, 3, 200, 200)],
+    clients: [
+      owner('known', 3),
+      ...guessers(rng, 'known', 1, 2, 300, 100),
+      ...guessers(rng, 'ghost-1', 2, 4, 0, 400),
+      ...guessers(rng, 'ghost-2', 1, 3, 200, 200),
+    ],
     faultWindowMs: 2500,
     network: { maxDelayMs: 8 },
   }),
   (_s, r) => {
     const registered = r.fleet.events.filter((e) => e.type === 'Registered').length;
-    return registered === 1 ? null : { invariant: 'INV-5', detail: `${registered} registrations recorded for 1 registered credential` };
+    return registered === 1
+      ? null
+      : { invariant: 'INV-5', detail: `${registered} registrations recorded for 1 registered credential` };
   },
 );
 
@@ -379,10 +505,16 @@ const malformedInput = relayAttack(
             let bytes: Bytes;
             if (base && chance(r.rng, 0.5)) {
               const cut = randomBetween(r.rng, 0, Math.max(0, base.bytes.length - 1)); // never the whole frame (that would be a replay)
-              bytes = chance(r.rng, 0.5) ? base.bytes.slice(0, cut) : Uint8Array.from([...base.bytes, ...randomBytes(r.rng, randomBetween(r.rng, 1, 64))]);
+              bytes = chance(r.rng, 0.5)
+                ? base.bytes.slice(0, cut)
+                : Uint8Array.from([...base.bytes, ...randomBytes(r.rng, randomBetween(r.rng, 1, 64))]);
             } else bytes = randomBytes(r.rng, pick(r.rng, SIZES));
             const channel = base && chance(r.rng, 0.5) ? base.channel : `junk-${randomInt(r.rng, 1 << 30)}`;
-            r.inject(randomInt(r.rng, r.fleet.n), { channel, kind: base && chance(r.rng, 0.5) ? base.kind : kind, bytes });
+            r.inject(randomInt(r.rng, r.fleet.n), {
+              channel,
+              kind: base && chance(r.rng, 0.5) ? base.kind : kind,
+              bytes,
+            });
           });
         }
       },
@@ -404,7 +536,13 @@ const parallelAbandoned = scenarioAttack(
     const n = pick(rng, [3, 5]);
     const limit = randomBetween(rng, 1, 3);
     const clients: ClientScript[] = [owner('victim', limit)];
-    for (let a = 0; a < 6; a++) clients.push({ name: `attacker/victim.${a}`, credential: 'victim', startAt: 600, ops: [{ kind: 'probe' }, { kind: 'probe' }] });
+    for (let a = 0; a < 6; a++)
+      clients.push({
+        name: `attacker/victim.${a}`,
+        credential: 'victim',
+        startAt: 600,
+        ops: [{ kind: 'probe' }, { kind: 'probe' }],
+      });
     const faults = crashes(rng, n, 2, 1500).map((f) => ({ ...f, at: 600 + (f.at % 300) }));
     return { seed, n, faults, clients, faultWindowMs: 2500, network: { maxDelayMs: 8 } };
   },
@@ -414,21 +552,32 @@ const parallelAbandoned = scenarioAttack(
 /** Fleet-key substitution and a forged artifact: the client's bundle validation (src/client/bundle.ts). */
 const forgedBundle: Attack = {
   name: 'forged-bundle',
-  summary: "the host serves another fleet's artifact (fleet-key substitution), or the real artifact with its channel or OPAQUE server key swapped for the attacker's",
-  property: 'a pinned client accepts only its pinned keys (KeyNotPinned); it never opens a channel to a substituted key',
+  summary:
+    "the host serves another fleet's artifact (fleet-key substitution), or the real artifact with its channel or OPAQUE server key swapped for the attacker's",
+  property:
+    'a pinned client accepts only its pinned keys (KeyNotPinned); it never opens a channel to a substituted key',
   expect: 'pass',
   run(seed) {
     const rng = seededRng(`attack/forged-bundle/${seed}`);
     const suite = getSuite('ristretto255-SHA512');
     const artifactOf = (prefix: string) => {
-      const { deployment } = deployReplicatedFleet([0, 1, 2].map((i) => MemoryHsm.create(`${prefix}-${i}`, rng)), suite, prefix, rng);
+      const { deployment } = deployReplicatedFleet(
+        [0, 1, 2].map((i) => MemoryHsm.create(`${prefix}-${i}`, rng)),
+        suite,
+        prefix,
+        rng,
+      );
       return createArtifact(deployment.evidence, { issuedAt: 0, channelProtocol: 'Noise_NK_25519_AESGCM_SHA256' });
     };
     const real = artifactOf(`real-${seed}`);
     const impostor = artifactOf(`impostor-${seed}`);
     const pins = computePins(encodeArtifact(real));
     const attacker = toHex(randomBytes(rng, 32));
-    const swap = (role: string) => encodeArtifact({ ...real, keys: real.keys.map((k) => (k.role === role ? { ...k, key: { ...k.key, publicKey: attacker } } : k)) });
+    const swap = (role: string) =>
+      encodeArtifact({
+        ...real,
+        keys: real.keys.map((k) => (k.role === role ? { ...k, key: { ...k.key, publicKey: attacker } } : k)),
+      });
     const forgeries: [string, string][] = [
       ['impostor fleet', encodeArtifact(impostor)],
       ['channel key swapped', swap('channel')],
@@ -449,8 +598,22 @@ const forgedBundle: Attack = {
     } catch {
       control = false;
     }
-    const violation = accepted.length > 0 ? { invariant: 'BUNDLE', detail: `accepted: ${accepted.join(', ')}` } : control ? null : { invariant: 'BUNDLE', detail: 'the genuine artifact was refused' };
-    return { ok: violation === null, violation, steps: forgeries.length + 1, faults: 0, attacks: forgeries.length, schedule: `forgeries: ${forgeries.map((f) => f[0]).join(', ')}`, trace: [], history: [] };
+    const violation =
+      accepted.length > 0
+        ? { invariant: 'BUNDLE', detail: `accepted: ${accepted.join(', ')}` }
+        : control
+          ? null
+          : { invariant: 'BUNDLE', detail: 'the genuine artifact was refused' };
+    return {
+      ok: violation === null,
+      violation,
+      steps: forgeries.length + 1,
+      faults: 0,
+      attacks: forgeries.length,
+      schedule: `forgeries: ${forgeries.map((f) => f[0]).join(', ')}`,
+      trace: [],
+      history: [],
+    };
   },
 };
 
@@ -512,4 +675,3 @@ export function getAttack(name: string): Attack {
   if (!a) throw new RangeError(`no attack ${name} (known: ${ATTACKS.map((x) => x.name).join(', ')})`);
   return a;
 }
-

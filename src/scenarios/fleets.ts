@@ -32,7 +32,12 @@ export function memoryFleets(prefix = 'bkv-check'): FleetFactory {
     let tokens = base.get(n);
     if (!tokens) {
       tokens = Array.from({ length: n }, (_, i) => new MemoryToken(`replica-${i}`));
-      deployReplicatedFleet(tokens.map((t) => new MemoryHsm(t, rng)), suite, prefix, rng);
+      deployReplicatedFleet(
+        tokens.map((t) => new MemoryHsm(t, rng)),
+        suite,
+        prefix,
+        rng,
+      );
       base.set(n, tokens);
     }
     return tokens.map((t) => new MemoryHsm(t.clone(), rng));
@@ -56,7 +61,8 @@ export async function softHsmFleets(capacity: number, prefix = 'bkv-check'): Pro
   let next = 0;
   const rng = seededRng(`${prefix} softhsm fleet keys`);
   const hsms = (n: number): Hsm[] => {
-    if (next + n > names.length) throw new RangeError(`softhsm: ${capacity} tokens are used up (a scenario needs ${n} more)`);
+    if (next + n > names.length)
+      throw new RangeError(`softhsm: ${capacity} tokens are used up (a scenario needs ${n} more)`);
     const fleet = names.slice(next, next + n).map((t) => tokens.open(t));
     next += n;
     opened.push(...fleet);

@@ -21,7 +21,13 @@ export function brokenRun(b: BrokenVariant, k: number): number {
 }
 
 /** Runs the variant's runs with `seed` until one is caught: that run, or null after `maxRuns`. */
-export function huntBroken(b: BrokenVariant, env: ScenarioEnv, seed: string, maxRuns: number, onRun?: (r: RunResult, k: number) => void): RunResult | null {
+export function huntBroken(
+  b: BrokenVariant,
+  env: ScenarioEnv,
+  seed: string,
+  maxRuns: number,
+  onRun?: (r: RunResult, k: number) => void,
+): RunResult | null {
   const suite = b.suite;
   if (suite === undefined) throw new RangeError(`${b.name} is reached by ${b.test}, not by a scenario suite`);
   for (let k = 0; k < maxRuns; k++) {

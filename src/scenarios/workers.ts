@@ -66,8 +66,7 @@ function startWorker(
   else {
     const tsx = import.meta.resolve('tsx/esm/api');
     const boot =
-      `import { register } from ${JSON.stringify(tsx)}; register(); ` +
-      `await import(${JSON.stringify(script.href)});`;
+      `import { register } from ${JSON.stringify(tsx)}; register(); ` + `await import(${JSON.stringify(script.href)});`;
     worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: job });
   }
   const done = new Promise<void>((resolve, reject) => {

@@ -19,7 +19,17 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { type Bytes, type Rng, toHex, utf8 } from '../crypto/bytes.ts';
 import type { History, OpInput, OpOutput } from '../check/history.ts';
-import { type ClientContext, type RecoverySession, type RegistrationSession, onRecoverResponse, onRegisterDone, onRegisterResponse, onReleased, startRecovery, startRegistration } from '../client/session.ts';
+import {
+  type ClientContext,
+  type RecoverySession,
+  type RegistrationSession,
+  onRecoverResponse,
+  onRegisterDone,
+  onRegisterResponse,
+  onReleased,
+  startRecovery,
+  startRegistration,
+} from '../client/session.ts';
 import { initiatorFinish } from '../crypto/noise.ts';
 import { isVaultError } from '../errors.ts';
 import { type Frame, decodeResponse, encodeRequest } from '../vault/protocol.ts';
@@ -51,7 +61,13 @@ export interface ClientTiming {
   readonly maxRedirects: number;
 }
 
-export const DEFAULT_CLIENT_TIMING: ClientTiming = Object.freeze({ timeoutMs: 1500, thinkMinMs: 10, thinkMaxMs: 200, retryMs: 25, maxRedirects: 40 });
+export const DEFAULT_CLIENT_TIMING: ClientTiming = Object.freeze({
+  timeoutMs: 1500,
+  thinkMinMs: 10,
+  thinkMaxMs: 200,
+  retryMs: 25,
+  maxRedirects: 40,
+});
 
 /** K of a key name (32 bytes). */
 export function keyBytes(name: string): Bytes {
@@ -170,7 +186,8 @@ export class ScriptedClient implements ClientEndpoint {
       if (++c.redirects > this.#timing.maxRedirects) return this.#complete(fleet, 'fail');
       if (code === 'NotLeader') {
         const hint = isRedirect(frame) ? frame.leaderHint : null;
-        this.#leaderGuess = hint !== null && hint !== from ? hint : (from + 1 + randomBetween(this.#rng, 0, fleet.n - 2)) % fleet.n;
+        this.#leaderGuess =
+          hint !== null && hint !== from ? hint : (from + 1 + randomBetween(this.#rng, 0, fleet.n - 2)) % fleet.n;
         c.target = this.#leaderGuess;
       }
       this.#setTimer(fleet, 'resend', fleet.now + this.#timing.retryMs);
@@ -190,7 +207,8 @@ export class ScriptedClient implements ClientEndpoint {
     const r = onRecoverResponse(this.#ctx, c.rec!, frame);
     const outcome = r.outcome;
     if (c.op.kind === 'probe') {
-      if (outcome && !outcome.ok && outcome.kind === 'WrongPassword') return this.#complete(fleet, 'ok', { kind: 'Ke2', triesRemaining: outcome.triesRemaining });
+      if (outcome && !outcome.ok && outcome.kind === 'WrongPassword')
+        return this.#complete(fleet, 'ok', { kind: 'Ke2', triesRemaining: outcome.triesRemaining });
       if (outcome && !outcome.ok && outcome.kind === 'Locked') return this.#complete(fleet, 'ok', { kind: 'Locked' });
       return this.#complete(fleet, 'info');
     }
@@ -202,7 +220,8 @@ export class ScriptedClient implements ClientEndpoint {
       return;
     }
     if ('frame' in r) fleet.sendFrame(this.name, from, r.frame); // RecoverAbort: the vault ends the session now
-    if (outcome && !outcome.ok && outcome.kind === 'WrongPassword') return this.#complete(fleet, 'ok', { kind: 'WrongPassword', triesRemaining: outcome.triesRemaining });
+    if (outcome && !outcome.ok && outcome.kind === 'WrongPassword')
+      return this.#complete(fleet, 'ok', { kind: 'WrongPassword', triesRemaining: outcome.triesRemaining });
     if (outcome && !outcome.ok && outcome.kind === 'Locked') return this.#complete(fleet, 'ok', { kind: 'Locked' });
     this.#complete(fleet, 'info');
   }
@@ -213,8 +232,13 @@ export class ScriptedClient implements ClientEndpoint {
       return o.ok ? this.#complete(fleet, 'ok', { kind: 'Registered' }) : this.#complete(fleet, 'info');
     }
     const o = onReleased(this.#ctx, c.rec!, frame);
-    if (o.ok) return this.#complete(fleet, 'ok', { kind: 'Recovered', key: this.#keyNames.get(toHex(o.value)) ?? `unknown:${toHex(o.value).slice(0, 8)}` });
-    if (o.kind === 'WrongPassword') return this.#complete(fleet, 'ok', { kind: 'WrongPassword', triesRemaining: o.triesRemaining }); // a forged KE3, refused
+    if (o.ok)
+      return this.#complete(fleet, 'ok', {
+        kind: 'Recovered',
+        key: this.#keyNames.get(toHex(o.value)) ?? `unknown:${toHex(o.value).slice(0, 8)}`,
+      });
+    if (o.kind === 'WrongPassword')
+      return this.#complete(fleet, 'ok', { kind: 'WrongPassword', triesRemaining: o.triesRemaining }); // a forged KE3, refused
     this.#complete(fleet, 'info');
   }
 
@@ -255,12 +279,37 @@ export class ScriptedClient implements ClientEndpoint {
     this.records.push({ historyId, op, invokedAt: fleet.now, completedAt: null, completion: null });
     let running: Running;
     if (op.kind === 'register') {
-      const { frame, session } = startRegistration(this.#ctx, credentialId, utf8(op.password), keyBytes(op.key), op.limit, this.#rng);
-      running = { historyId, op, channel: frame.channel, hello: frame, stage: 'open', target: this.#leaderGuess, redirects: 0, reg: session };
+      const { frame, session } = startRegistration(
+        this.#ctx,
+        credentialId,
+        utf8(op.password),
+        keyBytes(op.key),
+        op.limit,
+        this.#rng,
+      );
+      running = {
+        historyId,
+        op,
+        channel: frame.channel,
+        hello: frame,
+        stage: 'open',
+        target: this.#leaderGuess,
+        redirects: 0,
+        reg: session,
+      };
     } else {
       const password = op.kind === 'probe' ? PROBE_PASSWORD : op.password;
       const { frame, session } = startRecovery(this.#ctx, credentialId, utf8(password), this.#rng);
-      running = { historyId, op, channel: frame.channel, hello: frame, stage: 'open', target: this.#leaderGuess, redirects: 0, rec: session };
+      running = {
+        historyId,
+        op,
+        channel: frame.channel,
+        hello: frame,
+        stage: 'open',
+        target: this.#leaderGuess,
+        redirects: 0,
+        rec: session,
+      };
     }
     this.#current = running;
     fleet.sendFrame(this.name, running.target, running.hello);

@@ -55,7 +55,12 @@ export class SafetyMonitor {
   checkLeaderCompleteness(id: number, raft: RaftState<Command>): void {
     inv.checkLeaderCompleteness(this.ghost, id, raft, this.names.id);
   }
-  checkKe2(index: number, term: number, sealedLogs: readonly (readonly Entry<Command>[])[], lost: readonly ReadonlySet<string>[] = []): void {
+  checkKe2(
+    index: number,
+    term: number,
+    sealedLogs: readonly (readonly Entry<Command>[])[],
+    lost: readonly ReadonlySet<string>[] = [],
+  ): void {
     inv.checkKe2(this.n, index, term, sealedLogs, lost);
   }
   checkRecords(id: number, vault: VaultState): void {

@@ -30,7 +30,12 @@ export class FleetRelay implements Relay, ClientEndpoint {
   /** Where the next Handshake1 goes. */
   leaderGuess = 0;
   /** Every frame carried, both ways, with the replica at the other end (for the demo's narration). */
-  readonly log: { readonly dir: 'to' | 'from'; readonly replica: number; readonly frame: Frame; readonly at: number }[] = [];
+  readonly log: {
+    readonly dir: 'to' | 'from';
+    readonly replica: number;
+    readonly frame: Frame;
+    readonly at: number;
+  }[] = [];
   readonly #fleet: SimFleet;
   readonly #timeoutMs: number;
   readonly #retryMs: number;
@@ -62,7 +67,8 @@ export class FleetRelay implements Relay, ClientEndpoint {
 
   /** `exchange`, synchronously (the simulation runs inside the call). */
   exchangeNow(frame: Frame): Frame | null {
-    if (frame.kind !== 'Handshake1') return this.#roundTrip(this.#channelReplica.get(frame.channel) ?? this.leaderGuess, frame)?.frame ?? null;
+    if (frame.kind !== 'Handshake1')
+      return this.#roundTrip(this.#channelReplica.get(frame.channel) ?? this.leaderGuess, frame)?.frame ?? null;
     for (let attempt = 0; attempt <= this.#maxRedirects; attempt++) {
       const target = this.leaderGuess;
       const answer = this.#roundTrip(target, frame);

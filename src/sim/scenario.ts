@@ -99,7 +99,8 @@ const FINAL_RETRIES = 3;
 /** The final recovery a credential gets in phase 2: its last registered password, if any. */
 export function finalOp(s: Scenario, credential: string): ClientOp | null {
   let password: string | null = null;
-  for (const c of s.clients) if (c.credential === credential) for (const op of c.ops) if (op.kind === 'register') password = op.password;
+  for (const c of s.clients)
+    if (c.credential === credential) for (const op of c.ops) if (op.kind === 'register') password = op.password;
   return password === null ? null : { kind: 'recover', password };
 }
 
@@ -149,14 +150,25 @@ export function runScenario(s: Scenario, env: ScenarioEnv, hooks: ScenarioHooks 
   env.observe?.(fleet);
   const history = new History();
   const keyNames = new Map<string, string>();
-  for (const c of s.clients) for (const op of c.ops) if (op.kind === 'register') keyNames.set(toHex(keyBytes(op.key)), op.key);
-  const clientOptions = (name: string, timing?: Partial<ClientTiming>) => ({ history, keyNames, rng: seededRng(`${s.seed}/client/${name}`), timing: { ...env.clientTiming, ...timing } });
+  for (const c of s.clients)
+    for (const op of c.ops) if (op.kind === 'register') keyNames.set(toHex(keyBytes(op.key)), op.key);
+  const clientOptions = (name: string, timing?: Partial<ClientTiming>) => ({
+    history,
+    keyNames,
+    rng: seededRng(`${s.seed}/client/${name}`),
+    timing: { ...env.clientTiming, ...timing },
+  });
   const clients = s.clients.map((c) => new ScriptedClient(fleet, c, clientOptions(c.name)));
   for (const f of s.faults) fleet.schedule(f.at, f.fault);
   if (s.load) {
     const rng = seededRng(`${s.seed}/load`);
     for (let at = s.load.everyMs, k = 0; at < s.faultWindowMs; at += s.load.everyMs, k++) {
-      fleet.proposeAt(at, randomInt(rng, s.n), { type: 'EndSession', credentialId: '00', sessionId: k.toString(16).padStart(8, '0'), reason: 'expired' });
+      fleet.proposeAt(at, randomInt(rng, s.n), {
+        type: 'EndSession',
+        credentialId: '00',
+        sessionId: k.toString(16).padStart(8, '0'),
+        reason: 'expired',
+      });
     }
   }
   const run: ScenarioRun = {
@@ -198,7 +210,9 @@ export function runScenario(s: Scenario, env: ScenarioEnv, hooks: ScenarioHooks 
         const op = finalOp(s, credential);
         if (op === null) continue;
         const script: ClientScript = { name: `final/${credential}`, credential, ops: [op], startAt: fleet.now };
-        finals.push(new ScriptedClient(fleet, script, clientOptions(script.name, { maxRedirects: 1000, timeoutMs: 5000 })));
+        finals.push(
+          new ScriptedClient(fleet, script, clientOptions(script.name, { maxRedirects: 1000, timeoutMs: 5000 })),
+        );
       }
     }
     // 3. liveness: each final recovery completes `ok`. A client whose attempt ended without a
@@ -214,7 +228,10 @@ export function runScenario(s: Scenario, env: ScenarioEnv, hooks: ScenarioHooks 
     if (!live) {
       violation = { invariant: 'LIVENESS', detail: describeStall(fleet, [...clients, ...finals]) };
     } else if (!finals.every(succeeded)) {
-      violation = { invariant: 'LIVENESS', detail: `the final recovery after stabilization failed ${FINAL_RETRIES + 1} times: ${finals.flatMap((c) => c.records.map((r) => r.completion)).join(', ')}` };
+      violation = {
+        invariant: 'LIVENESS',
+        detail: `the final recovery after stabilization failed ${FINAL_RETRIES + 1} times: ${finals.flatMap((c) => c.records.map((r) => r.completion)).join(', ')}`,
+      };
     }
   } catch (e) {
     if (!(e instanceof InvariantViolation)) throw e;
@@ -259,14 +276,24 @@ export function isConverged(fleet: SimFleet): boolean {
   const { commitIndex, durable } = fleet.replica(leader).state!.raft;
   return fleet.replicas().every((r) => {
     const raft = r.state?.raft;
-    return raft !== undefined && !raft.durable.recovering && raft.durable.currentTerm === durable.currentTerm && raft.commitIndex === commitIndex && r.state!.lastApplied === commitIndex;
+    return (
+      raft !== undefined &&
+      !raft.durable.recovering &&
+      raft.durable.currentTerm === durable.currentTerm &&
+      raft.commitIndex === commitIndex &&
+      r.state!.lastApplied === commitIndex
+    );
   });
 }
 
 function describeStall(fleet: SimFleet, clients: readonly ScriptedClient[]): string {
   const replicas = fleet
     .replicas()
-    .map((r) => (r.state ? `r${r.id} ${r.state.raft.role}${r.state.raft.durable.recovering ? ' (recovering)' : ''} term ${r.state.raft.durable.currentTerm} log ${r.state.raft.durable.log.length} commit ${r.state.raft.commitIndex}` : `r${r.id} down`))
+    .map((r) =>
+      r.state
+        ? `r${r.id} ${r.state.raft.role}${r.state.raft.durable.recovering ? ' (recovering)' : ''} term ${r.state.raft.durable.currentTerm} log ${r.state.raft.durable.log.length} commit ${r.state.raft.commitIndex}`
+        : `r${r.id} down`,
+    )
     .join('; ');
   const waiting = clients.filter((c) => !c.done).map((c) => c.name);
   return `no convergence after stabilization: ${replicas}${waiting.length ? `; clients still waiting: ${waiting.join(', ')}` : ''}`;
@@ -274,12 +301,20 @@ function describeStall(fleet: SimFleet, clients: readonly ScriptedClient[]): str
 
 /** One line per fault, for a counterexample. */
 export function describeSchedule(s: Scenario): string {
-  const faults = s.faults.length ? s.faults.map((f) => `  ${String(f.at).padStart(5)} ms  ${describeFault(f.fault)}`).join('\n') : '  (no faults)';
-  const clients = s.clients.map((c) => `  ${c.name} on ${c.credential} from ${c.startAt} ms: ${c.ops.map(describeOp).join(', ')}`).join('\n');
+  const faults = s.faults.length
+    ? s.faults.map((f) => `  ${String(f.at).padStart(5)} ms  ${describeFault(f.fault)}`).join('\n')
+    : '  (no faults)';
+  const clients = s.clients
+    .map((c) => `  ${c.name} on ${c.credential} from ${c.startAt} ms: ${c.ops.map(describeOp).join(', ')}`)
+    .join('\n');
   const extra = `${s.timing ? `, timing ${JSON.stringify(s.timing)}` : ''}${s.load ? `, load every ${s.load.everyMs} ms` : ''}`;
   return `seed ${JSON.stringify(s.seed)}, ${s.n} replicas, fault window ${s.faultWindowMs} ms, network ${JSON.stringify(s.network ?? {})}${extra}\nfaults:\n${faults}${clients ? `\nclients:\n${clients}` : ''}`;
 }
 
 function describeOp(op: ClientOp): string {
-  return op.kind === 'register' ? `register(${op.password}, limit ${op.limit})` : op.kind === 'probe' ? 'probe' : `${op.kind}(${op.password})`;
+  return op.kind === 'register'
+    ? `register(${op.password}, limit ${op.limit})`
+    : op.kind === 'probe'
+      ? 'probe'
+      : `${op.kind}(${op.password})`;
 }

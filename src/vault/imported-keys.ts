@@ -39,8 +39,15 @@ export function generateVaultKeys(suite: Suite, rng: Rng): { keys: VaultPrivateK
   const server = suite.group.deriveDiffieHellmanKeyPair(rng(32));
   const channel = rng(32);
   return {
-    keys: { opaqueServerPrivateKey: toHex(server.privateKey), oprfSeed: toHex(rng(suite.Nh)), channelPrivateKey: toHex(channel) },
-    publicKeys: { opaqueServerPublicKey: toHex(server.publicKey), channelPublicKey: toHex(x25519.getPublicKey(channel)) },
+    keys: {
+      opaqueServerPrivateKey: toHex(server.privateKey),
+      oprfSeed: toHex(rng(suite.Nh)),
+      channelPrivateKey: toHex(channel),
+    },
+    publicKeys: {
+      opaqueServerPublicKey: toHex(server.publicKey),
+      channelPublicKey: toHex(x25519.getPublicKey(channel)),
+    },
   };
 }
 
@@ -52,11 +59,15 @@ export function importVaultKeys(hsm: Hsm, config: VaultConfig, keys: VaultPrivat
   hsm.importKey(labels.oprfSeed, oprfSeedKind(suite), fromHex(keys.oprfSeed));
   const channel = hsm.importKey(labels.channel, 'x25519', fromHex(keys.channelPrivateKey));
   hsm.generateKey(labels.seal, 'aes256gcm');
-  if (!server.publicKey || !channel.publicKey) throw new VaultError('KeyNotFound', 'an imported vault key has no public key');
+  if (!server.publicKey || !channel.publicKey)
+    throw new VaultError('KeyNotFound', 'an imported vault key has no public key');
   return { opaqueServerPublicKey: toHex(server.publicKey), channelPublicKey: toHex(channel.publicKey) };
 }
 
 /** The public halves as the bytes a ClientContext pins (setup.ts `pinnedContext`). */
 export function publicKeyBytes(publicKeys: VaultPublicKeys): Pick<ClientContext, 'channelKey' | 'opaqueServerKey'> {
-  return { channelKey: fromHex(publicKeys.channelPublicKey), opaqueServerKey: fromHex(publicKeys.opaqueServerPublicKey) };
+  return {
+    channelKey: fromHex(publicKeys.channelPublicKey),
+    opaqueServerKey: fromHex(publicKeys.opaqueServerPublicKey),
+  };
 }

@@ -100,7 +100,11 @@ export function oprfCredentialIdentifier(credentialId: Bytes, salt: Bytes): Byte
  * repeated probes for one identifier get the same fake client key, masking key and OPRF key, as a
  * real record would (spec ch. 5, "Unknown credentials").
  */
-export function fakeRecordSecrets(suite: Suite, keys: ServerKeys, credentialId: Bytes): { clientPublicKey: Bytes; maskingKey: Bytes; oprfSalt: Bytes } {
+export function fakeRecordSecrets(
+  suite: Suite,
+  keys: ServerKeys,
+  credentialId: Bytes,
+): { clientPublicKey: Bytes; maskingKey: Bytes; oprfSalt: Bytes } {
   const seed = keys.expandOprfSeed(concat(credentialId, FAKE_KEY), suite.Nseed);
   return {
     clientPublicKey: suite.group.deriveDiffieHellmanKeyPair(seed).publicKey,

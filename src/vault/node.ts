@@ -29,7 +29,13 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { type Bytes, type Rng, concat, toHex, utf8 } from '../crypto/bytes.ts';
 import { aeadSeal } from '../crypto/aead.ts';
-import { type NkResponderState, type NoiseSuite, type Transport, responderReceive, responderRespond } from '../crypto/noise.ts';
+import {
+  type NkResponderState,
+  type NoiseSuite,
+  type Transport,
+  responderReceive,
+  responderRespond,
+} from '../crypto/noise.ts';
 import type { OpaqueParams } from '../crypto/opaque-client.ts';
 import {
   type KE1,
@@ -44,10 +50,23 @@ import {
   encodeRegistrationResponse,
 } from '../crypto/opaque-messages.ts';
 import type { Suite } from '../crypto/suite.ts';
-import { type ServerLoginState, createFakeRecord, createRegistrationResponse, serverFinishLogin, serverStartLogin } from '../crypto/opaque-server.ts';
+import {
+  type ServerLoginState,
+  createFakeRecord,
+  createRegistrationResponse,
+  serverFinishLogin,
+  serverStartLogin,
+} from '../crypto/opaque-server.ts';
 import { type ErrorCode, VaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
-import { fakeRecordSecrets, hsmChannelKey, hsmServerKeys, type KeyLabels, OPRF_SALT_BYTES, oprfCredentialIdentifier } from './keys.ts';
+import {
+  fakeRecordSecrets,
+  hsmChannelKey,
+  hsmServerKeys,
+  type KeyLabels,
+  OPRF_SALT_BYTES,
+  oprfCredentialIdentifier,
+} from './keys.ts';
 import { type Frame, type Request, type Response, decodeRequest, encodeResponse } from './protocol.ts';
 import {
   type Command,
@@ -87,17 +106,33 @@ export interface VaultEnv {
 
 /** What a channel is doing. Held only by the replica that serves it (volatile, never replicated). */
 export type ChannelOp =
-  | { readonly type: 'AwaitRegisterFinish'; readonly credentialId: Hex; readonly oprfSalt: Bytes; readonly transcript: Bytes }
+  | {
+      readonly type: 'AwaitRegisterFinish';
+      readonly credentialId: Hex;
+      readonly oprfSalt: Bytes;
+      readonly transcript: Bytes;
+    }
   | { readonly type: 'Registering'; readonly credentialId: Hex }
   | { readonly type: 'ConsumingGuess'; readonly credentialId: Hex; readonly sessionId: Hex; readonly ke1: KE1 }
-  | { readonly type: 'AwaitKE3'; readonly credentialId: Hex; readonly sessionId: Hex; readonly login: ServerLoginState | null; readonly triesRemaining: number }
+  | {
+      readonly type: 'AwaitKE3';
+      readonly credentialId: Hex;
+      readonly sessionId: Hex;
+      readonly login: ServerLoginState | null;
+      readonly triesRemaining: number;
+    }
   | { readonly type: 'Resetting'; readonly credentialId: Hex; readonly sessionId: Hex; readonly sessionKey: Bytes }
   | { readonly type: 'Ending'; readonly credentialId: Hex; readonly sessionId: Hex; readonly reply: Response }
   | { readonly type: 'Deleting'; readonly credentialId: Hex }
   | { readonly type: 'Idle' };
 
 export type Channel =
-  | { readonly stage: 'Handshaking'; readonly responder: NkResponderState; readonly op: ChannelOp; readonly since: number }
+  | {
+      readonly stage: 'Handshaking';
+      readonly responder: NkResponderState;
+      readonly op: ChannelOp;
+      readonly since: number;
+    }
   | { readonly stage: 'Open'; readonly transport: Transport; readonly op: ChannelOp; readonly since: number };
 
 export interface VaultNode {
@@ -141,16 +176,31 @@ function alert(channel: string, code: ErrorCode): Frame {
 }
 
 /** Sends `reply` on channel `id`: as Handshake2 if the handshake is pending, else as Transport. */
-function reply(node: VaultNode, id: string, ch: Channel, response: Response, nextOp: ChannelOp | null, env: VaultEnv): Step {
+function reply(
+  node: VaultNode,
+  id: string,
+  ch: Channel,
+  response: Response,
+  nextOp: ChannelOp | null,
+  env: VaultEnv,
+): Step {
   const payload = encodeResponse(response);
   if (ch.stage === 'Handshaking') {
     const { message, transport } = responderRespond(ch.responder, { payload, rng: env.rng });
     const next: Channel | null = nextOp === null ? null : { stage: 'Open', transport, op: nextOp, since: env.now };
-    return { node: setChannel(node, id, next), frames: [{ channel: id, kind: 'Handshake2', bytes: message }], proposals: [] };
+    return {
+      node: setChannel(node, id, next),
+      frames: [{ channel: id, kind: 'Handshake2', bytes: message }],
+      proposals: [],
+    };
   }
   const { message, transport } = ch.transport.send(payload);
   const next: Channel | null = nextOp === null ? null : { ...ch, transport, op: nextOp };
-  return { node: setChannel(node, id, next), frames: [{ channel: id, kind: 'Transport', bytes: message }], proposals: [] };
+  return {
+    node: setChannel(node, id, next),
+    frames: [{ channel: id, kind: 'Transport', bytes: message }],
+    proposals: [],
+  };
 }
 
 function propose(node: VaultNode, id: string, ch: Channel, op: ChannelOp, cmd: Command): Step {
@@ -209,7 +259,8 @@ function handleHandshake(node: VaultNode, frame: Frame, env: VaultEnv): Step {
   // a replay is named as such even while the original channel is still open
   const digest = toHex(sha256(frame.bytes));
   if (node.seenHandshakes.has(digest)) throw new VaultError('SessionReplayed', 'Handshake1 replayed');
-  if (node.channels.has(frame.channel)) throw new VaultError('ChannelStateError', `channel ${frame.channel} already open`);
+  if (node.channels.has(frame.channel))
+    throw new VaultError('ChannelStateError', `channel ${frame.channel} already open`);
   const { config } = env;
   const { payload, state: responder } = responderReceive(config.noise, {
     staticKey: hsmChannelKey(env.hsm, config.labels),
@@ -285,7 +336,12 @@ export function handleRegisterStart(
     const keys = hsmServerKeys(env.hsm, labels);
     const oprfId = oprfCredentialIdentifier(m.credentialId, oprfSalt);
     const response = encodeRegistrationResponse(createRegistrationResponse(params, keys, m.message, oprfId));
-    const op: ChannelOp = { type: 'AwaitRegisterFinish', credentialId: toHex(m.credentialId), oprfSalt, transcript: concat(m.credentialId, m.request, response) };
+    const op: ChannelOp = {
+      type: 'AwaitRegisterFinish',
+      credentialId: toHex(m.credentialId),
+      oprfSalt,
+      transcript: concat(m.credentialId, m.request, response),
+    };
     return reply(node, id, ch, { type: 'RegisterResponse', response }, op, env);
   } catch (e) {
     if (e instanceof VaultError) return reply(node, id, ch, errorResponse(e.code), null, env);
@@ -359,11 +415,28 @@ export function handleRecoverFinish(
     // A fake session (login null) proposes too, refused at apply (the credential has no such
     // pending session): its answer leaves after the same commit as a real one.
     const failed = errorResponse('ClientAuthenticationFailed', op.triesRemaining);
-    const cmd: Command = { type: 'EndSession', credentialId: op.credentialId, sessionId: op.sessionId, reason: 'failed' };
-    return propose(node, id, ch, { type: 'Ending', credentialId: op.credentialId, sessionId: op.sessionId, reply: failed }, cmd);
+    const cmd: Command = {
+      type: 'EndSession',
+      credentialId: op.credentialId,
+      sessionId: op.sessionId,
+      reason: 'failed',
+    };
+    return propose(
+      node,
+      id,
+      ch,
+      { type: 'Ending', credentialId: op.credentialId, sessionId: op.sessionId, reply: failed },
+      cmd,
+    );
   }
   const cmd: Command = { type: 'Reset', credentialId: op.credentialId, sessionId: op.sessionId };
-  const step = propose(node, id, ch, { type: 'Resetting', credentialId: op.credentialId, sessionId: op.sessionId, sessionKey }, cmd);
+  const step = propose(
+    node,
+    id,
+    ch,
+    { type: 'Resetting', credentialId: op.credentialId, sessionId: op.sessionId, sessionKey },
+    cmd,
+  );
   return verified ? { ...step, verified: { credentialId: op.credentialId, sessionId: op.sessionId } } : step;
 }
 
@@ -372,7 +445,13 @@ export function handleRecoverAbort(node: VaultNode, id: string, ch: Channel, env
   if (op.type !== 'AwaitKE3') return reply(node, id, ch, errorResponse('ChannelStateError'), ch.op, env);
   // a fake session proposes too (refused at apply), as in handleRecoverFinish
   const cmd: Command = { type: 'EndSession', credentialId: op.credentialId, sessionId: op.sessionId, reason: 'abort' };
-  return propose(node, id, ch, { type: 'Ending', credentialId: op.credentialId, sessionId: op.sessionId, reply: { type: 'Done' } }, cmd);
+  return propose(
+    node,
+    id,
+    ch,
+    { type: 'Ending', credentialId: op.credentialId, sessionId: op.sessionId, reply: { type: 'Done' } },
+    cmd,
+  );
 }
 
 export function handleDelete(node: VaultNode, id: string, ch: Channel, m: Decoded<'Delete'>): Step {
@@ -435,7 +514,9 @@ export function onCommitted(node0: VaultNode, cmd: Command, env: VaultEnv): Step
     case 'Register': {
       const w = findWaiting(node, (op) => op.type === 'Registering' && op.credentialId === cmd.credentialId);
       if (!w) return done(unchanged(node));
-      return done(reply(node, w[0], w[1], outcome.ok ? { type: 'RegisterDone' } : errorResponse(outcome.code), null, env));
+      return done(
+        reply(node, w[0], w[1], outcome.ok ? { type: 'RegisterDone' } : errorResponse(outcome.code), null, env),
+      );
     }
     case 'ConsumeGuess': {
       const w = findWaiting(node, (op) => op.type === 'ConsumingGuess' && op.sessionId === cmd.sessionId);
@@ -445,9 +526,16 @@ export function onCommitted(node0: VaultNode, cmd: Command, env: VaultEnv): Step
     case 'Reset': {
       const w = findWaiting(node, (op) => op.type === 'Resetting' && op.sessionId === cmd.sessionId);
       if (!w || w[1].op.type !== 'Resetting') return done(unchanged(node));
-      if (!outcome.ok || outcome.record?.sealedPayload == null) return done(reply(node, w[0], w[1], errorResponse('UnknownSession'), null, env));
+      if (!outcome.ok || outcome.record?.sealedPayload == null)
+        return done(reply(node, w[0], w[1], errorResponse('UnknownSession'), null, env));
       // G3: the sealed payload leaves only now, encrypted under the OPAQUE session key
-      const payload = aeadSeal(w[1].op.sessionKey, 'bkv release', fromHexBytes(outcome.record.sealedPayload), fromHexBytes(cmd.credentialId), env.rng);
+      const payload = aeadSeal(
+        w[1].op.sessionKey,
+        'bkv release',
+        fromHexBytes(outcome.record.sealedPayload),
+        fromHexBytes(cmd.credentialId),
+        env.rng,
+      );
       return done(reply(node, w[0], w[1], { type: 'Released', payload }, null, env));
     }
     case 'EndSession': {
@@ -468,7 +556,14 @@ function fromHexBytes(hex: string): Bytes {
 }
 
 /** After ConsumeGuess is committed: the KE2 (real or fake), or the refusal. */
-function completeRecoverStart(node: VaultNode, id: string, ch: Channel, credentialId: Hex, outcome: Outcome, env: VaultEnv): Step {
+function completeRecoverStart(
+  node: VaultNode,
+  id: string,
+  ch: Channel,
+  credentialId: Hex,
+  outcome: Outcome,
+  env: VaultEnv,
+): Step {
   if (ch.op.type !== 'ConsumingGuess') return unchanged(node);
   const { params, labels, serverIdentity } = env.config;
   const suite = params.suite;
@@ -483,7 +578,13 @@ function completeRecoverStart(node: VaultNode, id: string, ch: Channel, credenti
     const oprfId = salt === undefined ? credentialBytes : oprfCredentialIdentifier(credentialBytes, fromHexBytes(salt));
     const { ke2, state } = serverStartLogin(params, keys, record, oprfId, ke1, ids, env.rng);
     const tries = triesRemaining(outcome.record);
-    const op: ChannelOp = { type: 'AwaitKE3', credentialId, sessionId: ch.op.sessionId, login: state, triesRemaining: tries };
+    const op: ChannelOp = {
+      type: 'AwaitKE3',
+      credentialId,
+      sessionId: ch.op.sessionId,
+      login: state,
+      triesRemaining: tries,
+    };
     return reply(node, id, ch, { type: 'RecoverResponse', triesRemaining: tries, ke2: encodeKE2(ke2) }, op, env);
   }
   if (!outcome.ok && outcome.code === 'RecordNotFound') {
@@ -493,9 +594,23 @@ function completeRecoverStart(node: VaultNode, id: string, ch: Channel, credenti
     if (tries < 0) return reply(node, id, ch, errorResponse('GuessLimitExceeded', 0), null, env);
     const fake = fakeRecordSecrets(suite, keys, credentialBytes);
     const record = createFakeRecord(suite, fake.clientPublicKey, fake.maskingKey);
-    const { ke2 } = serverStartLogin(params, keys, record, oprfCredentialIdentifier(credentialBytes, fake.oprfSalt), ke1, ids, env.rng);
+    const { ke2 } = serverStartLogin(
+      params,
+      keys,
+      record,
+      oprfCredentialIdentifier(credentialBytes, fake.oprfSalt),
+      ke1,
+      ids,
+      env.rng,
+    );
     const next = { ...node, fakeAttempts: new Map(node.fakeAttempts).set(credentialId, used) };
-    const op: ChannelOp = { type: 'AwaitKE3', credentialId, sessionId: ch.op.sessionId, login: null, triesRemaining: tries };
+    const op: ChannelOp = {
+      type: 'AwaitKE3',
+      credentialId,
+      sessionId: ch.op.sessionId,
+      login: null,
+      triesRemaining: tries,
+    };
     return reply(next, id, ch, { type: 'RecoverResponse', triesRemaining: tries, ke2: encodeKE2(ke2) }, op, env);
   }
   const code = outcome.ok ? 'GuessLimitExceeded' : outcome.code;

@@ -25,7 +25,12 @@ export const NO_TRIES = 255;
 
 export type Request =
   | { readonly type: 'RegisterStart'; readonly credentialId: Bytes; readonly request: Bytes }
-  | { readonly type: 'RegisterFinish'; readonly guessLimit: number; readonly record: Bytes; readonly sealedPayload: Bytes }
+  | {
+      readonly type: 'RegisterFinish';
+      readonly guessLimit: number;
+      readonly record: Bytes;
+      readonly sealedPayload: Bytes;
+    }
   | { readonly type: 'RecoverStart'; readonly credentialId: Bytes; readonly ke1: Bytes }
   | { readonly type: 'RecoverFinish'; readonly ke3: Bytes }
   | { readonly type: 'RecoverAbort' }
@@ -39,11 +44,26 @@ export type Response =
   | { readonly type: 'Done' }
   | { readonly type: 'Error'; readonly code: ErrorCode; readonly triesRemaining: number | null };
 
-const REQUEST_TAGS = { RegisterStart: 0x01, RegisterFinish: 0x02, RecoverStart: 0x03, RecoverFinish: 0x04, RecoverAbort: 0x05, Delete: 0x06 } as const;
-const RESPONSE_TAGS = { RegisterResponse: 0x81, RegisterDone: 0x82, RecoverResponse: 0x83, Released: 0x84, Done: 0x85, Error: 0xff } as const;
+const REQUEST_TAGS = {
+  RegisterStart: 0x01,
+  RegisterFinish: 0x02,
+  RecoverStart: 0x03,
+  RecoverFinish: 0x04,
+  RecoverAbort: 0x05,
+  Delete: 0x06,
+} as const;
+const RESPONSE_TAGS = {
+  RegisterResponse: 0x81,
+  RegisterDone: 0x82,
+  RecoverResponse: 0x83,
+  Released: 0x84,
+  Done: 0x85,
+  Error: 0xff,
+} as const;
 
 function credentialIdField(id: Bytes): Bytes {
-  if (id.length < 1 || id.length > MAX_CREDENTIAL_ID) throw new VaultError('InvalidParameter', `credential id expected 1..${MAX_CREDENTIAL_ID} bytes, got ${id.length}`);
+  if (id.length < 1 || id.length > MAX_CREDENTIAL_ID)
+    throw new VaultError('InvalidParameter', `credential id expected 1..${MAX_CREDENTIAL_ID} bytes, got ${id.length}`);
   return lengthPrefixed(id);
 }
 
@@ -68,7 +88,8 @@ export function encodeRequest(m: Request): Bytes {
 function readCredentialId(r: Reader): Bytes {
   const n = r.take(2, 'credential_id length');
   const len = (n[0]! << 8) | n[1]!;
-  if (len < 1 || len > MAX_CREDENTIAL_ID) throw new VaultError('MalformedMessage', `credential_id expected 1..${MAX_CREDENTIAL_ID} bytes, got ${len}`);
+  if (len < 1 || len > MAX_CREDENTIAL_ID)
+    throw new VaultError('MalformedMessage', `credential_id expected 1..${MAX_CREDENTIAL_ID} bytes, got ${len}`);
   return r.take(len, 'credential_id');
 }
 
@@ -80,14 +101,22 @@ export function decodeRequest(s: Suite, bytes: Bytes): Request {
   let m: Request;
   switch (bytes[0]) {
     case REQUEST_TAGS.RegisterStart:
-      m = { type: 'RegisterStart', credentialId: readCredentialId(r), request: r.take(sizes.registrationRequest, 'registration_request') };
+      m = {
+        type: 'RegisterStart',
+        credentialId: readCredentialId(r),
+        request: r.take(sizes.registrationRequest, 'registration_request'),
+      };
       break;
     case REQUEST_TAGS.RegisterFinish: {
       const guessLimit = r.take(1, 'guess_limit')[0]!;
       const record = r.take(sizes.registrationRecord, 'registration_record');
       const n = r.take(2, 'sealed_payload length');
       const len = (n[0]! << 8) | n[1]!;
-      if (len > MAX_SEALED_PAYLOAD) throw new VaultError('MalformedMessage', `sealed_payload expected at most ${MAX_SEALED_PAYLOAD} bytes, got ${len}`);
+      if (len > MAX_SEALED_PAYLOAD)
+        throw new VaultError(
+          'MalformedMessage',
+          `sealed_payload expected at most ${MAX_SEALED_PAYLOAD} bytes, got ${len}`,
+        );
       m = { type: 'RegisterFinish', guessLimit, record, sealedPayload: r.take(len, 'sealed_payload') };
       break;
     }
@@ -153,7 +182,8 @@ export function decodeResponse(s: Suite, bytes: Bytes): Response {
     case RESPONSE_TAGS.Error: {
       const len = r.take(1, 'code length')[0]!;
       const code = new TextDecoder().decode(r.take(len, 'code'));
-      if (!(ERROR_CODES as readonly string[]).includes(code)) throw new VaultError('MalformedMessage', `unknown error code "${code}"`);
+      if (!(ERROR_CODES as readonly string[]).includes(code))
+        throw new VaultError('MalformedMessage', `unknown error code "${code}"`);
       const tries = r.take(1, 'tries_remaining')[0]!;
       m = { type: 'Error', code: code as ErrorCode, triesRemaining: tries === NO_TRIES ? null : tries };
       break;

@@ -68,16 +68,30 @@ export type Command =
       readonly oprfSalt?: Hex;
       readonly guessLimit: number;
     }
-  | { readonly type: 'ConsumeGuess'; readonly credentialId: Hex; readonly sessionId: Hex; readonly generation: number; readonly at: number }
+  | {
+      readonly type: 'ConsumeGuess';
+      readonly credentialId: Hex;
+      readonly sessionId: Hex;
+      readonly generation: number;
+      readonly at: number;
+    }
   | { readonly type: 'Reset'; readonly credentialId: Hex; readonly sessionId: Hex }
-  | { readonly type: 'EndSession'; readonly credentialId: Hex; readonly sessionId: Hex; readonly reason: 'abort' | 'failed' | 'expired' }
+  | {
+      readonly type: 'EndSession';
+      readonly credentialId: Hex;
+      readonly sessionId: Hex;
+      readonly reason: 'abort' | 'failed' | 'expired';
+    }
   | { readonly type: 'Delete'; readonly credentialId: Hex };
 
 export type CommandType = Command['type'];
 
 export type Outcome =
   | { readonly ok: true; readonly record: VaultRecord | null }
-  | { readonly ok: false; readonly code: 'RecordNotFound' | 'GuessLimitExceeded' | 'UnknownSession' | 'InvalidParameter' };
+  | {
+      readonly ok: false;
+      readonly code: 'RecordNotFound' | 'GuessLimitExceeded' | 'UnknownSession' | 'InvalidParameter';
+    };
 
 export function triesRemaining(r: VaultRecord): number {
   return r.guessLimit - r.attemptsUsed;
@@ -119,7 +133,10 @@ function without(pending: Readonly<Record<Hex, number>>, sessionId: Hex): Record
  */
 export function applyCommand(state: VaultState, cmd: Command): { state: VaultState; outcome: Outcome } {
   const refuse = (code: Extract<Outcome, { ok: false }>['code']) => ({ state, outcome: { ok: false as const, code } });
-  const done = (r: VaultRecord | null) => ({ state: withRecord(state, cmd.credentialId, r), outcome: { ok: true as const, record: r } });
+  const done = (r: VaultRecord | null) => ({
+    state: withRecord(state, cmd.credentialId, r),
+    outcome: { ok: true as const, record: r },
+  });
   const r = state.records[cmd.credentialId];
   switch (cmd.type) {
     case 'Register': {
@@ -165,4 +182,3 @@ export function applyCommand(state: VaultState, cmd: Command): { state: VaultSta
 export function encodeVaultState(state: VaultState): string {
   return canonicalJson(state);
 }
-

@@ -34,8 +34,17 @@ export function vaultConfig(o: VaultSetup = {}): VaultConfig {
 }
 
 /** The client's pinned view of a vault of `config` whose public keys are `keys` (default identities: none set). */
-export function pinnedContext(config: Pick<VaultConfig, 'params' | 'noise' | 'prologue'>, keys: Pick<ClientContext, 'channelKey' | 'opaqueServerKey'>): ClientContext {
-  return { params: config.params, noise: config.noise, prologue: config.prologue, channelKey: keys.channelKey, opaqueServerKey: keys.opaqueServerKey };
+export function pinnedContext(
+  config: Pick<VaultConfig, 'params' | 'noise' | 'prologue'>,
+  keys: Pick<ClientContext, 'channelKey' | 'opaqueServerKey'>,
+): ClientContext {
+  return {
+    params: config.params,
+    noise: config.noise,
+    prologue: config.prologue,
+    channelKey: keys.channelKey,
+    opaqueServerKey: keys.opaqueServerKey,
+  };
 }
 
 /** The client's pinned view of a vault whose keys are in `hsm`. */
@@ -47,7 +56,12 @@ export function pinnedClientContext(hsm: Hsm, config: VaultConfig): ClientContex
 }
 
 /** Provisions the keys (when missing) and opens a single-replica vault over them. */
-export function createSingleReplicaVault(hsm: Hsm, rng: Rng, clock: () => number, o: VaultSetup & { storage?: HostStorage } = {}) {
+export function createSingleReplicaVault(
+  hsm: Hsm,
+  rng: Rng,
+  clock: () => number,
+  o: VaultSetup & { storage?: HostStorage } = {},
+) {
   const config = vaultConfig(o);
   provisionVaultKeys(hsm, config.params.suite, config.labels);
   const storage = o.storage ?? new MemoryHostStorage();

@@ -15,7 +15,16 @@
 import type { Rng } from '../crypto/bytes.ts';
 import { VaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
-import { type Hosted, type HostIo, type ReplicaAction, type ReplicaRules, RULES, raftConfig, startHosted, stepHosted } from '../replication/host.ts';
+import {
+  type Hosted,
+  type HostIo,
+  type ReplicaAction,
+  type ReplicaRules,
+  RULES,
+  raftConfig,
+  startHosted,
+  stepHosted,
+} from '../replication/host.ts';
 import type { VaultConfig, VaultNode } from './node.ts';
 import type { Frame } from './protocol.ts';
 import type { VaultState } from './records.ts';
@@ -59,11 +68,20 @@ export class SingleReplicaVault {
   /** Opens the replica from its sealed host storage (a restart), or empty when there is none. */
   static open(o: SingleReplicaOptions): SingleReplicaVault {
     const rules = o.rules ?? RULES;
-    const io: HostIo = { hsm: o.hsm, storage: o.storage, sealLabel: o.config.labels.seal, rng: o.rng, sealRng: o.sealRng ?? o.rng };
+    const io: HostIo = {
+      hsm: o.hsm,
+      storage: o.storage,
+      sealLabel: o.config.labels.seal,
+      rng: o.rng,
+      sealRng: o.sealRng ?? o.rng,
+    };
     const started = startHosted(rules, io, raftConfig(rules, 0, 1, MAX_BATCH));
     if (started.rolledBack || started.hosted.state.raft.durable.recovering) {
       const why = started.refusal?.message ?? 'it restarted recovering from an earlier rollback';
-      throw new VaultError(started.refusal?.code === 'SealBroken' ? 'SealBroken' : 'StaleState', `host storage refused: ${why}; a fleet of one cannot catch up`);
+      throw new VaultError(
+        started.refusal?.code === 'SealBroken' ? 'SealBroken' : 'StaleState',
+        `host storage refused: ${why}; a fleet of one cannot catch up`,
+      );
     }
     const vault = new SingleReplicaVault(o, io, rules, started.hosted);
     // a fleet of one elects itself at once, applies its committed log and serves

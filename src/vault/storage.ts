@@ -129,7 +129,8 @@ export function describeVersion(v: Version): string {
 
 /** The version after `v` within one life. */
 export function nextVersion(v: Version): Version {
-  if ((v + 1n) % SAVES_PER_LIFE === 0n) throw new VaultError('InvalidParameter', `version ${describeVersion(v)}: no save left in this life`);
+  if ((v + 1n) % SAVES_PER_LIFE === 0n)
+    throw new VaultError('InvalidParameter', `version ${describeVersion(v)}: no save left in this life`);
   return v + 1n;
 }
 
@@ -152,7 +153,14 @@ function encodeVersion(v: Version): Bytes {
 }
 
 /** Seals `state` (any JSON value) at `version`, hands it to the host, then advances the anchor to it. */
-export function saveSealed(hsm: Hsm, sealLabel: string, storage: HostStorage, version: Version, state: unknown, rng: Rng): void {
+export function saveSealed(
+  hsm: Hsm,
+  sealLabel: string,
+  storage: HostStorage,
+  version: Version,
+  state: unknown,
+  rng: Rng,
+): void {
   const plaintext = concat(encodeVersion(version), utf8(JSON.stringify(state)));
   storage.save(hsm.seal(sealLabel, plaintext, concat(AAD, utf8(hsm.label)), rng(12)));
   const anchor = anchorName(sealLabel);
@@ -165,17 +173,25 @@ export function saveSealed(hsm: Hsm, sealLabel: string, storage: HostStorage, ve
  * this replica's. An accepted blob ahead of the anchor (written, then a crash before the anchor
  * moved) moves the anchor up to it before anything else happens.
  */
-export function loadSealed<T>(hsm: Hsm, sealLabel: string, storage: HostStorage): { version: Version; state: T } | null {
+export function loadSealed<T>(
+  hsm: Hsm,
+  sealLabel: string,
+  storage: HostStorage,
+): { version: Version; state: T } | null {
   const anchor = hsm.readCounter(anchorName(sealLabel));
   const blob = storage.load();
   if (blob === null) {
-    if (anchor > 0n) throw new VaultError('StaleState', `host storage is empty but the HSM anchor is at ${describeVersion(anchor)}`);
+    if (anchor > 0n)
+      throw new VaultError('StaleState', `host storage is empty but the HSM anchor is at ${describeVersion(anchor)}`);
     return null;
   }
   const plaintext = hsm.unseal(sealLabel, blob, concat(AAD, utf8(hsm.label)));
   const version = new DataView(plaintext.buffer, plaintext.byteOffset, 8).getBigUint64(0);
   if (version < anchor) {
-    throw new VaultError('StaleState', `host storage holds ${describeVersion(version)}, the HSM anchor is at ${describeVersion(anchor)} (rolled back)`);
+    throw new VaultError(
+      'StaleState',
+      `host storage holds ${describeVersion(version)}, the HSM anchor is at ${describeVersion(anchor)} (rolled back)`,
+    );
   }
   if (version > anchor) hsm.advanceCounter(anchorName(sealLabel), version);
   return { version, state: JSON.parse(new TextDecoder().decode(plaintext.subarray(8))) as T };
