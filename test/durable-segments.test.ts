@@ -197,3 +197,30 @@ describe('segments in the simulator', () => {
     expect(segments).toBeGreaterThan(20);
   });
 });
+
+// Found by the adversarial review of the segments: a segment must carry `recovering`. A loader that
+// dropped it (applyDelta returning `recovering: false`) passed every other test, and a replica
+// rolled back, caught up in part and crashed would wake not recovering on a partial log, and vote.
+describe('a recovering replica across segments', () => {
+  test('rolled back, a first batch of catch-up sealed as a segment, a crash: it wakes recovering', () => {
+    const rng = seededRng('recovering segments');
+    const hsm = MemoryHsm.create('d', rng);
+    hsm.generateKey('seal', 'aes256gcm');
+    const storage = new MemoryChainStorage();
+    const s = { hsm, sealLabel: 'seal', storage };
+    const first = SEALED_PERSISTENCE.load<string>(s, rng);
+    const log: Entry<string>[] = [
+      { term: 1, command: 'a' },
+      { term: 2, command: 'e' },
+    ];
+    SEALED_PERSISTENCE.persist(s, first.version, { currentTerm: 2, votedFor: 0, log, recovering: false }, rng, first.durable);
+    storage.rollback(1); // the host presents the base only: a rollback within the life
+    const rolled = SEALED_PERSISTENCE.load<string>(s, rng);
+    expect(rolled).toMatchObject({ rolledBack: true, durable: { recovering: true, log: [] } });
+    const part: Durable<string> = { ...rolled.durable, log: log.slice(0, 1) };
+    SEALED_PERSISTENCE.persist(s, rolled.version, part, rng, rolled.durable);
+    expect(storage.parents.at(-1)).toBeGreaterThanOrEqual(0); // sealed as a segment
+    const again = SEALED_PERSISTENCE.load<string>(s, rng);
+    expect(again).toMatchObject({ rolledBack: false, durable: { recovering: true, log: log.slice(0, 1) } });
+  });
+});
