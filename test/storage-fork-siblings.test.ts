@@ -14,6 +14,7 @@ import { type Hosted, type HostIo, RULES, startHosted, stepHosted } from '../src
 import { type RaftMessage, majority } from '../src/replication/raft.ts';
 import type { ReplicaStep } from '../src/replication/replica.ts';
 import { SafetyMonitor } from '../src/sim/monitor.ts';
+import { forkingHost } from './support/forking-host.ts';
 import { memoryFleets } from '../src/scenarios/fleets.ts';
 import { CrashPoint, HostCrash } from '../src/sim/crash.ts';
 import type { Command } from '../src/vault/records.ts';
@@ -30,22 +31,9 @@ const VARIANTS = [['RULES', RULES]] as const;
 
 describe.each(VARIANTS)('sibling orphans (one compromised host in a fleet of 3), %s', (_name, RULES) => {
   test('r0 grants two candidates in term 1 without ever learning it was rolled back (INV-8)', () => {
-    const fleet = memoryFleets('sibling-orphans');
-    const hsms = fleet.hsms(3);
-    const storage = new MemoryHostStorage();
-    const crash = new CrashPoint(0);
-    const rng = seededRng('sibling orphans');
-    const io: HostIo = {
-      hsm: crash.hsm(hsms[0]!),
-      storage: crash.storage(storage),
-      sealLabel: fleet.labels.seal,
-      rng,
-      sealRng: rng,
-    };
-    const config = { id: 0, n: 3, maxBatch: 16 };
+    const { storage, crash, io, config, deliver } = forkingHost('sibling-orphans', 'sibling orphans');
     const monitor = new SafetyMonitor(3);
-    const act = (hosted: Hosted, m: RaftMessage<Command>, from: number) =>
-      stepHosted(RULES, io, hosted, (steps, s, env) => steps.handlePeerMessage(s, from, m, env), 0, fleet.config);
+    const act = (hosted: Hosted, m: RaftMessage<Command>, from: number) => deliver(RULES, hosted, m, from);
     const request: RaftMessage<Command> = { type: 'RequestVoteRequest', term: 1, lastLogIndex: 0, lastLogTerm: 0 };
     const granted = (step: ReplicaStep) =>
       step.messages.some((o) => o.message.type === 'RequestVoteResponse' && o.message.voteGranted);
@@ -252,34 +240,9 @@ describe.each(VARIANTS)('sibling orphans lose a committed guess (fleet of 3, r0 
 
 describe('one adopted orphan, then the blob before it', () => {
   test('r0 adopts its orphaned vote for r2, re-grants it with no save, and is then refused the blob before', () => {
-    const fleet = memoryFleets('one-orphan');
-    const hsms = fleet.hsms(3);
-    const storage = new MemoryHostStorage();
-    const crash = new CrashPoint(0);
-    const rng = seededRng('one orphan');
-    const io: HostIo = {
-      hsm: crash.hsm(hsms[0]!),
-      storage: crash.storage(storage),
-      sealLabel: fleet.labels.seal,
-      rng,
-      sealRng: rng,
-    };
-    const config = { id: 0, n: 3, maxBatch: 16 };
-    const act = (hosted: Hosted, from: number) =>
-      stepHosted(
-        RULES,
-        io,
-        hosted,
-        (steps, s, env) =>
-          steps.handlePeerMessage(
-            s,
-            from,
-            { type: 'RequestVoteRequest', term: 1, lastLogIndex: 0, lastLogTerm: 0 },
-            env,
-          ),
-        0,
-        fleet.config,
-      );
+    const { storage, crash, io, config, deliver } = forkingHost('one-orphan', 'one orphan');
+    const request: RaftMessage<Command> = { type: 'RequestVoteRequest', term: 1, lastLogIndex: 0, lastLogTerm: 0 };
+    const act = (hosted: Hosted, from: number) => deliver(RULES, hosted, request, from);
     const granted = (step: ReplicaStep) =>
       step.messages.some((o) => o.message.type === 'RequestVoteResponse' && o.message.voteGranted);
 

@@ -16,7 +16,6 @@
  */
 import { describe, expect, test } from 'vitest';
 import { utf8 } from '../src/crypto/bytes.ts';
-import { seededRng } from '../src/crypto/rng.ts';
 import { onRecoverResponse, startRecovery } from '../src/client/session.ts';
 import { VERSION_REUSE } from '../src/broken/persistence.ts';
 import { getBroken } from '../src/broken/catalog.ts';
@@ -25,18 +24,17 @@ import { MemoryHsm } from '../src/hsm/memory.ts';
 import {
   type ReplicaRules,
   type Hosted,
-  type HostIo,
   RULES,
   startHosted,
-  stepHosted,
 } from '../src/replication/host.ts';
 import { type RaftMessage, majority } from '../src/replication/raft.ts';
 import type { ReplicaStep } from '../src/replication/replica.ts';
 import { SafetyMonitor } from '../src/sim/monitor.ts';
+import { forkingHost } from './support/forking-host.ts';
 import { getAttack } from '../src/scenarios/attacks.ts';
 import { memoryFleets } from '../src/scenarios/fleets.ts';
 import { replayToken } from '../src/scenarios/suites.ts';
-import { CrashPoint, HostCrash } from '../src/sim/crash.ts';
+import { HostCrash } from '../src/sim/crash.ts';
 import {
   type Step,
   type VaultNode,
@@ -48,7 +46,7 @@ import {
 import type { Frame } from '../src/vault/protocol.ts';
 import { type Command, type VaultState, EMPTY_VAULT } from '../src/vault/records.ts';
 import { SingleReplicaVault } from '../src/vault/single.ts';
-import { MemoryHostStorage, type Version, loadSealed, saveSealed } from '../src/vault/storage.ts';
+import { type Version, loadSealed, saveSealed } from '../src/vault/storage.ts';
 import { ALICE, type VaultDriver, VaultWorld, codeOf, memoryBackend } from './support/vault-world.ts';
 
 // ------------------------------------------------------------------------------------------------
@@ -231,22 +229,9 @@ describe('a host that forks its sealed storage: two votes in one term', () => {
    * (term 1, r1), so r0 wakes up believing it voted for r2, and grants r2 again: two leaders.
    */
   function voteFork(rules: ReplicaRules) {
-    const fleet = memoryFleets('vote-fork');
-    const hsms = fleet.hsms(3);
-    const storage = new MemoryHostStorage();
-    const crash = new CrashPoint(0);
-    const rng = seededRng('vote fork');
-    const io: HostIo = {
-      hsm: crash.hsm(hsms[0]!),
-      storage: crash.storage(storage),
-      sealLabel: fleet.labels.seal,
-      rng,
-      sealRng: rng,
-    };
-    const config = { id: 0, n: 3, maxBatch: 16 };
+    const { storage, crash, io, config, deliver } = forkingHost('vote-fork', 'vote fork');
     const monitor = new SafetyMonitor(3);
-    const act = (hosted: Hosted, m: RaftMessage<Command>, from: number) =>
-      stepHosted(rules, io, hosted, (steps, s, env) => steps.handlePeerMessage(s, from, m, env), 0, fleet.config);
+    const act = (hosted: Hosted, m: RaftMessage<Command>, from: number) => deliver(rules, hosted, m, from);
     const request = (term: number): RaftMessage<Command> => ({
       type: 'RequestVoteRequest',
       term,
