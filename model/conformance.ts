@@ -43,7 +43,7 @@ export class ConformanceError extends Error {
   }
 }
 
-/** `ConsumeGuess{sessionId:s1,stale:false}`: an event as the traces print it. */
+/** `EndSession{sessionId:s1,reason:expired}`: an event as the traces print it. */
 export function describeEvent(e: { type: string }): string {
   const { type, ...rest } = e as Record<string, unknown> & { type: string };
   const keys = Object.keys(rest);

@@ -12,12 +12,11 @@ import type { SessionEvent } from './session-machine.ts';
 export const RECORD_PATH_LIMIT = 2;
 export const RECORD_PATH_SESSIONS = ['s1', 's2', 's3'];
 
-/** The record's paths: a limit-2 budget, three sessions, one stale guess, one invalid limit. */
+/** The record's paths: a limit-2 budget, three sessions, one invalid limit. */
 export const RECORD_PATH_EVENTS: RecordEvent[] = [
   { type: 'Register', guessLimit: RECORD_PATH_LIMIT },
   { type: 'Register', guessLimit: 0 },
-  ...RECORD_PATH_SESSIONS.map((sessionId) => ({ type: 'ConsumeGuess' as const, sessionId, stale: false })),
-  { type: 'ConsumeGuess', sessionId: 's1', stale: true },
+  ...RECORD_PATH_SESSIONS.map((sessionId) => ({ type: 'ConsumeGuess' as const, sessionId })),
   ...RECORD_PATH_SESSIONS.map((sessionId) => ({ type: 'Reset' as const, sessionId })),
   ...RECORD_PATH_SESSIONS.map((sessionId) => ({ type: 'EndSession' as const, sessionId, reason: 'expired' as const })),
   { type: 'Delete' },

@@ -11,9 +11,8 @@
  *   its guess stays spent); a record with no guess left and no pending session is Exhausted, its
  *   secret material erased (G4). Register replaces the record with a new budget, Delete removes it.
  *
- * `ConsumeGuess.stale` is a guess proposed for the previous registration of the credential (its
- * KE1 arrived before a re-registration committed): it is refused, and spends nothing of the new
- * budget (records.ts checks the generation).
+ * A ConsumeGuess is spent on the record as it is when it commits: one whose KE1 arrived before a
+ * re-registration committed spends a guess of the new budget (its KE2 is computed from that record).
  * @module
  */
 import { assertEvent, assign, setup, type SnapshotFrom } from 'xstate';
@@ -38,7 +37,7 @@ export type EndReason = 'abort' | 'failed' | 'expired';
 
 export type RecordEvent =
   | { readonly type: 'Register'; readonly guessLimit: number }
-  | { readonly type: 'ConsumeGuess'; readonly sessionId: string; readonly stale: boolean }
+  | { readonly type: 'ConsumeGuess'; readonly sessionId: string }
   | { readonly type: 'Reset'; readonly sessionId: string }
   | { readonly type: 'EndSession'; readonly sessionId: string; readonly reason: EndReason }
   | { readonly type: 'Delete' };
@@ -59,7 +58,6 @@ export const recordMachine = setup({
       Number.isInteger(event.guessLimit) &&
       event.guessLimit >= 1 &&
       event.guessLimit <= MAX_GUESS_LIMIT,
-    isStale: ({ event }) => event.type === 'ConsumeGuess' && event.stale,
     hasNoGuessLeft: ({ context }) => context.attemptsUsed >= context.guessLimit,
     isPending: ({ context, event }) => isPending(context, event),
     /** G4: the last pending session of a spent budget ends. */
@@ -111,7 +109,6 @@ export const recordMachine = setup({
           { actions: { type: 'refuse', params: { code: 'InvalidParameter' } } },
         ],
         ConsumeGuess: [
-          { guard: 'isStale', actions: { type: 'refuse', params: { code: 'RecordNotFound' } } },
           { guard: 'hasNoGuessLeft', actions: { type: 'refuse', params: { code: 'GuessLimitExceeded' } } },
           { guard: 'isPending', actions: { type: 'refuse', params: { code: 'UnknownSession' } } },
           { actions: 'consumeGuess' },
@@ -134,10 +131,7 @@ export const recordMachine = setup({
           { guard: 'isValidLimit', target: 'Registered', actions: 'register' },
           { actions: { type: 'refuse', params: { code: 'InvalidParameter' } } },
         ],
-        ConsumeGuess: [
-          { guard: 'isStale', actions: { type: 'refuse', params: { code: 'RecordNotFound' } } },
-          { actions: { type: 'refuse', params: { code: 'GuessLimitExceeded' } } },
-        ],
+        ConsumeGuess: { actions: { type: 'refuse', params: { code: 'GuessLimitExceeded' } } },
         Reset: { actions: { type: 'refuse', params: { code: 'UnknownSession' } } },
         EndSession: { actions: { type: 'refuse', params: { code: 'UnknownSession' } } },
         Delete: { target: 'NotRegistered', actions: 'remove' },

@@ -44,16 +44,8 @@ function toCommand(sut: RecordSut, e: RecordEvent): Command {
         transcriptHash: 'cc',
         guessLimit: e.guessLimit,
       };
-    case 'ConsumeGuess': {
-      const generation = sut.state.records[CREDENTIAL]?.generation ?? 0;
-      return {
-        type: 'ConsumeGuess',
-        credentialId: CREDENTIAL,
-        sessionId: e.sessionId,
-        generation: e.stale ? generation - 1 : generation,
-        at: 0,
-      };
-    }
+    case 'ConsumeGuess':
+      return { type: 'ConsumeGuess', credentialId: CREDENTIAL, sessionId: e.sessionId, at: 0 };
     case 'Reset':
       return { type: 'Reset', credentialId: CREDENTIAL, sessionId: e.sessionId };
     case 'EndSession':
@@ -132,9 +124,7 @@ describe('record lifecycle: model/record-machine.ts = src/vault/records.ts', () 
         },
         {
           weight: 4,
-          arbitrary: fc
-            .record({ sessionId: sessions, stale: fc.boolean() })
-            .map((e) => ({ type: 'ConsumeGuess' as const, ...e })),
+          arbitrary: sessions.map((sessionId) => ({ type: 'ConsumeGuess' as const, sessionId })),
         },
         { weight: 2, arbitrary: sessions.map((sessionId) => ({ type: 'Reset' as const, sessionId })) },
         {
@@ -177,9 +167,8 @@ describe(`simple paths (getSimplePaths; ${SIMPLE_PATHS})`, () => {
       const events: RecordEvent[] = [
         { type: 'Register', guessLimit: limit },
         { type: 'Register', guessLimit: 0 },
-        { type: 'ConsumeGuess', sessionId: 's1', stale: true },
         ...sessions.flatMap((sessionId) => [
-          { type: 'ConsumeGuess' as const, sessionId, stale: false },
+          { type: 'ConsumeGuess' as const, sessionId },
           { type: 'Reset' as const, sessionId },
           { type: 'EndSession' as const, sessionId, reason: 'failed' as const },
         ]),
@@ -219,7 +208,7 @@ describe('the checks can fail', () => {
       };
       const events: RecordEvent[] = [
         { type: 'Register', guessLimit: 2 },
-        { type: 'ConsumeGuess', sessionId: 's1', stale: false },
+        { type: 'ConsumeGuess', sessionId: 's1' },
         { type: 'EndSession', sessionId: 's1', reason: 'abort' },
       ];
       await expect(runEvents(refunding, events)).rejects.toThrow(ConformanceError);
@@ -234,7 +223,7 @@ describe('the checks can fail', () => {
         events.reduce((s, e) => transition(m, s, e)[0], initialTransition(m)[0]);
       const spend: RecordEvent[] = [
         { type: 'Register', guessLimit: 1 },
-        { type: 'ConsumeGuess', sessionId: 's1', stale: false },
+        { type: 'ConsumeGuess', sessionId: 's1' },
         { type: 'EndSession', sessionId: 's1', reason: 'failed' },
       ];
       expect(findViolations(RECORD_INVARIANTS, run(recordMachine, spend))).toEqual([]);

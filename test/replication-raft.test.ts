@@ -589,7 +589,7 @@ describe('authenticated peer messages (peer-auth.ts)', () => {
       recoveryNonce: null,
       entries: [
         { term: 2, command: null },
-        { term: 2, command: { type: 'ConsumeGuess', credentialId: 'ab', sessionId: '01', generation: 1, at: 12.5 } },
+        { term: 2, command: { type: 'ConsumeGuess', credentialId: 'ab', sessionId: '01', at: 12.5 } },
       ],
     };
     expect(open(2, sealPeerMessage(hsm, 'mac', 1, 2, append))).toEqual(append);

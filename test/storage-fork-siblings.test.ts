@@ -150,7 +150,7 @@ describe.each(VARIANTS)('sibling orphans lose a committed guess (fleet of 3, r0 
       transcriptHash: 'cc',
       guessLimit: 1,
     };
-    const guess: Command = { type: 'ConsumeGuess', credentialId: cred, sessionId: '01', generation: 1, at: 0 };
+    const guess: Command = { type: 'ConsumeGuess', credentialId: cred, sessionId: '01', at: 0 };
 
     // r1 leads term 1 over all three; the credential is registered (limit 1) and committed everywhere
     settle(

@@ -91,7 +91,6 @@ function modelKe1(m: Model, at: number): { ke2: true; tries: number; fake: boole
     type: 'ConsumeGuess',
     credentialId: CREDENTIAL,
     sessionId: session(at),
-    generation: rec.generation,
     at,
   });
   return o.ok && o.record ? { ke2: true, tries: triesRemaining(o.record), fake: false } : { ke2: false };

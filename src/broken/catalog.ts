@@ -175,6 +175,16 @@ export const BROKEN: readonly BrokenVariant[] = [
     rules: onVault(vault.staleTries),
   },
   {
+    name: 'stale-guess-refused',
+    test: 'test/scenarios.test.ts',
+    summary: 'a guess whose record was re-registered after its KE1 is refused and answered with a fake KE2',
+    // the owner holding the password is told it is wrong (INV-6), or an attacker is told tries of no budget (INV-5)
+    checker: 'no acknowledged registration lost and linearizability (src/check/lost-registration.ts, lincheck.ts)',
+    expected: ['INV-6', 'INV-5'],
+    suite: 'guess-limit',
+    rules: onVault(vault.staleGuessRefused),
+  },
+  {
     name: 'ack-before-commit',
     test: 'test/scenarios.test.ts',
     summary: 'RegisterDone is sent when the Register is proposed, before it commits',

@@ -254,3 +254,29 @@ export function resetKeepsPending(v: VaultSteps): VaultSteps {
     },
   };
 }
+
+/**
+ * stale-guess-refused: the rule until 2026-12. A ConsumeGuess whose record was re-registered after
+ * its KE1 arrived is refused as if there were no record, and answered with a fake KE2: a client
+ * holding the new password is told it is wrong, with tries from no budget (INV-5, spec ch. 5 §5.8).
+ */
+export function staleGuessRefused(v: VaultSteps): VaultSteps {
+  const foundAtKe1 = new Map<Hex, number>(); // session -> the generation its KE1 found
+  return {
+    ...v,
+    handleFrame(node, frame, env) {
+      const s = v.handleFrame(node, frame, env);
+      for (const c of s.proposals)
+        if (c.type === 'ConsumeGuess') foundAtKe1.set(c.sessionId, node.vault.records[c.credentialId]?.generation ?? 0);
+      return s;
+    },
+    onCommitted(node, cmd, env) {
+      const found = cmd.type === 'ConsumeGuess' ? foundAtKe1.get(cmd.sessionId) : undefined;
+      const r = node.vault.records[cmd.credentialId];
+      if (found === undefined || r === undefined || r.generation === found) return v.onCommitted(node, cmd, env);
+      const others = Object.fromEntries(Object.entries(node.vault.records).filter(([id]) => id !== cmd.credentialId));
+      const s = v.onCommitted({ ...node, vault: { records: others } }, cmd, env);
+      return { ...s, node: { ...s.node, vault: node.vault } };
+    },
+  };
+}

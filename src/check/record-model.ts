@@ -60,7 +60,7 @@ const session = (op: RecordStep) => `s${op.id}`;
 /** A recovery's KE1 spends a guess; `keep`: its session stays pending (its KE3 may still reset). */
 function consumeGuess(s: CredentialState, op: RecordStep, keep: boolean): CredentialState | null {
   const sessionId = session(op);
-  const spent = apply(s, command('ConsumeGuess', { sessionId, generation: s.record.generation, at: 0 }));
+  const spent = apply(s, command('ConsumeGuess', { sessionId, at: 0 }));
   return spent === null || keep ? spent : apply(spent, command('EndSession', { sessionId, reason: 'failed' }));
 }
 

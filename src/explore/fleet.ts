@@ -327,14 +327,12 @@ export class FleetSystem implements Explorable<FleetState> {
           out.push(...this.#step({ ...s, duplicates: s.duplicates + 1 }, i, `Deliver and keep(${what})`, deliver, NOW));
       }
       if (up.state.serving && raft.durable.log.length < b.maxLog) {
-        const generation = up.state.node.vault.records[CREDENTIAL]?.generation ?? 0;
         s.sessions.forEach((x, k) => {
           if (x.status === 'idle') {
             const cmd: Command = {
               type: 'ConsumeGuess',
               credentialId: CREDENTIAL,
               sessionId: sid(k),
-              generation,
               at: NOW,
             };
             act(`Ke1(s${k}>r${i})`, (steps, st, env) => steps.proposeCommand(st, cmd, env), NOW, {

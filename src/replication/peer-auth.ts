@@ -169,14 +169,13 @@ export function readVaultCommand(x: unknown, path: string): Command {
       };
     }
     case 'ConsumeGuess': {
-      const o = readObject(x, path, ['type', 'credentialId', 'sessionId', 'generation', 'at']);
+      const o = readObject(x, path, ['type', 'credentialId', 'sessionId', 'at']);
       if (typeof o.at !== 'number' || !Number.isFinite(o.at) || o.at < 0)
         throw malformed(`${path}.at`, 'expected a non-negative time in ms');
       return {
         type,
         credentialId: hex(o, 'credentialId'),
         sessionId: hex(o, 'sessionId'),
-        generation: readInt(o.generation, `${path}.generation`, 0),
         at: o.at,
       };
     }

@@ -214,12 +214,18 @@ const credentialArb = fc.record({
     fc.record({ count: fc.integer({ min: 1, max: 3 }), delayMs: fc.integer({ min: 0, max: 500 }) }),
     75,
   ),
+  /** The owner registers again, 1-3 times (a new K each, the same password), while the others run. */
+  reregistrations: option(
+    fc.record({ count: fc.integer({ min: 1, max: 3 }), delayMs: fc.integer({ min: 0, max: 300 }) }),
+    50,
+  ),
 });
 
 /**
  * Several credentials, each registered by its owner and guessed at concurrently by attackers
  * (wrong passwords, probes, forged KE3s) beyond its limit, while the owner recovers with the right
- * password (three credentials in four): a successful recovery, two commits, racing the guesses.
+ * password (three credentials in four): a successful recovery, two commits, racing the guesses; and
+ * maybe registers again meanwhile (a new K), racing them too (spec ch. 5 §5.8).
  */
 export const guessLimitClientsArb: fc.Arbitrary<ClientScript[]> = fc
   .array(credentialArb, { minLength: 1, maxLength: 3, size: 'max' })
@@ -248,6 +254,14 @@ export const guessLimitClientsArb: fc.Arbitrary<ClientScript[]> = fc
           (): ClientOp => ({ kind: 'recover', password: `pw-${i}` }),
         );
         scripts.push({ name: `owner-${i}.recovery`, credential, startAt: c.startAt + 400 + c.recoveries.delayMs, ops });
+      }
+      if (c.reregistrations) {
+        const ops = Array.from(
+          { length: c.reregistrations.count },
+          (_, k): ClientOp => ({ kind: 'register', password: `pw-${i}`, key: `K-${i}.${k + 2}`, limit: c.limit }),
+        );
+        const startAt = c.startAt + 400 + c.reregistrations.delayMs;
+        scripts.push({ name: `owner-${i}.again`, credential, startAt, ops });
       }
       return scripts;
     }),

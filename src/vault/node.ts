@@ -384,10 +384,11 @@ export function handleRecoverStart(
   env: VaultEnv,
 ): Step {
   const credentialId = toHex(m.credentialId);
-  const generation = node.vault.records[credentialId]?.generation ?? 0;
   // Unknown credentials propose too (and are refused at apply time): the fake KE2 then leaves
-  // after the same commit delay as a real one.
-  const cmd: Command = { type: 'ConsumeGuess', credentialId, sessionId, generation, at: env.now };
+  // after the same commit delay as a real one. The guess is spent on the record as it is when the
+  // ConsumeGuess commits (a re-registration committed in between included): a KE1 depends on no
+  // record, and its KE2 is computed from that one (spec ch. 5, "A recovery that races a registration").
+  const cmd: Command = { type: 'ConsumeGuess', credentialId, sessionId, at: env.now };
   // the channel keeps the KE1 as decoded (strictly, before this proposal): its KE2 is computed from it
   return propose(node, id, ch, { type: 'ConsumingGuess', credentialId, sessionId, ke1: m.message }, cmd);
 }

@@ -72,7 +72,6 @@ export type Command =
       readonly type: 'ConsumeGuess';
       readonly credentialId: Hex;
       readonly sessionId: Hex;
-      readonly generation: number;
       readonly at: number;
     }
   | { readonly type: 'Reset'; readonly credentialId: Hex; readonly sessionId: Hex }
@@ -154,7 +153,7 @@ export function applyCommand(state: VaultState, cmd: Command): { state: VaultSta
       });
     }
     case 'ConsumeGuess': {
-      if (!r || r.generation !== cmd.generation) return refuse('RecordNotFound');
+      if (!r) return refuse('RecordNotFound');
       if (r.status === 'Exhausted' || r.attemptsUsed >= r.guessLimit) return refuse('GuessLimitExceeded');
       if (cmd.sessionId in r.pending) return refuse('UnknownSession'); // a session consumes exactly one guess
       return done({ ...r, attemptsUsed: r.attemptsUsed + 1, pending: { ...r.pending, [cmd.sessionId]: cmd.at } });

@@ -35,11 +35,10 @@ const register = (limit: number, tag = '01'): Command => ({
   transcriptHash: tag.repeat(32),
   guessLimit: limit,
 });
-const consume = (s: number, generation = 1, at = 1000 * s): Command => ({
+const consume = (s: number, at = 1000 * s): Command => ({
   type: 'ConsumeGuess',
   credentialId: ID,
   sessionId: `5e${String(s).padStart(2, '0')}`,
-  generation,
   at,
 });
 const end = (s: number, reason: 'abort' | 'failed' | 'expired' = 'failed'): Command => ({
@@ -85,14 +84,15 @@ const SCENARIOS: readonly { name: string; description: string; commands: readonl
   {
     name: 're-registration',
     description:
-      're-registration replaces the record with a new budget; a session of the old generation cannot consume or reset',
-    commands: [register(10), consume(1), register(5, '02'), reset(1), consume(2, 1), consume(3, 2)],
+      're-registration replaces the record with a new budget; a session of the old generation cannot reset; ' +
+      'a guess committed after it is spent on the new budget (a KE1 depends on no record)',
+    commands: [register(10), consume(1), register(5, '02'), reset(1), consume(2), consume(3)],
   },
   {
     name: 'refusals',
     description: 'commands that must be refused and change nothing',
     commands: [
-      consume(1, 0),
+      consume(1),
       { type: 'Delete', credentialId: OTHER },
       register(0),
       register(256),
@@ -106,7 +106,7 @@ const SCENARIOS: readonly { name: string; description: string; commands: readonl
   {
     name: 'delete',
     description: 'a deleted record is gone; a later KE1 meets an unknown credential',
-    commands: [register(10), { type: 'Delete', credentialId: ID }, consume(1, 1)],
+    commands: [register(10), { type: 'Delete', credentialId: ID }, consume(1)],
   },
 ];
 

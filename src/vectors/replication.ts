@@ -209,7 +209,6 @@ const consume = (credentialId: string, session: string, at: number): Command => 
   type: 'ConsumeGuess',
   credentialId,
   sessionId: session,
-  generation: 1,
   at,
 });
 

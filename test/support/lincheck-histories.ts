@@ -211,7 +211,7 @@ function recordsHistory(
       const session = (reason: 'abort' | 'failed' | 'expired'): Command => {
         return { type: 'EndSession', credentialId: 'alice', sessionId, reason };
       };
-      const consumed = commit({ type: 'ConsumeGuess', credentialId: 'alice', sessionId, generation: 1, at: 0 });
+      const consumed = commit({ type: 'ConsumeGuess', credentialId: 'alice', sessionId, at: 0 });
       yield;
       if (!consumed.ok) {
         h.complete(id, 'ok', t++, { kind: 'Locked' });
