@@ -47,7 +47,13 @@ function toCommand(sut: RecordSut, e: RecordEvent): Command {
     case 'ConsumeGuess':
       return { type: 'ConsumeGuess', credentialId: CREDENTIAL, sessionId: e.sessionId, at: 0 };
     case 'Reset':
-      return { type: 'Reset', credentialId: CREDENTIAL, sessionId: e.sessionId };
+      // the registration the session's KE2 came from: the current one (a model session never outlives it)
+      return {
+        type: 'Reset',
+        credentialId: CREDENTIAL,
+        sessionId: e.sessionId,
+        registration: sut.state.records[CREDENTIAL]?.transcriptHash ?? '',
+      };
     case 'EndSession':
       return { type: 'EndSession', credentialId: CREDENTIAL, sessionId: e.sessionId, reason: e.reason };
     case 'Delete':

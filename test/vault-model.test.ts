@@ -101,7 +101,9 @@ function endSession(m: Model, at: number, reason: 'abort' | 'failed' | 'expired'
 }
 
 function reset(m: Model, at: number): void {
-  commit(m, { type: 'Reset', credentialId: CREDENTIAL, sessionId: session(at) });
+  // the registration its KE2 came from: the current one (a re-registration ends every pending session)
+  const registration = recordOf(m)?.transcriptHash ?? '';
+  commit(m, { type: 'Reset', credentialId: CREDENTIAL, sessionId: session(at), registration });
 }
 
 const isPending = (m: Model, at: number) => session(at) in (recordOf(m)?.pending ?? {});

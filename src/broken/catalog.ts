@@ -185,6 +185,14 @@ export const BROKEN: readonly BrokenVariant[] = [
     rules: onVault(vault.staleGuessRefused),
   },
   {
+    name: 'reset-any-registration',
+    test: 'test/session-registration.test.ts',
+    summary: 'a Reset of a session pending again on a newer registration is applied (its KE3 proved an old password)',
+    checker: 'a session belongs to one registration (G3, G5), an explicit trace',
+    expected: ['INV-2'],
+    rules: onVault(vault.resetAnyRegistration),
+  },
+  {
     name: 'ack-before-commit',
     test: 'test/scenarios.test.ts',
     summary: 'RegisterDone is sent when the Register is proposed, before it commits',

@@ -78,10 +78,15 @@ export function releaseWithoutKe3(v: VaultSteps): VaultSteps {
         type: 'Resetting',
         credentialId: before.credentialId,
         sessionId: before.sessionId,
-        sessionKey: before.login.sessionKey,
+        sessionKey: before.login.state.sessionKey,
       };
       const channels = new Map(s.node.channels).set(frame.channel, { ...ch, op });
-      const reset: Command = { type: 'Reset', credentialId: before.credentialId, sessionId: before.sessionId };
+      const reset: Command = {
+        type: 'Reset',
+        credentialId: before.credentialId,
+        sessionId: before.sessionId,
+        registration: before.login.registration,
+      };
       return { ...s, node: { ...s.node, channels }, proposals: [reset] };
     },
   };
@@ -277,6 +282,23 @@ export function staleGuessRefused(v: VaultSteps): VaultSteps {
       const others = Object.fromEntries(Object.entries(node.vault.records).filter(([id]) => id !== cmd.credentialId));
       const s = v.onCommitted({ ...node, vault: { records: others } }, cmd, env);
       return { ...s, node: { ...s.node, vault: node.vault } };
+    },
+  };
+}
+
+/**
+ * reset-any-registration: the rule until 2026-12. A Reset checks only that its session is pending,
+ * not that it is pending on the registration whose password its KE3 proved: a Handshake1 replayed
+ * once the replay cache forgot it re-pends an old session on a new registration, and the old KE3
+ * resets the new budget (G3, G5; spec ch. 5 §5.6).
+ */
+export function resetAnyRegistration(v: VaultSteps): VaultSteps {
+  return {
+    ...v,
+    onCommitted(node, cmd, env) {
+      const r = node.vault.records[cmd.credentialId];
+      if (cmd.type !== 'Reset' || r === undefined) return v.onCommitted(node, cmd, env);
+      return v.onCommitted(node, { ...cmd, registration: r.transcriptHash }, env);
     },
   };
 }

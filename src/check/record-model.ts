@@ -70,7 +70,8 @@ const triesLeft = (s: CredentialState) => s.record.guessLimit - s.record.attempt
 function resetStep(s: RecordModelState, op: RecordStep): RecordModelState[] {
   if (s === null) return [];
   const released = op.completion === 'info' || (op.output?.kind === 'Recovered' && op.output.key === s.key);
-  const next = released ? apply(s, command('Reset', { sessionId: session(op) })) : null;
+  const reset = command('Reset', { sessionId: session(op), registration: s.record.transcriptHash });
+  const next = released ? apply(s, reset) : null;
   return next ? [next] : [];
 }
 

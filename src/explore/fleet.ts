@@ -343,7 +343,7 @@ export class FleetSystem implements Explorable<FleetState> {
           if (x.status === 'answered' && x.holder === i) {
             const cmd: Command =
               x.password === 'right'
-                ? { type: 'Reset', credentialId: CREDENTIAL, sessionId: sid(k) }
+                ? { type: 'Reset', credentialId: CREDENTIAL, sessionId: sid(k), registration: '03' }
                 : { type: 'EndSession', credentialId: CREDENTIAL, sessionId: sid(k), reason: 'abort' };
             const status = x.password === 'right' ? 'ke3' : 'over';
             act(

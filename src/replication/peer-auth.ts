@@ -180,8 +180,13 @@ export function readVaultCommand(x: unknown, path: string): Command {
       };
     }
     case 'Reset': {
-      const o = readObject(x, path, ['type', 'credentialId', 'sessionId']);
-      return { type, credentialId: hex(o, 'credentialId'), sessionId: hex(o, 'sessionId') };
+      const o = readObject(x, path, ['type', 'credentialId', 'sessionId', 'registration']);
+      return {
+        type,
+        credentialId: hex(o, 'credentialId'),
+        sessionId: hex(o, 'sessionId'),
+        registration: hex(o, 'registration'),
+      };
     }
     case 'EndSession': {
       const o = readObject(x, path, ['type', 'credentialId', 'sessionId', 'reason']);

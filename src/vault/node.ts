@@ -118,7 +118,8 @@ export type ChannelOp =
       readonly type: 'AwaitKE3';
       readonly credentialId: Hex;
       readonly sessionId: Hex;
-      readonly login: ServerLoginState | null;
+      /** The login state of a real KE2 and the registration it was computed from (null: a fake KE2). */
+      readonly login: { readonly state: ServerLoginState; readonly registration: Hex } | null;
       readonly triesRemaining: number;
     }
   | { readonly type: 'Resetting'; readonly credentialId: Hex; readonly sessionId: Hex; readonly sessionKey: Bytes }
@@ -406,7 +407,7 @@ export function handleRecoverFinish(
   let verified = false;
   if (op.login !== null) {
     try {
-      sessionKey = serverFinishLogin(op.login, m.message);
+      sessionKey = serverFinishLogin(op.login.state, m.message);
       verified = true;
     } catch (e) {
       if (!(e instanceof VaultError)) throw e;
@@ -430,7 +431,9 @@ export function handleRecoverFinish(
       cmd,
     );
   }
-  const cmd: Command = { type: 'Reset', credentialId: op.credentialId, sessionId: op.sessionId };
+  if (op.login === null) return unchanged(node); // unreachable: only a real login state gives a session key
+  const { registration } = op.login;
+  const cmd: Command = { type: 'Reset', credentialId: op.credentialId, sessionId: op.sessionId, registration };
   const step = propose(
     node,
     id,
@@ -583,7 +586,7 @@ function completeRecoverStart(
       type: 'AwaitKE3',
       credentialId,
       sessionId: ch.op.sessionId,
-      login: state,
+      login: { state, registration: outcome.record.transcriptHash },
       triesRemaining: tries,
     };
     return reply(node, id, ch, { type: 'RecoverResponse', triesRemaining: tries, ke2: encodeKE2(ke2) }, op, env);

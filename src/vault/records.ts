@@ -74,7 +74,13 @@ export type Command =
       readonly sessionId: Hex;
       readonly at: number;
     }
-  | { readonly type: 'Reset'; readonly credentialId: Hex; readonly sessionId: Hex }
+  | {
+      readonly type: 'Reset';
+      readonly credentialId: Hex;
+      readonly sessionId: Hex;
+      /** The `transcriptHash` of the registration its KE2 was computed from (whose password its KE3 proved). */
+      readonly registration: Hex;
+    }
   | {
       readonly type: 'EndSession';
       readonly credentialId: Hex;
@@ -159,7 +165,9 @@ export function applyCommand(state: VaultState, cmd: Command): { state: VaultSta
       return done({ ...r, attemptsUsed: r.attemptsUsed + 1, pending: { ...r.pending, [cmd.sessionId]: cmd.at } });
     }
     case 'Reset': {
-      if (!r || !(cmd.sessionId in r.pending)) return refuse('UnknownSession');
+      // a session id can be pending again on a later registration (a Handshake1 replayed once the
+      // replay cache forgot it): a KE3 resets only the registration whose password it proved
+      if (!r || !(cmd.sessionId in r.pending) || r.transcriptHash !== cmd.registration) return refuse('UnknownSession');
       return done({ ...r, attemptsUsed: 0, pending: {} });
     }
     case 'EndSession': {

@@ -47,10 +47,12 @@ const end = (s: number, reason: 'abort' | 'failed' | 'expired' = 'failed'): Comm
   sessionId: `5e${String(s).padStart(2, '0')}`,
   reason,
 });
-const reset = (s: number): Command => ({
+/** `tag`: the registration the session's KE2 was computed from (its `transcriptHash` is `tag` x 32). */
+const reset = (s: number, tag = '01'): Command => ({
   type: 'Reset',
   credentialId: ID,
   sessionId: `5e${String(s).padStart(2, '0')}`,
+  registration: tag.repeat(32),
 });
 
 const SCENARIOS: readonly { name: string; description: string; commands: readonly Command[] }[] = [
@@ -84,9 +86,19 @@ const SCENARIOS: readonly { name: string; description: string; commands: readonl
   {
     name: 're-registration',
     description:
-      're-registration replaces the record with a new budget; a session of the old generation cannot reset; ' +
-      'a guess committed after it is spent on the new budget (a KE1 depends on no record)',
-    commands: [register(10), consume(1), register(5, '02'), reset(1), consume(2), consume(3)],
+      're-registration replaces the record with a new budget; a session of the old registration cannot reset; ' +
+      'a guess committed after it is spent on the new budget (a KE1 depends on no record); a session id pending ' +
+      'again on the new registration (a replayed Handshake1) is reset only by a KE3 of the new one',
+    commands: [
+      register(10),
+      consume(1),
+      register(5, '02'),
+      reset(1),
+      consume(2),
+      consume(1),
+      reset(1),
+      reset(1, '02'),
+    ],
   },
   {
     name: 'refusals',

@@ -230,7 +230,8 @@ function recordsHistory(
         h.opened(id, t++, tries);
         yield;
         if (a === 'late') commit(session('expired'));
-        const reset = commit({ type: 'Reset', credentialId: 'alice', sessionId });
+        const registration = consumed.record!.transcriptHash;
+        const reset = commit({ type: 'Reset', credentialId: 'alice', sessionId, registration });
         yield;
         // a refused KE3 (the session ended) is no verdict the client can name: `info`
         h.complete(id, reset.ok ? 'ok' : 'info', t++, reset.ok ? { kind: 'Recovered', key: 'K' } : undefined);
