@@ -261,7 +261,7 @@ describe('guess budget (INV-1: G5) and release after a verified KE3 (INV-2: G3)'
   const ev = (events: Spec[]): VaultEvent[] => events.map((e, at) => ({ ...e, at }) as VaultEvent);
   test('limit KE2s between successes pass; one more is a G5 violation', () => {
     const base: Spec[] = [
-      { type: 'Registered', credential: 'c', limit: 2 },
+      { type: 'Registered', credential: 'c', registration: 'R1', limit: 2 },
       ...[1, 2].map((i) => ({ type: 'Ke2Sent' as const, credential: 'c', session: `s${i}` })),
     ];
     expect(checkBudget(ev(base))).toEqual([]);
@@ -270,10 +270,10 @@ describe('guess budget (INV-1: G5) and release after a verified KE3 (INV-2: G3)'
   });
   test('a success resets the budget; a duplicate KE2 frame is not a second guess', () => {
     const events = ev([
-      { type: 'Registered', credential: 'c', limit: 1 },
+      { type: 'Registered', credential: 'c', registration: 'R1', limit: 1 },
       { type: 'Ke2Sent', credential: 'c', session: 's1' },
       { type: 'Ke2Sent', credential: 'c', session: 's1' },
-      { type: 'Ke3Verified', credential: 'c', session: 's1' },
+      { type: 'Ke3Verified', credential: 'c', session: 's1', registration: 'R1' },
       { type: 'Reset', credential: 'c', session: 's1' },
       { type: 'Released', credential: 'c', session: 's1' },
       { type: 'Ke2Sent', credential: 'c', session: 's2' },
@@ -282,9 +282,9 @@ describe('guess budget (INV-1: G5) and release after a verified KE3 (INV-2: G3)'
   });
   test('a Reset without a Released (K lost on the way) still restarts the budget; a Released alone does not', () => {
     const base: Spec[] = [
-      { type: 'Registered', credential: 'c', limit: 1 },
+      { type: 'Registered', credential: 'c', registration: 'R1', limit: 1 },
       { type: 'Ke2Sent', credential: 'c', session: 's1' },
-      { type: 'Ke3Verified', credential: 'c', session: 's1' },
+      { type: 'Ke3Verified', credential: 'c', session: 's1', registration: 'R1' },
     ];
     expect(
       checkBudget(
@@ -307,10 +307,10 @@ describe('guess budget (INV-1: G5) and release after a verified KE3 (INV-2: G3)'
   });
   test('a reset or K released without a verified KE3 of that session is a G3 violation', () => {
     const base: Spec[] = [
-      { type: 'Registered', credential: 'c', limit: 3 },
+      { type: 'Registered', credential: 'c', registration: 'R1', limit: 3 },
       { type: 'Ke2Sent', credential: 'c', session: 's1' },
       { type: 'Ke2Sent', credential: 'c', session: 's2' },
-      { type: 'Ke3Verified', credential: 'c', session: 's2' },
+      { type: 'Ke3Verified', credential: 'c', session: 's2', registration: 'R1' },
     ];
     expect(checkBudget(ev([...base, { type: 'Reset', credential: 'c', session: 's1' }])).map((v) => v.rule)).toEqual([
       'G3',
@@ -318,6 +318,41 @@ describe('guess budget (INV-1: G5) and release after a verified KE3 (INV-2: G3)'
     expect(checkBudget(ev([...base, { type: 'Released', credential: 'c', session: 's1' }])).map((v) => v.rule)).toEqual(
       ['G3'],
     );
+  });
+});
+
+describe('a KE3 is evidence for the registration it proved (G3 across registrations)', () => {
+  type Spec = VaultEvent extends infer E ? (E extends VaultEvent ? Omit<E, 'at'> : never) : never;
+  const ev = (events: Spec[]): VaultEvent[] => events.map((e, at) => ({ ...e, at }) as VaultEvent);
+  // session s0 opened under R1; R2 registered; s0 pending again on R2 (a replayed Handshake1, spec
+  // 5.6); a KE3 verified for s0: of R1 (the old channel's) or of R2; then a Reset and K released
+  const replayed = (proved: string): VaultEvent[] =>
+    ev([
+      { type: 'Registered', credential: 'c', registration: 'R1', limit: 10 },
+      { type: 'Ke2Sent', credential: 'c', session: 's0' },
+      { type: 'Registered', credential: 'c', registration: 'R2', limit: 10 },
+      ...[1, 2, 3, 4, 5].map((i) => ({ type: 'Ke2Sent' as const, credential: 'c', session: `s${i}` })),
+      { type: 'Ke2Sent', credential: 'c', session: 's0' },
+      { type: 'Ke3Verified', credential: 'c', session: 's0', registration: proved },
+      { type: 'Reset', credential: 'c', session: 's0' },
+      { type: 'Released', credential: 'c', session: 's0' },
+    ]);
+  test("an old registration's KE3 is no evidence for a reset of the new one; the new one's is", () => {
+    expect(checkBudget(replayed('R1')).map((v) => [v.rule, v.message])).toEqual([
+      ['G3', 'the attempts were reset by session s0 without a verified KE3'],
+      ['G3', 'K released in session s0 without a verified KE3'],
+    ]);
+    expect(checkBudget(replayed('R2'))).toEqual([]);
+  });
+  test('a session id pending again on a new registration is a new guess there (its KE2 counted)', () => {
+    const events = ev([
+      { type: 'Registered', credential: 'c', registration: 'R1', limit: 1 },
+      { type: 'Ke2Sent', credential: 'c', session: 's0' },
+      { type: 'Registered', credential: 'c', registration: 'R2', limit: 1 },
+      { type: 'Ke2Sent', credential: 'c', session: 's1' },
+      { type: 'Ke2Sent', credential: 'c', session: 's0' },
+    ]);
+    expect(checkBudget(events).map((v) => v.rule)).toEqual(['G5']);
   });
 });
 

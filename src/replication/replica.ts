@@ -59,7 +59,14 @@ export interface ReplicaState {
 export type GhostEvent =
   /** An entry applied here; `ok`: the record rules accepted its command (a no-op is accepted). */
   | { readonly type: 'Applied'; readonly index: number; readonly entry: Entry<Command>; readonly ok: boolean }
-  | { readonly type: 'Registered'; readonly credential: Hex; readonly limit: number; readonly index: number }
+  | {
+      readonly type: 'Registered';
+      readonly credential: Hex;
+      /** The registration's `transcriptHash`: what a KE3 proves the password of. */
+      readonly registration: Hex;
+      readonly limit: number;
+      readonly index: number;
+    }
   | {
       readonly type: 'Ke2Sent';
       readonly credential: Hex;
@@ -68,7 +75,8 @@ export type GhostEvent =
       readonly term: number;
     }
   /** The vault checked the session's KE3 MAC and it was right (node.ts `Step.verified`). */
-  | { readonly type: 'Ke3Verified'; readonly credential: Hex; readonly session: Hex }
+  /** `registration`: the one its KE2 was computed from, whose password the KE3 proved. */
+  | { readonly type: 'Ke3Verified'; readonly credential: Hex; readonly session: Hex; readonly registration: Hex }
   /** A Reset entry took effect here (attempts back to 0); `released`: K left on the session's channel. */
   | {
       readonly type: 'Reset';
@@ -151,7 +159,13 @@ function applyCommitted(
       node = r.node;
       out.frames.push(...r.frames);
       if (cmd.type === 'Register' && r.outcome.ok)
-        out.ghost.push({ type: 'Registered', credential: cmd.credentialId, limit: cmd.guessLimit, index });
+        out.ghost.push({
+          type: 'Registered',
+          credential: cmd.credentialId,
+          registration: cmd.transcriptHash,
+          limit: cmd.guessLimit,
+          index,
+        });
       if (cmd.type === 'ConsumeGuess' && r.outcome.ok && r.frames.length > 0) {
         out.ghost.push({
           type: 'Ke2Sent',
@@ -221,7 +235,12 @@ export function handleClientFrame(s: ReplicaState, frame: Frame, env: ReplicaEnv
   const step = env.vault.handleFrame(s.node, frame, env);
   out.frames.push(...step.frames);
   if (step.verified)
-    out.ghost.push({ type: 'Ke3Verified', credential: step.verified.credentialId, session: step.verified.sessionId });
+    out.ghost.push({
+      type: 'Ke3Verified',
+      credential: step.verified.credentialId,
+      session: step.verified.sessionId,
+      registration: step.verified.registration,
+    });
   let next: ReplicaState = { ...s, node: step.node };
   if (step.proposals.length === 0) return done(next, out);
   return done(propose(next, step.proposals, env, out), out);

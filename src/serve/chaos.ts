@@ -233,13 +233,25 @@ export function readGhostEvents(dir: string, n: number): VaultEvent[] {
       case 'Registered':
         if (seenRegistered.has(g.index)) break;
         seenRegistered.add(g.index);
-        events.push({ type: 'Registered', credential: g.credential, limit: g.limit, at: g.at });
+        events.push({
+          type: 'Registered',
+          credential: g.credential,
+          registration: g.registration,
+          limit: g.limit,
+          at: g.at,
+        });
         break;
       case 'Ke2Sent':
         events.push({ type: 'Ke2Sent', credential: g.credential, session: g.session, at: g.at });
         break;
       case 'Ke3Verified':
-        events.push({ type: 'Ke3Verified', credential: g.credential, session: g.session, at: g.at });
+        events.push({
+          type: 'Ke3Verified',
+          credential: g.credential,
+          session: g.session,
+          registration: g.registration,
+          at: g.at,
+        });
         break;
       case 'Reset':
         if (!seenReset.has(g.index)) {

@@ -51,7 +51,13 @@ export class Ghosts {
       case 'Registered':
         if (this.#registered.has(g.index)) return; // one registration, applied on every replica
         this.#registered.add(g.index);
-        this.events.push({ type: 'Registered', credential: g.credential, limit: g.limit, at: c.tick() });
+        this.events.push({
+          type: 'Registered',
+          credential: g.credential,
+          registration: g.registration,
+          limit: g.limit,
+          at: c.tick(),
+        });
         return;
       case 'Ke2Sent': {
         const sealedLogs = c.hosts.map((x) => x.storage.current.log as readonly Entry<Command>[]);
@@ -68,7 +74,13 @@ export class Ghosts {
         return;
       }
       case 'Ke3Verified':
-        this.events.push({ type: 'Ke3Verified', credential: g.credential, session: g.session, at: c.tick() });
+        this.events.push({
+          type: 'Ke3Verified',
+          credential: g.credential,
+          session: g.session,
+          registration: g.registration,
+          at: c.tick(),
+        });
         return;
       case 'Reset':
         // The budget restarts when the Reset first takes effect, whether or not K reached the

@@ -156,7 +156,7 @@ export interface Step {
   readonly frames: readonly Frame[];
   readonly proposals: readonly Command[];
   /** Proof-only: the session whose KE3 MAC this step verified (the G3 checker's evidence, spec ch. 12). */
-  readonly verified?: { readonly credentialId: Hex; readonly sessionId: Hex };
+  readonly verified?: { readonly credentialId: Hex; readonly sessionId: Hex; readonly registration: Hex };
 }
 
 const unchanged = (node: VaultNode, frames: Frame[] = []): Step => ({ node, frames, proposals: [] });
@@ -441,7 +441,8 @@ export function handleRecoverFinish(
     { type: 'Resetting', credentialId: op.credentialId, sessionId: op.sessionId, sessionKey },
     cmd,
   );
-  return verified ? { ...step, verified: { credentialId: op.credentialId, sessionId: op.sessionId } } : step;
+  if (!verified) return step;
+  return { ...step, verified: { credentialId: op.credentialId, sessionId: op.sessionId, registration } };
 }
 
 export function handleRecoverAbort(node: VaultNode, id: string, ch: Channel, env: VaultEnv): Step {
