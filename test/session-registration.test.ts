@@ -10,6 +10,7 @@
  *
  * The rule before the fix (a Reset checked only that its session was pending) is the broken variant
  * `reset-any-registration`: the attack resets the new budget and gets P2's sealed payload there.
+ * Also: two registrations of one id at once, each channel answered by its own commit (§5.8).
  */
 import { describe, expect, test } from 'vitest';
 import { type Bytes, toHex, utf8 } from '../src/crypto/bytes.ts';
@@ -52,6 +53,12 @@ function world(steps: VaultSteps) {
       const s = steps.handleFrame(node, f, w.env());
       node = s.node;
       held.push(...s.proposals);
+      return s.frames;
+    },
+    /** Commits the oldest proposal held back. */
+    commitOne(): readonly Frame[] {
+      const s = steps.onCommitted(node, held.shift()!, w.env());
+      node = s.node;
       return s.frames;
     },
     commitAll(): Frame[] {
@@ -142,4 +149,25 @@ describe('a session belongs to one registration', () => {
       answer: 'Released',
     });
   });
+});
+
+test("two registrations of one id on two channels: a commit answers its own channel, not the other's", () => {
+  // found by the same review: the channel waiting for a Register was looked up by credential only, so
+  // A's commit told B "RegisterDone" while B's entry, not yet committed, could still be dropped
+  const w = world(VAULT_STEPS);
+  const a = startRegistration(w.ctx, ALICE, utf8('PA'), new Uint8Array(32).fill(0xa), 10, w.rng);
+  const b = startRegistration(w.ctx, ALICE, utf8('PB'), new Uint8Array(32).fill(0xb), 10, w.rng);
+  const [hb] = w.deliver(b.frame); // B's handshake first: its channel is found first
+  const [ha] = w.deliver(a.frame);
+  const fa = onRegisterResponse(w.ctx, a.session, ha!, w.rng);
+  const fb = onRegisterResponse(w.ctx, b.session, hb!, w.rng);
+  if (!('frame' in fa) || !('frame' in fb)) throw new Error('registration refused');
+  w.deliver(fa.frame); // A's Register proposed first
+  w.deliver(fb.frame);
+  const answered = w.commitOne(); // only A's commits
+  expect(answered.map((f) => f.channel)).toEqual([a.session.channel]);
+  expect(onRegisterDone(w.ctx, a.session, answered[0]!).ok).toBe(true);
+  const last = w.commitOne(); // then B's: B is answered only now
+  expect(last.map((f) => f.channel)).toEqual([b.session.channel]);
+  expect(onRegisterDone(w.ctx, b.session, last[0]!).ok).toBe(true);
 });

@@ -112,7 +112,8 @@ export type ChannelOp =
       readonly oprfSalt: Bytes;
       readonly transcript: Bytes;
     }
-  | { readonly type: 'Registering'; readonly credentialId: Hex }
+  /** `transcriptHash`: its Register's, which only that registration has (another channel may register the id too). */
+  | { readonly type: 'Registering'; readonly credentialId: Hex; readonly transcriptHash: Hex }
   | { readonly type: 'ConsumingGuess'; readonly credentialId: Hex; readonly sessionId: Hex; readonly ke1: KE1 }
   | {
       readonly type: 'AwaitKE3';
@@ -370,7 +371,8 @@ export function handleRegisterFinish(
     oprfSalt: toHex(ch.op.oprfSalt),
     guessLimit: m.guessLimit,
   };
-  return propose(node, id, ch, { type: 'Registering', credentialId: ch.op.credentialId }, cmd);
+  const op: ChannelOp = { type: 'Registering', credentialId: ch.op.credentialId, transcriptHash: cmd.transcriptHash };
+  return propose(node, id, ch, op, cmd);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -517,7 +519,8 @@ export function onCommitted(node0: VaultNode, cmd: Command, env: VaultEnv): Step
   const done = (s: Step) => ({ ...s, outcome });
   switch (cmd.type) {
     case 'Register': {
-      const w = findWaiting(node, (op) => op.type === 'Registering' && op.credentialId === cmd.credentialId);
+      // the channel of this registration, not another one of the same id still waiting for its commit
+      const w = findWaiting(node, (op) => op.type === 'Registering' && op.transcriptHash === cmd.transcriptHash);
       if (!w) return done(unchanged(node));
       return done(
         reply(node, w[0], w[1], outcome.ok ? { type: 'RegisterDone' } : errorResponse(outcome.code), null, env),
