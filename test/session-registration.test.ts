@@ -18,6 +18,7 @@ import { seededRng } from '../src/crypto/rng.ts';
 import {
   onRecoverResponse,
   onRegisterDone,
+  onReleased,
   onRegisterResponse,
   startRecovery,
   startRegistration,
@@ -170,4 +171,36 @@ test("two registrations of one id on two channels: a commit answers its own chan
   const last = w.commitOne(); // then B's: B is answered only now
   expect(last.map((f) => f.channel)).toEqual([b.session.channel]);
   expect(onRegisterDone(w.ctx, b.session, last[0]!).ok).toBe(true);
+});
+
+test('one session id on two channels, two registrations: a Reset answers the channel of its registration', () => {
+  // found by a second review: the channel waiting for a Reset was found by session id alone. One
+  // client holds the same session on C1 (KE2 from A) and C2 (its Handshake1 replayed once the cache
+  // forgot it, KE2 from B; the owner re-registered with the same password and a new K). C2's KE3
+  // commits first: B's K must go to C2, whose KE3 proved B, and C1's Reset of A is refused.
+  const w = world(VAULT_STEPS);
+  w.register('P1', new Uint8Array(32).fill(1));
+  const c1 = startRecovery(w.ctx, ALICE, utf8('P1'), seededRng('one client'));
+  const c2 = startRecovery(w.ctx, ALICE, utf8('P1'), seededRng('one client')); // the same Handshake1
+  expect(toHex(c2.frame.bytes)).toBe(toHex(c1.frame.bytes));
+  w.deliver(c1.frame);
+  w.now = 32_000;
+  const o1 = onRecoverResponse(w.ctx, c1.session, w.commitAll()[0]!);
+  w.now = 40_000;
+  w.register('P1', new Uint8Array(32).fill(2));
+  w.now = 62_000;
+  w.expire();
+  const c2Frame = { ...c2.frame, channel: 'ffff' };
+  w.deliver(c2Frame);
+  const o2 = onRecoverResponse(w.ctx, c2.session, w.commitAll()[0]!);
+  if (!('frame' in o1) || o1.outcome || !('frame' in o2) || o2.outcome) throw new Error('both envelopes must open');
+  w.deliver({ ...o2.frame, channel: 'ffff' }); // C2's KE3 (it proved B) first
+  w.deliver(o1.frame);
+  const first = w.commitOne();
+  const second = w.commitOne();
+  expect(first.map((f) => f.channel)).toEqual(['ffff']);
+  const k = onReleased(w.ctx, c2.session, first[0]!);
+  expect(k.ok && toHex(k.value)).toBe(toHex(new Uint8Array(32).fill(2))); // B's K, to the channel that proved B
+  expect(second.map((f) => f.channel)).toEqual([c1.session.channel]);
+  expect(onReleased(w.ctx, c1.session, second[0]!).ok).toBe(false); // A's Reset refused
 });

@@ -27,11 +27,12 @@ export function ke2BeforeCommit(r: ReplicaSteps): ReplicaSteps {
         const early = env.vault.onCommitted(node, cmd, env);
         node = early.node;
         frames.push(...early.frames);
-        if (early.outcome.ok && early.frames.length > 0) {
+        if (early.outcome.ok && early.outcome.record && early.frames.length > 0) {
           const index = s.raft.durable.log.length + k + 1;
           ghost.push({
             type: 'Ke2Sent',
             credential: cmd.credentialId,
+            registration: early.outcome.record.transcriptHash,
             session: cmd.sessionId,
             index,
             term: entry.term,

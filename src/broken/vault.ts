@@ -78,6 +78,7 @@ export function releaseWithoutKe3(v: VaultSteps): VaultSteps {
         type: 'Resetting',
         credentialId: before.credentialId,
         sessionId: before.sessionId,
+        registration: before.login.registration,
         sessionKey: before.login.state.sessionKey,
       };
       const channels = new Map(s.node.channels).set(frame.channel, { ...ch, op });
@@ -298,7 +299,10 @@ export function resetAnyRegistration(v: VaultSteps): VaultSteps {
     onCommitted(node, cmd, env) {
       const r = node.vault.records[cmd.credentialId];
       if (cmd.type !== 'Reset' || r === undefined) return v.onCommitted(node, cmd, env);
-      return v.onCommitted(node, { ...cmd, registration: r.transcriptHash }, env);
+      // the record passes for the registration the Reset names, for the time of its application
+      const named = withRecord(node, cmd.credentialId, (x) => ({ ...x, transcriptHash: cmd.registration }));
+      const s = v.onCommitted(named, cmd, env);
+      return { ...s, node: withRecord(s.node, cmd.credentialId, (x) => ({ ...x, transcriptHash: r.transcriptHash })) };
     },
   };
 }

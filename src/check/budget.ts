@@ -1,43 +1,38 @@
 /**
  * The guess budget G5, checked on what left the HSMs (ghost events recorded by the scenario
  * engine, spec ch. 12): between two successful recoveries (or a registration and the next success)
- * at most `limit` KE2s leave the fleet for a record, since each KE2 lets its holder test exactly
- * one password; and the attempts are reset, and K released, only in a session whose KE3 MAC the
- * vault verified (G3), for the registration whose password that KE3 proved. A session is named by
- * credential, registration and session id: a session id pending again on a newer registration (a
- * Handshake1 replayed, spec ch. 5 §5.6) is another session, its KE2 another guess.
+ * at most `limit` KE2s of one registration leave the fleet, since each KE2 lets its holder test
+ * exactly one password; and the attempts are reset, and K released, only in a session whose KE3 MAC
+ * the vault verified (G3), for the registration whose password that KE3 proved.
  *
- *   Registered   a registration took effect (once per entry), named by its `transcriptHash`
- *   Ke2Sent      a KE2 for a registered record left an HSM (under the registration then current)
+ * Every event names the registration it belongs to (its `transcriptHash`), as the replica that
+ * recorded it knew it: a stale leader's KE2 computed from an older record counts against that
+ * record, whatever the event order across replicas says. A session is named by credential,
+ * registration and session id (an id pending again on a newer registration, a Handshake1 replayed,
+ * spec ch. 5 §5.6, is another session); a KE2 by its log entry too (the same id pending twice on one
+ * registration spends two guesses; the same entry sent twice is one).
+ *
+ *   Registered   a registration took effect (once per entry)
+ *   Ke2Sent      a KE2 left an HSM, computed from `registration`, for the log entry `index`
  *   Ke3Verified  the vault checked a session's KE3 MAC and it was right: it proved the password of
  *                `registration`, the one its KE2 was computed from
- *   Reset        a Reset took effect (once per entry): the attempts are back to 0, the budget restarts
- *   Released     K left an HSM on a session's channel
+ *   Reset        a Reset of `registration` took effect (once per entry): its budget restarts
+ *   Released     K of `registration` left an HSM on a session's channel
  * @module
  */
 import { ke2BudgetViolation } from './invariants.ts';
 
+interface Named {
+  readonly credential: string;
+  /** The registration's `transcriptHash`. */
+  readonly registration: string;
+  readonly at: number;
+}
+
 export type VaultEvent =
-  | {
-      readonly type: 'Registered';
-      readonly credential: string;
-      readonly registration: string;
-      readonly limit: number;
-      readonly at: number;
-    }
-  | {
-      readonly type: 'Ke3Verified';
-      readonly credential: string;
-      readonly session: string;
-      readonly registration: string;
-      readonly at: number;
-    }
-  | {
-      readonly type: 'Ke2Sent' | 'Reset' | 'Released';
-      readonly credential: string;
-      readonly session: string;
-      readonly at: number;
-    };
+  | (Named & { readonly type: 'Registered'; readonly limit: number })
+  | (Named & { readonly type: 'Ke2Sent'; readonly session: string; readonly index: number })
+  | (Named & { readonly type: 'Ke3Verified' | 'Reset' | 'Released'; readonly session: string });
 
 export interface Violation {
   readonly rule: 'G5' | 'G3';
@@ -48,21 +43,22 @@ export interface Violation {
 
 export function checkBudget(events: readonly VaultEvent[]): Violation[] {
   const violations: Violation[] = [];
-  const budget = new Map<string, { limit: number; spent: number; registration: string }>();
+  const budget = new Map<string, { limit: number; spent: number }>();
   const verified = new Set<string>();
   const seenKe2 = new Set<string>();
   for (const e of [...events].sort((a, b) => a.at - b.at)) {
+    const registration = `${e.credential}/${e.registration}`;
     if (e.type === 'Registered') {
-      budget.set(e.credential, { limit: e.limit, spent: 0, registration: e.registration });
+      budget.set(registration, { limit: e.limit, spent: 0 });
       continue;
     }
-    const b = budget.get(e.credential);
-    // a KE3 is evidence for the registration it proved; the rest happen under the current one
-    const session = `${e.credential}/${e.type === 'Ke3Verified' ? e.registration : b?.registration}/${e.session}`;
+    const b = budget.get(registration);
+    const session = `${registration}/${e.session}`;
     switch (e.type) {
       case 'Ke2Sent': {
-        if (!b || seenKe2.has(session)) break; // a fake KE2, or the same KE2 re-sent (a duplicate frame)
-        seenKe2.add(session);
+        const entry = `${session}@${e.index}`;
+        if (!b || seenKe2.has(entry)) break; // the same entry's KE2 sent again (a duplicate frame)
+        seenKe2.add(entry);
         b.spent += 1;
         const over = ke2BudgetViolation(b.spent, b.limit);
         if (over !== null) violations.push({ rule: 'G5', credential: e.credential, at: e.at, message: over });

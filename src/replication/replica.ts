@@ -67,9 +67,11 @@ export type GhostEvent =
       readonly limit: number;
       readonly index: number;
     }
+  /** `registration`: the record's the KE2 was computed from (a stale leader's may be older than the fleet's). */
   | {
       readonly type: 'Ke2Sent';
       readonly credential: Hex;
+      readonly registration: Hex;
       readonly session: Hex;
       readonly index: number;
       readonly term: number;
@@ -81,6 +83,8 @@ export type GhostEvent =
   | {
       readonly type: 'Reset';
       readonly credential: Hex;
+      /** The registration it reset (the one its command names: it is applied only to that one). */
+      readonly registration: Hex;
       readonly session: Hex;
       readonly index: number;
       readonly released: boolean;
@@ -166,10 +170,11 @@ function applyCommitted(
           limit: cmd.guessLimit,
           index,
         });
-      if (cmd.type === 'ConsumeGuess' && r.outcome.ok && r.frames.length > 0) {
+      if (cmd.type === 'ConsumeGuess' && r.outcome.ok && r.outcome.record && r.frames.length > 0) {
         out.ghost.push({
           type: 'Ke2Sent',
           credential: cmd.credentialId,
+          registration: r.outcome.record.transcriptHash,
           session: cmd.sessionId,
           index,
           term: entry.term,
@@ -179,6 +184,7 @@ function applyCommitted(
         out.ghost.push({
           type: 'Reset',
           credential: cmd.credentialId,
+          registration: cmd.registration,
           session: cmd.sessionId,
           index,
           released: r.frames.length > 0,

@@ -242,7 +242,14 @@ export function readGhostEvents(dir: string, n: number): VaultEvent[] {
         });
         break;
       case 'Ke2Sent':
-        events.push({ type: 'Ke2Sent', credential: g.credential, session: g.session, at: g.at });
+        events.push({
+          type: 'Ke2Sent',
+          credential: g.credential,
+          registration: g.registration,
+          session: g.session,
+          index: g.index,
+          at: g.at,
+        });
         break;
       case 'Ke3Verified':
         events.push({
@@ -256,9 +263,18 @@ export function readGhostEvents(dir: string, n: number): VaultEvent[] {
       case 'Reset':
         if (!seenReset.has(g.index)) {
           seenReset.add(g.index);
-          events.push({ type: 'Reset', credential: g.credential, session: g.session, at: g.at });
+          events.push({
+            type: 'Reset',
+            credential: g.credential,
+            registration: g.registration,
+            session: g.session,
+            at: g.at,
+          });
         }
-        if (g.released) events.push({ type: 'Released', credential: g.credential, session: g.session, at: g.at });
+        if (g.released) {
+          const { credential, registration, session, at } = g;
+          events.push({ type: 'Released', credential, registration, session, at });
+        }
         break;
       default:
         break;

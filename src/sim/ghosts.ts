@@ -70,7 +70,14 @@ export class Ghosts {
           c.hosts.map((x) => x.lostToRollback),
         );
         c.log(() => `r${id} KE2 leaves for session ${g.session.slice(0, 6)} (ConsumeGuess at index ${g.index})`);
-        this.events.push({ type: 'Ke2Sent', credential: g.credential, session: g.session, at: c.tick() });
+        this.events.push({
+          type: 'Ke2Sent',
+          credential: g.credential,
+          registration: g.registration,
+          session: g.session,
+          index: g.index,
+          at: c.tick(),
+        });
         return;
       }
       case 'Ke3Verified':
@@ -88,11 +95,13 @@ export class Ghosts {
         // Both must follow a verified KE3 of their session (G3).
         if (!this.#resets.has(g.index)) {
           this.#resets.add(g.index);
-          this.events.push({ type: 'Reset', credential: g.credential, session: g.session, at: c.tick() });
+          const { credential, registration, session } = g;
+          this.events.push({ type: 'Reset', credential, registration, session, at: c.tick() });
         }
         if (g.released) {
           c.log(() => `r${id} K released in session ${g.session.slice(0, 6)}`);
-          this.events.push({ type: 'Released', credential: g.credential, session: g.session, at: c.tick() });
+          const { credential, registration, session } = g;
+          this.events.push({ type: 'Released', credential, registration, session, at: c.tick() });
         }
         return;
     }

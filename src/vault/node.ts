@@ -123,7 +123,14 @@ export type ChannelOp =
       readonly login: { readonly state: ServerLoginState; readonly registration: Hex } | null;
       readonly triesRemaining: number;
     }
-  | { readonly type: 'Resetting'; readonly credentialId: Hex; readonly sessionId: Hex; readonly sessionKey: Bytes }
+  | {
+      readonly type: 'Resetting';
+      readonly credentialId: Hex;
+      readonly sessionId: Hex;
+      /** Its Reset's: a session id can wait on two channels, for two registrations (§5.6). */
+      readonly registration: Hex;
+      readonly sessionKey: Bytes;
+    }
   | { readonly type: 'Ending'; readonly credentialId: Hex; readonly sessionId: Hex; readonly reply: Response }
   | { readonly type: 'Deleting'; readonly credentialId: Hex }
   | { readonly type: 'Idle' };
@@ -440,7 +447,7 @@ export function handleRecoverFinish(
     node,
     id,
     ch,
-    { type: 'Resetting', credentialId: op.credentialId, sessionId: op.sessionId, sessionKey },
+    { type: 'Resetting', credentialId: op.credentialId, sessionId: op.sessionId, registration, sessionKey },
     cmd,
   );
   if (!verified) return step;
@@ -532,7 +539,9 @@ export function onCommitted(node0: VaultNode, cmd: Command, env: VaultEnv): Step
       return done(completeRecoverStart(node, w[0], w[1], cmd.credentialId, outcome, env));
     }
     case 'Reset': {
-      const w = findWaiting(node, (op) => op.type === 'Resetting' && op.sessionId === cmd.sessionId);
+      const ofThis = (op: ChannelOp) =>
+        op.type === 'Resetting' && op.sessionId === cmd.sessionId && op.registration === cmd.registration;
+      const w = findWaiting(node, ofThis);
       if (!w || w[1].op.type !== 'Resetting') return done(unchanged(node));
       if (!outcome.ok || outcome.record?.sealedPayload == null)
         return done(reply(node, w[0], w[1], errorResponse('UnknownSession'), null, env));
