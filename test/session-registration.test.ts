@@ -26,6 +26,9 @@ import {
 import { MemoryHsm, MemoryToken } from '../src/hsm/memory.ts';
 import { keyLabels, provisionVaultKeys } from '../src/vault/keys.ts';
 import { brokenRules } from '../src/broken/catalog.ts';
+import { type VaultEvent, checkBudget } from '../src/check/budget.ts';
+import { type GhostEvent, committedGhosts, verifiedGhost } from '../src/replication/replica.ts';
+import { type OncePerEntry, budgetEvents } from '../src/sim/ghosts.ts';
 import { type VaultEnv, type VaultNode, type VaultSteps, VAULT_STEPS, initialNode } from '../src/vault/node.ts';
 import { type Frame, decodeResponse } from '../src/vault/protocol.ts';
 import type { Command, VaultRecord } from '../src/vault/records.ts';
@@ -43,7 +46,19 @@ function world(steps: VaultSteps) {
   const ctx = pinnedClientContext(hsm, config);
   let node: VaultNode = initialNode();
   const held: Command[] = [];
+  let index = 0; // the log index of the next commit
+  // the budget checker's events, derived as a replica derives them (replica.ts, sim/ghosts.ts)
+  const events: VaultEvent[] = [];
+  const once: OncePerEntry = { registered: new Set(), resets: new Set() };
+  const ghost = (g: GhostEvent) => events.push(...budgetEvents(g, () => events.length, once));
+  const commit = (c: Command): readonly Frame[] => {
+    const s = steps.onCommitted(node, c, w.env());
+    for (const g of committedGhosts(node, c, ++index, 1, s)) ghost(g);
+    node = s.node;
+    return s.frames;
+  };
   const w = {
+    events,
     rng,
     ctx,
     now: 1000,
@@ -52,23 +67,16 @@ function world(steps: VaultSteps) {
     channelOpen: (id: string) => node.channels.has(id),
     deliver(f: Frame): readonly Frame[] {
       const s = steps.handleFrame(node, f, w.env());
+      if (s.verified) ghost(verifiedGhost(s.verified));
       node = s.node;
       held.push(...s.proposals);
       return s.frames;
     },
     /** Commits the oldest proposal held back. */
-    commitOne(): readonly Frame[] {
-      const s = steps.onCommitted(node, held.shift()!, w.env());
-      node = s.node;
-      return s.frames;
-    },
+    commitOne: (): readonly Frame[] => commit(held.shift()!),
     commitAll(): Frame[] {
       const out: Frame[] = [];
-      for (let c = held.shift(); c !== undefined; c = held.shift()) {
-        const s = steps.onCommitted(node, c, w.env());
-        node = s.node;
-        out.push(...s.frames);
-      }
+      for (let c = held.shift(); c !== undefined; c = held.shift()) out.push(...commit(c));
       return out;
     },
     expire(): void {
@@ -97,10 +105,10 @@ function world(steps: VaultSteps) {
 }
 
 /**
- * The attack, to the old KE3's answer: the attempts of the new registration after it, and the
- * answer's type (`Released` or the error code).
+ * The attack, to the old KE3's answer: the attempts of the new registration after it, the answer's
+ * type (`Released` or the error code), and what the G3/G5 checker says of the run's ghost events.
  */
-function replayAfterReregistration(steps: VaultSteps): { attempts: number; answer: string } {
+function replayAfterReregistration(steps: VaultSteps): { attempts: number; answer: string; checker: string[] } {
   const w = world(steps);
   w.register('P1', new Uint8Array(32).fill(1));
 
@@ -131,23 +139,28 @@ function replayAfterReregistration(steps: VaultSteps): { attempts: number; answe
   // the KE3 valid for P1, on the old channel
   w.now += 10;
   w.deliver(ke3);
-  const answer = w.commitAll();
-  expect(answer).toHaveLength(1);
+  const frames = w.commitAll();
+  expect(frames).toHaveLength(1);
   expect(w.record().transcriptHash).toBe(p2.transcriptHash);
-  const response = decodeResponse(w.ctx.params.suite, z.session.transport!.receive(answer[0]!.bytes).payload);
-  return { attempts: w.record().attemptsUsed, answer: response.type === 'Error' ? response.code : response.type };
+  const response = decodeResponse(w.ctx.params.suite, z.session.transport!.receive(frames[0]!.bytes).payload);
+  const checker = checkBudget(w.events).map((v) => v.rule);
+  const answer = response.type === 'Error' ? response.code : response.type;
+  return { attempts: w.record().attemptsUsed, answer, checker };
 }
 
 describe('a session belongs to one registration', () => {
   test("an old password's KE3, its session pending again on a new registration, resets nothing", () => {
     // not reset (G3, G5), and no Released: the old session gets no sealed payload
-    expect(replayAfterReregistration(VAULT_STEPS)).toEqual({ attempts: 6, answer: 'UnknownSession' });
+    expect(replayAfterReregistration(VAULT_STEPS)).toEqual({ attempts: 6, answer: 'UnknownSession', checker: [] });
   });
 
   test('caught: reset-any-registration (a Reset checks only that its session is pending)', () => {
     expect(replayAfterReregistration(brokenRules('reset-any-registration').vault)).toEqual({
       attempts: 0,
       answer: 'Released',
+      // the vault reset and released the new registration for a KE3 that proved the old one (a
+      // third review: labelled with the registration the Reset named, the checker saw nothing)
+      checker: ['G3', 'G3'],
     });
   });
 });

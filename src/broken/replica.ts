@@ -4,7 +4,7 @@
  * @module
  */
 import { majority } from '../replication/raft.ts';
-import type { ReplicaSteps } from '../replication/replica.ts';
+import { type ReplicaSteps, committedGhosts } from '../replication/replica.ts';
 
 /**
  * ke2-before-commit: the leader applies a ConsumeGuess (and sends its KE2) as soon as the entry is
@@ -25,19 +25,9 @@ export function ke2BeforeCommit(r: ReplicaSteps): ReplicaSteps {
         const cmd = entry.command;
         if (cmd?.type !== 'ConsumeGuess' || s.raft.durable.log.length + k + 1 <= step.state.lastApplied) return;
         const early = env.vault.onCommitted(node, cmd, env);
+        ghost.push(...committedGhosts(node, cmd, s.raft.durable.log.length + k + 1, entry.term, early));
         node = early.node;
         frames.push(...early.frames);
-        if (early.outcome.ok && early.outcome.record && early.frames.length > 0) {
-          const index = s.raft.durable.log.length + k + 1;
-          ghost.push({
-            type: 'Ke2Sent',
-            credential: cmd.credentialId,
-            registration: early.outcome.record.transcriptHash,
-            session: cmd.sessionId,
-            index,
-            term: entry.term,
-          });
-        }
       });
       return { ...step, state: { ...step.state, node }, frames, ghost };
     },

@@ -94,6 +94,8 @@ export const DEFAULT_FLEET_BOUND: FleetBound = {
 
 const SEAL = 'seal';
 const CREDENTIAL = '63';
+/** The transcriptHash of its one registration, which a Reset names. */
+const REGISTRATION = '03';
 const NOW = 0;
 
 interface Blob {
@@ -231,7 +233,7 @@ export class FleetSystem implements Explorable<FleetState> {
       credentialId: CREDENTIAL,
       registrationRecord: '01',
       sealedPayload: '02',
-      transcriptHash: '03',
+      transcriptHash: REGISTRATION,
       guessLimit: this.bound.limit,
     };
     const durable: Durable<Command> = {
@@ -343,7 +345,7 @@ export class FleetSystem implements Explorable<FleetState> {
           if (x.status === 'answered' && x.holder === i) {
             const cmd: Command =
               x.password === 'right'
-                ? { type: 'Reset', credentialId: CREDENTIAL, sessionId: sid(k), registration: '03' }
+                ? { type: 'Reset', credentialId: CREDENTIAL, sessionId: sid(k), registration: REGISTRATION }
                 : { type: 'EndSession', credentialId: CREDENTIAL, sessionId: sid(k), reason: 'abort' };
             const status = x.password === 'right' ? 'ke3' : 'over';
             act(

@@ -24,9 +24,9 @@
  */
 import { utf8 } from '../crypto/bytes.ts';
 import type { ErrorCode } from '../errors.ts';
-import { type VaultEnv, type VaultNode, type VaultSteps, initialNode } from '../vault/node.ts';
+import { type Step, type VaultEnv, type VaultNode, type VaultSteps, initialNode } from '../vault/node.ts';
 import type { Frame } from '../vault/protocol.ts';
-import { type Command, type Hex, pendingRecords } from '../vault/records.ts';
+import { type Command, type Hex, type Outcome, pendingRecords } from '../vault/records.ts';
 import {
   type Committed,
   type Durable,
@@ -162,37 +162,53 @@ function applyCommitted(
       out.ghost.push({ type: 'Applied', index, entry, ok: r.outcome.ok });
       node = r.node;
       out.frames.push(...r.frames);
-      if (cmd.type === 'Register' && r.outcome.ok)
-        out.ghost.push({
-          type: 'Registered',
-          credential: cmd.credentialId,
-          registration: cmd.transcriptHash,
-          limit: cmd.guessLimit,
-          index,
-        });
-      if (cmd.type === 'ConsumeGuess' && r.outcome.ok && r.outcome.record && r.frames.length > 0) {
-        out.ghost.push({
-          type: 'Ke2Sent',
-          credential: cmd.credentialId,
-          registration: r.outcome.record.transcriptHash,
-          session: cmd.sessionId,
-          index,
-          term: entry.term,
-        });
-      }
-      if (cmd.type === 'Reset' && r.outcome.ok)
-        out.ghost.push({
-          type: 'Reset',
-          credential: cmd.credentialId,
-          registration: cmd.registration,
-          session: cmd.sessionId,
-          index,
-          released: r.frames.length > 0,
-        });
+      out.ghost.push(...committedGhosts(s.node, cmd, index, entry.term, r));
     }
     s = { ...s, node, lastApplied: index };
   }
   return s;
+}
+
+/**
+ * The ghost events of one committed command, applied by `onCommitted` to the vault node `before`
+ * (`r`: its step): a registration, a KE2 that left, a reset and whether K left with it. Each names
+ * the registration it touched as the records were, not as the command says: a Reset is labelled
+ * with the record it was applied to (the same as its command's, unless a vault applies a Reset to
+ * another registration, which the G3 checker must then see).
+ */
+export function committedGhosts(
+  before: VaultNode,
+  cmd: Command,
+  index: number,
+  term: number,
+  r: { readonly outcome: Outcome; readonly frames: readonly Frame[] },
+): GhostEvent[] {
+  if (!r.outcome.ok) return [];
+  const credential = cmd.credentialId;
+  switch (cmd.type) {
+    case 'Register':
+      return [{ type: 'Registered', credential, registration: cmd.transcriptHash, limit: cmd.guessLimit, index }];
+    case 'ConsumeGuess': {
+      const record = r.outcome.record;
+      if (!record || r.frames.length === 0) return [];
+      return [
+        { type: 'Ke2Sent', credential, registration: record.transcriptHash, session: cmd.sessionId, index, term },
+      ];
+    }
+    case 'Reset': {
+      const registration = before.vault.records[credential]?.transcriptHash ?? cmd.registration;
+      return [
+        { type: 'Reset', credential, registration, session: cmd.sessionId, index, released: r.frames.length > 0 },
+      ];
+    }
+    default:
+      return [];
+  }
+}
+
+/** The ghost event of a KE3 whose MAC a vault step verified (`Step.verified`, node.ts). */
+export function verifiedGhost(v: NonNullable<Step['verified']>): GhostEvent {
+  return { type: 'Ke3Verified', credential: v.credentialId, session: v.sessionId, registration: v.registration };
 }
 
 /** The leader appends commands; with one replica they commit at once. */
@@ -240,13 +256,7 @@ export function handleClientFrame(s: ReplicaState, frame: Frame, env: ReplicaEnv
   }
   const step = env.vault.handleFrame(s.node, frame, env);
   out.frames.push(...step.frames);
-  if (step.verified)
-    out.ghost.push({
-      type: 'Ke3Verified',
-      credential: step.verified.credentialId,
-      session: step.verified.sessionId,
-      registration: step.verified.registration,
-    });
+  if (step.verified) out.ghost.push(verifiedGhost(step.verified));
   let next: ReplicaState = { ...s, node: step.node };
   if (step.proposals.length === 0) return done(next, out);
   return done(propose(next, step.proposals, env, out), out);

@@ -44,6 +44,7 @@ import {
 import { type Rng, toHex, utf8 } from '../crypto/bytes.ts';
 import { seededRng } from '../crypto/rng.ts';
 import { keyBytes } from '../sim/client.ts';
+import { type OncePerEntry, budgetEvents } from '../sim/ghosts.ts';
 import { chance, randomBetween } from '../sim/network.ts';
 import type { Frame } from '../vault/protocol.ts';
 import {
@@ -212,8 +213,6 @@ class ChaosClient {
 /** The ghost events of every replica, as the budget checker reads them (a registration and a reset once per entry). */
 export function readGhostEvents(dir: string, n: number): VaultEvent[] {
   const events: VaultEvent[] = [];
-  const seenRegistered = new Set<number>();
-  const seenReset = new Set<number>();
   const all: LoggedGhost[] = [];
   for (let i = 0; i < n; i++) {
     const path = join(replicaDir(dir, i), 'events.jsonl');
@@ -228,58 +227,8 @@ export function readGhostEvents(dir: string, n: number): VaultEvent[] {
     }
   }
   all.sort((a, b) => a.at - b.at);
-  for (const g of all) {
-    switch (g.type) {
-      case 'Registered':
-        if (seenRegistered.has(g.index)) break;
-        seenRegistered.add(g.index);
-        events.push({
-          type: 'Registered',
-          credential: g.credential,
-          registration: g.registration,
-          limit: g.limit,
-          at: g.at,
-        });
-        break;
-      case 'Ke2Sent':
-        events.push({
-          type: 'Ke2Sent',
-          credential: g.credential,
-          registration: g.registration,
-          session: g.session,
-          index: g.index,
-          at: g.at,
-        });
-        break;
-      case 'Ke3Verified':
-        events.push({
-          type: 'Ke3Verified',
-          credential: g.credential,
-          session: g.session,
-          registration: g.registration,
-          at: g.at,
-        });
-        break;
-      case 'Reset':
-        if (!seenReset.has(g.index)) {
-          seenReset.add(g.index);
-          events.push({
-            type: 'Reset',
-            credential: g.credential,
-            registration: g.registration,
-            session: g.session,
-            at: g.at,
-          });
-        }
-        if (g.released) {
-          const { credential, registration, session, at } = g;
-          events.push({ type: 'Released', credential, registration, session, at });
-        }
-        break;
-      default:
-        break;
-    }
-  }
+  const once: OncePerEntry = { registered: new Set(), resets: new Set() };
+  for (const g of all) events.push(...budgetEvents(g, () => g.at, once));
   return events;
 }
 

@@ -33,8 +33,7 @@ export class Ghosts {
   readonly events: VaultEvent[] = [];
   /** Every KE2 that left, with how many sealed logs held its ConsumeGuess entry at that moment. */
   readonly ke2Log: { at: number; replica: number; session: string; index: number; sealedOn: number }[] = [];
-  readonly #registered = new Set<number>();
-  readonly #resets = new Set<number>();
+  readonly #once: OncePerEntry = { registered: new Set(), resets: new Set() };
   readonly #c: GhostContext;
 
   constructor(context: GhostContext) {
@@ -44,66 +43,63 @@ export class Ghosts {
   /** A ghost event of replica `id`'s step. */
   record(id: number, g: GhostEvent): void {
     const c = this.#c;
-    switch (g.type) {
-      case 'Applied':
-        c.monitor?.onApplied(id, g.index, g.entry);
-        return;
-      case 'Registered':
-        if (this.#registered.has(g.index)) return; // one registration, applied on every replica
-        this.#registered.add(g.index);
-        this.events.push({
-          type: 'Registered',
-          credential: g.credential,
-          registration: g.registration,
-          limit: g.limit,
-          at: c.tick(),
-        });
-        return;
-      case 'Ke2Sent': {
-        const sealedLogs = c.hosts.map((x) => x.storage.current.log as readonly Entry<Command>[]);
-        const sealedOn = sealedLogs.filter((log) => termAt(log, g.index) === g.term).length;
-        this.ke2Log.push({ at: c.now(), replica: id, session: g.session, index: g.index, sealedOn });
-        c.monitor?.checkKe2(
-          g.index,
-          g.term,
-          sealedLogs,
-          c.hosts.map((x) => x.lostToRollback),
-        );
-        c.log(() => `r${id} KE2 leaves for session ${g.session.slice(0, 6)} (ConsumeGuess at index ${g.index})`);
-        this.events.push({
-          type: 'Ke2Sent',
-          credential: g.credential,
-          registration: g.registration,
-          session: g.session,
-          index: g.index,
-          at: c.tick(),
-        });
-        return;
+    if (g.type === 'Applied') c.monitor?.onApplied(id, g.index, g.entry);
+    if (g.type === 'Ke2Sent') {
+      const sealedLogs = c.hosts.map((x) => x.storage.current.log as readonly Entry<Command>[]);
+      const sealedOn = sealedLogs.filter((log) => termAt(log, g.index) === g.term).length;
+      this.ke2Log.push({ at: c.now(), replica: id, session: g.session, index: g.index, sealedOn });
+      c.monitor?.checkKe2(
+        g.index,
+        g.term,
+        sealedLogs,
+        c.hosts.map((x) => x.lostToRollback),
+      );
+      c.log(() => `r${id} KE2 leaves for session ${g.session.slice(0, 6)} (ConsumeGuess at index ${g.index})`);
+    }
+    if (g.type === 'Reset' && g.released) c.log(() => `r${id} K released in session ${g.session.slice(0, 6)}`);
+    this.events.push(...budgetEvents(g, () => c.tick(), this.#once));
+  }
+}
+
+/** The log entries whose registration and reset were already counted (every replica applies them). */
+export interface OncePerEntry {
+  readonly registered: Set<number>;
+  readonly resets: Set<number>;
+}
+
+/**
+ * The budget checker's events (src/check/budget.ts) of one ghost event, each at `at()`: a
+ * registration and a reset once per log entry, however many replicas apply it; a KE2, a verified
+ * KE3 and a release as they happen. The one mapping, for the simulator and for the chaos run of
+ * real processes (src/serve/chaos.ts).
+ */
+export function budgetEvents(g: GhostEvent, at: () => number, once: OncePerEntry): VaultEvent[] {
+  switch (g.type) {
+    case 'Applied':
+      return [];
+    case 'Registered':
+      if (once.registered.has(g.index)) return [];
+      once.registered.add(g.index);
+      return [{ type: 'Registered', credential: g.credential, registration: g.registration, limit: g.limit, at: at() }];
+    case 'Ke2Sent': {
+      const { credential, registration, session, index } = g;
+      return [{ type: 'Ke2Sent', credential, registration, session, index, at: at() }];
+    }
+    case 'Ke3Verified':
+      return [
+        { type: 'Ke3Verified', credential: g.credential, registration: g.registration, session: g.session, at: at() },
+      ];
+    case 'Reset': {
+      // The budget restarts when the Reset first takes effect, whether or not K reached the client
+      // (spec ch. 6). `Released`: K left an HSM. Both must follow a verified KE3 of their session (G3).
+      const { credential, registration, session } = g;
+      const out: VaultEvent[] = [];
+      if (!once.resets.has(g.index)) {
+        once.resets.add(g.index);
+        out.push({ type: 'Reset', credential, registration, session, at: at() });
       }
-      case 'Ke3Verified':
-        this.events.push({
-          type: 'Ke3Verified',
-          credential: g.credential,
-          session: g.session,
-          registration: g.registration,
-          at: c.tick(),
-        });
-        return;
-      case 'Reset':
-        // The budget restarts when the Reset first takes effect, whether or not K reached the
-        // client (spec ch. 6): the checker's `Reset`, once per entry. `Released`: K left an HSM.
-        // Both must follow a verified KE3 of their session (G3).
-        if (!this.#resets.has(g.index)) {
-          this.#resets.add(g.index);
-          const { credential, registration, session } = g;
-          this.events.push({ type: 'Reset', credential, registration, session, at: c.tick() });
-        }
-        if (g.released) {
-          c.log(() => `r${id} K released in session ${g.session.slice(0, 6)}`);
-          const { credential, registration, session } = g;
-          this.events.push({ type: 'Released', credential, registration, session, at: c.tick() });
-        }
-        return;
+      if (g.released) out.push({ type: 'Released', credential, registration, session, at: at() });
+      return out;
     }
   }
 }

@@ -412,17 +412,16 @@ export function handleRecoverFinish(
 ): Step {
   const op = ch.op;
   if (op.type !== 'AwaitKE3') return reply(node, id, ch, errorResponse('ChannelStateError'), ch.op, env);
+  const { login } = op;
   let sessionKey: Bytes | null = null;
-  let verified = false;
-  if (op.login !== null) {
+  if (login !== null) {
     try {
-      sessionKey = serverFinishLogin(op.login.state, m.message);
-      verified = true;
+      sessionKey = serverFinishLogin(login.state, m.message);
     } catch (e) {
       if (!(e instanceof VaultError)) throw e;
     }
   }
-  if (sessionKey === null) {
+  if (login === null || sessionKey === null) {
     // A fake session (login null) proposes too, refused at apply (the credential has no such
     // pending session): its answer leaves after the same commit as a real one.
     const failed = errorResponse('ClientAuthenticationFailed', op.triesRemaining);
@@ -440,8 +439,7 @@ export function handleRecoverFinish(
       cmd,
     );
   }
-  if (op.login === null) return unchanged(node); // unreachable: only a real login state gives a session key
-  const { registration } = op.login;
+  const { registration } = login;
   const cmd: Command = { type: 'Reset', credentialId: op.credentialId, sessionId: op.sessionId, registration };
   const step = propose(
     node,
@@ -450,7 +448,7 @@ export function handleRecoverFinish(
     { type: 'Resetting', credentialId: op.credentialId, sessionId: op.sessionId, registration, sessionKey },
     cmd,
   );
-  if (!verified) return step;
+  // the KE3 MAC verified: the G3 checker's evidence, for the registration it proved
   return { ...step, verified: { credentialId: op.credentialId, sessionId: op.sessionId, registration } };
 }
 
