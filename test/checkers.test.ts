@@ -218,6 +218,39 @@ describe('linearizability (INV-5: record operations are linearizable per credent
     );
   });
 
+  test('a deletion: the record is gone (fake KE2s, NotFound) until a registration; a key after it is caught', () => {
+    const del: OpInput = { kind: 'delete' };
+    const ops = sequential([
+      ['c', reg(3), 'ok', { kind: 'Registered' }],
+      ['a', rec('x'), 'ok', wrong(2)],
+      ['c', del, 'ok', { kind: 'Deleted' }],
+      ['c', rec('pw'), 'ok', wrong(7)], // a fake KE2: any count
+      ['c', del, 'ok', { kind: 'NotFound' }],
+      ['c', reg(3), 'ok', { kind: 'Registered' }],
+      ['c', rec('pw'), 'ok', recovered, 2],
+    ]);
+    expect(linearizable(ops)).toBe(true);
+    expect(findLostRegistration(ops)).toBeNull(); // the deletion explains the wrong password
+    // K released with no registration since the deletion; NotFound while the record is there
+    const resurrected = [...ops.slice(0, 3).map((o) => [o.client, o.input, o.completion, o.output] as Step)];
+    expect(linearizable(sequential([...resurrected, ['c', rec('pw'), 'ok', recovered, 2]]))).toBe(false);
+    expect(linearizable(sequential([['c', reg(3), 'ok', { kind: 'Registered' }], ['c', del, 'ok', { kind: 'NotFound' }]]))).toBe(
+      false,
+    );
+    // a deletion with no answer may or may not have happened: both continuations are accepted
+    for (const after of [wrong(1), wrong(5)])
+      expect(
+        linearizable(
+          sequential([
+            ['c', reg(3), 'ok', { kind: 'Registered' }],
+            ['a', rec('x'), 'ok', wrong(2)],
+            ['c', del, 'info'],
+            ['a', rec('y'), 'ok', after],
+          ]),
+        ),
+      ).toBe(true);
+  });
+
   test('property: every history of a correct sequential vault is accepted, and changing one output is caught', () => {
     fc.assert(
       fc.property(
@@ -386,5 +419,11 @@ describe('no acknowledged registration lost (INV-6)', () => {
       ['c', rec('pw'), 'ok', recovered],
     ]);
     expect(findLostRegistration(correct)).toBeNull();
+    const deleted = sequential([
+      ['c', reg(3), 'ok', { kind: 'Registered' }],
+      ['c', { kind: 'delete' }, 'info'],
+      ['c', rec('pw'), 'ok', wrong(9)],
+    ]);
+    expect(findLostRegistration(deleted)).toBeNull();
   });
 });

@@ -6,7 +6,7 @@
  * takes effect in two commits, ConsumeGuess before that KE2 and Reset after its KE3.
  * @module
  */
-export type OpKind = 'register' | 'recover';
+export type OpKind = 'register' | 'recover' | 'delete';
 
 export interface RegisterInput {
   readonly kind: 'register';
@@ -23,13 +23,19 @@ export interface RecoverInput {
 export interface ProbeInput {
   readonly kind: 'probe';
 }
-export type OpInput = RegisterInput | RecoverInput | ProbeInput;
+/** A deletion of the credential's record (spec ch. 5): `Deleted`, or `NotFound` when it has none. */
+export interface DeleteInput {
+  readonly kind: 'delete';
+}
+export type OpInput = RegisterInput | RecoverInput | ProbeInput | DeleteInput;
 
 export type OpOutput =
   | { readonly kind: 'Registered' }
   | { readonly kind: 'Recovered'; readonly key: string }
   | { readonly kind: 'WrongPassword'; readonly triesRemaining: number }
   | { readonly kind: 'Locked' }
+  | { readonly kind: 'Deleted' }
+  | { readonly kind: 'NotFound' }
   /**
    * a KE2, with the tries the vault said remain: a probe's, or the first step of a recovery with `ke2`
    * (record-model.ts)
@@ -94,24 +100,21 @@ export class History {
   }
 }
 
+export function describeInput(i: OpInput): string {
+  if (i.kind === 'register') return `register(${i.password}, limit ${i.limit})`;
+  return i.kind === 'recover' ? `recover(${i.password})` : i.kind;
+}
+
+export function describeOutput(o: OpOutput | undefined, completion: Completion): string {
+  if (completion !== 'ok' || o === undefined) return completion;
+  if ('triesRemaining' in o) return `${o.kind}(${o.triesRemaining})`;
+  return o.kind === 'Recovered' ? `Recovered(${o.key})` : o.kind;
+}
+
 export function describeOperation(o: Operation): string {
-  const inp =
-    o.input.kind === 'register'
-      ? `register(${o.input.password}, limit ${o.input.limit})`
-      : o.input.kind === 'recover'
-        ? `recover(${o.input.password})`
-        : 'probe';
-  const out =
-    o.completion !== 'ok' || !o.output
-      ? o.completion
-      : 'triesRemaining' in o.output
-        ? `${o.output.kind}(${o.output.triesRemaining})`
-        : o.output.kind === 'Recovered'
-          ? `Recovered(${o.output.key})`
-          : o.output.kind;
   const ke2 = o.ke2 ? ` (KE2 at ${o.ke2.at}: ${o.ke2.triesRemaining} left)` : '';
   return (
-    `#${o.id} ${o.client} ${o.credential} ${inp} -> ${out} [${o.call}, ` +
-    `${o.return === Infinity ? '∞' : o.return}]${ke2}`
+    `#${o.id} ${o.client} ${o.credential} ${describeInput(o.input)} -> ${describeOutput(o.output, o.completion)} ` +
+    `[${o.call}, ${o.return === Infinity ? '∞' : o.return}]${ke2}`
   );
 }

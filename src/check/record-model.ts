@@ -9,6 +9,7 @@
  *                 only, and that session is pending: its KE3 can still succeed
  *   Reset         the KE3 of a pending session with the right password: K is released, the
  *                 attempts go back to 0 and every pending session ends
+ *   Delete        the record is gone (`Deleted`); with no record, `NotFound` and no change
  *
  * A recovery whose KE2 opened the envelope (`ke2` in the history) is two operations, one per
  * commit: its ConsumeGuess, answered `Ke2(tries)` when the KE2 came, and its Reset, from the KE3
@@ -75,6 +76,13 @@ function resetStep(s: RecordModelState, op: RecordStep): RecordModelState[] {
   return next ? [next] : [];
 }
 
+/** A deletion: `Delete` through the record rules, answered `Deleted` or (no record) `NotFound`; either way none is left. */
+function deleteStep(s: RecordModelState, op: RecordStep): RecordModelState[] {
+  const { outcome } = applyCommand({ records: s ? { [CREDENTIAL]: s.record } : {} }, command('Delete', {}));
+  if (op.completion === 'info') return [null];
+  return op.output?.kind === (outcome.ok ? 'Deleted' : 'NotFound') ? [null] : [];
+}
+
 /** A registration: a new generation of the record, whatever was there (the password and K are the client's). */
 function register(op: RecordStep, s: RecordModelState): CredentialState | null {
   if (op.input.kind !== 'register') return null;
@@ -113,6 +121,7 @@ export const recordModel: Model<RecordModelState, Operation, RecordStep> = {
       const next = op.completion === 'info' || out?.kind === 'Registered' ? register(op, s) : null;
       return next ? [next] : [];
     }
+    if (inp.kind === 'delete') return deleteStep(s, op);
     if (op.commit === 'Reset') return resetStep(s, op);
     const opened = inp.kind === 'recover' && out?.kind === 'Ke2';
     if (s === null) {
@@ -139,6 +148,8 @@ export const recordModel: Model<RecordModelState, Operation, RecordStep> = {
       }
       case 'Recovered':
       case 'Registered':
+      case 'Deleted':
+      case 'NotFound':
         return [];
     }
   },

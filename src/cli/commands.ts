@@ -272,7 +272,9 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'chaos',
-    summary: 'a Jepsen-style test of a fleet of real processes: clients, kill -9, pauses, partitions (spec 15.5)',
+    summary:
+      'a Jepsen-style test of a fleet of real processes: clients, kill -9, pauses, partitions, rolled-back ' +
+      'and torn host files (spec 15.5)',
     details: [
       'Checks the history for linearizability, no acknowledged registration lost, the guess budget (G5),',
       'release only after KE3 (G3) and liveness after healing. Exit 1 on a violation.',
@@ -293,8 +295,8 @@ export const COMMANDS: readonly Command[] = [
       {
         name: 'faults',
         kind: 'list',
-        choices: ['kill', 'pause', 'partition', 'none'],
-        default: 'kill,pause,partition',
+        choices: ['kill', 'pause', 'partition', 'rollback', 'torn', 'none'],
+        default: 'kill,pause,partition,rollback,torn',
         help: 'what the nemesis injects',
         example: 'kill',
       },
@@ -328,6 +330,7 @@ export const COMMANDS: readonly Command[] = [
     examples: [
       'chaos --replicas 3 --seconds 30',
       'chaos --seconds 10 --seed s1 --faults kill',
+      'chaos --seconds 20 --faults rollback,torn --hsm softhsm',
       'chaos --seconds 10 --broken count-at-ke3',
     ],
     async run(a, io) {

@@ -9,21 +9,10 @@
  *   linearizability(result, time)   the refuted partition, its longest prefix, the stuck operations
  * @module
  */
-import { type Operation, type OpInput, type OpOutput } from '../check/history.ts';
+import { type Operation, describeInput, describeOutput } from '../check/history.ts';
 import type { LinResult } from '../check/lincheck.ts';
 import type { RecordStep } from '../check/record-model.ts';
 import type { LeaderTerm, Linearizability, TimelineOperation } from './format.ts';
-
-export function describeInput(i: OpInput): string {
-  if (i.kind === 'register') return `register(${i.password}, limit ${i.limit})`;
-  return i.kind === 'recover' ? `recover(${i.password})` : 'probe';
-}
-
-export function describeOutput(o: OpOutput | undefined, completion: Operation['completion']): string {
-  if (completion !== 'ok' || o === undefined) return completion;
-  if ('triesRemaining' in o) return `${o.kind}(${o.triesRemaining})`;
-  return o.kind === 'Recovered' ? `Recovered(${o.key})` : o.kind;
-}
 
 /**
  * The operations of a history as timeline bars. `time` maps the history's clock (a logical tick in

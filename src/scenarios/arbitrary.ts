@@ -214,9 +214,16 @@ const credentialArb = fc.record({
     fc.record({ count: fc.integer({ min: 1, max: 3 }), delayMs: fc.integer({ min: 0, max: 500 }) }),
     75,
   ),
-  /** The owner registers again, 1-3 times (a new K each, the same password), while the others run. */
+  /**
+   * The owner registers again, 1-3 times (a new K each, the same password), while the others run;
+   * the first `deletes` of them after deleting the record.
+   */
   reregistrations: option(
-    fc.record({ count: fc.integer({ min: 1, max: 3 }), delayMs: fc.integer({ min: 0, max: 300 }) }),
+    fc.record({
+      count: fc.integer({ min: 1, max: 3 }),
+      delayMs: fc.integer({ min: 0, max: 300 }),
+      deletes: fc.integer({ min: 0, max: 3 }),
+    }),
     50,
   ),
 });
@@ -225,7 +232,8 @@ const credentialArb = fc.record({
  * Several credentials, each registered by its owner and guessed at concurrently by attackers
  * (wrong passwords, probes, forged KE3s) beyond its limit, while the owner recovers with the right
  * password (three credentials in four): a successful recovery, two commits, racing the guesses; and
- * maybe registers again meanwhile (a new K), racing them too (spec ch. 5 §5.8).
+ * maybe registers again meanwhile (a new K), racing them too (spec ch. 5 §5.8), maybe deleting the
+ * record before.
  */
 export const guessLimitClientsArb: fc.Arbitrary<ClientScript[]> = fc
   .array(credentialArb, { minLength: 1, maxLength: 3, size: 'max' })
@@ -256,10 +264,11 @@ export const guessLimitClientsArb: fc.Arbitrary<ClientScript[]> = fc
         scripts.push({ name: `owner-${i}.recovery`, credential, startAt: c.startAt + 400 + c.recoveries.delayMs, ops });
       }
       if (c.reregistrations) {
-        const ops = Array.from(
-          { length: c.reregistrations.count },
-          (_, k): ClientOp => ({ kind: 'register', password: `pw-${i}`, key: `K-${i}.${k + 2}`, limit: c.limit }),
-        );
+        const { count, deletes } = c.reregistrations;
+        const ops = Array.from({ length: count }, (_, k): ClientOp[] => [
+          ...(k < deletes ? [{ kind: 'delete' } as const] : []),
+          { kind: 'register', password: `pw-${i}`, key: `K-${i}.${k + 2}`, limit: c.limit },
+        ]).flat();
         const startAt = c.startAt + 400 + c.reregistrations.delayMs;
         scripts.push({ name: `owner-${i}.again`, credential, startAt, ops });
       }

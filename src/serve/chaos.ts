@@ -34,10 +34,12 @@ import { findLostRegistration } from '../check/lost-registration.ts';
 import { describeStep, recordModel } from '../check/record-model.ts';
 import type { ClientContext } from '../client/session.ts';
 import {
+  onDeleted,
   onRecoverResponse,
   onRegisterDone,
   onRegisterResponse,
   onReleased,
+  startDeletion,
   startRecovery,
   startRegistration,
 } from '../client/session.ts';
@@ -59,12 +61,12 @@ import {
   waitForReplica,
 } from './fleet.ts';
 import { HttpRelay } from './http-relay.ts';
-import { type FleetFile, fleetClientContext, readFleet, replicaDir, urlOf } from './layout.ts';
+import { type FleetFile, SEALED_FILE, fleetClientContext, readFleet, replicaDir, urlOf } from './layout.ts';
 import { type LoggedGhost, wallTime } from './replica-server.ts';
 import { closeConnections, httpCall } from './wire.ts';
 
-export type FaultKind = 'kill' | 'pause' | 'partition';
-export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'partition'];
+export type FaultKind = 'kill' | 'pause' | 'partition' | 'rollback' | 'torn';
+export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'partition', 'rollback', 'torn'];
 
 export interface ChaosOptions {
   readonly replicas: number;
@@ -134,6 +136,7 @@ class ChaosClient {
       const c = this.#cred;
       const r = this.#rng(1)[0]! / 256;
       if (registers && (c.password === null || r < 0.08)) await this.register();
+      else if (registers && r < 0.11) await this.delete();
       else if (c.password !== null) await this.recover(r < 0.3 ? c.password : WRONG);
       await sleep(randomBetween(this.#rng, 5, 60));
     }
@@ -168,6 +171,20 @@ class ChaosClient {
     }
     this.#history.complete(id, 'info', wallTime());
     c.password = null; // it may or may not have happened: register again before the next recovery
+  }
+
+  async delete(): Promise<void> {
+    const c = this.#cred;
+    c.password = null; // gone, or maybe gone: register again before the next recovery
+    const id = this.#history.invoke(this.name, c.name, { kind: 'delete' }, wallTime());
+    const { frame, session } = startDeletion(this.#ctx, utf8(c.name), this.#rng);
+    const sent = await this.#relay.send(frame);
+    if (sent.kind === 'refused') return this.#history.complete(id, 'fail', wallTime());
+    const o = sent.kind === 'answer' ? onDeleted(this.#ctx, session, sent.frame) : null;
+    if (o?.ok) return this.#history.complete(id, 'ok', wallTime(), { kind: 'Deleted' });
+    if (o && o.kind === 'Fault' && o.code === 'RecordNotFound')
+      return this.#history.complete(id, 'ok', wallTime(), { kind: 'NotFound' });
+    this.#history.complete(id, 'info', wallTime());
   }
 
   async recover(password: string): Promise<boolean> {
@@ -232,9 +249,12 @@ export function readGhostEvents(dir: string, n: number): VaultEvent[] {
   return events;
 }
 
-/** The nemesis: real faults on the fleet's processes until `until()` is false. */
+/** How many older copies of each replica's sealed state the nemesis keeps (a rollback picks one). */
+const COPIES_KEPT = 4;
+
+/** The nemesis: real faults on the fleet's processes and files until `until()` is false. */
 class Nemesis {
-  readonly counts: Record<FaultKind, number> = { kill: 0, pause: 0, partition: 0 };
+  readonly counts: Record<FaultKind, number> = { kill: 0, pause: 0, partition: 0, rollback: 0, torn: 0 };
   readonly log: string[] = [];
   readonly #dir: string;
   readonly #rng: Rng;
@@ -243,6 +263,8 @@ class Nemesis {
   readonly #pending: Promise<void>[] = [];
   readonly #n: number;
   readonly #start = Date.now();
+  /** Older copies of each replica's `state.sealed`, as a host that keeps every blob it was given would. */
+  readonly #copies = new Map<number, Buffer[]>();
 
   constructor(dir: string, n: number, faults: readonly FaultKind[], rng: Rng) {
     this.#dir = dir;
@@ -256,6 +278,7 @@ class Nemesis {
     while (until()) {
       await sleep(randomBetween(this.#rng, 700, 2000));
       if (!until()) break;
+      this.#keepCopies();
       const kind = this.#faults[randomBetween(this.#rng, 0, this.#faults.length - 1)]!;
       const free = [...Array(this.#n).keys()].filter((i) => !this.#impaired.has(i));
       if (this.#impaired.size >= Math.floor(this.#n / 2) || free.length === 0) continue;
@@ -269,18 +292,35 @@ class Nemesis {
     await Promise.all(this.#pending);
   }
 
+  /** Copies each replica's sealed state now and then (a whole file: the replica renames its saves into place). */
+  #keepCopies(): void {
+    for (let i = 0; i < this.#n; i++) {
+      const path = join(replicaDir(this.#dir, i), SEALED_FILE);
+      if (!chance(this.#rng, 0.5) || !existsSync(path)) continue;
+      const kept = this.#copies.get(i) ?? [];
+      kept.push(readFileSync(path));
+      this.#copies.set(i, kept.slice(-COPIES_KEPT));
+    }
+  }
+
   async #inject(kind: FaultKind, i: number): Promise<void> {
     this.#impaired.add(i);
     this.counts[kind]++;
     const f = readFleet(this.#dir);
     this.#note(`${kind} r${i}`);
-    if (kind === 'kill') {
+    if (kind === 'kill' || kind === 'rollback' || kind === 'torn') {
       signalReplica(f, i, 'SIGKILL');
       await sleep(randomBetween(this.#rng, 300, 1500));
+      if (kind === 'rollback') this.#note(this.#rollBack(i));
+      if (kind === 'torn') this.#note(this.#tear(i));
       startReplica(this.#dir, i);
       this.#note(`restart r${i}`);
-      // it counts as impaired until it answers again (a process takes a moment to start)
+      // it counts as impaired until it answers again (a process takes a moment to start) and, when
+      // its host lost what it had acted on, until it has caught up (a recovering replica neither
+      // votes nor acknowledges: spec ch. 6), so that never more than f replicas lack their state
       if (!(await waitForReplica(this.#dir, i, 15_000))) this.#note(`r${i} does not answer 15 s after its restart`);
+      else if (kind !== 'kill' && !(await waitCaughtUp(this.#dir, i, 20_000)))
+        this.#note(`r${i} still recovering 20 s after its restart`);
     } else if (kind === 'pause') {
       signalReplica(f, i, 'SIGSTOP');
       await sleep(randomBetween(this.#rng, 300, 1500));
@@ -297,9 +337,61 @@ class Nemesis {
     this.#impaired.delete(i);
   }
 
+  /**
+   * While replica i is down: its sealed state put back to an older copy (one of those kept that
+   * differs from the latest), or deleted when no such copy was kept.
+   */
+  #rollBack(i: number): string {
+    const path = join(replicaDir(this.#dir, i), SEALED_FILE);
+    const latest = existsSync(path) ? readFileSync(path) : null;
+    const older = (this.#copies.get(i) ?? []).filter((c) => latest === null || !c.equals(latest));
+    if (older.length === 0) {
+      rmSync(path, { force: true });
+      return `r${i}: sealed state deleted (no older copy kept)`;
+    }
+    const k = randomBetween(this.#rng, 0, older.length - 1);
+    writeFileSync(path, older[k]!);
+    return `r${i}: sealed state rolled back to an older copy (${older[k]!.length} bytes, was ${latest?.length ?? 0})`;
+  }
+
+  /**
+   * While replica i is down: the last write torn, as a disk that does not keep its promises would
+   * leave it: the sealed file cut short, one byte of it changed, or a half-written temporary file
+   * beside it (a crash before the rename).
+   */
+  #tear(i: number): string {
+    const path = join(replicaDir(this.#dir, i), SEALED_FILE);
+    if (!existsSync(path)) return `r${i}: nothing to tear`;
+    const bytes = readFileSync(path);
+    const how = randomBetween(this.#rng, 0, 2);
+    const at = randomBetween(this.#rng, 0, Math.max(0, bytes.length - 1));
+    if (how === 0) {
+      writeFileSync(path, bytes.subarray(0, at));
+      return `r${i}: sealed state cut to ${at} of ${bytes.length} bytes`;
+    }
+    if (how === 1) {
+      bytes[at] = bytes[at]! ^ (1 + randomBetween(this.#rng, 0, 254));
+      writeFileSync(path, bytes);
+      return `r${i}: byte ${at} of ${bytes.length} of the sealed state changed`;
+    }
+    writeFileSync(`${path}.tmp`, bytes.subarray(0, at));
+    return `r${i}: a torn ${at}-byte ${SEALED_FILE}.tmp left beside the sealed state`;
+  }
+
   #note(text: string): void {
     this.log.push(`${((Date.now() - this.#start) / 1000).toFixed(2).padStart(7)} s  ${text}`);
   }
+}
+
+/** Waits until replica i is no longer recovering (true), or `ms` pass (false). */
+async function waitCaughtUp(dir: string, i: number, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const s = (await fleetStatuses(dir, 500))[i];
+    if (s && !s.recovering) return true;
+    await sleep(200);
+  }
+  return false;
 }
 
 async function drop(f: FleetFile, i: number, peers: readonly number[]): Promise<void> {

@@ -65,6 +65,8 @@ export interface FleetFile {
 }
 
 export const fleetPath = (dir: string) => join(dir, 'fleet.json');
+/** A replica's sealed durable state in its directory (host storage). */
+export const SEALED_FILE = 'state.sealed';
 export const replicaDir = (dir: string, i: number) => join(dir, `r${i}`);
 export const tokenLabel = (i: number) => `bkv-r${i}`;
 export const softHsmConf = (dir: string) => join(dir, 'tokens', 'softhsm2.conf');

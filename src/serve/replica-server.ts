@@ -41,7 +41,7 @@ import type { VaultConfig } from '../vault/node.ts';
 import type { Command } from '../vault/records.ts';
 import type { Frame } from '../vault/protocol.ts';
 import { FileHostStorage } from './files.ts';
-import { type FleetFile, fleetConfig, fleetLabelsOf, replicaDir, urlOf } from './layout.ts';
+import { type FleetFile, SEALED_FILE, fleetConfig, fleetLabelsOf, replicaDir, urlOf } from './layout.ts';
 import {
   DEFAULT_LIMITS,
   type ReplicaStatus,
@@ -104,7 +104,7 @@ export class ReplicaServer {
     this.#limits = { ...DEFAULT_LIMITS, ...o.limits };
     this.#log = o.log ?? ((line) => process.stdout.write(line + '\n'));
     const dir = replicaDir(o.dir, o.id);
-    this.#storage = new FileHostStorage(join(dir, 'state.sealed'));
+    this.#storage = new FileHostStorage(join(dir, SEALED_FILE));
     this.#io = {
       hsm: o.hsm,
       sealLabel: fleetLabelsOf(o.fleet).seal,

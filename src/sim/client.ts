@@ -21,12 +21,15 @@ import { type Bytes, type Rng, toHex, utf8 } from '../crypto/bytes.ts';
 import type { History, OpInput, OpOutput } from '../check/history.ts';
 import {
   type ClientContext,
+  type DeletionSession,
   type RecoverySession,
   type RegistrationSession,
+  onDeleted,
   onRecoverResponse,
   onRegisterDone,
   onRegisterResponse,
   onReleased,
+  startDeletion,
   startRecovery,
   startRegistration,
 } from '../client/session.ts';
@@ -43,7 +46,9 @@ export type ClientOp =
   /** KE1, then the session is abandoned after KE2 (no KE3): a spent guess without a verdict. */
   | { readonly kind: 'probe' }
   /** A guess whose KE2 is answered with a forged KE3 (a random MAC) instead of RecoverAbort. */
-  | { readonly kind: 'forge'; readonly password: string };
+  | { readonly kind: 'forge'; readonly password: string }
+  /** The credential's record deleted (`Deleted`, or `NotFound` when it has none). */
+  | { readonly kind: 'delete' };
 
 export interface ClientScript {
   readonly name: string;
@@ -86,6 +91,7 @@ interface Running {
   redirects: number;
   readonly reg?: RegistrationSession;
   readonly rec?: RecoverySession;
+  readonly del?: DeletionSession;
 }
 
 type TimerPurpose = 'next' | 'timeout' | 'resend';
@@ -203,6 +209,7 @@ export class ScriptedClient implements ClientEndpoint {
       this.#setTimer(fleet, 'timeout', fleet.now + this.#timing.timeoutMs);
       return;
     }
+    if (c.del) return this.#onDeleted(fleet, c.del, frame);
     if (c.op.kind === 'forge') return this.#forge(fleet, c, frame, from);
     const r = onRecoverResponse(this.#ctx, c.rec!, frame);
     const outcome = r.outcome;
@@ -239,6 +246,13 @@ export class ScriptedClient implements ClientEndpoint {
       });
     if (o.kind === 'WrongPassword')
       return this.#complete(fleet, 'ok', { kind: 'WrongPassword', triesRemaining: o.triesRemaining }); // a forged KE3, refused
+    this.#complete(fleet, 'info');
+  }
+
+  #onDeleted(fleet: SimFleet, d: DeletionSession, frame: Frame): void {
+    const o = onDeleted(this.#ctx, d, frame);
+    if (o.ok) return this.#complete(fleet, 'ok', { kind: 'Deleted' });
+    if (o.kind === 'Fault' && o.code === 'RecordNotFound') return this.#complete(fleet, 'ok', { kind: 'NotFound' });
     this.#complete(fleet, 'info');
   }
 
@@ -297,6 +311,10 @@ export class ScriptedClient implements ClientEndpoint {
         redirects: 0,
         reg: session,
       };
+    } else if (op.kind === 'delete') {
+      const { frame, session } = startDeletion(this.#ctx, credentialId, this.#rng);
+      const target = this.#leaderGuess;
+      running = { historyId, op, channel: frame.channel, hello: frame, stage: 'open', target, redirects: 0, del: session };
     } else {
       const password = op.kind === 'probe' ? PROBE_PASSWORD : op.password;
       const { frame, session } = startRecovery(this.#ctx, credentialId, utf8(password), this.#rng);

@@ -312,9 +312,6 @@ export function describeSchedule(s: Scenario): string {
 }
 
 function describeOp(op: ClientOp): string {
-  return op.kind === 'register'
-    ? `register(${op.password}, limit ${op.limit})`
-    : op.kind === 'probe'
-      ? 'probe'
-      : `${op.kind}(${op.password})`;
+  if (op.kind === 'register') return `register(${op.password}, limit ${op.limit})`;
+  return op.kind === 'probe' || op.kind === 'delete' ? op.kind : `${op.kind}(${op.password})`;
 }
