@@ -308,11 +308,18 @@ const ke2 = (session: string, index: number, registration = 'R1') => ({
   index,
 });
 const of =
-  <T extends 'Ke3Verified' | 'Reset' | 'Released'>(type: T) =>
+  <T extends 'Ke3Verified' | 'Released'>(type: T) =>
   (session: string, registration = 'R1') => ({ type, credential: 'c', registration, session });
 const ke3 = of('Ke3Verified');
-const reset = of('Reset');
 const released = of('Released');
+/** The Reset of session s at log entry `index`. */
+const reset = (session: string, index: number, registration = 'R1') => ({
+  type: 'Reset' as const,
+  credential: 'c',
+  registration,
+  session,
+  index,
+});
 type Spec = VaultEvent extends infer E ? (E extends VaultEvent ? Omit<E, 'at'> : never) : never;
 const ev = (events: Spec[]): VaultEvent[] => events.map((e, at) => ({ ...e, at }) as VaultEvent);
 const rules = (events: Spec[]) => checkBudget(ev(events)).map((v) => v.rule);
@@ -325,7 +332,7 @@ describe('guess budget (INV-1: G5) and release after a verified KE3 (INV-2: G3)'
   });
   test("a success resets the budget; the same entry's KE2 sent twice is not a second guess", () => {
     expect(
-      rules([registered('R1', 1), ke2('s1', 2), ke2('s1', 2), ke3('s1'), reset('s1'), released('s1'), ke2('s2', 4)]),
+      rules([registered('R1', 1), ke2('s1', 2), ke2('s1', 2), ke3('s1'), reset('s1', 3), released('s1'), ke2('s2', 4)]),
     ).toEqual([]);
   });
   test('one session id pending twice on one registration (two entries) spends two guesses', () => {
@@ -334,12 +341,25 @@ describe('guess budget (INV-1: G5) and release after a verified KE3 (INV-2: G3)'
   });
   test('a Reset without a Released (K lost on the way) still restarts the budget; a Released alone does not', () => {
     const base: Spec[] = [registered('R1', 1), ke2('s1', 2), ke3('s1')];
-    expect(rules([...base, reset('s1'), ke2('s2', 4)])).toEqual([]);
+    expect(rules([...base, reset('s1', 3), ke2('s2', 4)])).toEqual([]);
     expect(rules([...base, released('s1'), ke2('s2', 4)])).toEqual(['G5']);
+  });
+  test("a KE2 counts in the window of its log entry: a deposed leader's, sent after a later Reset", () => {
+    // third review of issue 15: the guess of entry 3 was spent, and zeroed, before the Reset of entry
+    // 7; its KE2 left a deposed leader only after that Reset. Three guesses after the Reset are three
+    const late: Spec[] = [registered('R1', 3), ke2('o', 2), ke2('a', 3), ke3('o'), reset('o', 7)];
+    const held: Spec[] = [registered('R1', 3), ke2('o', 2), ke3('o'), reset('o', 7), ke2('a', 3)];
+    const after = [8, 9, 10].map((i) => ke2(`b${i}`, i));
+    expect(rules([...late, ...after])).toEqual([]);
+    expect(rules([...held, ...after])).toEqual([]);
+    expect(rules([...held, ...after, ke2('b11', 11)])).toEqual(['G5']); // a fourth after the Reset
+    // before the Reset: entries 2, 3 and 4 of limit 3 pass; a held-back entry 5 is a fourth there
+    expect(rules([...held, ke2('a4', 4), ...after])).toEqual([]);
+    expect(rules([...held, ke2('a4', 4), ke2('a5', 5), ...after])).toEqual(['G5']);
   });
   test('a reset or K released without a verified KE3 of that session is a G3 violation', () => {
     const base: Spec[] = [registered('R1', 3), ke2('s1', 2), ke2('s2', 3), ke3('s2')];
-    expect(rules([...base, reset('s1')])).toEqual(['G3']);
+    expect(rules([...base, reset('s1', 4)])).toEqual(['G3']);
     expect(rules([...base, released('s1')])).toEqual(['G3']);
   });
 });
@@ -354,7 +374,7 @@ describe('every event counts for the registration it names (G3, G5 across regist
     ...[1, 2, 3, 4, 5].map((i) => ke2(`s${i}`, 3 + i, 'R2')),
     ke2('s0', 9, 'R2'),
     ke3('s0', proved),
-    reset('s0', 'R2'),
+    reset('s0', 10, 'R2'),
     released('s0', 'R2'),
   ];
   test("an old registration's KE3 is no evidence for a reset of the new one; the new one's is", () => {
@@ -385,7 +405,7 @@ describe('every event counts for the registration it names (G3, G5 across regist
   });
   test("a stale leader's release of the old registration's K, recorded after a newer one: no G3 violation", () => {
     expect(
-      rules([registered('R1', 3), ke2('s0', 2), ke3('s0'), registered('R2', 3), reset('s0'), released('s0')]),
+      rules([registered('R1', 3), ke2('s0', 2), ke3('s0'), registered('R2', 3), reset('s0', 4), released('s0')]),
     ).toEqual([]);
   });
 });

@@ -92,11 +92,11 @@ export function budgetEvents(g: GhostEvent, at: () => number, once: OncePerEntry
     case 'Reset': {
       // The budget restarts when the Reset first takes effect, whether or not K reached the client
       // (spec ch. 6). `Released`: K left an HSM. Both must follow a verified KE3 of their session (G3).
-      const { credential, registration, session } = g;
+      const { credential, registration, session, index } = g;
       const out: VaultEvent[] = [];
-      if (!once.resets.has(g.index)) {
-        once.resets.add(g.index);
-        out.push({ type: 'Reset', credential, registration, session, at: at() });
+      if (!once.resets.has(index)) {
+        once.resets.add(index);
+        out.push({ type: 'Reset', credential, registration, session, index, at: at() });
       }
       if (g.released) out.push({ type: 'Released', credential, registration, session, at: at() });
       return out;
