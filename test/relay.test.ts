@@ -8,14 +8,11 @@
  * tampered bundle or wrong pins refused before a frame leaves. Every process is killed and every
  * directory removed at the end, however the file ends.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { beforeAll, expect, test } from 'vitest';
 import {
-  fleetDown,
   fleetStatuses,
-  fleetUp,
   relayRunning,
   relayStatus,
   signalRelay,
@@ -25,32 +22,15 @@ import {
 import { readFleet, urlOf } from '../src/serve/layout.ts';
 import type { RelayStatus } from '../src/serve/relay-server.ts';
 import { httpCall } from '../src/serve/wire.ts';
-import { type BkvRun, runBkv } from './support/bkv-process.ts';
+import { type BkvRun, runBkv, useServedFleet } from './support/served-fleet.ts';
 
-const tmp = mkdtempSync(join(tmpdir(), 'bkv-relay-'));
-const dir = join(tmp, 'fleet');
+const { dir, tmp } = useServedFleet('relay');
 const keys = join(dir, 'keys.json');
 const bundle = join(dir, 'deployment', 'bundles', 'epoch-0001.json');
 const roots = join(dir, 'deployment', 'roots.json');
 let url = '';
-
-function killAll(): void {
-  if (!existsSync(join(dir, 'fleet.json'))) return;
-  const f = readFleet(dir);
-  for (let i = 0; i < f.replicas; i++) signalReplica(f, i, 'SIGKILL');
-  signalRelay(f, 'SIGKILL');
-}
-process.on('exit', killAll);
-
-beforeAll(async () => {
-  const f = await fleetUp({ dir, replicas: 3, hsm: 'memory', sessionTtlMs: 5000, waitMs: 30_000 }, () => {});
-  url = `http://${f.relay!.address}`;
-}, 60_000);
-
-afterAll(async () => {
-  await fleetDown(dir, 1000);
-  process.removeListener('exit', killAll);
-  rmSync(tmp, { recursive: true, force: true });
+beforeAll(() => {
+  url = `http://${readFleet(dir).relay!.address}`;
 });
 
 const viaKeys = (cmd: string, cred: string) => [cmd, '--vault', url, '--keys', keys, '--credential', cred];

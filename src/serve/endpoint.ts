@@ -5,13 +5,13 @@
  *
  *   listen        maxConnections, requestTimeout (a slow client is cut off), headersTimeout
  *   readBody      the whole body, or null past maxBodyBytes (413, the connection closed, the rest unread)
- *   readClientFrame  a frame a client may send (Handshake1 or Transport), or VaultError MalformedMessage (400)
+ *   acceptClientFrame  a frame a client may send (Handshake1 or Transport), or 400 MalformedMessage
  *   FrameSlots    one frame in flight per channel (409 ChannelStateError), at most maxWaiting at once
  *                 (503 Unavailable)
  * @module
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { VaultError } from '../errors.ts';
+import { VaultError, isVaultError } from '../errors.ts';
 import type { Frame } from '../vault/protocol.ts';
 import { type ServeLimits, decodeFrame } from './wire.ts';
 
@@ -78,6 +78,17 @@ export function readBody(req: IncomingMessage, max: number): Promise<string | nu
     req.on('end', () => resolve(size > max ? null : Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+/** The frame a client sent, or null after answering 400 with the closed code. */
+export function acceptClientFrame(body: string, res: ServerResponse): Frame | null {
+  try {
+    return readClientFrame(body);
+  } catch (e) {
+    if (!isVaultError(e)) throw e;
+    refuse(res, 400, e);
+    return null;
+  }
 }
 
 /** A frame a client sends (Handshake1 or Transport), or `VaultError('MalformedMessage')`. */

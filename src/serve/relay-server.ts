@@ -16,9 +16,7 @@
  * @module
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { isVaultError } from '../errors.ts';
-import type { Frame } from '../vault/protocol.ts';
-import { FrameSlots, closeServer, listen, readBody, readClientFrame, refuse, reply } from './endpoint.ts';
+import { FrameSlots, acceptClientFrame, closeServer, listen, readBody, refuse, reply } from './endpoint.ts';
 import { HttpRelay, type HttpRelayOptions } from './http-relay.ts';
 import { DEFAULT_LIMITS, type ServeLimits, encodeFrame } from './wire.ts';
 
@@ -114,13 +112,8 @@ export class RelayServer {
   }
 
   #onFrame(body: string, res: ServerResponse): void {
-    let frame: Frame;
-    try {
-      frame = readClientFrame(body);
-    } catch (e) {
-      if (!isVaultError(e)) throw e;
-      return refuse(res, 400, e);
-    }
+    const frame = acceptClientFrame(body, res);
+    if (frame === null) return;
     const holder = {};
     if (!this.#waiting.take(frame.channel, holder, res)) return;
     this.#relay.send(frame).then(

@@ -40,7 +40,7 @@ import type { GhostEvent, ReplicaStep } from '../replication/replica.ts';
 import type { VaultConfig } from '../vault/node.ts';
 import type { Command } from '../vault/records.ts';
 import type { Frame } from '../vault/protocol.ts';
-import { FrameSlots, closeServer, listen, readBody, readClientFrame, refuse, reply } from './endpoint.ts';
+import { FrameSlots, acceptClientFrame, closeServer, listen, readBody, refuse, reply } from './endpoint.ts';
 import { FileHostStorage } from './files.ts';
 import { type FleetFile, fleetConfig, fleetLabelsOf, replicaDir, urlOf } from './layout.ts';
 import {
@@ -287,13 +287,8 @@ export class ReplicaServer {
   }
 
   #onFrame(body: string, res: ServerResponse): void {
-    let frame: Frame;
-    try {
-      frame = readClientFrame(body);
-    } catch (e) {
-      if (!isVaultError(e)) throw e;
-      return refuse(res, 400, e);
-    }
+    const frame = acceptClientFrame(body, res);
+    if (frame === null) return;
     const timer = setTimeout(() => {
       this.#waiters.release(frame.channel, waiter);
       refuse(res, 504, 'Unavailable');
