@@ -5,10 +5,13 @@
  * with pinned keys (`--keys`) and with the bundle validated over the air (`--bundle --roots`); bad
  * input to the relay refused with closed codes and no change; a `kill -9` of the leader, then a
  * recovery through the relay; the relay killed: the client says Unavailable, exit 1, no trace; a
- * tampered bundle or wrong pins refused before a frame leaves. Every process is killed and every
+ * tampered bundle or wrong pins refused before a frame leaves; a second relay started by hand
+ * (`bkv relay --listen --replicas`) serves the same fleet. Every process is killed and every
  * directory removed at the end, however the file ends.
  */
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
 import {
@@ -22,7 +25,7 @@ import {
 import { readFleet, urlOf } from '../src/serve/layout.ts';
 import type { RelayStatus } from '../src/serve/relay-server.ts';
 import { httpCall } from '../src/serve/wire.ts';
-import { type BkvRun, runBkv, useServedFleet } from './support/served-fleet.ts';
+import { type BkvRun, ROOT, runBkv, useServedFleet } from './support/served-fleet.ts';
 
 const { dir, tmp } = useServedFleet('relay');
 const keys = join(dir, 'keys.json');
@@ -208,3 +211,35 @@ test('the relay killed: the client says Unavailable, exit 1, no trace; fleet sta
   const back = await runBkv(viaKeys('recover', 'bob'), 'pw\n');
   expect(back.code, back.err).toBe(0);
 }, 120_000);
+
+test('bkv relay --listen --replicas: a second relay in front of the same fleet; SIGTERM stops it (exit 0)', async () => {
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const listen = `127.0.0.1:${port}`;
+  const args = ['relay', '--listen', listen, '--replicas', readFleet(dir).addresses.join(',')];
+  const child = spawn(process.execPath, [join(ROOT, 'bin/bkv.js'), ...args], { cwd: ROOT, stdio: 'pipe' });
+  let log = '';
+  child.stdout.on('data', (d: Buffer) => (log += d.toString()));
+  const exit = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  const kill = () => child.kill('SIGKILL');
+  process.once('exit', kill);
+  try {
+    for (let t = 0; t < 200 && !log.includes('listening'); t++) await new Promise((r) => setTimeout(r, 50));
+    expect(log).toContain(`relay listening on ${listen}`);
+    const r = await runBkv(['recover', '--vault', `http://${listen}/`, '--keys', keys, '--credential', 'bob'], 'pw\n');
+    expect(r.code, r.err).toBe(0);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  expect(await exit).toBe(0);
+  process.removeListener('exit', kill);
+  expect(log).toMatch(/relay stopped\n$/);
+  const bad = await runBkv(['relay', '--listen', listen, '--replicas', 'nowhere']);
+  expect([bad.code, bad.err.split('\n')[0]]).toEqual([2, 'bkv relay: expected host:port, got "nowhere"']);
+  const none = await runBkv(['relay']);
+  expect(none.code).toBe(2);
+}, 60_000);

@@ -13,7 +13,8 @@ import { afterAll, beforeAll } from 'vitest';
 import { fleetDown, fleetUp, signalRelay, signalReplica } from '../../src/serve/fleet.ts';
 import { readFleet } from '../../src/serve/layout.ts';
 
-const ROOT = join(import.meta.dirname, '..', '..');
+/** The checkout. */
+export const ROOT = join(import.meta.dirname, '..', '..');
 
 export interface BkvRun {
   readonly code: number | null;
