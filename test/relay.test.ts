@@ -212,7 +212,7 @@ test('the relay killed: the client says Unavailable, exit 1, no trace; fleet sta
   expect(back.code, back.err).toBe(0);
 }, 120_000);
 
-test('bkv relay --listen --replicas: a second relay in front of the same fleet; SIGTERM stops it (exit 0)', async () => {
+test('bkv relay --listen --replicas: a second relay before the same fleet; SIGTERM stops it (exit 0)', async () => {
   const port = await new Promise<number>((resolve) => {
     const s = createServer().listen(0, '127.0.0.1', () => {
       const p = (s.address() as { port: number }).port;
