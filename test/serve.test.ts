@@ -5,64 +5,25 @@
  * real `bkv`; bad input refused without a change or a crash. Every process is killed and every
  * directory removed at the end, however the file ends.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { BkvClient } from '../src/client/client.ts';
 import { utf8 } from '../src/crypto/bytes.ts';
 import { systemRng } from '../src/crypto/rng.ts';
-import { fleetDown, fleetStatuses, fleetUp, signalReplica, startReplica, waitForLeader } from '../src/serve/fleet.ts';
+import { fleetStatuses, signalReplica, startReplica, waitForLeader } from '../src/serve/fleet.ts';
 import { HttpRelay } from '../src/serve/http-relay.ts';
-import { type FleetFile, fleetClientContext, readFleet, urlOf } from '../src/serve/layout.ts';
+import { fleetClientContext, readFleet, urlOf } from '../src/serve/layout.ts';
 import { httpCall } from '../src/serve/wire.ts';
+import { runBkv, useServedFleet } from './support/served-fleet.ts';
 
-const ROOT = join(import.meta.dirname, '..');
-const tmp = mkdtempSync(join(tmpdir(), 'bkv-serve-'));
-const dir = join(tmp, 'fleet');
-let fleet: FleetFile;
-
-function killAll(): void {
-  if (!existsSync(join(dir, 'fleet.json'))) return;
-  const f = readFleet(dir);
-  for (let i = 0; i < f.replicas; i++) signalReplica(f, i, 'SIGKILL');
-}
-process.on('exit', killAll);
-
-beforeAll(async () => {
-  fleet = await fleetUp({ dir, replicas: 3, hsm: 'memory', sessionTtlMs: 5000, waitMs: 30_000 }, () => {});
-}, 60_000);
-
-afterAll(async () => {
-  await fleetDown(dir, 1000);
-  process.removeListener('exit', killAll);
-  rmSync(tmp, { recursive: true, force: true });
-});
+const { dir } = useServedFleet('serve');
 
 function client(): BkvClient {
   return new BkvClient(fleetClientContext(readFleet(dir)), new HttpRelay(readFleet(dir).addresses), systemRng);
 }
 
-/** `bkv args` with `stdin`, to its end. */
-function bkv(args: string[], stdin = ''): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/bkv.js'), ...args], {
-      cwd: ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
-    child.stdin.end(stdin);
-  });
-}
+const bkv = runBkv;
 
 test('register, a wrong and a right recovery; kill -9 of the leader leaves the budget as it was', async () => {
   const c = client();

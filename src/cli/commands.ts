@@ -65,6 +65,52 @@ const CREDENTIAL: Flag = {
   example: 'alice',
 };
 
+/** Where a client command sends its frames and which keys it trusts (client-target.ts, spec 15.2). */
+const CLIENT_TARGET: readonly Flag[] = [
+  {
+    name: 'vault',
+    kind: 'string',
+    value: 'URL',
+    help: 'the client endpoint (the relay of bkv fleet up): http://host:port',
+    defaultText: "the relay in --dir's fleet.json",
+    example: 'http://127.0.0.1:8080',
+  },
+  {
+    name: 'keys',
+    kind: 'string',
+    value: 'FILE',
+    help: 'pinned fleet keys (the keys.json of bkv fleet up)',
+    defaultText: '--dir/keys.json',
+    example: 'd/keys.json',
+  },
+  {
+    name: 'bundle',
+    kind: 'string',
+    value: 'FILE',
+    help: 'instead of --keys: a validation bundle as served (bundle, tree head, inclusion proof), validated',
+    example: 'd/deployment/bundles/epoch-0001.json',
+  },
+  {
+    name: 'roots',
+    kind: 'string',
+    value: 'FILE',
+    help: "with --bundle: the pinned witness and operator keys, namespace and vendor root (roots.json)",
+    defaultText: '--dir/deployment/roots.json',
+    example: 'd/deployment/roots.json',
+  },
+  { ...FLEET_DIR, required: false, help: 'a fleet directory: the defaults of --vault, --keys and --roots' },
+];
+
+const target = (a: Parsed) => ({
+  ...opt(a, 'dir'),
+  ...opt(a, 'vault'),
+  ...opt(a, 'keys'),
+  ...opt(a, 'bundle'),
+  ...opt(a, 'roots'),
+  credential: stringOption(a, 'credential')!,
+});
+const opt = (a: Parsed, name: string) => (a.options[name] === undefined ? {} : { [name]: stringOption(a, name) });
+
 const int = (a: Parsed, name: string): number | undefined =>
   a.options[name] === undefined ? undefined : Number(a.options[name]);
 
@@ -153,9 +199,39 @@ export const COMMANDS: readonly Command[] = [
     },
   },
   {
+    name: 'relay',
+    summary: "run a fleet's relay (the untrusted front end) as a process: POST /v1/frame, routed to the leader",
+    details: [
+      'With --dir, its address and the replicas come from fleet.json (bkv fleet up starts it); else give both.',
+      'Runs until SIGTERM or SIGINT. Logs one line per event on stdout.',
+    ],
+    flags: [
+      { ...FLEET_DIR, required: false },
+      { name: 'listen', kind: 'string', value: 'HOST:PORT', help: 'where to listen', example: '127.0.0.1:8080' },
+      {
+        name: 'replicas',
+        kind: 'string',
+        value: 'HOST:PORT,...',
+        help: 'the replicas, in replica order',
+        example: '127.0.0.1:9000,127.0.0.1:9001,127.0.0.1:9002',
+      },
+    ],
+    examples: [
+      'relay --dir d',
+      'relay --listen 127.0.0.1:8080 --replicas 127.0.0.1:9000,127.0.0.1:9001,127.0.0.1:9002',
+    ],
+    async run(a) {
+      const { relay } = await import('./serve.ts');
+      return relay({ ...opt(a, 'dir'), ...opt(a, 'listen'), ...opt(a, 'replicas') });
+    },
+  },
+  {
     name: 'fleet up',
-    summary: 'deploy a fleet (ceremony of ch. 7) and start its replicas as processes on 127.0.0.1',
-    details: ['Writes DIR/fleet.json (addresses, pids), keys.json (what a client pins), evidence.json, r<i>/log.'],
+    summary: 'deploy a fleet (ceremony of ch. 7) and start its replicas and its relay as processes on 127.0.0.1',
+    details: [
+      'Writes DIR/fleet.json (addresses, pids), keys.json (what a client pins), deployment/ (the ceremony',
+      'record with the bundle a client validates: bkv audit DIR/deployment), r<i>/log, relay/log.',
+    ],
     flags: [
       { name: 'dir', kind: 'string', value: 'DIR', required: true, help: 'a new or empty directory', example: 'd' },
       { ...REPLICAS, default: '3' },
@@ -199,7 +275,7 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'fleet start',
-    summary: "restart a fleet's replicas that are down (after a crash), on their files and tokens",
+    summary: "restart a fleet's replicas (and its relay) that are down (after a crash), on their files and tokens",
     flags: [
       FLEET_DIR,
       {
@@ -221,7 +297,7 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'fleet down',
-    summary: "stop a fleet's replicas (SIGTERM, then SIGKILL) and remove its HSM tokens",
+    summary: "stop a fleet's replicas and relay (SIGTERM, then SIGKILL) and remove its HSM tokens",
     flags: [FLEET_DIR, JSON_FLAG],
     examples: ['fleet down --dir d'],
     async run(a, io) {
@@ -233,41 +309,46 @@ export const COMMANDS: readonly Command[] = [
     name: 'register',
     summary: 'register a fresh K under a password (read from stdin) with a running fleet; prints K',
     flags: [
-      FLEET_DIR,
+      ...CLIENT_TARGET,
       CREDENTIAL,
       { name: 'limit', kind: 'int', min: 1, max: 255, default: '10', help: 'the guess limit', example: '3' },
       JSON_FLAG,
     ],
-    examples: ['register --dir d --credential alice', 'register --dir d --credential bob --limit 3 --json'],
+    examples: [
+      'register --vault http://127.0.0.1:8080 --keys d/keys.json --credential alice',
+      'register --dir d --credential bob --limit 3 --json',
+    ],
     async run(a, io) {
       const { registerCommand } = await import('./serve.ts');
-      return registerCommand(
-        { dir: stringOption(a, 'dir')!, credential: stringOption(a, 'credential')!, limit: int(a, 'limit') },
-        io,
-      );
+      return registerCommand({ ...target(a), limit: int(a, 'limit') }, io);
     },
   },
   {
     name: 'recover',
     summary: 'recover K with a password (read from stdin) from a running fleet, or the tries left',
     details: ['Exit 1 on a wrong password (the line says how many tries remain), a locked record or a fault.'],
-    flags: [FLEET_DIR, CREDENTIAL, JSON_FLAG],
-    examples: ['recover --dir d --credential alice', 'recover --dir d --credential alice --json'],
+    flags: [...CLIENT_TARGET, CREDENTIAL, JSON_FLAG],
+    examples: [
+      'recover --vault http://127.0.0.1:8080 --bundle d/deployment/bundles/epoch-0001.json ' +
+        '--roots d/deployment/roots.json --credential alice',
+      'recover --dir d --credential alice --json',
+    ],
     async run(a, io) {
       const { recoverCommand } = await import('./serve.ts');
-      const dir = stringOption(a, 'dir')!;
-      return recoverCommand({ dir, credential: stringOption(a, 'credential')! }, io);
+      return recoverCommand(target(a), io);
     },
   },
   {
     name: 'delete',
     summary: "delete a credential's record from a running fleet",
-    flags: [FLEET_DIR, CREDENTIAL, JSON_FLAG],
-    examples: ['delete --dir d --credential alice'],
+    flags: [...CLIENT_TARGET, CREDENTIAL, JSON_FLAG],
+    examples: [
+      'delete --vault http://127.0.0.1:8080 --keys d/keys.json --credential alice',
+      'delete --dir d --credential alice',
+    ],
     async run(a, io) {
       const { deleteCommand } = await import('./serve.ts');
-      const dir = stringOption(a, 'dir')!;
-      return deleteCommand({ dir, credential: stringOption(a, 'credential')! }, io);
+      return deleteCommand(target(a), io);
     },
   },
   {

@@ -1,7 +1,8 @@
 /**
- * The commands of a running fleet (spec ch. 15): `bkv serve`, `bkv fleet up|status|down`, and the
- * client commands `bkv register`, `bkv recover`, `bkv delete` against it. A password is read from
- * stdin (a prompt that does not echo on a terminal), never from the command line.
+ * The commands of a running fleet (spec ch. 15): `bkv serve`, `bkv relay`, `bkv fleet
+ * up|status|start|down`, and the client commands `bkv register`, `bkv recover`, `bkv delete`
+ * against it (through its relay: client-target.ts). A password is read from stdin (a prompt that
+ * does not echo on a terminal), never from the command line.
  * @module
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,15 +19,20 @@ import {
   fleetStatuses,
   fleetUp,
   openReplicaHsm,
+  relayRunning,
+  relayStatus,
   replicaRunning,
   requireTokens,
+  startRelay,
   startReplica,
 } from '../serve/fleet.ts';
-import { HttpRelay } from '../serve/http-relay.ts';
-import { fleetClientContext, readFleet, replicaDir } from '../serve/layout.ts';
+import { endpointRelay } from '../serve/http-relay.ts';
+import { deploymentDir, keysPath, readFleet, relayDir, replicaDir } from '../serve/layout.ts';
+import { CLIENT_TIMEOUT_MS, RelayServer } from '../serve/relay-server.ts';
 import { ReplicaServer } from '../serve/replica-server.ts';
 import { closeConnections } from '../serve/wire.ts';
 import { choiceOption, type Parsed, stringOption, UsageError } from './args.ts';
+import { type TargetArgs, resolveTarget } from './client-target.ts';
 import type { Io } from './command.ts';
 import { EnvironmentError, EXIT } from './exit.ts';
 
@@ -36,30 +42,59 @@ export async function serve(dir: string, id: number): Promise<number> {
   if (id >= f.replicas)
     throw new UsageError(`--id expected 0..${f.replicas - 1} (the fleet has ${f.replicas} replicas)`);
   requireTokens(dir, f);
-  lockReplica(dir, id);
+  lockProcess(join(replicaDir(dir, id), 'pid'), `replica ${id} of ${dir}`);
   const hsm = await openReplicaHsm(dir, f, id);
   const rules = f.broken === null ? RULES : brokenRules(f.broken);
   const server = new ReplicaServer({ dir, id, fleet: f, hsm, rules });
   await server.start();
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = () => {
-      if (stopping) return;
-      stopping = true;
-      void server.stop().then(resolve);
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-    // a chaos run's replica ends with the harness that started it, however the harness ends
-    const parent = process.ppid;
-    if (f.chaosAdmin) setInterval(() => process.ppid !== parent && stop(), 500).unref();
-  });
+  await untilStopped(() => server.stop(), f.chaosAdmin);
   return EXIT.ok;
 }
 
-/** One process per replica: D/r<i>/pid names the one that runs it; another one still alive is refused. */
-function lockReplica(dir: string, id: number): void {
-  const path = join(replicaDir(dir, id), 'pid');
+export interface RelayArgs {
+  readonly dir?: string;
+  readonly listen?: string;
+  readonly replicas?: string;
+}
+
+/**
+ * `bkv relay --dir D` (the address and the replicas from fleet.json) or `bkv relay --listen
+ * host:port --replicas host:port,...`: the relay process, until SIGTERM or SIGINT.
+ */
+export async function relay(a: RelayArgs): Promise<number> {
+  const f = a.dir === undefined ? null : readFleet(a.dir);
+  const listen = a.listen ?? f?.relay?.address;
+  const replicas = a.replicas?.split(',') ?? f?.addresses;
+  if (listen === undefined || replicas === undefined)
+    throw new UsageError('relay needs --dir D (a fleet with a relay), or --listen host:port --replicas host:port,...');
+  for (const x of [listen, ...replicas])
+    if (!/^[^\s/]+:\d{1,5}$/.test(x)) throw new UsageError(`expected host:port, got ${JSON.stringify(x)}`);
+  if (a.dir !== undefined) lockProcess(join(relayDir(a.dir), 'pid'), `the relay of ${a.dir}`);
+  const server = new RelayServer({ listen, replicas });
+  await server.start();
+  await untilStopped(() => server.stop(), f?.chaosAdmin === true);
+  return EXIT.ok;
+}
+
+/** Resolves once `stop` has run after SIGTERM or SIGINT (or, for a chaos run's process, once its parent is gone). */
+function untilStopped(stop: () => Promise<void>, withParent: boolean): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let stopping = false;
+    const once = () => {
+      if (stopping) return;
+      stopping = true;
+      void stop().then(resolve);
+    };
+    process.once('SIGTERM', once);
+    process.once('SIGINT', once);
+    // a chaos run's processes end with the harness that started them, however the harness ends
+    const parent = process.ppid;
+    if (withParent) setInterval(() => process.ppid !== parent && once(), 500).unref();
+  });
+}
+
+/** One process per role: `path` names the pid of the one that runs it; another one still alive is refused. */
+function lockProcess(path: string, what: string): void {
   const other = existsSync(path) ? Number(readFileSync(path, 'utf8')) : NaN;
   if (Number.isInteger(other) && other !== process.pid) {
     let running = true;
@@ -68,7 +103,7 @@ function lockReplica(dir: string, id: number): void {
     } catch {
       running = false;
     }
-    if (running) throw new EnvironmentError(`replica ${id} of ${dir} already runs (pid ${other})`);
+    if (running) throw new EnvironmentError(`${what} already runs (pid ${other})`);
   }
   writeFileSync(path, String(process.pid));
 }
@@ -82,10 +117,24 @@ export interface FleetUpArgs {
 
 export async function fleetUpCommand(a: FleetUpArgs, io: Io): Promise<number> {
   const f = await fleetUp(a, io.print);
-  io.print(`client endpoints: ${f.addresses.map((x, i) => `r${i} http://${x}`).join(', ')}`);
-  io.print(`pinned keys: ${a.dir}/keys.json; ceremony evidence: ${a.dir}/evidence.json; logs: ${a.dir}/r<i>/log`);
-  io.print(`next: echo PASSWORD | bkv register --dir ${a.dir} --credential alice`);
-  io.json?.({ dir: a.dir, replicas: f.replicas, hsm: f.hsm, suite: f.suite, addresses: f.addresses, pids: f.pids });
+  const url = `http://${f.relay!.address}`;
+  const dep = deploymentDir(a.dir);
+  io.print(`client endpoint (the relay, pid ${f.relay!.pid}): ${url}`);
+  io.print(`replicas: ${f.addresses.map((x, i) => `r${i} ${x}`).join(', ')}`);
+  io.print(`logs: ${a.dir}/r<i>/log, ${a.dir}/relay/log`);
+  io.print(`pinned keys: ${keysPath(a.dir)}; bundle: ${dep}/bundles/epoch-0001.json with ${dep}/roots.json`);
+  io.print(`ceremony record (bkv audit ${dep}): ${dep}`);
+  io.print(`next: echo PASSWORD | bkv register --vault ${url} --keys ${keysPath(a.dir)} --credential alice`);
+  io.json?.({
+    dir: a.dir,
+    replicas: f.replicas,
+    hsm: f.hsm,
+    suite: f.suite,
+    endpoint: url,
+    relay: f.relay,
+    addresses: f.addresses,
+    pids: f.pids,
+  });
   return EXIT.ok;
 }
 
@@ -103,11 +152,25 @@ export async function fleetStatusCommand(dir: string, io: Io): Promise<number> {
         `pid ${s.pid}, up ${Math.round(s.upMs / 1000)} s`,
     );
   });
+  const r = await relayStatus(dir);
+  if (f.relay !== undefined) {
+    const where = `relay ${f.relay.address}`.padEnd(22);
+    if (r === null) io.print(`  ${where} down${f.relay.pid ? ` (pid ${f.relay.pid} does not answer)` : ''}`);
+    else
+      io.print(
+        `  ${where} ${'relaying'.padEnd(16)} to r${r.leaderGuess} first, ${r.frames.answered} frames answered, ` +
+          `${r.frames.refused} refused, ${r.frames.lost} lost, pid ${r.pid}, up ${Math.round(r.upMs / 1000)} s`,
+      );
+  }
   const up = statuses.filter((s) => s !== null).length;
   const serving = statuses.some((s) => s?.serving);
-  io.print(`${up} of ${f.replicas} up; ${serving ? 'a leader serves' : 'no leader serves'}`);
-  io.json?.({ dir, replicas: statuses.map((s, i) => s ?? { id: i, down: true }) });
-  return up > f.replicas / 2 && serving ? EXIT.ok : EXIT.failed;
+  const relayed = f.relay === undefined || r !== null;
+  io.print(
+    `${up} of ${f.replicas} up; ${serving ? 'a leader serves' : 'no leader serves'}` +
+      (f.relay === undefined ? '' : `; the relay ${r === null ? 'is down' : `serves http://${f.relay.address}`}`),
+  );
+  io.json?.({ dir, replicas: statuses.map((s, i) => s ?? { id: i, down: true }), relay: r ?? { down: true } });
+  return up > f.replicas / 2 && serving && relayed ? EXIT.ok : EXIT.failed;
 }
 
 export async function fleetStartCommand(dir: string, id: number | undefined, io: Io): Promise<number> {
@@ -116,14 +179,19 @@ export async function fleetStartCommand(dir: string, id: number | undefined, io:
   if (id !== undefined && id >= f.replicas) throw new UsageError(`--id expected 0..${f.replicas - 1}`);
   const down = [...Array(f.replicas).keys()].filter((i) => !replicaRunning(f, i) && (id === undefined || id === i));
   for (const i of down) startReplica(dir, i);
-  io.print(down.length ? `started ${down.map((i) => `r${i}`).join(', ')}` : 'nothing to start: every replica runs');
-  io.json?.({ dir, started: down });
+  const relayDown = id === undefined && f.relay !== undefined && !relayRunning(f);
+  if (relayDown) startRelay(dir);
+  const started = [...down.map((i) => `r${i}`), ...(relayDown ? ['the relay'] : [])];
+  io.print(started.length ? `started ${started.join(', ')}` : 'nothing to start: every process runs');
+  io.json?.({ dir, started: down, relay: relayDown });
   return EXIT.ok;
 }
 
 export async function fleetDownCommand(dir: string, io: Io): Promise<number> {
   const stopped = await fleetDown(dir);
-  io.print(`fleet in ${dir} down: ${stopped} replica process${stopped === 1 ? '' : 'es'} stopped, HSM tokens removed`);
+  const relayed = readFleet(dir).relay === undefined ? '' : ' and the relay';
+  const what = `${stopped} replica process${stopped === 1 ? '' : 'es'}${relayed}`;
+  io.print(`fleet in ${dir} down: ${what} stopped, HSM tokens removed`);
   io.json?.({ dir, stopped });
   return EXIT.ok;
 }
@@ -144,16 +212,21 @@ export async function readPassword(prompt = 'password: '): Promise<Bytes> {
   return utf8(line);
 }
 
-export interface ClientArgs {
-  readonly dir: string;
+export interface ClientArgs extends TargetArgs {
   readonly credential: string;
   readonly limit?: number;
 }
 
-function client(dir: string): { client: BkvClient; relay: HttpRelay } {
-  const f = readFleet(dir);
-  const relay = new HttpRelay(f.addresses);
-  return { client: new BkvClient(fleetClientContext(f), relay, systemRng), relay };
+/** A client of the endpoint the arguments name (client-target.ts): one POST per frame, never resent. */
+function client(a: ClientArgs): { c: BkvClient; describe: (o: Outcome<unknown>) => string } {
+  const t = resolveTarget(a, Date.now());
+  const c = new BkvClient(t.context, endpointRelay(t.address, CLIENT_TIMEOUT_MS), systemRng);
+  const describe = (o: Outcome<unknown>) =>
+    describeOutcome(o) +
+    (!o.ok && o.kind === 'Fault' && o.code === 'Unavailable'
+      ? ` (no answer from the vault at http://${t.address})`
+      : '');
+  return { c, describe };
 }
 
 function outcomeDoc(o: Outcome<unknown>): object {
@@ -164,8 +237,8 @@ function outcomeDoc(o: Outcome<unknown>): object {
 }
 
 export async function registerCommand(a: ClientArgs, io: Io): Promise<number> {
+  const { c, describe } = client(a);
   const password = await readPassword();
-  const { client: c } = client(a.dir);
   const key = generateBackupKey(systemRng);
   try {
     let o = await c.register(utf8(a.credential), password, key, a.limit);
@@ -174,7 +247,7 @@ export async function registerCommand(a: ClientArgs, io: Io): Promise<number> {
       o = await c.register(utf8(a.credential), password, key, a.limit);
     }
     if (!o.ok) {
-      io.print(`register ${a.credential}: ${describeOutcome(o)}`);
+      io.print(`register ${a.credential}: ${describe(o)}`);
       io.json?.({ credential: a.credential, ...outcomeDoc(o) });
       return EXIT.failed;
     }
@@ -188,8 +261,8 @@ export async function registerCommand(a: ClientArgs, io: Io): Promise<number> {
 }
 
 export async function recoverCommand(a: ClientArgs, io: Io): Promise<number> {
+  const { c, describe } = client(a);
   const password = await readPassword();
-  const { client: c } = client(a.dir);
   try {
     const o = await c.recover(utf8(a.credential), password);
     if (o.ok) {
@@ -198,7 +271,7 @@ export async function recoverCommand(a: ClientArgs, io: Io): Promise<number> {
       io.json?.({ credential: a.credential, ok: true, key: digits });
       return EXIT.ok;
     }
-    io.print(`recover ${a.credential}: ${describeOutcome(o)}`);
+    io.print(`recover ${a.credential}: ${describe(o)}`);
     io.json?.({ credential: a.credential, ...outcomeDoc(o) });
     return EXIT.failed;
   } finally {
@@ -207,10 +280,10 @@ export async function recoverCommand(a: ClientArgs, io: Io): Promise<number> {
 }
 
 export async function deleteCommand(a: ClientArgs, io: Io): Promise<number> {
-  const { client: c } = client(a.dir);
+  const { c, describe } = client(a);
   try {
     const o = await c.delete(utf8(a.credential));
-    io.print(o.ok ? `deleted ${a.credential}` : `delete ${a.credential}: ${describeOutcome(o)}`);
+    io.print(o.ok ? `deleted ${a.credential}` : `delete ${a.credential}: ${describe(o)}`);
     io.json?.({ credential: a.credential, ...outcomeDoc(o) });
     return o.ok ? EXIT.ok : EXIT.failed;
   } finally {

@@ -130,14 +130,16 @@ function parse(files: ReadonlyMap<string, string>, file: string): unknown {
   }
 }
 
-interface Roots {
+/** The keys an auditor and an over-the-air client pin (roots.json, spec ch. 8). */
+export interface Roots {
   readonly namespace: string;
   readonly witnessKey: Bytes;
   readonly operatorKey: Bytes;
   readonly vendorRoot: Bytes;
 }
 
-function decodeRoots(x: unknown): Roots {
+/** Decodes roots.json strictly (`MalformedMessage`). */
+export function decodeRoots(x: unknown): Roots {
   const o = readObject(x, 'roots', ['namespace', 'witnessKey', 'operatorKey', 'vendorRoot']);
   return {
     namespace: readString(o.namespace, 'roots.namespace', NAME),

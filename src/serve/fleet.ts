@@ -1,14 +1,15 @@
 /**
  * A fleet of replica processes on one machine (spec ch. 15.1):
  *
- *   fleetUp(dir, n, hsm)  makes the N tokens, runs the ceremony of ch. 7 on them in this process
- *                         (writing D/evidence.json), installs the peer key, writes D/fleet.json and
- *                         D/keys.json, then starts the N replicas (`bkv serve --dir D --id i`), each
- *                         detached in a process group of its own, its output in D/r<i>/log, and
- *                         waits until a leader serves
- *   startReplica(dir, i)  (re)starts replica i and records its pid in fleet.json
- *   fleetStatus(dir)      GET /v1/status of each replica (or "down")
- *   fleetDown(dir)        SIGTERM to each replica's group, SIGKILL after a grace period, then the
+ *   fleetUp(dir, n, hsm)  makes the N tokens, runs the ceremony of ch. 7 on them in this process and
+ *                         publishes its artifact as epoch 1 through a witness log (D/deployment/),
+ *                         installs the peer key, writes D/fleet.json and D/keys.json, then starts the
+ *                         N replicas (`bkv serve --dir D --id i`) and the relay (`bkv relay --dir D`),
+ *                         each detached in a process group of its own, its output in D/r<i>/log or
+ *                         D/relay/log, and waits until a leader serves and the relay answers
+ *   startReplica(dir, i)  (re)starts replica i and records its pid in fleet.json; startRelay the same
+ *   fleetStatus(dir)      GET /v1/status of each replica (or "down"); relayStatus, the relay's
+ *   fleetDown(dir)        SIGTERM to each process group, SIGKILL after a grace period, then the
  *                         HSM tokens are removed (the fleet's keys with them): a fleet brought down
  *                         is gone; its logs stay
  * @module
@@ -23,7 +24,9 @@ import { getSuite, type SuiteId } from '../crypto/suite.ts';
 import { VaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
 import { MemoryHsm, MemoryToken } from '../hsm/memory.ts';
-import { deployReplicatedFleet } from '../replication/provision.ts';
+import { encodeDeploymentFiles, writeDeploymentFiles } from '../fleet/files.ts';
+import { runDeployment } from '../fleet/deployment.ts';
+import { installPeerKey, replicationLabels } from '../replication/provision.ts';
 import { pinnedClientContext, vaultConfig } from '../vault/setup.ts';
 import { EnvironmentError } from '../cli/exit.ts';
 import { ROOT } from '../cli/paths.ts';
@@ -33,13 +36,17 @@ import {
   type FleetFile,
   SERVE_TIMING,
   SOFTHSM_PIN,
+  deploymentDir,
+  keysPath,
   readFleet,
+  relayDir,
   replicaDir,
   softHsmConf,
   tokenLabel,
   urlOf,
   writeFleet,
 } from './layout.ts';
+import type { RelayStatus } from './relay-server.ts';
 import { type ReplicaStatus, httpCall } from './wire.ts';
 
 export interface FleetUpOptions {
@@ -76,7 +83,10 @@ export function suiteFor(hsm: 'memory' | 'softhsm'): SuiteId {
   return hsm === 'softhsm' ? 'ristretto255-SHA512+Curve25519' : 'ristretto255-SHA512';
 }
 
-/** Makes the tokens and deploys the fleet's keys in them; returns the pinned keys. */
+/** The namespace `fleet up` publishes its fleet's bundle in. */
+export const FLEET_NAMESPACE = 'bkv.serve.fleet_keys';
+
+/** Makes the tokens and deploys the fleet's keys in them, published as epoch 1; returns the pinned keys. */
 async function provision(
   dir: string,
   n: number,
@@ -103,8 +113,22 @@ async function provision(
       finalizeSoftHsm();
     };
   }
-  const { deployment, labels } = deployReplicatedFleet(hsms, suite, prefix, systemRng);
-  writeAtomic(join(dir, 'evidence.json'), JSON.stringify(deployment.evidence, null, 2) + '\n');
+  // the witness, the operator and the vendor are other parties: here, memory HSMs of this process, gone after it
+  const d = runDeployment({
+    namespace: FLEET_NAMESPACE,
+    suite,
+    replicas: n,
+    fleets: 1,
+    openReplica: (_fleetId, i) => ({ hsm: hsms[i]!, prefix }),
+    operator: { hsm: MemoryHsm.create('bkv-operator', systemRng), label: 'operator/counter-signing' },
+    vendorHsm: MemoryHsm.create('bkv-vendor', systemRng),
+    witnessHsm: MemoryHsm.create('bkv-witness', systemRng),
+    rng: systemRng,
+    startTime: Date.now(),
+  });
+  const labels = replicationLabels(prefix);
+  for (const hsm of hsms) installPeerKey(hsm, labels);
+  writeDeploymentFiles(deploymentDir(dir), encodeDeploymentFiles(d.record));
   const config = vaultConfig({ suite, labels });
   const ctx = pinnedClientContext(hsms[0]!, config);
   finish();
@@ -121,7 +145,8 @@ export async function fleetUp(o: FleetUpOptions, print: (line: string) => void):
   for (let i = 0; i < o.replicas; i++) mkdirSync(replicaDir(dir, i), { recursive: true });
   const prefix = 'bkv-serve';
   const keys = await provision(dir, o.replicas, o.hsm, prefix);
-  const ports = await freePorts(o.replicas);
+  const ports = await freePorts(o.replicas + 1);
+  const relayPort = ports.pop()!;
   const fleet: FleetFile = {
     format: FLEET_FORMAT,
     replicas: o.replicas,
@@ -135,13 +160,16 @@ export async function fleetUp(o: FleetUpOptions, print: (line: string) => void):
     broken: o.broken ?? null,
     chaosAdmin: o.chaosAdmin === true,
     keys,
+    relay: { address: `127.0.0.1:${relayPort}`, pid: null },
   };
   writeFleet(dir, fleet);
-  writeAtomic(join(dir, 'keys.json'), JSON.stringify({ suite: fleet.suite, ...keys }, null, 2) + '\n');
+  writeAtomic(keysPath(dir), JSON.stringify({ suite: fleet.suite, ...keys }, null, 2) + '\n');
   for (let i = 0; i < o.replicas; i++) startReplica(dir, i);
+  startRelay(dir);
   const leader = await waitForLeader(dir, o.waitMs ?? 20_000);
   if (leader === null)
     throw new EnvironmentError(`no leader served within ${(o.waitMs ?? 20_000) / 1000} s (see ${dir}/r*/log)`);
+  if (!(await waitForRelay(dir, 10_000))) throw new EnvironmentError(`the relay did not answer (see ${dir}/relay/log)`);
   print(
     `fleet of ${o.replicas} up in ${dir} (${o.hsm} HSMs, suite ${fleet.suite}): ` +
       `leader r${leader.id} in term ${leader.term}`,
@@ -152,20 +180,36 @@ export async function fleetUp(o: FleetUpOptions, print: (line: string) => void):
 /** Starts replica i detached (its own process group), appends its output to D/r<i>/log, records its pid. */
 export function startReplica(dir: string, i: number): number {
   const f = readFleet(dir);
-  const log = openSync(join(replicaDir(dir, i), 'log'), 'a');
+  const pid = spawnBkv(dir, f, replicaDir(dir, i), ['serve', '--dir', dir, '--id', String(i)]);
+  const pids = [...readFleet(dir).pids];
+  pids[i] = pid;
+  writeFleet(dir, { ...readFleet(dir), pids });
+  return pid;
+}
+
+/** Starts the relay detached (its own process group), appends its output to D/relay/log, records its pid. */
+export function startRelay(dir: string): number {
+  const f = readFleet(dir);
+  if (f.relay === undefined) throw new EnvironmentError(`${dir}: this fleet has no relay`);
+  mkdirSync(relayDir(dir), { recursive: true });
+  const pid = spawnBkv(dir, f, relayDir(dir), ['relay', '--dir', dir]);
+  const g = readFleet(dir);
+  writeFleet(dir, { ...g, relay: { address: g.relay!.address, pid } });
+  return pid;
+}
+
+/** `bkv args` detached, its output appended to `logDir`/log; its pid. */
+function spawnBkv(dir: string, f: FleetFile, logDir: string, args: string[]): number {
+  const log = openSync(join(logDir, 'log'), 'a');
   const bin = join(ROOT, 'bin', 'bkv.js');
-  const child = spawn(process.execPath, [bin, 'serve', '--dir', dir, '--id', String(i)], {
+  const child = spawn(process.execPath, [bin, ...args], {
     detached: true,
     stdio: ['ignore', log, log],
     env: { ...process.env, ...(f.hsm === 'softhsm' && { SOFTHSM2_CONF: softHsmConf(dir) }) },
   });
   closeSync(log);
   child.unref();
-  const pid = child.pid!;
-  const pids = [...readFleet(dir).pids];
-  pids[i] = pid;
-  writeFleet(dir, { ...readFleet(dir), pids });
-  return pid;
+  return child.pid!;
 }
 
 /** Opens replica i's HSM, as `bkv serve` does. */
@@ -191,6 +235,27 @@ export async function fleetStatuses(dir: string, timeoutMs = 1000): Promise<(Rep
   );
 }
 
+/** The relay's status, or null when it does not answer (or the fleet has none). */
+export async function relayStatus(dir: string, timeoutMs = 1000): Promise<RelayStatus | null> {
+  const f = readFleet(dir);
+  if (f.relay === undefined) return null;
+  try {
+    const r = await httpCall(urlOf(f.relay.address, '/v1/status'), 'GET', null, timeoutMs);
+    return r.status === 200 ? (JSON.parse(r.body) as RelayStatus) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function waitForRelay(dir: string, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if ((await relayStatus(dir, 500)) !== null) return true;
+    await sleep(100);
+  }
+  return false;
+}
+
 /** The serving leader with the highest term, once one serves (null past `ms`). */
 export async function waitForLeader(dir: string, ms: number): Promise<ReplicaStatus | null> {
   const end = Date.now() + ms;
@@ -210,6 +275,12 @@ export function sleep(ms: number): Promise<void> {
 /** Replica i's process (the pid fleet.json records) exists, answering or not (it may be starting, or paused). */
 export function replicaRunning(f: FleetFile, i: number): boolean {
   const pid = f.pids[i];
+  return pid !== null && pid !== undefined && alive(pid);
+}
+
+/** The relay's process (the pid fleet.json records) exists. */
+export function relayRunning(f: FleetFile): boolean {
+  const pid = f.relay?.pid;
   return pid !== null && pid !== undefined && alive(pid);
 }
 
@@ -234,7 +305,15 @@ function alive(pid: number): boolean {
 
 /** Sends `signal` to replica i's process group (it is its leader: spawned detached). */
 export function signalReplica(f: FleetFile, i: number, signal: NodeJS.Signals): boolean {
-  const pid = f.pids[i];
+  return signalGroup(f.pids[i], signal);
+}
+
+/** Sends `signal` to the relay's process group. */
+export function signalRelay(f: FleetFile, signal: NodeJS.Signals): boolean {
+  return signalGroup(f.relay?.pid, signal);
+}
+
+function signalGroup(pid: number | null | undefined, signal: NodeJS.Signals): boolean {
   if (pid === null || pid === undefined) return false;
   try {
     process.kill(-pid, signal);
@@ -244,19 +323,26 @@ export function signalReplica(f: FleetFile, i: number, signal: NodeJS.Signals): 
   }
 }
 
-/** Stops every replica (SIGTERM, then SIGKILL after `graceMs`), removes the tokens; true if any was running. */
+/**
+ * Stops every replica and the relay (SIGTERM, then SIGKILL after `graceMs`), removes the tokens;
+ * returns how many replicas were running.
+ */
 export async function fleetDown(dir: string, graceMs = 2000): Promise<number> {
   const f = readFleet(dir);
   let stopped = 0;
   for (let i = 0; i < f.replicas; i++) {
-    if (f.pids[i] && alive(f.pids[i]!)) stopped++;
+    if (replicaRunning(f, i)) stopped++;
     signalReplica(f, i, 'SIGCONT');
     signalReplica(f, i, 'SIGTERM');
   }
+  signalRelay(f, 'SIGTERM');
+  const pids = [...f.pids, f.relay?.pid ?? null];
   const end = Date.now() + graceMs;
-  while (Date.now() < end && f.pids.some((p) => p !== null && alive(p))) await sleep(50);
+  while (Date.now() < end && pids.some((p) => p !== null && alive(p))) await sleep(50);
   for (let i = 0; i < f.replicas; i++) signalReplica(f, i, 'SIGKILL');
-  writeFleet(dir, { ...f, pids: f.pids.map(() => null) });
+  signalRelay(f, 'SIGKILL');
+  const relay = f.relay && { relay: { address: f.relay.address, pid: null } };
+  writeFleet(dir, { ...f, pids: f.pids.map(() => null), ...relay });
   rmSync(join(dir, 'tokens'), { recursive: true, force: true });
   for (let i = 0; i < f.replicas; i++) rmSync(join(replicaDir(dir, i), 'token.json'), { force: true });
   return stopped;

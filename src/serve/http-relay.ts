@@ -10,6 +10,9 @@
  *   no answer    null (the client reports Unavailable): a timeout, a 504, a connection cut while
  *                the request was out. The frame may have been processed: it is never resent
  *
+ * The relay process (`bkv relay`, relay-server.ts) runs one `HttpRelay` for all its clients; a
+ * client of that process uses `endpointRelay` (one POST per frame to it, no routing of its own).
+ *
  * It is untrusted as the relay of spec ch. 1: it sees channel ids, frame kinds and ciphertext.
  * @module
  */
@@ -24,6 +27,8 @@ export interface HttpRelayOptions {
   /** How long a Handshake1 keeps looking for a serving leader. */
   readonly deadlineMs?: number;
   readonly retryMs?: number;
+  /** Channels whose replica it remembers (the oldest forgotten first); default 10 000. */
+  readonly maxChannels?: number;
 }
 
 /** What happened to one frame sent. */
@@ -41,6 +46,7 @@ export class HttpRelay implements Relay {
   readonly #requestTimeoutMs: number;
   readonly #deadlineMs: number;
   readonly #retryMs: number;
+  readonly #maxChannels: number;
 
   constructor(addresses: readonly string[], o: HttpRelayOptions = {}) {
     this.addresses = addresses;
@@ -48,6 +54,7 @@ export class HttpRelay implements Relay {
     this.#requestTimeoutMs = o.requestTimeoutMs ?? 6000;
     this.#deadlineMs = o.deadlineMs ?? 15_000;
     this.#retryMs = o.retryMs ?? 100;
+    this.#maxChannels = o.maxChannels ?? 10_000;
   }
 
   async exchange(frame: Frame): Promise<Frame | null> {
@@ -95,29 +102,64 @@ export class HttpRelay implements Relay {
         }
       }
       this.leaderGuess = to;
-      this.#channelReplica.set(frame.channel, to);
+      this.#remember(frame.channel, to);
       return r;
     }
     return last.kind === 'answer' ? { kind: 'lost', why: 'no serving leader' } : last;
   }
 
   async #sendTo(to: number, frame: Frame): Promise<Sent> {
-    let answer;
-    try {
-      const url = urlOf(this.addresses[to]!, '/v1/frame');
-      answer = await httpCall(url, 'POST', encodeFrame(frame), this.#requestTimeoutMs, true);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ECONNREFUSED') return { kind: 'refused' };
-      return { kind: 'lost', why: (e as Error).message };
-    }
-    if (answer.status !== 200) return { kind: 'lost', why: `HTTP ${answer.status} ${answer.body}` };
-    try {
-      return { kind: 'answer', frame: decodeFrame(answer.body), from: to };
-    } catch {
-      return { kind: 'lost', why: 'an answer that is not a frame' };
+    return postFrame(this.addresses[to]!, frame, this.#requestTimeoutMs, to);
+  }
+
+  /** Remembers which replica holds a channel; the oldest is forgotten past `maxChannels` (bounded memory). */
+  #remember(channel: string, to: number): void {
+    this.#channelReplica.delete(channel);
+    this.#channelReplica.set(channel, to);
+    if (this.#channelReplica.size > this.#maxChannels) {
+      this.#channelReplica.delete(this.#channelReplica.keys().next().value!);
     }
   }
+}
+
+/**
+ * One frame, one POST to `address` (host:port) on a connection of its own, so that a refused
+ * connection surely means that nothing was sent; what came of it (an answer labelled `from`).
+ */
+export async function postFrame(address: string, frame: Frame, timeoutMs: number, from = 0): Promise<Sent> {
+  let answer;
+  try {
+    answer = await httpCall(urlOf(address, '/v1/frame'), 'POST', encodeFrame(frame), timeoutMs, true);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ECONNREFUSED') return { kind: 'refused' };
+    return { kind: 'lost', why: (e as Error).message };
+  }
+  if (answer.status !== 200) return { kind: 'lost', why: `HTTP ${answer.status} ${answer.body}` };
+  try {
+    return { kind: 'answer', frame: decodeFrame(answer.body), from };
+  } catch {
+    return { kind: 'lost', why: 'an answer that is not a frame' };
+  }
+}
+
+/**
+ * A client's relay to a relay process (or any client endpoint) at `address`: each frame one POST,
+ * never resent; no answer (refused, lost, an error status) is null, which the client reports as
+ * `Unavailable`. The routing is the relay process's.
+ */
+export function endpointRelay(address: string, timeoutMs: number): Relay & { send(frame: Frame): Promise<Sent> } {
+  const send = (frame: Frame) => postFrame(address, frame, timeoutMs);
+  return {
+    send,
+    async exchange(frame) {
+      const r = await send(frame);
+      return r.kind === 'answer' ? r.frame : null;
+    },
+    async post(frame) {
+      await send(frame);
+    },
+  };
 }
 
 function sleep(ms: number): Promise<void> {

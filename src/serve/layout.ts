@@ -2,8 +2,13 @@
  * A running fleet's directory (spec ch. 15.3):
  *
  *   D/fleet.json         what every process reads: the replicas' addresses, the HSM backend, the
- *                        suite, the key labels, the pinned keys, the pids of the running replicas
+ *                        suite, the key labels, the pinned keys, the pids of the running replicas,
+ *                        the relay's address and pid
  *   D/keys.json          what a client pins (the fleet's channel key and OPAQUE server key)
+ *   D/deployment/        the ceremony's record as `bkv audit` reads it (spec ch. 8): roots.json (what
+ *                        an over-the-air client pins), log.json, bundles/epoch-0001.json (the bundle a
+ *                        client validates), evidence/fleet-1.json
+ *   D/relay/log, pid     the relay process's log, and its pid
  *   D/r<i>/state.sealed  replica i's sealed durable state (host storage, spec ch. 6)
  *   D/r<i>/token.json    replica i's memory HSM token (--hsm memory)
  *   D/r<i>/log           one line per event
@@ -62,12 +67,17 @@ export interface FleetFile {
   readonly chaosAdmin: boolean;
   /** The public keys a client pins (hex). */
   readonly keys: { readonly channelKey: string; readonly opaqueServerKey: string };
+  /** The relay process: its address (the client endpoint) and pid (null: not running). Absent: no relay. */
+  readonly relay?: { readonly address: string; readonly pid: number | null };
 }
 
 export const fleetPath = (dir: string) => join(dir, 'fleet.json');
 /** A replica's sealed durable state in its directory (host storage). */
 export const SEALED_FILE = 'state.sealed';
 export const replicaDir = (dir: string, i: number) => join(dir, `r${i}`);
+export const relayDir = (dir: string) => join(dir, 'relay');
+export const deploymentDir = (dir: string) => join(dir, 'deployment');
+export const keysPath = (dir: string) => join(dir, 'keys.json');
 export const tokenLabel = (i: number) => `bkv-r${i}`;
 export const softHsmConf = (dir: string) => join(dir, 'tokens', 'softhsm2.conf');
 

@@ -20,10 +20,10 @@
  * @module
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { systemRng } from '../crypto/rng.ts';
-import { VaultError, isVaultError } from '../errors.ts';
+import { isVaultError } from '../errors.ts';
 import type { Hsm } from '../hsm/hsm.ts';
 import {
   type Hosted,
@@ -40,6 +40,7 @@ import type { GhostEvent, ReplicaStep } from '../replication/replica.ts';
 import type { VaultConfig } from '../vault/node.ts';
 import type { Command } from '../vault/records.ts';
 import type { Frame } from '../vault/protocol.ts';
+import { FrameSlots, acceptClientFrame, closeServer, listen, readBody, refuse, reply } from './endpoint.ts';
 import { FileHostStorage } from './files.ts';
 import { type FleetFile, SEALED_FILE, fleetConfig, fleetLabelsOf, replicaDir, urlOf } from './layout.ts';
 import {
@@ -47,7 +48,6 @@ import {
   type ReplicaStatus,
   type ServeLimits,
   decodeEnvelope,
-  decodeFrame,
   encodeEnvelope,
   encodeFrame,
   httpCall,
@@ -85,7 +85,7 @@ export class ReplicaServer {
   readonly #limits: ServeLimits;
   readonly #log: (line: string) => void;
   readonly #events: number;
-  readonly #waiters = new Map<string, Waiter>();
+  readonly #waiters: FrameSlots<Waiter>;
   readonly #dropped = new Set<number>();
   readonly #started = Date.now();
   #hosted: Hosted | null = null;
@@ -102,6 +102,7 @@ export class ReplicaServer {
     this.#config = fleetConfig(o.fleet);
     this.#raft = raftConfig(o.rules, o.id, o.fleet.replicas, 64);
     this.#limits = { ...DEFAULT_LIMITS, ...o.limits };
+    this.#waiters = new FrameSlots(this.#limits.maxWaiting);
     this.#log = o.log ?? ((line) => process.stdout.write(line + '\n'));
     const dir = replicaDir(o.dir, o.id);
     this.#storage = new FileHostStorage(join(dir, SEALED_FILE));
@@ -129,16 +130,7 @@ export class ReplicaServer {
       this.#say(
         `start: term ${d.currentTerm}, log of ${d.log.length}${d.recovering ? ', recovering' : ''}, pid ${process.pid}`,
       );
-    const server = createServer((req, res) => this.#handle(req, res));
-    server.maxConnections = this.#limits.maxConnections;
-    server.requestTimeout = this.#limits.requestTimeoutMs;
-    server.headersTimeout = Math.min(this.#limits.requestTimeoutMs, 60_000);
-    server.keepAliveTimeout = 5000;
-    const [host, port] = splitAddress(this.#fleet.addresses[this.id]!);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
+    const server = await listen(this.#fleet.addresses[this.id]!, this.#limits, (req, res) => this.#handle(req, res));
     this.#server = server;
     const t = this.#fleet.timing;
     this.#armElection();
@@ -153,11 +145,7 @@ export class ReplicaServer {
     this.#stopping = true;
     for (const t of this.#timers) clearInterval(t);
     if (this.#election) clearTimeout(this.#election);
-    await new Promise<void>((resolve) => {
-      if (!this.#server) return resolve();
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
-    });
+    await closeServer(this.#server);
     closeSync(this.#events);
     this.#io.hsm.close();
     this.#say('stopped');
@@ -229,7 +217,7 @@ export class ReplicaServer {
   #release(f: Frame): void {
     const w = this.#waiters.get(f.channel);
     if (w === undefined) return; // nobody waits on that channel (it gave up): the frame is lost, as on a network
-    this.#waiters.delete(f.channel);
+    this.#waiters.release(f.channel, w);
     w(f);
   }
 
@@ -269,11 +257,11 @@ export class ReplicaServer {
     if (req.method === 'GET' && path === '/v1/status') return reply(res, 200, JSON.stringify(this.status()));
     if (req.method !== 'POST' || !['/v1/frame', '/v1/peer', '/v1/admin/drop'].includes(path)) {
       req.resume();
-      return reply(res, 404, JSON.stringify({ error: 'NotFound' }));
+      return refuse(res, 404, 'NotFound');
     }
     readBody(req, this.#limits.maxBodyBytes).then(
       (body) => {
-        if (body === null) return reply(res, 413, JSON.stringify({ error: 'MalformedMessage' }), true);
+        if (body === null) return refuse(res, 413, 'MalformedMessage', true);
         if (path === '/v1/peer') return this.#onPeer(body, res);
         if (path === '/v1/frame') return this.#onFrame(body, res);
         return this.#onDrop(body, res);
@@ -299,36 +287,26 @@ export class ReplicaServer {
   }
 
   #onFrame(body: string, res: ServerResponse): void {
-    let frame: Frame;
-    try {
-      frame = decodeFrame(body);
-      if (frame.kind !== 'Handshake1' && frame.kind !== 'Transport')
-        throw new VaultError('MalformedMessage', `a client sends Handshake1 or Transport, not ${frame.kind}`);
-    } catch (e) {
-      if (!isVaultError(e)) throw e;
-      return reply(res, 400, JSON.stringify({ error: e.code, message: e.message }));
-    }
-    if (this.#waiters.has(frame.channel)) return reply(res, 409, JSON.stringify({ error: 'ChannelStateError' }));
-    if (this.#waiters.size >= this.#limits.maxWaiting) return reply(res, 503, JSON.stringify({ error: 'Unavailable' }));
+    const frame = acceptClientFrame(body, res);
+    if (frame === null) return;
     const timer = setTimeout(() => {
-      if (this.#waiters.get(frame.channel) !== waiter) return;
-      this.#waiters.delete(frame.channel);
-      reply(res, 504, JSON.stringify({ error: 'Unavailable' }));
+      this.#waiters.release(frame.channel, waiter);
+      refuse(res, 504, 'Unavailable');
     }, this.#limits.answerTimeoutMs);
     const waiter: Waiter = (f) => {
       clearTimeout(timer);
       reply(res, 200, encodeFrame(f));
     };
-    this.#waiters.set(frame.channel, waiter);
+    if (!this.#waiters.take(frame.channel, waiter, res)) return clearTimeout(timer);
     res.on('close', () => {
-      if (this.#waiters.get(frame.channel) === waiter) this.#waiters.delete(frame.channel);
+      this.#waiters.release(frame.channel, waiter);
       clearTimeout(timer);
     });
     this.#run((steps, s, env) => steps.handleClientFrame(s, frame, env));
   }
 
   #onDrop(body: string, res: ServerResponse): void {
-    if (!this.#fleet.chaosAdmin) return reply(res, 404, JSON.stringify({ error: 'NotFound' }));
+    if (!this.#fleet.chaosAdmin) return refuse(res, 404, 'NotFound');
     let peers: unknown;
     try {
       peers = (JSON.parse(body) as { peers?: unknown }).peers;
@@ -336,7 +314,7 @@ export class ReplicaServer {
       peers = null;
     }
     if (!Array.isArray(peers) || !peers.every((p) => Number.isInteger(p))) {
-      return reply(res, 400, JSON.stringify({ error: 'MalformedMessage' }));
+      return refuse(res, 400, 'MalformedMessage');
     }
     this.#dropped.clear();
     for (const p of peers as number[]) this.#dropped.add(p);
@@ -347,40 +325,4 @@ export class ReplicaServer {
   #say(text: string): void {
     this.#log(`${new Date().toISOString()} r${this.id} ${text}`);
   }
-}
-
-function reply(res: ServerResponse, status: number, body: string, close = false): void {
-  if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, { 'content-type': 'application/json', ...(close && { connection: 'close' }) });
-  res.end(body);
-}
-
-/** The whole body as text, or null past `max` bytes (the rest is not read). */
-function readBody(req: IncomingMessage, max: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > max) {
-      req.resume();
-      return resolve(null);
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > max) {
-        req.removeAllListeners('data');
-        req.resume();
-        resolve(null);
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(size > max ? null : Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-export function splitAddress(address: string): [string, number] {
-  const k = address.lastIndexOf(':');
-  return [address.slice(0, k), Number(address.slice(k + 1))];
 }
