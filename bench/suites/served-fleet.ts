@@ -17,7 +17,7 @@
  * bench process ends, even by SIGKILL (src/hsm/private-tokens.ts).
  * @module
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BkvClient, generateBackupKey } from '../../src/client/client.ts';
@@ -173,14 +173,23 @@ export class ServedFleet {
 
   /** SIGKILL to every replica's process group (a signal handler's last resort; `down` is the clean way). */
   kill(): void {
-    for (let i = 0; i < this.replicas; i++) signalReplica(readFleet(this.dir), i, 'SIGKILL');
+    killFleet(this.dir);
   }
+}
+
+/** SIGKILL to the process group of every replica the fleet in `dir` has started so far (none: nothing). */
+function killFleet(dir: string): void {
+  if (!existsSync(join(dir, 'fleet.json'))) return;
+  const f = readFleet(dir);
+  for (let i = 0; i < f.replicas; i++) signalReplica(f, i, 'SIGKILL');
 }
 
 /** The fleets of one suite run, one up at a time, in one temporary directory (see the module header). */
 export class ServedFleets {
   readonly base: string;
   #current: ServedFleet | null = null;
+  /** The directory of a fleet being brought up (its replicas start before `fleetUp` returns). */
+  #starting: string | null = null;
   #made = 0;
   readonly #log: (line: string) => void;
   readonly #rngFor: (label: string) => Rng;
@@ -194,6 +203,7 @@ export class ServedFleets {
     this.#rngFor = rngFor;
     this.#onSignal = (signal) => {
       this.#current?.kill();
+      if (this.#starting !== null) killFleet(this.#starting);
       this.#release();
       process.exit(signal === 'SIGINT' ? 130 : 143);
     };
@@ -224,7 +234,15 @@ export class ServedFleets {
     const dir = join(this.base, `${backend}-${replicas}-${++this.#made}`);
     const t0 = performance.now();
     const say = (line: string) => this.#log(`served: ${line}`);
-    await fleetUp({ dir, replicas, hsm: backend, chaosAdmin: true, waitMs: 30_000 }, say);
+    this.#starting = dir;
+    try {
+      await fleetUp({ dir, replicas, hsm: backend, chaosAdmin: true, waitMs: 30_000 }, say);
+    } catch (e) {
+      killFleet(dir); // no leader in time: its replicas go with it
+      throw e;
+    } finally {
+      this.#starting = null;
+    }
     this.#log(`served: up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     this.#current = new ServedFleet(backend, replicas, dir, this.#rngFor(`served/${backend}/${replicas}`));
     return this.#current;
