@@ -28,7 +28,8 @@ export type SuiteId =
   | 'lincheck'
   | 'explorer'
   | 'bundles'
-  | 'scale';
+  | 'scale'
+  | 'served';
 
 export interface BenchTask {
   /** Stable key, used by the ratios and in results.json: `suite/group/what`. */

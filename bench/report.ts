@@ -9,6 +9,8 @@ import type { Budget, TaskMeasure } from './harness.ts';
 import type { machineInfo, versions } from './machine.ts';
 import { FLOOR_COUNTS } from './suites/floor.ts';
 import type { ReplicatedProfile, describeRun } from './suites/replicated.ts';
+import type { Breakdown, ServedTarget } from './suites/served-costs.ts';
+import type { ServedCell } from './suites/served.ts';
 
 export interface RatioSpec {
   readonly id: string;
@@ -393,5 +395,94 @@ export function formatRatios(ratios: readonly RatioResult[], targets: readonly T
   }
   out.push('\n## ratios (medians; < 1: the numerator is faster)');
   for (const r of ratios) out.push(`- ${pad(r.value === null ? '?' : r.value.toFixed(2) + 'x', 8, true)}  ${r.label}`);
+  return out.join('\n');
+}
+
+/** What the `served` suite reports after its cells (results.json `suites.served.after`). */
+export interface ServedAfter {
+  readonly loadAtOpen: readonly number[];
+  readonly cells: readonly ServedCell[];
+  readonly breakdowns: readonly Breakdown[];
+  readonly targets: readonly ServedTarget[];
+}
+
+const RUNTIMES = ['processes', 'simulator', 'vault'];
+const cellsOrder = (a: ServedCell, b: ServedCell) =>
+  RUNTIMES.indexOf(a.runtime) - RUNTIMES.indexOf(b.runtime) ||
+  b.backend.localeCompare(a.backend) ||
+  a.replicas - b.replicas ||
+  a.clients - b.clients;
+
+/** The served tables (markdown, as spec/11-benchmarks.md shows them), the breakdown and the targets of issue 17. */
+export function formatServed(a: ServedAfter): string {
+  const num = (x: number | null | undefined, d = 1) => (x === null || x === undefined ? '-' : x.toFixed(d));
+  const cells = [...a.cells].sort(cellsOrder);
+  const out = [
+    `\n## served: recoveries per second and latency (load average at the start ${a.loadAtOpen.join(' ')})`,
+    '| runtime | HSM | replicas | clients | recoveries | rec/s | p50 ms | p99 ms | p99/p50 | load (1 min) |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const c of cells) {
+    const ratio = c.p50Ms && c.p99Ms !== null ? (c.p99Ms / c.p50Ms).toFixed(1) : '-';
+    const extra =
+      (c.unavailable > 0 ? ` (${c.unavailable} unavailable)` : '') + (c.leaderChanged ? ' (leader changed)' : '');
+    out.push(
+      `| ${c.runtime} | ${c.backend} | ${c.replicas} | ${c.clients} | ${c.recoveries}${extra} | ` +
+        `${num(c.perSecond)} | ${num(c.p50Ms)} | ${num(c.p99Ms)} | ${ratio} | ${c.load.join(' → ')} |`,
+    );
+  }
+  out.push(
+    '\n## served: the processes, per recovery',
+    '| HSM | replicas | clients | saves: leader, follower | CPU ms: leader, follower, clients | ' +
+      'leader log, start → end | sealed KB, start → end | round trip ms, fresh / kept alive |',
+    '|---|---|---|---|---|---|---|---|',
+  );
+  for (const c of cells.filter((x) => x.runtime === 'processes')) {
+    const follower = c.replicas > 1 ? num(c.followerPersists, 2) : '-';
+    const cpu = c.cpuMs ? `${num(c.cpuMs.leader)}, ${num(c.cpuMs.follower)}, ${num(c.cpuMs.clients)}` : '-';
+    const kb = (x: number) => (x / 1024).toFixed(0);
+    out.push(
+      `| ${c.backend} | ${c.replicas} | ${c.clients} | ${num(c.leaderPersists, 2)}, ${follower} | ${cpu} | ` +
+        `${c.logLength?.join(' → ') ?? '-'} | ${c.sealedBytes?.map(kb).join(' → ') ?? '-'} | ` +
+        `${num(c.roundTrip?.freshMs, 2)} / ${num(c.roundTrip?.keptAliveMs, 2)} |`,
+    );
+  }
+  out.push('\n## served: unit costs (medians, measured right after the cell of one client)');
+  for (const c of cells) {
+    const k = c.unitCosts;
+    if (k === undefined) continue;
+    out.push(
+      `- after ${c.backend} ${c.replicas}: ` +
+        `atomic write of ${(k.sealedBytes / 1024).toFixed(0)} KB ${k.writeAtomicMs} ms, ` +
+        `HSM counter advance ${k.counterMs} ms, crypto server ${k.serverCryptoMs} ms + client ${k.clientCryptoMs} ms ` +
+        `(${k.runs} samples)`,
+    );
+  }
+  out.push('\n## served: where the time of one recovery goes (one client; shares of its p50)');
+  const names = {
+    fsync: 'fsync',
+    hsm: 'HSM',
+    crypto: 'crypto',
+    network: 'network',
+    replicaCpu: 'replica CPU',
+    rest: 'rest',
+  };
+  for (const b of a.breakdowns) {
+    const parts = (Object.keys(names) as (keyof typeof names)[])
+      .map((k) => `${names[k]} ${b.parts[k].percent}% (${b.parts[k].ms.toFixed(1)} ms)`)
+      .join(', ');
+    const n = b.counts;
+    out.push(
+      `- ${b.backend} ${b.replicas}: p50 ${b.p50Ms} ms = ${parts}; per recovery ${n.leaderSaves} saves by the ` +
+        `leader and ${n.followerSaves} by a follower, ${n.countersPerSave ?? '?'} counter advances per save, ` +
+        `${n.freshRoundTrips} client round trips, ${n.keptAliveRoundTrips} peer round trips`,
+    );
+  }
+  out.push('\n## served: targets (issue 17)');
+  for (const t of a.targets) {
+    const verdict = t.met === null ? 'not measured' : t.met ? 'met' : 'NOT met';
+    const bound = t.bound.min !== undefined ? `>= ${t.bound.min}` : `< ${t.bound.max}`;
+    out.push(`- ${t.target}: ${t.value === null ? '?' : t.value.toFixed(2)} (${bound}): ${verdict}`);
+  }
   return out.join('\n');
 }

@@ -35,9 +35,11 @@ import {
   formatProfile,
   formatRatios,
   formatReplicated,
+  formatServed,
   formatTaskTable,
   RATIOS,
   type Results,
+  type ServedAfter,
   type SuitesAfter,
 } from './report.ts';
 import { bundlesSuite } from './suites/bundles.ts';
@@ -49,6 +51,7 @@ import { lincheckSuite } from './suites/lincheck.ts';
 import { peersSuite } from './suites/peers.ts';
 import { replicatedSuite } from './suites/replicated.ts';
 import { scaleSuite } from './suites/scale.ts';
+import { servedSuite } from './suites/served.ts';
 import { vaultSuite } from './suites/vault.ts';
 
 /** Every suite, in run order. */
@@ -63,6 +66,7 @@ export const SUITES: readonly BenchSuite[] = [
   lincheckSuite,
   explorerSuite,
   scaleSuite,
+  servedSuite,
 ];
 
 export function suiteContext(seed: string, log: (line: string) => void, quick = false): SuiteContext {
@@ -208,6 +212,8 @@ async function runBench(a: Parsed): Promise<number> {
   const targets = computeTargets(byId, after);
   if (after.vault?.profile) console.log(formatProfile(after.vault.profile));
   if (after.replicated?.configs) console.log(formatReplicated(after.replicated.configs));
+  const served = suiteResults.served?.after;
+  if (served) console.log(formatServed(served as unknown as ServedAfter));
   console.log(formatRatios(ratios, targets));
 
   const results: Results = {

@@ -17,6 +17,10 @@ import { parseCommandArgs } from '../src/cli/command.ts';
 import { main } from '../src/cli/main.ts';
 import { registerFixture, wholeLogin } from '../bench/suites/crypto.ts';
 import type { describeRun } from '../bench/suites/replicated.ts';
+import type { ServedAfter } from '../bench/report.ts';
+import { computeTargets as servedTargets } from '../bench/suites/served-costs.ts';
+import { percentile } from '../bench/suites/served-fleet.ts';
+import type { ServedCell } from '../bench/suites/served.ts';
 import { seededRng } from '../src/crypto/rng.ts';
 import { getSuite } from '../src/crypto/suite.ts';
 
@@ -64,6 +68,28 @@ describe('bench suites: each task once', () => {
       // one replica commits alone; more need AppendEntries and a majority's answers before KE2 leaves
       if (id === 'replicated/memory/1') expect(c.guessHops.max).toBe(0);
       else expect(c.guessHops.min, id).toBeGreaterThanOrEqual(2);
+    }
+  });
+
+  test('the served suite describes every cell it ran, with the saves each replica made', () => {
+    const a = after.get('served') as unknown as ServedAfter;
+    expect(a.cells.map((c) => c.id).sort()).toEqual([...seen].filter((id) => id.startsWith('served/')).sort());
+    for (const c of a.cells) {
+      expect(c.recoveries, c.id).toBeGreaterThan(0);
+      if (c.runtime !== 'processes') continue;
+      // every recovery commits a ConsumeGuess and a Reset: the leader saves, and so does each follower
+      expect(c.leaderPersists, c.id).toBeGreaterThan(0);
+      if (c.replicas > 1) expect(c.followerPersists, c.id).toBeGreaterThan(0);
+      expect(c.roundTrip, c.id).toBeDefined();
+      expect(c.unitCosts !== undefined, c.id).toBe(c.clients === 1);
+    }
+    // a breakdown for each fleet measured at one client, its parts summing to the p50 it explains
+    const ones = a.cells.filter((c) => c.runtime === 'processes' && c.clients === 1);
+    const config = (x: { backend: string; replicas: number }) => `${x.backend}/${x.replicas}`;
+    expect(a.breakdowns.map(config)).toEqual(ones.map(config));
+    for (const b of a.breakdowns) {
+      const sum = Object.values(b.parts).reduce((x, p) => x + p.ms, 0);
+      expect(sum).toBeCloseTo(b.p50Ms, 2);
     }
   });
 
@@ -123,6 +149,44 @@ describe('bench harness', () => {
     const fast = new Map([t(target.numerator, 12), t(target.denominator, 10)]);
     expect(computeTargets(fast).find((x) => x.id === target.id)?.reached).toBe(true);
     expect(computeTargets(new Map()).every((x) => x.reached === null && x.value === null)).toBe(true);
+  });
+});
+
+describe('the served targets (issue 17)', () => {
+  const cell = (replicas: number, perSecond: number, p50Ms: number, p99Ms: number): ServedCell => ({
+    id: `served/processes/softhsm/${replicas}/32`,
+    runtime: 'processes',
+    backend: 'softhsm',
+    replicas,
+    clients: 32,
+    recoveries: 100,
+    unavailable: 0,
+    wallMs: 1000,
+    perSecond,
+    p50Ms,
+    p99Ms,
+    load: [0, 0],
+  });
+  const verdict = (cells: ServedCell[], id: string) => servedTargets(cells).find((t) => t.id === id);
+
+  test("5 replicas keep 70% of one replica's recoveries per second, or do not", () => {
+    const id = 'served/softhsm/5-keeps-70%';
+    expect(verdict([cell(1, 20, 1, 2), cell(5, 14, 1, 2)], id)).toMatchObject({ value: 0.7, met: true });
+    expect(verdict([cell(1, 20, 1, 2), cell(5, 13.8, 1, 2)], id)).toMatchObject({ value: 0.69, met: false });
+    expect(verdict([cell(1, 20, 1, 2)], id)).toMatchObject({ value: null, met: null });
+  });
+
+  test('p99 under 10x p50 at 32 clients, or not', () => {
+    const id = 'served/softhsm/3/p99-under-10x-p50';
+    expect(verdict([cell(3, 20, 100, 999)], id)).toMatchObject({ value: 9.99, met: true });
+    expect(verdict([cell(3, 20, 100, 1000)], id)).toMatchObject({ value: 10, met: false });
+  });
+
+  test('percentiles are nearest-rank', () => {
+    const xs = Array.from({ length: 100 }, (_, i) => 100 - i); // 100 .. 1, unsorted on purpose
+    const ps = [percentile(xs, 50), percentile(xs, 99), percentile(xs, 100), percentile([7], 99)];
+    expect(ps).toEqual([50, 99, 100, 7]);
+    expect(() => percentile([], 50)).toThrow();
   });
 });
 
