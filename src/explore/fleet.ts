@@ -721,6 +721,8 @@ function describe(m: RaftMessage<Command>): string {
       return `Vote t${m.term} ${m.voteGranted ? 'granted' : 'refused'}`;
     case 'AppendEntriesRequest':
       return `Append t${m.term} prev ${m.prevLogIndex}/${m.prevLogTerm} +${m.entries.length} commit ${m.leaderCommit}${m.recoveryNonce ? ' nonce' : ''}`;
+    case 'InstallSnapshotRequest':
+      return `Snapshot t${m.term} ${m.snapshot.index}/${m.snapshot.term}${m.recoveryNonce ? ' nonce' : ''}`;
     case 'AppendEntriesResponse':
       return `Ack t${m.term} ${m.success ? `match ${m.matchIndex}` : `refused last ${m.lastLogIndex}`}${m.recoveryNonce ? ' recovering' : ''}`;
   }

@@ -11,7 +11,12 @@
  *   onElectionTimeout, onHeartbeat  consensus timers
  *   onSessionExpiry(s)              the serving leader ends sessions past the TTL
  *   proposeCommand(s, command)      synthetic load: the serving leader appends a command
- *   restartReplica(config, durable) empty channels, empty records: both come back from the log
+ *   restartReplica(config, durable) empty channels; the records of the snapshot, then of the log
+ *
+ * Snapshots (spec ch. 6, "Snapshots"): once a replica has applied `snapshotEvery` entries past its
+ * snapshot, it compacts its log up to the last applied index (`compactLog`): the snapshot is the
+ * vault's records as they are after that entry, pending sessions and their spent guesses included.
+ * A follower given a leader's snapshot (`installed`) takes its records and applies what follows.
  *
  * G1 by construction: a KE2 is computed in `onCommitted(ConsumeGuess)`, which runs only for an
  * entry committed at a majority, and the fleet driver releases it only after this step's state
@@ -26,7 +31,8 @@ import { utf8 } from '../crypto/bytes.ts';
 import type { ErrorCode } from '../errors.ts';
 import { type Step, type VaultEnv, type VaultNode, type VaultSteps, initialNode } from '../vault/node.ts';
 import type { Frame } from '../vault/protocol.ts';
-import { type Command, type Hex, type Outcome, pendingRecords } from '../vault/records.ts';
+import { type Command, type Hex, type Outcome, type VaultState, EMPTY_VAULT } from '../vault/records.ts';
+import { pendingRecords } from '../vault/records.ts';
 import {
   type Committed,
   type Durable,
@@ -35,7 +41,9 @@ import {
   type RaftConfig,
   type RaftState,
   type RaftStep,
+  compactLog,
   handleRaftMessage,
+  snapshotIndex,
   onElectionTimeout as raftElectionTimeout,
   onHeartbeat as raftHeartbeat,
   proposeCommands,
@@ -125,7 +133,19 @@ export function notLeader(channel: string, leaderHint: number | null): RedirectF
 }
 
 export function restartReplica(config: RaftConfig, durable: Durable<Command>, nonce: string | null): ReplicaState {
-  return { raft: restartRaft(config, durable, nonce), node: initialNode(), lastApplied: 0, serving: false };
+  const vault = (durable.snapshot?.state as VaultState | undefined) ?? EMPTY_VAULT;
+  const raft = restartRaft(config, durable, nonce);
+  return { raft, node: initialNode(vault), lastApplied: snapshotIndex(durable), serving: false };
+}
+
+/**
+ * Compacts the log up to the last applied entry once `snapshotEvery` entries were applied past
+ * the snapshot. The records are those applied at `lastApplied`, never beyond the commit index.
+ */
+function maybeSnapshot(s: ReplicaState): ReplicaState {
+  const every = s.raft.config.snapshotEvery;
+  if (every === undefined || s.lastApplied - snapshotIndex(s.raft.durable) < every) return s;
+  return { ...s, raft: compactLog(s.raft, s.lastApplied, s.node.vault) };
 }
 
 /** What one step accumulates. */
@@ -166,7 +186,7 @@ function applyCommitted(
     }
     s = { ...s, node, lastApplied: index };
   }
-  return s;
+  return committed.length > 0 ? maybeSnapshot(s) : s;
 }
 
 /**
@@ -237,6 +257,11 @@ function afterConsensus(prev: ReplicaState, r: RaftStep<Command>, env: ReplicaEn
   const node = prev.raft.role === 'leader' && !leads ? { ...prev.node, channels: new Map() } : prev.node;
   out.messages.push(...r.messages);
   let s: ReplicaState = { ...prev, raft: r.state, node, serving: prev.serving && leads };
+  if (r.installed) {
+    // a leader's snapshot: its records replace ours, which were of an earlier index
+    const vault = r.installed.state as VaultState;
+    s = { ...s, node: { ...s.node, vault }, lastApplied: r.installed.index };
+  }
   s = applyCommitted(s, r.committed, env, out);
   s = startServing(s, env, out);
   return done(s, out, r.resetTimer);

@@ -147,6 +147,10 @@ export function describeMessage(m: RaftMessage<Command>): string {
       const prev = `${m.prevLogIndex}/${m.prevLogTerm}`;
       return `AppendEntries(term ${m.term}, prev ${prev}, ${entries}, commit ${m.leaderCommit}${nonce})`;
     }
+    case 'InstallSnapshotRequest': {
+      const nonce = m.recoveryNonce ? `, nonce ${m.recoveryNonce.slice(0, 6)}` : '';
+      return `InstallSnapshot(term ${m.term}, up to ${m.snapshot.index}/${m.snapshot.term}${nonce})`;
+    }
     case 'AppendEntriesResponse': {
       const result = m.success ? `match ${m.matchIndex}` : `refused, last ${m.lastLogIndex}`;
       const nonce = m.recoveryNonce ? `, recovering ${m.recoveryNonce.slice(0, 6)}` : '';
