@@ -3,7 +3,7 @@
  * step of replica.ts's `ReplicaSteps` or by handing the runtime another commit quorum.
  * @module
  */
-import { majority } from '../replication/raft.ts';
+import { entryAt, lastIndexOf, majority } from '../replication/raft.ts';
 import { type ReplicaSteps, committedGhosts } from '../replication/replica.ts';
 
 /**
@@ -16,19 +16,19 @@ export function ke2BeforeCommit(r: ReplicaSteps): ReplicaSteps {
     ...r,
     handleClientFrame(s, frame, env) {
       const step = r.handleClientFrame(s, frame, env);
-      const log = step.state.raft.durable.log;
-      const appended = log.slice(s.raft.durable.log.length);
+      const first = lastIndexOf(s.raft.durable) + 1; // the first entry this step appended
       let node = step.state.node;
       const frames = [...step.frames];
       const ghost = [...step.ghost];
-      appended.forEach((entry, k) => {
-        const cmd = entry.command;
-        if (cmd?.type !== 'ConsumeGuess' || s.raft.durable.log.length + k + 1 <= step.state.lastApplied) return;
+      for (let index = first; index <= lastIndexOf(step.state.raft.durable); index++) {
+        const entry = entryAt(step.state.raft.durable, index);
+        const cmd = entry?.command;
+        if (cmd?.type !== 'ConsumeGuess' || index <= step.state.lastApplied) continue;
         const early = env.vault.onCommitted(node, cmd, env);
-        ghost.push(...committedGhosts(node, cmd, s.raft.durable.log.length + k + 1, entry.term, early));
+        ghost.push(...committedGhosts(node, cmd, index, entry!.term, early));
         node = early.node;
         frames.push(...early.frames);
-      });
+      }
       return { ...step, state: { ...step.state, node }, frames, ghost };
     },
   };

@@ -87,6 +87,8 @@ export type GhostEvent =
   /** The vault checked the session's KE3 MAC and it was right (node.ts `Step.verified`). */
   /** `registration`: the one its KE2 was computed from, whose password the KE3 proved. */
   | { readonly type: 'Ke3Verified'; readonly credential: Hex; readonly session: Hex; readonly registration: Hex }
+  /** The records up to `index` became this replica's snapshot: taken of its own (a compaction), or a leader's installed. */
+  | { readonly type: 'Snapshot'; readonly index: number; readonly installed: boolean }
   /** A Reset entry took effect here (attempts back to 0); `released`: K left on the session's channel. */
   | {
       readonly type: 'Reset';
@@ -142,9 +144,10 @@ export function restartReplica(config: RaftConfig, durable: Durable<Command>, no
  * Compacts the log up to the last applied entry once `snapshotEvery` entries were applied past
  * the snapshot. The records are those applied at `lastApplied`, never beyond the commit index.
  */
-function maybeSnapshot(s: ReplicaState): ReplicaState {
+function maybeSnapshot(s: ReplicaState, out: Out): ReplicaState {
   const every = s.raft.config.snapshotEvery;
   if (every === undefined || s.lastApplied - snapshotIndex(s.raft.durable) < every) return s;
+  out.ghost.push({ type: 'Snapshot', index: s.lastApplied, installed: false });
   return { ...s, raft: compactLog(s.raft, s.lastApplied, s.node.vault) };
 }
 
@@ -186,7 +189,7 @@ function applyCommitted(
     }
     s = { ...s, node, lastApplied: index };
   }
-  return committed.length > 0 ? maybeSnapshot(s) : s;
+  return committed.length > 0 ? maybeSnapshot(s, out) : s;
 }
 
 /**
@@ -261,6 +264,7 @@ function afterConsensus(prev: ReplicaState, r: RaftStep<Command>, env: ReplicaEn
     // a leader's snapshot: its records replace ours, which were of an earlier index
     const vault = r.installed.state as VaultState;
     s = { ...s, node: { ...s.node, vault }, lastApplied: r.installed.index };
+    out.ghost.push({ type: 'Snapshot', index: r.installed.index, installed: true });
   }
   s = applyCommitted(s, r.committed, env, out);
   s = startServing(s, env, out);

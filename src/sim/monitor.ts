@@ -40,8 +40,13 @@ export class SafetyMonitor {
   onBecameLeader(id: number, term: number): void {
     this.ghost = inv.onBecameLeader(this.ghost, id, term);
   }
-  onCommit(id: number, raft: RaftState<Command>, from: number): void {
-    this.ghost = inv.onCommit(this.ghost, id, raft, from, this.names.id);
+  onCommit(
+    id: number,
+    raft: RaftState<Command>,
+    from: number,
+    compacted?: (index: number) => Entry<Command> | undefined,
+  ): void {
+    this.ghost = inv.onCommit(this.ghost, id, raft, from, this.names.id, compacted);
   }
   onApplied(id: number, index: number, entry: Entry<Command>): void {
     this.ghost = inv.onApplied(this.ghost, id, index, entry, this.names.id);
@@ -49,7 +54,7 @@ export class SafetyMonitor {
   checkCommittedPrefix(id: number, raft: RaftState<Command>): void {
     inv.checkCommittedPrefix(this.ghost, id, raft, this.names.id);
   }
-  checkLogMatching(id: number, logs: readonly (readonly Entry<Command>[] | null)[]): void {
+  checkLogMatching(id: number, logs: readonly (inv.LogView | null)[]): void {
     inv.checkLogMatching(id, logs, this.names.id);
   }
   checkLeaderCompleteness(id: number, raft: RaftState<Command>): void {
@@ -58,7 +63,7 @@ export class SafetyMonitor {
   checkKe2(
     index: number,
     term: number,
-    sealedLogs: readonly (readonly Entry<Command>[])[],
+    sealedLogs: readonly inv.LogView[],
     lost: readonly ReadonlySet<string>[] = [],
   ): void {
     inv.checkKe2(this.n, index, term, sealedLogs, lost);
