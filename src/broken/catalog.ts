@@ -16,7 +16,7 @@ import {
   TRUST_HOST_STORAGE,
   VOTE_NOT_PERSISTED,
 } from './persistence.ts';
-import { commitAtHalf, ke2BeforeCommit, voteWithoutLogCheck } from './replica.ts';
+import { commitAtHalf, ke2BeforeCommit, snapshotBeyondCommit, voteWithoutLogCheck } from './replica.ts';
 import * as vault from './vault.ts';
 
 export type SuiteName = 'consensus' | 'attack' | 'guess-limit';
@@ -116,6 +116,15 @@ export const BROKEN: readonly BrokenVariant[] = [
     checker: 'the chain check of the sealed segments (a dropped, reordered or spliced segment is refused)',
     expected: ['INV-15'],
     rules: (b) => ({ ...b, persistence: UNCHAINED_SEGMENTS }),
+  },
+  {
+    name: 'snapshot-beyond-commit',
+    test: 'test/scenarios.test.ts',
+    summary: 'a replica compacts into its snapshot entries it has received but not seen committed',
+    checker: 'Raft safety (a snapshot stands only for committed entries)',
+    expected: ['INV-11'],
+    suite: 'consensus',
+    rules: (b) => ({ ...b, replica: snapshotBeyondCommit(b.replica) }),
   },
   {
     name: 'ke2-before-commit',

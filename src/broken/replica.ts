@@ -3,7 +3,8 @@
  * step of replica.ts's `ReplicaSteps` or by handing the runtime another commit quorum.
  * @module
  */
-import { entryAt, lastIndexOf, majority } from '../replication/raft.ts';
+import { entryAt, lastIndexOf, majority, snapshotIndex, termOf } from '../replication/raft.ts';
+import { applyCommand } from '../vault/records.ts';
 import { type ReplicaSteps, committedGhosts } from '../replication/replica.ts';
 
 /**
@@ -51,6 +52,33 @@ export function voteWithoutLogCheck(r: ReplicaSteps): ReplicaSteps {
       if (m.type !== 'RequestVoteRequest') return r.handlePeerMessage(s, from, m, env);
       const blind = { ...m, lastLogIndex: Number.MAX_SAFE_INTEGER, lastLogTerm: Number.MAX_SAFE_INTEGER };
       return r.handlePeerMessage(s, from, blind, env);
+    },
+  };
+}
+
+/**
+ * snapshot-beyond-commit: a replica that receives entries compacts its whole log, those not yet
+ * committed included, into a snapshot of the records as they would be once applied (spec ch. 6,
+ * "Snapshots": a snapshot stands only for committed entries; INV-11). From outside: the snapshot
+ * is written into the durable state after the step, as `compactLog` would refuse it.
+ */
+export function snapshotBeyondCommit(r: ReplicaSteps): ReplicaSteps {
+  return {
+    ...r,
+    handlePeerMessage(s, from, m, env) {
+      const step = r.handlePeerMessage(s, from, m, env);
+      const st = step.state;
+      const d = st.raft.durable;
+      const every = st.raft.config.snapshotEvery ?? 1;
+      const last = lastIndexOf(d);
+      if (last <= st.raft.commitIndex || last - snapshotIndex(d) < every) return step;
+      let vault = st.node.vault;
+      for (let index = st.lastApplied + 1; index <= last; index++) {
+        const cmd = entryAt(d, index)?.command;
+        if (cmd) vault = applyCommand(vault, cmd).state;
+      }
+      const snapshot = { index: last, term: termOf(d, last), state: vault };
+      return { ...step, state: { ...st, raft: { ...st.raft, durable: { ...d, log: [], snapshot } } } };
     },
   };
 }
