@@ -51,7 +51,7 @@ export type EntryName = (e: Entry<Command>) => string | number;
 
 const byJson: EntryName = (e) => canonicalJson(e);
 
-/** A log as the checks read it: a plain log (log[0] at index 1), or a durable state whose snapshot stands for a prefix. */
+/** A log as the checks read it: a plain log (log[0] at index 1), or a durable state (its snapshot a prefix). */
 export type LogView = readonly Entry<Command>[] | Durable<Command>;
 
 function viewOf(x: LogView): Durable<Command> {

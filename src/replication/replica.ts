@@ -87,7 +87,7 @@ export type GhostEvent =
   /** The vault checked the session's KE3 MAC and it was right (node.ts `Step.verified`). */
   /** `registration`: the one its KE2 was computed from, whose password the KE3 proved. */
   | { readonly type: 'Ke3Verified'; readonly credential: Hex; readonly session: Hex; readonly registration: Hex }
-  /** The records up to `index` became this replica's snapshot: taken of its own (a compaction), or a leader's installed. */
+  /** The records up to `index` became this replica's snapshot: its own (a compaction), or a leader's (installed). */
   | { readonly type: 'Snapshot'; readonly index: number; readonly installed: boolean }
   /** A Reset entry took effect here (attempts back to 0); `released`: K left on the session's channel. */
   | {
