@@ -16,7 +16,13 @@ import {
   TRUST_HOST_STORAGE,
   VOTE_NOT_PERSISTED,
 } from './persistence.ts';
-import { commitAtHalf, ke2BeforeCommit, snapshotBeyondCommit, voteWithoutLogCheck } from './replica.ts';
+import {
+  commitAtHalf,
+  ke2BeforeCommit,
+  snapshotBeyondCommit,
+  snapshotDropsPending,
+  voteWithoutLogCheck,
+} from './replica.ts';
 import * as vault from './vault.ts';
 
 export type SuiteName = 'consensus' | 'attack' | 'guess-limit';
@@ -125,6 +131,15 @@ export const BROKEN: readonly BrokenVariant[] = [
     expected: ['INV-11'],
     suite: 'consensus',
     rules: (b) => ({ ...b, replica: snapshotBeyondCommit(b.replica) }),
+  },
+  {
+    name: 'snapshot-drops-pending',
+    test: 'test/scenarios.test.ts',
+    summary: 'a snapshot leaves out the pending sessions and gives their spent guesses back',
+    checker: 'state machine safety of snapshots (a snapshot is the records applied at its index)',
+    expected: ['INV-11', 'INV-1'],
+    suite: 'guess-limit',
+    rules: (b) => ({ ...b, replica: snapshotDropsPending(b.replica) }),
   },
   {
     name: 'ke2-before-commit',

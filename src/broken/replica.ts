@@ -4,8 +4,8 @@
  * @module
  */
 import { entryAt, lastIndexOf, majority, snapshotIndex, termOf } from '../replication/raft.ts';
-import { applyCommand } from '../vault/records.ts';
-import { type ReplicaSteps, committedGhosts } from '../replication/replica.ts';
+import { type VaultRecord, type VaultState, applyCommand } from '../vault/records.ts';
+import { type ReplicaState, type ReplicaStep, type ReplicaSteps, committedGhosts } from '../replication/replica.ts';
 
 /**
  * ke2-before-commit: the leader applies a ConsumeGuess (and sends its KE2) as soon as the entry is
@@ -80,5 +80,41 @@ export function snapshotBeyondCommit(r: ReplicaSteps): ReplicaSteps {
       const snapshot = { index: last, term: termOf(d, last), state: vault };
       return { ...step, state: { ...st, raft: { ...st.raft, durable: { ...d, log: [], snapshot } } } };
     },
+  };
+}
+
+/** The records with every pending session dropped and its guess given back. */
+function withoutPending(vault: VaultState): VaultState {
+  const records: Record<string, VaultRecord> = {};
+  for (const [id, r] of Object.entries(vault.records)) {
+    const spent = Object.keys(r.pending).length;
+    records[id] = spent === 0 ? r : { ...r, attemptsUsed: r.attemptsUsed - spent, pending: {} };
+  }
+  return { records };
+}
+
+/**
+ * snapshot-drops-pending: a replica's snapshot leaves out its pending sessions and gives their
+ * guesses back (G2, G5): a replica restarted from it, or a follower that installs it, counts fewer
+ * guesses than were spent. From outside: the snapshot a step took is rewritten before it is sealed.
+ */
+export function snapshotDropsPending(r: ReplicaSteps): ReplicaSteps {
+  const wrap =
+    <A extends unknown[]>(step: (s: ReplicaState, ...a: A) => ReplicaStep) =>
+    (s: ReplicaState, ...a: A): ReplicaStep => {
+      const out = step(s, ...a);
+      const d = out.state.raft.durable;
+      const snap = d.snapshot;
+      if (snap === undefined || snap === s.raft.durable.snapshot) return out;
+      const snapshot = { ...snap, state: withoutPending(snap.state as VaultState) };
+      return { ...out, state: { ...out.state, raft: { ...out.state.raft, durable: { ...d, snapshot } } } };
+    };
+  return {
+    handleClientFrame: wrap(r.handleClientFrame),
+    handlePeerMessage: wrap(r.handlePeerMessage),
+    onElectionTimeout: wrap(r.onElectionTimeout),
+    onHeartbeat: wrap(r.onHeartbeat),
+    onSessionExpiry: wrap(r.onSessionExpiry),
+    proposeCommand: wrap(r.proposeCommand),
   };
 }

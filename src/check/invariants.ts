@@ -328,3 +328,24 @@ export function checkKe2Budget(credential: string, spent: number, limit: number)
   const v = ke2BudgetViolation(spent, limit);
   if (v !== null) throw new InvariantViolation('INV-1', `${v} (${credential.slice(0, 12)})`);
 }
+
+/**
+ * INV-11 (snapshots): a snapshot is the records applied at its index. `applied`: the records the
+ * replica applied up to that index, when the step that took the snapshot has them (null for a
+ * leader's snapshot installed); `known`: the records of an earlier snapshot at the same index (by
+ * canonical JSON), which every snapshot at that index must equal. Returns the snapshot's.
+ */
+export function checkSnapshot(
+  id: number,
+  index: number,
+  state: VaultState,
+  applied: VaultState | null,
+  known: string | undefined,
+): string {
+  const sealed = canonicalJson(state);
+  if (applied !== null && canonicalJson(applied) !== sealed)
+    throw new InvariantViolation('INV-11', `r${id}'s snapshot at ${index} is not the records it applied up to it`);
+  if (known !== undefined && known !== sealed)
+    throw new InvariantViolation('INV-11', `r${id}'s snapshot at ${index} differs from another snapshot at ${index}`);
+  return sealed;
+}

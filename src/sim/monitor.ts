@@ -31,7 +31,14 @@ export class SafetyMonitor {
   ghost: inv.ConsensusGhost = inv.EMPTY_GHOST;
   readonly names = new EntryNames();
 
+  /** Ghost: the records of the snapshots seen, by index (canonical JSON). */
+  readonly #snapshots = new Map<number, string>();
+
   constructor(readonly n: number) {}
+
+  checkSnapshot(id: number, index: number, state: VaultState, applied: VaultState | null): void {
+    this.#snapshots.set(index, inv.checkSnapshot(id, index, state, applied, this.#snapshots.get(index)));
+  }
 
   get committed(): readonly inv.CommittedGhost[] {
     return this.ghost.committed;

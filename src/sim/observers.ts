@@ -6,7 +6,7 @@
  * throws `InvariantViolation`, which ends the run).
  * @module
  */
-import type { Command } from '../vault/records.ts';
+import type { Command, VaultState } from '../vault/records.ts';
 import type { Frame } from '../vault/protocol.ts';
 import type { Entry, RaftMessage } from '../replication/raft.ts';
 import { type GhostEvent, type ReplicaState, isRedirect } from '../replication/replica.ts';
@@ -106,6 +106,11 @@ export class Observers {
       if (g.type !== 'Snapshot') continue;
       if (g.installed) this.stats.snapshotsInstalled++;
       else this.stats.snapshots++;
+      const snap = after.raft.durable.snapshot;
+      if (this.monitor && snap?.index === g.index) {
+        const applied = !g.installed && after.lastApplied === g.index ? after.node.vault : null;
+        this.monitor.checkSnapshot(id, g.index, snap.state as VaultState, applied);
+      }
       this.log(() => `r${id} ${g.installed ? 'installs a leader snapshot' : 'takes a snapshot'} up to ${g.index}`);
     }
 
