@@ -130,6 +130,11 @@ export const BROKEN: readonly BrokenVariant[] = [
     checker: 'Raft safety (a snapshot stands only for committed entries)',
     expected: ['INV-11'],
     suite: 'consensus',
+    explore: {
+      system: 'fleet',
+      bound: { sessions: [], maxTerm: 2, crashes: 0, forking: 0, snapshotEvery: 1 },
+      depth: 8,
+    },
     rules: (b) => ({ ...b, replica: snapshotBeyondCommit(b.replica) }),
   },
   {

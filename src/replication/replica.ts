@@ -14,8 +14,9 @@
  *   restartReplica(config, durable) empty channels; the records of the snapshot, then of the log
  *
  * Snapshots (spec ch. 6, "Snapshots"): once a replica has applied `snapshotEvery` entries past its
- * snapshot, it compacts its log up to the last applied index (`compactLog`): the snapshot is the
- * vault's records as they are after that entry, pending sessions and their spent guesses included.
+ * snapshot, the next step that applies entries first compacts its log up to the last applied index
+ * (`compactLog`): the snapshot is the vault's records as they are after that entry, pending
+ * sessions and their spent guesses included.
  * A follower given a leader's snapshot (`installed`) takes its records and applies what follows.
  *
  * G1 by construction: a KE2 is computed in `onCommitted(ConsumeGuess)`, which runs only for an
@@ -142,7 +143,9 @@ export function restartReplica(config: RaftConfig, durable: Durable<Command>, no
 
 /**
  * Compacts the log up to the last applied entry once `snapshotEvery` entries were applied past
- * the snapshot. The records are those applied at `lastApplied`, never beyond the commit index.
+ * the snapshot, when a step is about to apply more: the records are those applied at
+ * `lastApplied`, the commit index as the step began, which an earlier step made known (released):
+ * never an index only this step committed, whose outputs a kill inside its save may withhold.
  */
 function maybeSnapshot(s: ReplicaState, out: Out): ReplicaState {
   const every = s.raft.config.snapshotEvery;
@@ -156,6 +159,8 @@ interface Out {
   messages: Outbound<Command>[];
   frames: Frame[];
   ghost: GhostEvent[];
+  /** This step applied entries already (its compaction, if any, came before the first). */
+  applied?: boolean;
 }
 
 function emptyOut(): Out {
@@ -173,7 +178,9 @@ function applyCommitted(
   env: ReplicaEnv,
   out: Out,
 ): ReplicaState {
-  let s = s0;
+  if (committed.length === 0) return s0;
+  let s = out.applied ? s0 : maybeSnapshot(s0, out);
+  out.applied = true;
   for (const { index, entry } of committed) {
     if (index !== s.lastApplied + 1)
       throw new Error(`replica ${s.raft.config.id}: entry ${index} committed out of order (applied ${s.lastApplied})`);
@@ -189,7 +196,7 @@ function applyCommitted(
     }
     s = { ...s, node, lastApplied: index };
   }
-  return committed.length > 0 ? maybeSnapshot(s, out) : s;
+  return s;
 }
 
 /**
