@@ -330,8 +330,14 @@ describe('snapshots in a fleet of hosted replicas (replica.ts)', () => {
       f.run(0, (steps, s, env) => steps.proposeCommand(s, [register, guess(1)], env)),
       [0, 1, 2],
     );
+    expect(f.state(0).lastApplied).toBe(3);
+    expect(snapshotIndex(f.state(0).raft.durable)).toBe(0); // compaction comes before a step's applies
+    f.settle(
+      f.run(0, (steps, s, env) => steps.proposeCommand(s, guess(2), env)),
+      [0, 1, 2],
+    );
     const l = f.state(0);
-    expect(l.lastApplied).toBe(3);
+    expect(l.lastApplied).toBe(4);
     expect(snapshotIndex(l.raft.durable)).toBe(3); // no-op, Register, ConsumeGuess: compacted
     const snap = l.raft.durable.snapshot!.state as VaultState;
     expect(snap.records[cred]).toMatchObject({ attemptsUsed: 1, pending: { '01': 0 } });
@@ -367,8 +373,17 @@ describe('snapshots in a fleet of hosted replicas (replica.ts)', () => {
     expect(records(f.state(2))).toMatchObject({ attemptsUsed: 3 });
     // the budget holds on r2 as on r0: a fourth guess is refused everywhere
     expect(f.state(2).raft.commitIndex).toBe(f.state(0).raft.commitIndex);
-    // r2's sealed state holds the snapshot: it restarts from it, not from an empty log
+    // r2's sealed state holds the snapshot: it restarts from it, not from an empty log, and
+    // relearns the commit of the entries after it from the leader
+    const installed = snapshotIndex(f.state(2).raft.durable);
     f.restart(2);
+    expect(installed).toBeGreaterThan(0);
+    expect(f.state(2).lastApplied).toBe(installed);
+    expect(records(f.state(2))).toBeDefined();
+    f.settle(
+      f.run(0, (steps, s, env) => steps.onHeartbeat(s, env)),
+      [0, 1, 2],
+    );
     expect(records(f.state(2))).toMatchObject({ attemptsUsed: 3 });
   });
 
