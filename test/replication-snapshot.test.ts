@@ -30,10 +30,10 @@ import {
 } from '../src/replication/raft.ts';
 import { persistDurable, readDurable } from '../src/replication/durable.ts';
 import { MemoryHsm } from '../src/hsm/memory.ts';
-import { SafetyMonitor } from '../src/sim/monitor.ts';
 import { memoryFleets } from '../src/scenarios/fleets.ts';
 import type { Command, VaultState } from '../src/vault/records.ts';
 import { MemoryChainStorage } from '../src/vault/storage.ts';
+import { settleAmong } from './support/peer-queue.ts';
 
 type S = RaftState<string>;
 const cfg = (id: number, n = 3): RaftConfig => ({ id, n, maxBatch: 64 });
@@ -273,16 +273,13 @@ function hostedFleet(name: string, snapshotEvery = 2) {
     const io: HostIo = { hsm, storage, sealLabel: fleet.labels.seal, rng, sealRng: rng };
     return { io, storage, hosted: startHosted(RULES, io, config(i)).hosted as Hosted };
   });
-  const monitor = new SafetyMonitor(3);
+  /** The replicas that installed a leader's snapshot, in order. */
   const installs: number[] = [];
   const run = (i: number, action: Parameters<typeof stepHosted>[3]): Out[] => {
     const n = nodes[i]!;
-    const before = n.hosted.state.raft;
     const r = stepHosted(RULES, n.io, n.hosted, action, 0, fleet.config);
     n.hosted = r.hosted;
-    const raft = r.hosted.state.raft;
-    if (raft.role === 'leader' && before.role !== 'leader') monitor.onBecameLeader(i, raft.durable.currentTerm);
-    if (snapshotIndex(raft.durable) > snapshotIndex(before.durable) && raft.role !== 'leader') installs.push(i);
+    installs.push(...r.step.ghost.filter((g) => g.type === 'Snapshot' && g.installed).map(() => i));
     // every message crosses the host network sealed, and is opened (MAC, then a defensive decoder)
     return r.step.messages.map((o) => {
       const e = sealPeerMessage(n.io.hsm, fleet.labels.peerMac, i, o.to, o.message);
@@ -291,20 +288,21 @@ function hostedFleet(name: string, snapshotEvery = 2) {
     });
   };
   const deliver = (o: Out) => run(o.to, (steps, s, env) => steps.handlePeerMessage(s, o.from, o.m, env));
-  const settle = (outs: Out[], among: number[]) => {
-    const queue = [...outs];
-    while (queue.length > 0) {
-      const o = queue.shift()!;
-      if (among.includes(o.to) && among.includes(o.from)) queue.push(...deliver(o));
-    }
-  };
+  const settle = (outs: Out[], among: number[]) => settleAmong(outs, among, deliver);
   const restart = (i: number) => {
     const started = startHosted(RULES, nodes[i]!.io, config(i));
     nodes[i]!.hosted = started.hosted;
     return started;
   };
   const state = (i: number) => nodes[i]!.hosted.state;
-  return { nodes, run, settle, restart, state, installs, monitor };
+  const ALL = [0, 1, 2];
+  /** r0 acts, and the messages that follow are delivered among `among`. */
+  const r0 = (action: Parameters<typeof stepHosted>[3], among = ALL) => settle(run(0, action), among);
+  const elect = () => r0((steps, s, env) => steps.onElectionTimeout(s, env));
+  const heartbeat = (among = ALL) => r0((steps, s, env) => steps.onHeartbeat(s, env), among);
+  const propose = (cmd: Command | Command[], among = ALL) =>
+    r0((steps, s, env) => steps.proposeCommand(s, cmd, env), among);
+  return { nodes, restart, state, installs, elect, heartbeat, propose };
 }
 
 const cred = 'aa';
@@ -322,20 +320,11 @@ const records = (st: { node: { vault: VaultState } }) => st.node.vault.records[c
 describe('snapshots in a fleet of hosted replicas (replica.ts)', () => {
   test('a pending session’s spent guess is in the snapshot and survives a restart from it', () => {
     const f = hostedFleet('snapshot-pending');
-    f.settle(
-      f.run(0, (steps, s, env) => steps.onElectionTimeout(s, env)),
-      [0, 1, 2],
-    );
-    f.settle(
-      f.run(0, (steps, s, env) => steps.proposeCommand(s, [register, guess(1)], env)),
-      [0, 1, 2],
-    );
+    f.elect();
+    f.propose([register, guess(1)]);
     expect(f.state(0).lastApplied).toBe(3);
     expect(snapshotIndex(f.state(0).raft.durable)).toBe(0); // compaction comes before a step's applies
-    f.settle(
-      f.run(0, (steps, s, env) => steps.proposeCommand(s, guess(2), env)),
-      [0, 1, 2],
-    );
+    f.propose(guess(2));
     const l = f.state(0);
     expect(l.lastApplied).toBe(4);
     expect(snapshotIndex(l.raft.durable)).toBe(3); // no-op, Register, ConsumeGuess: compacted
@@ -350,23 +339,14 @@ describe('snapshots in a fleet of hosted replicas (replica.ts)', () => {
 
   test('a follower behind the snapshot catches up by InstallSnapshot and applies what follows', () => {
     const f = hostedFleet('snapshot-install');
-    f.settle(
-      f.run(0, (steps, s, env) => steps.onElectionTimeout(s, env)),
-      [0, 1, 2],
-    );
+    f.elect();
     // r2 is cut off while 3 guesses are committed by r0 and r1: both compact past what r2 holds
     for (const k of [1, 2, 3]) {
-      f.settle(
-        f.run(0, (steps, s, env) => steps.proposeCommand(s, k === 1 ? [register, guess(k)] : guess(k), env)),
-        [0, 1],
-      );
+      f.propose(k === 1 ? [register, guess(k)] : guess(k), [0, 1]);
     }
     expect(snapshotIndex(f.state(0).raft.durable)).toBeGreaterThan(lastIndexOf(f.state(2).raft.durable));
     expect(records(f.state(2))).toBeUndefined();
-    f.settle(
-      f.run(0, (steps, s, env) => steps.onHeartbeat(s, env)),
-      [0, 1, 2],
-    );
+    f.heartbeat();
     expect(f.installs).toContain(2);
     expect(f.state(2).lastApplied).toBe(f.state(0).lastApplied);
     expect(records(f.state(2))).toEqual(records(f.state(0)));
@@ -380,31 +360,16 @@ describe('snapshots in a fleet of hosted replicas (replica.ts)', () => {
     expect(installed).toBeGreaterThan(0);
     expect(f.state(2).lastApplied).toBe(installed);
     expect(records(f.state(2))).toBeDefined();
-    f.settle(
-      f.run(0, (steps, s, env) => steps.onHeartbeat(s, env)),
-      [0, 1, 2],
-    );
+    f.heartbeat();
     expect(records(f.state(2))).toMatchObject({ attemptsUsed: 3 });
   });
 
   test('a replica rolled back across a snapshot restarts recovering and catches up from the leader’s', () => {
     const f = hostedFleet('snapshot-rollback');
-    f.settle(
-      f.run(0, (steps, s, env) => steps.onElectionTimeout(s, env)),
-      [0, 1, 2],
-    );
-    f.settle(
-      f.run(0, (steps, s, env) => steps.proposeCommand(s, [register, guess(1)], env)),
-      [0, 1, 2],
-    );
-    f.settle(
-      f.run(0, (steps, s, env) => steps.proposeCommand(s, [guess(2), guess(3)], env)),
-      [0, 1, 2],
-    );
-    f.settle(
-      f.run(0, (steps, s, env) => steps.onHeartbeat(s, env)),
-      [0, 1, 2],
-    );
+    f.elect();
+    f.propose([register, guess(1)]);
+    f.propose([guess(2), guess(3)]);
+    f.heartbeat();
     expect(records(f.state(1))).toMatchObject({ attemptsUsed: 3 });
     // r1's host presents its first blob: detected; r1 neither votes nor campaigns
     f.nodes[1]!.storage.present(0);
@@ -413,10 +378,7 @@ describe('snapshots in a fleet of hosted replicas (replica.ts)', () => {
     expect(f.state(1).raft.durable.recovering).toBe(true);
     expect(records(f.state(1))).toBeUndefined();
     // its answer to a heartbeat carries its nonce; the leader sends its snapshot, echoing it
-    f.settle(
-      f.run(0, (steps, s, env) => steps.onHeartbeat(s, env)),
-      [0, 1, 2],
-    );
+    f.heartbeat();
     expect(f.installs).toContain(1);
     expect(f.state(1).raft.durable.recovering).toBe(false);
     expect(records(f.state(1))).toEqual(records(f.state(0)));

@@ -556,15 +556,22 @@ function replyTo<C>(from: number): AppendReply<C> {
 }
 
 /**
- * Replica i hears leader j of term `term` (an AppendEntries or an InstallSnapshot): null if the
- * message must be refused (an older term), or i itself leads this term; else i as j's follower.
+ * Replica i hears leader j of term `term` (an AppendEntries or an InstallSnapshot): the whole
+ * step if the message is refused (an older term) or ignored (i itself leads this term); else i as
+ * j's follower.
  */
-function followLeader<C>(s0: RaftState<C>, from: number, term: number): RaftState<C> | null {
-  if (term < s0.durable.currentTerm) return null;
+function followLeader<C>(
+  s0: RaftState<C>,
+  from: number,
+  term: number,
+): { step: RaftStep<C> } | { s: RaftState<C> } {
+  if (term < s0.durable.currentTerm) {
+    return { step: result(s0, [replyTo<C>(from)(s0, false, 0, lastIndexOf(s0.durable))]) };
+  }
   // Two leaders of one term cannot exist (election safety); if one did, ignore rather than obey.
-  if (s0.role === 'leader' && term === s0.durable.currentTerm) return s0;
-  if (s0.role !== 'follower' || term > s0.durable.currentTerm) return becomeFollower(s0, term, from);
-  return s0.leaderHint === from ? s0 : { ...s0, leaderHint: from };
+  if (s0.role === 'leader' && term === s0.durable.currentTerm) return { step: result(s0) };
+  if (s0.role !== 'follower' || term > s0.durable.currentTerm) return { s: becomeFollower(s0, term, from) };
+  return { s: s0.leaderHint === from ? s0 : { ...s0, leaderHint: from } };
 }
 
 /**
@@ -590,9 +597,8 @@ export function handleAppendEntriesRequest<C>(
 ): RaftStep<C> {
   const reply = replyTo<C>(from);
   const followed = followLeader(s0, from, m.term);
-  if (followed === null) return result(s0, [reply(s0, false, 0, lastIndexOf(s0.durable))]);
-  if (followed === s0 && s0.role === 'leader') return result(s0);
-  let s = followed;
+  if ('step' in followed) return followed.step;
+  let s = followed.s;
   const d = s.durable;
   const snap = snapshotIndex(d);
   // Entries up to our snapshot are committed, so any current leader holds them as we did (Raft
@@ -634,9 +640,8 @@ export function handleInstallSnapshotRequest<C>(
 ): RaftStep<C> {
   const reply = replyTo<C>(from);
   const followed = followLeader(s0, from, m.term);
-  if (followed === null) return result(s0, [reply(s0, false, 0, lastIndexOf(s0.durable))]);
-  if (followed === s0 && s0.role === 'leader') return result(s0);
-  let s = followed;
+  if ('step' in followed) return followed.step;
+  let s = followed.s;
   const snapshot = m.snapshot;
   let installed: RaftSnapshot | undefined;
   if (snapshot.index > s.commitIndex) {
