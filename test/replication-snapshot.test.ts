@@ -408,6 +408,7 @@ describe('snapshots in a fleet of hosted replicas (replica.ts)', () => {
       one({ ...record, guessLimit: 0 }),
       one({ ...record, pending: { '01': -1 } }),
       one({ ...record, pending: { xx: 1 } }),
+      one({ ...record, attemptsUsed: 1, pending: { '01': 1, '02': 1 } }), // INV-7
     ];
     const message = (state: unknown, index = 3): RaftMessage<Command> => ({
       type: 'InstallSnapshotRequest',

@@ -253,6 +253,10 @@ function readVaultRecord(x: unknown, path: string): VaultRecord {
       throw malformed(`${path}.pending.${session}`, 'expected a non-negative time in ms');
     pending[session] = at;
   }
+  const attemptsUsed = readInt(o.attemptsUsed, `${path}.attemptsUsed`, 0, guessLimit);
+  if (Object.keys(pending).length > attemptsUsed) {
+    throw malformed(`${path}.pending`, 'more sessions than attempts used');
+  }
   return {
     status,
     generation: readInt(o.generation, `${path}.generation`, 1),
@@ -261,7 +265,7 @@ function readVaultRecord(x: unknown, path: string): VaultRecord {
     transcriptHash: readHex(o.transcriptHash, `${path}.transcriptHash`),
     ...(o.oprfSalt !== undefined && { oprfSalt: readHex(o.oprfSalt, `${path}.oprfSalt`) }),
     guessLimit,
-    attemptsUsed: readInt(o.attemptsUsed, `${path}.attemptsUsed`, 0, guessLimit),
+    attemptsUsed,
     pending,
   };
 }
