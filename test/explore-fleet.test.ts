@@ -11,6 +11,19 @@ import { explorationOf, explorations } from '../src/explore/explore.ts';
 import { DEFAULT_FLEET_BOUND, type FleetBound, type FleetState, FleetSystem } from '../src/explore/fleet.ts';
 import { search } from '../src/explore/search.ts';
 import { RULES } from '../src/replication/host.ts';
+import type { ReplicaStep, ReplicaSteps } from '../src/replication/replica.ts';
+
+/** Three replicas, one forking host, one session, one kill: the bound of `bkv explore`'s three-replica runs. */
+const THREE: FleetBound = {
+  ...DEFAULT_FLEET_BOUND,
+  replicas: 3,
+  forking: 1,
+  sessions: ['wrong'],
+  limit: 1,
+  maxTerm: 2,
+  maxLog: 5,
+  crashes: 1,
+};
 
 /** What a search reached, read off every state it stored. */
 function reached(bound: FleetBound, depth?: number) {
@@ -63,17 +76,7 @@ describe('the fleet explorer on the real code', () => {
   }, 300_000);
 
   test('three replicas, one forking host: every schedule of 8 actions, no violation; a second leader and a KE2 reached', () => {
-    const bound: FleetBound = {
-      ...DEFAULT_FLEET_BOUND,
-      replicas: 3,
-      forking: 1,
-      sessions: ['wrong'],
-      limit: 1,
-      maxTerm: 2,
-      maxLog: 5,
-      crashes: 1,
-    };
-    const { r, seen } = reached(bound, 8);
+    const { r, seen } = reached(THREE, 8);
     console.log(`[explore-fleet] three replicas, depth 8: ${r.states} states, ${(r.ms / 1000).toFixed(1)} s`);
     expect(r.violation).toBeNull();
     expect(r.depthBounded).toBe(true);
@@ -139,4 +142,29 @@ describe('the fleet explorer on the real code', () => {
     for (const b of BROKEN)
       if (b.explore === undefined) expect(() => explorationOf(b)).toThrow(/not in the explorer's scope/);
   });
+});
+
+describe('the fleet explorer with snapshots (spec ch. 6.6.2)', () => {
+  test('three replicas compacting at every step that applies: no violation; snapshots taken and installed', () => {
+    const count = { taken: 0, installed: 0 };
+    const counted = (f: (...a: never[]) => ReplicaStep) =>
+      ((...a: never[]) => {
+        const st = f(...a);
+        for (const g of st.ghost) if (g.type === 'Snapshot') count[g.installed ? 'installed' : 'taken']++;
+        return st;
+      }) as never;
+    const replica = Object.fromEntries(Object.entries(RULES.replica).map(([k, f]) => [k, counted(f)]));
+    const rules = { ...RULES, replica: replica as unknown as ReplicaSteps };
+    const snapshots = explorations().find((e) => e.name === 'three replicas, snapshots')!;
+    const bound: FleetBound = { ...THREE, snapshotEvery: 1 };
+    expect(snapshots.describe).toContain('a snapshot every 1 applied entries');
+    const r = search(new FleetSystem(bound, rules), { maxDepth: 10 });
+    console.log(
+      `[explore-fleet] three replicas, snapshots, depth 10: ${r.states} states, ${count.taken} snapshot steps, ` +
+        `${count.installed} InstallSnapshot steps, ${(r.ms / 1000).toFixed(1)} s`,
+    );
+    expect(r.violation).toBeNull();
+    expect(count.taken).toBeGreaterThan(0);
+    expect(count.installed).toBeGreaterThan(0);
+  }, 300_000);
 });

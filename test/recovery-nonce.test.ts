@@ -17,6 +17,7 @@ import { SafetyMonitor } from '../src/sim/monitor.ts';
 import { memoryFleets } from '../src/scenarios/fleets.ts';
 import type { Command } from '../src/vault/records.ts';
 import { MemoryHostStorage } from '../src/vault/storage.ts';
+import { settleAmong } from './support/peer-queue.ts';
 
 type Out = { to: number; from: number; m: RaftMessage<Command> };
 
@@ -52,13 +53,7 @@ describe('a replayed recovery message', () => {
       return outs;
     };
     const deliver = (o: Out) => run(o.to, (steps, s, env) => steps.handlePeerMessage(s, o.from, o.m, env));
-    const settle = (outs: Out[], among: number[]) => {
-      const queue = [...outs];
-      while (queue.length > 0) {
-        const o = queue.shift()!;
-        if (among.includes(o.to) && among.includes(o.from)) queue.push(...deliver(o));
-      }
-    };
+    const settle = (outs: Out[], among: number[]) => settleAmong(outs, among, deliver);
     const rollback = (i: number, present: (s: MemoryHostStorage) => void) => {
       const n = nodes[i]!;
       present(n.storage);

@@ -4,6 +4,7 @@
  * beyond the bound, batching under load, forged replica messages. Every step of every run here is
  * checked by the safety monitor (INV-3, INV-7..11).
  */
+import { lastIndexOf } from '../src/replication/raft.ts';
 import { afterAll, describe, expect, test } from 'vitest';
 import { toHex, utf8 } from '../src/crypto/bytes.ts';
 import { seededRng } from '../src/crypto/rng.ts';
@@ -214,7 +215,7 @@ describe('batching and authentication', () => {
     );
     const batch = (r: typeof loaded) => r.stats.entriesShipped / r.stats.appendsWithEntries;
     const savesPerEntry = (r: typeof loaded) =>
-      r.stats.persists / r.fleet.replica(r.fleet.leader()!).state!.raft.durable.log.length;
+      r.stats.persists / lastIndexOf(r.fleet.replica(r.fleet.leader()!).state!.raft.durable);
     console.log(
       `[replication] entries per AppendEntries: ${batch(single).toFixed(2)} with 1 client, ${batch(loaded).toFixed(2)} with 24; sealed saves per log entry (5 replicas): ${savesPerEntry(single).toFixed(2)} vs ${savesPerEntry(loaded).toFixed(2)}`,
     );

@@ -20,6 +20,7 @@ import { CrashPoint, HostCrash } from '../src/sim/crash.ts';
 import type { Command } from '../src/vault/records.ts';
 import { MemoryHostStorage, describeVersion } from '../src/vault/storage.ts';
 import { readAnchor } from '../src/replication/durable.ts';
+import { settleAmong } from './support/peer-queue.ts';
 
 /**
  * Run on the rules as they are: every start reseals what it resumes from (durable.ts), so both
@@ -126,13 +127,7 @@ describe.each(VARIANTS)('sibling orphans lose a committed guess (fleet of 3, r0 
     };
     const deliver = (o: Out) => run(o.to, (steps, s, env) => steps.handlePeerMessage(s, o.from, o.m, env));
     /** Delivers messages and every answer they provoke, among `among` only (the rest are dropped). */
-    const settle = (outs: Out[], among: number[]) => {
-      const queue = [...outs];
-      while (queue.length > 0) {
-        const o = queue.shift()!;
-        if (among.includes(o.to) && among.includes(o.from)) queue.push(...deliver(o));
-      }
-    };
+    const settle = (outs: Out[], among: number[]) => settleAmong(outs, among, deliver);
     const restartOn = (i: number, blob: number | null) => {
       const n = nodes[i]!;
       if (blob === null) n.storage.rollback(n.storage.history.length);

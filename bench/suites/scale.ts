@@ -13,8 +13,10 @@
  *              number (bytes written per recovery; every sealed byte is written to a host).
  *
  * Beside them, from each size's run: the time of the fill, sealed saves per recovery, the resident
- * memory (heap) per credential after the fill, and the length of the leader's log. Sizes: 10^2,
- * 10^3, 10^4 (`--quick`: 10^2 and 10^3); BKV_DEEP=1 adds 10^5.
+ * memory (heap) per credential after the fill, the leader's last index and snapshot index, and
+ * (after the recoveries, untimed by the table) the time of a snapshot and of an InstallSnapshot of
+ * the whole records (`measureSnapshot`). The replicas snapshot every DEFAULT_SNAPSHOT_EVERY
+ * entries, as served ones do. Sizes: 10^2, 10^3, 10^4 (`--quick`: 10^2 and 10^3); BKV_DEEP=1 adds 10^5.
  * @module
  */
 import { History } from '../../src/check/history.ts';
@@ -24,7 +26,20 @@ import type { Hsm } from '../../src/hsm/hsm.ts';
 import type { Command } from '../../src/vault/records.ts';
 import { ScriptedClient, keyBytes } from '../../src/sim/client.ts';
 import { SimFleet } from '../../src/sim/fleet.ts';
-import { memoryFleets } from '../../src/scenarios/fleets.ts';
+import { type FleetFactory, memoryFleets } from '../../src/scenarios/fleets.ts';
+import { DEFAULT_SNAPSHOT_EVERY, RULES, replicaEnv } from '../../src/replication/host.ts';
+import { persistDurable } from '../../src/replication/durable.ts';
+import { openPeerMessage, readVaultCommand, sealPeerMessage } from '../../src/replication/peer-auth.ts';
+import {
+  type Durable,
+  type RaftMessage,
+  EMPTY_DURABLE,
+  compactLog,
+  lastIndexOf,
+  snapshotIndex,
+} from '../../src/replication/raft.ts';
+import { handlePeerMessage, restartReplica } from '../../src/replication/replica.ts';
+import { MemoryChainStorage } from '../../src/vault/storage.ts';
 import { type BenchSuite, type BenchTask, check, perUnit } from '../harness.ts';
 
 const DELAY_MS = 2;
@@ -63,6 +78,10 @@ export interface ScaleRun {
   readonly fillMs: number;
   readonly heapBytesPerCredential: number;
   readonly logLength: number;
+  readonly snapshotIndex: number;
+  readonly snapshotMs: number;
+  readonly snapshotBytes: number;
+  readonly installSnapshotMs: number;
 }
 
 /** One run at `size` credentials (see the module header); throws unless every recovery released its K. */
@@ -77,6 +96,7 @@ export function runScale(size: number, seed: string, beforeRecoveries?: () => vo
     seed,
     network: { minDelayMs: DELAY_MS, maxDelayMs: DELAY_MS },
     checks: false,
+    snapshotEvery: DEFAULT_SNAPSHOT_EVERY,
   });
   const id = `scale/${size}`;
   const leaderServing = () => {
@@ -108,7 +128,7 @@ export function runScale(size: number, seed: string, beforeRecoveries?: () => vo
   const caughtUp = () => {
     const l = fleet.leader();
     if (l === null) return false;
-    const last = fleet.replica(l).state!.raft.durable.log.length;
+    const last = lastIndexOf(fleet.replica(l).state!.raft.durable);
     return Array.from({ length: REPLICAS }, (_, i) => fleet.replica(i).state!.lastApplied >= last).every(Boolean);
   };
   check(fleet.runUntil(caughtUp, 600_000), `${id}: the fill did not reach every replica`);
@@ -143,6 +163,8 @@ export function runScale(size: number, seed: string, beforeRecoveries?: () => vo
   }
   const bytes = counted.reduce((a, c) => a + c.sealed.bytes, 0) - bytes0;
   const saves = counted.reduce((a, c) => a + c.sealed.calls, 0) - saves0;
+  const snap = measureSnapshot(fleet, counted.map((c) => c.hsm), fleets, size, seed);
+  const d = fleet.replica(fleet.leader()!).state!.raft.durable;
   return {
     credentials: size,
     recoveries: recoveries.length,
@@ -152,8 +174,69 @@ export function runScale(size: number, seed: string, beforeRecoveries?: () => vo
     savesPerRecovery: Math.round((saves / recoveries.length) * 100) / 100,
     fillMs: Math.round(fillMs),
     heapBytesPerCredential: Math.round(heapBytesPerCredential),
-    logLength: fleet.replica(fleet.leader()!).state!.raft.durable.log.length,
+    logLength: lastIndexOf(d),
+    snapshotIndex: snapshotIndex(d),
+    ...snap,
   };
+}
+
+export interface SnapshotCost {
+  /** A snapshot of the leader's records: compaction, then its base sealed for the host (ms). */
+  readonly snapshotMs: number;
+  readonly snapshotBytes: number;
+  /**
+   * An InstallSnapshot of it to an empty follower: the message MACed, opened and decoded, the
+   * records taken, the follower's base sealed (ms).
+   */
+  readonly installSnapshotMs: number;
+}
+
+/**
+ * The cost of a snapshot and of an InstallSnapshot at this size, on the fleet's HSMs once its run
+ * is over (their anchors move: the fleet is not used again). Throws unless the follower ends with
+ * every record.
+ */
+export function measureSnapshot(
+  fleet: SimFleet,
+  hsms: readonly Hsm[],
+  fleets: Pick<FleetFactory, 'labels' | 'config'>,
+  size: number,
+  seed: string,
+): SnapshotCost {
+  const l = fleet.leader()!;
+  const f = (l + 1) % REPLICAS;
+  const st = fleet.replica(l).state!;
+  const rng = seededRng(`${seed}/snapshot`);
+  const version = 1n << 50n; // past every version of the run
+  const t0 = performance.now();
+  const fresh = snapshotIndex(st.raft.durable) < st.lastApplied;
+  const raft = fresh ? compactLog(st.raft, st.lastApplied, st.node.vault) : st.raft;
+  const leaderStore = { hsm: hsms[l]!, sealLabel: fleets.labels.seal, storage: new MemoryChainStorage() };
+  persistDurable(leaderStore, version, raft.durable, rng);
+  const snapshotMs = performance.now() - t0;
+  const snapshotBytes = leaderStore.storage.history[0]!.length;
+
+  const t1 = performance.now();
+  const message: RaftMessage<Command> = {
+    type: 'InstallSnapshotRequest',
+    term: raft.durable.currentTerm,
+    snapshot: raft.durable.snapshot!,
+    leaderCommit: raft.commitIndex,
+    leaderLastIndex: lastIndexOf(raft.durable),
+    recoveryNonce: null,
+  };
+  const envelope = sealPeerMessage(hsms[l]!, fleets.labels.peerMac, l, f, message);
+  const opened = openPeerMessage(hsms[f]!, fleets.labels.peerMac, f, envelope, readVaultCommand);
+  const config = { id: f, n: REPLICAS, maxBatch: 256, snapshotEvery: DEFAULT_SNAPSHOT_EVERY };
+  const empty = restartReplica(config, EMPTY_DURABLE as Durable<Command>, null);
+  const step = handlePeerMessage(empty, l, opened, replicaEnv(RULES, hsms[f]!, rng, 0, fleets.config));
+  const followerStore = { hsm: hsms[f]!, sealLabel: fleets.labels.seal, storage: new MemoryChainStorage() };
+  persistDurable(followerStore, version, step.state.raft.durable, rng);
+  const installSnapshotMs = performance.now() - t1;
+  const records = Object.keys(step.state.node.vault.records).length;
+  check(records === size, `scale/${size}: ${records} records after an InstallSnapshot, expected ${size}`);
+  const round = (x: number) => Math.round(x * 10) / 10;
+  return { snapshotMs: round(snapshotMs), snapshotBytes, installSnapshotMs: round(installSnapshotMs) };
 }
 
 export function scaleSizes(quick: boolean, deep = process.env.BKV_DEEP === '1'): number[] {
@@ -199,6 +282,11 @@ export const scaleSuite: BenchSuite = {
           }),
         }));
         for (const r of rows) ctx.log(`scale ${r.credentials}: ${JSON.stringify(r)}`);
+        for (const r of rows) {
+          const kb = Math.round(r.snapshotBytes / 1024);
+          const what = `snapshot ${r.snapshotMs} ms (${kb} KB sealed), InstallSnapshot ${r.installSnapshotMs} ms`;
+          ctx.log(`scale ${r.credentials} credentials: ${what}`);
+        }
         return { runs: rows };
       },
       dispose: () => {},

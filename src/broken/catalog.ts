@@ -16,7 +16,13 @@ import {
   TRUST_HOST_STORAGE,
   VOTE_NOT_PERSISTED,
 } from './persistence.ts';
-import { commitAtHalf, ke2BeforeCommit, voteWithoutLogCheck } from './replica.ts';
+import {
+  commitAtHalf,
+  ke2BeforeCommit,
+  snapshotBeyondCommit,
+  snapshotDropsPending,
+  voteWithoutLogCheck,
+} from './replica.ts';
 import * as vault from './vault.ts';
 
 export type SuiteName = 'consensus' | 'attack' | 'guess-limit';
@@ -116,6 +122,29 @@ export const BROKEN: readonly BrokenVariant[] = [
     checker: 'the chain check of the sealed segments (a dropped, reordered or spliced segment is refused)',
     expected: ['INV-15'],
     rules: (b) => ({ ...b, persistence: UNCHAINED_SEGMENTS }),
+  },
+  {
+    name: 'snapshot-beyond-commit',
+    test: 'test/scenarios.test.ts',
+    summary: 'a replica compacts into its snapshot entries it has received but not seen committed',
+    checker: 'Raft safety (a snapshot stands only for committed entries)',
+    expected: ['INV-11'],
+    suite: 'consensus',
+    explore: {
+      system: 'fleet',
+      bound: { sessions: [], maxTerm: 2, crashes: 0, forking: 0, snapshotEvery: 1 },
+      depth: 8,
+    },
+    rules: (b) => ({ ...b, replica: snapshotBeyondCommit(b.replica) }),
+  },
+  {
+    name: 'snapshot-drops-pending',
+    test: 'test/scenarios.test.ts',
+    summary: 'a snapshot leaves out the pending sessions and gives their spent guesses back',
+    checker: 'state machine safety of snapshots (a snapshot is the records applied at its index)',
+    expected: ['INV-11', 'INV-1'],
+    suite: 'guess-limit',
+    rules: (b) => ({ ...b, replica: snapshotDropsPending(b.replica) }),
   },
   {
     name: 'ke2-before-commit',

@@ -3,8 +3,9 @@
  * step of replica.ts's `ReplicaSteps` or by handing the runtime another commit quorum.
  * @module
  */
-import { majority } from '../replication/raft.ts';
-import { type ReplicaSteps, committedGhosts } from '../replication/replica.ts';
+import { entryAt, lastIndexOf, majority, snapshotIndex, termOf } from '../replication/raft.ts';
+import { type VaultRecord, type VaultState, applyCommand } from '../vault/records.ts';
+import { type ReplicaState, type ReplicaStep, type ReplicaSteps, committedGhosts } from '../replication/replica.ts';
 
 /**
  * ke2-before-commit: the leader applies a ConsumeGuess (and sends its KE2) as soon as the entry is
@@ -16,19 +17,19 @@ export function ke2BeforeCommit(r: ReplicaSteps): ReplicaSteps {
     ...r,
     handleClientFrame(s, frame, env) {
       const step = r.handleClientFrame(s, frame, env);
-      const log = step.state.raft.durable.log;
-      const appended = log.slice(s.raft.durable.log.length);
+      const first = lastIndexOf(s.raft.durable) + 1; // the first entry this step appended
       let node = step.state.node;
       const frames = [...step.frames];
       const ghost = [...step.ghost];
-      appended.forEach((entry, k) => {
-        const cmd = entry.command;
-        if (cmd?.type !== 'ConsumeGuess' || s.raft.durable.log.length + k + 1 <= step.state.lastApplied) return;
+      for (let index = first; index <= lastIndexOf(step.state.raft.durable); index++) {
+        const entry = entryAt(step.state.raft.durable, index);
+        const cmd = entry?.command;
+        if (cmd?.type !== 'ConsumeGuess' || index <= step.state.lastApplied) continue;
         const early = env.vault.onCommitted(node, cmd, env);
-        ghost.push(...committedGhosts(node, cmd, s.raft.durable.log.length + k + 1, entry.term, early));
+        ghost.push(...committedGhosts(node, cmd, index, entry!.term, early));
         node = early.node;
         frames.push(...early.frames);
-      });
+      }
       return { ...step, state: { ...step.state, node }, frames, ghost };
     },
   };
@@ -52,5 +53,68 @@ export function voteWithoutLogCheck(r: ReplicaSteps): ReplicaSteps {
       const blind = { ...m, lastLogIndex: Number.MAX_SAFE_INTEGER, lastLogTerm: Number.MAX_SAFE_INTEGER };
       return r.handlePeerMessage(s, from, blind, env);
     },
+  };
+}
+
+/**
+ * snapshot-beyond-commit: a replica that receives entries compacts its whole log, those not yet
+ * committed included, into a snapshot of the records as they would be once applied (spec ch. 6,
+ * "Snapshots": a snapshot stands only for committed entries; INV-11). From outside: the snapshot
+ * is written into the durable state after the step, as `compactLog` would refuse it.
+ */
+export function snapshotBeyondCommit(r: ReplicaSteps): ReplicaSteps {
+  return {
+    ...r,
+    handlePeerMessage(s, from, m, env) {
+      const step = r.handlePeerMessage(s, from, m, env);
+      const st = step.state;
+      const d = st.raft.durable;
+      const every = st.raft.config.snapshotEvery ?? 1;
+      const last = lastIndexOf(d);
+      if (last <= st.raft.commitIndex || last - snapshotIndex(d) < every) return step;
+      let vault = st.node.vault;
+      for (let index = st.lastApplied + 1; index <= last; index++) {
+        const cmd = entryAt(d, index)?.command;
+        if (cmd) vault = applyCommand(vault, cmd).state;
+      }
+      const snapshot = { index: last, term: termOf(d, last), state: vault };
+      return { ...step, state: { ...st, raft: { ...st.raft, durable: { ...d, log: [], snapshot } } } };
+    },
+  };
+}
+
+/** The records with every pending session dropped and its guess given back. */
+function withoutPending(vault: VaultState): VaultState {
+  const records: Record<string, VaultRecord> = {};
+  for (const [id, r] of Object.entries(vault.records)) {
+    const spent = Object.keys(r.pending).length;
+    records[id] = spent === 0 ? r : { ...r, attemptsUsed: r.attemptsUsed - spent, pending: {} };
+  }
+  return { records };
+}
+
+/**
+ * snapshot-drops-pending: a replica's snapshot leaves out its pending sessions and gives their
+ * guesses back (G2, G5): a replica restarted from it, or a follower that installs it, counts fewer
+ * guesses than were spent. From outside: the snapshot a step took is rewritten before it is sealed.
+ */
+export function snapshotDropsPending(r: ReplicaSteps): ReplicaSteps {
+  const wrap =
+    <A extends unknown[]>(step: (s: ReplicaState, ...a: A) => ReplicaStep) =>
+    (s: ReplicaState, ...a: A): ReplicaStep => {
+      const out = step(s, ...a);
+      const d = out.state.raft.durable;
+      const snap = d.snapshot;
+      if (snap === undefined || snap === s.raft.durable.snapshot) return out;
+      const snapshot = { ...snap, state: withoutPending(snap.state as VaultState) };
+      return { ...out, state: { ...out.state, raft: { ...out.state.raft, durable: { ...d, snapshot } } } };
+    };
+  return {
+    handleClientFrame: wrap(r.handleClientFrame),
+    handlePeerMessage: wrap(r.handlePeerMessage),
+    onElectionTimeout: wrap(r.onElectionTimeout),
+    onHeartbeat: wrap(r.onHeartbeat),
+    onSessionExpiry: wrap(r.onSessionExpiry),
+    proposeCommand: wrap(r.proposeCommand),
   };
 }

@@ -16,12 +16,22 @@
  *   INV-8   election safety: at most one leader per term
  *   INV-9   log matching: two logs with an entry of the same index and term agree up to it
  *   INV-10  leader completeness: an entry committed in term T is in the log of every leader of a term > T
- *   INV-11  state machine safety: no two replicas commit or apply different entries at one index
+ *   INV-11  state machine safety: no two replicas commit or apply different entries at one index;
+ *           a snapshot stands only for committed entries
  * @module
  */
 import { canonicalJson } from '../crypto/canonical.ts';
 import type { Command, VaultState } from '../vault/records.ts';
-import { type Entry, type RaftState, majority, termAt } from '../replication/raft.ts';
+import {
+  type Durable,
+  type Entry,
+  type RaftState,
+  entryAt,
+  lastIndexOf,
+  majority,
+  snapshotIndex,
+  termOf,
+} from '../replication/raft.ts';
 
 export class InvariantViolation extends Error {
   constructor(
@@ -40,6 +50,22 @@ export const entryKey = (index: number, term: number): string => `${index}/${ter
 export type EntryName = (e: Entry<Command>) => string | number;
 
 const byJson: EntryName = (e) => canonicalJson(e);
+
+/** A log as the checks read it: a plain log (log[0] at index 1), or a durable state (its snapshot a prefix). */
+export type LogView = readonly Entry<Command>[] | Durable<Command>;
+
+function viewOf(x: LogView): Durable<Command> {
+  return Array.isArray(x) ? { currentTerm: 0, votedFor: null, log: x, recovering: false } : (x as Durable<Command>);
+}
+
+/**
+ * Does `x` hold the entry (index, term): in its log, or compacted into its snapshot? A snapshot
+ * stands only for committed entries (checked by INV-11), and one index commits one entry.
+ */
+export function sealsEntry(x: LogView, index: number, term: number): boolean {
+  const d = viewOf(x);
+  return index <= snapshotIndex(d) || termOf(d, index) === term;
+}
 
 export interface CommittedGhost {
   readonly term: number;
@@ -73,21 +99,32 @@ export function onBecameLeader(g: ConsensusGhost, id: number, term: number): Con
   return other === id ? g : { ...g, leaders: new Map(g.leaders).set(term, id) };
 }
 
-/** INV-11 (commit side): a replica's commit index moved from `from` to its current value. */
+/**
+ * INV-11 (commit side): a replica's commit index moved from `from` to its current value.
+ * `compacted`: the entries this very step committed and then compacted into a snapshot (the
+ * replica's log before the step, or what it applied).
+ */
 export function onCommit(
   g: ConsensusGhost,
   id: number,
   raft: RaftState<Command>,
   from: number,
   name: EntryName = byJson,
+  compacted: (index: number) => Entry<Command> | undefined = () => undefined,
 ): ConsensusGhost {
-  const log = raft.durable.log;
+  const d = raft.durable;
   let committed: CommittedGhost[] | null = null;
   for (let i = from + 1; i <= raft.commitIndex; i++) {
-    const e = log[i - 1];
-    if (e === undefined)
-      throw new InvariantViolation('INV-11', `r${id} committed index ${i} beyond its log (length ${log.length})`);
+    const e = entryAt(d, i) ?? (i <= snapshotIndex(d) ? compacted(i) : undefined);
     const list = committed ?? g.committed;
+    if (e === undefined && i <= snapshotIndex(d)) {
+      // installed with a leader's snapshot: what it stands for must have been committed
+      if (list[i - 1] === undefined)
+        throw new InvariantViolation('INV-11', `r${id}'s snapshot stands for index ${i}, never committed`);
+      continue;
+    }
+    if (e === undefined)
+      throw new InvariantViolation('INV-11', `r${id} committed index ${i} beyond its log (length ${lastIndexOf(d)})`);
     const known = list[i - 1];
     const n = name(e);
     if (known === undefined) {
@@ -137,10 +174,17 @@ export function checkCommittedPrefix(
   raft: RaftState<Command>,
   name: EntryName = byJson,
 ): void {
-  const log = raft.durable.log;
+  const d = raft.durable;
+  const snap = snapshotIndex(d);
+  if (snap > g.committed.length) {
+    throw new InvariantViolation(
+      'INV-11',
+      `r${id}'s snapshot stands for entries up to ${snap}; only ${g.committed.length} were committed`,
+    );
+  }
   const upTo = Math.min(raft.commitIndex, g.committed.length);
-  for (let i = 1; i <= upTo; i++) {
-    const e = log[i - 1];
+  for (let i = snap + 1; i <= upTo; i++) {
+    const e = entryAt(d, i);
     if (e === undefined || name(e) !== g.committed[i - 1]!.name) {
       throw new InvariantViolation(
         'INV-11',
@@ -150,27 +194,29 @@ export function checkCommittedPrefix(
   }
 }
 
-/** INV-9: the log of replica `id` against every other log (null: a replica that is down). */
-export function checkLogMatching(
-  id: number,
-  logs: readonly (readonly Entry<Command>[] | null)[],
-  name: EntryName = byJson,
-): void {
-  const a = logs[id];
-  if (!a) return;
-  logs.forEach((b, j) => {
-    if (j === id || !b) return;
-    const m = Math.min(a.length, b.length);
-    for (let i = m; i >= 1; i--) {
-      if (a[i - 1]!.term !== b[i - 1]!.term) continue;
+/**
+ * INV-9: the log of replica `id` against every other log (null: a replica that is down), over the
+ * indexes both still hold (a snapshot's are committed: INV-11 checks them).
+ */
+export function checkLogMatching(id: number, logs: readonly (LogView | null)[], name: EntryName = byJson): void {
+  const ax = logs[id];
+  if (!ax) return;
+  const a = viewOf(ax);
+  logs.forEach((bx, j) => {
+    if (j === id || !bx) return;
+    const b = viewOf(bx);
+    const low = Math.max(snapshotIndex(a), snapshotIndex(b));
+    const m = Math.min(lastIndexOf(a), lastIndexOf(b));
+    for (let i = m; i > low; i--) {
+      if (termOf(a, i) !== termOf(b, i)) continue;
       // the highest index with equal terms: the prefixes up to it must be equal
-      for (let k = i; k >= 1; k--) {
-        const x = a[k - 1]!;
-        const y = b[k - 1]!;
+      for (let k = i; k > low; k--) {
+        const x = entryAt(a, k)!;
+        const y = entryAt(b, k)!;
         if (x !== y && name(x) !== name(y))
           throw new InvariantViolation(
             'INV-9',
-            `r${id} and r${j} agree on the term of index ${i} (${a[i - 1]!.term}) but differ at index ${k}`,
+            `r${id} and r${j} agree on the term of index ${i} (${termOf(a, i)}) but differ at index ${k}`,
           );
       }
       return;
@@ -186,11 +232,11 @@ export function checkLeaderCompleteness(
   name: EntryName = byJson,
 ): void {
   if (raft.role !== 'leader') return;
-  const log = raft.durable.log;
-  const term = raft.durable.currentTerm;
+  const d = raft.durable;
+  const term = d.currentTerm;
   g.committed.forEach((c, k) => {
-    if (c.inTerm >= term) return;
-    const e = log[k];
+    if (c.inTerm >= term || k + 1 <= snapshotIndex(d)) return; // a snapshot's are checked by INV-11
+    const e = entryAt(d, k + 1);
     if (e === undefined || name(e) !== c.name) {
       throw new InvariantViolation(
         'INV-10',
@@ -212,12 +258,12 @@ export function checkKe2(
   n: number,
   index: number,
   term: number,
-  sealedLogs: readonly (readonly Entry<Command>[])[],
+  sealedLogs: readonly LogView[],
   lost: readonly ReadonlySet<string>[] = [],
 ): void {
   const key = entryKey(index, term);
-  const sealed = sealedLogs.filter((log) => termAt(log, index) === term).length;
-  const erased = sealedLogs.filter((log, i) => termAt(log, index) !== term && lost[i]?.has(key)).length;
+  const sealed = sealedLogs.filter((log) => sealsEntry(log, index, term)).length;
+  const erased = sealedLogs.filter((log, i) => !sealsEntry(log, index, term) && lost[i]?.has(key)).length;
   if (sealed + erased < majority(n)) {
     const also = erased > 0 ? ` (and rolled back on ${erased})` : '';
     throw new InvariantViolation(
@@ -281,4 +327,25 @@ export function ke2BudgetViolation(spent: number, limit: number): string | null 
 export function checkKe2Budget(credential: string, spent: number, limit: number): void {
   const v = ke2BudgetViolation(spent, limit);
   if (v !== null) throw new InvariantViolation('INV-1', `${v} (${credential.slice(0, 12)})`);
+}
+
+/**
+ * INV-11 (snapshots): a snapshot is the records applied at its index. `applied`: the records the
+ * replica applied up to that index, when the step that took the snapshot has them (null for a
+ * leader's snapshot installed); `known`: the records of an earlier snapshot at the same index (by
+ * canonical JSON), which every snapshot at that index must equal. Returns the snapshot's.
+ */
+export function checkSnapshot(
+  id: number,
+  index: number,
+  state: VaultState,
+  applied: VaultState | null,
+  known: string | undefined,
+): string {
+  const sealed = canonicalJson(state);
+  if (applied !== null && canonicalJson(applied) !== sealed)
+    throw new InvariantViolation('INV-11', `r${id}'s snapshot at ${index} is not the records it applied up to it`);
+  if (known !== undefined && known !== sealed)
+    throw new InvariantViolation('INV-11', `r${id}'s snapshot at ${index} differs from another snapshot at ${index}`);
+  return sealed;
 }

@@ -19,7 +19,8 @@ import { vaultConfig } from '../vault/setup.ts';
 import type { Command } from '../vault/records.ts';
 import { SimFleet } from '../sim/fleet.ts';
 import { deployReplicatedFleet } from '../replication/provision.ts';
-import { checkFleetSize, termAt } from '../replication/raft.ts';
+import { checkFleetSize, snapshotIndex } from '../replication/raft.ts';
+import { sealsEntry } from '../check/invariants.ts';
 import { FleetRelay } from '../sim/relay.ts';
 import { isConverged } from '../sim/scenario.ts';
 
@@ -73,7 +74,7 @@ export async function demoReplicas(o: DemoReplicasOptions): Promise<number> {
         )
         .join(', ');
     const sealedOn = (index: number, term: number) =>
-      fleet.replicas().filter((r) => termAt(r.sealed.log, index) === term).length;
+      fleet.replicas().filter((r) => sealsEntry(r.sealed, index, term)).length;
 
     print(
       `1. A fleet of ${n} HSM replicas (${hsms[0]!.backend}), suite ${suite.id}, simulated network (2-8 ms per message)`,
@@ -207,10 +208,12 @@ function findLast(
   i: number,
   match: (c: Command) => boolean,
 ): { index: number; term: number; command: Command } | null {
-  const log = fleet.replica(i).state?.raft.durable.log ?? [];
+  const d = fleet.replica(i).state?.raft.durable;
+  const log = d?.log ?? [];
+  const first = d ? snapshotIndex(d) + 1 : 1;
   for (let k = log.length - 1; k >= 0; k--) {
     const c = log[k]!.command;
-    if (c !== null && match(c)) return { index: k + 1, term: log[k]!.term, command: c };
+    if (c !== null && match(c)) return { index: first + k, term: log[k]!.term, command: c };
   }
   return null;
 }

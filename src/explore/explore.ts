@@ -60,7 +60,9 @@ export function describeFleet(b: FleetBound, depth?: number): string {
     ? `sessions ${b.sessions.join(', ')} on a record of limit ${b.limit}`
     : 'no clients';
   const within = depth === undefined ? 'exhausted' : `every schedule of at most ${depth} actions`;
-  return `${b.replicas} replica(s), ${clients}; terms <= ${b.maxTerm}, log <= ${b.maxLog}; ${faults.join(', ')}; ${within}`;
+  const snapshots = b.snapshotEvery === undefined ? '' : `; a snapshot every ${b.snapshotEvery} applied entries`;
+  const log = `log <= ${b.maxLog}${snapshots}`;
+  return `${b.replicas} replica(s), ${clients}; terms <= ${b.maxTerm}, ${log}; ${faults.join(', ')}; ${within}`;
 }
 
 /** The explorations of `bkv explore` (`deep`: `--deep`). */
@@ -85,10 +87,14 @@ export function explorations(deep = false): Exploration[] {
     maxLog: 5,
     crashes: deep ? 2 : 1,
   };
+  // every replica compacts its log at every step that applies entries: a snapshot at each point a
+  // replica may take one, followers behind one caught up by InstallSnapshot (spec ch. 6.6.2)
+  const snapshots: FleetBound = { ...three, snapshotEvery: 1 };
   return [
     persistence(deep ? { steps: 4, crashes: 3 } : DEFAULT_PERSISTENCE_BOUND),
     fleet('one replica', one),
     fleet('three replicas', three, deep ? 14 : 10),
+    fleet('three replicas, snapshots', snapshots, deep ? 12 : 10),
   ];
 }
 

@@ -32,7 +32,15 @@
  */
 import { canonicalJson } from '../crypto/canonical.ts';
 import * as inv from '../check/invariants.ts';
-import { type Durable, type Entry, type RaftMessage, type RaftState, EMPTY_DURABLE } from '../replication/raft.ts';
+import {
+  type Durable,
+  type Entry,
+  type RaftMessage,
+  type RaftState,
+  EMPTY_DURABLE,
+  lastIndexOf,
+  snapshotIndex,
+} from '../replication/raft.ts';
 import {
   type Hosted,
   type HostIo,
@@ -46,7 +54,7 @@ import {
 import type { GhostEvent, ReplicaStep } from '../replication/replica.ts';
 import { CrashPoint, HostCrash } from '../sim/crash.ts';
 import type { VaultConfig } from '../vault/node.ts';
-import type { Command } from '../vault/records.ts';
+import type { Command, VaultState } from '../vault/records.ts';
 import { vaultConfig } from '../vault/setup.ts';
 import { type ChainedHostStorage, type Version, anchorName, incarnationName } from '../vault/storage.ts';
 import { type DurableDelta, applyDelta, ballotName, decodeBallot } from '../replication/durable.ts';
@@ -76,6 +84,8 @@ export interface FleetBound {
   readonly duplicates: number;
   /** Drop(m) actions (a message never delivered is lost anyway; a drop merges the states that lose it). */
   readonly drops: boolean;
+  /** A replica compacts its log every this many applied entries (spec ch. 6.6.2; absent: DEFAULT_SNAPSHOT_EVERY). */
+  readonly snapshotEvery?: number;
 }
 
 export const DEFAULT_FLEET_BOUND: FleetBound = {
@@ -177,7 +187,7 @@ export class FleetSystem implements Explorable<FleetState> {
   }
 
   #raftConfig(i: number) {
-    return raftConfig(this.rules, i, this.bound.replicas, 16);
+    return raftConfig(this.rules, i, this.bound.replicas, 16, this.bound.snapshotEvery);
   }
 
   /** A replica's io as it stands in `slot`: its HSM, its host's storage (kept blobs), a crash armed after `k` writes. */
@@ -328,7 +338,7 @@ export class FleetSystem implements Explorable<FleetState> {
         if (s.duplicates < b.duplicates)
           out.push(...this.#step({ ...s, duplicates: s.duplicates + 1 }, i, `Deliver and keep(${what})`, deliver, NOW));
       }
-      if (up.state.serving && raft.durable.log.length < b.maxLog) {
+      if (up.state.serving && lastIndexOf(raft.durable) < b.maxLog) {
         s.sessions.forEach((x, k) => {
           if (x.status === 'idle') {
             const cmd: Command = {
@@ -427,11 +437,12 @@ export class FleetSystem implements Explorable<FleetState> {
     let lost = slot.lost;
     if (started.rolledBack) {
       // a detected rollback: every entry the replica had sealed is gone from it (INV-3 forgives them)
-      const before = slot.blobs.at(-1)?.durable.log ?? [];
-      const restarted = started.hosted.state.raft.durable.log;
+      const before = slot.blobs.at(-1)?.durable;
+      const restarted = started.hosted.state.raft.durable;
+      const first = before ? snapshotIndex(before) + 1 : 1;
       const more = new Set(lost);
-      before.forEach((e, k) => {
-        if (restarted[k]?.term !== e.term) more.add(inv.entryKey(k + 1, e.term));
+      before?.log.forEach((e, k) => {
+        if (!inv.sealsEntry(restarted, first + k, e.term)) more.add(inv.entryKey(first + k, e.term));
       });
       lost = more;
     }
@@ -508,20 +519,29 @@ export class FleetSystem implements Explorable<FleetState> {
       r.role === 'leader' && (b.role !== 'leader' || b.durable.currentTerm !== r.durable.currentTerm);
     if (becameLeader) g = inv.onBecameLeader(g, i, r.durable.currentTerm);
     const committedBefore = g.committed.length;
-    if (r.commitIndex > b.commitIndex) g = inv.onCommit(g, i, r, b.commitIndex);
+    const applied = new Map<number, Entry<Command>>();
+    for (const e of ghost) if (e.type === 'Applied') applied.set(e.index, e.entry);
+    if (r.commitIndex > b.commitIndex) g = inv.onCommit(g, i, r, b.commitIndex, undefined, (k) => applied.get(k));
     for (const e of ghost) if (e.type === 'Applied') g = inv.onApplied(g, i, e.index, e.entry);
     const live = s.slots.map((x) => x.up?.state.raft ?? null);
     if (r.durable.log !== b.durable.log || r.commitIndex !== b.commitIndex) {
       inv.checkCommittedPrefix(g, i, r);
       inv.checkLogMatching(
         i,
-        live.map((x) => x?.durable.log ?? null),
+        live.map((x) => x?.durable ?? null),
       );
     }
     if (becameLeader || g.committed.length > committedBefore)
       live.forEach((x, k) => x && inv.checkLeaderCompleteness(g, k, x));
     const vault = s.slots[i]!.up!.state.node.vault;
     inv.checkRecords(i, vault);
+    for (const e of ghost) {
+      // a snapshot this step took is the records it applied up to its index
+      const snap = r.durable.snapshot;
+      const appliedTo = s.slots[i]!.up!.state.lastApplied;
+      if (e.type === 'Snapshot' && !e.installed && snap?.index === e.index && appliedTo === e.index)
+        inv.checkSnapshot(i, e.index, snap.state as VaultState, vault, undefined);
+    }
     return g === s.ghost ? s : { ...s, ghost: g };
   }
 
@@ -550,7 +570,7 @@ export class FleetSystem implements Explorable<FleetState> {
           // the KE2 leaves: INV-1 and INV-3
           const spent = s.spent + 1;
           inv.checkKe2Budget(CREDENTIAL, spent, this.bound.limit);
-          const sealed = s.slots.map((slot) => (slot.blobs.at(-1)?.durable.log ?? []) as readonly Entry<Command>[]);
+          const sealed = s.slots.map((slot) => slot.blobs.at(-1)?.durable ?? ([] as readonly Entry<Command>[]));
           inv.checkKe2(
             this.bound.replicas,
             e.index,
@@ -664,9 +684,11 @@ const jsonOf = (() => {
   };
 })();
 
-/** A durable state as a key under renaming `pi` (its vote renamed; its log names no replica). */
+/** A durable state as a key under renaming `pi` (its vote renamed; its log and snapshot name no replica). */
 function durableKey(d: Durable<Command>, pi: readonly number[]): string {
-  return `${d.currentTerm}/${d.votedFor === null ? '-' : pi[d.votedFor]}/${d.recovering ? 'R' : ''}/${jsonOf(d.log)}`;
+  const snap = d.snapshot ? `${d.snapshot.index}@${d.snapshot.term}:${jsonOf(d.snapshot.state as object)}` : '';
+  const vote = d.votedFor === null ? '-' : pi[d.votedFor];
+  return `${d.currentTerm}/${vote}/${d.recovering ? 'R' : ''}/${jsonOf(d.log)}/${snap}`;
 }
 
 /** Per-replica arrays (indexed by replica id) under renaming `pi`. */
@@ -721,6 +743,8 @@ function describe(m: RaftMessage<Command>): string {
       return `Vote t${m.term} ${m.voteGranted ? 'granted' : 'refused'}`;
     case 'AppendEntriesRequest':
       return `Append t${m.term} prev ${m.prevLogIndex}/${m.prevLogTerm} +${m.entries.length} commit ${m.leaderCommit}${m.recoveryNonce ? ' nonce' : ''}`;
+    case 'InstallSnapshotRequest':
+      return `Snapshot t${m.term} ${m.snapshot.index}/${m.snapshot.term}${m.recoveryNonce ? ' nonce' : ''}`;
     case 'AppendEntriesResponse':
       return `Ack t${m.term} ${m.success ? `match ${m.matchIndex}` : `refused last ${m.lastLogIndex}`}${m.recoveryNonce ? ' recovering' : ''}`;
   }

@@ -29,9 +29,11 @@
  * own first save, newer than every blob of every earlier life: `A` and `B` are both refused from
  * then on, and every blob accepted later descends from what was released.
  *
- * The vault's records are not stored: they are the committed prefix of the log, applied again
- * after a restart as the replica relearns the commit index (one copy of the truth, no second
- * anchor to keep in step).
+ * The vault's records are stored only as the snapshot (raft.ts `compactLog`: the records applied
+ * at a committed index, sealed in the blob with the log after it, under the same version and
+ * anchor); after it, they are the committed log, applied again after a restart as the replica
+ * relearns the commit index (one copy of the truth, no second anchor to keep in step). A new
+ * snapshot is saved as a base, a new chain: the segments before it are no longer read.
  * @module
  */
 import type { Rng } from '../crypto/bytes.ts';
@@ -53,7 +55,7 @@ import {
   nextVersion,
   saveSealed,
 } from '../vault/storage.ts';
-import { type Durable, EMPTY_DURABLE, type Entry, logDerivation } from './raft.ts';
+import { type Durable, EMPTY_DURABLE, type Entry, lastIndexOf, logDerivation, snapshotIndex } from './raft.ts';
 
 /** The HSM counter holding term and vote. */
 export function ballotName(sealLabel: string): string {
@@ -95,15 +97,16 @@ function sameEntry<C>(a: Entry<C>, b: Entry<C>): boolean {
   return a === b || (a.term === b.term && canonicalJson(a.command) === canonicalJson(b.command));
 }
 
-/** The change from `prev` to `next`: the log from the first index where they differ. */
+/** The change from `prev` to `next`, of one snapshot (a new one is a base): the log from where they differ. */
 export function durableDelta<C>(prev: Durable<C>, next: Durable<C>): DurableDelta<C> {
+  if (prev.snapshot !== next.snapshot) throw new VaultError('InvalidParameter', 'a new snapshot is saved as a base');
   const n = Math.min(prev.log.length, next.log.length);
   // raft.ts knows how it made the new log from the old one: no entry-by-entry comparison then
   let k = logDerivation(next.log, prev.log) ?? 0;
   while (k < n && prev.log[k] === next.log[k]) k++; // the common prefix is shared, not copied
   while (k < n && sameEntry(prev.log[k]!, next.log[k]!)) k++;
   const { currentTerm, votedFor, recovering } = next;
-  return { currentTerm, votedFor, recovering, from: k + 1, entries: next.log.slice(k) };
+  return { currentTerm, votedFor, recovering, from: snapshotIndex(next) + k + 1, entries: next.log.slice(k) };
 }
 
 /**
@@ -111,20 +114,22 @@ export function durableDelta<C>(prev: Durable<C>, next: Durable<C>): DurableDelt
  * (the loader's, so that a chain loads in time linear in its length).
  */
 export function applyDelta<C>(d: Durable<C>, delta: DurableDelta<C>, inPlace = false): Durable<C> {
-  const { from, entries } = delta;
+  const { entries } = delta;
+  const from = delta.from - snapshotIndex(d); // in d.log, from 1
   if (!Number.isInteger(from) || from < 1 || from > d.log.length + 1 || !Array.isArray(entries)) {
-    throw new VaultError('SealBroken', `a segment starting at index ${delta.from} follows a log of ${d.log.length}`);
+    throw new VaultError('SealBroken', `a segment starting at index ${delta.from} follows a log of ${lastIndexOf(d)}`);
   }
-  const log = inPlace && delta.from === d.log.length + 1 ? (d.log as Entry<C>[]) : d.log.slice(0, delta.from - 1);
+  const log = inPlace && from === d.log.length + 1 ? (d.log as Entry<C>[]) : d.log.slice(0, from - 1);
   for (const e of delta.entries) log.push(e);
   const { currentTerm, votedFor, recovering } = delta;
-  return { currentTerm, votedFor, log, recovering };
+  return { currentTerm, votedFor, log, recovering, ...(d.snapshot && { snapshot: d.snapshot }) };
 }
 
 /**
  * Persists `durable` as the version after `version`; returns that version. With `prev`, the state
  * last persisted, a save after the first of a life writes only a segment (the change since `prev`);
- * otherwise, and for a life's first save, a base (the whole state).
+ * otherwise, for a life's first save, and for a new snapshot, a base (the whole state: a new chain,
+ * so that the host may forget the old one and its compacted log).
  */
 export function persistDurable<C>(
   store: DurableStore,
@@ -136,7 +141,7 @@ export function persistDurable<C>(
   const { hsm, sealLabel } = store;
   const next = nextVersion(version);
   const storage = store.storage;
-  if (prev === undefined || isLifeStart(version) || !isChained(storage)) {
+  if (prev === undefined || isLifeStart(version) || !isChained(storage) || prev.snapshot !== durable.snapshot) {
     saveSealed(hsm, sealLabel, storage, next, durable, rng);
   } else appendSealed(hsm, sealLabel, storage, next, durableDelta(prev, durable), rng);
   const ballot = encodeBallot(durable.currentTerm, durable.votedFor);

@@ -71,9 +71,18 @@ export interface Started {
   readonly refusal?: VaultError;
 }
 
+/** Entries a replica applies past its snapshot before it takes the next (spec ch. 6, "Snapshots"). */
+export const DEFAULT_SNAPSHOT_EVERY = 1024;
+
 /** The Raft configuration of replica `id` in a fleet of `n` under `rules`. */
-export function raftConfig(rules: ReplicaRules, id: number, n: number, maxBatch: number): RaftConfig {
-  return { id, n, maxBatch, ...(rules.commitQuorum && { commitQuorum: rules.commitQuorum(n) }) };
+export function raftConfig(
+  rules: ReplicaRules,
+  id: number,
+  n: number,
+  maxBatch: number,
+  snapshotEvery = DEFAULT_SNAPSHOT_EVERY,
+): RaftConfig {
+  return { id, n, maxBatch, snapshotEvery, ...(rules.commitQuorum && { commitQuorum: rules.commitQuorum(n) }) };
 }
 
 /** Starts (or restarts) a replica from what its host storage and HSM hold. */

@@ -22,7 +22,7 @@ import { type Bytes, concat, ctEqual, i2osp, utf8 } from '../crypto/bytes.ts';
 import { VaultError } from '../errors.ts';
 import { readArray, readBool, readChoice, readHex, readInt, readObject, malformed } from '../fleet/json.ts';
 import type { Hsm } from '../hsm/hsm.ts';
-import type { Command } from '../vault/records.ts';
+import { type Command, type Hex, type VaultRecord, type VaultState, MAX_GUESS_LIMIT } from '../vault/records.ts';
 import type { Entry, RaftMessage } from './raft.ts';
 
 export interface PeerEnvelope {
@@ -60,6 +60,7 @@ export function openPeerMessage<C>(
   me: number,
   e: PeerEnvelope,
   readCommand: (x: unknown, path: string) => C,
+  readState: (x: unknown, path: string) => unknown = readVaultState,
 ): RaftMessage<C> {
   if (e.to !== me)
     throw new VaultError('PeerAuthenticationFailed', `message for replica ${e.to} delivered to replica ${me}`);
@@ -74,7 +75,7 @@ export function openPeerMessage<C>(
   } catch {
     throw malformed('body', 'not JSON');
   }
-  return readRaftMessage(body, readCommand);
+  return readRaftMessage(body, readCommand, readState);
 }
 
 const MESSAGE_TYPES = [
@@ -82,10 +83,15 @@ const MESSAGE_TYPES = [
   'RequestVoteResponse',
   'AppendEntriesRequest',
   'AppendEntriesResponse',
+  'InstallSnapshotRequest',
 ] as const;
 
 /** Exactly the members of one RaftMessage variant (raft.ts), indexes and terms non-negative integers. */
-export function readRaftMessage<C>(x: unknown, readCommand: (x: unknown, path: string) => C): RaftMessage<C> {
+export function readRaftMessage<C>(
+  x: unknown,
+  readCommand: (x: unknown, path: string) => C,
+  readState: (x: unknown, path: string) => unknown = readVaultState,
+): RaftMessage<C> {
   const type = readChoice((x as { type?: unknown } | null)?.type, 'body.type', MESSAGE_TYPES);
   const int = (o: Record<string, unknown>, k: string) => readInt(o[k], `body.${k}`, 0);
   const nonce = (o: Record<string, unknown>) =>
@@ -125,6 +131,26 @@ export function readRaftMessage<C>(x: unknown, readCommand: (x: unknown, path: s
         prevLogTerm: int(o, 'prevLogTerm'),
         entries,
         leaderCommit: int(o, 'leaderCommit'),
+        leaderLastIndex: int(o, 'leaderLastIndex'),
+        recoveryNonce: nonce(o),
+      };
+    }
+    case 'InstallSnapshotRequest': {
+      const keys = ['type', 'term', 'snapshot', 'leaderCommit', 'leaderLastIndex', 'recoveryNonce'];
+      const o = readObject(x, 'body', keys);
+      const snap = readObject(o.snapshot, 'body.snapshot', ['index', 'term', 'state']);
+      const index = readInt(snap.index, 'body.snapshot.index', 1);
+      const leaderCommit = int(o, 'leaderCommit');
+      if (index > leaderCommit) throw malformed('body.snapshot.index', `beyond the leader's commit ${leaderCommit}`);
+      return {
+        type,
+        term: int(o, 'term'),
+        snapshot: {
+          index,
+          term: readInt(snap.term, 'body.snapshot.term', 1),
+          state: readState(snap.state, 'body.snapshot.state'),
+        },
+        leaderCommit,
         leaderLastIndex: int(o, 'leaderLastIndex'),
         recoveryNonce: nonce(o),
       };
@@ -202,4 +228,56 @@ export function readVaultCommand(x: unknown, path: string): Command {
       return { type, credentialId: hex(o, 'credentialId') };
     }
   }
+}
+
+const STATUSES = ['Registered', 'Exhausted'] as const;
+
+/** An object used as a map (its keys are checked by the caller). */
+function readMap(x: unknown, path: string): Record<string, unknown> {
+  if (x === null || typeof x !== 'object' || Array.isArray(x)) throw malformed(path, 'expected an object');
+  return x as Record<string, unknown>;
+}
+
+/** One vault record (src/vault/records.ts VaultRecord): exactly its members; erased material only when Exhausted. */
+function readVaultRecord(x: unknown, path: string): VaultRecord {
+  const keys = ['status', 'generation', 'registrationRecord', 'sealedPayload', 'transcriptHash', 'guessLimit'];
+  const o = readObject(x, path, [...keys, 'attemptsUsed', 'pending'], ['oprfSalt']);
+  const status = readChoice(o.status, `${path}.status`, STATUSES);
+  const secret = (k: string) => (o[k] === null && status === 'Exhausted' ? null : readHex(o[k], `${path}.${k}`));
+  const guessLimit = readInt(o.guessLimit, `${path}.guessLimit`, 1, MAX_GUESS_LIMIT);
+  const pendingIn = readMap(o.pending, `${path}.pending`);
+  const pending: Record<Hex, number> = {};
+  for (const [session, at] of Object.entries(pendingIn)) {
+    readHex(session, `${path}.pending key`);
+    if (typeof at !== 'number' || !Number.isFinite(at) || at < 0)
+      throw malformed(`${path}.pending.${session}`, 'expected a non-negative time in ms');
+    pending[session] = at;
+  }
+  const attemptsUsed = readInt(o.attemptsUsed, `${path}.attemptsUsed`, 0, guessLimit);
+  if (Object.keys(pending).length > attemptsUsed) {
+    throw malformed(`${path}.pending`, 'more sessions than attempts used');
+  }
+  return {
+    status,
+    generation: readInt(o.generation, `${path}.generation`, 1),
+    registrationRecord: secret('registrationRecord'),
+    sealedPayload: secret('sealedPayload'),
+    transcriptHash: readHex(o.transcriptHash, `${path}.transcriptHash`),
+    ...(o.oprfSalt !== undefined && { oprfSalt: readHex(o.oprfSalt, `${path}.oprfSalt`) }),
+    guessLimit,
+    attemptsUsed,
+    pending,
+  };
+}
+
+/** The vault's records as a snapshot carries them (an InstallSnapshot's state): every record read whole. */
+export function readVaultState(x: unknown, path: string): VaultState {
+  const o = readObject(x, path, ['records']);
+  const recordsIn = readMap(o.records, `${path}.records`);
+  const records: Record<Hex, VaultRecord> = {};
+  for (const [id, r] of Object.entries(recordsIn)) {
+    readHex(id, `${path}.records key`);
+    records[id] = readVaultRecord(r, `${path}.records.${id.slice(0, 16)}`);
+  }
+  return { records };
 }

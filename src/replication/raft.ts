@@ -11,6 +11,8 @@
  *   onHeartbeat(s)                         i (the leader) sends AppendEntries to every peer; a
  *                                          candidate asks again for the votes it lacks
  *   proposeCommands(s, commands)           i (the leader) appends commands to its log
+ *   handleInstallSnapshotRequest(s, j, m)  i receives leader j's snapshot (its log before it was compacted)
+ *   compactLog(s, index, state)            i replaces its log up to a committed, applied index by a snapshot
  *   restartRaft(config, durable, nonce)    i restarts from its durable state
  *
  * Each returns the next state, the messages to send, and the entries that became committed (in
@@ -41,16 +43,29 @@ export interface Entry<C> {
 }
 
 /**
+ * The applied state at a committed index (spec ch. 6, "Snapshots"): it stands for the log up to
+ * `index`, whose last entry had term `term`. `state` is the application's (the vault's records),
+ * opaque to consensus.
+ */
+export interface RaftSnapshot {
+  readonly index: number;
+  readonly term: number;
+  readonly state: unknown;
+}
+
+/**
  * What survives a restart: sealed to host storage after every change, and `currentTerm` and
  * `votedFor` also kept in the HSM (the ballot counter, durable.ts), where no host can roll them back.
  */
 export interface Durable<C> {
   readonly currentTerm: number;
   readonly votedFor: number | null;
-  /** log[0] has index 1. */
+  /** log[0] has index `snapshot.index + 1` (1 without a snapshot): read it through `entryAt`, `termOf`. */
   readonly log: readonly Entry<C>[];
   /** Lost or rolled-back state: no vote, no candidacy, until caught up with a leader. */
   readonly recovering: boolean;
+  /** The compacted prefix of the log (absent: none). */
+  readonly snapshot?: RaftSnapshot;
 }
 
 export type Role = 'follower' | 'candidate' | 'leader';
@@ -79,6 +94,8 @@ export interface RaftConfig {
   readonly n: number;
   /** Most entries per AppendEntries. */
   readonly maxBatch: number;
+  /** A replica compacts its log once it has applied this many entries past its snapshot (absent: never). */
+  readonly snapshotEvery?: number;
   /**
    * Replicas (the leader included) that must hold an entry of the leader's term for it to commit;
    * default a majority. Spec ch. 6 argues safety for a majority only: a smaller value is how the
@@ -121,6 +138,18 @@ export type RaftMessage<C> =
       /** The follower's recovery nonce, echoed (null when it reported none). */
       readonly recoveryNonce: string | null;
     }
+  /**
+   * The leader's snapshot, for a follower whose next entry it has compacted. Answered with an
+   * AppendEntriesResponse (matchIndex: the snapshot's index), so the leader's bookkeeping is one.
+   */
+  | {
+      readonly type: 'InstallSnapshotRequest';
+      readonly term: number;
+      readonly snapshot: RaftSnapshot;
+      readonly leaderCommit: number;
+      readonly leaderLastIndex: number;
+      readonly recoveryNonce: string | null;
+    }
   | {
       readonly type: 'AppendEntriesResponse';
       readonly term: number;
@@ -150,6 +179,8 @@ export interface RaftStep<C> {
   readonly committed: readonly Committed<C>[];
   /** The replica heard from a current leader or granted a vote: its election timer restarts. */
   readonly resetTimer: boolean;
+  /** A leader's snapshot this step installed: the application's state is now its `state` (before `committed`). */
+  readonly installed?: RaftSnapshot;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -168,6 +199,34 @@ function commitQuorum(c: RaftConfig): number {
 
 export function lastLogIndex<C>(log: readonly Entry<C>[]): number {
   return log.length;
+}
+
+/** The index of the last entry compacted into the snapshot (0: none). */
+export function snapshotIndex<C>(d: Durable<C>): number {
+  return d.snapshot?.index ?? 0;
+}
+
+/** The index of the last entry, compacted or not. */
+export function lastIndexOf<C>(d: Durable<C>): number {
+  return snapshotIndex(d) + d.log.length;
+}
+
+/** The entry at `index` if the log still holds it (undefined: compacted, or beyond the log). */
+export function entryAt<C>(d: Durable<C>, index: number): Entry<C> | undefined {
+  const k = index - snapshotIndex(d);
+  return k >= 1 ? d.log[k - 1] : undefined;
+}
+
+/** Term of the entry at `index`: the snapshot's at its index, 0 at 0, -1 if compacted before it or beyond the log. */
+export function termOf<C>(d: Durable<C>, index: number): number {
+  const snap = snapshotIndex(d);
+  if (index === snap) return d.snapshot?.term ?? 0;
+  return index < snap ? -1 : (d.log[index - snap - 1]?.term ?? -1);
+}
+
+/** Term of the last entry (the snapshot's if the log after it is empty). */
+export function lastTermOf<C>(d: Durable<C>): number {
+  return termOf(d, lastIndexOf(d));
 }
 
 /** Term of the entry at `index` (0 for index 0, the empty prefix). */
@@ -239,9 +298,9 @@ function result<C>(
   return { state, messages, committed, resetTimer };
 }
 
-function committedBetween<C>(log: readonly Entry<C>[], from: number, to: number): Committed<C>[] {
+function committedBetween<C>(d: Durable<C>, from: number, to: number): Committed<C>[] {
   const out: Committed<C>[] = [];
-  for (let i = from + 1; i <= to; i++) out.push({ index: i, entry: log[i - 1]! });
+  for (let i = from + 1; i <= to; i++) out.push({ index: i, entry: entryAt(d, i)! });
   return out;
 }
 
@@ -253,9 +312,9 @@ function becomeFollower<C>(s: RaftState<C>, term: number, leaderHint: number | n
 }
 
 /** Is a log ending at (lastTerm, lastIndex) at least as up-to-date as `log` (Raft §5.4.1)? */
-export function isUpToDate<C>(lastTerm: number, lastIndex: number, log: readonly Entry<C>[]): boolean {
-  const myTerm = lastLogTerm(log);
-  return lastTerm > myTerm || (lastTerm === myTerm && lastIndex >= log.length);
+export function isUpToDate<C>(lastTerm: number, lastIndex: number, d: Durable<C>): boolean {
+  const myTerm = lastTermOf(d);
+  return lastTerm > myTerm || (lastTerm === myTerm && lastIndex >= lastIndexOf(d));
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -274,7 +333,7 @@ export function restartRaft<C>(config: RaftConfig, durable: Durable<C>, nonce: s
     config,
     durable,
     role: 'follower',
-    commitIndex: 0,
+    commitIndex: snapshotIndex(durable), // a snapshot holds committed entries only
     leaderHint: null,
     recoveryNonce: durable.recovering ? nonce : null,
     candidate: null,
@@ -302,8 +361,8 @@ export function onElectionTimeout<C>(s: RaftState<C>): RaftStep<C> {
   const message: RaftMessage<C> = {
     type: 'RequestVoteRequest',
     term,
-    lastLogIndex: d.log.length,
-    lastLogTerm: lastLogTerm(d.log),
+    lastLogIndex: lastIndexOf(d),
+    lastLogTerm: lastTermOf(d),
   };
   return result(
     candidate,
@@ -326,7 +385,7 @@ export function handleRequestVoteRequest<C>(
     m.term === d.currentTerm &&
     !d.recovering &&
     (d.votedFor === null || d.votedFor === from) &&
-    isUpToDate(m.lastLogTerm, m.lastLogIndex, d.log);
+    isUpToDate(m.lastLogTerm, m.lastLogIndex, d);
   if (grant && d.votedFor === null) s = { ...s, durable: { ...d, votedFor: from } };
   const reply: RaftMessage<C> = { type: 'RequestVoteResponse', term: s.durable.currentTerm, voteGranted: grant };
   return result(s, [{ to: from, message: reply }], [], grant);
@@ -350,7 +409,7 @@ export function handleRequestVoteResponse<C>(
 /** A new leader appends a no-op of its term and sends it to every peer (Raft §8). */
 function becomeLeader<C>(s: RaftState<C>): RaftStep<C> {
   const d = s.durable;
-  const termStart = d.log.length + 1;
+  const termStart = lastIndexOf(d) + 1;
   const log = extended(d.log, d.log.length, [{ term: d.currentTerm, command: null }]);
   const n = s.config.n;
   const leader: LeaderState = {
@@ -376,21 +435,29 @@ function becomeLeader<C>(s: RaftState<C>): RaftStep<C> {
 // ----------------------------------------------------------------------------------------------
 // Log replication
 
-/** Builds the AppendEntries for peer j from its nextIndex, and (unless a heartbeat) marks it in flight. */
+/**
+ * Builds the AppendEntries for peer j from its nextIndex (an InstallSnapshot if the leader has
+ * compacted the entry before it), and (unless a heartbeat) marks it in flight.
+ */
 function appendEntriesFor<C>(s: RaftState<C>, j: number, heartbeat = false): { state: RaftState<C>; out: Outbound<C> } {
   const L = s.leader!;
-  const log = s.durable.log;
-  const prev = Math.min(L.nextIndex[j]! - 1, log.length);
-  const message: RaftMessage<C> = {
-    type: 'AppendEntriesRequest',
-    term: s.durable.currentTerm,
-    prevLogIndex: prev,
-    prevLogTerm: termAt(log, prev),
-    entries: log.slice(prev, prev + s.config.maxBatch),
-    leaderCommit: s.commitIndex,
-    leaderLastIndex: log.length,
-    recoveryNonce: L.peerNonce[j]!,
-  };
+  const d = s.durable;
+  const prev = Math.min(L.nextIndex[j]! - 1, lastIndexOf(d));
+  const snap = snapshotIndex(d);
+  const common = { term: d.currentTerm, leaderCommit: s.commitIndex, leaderLastIndex: lastIndexOf(d) };
+  const message: RaftMessage<C> =
+    prev < snap
+      ? { type: 'InstallSnapshotRequest', ...common, snapshot: d.snapshot!, recoveryNonce: L.peerNonce[j]! }
+      : {
+          type: 'AppendEntriesRequest',
+          term: d.currentTerm,
+          prevLogIndex: prev,
+          prevLogTerm: termOf(d, prev),
+          entries: d.log.slice(prev - snap, prev - snap + s.config.maxBatch),
+          leaderCommit: s.commitIndex,
+          leaderLastIndex: lastIndexOf(d),
+          recoveryNonce: L.peerNonce[j]!,
+        };
   if (heartbeat) return { state: s, out: { to: j, message } };
   const inflight = L.inflight.slice();
   inflight[j] = true;
@@ -415,14 +482,14 @@ function sendToPeers<C>(
 /** The leader commits the highest entry of its own term stored on a quorum (Raft §5.3, §5.4.2). */
 function advanceCommit<C>(s: RaftState<C>): { state: RaftState<C>; committed: Committed<C>[] } {
   if (s.role !== 'leader' || s.leader === null) return { state: s, committed: [] };
-  const { log, currentTerm } = s.durable;
+  const d = s.durable;
   const quorum = commitQuorum(s.config);
-  for (let index = log.length; index > s.commitIndex; index--) {
-    if (termAt(log, index) !== currentTerm) break; // terms never decrease along a log
+  for (let index = lastIndexOf(d); index > s.commitIndex; index--) {
+    if (termOf(d, index) !== d.currentTerm) break; // terms never decrease along a log
     let count = 1; // the leader itself: its log is durable before anything of this step is released
     for (let j = 0; j < s.config.n; j++) if (j !== s.config.id && s.leader.matchIndex[j]! >= index) count++;
     if (count >= quorum)
-      return { state: { ...s, commitIndex: index }, committed: committedBetween(log, s.commitIndex, index) };
+      return { state: { ...s, commitIndex: index }, committed: committedBetween(d, s.commitIndex, index) };
   }
   return { state: s, committed: [] };
 }
@@ -456,8 +523,8 @@ export function onHeartbeat<C>(s: RaftState<C>): RaftStep<C> {
     const message: RaftMessage<C> = {
       type: 'RequestVoteRequest',
       term: d.currentTerm,
-      lastLogIndex: d.log.length,
-      lastLogTerm: lastLogTerm(d.log),
+      lastLogIndex: lastIndexOf(d),
+      lastLogTerm: lastTermOf(d),
     };
     return result(
       s,
@@ -472,13 +539,10 @@ export function onHeartbeat<C>(s: RaftState<C>): RaftStep<C> {
   return result(sent.state, sent.messages);
 }
 
-/** Replica i receives entries (or a heartbeat) from leader j. */
-export function handleAppendEntriesRequest<C>(
-  s0: RaftState<C>,
-  from: number,
-  m: Extract<RaftMessage<C>, { type: 'AppendEntriesRequest' }>,
-): RaftStep<C> {
-  const reply = (st: RaftState<C>, success: boolean, matchIndex: number, lastIndex: number): Outbound<C> => ({
+type AppendReply<C> = (st: RaftState<C>, success: boolean, matchIndex: number, lastIndex: number) => Outbound<C>;
+
+function replyTo<C>(from: number): AppendReply<C> {
+  return (st, success, matchIndex, lastIndex) => ({
     to: from,
     message: {
       type: 'AppendEntriesResponse',
@@ -489,42 +553,122 @@ export function handleAppendEntriesRequest<C>(
       recoveryNonce: st.durable.recovering ? st.recoveryNonce : null,
     },
   });
-  if (m.term < s0.durable.currentTerm) return result(s0, [reply(s0, false, 0, s0.durable.log.length)]);
+}
+
+/**
+ * Replica i hears leader j of term `term` (an AppendEntries or an InstallSnapshot): the whole
+ * step if the message is refused (an older term) or ignored (i itself leads this term); else i as
+ * j's follower.
+ */
+function followLeader<C>(
+  s0: RaftState<C>,
+  from: number,
+  term: number,
+): { step: RaftStep<C> } | { s: RaftState<C> } {
+  if (term < s0.durable.currentTerm) {
+    return { step: result(s0, [replyTo<C>(from)(s0, false, 0, lastIndexOf(s0.durable))]) };
+  }
   // Two leaders of one term cannot exist (election safety); if one did, ignore rather than obey.
-  if (s0.role === 'leader' && m.term === s0.durable.currentTerm) return result(s0);
-  let s =
-    s0.role !== 'follower' || m.term > s0.durable.currentTerm
-      ? becomeFollower(s0, m.term, from)
-      : s0.leaderHint === from
-        ? s0
-        : { ...s0, leaderHint: from };
+  if (s0.role === 'leader' && term === s0.durable.currentTerm) return { step: result(s0) };
+  if (s0.role !== 'follower' || term > s0.durable.currentTerm) return { s: becomeFollower(s0, term, from) };
+  return { s: s0.leaderHint === from ? s0 : { ...s0, leaderHint: from } };
+}
+
+/**
+ * A recovering replica that now holds everything up to `lastNew` ends its recovery if the leader's
+ * message echoed its nonce (sent after its restart) and covered the leader's whole log (spec ch. 6).
+ */
+function endRecovery<C>(
+  s: RaftState<C>,
+  m: { readonly recoveryNonce: string | null; readonly leaderLastIndex: number },
+  lastNew: number,
+): RaftState<C> {
   const d = s.durable;
-  if (m.prevLogIndex > d.log.length || termAt(d.log, m.prevLogIndex) !== m.prevLogTerm) {
+  if (!d.recovering || m.recoveryNonce === null || m.recoveryNonce !== s.recoveryNonce) return s;
+  if (lastNew < m.leaderLastIndex) return s;
+  return { ...s, durable: { ...d, recovering: false }, recoveryNonce: null };
+}
+
+/** Replica i receives entries (or a heartbeat) from leader j. */
+export function handleAppendEntriesRequest<C>(
+  s0: RaftState<C>,
+  from: number,
+  m: Extract<RaftMessage<C>, { type: 'AppendEntriesRequest' }>,
+): RaftStep<C> {
+  const reply = replyTo<C>(from);
+  const followed = followLeader(s0, from, m.term);
+  if ('step' in followed) return followed.step;
+  let s = followed.s;
+  const d = s.durable;
+  const snap = snapshotIndex(d);
+  // Entries up to our snapshot are committed, so any current leader holds them as we did (Raft
+  // §5.4 Leader Completeness): they match, and only those after the snapshot are compared.
+  const skip = Math.min(Math.max(0, snap - m.prevLogIndex), m.entries.length);
+  const prevIndex = m.prevLogIndex + skip;
+  const entries = skip > 0 ? m.entries.slice(skip) : m.entries;
+  if (m.prevLogIndex >= snap && (m.prevLogIndex > lastIndexOf(d) || termOf(d, m.prevLogIndex) !== m.prevLogTerm)) {
     // Log inconsistency (Raft §5.3): the leader backs up; our last index bounds where it retries.
-    return result(s, [reply(s, false, 0, Math.min(d.log.length, m.prevLogIndex - 1))], [], true);
+    return result(s, [reply(s, false, 0, Math.min(lastIndexOf(d), m.prevLogIndex - 1))], [], true);
   }
   let log = d.log;
-  for (let k = 0; k < m.entries.length; k++) {
-    const index = m.prevLogIndex + 1 + k;
-    if (index <= log.length && termAt(log, index) === m.entries[k]!.term) continue; // already there
+  for (let k = 0; k < entries.length; k++) {
+    const index = prevIndex + 1 + k;
+    if (log[index - snap - 1]?.term === entries[k]!.term) continue; // already there
     // a conflict (or the end of our log): drop our suffix from here, take the leader's
-    log = extended(log, index - 1, m.entries.slice(k));
+    log = extended(log, index - 1 - snap, entries.slice(k));
     break;
   }
   const lastNew = m.prevLogIndex + m.entries.length;
-  let recovering = d.recovering;
-  let recoveryNonce = s.recoveryNonce;
-  if (recovering && m.recoveryNonce !== null && m.recoveryNonce === recoveryNonce && lastNew >= m.leaderLastIndex) {
-    // Caught up with the whole log of a leader, sent after our restart: we may vote again.
-    recovering = false;
-    recoveryNonce = null;
-  }
-  if (log !== d.log || recovering !== d.recovering) s = { ...s, durable: { ...d, log, recovering } };
-  if (recoveryNonce !== s.recoveryNonce) s = { ...s, recoveryNonce };
+  if (log !== d.log) s = { ...s, durable: { ...d, log } };
+  s = endRecovery(s, m, lastNew);
   const commitIndex = Math.max(s.commitIndex, Math.min(m.leaderCommit, lastNew));
-  const committed = committedBetween(log, s.commitIndex, commitIndex);
+  const committed = committedBetween(s.durable, s.commitIndex, commitIndex);
   if (commitIndex !== s.commitIndex) s = { ...s, commitIndex };
-  return result(s, [reply(s, true, lastNew, log.length)], committed, true);
+  return result(s, [reply(s, true, lastNew, lastIndexOf(s.durable))], committed, true);
+}
+
+/**
+ * Replica i receives the snapshot of leader j (Raft §7). If it stands for more than i has
+ * committed, i takes it: its log after the snapshot is kept if it holds the snapshot's last entry,
+ * dropped otherwise; the application's state becomes the snapshot's (`installed`). Either way i
+ * answers as to an AppendEntries matching up to the snapshot's index.
+ */
+export function handleInstallSnapshotRequest<C>(
+  s0: RaftState<C>,
+  from: number,
+  m: Extract<RaftMessage<C>, { type: 'InstallSnapshotRequest' }>,
+): RaftStep<C> {
+  const reply = replyTo<C>(from);
+  const followed = followLeader(s0, from, m.term);
+  if ('step' in followed) return followed.step;
+  let s = followed.s;
+  const snapshot = m.snapshot;
+  let installed: RaftSnapshot | undefined;
+  if (snapshot.index > s.commitIndex) {
+    const d = s.durable;
+    const holds = termOf(d, snapshot.index) === snapshot.term;
+    const log = holds ? d.log.slice(snapshot.index - snapshotIndex(d)) : [];
+    s = { ...s, durable: { ...d, log, snapshot }, commitIndex: snapshot.index };
+    installed = snapshot;
+  }
+  s = endRecovery(s, m, snapshot.index);
+  const step = result(s, [reply(s, true, snapshot.index, lastIndexOf(s.durable))], [], true);
+  return installed ? { ...step, installed } : step;
+}
+
+/**
+ * Replica i compacts its log: the entries up to `index` are replaced by `state`, the application's
+ * state once it has applied exactly them. Only a committed index (a snapshot is never of entries a
+ * new leader could replace), and the caller's state must be the one applied at `index`.
+ */
+export function compactLog<C>(s: RaftState<C>, index: number, state: unknown): RaftState<C> {
+  const d = s.durable;
+  const snap = snapshotIndex(d);
+  if (!Number.isInteger(index) || index <= snap || index > s.commitIndex) {
+    throw new VaultError('InvalidParameter', `snapshot index expected in ${snap + 1}..${s.commitIndex}, got ${index}`);
+  }
+  const snapshot: RaftSnapshot = { index, term: termOf(d, index), state };
+  return { ...s, durable: { ...d, log: d.log.slice(index - snap), snapshot } };
 }
 
 /** Replica i, the leader, learns how far j's log matches; commits what a quorum holds; sends j what it lacks. */
@@ -557,7 +701,7 @@ export function handleAppendEntriesResponse<C>(
   const commit = advanceCommit(st);
   st = commit.state;
   const messages: Outbound<C>[] = [];
-  if (nextIndex[from]! <= st.durable.log.length || newNonce) {
+  if (nextIndex[from]! <= lastIndexOf(st.durable) || newNonce) {
     const r = appendEntriesFor(st, from);
     st = r.state;
     messages.push(r.out);
@@ -576,5 +720,7 @@ export function handleRaftMessage<C>(s: RaftState<C>, from: number, m: RaftMessa
       return handleAppendEntriesRequest(s, from, m);
     case 'AppendEntriesResponse':
       return handleAppendEntriesResponse(s, from, m);
+    case 'InstallSnapshotRequest':
+      return handleInstallSnapshotRequest(s, from, m);
   }
 }

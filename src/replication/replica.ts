@@ -11,7 +11,13 @@
  *   onElectionTimeout, onHeartbeat  consensus timers
  *   onSessionExpiry(s)              the serving leader ends sessions past the TTL
  *   proposeCommand(s, command)      synthetic load: the serving leader appends a command
- *   restartReplica(config, durable) empty channels, empty records: both come back from the log
+ *   restartReplica(config, durable) empty channels; the records of the snapshot, then of the log
+ *
+ * Snapshots (spec ch. 6, "Snapshots"): once a replica has applied `snapshotEvery` entries past its
+ * snapshot, the next step that applies entries first compacts its log up to the last applied index
+ * (`compactLog`): the snapshot is the vault's records as they are after that entry, pending
+ * sessions and their spent guesses included.
+ * A follower given a leader's snapshot (`installed`) takes its records and applies what follows.
  *
  * G1 by construction: a KE2 is computed in `onCommitted(ConsumeGuess)`, which runs only for an
  * entry committed at a majority, and the fleet driver releases it only after this step's state
@@ -26,7 +32,8 @@ import { utf8 } from '../crypto/bytes.ts';
 import type { ErrorCode } from '../errors.ts';
 import { type Step, type VaultEnv, type VaultNode, type VaultSteps, initialNode } from '../vault/node.ts';
 import type { Frame } from '../vault/protocol.ts';
-import { type Command, type Hex, type Outcome, pendingRecords } from '../vault/records.ts';
+import { type Command, type Hex, type Outcome, type VaultState, EMPTY_VAULT } from '../vault/records.ts';
+import { pendingRecords } from '../vault/records.ts';
 import {
   type Committed,
   type Durable,
@@ -35,7 +42,9 @@ import {
   type RaftConfig,
   type RaftState,
   type RaftStep,
+  compactLog,
   handleRaftMessage,
+  snapshotIndex,
   onElectionTimeout as raftElectionTimeout,
   onHeartbeat as raftHeartbeat,
   proposeCommands,
@@ -79,6 +88,8 @@ export type GhostEvent =
   /** The vault checked the session's KE3 MAC and it was right (node.ts `Step.verified`). */
   /** `registration`: the one its KE2 was computed from, whose password the KE3 proved. */
   | { readonly type: 'Ke3Verified'; readonly credential: Hex; readonly session: Hex; readonly registration: Hex }
+  /** The records up to `index` became this replica's snapshot: its own (a compaction), or a leader's (installed). */
+  | { readonly type: 'Snapshot'; readonly index: number; readonly installed: boolean }
   /** A Reset entry took effect here (attempts back to 0); `released`: K left on the session's channel. */
   | {
       readonly type: 'Reset';
@@ -125,7 +136,22 @@ export function notLeader(channel: string, leaderHint: number | null): RedirectF
 }
 
 export function restartReplica(config: RaftConfig, durable: Durable<Command>, nonce: string | null): ReplicaState {
-  return { raft: restartRaft(config, durable, nonce), node: initialNode(), lastApplied: 0, serving: false };
+  const vault = (durable.snapshot?.state as VaultState | undefined) ?? EMPTY_VAULT;
+  const raft = restartRaft(config, durable, nonce);
+  return { raft, node: initialNode(vault), lastApplied: snapshotIndex(durable), serving: false };
+}
+
+/**
+ * Compacts the log up to the last applied entry once `snapshotEvery` entries were applied past
+ * the snapshot, when a step is about to apply more: the records are those applied at
+ * `lastApplied`, the commit index as the step began, which an earlier step made known (released):
+ * never an index only this step committed, whose outputs a kill inside its save may withhold.
+ */
+function maybeSnapshot(s: ReplicaState, out: Out): ReplicaState {
+  const every = s.raft.config.snapshotEvery;
+  if (every === undefined || s.lastApplied - snapshotIndex(s.raft.durable) < every) return s;
+  out.ghost.push({ type: 'Snapshot', index: s.lastApplied, installed: false });
+  return { ...s, raft: compactLog(s.raft, s.lastApplied, s.node.vault) };
 }
 
 /** What one step accumulates. */
@@ -133,6 +159,8 @@ interface Out {
   messages: Outbound<Command>[];
   frames: Frame[];
   ghost: GhostEvent[];
+  /** This step applied entries already (its compaction, if any, came before the first). */
+  applied?: boolean;
 }
 
 function emptyOut(): Out {
@@ -150,7 +178,9 @@ function applyCommitted(
   env: ReplicaEnv,
   out: Out,
 ): ReplicaState {
-  let s = s0;
+  if (committed.length === 0) return s0;
+  let s = out.applied ? s0 : maybeSnapshot(s0, out);
+  out.applied = true;
   for (const { index, entry } of committed) {
     if (index !== s.lastApplied + 1)
       throw new Error(`replica ${s.raft.config.id}: entry ${index} committed out of order (applied ${s.lastApplied})`);
@@ -237,6 +267,12 @@ function afterConsensus(prev: ReplicaState, r: RaftStep<Command>, env: ReplicaEn
   const node = prev.raft.role === 'leader' && !leads ? { ...prev.node, channels: new Map() } : prev.node;
   out.messages.push(...r.messages);
   let s: ReplicaState = { ...prev, raft: r.state, node, serving: prev.serving && leads };
+  if (r.installed) {
+    // a leader's snapshot: its records replace ours, which were of an earlier index
+    const vault = r.installed.state as VaultState;
+    s = { ...s, node: { ...s.node, vault }, lastApplied: r.installed.index };
+    out.ghost.push({ type: 'Snapshot', index: r.installed.index, installed: true });
+  }
   s = applyCommitted(s, r.committed, env, out);
   s = startServing(s, env, out);
   return done(s, out, r.resetTimer);

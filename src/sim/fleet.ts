@@ -55,6 +55,9 @@ export type { ClientEndpoint, RelayHook } from './network.ts';
 export { type FleetStats, describeEntry, describeMessage } from './observers.ts';
 export { DEFAULT_TIMING, type Timing } from './timers.ts';
 
+/** The simulator's snapshot interval: a few client operations. */
+export const SIM_SNAPSHOT_EVERY = 8;
+
 export interface FleetOptions {
   readonly hsms: readonly Hsm[];
   readonly labels: ReplicationLabels;
@@ -64,6 +67,11 @@ export interface FleetOptions {
   readonly network?: Partial<NetworkConditions>;
   /** Most entries per AppendEntries (default 256). */
   readonly maxBatch?: number;
+  /**
+   * A replica snapshots its records and compacts its log every this many applied entries (default
+   * SIM_SNAPSHOT_EVERY: small, so that scenario runs take snapshots and catch followers up by them).
+   */
+  readonly snapshotEvery?: number;
   /** The rules the replicas run (default RULES; a broken variant from src/broken/). */
   readonly rules?: ReplicaRules;
   /** Safety checks after every step (default true). */
@@ -134,7 +142,8 @@ export class SimFleet {
     this.network = new SimNetwork(net, this, this.observers);
     this.partition = this.network.partition;
     this.clientContext = pinnedClientContext(o.hsms[0]!, o.config);
-    const hostsOptions = { ...o, rules: this.rules, maxBatch: o.maxBatch ?? 256 };
+    const snapshotEvery = o.snapshotEvery ?? SIM_SNAPSHOT_EVERY;
+    const hostsOptions = { ...o, rules: this.rules, maxBatch: o.maxBatch ?? 256, snapshotEvery };
     this.#hosts = new Hosts(hostsOptions, this.observers, this.#timers, now);
     const log = (line: () => string) => this.observers.log(line);
     const tick = () => this.tick();
@@ -301,7 +310,7 @@ export class SimFleet {
     if (step === null) return;
     const after = step.state;
     // 2. check (the observers' hook), and a heartbeat chain per term in which h campaigns or leads
-    this.observers.afterStep(h.id, before, after);
+    this.observers.afterStep(h.id, before, after, step.ghost);
     const r = after.raft;
     const b = before.raft;
     const newTerm = b.role === 'follower' || b.durable.currentTerm !== r.durable.currentTerm;

@@ -8,7 +8,7 @@
  */
 import type { VaultEvent } from '../check/budget.ts';
 import type { Durable, Entry } from '../replication/raft.ts';
-import { termAt } from '../replication/raft.ts';
+import { sealsEntry } from '../check/invariants.ts';
 import type { GhostEvent } from '../replication/replica.ts';
 import type { Command } from '../vault/records.ts';
 import type { SafetyMonitor } from './monitor.ts';
@@ -45,8 +45,8 @@ export class Ghosts {
     const c = this.#c;
     if (g.type === 'Applied') c.monitor?.onApplied(id, g.index, g.entry);
     if (g.type === 'Ke2Sent') {
-      const sealedLogs = c.hosts.map((x) => x.storage.current.log as readonly Entry<Command>[]);
-      const sealedOn = sealedLogs.filter((log) => termAt(log, g.index) === g.term).length;
+      const sealedLogs = c.hosts.map((x) => x.storage.current as Durable<Command>);
+      const sealedOn = sealedLogs.filter((log) => sealsEntry(log, g.index, g.term)).length;
       this.ke2Log.push({ at: c.now(), replica: id, session: g.session, index: g.index, sealedOn });
       c.monitor?.checkKe2(
         g.index,
@@ -76,6 +76,7 @@ export interface OncePerEntry {
 export function budgetEvents(g: GhostEvent, at: () => number, once: OncePerEntry): VaultEvent[] {
   switch (g.type) {
     case 'Applied':
+    case 'Snapshot':
       return [];
     case 'Registered':
       if (once.registered.has(g.index)) return [];

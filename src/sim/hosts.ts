@@ -10,7 +10,7 @@
  */
 import type { Rng } from '../crypto/bytes.ts';
 import { seededRng } from '../crypto/rng.ts';
-import { entryKey } from '../check/invariants.ts';
+import { entryKey, sealsEntry } from '../check/invariants.ts';
 import type { Hsm } from '../hsm/hsm.ts';
 import type { Persist, Persistence } from '../replication/durable.ts';
 import {
@@ -22,7 +22,7 @@ import {
   stepHosted,
 } from '../replication/host.ts';
 import type { ReplicationLabels } from '../replication/provision.ts';
-import { type Durable, type RaftConfig, EMPTY_DURABLE, termAt } from '../replication/raft.ts';
+import { type Durable, type RaftConfig, EMPTY_DURABLE, snapshotIndex } from '../replication/raft.ts';
 import type { ReplicaState, ReplicaStep } from '../replication/replica.ts';
 import type { VaultConfig } from '../vault/node.ts';
 import type { Command } from '../vault/records.ts';
@@ -127,6 +127,7 @@ export interface HostsOptions {
   readonly seed: string;
   readonly rules: ReplicaRules;
   readonly maxBatch: number;
+  readonly snapshotEvery: number;
 }
 
 /** The fleet's hosts: step, crash, start and restart their replicas. */
@@ -154,7 +155,7 @@ export class Hosts {
         hsm,
         storage,
         rng,
-        raftConfig: raftConfig(o.rules, id, n, o.maxBatch),
+        raftConfig: raftConfig(o.rules, id, n, o.maxBatch, o.snapshotEvery),
         rules: { ...o.rules, persistence: observed(o.rules.persistence, storage) },
         crash,
         io,
@@ -250,14 +251,15 @@ export class Hosts {
    * vault lets one happen) erases nothing INV-3 may forgive.
    */
   restartOn(h: SimHost, present: () => void): void {
-    const before = h.storage.current.log;
+    const before = h.storage.current;
     this.crash(h);
     present();
     this.#observers.stats.restarts++;
     if (this.start(h)) {
-      const restarted = h.storage.current.log;
-      before.forEach((e, k) => {
-        if (termAt(restarted, k + 1) !== e.term) h.lostToRollback.add(entryKey(k + 1, e.term));
+      const restarted = h.storage.current;
+      const first = snapshotIndex(before) + 1;
+      before.log.forEach((e, k) => {
+        if (!sealsEntry(restarted, first + k, e.term)) h.lostToRollback.add(entryKey(first + k, e.term));
       });
     }
   }

@@ -31,7 +31,14 @@ export class SafetyMonitor {
   ghost: inv.ConsensusGhost = inv.EMPTY_GHOST;
   readonly names = new EntryNames();
 
+  /** Ghost: the records of the snapshots seen, by index (canonical JSON). */
+  readonly #snapshots = new Map<number, string>();
+
   constructor(readonly n: number) {}
+
+  checkSnapshot(id: number, index: number, state: VaultState, applied: VaultState | null): void {
+    this.#snapshots.set(index, inv.checkSnapshot(id, index, state, applied, this.#snapshots.get(index)));
+  }
 
   get committed(): readonly inv.CommittedGhost[] {
     return this.ghost.committed;
@@ -40,8 +47,13 @@ export class SafetyMonitor {
   onBecameLeader(id: number, term: number): void {
     this.ghost = inv.onBecameLeader(this.ghost, id, term);
   }
-  onCommit(id: number, raft: RaftState<Command>, from: number): void {
-    this.ghost = inv.onCommit(this.ghost, id, raft, from, this.names.id);
+  onCommit(
+    id: number,
+    raft: RaftState<Command>,
+    from: number,
+    compacted?: (index: number) => Entry<Command> | undefined,
+  ): void {
+    this.ghost = inv.onCommit(this.ghost, id, raft, from, this.names.id, compacted);
   }
   onApplied(id: number, index: number, entry: Entry<Command>): void {
     this.ghost = inv.onApplied(this.ghost, id, index, entry, this.names.id);
@@ -49,7 +61,7 @@ export class SafetyMonitor {
   checkCommittedPrefix(id: number, raft: RaftState<Command>): void {
     inv.checkCommittedPrefix(this.ghost, id, raft, this.names.id);
   }
-  checkLogMatching(id: number, logs: readonly (readonly Entry<Command>[] | null)[]): void {
+  checkLogMatching(id: number, logs: readonly (inv.LogView | null)[]): void {
     inv.checkLogMatching(id, logs, this.names.id);
   }
   checkLeaderCompleteness(id: number, raft: RaftState<Command>): void {
@@ -58,7 +70,7 @@ export class SafetyMonitor {
   checkKe2(
     index: number,
     term: number,
-    sealedLogs: readonly (readonly Entry<Command>[])[],
+    sealedLogs: readonly inv.LogView[],
     lost: readonly ReadonlySet<string>[] = [],
   ): void {
     inv.checkKe2(this.n, index, term, sealedLogs, lost);

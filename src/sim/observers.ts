@@ -6,10 +6,10 @@
  * throws `InvariantViolation`, which ends the run).
  * @module
  */
-import type { Command } from '../vault/records.ts';
+import type { Command, VaultState } from '../vault/records.ts';
 import type { Frame } from '../vault/protocol.ts';
 import type { Entry, RaftMessage } from '../replication/raft.ts';
-import { type ReplicaState, isRedirect } from '../replication/replica.ts';
+import { type GhostEvent, type ReplicaState, isRedirect } from '../replication/replica.ts';
 import type { Fault } from './faults.ts';
 import { SafetyMonitor } from './monitor.ts';
 
@@ -32,6 +32,9 @@ export interface FleetStats {
   crashes: number;
   restarts: number;
   rollbacksDetected: number;
+  /** Snapshots a replica took of its own records (log compactions), and leaders' snapshots installed. */
+  snapshots: number;
+  snapshotsInstalled: number;
 }
 
 export function emptyStats(): FleetStats {
@@ -53,6 +56,8 @@ export function emptyStats(): FleetStats {
     crashes: 0,
     restarts: 0,
     rollbacksDetected: 0,
+    snapshots: 0,
+    snapshotsInstalled: 0,
   };
 }
 
@@ -95,8 +100,20 @@ export class Observers {
    * released): counts the save and the election, logs the new leader, and checks Raft safety and
    * the record invariants on the monitor. True when the step made `id` leader of a new term.
    */
-  afterStep(id: number, before: ReplicaState, after: ReplicaState): boolean {
+  afterStep(id: number, before: ReplicaState, after: ReplicaState, ghost: readonly GhostEvent[] = []): boolean {
     if (after.raft.durable !== before.raft.durable) this.stats.persists++;
+    for (const g of ghost) {
+      if (g.type !== 'Snapshot') continue;
+      if (g.installed) this.stats.snapshotsInstalled++;
+      else this.stats.snapshots++;
+      const snap = after.raft.durable.snapshot;
+      if (this.monitor && snap?.index === g.index) {
+        const applied = !g.installed && after.lastApplied === g.index ? after.node.vault : null;
+        this.monitor.checkSnapshot(id, g.index, snap.state as VaultState, applied);
+      }
+      this.log(() => `r${id} ${g.installed ? 'installs a leader snapshot' : 'takes a snapshot'} up to ${g.index}`);
+    }
+
     const r = after.raft;
     const b = before.raft;
     const m = this.monitor;
@@ -110,13 +127,18 @@ export class Observers {
     }
     if (m) {
       const committedBefore = m.committed.length;
-      if (r.commitIndex > b.commitIndex) m.onCommit(id, r, b.commitIndex);
+      if (r.commitIndex > b.commitIndex) {
+        // entries this step committed, applied and compacted: what it applied
+        const applied = new Map<number, Entry<Command>>();
+        for (const g of ghost) if (g.type === 'Applied') applied.set(g.index, g.entry);
+        m.onCommit(id, r, b.commitIndex, (i) => applied.get(i));
+      }
       const states = this.#states();
       if (r.durable.log !== b.durable.log || r.commitIndex !== b.commitIndex) {
         m.checkCommittedPrefix(id, r);
         m.checkLogMatching(
           id,
-          states.map((x) => x?.raft.durable.log ?? null),
+          states.map((x) => x?.raft.durable ?? null),
         );
       }
       if (becameLeader || m.committed.length > committedBefore) {
@@ -146,6 +168,10 @@ export function describeMessage(m: RaftMessage<Command>): string {
       const nonce = m.recoveryNonce ? `, nonce ${m.recoveryNonce.slice(0, 6)}` : '';
       const prev = `${m.prevLogIndex}/${m.prevLogTerm}`;
       return `AppendEntries(term ${m.term}, prev ${prev}, ${entries}, commit ${m.leaderCommit}${nonce})`;
+    }
+    case 'InstallSnapshotRequest': {
+      const nonce = m.recoveryNonce ? `, nonce ${m.recoveryNonce.slice(0, 6)}` : '';
+      return `InstallSnapshot(term ${m.term}, up to ${m.snapshot.index}/${m.snapshot.term}${nonce})`;
     }
     case 'AppendEntriesResponse': {
       const result = m.success ? `match ${m.matchIndex}` : `refused, last ${m.lastLogIndex}`;

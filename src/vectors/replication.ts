@@ -296,6 +296,8 @@ function describeMessage(m: Message): string {
         `commit ${m.leaderCommit}${m.recoveryNonce !== null ? ', echoing the recovery nonce' : ''}`
       );
     }
+    case 'InstallSnapshotRequest':
+      return `InstallSnapshotRequest, term ${m.term}, snapshot up to ${m.snapshot.index}@${m.snapshot.term}`;
     case 'AppendEntriesResponse': {
       const result = m.success ? `success up to ${m.matchIndex}` : `failure, last index ${m.lastLogIndex}`;
       return `AppendEntriesResponse, term ${m.term}, ${result}${m.recoveryNonce !== null ? ', recovering' : ''}`;
