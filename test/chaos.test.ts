@@ -3,15 +3,16 @@
  * nemesis with every fault (kill -9, pause, partition, rolled-back and torn host files) for 10 s;
  * the history is linearizable, no acknowledged registration is lost, the budget holds and the fleet
  * serves after healing. The same on SoftHSM tokens with the faults on the host's files, each of
- * which must reach the rollback check. Then the broken variant count-at-ke3 (an aborted session
- * gives its guess back): the run catches it. Each run cleans up its processes and its directory
+ * which must reach the rollback check. Then two broken variants, each caught by a chaos run:
+ * count-at-ke3 (an aborted session gives its guess back) and ack-before-durable (nothing is
+ * written: acknowledgements rest on memory), which only a crash of the whole fleet exposes. Each run cleans up its processes and its directory
  * (checked).
  */
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { expect, test } from 'vitest';
-import { runChaos } from '../src/serve/chaos.ts';
+import { type FaultKind, runChaos } from '../src/serve/chaos.ts';
 
 function chaosDirs(): string[] {
   return readdirSync(tmpdir()).filter((d) => d.startsWith('bkv-chaos-'));
@@ -62,22 +63,25 @@ test('SoftHSM tokens, 12 s of kills, rollbacks and torn writes: each rollback de
   }
 }, 150_000);
 
-test('the broken variant count-at-ke3 (an aborted guess given back) is caught by a chaos run', async () => {
+/** A chaos run of broken variant `broken` with `faults`: it must end with a violation of one of `invariants`. */
+async function caught(broken: string, seed: string, seconds: number, faults: FaultKind[], invariants: string[]) {
   const lines: string[] = [];
-  const r = await runChaos({
-    replicas: 3,
-    seconds: 8,
-    seed: 'ci-broken',
-    faults: ['kill'],
-    broken: 'count-at-ke3',
-    print: (l) => lines.push(l),
-  });
+  const r = await runChaos({ replicas: 3, seconds, seed, faults, broken, print: (l) => lines.push(l) });
+  for (const f of faults) expect(r.faults[f], lines.join('\n')).toBeGreaterThan(0);
   expect(r.violations.length, lines.join('\n')).toBeGreaterThan(0);
   expect(
-    r.violations.some((v) => v.startsWith('INV-5') || v.startsWith('INV-1')),
+    r.violations.some((v) => invariants.some((i) => v.startsWith(i))),
     r.violations.join('\n'),
   ).toBe(true);
   expect(r.kept).not.toBeNull(); // a failing run keeps its history and logs
   expect(existsSync(`${r.kept}/history.txt`)).toBe(true);
   rmSync(r.kept!, { recursive: true, force: true });
+}
+
+test('the broken variant count-at-ke3 (an aborted guess given back) is caught by a chaos run', async () => {
+  await caught('count-at-ke3', 'ci-broken', 8, ['kill'], ['INV-5', 'INV-1']);
+}, 120_000);
+
+test('the broken variant ack-before-durable (nothing written) is caught when the whole fleet crashes', async () => {
+  await caught('ack-before-durable', 'ci-durable', 10, ['crash'], ['INV-6', 'INV-5']);
 }, 120_000);

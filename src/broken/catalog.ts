@@ -10,6 +10,7 @@
 import type { ExploreScope } from '../explore/explore.ts';
 import { type ReplicaRules, RULES } from '../replication/host.ts';
 import {
+  ACK_BEFORE_DURABLE,
   NO_RESEAL_AT_START,
   UNCHAINED_SEGMENTS,
   VERSION_REUSE,
@@ -80,6 +81,15 @@ export const BROKEN: readonly BrokenVariant[] = [
     attack: 'storage-fork',
     explore: { system: 'persistence' },
     rules: (b) => ({ ...b, persistence: TRUST_HOST_STORAGE }),
+  },
+  {
+    name: 'ack-before-durable',
+    test: 'test/chaos.test.ts',
+    summary: 'nothing is written durably (no sealed state, anchor or ballot): a replica acknowledges from memory',
+    checker: 'Raft safety (in the simulator); no acknowledged registration lost (in a chaos run)',
+    expected: ['INV-5', 'INV-6', 'INV-8', 'INV-9', 'INV-10', 'INV-11'],
+    suite: 'consensus',
+    rules: (b) => ({ ...b, persistence: ACK_BEFORE_DURABLE }),
   },
   {
     name: 'vote-not-persisted',

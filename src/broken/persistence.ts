@@ -28,6 +28,17 @@ export const VOTE_NOT_PERSISTED: Persistence = {
   persist: dropVote,
 };
 
+/**
+ * ack-before-durable: nothing is ever written (no sealed state, no anchor, no ballot), so every vote
+ * and acknowledgement rests on memory alone: a replica restarts as new, and a fleet that crashes at
+ * once forgets what it acknowledged (INV-6). The extreme of acknowledging before the save.
+ */
+const persistNothing: Persist = (_store, version) => version + 1n;
+export const ACK_BEFORE_DURABLE: Persistence = {
+  load: (store, rng, persist = persistNothing) => SEALED_PERSISTENCE.load(store, rng, persist),
+  persist: persistNothing,
+};
+
 /** An HSM whose counters read 0 and never move. */
 function counterless(hsm: Hsm): Hsm {
   return hsmView(hsm, { readCounter: () => 0n, advanceCounter: () => undefined });

@@ -376,9 +376,9 @@ export const COMMANDS: readonly Command[] = [
       {
         name: 'faults',
         kind: 'list',
-        choices: ['kill', 'pause', 'partition', 'rollback', 'torn', 'none'],
-        default: 'kill,pause,partition,rollback,torn',
-        help: 'what the nemesis injects',
+        choices: ['kill', 'pause', 'partition', 'rollback', 'torn', 'crash', 'none'],
+        default: 'kill,pause,partition,rollback,torn,crash',
+        help: 'what the nemesis injects (crash: every replica at once)',
         example: 'kill',
       },
       {
@@ -413,6 +413,7 @@ export const COMMANDS: readonly Command[] = [
       'chaos --seconds 10 --seed s1 --faults kill',
       'chaos --seconds 20 --faults rollback,torn --hsm softhsm',
       'chaos --seconds 10 --broken count-at-ke3',
+      'chaos --seconds 15 --faults crash --broken ack-before-durable',
     ],
     async run(a, io) {
       const { chaosCommand } = await import('./serve.ts');

@@ -125,16 +125,24 @@ const countGuesses = (s: Scenario) =>
 /**
  * No more KE2 answers (WrongPassword or a probe's KE2) than the limit between successes, as the
  * clients saw them, on a record that was registered (an unknown one answers with fake KE2s, spec ch. 5.5).
+ * Only the answers to recoveries invoked after the registration first took effect count: a guess
+ * invoked while the registration was in flight may be answered by the unknown credential's fake
+ * record (its ConsumeGuess ordered before the Register), and so is no guess on the record. Those
+ * guesses, when real, are counted by the budget checker (INV-1 on the ghost events, src/check/budget.ts).
  */
 function answeredWithinLimit(s: Scenario, r: ScenarioReport): ScenarioViolation | null {
   const history: readonly Operation[] = r.history;
-  const registered = new Set(r.fleet.events.flatMap((e) => (e.type === 'Registered' ? [e.credential] : [])));
+  const registeredAt = new Map<string, number>();
+  for (const e of r.fleet.events)
+    if (e.type === 'Registered' && !registeredAt.has(e.credential)) registeredAt.set(e.credential, e.at);
   for (const c of s.clients) {
     const reg = c.ops.find((o) => o.kind === 'register');
-    if (!reg || reg.kind !== 'register' || !registered.has(toHex(utf8(c.credential)))) continue;
+    const at = registeredAt.get(toHex(utf8(c.credential)));
+    if (!reg || reg.kind !== 'register' || at === undefined) continue;
     const answered = history.filter(
       (o) =>
         o.credential === c.credential &&
+        o.call > at &&
         o.completion === 'ok' &&
         (o.output?.kind === 'WrongPassword' || o.output?.kind === 'Ke2'),
     ).length;

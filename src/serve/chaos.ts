@@ -65,8 +65,8 @@ import { type FleetFile, SEALED_FILE, fleetClientContext, readFleet, replicaDir,
 import { type LoggedGhost, wallTime } from './replica-server.ts';
 import { closeConnections, httpCall } from './wire.ts';
 
-export type FaultKind = 'kill' | 'pause' | 'partition' | 'rollback' | 'torn';
-export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'partition', 'rollback', 'torn'];
+export type FaultKind = 'kill' | 'pause' | 'partition' | 'rollback' | 'torn' | 'crash';
+export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'partition', 'rollback', 'torn', 'crash'];
 
 export interface ChaosOptions {
   readonly replicas: number;
@@ -254,7 +254,7 @@ const COPIES_KEPT = 4;
 
 /** The nemesis: real faults on the fleet's processes and files until `until()` is false. */
 class Nemesis {
-  readonly counts: Record<FaultKind, number> = { kill: 0, pause: 0, partition: 0, rollback: 0, torn: 0 };
+  readonly counts: Record<FaultKind, number> = { kill: 0, pause: 0, partition: 0, rollback: 0, torn: 0, crash: 0 };
   readonly log: string[] = [];
   readonly #dir: string;
   readonly #rng: Rng;
@@ -280,6 +280,11 @@ class Nemesis {
       if (!until()) break;
       this.#keepCopies();
       const kind = this.#faults[randomBetween(this.#rng, 0, this.#faults.length - 1)]!;
+      if (kind === 'crash') {
+        // the whole fleet at once, and only a whole fleet: it waits until nothing else is impaired
+        if (this.#impaired.size === 0) await this.#crash();
+        continue;
+      }
       const free = [...Array(this.#n).keys()].filter((i) => !this.#impaired.has(i));
       if (this.#impaired.size >= Math.floor(this.#n / 2) || free.length === 0) continue;
       let target = free[randomBetween(this.#rng, 0, free.length - 1)]!;
@@ -335,6 +340,27 @@ class Nemesis {
       this.#note(`heal r${i}`);
     }
     this.#impaired.delete(i);
+  }
+
+  /**
+   * Every replica killed at once (a power cut of the fleet), all restarted 0.3-1.5 s later: what a
+   * majority acknowledged must be on its disks and HSMs, since no peer is left to repair a replica
+   * that kept it in memory only. Safety needs no bound on impaired replicas (spec ch. 15.5); the
+   * fleet serves again once a majority has restarted. Impaired, all of them, until all answer.
+   */
+  async #crash(): Promise<void> {
+    const all = [...Array(this.#n).keys()];
+    for (const i of all) this.#impaired.add(i);
+    this.counts.crash++;
+    this.#note('crash: every replica');
+    const f = readFleet(this.#dir);
+    for (const i of all) signalReplica(f, i, 'SIGKILL');
+    await sleep(randomBetween(this.#rng, 300, 1500));
+    for (const i of all) startReplica(this.#dir, i);
+    this.#note('restart every replica');
+    for (const i of all)
+      if (!(await waitForReplica(this.#dir, i, 15_000))) this.#note(`r${i} does not answer 15 s after its restart`);
+    for (const i of all) this.#impaired.delete(i);
   }
 
   /**
