@@ -15,6 +15,7 @@ import { hsmView } from '../src/hsm/hsm.ts';
 import { SEALED_PERSISTENCE, loadDurable, persistDurable } from '../src/replication/durable.ts';
 import { type Durable, EMPTY_DURABLE, type Entry } from '../src/replication/raft.ts';
 import { FileChainStorage, chainRecord, parseChain } from '../src/serve/chain-file.ts';
+import { rollBackChain, tearChain } from '../src/serve/chaos-host.ts';
 import { fileMemoryHsm, saveToken } from '../src/serve/files.ts';
 import { MemoryChainStorage } from '../src/vault/storage.ts';
 import { decodeEnvelope, decodeFrame, encodeFrame } from '../src/serve/wire.ts';
@@ -227,6 +228,35 @@ describe('FileChainStorage (chain-file.ts): the chain of spec 6.6.1 in one file'
     const loaded = w.start();
     expect(loaded).toMatchObject({ rolledBack: true, refusal: { code }, durable: { recovering: true, log: [] } });
     expect(loaded.durable.currentTerm).toBe(1); // from the ballot
+  });
+
+  // The chaos nemesis's accounting (chaos-host.ts): what it calls altered is refused, what it calls
+  // unchanged is taken as it was, and "an orphan at most" is taken exactly when the last save was an
+  // orphan. Checked against the loader, over many tamperings, with and without an orphan.
+  test("the nemesis's host changes are what it says they are", () => {
+    const seen = { altered: 0, unchanged: 0, 'an orphan at most': 0 };
+    for (let k = 0; k < 60; k++) {
+      const orphan = k % 4 >= 2;
+      const w = world();
+      w.start();
+      w.save(state(1));
+      const kept = [readFileSync(w.path)];
+      w.start();
+      w.save(state(2));
+      kept.push(readFileSync(w.path));
+      for (const n of [3, 4]) w.save(state(n));
+      if (orphan) w.save(state(5), { crash: true });
+      const rng = seededRng(`tamper ${k}`);
+      const t = k % 2 === 0 ? rollBackChain(w.path, kept, rng) : tearChain(w.path, kept, rng);
+      seen[t.change]++;
+      const loaded = w.start();
+      const why = `${t.what} [${t.change}], orphan ${orphan}`;
+      if (t.change === 'altered') expect(loaded.rolledBack, why).toBe(true);
+      else if (t.change === 'unchanged') {
+        expect(loaded, why).toMatchObject({ rolledBack: false, durable: state(orphan ? 5 : 4) });
+      } else expect(loaded, why).toMatchObject({ rolledBack: !orphan, durable: orphan ? state(4) : { log: [] } });
+    }
+    expect(Object.values(seen).every((n) => n > 0), JSON.stringify(seen)).toBe(true);
   });
 });
 

@@ -25,7 +25,7 @@ import { type Bytes, type Rng, utf8 } from '../../src/crypto/bytes.ts';
 import type { Outcome } from '../../src/client/session.ts';
 import { fleetDown, fleetStatuses, fleetUp, signalReplica, waitForLeader } from '../../src/serve/fleet.ts';
 import { HttpRelay } from '../../src/serve/http-relay.ts';
-import { type FleetFile, fleetClientContext, readFleet, replicaDir, urlOf } from '../../src/serve/layout.ts';
+import { type FleetFile, SEALED_FILE, fleetClientContext, readFleet, replicaDir, urlOf } from '../../src/serve/layout.ts';
 import { type ReplicaStatus, httpCall } from '../../src/serve/wire.ts';
 import { check, equalBytes } from '../harness.ts';
 
@@ -149,10 +149,10 @@ export class ServedFleet {
     return l;
   }
 
-  /** The size in bytes of replica i's sealed state file. */
+  /** The size in bytes of replica i's sealed chain file. */
   sealedBytes(i: number): number {
     try {
-      return statSync(join(replicaDir(this.dir, i), 'state.sealed')).size;
+      return statSync(join(replicaDir(this.dir, i), SEALED_FILE)).size;
     } catch {
       return 0;
     }
