@@ -173,7 +173,8 @@ describe('FileChainStorage (chain-file.ts): the chain of spec 6.6.1 in one file'
 
   test('an append after an unfinished record writes over it', () => {
     const path = join(tmp, 'tail');
-    writeFileSync(path, Buffer.concat([chainRecord(new Uint8Array([1, 2])), chainRecord(new Uint8Array(9)).subarray(0, 6)]));
+    const cut = chainRecord(new Uint8Array(9)).subarray(0, 6); // a record cut by a crash
+    writeFileSync(path, Buffer.concat([chainRecord(new Uint8Array([1, 2])), cut]));
     const storage = new FileChainStorage(path);
     expect(storage.loadChain()).toEqual([new Uint8Array([1, 2])]);
     storage.append(new Uint8Array([3]));
@@ -192,19 +193,19 @@ describe('FileChainStorage (chain-file.ts): the chain of spec 6.6.1 in one file'
   });
 
   /** What a host may do with the records it saw: each is refused, and the replica restarts recovering. */
-  const altered: [string, 'StaleState' | 'SealBroken', (now: Uint8Array[], old: Uint8Array[], file: Buffer) => Buffer | null][] =
-    [
-      ['an older copy of the file', 'StaleState', (_, old) => join2(old)],
-      ['the last (anchored) record cut short', 'StaleState', (_, __, f) => f.subarray(0, f.length - 3)],
-      ['the file cut inside its base', 'StaleState', (_, __, f) => f.subarray(0, 10)],
-      ['the file removed', 'StaleState', () => null],
-      ['a segment dropped', 'SealBroken', (n) => join2([n[0]!, n[1]!, n[3]!])],
-      ['two segments swapped', 'SealBroken', (n) => join2([n[0]!, n[1]!, n[3]!, n[2]!])],
-      ['a segment presented as the base', 'SealBroken', (n) => join2(n.slice(1))],
-      ["an older life's base with this life's segments", 'SealBroken', (n, old) => join2([old[0]!, ...n.slice(1)])],
-      ['a byte of a segment changed', 'SealBroken', (_, __, f) => flip(f, f.length - 5)],
-      ['a byte of a length changed', 'SealBroken', (_, __, f) => flip(f, 3)],
-    ];
+  type Alter = (now: Uint8Array[], old: Uint8Array[], file: Buffer) => Buffer | null;
+  const altered: [string, 'StaleState' | 'SealBroken', Alter][] = [
+    ['an older copy of the file', 'StaleState', (_, old) => join2(old)],
+    ['the last (anchored) record cut short', 'StaleState', (_, __, f) => f.subarray(0, f.length - 3)],
+    ['the file cut inside its base', 'StaleState', (_, __, f) => f.subarray(0, 10)],
+    ['the file removed', 'StaleState', () => null],
+    ['a segment dropped', 'SealBroken', (n) => join2([n[0]!, n[1]!, n[3]!])],
+    ['two segments swapped', 'SealBroken', (n) => join2([n[0]!, n[1]!, n[3]!, n[2]!])],
+    ['a segment presented as the base', 'SealBroken', (n) => join2(n.slice(1))],
+    ["an older life's base with this life's segments", 'SealBroken', (n, old) => join2([old[0]!, ...n.slice(1)])],
+    ['a byte of a segment changed', 'SealBroken', (_, __, f) => flip(f, f.length - 5)],
+    ['a byte of a length changed', 'SealBroken', (_, __, f) => flip(f, 3)],
+  ];
   function join2(records: readonly Uint8Array[]): Buffer {
     return Buffer.concat(records.map(chainRecord));
   }

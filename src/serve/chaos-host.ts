@@ -47,7 +47,13 @@ export interface Tampering {
   readonly change: HostChange;
 }
 
-function apply(path: string, latest: Buffer | null, result: Buffer | null, kept: readonly Bytes[], what: string): Tampering {
+function apply(
+  path: string,
+  latest: Buffer | null,
+  result: Buffer | null,
+  kept: readonly Bytes[],
+  what: string,
+): Tampering {
   if (result === null) rmSync(path, { force: true });
   else writeFileSync(path, result);
   return { what, change: classifyChange(latest, result, kept) };
@@ -93,7 +99,9 @@ export function tearChain(path: string, kept: readonly Buffer[], rng: Rng): Tamp
   const latest = readFileSync(path);
   const how = randomBetween(rng, 0, 2);
   const at = randomBetween(rng, 0, Math.max(0, latest.length - 1));
-  if (how === 0) return apply(path, latest, latest.subarray(0, at), kept, `sealed chain cut to ${at} of ${latest.length} bytes`);
+  if (how === 0) {
+    return apply(path, latest, latest.subarray(0, at), kept, `sealed chain cut to ${at} of ${latest.length} bytes`);
+  }
   if (how === 1) {
     const bytes = Buffer.from(latest);
     bytes[at] = bytes[at]! ^ (1 + randomBetween(rng, 0, 254));
