@@ -2,8 +2,9 @@
  * The chaos run of spec 15.5, short: a fleet of 3 real processes on memory HSMs, 4 clients, and a
  * nemesis with every fault (kill -9, pause, partition, rolled-back and torn host files) for 10 s;
  * the history is linearizable, no acknowledged registration is lost, the budget holds and the fleet
- * serves after healing. The same on SoftHSM tokens with the faults on the host's files, each of
- * which must reach the rollback check. Then the broken variant count-at-ke3 (an aborted session
+ * serves after healing. The same on SoftHSM tokens with the faults on the host's files: each one
+ * the nemesis calls altered is refused at the start, and nothing else is but the chain before an
+ * orphan save (src/serve/chaos-host.ts). Then the broken variant count-at-ke3 (an aborted session
  * gives its guess back): the run catches it. Each run cleans up its processes and its directory
  * (checked).
  */

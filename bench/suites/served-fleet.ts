@@ -5,7 +5,8 @@
  *
  *   ServedFleets.up(backend, n)    a new fleet of n replicas on that HSM backend (`fleetUp`), the one
  *                                  up before it brought down first: every cell starts on a fresh fleet
- *                                  (a replica's sealed state grows with its log, spec ch. 15.6)
+ *                                  (a replica's chain file grows with its log until its next base,
+ *                                  spec ch. 15.6)
  *   fleet.clients(c)               c clients, each with its own credential, registered (untimed)
  *   runRecoveries(clients, stop)   every client recovers with its password, back to back, until the
  *                                  stop condition; each recovery must release that client's K

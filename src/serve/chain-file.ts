@@ -90,22 +90,21 @@ export class FileChainStorage implements ChainedHostStorage {
 
   append(segment: Bytes): void {
     const end = this.#end ?? (this.loadChain(), this.#end);
-    if (end === null) {
-      this.save(segment); // no chain: the loader refuses a segment first, as it would anywhere
-      return;
-    }
     const record = chainRecord(segment);
-    const fd = openSync(this.path, 'r+');
-    try {
-      // an unfinished record after the chain (a crash inside an append) is written over
-      if (fstatSync(fd).size !== end) ftruncateSync(fd, end);
-      let off = 0;
-      while (off < record.length) off += writeSync(fd, record, off, record.length - off, end + off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+    if (end === null) writeAtomic(this.path, record); // no chain: the loader refuses a segment first
+    else {
+      const fd = openSync(this.path, 'r+');
+      try {
+        // an unfinished record after the chain (a crash inside an append) is written over
+        if (fstatSync(fd).size !== end) ftruncateSync(fd, end);
+        let off = 0;
+        while (off < record.length) off += writeSync(fd, record, off, record.length - off, end + off);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
     }
-    this.#end = end + record.length;
+    this.#end = (end ?? 0) + record.length;
     this.appends++;
     this.bytesWritten += record.length;
   }
