@@ -2,12 +2,16 @@
  * A replica process's files (spec 15.3), without processes: the memory token survives a reopen
  * (keys and counters, every change written before the call returns), a damaged token file is
  * refused, the sealed state written by the persistence rule loads again from its file, and the
- * wire's decoders refuse what is not a frame or an envelope.
+ * wire's decoders refuse what is not a frame or an envelope. The sealed chain in one file
+ * (`FileChainStorage`): MemoryChainStorage's semantics, every crash point of a save, what a host may
+ * do with the records refused (through durable.ts), and the chaos nemesis's accounting of its own
+ * tamperings checked against the loader; the broken variants beside the checks that catch them.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
+import type { Rng } from '../src/crypto/bytes.ts';
 import { seededRng } from '../src/crypto/rng.ts';
 import { isVaultError } from '../src/errors.ts';
 import { MemoryHsm, MemoryToken, restoreToken, serializeToken } from '../src/hsm/memory.ts';
@@ -15,7 +19,7 @@ import { hsmView } from '../src/hsm/hsm.ts';
 import { SEALED_PERSISTENCE, loadDurable, persistDurable } from '../src/replication/durable.ts';
 import { type Durable, EMPTY_DURABLE, type Entry } from '../src/replication/raft.ts';
 import { FileChainStorage, chainRecord, parseChain } from '../src/serve/chain-file.ts';
-import { rollBackChain, tearChain } from '../src/serve/chaos-host.ts';
+import { type Tampering, rollBackChain, tearChain } from '../src/serve/chaos-host.ts';
 import { fileMemoryHsm, saveToken } from '../src/serve/files.ts';
 import { MemoryChainStorage } from '../src/vault/storage.ts';
 import { decodeEnvelope, decodeFrame, encodeFrame } from '../src/serve/wire.ts';
@@ -76,12 +80,12 @@ describe('FileChainStorage (chain-file.ts): the chain of spec 6.6.1 in one file'
   const entries = (n: number): Entry<string>[] => Array.from({ length: n }, (_, i) => ({ term: 1, command: `c${i}` }));
 
   /** A replica's persistence over a chain file: a start (load + reseal), then saves, each after the one before. */
-  function world() {
+  function world(make: (path: string) => FileChainStorage = (path) => new FileChainStorage(path)) {
     const rng = seededRng(`chain ${++made}`);
     const hsm = MemoryHsm.create('d', rng);
     hsm.generateKey('seal', 'aes256gcm');
     const path = join(tmp, `chain-${made}`);
-    const s = { hsm, sealLabel: 'seal', storage: new FileChainStorage(path) };
+    const s = { hsm, sealLabel: 'seal', storage: make(path) };
     let prev: Durable<string> | undefined;
     let version = 0n;
     const w = {
@@ -89,8 +93,7 @@ describe('FileChainStorage (chain-file.ts): the chain of spec 6.6.1 in one file'
       path,
       /** A start on the file as it is, through a new storage object (a new process). */
       start: () => {
-        const storage = new FileChainStorage(path);
-        w.s = { ...s, storage };
+        w.s = { ...s, storage: make(path) };
         const loaded = SEALED_PERSISTENCE.load<string>(w.s, rng);
         prev = loaded.durable;
         version = loaded.version;
@@ -106,7 +109,6 @@ describe('FileChainStorage (chain-file.ts): the chain of spec 6.6.1 in one file'
         if (!o.crash) [prev, version] = [d, next];
       },
       records: () => parseChain(new Uint8Array(readFileSync(path))).records,
-      write: (records: readonly Uint8Array[]) => writeFileSync(path, Buffer.concat(records.map(chainRecord))),
     };
     return w;
   }
@@ -159,17 +161,40 @@ describe('FileChainStorage (chain-file.ts): the chain of spec 6.6.1 in one file'
     expect(w.records()).toHaveLength(1); // the new life's base (the reseal) replaced the chain
   });
 
+  /**
+   * Three saves, a fourth cut by a kill before its anchor moved, the file cut `cut` bytes into that
+   * record (negative: from its end; 0: whole), then a start.
+   */
+  function tornAppend(cut: number, make?: (path: string) => FileChainStorage) {
+    const w = world(make);
+    w.start();
+    for (const n of [1, 2, 3]) w.save(state(n));
+    const whole = readFileSync(w.path).length;
+    w.save(state(4), { crash: true });
+    const torn = readFileSync(w.path);
+    writeFileSync(w.path, torn.subarray(0, cut > 0 ? whole + cut : torn.length + cut));
+    return w.start();
+  }
+
   test('a crash inside an append: the unfinished record is left out, the chain before it taken', () => {
-    for (const cut of [1, 4, 5, -1, 0]) {
-      const w = threeSaves();
-      const whole = readFileSync(w.path).length;
-      w.save(state(4), { crash: true }); // written, never anchored: the kill lands before the anchor moves
-      const torn = readFileSync(w.path);
-      writeFileSync(w.path, torn.subarray(0, cut > 0 ? whole + cut : torn.length + cut));
-      // cut: the chain up to 1.4 (the anchor's); whole (0): the orphan 1.5, taken as an orphan blob is
-      const expected = cut === 0 ? state(4) : state(3);
-      expect(w.start(), `cut ${cut}`).toMatchObject({ rolledBack: false, durable: expected });
+    for (const cut of [1, 4, 5, -1]) {
+      expect(tornAppend(cut), `cut ${cut}`).toMatchObject({ rolledBack: false, durable: state(3) });
     }
+    // whole: the orphan, taken as an orphan blob is (spec 6.6)
+    expect(tornAppend(0)).toMatchObject({ rolledBack: false, durable: state(4) });
+  });
+
+  test('the check catches a loader that reads an unfinished record: an innocent crash comes back recovering', () => {
+    class KeepsTheTail extends FileChainStorage {
+      override loadChain(): readonly Uint8Array[] {
+        const records = super.loadChain();
+        if (!existsSync(this.path)) return records;
+        const bytes = new Uint8Array(readFileSync(this.path));
+        const { end } = parseChain(bytes);
+        return end < bytes.length ? [...records, bytes.subarray(end + 4)] : records;
+      }
+    }
+    expect(tornAppend(-1, (path) => new KeepsTheTail(path))).toMatchObject({ rolledBack: true });
   });
 
   test('an append after an unfinished record writes over it', () => {
@@ -235,8 +260,11 @@ describe('FileChainStorage (chain-file.ts): the chain of spec 6.6.1 in one file'
   // The chaos nemesis's accounting (chaos-host.ts): what it calls altered is refused, what it calls
   // unchanged is taken as it was, and "an orphan at most" is taken exactly when the last save was an
   // orphan. Checked against the loader, over many tamperings, with and without an orphan.
-  test("the nemesis's host changes are what it says they are", () => {
+  type Tamper = (path: string, kept: readonly Buffer[], rng: Rng) => Tampering;
+  /** Tamperings over many seeds, with and without an orphan: those the loader contradicts, and the kinds seen. */
+  function audit(rollBack: Tamper, tear: Tamper) {
     const seen = { altered: 0, unchanged: 0, 'an orphan at most': 0 };
+    const wrong: string[] = [];
     for (let k = 0; k < 60; k++) {
       const orphan = k % 4 >= 2;
       const w = world();
@@ -248,17 +276,34 @@ describe('FileChainStorage (chain-file.ts): the chain of spec 6.6.1 in one file'
       kept.push(readFileSync(w.path));
       for (const n of [3, 4]) w.save(state(n));
       if (orphan) w.save(state(5), { crash: true });
-      const rng = seededRng(`tamper ${k}`);
-      const t = k % 2 === 0 ? rollBackChain(w.path, kept, rng) : tearChain(w.path, kept, rng);
+      const t = (k % 2 === 0 ? rollBack : tear)(w.path, kept, seededRng(`tamper ${k}`));
       seen[t.change]++;
       const loaded = w.start();
-      const why = `${t.what} [${t.change}], orphan ${orphan}`;
-      if (t.change === 'altered') expect(loaded.rolledBack, why).toBe(true);
-      else if (t.change === 'unchanged') {
-        expect(loaded, why).toMatchObject({ rolledBack: false, durable: state(orphan ? 5 : 4) });
-      } else expect(loaded, why).toMatchObject({ rolledBack: !orphan, durable: orphan ? state(4) : { log: [] } });
+      // altered: refused; unchanged: taken as it was; an orphan at most: taken exactly when the last save was an orphan
+      const right =
+        t.change === 'altered'
+          ? loaded.rolledBack
+          : t.change === 'unchanged'
+            ? !loaded.rolledBack && loaded.durable.log.length === (orphan ? 5 : 4)
+            : loaded.rolledBack === !orphan && (!orphan || loaded.durable.log.length === 4);
+      if (!right) wrong.push(`${t.what} [${t.change}], orphan ${orphan}: rolled back ${loaded.rolledBack}`);
     }
+    return { seen, wrong };
+  }
+
+  // The chaos nemesis's accounting (chaos-host.ts), checked against the loader.
+  test("the nemesis's host changes are what it says they are", () => {
+    const { seen, wrong } = audit(rollBackChain, tearChain);
+    expect(wrong).toEqual([]);
     expect(Object.values(seen).every((n) => n > 0), JSON.stringify(seen)).toBe(true);
+  });
+
+  test('the check catches a nemesis that calls the chain before an orphan save altered', () => {
+    const strict = (f: Tamper): Tamper => (path, kept, rng) => {
+      const t = f(path, kept, rng);
+      return t.change === 'an orphan at most' ? { ...t, change: 'altered' } : t;
+    };
+    expect(audit(strict(rollBackChain), strict(tearChain)).wrong).not.toEqual([]);
   });
 });
 
