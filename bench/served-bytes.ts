@@ -11,13 +11,12 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { seededRng } from '../src/crypto/rng.ts';
-import * as layout from '../src/serve/layout.ts';
+import { SEALED_FILE, replicaDir } from '../src/serve/layout.ts';
 import type { ReplicaStatus } from '../src/serve/wire.ts';
 import { ServedFleets, runRecoveries } from './suites/served-fleet.ts';
 
 const total = Number(process.argv[2] ?? 300);
 const clientCount = Number(process.argv[3] ?? 4);
-const sealedFile = (layout as unknown as { SEALED_FILE: string }).SEALED_FILE;
 
 type Counted = ReplicaStatus & { hostBytes?: number };
 
@@ -40,7 +39,7 @@ try {
         if (s === null) return;
         let size = 0;
         try {
-          size = statSync(join(layout.replicaDir(fleet.dir, i), sealedFile)).size;
+          size = statSync(join(replicaDir(fleet.dir, i), SEALED_FILE)).size;
         } catch {}
         sampled[i]! += (s.persists - lastPersists[i]!) * size;
         lastPersists[i] = s.persists;
@@ -61,12 +60,12 @@ try {
     const bytes = counted ?? sampled[i]!;
     let size = 0;
     try {
-      size = statSync(join(layout.replicaDir(fleet.dir, i), sealedFile)).size;
+      size = statSync(join(replicaDir(fleet.dir, i), SEALED_FILE)).size;
     } catch {}
     console.log(
       `r${i} ${s.role}: log ${s.logLength}, ${saves} saves, ${bytes} bytes written ` +
         `(${counted === null ? 'sampled' : 'counted'}): ${(bytes / Math.max(1, saves)).toFixed(0)} per save, ` +
-        `${(bytes / n).toFixed(0)} per recovery; ${sealedFile} now ${size} bytes`,
+        `${(bytes / n).toFixed(0)} per recovery; ${SEALED_FILE} now ${size} bytes`,
     );
   });
 } finally {

@@ -26,7 +26,14 @@ import { type Bytes, type Rng, utf8 } from '../../src/crypto/bytes.ts';
 import type { Outcome } from '../../src/client/session.ts';
 import { fleetDown, fleetStatuses, fleetUp, signalReplica, waitForLeader } from '../../src/serve/fleet.ts';
 import { HttpRelay } from '../../src/serve/http-relay.ts';
-import { type FleetFile, SEALED_FILE, fleetClientContext, readFleet, replicaDir, urlOf } from '../../src/serve/layout.ts';
+import {
+  type FleetFile,
+  SEALED_FILE,
+  fleetClientContext,
+  readFleet,
+  replicaDir,
+  urlOf,
+} from '../../src/serve/layout.ts';
 import { type ReplicaStatus, httpCall } from '../../src/serve/wire.ts';
 import { check, equalBytes } from '../harness.ts';
 
