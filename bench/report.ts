@@ -453,7 +453,7 @@ export function formatServed(a: ServedAfter): string {
     if (k === undefined) continue;
     out.push(
       `- after ${c.backend} ${c.replicas}: ` +
-        `atomic write of ${(k.sealedBytes / 1024).toFixed(0)} KB ${k.writeAtomicMs} ms, ` +
+        `a save (${k.saveBytes} bytes appended, fsync) ${k.saveMs} ms, ` +
         `HSM counter advance ${k.counterMs} ms, crypto server ${k.serverCryptoMs} ms + client ${k.clientCryptoMs} ms ` +
         `(${k.runs} samples)`,
     );

@@ -2,10 +2,12 @@
  * The chaos run of spec 15.5, short: a fleet of 3 real processes on memory HSMs, 4 clients, and a
  * nemesis with every fault (kill -9, pause, partition, rolled-back and torn host files) for 10 s;
  * the history is linearizable, no acknowledged registration is lost, the budget holds and the fleet
- * serves after healing. The same on SoftHSM tokens with the faults on the host's files, each of
- * which must reach the rollback check. Then two broken variants, each caught by a chaos run:
+ * serves after healing. The same on SoftHSM tokens with the faults on the host's files: each one
+ * the nemesis calls altered is refused at the start, and nothing else is but the chain before an
+ * orphan save (src/serve/chaos-host.ts). Then two broken variants, each caught by a chaos run:
  * count-at-ke3 (an aborted session gives its guess back) and ack-before-durable (nothing is
- * written: acknowledgements rest on memory), which only a crash of the whole fleet exposes. Each run cleans up its processes and its directory
+ * written: acknowledgements rest on memory), which only a crash of the whole fleet exposes. Each
+ * run cleans up its processes and its directory
  * (checked).
  */
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -49,13 +51,16 @@ test('SoftHSM tokens, 12 s of kills, rollbacks and torn writes: each rollback de
     expect(r.operations.ok).toBeGreaterThan(5);
     const nemesis = readFileSync(join(out, 'nemesis.txt'), 'utf8');
     expect(r.faults.rollback + r.faults.torn, nemesis).toBeGreaterThan(0);
-    // a rolled-back, deleted, cut or altered sealed state is refused at the start: the replica restarts
-    // recovering; a torn temporary file is ignored. Every fault of the first kinds reached that check
-    const altered = (nemesis.match(/rolled back to|deleted|cut to|byte \d+ of/g) ?? []).length;
+    // every change the nemesis calls altered is refused at the start (the replica restarts recovering);
+    // one that leaves the chain before the last save ("an orphan at most") is refused unless that
+    // save was an orphan (src/serve/chaos-host.ts); an unchanged chain (a torn temporary file) is taken
+    const altered = (nemesis.match(/\[altered\]/g) ?? []).length;
+    const orphans = (nemesis.match(/\[an orphan at most\]/g) ?? []).length;
     const logs = [0, 1, 2].map((i) => readFileSync(join(out, 'fleet', `r${i}`, 'log'), 'utf8')).join('');
     const detected = (logs.match(/host storage rolled back, lost or altered/g) ?? []).length;
     expect(altered, nemesis).toBeGreaterThan(0);
-    expect(detected, `${nemesis}\n${logs}`).toBe(altered);
+    expect(detected, `${nemesis}\n${logs}`).toBeGreaterThanOrEqual(altered);
+    expect(detected, `${nemesis}\n${logs}`).toBeLessThanOrEqual(altered + orphans);
     console.log(`[chaos] ${nemesis.trim().split('\n').join('; ')}`);
     expect(existsSync(join(out, 'fleet', 'tokens')), 'the SoftHSM tokens are removed with the fleet').toBe(false);
   } finally {

@@ -2,9 +2,10 @@
  * Where the time of a served recovery goes (bench suite `served`), and the targets of issue 17 §4.
  *
  *   unit costs   medians, measured in this process right after the cell of one client of each
- *                fleet (so under the load that cell saw): one atomic write (src/serve/files.ts
- *                `writeAtomic`: write, fsync, rename, fsync of the directory) of a blob the size of a
- *                leader's sealed state; one HSM counter advance on a SoftHSM token and on the
+ *                fleet (so under the load that cell saw): one save as a served replica writes it
+ *                (src/serve/chain-file.ts `FileChainStorage.append`: a record written at the end of
+ *                its chain file, fsync) of as many bytes as a leader's save wrote during the cell
+ *                (GET /v1/status `hostBytes` over `persists`); one HSM counter advance on a SoftHSM token and on the
  *                file-backed memory HSM (`fileMemoryHsm`: the token rewritten atomically); the
  *                server side of one recovery (the single-process vault's `deliver`, its HSM counter
  *                calls taken out) and the client side (the rest of the whole recovery); the HTTP
@@ -15,7 +16,7 @@
  *                connection of its own), and with followers 2 commits, each an AppendEntries and
  *                its answer on kept-alive connections
  *   breakdown    the serial path of one recovery at one client:
- *                  fsync        (leader saves + follower saves) x atomic write
+ *                  fsync        (leader saves + follower saves) x save
  *                  HSM          (leader saves + follower saves) x counters per save x counter advance
  *                  crypto       server side + client side
  *                  network      2 x fresh round trip + (followers ? 2 x kept-alive round trip : 0)
@@ -32,7 +33,8 @@ import { getSuite } from '../../src/crypto/suite.ts';
 import type { Hsm } from '../../src/hsm/hsm.ts';
 import { MemoryHsm, MemoryToken } from '../../src/hsm/memory.ts';
 import { deployReplicatedFleet } from '../../src/replication/provision.ts';
-import { fileMemoryHsm, saveToken, writeAtomic } from '../../src/serve/files.ts';
+import { FileChainStorage } from '../../src/serve/chain-file.ts';
+import { fileMemoryHsm, saveToken } from '../../src/serve/files.ts';
 import { suiteFor } from '../../src/serve/fleet.ts';
 import { keepSoftHsmConf } from '../harness.ts';
 import { type Backend, percentile } from './served-fleet.ts';
@@ -41,9 +43,10 @@ import { registeredVault, timingHsm } from './vault.ts';
 
 export interface UnitCosts {
   readonly runs: number;
-  /** The size of the blob written (a leader's sealed state during the cell). */
-  readonly sealedBytes: number;
-  readonly writeAtomicMs: number;
+  /** The bytes of one save (what a leader's save wrote to its chain file during the cell, on average). */
+  readonly saveBytes: number;
+  /** One save of that size (an append: write, fsync), ms. */
+  readonly saveMs: number;
   /** One HSM counter advance on the backend (file-backed memory HSM: the token rewritten atomically). */
   readonly counterMs: number;
   /** The vault side of one recovery without its HSM counter calls, ms. */
@@ -91,11 +94,13 @@ export async function measureUnitCosts(
   dir: string,
   backend: Backend,
   runs: number,
-  sealedBytes: number,
+  saveBytes: number,
   rng: Rng,
 ): Promise<UnitCosts> {
-  const blob = rng(sealedBytes);
-  const writeAtomicMs = medianOf(runs, () => writeAtomic(join(dir, 'unit-write'), blob));
+  const blob = rng(saveBytes);
+  const chain = new FileChainStorage(join(dir, 'unit-chain'));
+  chain.save(rng(64));
+  const saveMs = medianOf(runs, () => chain.append(blob));
   const cryptoRuns = Math.max(2, Math.round(runs / 4));
   const anchor = (hsm: Hsm) => medianOf(runs, (k) => hsm.advanceCounter('served-costs#anchor', BigInt(k + 1)));
   if (backend === 'memory') {
@@ -105,7 +110,7 @@ export async function measureUnitCosts(
     saveToken(tokenPath, token);
     const counterMs = anchor(fileMemoryHsm(tokenPath, rng));
     const crypto = await cryptoCost(MemoryHsm.create('served-costs', rng), 'memory', rng, cryptoRuns);
-    return { runs, sealedBytes, writeAtomicMs, counterMs, ...crypto };
+    return { runs, saveBytes, saveMs, counterMs, ...crypto };
   }
   const restore = keepSoftHsmConf();
   const { createPrivateTokens } = await import('../../src/hsm/private-tokens.ts');
@@ -117,7 +122,7 @@ export async function measureUnitCosts(
     const cryptoHsm = tokens.open('served-crypto');
     const crypto = await cryptoCost(cryptoHsm, 'softhsm', rng, cryptoRuns);
     cryptoHsm.close();
-    return { runs, sealedBytes, writeAtomicMs, counterMs, ...crypto };
+    return { runs, saveBytes, saveMs, counterMs, ...crypto };
   } finally {
     tokens.dispose();
     restore();
@@ -157,7 +162,7 @@ export function computeBreakdowns(cells: readonly ServedCell[]): Breakdown[] {
     const rt = c.roundTrip;
     const cpu = c.cpuMs;
     const ms: Record<Exclude<Part, 'rest'>, number> = {
-      fsync: saves * k.writeAtomicMs,
+      fsync: saves * k.saveMs,
       hsm: saves * (countersPerSave ?? 0) * k.counterMs,
       crypto: k.serverCryptoMs + k.clientCryptoMs,
       network: rt === undefined ? 0 : 2 * rt.freshMs + keptAlive * rt.keptAliveMs,

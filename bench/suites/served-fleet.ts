@@ -5,7 +5,8 @@
  *
  *   ServedFleets.up(backend, n)    a new fleet of n replicas on that HSM backend (`fleetUp`), the one
  *                                  up before it brought down first: every cell starts on a fresh fleet
- *                                  (a replica's sealed state grows with its log, spec ch. 15.6)
+ *                                  (a replica's chain file grows with its log until its next base,
+ *                                  spec ch. 15.6)
  *   fleet.clients(c)               c clients, each with its own credential, registered (untimed)
  *   runRecoveries(clients, stop)   every client recovers with its password, back to back, until the
  *                                  stop condition; each recovery must release that client's K
@@ -25,7 +26,14 @@ import { type Bytes, type Rng, utf8 } from '../../src/crypto/bytes.ts';
 import type { Outcome } from '../../src/client/session.ts';
 import { fleetDown, fleetStatuses, fleetUp, signalReplica, waitForLeader } from '../../src/serve/fleet.ts';
 import { HttpRelay } from '../../src/serve/http-relay.ts';
-import { type FleetFile, fleetClientContext, readFleet, replicaDir, urlOf } from '../../src/serve/layout.ts';
+import {
+  type FleetFile,
+  SEALED_FILE,
+  fleetClientContext,
+  readFleet,
+  replicaDir,
+  urlOf,
+} from '../../src/serve/layout.ts';
 import { type ReplicaStatus, httpCall } from '../../src/serve/wire.ts';
 import { check, equalBytes } from '../harness.ts';
 
@@ -149,10 +157,10 @@ export class ServedFleet {
     return l;
   }
 
-  /** The size in bytes of replica i's sealed state file. */
+  /** The size in bytes of replica i's sealed chain file. */
   sealedBytes(i: number): number {
     try {
-      return statSync(join(replicaDir(this.dir, i), 'state.sealed')).size;
+      return statSync(join(replicaDir(this.dir, i), SEALED_FILE)).size;
     } catch {
       return 0;
     }

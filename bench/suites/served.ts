@@ -19,7 +19,7 @@
  *              `directRelay`: recoveries per second and latency
  *
  * The table's figure for a cell is ms per recovery (1 / throughput); `afterRun` brings the last
- * fleet down, measures the unit costs (one atomic write, one HSM counter advance on each backend,
+ * fleet down, measures the unit costs (one save, one HSM counter advance on each backend,
  * the server and client crypto of one recovery; the HTTP round trips are measured on each fleet)
  * and composes the breakdown and the targets (bench/suites/served-costs.ts). The machine is shared:
  * every cell records the 1-minute load average at its start and end.
@@ -224,6 +224,7 @@ async function runProcessCell(
   const leaderCpu = cpuOf(leader.id);
   const afterLeader = after.find((s) => s?.serving) ?? null;
   const sealed = [sealed0, fleet.sealedBytes(leader.id)] as const;
+  const savedBytes = (i: number) => (after[i]?.hostBytes ?? 0) - (before[i]?.hostBytes ?? 0);
   const roundTrip = {
     freshMs: round2(await fleet.roundTripMs(leader.id, 20, true)),
     keptAliveMs: round2(await fleet.roundTripMs(leader.id, 20, false)),
@@ -235,7 +236,7 @@ async function runProcessCell(
           fleets.base,
           p.backend,
           plan.costRuns,
-          Math.max(1024, Math.round((sealed[0] + sealed[1]) / 2)),
+          Math.max(64, Math.round(savedBytes(leader.id) / Math.max(1, persists(leader.id)))),
           ctx.rngFor(`${id}/costs`),
         )
       : undefined;

@@ -12,7 +12,10 @@
  *                 pause      SIGSTOP, SIGCONT 0.3-1.5 s later
  *                 partition  one replica cut off from the others (its peer traffic dropped both
  *                            ways), healed 0.5-2 s later
- *               at most f = floor(N/2) replicas down or paused at once
+ *                 rollback   SIGKILL, its host chain rolled back or spliced (chaos-host.ts), restarted
+ *                 torn       SIGKILL, its last write torn (chaos-host.ts), restarted
+ *                 crash      every replica SIGKILLed at once, all restarted 0.3-1.5 s later
+ *               at most f = floor(N/2) replicas down or paused at once (a crash only when none is)
  *   3. heal     every replica up and connected; each credential's clients recover once more with
  *               the right password: every one must succeed (liveness after healing)
  *   4. check    linearizability of the history against the record model (src/check/lincheck.ts,
@@ -60,6 +63,7 @@ import {
   waitForLeader,
   waitForReplica,
 } from './fleet.ts';
+import { rollBackChain, tearChain } from './chaos-host.ts';
 import { HttpRelay } from './http-relay.ts';
 import { type FleetFile, SEALED_FILE, fleetClientContext, readFleet, replicaDir, urlOf } from './layout.ts';
 import { type LoggedGhost, wallTime } from './replica-server.ts';
@@ -263,7 +267,7 @@ class Nemesis {
   readonly #pending: Promise<void>[] = [];
   readonly #n: number;
   readonly #start = Date.now();
-  /** Older copies of each replica's `state.sealed`, as a host that keeps every blob it was given would. */
+  /** Older copies of each replica's sealed chain file, as a host that keeps every blob it was given would. */
   readonly #copies = new Map<number, Buffer[]>();
 
   constructor(dir: string, n: number, faults: readonly FaultKind[], rng: Rng) {
@@ -297,7 +301,7 @@ class Nemesis {
     await Promise.all(this.#pending);
   }
 
-  /** Copies each replica's sealed state now and then (a whole file: the replica renames its saves into place). */
+  /** Copies each replica's sealed chain now and then (the whole file: its base and segments as they are). */
   #keepCopies(): void {
     for (let i = 0; i < this.#n; i++) {
       const path = join(replicaDir(this.#dir, i), SEALED_FILE);
@@ -316,8 +320,7 @@ class Nemesis {
     if (kind === 'kill' || kind === 'rollback' || kind === 'torn') {
       signalReplica(f, i, 'SIGKILL');
       await sleep(randomBetween(this.#rng, 300, 1500));
-      if (kind === 'rollback') this.#note(this.#rollBack(i));
-      if (kind === 'torn') this.#note(this.#tear(i));
+      if (kind !== 'kill') this.#note(this.#tamper(kind, i));
       startReplica(this.#dir, i);
       this.#note(`restart r${i}`);
       // it counts as impaired until it answers again (a process takes a moment to start) and, when
@@ -363,45 +366,12 @@ class Nemesis {
     for (const i of all) this.#impaired.delete(i);
   }
 
-  /**
-   * While replica i is down: its sealed state put back to an older copy (one of those kept that
-   * differs from the latest), or deleted when no such copy was kept.
-   */
-  #rollBack(i: number): string {
+  /** While replica i is down: its host rolls its sealed chain back, or tears its last write (chaos-host.ts). */
+  #tamper(kind: 'rollback' | 'torn', i: number): string {
     const path = join(replicaDir(this.#dir, i), SEALED_FILE);
-    const latest = existsSync(path) ? readFileSync(path) : null;
-    const older = (this.#copies.get(i) ?? []).filter((c) => latest === null || !c.equals(latest));
-    if (older.length === 0) {
-      rmSync(path, { force: true });
-      return `r${i}: sealed state deleted (no older copy kept)`;
-    }
-    const k = randomBetween(this.#rng, 0, older.length - 1);
-    writeFileSync(path, older[k]!);
-    return `r${i}: sealed state rolled back to an older copy (${older[k]!.length} bytes, was ${latest?.length ?? 0})`;
-  }
-
-  /**
-   * While replica i is down: the last write torn, as a disk that does not keep its promises would
-   * leave it: the sealed file cut short, one byte of it changed, or a half-written temporary file
-   * beside it (a crash before the rename).
-   */
-  #tear(i: number): string {
-    const path = join(replicaDir(this.#dir, i), SEALED_FILE);
-    if (!existsSync(path)) return `r${i}: nothing to tear`;
-    const bytes = readFileSync(path);
-    const how = randomBetween(this.#rng, 0, 2);
-    const at = randomBetween(this.#rng, 0, Math.max(0, bytes.length - 1));
-    if (how === 0) {
-      writeFileSync(path, bytes.subarray(0, at));
-      return `r${i}: sealed state cut to ${at} of ${bytes.length} bytes`;
-    }
-    if (how === 1) {
-      bytes[at] = bytes[at]! ^ (1 + randomBetween(this.#rng, 0, 254));
-      writeFileSync(path, bytes);
-      return `r${i}: byte ${at} of ${bytes.length} of the sealed state changed`;
-    }
-    writeFileSync(`${path}.tmp`, bytes.subarray(0, at));
-    return `r${i}: a torn ${at}-byte ${SEALED_FILE}.tmp left beside the sealed state`;
+    const kept = this.#copies.get(i) ?? [];
+    const t = kind === 'rollback' ? rollBackChain(path, kept, this.#rng) : tearChain(path, kept, this.#rng);
+    return `r${i}: ${t.what} [${t.change}]`;
   }
 
   #note(text: string): void {

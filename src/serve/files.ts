@@ -4,20 +4,20 @@
  *
  *   write(path, bytes):  path.tmp <- bytes; fsync(path.tmp); rename(path.tmp, path); fsync(dir)
  *
- * - `FileHostStorage`: the host storage of spec ch. 6 (one sealed blob, `state.sealed`); the
- *   sealing, the anchor and the ballot are the persistence rule's (src/replication/durable.ts)
+ * - the host storage of spec ch. 6 (`state.chain`) is `FileChainStorage` (chain-file.ts): its bases
+ *   are written so; its segments are appended. The sealing, the anchor and the ballot are the
+ *   persistence rule's (src/replication/durable.ts)
  * - `fileMemoryHsm`: the memory HSM with its token in a file (`token.json`), written after every
  *   operation that changes the token (a key made or deleted, a counter advanced), before the
  *   operation returns. It stands in for an HSM's non-volatile memory in local fleets and tests;
  *   SoftHSM keeps its own token files.
  * @module
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Bytes, Rng } from '../crypto/bytes.ts';
 import { type Hsm, hsmView } from '../hsm/hsm.ts';
 import { MemoryHsm, type MemoryToken, restoreToken, serializeToken } from '../hsm/memory.ts';
-import type { HostStorage } from '../vault/storage.ts';
 
 /** Writes `bytes` to `path` so that a crash leaves the old file or the new one, never a mix. */
 export function writeAtomic(path: string, bytes: Bytes | string): void {
@@ -37,23 +37,6 @@ export function writeAtomic(path: string, bytes: Bytes | string): void {
     fsyncSync(dir);
   } finally {
     closeSync(dir);
-  }
-}
-
-/** The host storage of one replica: its sealed blob in one file. */
-export class FileHostStorage implements HostStorage {
-  readonly path: string;
-  /** Saves in this process's life (for status). */
-  saves = 0;
-  constructor(path: string) {
-    this.path = path;
-  }
-  load(): Bytes | null {
-    return existsSync(this.path) ? new Uint8Array(readFileSync(this.path)) : null;
-  }
-  save(blob: Bytes): void {
-    writeAtomic(this.path, blob);
-    this.saves++;
   }
 }
 

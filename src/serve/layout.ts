@@ -9,7 +9,8 @@
  *                        an over-the-air client pins), log.json, bundles/epoch-0001.json (the bundle a
  *                        client validates), evidence/fleet-1.json
  *   D/relay/log, pid     the relay process's log, and its pid
- *   D/r<i>/state.sealed  replica i's sealed durable state (host storage, spec ch. 6)
+ *   D/r<i>/state.chain   replica i's sealed durable state: its chain, a base then segments (host storage,
+ *                        spec ch. 6.6.1; chain-file.ts)
  *   D/r<i>/token.json    replica i's memory HSM token (--hsm memory)
  *   D/r<i>/log           one line per event
  *   D/r<i>/events.jsonl  what left replica i's HSM, for the checkers (ghost events, spec ch. 12)
@@ -72,8 +73,8 @@ export interface FleetFile {
 }
 
 export const fleetPath = (dir: string) => join(dir, 'fleet.json');
-/** A replica's sealed durable state in its directory (host storage). */
-export const SEALED_FILE = 'state.sealed';
+/** A replica's sealed durable state in its directory (host storage: its chain, chain-file.ts). */
+export const SEALED_FILE = 'state.chain';
 export const replicaDir = (dir: string, i: number) => join(dir, `r${i}`);
 export const relayDir = (dir: string) => join(dir, 'relay');
 export const deploymentDir = (dir: string) => join(dir, 'deployment');

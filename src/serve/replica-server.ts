@@ -10,8 +10,8 @@
  *   clients     HTTP POST /v1/frame: the frame is handed to `handleClientFrame`; the request waits
  *               for the first frame the replica releases on that channel (now, or once an entry
  *               commits), or answers 504 after `answerTimeoutMs`
- *   storage     the sealed blob in a file, written atomically (files.ts); the HSM: a memory token in
- *               a file, or a SoftHSM2 token
+ *   storage     the sealed chain in a file: a base written atomically, segments appended
+ *               (chain-file.ts); the HSM: a memory token in a file, or a SoftHSM2 token
  *
  * Node runs one step at a time: a step, its persist (synchronous fsyncs and HSM calls) and the
  * release of its outputs happen with nothing in between, as in the simulator's `#run`. A crash (a
@@ -41,7 +41,7 @@ import type { VaultConfig } from '../vault/node.ts';
 import type { Command } from '../vault/records.ts';
 import type { Frame } from '../vault/protocol.ts';
 import { FrameSlots, acceptClientFrame, closeServer, listen, readBody, refuse, reply } from './endpoint.ts';
-import { FileHostStorage } from './files.ts';
+import { FileChainStorage } from './chain-file.ts';
 import { type FleetFile, SEALED_FILE, fleetConfig, fleetLabelsOf, replicaDir, urlOf } from './layout.ts';
 import {
   DEFAULT_LIMITS,
@@ -81,7 +81,7 @@ export class ReplicaServer {
   readonly #config: VaultConfig;
   readonly #raft: RaftConfig;
   readonly #io: HostIo;
-  readonly #storage: FileHostStorage;
+  readonly #storage: FileChainStorage;
   readonly #limits: ServeLimits;
   readonly #log: (line: string) => void;
   readonly #events: number;
@@ -105,7 +105,7 @@ export class ReplicaServer {
     this.#waiters = new FrameSlots(this.#limits.maxWaiting);
     this.#log = o.log ?? ((line) => process.stdout.write(line + '\n'));
     const dir = replicaDir(o.dir, o.id);
-    this.#storage = new FileHostStorage(join(dir, SEALED_FILE));
+    this.#storage = new FileChainStorage(join(dir, SEALED_FILE));
     this.#io = {
       hsm: o.hsm,
       sealLabel: fleetLabelsOf(o.fleet).seal,
@@ -166,6 +166,7 @@ export class ReplicaServer {
       recovering: s.raft.durable.recovering,
       records: Object.keys(s.node.vault.records).length,
       persists: this.#persists,
+      hostBytes: this.#storage.bytesWritten,
       upMs: Date.now() - this.#started,
     };
   }

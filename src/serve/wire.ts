@@ -115,6 +115,8 @@ export interface ReplicaStatus {
   readonly recovering: boolean;
   readonly records: number;
   readonly persists: number;
+  /** Bytes written to its host storage (sealed bases and segments) in this process's life. */
+  readonly hostBytes: number;
   readonly upMs: number;
 }
 
