@@ -39,6 +39,10 @@ import {
 } from '../src/replication/raft.ts';
 import { persistDurable, readDurable } from '../src/replication/durable.ts';
 import { MemoryHsm } from '../src/hsm/memory.ts';
+import { snapshotChunkUnchecked } from '../src/broken/replica.ts';
+import { checkSnapshot } from '../src/check/invariants.ts';
+import { canonicalJson } from '../src/crypto/canonical.ts';
+import { REPLICA_STEPS, restartReplica } from '../src/replication/replica.ts';
 import { memoryFleets } from '../src/scenarios/fleets.ts';
 import type { Command, VaultState } from '../src/vault/records.ts';
 import { MemoryChainStorage } from '../src/vault/storage.ts';
@@ -598,5 +602,54 @@ describe('snapshots in a fleet of hosted replicas (replica.ts)', () => {
         expect.objectContaining({ code: 'MalformedMessage' }),
       );
     }
+  });
+});
+
+describe('the broken variant snapshot-chunk-unchecked (src/broken/replica.ts)', () => {
+  // two snapshots of one record, of one length: A at 3 (guess 01 pending), B at 5 (01 ended, 02 pending)
+  const rec = (attemptsUsed: number, session: string) => ({
+    status: 'Registered' as const,
+    generation: 1,
+    registrationRecord: 'bb',
+    sealedPayload: 'cc',
+    transcriptHash: 'dd',
+    guessLimit: 3,
+    attemptsUsed,
+    pending: { [session]: 0 },
+  });
+  const A: VaultState = { records: { aa: rec(1, '01') } };
+  const B: VaultState = { records: { aa: rec(2, '02') } };
+  const leader = { type: 'InstallSnapshotRequest' as const, term: 2, leaderCommit: 5, leaderLastIndex: 5 };
+  const of = (index: number, state: VaultState) =>
+    chunks(leader, index, state, 128).map((c) => ({ ...c, snapshotTerm: 2 }) as RaftMessage<Command>);
+  const config = memoryFleets('chunk-unchecked').config;
+  const hsm = memoryFleets('chunk-unchecked').hsms(1)[0]!;
+  /** The leader compacted from A to B after A's first chunk: B's chunks go on from where A's ended. */
+  const run = (steps: typeof REPLICA_STEPS) => {
+    let f = restartReplica(raftConfig(RULES, 1, 3, 16, 8, 128), EMPTY_DURABLE as Durable<Command>, null);
+    const [a0] = of(3, A);
+    const b = of(5, B);
+    let installed: VaultState | undefined;
+    for (const m of [a0!, ...b.slice(1)]) {
+      const step = steps.handlePeerMessage(f, 0, m, { vault: RULES.vault, hsm, rng: seededRng('x'), now: 0, config });
+      f = step.state;
+      if (step.ghost.some((g) => g.type === 'Snapshot' && g.installed)) installed = f.node.vault;
+    }
+    return installed;
+  };
+
+  test('it installs a splice of two snapshots, which INV-11 refuses; the correct follower refuses the chunks', () => {
+    expect(encoded(A).length).toBe(encoded(B).length);
+    expect(of(5, B).length).toBeGreaterThan(1);
+    const spliced = run(snapshotChunkUnchecked(REPLICA_STEPS));
+    expect(spliced).toBeDefined();
+    expect(canonicalJson(spliced)).not.toBe(canonicalJson(A));
+    expect(canonicalJson(spliced)).not.toBe(canonicalJson(B)); // neither A nor B
+    // INV-11: the leader's snapshot at 5 is B; the one installed at 5 differs
+    expect(() => checkSnapshot(1, 5, spliced!, null, canonicalJson(B))).toThrow(
+      expect.objectContaining({ invariant: 'INV-11' }),
+    );
+    // the same chunks to the correct follower: B's are refused (they are not of the snapshot it holds)
+    expect(run(REPLICA_STEPS)).toBeUndefined();
   });
 });

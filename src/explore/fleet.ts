@@ -30,6 +30,7 @@
  * (model-hsm.ts), so a state's bytes name it.
  * @module
  */
+import { isVaultError } from '../errors.ts';
 import { canonicalJson } from '../crypto/canonical.ts';
 import * as inv from '../check/invariants.ts';
 import {
@@ -471,7 +472,14 @@ export class FleetSystem implements Explorable<FleetState> {
         return { ran: null, w };
       }
     };
-    const clean = run(0);
+    let clean;
+    try {
+      clean = run(0);
+    } catch (e) {
+      // a message its receiver refuses (an InstallSnapshot decoding to no state): no change, as a Drop
+      if (isVaultError(e, 'MalformedMessage')) return [];
+      throw e;
+    }
     const out = [this.#after(s, i, label, clean.ran!, clean.w.blobs(), clean.w.counters(), intent)];
     if (this.bound.crashInSaves && s.crashes < this.bound.crashes) {
       for (let k = 1; k <= clean.w.writes(); k++) {

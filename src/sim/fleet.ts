@@ -23,6 +23,7 @@
  * @module
  */
 import { seededRng } from '../crypto/rng.ts';
+import { isVaultError } from '../errors.ts';
 import type { ClientContext } from '../client/session.ts';
 import type { Hsm } from '../hsm/hsm.ts';
 import type { VaultConfig } from '../vault/node.ts';
@@ -268,7 +269,14 @@ export class SimFleet {
         const h = this.#hosts.all[e.deliverTo];
         const message = this.network.receivePeer(e.envelope, h);
         if (h !== undefined && message !== null) {
-          this.#run(h, (steps, s, env) => steps.handlePeerMessage(s, e.envelope.from, message, env));
+          try {
+            this.#run(h, (steps, s, env) => steps.handlePeerMessage(s, e.envelope.from, message, env));
+          } catch (err) {
+            // an InstallSnapshot whose chunks decode to no state: refused at its last chunk, nothing changed
+            if (!isVaultError(err, 'MalformedMessage')) throw err;
+            this.stats.refused++;
+            this.observers.log(() => `r${e.envelope.from} -> r${h.id} refused: ${err.message}`);
+          }
         }
         return true;
       }

@@ -35,6 +35,8 @@ export interface FleetStats {
   /** Snapshots a replica took of its own records (log compactions), and leaders' snapshots installed. */
   snapshots: number;
   snapshotsInstalled: number;
+  /** InstallSnapshot chunks sent (a snapshot installed took one or more). */
+  snapshotChunks: number;
 }
 
 export function emptyStats(): FleetStats {
@@ -58,6 +60,7 @@ export function emptyStats(): FleetStats {
     rollbacksDetected: 0,
     snapshots: 0,
     snapshotsInstalled: 0,
+    snapshotChunks: 0,
   };
 }
 
