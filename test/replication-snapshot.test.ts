@@ -620,8 +620,10 @@ describe('the broken variant snapshot-chunk-unchecked (src/broken/replica.ts)', 
   const A: VaultState = { records: { aa: rec(1, '01') } };
   const B: VaultState = { records: { aa: rec(2, '02') } };
   const leader = { type: 'InstallSnapshotRequest' as const, term: 2, leaderCommit: 5, leaderLastIndex: 5 };
+  // chunks that end just before "pending": A's first holds its attemptsUsed, B's next its pending
+  const cut = new TextDecoder().decode(encoded(A)).indexOf('"pending"');
   const of = (index: number, state: VaultState) =>
-    chunks(leader, index, state, 128).map((c) => ({ ...c, snapshotTerm: 2 }) as RaftMessage<Command>);
+    chunks(leader, index, state, cut).map((c) => ({ ...c, snapshotTerm: 2 }) as RaftMessage<Command>);
   const config = memoryFleets('chunk-unchecked').config;
   const hsm = memoryFleets('chunk-unchecked').hsms(1)[0]!;
   /** The leader compacted from A to B after A's first chunk: B's chunks go on from where A's ended. */
@@ -644,7 +646,8 @@ describe('the broken variant snapshot-chunk-unchecked (src/broken/replica.ts)', 
     const spliced = run(snapshotChunkUnchecked(REPLICA_STEPS));
     expect(spliced).toBeDefined();
     expect(canonicalJson(spliced)).not.toBe(canonicalJson(A));
-    expect(canonicalJson(spliced)).not.toBe(canonicalJson(B)); // neither A nor B
+    expect(canonicalJson(spliced)).not.toBe(canonicalJson(B));
+    expect(spliced!.records.aa).toMatchObject({ attemptsUsed: 1, pending: { '02': 0 } }); // neither A nor B
     // INV-11: the leader's snapshot at 5 is B; the one installed at 5 differs
     expect(() => checkSnapshot(1, 5, spliced!, null, canonicalJson(B))).toThrow(
       expect.objectContaining({ invariant: 'INV-11' }),
