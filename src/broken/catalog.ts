@@ -21,6 +21,7 @@ import {
   commitAtHalf,
   ke2BeforeCommit,
   snapshotBeyondCommit,
+  snapshotChunkUnchecked,
   snapshotDropsPending,
   voteWithoutLogCheck,
 } from './replica.ts';
@@ -146,6 +147,14 @@ export const BROKEN: readonly BrokenVariant[] = [
       depth: 8,
     },
     rules: (b) => ({ ...b, replica: snapshotBeyondCommit(b.replica) }),
+  },
+  {
+    name: 'snapshot-chunk-unchecked',
+    test: 'test/replication-snapshot.test.ts',
+    summary: 'a follower takes an InstallSnapshot chunk without checking that the bytes it holds are of its snapshot',
+    checker: 'state machine safety of snapshots (a snapshot is the records applied at its index)',
+    expected: ['INV-11'],
+    rules: (b) => ({ ...b, replica: snapshotChunkUnchecked(b.replica) }),
   },
   {
     name: 'snapshot-drops-pending',

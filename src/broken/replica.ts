@@ -118,3 +118,22 @@ export function snapshotDropsPending(r: ReplicaSteps): ReplicaSteps {
     proposeCommand: wrap(r.proposeCommand),
   };
 }
+
+/**
+ * snapshot-chunk-unchecked: a follower takes an InstallSnapshot chunk at the offset where the
+ * bytes it holds end, without checking that they are of the chunk's snapshot (spec ch. 6.6.2):
+ * when the leader compacts again in the middle of a transfer, its new snapshot's chunks go on from
+ * the old one's bytes, and a splice of the two is installed as the new one. From outside: the
+ * bytes held are relabelled as the arriving chunk's snapshot before the step.
+ */
+export function snapshotChunkUnchecked(r: ReplicaSteps): ReplicaSteps {
+  return {
+    ...r,
+    handlePeerMessage(s, from, m, env) {
+      const held = s.raft.incoming;
+      if (m.type !== 'InstallSnapshotRequest' || held === null) return r.handlePeerMessage(s, from, m, env);
+      const incoming = { ...held, term: m.term, index: m.snapshotIndex, snapshotTerm: m.snapshotTerm };
+      return r.handlePeerMessage({ ...s, raft: { ...s.raft, incoming } }, from, m, env);
+    },
+  };
+}

@@ -30,6 +30,7 @@
  * (model-hsm.ts), so a state's bytes name it.
  * @module
  */
+import { isVaultError } from '../errors.ts';
 import { canonicalJson } from '../crypto/canonical.ts';
 import * as inv from '../check/invariants.ts';
 import {
@@ -86,6 +87,8 @@ export interface FleetBound {
   readonly drops: boolean;
   /** A replica compacts its log every this many applied entries (spec ch. 6.6.2; absent: DEFAULT_SNAPSHOT_EVERY). */
   readonly snapshotEvery?: number;
+  /** Most bytes of a snapshot per InstallSnapshot chunk (absent: DEFAULT_SNAPSHOT_CHUNK_BYTES). */
+  readonly snapshotChunkBytes?: number;
 }
 
 export const DEFAULT_FLEET_BOUND: FleetBound = {
@@ -187,7 +190,8 @@ export class FleetSystem implements Explorable<FleetState> {
   }
 
   #raftConfig(i: number) {
-    return raftConfig(this.rules, i, this.bound.replicas, 16, this.bound.snapshotEvery);
+    const b = this.bound;
+    return raftConfig(this.rules, i, b.replicas, 16, b.snapshotEvery, b.snapshotChunkBytes);
   }
 
   /** A replica's io as it stands in `slot`: its HSM, its host's storage (kept blobs), a crash armed after `k` writes. */
@@ -468,7 +472,14 @@ export class FleetSystem implements Explorable<FleetState> {
         return { ran: null, w };
       }
     };
-    const clean = run(0);
+    let clean;
+    try {
+      clean = run(0);
+    } catch (e) {
+      // a message its receiver refuses (an InstallSnapshot decoding to no state): no change, as a Drop
+      if (isVaultError(e, 'MalformedMessage')) return [];
+      throw e;
+    }
     const out = [this.#after(s, i, label, clean.ran!, clean.w.blobs(), clean.w.counters(), intent)];
     if (this.bound.crashInSaves && s.crashes < this.bound.crashes) {
       for (let k = 1; k <= clean.w.writes(); k++) {
@@ -708,9 +719,12 @@ function replicaKey(st: Hosted['state'], pi: readonly number[]): string {
     renamed(L.inflight, pi),
     renamed(L.peerNonce, pi),
     L.termStart,
+    renamed(L.chunkCursor, pi),
   ];
   const votes = r.candidate ? r.candidate.votesGranted.map((j) => pi[j]!).sort() : null;
-  const volatile = [r.role, r.commitIndex, r.recoveryNonce, votes, leader, st.lastApplied, st.serving];
+  const inc = r.incoming;
+  const incoming = inc && [inc.term, inc.index, inc.snapshotTerm, inc.parts.map((p) => Buffer.from(p).toString('base64'))];
+  const volatile = [r.role, r.commitIndex, r.recoveryNonce, votes, leader, st.lastApplied, st.serving, incoming];
   return `${durableKey(r.durable, pi)}|${JSON.stringify(volatile)}|${jsonOf(st.node.vault)}`;
 }
 
@@ -744,7 +758,9 @@ function describe(m: RaftMessage<Command>): string {
     case 'AppendEntriesRequest':
       return `Append t${m.term} prev ${m.prevLogIndex}/${m.prevLogTerm} +${m.entries.length} commit ${m.leaderCommit}${m.recoveryNonce ? ' nonce' : ''}`;
     case 'InstallSnapshotRequest':
-      return `Snapshot t${m.term} ${m.snapshot.index}/${m.snapshot.term}${m.recoveryNonce ? ' nonce' : ''}`;
+      return `Snapshot t${m.term} ${m.snapshotIndex}/${m.snapshotTerm} @${m.offset}${m.done ? ' done' : ''}${m.recoveryNonce ? ' nonce' : ''}`;
+    case 'InstallSnapshotResponse':
+      return `SnapshotAck t${m.term} ${m.snapshotIndex}/${m.snapshotTerm} next ${m.nextOffset}${m.recoveryNonce ? ' recovering' : ''}`;
     case 'AppendEntriesResponse':
       return `Ack t${m.term} ${m.success ? `match ${m.matchIndex}` : `refused last ${m.lastLogIndex}`}${m.recoveryNonce ? ' recovering' : ''}`;
   }

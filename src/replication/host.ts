@@ -23,7 +23,8 @@ import { type VaultConfig, type VaultSteps, VAULT_STEPS } from '../vault/node.ts
 import type { Command } from '../vault/records.ts';
 import type { Version } from '../vault/storage.ts';
 import { type DurableStore, type Persistence, SEALED_PERSISTENCE, freshNonce } from './durable.ts';
-import type { RaftConfig } from './raft.ts';
+import { VAULT_SNAPSHOT_CODEC } from './peer-auth.ts';
+import { type RaftConfig, DEFAULT_SNAPSHOT_CHUNK_BYTES } from './raft.ts';
 import {
   type ReplicaEnv,
   type ReplicaState,
@@ -81,8 +82,10 @@ export function raftConfig(
   n: number,
   maxBatch: number,
   snapshotEvery = DEFAULT_SNAPSHOT_EVERY,
+  snapshotChunkBytes = DEFAULT_SNAPSHOT_CHUNK_BYTES,
 ): RaftConfig {
-  return { id, n, maxBatch, snapshotEvery, ...(rules.commitQuorum && { commitQuorum: rules.commitQuorum(n) }) };
+  const snapshot = { snapshotEvery, snapshotChunkBytes, snapshotCodec: VAULT_SNAPSHOT_CODEC };
+  return { id, n, maxBatch, ...snapshot, ...(rules.commitQuorum && { commitQuorum: rules.commitQuorum(n) }) };
 }
 
 /** Starts (or restarts) a replica from what its host storage and HSM hold. */

@@ -20,10 +20,10 @@
  */
 import { type Bytes, concat, ctEqual, i2osp, utf8 } from '../crypto/bytes.ts';
 import { VaultError } from '../errors.ts';
-import { readArray, readBool, readChoice, readHex, readInt, readObject, malformed } from '../fleet/json.ts';
+import { readArray, readBase64, readBool, readChoice, readHex, readInt, readObject, malformed } from '../fleet/json.ts';
 import type { Hsm } from '../hsm/hsm.ts';
 import { type Command, type Hex, type VaultRecord, type VaultState, MAX_GUESS_LIMIT } from '../vault/records.ts';
-import type { Entry, RaftMessage } from './raft.ts';
+import { type Entry, type RaftMessage, type SnapshotCodec, jsonSnapshotCodec } from './raft.ts';
 
 export interface PeerEnvelope {
   readonly from: number;
@@ -60,7 +60,6 @@ export function openPeerMessage<C>(
   me: number,
   e: PeerEnvelope,
   readCommand: (x: unknown, path: string) => C,
-  readState: (x: unknown, path: string) => unknown = readVaultState,
 ): RaftMessage<C> {
   if (e.to !== me)
     throw new VaultError('PeerAuthenticationFailed', `message for replica ${e.to} delivered to replica ${me}`);
@@ -75,7 +74,7 @@ export function openPeerMessage<C>(
   } catch {
     throw malformed('body', 'not JSON');
   }
-  return readRaftMessage(body, readCommand, readState);
+  return readRaftMessage(body, readCommand);
 }
 
 const MESSAGE_TYPES = [
@@ -84,14 +83,11 @@ const MESSAGE_TYPES = [
   'AppendEntriesRequest',
   'AppendEntriesResponse',
   'InstallSnapshotRequest',
+  'InstallSnapshotResponse',
 ] as const;
 
 /** Exactly the members of one RaftMessage variant (raft.ts), indexes and terms non-negative integers. */
-export function readRaftMessage<C>(
-  x: unknown,
-  readCommand: (x: unknown, path: string) => C,
-  readState: (x: unknown, path: string) => unknown = readVaultState,
-): RaftMessage<C> {
+export function readRaftMessage<C>(x: unknown, readCommand: (x: unknown, path: string) => C): RaftMessage<C> {
   const type = readChoice((x as { type?: unknown } | null)?.type, 'body.type', MESSAGE_TYPES);
   const int = (o: Record<string, unknown>, k: string) => readInt(o[k], `body.${k}`, 0);
   const nonce = (o: Record<string, unknown>) =>
@@ -136,22 +132,32 @@ export function readRaftMessage<C>(
       };
     }
     case 'InstallSnapshotRequest': {
-      const keys = ['type', 'term', 'snapshot', 'leaderCommit', 'leaderLastIndex', 'recoveryNonce'];
-      const o = readObject(x, 'body', keys);
-      const snap = readObject(o.snapshot, 'body.snapshot', ['index', 'term', 'state']);
-      const index = readInt(snap.index, 'body.snapshot.index', 1);
+      const keys = ['type', 'term', 'snapshotIndex', 'snapshotTerm', 'offset', 'data', 'done', 'leaderCommit'];
+      const o = readObject(x, 'body', [...keys, 'leaderLastIndex', 'recoveryNonce']);
+      const snapshotIndex = readInt(o.snapshotIndex, 'body.snapshotIndex', 1);
       const leaderCommit = int(o, 'leaderCommit');
-      if (index > leaderCommit) throw malformed('body.snapshot.index', `beyond the leader's commit ${leaderCommit}`);
+      if (snapshotIndex > leaderCommit) throw malformed('body.snapshotIndex', `beyond the leader's commit ${leaderCommit}`);
       return {
         type,
         term: int(o, 'term'),
-        snapshot: {
-          index,
-          term: readInt(snap.term, 'body.snapshot.term', 1),
-          state: readState(snap.state, 'body.snapshot.state'),
-        },
+        snapshotIndex,
+        snapshotTerm: readInt(o.snapshotTerm, 'body.snapshotTerm', 1),
+        offset: int(o, 'offset'),
+        data: readBase64(o.data, 'body.data'),
+        done: readBool(o.done, 'body.done'),
         leaderCommit,
         leaderLastIndex: int(o, 'leaderLastIndex'),
+        recoveryNonce: nonce(o),
+      };
+    }
+    case 'InstallSnapshotResponse': {
+      const o = readObject(x, 'body', ['type', 'term', 'snapshotIndex', 'snapshotTerm', 'nextOffset', 'recoveryNonce']);
+      return {
+        type,
+        term: int(o, 'term'),
+        snapshotIndex: int(o, 'snapshotIndex'),
+        snapshotTerm: int(o, 'snapshotTerm'),
+        nextOffset: int(o, 'nextOffset'),
         recoveryNonce: nonce(o),
       };
     }
@@ -270,7 +276,7 @@ function readVaultRecord(x: unknown, path: string): VaultRecord {
   };
 }
 
-/** The vault's records as a snapshot carries them (an InstallSnapshot's state): every record read whole. */
+/** The vault's records as a snapshot carries them (InstallSnapshot's chunks, once whole): every record read whole. */
 export function readVaultState(x: unknown, path: string): VaultState {
   const o = readObject(x, path, ['records']);
   const recordsIn = readMap(o.records, `${path}.records`);
@@ -281,3 +287,6 @@ export function readVaultState(x: unknown, path: string): VaultState {
   }
   return { records };
 }
+
+/** How the vault's records travel in InstallSnapshot chunks: their JSON, read back by `readVaultState`. */
+export const VAULT_SNAPSHOT_CODEC: SnapshotCodec = jsonSnapshotCodec(readVaultState);

@@ -11,7 +11,9 @@
  *   onHeartbeat(s)                         i (the leader) sends AppendEntries to every peer; a
  *                                          candidate asks again for the votes it lacks
  *   proposeCommands(s, commands)           i (the leader) appends commands to its log
- *   handleInstallSnapshotRequest(s, j, m)  i receives leader j's snapshot (its log before it was compacted)
+ *   handleInstallSnapshotRequest(s, j, m)  i receives a chunk of leader j's snapshot (its log before it was
+ *                                          compacted), and installs it at the last chunk
+ *   handleInstallSnapshotResponse(s, j, m) i (the leader) learns how many bytes of its snapshot j holds
  *   compactLog(s, index, state)            i replaces its log up to a committed, applied index by a snapshot
  *   restartRaft(config, durable, nonce)    i restarts from its durable state
  *
@@ -34,6 +36,7 @@
  * (up to `maxBatch`): under load, one round carries many records' operations.
  * @module
  */
+import { type Bytes, concat } from '../crypto/bytes.ts';
 import { VaultError } from '../errors.ts';
 
 /** A log entry. `command: null` is the no-op a new leader appends to commit earlier terms' entries (Raft §5.4.2, §8). */
@@ -85,7 +88,59 @@ export interface LeaderState {
   readonly peerNonce: readonly (string | null)[];
   /** Index of the first entry of this term (its no-op): the leader serves clients once it is applied. */
   readonly termStart: number;
+  /** Where the next chunk of the snapshot sent to this peer starts (null: none being sent). */
+  readonly chunkCursor: readonly (ChunkCursor | null)[];
 }
+
+/** The snapshot (by its index) a leader is sending a peer, and the offset of the next chunk. */
+export interface ChunkCursor {
+  readonly index: number;
+  readonly offset: number;
+}
+
+/**
+ * A follower's volatile store of the chunks received of one snapshot (Raft §7): the leader's term,
+ * the snapshot's index and term, and the bytes from offset 0 on, in order.
+ */
+export interface IncomingSnapshot {
+  readonly term: number;
+  readonly index: number;
+  readonly snapshotTerm: number;
+  readonly parts: readonly Bytes[];
+  /** Total bytes of `parts`: the offset of the next chunk this follower takes. */
+  readonly length: number;
+}
+
+/**
+ * How a snapshot's state travels (spec ch. 6.6.2): the bytes the leader cuts into chunks, and the
+ * follower's reading of them once whole (a `MalformedMessage` if they are not a state).
+ */
+export interface SnapshotCodec {
+  encode(state: unknown): Bytes;
+  decode(bytes: Bytes): unknown;
+}
+
+/** A JSON codec: the state's JSON text (UTF-8), read back by `read` (which checks its shape). */
+export function jsonSnapshotCodec(read: (x: unknown, path: string) => unknown): SnapshotCodec {
+  return {
+    encode: (state) => new TextEncoder().encode(JSON.stringify(state)),
+    decode: (bytes) => {
+      let x: unknown;
+      try {
+        x = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+      } catch {
+        throw new VaultError('MalformedMessage', 'snapshot: not UTF-8 JSON');
+      }
+      return read(x, 'snapshot');
+    },
+  };
+}
+
+/** Any JSON value as the state (unit tests, whose states are strings). */
+export const JSON_SNAPSHOT_CODEC: SnapshotCodec = jsonSnapshotCodec((x) => x);
+
+/** Most bytes of snapshot per InstallSnapshotRequest, unless configured (spec ch. 6.6.2). */
+export const DEFAULT_SNAPSHOT_CHUNK_BYTES = 32 * 1024;
 
 export interface RaftConfig {
   /** This replica's id, 0..n-1. */
@@ -94,8 +149,17 @@ export interface RaftConfig {
   readonly n: number;
   /** Most entries per AppendEntries. */
   readonly maxBatch: number;
+  /**
+   * Most bytes of entries (their JSON) per AppendEntries, past its first entry, which is always sent
+   * (absent: no bound but `maxBatch`). A served replica sets it from its peer body limit (spec ch. 15.4).
+   */
+  readonly maxBatchBytes?: number;
   /** A replica compacts its log once it has applied this many entries past its snapshot (absent: never). */
   readonly snapshotEvery?: number;
+  /** Most bytes of the snapshot's encoding in one InstallSnapshotRequest (default DEFAULT_SNAPSHOT_CHUNK_BYTES). */
+  readonly snapshotChunkBytes?: number;
+  /** How a snapshot's state is encoded for InstallSnapshot (default JSON_SNAPSHOT_CODEC). */
+  readonly snapshotCodec?: SnapshotCodec;
   /**
    * Replicas (the leader included) that must hold an entry of the leader's term for it to commit;
    * default a majority. Spec ch. 6 argues safety for a majority only: a smaller value is how the
@@ -116,6 +180,8 @@ export interface RaftState<C> {
   readonly recoveryNonce: string | null;
   readonly candidate: CandidateState | null;
   readonly leader: LeaderState | null;
+  /** Volatile: the chunks of a leader's snapshot received so far (null: none). */
+  readonly incoming: IncomingSnapshot | null;
 }
 
 export type RaftMessage<C> =
@@ -139,15 +205,31 @@ export type RaftMessage<C> =
       readonly recoveryNonce: string | null;
     }
   /**
-   * The leader's snapshot, for a follower whose next entry it has compacted. Answered with an
-   * AppendEntriesResponse (matchIndex: the snapshot's index), so the leader's bookkeeping is one.
+   * A chunk of the leader's snapshot (Raft §7), for a follower whose next entry it has compacted:
+   * bytes [offset, offset + |data|) of the snapshot's encoding (`data` in base64), `done` on the
+   * last. A chunk taken but not the last is answered with an InstallSnapshotResponse; the last
+   * (the snapshot installed) with an AppendEntriesResponse (matchIndex: the snapshot's index), so
+   * the leader's bookkeeping is one.
    */
   | {
       readonly type: 'InstallSnapshotRequest';
       readonly term: number;
-      readonly snapshot: RaftSnapshot;
+      readonly snapshotIndex: number;
+      readonly snapshotTerm: number;
+      readonly offset: number;
+      readonly data: string;
+      readonly done: boolean;
       readonly leaderCommit: number;
       readonly leaderLastIndex: number;
+      readonly recoveryNonce: string | null;
+    }
+  /** How many bytes of the snapshot (index, term) the follower holds: where the next chunk starts (0: over). */
+  | {
+      readonly type: 'InstallSnapshotResponse';
+      readonly term: number;
+      readonly snapshotIndex: number;
+      readonly snapshotTerm: number;
+      readonly nextOffset: number;
       readonly recoveryNonce: string | null;
     }
   | {
@@ -338,6 +420,7 @@ export function restartRaft<C>(config: RaftConfig, durable: Durable<C>, nonce: s
     recoveryNonce: durable.recovering ? nonce : null,
     candidate: null,
     leader: null,
+    incoming: null,
   };
 }
 
@@ -418,6 +501,7 @@ function becomeLeader<C>(s: RaftState<C>): RaftStep<C> {
     inflight: new Array<boolean>(n).fill(false),
     peerNonce: new Array<string | null>(n).fill(null),
     termStart,
+    chunkCursor: new Array<ChunkCursor | null>(n).fill(null),
   };
   const led: RaftState<C> = {
     ...s,
@@ -444,16 +528,15 @@ function appendEntriesFor<C>(s: RaftState<C>, j: number, heartbeat = false): { s
   const d = s.durable;
   const prev = Math.min(L.nextIndex[j]! - 1, lastIndexOf(d));
   const snap = snapshotIndex(d);
-  const common = { term: d.currentTerm, leaderCommit: s.commitIndex, leaderLastIndex: lastIndexOf(d) };
   const message: RaftMessage<C> =
     prev < snap
-      ? { type: 'InstallSnapshotRequest', ...common, snapshot: d.snapshot!, recoveryNonce: L.peerNonce[j]! }
+      ? snapshotChunkFor(s, j)
       : {
           type: 'AppendEntriesRequest',
           term: d.currentTerm,
           prevLogIndex: prev,
           prevLogTerm: termOf(d, prev),
-          entries: d.log.slice(prev - snap, prev - snap + s.config.maxBatch),
+          entries: batchFrom(s.config, d.log, prev - snap),
           leaderCommit: s.commitIndex,
           leaderLastIndex: lastIndexOf(d),
           recoveryNonce: L.peerNonce[j]!,
@@ -462,6 +545,67 @@ function appendEntriesFor<C>(s: RaftState<C>, j: number, heartbeat = false): { s
   const inflight = L.inflight.slice();
   inflight[j] = true;
   return { state: { ...s, leader: { ...L, inflight } }, out: { to: j, message } };
+}
+
+/** The bytes of an entry's JSON, once per entry object. */
+const entrySizes = new WeakMap<object, number>();
+
+function entryBytes<C>(e: Entry<C>): number {
+  let n = entrySizes.get(e);
+  if (n === undefined) entrySizes.set(e, (n = JSON.stringify(e).length));
+  return n;
+}
+
+/** The entries of `log` from position k on that one AppendEntries carries: `maxBatch`, `maxBatchBytes`. */
+function batchFrom<C>(c: RaftConfig, log: readonly Entry<C>[], k: number): Entry<C>[] {
+  const batch = log.slice(k, k + c.maxBatch);
+  if (c.maxBatchBytes === undefined) return batch;
+  let bytes = 0;
+  for (let i = 0; i < batch.length; i++) {
+    bytes += entryBytes(batch[i]!);
+    if (i > 0 && bytes > c.maxBatchBytes) return batch.slice(0, i);
+  }
+  return batch;
+}
+
+/** The snapshot's encoding, once per snapshot object and codec. */
+const encodings = new WeakMap<SnapshotCodec, WeakMap<RaftSnapshot, Bytes>>();
+
+export function snapshotCodecOf(c: RaftConfig): SnapshotCodec {
+  return c.snapshotCodec ?? JSON_SNAPSHOT_CODEC;
+}
+
+/** The bytes of `snapshot` that InstallSnapshot carries, under the configured codec. */
+export function encodeSnapshot(c: RaftConfig, snapshot: RaftSnapshot): Bytes {
+  const codec = snapshotCodecOf(c);
+  let byCodec = encodings.get(codec);
+  if (byCodec === undefined) encodings.set(codec, (byCodec = new WeakMap()));
+  let bytes = byCodec.get(snapshot);
+  if (bytes === undefined) byCodec.set(snapshot, (bytes = codec.encode(snapshot.state)));
+  return bytes;
+}
+
+/** The chunk of the leader's snapshot that peer j gets next: from its cursor if it is of this snapshot, else from 0. */
+function snapshotChunkFor<C>(s: RaftState<C>, j: number): RaftMessage<C> {
+  const L = s.leader!;
+  const d = s.durable;
+  const snapshot = d.snapshot!;
+  const bytes = encodeSnapshot(s.config, snapshot);
+  const cursor = L.chunkCursor[j];
+  const offset = cursor?.index === snapshot.index && cursor.offset < bytes.length ? cursor.offset : 0;
+  const data = bytes.subarray(offset, offset + (s.config.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES));
+  return {
+    type: 'InstallSnapshotRequest',
+    term: d.currentTerm,
+    snapshotIndex: snapshot.index,
+    snapshotTerm: snapshot.term,
+    offset,
+    data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64'),
+    done: offset + data.length >= bytes.length,
+    leaderCommit: s.commitIndex,
+    leaderLastIndex: lastIndexOf(d),
+    recoveryNonce: L.peerNonce[j]!,
+  };
 }
 
 function sendToPeers<C>(
@@ -627,11 +771,36 @@ export function handleAppendEntriesRequest<C>(
   return result(s, [reply(s, true, lastNew, lastIndexOf(s.durable))], committed, true);
 }
 
+/** Does `x` hold chunks of the snapshot (index, term) that the leader of `m.term` sends? */
+function isSameSnapshot(
+  x: IncomingSnapshot | null,
+  m: { readonly term: number; readonly snapshotIndex: number; readonly snapshotTerm: number },
+): x is IncomingSnapshot {
+  return x !== null && x.term === m.term && x.index === m.snapshotIndex && x.snapshotTerm === m.snapshotTerm;
+}
+
+function chunkReply<C>(
+  from: number,
+  st: RaftState<C>,
+  m: Extract<RaftMessage<C>, { type: 'InstallSnapshotRequest' }>,
+  nextOffset: number,
+): Outbound<C> {
+  const { snapshotIndex, snapshotTerm } = m;
+  const recoveryNonce = st.durable.recovering ? st.recoveryNonce : null;
+  const term = st.durable.currentTerm;
+  return { to: from, message: { type: 'InstallSnapshotResponse', term, snapshotIndex, snapshotTerm, nextOffset, recoveryNonce } };
+}
+
 /**
- * Replica i receives the snapshot of leader j (Raft §7). If it stands for more than i has
+ * Replica i receives a chunk of leader j's snapshot (Raft §7, spec ch. 6.6.2). It keeps the chunks
+ * of one snapshot, named by (leader term, index, term of index), in order: a chunk of another
+ * snapshot restarts the store only at offset 0, any chunk not at the store's end is refused (no
+ * change; the answer names the offset to send). At the last chunk (`done`) the bytes are decoded
+ * whole (bad bytes: `MalformedMessage`, no change) and, if the snapshot stands for more than i has
  * committed, i takes it: its log after the snapshot is kept if it holds the snapshot's last entry,
- * dropped otherwise; the application's state becomes the snapshot's (`installed`). Either way i
- * answers as to an AppendEntries matching up to the snapshot's index.
+ * dropped otherwise; the application's state becomes the snapshot's (`installed`), and the
+ * recovery nonce rule applies (`endRecovery`). A snapshot of no more than i has committed is
+ * answered at once as an AppendEntries matching up to its index.
  */
 export function handleInstallSnapshotRequest<C>(
   s0: RaftState<C>,
@@ -642,18 +811,58 @@ export function handleInstallSnapshotRequest<C>(
   const followed = followLeader(s0, from, m.term);
   if ('step' in followed) return followed.step;
   let s = followed.s;
-  const snapshot = m.snapshot;
-  let installed: RaftSnapshot | undefined;
-  if (snapshot.index > s.commitIndex) {
-    const d = s.durable;
-    const holds = termOf(d, snapshot.index) === snapshot.term;
-    const log = holds ? d.log.slice(snapshot.index - snapshotIndex(d)) : [];
-    s = { ...s, durable: { ...d, log, snapshot }, commitIndex: snapshot.index };
-    installed = snapshot;
+  if (m.snapshotIndex <= s.commitIndex) {
+    if (s.incoming !== null) s = { ...s, incoming: null };
+    if (m.done) s = endRecovery(s, m, m.snapshotIndex);
+    return result(s, [reply(s, true, m.snapshotIndex, lastIndexOf(s.durable))], [], true);
   }
-  s = endRecovery(s, m, snapshot.index);
-  const step = result(s, [reply(s, true, snapshot.index, lastIndexOf(s.durable))], [], true);
-  return installed ? { ...step, installed } : step;
+  const { term, snapshotIndex: index, snapshotTerm } = m;
+  const fresh: IncomingSnapshot = { term, index, snapshotTerm, parts: [], length: 0 };
+  const held = isSameSnapshot(s.incoming, m) ? s.incoming : m.offset === 0 ? fresh : null;
+  if (held === null || m.offset !== held.length) {
+    return result(s, [chunkReply(from, s, m, held?.length ?? 0)], [], true);
+  }
+  const data = Uint8Array.from(Buffer.from(m.data, 'base64'));
+  const incoming: IncomingSnapshot = { ...held, parts: [...held.parts, data], length: held.length + data.length };
+  if (!m.done) {
+    s = { ...s, incoming };
+    return result(s, [chunkReply(from, s, m, incoming.length)], [], true);
+  }
+  const snapshot: RaftSnapshot = { index, term: snapshotTerm, state: snapshotCodecOf(s.config).decode(concat(...incoming.parts)) };
+  const d = s.durable;
+  const holds = termOf(d, index) === snapshotTerm;
+  const log = holds ? d.log.slice(index - snapshotIndex(d)) : [];
+  s = { ...s, durable: { ...d, log, snapshot }, commitIndex: index, incoming: null };
+  s = endRecovery(s, m, index);
+  return { ...result(s, [reply(s, true, index, lastIndexOf(s.durable))], [], true), installed: snapshot };
+}
+
+/**
+ * Replica i, the leader, learns how many bytes of a snapshot j holds: if it is its current
+ * snapshot, the next chunk starts there (at 0 if that is not within it), else at 0 of its current
+ * one; it sends that chunk (one in flight per peer, as for AppendEntries).
+ */
+export function handleInstallSnapshotResponse<C>(
+  s: RaftState<C>,
+  from: number,
+  m: Extract<RaftMessage<C>, { type: 'InstallSnapshotResponse' }>,
+): RaftStep<C> {
+  if (m.term > s.durable.currentTerm) return result(becomeFollower(s, m.term, null));
+  if (s.role !== 'leader' || s.leader === null || m.term !== s.durable.currentTerm) return result(s);
+  const L = s.leader;
+  const snapshot = s.durable.snapshot;
+  const current = snapshot !== undefined && snapshot.index === m.snapshotIndex && snapshot.term === m.snapshotTerm;
+  const size = current ? encodeSnapshot(s.config, snapshot).length : 0;
+  const chunkCursor = L.chunkCursor.slice();
+  chunkCursor[from] = { index: snapshot?.index ?? 0, offset: m.nextOffset < size ? m.nextOffset : 0 };
+  const inflight = L.inflight.slice();
+  inflight[from] = false;
+  const peerNonce = L.peerNonce.slice();
+  peerNonce[from] = m.recoveryNonce;
+  const st: RaftState<C> = { ...s, leader: { ...L, chunkCursor, inflight, peerNonce } };
+  if (L.nextIndex[from]! > lastIndexOf(st.durable)) return result(st);
+  const r = appendEntriesFor(st, from);
+  return result(r.state, [r.out]);
 }
 
 /**
@@ -684,7 +893,9 @@ export function handleAppendEntriesResponse<C>(
   const matchIndex = L.matchIndex.slice();
   const inflight = L.inflight.slice();
   const peerNonce = L.peerNonce.slice();
+  const chunkCursor = L.chunkCursor.slice();
   const newNonce = m.recoveryNonce !== null && m.recoveryNonce !== L.peerNonce[from];
+  chunkCursor[from] = null; // j answers as to an AppendEntries: a snapshot sent again starts at 0
   inflight[from] = false;
   peerNonce[from] = m.recoveryNonce;
   if (m.success) {
@@ -697,7 +908,7 @@ export function handleAppendEntriesResponse<C>(
     nextIndex[from] = Math.max(1, Math.min(nextIndex[from]! - 1, m.lastLogIndex + 1));
     matchIndex[from] = Math.min(matchIndex[from]!, nextIndex[from]! - 1);
   }
-  let st: RaftState<C> = { ...s, leader: { ...L, nextIndex, matchIndex, inflight, peerNonce } };
+  let st: RaftState<C> = { ...s, leader: { ...L, nextIndex, matchIndex, inflight, peerNonce, chunkCursor } };
   const commit = advanceCommit(st);
   st = commit.state;
   const messages: Outbound<C>[] = [];
@@ -722,5 +933,7 @@ export function handleRaftMessage<C>(s: RaftState<C>, from: number, m: RaftMessa
       return handleAppendEntriesResponse(s, from, m);
     case 'InstallSnapshotRequest':
       return handleInstallSnapshotRequest(s, from, m);
+    case 'InstallSnapshotResponse':
+      return handleInstallSnapshotResponse(s, from, m);
   }
 }

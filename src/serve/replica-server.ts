@@ -45,6 +45,7 @@ import { FileChainStorage } from './chain-file.ts';
 import { type FleetFile, SEALED_FILE, fleetConfig, fleetLabelsOf, replicaDir, urlOf } from './layout.ts';
 import {
   DEFAULT_LIMITS,
+  peerBatchBytes,
   type ReplicaStatus,
   type ServeLimits,
   decodeEnvelope,
@@ -100,8 +101,9 @@ export class ReplicaServer {
     this.#fleet = o.fleet;
     this.#rules = o.rules;
     this.#config = fleetConfig(o.fleet);
-    this.#raft = raftConfig(o.rules, o.id, o.fleet.replicas, 64);
     this.#limits = { ...DEFAULT_LIMITS, ...o.limits };
+    const raft = raftConfig(o.rules, o.id, o.fleet.replicas, 64);
+    this.#raft = { ...raft, maxBatchBytes: peerBatchBytes(this.#limits) };
     this.#waiters = new FrameSlots(this.#limits.maxWaiting);
     this.#log = o.log ?? ((line) => process.stdout.write(line + '\n'));
     const dir = replicaDir(o.dir, o.id);
@@ -260,7 +262,8 @@ export class ReplicaServer {
       req.resume();
       return refuse(res, 404, 'NotFound');
     }
-    readBody(req, this.#limits.maxBodyBytes).then(
+    const limit = path === '/v1/peer' ? this.#limits.maxPeerBodyBytes : this.#limits.maxBodyBytes;
+    readBody(req, limit).then(
       (body) => {
         if (body === null) return refuse(res, 413, 'MalformedMessage', true);
         if (path === '/v1/peer') return this.#onPeer(body, res);

@@ -27,8 +27,13 @@ import type { PeerEnvelope } from '../replication/peer-auth.ts';
 
 /** Limits of the client endpoint (spec ch. 15.4). */
 export interface ServeLimits {
-  /** Largest request body accepted, in bytes. */
+  /** Largest request body accepted from a client (`/v1/frame`, the relay's endpoints), in bytes. */
   readonly maxBodyBytes: number;
+  /**
+   * Largest body accepted on a replica's `/v1/peer`, in bytes: an InstallSnapshot chunk or an
+   * AppendEntries batch (bounded by `peerBatchBytes`), sealed in its envelope, with margin.
+   */
+  readonly maxPeerBodyBytes: number;
   /** Client requests waiting for an answer at once. */
   readonly maxWaiting: number;
   /** How long a client frame waits for its answer. */
@@ -41,6 +46,7 @@ export interface ServeLimits {
 
 export const DEFAULT_LIMITS: ServeLimits = Object.freeze({
   maxBodyBytes: 64 * 1024,
+  maxPeerBodyBytes: 1024 * 1024,
   maxWaiting: 256,
   answerTimeoutMs: 4000,
   requestTimeoutMs: 5000,
@@ -157,4 +163,13 @@ export function httpCall(
 /** Ends the keep-alive connections (so that a client process can exit at once). */
 export function closeConnections(): void {
   agent.destroy();
+}
+
+/**
+ * The bytes of entries (their JSON) an AppendEntries may carry so that its envelope fits in
+ * `maxPeerBodyBytes`: the envelope carries the message's JSON as a JSON string, whose escapes at
+ * most double it, beside a header of a few hundred bytes; a quarter of the limit leaves margin.
+ */
+export function peerBatchBytes(limits: ServeLimits): number {
+  return Math.floor(limits.maxPeerBodyBytes / 4);
 }

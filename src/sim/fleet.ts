@@ -23,6 +23,7 @@
  * @module
  */
 import { seededRng } from '../crypto/rng.ts';
+import { isVaultError } from '../errors.ts';
 import type { ClientContext } from '../client/session.ts';
 import type { Hsm } from '../hsm/hsm.ts';
 import type { VaultConfig } from '../vault/node.ts';
@@ -58,6 +59,9 @@ export { DEFAULT_TIMING, type Timing } from './timers.ts';
 /** The simulator's snapshot interval: a few client operations. */
 export const SIM_SNAPSHOT_EVERY = 8;
 
+/** Bytes per InstallSnapshot chunk in the simulator: small, so that a record's snapshot takes several. */
+export const SIM_SNAPSHOT_CHUNK_BYTES = 512;
+
 export interface FleetOptions {
   readonly hsms: readonly Hsm[];
   readonly labels: ReplicationLabels;
@@ -72,6 +76,8 @@ export interface FleetOptions {
    * SIM_SNAPSHOT_EVERY: small, so that scenario runs take snapshots and catch followers up by them).
    */
   readonly snapshotEvery?: number;
+  /** Most bytes of a snapshot per InstallSnapshot chunk (default SIM_SNAPSHOT_CHUNK_BYTES). */
+  readonly snapshotChunkBytes?: number;
   /** The rules the replicas run (default RULES; a broken variant from src/broken/). */
   readonly rules?: ReplicaRules;
   /** Safety checks after every step (default true). */
@@ -143,7 +149,8 @@ export class SimFleet {
     this.partition = this.network.partition;
     this.clientContext = pinnedClientContext(o.hsms[0]!, o.config);
     const snapshotEvery = o.snapshotEvery ?? SIM_SNAPSHOT_EVERY;
-    const hostsOptions = { ...o, rules: this.rules, maxBatch: o.maxBatch ?? 256, snapshotEvery };
+    const snapshotChunkBytes = o.snapshotChunkBytes ?? SIM_SNAPSHOT_CHUNK_BYTES;
+    const hostsOptions = { ...o, rules: this.rules, maxBatch: o.maxBatch ?? 256, snapshotEvery, snapshotChunkBytes };
     this.#hosts = new Hosts(hostsOptions, this.observers, this.#timers, now);
     const log = (line: () => string) => this.observers.log(line);
     const tick = () => this.tick();
@@ -262,7 +269,14 @@ export class SimFleet {
         const h = this.#hosts.all[e.deliverTo];
         const message = this.network.receivePeer(e.envelope, h);
         if (h !== undefined && message !== null) {
-          this.#run(h, (steps, s, env) => steps.handlePeerMessage(s, e.envelope.from, message, env));
+          try {
+            this.#run(h, (steps, s, env) => steps.handlePeerMessage(s, e.envelope.from, message, env));
+          } catch (err) {
+            // an InstallSnapshot whose chunks decode to no state: refused at its last chunk, nothing changed
+            if (!isVaultError(err, 'MalformedMessage')) throw err;
+            this.stats.refused++;
+            this.observers.log(() => `r${e.envelope.from} -> r${h.id} refused: ${err.message}`);
+          }
         }
         return true;
       }

@@ -128,6 +128,7 @@ export interface HostsOptions {
   readonly rules: ReplicaRules;
   readonly maxBatch: number;
   readonly snapshotEvery: number;
+  readonly snapshotChunkBytes: number;
 }
 
 /** The fleet's hosts: step, crash, start and restart their replicas. */
@@ -155,7 +156,7 @@ export class Hosts {
         hsm,
         storage,
         rng,
-        raftConfig: raftConfig(o.rules, id, n, o.maxBatch, o.snapshotEvery),
+        raftConfig: raftConfig(o.rules, id, n, o.maxBatch, o.snapshotEvery, o.snapshotChunkBytes),
         rules: { ...o.rules, persistence: observed(o.rules.persistence, storage) },
         crash,
         io,

@@ -303,6 +303,7 @@ export class SimNetwork {
     const net = this.#conditions;
     const envelope = sealPeerMessage(from.hsm, this.#o.peerMac, from.id, out.to, out.message);
     stats.peerMessages++;
+    if (out.message.type === 'InstallSnapshotRequest') stats.snapshotChunks++;
     if (out.message.type === 'AppendEntriesRequest' && out.message.entries.length > 0) {
       stats.appendsWithEntries++;
       stats.entriesShipped += out.message.entries.length;

@@ -35,6 +35,8 @@ export interface FleetStats {
   /** Snapshots a replica took of its own records (log compactions), and leaders' snapshots installed. */
   snapshots: number;
   snapshotsInstalled: number;
+  /** InstallSnapshot chunks sent (a snapshot installed took one or more). */
+  snapshotChunks: number;
 }
 
 export function emptyStats(): FleetStats {
@@ -58,6 +60,7 @@ export function emptyStats(): FleetStats {
     rollbacksDetected: 0,
     snapshots: 0,
     snapshotsInstalled: 0,
+    snapshotChunks: 0,
   };
 }
 
@@ -171,7 +174,12 @@ export function describeMessage(m: RaftMessage<Command>): string {
     }
     case 'InstallSnapshotRequest': {
       const nonce = m.recoveryNonce ? `, nonce ${m.recoveryNonce.slice(0, 6)}` : '';
-      return `InstallSnapshot(term ${m.term}, up to ${m.snapshot.index}/${m.snapshot.term}${nonce})`;
+      const chunk = `bytes ${m.offset}+${(m.data.length / 4) * 3}${m.done ? ', done' : ''}`;
+      return `InstallSnapshot(term ${m.term}, up to ${m.snapshotIndex}/${m.snapshotTerm}, ${chunk}${nonce})`;
+    }
+    case 'InstallSnapshotResponse': {
+      const nonce = m.recoveryNonce ? `, recovering ${m.recoveryNonce.slice(0, 6)}` : '';
+      return `InstallSnapshotAck(term ${m.term}, ${m.snapshotIndex}/${m.snapshotTerm}, next ${m.nextOffset}${nonce})`;
     }
     case 'AppendEntriesResponse': {
       const result = m.success ? `match ${m.matchIndex}` : `refused, last ${m.lastLogIndex}`;

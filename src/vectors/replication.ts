@@ -297,7 +297,12 @@ function describeMessage(m: Message): string {
       );
     }
     case 'InstallSnapshotRequest':
-      return `InstallSnapshotRequest, term ${m.term}, snapshot up to ${m.snapshot.index}@${m.snapshot.term}`;
+      return (
+        `InstallSnapshotRequest, term ${m.term}, snapshot up to ${m.snapshotIndex}@${m.snapshotTerm}, ` +
+        `chunk at ${m.offset}${m.done ? ', the last' : ''}`
+      );
+    case 'InstallSnapshotResponse':
+      return `InstallSnapshotResponse, term ${m.term}, ${m.snapshotIndex}@${m.snapshotTerm}, next ${m.nextOffset}`;
     case 'AppendEntriesResponse': {
       const result = m.success ? `success up to ${m.matchIndex}` : `failure, last index ${m.lastLogIndex}`;
       return `AppendEntriesResponse, term ${m.term}, ${result}${m.recoveryNonce !== null ? ', recovering' : ''}`;
