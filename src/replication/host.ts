@@ -73,6 +73,8 @@ export interface Started {
 
 /** Entries a replica applies past its snapshot before it takes the next (spec ch. 6, "Snapshots"). */
 export const DEFAULT_SNAPSHOT_EVERY = 1024;
+/** ... or bytes of those entries (their JSON), whichever comes first: 4 MiB. */
+export const DEFAULT_SNAPSHOT_EVERY_BYTES = 4 * 1024 * 1024;
 
 /** The Raft configuration of replica `id` in a fleet of `n` under `rules`. */
 export function raftConfig(
@@ -81,8 +83,10 @@ export function raftConfig(
   n: number,
   maxBatch: number,
   snapshotEvery = DEFAULT_SNAPSHOT_EVERY,
+  snapshotEveryBytes = DEFAULT_SNAPSHOT_EVERY_BYTES,
 ): RaftConfig {
-  return { id, n, maxBatch, snapshotEvery, ...(rules.commitQuorum && { commitQuorum: rules.commitQuorum(n) }) };
+  const quorum = rules.commitQuorum && { commitQuorum: rules.commitQuorum(n) };
+  return { id, n, maxBatch, snapshotEvery, snapshotEveryBytes, ...quorum };
 }
 
 /** Starts (or restarts) a replica from what its host storage and HSM hold. */

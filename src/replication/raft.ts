@@ -96,6 +96,8 @@ export interface RaftConfig {
   readonly maxBatch: number;
   /** A replica compacts its log once it has applied this many entries past its snapshot (absent: never). */
   readonly snapshotEvery?: number;
+  /** ... or once the entries it applied past its snapshot take this many bytes as JSON (absent: no byte trigger). */
+  readonly snapshotEveryBytes?: number;
   /**
    * Replicas (the leader included) that must hold an entry of the leader's term for it to commit;
    * default a majority. Spec ch. 6 argues safety for a majority only: a smaller value is how the
