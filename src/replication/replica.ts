@@ -33,7 +33,7 @@ import type { ErrorCode } from '../errors.ts';
 import { type Step, type VaultEnv, type VaultNode, type VaultSteps, initialNode } from '../vault/node.ts';
 import type { Frame } from '../vault/protocol.ts';
 import { type Command, type Hex, type Outcome, type VaultState, EMPTY_VAULT } from '../vault/records.ts';
-import { pendingRecords } from '../vault/records.ts';
+import { pendingRecords, withRecordTable } from '../vault/records.ts';
 import {
   type Committed,
   type Durable,
@@ -141,7 +141,7 @@ export function notLeader(channel: string, leaderHint: number | null): RedirectF
 }
 
 export function restartReplica(config: RaftConfig, durable: Durable<Command>, nonce: string | null): ReplicaState {
-  const vault = (durable.snapshot?.state as VaultState | undefined) ?? EMPTY_VAULT;
+  const vault = withRecordTable((durable.snapshot?.state as VaultState | undefined) ?? EMPTY_VAULT);
   const raft = restartRaft(config, durable, nonce);
   return { raft, node: initialNode(vault), lastApplied: snapshotIndex(durable), serving: false, appliedBytes: 0 };
 }
@@ -285,7 +285,7 @@ function afterConsensus(prev: ReplicaState, r: RaftStep<Command>, env: ReplicaEn
   let s: ReplicaState = { ...prev, raft: r.state, node, serving: prev.serving && leads };
   if (r.installed) {
     // a leader's snapshot: its records replace ours, which were of an earlier index
-    const vault = r.installed.state as VaultState;
+    const vault = withRecordTable(r.installed.state as VaultState);
     s = { ...s, node: { ...s.node, vault }, lastApplied: r.installed.index, appliedBytes: 0 };
     out.ghost.push({ type: 'Snapshot', index: r.installed.index, installed: true });
   }
