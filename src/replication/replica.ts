@@ -14,9 +14,9 @@
  *   restartReplica(config, durable) empty channels; the records of the snapshot, then of the log
  *
  * Snapshots (spec ch. 6, "Snapshots"): once a replica has applied `snapshotEvery` entries past its
- * snapshot, or `snapshotEveryBytes` bytes of them, the next step that applies entries first compacts its log up to the last applied index
- * (`compactLog`): the snapshot is the vault's records as they are after that entry, pending
- * sessions and their spent guesses included.
+ * snapshot, or `snapshotEveryBytes` bytes of them, the next step that applies entries first
+ * compacts its log up to the last applied index (`compactLog`): the snapshot is the vault's
+ * records as they are after that entry, pending sessions and their spent guesses included.
  * A follower given a leader's snapshot (`installed`) takes its records and applies what follows.
  *
  * G1 by construction: a KE2 is computed in `onCommitted(ConsumeGuess)`, which runs only for an
@@ -146,11 +146,12 @@ export function restartReplica(config: RaftConfig, durable: Durable<Command>, no
   return { raft, node: initialNode(vault), lastApplied: snapshotIndex(durable), serving: false, appliedBytes: 0 };
 }
 
-/** Whether a replica has applied enough past its snapshot to take the next: `snapshotEvery` entries or `snapshotEveryBytes`. */
+/** Whether a replica has applied enough past its snapshot for the next: `snapshotEvery` entries or bytes. */
 export function isSnapshotDue(s: ReplicaState): boolean {
   const { snapshotEvery: every, snapshotEveryBytes: bytes } = s.raft.config;
   const applied = s.lastApplied - snapshotIndex(s.raft.durable);
-  return applied > 0 && ((every !== undefined && applied >= every) || (bytes !== undefined && s.appliedBytes >= bytes));
+  const byBytes = bytes !== undefined && s.appliedBytes >= bytes;
+  return applied > 0 && ((every !== undefined && applied >= every) || byBytes);
 }
 
 /** The size of an entry for the byte trigger: its JSON, as a segment seals it (hex and ASCII: a byte a character). */
