@@ -70,6 +70,8 @@ export interface SuiteContext {
   log(line: string): void;
   /** Smaller workloads in the suites that simulate (`--quick`, and the smoke test). */
   readonly quick: boolean;
+  /** The largest workloads too (`--deep`: the `scale` suite's 10^6 credentials). */
+  readonly deep?: boolean;
 }
 
 export interface BenchSuite {

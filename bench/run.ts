@@ -4,12 +4,13 @@
  * `--out bench/results.json` updates the committed ones, nothing else does).
  *
  *   npm run bench -- [--suite crypto,floor,peers,vault] [--time MS] [--iterations N]
- *                    [--seed S] [--out FILE] [--quick] [--help]
+ *                    [--seed S] [--out FILE] [--quick] [--deep] [--help]
  *
  * --time / --iterations: the default budget of each task (400 ms, at least 8 calls); slow tasks
  * (Argon2id at its default parameters, opaque-ts) ask for a fixed handful of calls instead.
  * --quick: 100 ms and 3 calls, for a look (figures are noisier). Every rng of the run derives
  * from --seed (default "bkv-bench"), printed and recorded. Progress goes to stderr.
+ * --deep: the largest workloads too (the `scale` suite at 10^6 credentials).
  * @module
  */
 import { writeFileSync } from 'node:fs';
@@ -51,6 +52,7 @@ import { lincheckSuite } from './suites/lincheck.ts';
 import { peersSuite } from './suites/peers.ts';
 import { replicatedSuite } from './suites/replicated.ts';
 import { scaleSuite } from './suites/scale.ts';
+import { type ScaleAfter, formatScale } from './suites/scale-report.ts';
 import { servedSuite } from './suites/served.ts';
 import { vaultSuite } from './suites/vault.ts';
 
@@ -69,8 +71,8 @@ export const SUITES: readonly BenchSuite[] = [
   servedSuite,
 ];
 
-export function suiteContext(seed: string, log: (line: string) => void, quick = false): SuiteContext {
-  return { seed, rngFor: (label) => seededRng(`${seed}/${label}`), log, quick };
+export function suiteContext(seed: string, log: (line: string) => void, quick = false, deep = false): SuiteContext {
+  return { seed, rngFor: (label) => seededRng(`${seed}/${label}`), log, quick, deep };
 }
 
 const QUICK_BUDGET: Budget = Object.freeze({ timeMs: 100, iterations: 3 });
@@ -116,12 +118,14 @@ export const BENCH_COMMAND: Command = {
       example: '/tmp/bench.json',
     },
     { name: 'quick', kind: 'boolean', help: 'a look: 100 ms and 3 calls a task, smaller simulations (noisier)' },
+    { name: 'deep', kind: 'boolean', help: 'the largest workloads too: the scale suite at 10^6 credentials (long)' },
     { ...REPORT_FLAG, help: 'also write the results as charts there (index.html, results.json; opens from disk)' },
   ],
   examples: [
     'bench --quick',
     'bench --quick --suite floor,peers --report /tmp/bench-report',
     'bench --suite crypto,vault --out /tmp/bench.json',
+    'bench --suite scale --deep',
     'bench --out bench/results.json',
   ],
   run: (a) => runBench(a),
@@ -143,7 +147,7 @@ async function runBench(a: Parsed): Promise<number> {
   const outOption = stringOption(a, 'out');
   const out = outOption === undefined ? undefined : resolve(process.env.INIT_CWD ?? process.cwd(), outOption);
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const ctx = suiteContext(seed, log, quick);
+  const ctx = suiteContext(seed, log, quick, a.options.deep === true);
   const t0 = performance.now();
   const machine = machineInfo(); // before the run: the load average is the other processes'
   log(
@@ -214,6 +218,8 @@ async function runBench(a: Parsed): Promise<number> {
   if (after.replicated?.configs) console.log(formatReplicated(after.replicated.configs));
   const served = suiteResults.served?.after;
   if (served) console.log(formatServed(served as unknown as ServedAfter));
+  const scale = suiteResults.scale?.after;
+  if (scale) console.log(formatScale(scale as unknown as ScaleAfter));
   console.log(formatRatios(ratios, targets));
 
   const results: Results = {

@@ -6,7 +6,10 @@
  */
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { markedEntries, tableSize, withEntry } from '../src/vault/record-table.ts';
+import { type Durable, EMPTY_DURABLE } from '../src/replication/raft.ts';
+import { restartReplica } from '../src/replication/replica.ts';
+import { asTable, markedEntries, tableSize, withEntry } from '../src/vault/record-table.ts';
+import type { Command, VaultState } from '../src/vault/records.ts';
 
 type Op = { key: string; value: number | null };
 const isMarked = (v: number) => v % 3 === 0;
@@ -66,5 +69,26 @@ describe('the record table (record-table.ts)', () => {
       ['a', 3],
       ['c', 6],
     ]);
+  });
+
+  test('asTable takes a plain object once (same keys, order, values); a table is returned as it is', () => {
+    const plain = { b: 1, '2': 2, a: 3 };
+    const t = asTable(plain, isMarked);
+    expect(t).not.toBe(plain);
+    expect(asTable(t, isMarked)).toBe(t);
+    expect([Object.keys(t), JSON.stringify(t), tableSize(t)]).toEqual([['2', 'b', 'a'], JSON.stringify(plain), 3]);
+    expect(markedEntries(t, isMarked)).toEqual([['a', 3]]);
+  });
+
+  test('a replica restarted from a decoded snapshot holds its records as a table, not the plain object', () => {
+    const records = JSON.parse(JSON.stringify({ aa: { pending: {} } })) as VaultState['records'];
+    const durable: Durable<Command> = {
+      ...(EMPTY_DURABLE as Durable<Command>),
+      snapshot: { index: 1, term: 1, state: { records } },
+    };
+    const s = restartReplica({ id: 0, n: 1, maxBatch: 1 }, durable, null);
+    const held = s.node.vault.records;
+    expect(asTable(held, () => false)).toBe(held); // a table already: its first update costs O(1)
+    expect({ ...held }).toEqual(records);
   });
 });

@@ -42,10 +42,10 @@ import { MemoryHsm } from '../src/hsm/memory.ts';
 import { snapshotChunkUnchecked } from '../src/broken/replica.ts';
 import { checkSnapshot } from '../src/check/invariants.ts';
 import { canonicalJson } from '../src/crypto/canonical.ts';
-import { REPLICA_STEPS, restartReplica } from '../src/replication/replica.ts';
 import { memoryFleets } from '../src/scenarios/fleets.ts';
 import type { Command, VaultState } from '../src/vault/records.ts';
 import { MemoryChainStorage } from '../src/vault/storage.ts';
+import { REPLICA_STEPS, entryBytes, restartReplica } from '../src/replication/replica.ts';
 import { settleAmong } from './support/peer-queue.ts';
 
 type S = RaftState<string>;
@@ -405,11 +405,11 @@ describe('a sealed snapshot under the persistence rule (durable.ts)', () => {
 
 type Out = { to: number; from: number; m: RaftMessage<Command> };
 
-function hostedFleet(name: string, snapshotEvery = 2) {
+function hostedFleet(name: string, snapshotEvery = 2, snapshotEveryBytes?: number) {
   const fleet = memoryFleets(name);
   const hsms = fleet.hsms(3);
   // the vault's codec, chunks of 64 bytes: a record's snapshot travels in several
-  const config = (i: number): RaftConfig => raftConfig(RULES, i, 3, 16, snapshotEvery, 64);
+  const config = (i: number): RaftConfig => raftConfig(RULES, i, 3, 16, snapshotEvery, 64, snapshotEveryBytes);
   const nodes = hsms.map((hsm, i) => {
     const storage = new MemoryChainStorage();
     const rng = seededRng(`${name} r${i}`);
@@ -480,6 +480,27 @@ describe('snapshots in a fleet of hosted replicas (replica.ts)', () => {
     expect(f.state(0).lastApplied).toBe(3);
     expect(records(f.state(0))).toMatchObject({ attemptsUsed: 1, pending: { '01': 0 } });
     expect(f.state(0).raft.commitIndex).toBe(3);
+  });
+
+  test('a snapshot is also due after snapshotEveryBytes bytes of applied entries, before snapshotEvery entries', () => {
+    // the bytes of what is applied before the third step: the leader's no-op and the Register
+    const applied = entryBytes({ term: 1, command: null }) + entryBytes({ term: 1, command: register });
+    const third = (bytes: number | undefined) => {
+      const f = hostedFleet(`snapshot-bytes-${bytes}`, 1000, bytes);
+      f.elect();
+      f.propose(register);
+      expect(f.state(0).appliedBytes).toBe(applied);
+      f.propose(guess(1));
+      return f.state(0);
+    };
+    // at the threshold: the third step compacts the no-op and the Register first, and counts afresh
+    const due = third(applied);
+    expect([snapshotIndex(due.raft.durable), due.lastApplied]).toEqual([2, 3]);
+    expect(due.appliedBytes).toBe(entryBytes(due.raft.durable.log[0]!));
+    // a byte short, or no byte trigger (1000 entries alone): no snapshot yet
+    for (const s of [third(applied + 1), third(undefined)]) expect(snapshotIndex(s.raft.durable)).toBe(0);
+    // a restart counts again from its snapshot, the byte trigger as the entry trigger
+    expect(restartReplica(due.raft.config, due.raft.durable, null).appliedBytes).toBe(0);
   });
 
   test('a follower behind the snapshot catches up by InstallSnapshot and applies what follows', () => {

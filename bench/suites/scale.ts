@@ -1,52 +1,72 @@
 /**
  * Bench suite `scale`: the cost of one recovery as the number of registered credentials grows
- * (issue 19). 3 replicas in the simulator, memory HSMs, every message DELAY_MS of simulated time.
+ * (issue 19). 3 replicas in the simulator, memory HSMs and SoftHSM, every message DELAY_MS of
+ * simulated time, the replicas snapshotting as served ones do (DEFAULT_SNAPSHOT_EVERY entries or
+ * DEFAULT_SNAPSHOT_EVERY_BYTES bytes).
  *
  *   a run      a fresh fleet (`SimFleet`, the monitor off); a serving leader; CLIENTS simulated
- *              clients register with OPAQUE (untimed); then the fleet is filled up to SIZE
- *              credentials by copies of the first client's Register entry under other credential
- *              ids, proposed to the leader in one step (untimed: no OPAQUE, the log and the records
- *              grow exactly as with real clients); then every client recovers ROUNDS times, all at
- *              once, and each recovery must release that client's K.
- *   timed      the wall clock of the simulation of the recoveries over their number (ms per recovery).
- *   bytes      the bytes the replicas' HSMs sealed for host storage during the recoveries, over their
- *              number (bytes written per recovery; every sealed byte is written to a host).
+ *              clients register with OPAQUE (untimed).
+ *   the fill   (untimed) up to SIZE credentials, by the snapshot the proposal of `SIZE - CLIENTS`
+ *              Register entries would leave (`seedRecords`): the leader's applied records, plus
+ *              copies of the first client's committed Register under other credential ids, each
+ *              applied by the record rules (`applyCommand`), become the snapshot at the index those
+ *              entries would have had, in the current term; every replica is stopped, that
+ *              snapshot is sealed by its own HSM as its new base (a new incarnation, its anchor and
+ *              ballot moved by the persistence rule), and it is started again from it. Every
+ *              replica so holds the same committed records, unsealed and decoded from its own
+ *              storage; a leader is elected again. Only the log of the fill is skipped.
+ *   timed      every client recovers ROUNDS times, all at once, through the protocol against its
+ *              real record; each recovery must release that client's K. The wall clock of the
+ *              simulation over their number (ms per recovery); beside it the process's CPU time.
+ *   bytes      the bytes the replicas' HSMs sealed for host storage during the recoveries, over
+ *              their number (every sealed byte is written to a host).
  *
- * Beside them, from each size's run: the time of the fill, sealed saves per recovery, the resident
- * memory (heap) per credential after the fill, the leader's last index and snapshot index, and
- * (after the recoveries, untimed by the table) the time of a snapshot and of an InstallSnapshot of
- * the whole records (`measureSnapshot`). The replicas snapshot every DEFAULT_SNAPSHOT_EVERY
- * entries, as served ones do. Sizes: 10^2, 10^3, 10^4 (`--quick`: 10^2 and 10^3); BKV_DEEP=1 adds 10^5.
+ * After the recoveries, untimed by the table: a rejoining replica's catch-up (`measureCatchUp`: a
+ * follower stopped while the leader commits HISTORIES entries that re-register fill credentials,
+ * which lengthens the history and leaves the state's size alone; then the wall clock from its
+ * restart until it has applied the leader's last entry), then the time of a snapshot and of an
+ * InstallSnapshot of the whole records (`measureSnapshot`) and the heap of one replica's records
+ * per credential, measured with a forced collection (`gc`) before and after installing them.
+ * Sizes: 10^2, 10^4, 10^5; `--deep` adds 10^6; `--quick` (and the smoke test): 10^2 and 10^3.
  * @module
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { History } from '../../src/check/history.ts';
 import { toHex } from '../../src/crypto/bytes.ts';
 import { seededRng } from '../../src/crypto/rng.ts';
 import type { Hsm } from '../../src/hsm/hsm.ts';
-import type { Command } from '../../src/vault/records.ts';
+import { tableSize } from '../../src/vault/record-table.ts';
+import { type Command, type VaultState, applyCommand } from '../../src/vault/records.ts';
 import { ScriptedClient, keyBytes } from '../../src/sim/client.ts';
 import { SimFleet } from '../../src/sim/fleet.ts';
+import type { SimStorage } from '../../src/sim/hosts.ts';
 import { type FleetFactory, memoryFleets } from '../../src/scenarios/fleets.ts';
-import { DEFAULT_SNAPSHOT_EVERY, RULES, replicaEnv } from '../../src/replication/host.ts';
+import { DEFAULT_SNAPSHOT_EVERY, RULES, raftConfig, replicaEnv } from '../../src/replication/host.ts';
 import { persistDurable } from '../../src/replication/durable.ts';
 import { openPeerMessage, readVaultCommand, sealPeerMessage } from '../../src/replication/peer-auth.ts';
 import {
   type Durable,
   type RaftMessage,
+  DEFAULT_SNAPSHOT_CHUNK_BYTES,
   EMPTY_DURABLE,
   compactLog,
+  encodeSnapshot,
   lastIndexOf,
   snapshotIndex,
 } from '../../src/replication/raft.ts';
 import { handlePeerMessage, restartReplica } from '../../src/replication/replica.ts';
-import { MemoryChainStorage } from '../../src/vault/storage.ts';
-import { type BenchSuite, type BenchTask, check, perUnit } from '../harness.ts';
+import { MemoryChainStorage, beginIncarnation } from '../../src/vault/storage.ts';
+import { type BenchSuite, type BenchTask, check, keepSoftHsmConf, perUnit } from '../harness.ts';
+import { type ScaleRow, scaleSummary } from './scale-report.ts';
 
 const DELAY_MS = 2;
 const REPLICAS = 3;
-const CLIENTS = 4;
-const ROUNDS = 2;
+const CLIENTS = 8;
+const ROUNDS = 3;
 const CLIENT_TIMING = { thinkMinMs: 0, thinkMaxMs: 2 };
+/** Committed entries a stopped follower misses before it rejoins (`--quick`: fewer). */
+const historiesOf = (quick: boolean) => (quick ? [100, 2000] : [1000, 3000, 10_000]);
 
 /** An HSM that counts the bytes it seals (what its host is then given to store). */
 export function countingHsm(hsm: Hsm): { hsm: Hsm; sealed: { bytes: number; calls: number } } {
@@ -67,7 +87,29 @@ export function countingHsm(hsm: Hsm): { hsm: Hsm; sealed: { bytes: number; call
   return { hsm: wrapped, sealed };
 }
 
-export interface ScaleRun {
+/** A forced full collection, if this process can have one (`node --expose-gc`, or V8's flag set now). */
+function collector(): (() => void) | null {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (typeof g === 'function') return g;
+  try {
+    setFlagsFromString('--expose-gc');
+    return runInNewContext('gc') as () => void;
+  } catch {
+    return null;
+  }
+}
+
+export interface CatchUp {
+  /** Entries committed while the follower was stopped. */
+  readonly history: number;
+  /** Wall clock from its restart until it applied the leader's last entry. */
+  readonly ms: number;
+  /** It was sent the leader's snapshot (else the entries it lacked, by AppendEntries). */
+  readonly installed: boolean;
+}
+
+export interface ScaleRun extends SnapshotCost {
+  readonly backend: string;
   readonly credentials: number;
   readonly recoveries: number;
   readonly wallMs: number;
@@ -75,35 +117,132 @@ export interface ScaleRun {
   readonly cpuMsPerRecovery: number;
   readonly bytesPerRecovery: number;
   readonly savesPerRecovery: number;
+  /** Log entries committed per recovery (ConsumeGuess, Reset): what brings the next snapshot nearer. */
+  readonly entriesPerRecovery: number;
+  /** The fill: the records built, sealed as each replica's base, the replicas restarted from it, a leader elected. */
   readonly fillMs: number;
-  readonly heapBytesPerCredential: number;
   readonly logLength: number;
   readonly snapshotIndex: number;
-  readonly snapshotMs: number;
-  readonly snapshotBytes: number;
-  readonly installSnapshotMs: number;
+  readonly catchUp: readonly CatchUp[];
 }
 
-/** One run at `size` credentials (see the module header); throws unless every recovery released its K. */
-export function runScale(size: number, seed: string, beforeRecoveries?: () => void): ScaleRun {
-  const fleets = memoryFleets('bkv-bench');
-  const counted = fleets.hsms(REPLICAS).map(countingHsm);
-  const heap0 = process.memoryUsage().heapUsed;
+const fillId = (k: number) => `f${k.toString(16).padStart(31, '0')}`;
+
+type Register = Extract<Command, { type: 'Register' }>;
+
+/** The first committed Register of the leader's log (a real registration, made through OPAQUE). */
+function registerTemplate(fleet: SimFleet): Register {
+  const l = fleet.leader()!;
+  const e = fleet.replica(l).state!.raft.durable.log.find((x) => x.command?.type === 'Register');
+  check(e !== undefined, 'no Register entry in the leader log after the registrations');
+  return e.command as Register;
+}
+
+/** Runs the fleet until a leader serves; its id. */
+function serveLeader(fleet: SimFleet, id: string): number {
+  const serving = () => fleet.leader() !== null;
+  check(fleet.runUntil(serving, 10_000), `${id}: no serving leader after 10 s of simulated time`);
+  return fleet.leader()!;
+}
+
+/** Runs the fleet until the replicas `among` have applied the leader's last entry. */
+function settle(fleet: SimFleet, among: readonly number[], ms: number): boolean {
+  return fleet.runUntil(() => {
+    const l = fleet.leader();
+    if (l === null) return false;
+    const last = lastIndexOf(fleet.replica(l).state!.raft.durable);
+    return among.every((i) => (fleet.replica(i).state?.lastApplied ?? -1) >= last);
+  }, ms);
+}
+
+const ALL = Array.from({ length: REPLICAS }, (_, i) => i);
+
+/** The fill of the module header: every replica restarted from the same sealed snapshot of `size` records. */
+export function seedRecords(
+  fleet: SimFleet,
+  hsms: readonly Hsm[],
+  sealLabel: string,
+  template: Register,
+  size: number,
+  seed: string,
+): void {
+  const id = `scale/${size}`;
+  check(settle(fleet, ALL, 60_000), `${id}: the registrations did not reach every replica`);
+  const st = fleet.replica(fleet.leader()!).state!;
+  let vault: VaultState = st.node.vault;
+  for (let k = CLIENTS; k < size; k++) {
+    const r = applyCommand(vault, { ...template, credentialId: fillId(k) });
+    check(r.outcome.ok, `${id}: the record rules refused a fill registration`);
+    vault = r.state;
+  }
+  const snapshot = { index: st.lastApplied + size - CLIENTS, term: st.raft.durable.currentTerm, state: vault };
+  const rng = seededRng(`${seed}/seed`);
+  for (const i of ALL) {
+    const d = fleet.replica(i).state!.raft.durable;
+    const durable: Durable<Command> = { ...d, log: [], snapshot };
+    fleet.inject({ type: 'Crash', replica: i });
+    const storage = fleet.storage(i) as SimStorage;
+    storage.saving = durable; // ghost: what the blob holds
+    persistDurable({ hsm: hsms[i]!, sealLabel, storage }, beginIncarnation(hsms[i]!, sealLabel), durable, rng);
+  }
+  for (const i of ALL) fleet.inject({ type: 'Restart', replica: i });
+  serveLeader(fleet, id);
+  check(settle(fleet, ALL, 60_000), `${id}: the replicas did not settle after the fill`);
+  for (const i of ALL) {
+    const n = tableSize(fleet.replica(i).state!.node.vault.records);
+    check(n === size, `${id}: replica ${i} holds ${n} records after the fill, expected ${size}`);
+  }
+}
+
+/**
+ * A follower stopped while the leader commits `history` entries (re-registrations of fill
+ * credentials: the records' number is unchanged), then restarted: the wall clock until it has
+ * applied the leader's last entry.
+ */
+export function measureCatchUp(fleet: SimFleet, template: Register, size: number, history: number): CatchUp {
+  const id = `scale/${size}/catch-up ${history}`;
+  const l = serveLeader(fleet, id);
+  const f = (l + 1) % REPLICAS;
+  fleet.inject({ type: 'Crash', replica: f });
+  const live = ALL.filter((i) => i !== f);
+  for (let done = 0; done < history; ) {
+    const n = Math.min(DEFAULT_SNAPSHOT_EVERY, history - done);
+    const cmds = Array.from({ length: n }, (_, j): Command => {
+      const k = CLIENTS + ((done + j) % Math.max(1, size - CLIENTS));
+      return { ...template, credentialId: fillId(k) };
+    });
+    const l1 = fleet.leader()!;
+    const target = lastIndexOf(fleet.replica(l1).state!.raft.durable) + n;
+    fleet.proposeAt(fleet.now, l1, cmds);
+    const appended = () => lastIndexOf(fleet.replica(l1).state!.raft.durable) >= target;
+    check(fleet.runUntil(appended, 10_000) && settle(fleet, live, 600_000), `${id}: the history did not commit`);
+    done += n;
+  }
+  const installed0 = fleet.stats.snapshotsInstalled;
+  const t0 = performance.now();
+  fleet.inject({ type: 'Restart', replica: f });
+  const caughtUp = settle(fleet, ALL, 600_000);
+  const ms = performance.now() - t0;
+  check(caughtUp, `${id}: the follower did not catch up`);
+  const n = tableSize(fleet.replica(f).state!.node.vault.records);
+  check(n === size, `${id}: ${n} records after the catch-up, expected ${size}`);
+  return { history, ms: Math.round(ms * 10) / 10, installed: fleet.stats.snapshotsInstalled > installed0 };
+}
+
+/** One run at `size` credentials on `factory`'s HSMs (module header); throws unless every recovery released its K. */
+export function runScale(factory: FleetFactory, size: number, seed: string, histories: readonly number[]): ScaleRun {
+  const counted = factory.hsms(REPLICAS).map(countingHsm);
   const fleet = new SimFleet({
     hsms: counted.map((c) => c.hsm),
-    labels: fleets.labels,
-    config: fleets.config,
+    labels: factory.labels,
+    config: factory.config,
     seed,
     network: { minDelayMs: DELAY_MS, maxDelayMs: DELAY_MS },
     checks: false,
     snapshotEvery: DEFAULT_SNAPSHOT_EVERY,
   });
-  const id = `scale/${size}`;
-  const leaderServing = () => {
-    const l = fleet.leader();
-    return l !== null && fleet.replica(l).state!.serving;
-  };
-  check(fleet.runUntil(leaderServing, 10_000), `${id}: no serving leader after 10 s of simulated time`);
+  const id = `scale/${factory.backend}/${size}`;
+  serveLeader(fleet, id);
   const history = new History();
   const keyNames = new Map(Array.from({ length: CLIENTS }, (_, i) => [toHex(keyBytes(`K-${i}`)), `K-${i}`] as const));
   const clients = Array.from({ length: CLIENTS }, (_, i) => {
@@ -117,29 +256,16 @@ export function runScale(size: number, seed: string, beforeRecoveries?: () => vo
     `${id}: registrations did not complete`,
   );
 
-  // the fill: copies of a real Register entry under other credential ids, in one proposal
   const t0 = performance.now();
-  const leader = fleet.leader()!;
-  const template = fleet.replica(leader).state!.raft.durable.log.find((e) => e.command?.type === 'Register')!
-    .command as Extract<Command, { type: 'Register' }>;
-  const fill: Command[] = [];
-  for (let k = CLIENTS; k < size; k++) fill.push({ ...template, credentialId: `f${k.toString(16).padStart(31, '0')}` });
-  fleet.proposeAt(fleet.now, leader, fill);
-  const caughtUp = () => {
-    const l = fleet.leader();
-    if (l === null) return false;
-    const last = lastIndexOf(fleet.replica(l).state!.raft.durable);
-    return Array.from({ length: REPLICAS }, (_, i) => fleet.replica(i).state!.lastApplied >= last).every(Boolean);
-  };
-  check(fleet.runUntil(caughtUp, 600_000), `${id}: the fill did not reach every replica`);
+  check(settle(fleet, ALL, 60_000), `${id}: the registrations did not reach every replica`);
+  const template = registerTemplate(fleet);
+  seedRecords(fleet, counted.map((c) => c.hsm), factory.labels.seal, template, size, seed);
   const fillMs = performance.now() - t0;
-  const records = Object.keys(fleet.replica(fleet.leader()!).state!.node.vault.records).length;
-  check(records === size, `${id}: ${records} records after the fill, expected ${size}`);
-  const heapBytesPerCredential = Math.max(0, process.memoryUsage().heapUsed - heap0) / size;
 
+  const index0 = lastIndexOf(fleet.replica(fleet.leader()!).state!.raft.durable);
+  collector()?.(); // the fill's garbage (its sealed and parsed copies) is not the recoveries' to collect
   const bytes0 = counted.reduce((a, c) => a + c.sealed.bytes, 0);
   const saves0 = counted.reduce((a, c) => a + c.sealed.calls, 0);
-  beforeRecoveries?.();
   const cpu1 = process.cpuUsage();
   const t1 = performance.now();
   clients.forEach((x, i) =>
@@ -163,19 +289,24 @@ export function runScale(size: number, seed: string, beforeRecoveries?: () => vo
   }
   const bytes = counted.reduce((a, c) => a + c.sealed.bytes, 0) - bytes0;
   const saves = counted.reduce((a, c) => a + c.sealed.calls, 0) - saves0;
-  const snap = measureSnapshot(fleet, counted.map((c) => c.hsm), fleets, size, seed);
   const d = fleet.replica(fleet.leader()!).state!.raft.durable;
+  const logLength = lastIndexOf(d);
+  const snapIndex = snapshotIndex(d);
+  const catchUp = histories.map((h) => measureCatchUp(fleet, template, size, h));
+  const snap = measureSnapshot(fleet, counted.map((c) => c.hsm), factory, template, size, seed);
   return {
+    backend: factory.backend,
     credentials: size,
     recoveries: recoveries.length,
     wallMs,
     cpuMsPerRecovery: Math.round(((cpu.user + cpu.system) / 1000 / recoveries.length) * 100) / 100,
     bytesPerRecovery: Math.round(bytes / recoveries.length),
     savesPerRecovery: Math.round((saves / recoveries.length) * 100) / 100,
+    entriesPerRecovery: Math.round(((logLength - index0) / recoveries.length) * 100) / 100,
     fillMs: Math.round(fillMs),
-    heapBytesPerCredential: Math.round(heapBytesPerCredential),
-    logLength: lastIndexOf(d),
-    snapshotIndex: snapshotIndex(d),
+    logLength,
+    snapshotIndex: snapIndex,
+    catchUp,
     ...snap,
   };
 }
@@ -189,6 +320,12 @@ export interface SnapshotCost {
    * records taken, the follower's base sealed (ms).
    */
   readonly installSnapshotMs: number;
+  /**
+   * The heap one replica's records take per credential: after a forced collection, the records
+   * installed from the snapshot and one command applied to them (their persistent table built),
+   * against before. null when this process cannot force a collection.
+   */
+  readonly heapBytesPerCredential: number | null;
 }
 
 /**
@@ -200,6 +337,7 @@ export function measureSnapshot(
   fleet: SimFleet,
   hsms: readonly Hsm[],
   fleets: Pick<FleetFactory, 'labels' | 'config'>,
+  template: Register,
   size: number,
   seed: string,
 ): SnapshotCost {
@@ -216,80 +354,123 @@ export function measureSnapshot(
   const snapshotMs = performance.now() - t0;
   const snapshotBytes = leaderStore.storage.history[0]!.length;
 
+  const gc = collector();
+  gc?.();
+  const heap0 = process.memoryUsage().heapUsed;
   const t1 = performance.now();
-  const message: RaftMessage<Command> = {
-    type: 'InstallSnapshotRequest',
-    term: raft.durable.currentTerm,
-    snapshot: raft.durable.snapshot!,
-    leaderCommit: raft.commitIndex,
-    leaderLastIndex: lastIndexOf(raft.durable),
-    recoveryNonce: null,
-  };
-  const envelope = sealPeerMessage(hsms[l]!, fleets.labels.peerMac, l, f, message);
-  const opened = openPeerMessage(hsms[f]!, fleets.labels.peerMac, f, envelope, readVaultCommand);
-  const config = { id: f, n: REPLICAS, maxBatch: 256, snapshotEvery: DEFAULT_SNAPSHOT_EVERY };
-  const empty = restartReplica(config, EMPTY_DURABLE as Durable<Command>, null);
-  const step = handlePeerMessage(empty, l, opened, replicaEnv(RULES, hsms[f]!, rng, 0, fleets.config));
+  // the leader's snapshot in InstallSnapshot chunks (spec ch. 6.6.2), each sealed, opened and stepped
+  const config = raftConfig(RULES, f, REPLICAS, 256);
+  const snapshot = raft.durable.snapshot!;
+  const bytes = encodeSnapshot(config, snapshot);
+  const chunk = config.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES;
+  const env = replicaEnv(RULES, hsms[f]!, rng, 0, fleets.config);
+  let step = { state: restartReplica(config, EMPTY_DURABLE as Durable<Command>, null) };
+  for (let offset = 0; offset === 0 || offset < bytes.length; offset += chunk) {
+    const data = bytes.subarray(offset, offset + chunk);
+    const message: RaftMessage<Command> = {
+      type: 'InstallSnapshotRequest',
+      term: raft.durable.currentTerm,
+      snapshotIndex: snapshot.index,
+      snapshotTerm: snapshot.term,
+      offset,
+      data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64'),
+      done: offset + data.length >= bytes.length,
+      leaderCommit: raft.commitIndex,
+      leaderLastIndex: lastIndexOf(raft.durable),
+      recoveryNonce: null,
+    };
+    const envelope = sealPeerMessage(hsms[l]!, fleets.labels.peerMac, l, f, message);
+    const opened = openPeerMessage(hsms[f]!, fleets.labels.peerMac, f, envelope, readVaultCommand);
+    step = handlePeerMessage(step.state, l, opened, env);
+  }
   const followerStore = { hsm: hsms[f]!, sealLabel: fleets.labels.seal, storage: new MemoryChainStorage() };
   persistDurable(followerStore, version, step.state.raft.durable, rng);
   const installSnapshotMs = performance.now() - t1;
-  const records = Object.keys(step.state.node.vault.records).length;
+  const vault = step.state.node.vault;
+  const records = Object.keys(vault.records).length;
   check(records === size, `scale/${size}: ${records} records after an InstallSnapshot, expected ${size}`);
+  // the first apply after it builds the persistent table over the decoded records (record-table.ts)
+  const applied = applyCommand(vault, { ...template, credentialId: fillId(size) }).state;
+  let heapBytesPerCredential: number | null = null;
+  if (gc !== null) {
+    gc();
+    heapBytesPerCredential = Math.round((process.memoryUsage().heapUsed - heap0) / size);
+  }
+  // both still held while the heap was measured: the snapshot's records and the table over them
+  check(tableSize(applied.records) === size + 1 && tableSize(vault.records) === size, `scale/${size}: the apply`);
   const round = (x: number) => Math.round(x * 10) / 10;
-  return { snapshotMs: round(snapshotMs), snapshotBytes, installSnapshotMs: round(installSnapshotMs) };
+  return {
+    snapshotMs: round(snapshotMs),
+    snapshotBytes,
+    installSnapshotMs: round(installSnapshotMs),
+    heapBytesPerCredential,
+  };
 }
 
-export function scaleSizes(quick: boolean, deep = process.env.BKV_DEEP === '1'): number[] {
-  return quick ? [100, 1000] : deep ? [100, 1000, 10_000, 100_000] : [100, 1000, 10_000];
+export function scaleSizes(quick: boolean, deep: boolean): number[] {
+  return quick ? [100, 1000] : deep ? [100, 10_000, 100_000, 1_000_000] : [100, 10_000, 100_000];
 }
 
 export const scaleSuite: BenchSuite = {
   id: 'scale',
-  title: 'cost per recovery as the credentials grow (3 replicas, memory HSMs)',
+  title: 'cost per recovery as the credentials grow (3 replicas, memory HSMs and SoftHSM)',
   async open(ctx) {
     const seed = `${ctx.seed}/scale`;
-    const last = new Map<number, ScaleRun>();
-    const tasks: BenchTask[] = scaleSizes(ctx.quick).map((size, i) => ({
-      id: `scale/memory/3/${size}`,
-      name: `memory 3 replicas, ${size} credentials: ${CLIENTS} clients x ${ROUNDS}, per recovery`,
+    const sizes = scaleSizes(ctx.quick, ctx.deep === true);
+    const histories = historiesOf(ctx.quick);
+    const last = new Map<string, ScaleRun>();
+    const task = (factory: FleetFactory, size: number, warmup: number, note?: string): BenchTask => ({
+      id: `scale/${factory.backend}/3/${size}`,
+      name: `${factory.backend} 3 replicas, ${size} credentials: ${CLIENTS} clients x ${ROUNDS}, per recovery`,
       fn: () => {
-        ctx.log(`scale: ${size} credentials`);
-        const r = runScale(size, seed);
-        last.set(size, r);
+        ctx.log(`scale: ${factory.backend}, ${size} credentials`);
+        const r = runScale(factory, size, seed, histories);
+        last.set(`${factory.backend}/${size}`, r);
         ctx.log(`scale: ${JSON.stringify(r)}`);
         return perUnit(r.wallMs, r.recoveries);
       },
       iterations: 1,
       time: 0,
-      warmup: i === 0 ? 1 : 0, // the first size also warms the JIT up
-      ...(i === 0 && {
-        note: 'a fresh fleet filled to the size (untimed); wall clock of the recoveries over their number',
-      }),
-    }));
+      warmup,
+      ...(note !== undefined && { note }),
+    });
+    const memory = memoryFleets('bkv-bench');
+    const memoryNote = 'a fresh fleet filled to the size (untimed, spec 11.9); wall clock of the recoveries over them';
+    // the first size runs twice: a JIT warm-up
+    const first = (i: number, note: string) => [i === 0 ? 1 : 0, i === 0 ? note : undefined] as const;
+    const tasks: BenchTask[] = sizes.map((size, i) => task(memory, size, ...first(i, memoryNote)));
+    const restoreConf = keepSoftHsmConf();
+    let softhsm: FleetFactory | undefined;
+    const skipped: Record<string, string> = {};
+    try {
+      const { softHsmFleets } = await import('../../src/scenarios/fleets.ts');
+      softhsm = await softHsmFleets(REPLICAS * (sizes.length + 1), 'bkv-bench-scale');
+      const sh = softhsm;
+      const note = 'ristretto255-SHA512+Curve25519; fresh tokens per run; the first size runs twice (a warm-up)';
+      tasks.push(...sizes.map((size, i) => task(sh, size, ...first(i, note))));
+    } catch (e) {
+      restoreConf();
+      skipped.softhsm = (e as Error).message;
+      ctx.log(`scale: SoftHSM skipped (the memory rows only): ${skipped.softhsm}`);
+    }
     return {
       tasks,
-      info: { delayMs: DELAY_MS, replicas: REPLICAS, clients: CLIENTS, rounds: ROUNDS },
+      info: { delayMs: DELAY_MS, replicas: REPLICAS, clients: CLIENTS, rounds: ROUNDS, sizes, histories, skipped },
       afterRun: async () => {
-        const runs = [...last.values()];
-        const base = runs.find((r) => r.credentials === 100);
-        const rows = runs.map((r) => ({
-          ...r,
-          msPerRecovery: Math.round((r.wallMs / r.recoveries) * 100) / 100,
-          ...(base && {
-            msRatioTo100: Math.round((r.wallMs / r.recoveries / (base.wallMs / base.recoveries)) * 100) / 100,
-            cpuRatioTo100: Math.round((r.cpuMsPerRecovery / base.cpuMsPerRecovery) * 100) / 100,
-            bytesRatioTo100: Math.round((r.bytesPerRecovery / base.bytesPerRecovery) * 100) / 100,
-          }),
-        }));
-        for (const r of rows) ctx.log(`scale ${r.credentials}: ${JSON.stringify(r)}`);
-        for (const r of rows) {
-          const kb = Math.round(r.snapshotBytes / 1024);
-          const what = `snapshot ${r.snapshotMs} ms (${kb} KB sealed), InstallSnapshot ${r.installSnapshotMs} ms`;
-          ctx.log(`scale ${r.credentials} credentials: ${what}`);
-        }
-        return { runs: rows };
+        const rows: ScaleRow[] = [...last.values()].map((r) => {
+          // each replica takes a snapshot every DEFAULT_SNAPSHOT_EVERY entries: its share per recovery
+          const share = r.entriesPerRecovery / DEFAULT_SNAPSHOT_EVERY;
+          const msPerRecovery = Math.round((r.wallMs / r.recoveries) * 100) / 100;
+          const snapshotBytesPerRecovery = Math.round(share * r.snapshotBytes * REPLICAS);
+          const snapshotMsPerRecovery = Math.round(share * r.snapshotMs * 100) / 100;
+          return { ...r, msPerRecovery, snapshotBytesPerRecovery, snapshotMsPerRecovery };
+        });
+        return scaleSummary(rows, Math.max(...sizes.filter((s) => s <= 100_000)));
       },
-      dispose: () => {},
+      dispose: () => {
+        softhsm?.dispose();
+        restoreConf();
+      },
     };
   },
 };

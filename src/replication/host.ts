@@ -74,6 +74,8 @@ export interface Started {
 
 /** Entries a replica applies past its snapshot before it takes the next (spec ch. 6, "Snapshots"). */
 export const DEFAULT_SNAPSHOT_EVERY = 1024;
+/** ... or bytes of those entries (their JSON), whichever comes first: 4 MiB. */
+export const DEFAULT_SNAPSHOT_EVERY_BYTES = 4 * 1024 * 1024;
 
 /** The Raft configuration of replica `id` in a fleet of `n` under `rules`. */
 export function raftConfig(
@@ -83,8 +85,9 @@ export function raftConfig(
   maxBatch: number,
   snapshotEvery = DEFAULT_SNAPSHOT_EVERY,
   snapshotChunkBytes = DEFAULT_SNAPSHOT_CHUNK_BYTES,
+  snapshotEveryBytes = DEFAULT_SNAPSHOT_EVERY_BYTES,
 ): RaftConfig {
-  const snapshot = { snapshotEvery, snapshotChunkBytes, snapshotCodec: VAULT_SNAPSHOT_CODEC };
+  const snapshot = { snapshotEvery, snapshotEveryBytes, snapshotChunkBytes, snapshotCodec: VAULT_SNAPSHOT_CODEC };
   return { id, n, maxBatch, ...snapshot, ...(rules.commitQuorum && { commitQuorum: rules.commitQuorum(n) }) };
 }
 

@@ -156,6 +156,8 @@ export interface RaftConfig {
   readonly maxBatchBytes?: number;
   /** A replica compacts its log once it has applied this many entries past its snapshot (absent: never). */
   readonly snapshotEvery?: number;
+  /** ... or once the entries it applied past its snapshot take this many bytes as JSON (absent: no byte trigger). */
+  readonly snapshotEveryBytes?: number;
   /** Most bytes of the snapshot's encoding in one InstallSnapshotRequest (default DEFAULT_SNAPSHOT_CHUNK_BYTES). */
   readonly snapshotChunkBytes?: number;
   /** How a snapshot's state is encoded for InstallSnapshot (default JSON_SNAPSHOT_CODEC). */

@@ -14,9 +14,9 @@
  *   restartReplica(config, durable) empty channels; the records of the snapshot, then of the log
  *
  * Snapshots (spec ch. 6, "Snapshots"): once a replica has applied `snapshotEvery` entries past its
- * snapshot, the next step that applies entries first compacts its log up to the last applied index
- * (`compactLog`): the snapshot is the vault's records as they are after that entry, pending
- * sessions and their spent guesses included.
+ * snapshot, or `snapshotEveryBytes` bytes of them, the next step that applies entries first
+ * compacts its log up to the last applied index (`compactLog`): the snapshot is the vault's
+ * records as they are after that entry, pending sessions and their spent guesses included.
  * A follower given a leader's snapshot (`installed`) takes its records and applies what follows.
  *
  * G1 by construction: a KE2 is computed in `onCommitted(ConsumeGuess)`, which runs only for an
@@ -33,7 +33,7 @@ import type { ErrorCode } from '../errors.ts';
 import { type Step, type VaultEnv, type VaultNode, type VaultSteps, initialNode } from '../vault/node.ts';
 import type { Frame } from '../vault/protocol.ts';
 import { type Command, type Hex, type Outcome, type VaultState, EMPTY_VAULT } from '../vault/records.ts';
-import { pendingRecords } from '../vault/records.ts';
+import { pendingRecords, withRecordTable } from '../vault/records.ts';
 import {
   type Committed,
   type Durable,
@@ -59,6 +59,11 @@ export interface ReplicaState {
   readonly lastApplied: number;
   /** A leader serves clients once it has applied the first entry of its term (all earlier terms' entries are then applied). */
   readonly serving: boolean;
+  /**
+   * Bytes (JSON) of the entries applied past the snapshot, for the byte trigger of a compaction:
+   * volatile, a function of the log and `lastApplied` (0 after a restart, which applies them again).
+   */
+  readonly appliedBytes: number;
 }
 
 /**
@@ -136,22 +141,34 @@ export function notLeader(channel: string, leaderHint: number | null): RedirectF
 }
 
 export function restartReplica(config: RaftConfig, durable: Durable<Command>, nonce: string | null): ReplicaState {
-  const vault = (durable.snapshot?.state as VaultState | undefined) ?? EMPTY_VAULT;
+  const vault = withRecordTable((durable.snapshot?.state as VaultState | undefined) ?? EMPTY_VAULT);
   const raft = restartRaft(config, durable, nonce);
-  return { raft, node: initialNode(vault), lastApplied: snapshotIndex(durable), serving: false };
+  return { raft, node: initialNode(vault), lastApplied: snapshotIndex(durable), serving: false, appliedBytes: 0 };
+}
+
+/** Whether a replica has applied enough past its snapshot for the next: `snapshotEvery` entries or bytes. */
+export function isSnapshotDue(s: ReplicaState): boolean {
+  const { snapshotEvery: every, snapshotEveryBytes: bytes } = s.raft.config;
+  const applied = s.lastApplied - snapshotIndex(s.raft.durable);
+  const byBytes = bytes !== undefined && s.appliedBytes >= bytes;
+  return applied > 0 && ((every !== undefined && applied >= every) || byBytes);
+}
+
+/** The size of an entry for the byte trigger: its JSON, as a segment seals it (hex and ASCII: a byte a character). */
+export function entryBytes(entry: Entry<Command>): number {
+  return JSON.stringify(entry).length;
 }
 
 /**
- * Compacts the log up to the last applied entry once `snapshotEvery` entries were applied past
- * the snapshot, when a step is about to apply more: the records are those applied at
- * `lastApplied`, the commit index as the step began, which an earlier step made known (released):
- * never an index only this step committed, whose outputs a kill inside its save may withhold.
+ * Compacts the log up to the last applied entry once it is due (`isSnapshotDue`), when a step is
+ * about to apply more: the records are those applied at `lastApplied`, the commit index as the
+ * step began, which an earlier step made known (released): never an index only this step
+ * committed, whose outputs a kill inside its save may withhold.
  */
 function maybeSnapshot(s: ReplicaState, out: Out): ReplicaState {
-  const every = s.raft.config.snapshotEvery;
-  if (every === undefined || s.lastApplied - snapshotIndex(s.raft.durable) < every) return s;
+  if (!isSnapshotDue(s)) return s;
   out.ghost.push({ type: 'Snapshot', index: s.lastApplied, installed: false });
-  return { ...s, raft: compactLog(s.raft, s.lastApplied, s.node.vault) };
+  return { ...s, raft: compactLog(s.raft, s.lastApplied, s.node.vault), appliedBytes: 0 };
 }
 
 /** What one step accumulates. */
@@ -194,7 +211,7 @@ function applyCommitted(
       out.frames.push(...r.frames);
       out.ghost.push(...committedGhosts(s.node, cmd, index, entry.term, r));
     }
-    s = { ...s, node, lastApplied: index };
+    s = { ...s, node, lastApplied: index, appliedBytes: s.appliedBytes + entryBytes(entry) };
   }
   return s;
 }
@@ -269,8 +286,8 @@ function afterConsensus(prev: ReplicaState, r: RaftStep<Command>, env: ReplicaEn
   let s: ReplicaState = { ...prev, raft: r.state, node, serving: prev.serving && leads };
   if (r.installed) {
     // a leader's snapshot: its records replace ours, which were of an earlier index
-    const vault = r.installed.state as VaultState;
-    s = { ...s, node: { ...s.node, vault }, lastApplied: r.installed.index };
+    const vault = withRecordTable(r.installed.state as VaultState);
+    s = { ...s, node: { ...s.node, vault }, lastApplied: r.installed.index, appliedBytes: 0 };
     out.ghost.push({ type: 'Snapshot', index: r.installed.index, installed: true });
   }
   s = applyCommitted(s, r.committed, env, out);

@@ -38,6 +38,7 @@ import { openPeerMessage, readVaultCommand, sealPeerMessage } from '../replicati
 import type { Outbound, RaftConfig } from '../replication/raft.ts';
 import type { GhostEvent, ReplicaStep } from '../replication/replica.ts';
 import type { VaultConfig } from '../vault/node.ts';
+import { tableSize } from '../vault/record-table.ts';
 import type { Command } from '../vault/records.ts';
 import type { Frame } from '../vault/protocol.ts';
 import { FrameSlots, acceptClientFrame, closeServer, listen, readBody, refuse, reply } from './endpoint.ts';
@@ -166,7 +167,7 @@ export class ReplicaServer {
       logLength: s.raft.durable.log.length,
       leaderHint: s.raft.role === 'leader' ? this.id : s.raft.leaderHint,
       recovering: s.raft.durable.recovering,
-      records: Object.keys(s.node.vault.records).length,
+      records: tableSize(s.node.vault.records), // not Object.keys: that enumerates (and orders) every record
       persists: this.#persists,
       hostBytes: this.#storage.bytesWritten,
       upMs: Date.now() - this.#started,

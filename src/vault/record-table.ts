@@ -161,6 +161,17 @@ export function withEntry<V>(
   return view(update(innerOf(table, isMarked), key, value, value !== null && isMarked(value)));
 }
 
+/**
+ * `table` as a table of this module: itself if it is one; a plain object (a decoded snapshot) is
+ * taken now, in O(n), rather than at its first update, which would then pay for it.
+ */
+export function asTable<V>(
+  table: Readonly<Record<string, V>>,
+  isMarked: (v: V) => boolean,
+): Readonly<Record<string, V>> {
+  return inners.has(table) ? table : view(innerOf(table, isMarked));
+}
+
 /** The entries whose value `isMarked`, in the table's order, without a scan of a table built by `withEntry`. */
 export function markedEntries<V>(table: Readonly<Record<string, V>>, isMarked: (v: V) => boolean): [string, V][] {
   const t = inners.get(table) as Inner<V> | undefined;

@@ -16,7 +16,7 @@
  */
 import { VaultError } from '../errors.ts';
 import { canonicalJson } from '../crypto/canonical.ts';
-import { markedEntries, withEntry } from './record-table.ts';
+import { asTable, markedEntries, withEntry } from './record-table.ts';
 
 /** Moved to src/crypto/canonical.ts (shared with the fleet documents); re-exported for existing importers. */
 export { canonicalJson };
@@ -119,6 +119,16 @@ const hasPending = (r: VaultRecord) => Object.keys(r.pending).length > 0;
 /** One record changed: O(1) in the number of records (record-table.ts), the state before unchanged. */
 function withRecord(state: VaultState, id: Hex, r: VaultRecord | null): VaultState {
   return { records: withEntry(state.records, id, r, hasPending) };
+}
+
+/**
+ * The state with its records as a persistent table (record-table.ts): a snapshot decoded from
+ * storage or from a leader holds a plain object, whose first update would otherwise take it, O(n),
+ * inside a client's operation. A replica takes it when it restarts or installs a snapshot.
+ */
+export function withRecordTable(state: VaultState): VaultState {
+  const records = asTable(state.records, hasPending);
+  return records === state.records ? state : { records };
 }
 
 /** The records with a pending session, in the records' order, found without a scan of every record. */
