@@ -5,7 +5,7 @@
  * kind of error, the trace only with --debug), and --json documents. In process, through `main`
  * with captured streams; test/cli-processes.test.ts runs the real `bkv` in child processes.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -258,6 +258,37 @@ describe('one error path: one line, a documented exit code, the trace only when 
       code: 3,
       err: [expect.stringMatching(/^bkv vectors generate: EEXIST: .*file\.json/)],
     });
+  });
+
+  test('a client or fleet command on a missing pin file or a damaged fleet.json: one line naming it', async () => {
+    const keys = join(tmp, 'no-keys.json');
+    const target = ['--vault', 'http://127.0.0.1:1', '--credential', 'a'];
+    expect(await bkv(['recover', ...target, '--keys', keys])).toMatchObject({
+      code: 3,
+      err: [`bkv recover: ${keys}: cannot read it (no such file)`],
+    });
+    const limits = join(tmp, 'limits.json');
+    const up = ['fleet', 'up', '--dir', join(tmp, 'never'), '--limits', limits];
+    for (const [text, line] of [
+      ['{"maxBodyBytes": 10}', /limits\.json: limits\.maxBodyBytes: expected an integer in 4096\.\.16777216, got number 10$/],
+      ['{"maxBody": 4096}', /limits\.json: limits: unexpected member "maxBody"$/],
+    ] as const) {
+      writeFileSync(limits, text);
+      expect(await bkv(up), text).toMatchObject({ code: 1, err: [expect.stringMatching(line)] });
+    }
+    expect(existsSync(join(tmp, 'never')), 'nothing is made before the limits are read').toBe(false);
+    const dir = mkdtempSync(join(tmp, 'fleet-'));
+    const damaged: [string, RegExp][] = [
+      ['{"format": ', /fleet\.json: not JSON/],
+      ['[1]', /fleet\.json: fleet: expected an object, got an array/],
+      ['{"format":"bkv-fleet/1"}', /fleet\.json: fleet: missing member "replicas"/],
+    ];
+    for (const [text, line] of damaged) {
+      writeFileSync(join(dir, 'fleet.json'), text);
+      const r = await bkv(['fleet', 'status', '--dir', dir]);
+      expect(r, text).toMatchObject({ code: 1, err: [expect.stringMatching(line)] });
+      expect(r.err[0], text).toMatch(/^bkv fleet status: MalformedMessage: /);
+    }
   });
 });
 

@@ -124,7 +124,9 @@ test("bad input to the relay gets closed codes and changes nothing; the relay se
     expect([r.status, JSON.parse(r.body).error], what).toEqual([code, error]);
   }
   const after = await fleetStatuses(dir);
-  expect(after.map((s) => [s!.logLength, s!.commitIndex])).toEqual(before.map((s) => [s!.logLength, s!.commitIndex]));
+  // nothing was appended or committed (a follower may learn of the last commit in between: the highest is compared)
+  const state = (ss: typeof before) => [ss.map((s) => s!.logLength), Math.max(...ss.map((s) => s!.commitIndex))];
+  expect(state(after)).toEqual(state(before));
   expect((await status()).frames).toEqual(relayBefore.frames); // nothing was relayed
   expect(relayRunning(readFleet(dir))).toBe(true);
   // a well-formed Handshake1 of garbage bytes is relayed, and the vault refuses it (an Alert)
@@ -164,7 +166,7 @@ test('a tampered bundle, wrong pins, a bad keys file, a bad URL: one line, an ex
     ['other witness key', viaBundle('recover', 'bob', bundle, otherWitness), 1, /WitnessSignatureInvalid/],
     ['keys file', withKeys(write('k.json', '{"suite": 1}')), 1, /MalformedMessage: .*k\.json/],
     ['not a point', withKeys(write('p.json', { ...keysOf(), opaqueServerKey: 'ff'.repeat(32) })), 1, /InvalidPoint/],
-    ['no keys file', withKeys(join(tmp, 'none.json')), 3, /ENOENT/],
+    ['no keys file', withKeys(join(tmp, 'none.json')), 3, /none\.json: cannot read it \(no such file\)$/],
     ['bad URL', ['recover', '--vault', 'relay:80', '--keys', keys, '--credential', 'bob'], 2, /--vault expected/],
     ['no pins', ['recover', '--vault', url, '--bundle', bundle, '--credential', 'bob'], 2, /needs --roots/],
   ];

@@ -17,7 +17,8 @@ import { fleetClientContext, readFleet, urlOf } from '../src/serve/layout.ts';
 import { httpCall } from '../src/serve/wire.ts';
 import { runBkv, useServedFleet } from './support/served-fleet.ts';
 
-const { dir } = useServedFleet('serve');
+// a client body limit below the default (64 KiB), to show fleet.json's limits reach the replicas
+const { dir } = useServedFleet('serve', { limits: { maxBodyBytes: 32 * 1024 } });
 
 function client(): BkvClient {
   return new BkvClient(fleetClientContext(readFleet(dir)), new HttpRelay(readFleet(dir).addresses), systemRng);
@@ -93,6 +94,8 @@ test('bad input: garbage, oversized, unknown paths, forged peer messages refused
   );
   expect([bad.status, JSON.parse(bad.body).error]).toEqual([400, 'MalformedMessage']);
   expect((await httpCall(urlOf(a, '/v1/frame'), 'POST', 'x'.repeat(100_000), 2000)).status).toBe(413);
+  expect(f.limits).toEqual({ maxBodyBytes: 32 * 1024 });
+  expect((await httpCall(urlOf(a, '/v1/frame'), 'POST', 'x'.repeat(40_000), 2000)).status).toBe(413);
   expect((await httpCall(urlOf(a, '/nothing'), 'GET', null, 2000)).status).toBe(404);
   expect((await httpCall(urlOf(a, '/v1/admin/drop'), 'POST', '{"peers":[1,2]}', 2000)).status).toBe(404);
   const forged = {
@@ -102,6 +105,9 @@ test('bad input: garbage, oversized, unknown paths, forged peer messages refused
     mac: '00'.repeat(32),
   };
   expect((await httpCall(urlOf(a, '/v1/peer'), 'POST', JSON.stringify(forged), 2000)).status).toBe(204);
+  // a peer body past the clients' 64 KiB is read whole (a batch, a snapshot chunk), past 1 MiB it is not
+  expect((await httpCall(urlOf(a, '/v1/peer'), 'POST', 'x'.repeat(100_000), 2000)).status).toBe(204);
+  expect((await httpCall(urlOf(a, '/v1/peer'), 'POST', 'x'.repeat(1_100_000), 2000)).status).toBe(413);
   const after = await fleetStatuses(dir);
   expect(after[0]!.term).toBe(before[0]!.term); // the forged vote request changed nothing
   expect(readFileSync(join(dir, 'r0', 'log'), 'utf8')).toContain('peer message refused: PeerAuthenticationFailed');

@@ -370,6 +370,7 @@ describe('sessions.json', () => {
         'snapshot-beyond-commit',
         'snapshot-drops-pending',
         'snapshot-chunk-unchecked',
+        'ack-before-durable',
       ];
       const vaultLevel = BROKEN.filter((b) => !fleetLevel.includes(b.name));
       expect(vaultLevel.map((b) => b.name).filter((name) => !(name in expected))).toEqual([

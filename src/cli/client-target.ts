@@ -15,19 +15,18 @@
  * VaultError (exit 1) naming the file; a malformed URL or a bad combination is a usage error.
  * @module
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { INITIAL_CLIENT_FLEET_STATE, validateFleetInfo, validatePinned } from '../client/bundle.ts';
 import type { ClientContext } from '../client/session.ts';
 import { NOISE_NK_25519_AESGCM_SHA256 } from '../crypto/noise.ts';
 import { SUITE_IDS } from '../crypto/suite.ts';
-import { VaultError, isVaultError } from '../errors.ts';
 import { decodeRoots } from '../fleet/audit.ts';
 import { decodeFleetInfo } from '../fleet/fleet-info.ts';
-import { malformed, readChoice, readHexBytes, readObject, readString } from '../fleet/json.ts';
+import { readChoice, readHexBytes, readObject, readString } from '../fleet/json.ts';
 import { deploymentDir, keysPath, readFleet } from '../serve/layout.ts';
 import { UsageError } from './args.ts';
 import { EnvironmentError } from './exit.ts';
+import { inFile, parseJsonFile, readText } from './json-file.ts';
 
 export interface TargetArgs {
   readonly dir?: string;
@@ -82,7 +81,7 @@ function relayOf(dir: string): string {
 /** The keys file of `fleet up`: {suite, channelKey, opaqueServerKey[, channelProtocol]}, hex. */
 export function readKeys(file: string): ClientContext {
   return inFile(file, () => {
-    const o = readObject(parseJson(file), 'keys', ['suite', 'channelKey', 'opaqueServerKey'], ['channelProtocol']);
+    const o = readObject(parseJsonFile(file), 'keys', ['suite', 'channelKey', 'opaqueServerKey'], ['channelProtocol']);
     const pins = {
       suite: readChoice(o.suite, 'keys.suite', SUITE_IDS),
       channelProtocol:
@@ -98,28 +97,10 @@ export function readKeys(file: string): ClientContext {
 
 /** The fleet info in `file`, validated over the air against the pins in `rootsFile`. */
 export function readBundle(file: string, rootsFile: string, now: number): ClientContext {
-  const roots = inFile(rootsFile, () => decodeRoots(parseJson(rootsFile)));
+  const roots = inFile(rootsFile, () => decodeRoots(parseJsonFile(rootsFile)));
   return inFile(file, () => {
-    const info = decodeFleetInfo(readFileSync(file, 'utf8'), 'bundle');
+    const info = decodeFleetInfo(readText(file), 'bundle');
     return validateFleetInfo(info, roots, INITIAL_CLIENT_FLEET_STATE, now).context;
   });
 }
 
-function parseJson(file: string): unknown {
-  const text = readFileSync(file, 'utf8');
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw malformed(file, `not JSON (${(e as Error).message})`);
-  }
-}
-
-/** Runs `f`; a refusal names the file it came from. */
-function inFile<T>(file: string, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (!isVaultError(e) || e.message.startsWith(`${e.code}: ${file}`)) throw e;
-    throw new VaultError(e.code, `${file}: ${e.message.slice(e.code.length + 2)}`);
-  }
-}

@@ -246,18 +246,33 @@ export const COMMANDS: readonly Command[] = [
         help: 'how long a recovery session may stay open',
         example: '3000',
       },
+      {
+        name: 'limits',
+        kind: 'string',
+        value: 'FILE',
+        help: 'a JSON object with any of the endpoint limits of spec 15.4 (maxBodyBytes, maxConnections, ...)',
+        example: 'limits.json',
+      },
       JSON_FLAG,
     ],
-    examples: ['fleet up --replicas 3 --dir d', 'fleet up --replicas 5 --dir d --hsm softhsm'],
+    examples: [
+      'fleet up --replicas 3 --dir d',
+      'fleet up --replicas 5 --dir d --hsm softhsm',
+      'fleet up --replicas 3 --dir d --limits limits.json',
+    ],
     async run(a, io) {
       const { fleetUpCommand } = await import('./serve.ts');
+      const { readJsonFile } = await import('./json-file.ts');
+      const { decodeLimits } = await import('../serve/wire.ts');
       const hsm = choiceOption(a, 'hsm', ['memory', 'softhsm'] as const, 'memory');
+      const file = stringOption(a, 'limits');
       return fleetUpCommand(
         {
           dir: stringOption(a, 'dir')!,
           replicas: Number(a.options.replicas),
           hsm,
           sessionTtlMs: int(a, 'session-ttl'),
+          ...(file !== undefined && { limits: readJsonFile(file, (x) => decodeLimits(x, 'limits')) }),
         },
         io,
       );

@@ -30,7 +30,7 @@ import { endpointRelay } from '../serve/http-relay.ts';
 import { deploymentDir, keysPath, readFleet, relayDir, replicaDir } from '../serve/layout.ts';
 import { CLIENT_TIMEOUT_MS, RelayServer } from '../serve/relay-server.ts';
 import { ReplicaServer } from '../serve/replica-server.ts';
-import { closeConnections } from '../serve/wire.ts';
+import { type ServeLimits, closeConnections } from '../serve/wire.ts';
 import { choiceOption, type Parsed, stringOption, UsageError } from './args.ts';
 import { type TargetArgs, resolveTarget } from './client-target.ts';
 import type { Io } from './command.ts';
@@ -45,7 +45,7 @@ export async function serve(dir: string, id: number): Promise<number> {
   lockProcess(join(replicaDir(dir, id), 'pid'), `replica ${id} of ${dir}`);
   const hsm = await openReplicaHsm(dir, f, id);
   const rules = f.broken === null ? RULES : brokenRules(f.broken);
-  const server = new ReplicaServer({ dir, id, fleet: f, hsm, rules });
+  const server = new ReplicaServer({ dir, id, fleet: f, hsm, rules, ...(f.limits && { limits: f.limits }) });
   await server.start();
   await untilStopped(() => server.stop(), f.chaosAdmin);
   return EXIT.ok;
@@ -70,7 +70,7 @@ export async function relay(a: RelayArgs): Promise<number> {
   for (const x of [listen, ...replicas])
     if (!/^[^\s/]+:\d{1,5}$/.test(x)) throw new UsageError(`expected host:port, got ${JSON.stringify(x)}`);
   if (a.dir !== undefined) lockProcess(join(relayDir(a.dir), 'pid'), `the relay of ${a.dir}`);
-  const server = new RelayServer({ listen, replicas });
+  const server = new RelayServer({ listen, replicas, ...(f?.limits && { limits: f.limits }) });
   await server.start();
   await untilStopped(() => server.stop(), f?.chaosAdmin === true);
   return EXIT.ok;
@@ -113,6 +113,7 @@ export interface FleetUpArgs {
   readonly replicas: number;
   readonly hsm: 'memory' | 'softhsm';
   readonly sessionTtlMs?: number;
+  readonly limits?: Partial<ServeLimits>;
 }
 
 export async function fleetUpCommand(a: FleetUpArgs, io: Io): Promise<number> {

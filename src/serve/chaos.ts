@@ -57,6 +57,7 @@ import {
   fleetStatuses,
   fleetUp,
   replicaRunning,
+  signalRelay,
   signalReplica,
   sleep,
   startReplica,
@@ -420,6 +421,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     if (!existsSync(join(dir, 'fleet.json'))) return;
     const f = readFleet(dir);
     for (let i = 0; i < f.replicas; i++) signalReplica(f, i, 'SIGKILL');
+    signalRelay(f, 'SIGKILL');
   };
   const onSignal = (signal: NodeJS.Signals) => {
     killAll();

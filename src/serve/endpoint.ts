@@ -15,13 +15,18 @@ import { VaultError, isVaultError } from '../errors.ts';
 import type { Frame } from '../vault/protocol.ts';
 import { type ServeLimits, decodeFrame } from './wire.ts';
 
+/** How often the server looks for connections past their request or headers timeout. */
+const CHECK_INTERVAL_MS = 1000;
+
 /** Listens on `address` (host:port) with the limits of the client endpoint. */
 export async function listen(
   address: string,
   limits: ServeLimits,
   handle: (req: IncomingMessage, res: ServerResponse) => void,
 ): Promise<Server> {
-  const server = createServer(handle);
+  // Node checks requestTimeout and headersTimeout every connectionsCheckingInterval (30 s by
+  // default): a slow client would hold its connection up to 30 s past the limit, not 1 s.
+  const server = createServer({ connectionsCheckingInterval: CHECK_INTERVAL_MS }, handle);
   server.maxConnections = limits.maxConnections;
   server.requestTimeout = limits.requestTimeoutMs;
   server.headersTimeout = Math.min(limits.requestTimeoutMs, 60_000);

@@ -15,7 +15,7 @@
  * @module
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { toHex } from '../crypto/bytes.ts';
@@ -47,7 +47,7 @@ import {
   writeFleet,
 } from './layout.ts';
 import type { RelayStatus } from './relay-server.ts';
-import { type ReplicaStatus, httpCall } from './wire.ts';
+import { type ReplicaStatus, type ServeLimits, httpCall } from './wire.ts';
 
 export interface FleetUpOptions {
   readonly dir: string;
@@ -56,6 +56,8 @@ export interface FleetUpOptions {
   readonly sessionTtlMs?: number;
   readonly broken?: string | null;
   readonly chaosAdmin?: boolean;
+  /** Limits of the endpoints in place of the defaults (spec ch. 15.4), written to fleet.json. */
+  readonly limits?: Partial<ServeLimits>;
   /** How long to wait for a serving leader. */
   readonly waitMs?: number;
 }
@@ -160,6 +162,7 @@ export async function fleetUp(o: FleetUpOptions, print: (line: string) => void):
     broken: o.broken ?? null,
     chaosAdmin: o.chaosAdmin === true,
     keys,
+    ...(o.limits !== undefined && Object.keys(o.limits).length > 0 && { limits: o.limits }),
     relay: { address: `127.0.0.1:${relayPort}`, pid: null },
   };
   writeFleet(dir, fleet);
@@ -294,12 +297,18 @@ export async function waitForReplica(dir: string, i: number, ms: number): Promis
   return false;
 }
 
+/** The process runs: it exists and is not a zombie (a killed child its parent has not reaped yet). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc (not Linux): signal 0 is all there is
   }
 }
 

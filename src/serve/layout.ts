@@ -17,16 +17,31 @@
  *   D/tokens/            the SoftHSM2 token directory (--hsm softhsm), one token per replica
  * @module
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvironmentError } from '../cli/exit.ts';
+import { readJsonFile } from '../cli/json-file.ts';
 import { fromHex } from '../crypto/bytes.ts';
-import { getSuite, type SuiteId } from '../crypto/suite.ts';
+import { SUITE_IDS, getSuite, type SuiteId } from '../crypto/suite.ts';
+import {
+  NAME,
+  malformed,
+  readArray,
+  readBool,
+  readChoice,
+  readConstant,
+  readHex,
+  readInt,
+  readObject,
+  readString,
+} from '../fleet/json.ts';
 import type { ClientContext } from '../client/session.ts';
 import { replicationLabels, type ReplicationLabels } from '../replication/provision.ts';
+import { MAX_REPLICAS } from '../replication/raft.ts';
 import type { VaultConfig } from '../vault/node.ts';
 import { pinnedContext, vaultConfig } from '../vault/setup.ts';
 import { writeAtomic } from './files.ts';
+import { type ServeLimits, decodeLimits } from './wire.ts';
 
 export const FLEET_FORMAT = 'bkv-fleet/1';
 export const SOFTHSM_PIN = '1234';
@@ -68,6 +83,8 @@ export interface FleetFile {
   readonly chaosAdmin: boolean;
   /** The public keys a client pins (hex). */
   readonly keys: { readonly channelKey: string; readonly opaqueServerKey: string };
+  /** Limits of the replicas' and the relay's endpoints in place of the defaults (spec ch. 15.4). */
+  readonly limits?: Partial<ServeLimits>;
   /** The relay process: its address (the client endpoint) and pid (null: not running). Absent: no relay. */
   readonly relay?: { readonly address: string; readonly pid: number | null };
 }
@@ -85,10 +102,71 @@ export const softHsmConf = (dir: string) => join(dir, 'tokens', 'softhsm2.conf')
 export function readFleet(dir: string): FleetFile {
   const path = fleetPath(dir);
   if (!existsSync(path)) throw new EnvironmentError(`${path}: no fleet here (bkv fleet up --dir ${dir} makes one)`);
-  const f = JSON.parse(readFileSync(path, 'utf8')) as FleetFile;
-  if (f.format !== FLEET_FORMAT) throw new EnvironmentError(`${path}: not a ${FLEET_FORMAT} file`);
-  return f;
+  return readJsonFile(path, decodeFleetFile);
 }
+
+const ADDRESS = /^[^\s:]+:\d{1,5}$/;
+const pid = (x: unknown, path: string) => (x === null ? null : readInt(x, path, 1));
+
+/** fleet.json, every member checked (a hand-edited or damaged file is MalformedMessage naming the member). */
+export function decodeFleetFile(x: unknown): FleetFile {
+  const o = readObject(x, 'fleet', FLEET_MEMBERS, ['limits', 'relay']);
+  readConstant(o.format, 'fleet.format', FLEET_FORMAT);
+  const replicas = readInt(o.replicas, 'fleet.replicas', 1, MAX_REPLICAS);
+  const list = (k: 'addresses' | 'pids') => {
+    const a = readArray(o[k], `fleet.${k}`, replicas);
+    if (a.length !== replicas) throw malformed(`fleet.${k}`, `expected ${replicas} elements, got ${a.length}`);
+    return a;
+  };
+  const t = readObject(o.timing, 'fleet.timing', ['heartbeatMs', 'electionMinMs', 'electionMaxMs', 'expiryTickMs']);
+  const ms = (k: keyof Timing) => readInt(t[k], `fleet.timing.${k}`, 1, 3_600_000);
+  const keys = readObject(o.keys, 'fleet.keys', ['channelKey', 'opaqueServerKey']);
+  const relay = o.relay === undefined ? undefined : readObject(o.relay, 'fleet.relay', ['address', 'pid']);
+  return {
+    format: FLEET_FORMAT,
+    replicas,
+    hsm: readChoice(o.hsm, 'fleet.hsm', ['memory', 'softhsm'] as const),
+    suite: readChoice(o.suite, 'fleet.suite', SUITE_IDS),
+    prefix: readString(o.prefix, 'fleet.prefix', NAME),
+    sessionTtlMs: readInt(o.sessionTtlMs, 'fleet.sessionTtlMs', 1),
+    addresses: list('addresses').map((a, i) => readString(a, `fleet.addresses[${i}]`, ADDRESS)),
+    pids: list('pids').map((p, i) => pid(p, `fleet.pids[${i}]`)),
+    timing: {
+      heartbeatMs: ms('heartbeatMs'),
+      electionMinMs: ms('electionMinMs'),
+      electionMaxMs: ms('electionMaxMs'),
+      expiryTickMs: ms('expiryTickMs'),
+    },
+    broken: o.broken === null ? null : readString(o.broken, 'fleet.broken', NAME),
+    chaosAdmin: readBool(o.chaosAdmin, 'fleet.chaosAdmin'),
+    keys: {
+      channelKey: readHex(keys.channelKey, 'fleet.keys.channelKey', 32),
+      opaqueServerKey: readHex(keys.opaqueServerKey, 'fleet.keys.opaqueServerKey'),
+    },
+    ...(o.limits !== undefined && { limits: decodeLimits(o.limits, 'fleet.limits') }),
+    ...(relay && {
+      relay: {
+        address: readString(relay.address, 'fleet.relay.address', ADDRESS),
+        pid: pid(relay.pid, 'fleet.relay.pid'),
+      },
+    }),
+  };
+}
+
+const FLEET_MEMBERS = [
+  'format',
+  'replicas',
+  'hsm',
+  'suite',
+  'prefix',
+  'sessionTtlMs',
+  'addresses',
+  'pids',
+  'timing',
+  'broken',
+  'chaosAdmin',
+  'keys',
+];
 
 export function writeFleet(dir: string, f: FleetFile): void {
   writeAtomic(fleetPath(dir), JSON.stringify(f, null, 2) + '\n');

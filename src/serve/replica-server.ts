@@ -96,6 +96,8 @@ export class ReplicaServer {
   #timers: NodeJS.Timeout[] = [];
   #persists = 0;
   #stopping = false;
+  #refusalLoggedAt = 0;
+  #refusalsUnlogged = 0;
 
   constructor(o: ReplicaServerOptions) {
     this.id = o.id;
@@ -287,8 +289,18 @@ export class ReplicaServer {
       this.#run((steps, s, e) => steps.handlePeerMessage(s, from, message, e));
     } catch (e) {
       if (!isVaultError(e, 'PeerAuthenticationFailed') && !isVaultError(e, 'MalformedMessage')) throw e;
-      this.#say(`peer message refused: ${e.code}: ${e.message}`);
+      this.#sayRefusal(e.message);
     }
+  }
+
+  /** A refused peer message, logged at most once a second (anyone can POST to /v1/peer). */
+  #sayRefusal(what: string): void {
+    const now = Date.now();
+    if (now - this.#refusalLoggedAt < 1000) return void this.#refusalsUnlogged++;
+    const more = this.#refusalsUnlogged > 0 ? ` (and ${this.#refusalsUnlogged} more not logged)` : '';
+    this.#say(`peer message refused: ${what}${more}`);
+    this.#refusalLoggedAt = now;
+    this.#refusalsUnlogged = 0;
   }
 
   #onFrame(body: string, res: ServerResponse): void {

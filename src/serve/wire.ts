@@ -12,8 +12,9 @@
  *                       503 {"error": "Unavailable"} (too many waiting), 504 {"error": "Unavailable"}
  *                       (no answer in time: the outcome is unknown)
  *   POST /v1/peer    {"from": n, "to": n, "body": string, "mac": hex}: a Raft message, MAC'd with
- *                    the fleet's peer key (src/replication/peer-auth.ts) -> 204, always (a refused
- *                    envelope is dropped and logged: the sender learns nothing)
+ *                    the fleet's peer key (src/replication/peer-auth.ts) -> 204 once read whole (a
+ *                    refused envelope is dropped and logged: the sender learns nothing), 413 past
+ *                    maxPeerBodyBytes
  *   GET  /v1/status  -> 200 the replica's role, term, commit index, ... (`ReplicaStatus`)
  *   POST /v1/admin/drop {"peers": [n, ...]}: only on a replica started for a chaos run: drop the
  *                    peer traffic to and from these replicas (a partition) -> 204
@@ -24,6 +25,7 @@ import { fromHex, toHex } from '../crypto/bytes.ts';
 import { VaultError } from '../errors.ts';
 import type { Frame, FrameKind } from '../vault/protocol.ts';
 import type { PeerEnvelope } from '../replication/peer-auth.ts';
+import { readInt, readObject as readMembers } from '../fleet/json.ts';
 
 /** Limits of the client endpoint (spec ch. 15.4). */
 export interface ServeLimits {
@@ -86,8 +88,8 @@ export function encodeFrame(f: Frame): string {
 export function decodeFrame(text: string): Frame & { leaderHint?: number | null } {
   const o = readObject(text);
   const channel = o.channel;
-  if (typeof channel !== 'string' || !/^[0-9a-f]{2,64}$/.test(channel))
-    throw malformed('channel: expected 2..64 hex digits');
+  if (typeof channel !== 'string' || !/^(?:[0-9a-f]{2}){1,32}$/.test(channel))
+    throw malformed('channel: expected 1..32 bytes in lowercase hex');
   if (typeof o.kind !== 'string' || !KINDS.includes(o.kind as FrameKind)) throw malformed(`kind: expected ${KINDS}`);
   const frame = { channel, kind: o.kind as FrameKind, bytes: readHex(o.bytes, 'bytes') };
   const hint = o.leaderHint;
@@ -163,6 +165,29 @@ export function httpCall(
 /** Ends the keep-alive connections (so that a client process can exit at once). */
 export function closeConnections(): void {
   agent.destroy();
+}
+
+/**
+ * The range of each limit a fleet may set (fleet.json's `limits`, `bkv fleet up --limits FILE`).
+ * The floors keep the protocol working: a client frame fits in 4 KiB, and a peer body must hold a
+ * 32 KiB snapshot chunk in base64 inside its envelope's escapes (ch. 6.6.2).
+ */
+export const LIMIT_RANGES: Readonly<Record<keyof ServeLimits, readonly [number, number]>> = Object.freeze({
+  maxBodyBytes: [4 * 1024, 16 * 1024 * 1024],
+  maxPeerBodyBytes: [256 * 1024, 64 * 1024 * 1024],
+  maxWaiting: [1, 65_536],
+  answerTimeoutMs: [100, 600_000],
+  requestTimeoutMs: [100, 600_000],
+  maxConnections: [1, 65_536],
+});
+
+/** Any of the limits, each an integer in its range (`path` names the object in a refusal). */
+export function decodeLimits(x: unknown, path: string): Partial<ServeLimits> {
+  const names = Object.keys(LIMIT_RANGES) as (keyof ServeLimits)[];
+  const o = readMembers(x, path, [], names);
+  const out: Partial<Record<keyof ServeLimits, number>> = {};
+  for (const k of names) if (o[k] !== undefined) out[k] = readInt(o[k], `${path}.${k}`, ...LIMIT_RANGES[k]);
+  return out;
 }
 
 /**

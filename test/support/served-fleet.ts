@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { fleetDown, fleetUp, signalRelay, signalReplica } from '../../src/serve/fleet.ts';
+import { type FleetUpOptions, fleetDown, fleetUp, signalRelay, signalReplica } from '../../src/serve/fleet.ts';
 import { readFleet } from '../../src/serve/layout.ts';
 
 /** The checkout. */
@@ -46,7 +46,10 @@ export function runBkv(args: readonly string[], stdin = '', timeoutMs = 30_000):
  * A fleet of 3 replica processes on memory HSMs (session TTL 5 s) and its relay, for the tests of
  * one file: `dir` is the fleet directory, `tmp` a directory of the file's own (removed with it).
  */
-export function useServedFleet(name: string): { readonly dir: string; readonly tmp: string } {
+export function useServedFleet(
+  name: string,
+  options: Pick<FleetUpOptions, 'limits'> = {},
+): { readonly dir: string; readonly tmp: string } {
   const tmp = mkdtempSync(join(tmpdir(), `bkv-${name}-`));
   const dir = join(tmp, 'fleet');
   const killAll = () => {
@@ -57,7 +60,7 @@ export function useServedFleet(name: string): { readonly dir: string; readonly t
   };
   process.on('exit', killAll);
   beforeAll(async () => {
-    await fleetUp({ dir, replicas: 3, hsm: 'memory', sessionTtlMs: 5000, waitMs: 30_000 }, () => {});
+    await fleetUp({ dir, replicas: 3, hsm: 'memory', sessionTtlMs: 5000, waitMs: 30_000, ...options }, () => {});
   }, 60_000);
   afterAll(async () => {
     if (existsSync(join(dir, 'fleet.json'))) await fleetDown(dir, 1000);
