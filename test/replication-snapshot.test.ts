@@ -45,7 +45,14 @@ import { canonicalJson } from '../src/crypto/canonical.ts';
 import { memoryFleets } from '../src/scenarios/fleets.ts';
 import type { Command, VaultState } from '../src/vault/records.ts';
 import { MemoryChainStorage } from '../src/vault/storage.ts';
-import { REPLICA_STEPS, entryBytes, restartReplica } from '../src/replication/replica.ts';
+import {
+  REPLICA_STEPS,
+  SNAPSHOT_BYTES_PER_RECORD,
+  entryBytes,
+  isSnapshotDue,
+  restartReplica,
+} from '../src/replication/replica.ts';
+import { tableSize } from '../src/vault/record-table.ts';
 import { settleAmong } from './support/peer-queue.ts';
 
 type S = RaftState<string>;
@@ -405,11 +412,14 @@ describe('a sealed snapshot under the persistence rule (durable.ts)', () => {
 
 type Out = { to: number; from: number; m: RaftMessage<Command> };
 
-function hostedFleet(name: string, snapshotEvery = 2, snapshotEveryBytes?: number) {
+function hostedFleet(name: string, snapshotEvery = 2, snapshotEveryBytes?: number, snapshotGrowth?: number) {
   const fleet = memoryFleets(name);
   const hsms = fleet.hsms(3);
   // the vault's codec, chunks of 64 bytes: a record's snapshot travels in several
-  const config = (i: number): RaftConfig => raftConfig(RULES, i, 3, 16, snapshotEvery, 64, snapshotEveryBytes);
+  const config = (i: number): RaftConfig => ({
+    ...raftConfig(RULES, i, 3, 16, snapshotEvery, 64, snapshotEveryBytes),
+    snapshotGrowth, // none unless asked: these worked examples hold a record or two
+  });
   const nodes = hsms.map((hsm, i) => {
     const storage = new MemoryChainStorage();
     const rng = seededRng(`${name} r${i}`);
@@ -501,6 +511,35 @@ describe('snapshots in a fleet of hosted replicas (replica.ts)', () => {
     for (const s of [third(applied + 1), third(undefined)]) expect(snapshotIndex(s.raft.durable)).toBe(0);
     // a restart counts again from its snapshot, the byte trigger as the entry trigger
     expect(restartReplica(due.raft.config, due.raft.durable, null).appliedBytes).toBe(0);
+  });
+
+  test('snapshotGrowth: no snapshot before the log past it is as large as the state (g entries, g KiB a record)', () => {
+    // one record and g = 1/2: the byte floor is half a KiB, more than the no-op and the Register
+    const applied = entryBytes({ term: 1, command: null }) + entryBytes({ term: 1, command: register });
+    expect(applied).toBeLessThan(SNAPSHOT_BYTES_PER_RECORD / 2);
+    const f = hostedFleet('snapshot-growth', 1000, 1, 0.5);
+    f.elect();
+    f.propose(register);
+    f.propose(guess(1)); // with no growth floor, the byte trigger (1 byte) would compact the Register here
+    // the no-op alone was compacted (no record then: no floor), the Register not yet
+    expect(snapshotIndex(f.state(0).raft.durable)).toBe(1);
+    let k = 2;
+    while (snapshotIndex(f.state(0).raft.durable) === 1 && k < 10) f.propose(guess(k++));
+    // compacted by the step after the one that brought the applied bytes to a record's KiB
+    const s = f.state(0);
+    expect(snapshotIndex(s.raft.durable)).toBeGreaterThan(2);
+    const before = s.raft.durable.snapshot!.index;
+    expect(before).toBeLessThan(k + 2);
+    // each trigger has its floor: with one record and g = 2, two entries or 2 KiB past the snapshot
+    const config = { ...s.raft.config, snapshotEvery: 1, snapshotEveryBytes: 1, snapshotGrowth: 2 };
+    const at = (entries: number, bytes: number) =>
+      isSnapshotDue({ ...s, raft: { ...s.raft, config }, lastApplied: before + entries, appliedBytes: bytes });
+    expect(tableSize(s.node.vault.records)).toBe(1);
+    expect([at(1, 0), at(2, 0), at(1, 2 * SNAPSHOT_BYTES_PER_RECORD - 1), at(1, 2 * SNAPSHOT_BYTES_PER_RECORD)]).toEqual(
+      [false, true, false, true],
+    );
+    expect(isSnapshotDue({ ...s, raft: { ...s.raft, config: { ...config, snapshotGrowth: undefined } }, lastApplied: before + 1 }))
+      .toBe(true);
   });
 
   test('a follower behind the snapshot catches up by InstallSnapshot and applies what follows', () => {

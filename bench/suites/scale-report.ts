@@ -11,7 +11,7 @@ export interface ScaleRow extends ScaleRun {
   readonly msPerRecovery: number;
   /**
    * What snapshots add per recovery, amortized: the recovery's entries bring each replica's next
-   * snapshot that much nearer (entries per recovery / DEFAULT_SNAPSHOT_EVERY), and a snapshot seals
+   * snapshot that much nearer (entries per recovery / max(DEFAULT_SNAPSHOT_EVERY, g x records)), and a snapshot seals
    * every record. Bytes: of the 3 replicas; ms: of one replica's snapshot (each runs on its own machine).
    */
   readonly snapshotBytesPerRecovery: number;

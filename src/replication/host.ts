@@ -76,6 +76,8 @@ export interface Started {
 export const DEFAULT_SNAPSHOT_EVERY = 1024;
 /** ... or bytes of those entries (their JSON), whichever comes first: 4 MiB. */
 export const DEFAULT_SNAPSHOT_EVERY_BYTES = 4 * 1024 * 1024;
+/** ... and never before as many entries (KiB) as the state holds records (spec ch. 6.6.2). */
+export const DEFAULT_SNAPSHOT_GROWTH = 1;
 
 /** The Raft configuration of replica `id` in a fleet of `n` under `rules`. */
 export function raftConfig(
@@ -87,7 +89,13 @@ export function raftConfig(
   snapshotChunkBytes = DEFAULT_SNAPSHOT_CHUNK_BYTES,
   snapshotEveryBytes = DEFAULT_SNAPSHOT_EVERY_BYTES,
 ): RaftConfig {
-  const snapshot = { snapshotEvery, snapshotEveryBytes, snapshotChunkBytes, snapshotCodec: VAULT_SNAPSHOT_CODEC };
+  const snapshot = {
+    snapshotEvery,
+    snapshotEveryBytes,
+    snapshotGrowth: DEFAULT_SNAPSHOT_GROWTH,
+    snapshotChunkBytes,
+    snapshotCodec: VAULT_SNAPSHOT_CODEC,
+  };
   return { id, n, maxBatch, ...snapshot, ...(rules.commitQuorum && { commitQuorum: rules.commitQuorum(n) }) };
 }
 

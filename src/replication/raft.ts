@@ -158,6 +158,11 @@ export interface RaftConfig {
   readonly snapshotEvery?: number;
   /** ... or once the entries it applied past its snapshot take this many bytes as JSON (absent: no byte trigger). */
   readonly snapshotEveryBytes?: number;
+  /**
+   * ... and, for either trigger, at least this many entries (and KiB) per record the state holds
+   * (absent: no such floor): a snapshot costs in proportion to the state, so it comes in proportion too.
+   */
+  readonly snapshotGrowth?: number;
   /** Most bytes of the snapshot's encoding in one InstallSnapshotRequest (default DEFAULT_SNAPSHOT_CHUNK_BYTES). */
   readonly snapshotChunkBytes?: number;
   /** How a snapshot's state is encoded for InstallSnapshot (default JSON_SNAPSHOT_CODEC). */

@@ -34,6 +34,7 @@ import { type Step, type VaultEnv, type VaultNode, type VaultSteps, initialNode 
 import type { Frame } from '../vault/protocol.ts';
 import { type Command, type Hex, type Outcome, type VaultState, EMPTY_VAULT } from '../vault/records.ts';
 import { pendingRecords, withRecordTable } from '../vault/records.ts';
+import { tableSize } from '../vault/record-table.ts';
 import {
   type Committed,
   type Durable,
@@ -146,12 +147,22 @@ export function restartReplica(config: RaftConfig, durable: Durable<Command>, no
   return { raft, node: initialNode(vault), lastApplied: snapshotIndex(durable), serving: false, appliedBytes: 0 };
 }
 
-/** Whether a replica has applied enough past its snapshot for the next: `snapshotEvery` entries or bytes. */
+/** What the byte trigger's growth floor counts per record held: about a record's JSON. */
+export const SNAPSHOT_BYTES_PER_RECORD = 1024;
+
+/**
+ * Whether a replica has applied enough past its snapshot for the next: `snapshotEvery` entries or
+ * `snapshotEveryBytes` bytes, and, with `snapshotGrowth` g, at least g entries (g KiB) per record
+ * held. A snapshot seals every record, so with n records one every g·n entries costs O(1/g) an entry
+ * however large n grows, and the log it leaves is never longer than g times the state.
+ */
 export function isSnapshotDue(s: ReplicaState): boolean {
-  const { snapshotEvery: every, snapshotEveryBytes: bytes } = s.raft.config;
+  const { snapshotEvery: every, snapshotEveryBytes: bytes, snapshotGrowth: growth } = s.raft.config;
   const applied = s.lastApplied - snapshotIndex(s.raft.durable);
-  const byBytes = bytes !== undefined && s.appliedBytes >= bytes;
-  return applied > 0 && ((every !== undefined && applied >= every) || byBytes);
+  const floor = growth === undefined ? 0 : growth * tableSize(s.node.vault.records);
+  const byCount = every !== undefined && applied >= Math.max(every, floor);
+  const byBytes = bytes !== undefined && s.appliedBytes >= Math.max(bytes, floor * SNAPSHOT_BYTES_PER_RECORD);
+  return applied > 0 && (byCount || byBytes);
 }
 
 /** The size of an entry for the byte trigger: its JSON, as a segment seals it (hex and ASCII: a byte a character). */
