@@ -232,6 +232,37 @@ describe('AppendEntries and InstallSnapshot against a snapshot (Raft §7)', () =
     expect(ask(2, 8)).toMatchObject({ offset: 0, snapshotIndex: 3 }); // another snapshot's answer
   });
 
+  test("a duplicate's answer starts no second stream of chunks; a follower that lost its chunks starts again", () => {
+    const l = leader();
+    // the chunk at 4 is in flight to peer 1 (sent on the answer naming 4)
+    const busy = {
+      ...l,
+      leader: {
+        ...l.leader!,
+        nextIndex: [6, 2, 6],
+        inflight: [false, true, false],
+        chunkCursor: [null, { index: 3, offset: 4 }, null],
+      },
+    };
+    const answer = (st: typeof busy, nextOffset: number) =>
+      handleInstallSnapshotResponse(st, 1, {
+        type: 'InstallSnapshotResponse',
+        term: 2,
+        snapshotIndex: 3,
+        snapshotTerm: 2,
+        nextOffset,
+        recoveryNonce: null,
+      }).messages.map((o) => o.message);
+    // a heartbeat re-sent the chunk at 0 and the follower refused it, naming 4: the chunk at 4 is on its way
+    expect(answer(busy, 4)).toEqual([]);
+    // the follower restarted and holds nothing: from 0 again
+    expect(answer(busy, 0)).toEqual([expect.objectContaining({ offset: 0 })]);
+    // nothing in flight (the chunk at 4 was lost, the answer is a heartbeat's): the chunk at 4 again
+    expect(answer({ ...busy, leader: { ...busy.leader, inflight: [false, false, false] } }, 4)).toEqual([
+      expect.objectContaining({ offset: 4 }),
+    ]);
+  });
+
   test('chunks reordered or duplicated are refused without a change, naming the offset expected', () => {
     const f = { ...withCommit(1, entries(1), 1), durable: durable(entries(1), 2) };
     const [c0, c4, c8] = chunks(LEADER_4_5, 3, 'leader@3', 4) as [Install, Install, Install];

@@ -246,6 +246,7 @@ export function runScale(factory: FleetFactory, size: number, seed: string, hist
     network: { minDelayMs: DELAY_MS, maxDelayMs: DELAY_MS },
     checks: false,
     snapshotEvery: DEFAULT_SNAPSHOT_EVERY,
+    snapshotChunkBytes: DEFAULT_SNAPSHOT_CHUNK_BYTES, // as served replicas (the simulator's 512 is for small states)
   });
   const id = `scale/${factory.backend}/${size}`;
   serveLeader(fleet, id);

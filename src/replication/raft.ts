@@ -859,6 +859,12 @@ export function handleInstallSnapshotResponse<C>(
   const L = s.leader;
   const snapshot = s.durable.snapshot;
   const current = snapshot !== undefined && snapshot.index === m.snapshotIndex && snapshot.term === m.snapshotTerm;
+  // An answer that names the offset the chunk in flight already starts at is a duplicate's (a
+  // heartbeat re-sent the chunk): answering it too would start a second stream of chunks beside
+  // the first, one more at every heartbeat until the install ends.
+  const cursor = L.chunkCursor[from];
+  const duplicate = current && cursor?.index === snapshot.index && cursor.offset === m.nextOffset;
+  if (L.inflight[from] && duplicate) return result(s);
   const size = current ? encodeSnapshot(s.config, snapshot).length : 0;
   const chunkCursor = L.chunkCursor.slice();
   chunkCursor[from] = { index: snapshot?.index ?? 0, offset: m.nextOffset < size ? m.nextOffset : 0 };
