@@ -15,6 +15,7 @@ import { COMMANDS, findCommand } from '../src/cli/commands.ts';
 import { describeFailure, EXIT } from '../src/cli/exit.ts';
 import { main } from '../src/cli/main.ts';
 import { VaultError } from '../src/errors.ts';
+import { decodeFleetFile } from '../src/serve/layout.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'bkv-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -283,6 +284,26 @@ describe('one error path: one line, a documented exit code, the trace only when 
       ['[1]', /fleet\.json: fleet: expected an object, got an array/],
       ['{"format":"bkv-fleet/1"}', /fleet\.json: fleet: missing member "replicas"/],
     ];
+    // a file that parses: pid 1 (a signal to its group would reach every process) and port 99999 are refused
+    const valid = {
+      format: 'bkv-fleet/1',
+      replicas: 1,
+      hsm: 'memory',
+      suite: 'ristretto255-SHA512',
+      prefix: 'bkv-serve',
+      sessionTtlMs: 60000,
+      addresses: ['127.0.0.1:7001'],
+      pids: [null],
+      timing: { heartbeatMs: 100, electionMinMs: 800, electionMaxMs: 1600, expiryTickMs: 500 },
+      broken: null,
+      chaosAdmin: false,
+      keys: { channelKey: '11'.repeat(32), opaqueServerKey: '22'.repeat(32) },
+    };
+    expect(decodeFleetFile(valid).addresses).toEqual(['127.0.0.1:7001']);
+    damaged.push(
+      [JSON.stringify({ ...valid, pids: [1] }), /fleet\.pids\[0\]: expected an integer in 2\.\./],
+      [JSON.stringify({ ...valid, addresses: ['127.0.0.1:99999'] }), /fleet\.addresses\[0\] \(its port\)/],
+    );
     for (const [text, line] of damaged) {
       writeFileSync(join(dir, 'fleet.json'), text);
       const r = await bkv(['fleet', 'status', '--dir', dir]);

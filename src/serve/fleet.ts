@@ -170,9 +170,13 @@ export async function fleetUp(o: FleetUpOptions, print: (line: string) => void):
   for (let i = 0; i < o.replicas; i++) startReplica(dir, i);
   startRelay(dir);
   const leader = await waitForLeader(dir, o.waitMs ?? 20_000);
-  if (leader === null)
-    throw new EnvironmentError(`no leader served within ${(o.waitMs ?? 20_000) / 1000} s (see ${dir}/r*/log)`);
-  if (!(await waitForRelay(dir, 10_000))) throw new EnvironmentError(`the relay did not answer (see ${dir}/relay/log)`);
+  // a fleet that does not come up is stopped (its logs stay), not left running behind an error
+  const fail = async (why: string) => {
+    await fleetDown(dir);
+    return new EnvironmentError(`${why}; the fleet was stopped (its logs stay)`);
+  };
+  if (leader === null) throw await fail(`no leader served within ${(o.waitMs ?? 20_000) / 1000} s (see ${dir}/r*/log)`);
+  if (!(await waitForRelay(dir, 10_000))) throw await fail(`the relay did not answer (see ${dir}/relay/log)`);
   print(
     `fleet of ${o.replicas} up in ${dir} (${o.hsm} HSMs, suite ${fleet.suite}): ` +
       `leader r${leader.id} in term ${leader.term}`,
@@ -297,6 +301,16 @@ export async function waitForReplica(dir: string, i: number, ms: number): Promis
   return false;
 }
 
+/** Whether process `pid` runs bkv (bin/bkv.js on its command line); true where /proc cannot tell. */
+function isBkv(pid: number): boolean {
+  if (!existsSync('/proc/self')) return true; // no /proc (not Linux): the pid file is all there is
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((a) => a.endsWith(join('bin', 'bkv.js')));
+  } catch {
+    return false; // gone
+  }
+}
+
 /** The process runs: it exists and is not a zombie (a killed child its parent has not reaped yet). */
 function alive(pid: number): boolean {
   try {
@@ -304,6 +318,7 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+  if (!isBkv(pid)) return false; // the pid was reused by another program
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
@@ -322,8 +337,13 @@ export function signalRelay(f: FleetFile, signal: NodeJS.Signals): boolean {
   return signalGroup(f.relay?.pid, signal);
 }
 
+/**
+ * Signals the process group of `pid` if it is one of bkv's (its command line names bin/bkv.js):
+ * fleet.json is the host's file, and a pid of 1, or one reused by another program since, must not
+ * turn `fleet down` into a kill of whatever it names.
+ */
 function signalGroup(pid: number | null | undefined, signal: NodeJS.Signals): boolean {
-  if (pid === null || pid === undefined) return false;
+  if (pid === null || pid === undefined || !Number.isSafeInteger(pid) || pid < 2 || !isBkv(pid)) return false;
   try {
     process.kill(-pid, signal);
     return true;

@@ -106,7 +106,14 @@ export function readFleet(dir: string): FleetFile {
 }
 
 const ADDRESS = /^[^\s:]+:\d{1,5}$/;
-const pid = (x: unknown, path: string) => (x === null ? null : readInt(x, path, 1));
+/** host:port, the port in 1..65535. */
+function address(x: unknown, path: string): string {
+  const a = readString(x, path, ADDRESS);
+  readInt(Number(a.slice(a.lastIndexOf(':') + 1)), `${path} (its port)`, 1, 65_535);
+  return a;
+}
+/** A pid of a process bkv started: never 1 (init), never one a signal would spread from (0, negative). */
+const pid = (x: unknown, path: string) => (x === null ? null : readInt(x, path, 2));
 
 /** fleet.json, every member checked (a hand-edited or damaged file is MalformedMessage naming the member). */
 export function decodeFleetFile(x: unknown): FleetFile {
@@ -129,7 +136,7 @@ export function decodeFleetFile(x: unknown): FleetFile {
     suite: readChoice(o.suite, 'fleet.suite', SUITE_IDS),
     prefix: readString(o.prefix, 'fleet.prefix', NAME),
     sessionTtlMs: readInt(o.sessionTtlMs, 'fleet.sessionTtlMs', 1),
-    addresses: list('addresses').map((a, i) => readString(a, `fleet.addresses[${i}]`, ADDRESS)),
+    addresses: list('addresses').map((a, i) => address(a, `fleet.addresses[${i}]`)),
     pids: list('pids').map((p, i) => pid(p, `fleet.pids[${i}]`)),
     timing: {
       heartbeatMs: ms('heartbeatMs'),
@@ -146,7 +153,7 @@ export function decodeFleetFile(x: unknown): FleetFile {
     ...(o.limits !== undefined && { limits: decodeLimits(o.limits, 'fleet.limits') }),
     ...(relay && {
       relay: {
-        address: readString(relay.address, 'fleet.relay.address', ADDRESS),
+        address: address(relay.address, 'fleet.relay.address'),
         pid: pid(relay.pid, 'fleet.relay.pid'),
       },
     }),

@@ -169,16 +169,18 @@ export function closeConnections(): void {
 
 /**
  * The range of each limit a fleet may set (fleet.json's `limits`, `bkv fleet up --limits FILE`).
- * The floors keep the protocol working: a client frame fits in 4 KiB, and a peer body must hold a
- * 32 KiB snapshot chunk in base64 inside its envelope's escapes (ch. 6.6.2).
+ * The floors keep the protocol working: a client frame fits in 4 KiB; a peer body must hold a 32
+ * KiB snapshot chunk in base64 inside its envelope's escapes (ch. 6.6.2); the one listener of a
+ * replica takes its peers', the relay's and status connections too (64); a commit under load
+ * takes more than a few hundred milliseconds (1 s).
  */
 export const LIMIT_RANGES: Readonly<Record<keyof ServeLimits, readonly [number, number]>> = Object.freeze({
   maxBodyBytes: [4 * 1024, 16 * 1024 * 1024],
   maxPeerBodyBytes: [256 * 1024, 64 * 1024 * 1024],
   maxWaiting: [1, 65_536],
-  answerTimeoutMs: [100, 600_000],
-  requestTimeoutMs: [100, 600_000],
-  maxConnections: [1, 65_536],
+  answerTimeoutMs: [1000, 600_000],
+  requestTimeoutMs: [1000, 600_000],
+  maxConnections: [64, 65_536],
 });
 
 /** Any of the limits, each an integer in its range (`path` names the object in a refusal). */
