@@ -76,7 +76,8 @@ export const TARGETS: readonly TargetSpec[] = [
   {
     id: 'replicas-keep-throughput',
     label:
-      'ms per recovery, 5 replicas with batching / 1 replica (simulated fleet, memory; 1.25x is 80% of the recoveries per second)',
+      'ms per recovery, 5 replicas with batching / 1 replica ' +
+      '(simulated fleet, memory; 1.25x is 80% of the recoveries per second)',
     target: "five replicas with batching keep at least 80% of one replica's recoveries per second",
     numerator: REPLICATED_5,
     denominator: REPLICATED_1,
@@ -231,9 +232,11 @@ function describeBound(id: string, t: ReadonlyMap<string, TaskMeasure>, after: S
             .join(', ')
         : 'no profile';
       return (
-        `vault side ${ms(m(VAULT_SIDE_SOFTHSM))}; profiled (timing wrapper on every Hsm call): ${ms(p?.vaultSideMs)} of which ` +
+        `vault side ${ms(m(VAULT_SIDE_SOFTHSM))}; profiled (timing wrapper on every Hsm call): ` +
+        `${ms(p?.vaultSideMs)} of which ` +
         `in SoftHSM ${ms(p?.hsmMs)} (${top}), on the host ${ms(p?.hostMs)}; ` +
-        `the server's floor alone is ${ms(m('floor/noble/ristretto255-SHA512+Curve25519/recovery-server-side'))} with noble, ` +
+        `the server's floor alone is ` +
+        `${ms(m('floor/noble/ristretto255-SHA512+Curve25519/recovery-server-side'))} with noble, ` +
         `${ms(m('floor/libsodium/ristretto255-SHA512+Curve25519/recovery-server-side'))} with libsodium`
       );
     }
@@ -245,13 +248,19 @@ function describeBound(id: string, t: ReadonlyMap<string, TaskMeasure>, after: S
       );
       const s = m('peers/serenity/login');
       return (
-        `pure-TypeScript group arithmetic: the noble floor of a recovery is ${ms(m('floor/noble/ristretto255-SHA512/recovery'))} alone ` +
-        `(opaque-ke-wasm's whole login: ${ms(s)}); with libsodium's arithmetic in its place the same recovery would take about ${ms(p)}` +
+        `pure-TypeScript group arithmetic: the noble floor of a recovery is ` +
+        `${ms(m('floor/noble/ristretto255-SHA512/recovery'))} alone ` +
+        `(opaque-ke-wasm's whole login: ${ms(s)}); ` +
+        `with libsodium's arithmetic in its place the same recovery would take about ${ms(p)}` +
         (p !== undefined && s !== undefined ? ` (${(p / s).toFixed(2)}x)` : '')
       );
     }
     case 'login-vs-opaque-ts':
-      return `opaque-ts spends ${ms(m('peers/opaque-ts/login'))} a login (P-256 through @cloudflare/voprf-ts and async WebCrypto); bkv's own P-256 login takes ${ms(m('crypto/opaque/P256-SHA256/Identity/login'))}`;
+      return (
+        `opaque-ts spends ${ms(m('peers/opaque-ts/login'))} a login ` +
+        `(P-256 through @cloudflare/voprf-ts and async WebCrypto); ` +
+        `bkv's own P-256 login takes ${ms(m('crypto/opaque/P256-SHA256/Identity/login'))}`
+      );
     case 'overhead-vs-floor': {
       const [a, b, d] = [
         m(LOGIN_BESIDE_FLOOR),
@@ -262,8 +271,10 @@ function describeBound(id: string, t: ReadonlyMap<string, TaskMeasure>, after: S
       const extra = BKV_DECODES_PER_LOGIN - FLOOR_COUNTS.login.decode;
       const decodes = extra * d;
       return (
-        `overhead ${ms(a - b)} over the floor: ${extra} element decodes more than the floor's ${FLOOR_COUNTS.login.decode} (${ms(decodes)}: noble's BlindEvaluate and Finalize ` +
-        `decode again the element the message decoder checked), and about ${ms(a - b - decodes)} of hashing (SHA-512: HKDF, HMAC, expand_message_xmd) and encoding; ` +
+        `overhead ${ms(a - b)} over the floor: ${extra} element decodes more than the floor's ` +
+        `${FLOOR_COUNTS.login.decode} (${ms(decodes)}: noble's BlindEvaluate and Finalize ` +
+        `decode again the element the message decoder checked), and about ${ms(a - b - decodes)} of hashing ` +
+        `(SHA-512: HKDF, HMAC, expand_message_xmd) and encoding; ` +
         `without the two decodes: ${((a - decodes) / b).toFixed(2)}x`
       );
     }
@@ -277,12 +288,18 @@ function describeBound(id: string, t: ReadonlyMap<string, TaskMeasure>, after: S
         if (calls === undefined) return 'no profile';
         const seal = calls.seal ?? { callsPerRecovery: 0, msPerRecovery: 0 };
         const mac = calls.hmac ?? { callsPerRecovery: 0, msPerRecovery: 0 };
-        return `${seal.callsPerRecovery} sealed saves (${ms(seal.msPerRecovery)}) and ${mac.callsPerRecovery} peer MACs (${ms(mac.msPerRecovery)})`;
+        return (
+          `${seal.callsPerRecovery} sealed saves (${ms(seal.msPerRecovery)}) and ` +
+          `${mac.callsPerRecovery} peer MACs (${ms(mac.msPerRecovery)})`
+        );
       };
       return (
-        `one core runs the whole simulation (clients, leader, followers): ${ms(one)} a recovery with 1 replica, ${ms(five)} with 5, ` +
-        `both bound by the leader's and the clients' cryptography, which replication does not change; per recovery the 5-replica fleet makes ${work(REPLICATED_5)}, ` +
-        `1 replica ${work(REPLICATED_1)}, at ${c?.entriesPerAppendEntries ?? '?'} entries per AppendEntries and ${c?.guessHops.mean ?? '?'} message delays per committed guess; ` +
+        `one core runs the whole simulation (clients, leader, followers): ` +
+        `${ms(one)} a recovery with 1 replica, ${ms(five)} with 5, ` +
+        `both bound by the leader's and the clients' cryptography, which replication does not change; ` +
+        `per recovery the 5-replica fleet makes ${work(REPLICATED_5)}, ` +
+        `1 replica ${work(REPLICATED_1)}, at ${c?.entriesPerAppendEntries ?? '?'} entries per AppendEntries and ` +
+        `${c?.guessHops.mean ?? '?'} message delays per committed guess; ` +
         `without batching 5 replicas make ${work('replicated/memory/5/unbatched')}`
       );
     }
@@ -304,7 +321,8 @@ export function computeTargets(tasks: ReadonlyMap<string, TaskMeasure>, after: S
     const r = computeRatio(tasks, tg);
     const bound =
       r.value === null
-        ? 'not measured: a task is missing (skipped, or failed its self-check: see suites.*.info.skipped and suites.*.taskErrors)'
+        ? 'not measured: a task is missing (skipped, or failed its self-check: ' +
+          'see suites.*.info.skipped and suites.*.taskErrors)'
         : describeBound(tg.id, tasks, after);
     return { ...r, target: tg.target, max: tg.max, reached: r.value === null ? null : r.value <= tg.max, bound };
   });
@@ -318,7 +336,10 @@ export interface Results {
   readonly durationMs: number;
   readonly machine: ReturnType<typeof machineInfo>;
   readonly versions: ReturnType<typeof versions>;
-  /** `error`: the suite failed to open or to finish; `taskErrors`: the tasks that failed their self-check (no figure). */
+  /**
+   * `error`: the suite failed to open or to finish; `taskErrors`: the tasks that failed their self-check
+   * (no figure).
+   */
   readonly suites: Record<
     string,
     {
@@ -348,10 +369,14 @@ function formatMs(x: number): string {
 
 export function formatTaskTable(title: string, rows: readonly TaskMeasure[]): string {
   const w = Math.max(40, ...rows.map((r) => r.name.length));
-  const head = `${pad('task', w)}  ${pad('median', 11, true)}  ${pad('ops/s', 9, true)}  ${pad('±rme', 7, true)}  ${pad('n', 5, true)}`;
+  const head =
+    `${pad('task', w)}  ${pad('median', 11, true)}  ${pad('ops/s', 9, true)}  ` +
+    `${pad('±rme', 7, true)}  ${pad('n', 5, true)}`;
   const lines = rows.map(
     (r) =>
-      `${pad(r.name, w)}  ${pad(formatMs(r.medianMs), 11, true)}  ${pad(r.opsPerSec.toFixed(r.opsPerSec < 10 ? 2 : 0), 9, true)}  ${pad(r.rme.toFixed(1) + '%', 7, true)}  ${pad(String(r.samples), 5, true)}`,
+      `${pad(r.name, w)}  ${pad(formatMs(r.medianMs), 11, true)}  ` +
+      `${pad(r.opsPerSec.toFixed(r.opsPerSec < 10 ? 2 : 0), 9, true)}  ` +
+      `${pad(r.rme.toFixed(1) + '%', 7, true)}  ${pad(String(r.samples), 5, true)}`,
   );
   return [`\n## ${title}`, head, '-'.repeat(head.length), ...lines].join('\n');
 }
@@ -362,7 +387,8 @@ export function formatProfile(profile: Record<string, ProfileEntry>): string {
   ];
   for (const [k, p] of Object.entries(profile)) {
     out.push(
-      `- ${k}: ${p.vaultSideMs.toFixed(2)} ms = HSM ${p.hsmMs.toFixed(2)} ms + host ${p.hostMs.toFixed(2)} ms (${p.runs} recoveries)`,
+      `- ${k}: ${p.vaultSideMs.toFixed(2)} ms = HSM ${p.hsmMs.toFixed(2)} ms + host ${p.hostMs.toFixed(2)} ms ` +
+        `(${p.runs} recoveries)`,
     );
     const calls = Object.entries(p.hsmCalls).sort((a, b) => b[1].msPerRecovery - a[1].msPerRecovery);
     for (const [name, c] of calls)
@@ -377,8 +403,10 @@ export function formatReplicated(configs: Record<string, ReturnType<typeof descr
   ];
   for (const [id, c] of Object.entries(configs)) {
     out.push(
-      `- ${pad(id, 30)} per committed guess ${c.guessHops.mean} (${c.guessHops.min}-${c.guessHops.max}), per Reset ${c.resetHops.mean}; ` +
-        `${c.entriesPerAppendEntries ?? '-'} entries per AppendEntries; per recovery ${c.peerMessagesPerRecovery} peer messages, ${c.sealedSavesPerRecovery} sealed saves; ` +
+      `- ${pad(id, 30)} per committed guess ${c.guessHops.mean} (${c.guessHops.min}-${c.guessHops.max}), ` +
+        `per Reset ${c.resetHops.mean}; ` +
+        `${c.entriesPerAppendEntries ?? '-'} entries per AppendEntries; ` +
+        `per recovery ${c.peerMessagesPerRecovery} peer messages, ${c.sealedSavesPerRecovery} sealed saves; ` +
         `${c.recoveries} recoveries in ${c.simulatedMs} simulated ms`,
     );
   }
@@ -390,7 +418,8 @@ export function formatRatios(ratios: readonly RatioResult[], targets: readonly T
   for (const t of targets) {
     const verdict = t.reached === null ? 'not measured' : t.reached ? 'REACHED' : 'not reached';
     out.push(
-      `- ${t.target}\n    ${t.label}: ${t.value === null ? '?' : t.value.toFixed(2) + 'x'} (target <= ${t.max}x): ${verdict}\n    bound: ${t.bound}`,
+      `- ${t.target}\n    ${t.label}: ${t.value === null ? '?' : t.value.toFixed(2) + 'x'} (target <= ${t.max}x): ` +
+        `${verdict}\n    bound: ${t.bound}`,
     );
   }
   out.push('\n## ratios (medians; < 1: the numerator is faster)');

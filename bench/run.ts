@@ -151,7 +151,8 @@ async function runBench(a: Parsed): Promise<number> {
   const t0 = performance.now();
   const machine = machineInfo(); // before the run: the load average is the other processes'
   log(
-    `bkv bench: seed "${seed}", budget ${budget.timeMs} ms / >= ${budget.iterations} calls a task; suites ${suites.map((s) => s.id).join(', ')}`,
+    `bkv bench: seed "${seed}", budget ${budget.timeMs} ms / >= ${budget.iterations} calls a task; ` +
+      `suites ${suites.map((s) => s.id).join(', ')}`,
   );
 
   const measures: (TaskMeasure & { suite: string })[] = [];

@@ -60,16 +60,20 @@ describe('bench suites: each task once', () => {
     });
   }
 
-  test('the replicated suite describes every configuration it ran; a replicated guess costs a round of replica messages', () => {
-    const configs = after.get('replicated')?.configs as Record<string, ReturnType<typeof describeRun>>;
-    expect(Object.keys(configs).sort()).toEqual([...seen].filter((id) => id.startsWith('replicated/')).sort());
-    for (const [id, c] of Object.entries(configs)) {
-      expect(c.recoveries).toBeGreaterThan(0);
-      // one replica commits alone; more need AppendEntries and a majority's answers before KE2 leaves
-      if (id === 'replicated/memory/1') expect(c.guessHops.max).toBe(0);
-      else expect(c.guessHops.min, id).toBeGreaterThanOrEqual(2);
-    }
-  });
+  test(
+    'the replicated suite describes every configuration it ran; ' +
+      'a replicated guess costs a round of replica messages',
+    () => {
+      const configs = after.get('replicated')?.configs as Record<string, ReturnType<typeof describeRun>>;
+      expect(Object.keys(configs).sort()).toEqual([...seen].filter((id) => id.startsWith('replicated/')).sort());
+      for (const [id, c] of Object.entries(configs)) {
+        expect(c.recoveries).toBeGreaterThan(0);
+        // one replica commits alone; more need AppendEntries and a majority's answers before KE2 leaves
+        if (id === 'replicated/memory/1') expect(c.guessHops.max).toBe(0);
+        else expect(c.guessHops.min, id).toBeGreaterThanOrEqual(2);
+      }
+    },
+  );
 
   test('the served suite describes every cell it ran, with the saves each replica made', () => {
     const a = after.get('served') as unknown as ServedAfter;

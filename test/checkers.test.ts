@@ -234,9 +234,9 @@ describe('linearizability (INV-5: record operations are linearizable per credent
     // K released with no registration since the deletion; NotFound while the record is there
     const resurrected = [...ops.slice(0, 3).map((o) => [o.client, o.input, o.completion, o.output] as Step)];
     expect(linearizable(sequential([...resurrected, ['c', rec('pw'), 'ok', recovered, 2]]))).toBe(false);
-    expect(linearizable(sequential([['c', reg(3), 'ok', { kind: 'Registered' }], ['c', del, 'ok', { kind: 'NotFound' }]]))).toBe(
-      false,
-    );
+    expect(
+      linearizable(sequential([['c', reg(3), 'ok', { kind: 'Registered' }], ['c', del, 'ok', { kind: 'NotFound' }]])),
+    ).toBe(false);
     // a deletion with no answer may or may not have happened: both continuations are accepted
     for (const after of [wrong(1), wrong(5)])
       expect(

@@ -271,7 +271,10 @@ describe('one error path: one line, a documented exit code, the trace only when 
     const limits = join(tmp, 'limits.json');
     const up = ['fleet', 'up', '--dir', join(tmp, 'never'), '--limits', limits];
     for (const [text, line] of [
-      ['{"maxBodyBytes": 10}', /limits\.json: limits\.maxBodyBytes: expected an integer in 4096\.\.16777216, got number 10$/],
+      [
+        '{"maxBodyBytes": 10}',
+        /limits\.json: limits\.maxBodyBytes: expected an integer in 4096\.\.16777216, got number 10$/,
+      ],
       ['{"maxBody": 4096}', /limits\.json: limits: unexpected member "maxBody"$/],
     ] as const) {
       writeFileSync(limits, text);

@@ -169,33 +169,42 @@ describe('sealed segments (durable.ts, storage.ts)', () => {
 });
 
 describe('segments in the simulator', () => {
-  test('what each replica sealed (its chain) is the durable state it persisted, through crashes and a partition', () => {
-    const fleets = memoryFleets('bkv-segments');
-    const hsms = fleets.hsms(3);
-    const fleet = new SimFleet({ hsms, labels: fleets.labels, config: fleets.config, seed: 'segments', checks: true });
-    const cmd = (k: number): Command => ({
-      type: 'EndSession',
-      credentialId: '00',
-      sessionId: k.toString(16),
-      reason: 'expired',
-    });
-    for (let k = 0; k < 40; k++) fleet.proposeAt(100 + 37 * k, k % 3, k % 5 === 0 ? [cmd(k), cmd(k + 1000)] : cmd(k));
-    fleet.schedule(400, { type: 'Crash', replica: 0 });
-    fleet.schedule(700, { type: 'Restart', replica: 0 });
-    fleet.schedule(900, { type: 'Partition', groups: [[0], [1, 2]] });
-    fleet.schedule(1300, { type: 'Heal' });
-    fleet.runFor(3000);
-    let segments = 0;
-    for (let i = 0; i < 3; i++) {
-      const storage = fleet.storage(i);
-      segments += storage.parents.filter((p) => p >= 0).length;
-      const store = { hsm: hsms[i]!, sealLabel: fleets.labels.seal, storage };
-      const loaded = SEALED_PERSISTENCE.load<Command>(store, seededRng('reload'));
-      expect(loaded.rolledBack).toBe(false);
-      expect(loaded.durable).toEqual(fleet.replica(i).sealed);
-    }
-    expect(segments).toBeGreaterThan(20);
-  });
+  test(
+    'what each replica sealed (its chain) is the durable state it persisted, ' + 'through crashes and a partition',
+    () => {
+      const fleets = memoryFleets('bkv-segments');
+      const hsms = fleets.hsms(3);
+      const fleet = new SimFleet({
+        hsms,
+        labels: fleets.labels,
+        config: fleets.config,
+        seed: 'segments',
+        checks: true,
+      });
+      const cmd = (k: number): Command => ({
+        type: 'EndSession',
+        credentialId: '00',
+        sessionId: k.toString(16),
+        reason: 'expired',
+      });
+      for (let k = 0; k < 40; k++) fleet.proposeAt(100 + 37 * k, k % 3, k % 5 === 0 ? [cmd(k), cmd(k + 1000)] : cmd(k));
+      fleet.schedule(400, { type: 'Crash', replica: 0 });
+      fleet.schedule(700, { type: 'Restart', replica: 0 });
+      fleet.schedule(900, { type: 'Partition', groups: [[0], [1, 2]] });
+      fleet.schedule(1300, { type: 'Heal' });
+      fleet.runFor(3000);
+      let segments = 0;
+      for (let i = 0; i < 3; i++) {
+        const storage = fleet.storage(i);
+        segments += storage.parents.filter((p) => p >= 0).length;
+        const store = { hsm: hsms[i]!, sealLabel: fleets.labels.seal, storage };
+        const loaded = SEALED_PERSISTENCE.load<Command>(store, seededRng('reload'));
+        expect(loaded.rolledBack).toBe(false);
+        expect(loaded.durable).toEqual(fleet.replica(i).sealed);
+      }
+      expect(segments).toBeGreaterThan(20);
+    },
+  );
 });
 
 // Found by the adversarial review of the segments: a segment must carry `recovering`. A loader that
@@ -213,7 +222,13 @@ describe('a recovering replica across segments', () => {
       { term: 1, command: 'a' },
       { term: 2, command: 'e' },
     ];
-    SEALED_PERSISTENCE.persist(s, first.version, { currentTerm: 2, votedFor: 0, log, recovering: false }, rng, first.durable);
+    SEALED_PERSISTENCE.persist(
+      s,
+      first.version,
+      { currentTerm: 2, votedFor: 0, log, recovering: false },
+      rng,
+      first.durable,
+    );
     storage.rollback(1); // the host presents the base only: a rollback within the life
     const rolled = SEALED_PERSISTENCE.load<string>(s, rng);
     expect(rolled).toMatchObject({ rolledBack: true, durable: { recovering: true, log: [] } });

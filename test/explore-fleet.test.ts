@@ -47,64 +47,79 @@ function reached(bound: FleetBound, depth?: number) {
 }
 
 describe('the fleet explorer on the real code', () => {
-  test('one replica, its host forking at will: exhausted, every invariant holds, and it reaches what the rules are about', () => {
-    const one = explorations().find((e) => e.name === 'one replica')!;
-    const bound: FleetBound = {
-      ...DEFAULT_FLEET_BOUND,
-      replicas: 1,
-      forking: 1,
-      sessions: ['wrong', 'wrong', 'right'],
-      limit: 2,
-      maxTerm: 3,
-      maxLog: 9,
-      crashes: 2,
-    };
-    const { r, seen } = reached(bound);
-    console.log(
-      `[explore-fleet] ${one.describe}: ${r.states} states, ${r.transitions} transitions, depth ${r.depth}, ${(r.ms / 1000).toFixed(1)} s`,
-    );
-    expect(r.violation).toBeNull();
-    expect(r.complete).toBe(true);
-    expect(seen).toEqual({
-      ke2: true,
-      spent: true,
-      release: true,
-      exhausted: true,
-      secondTerm: true,
-      recovering: true,
-    });
-  }, 300_000);
+  test(
+    'one replica, its host forking at will: ' +
+      'exhausted, every invariant holds, and it reaches what the rules are about',
+    () => {
+      const one = explorations().find((e) => e.name === 'one replica')!;
+      const bound: FleetBound = {
+        ...DEFAULT_FLEET_BOUND,
+        replicas: 1,
+        forking: 1,
+        sessions: ['wrong', 'wrong', 'right'],
+        limit: 2,
+        maxTerm: 3,
+        maxLog: 9,
+        crashes: 2,
+      };
+      const { r, seen } = reached(bound);
+      console.log(
+        `[explore-fleet] ${one.describe}: ${r.states} states, ${r.transitions} transitions, depth ${r.depth}, ` +
+          `${(r.ms / 1000).toFixed(1)} s`,
+      );
+      expect(r.violation).toBeNull();
+      expect(r.complete).toBe(true);
+      expect(seen).toEqual({
+        ke2: true,
+        spent: true,
+        release: true,
+        exhausted: true,
+        secondTerm: true,
+        recovering: true,
+      });
+    },
+    300_000,
+  );
 
-  test('three replicas, one forking host: every schedule of 8 actions, no violation; a second leader and a KE2 reached', () => {
-    const { r, seen } = reached(THREE, 8);
-    console.log(`[explore-fleet] three replicas, depth 8: ${r.states} states, ${(r.ms / 1000).toFixed(1)} s`);
-    expect(r.violation).toBeNull();
-    expect(r.depthBounded).toBe(true);
-    expect(seen.ke2 && seen.secondTerm).toBe(true);
-  }, 300_000);
+  test(
+    'three replicas, one forking host: every schedule of 8 actions, no violation; ' +
+      'a second leader and a KE2 reached',
+    () => {
+      const { r, seen } = reached(THREE, 8);
+      console.log(`[explore-fleet] three replicas, depth 8: ${r.states} states, ${(r.ms / 1000).toFixed(1)} s`);
+      expect(r.violation).toBeNull();
+      expect(r.depthBounded).toBe(true);
+      expect(seen.ke2 && seen.secondTerm).toBe(true);
+    },
+    300_000,
+  );
 
-  test('the symmetry reduction: the canonical forms of the states found without it are the states found with it', () => {
-    const bound: FleetBound = {
-      ...DEFAULT_FLEET_BOUND,
-      replicas: 3,
-      forking: 0,
-      sessions: ['wrong'],
-      limit: 1,
-      maxTerm: 2,
-      crashes: 1,
-    };
-    const reduced = new FleetSystem(bound, RULES);
-    const withKeys = new Set<string>();
-    const without = new Set<string>();
-    const a = search(reduced, { maxDepth: 6, onState: (s) => void withKeys.add(reduced.key(s)) });
-    const full = new FleetSystem(bound, RULES, false);
-    const b = search(full, { maxDepth: 6, onState: (s) => void without.add(reduced.key(s)) });
-    console.log(
-      `[explore-fleet] symmetry: ${b.states} states without, ${a.states} with (x${(b.states / a.states).toFixed(1)})`,
-    );
-    expect(b.states).toBeGreaterThan(2 * a.states);
-    expect(without).toEqual(withKeys);
-  }, 300_000);
+  test(
+    'the symmetry reduction: ' + 'the canonical forms of the states found without it are the states found with it',
+    () => {
+      const bound: FleetBound = {
+        ...DEFAULT_FLEET_BOUND,
+        replicas: 3,
+        forking: 0,
+        sessions: ['wrong'],
+        limit: 1,
+        maxTerm: 2,
+        crashes: 1,
+      };
+      const reduced = new FleetSystem(bound, RULES);
+      const withKeys = new Set<string>();
+      const without = new Set<string>();
+      const a = search(reduced, { maxDepth: 6, onState: (s) => void withKeys.add(reduced.key(s)) });
+      const full = new FleetSystem(bound, RULES, false);
+      const b = search(full, { maxDepth: 6, onState: (s) => void without.add(reduced.key(s)) });
+      console.log(
+        `[explore-fleet] symmetry: ${b.states} states without, ${a.states} with (x${(b.states / a.states).toFixed(1)})`,
+      );
+      expect(b.states).toBeGreaterThan(2 * a.states);
+      expect(without).toEqual(withKeys);
+    },
+    300_000,
+  );
 
   const scoped = BROKEN.filter((b) => b.explore !== undefined);
   const fleetScoped = scoped.filter((b) => b.explore?.system === 'fleet');
@@ -115,7 +130,8 @@ describe('the fleet explorer on the real code', () => {
       expect(r.violation, `${b.name} not caught`).not.toBeNull();
       expect(b.expected).toContain(r.violation!.invariant);
       console.log(
-        `[explore-fleet] ${b.name}: ${r.violation!.invariant} after ${r.states} states, depth ${r.violation!.trace.length}`,
+        `[explore-fleet] ${b.name}: ${r.violation!.invariant} after ${r.states} states, ` +
+          `depth ${r.violation!.trace.length}`,
       );
       if (b.explore?.system !== 'fleet') return;
       // the trace is a schedule: replayed action by action from the initial state, its last action breaks the invariant

@@ -13,19 +13,26 @@ import { SEALED_PERSISTENCE } from '../src/replication/durable.ts';
 const bound = process.env.BKV_DEEP ? { steps: 4, crashes: 3 } : DEFAULT_PERSISTENCE_BOUND;
 
 describe('the persistence rule, every state within the bound', () => {
-  test(`holds: no replica wakes on a state older than an effect that left, without knowing it (${JSON.stringify(bound)})`, () => {
-    const r = explorePersistence(SEALED_PERSISTENCE, bound);
-    console.log(
-      `[explore-persistence] ${JSON.stringify(bound)}: ${r.states} states, ${r.transitions} transitions, depth ${r.depth}, ${(r.ms / 1000).toFixed(1)} s, ${Math.round(r.states / (r.ms / 1000))} states/s`,
-    );
-    expect(r.violation).toBeNull();
-    expect(r.states).toBeGreaterThan(1000);
-  }, 600_000);
+  test(
+    `holds: no replica wakes on a state older than an effect that left, ` +
+      `without knowing it (${JSON.stringify(bound)})`,
+    () => {
+      const r = explorePersistence(SEALED_PERSISTENCE, bound);
+      console.log(
+        `[explore-persistence] ${JSON.stringify(bound)}: ${r.states} states, ${r.transitions} transitions, ` +
+          `depth ${r.depth}, ${(r.ms / 1000).toFixed(1)} s, ${Math.round(r.states / (r.ms / 1000))} states/s`,
+      );
+      expect(r.violation).toBeNull();
+      expect(r.states).toBeGreaterThan(1000);
+    },
+    600_000,
+  );
 
   test("6ee2d9d's rule (version-reuse): a storage fork, with its shortest trace", () => {
     const r = explorePersistence(VERSION_REUSE, bound);
     console.log(
-      `[explore-persistence] version-reuse refuted after ${r.states} states:\n  ${r.violation?.trace.join('\n  ')}\n  -> ${r.violation?.detail}`,
+      `[explore-persistence] version-reuse refuted after ${r.states} states:\n  ${r.violation?.trace.join('\n  ')}` +
+        `\n  -> ${r.violation?.detail}`,
     );
     expect(r.violation?.detail).toMatch(/without knowing it was rolled back/);
     expect(r.violation?.invariant).toBe('INV-15');

@@ -189,7 +189,10 @@ describe('deployment ceremony and evidence', () => {
 
 describe('evidence refusals (the auditor, spec ch. 8 step 4)', () => {
   const evidence = () => F.d.fleets[0]!.evidence;
-  /** Re-signs statement `seq` (an event or a final statement) after `change`, with the vendor's real attestation key. */
+  /**
+   * Re-signs statement `seq` (an event or a final statement) after `change`, with the vendor's real
+   * attestation key.
+   */
   function resign(
     e: DeploymentEvidence,
     seq: number,
@@ -289,17 +292,21 @@ describe('witness log rules (spec ch. 7)', () => {
     expect(() => checkLogStatements(log.rules, log.getStatements())).not.toThrow();
   });
 
-  test('a repeated or lower epoch is StaleEpoch, a gap LogInconsistent, a republished digest LogInconsistent; nothing changes', () => {
-    const log = freshLog([1, 2, 3, 4, 5, 6]);
-    log.submit(1, digest('a'));
-    log.submit(2, digest('b'));
-    expectCode(() => log.submit(2, digest('c')), 'StaleEpoch');
-    expectCode(() => log.submit(1, digest('c')), 'StaleEpoch');
-    expectCode(() => log.submit(4, digest('c')), 'LogInconsistent');
-    expectCode(() => log.submit(3, digest('a')), 'LogInconsistent');
-    expect(log.size).toBe(2);
-    expect(log.getHeads().length).toBe(2);
-  });
+  test(
+    'a repeated or lower epoch is StaleEpoch, a gap LogInconsistent, ' +
+      'a republished digest LogInconsistent; nothing changes',
+    () => {
+      const log = freshLog([1, 2, 3, 4, 5, 6]);
+      log.submit(1, digest('a'));
+      log.submit(2, digest('b'));
+      expectCode(() => log.submit(2, digest('c')), 'StaleEpoch');
+      expectCode(() => log.submit(1, digest('c')), 'StaleEpoch');
+      expectCode(() => log.submit(4, digest('c')), 'LogInconsistent');
+      expectCode(() => log.submit(3, digest('a')), 'LogInconsistent');
+      expect(log.size).toBe(2);
+      expect(log.getHeads().length).toBe(2);
+    },
+  );
 
   test('a timestamp before the previous entry is LogInconsistent', () => {
     const log = freshLog([10, 5]);
@@ -443,22 +450,28 @@ describe('INV-13: client validation over the air, one code per refusal', () => {
     expect(() => valid(bundleAt(3), state)).not.toThrow(); // the same epoch again is fine
   });
 
-  test('replayed old bundle: superseded in the log (StaleEpoch) or too old (TimestampOutOfWindow), even for a fresh client', () => {
-    // with the current head, epoch 1 is not the last leaf: refused even by a client with a very long window
-    const old = serveFleetInfo(F.d.log, bundleAt(1));
-    const lenient = { ...F.trust, maxAgeMs: 10 * 365 * DAY_MS };
-    expect(() => validateFleetInfo(infoAt(1), lenient, INITIAL_CLIENT_FLEET_STATE, nowFor(bundleAt(3)))).not.toThrow();
-    expectRefused(
-      (s) => validateFleetInfo(old, lenient, s, nowFor(bundleAt(3))),
-      INITIAL_CLIENT_FLEET_STATE,
-      'StaleEpoch',
-    );
-    expectRefused(
-      (s) => validateFleetInfo(infoAt(1), F.trust, s, nowFor(bundleAt(3))),
-      INITIAL_CLIENT_FLEET_STATE,
-      'TimestampOutOfWindow',
-    );
-  });
+  test(
+    'replayed old bundle: superseded in the log (StaleEpoch) or ' +
+      'too old (TimestampOutOfWindow), even for a fresh client',
+    () => {
+      // with the current head, epoch 1 is not the last leaf: refused even by a client with a very long window
+      const old = serveFleetInfo(F.d.log, bundleAt(1));
+      const lenient = { ...F.trust, maxAgeMs: 10 * 365 * DAY_MS };
+      expect(() =>
+        validateFleetInfo(infoAt(1), lenient, INITIAL_CLIENT_FLEET_STATE, nowFor(bundleAt(3))),
+      ).not.toThrow();
+      expectRefused(
+        (s) => validateFleetInfo(old, lenient, s, nowFor(bundleAt(3))),
+        INITIAL_CLIENT_FLEET_STATE,
+        'StaleEpoch',
+      );
+      expectRefused(
+        (s) => validateFleetInfo(infoAt(1), F.trust, s, nowFor(bundleAt(3))),
+        INITIAL_CLIENT_FLEET_STATE,
+        'TimestampOutOfWindow',
+      );
+    },
+  );
 
   test('timestamp outside the window, on either side: TimestampOutOfWindow', () => {
     const b = bundleAt(1);
@@ -497,30 +510,34 @@ describe('INV-13: client validation over the air, one code per refusal', () => {
     }
   });
 
-  test('inclusion proof that does not prove: InclusionProofInvalid; missing or bad consistency proof: ConsistencyProofInvalid', () => {
-    const info = infoAt(2);
-    const flipped = info.inclusionProof.map((h, i) => (i === 0 ? toHex(sha256(utf8(h))) : h));
-    expectRefused(
-      (s) => validateFleetInfo({ ...info, inclusionProof: flipped }, F.trust, s, nowFor(bundleAt(2))),
-      INITIAL_CLIENT_FLEET_STATE,
-      'InclusionProofInvalid',
-    );
-    const after1 = stateAfter(1);
-    const withProof = infoAt(2, 1);
-    expect(() => validateFleetInfo(withProof, F.trust, after1, nowFor(bundleAt(2)))).not.toThrow();
-    const { consistency: _c, ...noProof } = withProof;
-    expectRefused(
-      (s) => validateFleetInfo(noProof, F.trust, s, nowFor(bundleAt(2))),
-      after1,
-      'ConsistencyProofInvalid',
-    );
-    const badProof = { ...withProof, consistency: { fromSize: 1, proof: [toHex(sha256(utf8('x')))] } };
-    expectRefused(
-      (s) => validateFleetInfo(badProof, F.trust, s, nowFor(bundleAt(2))),
-      after1,
-      'ConsistencyProofInvalid',
-    );
-  });
+  test(
+    'inclusion proof that does not prove: InclusionProofInvalid; ' +
+      'missing or bad consistency proof: ConsistencyProofInvalid',
+    () => {
+      const info = infoAt(2);
+      const flipped = info.inclusionProof.map((h, i) => (i === 0 ? toHex(sha256(utf8(h))) : h));
+      expectRefused(
+        (s) => validateFleetInfo({ ...info, inclusionProof: flipped }, F.trust, s, nowFor(bundleAt(2))),
+        INITIAL_CLIENT_FLEET_STATE,
+        'InclusionProofInvalid',
+      );
+      const after1 = stateAfter(1);
+      const withProof = infoAt(2, 1);
+      expect(() => validateFleetInfo(withProof, F.trust, after1, nowFor(bundleAt(2)))).not.toThrow();
+      const { consistency: _c, ...noProof } = withProof;
+      expectRefused(
+        (s) => validateFleetInfo(noProof, F.trust, s, nowFor(bundleAt(2))),
+        after1,
+        'ConsistencyProofInvalid',
+      );
+      const badProof = { ...withProof, consistency: { fromSize: 1, proof: [toHex(sha256(utf8('x')))] } };
+      expectRefused(
+        (s) => validateFleetInfo(badProof, F.trust, s, nowFor(bundleAt(2))),
+        after1,
+        'ConsistencyProofInvalid',
+      );
+    },
+  );
 
   test('a tree head not signed by the pinned witness: WitnessSignatureInvalid', () => {
     const info = infoAt(1);
@@ -571,39 +588,43 @@ describe('pinned mode (WhatsApp)', () => {
 });
 
 describe('a client on the deployed fleets, through a rotation', () => {
-  test('register on fleet-1; at the rotation the record moves to fleet-2 on the next recovery; after the retirement fleet-2 serves it', async () => {
-    const rng = seededRng('rotation');
-    const vaults = F.d.fleets.map((f) => {
-      const r = f.replicas[1]!; // any replica holds the fleet keys
-      return createSingleReplicaVault(r.hsm, rng, () => START, { suite: SUITE, labels: r.labels }).vault;
-    });
-    const client = (ctx: ClientContext | undefined, fleet: number) =>
-      new BkvClient(
-        ctx!,
-        directRelay((f) => vaults[fleet]!.deliver(f)),
-        rng,
-      );
-    const user = utf8('bob');
-    const pw = utf8('hunter2 but longer');
-    const K = generateBackupKey(rng);
-    let state = INITIAL_CLIENT_FLEET_STATE;
-    const v1 = validateFleetInfo(infoAt(1), F.trust, state, nowFor(bundleAt(1)));
-    state = v1.state;
-    expect((await client(v1.context, 0).register(user, pw, K)).ok).toBe(true);
-    const v2 = validateFleetInfo(infoAt(2, 1), F.trust, state, nowFor(bundleAt(2)));
-    state = v2.state;
-    // the new fleet does not have the record yet: a wrong-looking answer, and no guess spent there
-    expect((await client(v2.context, 1).recover(user, pw)).ok).toBe(false);
-    const moved = await moveRecordOnRecovery(client(v2.retiring, 0), client(v2.context, 1), user, pw);
-    expect(moved.ok && toHex(moved.value)).toBe(toHex(K));
-    const v3 = validateFleetInfo(infoAt(3, 2), F.trust, state, nowFor(bundleAt(3)));
-    expect(v3.retiring).toBeUndefined();
-    const r = await client(v3.context, 1).recover(user, pw);
-    expect(r.ok && toHex(r.value)).toBe(toHex(K));
-    // a wrong password on the retiring fleet moves nothing
-    const none = await moveRecordOnRecovery(client(v2.retiring, 0), client(v2.context, 1), utf8('carol'), pw);
-    expect(none.ok).toBe(false);
-  });
+  test(
+    'register on fleet-1; at the rotation the record moves to fleet-2 on the next recovery; ' +
+      'after the retirement fleet-2 serves it',
+    async () => {
+      const rng = seededRng('rotation');
+      const vaults = F.d.fleets.map((f) => {
+        const r = f.replicas[1]!; // any replica holds the fleet keys
+        return createSingleReplicaVault(r.hsm, rng, () => START, { suite: SUITE, labels: r.labels }).vault;
+      });
+      const client = (ctx: ClientContext | undefined, fleet: number) =>
+        new BkvClient(
+          ctx!,
+          directRelay((f) => vaults[fleet]!.deliver(f)),
+          rng,
+        );
+      const user = utf8('bob');
+      const pw = utf8('hunter2 but longer');
+      const K = generateBackupKey(rng);
+      let state = INITIAL_CLIENT_FLEET_STATE;
+      const v1 = validateFleetInfo(infoAt(1), F.trust, state, nowFor(bundleAt(1)));
+      state = v1.state;
+      expect((await client(v1.context, 0).register(user, pw, K)).ok).toBe(true);
+      const v2 = validateFleetInfo(infoAt(2, 1), F.trust, state, nowFor(bundleAt(2)));
+      state = v2.state;
+      // the new fleet does not have the record yet: a wrong-looking answer, and no guess spent there
+      expect((await client(v2.context, 1).recover(user, pw)).ok).toBe(false);
+      const moved = await moveRecordOnRecovery(client(v2.retiring, 0), client(v2.context, 1), user, pw);
+      expect(moved.ok && toHex(moved.value)).toBe(toHex(K));
+      const v3 = validateFleetInfo(infoAt(3, 2), F.trust, state, nowFor(bundleAt(3)));
+      expect(v3.retiring).toBeUndefined();
+      const r = await client(v3.context, 1).recover(user, pw);
+      expect(r.ok && toHex(r.value)).toBe(toHex(K));
+      // a wrong password on the retiring fleet moves nothing
+      const none = await moveRecordOnRecovery(client(v2.retiring, 0), client(v2.context, 1), utf8('carol'), pw);
+      expect(none.ok).toBe(false);
+    },
+  );
 
   test('createArtifact carries the retiring keys of the previous fleet only when asked', () => {
     const e = F.d.fleets[1]!.evidence;
@@ -679,21 +700,24 @@ describe('the audit (spec ch. 8)', () => {
     expectAuditFails({ ...r, log: { ...r.log, heads } }, 'LogEquivocation', 'log.json');
   });
 
-  test('a validly published key that no attested fleet holds is EvidenceInvalid (the client alone would accept it)', () => {
-    const attacker = MemoryHsm.create('attacker', seededRng('audit attacker')).generateKey('c', 'x25519').publicKey!;
-    const a = a3();
-    const swapped = {
-      ...a,
-      keys: a.keys.map((k) =>
-        k.role === 'channel' ? { ...k, key: { kind: 'x25519' as const, publicKey: toHex(attacker) } } : k,
-      ),
-    };
-    const record = recordOf([a1(), a2(), swapped]);
-    expect(() =>
-      validateBundle(record.bundles[2]!.bundle, F.trust, INITIAL_CLIENT_FLEET_STATE, START + 3000),
-    ).not.toThrow();
-    expectAuditFails(record, 'EvidenceInvalid', 'bundles/epoch-0003.json');
-  });
+  test(
+    'a validly published key that no attested fleet holds ' + 'is EvidenceInvalid (the client alone would accept it)',
+    () => {
+      const attacker = MemoryHsm.create('attacker', seededRng('audit attacker')).generateKey('c', 'x25519').publicKey!;
+      const a = a3();
+      const swapped = {
+        ...a,
+        keys: a.keys.map((k) =>
+          k.role === 'channel' ? { ...k, key: { kind: 'x25519' as const, publicKey: toHex(attacker) } } : k,
+        ),
+      };
+      const record = recordOf([a1(), a2(), swapped]);
+      expect(() =>
+        validateBundle(record.bundles[2]!.bundle, F.trust, INITIAL_CLIENT_FLEET_STATE, START + 3000),
+      ).not.toThrow();
+      expectAuditFails(record, 'EvidenceInvalid', 'bundles/epoch-0003.json');
+    },
+  );
 
   test('a fleet published without evidence, or evidence of a fleet never published, is EvidenceInvalid', () => {
     expectAuditFails(

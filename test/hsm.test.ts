@@ -345,25 +345,28 @@ describe.each([
     expect(a.readCounter(name)).toBe(42n);
   });
 
-  test('labels: duplicates refused, unknown is KeyNotFound, delete removes, wrong kind for an operation refused', () => {
-    const label = fresh('lbl');
-    a.generateKey(label, 'x25519');
-    expectCode(() => a.generateKey(label, 'x25519'), 'InvalidParameter');
-    expectCode(() => a.importKey(label, 'hmac-sha256', rng(32)), 'InvalidParameter');
-    expectCode(() => a.sign(label, utf8('m')), 'InvalidParameter');
-    expectCode(() => a.hmac(label, utf8('m')), 'InvalidParameter');
-    expectCode(() => a.seal(label, utf8('m'), new Uint8Array(0), rng(12)), 'InvalidParameter');
-    expectCode(() => a.generateKey('', 'x25519'), 'InvalidParameter');
-    expectCode(() => a.generateKey(fresh('k'), 'rsa' as KeyKind), 'InvalidParameter');
-    expect(a.hasKey(label)).toBe(true);
-    a.deleteKey(label);
-    expect(a.hasKey(label)).toBe(false);
-    expectCode(() => a.keyInfo(label), 'KeyNotFound');
-    expectCode(() => a.dh(label, x25519.getPublicKey(rng(32))), 'KeyNotFound');
-    expectCode(() => a.deleteKey(label), 'KeyNotFound');
-    a.generateKey(label, 'ed25519'); // the label is free again
-    expect(a.keyInfo(label).kind).toBe('ed25519');
-  });
+  test(
+    'labels: duplicates refused, unknown is KeyNotFound, ' + 'delete removes, wrong kind for an operation refused',
+    () => {
+      const label = fresh('lbl');
+      a.generateKey(label, 'x25519');
+      expectCode(() => a.generateKey(label, 'x25519'), 'InvalidParameter');
+      expectCode(() => a.importKey(label, 'hmac-sha256', rng(32)), 'InvalidParameter');
+      expectCode(() => a.sign(label, utf8('m')), 'InvalidParameter');
+      expectCode(() => a.hmac(label, utf8('m')), 'InvalidParameter');
+      expectCode(() => a.seal(label, utf8('m'), new Uint8Array(0), rng(12)), 'InvalidParameter');
+      expectCode(() => a.generateKey('', 'x25519'), 'InvalidParameter');
+      expectCode(() => a.generateKey(fresh('k'), 'rsa' as KeyKind), 'InvalidParameter');
+      expect(a.hasKey(label)).toBe(true);
+      a.deleteKey(label);
+      expect(a.hasKey(label)).toBe(false);
+      expectCode(() => a.keyInfo(label), 'KeyNotFound');
+      expectCode(() => a.dh(label, x25519.getPublicKey(rng(32))), 'KeyNotFound');
+      expectCode(() => a.deleteKey(label), 'KeyNotFound');
+      a.generateKey(label, 'ed25519'); // the label is free again
+      expect(a.keyInfo(label).kind).toBe('ed25519');
+    },
+  );
 });
 
 describe('SoftHSM specifics', () => {
@@ -526,18 +529,27 @@ describe('memory specifics', () => {
     expect(b.sign('ed25519', utf8('m'))).toEqual(a.sign('ed25519', utf8('m')));
   });
 
-  test('the wrap format is exactly E || nonce || AES-256-GCM(HKDF-SHA256(Z), aad = kind), recomputed with noble', () => {
-    const a = MemoryHsm.create('A', testRng('fmt-a'));
-    const b = MemoryHsm.create('B', testRng('fmt-b'));
-    const r = rng(32);
-    const R = b.importKey('transport', 'x25519', r).publicKey!;
-    const v = rng(64);
-    a.importKey('seed', 'hmac-sha512', v, { wrappable: true });
-    const wrapped = a.wrapKey('seed', R, rng);
-    const E = wrapped.subarray(0, 32);
-    const kek = hkdf(sha256, x25519.getSharedSecret(r, E), undefined, concat(utf8('bkv/hsm/wrap/memory/v1'), E, R), 32);
-    expect(gcm(kek, wrapped.subarray(32, 44), utf8('hmac-sha512')).decrypt(wrapped.subarray(44))).toEqual(v);
-  });
+  test(
+    'the wrap format is exactly E || nonce || AES-256-GCM(HKDF-SHA256(Z), aad = kind), ' + 'recomputed with noble',
+    () => {
+      const a = MemoryHsm.create('A', testRng('fmt-a'));
+      const b = MemoryHsm.create('B', testRng('fmt-b'));
+      const r = rng(32);
+      const R = b.importKey('transport', 'x25519', r).publicKey!;
+      const v = rng(64);
+      a.importKey('seed', 'hmac-sha512', v, { wrappable: true });
+      const wrapped = a.wrapKey('seed', R, rng);
+      const E = wrapped.subarray(0, 32);
+      const kek = hkdf(
+        sha256,
+        x25519.getSharedSecret(r, E),
+        undefined,
+        concat(utf8('bkv/hsm/wrap/memory/v1'), E, R),
+        32,
+      );
+      expect(gcm(kek, wrapped.subarray(32, 44), utf8('hmac-sha512')).decrypt(wrapped.subarray(44))).toEqual(v);
+    },
+  );
 
   test('the same rng gives the same keys; a token outlives its MemoryHsm; clone() is independent', () => {
     const k1 = MemoryHsm.create('X', testRng('det')).generateKey('k', 'x25519');

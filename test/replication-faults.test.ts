@@ -33,7 +33,10 @@ function runSeed(): number {
   const s = process.env.BKV_SEED;
   return s !== undefined ? Number(s) : (Date.now() ^ (process.pid << 8)) | 0;
 }
-/** The vitest timeout of a suite of `runs` default runs, each allowed `msPerRun` (scaled with BKV_RUNS and BKV_DEEP). */
+/**
+ * The vitest timeout of a suite of `runs` default runs, each allowed `msPerRun` (scaled with
+ * BKV_RUNS and BKV_DEEP).
+ */
 const timeoutFor = (runs: number, msPerRun: number) => Math.max(120_000, runsFor(runs) * msPerRun);
 const f = (n: number) => (n - 1) / 2;
 
@@ -46,7 +49,8 @@ interface Tally {
 
 function report(name: string, seed: number, t: Tally): void {
   console.log(
-    `[replication] ${name}: ${t.scenarios} scenarios, ${t.steps} steps, ${t.faults} faults, ${(t.ms / 1000).toFixed(1)} s, ${Math.round((t.steps / t.ms) * 1000)} steps/s, seed ${seed}`,
+    `[replication] ${name}: ${t.scenarios} scenarios, ${t.steps} steps, ${t.faults} faults, ` +
+      `${(t.ms / 1000).toFixed(1)} s, ${Math.round((t.steps / t.ms) * 1000)} steps/s, seed ${seed}`,
   );
 }
 
@@ -91,7 +95,8 @@ describe('the fleet under random fault schedules (memory HSMs)', () => {
   );
 
   test(
-    'with clients, 3 and 5 replicas: G1-G5 (INV-1, INV-2, INV-3), linearizability (INV-5), acknowledged registrations survive f crashes and rollbacks (INV-6), liveness',
+    'with clients, 3 and 5 replicas: G1-G5 (INV-1, INV-2, INV-3), linearizability (INV-5), ' +
+      'acknowledged registrations survive f crashes and rollbacks (INV-6), liveness',
     () => {
       const seed = runSeed();
       const tally: Tally = { scenarios: 0, steps: 0, faults: 0, ms: 0 };
@@ -148,7 +153,8 @@ function hunt(
   const minimal = run.counterexample![0];
   const replay = runScenario(minimal, { ...env, ...(broken && { broken }), livenessMs, trace: true });
   console.log(
-    `[replication] ${name}: caught after ${run.numRuns} scenarios, shrunk ${run.numShrinks} times, minimal schedule:\n${explain(minimal, replay)}\n  trace (last 40 steps):\n${replay.trace.slice(-40).join('\n')}`,
+    `[replication] ${name}: caught after ${run.numRuns} scenarios, shrunk ${run.numShrinks} times, ` +
+      `minimal schedule:\n${explain(minimal, replay)}\n  trace (last 40 steps):\n${replay.trace.slice(-40).join('\n')}`,
   );
   expect(expected).toContain(replay.violation!.invariant);
 }

@@ -90,43 +90,50 @@ describe('a fleet without faults', () => {
 });
 
 describe('the demo story (bkv demo --replicas)', () => {
-  test('the leader crashes after the ConsumeGuess commit and before KE3; the budget is unchanged by the crash', async () => {
-    const lines: string[] = [];
-    expect(await demoReplicas({ replicas: 5, hsm: 'memory', print: (l) => lines.push(l) })).toBe(0);
-    const text = lines.join('\n');
-    expect(text).toMatch(/crashes first/);
-    expect(text).toMatch(/attempts used: .*3.*\(the crashed attempt is spent, once/);
-    expect(text).toMatch(/attempts used 4 of 10 \(2 wrong \+ 1 crashed \+ this one\)/);
-    expect(text).toMatch(/identical to the original/);
-  });
+  test(
+    'the leader crashes after the ConsumeGuess commit and before KE3; ' + 'the budget is unchanged by the crash',
+    async () => {
+      const lines: string[] = [];
+      expect(await demoReplicas({ replicas: 5, hsm: 'memory', print: (l) => lines.push(l) })).toBe(0);
+      const text = lines.join('\n');
+      expect(text).toMatch(/crashes first/);
+      expect(text).toMatch(/attempts used: .*3.*\(the crashed attempt is spent, once/);
+      expect(text).toMatch(/attempts used 4 of 10 \(2 wrong \+ 1 crashed \+ this one\)/);
+      expect(text).toMatch(/identical to the original/);
+    },
+  );
 });
 
 describe('G1: a KE2 leaves only after its guess is committed at a majority', () => {
-  test('every KE2 left with its ConsumeGuess sealed on a majority; one costs at least one replica round trip', async () => {
-    const d = 10;
-    const fleet = fleetOf(5, 'g1-delays', { minDelayMs: d, maxDelayMs: d });
-    fleet.runUntil(() => fleet.leader() !== null, 5000);
-    const relay = new FleetRelay(fleet);
-    relay.leaderGuess = fleet.leader()!;
-    const rng = seededRng('g1 client');
-    const client = new BkvClient(fleet.clientContext, relay, rng);
-    expect((await client.register(utf8('alice'), utf8('pw'), keyBytes('K'), 255)).ok).toBe(true);
-    const hops: number[] = [];
-    for (let i = 0; i < 12; i++) {
-      const sent = relay.log.length;
-      const out = await client.recover(utf8('alice'), utf8(`wrong-${i}`));
-      expect(out.ok).toBe(false);
-      const h1 = relay.log[sent]!;
-      const ke2 = relay.log.slice(sent).find((x) => x.dir === 'from' && x.frame.kind === 'Handshake2')!;
-      hops.push((ke2.at - h1.at) / d - 2); // minus the two client hops
-    }
-    for (const k of fleet.ke2Log) expect(k.sealedOn).toBeGreaterThanOrEqual(3);
-    const mean = hops.reduce((a, b) => a + b, 0) / hops.length;
-    console.log(
-      `[replication] message delays between replicas per committed guess (5 replicas, one client): mean ${mean.toFixed(2)}, min ${Math.min(...hops)}, max ${Math.max(...hops)}`,
-    );
-    expect(Math.min(...hops)).toBeGreaterThanOrEqual(2); // AppendEntries, then a majority's answers
-  });
+  test(
+    'every KE2 left with its ConsumeGuess sealed on a majority; ' + 'one costs at least one replica round trip',
+    async () => {
+      const d = 10;
+      const fleet = fleetOf(5, 'g1-delays', { minDelayMs: d, maxDelayMs: d });
+      fleet.runUntil(() => fleet.leader() !== null, 5000);
+      const relay = new FleetRelay(fleet);
+      relay.leaderGuess = fleet.leader()!;
+      const rng = seededRng('g1 client');
+      const client = new BkvClient(fleet.clientContext, relay, rng);
+      expect((await client.register(utf8('alice'), utf8('pw'), keyBytes('K'), 255)).ok).toBe(true);
+      const hops: number[] = [];
+      for (let i = 0; i < 12; i++) {
+        const sent = relay.log.length;
+        const out = await client.recover(utf8('alice'), utf8(`wrong-${i}`));
+        expect(out.ok).toBe(false);
+        const h1 = relay.log[sent]!;
+        const ke2 = relay.log.slice(sent).find((x) => x.dir === 'from' && x.frame.kind === 'Handshake2')!;
+        hops.push((ke2.at - h1.at) / d - 2); // minus the two client hops
+      }
+      for (const k of fleet.ke2Log) expect(k.sealedOn).toBeGreaterThanOrEqual(3);
+      const mean = hops.reduce((a, b) => a + b, 0) / hops.length;
+      console.log(
+        `[replication] message delays between replicas per committed guess (5 replicas, one client): ` +
+          `mean ${mean.toFixed(2)}, min ${Math.min(...hops)}, max ${Math.max(...hops)}`,
+      );
+      expect(Math.min(...hops)).toBeGreaterThanOrEqual(2); // AppendEntries, then a majority's answers
+    },
+  );
 });
 
 describe('untrusted hosts: rollback', () => {
@@ -143,50 +150,60 @@ describe('untrusted hosts: rollback', () => {
   const attempts = (fleet: SimFleet) =>
     fleet.replicas().map((r) => r.state?.node.vault.records[toHex(utf8('alice'))]?.attemptsUsed);
 
-  test('rolling back f replicas, the leader among them, to nothing loses no registration and refunds no guess', async () => {
-    const { fleet, client } = await prepared(5, 'rollback-f');
-    expect(attempts(fleet)).toEqual([2, 2, 2, 2, 2]);
-    const leader = fleet.leader()!;
-    fleet.inject({ type: 'Rollback', replica: leader, saves: 1000 });
-    fleet.inject({ type: 'Rollback', replica: (leader + 1) % 5, saves: 3 });
-    expect(fleet.stats.rollbacksDetected).toBe(2);
-    expect(fleet.replica(leader).state!.raft.durable.recovering).toBe(true);
-    expect(fleet.runUntil(() => isConverged(fleet), 10_000)).toBe(true);
-    expect(attempts(fleet)).toEqual([2, 2, 2, 2, 2]);
-    const right = await client.recover(utf8('alice'), utf8('pw'));
-    expect(right.ok && toHex(right.value)).toBe(toHex(keyBytes('K')));
-    expect(checkBudget(fleet.events)).toEqual([]);
-  });
+  test(
+    'rolling back f replicas, the leader among them, ' + 'to nothing loses no registration and refunds no guess',
+    async () => {
+      const { fleet, client } = await prepared(5, 'rollback-f');
+      expect(attempts(fleet)).toEqual([2, 2, 2, 2, 2]);
+      const leader = fleet.leader()!;
+      fleet.inject({ type: 'Rollback', replica: leader, saves: 1000 });
+      fleet.inject({ type: 'Rollback', replica: (leader + 1) % 5, saves: 3 });
+      expect(fleet.stats.rollbacksDetected).toBe(2);
+      expect(fleet.replica(leader).state!.raft.durable.recovering).toBe(true);
+      expect(fleet.runUntil(() => isConverged(fleet), 10_000)).toBe(true);
+      expect(attempts(fleet)).toEqual([2, 2, 2, 2, 2]);
+      const right = await client.recover(utf8('alice'), utf8('pw'));
+      expect(right.ok && toHex(right.value)).toBe(toHex(keyBytes('K')));
+      expect(checkBudget(fleet.events)).toEqual([]);
+    },
+  );
 
-  test('a rollback of one save erases the whole sealed log it hid behind (INV-3 counts every entry); an undetected one erases nothing it may forgive', async () => {
-    const { fleet } = await prepared(3, 'rollback-shallow');
-    const follower = (fleet.leader()! + 1) % 3;
-    const log = fleet.replica(follower).sealed.log;
-    expect(log.length).toBeGreaterThan(2);
-    fleet.inject({ type: 'Rollback', replica: follower, saves: 1 }); // the save before still holds nearly all of it
-    expect(fleet.stats.rollbacksDetected).toBe(1);
-    expect(fleet.replica(follower).sealed.log).toEqual([]);
-    expect([...fleet.replica(follower).lostToRollback]).toEqual(log.map((e, k) => entryKey(k + 1, e.term)));
+  test(
+    'a rollback of one save erases the whole sealed log it hid behind (INV-3 counts every entry); ' +
+      'an undetected one erases nothing it may forgive',
+    async () => {
+      const { fleet } = await prepared(3, 'rollback-shallow');
+      const follower = (fleet.leader()! + 1) % 3;
+      const log = fleet.replica(follower).sealed.log;
+      expect(log.length).toBeGreaterThan(2);
+      fleet.inject({ type: 'Rollback', replica: follower, saves: 1 }); // the save before still holds nearly all of it
+      expect(fleet.stats.rollbacksDetected).toBe(1);
+      expect(fleet.replica(follower).sealed.log).toEqual([]);
+      expect([...fleet.replica(follower).lostToRollback]).toEqual(log.map((e, k) => entryKey(k + 1, e.term)));
 
-    const blind = (await prepared(3, 'rollback-shallow', brokenRules('trust-host-storage'))).fleet;
-    const r = (blind.leader()! + 1) % 3;
-    blind.inject({ type: 'Rollback', replica: r, saves: 2 });
-    expect(blind.stats.rollbacksDetected).toBe(0);
-    expect(blind.replica(r).lostToRollback.size).toBe(0);
-  });
+      const blind = (await prepared(3, 'rollback-shallow', brokenRules('trust-host-storage'))).fleet;
+      const r = (blind.leader()! + 1) % 3;
+      blind.inject({ type: 'Rollback', replica: r, saves: 2 });
+      expect(blind.stats.rollbacksDetected).toBe(0);
+      expect(blind.replica(r).lostToRollback.size).toBe(0);
+    },
+  );
 
-  test('rolling back f + 1 replicas, the leader among them: the fleet halts rather than lose a guess or a record', async () => {
-    const { fleet } = await prepared(3, 'rollback-f+1');
-    const leader = fleet.leader()!;
-    const other = (leader + 1) % 3;
-    fleet.inject({ type: 'Rollback', replica: leader, saves: 1000 });
-    fleet.inject({ type: 'Rollback', replica: other, saves: 1000 });
-    fleet.runFor(10_000); // every step still checked for safety
-    expect(fleet.leader()).toBeNull(); // one normal replica is no majority; the recovering never vote
-    expect([leader, other].map((i) => fleet.replica(i).state!.raft.durable.recovering)).toEqual([true, true]);
-    const survivor = fleet.replica(3 - leader - other).state!;
-    expect(survivor.raft.durable.log.filter((e) => e.command?.type === 'ConsumeGuess')).toHaveLength(2);
-  });
+  test(
+    'rolling back f + 1 replicas, the leader among them: ' + 'the fleet halts rather than lose a guess or a record',
+    async () => {
+      const { fleet } = await prepared(3, 'rollback-f+1');
+      const leader = fleet.leader()!;
+      const other = (leader + 1) % 3;
+      fleet.inject({ type: 'Rollback', replica: leader, saves: 1000 });
+      fleet.inject({ type: 'Rollback', replica: other, saves: 1000 });
+      fleet.runFor(10_000); // every step still checked for safety
+      expect(fleet.leader()).toBeNull(); // one normal replica is no majority; the recovering never vote
+      expect([leader, other].map((i) => fleet.replica(i).state!.raft.durable.recovering)).toEqual([true, true]);
+      const survivor = fleet.replica(3 - leader - other).state!;
+      expect(survivor.raft.durable.log.filter((e) => e.command?.type === 'ConsumeGuess')).toHaveLength(2);
+    },
+  );
 });
 
 describe('batching and authentication', () => {
@@ -217,7 +234,9 @@ describe('batching and authentication', () => {
     const savesPerEntry = (r: typeof loaded) =>
       r.stats.persists / lastIndexOf(r.fleet.replica(r.fleet.leader()!).state!.raft.durable);
     console.log(
-      `[replication] entries per AppendEntries: ${batch(single).toFixed(2)} with 1 client, ${batch(loaded).toFixed(2)} with 24; sealed saves per log entry (5 replicas): ${savesPerEntry(single).toFixed(2)} vs ${savesPerEntry(loaded).toFixed(2)}`,
+      `[replication] entries per AppendEntries: ${batch(single).toFixed(2)} with 1 client, ` +
+        `${batch(loaded).toFixed(2)} with 24; sealed saves per log entry (5 replicas): ` +
+        `${savesPerEntry(single).toFixed(2)} vs ${savesPerEntry(loaded).toFixed(2)}`,
     );
     expect(batch(loaded)).toBeGreaterThan(batch(single));
     expect(savesPerEntry(loaded)).toBeLessThan(savesPerEntry(single));
@@ -280,7 +299,9 @@ describe('SoftHSM-backed fleets (tokens bkv-5 .. bkv-9)', () => {
     const r = runScenario(s, { hsms, labels, config });
     const ms = performance.now() - t0;
     console.log(
-      `[replication] SoftHSM fleet of ${n}: ${r.stats.steps} steps, ${r.stats.persists} sealed saves (anchor and ballot in the tokens), ${ms.toFixed(0)} ms, ${((r.stats.steps / ms) * 1000).toFixed(0)} steps/s`,
+      `[replication] SoftHSM fleet of ${n}: ${r.stats.steps} steps, ` +
+        `${r.stats.persists} sealed saves (anchor and ballot in the tokens), ${ms.toFixed(0)} ms, ` +
+        `${((r.stats.steps / ms) * 1000).toFixed(0)} steps/s`,
     );
     if (r.violation) console.log(describeSchedule(s));
     expect(r.violation).toBeNull();

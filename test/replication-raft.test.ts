@@ -209,44 +209,47 @@ describe('elections (Raft §5.2)', () => {
 });
 
 describe('log replication and commitment (Raft §5.3, §5.4)', () => {
-  test('a follower refuses an AppendEntries whose previous entry it lacks, with a hint; a stale term is refused', () => {
-    const f = withLog(initialRaftState<string>(cfg(1)), entries(1, 1), 1);
-    const gap = handleAppendEntriesRequest(f, 0, {
-      type: 'AppendEntriesRequest',
-      term: 1,
-      prevLogIndex: 5,
-      prevLogTerm: 1,
-      entries: [],
-      leaderCommit: 0,
-      leaderLastIndex: 5,
-      recoveryNonce: null,
-    });
-    expect(msg(gap, 0, 'AppendEntriesResponse')).toMatchObject({ success: false, lastLogIndex: 2 });
-    const mismatch = handleAppendEntriesRequest(f, 0, {
-      type: 'AppendEntriesRequest',
-      term: 2,
-      prevLogIndex: 2,
-      prevLogTerm: 2,
-      entries: [],
-      leaderCommit: 0,
-      leaderLastIndex: 2,
-      recoveryNonce: null,
-    });
-    expect(msg(mismatch, 0, 'AppendEntriesResponse')).toMatchObject({ success: false, lastLogIndex: 1 });
-    const newer = withLog(f, f.durable.log, 3);
-    const stale = handleAppendEntriesRequest(newer, 0, {
-      type: 'AppendEntriesRequest',
-      term: 2,
-      prevLogIndex: 0,
-      prevLogTerm: 0,
-      entries: entries(2),
-      leaderCommit: 1,
-      leaderLastIndex: 1,
-      recoveryNonce: null,
-    });
-    expect(msg(stale, 0, 'AppendEntriesResponse')).toMatchObject({ term: 3, success: false });
-    expect(stale.state).toBe(newer);
-  });
+  test(
+    'a follower refuses an AppendEntries whose previous entry it lacks, with a hint; ' + 'a stale term is refused',
+    () => {
+      const f = withLog(initialRaftState<string>(cfg(1)), entries(1, 1), 1);
+      const gap = handleAppendEntriesRequest(f, 0, {
+        type: 'AppendEntriesRequest',
+        term: 1,
+        prevLogIndex: 5,
+        prevLogTerm: 1,
+        entries: [],
+        leaderCommit: 0,
+        leaderLastIndex: 5,
+        recoveryNonce: null,
+      });
+      expect(msg(gap, 0, 'AppendEntriesResponse')).toMatchObject({ success: false, lastLogIndex: 2 });
+      const mismatch = handleAppendEntriesRequest(f, 0, {
+        type: 'AppendEntriesRequest',
+        term: 2,
+        prevLogIndex: 2,
+        prevLogTerm: 2,
+        entries: [],
+        leaderCommit: 0,
+        leaderLastIndex: 2,
+        recoveryNonce: null,
+      });
+      expect(msg(mismatch, 0, 'AppendEntriesResponse')).toMatchObject({ success: false, lastLogIndex: 1 });
+      const newer = withLog(f, f.durable.log, 3);
+      const stale = handleAppendEntriesRequest(newer, 0, {
+        type: 'AppendEntriesRequest',
+        term: 2,
+        prevLogIndex: 0,
+        prevLogTerm: 0,
+        entries: entries(2),
+        leaderCommit: 1,
+        leaderLastIndex: 1,
+        recoveryNonce: null,
+      });
+      expect(msg(stale, 0, 'AppendEntriesResponse')).toMatchObject({ term: 3, success: false });
+      expect(stale.state).toBe(newer);
+    },
+  );
 
   test('a conflicting suffix is replaced; an old, duplicated AppendEntries removes nothing', () => {
     const f = withLog(initialRaftState<string>(cfg(1)), [...entries(1, 1), { term: 1, command: 'stale' }], 1);
@@ -404,10 +407,14 @@ describe('recovery after a rollback: the recovery nonce', () => {
     expect(msg(t, 0, 'AppendEntriesResponse').recoveryNonce).toBe('fresh');
   });
 
-  test('an old or replayed AppendEntries (without the fresh nonce) does not end the recovery, even with the whole log', () => {
-    expect(handleAppendEntriesRequest(recovering(), 0, append(null)).state.durable.recovering).toBe(true);
-    expect(handleAppendEntriesRequest(recovering(), 0, append('an older nonce')).state.durable.recovering).toBe(true);
-  });
+  test(
+    'an old or replayed AppendEntries (without the fresh nonce) ' +
+      'does not end the recovery, even with the whole log',
+    () => {
+      expect(handleAppendEntriesRequest(recovering(), 0, append(null)).state.durable.recovering).toBe(true);
+      expect(handleAppendEntriesRequest(recovering(), 0, append('an older nonce')).state.durable.recovering).toBe(true);
+    },
+  );
 
   test('the echoed nonce with the leader whole log ends it; a partial batch does not', () => {
     expect(handleAppendEntriesRequest(recovering(), 0, append('fresh', 4)).state.durable.recovering).toBe(true);
@@ -501,25 +508,30 @@ describe('sealed durable state and the ballot (durable.ts)', () => {
     expect(load()).toMatchObject({ rolledBack: false, durable: { currentTerm: 4, votedFor: 0 } });
   });
 
-  test('an altered or foreign blob is treated as lost: recovering, term and vote from the ballot, the anchor moves on', () => {
-    const { rng, s, load, persist } = store();
-    persist(persist(load().version, d1), { ...d2, votedFor: 1 });
-    const blob = s.storage.load()!;
-    s.storage.save(Uint8Array.from(blob, (b, i) => (i === blob.length - 1 ? b ^ 1 : b)));
-    expect(load()).toMatchObject({
-      rolledBack: true,
-      durable: { currentTerm: 4, votedFor: 1, log: [], recovering: true },
-    });
-    // the recovering state is resealed as life 2's first save: the anchor moves past every earlier blob
-    expect(readAnchor(s)).toBe(2n * LIFE + 1n);
-    const foreign = MemoryHsm.create('d', seededRng('another replica'));
-    foreign.generateKey('seal', 'aes256gcm');
-    const theirs = { hsm: foreign, sealLabel: 'seal', storage: new MemoryHostStorage() };
-    persistDurable(theirs, persistDurable(theirs, persistDurable(theirs, 9n * LIFE, d1, rng), d1, rng), d2, rng); // ahead of ours
-    s.storage.save(theirs.storage.load()!); // sealed under another replica's key
-    expect(load()).toMatchObject({ rolledBack: true, durable: { currentTerm: 4, votedFor: 1, recovering: true } });
-    expect(readAnchor(s)).toBe(3n * LIFE + 1n);
-  });
+  test(
+    'an altered or foreign blob is treated as lost: ' +
+      'recovering, term and vote from the ballot, the anchor moves on',
+    () => {
+      const { rng, s, load, persist } = store();
+      persist(persist(load().version, d1), { ...d2, votedFor: 1 });
+      const blob = s.storage.load()!;
+      s.storage.save(Uint8Array.from(blob, (b, i) => (i === blob.length - 1 ? b ^ 1 : b)));
+      expect(load()).toMatchObject({
+        rolledBack: true,
+        durable: { currentTerm: 4, votedFor: 1, log: [], recovering: true },
+      });
+      // the recovering state is resealed as life 2's first save: the anchor moves past every earlier blob
+      expect(readAnchor(s)).toBe(2n * LIFE + 1n);
+      const foreign = MemoryHsm.create('d', seededRng('another replica'));
+      foreign.generateKey('seal', 'aes256gcm');
+      const theirs = { hsm: foreign, sealLabel: 'seal', storage: new MemoryHostStorage() };
+      // ahead of ours
+      persistDurable(theirs, persistDurable(theirs, persistDurable(theirs, 9n * LIFE, d1, rng), d1, rng), d2, rng);
+      s.storage.save(theirs.storage.load()!); // sealed under another replica's key
+      expect(load()).toMatchObject({ rolledBack: true, durable: { currentTerm: 4, votedFor: 1, recovering: true } });
+      expect(readAnchor(s)).toBe(3n * LIFE + 1n);
+    },
+  );
 
   test('the broken variant trust-host-storage takes the rolled-back blob as it comes', () => {
     const { s, load, persist } = store(TRUST_HOST_STORAGE);

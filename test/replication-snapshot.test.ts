@@ -119,7 +119,8 @@ const chunks = (m: typeof LEADER_4_5, index: number, state: unknown, size: numbe
   return out;
 };
 /** The whole snapshot (index, term 2) of `state` in one chunk. */
-const install = (m: typeof LEADER_4_5, index: number, state: unknown = 'x'): Install => chunks(m, index, state, 1e6)[0]!;
+const install = (m: typeof LEADER_4_5, index: number, state: unknown = 'x'): Install =>
+  chunks(m, index, state, 1e6)[0]!;
 /** Delivers chunks to a follower in turn; the state after the last, and each answer. */
 const feed = (f: S, ms: readonly Install[]) => {
   const answers: RaftMessage<string>[] = [];
@@ -342,29 +343,33 @@ describe('AppendEntries and InstallSnapshot against a snapshot (Raft §7)', () =
     expect(ok.installed?.state).toEqual({ records: {} });
   });
 
-  test('a recovering follower ends its recovery only at a last chunk with its nonce, covering the leader’s log', () => {
-    const f = restartRaft<string>(cfg(1), { ...durable([], 2), recovering: true }, 'n1');
-    const cs = chunks({ ...LEADER_4_5, leaderLastIndex: 3 }, 3, 'leader@3', 4);
-    const withNonce = (nonce: string, more: Partial<Install> = {}) => cs.map((c) => ({ ...c, recoveryNonce: nonce, ...more }));
-    // a transfer echoing the nonce of an earlier life (replayed): installed, still recovering
-    const old = feed(f, withNonce('n0'));
-    expect(old.installed).toBe('leader@3');
-    expect(old.state.durable.recovering).toBe(true);
-    // its own nonce, but the leader's log went on past the snapshot: still recovering
-    const partial = feed(f, withNonce('n1', { leaderLastIndex: 5 }));
-    expect(partial.state.durable.recovering).toBe(true);
-    // the nonce on chunks before the last ends nothing: the last one, an old life's, is refused
-    const mixed = feed(f, [...withNonce('n1').slice(0, 2), withNonce('n0')[2]!]);
-    expect(mixed.installed).toBe('leader@3');
-    expect(mixed.state.durable.recovering).toBe(true);
-    // an old life's last chunk replayed on the installed snapshot ends nothing either
-    expect(feed(old.state, withNonce('n0').slice(2)).state.durable.recovering).toBe(true);
-    const whole = feed(f, withNonce('n1'));
-    expect(whole.state.durable.recovering).toBe(false);
-    expect(whole.state.recoveryNonce).toBeNull();
-    // once installed, the last chunk with the right nonce ends it (the snapshot is already held)
-    expect(feed(old.state, withNonce('n1').slice(2)).state.durable.recovering).toBe(false);
-  });
+  test(
+    'a recovering follower ends its recovery only at a last chunk with its nonce, ' + 'covering the leader’s log',
+    () => {
+      const f = restartRaft<string>(cfg(1), { ...durable([], 2), recovering: true }, 'n1');
+      const cs = chunks({ ...LEADER_4_5, leaderLastIndex: 3 }, 3, 'leader@3', 4);
+      const withNonce = (nonce: string, more: Partial<Install> = {}) =>
+        cs.map((c) => ({ ...c, recoveryNonce: nonce, ...more }));
+      // a transfer echoing the nonce of an earlier life (replayed): installed, still recovering
+      const old = feed(f, withNonce('n0'));
+      expect(old.installed).toBe('leader@3');
+      expect(old.state.durable.recovering).toBe(true);
+      // its own nonce, but the leader's log went on past the snapshot: still recovering
+      const partial = feed(f, withNonce('n1', { leaderLastIndex: 5 }));
+      expect(partial.state.durable.recovering).toBe(true);
+      // the nonce on chunks before the last ends nothing: the last one, an old life's, is refused
+      const mixed = feed(f, [...withNonce('n1').slice(0, 2), withNonce('n0')[2]!]);
+      expect(mixed.installed).toBe('leader@3');
+      expect(mixed.state.durable.recovering).toBe(true);
+      // an old life's last chunk replayed on the installed snapshot ends nothing either
+      expect(feed(old.state, withNonce('n0').slice(2)).state.durable.recovering).toBe(true);
+      const whole = feed(f, withNonce('n1'));
+      expect(whole.state.durable.recovering).toBe(false);
+      expect(whole.state.recoveryNonce).toBeNull();
+      // once installed, the last chunk with the right nonce ends it (the snapshot is already held)
+      expect(feed(old.state, withNonce('n1').slice(2)).state.durable.recovering).toBe(false);
+    },
+  );
   test('a follower with a snapshot takes entries that overlap it, skipping what it compacted', () => {
     const f = compactLog(withCommit(1, entries(1, 1, 2), 3), 3, 'x');
     const r = handleAppendEntriesRequest(f, 0, {
@@ -544,34 +549,45 @@ describe('snapshots in a fleet of hosted replicas (replica.ts)', () => {
     expect(restartReplica(due.raft.config, due.raft.durable, null).appliedBytes).toBe(0);
   });
 
-  test('snapshotGrowth: no snapshot before the log past it is as large as the state (g entries, g KiB a record)', () => {
-    // one record and g = 1/2: the byte floor is half a KiB, more than the no-op and the Register
-    const applied = entryBytes({ term: 1, command: null }) + entryBytes({ term: 1, command: register });
-    expect(applied).toBeLessThan(SNAPSHOT_BYTES_PER_RECORD / 2);
-    const f = hostedFleet('snapshot-growth', 1000, 1, 0.5);
-    f.elect();
-    f.propose(register);
-    f.propose(guess(1)); // with no growth floor, the byte trigger (1 byte) would compact the Register here
-    // the no-op alone was compacted (no record then: no floor), the Register not yet
-    expect(snapshotIndex(f.state(0).raft.durable)).toBe(1);
-    let k = 2;
-    while (snapshotIndex(f.state(0).raft.durable) === 1 && k < 10) f.propose(guess(k++));
-    // compacted by the step after the one that brought the applied bytes to a record's KiB
-    const s = f.state(0);
-    expect(snapshotIndex(s.raft.durable)).toBeGreaterThan(2);
-    const before = s.raft.durable.snapshot!.index;
-    expect(before).toBeLessThan(k + 2);
-    // each trigger has its floor: with one record and g = 2, two entries or 2 KiB past the snapshot
-    const config = { ...s.raft.config, snapshotEvery: 1, snapshotEveryBytes: 1, snapshotGrowth: 2 };
-    const at = (entries: number, bytes: number) =>
-      isSnapshotDue({ ...s, raft: { ...s.raft, config }, lastApplied: before + entries, appliedBytes: bytes });
-    expect(tableSize(s.node.vault.records)).toBe(1);
-    expect([at(1, 0), at(2, 0), at(1, 2 * SNAPSHOT_BYTES_PER_RECORD - 1), at(1, 2 * SNAPSHOT_BYTES_PER_RECORD)]).toEqual(
-      [false, true, false, true],
-    );
-    expect(isSnapshotDue({ ...s, raft: { ...s.raft, config: { ...config, snapshotGrowth: undefined } }, lastApplied: before + 1 }))
-      .toBe(true);
-  });
+  test(
+    'snapshotGrowth: no snapshot before the log past it ' + 'is as large as the state (g entries, g KiB a record)',
+    () => {
+      // one record and g = 1/2: the byte floor is half a KiB, more than the no-op and the Register
+      const applied = entryBytes({ term: 1, command: null }) + entryBytes({ term: 1, command: register });
+      expect(applied).toBeLessThan(SNAPSHOT_BYTES_PER_RECORD / 2);
+      const f = hostedFleet('snapshot-growth', 1000, 1, 0.5);
+      f.elect();
+      f.propose(register);
+      f.propose(guess(1)); // with no growth floor, the byte trigger (1 byte) would compact the Register here
+      // the no-op alone was compacted (no record then: no floor), the Register not yet
+      expect(snapshotIndex(f.state(0).raft.durable)).toBe(1);
+      let k = 2;
+      while (snapshotIndex(f.state(0).raft.durable) === 1 && k < 10) f.propose(guess(k++));
+      // compacted by the step after the one that brought the applied bytes to a record's KiB
+      const s = f.state(0);
+      expect(snapshotIndex(s.raft.durable)).toBeGreaterThan(2);
+      const before = s.raft.durable.snapshot!.index;
+      expect(before).toBeLessThan(k + 2);
+      // each trigger has its floor: with one record and g = 2, two entries or 2 KiB past the snapshot
+      const config = { ...s.raft.config, snapshotEvery: 1, snapshotEveryBytes: 1, snapshotGrowth: 2 };
+      const at = (entries: number, bytes: number) =>
+        isSnapshotDue({ ...s, raft: { ...s.raft, config }, lastApplied: before + entries, appliedBytes: bytes });
+      expect(tableSize(s.node.vault.records)).toBe(1);
+      expect([
+        at(1, 0),
+        at(2, 0),
+        at(1, 2 * SNAPSHOT_BYTES_PER_RECORD - 1),
+        at(1, 2 * SNAPSHOT_BYTES_PER_RECORD),
+      ]).toEqual([false, true, false, true]);
+      expect(
+        isSnapshotDue({
+          ...s,
+          raft: { ...s.raft, config: { ...config, snapshotGrowth: undefined } },
+          lastApplied: before + 1,
+        }),
+      ).toBe(true);
+    },
+  );
 
   test('a follower behind the snapshot catches up by InstallSnapshot and applies what follows', () => {
     const f = hostedFleet('snapshot-install');

@@ -47,7 +47,10 @@ function kFor(n: number): number {
 }
 
 const oracle = {
-  /** §2.1.1: MTH({}) = HASH(); MTH({d(0)}) = HASH(0x00 || d(0)); MTH(D_n) = HASH(0x01 || MTH(D[0:k]) || MTH(D[k:n])). */
+  /**
+   * §2.1.1: MTH({}) = HASH(); MTH({d(0)}) = HASH(0x00 || d(0));
+   * MTH(D_n) = HASH(0x01 || MTH(D[0:k]) || MTH(D[k:n])).
+   */
   MTH(D: readonly Uint8Array[]): Uint8Array {
     const n = D.length;
     if (n === 0) return HASH();
@@ -55,7 +58,10 @@ const oracle = {
     const k = kFor(n);
     return HASH(ONE, oracle.MTH(D.slice(0, k)), oracle.MTH(D.slice(k, n)));
   },
-  /** §2.1.3.1: PATH(0, {d(0)}) = {}; m < k: PATH(m, D[0:k]) : MTH(D[k:n]); m >= k: PATH(m - k, D[k:n]) : MTH(D[0:k]). */
+  /**
+   * §2.1.3.1: PATH(0, {d(0)}) = {}; m < k: PATH(m, D[0:k]) : MTH(D[k:n]);
+   * m >= k: PATH(m - k, D[k:n]) : MTH(D[0:k]).
+   */
   PATH(m: number, D: readonly Uint8Array[]): Uint8Array[] {
     const n = D.length;
     if (n === 1 && m === 0) return [];
@@ -624,29 +630,33 @@ describe(`known answers from the oracle, every tree size 0..${N}`, () => {
     }
   });
 
-  test('a log of a few thousand entries agrees with the oracle at random sizes, and every proof of its last tree verifies', () => {
-    const big = Array.from({ length: 3000 }, (_, i) => entry(i));
-    const log = logOf(big);
-    fc.assert(
-      fc.property(
-        fc
-          .integer({ min: 1, max: big.length })
-          .chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 0, max: n - 1 }), fc.integer({ min: 1, max: n }))),
-        ([n, i, m]) => {
-          const D = big.slice(0, n);
-          expect(toHex(log.getRoot(n))).toBe(toHex(oracle.MTH(D)));
-          expect(hexes(log.getInclusionProof(i, n))).toEqual(hexes(oracle.PATH(i, D)));
-          expect(hexes(log.getConsistencyProof(m, n))).toEqual(hexes(oracle.PROOF(m, D)));
-        },
-      ),
-      { numRuns: 25 },
-    );
-    const root = log.getRoot();
-    for (let i = 0; i < big.length; i++)
-      verifyInclusion(log.getLeafHash(i), i, big.length, log.getInclusionProof(i), root);
-    for (let m = 1; m <= big.length; m += 7)
-      verifyConsistency(m, big.length, log.getConsistencyProof(m), log.getRoot(m), root);
-  });
+  test(
+    'a log of a few thousand entries agrees with the oracle at random sizes, ' +
+      'and every proof of its last tree verifies',
+    () => {
+      const big = Array.from({ length: 3000 }, (_, i) => entry(i));
+      const log = logOf(big);
+      fc.assert(
+        fc.property(
+          fc
+            .integer({ min: 1, max: big.length })
+            .chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 0, max: n - 1 }), fc.integer({ min: 1, max: n }))),
+          ([n, i, m]) => {
+            const D = big.slice(0, n);
+            expect(toHex(log.getRoot(n))).toBe(toHex(oracle.MTH(D)));
+            expect(hexes(log.getInclusionProof(i, n))).toEqual(hexes(oracle.PATH(i, D)));
+            expect(hexes(log.getConsistencyProof(m, n))).toEqual(hexes(oracle.PROOF(m, D)));
+          },
+        ),
+        { numRuns: 25 },
+      );
+      const root = log.getRoot();
+      for (let i = 0; i < big.length; i++)
+        verifyInclusion(log.getLeafHash(i), i, big.length, log.getInclusionProof(i), root);
+      for (let m = 1; m <= big.length; m += 7)
+        verifyConsistency(m, big.length, log.getConsistencyProof(m), log.getRoot(m), root);
+    },
+  );
 });
 
 // =============================================================================================

@@ -21,7 +21,9 @@ describe('the suites on SoftHSM-backed replicas', () => {
       try {
         const s = runSuite(suite, seed, runs, fleets);
         console.log(
-          `[scenarios] ${suite} on softhsm: ${s.scenarios} scenarios, ${s.steps} steps, ${s.faults} faults, ${s.attacks} attacks, ${s.violations} violations, ${Math.round((s.steps / s.ms) * 1000)} steps/s, seed ${JSON.stringify(seed)}`,
+          `[scenarios] ${suite} on softhsm: ${s.scenarios} scenarios, ${s.steps} steps, ${s.faults} faults, ` +
+            `${s.attacks} attacks, ${s.violations} violations, ${Math.round((s.steps / s.ms) * 1000)} steps/s, ` +
+            `seed ${JSON.stringify(seed)}`,
         );
         for (const f of s.failures)
           console.log(describeFailure(f, runOne(f.suite, f.seed, f.run, { ...fleets, trace: true }).trace));

@@ -33,7 +33,9 @@ describe('the suites (memory HSMs)', () => {
     test(`${suite}: ${sizes[suite]} scenarios pass every check`, () => {
       const s = runSuite(suite, seed, sizes[suite] * scale, env);
       console.log(
-        `[scenarios] ${suite}: ${s.scenarios} scenarios, ${s.steps} steps, ${s.faults} faults, ${s.attacks} attacks, ${s.violations} violations, ${Math.round((s.steps / s.ms) * 1000)} steps/s, seed ${JSON.stringify(seed)}`,
+        `[scenarios] ${suite}: ${s.scenarios} scenarios, ${s.steps} steps, ${s.faults} faults, ` +
+          `${s.attacks} attacks, ${s.violations} violations, ${Math.round((s.steps / s.ms) * 1000)} steps/s, ` +
+          `seed ${JSON.stringify(seed)}`,
       );
       for (const f of s.failures)
         console.log(describeFailure(f, runOne(f.suite, f.seed, f.run, { ...env, trace: true }).trace));
@@ -47,19 +49,25 @@ describe('the suites (memory HSMs)', () => {
 
 describe('the attack catalog: each attack on its own', () => {
   for (const attack of ATTACKS) {
-    test(`${attack.name}: ${attack.expect === 'pass' ? 'breaks nothing' : 'reported as a violation'} (${attack.property})`, () => {
-      for (let k = 0; k < 2 * scale; k++) {
-        const r = attack.run(`${seed}/${attack.name}/${k}`, env);
-        if (!r.ok)
-          console.log(
-            `${attack.name} seed ${seed}/${attack.name}/${k}: ${r.violation?.invariant ?? 'no violation'} ${r.violation?.detail ?? ''}\n${r.schedule}`,
-          );
-        expect(r.ok).toBe(true);
-        expect(r.attacks).toBeGreaterThan(0);
-        if (attack.expect === 'violation') expect(r.violation?.invariant).toBe('LIVENESS');
-        else expect(r.violation).toBeNull();
-      }
-    }, 60_000);
+    test(
+      `${attack.name}: ` +
+        `${attack.expect === 'pass' ? 'breaks nothing' : 'reported as a violation'} (${attack.property})`,
+      () => {
+        for (let k = 0; k < 2 * scale; k++) {
+          const r = attack.run(`${seed}/${attack.name}/${k}`, env);
+          if (!r.ok)
+            console.log(
+              `${attack.name} seed ${seed}/${attack.name}/${k}: ${r.violation?.invariant ?? 'no violation'} ` +
+                `${r.violation?.detail ?? ''}\n${r.schedule}`,
+            );
+          expect(r.ok).toBe(true);
+          expect(r.attacks).toBeGreaterThan(0);
+          if (attack.expect === 'violation') expect(r.violation?.invariant).toBe('LIVENESS');
+          else expect(r.violation).toBeNull();
+        }
+      },
+      60_000,
+    );
   }
 });
 
@@ -69,7 +77,8 @@ describe('every checker catches its broken fleet', () => {
     test(`${m.checker}: broken variant ${m.name} is caught by ${m.expected.join('/')}`, () => {
       const caught = huntBroken(m, env, 'bkv-mutants', 60);
       console.log(
-        `[scenarios] ${m.name}: caught at ${m.suite} run ${caught?.run} (${caught?.name}) by ${caught?.violation?.invariant}`,
+        `[scenarios] ${m.name}: caught at ${m.suite} run ${caught?.run} (${caught?.name}) ` +
+          `by ${caught?.violation?.invariant}`,
       );
       expect(caught).not.toBeNull();
       expect(m.expected).toContain(caught!.violation!.invariant);
@@ -87,16 +96,20 @@ describe('every checker catches its broken fleet', () => {
 });
 
 describe('INV-3 under host rollback (spec ch. 12)', () => {
-  test('an acknowledgement sent before its host rolled the replica back, delivered after: the entry counts as sealed there', () => {
-    // a guess-limit scenario pinned as a value (run 373 of the seed `stress` of the seeded generator
-    // that fast-check's replaced): a replica acknowledges a ConsumeGuess, its host rolls it back,
-    // then the leader receives the acknowledgement, commits and sends the KE2 with the entry
-    // in 1 sealed log of 3. No leader can tell that acknowledgement from one delivered a moment
-    // before the rollback; the guess stays spent (INV-1), as the run's other checks show.
-    const r = runScenario(INV3_ROLLBACK as Scenario, memoryFleets());
-    expect(r.fleet.ke2Log.some((k) => k.sealedOn < 2)).toBe(true); // the run still reaches that case
-    expect(r.violation).toBeNull();
-  });
+  test(
+    'an acknowledgement sent before its host rolled the replica back, delivered after: ' +
+      'the entry counts as sealed there',
+    () => {
+      // a guess-limit scenario pinned as a value (run 373 of the seed `stress` of the seeded generator
+      // that fast-check's replaced): a replica acknowledges a ConsumeGuess, its host rolls it back,
+      // then the leader receives the acknowledgement, commits and sends the KE2 with the entry
+      // in 1 sealed log of 3. No leader can tell that acknowledgement from one delivered a moment
+      // before the rollback; the guess stays spent (INV-1), as the run's other checks show.
+      const r = runScenario(INV3_ROLLBACK as Scenario, memoryFleets());
+      expect(r.fleet.ke2Log.some((k) => k.sealedOn < 2)).toBe(true); // the run still reaches that case
+      expect(r.violation).toBeNull();
+    },
+  );
 });
 
 describe('reproducibility and the command', () => {
@@ -130,43 +143,53 @@ describe('reproducibility and the command', () => {
     expect(replayed.join('\n')).toContain('partition-leaders');
   }, 60_000);
 
-  test('bkv check on a terminal: a progress bar instead of a line per scenario; a failing scenario still gets its line', async () => {
-    expect(renderProgress({ label: 'consensus', done: 40, total: 100, steps: 16440, violations: 1 }, 10)).toBe(
-      'consensus [####......] 40/100  16,440 steps  1 violation',
-    );
-    expect(renderProgress({ label: 'attack', done: 13, total: 13, steps: 0, violations: 0 }, 4)).toBe(
-      'attack [####] 13/13  0 steps  0 violations',
-    );
-    const drawn: ProgressState[] = [];
-    const bar = { update: (s: ProgressState) => drawn.push(s), clear: () => {} };
-    const lines: string[] = [];
-    const args = parse(['--suite', 'guess-limit', '--runs', '2', '--seed', 'cli']);
-    expect(await check(args, (l) => lines.push(l), bar)).toBe(0);
-    expect(lines.filter((l) => l.includes('[guess-limit '))).toHaveLength(0);
-    expect(drawn.map((d) => `${d.done}/${d.total}`)).toEqual(['1/2', '2/2']);
-    const steps = Number(/summary: 2 scenarios, (\d+) steps/.exec(lines.at(-1)!)![1]);
-    expect(drawn.at(-1)!.steps).toBe(steps);
-    const failing: string[] = [];
-    const replay = parse(['--replay', replayToken('guess-limit', 'bkv-mutants', 0, 'count-at-ke3')]);
-    expect(await check(replay, (l) => failing.push(l), bar)).toBe(1);
-    expect(failing.filter((l) => /\[guess-limit 1\/1\] .* FAIL/.test(l))).toHaveLength(1);
-    expect(drawn.at(-1)!.violations).toBe(1);
-  }, 60_000);
+  test(
+    'bkv check on a terminal: a progress bar instead of a line per scenario; ' +
+      'a failing scenario still gets its line',
+    async () => {
+      expect(renderProgress({ label: 'consensus', done: 40, total: 100, steps: 16440, violations: 1 }, 10)).toBe(
+        'consensus [####......] 40/100  16,440 steps  1 violation',
+      );
+      expect(renderProgress({ label: 'attack', done: 13, total: 13, steps: 0, violations: 0 }, 4)).toBe(
+        'attack [####] 13/13  0 steps  0 violations',
+      );
+      const drawn: ProgressState[] = [];
+      const bar = { update: (s: ProgressState) => drawn.push(s), clear: () => {} };
+      const lines: string[] = [];
+      const args = parse(['--suite', 'guess-limit', '--runs', '2', '--seed', 'cli']);
+      expect(await check(args, (l) => lines.push(l), bar)).toBe(0);
+      expect(lines.filter((l) => l.includes('[guess-limit '))).toHaveLength(0);
+      expect(drawn.map((d) => `${d.done}/${d.total}`)).toEqual(['1/2', '2/2']);
+      const steps = Number(/summary: 2 scenarios, (\d+) steps/.exec(lines.at(-1)!)![1]);
+      expect(drawn.at(-1)!.steps).toBe(steps);
+      const failing: string[] = [];
+      const replay = parse(['--replay', replayToken('guess-limit', 'bkv-mutants', 0, 'count-at-ke3')]);
+      expect(await check(replay, (l) => failing.push(l), bar)).toBe(1);
+      expect(failing.filter((l) => /\[guess-limit 1\/1\] .* FAIL/.test(l))).toHaveLength(1);
+      expect(drawn.at(-1)!.violations).toBe(1);
+    },
+    60_000,
+  );
 
-  test('bkv check --broken: a broken fleet caught, its failure printed with seed, replay token, trace and a mermaid diagram; the token replays it', async () => {
-    const lines: string[] = [];
-    expect(await check(parse(['--broken', 'count-at-ke3', '--seed', 'cli']), (l) => lines.push(l))).toBe(0);
-    const text = lines.join('\n');
-    expect(text).toMatch(/FAILED guess-limit run \d+ \(guess-limit, broken variant count-at-ke3\), seed "cli"/);
-    expect(text).toContain('INV-1: KE2 number');
-    expect(text).toContain('sequenceDiagram');
-    expect(text).toMatch(/->>r\d/);
-    expect(lines.at(-1)).toMatch(/^caught: count-at-ke3 reported as INV-1/);
-    const token = /--replay (bkv1\.\S+)/.exec(text)![1]!;
-    expect(parseReplayToken(token).broken).toBe('count-at-ke3');
-    const replayed: string[] = [];
-    expect(await check(parse(['--replay', token]), (l) => replayed.push(l))).toBe(1);
-    expect(replayed.join('\n')).toContain('INV-1: KE2 number');
-    await expect(check(parse(['--broken', 'no-such-bug']), () => {})).rejects.toThrow(/known: commit-at-half/);
-  }, 60_000);
+  test(
+    'bkv check --broken: a broken fleet caught, its failure printed with seed, ' +
+      'replay token, trace and a mermaid diagram; the token replays it',
+    async () => {
+      const lines: string[] = [];
+      expect(await check(parse(['--broken', 'count-at-ke3', '--seed', 'cli']), (l) => lines.push(l))).toBe(0);
+      const text = lines.join('\n');
+      expect(text).toMatch(/FAILED guess-limit run \d+ \(guess-limit, broken variant count-at-ke3\), seed "cli"/);
+      expect(text).toContain('INV-1: KE2 number');
+      expect(text).toContain('sequenceDiagram');
+      expect(text).toMatch(/->>r\d/);
+      expect(lines.at(-1)).toMatch(/^caught: count-at-ke3 reported as INV-1/);
+      const token = /--replay (bkv1\.\S+)/.exec(text)![1]!;
+      expect(parseReplayToken(token).broken).toBe('count-at-ke3');
+      const replayed: string[] = [];
+      expect(await check(parse(['--replay', token]), (l) => replayed.push(l))).toBe(1);
+      expect(replayed.join('\n')).toContain('INV-1: KE2 number');
+      await expect(check(parse(['--broken', 'no-such-bug']), () => {})).rejects.toThrow(/known: commit-at-half/);
+    },
+    60_000,
+  );
 });

@@ -22,7 +22,9 @@ test('a slow client is answered 408 and cut off within a second or two of reques
     const t0 = Date.now();
     const { status, ms } = await new Promise<{ status: string; ms: number }>((resolve) => {
       let status = '';
-      const c = connect(port, '127.0.0.1', () => c.write('POST /v1/frame HTTP/1.1\r\nHost: x\r\ncontent-length: 100\r\n\r\n'));
+      const c = connect(port, '127.0.0.1', () =>
+        c.write('POST /v1/frame HTTP/1.1\r\nHost: x\r\ncontent-length: 100\r\n\r\n'),
+      );
       const drip = setInterval(() => c.writable && c.write('a'), 200);
       c.on('data', (d) => (status ||= String(d).split('\r\n')[0]!));
       c.on('error', () => {});

@@ -102,7 +102,8 @@ const ROUNDS = 10;
 /**
  * The fork, round after round: a cheap commit (a guess on an unknown credential) kept as an orphan,
  * the replica restarted on the blob its state came from, an attacker's wrong guess answered (a KE1
- * whose KE2 is read, then nothing), the orphan swapped back in. Returns the wrong guesses answered, and the code a restart was refused with.
+ * whose KE2 is read, then nothing), the orphan swapped back in. Returns the wrong guesses answered,
+ * and the code a restart was refused with.
  */
 async function forkOneReplica(open: (w: VaultWorld, hsm: Hsm) => VaultDriver) {
   let dying = false;
@@ -163,15 +164,20 @@ async function forkOneReplica(open: (w: VaultWorld, hsm: Hsm) => VaultDriver) {
 }
 
 describe('a host that forks its sealed storage: one replica', () => {
-  test("6ee2d9d's driver gives a guess back every round: more wrong guesses answered than the limit, then K", async () => {
-    const { answered, refused, world, K } = await forkOneReplica((w, hsm) => new LegacySingleReplica(w, hsm));
-    console.log(`[storage-fork] 6ee2d9d, one replica: ${answered} wrong guesses answered against a limit of ${LIMIT}`);
-    expect(refused).toBeNull();
-    expect(answered).toBe(ROUNDS);
-    expect(world.record()).toMatchObject({ attemptsUsed: 0 });
-    const r = await world.client.recover(ALICE, utf8('the password'));
-    expect(r.ok && Buffer.from(r.value).equals(Buffer.from(K))).toBe(true);
-  });
+  test(
+    "6ee2d9d's driver gives a guess back every round: " + 'more wrong guesses answered than the limit, then K',
+    async () => {
+      const { answered, refused, world, K } = await forkOneReplica((w, hsm) => new LegacySingleReplica(w, hsm));
+      console.log(
+        `[storage-fork] 6ee2d9d, one replica: ${answered} wrong guesses answered against a limit of ${LIMIT}`,
+      );
+      expect(refused).toBeNull();
+      expect(answered).toBe(ROUNDS);
+      expect(world.record()).toMatchObject({ attemptsUsed: 0 });
+      const r = await world.client.recover(ALICE, utf8('the password'));
+      expect(r.ok && Buffer.from(r.value).equals(Buffer.from(K))).toBe(true);
+    },
+  );
 
   test('the fleet of one refuses the swapped-in orphan for good: no guess comes back', async () => {
     const open = (w: VaultWorld, hsm: Hsm) =>
@@ -181,18 +187,23 @@ describe('a host that forks its sealed storage: one replica', () => {
     expect(answered).toBeLessThanOrEqual(LIMIT);
   });
 
-  test('in the simulator, the attack storage-fork holds; a replica with no anchor at all (trust-host-storage) is caught', () => {
-    const env = memoryFleets('storage-fork');
-    const attack = getAttack('storage-fork');
-    const held = attack.run('one', env);
-    expect(held.ok, `${held.violation?.invariant} ${held.violation?.detail}`).toBe(true);
-    expect(held.attacks).toBeGreaterThan(0);
-    const blind = attack.run('one', { ...env, broken: getBroken('trust-host-storage'), livenessMs: 3000 });
-    expect(blind.ok).toBe(false);
-    console.log(
-      `[storage-fork] trust-host-storage caught: ${blind.violation?.invariant}; replay: npx bkv check --replay ${replayToken('attack', 'one', 13, 'trust-host-storage')}`,
-    );
-  });
+  test(
+    'in the simulator, the attack storage-fork holds; ' +
+      'a replica with no anchor at all (trust-host-storage) is caught',
+    () => {
+      const env = memoryFleets('storage-fork');
+      const attack = getAttack('storage-fork');
+      const held = attack.run('one', env);
+      expect(held.ok, `${held.violation?.invariant} ${held.violation?.detail}`).toBe(true);
+      expect(held.attacks).toBeGreaterThan(0);
+      const blind = attack.run('one', { ...env, broken: getBroken('trust-host-storage'), livenessMs: 3000 });
+      expect(blind.ok).toBe(false);
+      console.log(
+        `[storage-fork] trust-host-storage caught: ${blind.violation?.invariant}; ` +
+          `replay: npx bkv check --replay ${replayToken('attack', 'one', 13, 'trust-host-storage')}`,
+      );
+    },
+  );
 });
 
 // ------------------------------------------------------------------------------------------------

@@ -144,7 +144,9 @@ function opaqueTasks(suiteId: SuiteId, ksf: Ksf, rng: Rng): BenchTask[] {
     id: `${id}/login`,
     name: `OPAQUE ${tag} whole login (client + server, wire encoded)`,
     fn: () => wholeLogin(f, rng),
-    note: 'KE1, KE2, KE3 and ServerFinish, each message encoded and decoded (points validated), the record decoded from storage',
+    note:
+      'KE1, KE2, KE3 and ServerFinish, each message encoded and decoded (points validated), ' +
+      'the record decoded from storage',
   };
   if (ksf !== IDENTITY_KSF) return [whole];
   // registration stages, on fixed inputs

@@ -307,7 +307,9 @@ export const floorSuite: BenchSuite = {
             id: 'floor/noble/ristretto255-SHA512/opaque-login',
             name: 'OPAQUE ristretto255-SHA512 Identity whole login, beside its floor',
             fn: () => wholeLogin(opaque, rng),
-            note: "the crypto suite's whole login again, measured right after its floor: the overhead ratio is not moved by the load of the 20 s between the suites",
+            note:
+              "the crypto suite's whole login again, measured right after its floor: " +
+              'the overhead ratio is not moved by the load of the 20 s between the suites',
           },
         ],
       ),

@@ -237,7 +237,9 @@ export const replicatedSuite: BenchSuite = {
     const last = new Map<string, ReplicatedRun>();
     const task = (c: Config, fleets: FleetFactory, w: Workload, note?: string): BenchTask => ({
       id: configId(c),
-      name: `${c.backend} ${c.replicas} replica${c.replicas > 1 ? `s, ${c.batching ? 'batching' : 'no batching'}` : ''}: ${w.clients} clients x ${w.rounds}, per recovery`,
+      name:
+        `${c.backend} ${c.replicas} replica${c.replicas > 1 ? `s, ${c.batching ? 'batching' : 'no batching'}` : ''}: ` +
+        `${w.clients} clients x ${w.rounds}, per recovery`,
       fn: () => {
         const r = runRecoveries(fleets, fleets.hsms(c.replicas), c, w, seed);
         last.set(configId(c), r);
@@ -261,7 +263,8 @@ export const replicatedSuite: BenchSuite = {
         memory,
         w,
         i === 0
-          ? 'every row: ristretto255-SHA512, a fresh fleet per call; wall clock of the whole simulation (one core) over the recoveries'
+          ? 'every row: ristretto255-SHA512, a fresh fleet per call; ' +
+              'wall clock of the whole simulation (one core) over the recoveries'
           : undefined,
       ),
     );

@@ -41,7 +41,10 @@ export interface BrokenVariant {
   readonly attack?: string;
   /** The test that shows it caught. */
   readonly test: string;
-  /** Where `bkv explore --broken` finds its counterexample (src/explore/explore.ts); absent: outside the explorer's scope. */
+  /**
+   * Where `bkv explore --broken` finds its counterexample (src/explore/explore.ts); absent: outside
+   * the explorer's scope.
+   */
   readonly explore?: ExploreScope;
   /** The rules it runs. */
   rules(base: ReplicaRules): ReplicaRules;

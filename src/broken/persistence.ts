@@ -20,7 +20,10 @@ import {
 } from '../replication/durable.ts';
 import { MemoryChainStorage, isChained, openBase, openSegment, saveSealed } from '../vault/storage.ts';
 
-/** vote-not-persisted: the vote is neither sealed nor in the ballot: a restarted replica may vote twice in a term (INV-8). */
+/**
+ * vote-not-persisted: the vote is neither sealed nor in the ballot: a restarted replica may vote
+ * twice in a term (INV-8).
+ */
 const dropVote: Persist = (store, version, durable, rng) =>
   SEALED_PERSISTENCE.persist(store, version, { ...durable, votedFor: null }, rng);
 export const VOTE_NOT_PERSISTED: Persistence = {

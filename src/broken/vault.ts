@@ -93,7 +93,10 @@ export function releaseWithoutKe3(v: VaultSteps): VaultSteps {
   };
 }
 
-/** never-erase: G4 never fires: a record at its limit with no pending session stays Registered, its secrets kept (INV-4). */
+/**
+ * never-erase: G4 never fires: a record at its limit with no pending session stays Registered, its
+ * secrets kept (INV-4).
+ */
 export function neverErase(v: VaultSteps): VaultSteps {
   return {
     ...v,
@@ -113,7 +116,10 @@ export function neverErase(v: VaultSteps): VaultSteps {
   };
 }
 
-/** reset-without-pending: a Reset is applied for a session that is not pending (ended, expired, of an older registration) (G3). */
+/**
+ * reset-without-pending: a Reset is applied for a session that is not pending (ended, expired, of
+ * an older registration) (G3).
+ */
 export function resetWithoutPending(v: VaultSteps): VaultSteps {
   return {
     ...v,
@@ -143,7 +149,10 @@ export function noGuessLimit(v: VaultSteps): VaultSteps {
   };
 }
 
-/** expiry-ends-no-session: expiry closes channels but never ends pending sessions (an abandoned KE2 blocks G4 forever). */
+/**
+ * expiry-ends-no-session: expiry closes channels but never ends pending sessions (an abandoned KE2
+ * blocks G4 forever).
+ */
 export function expiryEndsNoSession(v: VaultSteps): VaultSteps {
   return {
     ...v,
@@ -179,7 +188,10 @@ function dropChannel(node: VaultNode, id: string): VaultNode {
   return { ...node, channels };
 }
 
-/** alert-closes-channel: a frame the vault cannot decrypt or place closes its channel (the relay could end any session) (INV-12). */
+/**
+ * alert-closes-channel: a frame the vault cannot decrypt or place closes its channel (the relay
+ * could end any session) (INV-12).
+ */
 export function alertClosesChannel(v: VaultSteps): VaultSteps {
   return {
     ...v,
@@ -190,7 +202,10 @@ export function alertClosesChannel(v: VaultSteps): VaultSteps {
   };
 }
 
-/** refused-ke3-ends-session: a refused Transport frame on a channel awaiting KE3 ends its session as failed (INV-12). */
+/**
+ * refused-ke3-ends-session: a refused Transport frame on a channel awaiting KE3 ends its session as
+ * failed (INV-12).
+ */
 export function refusedKe3EndsSession(v: VaultSteps): VaultSteps {
   return {
     ...v,
@@ -222,7 +237,10 @@ export function freeTextAlert(v: VaultSteps): VaultSteps {
   };
 }
 
-/** fake-tries-constant: the fake tries of an unknown credential never go down (a record's would): a probe tells them apart. */
+/**
+ * fake-tries-constant: the fake tries of an unknown credential never go down (a record's would): a
+ * probe tells them apart.
+ */
 export function fakeTriesConstant(v: VaultSteps): VaultSteps {
   return {
     ...v,
@@ -233,7 +251,10 @@ export function fakeTriesConstant(v: VaultSteps): VaultSteps {
   };
 }
 
-/** no-commit-for-unknown: an unknown credential's guess is not committed: its fake KE2 leaves sooner than a real one. */
+/**
+ * no-commit-for-unknown: an unknown credential's guess is not committed: its fake KE2 leaves sooner
+ * than a real one.
+ */
 export function noCommitForUnknown(v: VaultSteps): VaultSteps {
   return {
     ...v,

@@ -2,7 +2,8 @@
  * No acknowledged registration lost (INV-6, spec ch. 12), on a history: a witness is a recovery
  * with the password of an acknowledged registration, invoked after that acknowledgement, answered
  * `WrongPassword`, when no other registration of the credential with another password, and no
- * deletion of it (one that may have happened), could come between the two. The record model then has no state in which that
+ * deletion of it (one that may have happened), could come between the two. The record model then
+ * has no state in which that
  * answer is possible but the one where the registration is gone: such a history is never
  * linearizable (INV-5), and the witness says why.
  * @module
@@ -16,7 +17,9 @@ export function findLostRegistration(ops: readonly Operation[]): string | null {
     const registers = ops.filter(
       (o) => o.credential === x.credential && o.input.kind === 'register' && o.completion !== 'fail',
     );
-    const deletes = ops.filter((o) => o.credential === x.credential && o.input.kind === 'delete' && o.completion !== 'fail');
+    const deletes = ops.filter(
+      (o) => o.credential === x.credential && o.input.kind === 'delete' && o.completion !== 'fail',
+    );
     for (const r of registers) {
       if (r.completion !== 'ok' || r.input.kind !== 'register' || r.input.password !== password || r.return >= x.call)
         continue;

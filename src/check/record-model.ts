@@ -76,7 +76,10 @@ function resetStep(s: RecordModelState, op: RecordStep): RecordModelState[] {
   return next ? [next] : [];
 }
 
-/** A deletion: `Delete` through the record rules, answered `Deleted` or (no record) `NotFound`; either way none is left. */
+/**
+ * A deletion: `Delete` through the record rules, answered `Deleted` or (no record) `NotFound`;
+ * either way none is left.
+ */
 function deleteStep(s: RecordModelState, op: RecordStep): RecordModelState[] {
   const { outcome } = applyCommand({ records: s ? { [CREDENTIAL]: s.record } : {} }, command('Delete', {}));
   if (op.completion === 'info') return [null];

@@ -1,7 +1,8 @@
 /**
  * `bkv check`: the randomized consensus, attack and guess-limit suites (spec ch. 13) against the
  * simulated replicated vault, on memory HSMs or SoftHSM tokens, with a progress bar on a terminal
- * (a line per scenario elsewhere) and a summary; a failure prints its seed, replay token, schedule, trace and a mermaid diagram.
+ * (a line per scenario elsewhere) and a summary; a failure prints its seed, replay token, schedule,
+ * trace and a mermaid diagram.
  * `--broken M` runs a deliberately broken variant (src/broken/catalog.ts) until a check reports it,
  * and prints that failure the same way. A failure of a generated suite (consensus, guess-limit) is
  * shrunk first (src/scenarios/arbitrary.ts): the smallest scenario fast-check finds on which the
@@ -32,7 +33,10 @@ export const DEFAULT_RUNS: Readonly<Record<SuiteName, number>> = {
   attack: 2 * ATTACKS.length,
   'guess-limit': 20,
 };
-/** Default runs per suite on SoftHSM replicas (every attack once): what `npm test` runs there too (test/scenarios-softhsm.test.ts). */
+/**
+ * Default runs per suite on SoftHSM replicas (every attack once): what `npm test` runs there too
+ * (test/scenarios-softhsm.test.ts).
+ */
 export const SOFTHSM_RUNS: Readonly<Record<SuiteName, number>> = {
   consensus: 40,
   attack: ATTACKS.length,
@@ -46,7 +50,10 @@ export const MAX_SHRUNK = 3;
 const FLEET_PREFIX = 'bkv-check';
 const MAX_REPLICAS = 5;
 
-/** SoftHSM tokens to create up front for `runs` scenarios: fresh ones for each fleet, of up to 5 replicas, an attack may build two. */
+/**
+ * SoftHSM tokens to create up front for `runs` scenarios: fresh ones for each fleet, of up to 5
+ * replicas, an attack may build two.
+ */
 export const softHsmCapacity = (runs: number): number => (2 * runs + 2) * MAX_REPLICAS;
 
 /** One failed run in the JSON document. */
@@ -115,7 +122,8 @@ const figures = (s: Summary, wallMs = s.ms) => ({
 });
 
 const progressLine = (label: string, r: RunResult) =>
-  `  [${label}] ${r.name.padEnd(28)} ${r.ok ? 'ok  ' : 'FAIL'} ${String(r.steps).padStart(6)} steps ${String(r.faults).padStart(3)} faults ${String(r.attacks).padStart(4)} attacks`;
+  `  [${label}] ${r.name.padEnd(28)} ${r.ok ? 'ok  ' : 'FAIL'} ${String(r.steps).padStart(6)} steps ` +
+  `${String(r.faults).padStart(3)} faults ${String(r.attacks).padStart(4)} attacks`;
 
 const fleetsFor = async (hsm: 'memory' | 'softhsm', runs: number): Promise<FleetFactory> =>
   hsm === 'softhsm' ? softHsmFleets(softHsmCapacity(runs)) : memoryFleets();
@@ -306,7 +314,8 @@ async function broken(
   const seed = typeof args.options.seed === 'string' ? args.options.seed : String(Date.now());
   const fleets = await fleetsFor(hsm, runs);
   print(
-    `bkv check --broken ${m.name}: must be caught by ${m.checker} (${m.expected.join('/')}), on ${m.attack ?? m.suite} runs, ${hsm} replicas, seed ${JSON.stringify(seed)}`,
+    `bkv check --broken ${m.name}: must be caught by ${m.checker} (${m.expected.join('/')}), ` +
+      `on ${m.attack ?? m.suite} runs, ${hsm} replicas, seed ${JSON.stringify(seed)}`,
   );
   try {
     const summary = emptySummary();

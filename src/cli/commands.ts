@@ -440,7 +440,8 @@ export const COMMANDS: readonly Command[] = [
     summary: "verify a deployment directory, or a live witness's namespace, end to end; keys and roles per epoch",
     details: [
       'Exit 1 when the evidence does not verify (the file and the reason), 3 when the directory cannot be read.',
-      'With --witness URL --namespace NS: what facebook/mbt eb-verify-namespace does, against a live witness (spec 8.8).',
+      'With --witness URL --namespace NS: what facebook/mbt eb-verify-namespace does, ' +
+        'against a live witness (spec 8.8).',
     ],
     positionals: [
       {

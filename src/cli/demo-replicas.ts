@@ -77,20 +77,24 @@ export async function demoReplicas(o: DemoReplicasOptions): Promise<number> {
       fleet.replicas().filter((r) => sealsEntry(r.sealed, index, term)).length;
 
     print(
-      `1. A fleet of ${n} HSM replicas (${hsms[0]!.backend}), suite ${suite.id}, simulated network (2-8 ms per message)`,
+      `1. A fleet of ${n} HSM replicas (${hsms[0]!.backend}), suite ${suite.id}, ` +
+        `simulated network (2-8 ms per message)`,
     );
     print(
-      `   deployed by the ceremony of ch. 7 (${deployment.evidence.transport}, ${deployment.evidence.events.length} attested steps): fleet secrets generated in r0, wrapped to every replica`,
+      `   deployed by the ceremony of ch. 7 (${deployment.evidence.transport}, ` +
+        `${deployment.evidence.events.length} attested steps): fleet secrets generated in r0, wrapped to every replica`,
     );
     print('   each replica seals its host state with its own HSM key; its term and vote are kept in an HSM counter');
     print(
-      `   replica-to-replica messages carry an HMAC-SHA256 under the fleet key; consensus: Raft-style, commit at ${Math.floor(n / 2) + 1} of ${n}`,
+      `   replica-to-replica messages carry an HMAC-SHA256 under the fleet key; ` +
+        `consensus: Raft-style, commit at ${Math.floor(n / 2) + 1} of ${n}`,
     );
     fleet.runUntil(() => fleet.leader() !== null, 10_000);
     const first = fleet.leader();
     if (first === null) return fail(print, 'no leader elected');
     print(
-      `2. r${first} is elected leader of term ${fleet.replica(first).state!.raft.durable.currentTerm} (at ${fleet.leaderLog.at(-1)!.at} ms)`,
+      `2. r${first} is elected leader of term ${fleet.replica(first).state!.raft.durable.currentTerm} ` +
+        `(at ${fleet.leaderLog.at(-1)!.at} ms)`,
     );
 
     const relay = new FleetRelay(fleet);
@@ -101,7 +105,8 @@ export async function demoReplicas(o: DemoReplicasOptions): Promise<number> {
     print(`3. register K (${toHex(K).slice(0, 16)}…) under the password, guess limit 10: ${describeOutcome(reg)}`);
     if (regIndex)
       print(
-        `   the Register entry is at log index ${regIndex.index}, sealed on ${sealedOn(regIndex.index, regIndex.term)} of ${n} replicas`,
+        `   the Register entry is at log index ${regIndex.index}, ` +
+          `sealed on ${sealedOn(regIndex.index, regIndex.term)} of ${n} replicas`,
       );
     if (!reg.ok) return fail(print, 'registration failed');
 
@@ -118,25 +123,29 @@ export async function demoReplicas(o: DemoReplicasOptions): Promise<number> {
     const consume = findLast(fleet, leader, (c) => c.type === 'ConsumeGuess' && c.credentialId === cid)!;
     const left = fleet.ke2Log.at(-1)!;
     print(
-      `   KE1 -> r${leader}: ConsumeGuess at log index ${consume.index}; the KE2 left once it was sealed on ${left.sealedOn} of ${n} replicas (G1)`,
+      `   KE1 -> r${leader}: ConsumeGuess at log index ${consume.index}; ` +
+        `the KE2 left once it was sealed on ${left.sealedOn} of ${n} replicas (G1)`,
     );
     const ke3 = onRecoverResponse(fleet.clientContext, crashed.session, ke2);
     if (!('frame' in ke3) || ke3.outcome) return fail(print, 'the envelope did not open');
     print(`   the client opens the envelope and sends KE3 ... but r${leader} crashes first (${ms()})`);
     fleet.inject({ type: 'Crash', replica: leader });
     print(
-      `   the ConsumeGuess entry is in the sealed logs of ${sealedOn(consume.index, consume.term)} of ${n} replicas: committed, whoever leads next`,
+      `   the ConsumeGuess entry is in the sealed logs of ${sealedOn(consume.index, consume.term)} of ${n} replicas: ` +
+        `committed, whoever leads next`,
     );
     const lost = relay.exchangeNow(ke3.frame);
     print(
-      `   KE3: ${lost === null ? 'no answer (the channel died with r' + leader + ')' : 'unexpected answer'}; K was not released`,
+      `   KE3: ${lost === null ? 'no answer (the channel died with r' + leader + ')' : 'unexpected answer'}; ` +
+        `K was not released`,
     );
 
     fleet.runUntil(() => fleet.leader() !== null, 10_000);
     const second = fleet.leader();
     if (second === null) return fail(print, 'no new leader');
     print(
-      `6. r${second} is elected leader of term ${fleet.replica(second).state!.raft.durable.currentTerm} (at ${fleet.leaderLog.at(-1)!.at} ms, after an election timeout)`,
+      `6. r${second} is elected leader of term ${fleet.replica(second).state!.raft.durable.currentTerm} ` +
+        `(at ${fleet.leaderLog.at(-1)!.at} ms, after an election timeout)`,
     );
     fleet.runUntil(
       () =>
@@ -150,7 +159,8 @@ export async function demoReplicas(o: DemoReplicasOptions): Promise<number> {
       (c) => c.type === 'EndSession' && c.credentialId === cid && c.reason === 'expired',
     );
     print(
-      `   it commits its first entry, applies the ConsumeGuess, and ends the orphaned session: EndSession(expired) at index ${ended?.index ?? '?'}`,
+      `   it commits its first entry, applies the ConsumeGuess, and ends the orphaned session: ` +
+        `EndSession(expired) at index ${ended?.index ?? '?'}`,
     );
     print(`   attempts used: ${attempts()}  (the crashed attempt is spent, once: G2)`);
     const afterCrash = fleet.replica(second).state!.node.vault.records[cid]!.attemptsUsed;
@@ -162,7 +172,8 @@ export async function demoReplicas(o: DemoReplicasOptions): Promise<number> {
     const retryAttempts = fleet.replica(relay.replicaOf(retry.frame.channel)!).state!.node.vault.records[cid]!
       .attemptsUsed;
     print(
-      `   KE2 from r${relay.replicaOf(retry.frame.channel)}: attempts used ${retryAttempts} of 10 (2 wrong + 1 crashed + this one)`,
+      `   KE2 from r${relay.replicaOf(retry.frame.channel)}: attempts used ${retryAttempts} of 10 ` +
+        `(2 wrong + 1 crashed + this one)`,
     );
     const fin = onRecoverResponse(fleet.clientContext, retry.session, ke2b);
     if (!('frame' in fin) || fin.outcome) return fail(print, 'the envelope did not open on retry');
@@ -178,10 +189,12 @@ export async function demoReplicas(o: DemoReplicasOptions): Promise<number> {
     const budget = checkBudget(fleet.events);
     const s = fleet.stats;
     print(
-      `   ${s.steps} simulated steps, ${s.peerMessages} replica messages, ${s.persists} sealed saves, ${s.elections} elections, ${fleet.now} ms simulated, ${(performance.now() - t0).toFixed(0)} ms wall`,
+      `   ${s.steps} simulated steps, ${s.peerMessages} replica messages, ${s.persists} sealed saves, ` +
+        `${s.elections} elections, ${fleet.now} ms simulated, ${(performance.now() - t0).toFixed(0)} ms wall`,
     );
     print(
-      `   Raft safety and G1 checked after every step; guess budget (G5) over the run: ${budget.length === 0 ? 'ok' : budget.map((v) => v.message).join('; ')}`,
+      `   Raft safety and G1 checked after every step; guess budget (G5) over the run: ` +
+        `${budget.length === 0 ? 'ok' : budget.map((v) => v.message).join('; ')}`,
     );
     const finalAttempts = fleet.replicas().map((r) => r.state?.node.vault.records[cid]?.attemptsUsed);
     const ok =

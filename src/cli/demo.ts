@@ -52,7 +52,8 @@ export async function demo(o: DemoOptions): Promise<number> {
       `1. The vault: one HSM replica (${hsm.backend}), suite ${suite.id}, channel Noise ${config.noise.protocolName}`,
     );
     print(
-      `   keys generated inside the HSM; the client pins the channel key ${toHex(ctx.channelKey).slice(0, 16)}… and the OPAQUE server key ${toHex(ctx.opaqueServerKey).slice(0, 16)}…`,
+      `   keys generated inside the HSM; the client pins the channel key ${toHex(ctx.channelKey).slice(0, 16)}… ` +
+        `and the OPAQUE server key ${toHex(ctx.opaqueServerKey).slice(0, 16)}…`,
     );
     const relay = directRelay((f) => vault.deliver(f));
     const client = new BkvClient(ctx, relay, rng);
@@ -88,7 +89,9 @@ export async function demo(o: DemoOptions): Promise<number> {
     print(`7. Even the right password now: ${describeOutcome(after)}`);
     const record = vault.state.records[toHex(user)];
     print(
-      `   the record is ${record?.status}: OPAQUE record ${record?.registrationRecord === null ? 'erased' : 'present'}, sealed K ${record?.sealedPayload === null ? 'erased' : 'present'}`,
+      `   the record is ${record?.status}: ` +
+        `OPAQUE record ${record?.registrationRecord === null ? 'erased' : 'present'}, ` +
+        `sealed K ${record?.sealedPayload === null ? 'erased' : 'present'}`,
     );
     print(`done in ${(performance.now() - t0).toFixed(0)} ms`);
     return !after.ok && after.kind === 'Locked' && last && !last.ok ? 0 : 1;

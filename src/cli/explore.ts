@@ -73,7 +73,9 @@ function reportOf(e: Exploration, r: SearchResult): ExploredReport {
 }
 
 function printResult(x: ExploredReport, print: (line: string) => void): void {
-  const head = `${fmt(x.states)} states, ${fmt(x.transitions)} transitions, depth ${x.depth}, ${x.seconds.toFixed(1)} s (${fmt(x.statesPerSecond)} states/s, ${x.memoryMiB} MiB)`;
+  const head =
+    `${fmt(x.states)} states, ${fmt(x.transitions)} transitions, depth ${x.depth}, ${x.seconds.toFixed(1)} s ` +
+    `(${fmt(x.statesPerSecond)} states/s, ${x.memoryMiB} MiB)`;
   const v = x.violation;
   if (v === null) {
     if (x.complete) print(`  exhausted: ${head}; every invariant holds in every state`);
@@ -112,7 +114,8 @@ export function explore(args: ExploreArgs): number {
   const runs = broken ? [explorationOf(broken)] : explorations(args.deep === true);
   const rules = broken ? broken.rules(RULES) : RULES;
   print(
-    `bkv explore: the real replica, consensus and persistence code, every state within bounds (spec ch. 10)${broken ? `, broken variant ${broken.name}: ${broken.summary}` : ''}`,
+    `bkv explore: the real replica, consensus and persistence code, every state within bounds (spec ch. 10)` +
+      `${broken ? `, broken variant ${broken.name}: ${broken.summary}` : ''}`,
   );
   const reports: ExploredReport[] = [];
   for (const e of runs) {

@@ -226,7 +226,9 @@ export async function demoClient(d: DemoWorld, rng: Rng, print: Print): Promise<
     const v = validateFleetInfo(info, trust, state, info.bundle.report!.timestamp + 60_000);
     state = v.state;
     print(
-      `client: epoch ${epoch} bundle valid (signatures, digest, namespace, window, roles, inclusion in the log, attestations): ${v.artifact.fleetId}${v.retiring ? ', with the retiring fleet' : ''}`,
+      `client: epoch ${epoch} bundle valid ` +
+        `(signatures, digest, namespace, window, roles, inclusion in the log, attestations): ` +
+        `${v.artifact.fleetId}${v.retiring ? ', with the retiring fleet' : ''}`,
     );
     return v;
   };
@@ -238,12 +240,14 @@ export async function demoClient(d: DemoWorld, rng: Rng, print: Print): Promise<
   const v2 = await step(2);
   const moved = await moveRecordOnRecovery(clientFor(v2, 0, true), clientFor(v2, 1), user, password);
   print(
-    `client: rotation: recover from the retiring fleet-1, re-register on fleet-2: ${moved.ok && toHex(moved.value) === toHex(K) ? 'K recovered and moved' : 'FAILED'}`,
+    `client: rotation: recover from the retiring fleet-1, re-register on fleet-2: ` +
+      `${moved.ok && toHex(moved.value) === toHex(K) ? 'K recovered and moved' : 'FAILED'}`,
   );
   const v3 = await step(3);
   const r3 = await clientFor(v3, 1).recover(user, password);
   print(
-    `client: recover from fleet-2 after the retirement: ${r3.ok && toHex(r3.value) === toHex(K) ? 'K recovered' : 'FAILED'}`,
+    `client: recover from fleet-2 after the retirement: ` +
+      `${r3.ok && toHex(r3.value) === toHex(K) ? 'K recovered' : 'FAILED'}`,
   );
   const replay = await d.serve(1);
   try {

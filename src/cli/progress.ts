@@ -31,7 +31,8 @@ export function renderProgress(s: ProgressState, width = 30): string {
 /** A bar on `stream` if it is a terminal (redrawn with a carriage return), else null. */
 export function terminalProgressBar(stream: NodeJS.WriteStream = process.stderr): ProgressBar | null {
   if (!stream.isTTY) return null;
-  const columns = () => (stream.columns !== undefined && stream.columns >= 40 ? stream.columns - 1 : 79); // 0 or unknown: 80
+  // 0 or unknown: 80
+  const columns = () => (stream.columns !== undefined && stream.columns >= 40 ? stream.columns - 1 : 79);
   return {
     update: (s) =>
       stream.write(`\r${renderProgress(s, Math.max(10, Math.min(30, columns() - 60))).slice(0, columns())}\x1b[K`),

@@ -17,7 +17,8 @@ export function reportCommand(out: string, bench: string | undefined, print: (li
   const s = buildSite({ root: ROOT, out: resolve(out), ...(bench !== undefined && { bench: resolve(bench) }) });
   const ms = Math.round(performance.now() - t0);
   print(
-    `site: ${join(resolve(out), 'index.html')}: ${s.chapters} chapters, ${s.diagrams} diagrams, ${s.rules} rules, ${s.pages} pages, ${(s.bytes / 1024).toFixed(0)} KiB (${ms} ms)`,
+    `site: ${join(resolve(out), 'index.html')}: ${s.chapters} chapters, ${s.diagrams} diagrams, ${s.rules} rules, ` +
+      `${s.pages} pages, ${(s.bytes / 1024).toFixed(0)} KiB (${ms} ms)`,
   );
   return 0;
 }

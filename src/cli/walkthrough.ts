@@ -35,7 +35,8 @@ export function walkthrough(o: { suite: SuiteId; seed: string; print: (line: str
   const p: OpaqueParams = { suite, context: utf8('bkv walkthrough') };
   const show = (name: string, b: Bytes) => print(`  ${name.padEnd(24)} ${toHex(b)}`);
   print(
-    `OPAQUE (RFC 9807), suite ${suite.id}, KSF ${suite.ksf.name}, context "bkv walkthrough", seed "${o.seed}" (suites: ${SUITE_IDS.join(', ')})`,
+    `OPAQUE (RFC 9807), suite ${suite.id}, KSF ${suite.ksf.name}, context "bkv walkthrough", seed "${o.seed}" ` +
+      `(suites: ${SUITE_IDS.join(', ')})`,
   );
   const kp = suite.group.deriveDiffieHellmanKeyPair(rng(suite.Nseed));
   const oprfSeed = rng(suite.Nh);

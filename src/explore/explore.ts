@@ -34,7 +34,9 @@ export interface Exploration {
 
 const persistence = (bound: PersistenceBound): Exploration => ({
   name: 'persistence',
-  describe: `one replica's persistence: ${bound.steps} saving actions, ${bound.crashes} kills (between any two durable writes), restarts on any kept blob`,
+  describe:
+    `one replica's persistence: ${bound.steps} saving actions, ` +
+    `${bound.crashes} kills (between any two durable writes), restarts on any kept blob`,
   run: (rules, o) => search(new PersistenceSystem(rules.persistence, bound), o as SearchOptions<unknown>),
 });
 

@@ -194,7 +194,10 @@ export class FleetSystem implements Explorable<FleetState> {
     return raftConfig(this.rules, i, b.replicas, 16, b.snapshotEvery, b.snapshotChunkBytes);
   }
 
-  /** A replica's io as it stands in `slot`: its HSM, its host's storage (kept blobs), a crash armed after `k` writes. */
+  /**
+   * A replica's io as it stands in `slot`: its HSM, its host's storage (kept blobs), a crash armed
+   * after `k` writes.
+   */
   #io(slot: Slot, keep: number, k: number, present: number | null | 'latest') {
     const crash = new CrashPoint(0);
     if (k > 0) crash.arm(k);
@@ -313,7 +316,10 @@ export class FleetSystem implements Explorable<FleetState> {
       .map(([t, r]) => `${t}:${pi[r]}`)
       .join(';');
     const ghost = `${leaders}|${g.committed.map((c) => `${c.name}@${c.inTerm}`).join(';')}|${g.applied.join(';')}`;
-    return `${slots.join('#')}\n${netKey(s.net, pi)}\n${sessions}\n${ghost}\n${s.spent}|${s.resets.join(',')}|${s.crashes}|${s.duplicates}`;
+    return (
+      `${slots.join('#')}\n${netKey(s.net, pi)}\n${sessions}\n${ghost}\n` +
+      `${s.spent}|${s.resets.join(',')}|${s.crashes}|${s.duplicates}`
+    );
   }
 
   successors(s: FleetState): Transition<FleetState>[] {
@@ -676,7 +682,9 @@ const slotKey = (() => {
     const blobs = slot.blobs.map((b) => durableKey(b.durable, pi)).join(';');
     const ballot = decodeBallot(slot.counters.get(ballotName(SEAL)) ?? 0n);
     const vote = ballot.votedFor === null ? '-' : pi[ballot.votedFor];
-    k = `${up ? replicaKey(up.state, pi) : 'down'}|${versionRanks(values)}|${blobs}|${ballot.term}/${vote}|${[...slot.lost].sort()}`;
+    k =
+      `${up ? replicaKey(up.state, pi) : 'down'}|${versionRanks(values)}|${blobs}|` +
+      `${ballot.term}/${vote}|${[...slot.lost].sort()}`;
     cache.set(slot, k);
     return k;
   };
@@ -723,7 +731,12 @@ function replicaKey(st: Hosted['state'], pi: readonly number[]): string {
   ];
   const votes = r.candidate ? r.candidate.votesGranted.map((j) => pi[j]!).sort() : null;
   const inc = r.incoming;
-  const incoming = inc && [inc.term, inc.index, inc.snapshotTerm, inc.parts.map((p) => Buffer.from(p).toString('base64'))];
+  const incoming = inc && [
+    inc.term,
+    inc.index,
+    inc.snapshotTerm,
+    inc.parts.map((p) => Buffer.from(p).toString('base64')),
+  ];
   const volatile = [r.role, r.commitIndex, r.recoveryNonce, votes, leader, st.lastApplied, st.serving, incoming];
   return `${durableKey(r.durable, pi)}|${JSON.stringify(volatile)}|${jsonOf(st.node.vault)}`;
 }
@@ -756,12 +769,24 @@ function describe(m: RaftMessage<Command>): string {
     case 'RequestVoteResponse':
       return `Vote t${m.term} ${m.voteGranted ? 'granted' : 'refused'}`;
     case 'AppendEntriesRequest':
-      return `Append t${m.term} prev ${m.prevLogIndex}/${m.prevLogTerm} +${m.entries.length} commit ${m.leaderCommit}${m.recoveryNonce ? ' nonce' : ''}`;
+      return (
+        `Append t${m.term} prev ${m.prevLogIndex}/${m.prevLogTerm} +${m.entries.length} commit ${m.leaderCommit}` +
+        `${m.recoveryNonce ? ' nonce' : ''}`
+      );
     case 'InstallSnapshotRequest':
-      return `Snapshot t${m.term} ${m.snapshotIndex}/${m.snapshotTerm} @${m.offset}${m.done ? ' done' : ''}${m.recoveryNonce ? ' nonce' : ''}`;
+      return (
+        `Snapshot t${m.term} ${m.snapshotIndex}/${m.snapshotTerm} @${m.offset}${m.done ? ' done' : ''}` +
+        `${m.recoveryNonce ? ' nonce' : ''}`
+      );
     case 'InstallSnapshotResponse':
-      return `SnapshotAck t${m.term} ${m.snapshotIndex}/${m.snapshotTerm} next ${m.nextOffset}${m.recoveryNonce ? ' recovering' : ''}`;
+      return (
+        `SnapshotAck t${m.term} ${m.snapshotIndex}/${m.snapshotTerm} next ${m.nextOffset}` +
+        `${m.recoveryNonce ? ' recovering' : ''}`
+      );
     case 'AppendEntriesResponse':
-      return `Ack t${m.term} ${m.success ? `match ${m.matchIndex}` : `refused last ${m.lastLogIndex}`}${m.recoveryNonce ? ' recovering' : ''}`;
+      return (
+        `Ack t${m.term} ${m.success ? `match ${m.matchIndex}` : `refused last ${m.lastLogIndex}`}` +
+        `${m.recoveryNonce ? ' recovering' : ''}`
+      );
   }
 }

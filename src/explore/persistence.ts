@@ -156,7 +156,9 @@ function restart(p: Persistence, s: State, blob: number | null, k: number): Next
       return {
         label,
         state: next,
-        violation: `woke in term ${d.currentTerm} voting ${d.votedFor ?? 'nobody'}, after granting its vote to ${older[1]} in term ${older[0]}`,
+        violation:
+          `woke in term ${d.currentTerm} voting ${d.votedFor ?? 'nobody'}, ` +
+          `after granting its vote to ${older[1]} in term ${older[0]}`,
       };
     // a recovering state (this start's, or one sealed by a start that detected a rollback) knows it
     const knows = loaded.rolledBack || d.recovering;
@@ -164,7 +166,8 @@ function restart(p: Persistence, s: State, blob: number | null, k: number): Next
       return {
         label,
         state: next,
-        violation: `woke on a log of ${d.log.length} without knowing it was rolled back, after acknowledging ${s.acked}`,
+        violation:
+          `woke on a log of ${d.log.length} without knowing it was rolled back, ` + `after acknowledging ${s.acked}`,
       };
     return { label, state: knows ? { ...next, acked: 0 } : next };
   } catch (e) {

@@ -36,7 +36,10 @@ export interface SearchResult {
   readonly ms: number;
   /** Every reachable state was visited (no state limit was hit, and no state lay beyond the depth bound). */
   readonly complete: boolean;
-  /** The search stopped at the depth bound with states left to expand: every schedule of `depth` actions was checked. */
+  /**
+   * The search stopped at the depth bound with states left to expand: every schedule of `depth`
+   * actions was checked.
+   */
   readonly depthBounded: boolean;
   readonly violation: SearchViolation | null;
   /** Bytes of the fingerprint table. */

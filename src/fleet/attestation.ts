@@ -209,7 +209,8 @@ export function verifyAttestation(
   if (!attestationKeys.some((k) => isSignedBy(statement, k))) {
     throw new VaultError(
       'AttestationInvalid',
-      `${where}: statement #${statement.body.seq} (${statement.body.event} ${statement.body.label}) is not signed by a certified attestation key`,
+      `${where}: statement #${statement.body.seq} (${statement.body.event} ${statement.body.label}) ` +
+        `is not signed by a certified attestation key`,
     );
   }
   return statement.body;

@@ -464,7 +464,8 @@ export function formatAuditReport(r: AuditReport, verbose = false): string[] {
   ];
   for (const e of r.epochs) {
     lines.push(
-      `epoch ${e.epoch}  ${new Date(e.timestamp).toISOString()}  ${e.fleetId}  digest ${e.digest.slice(0, 16)}…  both signatures, log entry and inclusion ok`,
+      `epoch ${e.epoch}  ${new Date(e.timestamp).toISOString()}  ${e.fleetId}  digest ${e.digest.slice(0, 16)}…  ` +
+        `both signatures, log entry and inclusion ok`,
     );
     for (const k of e.added) lines.push(`  + ${describeFleetKey(k)}`);
     for (const k of e.removed) lines.push(`  - ${describeFleetKey(k)}`);
@@ -472,7 +473,9 @@ export function formatAuditReport(r: AuditReport, verbose = false): string[] {
   }
   for (const f of r.fleets) {
     lines.push(
-      `${f.fleetId}: ${f.replicas.length} replicas (${f.replicas.map((x) => `${x.id}@${x.token}`).join(', ')}), suite ${f.suite}, ${f.transport} from ${f.genesis}; evidence verified; published in epoch ${f.epochs.join(', ')}`,
+      `${f.fleetId}: ${f.replicas.length} replicas (${f.replicas.map((x) => `${x.id}@${x.token}`).join(', ')}), ` +
+        `suite ${f.suite}, ${f.transport} from ${f.genesis}; evidence verified; ` +
+        `published in epoch ${f.epochs.join(', ')}`,
     );
     if (verbose) for (const t of f.transcript) lines.push(`    ${t}`);
   }

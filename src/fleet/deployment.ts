@@ -154,7 +154,8 @@ export function deployFleets(
     });
     fleets.push(fleet);
     say(
-      `${fleetId}: ${o.replicas} replicas deployed (${fleet.evidence.transport}), ${fleet.evidence.events.length + o.replicas * 6} attested statements`,
+      `${fleetId}: ${o.replicas} replicas deployed (${fleet.evidence.transport}), ` +
+        `${fleet.evidence.events.length + o.replicas * 6} attested statements`,
     );
     const previous = artifacts.at(-1);
     const channelProtocol = NOISE_NK_25519_AESGCM_SHA256.protocolName;

@@ -203,7 +203,8 @@ export function verifyReplicaStatements(
     for (const n of FLEET_KEY_NAMES) {
       if (!isSameKey(v.keys[n], first.keys[n]))
         throw invalid(
-          `replica ${v.id}'s ${n} key (${describeFingerprint(v.keys[n])}) differs from replica ${first.id}'s (${describeFingerprint(first.keys[n])})`,
+          `replica ${v.id}'s ${n} key (${describeFingerprint(v.keys[n])}) ` +
+            `differs from replica ${first.id}'s (${describeFingerprint(first.keys[n])})`,
         );
     }
     for (const u of verified) {

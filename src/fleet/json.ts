@@ -88,7 +88,8 @@ export function readHex(x: unknown, path: string, length?: number): string {
 
 /** Standard base64 with padding, in its one encoding of the bytes it decodes to (RFC 4648 §4); returns the text. */
 export function readBase64(x: unknown, path: string): string {
-  const ok = typeof x === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(x) && Buffer.from(x, 'base64').toString('base64') === x;
+  const ok =
+    typeof x === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(x) && Buffer.from(x, 'base64').toString('base64') === x;
   if (!ok) throw malformed(path, `expected base64, got ${describe(x)}`);
   return x;
 }

@@ -91,7 +91,10 @@ export function checkNextStatement(
   if (next.epoch > want) throw new VaultError('LogInconsistent', `${at} skips epoch ${want}`);
   const root = formatRoot(next.epoch, next.digest);
   if (prev === undefined && rules.root !== undefined && root !== rules.root) {
-    throw new VaultError('LogInconsistent', `${at}: ${root.slice(0, 20)}… is not the root ${rules.root.slice(0, 20)}…`);
+    throw new VaultError(
+      'LogInconsistent',
+      `${at}: ${root.slice(0, 20)}… is not the root ${rules.root.slice(0, 20)}…`,
+    );
   }
   if (seenDigests.has(next.digest)) {
     throw new VaultError('LogInconsistent', `${at}: digest ${next.digest.slice(0, 16)}… was published before`);
@@ -285,7 +288,8 @@ export class EquivocationError extends VaultError {
   constructor(evidence: EquivocationEvidence) {
     super(
       'LogEquivocation',
-      `the witness signed two tree heads of size ${evidence.first.body.treeSize} with different roots (${evidence.first.body.rootHash.slice(0, 16)}… and ${evidence.second.body.rootHash.slice(0, 16)}…)`,
+      `the witness signed two tree heads of size ${evidence.first.body.treeSize} with different roots ` +
+        `(${evidence.first.body.rootHash.slice(0, 16)}… and ${evidence.second.body.rootHash.slice(0, 16)}…)`,
     );
     this.evidence = evidence;
   }

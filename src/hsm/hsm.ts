@@ -86,7 +86,10 @@ export interface Hsm {
   /** HKDF-Expand (RFC 5869 §2.3) with the labelled secret as PRK, built from in-HSM HMAC. */
   hkdfExpand(label: string, info: Bytes, length: number): Bytes;
 
-  /** AES-256-GCM with the labelled key; the 12-byte nonce is the caller's (from its rng). Output: nonce || ciphertext || tag. */
+  /**
+   * AES-256-GCM with the labelled key; the 12-byte nonce is the caller's (from its rng).
+   * Output: nonce || ciphertext || tag.
+   */
   seal(label: string, plaintext: Bytes, aad: Bytes, nonce: Bytes): Bytes;
   /** Inverse of `seal`; a forged or altered blob throws `VaultError('SealBroken')`. */
   unseal(label: string, sealed: Bytes, aad: Bytes): Bytes;

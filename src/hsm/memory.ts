@@ -324,7 +324,8 @@ export class MemoryHsm implements Hsm {
         throw new VaultError('InvalidPoint', 'ristretto255 public key is the identity');
       return point.multiply(ristrettoScalar(k.secret)).toBytes();
     }
-    // p256: SEC1 compressed or uncompressed peer; result is the compressed shared point (RFC 9807 §6.4.1 SerializeElement).
+    // p256: SEC1 compressed or uncompressed peer; result is the compressed shared point
+    // (RFC 9807 §6.4.1 SerializeElement).
     if (peer.length !== 33 && peer.length !== 65)
       throw new VaultError('InvalidPoint', `p256 public key expected 33 or 65 bytes, got ${peer.length}`);
     try {

@@ -53,7 +53,8 @@ export function findSoftHsmLibrary(): string {
   for (const p of SOFTHSM_LIBRARY_CANDIDATES) if (existsSync(p)) return p;
   throw new VaultError(
     'HsmError',
-    `SoftHSM2 library not found (looked at $SOFTHSM2_LIB, ${SOFTHSM_LIBRARY_CANDIDATES.join(', ')}); install it with: ${APT_INSTALL}`,
+    `SoftHSM2 library not found (looked at $SOFTHSM2_LIB, ${SOFTHSM_LIBRARY_CANDIDATES.join(', ')}); ` +
+      `install it with: ${APT_INSTALL}`,
   );
 }
 
@@ -159,7 +160,8 @@ export function loadSoftHsmModule(library: string = findSoftHsmLibrary()): graph
   } catch (e) {
     throw new VaultError(
       'HsmError',
-      `cannot initialize ${library} (${errorText(e)}); check SOFTHSM2_CONF=${process.env.SOFTHSM2_CONF ?? '(unset)'} names a readable config whose tokendir exists`,
+      `cannot initialize ${library} (${errorText(e)}); ` +
+        `check SOFTHSM2_CONF=${process.env.SOFTHSM2_CONF ?? '(unset)'} names a readable config whose tokendir exists`,
     );
   }
   loaded = { module, library, conf: process.env.SOFTHSM2_CONF };
@@ -194,7 +196,8 @@ export function findSlotByLabel(module: graphene.Module, label: string): graphen
   }
   throw new VaultError(
     'HsmError',
-    `no SoftHSM token labelled "${label}" (tokens: ${seen.join(', ') || 'none'}; SOFTHSM2_CONF=${process.env.SOFTHSM2_CONF ?? '(unset)'})`,
+    `no SoftHSM token labelled "${label}" (tokens: ${seen.join(', ') || 'none'}; ` +
+      `SOFTHSM2_CONF=${process.env.SOFTHSM2_CONF ?? '(unset)'})`,
   );
 }
 

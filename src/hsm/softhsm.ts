@@ -115,12 +115,18 @@ const ID_PREFIX = 'bkv:';
 
 const UNSUPPORTED: Partial<Record<KeyKind, string>> = {
   ristretto255:
-    'ristretto255 is unsupported by PKCS#11: no ristretto255 key type or mechanism exists in PKCS#11 v3.x or SoftHSM 2.6.1 (use the memory backend, or the ristretto255-OPRF + Curve25519-3DH suite)',
-  p256: 'p256 is unsupported by PKCS#11 for this interface: CKM_ECDH1_DERIVE returns only the x-coordinate of the shared point, while RFC 9807 3DH needs the whole compressed point (use the memory backend, or the Curve25519-3DH suite)',
+    'ristretto255 is unsupported by PKCS#11: no ristretto255 key type or mechanism exists in PKCS#11 v3.x or ' +
+    'SoftHSM 2.6.1 (use the memory backend, or the ristretto255-OPRF + Curve25519-3DH suite)',
+  p256:
+    'p256 is unsupported by PKCS#11 for this interface: CKM_ECDH1_DERIVE returns only the x-coordinate of the ' +
+    'shared point, while RFC 9807 3DH needs the whole compressed point ' +
+    '(use the memory backend, or the Curve25519-3DH suite)',
 };
 
 const NOT_WRAPPABLE =
-  'SoftHSM 2.6.1 cannot move 25519 private keys between tokens (C_WrapKey: CKR_KEY_NOT_WRAPPABLE for CKK_EC_EDWARDS; C_UnwrapKey of their PKCS#8: CKR_FUNCTION_FAILED); only hmac-* and aes256gcm keys can be wrapped';
+  'SoftHSM 2.6.1 cannot move 25519 private keys between tokens ' +
+  '(C_WrapKey: CKR_KEY_NOT_WRAPPABLE for CKK_EC_EDWARDS; C_UnwrapKey of their PKCS#8: CKR_FUNCTION_FAILED); ' +
+  'only hmac-* and aes256gcm keys can be wrapped';
 
 const SECRET_KINDS: readonly KeyKind[] = ['hmac-sha256', 'hmac-sha512', 'aes256gcm'];
 

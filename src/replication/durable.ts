@@ -221,7 +221,10 @@ export function loadDurable<C>(store: DurableStore, rng: Rng, persist: Persist =
 
 /** The persistence a replica's host runs: load at a start, persist after a step that changed `durable`. */
 export interface Persistence {
-  /** A start; its saves go through `persist` (default: this persistence's own), so a host that watches saves sees them. */
+  /**
+   * A start; its saves go through `persist` (default: this persistence's own), so a host that
+   * watches saves sees them.
+   */
   load<C>(store: DurableStore, rng: Rng, persist?: Persist): LoadedDurable<C>;
   /** `prev`: the state last persisted, when the caller has it (the save may then be a segment). */
   persist<C>(store: DurableStore, version: Version, durable: Durable<C>, rng: Rng, prev?: Durable<C>): Version;

@@ -39,7 +39,10 @@ export interface ReplicaRules {
   readonly vault: VaultSteps;
   readonly replica: ReplicaSteps;
   readonly persistence: Persistence;
-  /** Replicas that must hold an entry for it to commit, for a fleet of n (RaftConfig.commitQuorum); default a majority. */
+  /**
+   * Replicas that must hold an entry for it to commit, for a fleet of n (RaftConfig.commitQuorum);
+   * default a majority.
+   */
   readonly commitQuorum?: (n: number) => number;
 }
 

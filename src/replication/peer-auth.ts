@@ -8,7 +8,8 @@
  *
  * and the receiver checks the MAC (in its HSM) and that it is the addressee before it parses the
  * body, which must then have exactly the shape of a RaftMessage (`MalformedMessage` otherwise: a key
- * holder's bug is refused like any other bad input, never a crash). The host network can drop, delay, duplicate, reorder and replay envelopes, all of which
+ * holder's bug is refused like any other bad input, never a crash). The host network can drop,
+ * delay, duplicate, reorder and replay envelopes, all of which
  * Raft tolerates (terms and indexes make old messages harmless), but cannot forge or alter one,
  * nor redirect it to another replica (a vote for j must not count for k).
  *
@@ -136,7 +137,8 @@ export function readRaftMessage<C>(x: unknown, readCommand: (x: unknown, path: s
       const o = readObject(x, 'body', [...keys, 'leaderLastIndex', 'recoveryNonce']);
       const snapshotIndex = readInt(o.snapshotIndex, 'body.snapshotIndex', 1);
       const leaderCommit = int(o, 'leaderCommit');
-      if (snapshotIndex > leaderCommit) throw malformed('body.snapshotIndex', `beyond the leader's commit ${leaderCommit}`);
+      if (snapshotIndex > leaderCommit)
+        throw malformed('body.snapshotIndex', `beyond the leader's commit ${leaderCommit}`);
       return {
         type,
         term: int(o, 'term'),

@@ -39,7 +39,10 @@
 import { type Bytes, concat } from '../crypto/bytes.ts';
 import { VaultError } from '../errors.ts';
 
-/** A log entry. `command: null` is the no-op a new leader appends to commit earlier terms' entries (Raft §5.4.2, §8). */
+/**
+ * A log entry. `command: null` is the no-op a new leader appends to commit earlier terms' entries
+ * (Raft §5.4.2, §8).
+ */
 export interface Entry<C> {
   readonly term: number;
   readonly command: C | null;
@@ -795,7 +798,10 @@ function chunkReply<C>(
   const { snapshotIndex, snapshotTerm } = m;
   const recoveryNonce = st.durable.recovering ? st.recoveryNonce : null;
   const term = st.durable.currentTerm;
-  return { to: from, message: { type: 'InstallSnapshotResponse', term, snapshotIndex, snapshotTerm, nextOffset, recoveryNonce } };
+  return {
+    to: from,
+    message: { type: 'InstallSnapshotResponse', term, snapshotIndex, snapshotTerm, nextOffset, recoveryNonce },
+  };
 }
 
 /**
@@ -835,7 +841,11 @@ export function handleInstallSnapshotRequest<C>(
     s = { ...s, incoming };
     return result(s, [chunkReply(from, s, m, incoming.length)], [], true);
   }
-  const snapshot: RaftSnapshot = { index, term: snapshotTerm, state: snapshotCodecOf(s.config).decode(concat(...incoming.parts)) };
+  const snapshot: RaftSnapshot = {
+    index,
+    term: snapshotTerm,
+    state: snapshotCodecOf(s.config).decode(concat(...incoming.parts)),
+  };
   const d = s.durable;
   const holds = termOf(d, index) === snapshotTerm;
   const log = holds ? d.log.slice(index - snapshotIndex(d)) : [];

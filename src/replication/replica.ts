@@ -58,7 +58,10 @@ export interface ReplicaState {
   /** The vault node: records = the applied prefix of the log; channels (volatile) only on the serving leader. */
   readonly node: VaultNode;
   readonly lastApplied: number;
-  /** A leader serves clients once it has applied the first entry of its term (all earlier terms' entries are then applied). */
+  /**
+   * A leader serves clients once it has applied the first entry of its term (all earlier terms'
+   * entries are then applied).
+   */
   readonly serving: boolean;
   /**
    * Bytes (JSON) of the entries applied past the snapshot, for the byte trigger of a compaction:

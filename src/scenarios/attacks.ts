@@ -259,7 +259,8 @@ function randomBytes(rng: Rng, n: number): Bytes {
 
 const bruteForce = scenarioAttack(
   'brute-force',
-  'attackers keep guessing (wrong passwords and abandoned sessions) far beyond the limit, sequentially and concurrently',
+  'attackers keep guessing (wrong passwords and abandoned sessions) far beyond the limit, ' +
+    'sequentially and concurrently',
   'G5 (INV-1): at most `limit` KE2s leave per record between successes; then Locked',
   (rng, seed) => {
     const limit = randomBetween(rng, 1, 4);
@@ -302,7 +303,8 @@ const partitionLeaders = scenarioAttack(
 const rollbackF = scenarioAttack(
   'rollback-f',
   'the hosts of up to f replicas roll their sealed storage back, repeatedly, while attackers guess',
-  'G5 (INV-1), no acknowledged registration lost (INV-6), Raft safety (INV-8..11): the HSM anchor counter detects every rollback',
+  'G5 (INV-1), no acknowledged registration lost (INV-6), Raft safety (INV-8..11): ' +
+    'the HSM anchor counter detects every rollback',
   (rng, seed) => {
     const n = pick(rng, [3, 5]);
     const limit = randomBetween(rng, 2, 4);
@@ -320,8 +322,10 @@ const rollbackF = scenarioAttack(
 
 const dropGuessEntry = scenarioAttack(
   'drop-guess-entry',
-  'a host drops the newest entries of its replica (the ConsumeGuess of a guess just made) by rolling back one or two saves, again and again',
-  'G1 (INV-3), G5 (INV-1): a KE2 needs its ConsumeGuess sealed on a majority, so dropping it on one host cannot refund the guess',
+  'a host drops the newest entries of its replica (the ConsumeGuess of a guess just made) ' +
+    'by rolling back one or two saves, again and again',
+  'G1 (INV-3), G5 (INV-1): a KE2 needs its ConsumeGuess sealed on a majority, ' +
+    'so dropping it on one host cannot refund the guess',
   (rng, seed) => {
     const n = pick(rng, [3, 5]);
     const limit = randomBetween(rng, 2, 4);
@@ -344,9 +348,11 @@ const dropGuessEntry = scenarioAttack(
 const rollbackFPlus1: Attack = {
   name: 'rollback-f-plus-1',
   summary:
-    'the hosts of f + 1 replicas, the serving leader among them, roll their storage back to nothing after registrations: beyond the fault bound',
+    'the hosts of f + 1 replicas, the serving leader among them, roll their storage back to nothing ' +
+    'after registrations: beyond the fault bound',
   property:
-    'the bound is tight: the checks must REPORT a violation (the rolled-back replicas know it and the fleet halts rather than forget: LIVENESS)',
+    'the bound is tight: the checks must REPORT a violation ' +
+    '(the rolled-back replicas know it and the fleet halts rather than forget: LIVENESS)',
   expect: 'violation',
   run(seed, env) {
     const rng = seededRng(`attack/rollback-f-plus-1/${seed}`);
@@ -384,7 +390,9 @@ const rollbackFPlus1: Attack = {
         onClientFrame: (relay, client, _credential, to, frame) => relay.forward(client, to, frame),
       },
     );
-    const schedule = `${describeSchedule(s)}\nhost: at ${at} ms, rolls back the serving leader and ${f} other replica(s) to nothing`;
+    const schedule =
+      `${describeSchedule(s)}\nhost: at ${at} ms, ` +
+      `rolls back the serving leader and ${f} other replica(s) to nothing`;
     return { ...withinBound(r, s, f + 1), faults: f + 1, schedule, ok: !r.ok };
   },
 };
@@ -392,8 +400,10 @@ const rollbackFPlus1: Attack = {
 /** KE1, RegisterFinish and KE3 frames replayed later, to any replica; KE2 frames replayed to the client. */
 const replayKe = relayAttack(
   'replay-ke',
-  'the relay replays KE1 (Handshake1), RegisterFinish and KE3 frames later and to other replicas, and KE2 frames to the client',
-  'G3 (INV-2): a replayed KE3 releases nothing; a replayed KE1 is a new session that spends a guess like any (G5, INV-1; linearizable with the replay as an `info` probe)',
+  'the relay replays KE1 (Handshake1), RegisterFinish and KE3 frames later and to other replicas, ' +
+    'and KE2 frames to the client',
+  'G3 (INV-2): a replayed KE3 releases nothing; a replayed KE1 is a new session that spends a guess like any ' +
+    '(G5, INV-1; linearizable with the replay as an `info` probe)',
   () => ({
     onClientFrame(r, client, credential, to, frame) {
       r.forward(client, to, frame);
@@ -414,7 +424,8 @@ const replayKe = relayAttack(
 /** A KE3 (any Transport frame) of one session sent on another session's channel, before the real one. */
 const ke3OtherSession = relayAttack(
   'ke3-other-session',
-  "the relay sends a KE3 from one session on another session's channel (of the same or another credential), ahead of that session's own",
+  "the relay sends a KE3 from one session on another session's channel " +
+    "(of the same or another credential), ahead of that session's own",
   'G3 (INV-2): K is released only in the session whose KE3 verified; G5 (INV-1)',
   () => {
     const seen: Frame[] = [];
@@ -471,8 +482,10 @@ const tamperReorder = relayAttack(
 
 const probeUnknown = scenarioAttack(
   'probe-unknown',
-  'attackers probe credentials that were never registered (recoveries and abandoned sessions), next to a registered one',
-  'an unknown credential answers like a wrong password or Locked (fake KE2, spec ch. 5.5): linearizable against an unregistered record (INV-5); nothing is registered',
+  'attackers probe credentials that were never registered (recoveries and abandoned sessions), ' +
+    'next to a registered one',
+  'an unknown credential answers like a wrong password or Locked (fake KE2, spec ch. 5.5): ' +
+    'linearizable against an unregistered record (INV-5); nothing is registered',
   (rng, seed) => ({
     seed,
     n: pick(rng, [3, 5]),
@@ -500,8 +513,10 @@ const SIZES = [0, 1, 31, 32, 33, 64, 200, 2000];
 /** Garbage and mangled frames of every kind at every replica, plus tampered peer messages. */
 const malformedInput = relayAttack(
   'malformed-input',
-  'the relay sends garbage, truncated and extended frames of every kind to every replica, on new and on live channels; the network tampers with replica-to-replica messages',
-  'bad input gets an Alert with a closed code and changes no state: Raft safety and record invariants after every step, G1-G5, linearizability',
+  'the relay sends garbage, truncated and extended frames of every kind to every replica, ' +
+    'on new and on live channels; the network tampers with replica-to-replica messages',
+  'bad input gets an Alert with a closed code and changes no state: ' +
+    'Raft safety and record invariants after every step, G1-G5, linearizability',
   () => {
     const live: Frame[] = [];
     return {
@@ -512,7 +527,8 @@ const malformedInput = relayAttack(
             const kind = pick(r.rng, FRAME_KINDS);
             let bytes: Bytes;
             if (base && chance(r.rng, 0.5)) {
-              const cut = randomBetween(r.rng, 0, Math.max(0, base.bytes.length - 1)); // never the whole frame (that would be a replay)
+              // never the whole frame (that would be a replay)
+              const cut = randomBetween(r.rng, 0, Math.max(0, base.bytes.length - 1));
               bytes = chance(r.rng, 0.5)
                 ? base.bytes.slice(0, cut)
                 : Uint8Array.from([...base.bytes, ...randomBytes(r.rng, randomBetween(r.rng, 1, 64))]);
@@ -535,10 +551,15 @@ const malformedInput = relayAttack(
   (rng, seed) => ({ ...honestTraffic(rng, seed), network: { maxDelayMs: 10, tamperRate: 0.05 } }),
 );
 
-/** Parallel sessions opened at once and abandoned after KE2, across a leader crash (see spec ch. 13 on Davies et al.). */
+/**
+ * Parallel sessions opened at once and abandoned after KE2, across a leader crash (see spec ch. 13
+ * on Davies et al.).
+ */
 const parallelAbandoned = scenarioAttack(
   'parallel-abandoned-sessions',
-  'a corrupted server opens many sessions on one record at the same moment and abandons each after KE2 (no KE3, no verdict), across a leader crash: extra guesses if the count were taken at KE3 or per completed login',
+  'a corrupted server opens many sessions on one record at the same moment and abandons each after KE2 ' +
+    '(no KE3, no verdict), across a leader crash: ' +
+    'extra guesses if the count were taken at KE3 or per completed login',
   'G1, G2, G5 (INV-1, INV-3): the guess is spent before the KE2 leaves, whether or not a KE3 ever comes',
   (rng, seed) => {
     const n = pick(rng, [3, 5]);
@@ -561,7 +582,8 @@ const parallelAbandoned = scenarioAttack(
 const forgedBundle: Attack = {
   name: 'forged-bundle',
   summary:
-    "the host serves another fleet's artifact (fleet-key substitution), or the real artifact with its channel or OPAQUE server key swapped for the attacker's",
+    "the host serves another fleet's artifact (fleet-key substitution), " +
+    "or the real artifact with its channel or OPAQUE server key swapped for the attacker's",
   property:
     'a pinned client accepts only its pinned keys (KeyNotPinned); it never opens a channel to a substituted key',
   expect: 'pass',
@@ -632,8 +654,10 @@ const forgedBundle: Attack = {
  */
 const isolateOnWrite = relayAttack(
   'isolate-on-write',
-  "the host cuts the replica a client's write (RegisterFinish, KE3, RecoverAbort) goes to off from the other replicas as the write arrives, and heals 300-900 ms later",
-  'INV-6: the isolated leader cannot commit the write, so it must not acknowledge it; a new leader takes over without it; INV-2, INV-5',
+  "the host cuts the replica a client's write (RegisterFinish, KE3, RecoverAbort) goes to off " +
+    'from the other replicas as the write arrives, and heals 300-900 ms later',
+  'INV-6: the isolated leader cannot commit the write, so it must not acknowledge it; ' +
+    'a new leader takes over without it; INV-2, INV-5',
   () => {
     const written = new Set<string>();
     let isolating = false;

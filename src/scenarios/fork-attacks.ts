@@ -62,7 +62,8 @@ function report(
   accept: (r: ScenarioReport) => boolean,
 ): AttackRun {
   const violation = accept(r) ? null : r.violation;
-  const described = `${describeSchedule(s)}\nhost of r0 (adaptive, ${name}):\n${schedule.map((l) => `  ${l}`).join('\n')}`;
+  const described =
+    `${describeSchedule(s)}\nhost of r0 (adaptive, ${name}):\n` + `${schedule.map((l) => `  ${l}`).join('\n')}`;
   return {
     ok: violation === null,
     violation,
@@ -75,7 +76,10 @@ function report(
   };
 }
 
-/** The attacker's guess (a KE1 whose KE2 it reads, then nothing), started now; the run continues until its answer (or `ms`). */
+/**
+ * The attacker's guess (a KE1 whose KE2 it reads, then nothing), started now; the run continues
+ * until its answer (or `ms`).
+ */
 function guess(run: ScenarioRun, round: number, ms: number): void {
   const c = run.startClient({
     name: `attacker/${CREDENTIAL}.${round}`,
@@ -106,9 +110,11 @@ const owner = {
 export const storageFork: Attack = {
   name: 'storage-fork',
   summary:
-    'a fleet of one: its host keeps a save as an orphan, restarts the replica on the blob before it, lets a guess be sealed and answered, then swaps the orphan back in',
+    'a fleet of one: its host keeps a save as an orphan, restarts the replica on the blob before it, ' +
+    'lets a guess be sealed and answered, then swaps the orphan back in',
   property:
-    'G5 (INV-1): no version is reused, so the orphan is older than the sealed guess and the swap is detected; the vault stops serving (a fleet of one cannot catch up) rather than forget a guess',
+    'G5 (INV-1): no version is reused, so the orphan is older than the sealed guess and the swap is detected; ' +
+    'the vault stops serving (a fleet of one cannot catch up) rather than forget a guess',
   expect: 'pass',
   run(seed: string, env: ScenarioEnv): AttackRun {
     const s: Scenario = { seed, n: 1, faults: [], clients: [owner], faultWindowMs: 0, network: { maxDelayMs: 2 } };
@@ -142,9 +148,12 @@ export const storageFork: Attack = {
 export const storageForkFleet: Attack = {
   name: 'storage-fork-fleet',
   summary:
-    'a fleet of 3 whose host r0 forks its sealed storage (an orphan kept, a restart on the blob before it, the orphan swapped back after a guess), while the leader crashes and the third replica loses its links',
+    'a fleet of 3 whose host r0 forks its sealed storage ' +
+    '(an orphan kept, a restart on the blob before it, the orphan swapped back after a guess), ' +
+    'while the leader crashes and the third replica loses its links',
   property:
-    'G5 (INV-1), leader completeness (INV-10): within f = 1 a fork is a detected rollback; r0 rejoins only by catching up, and the committed guess survives',
+    'G5 (INV-1), leader completeness (INV-10): within f = 1 a fork is a detected rollback; ' +
+    'r0 rejoins only by catching up, and the committed guess survives',
   expect: 'pass',
   run(seed: string, env: ScenarioEnv): AttackRun {
     const rng: Rng = seededRng(`attack/storage-fork-fleet/${seed}`);

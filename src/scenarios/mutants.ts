@@ -10,7 +10,10 @@ import type { ScenarioEnv } from '../sim/scenario.ts';
 import { ATTACKS } from './attacks.ts';
 import { type RunResult, runOne } from './suites.ts';
 
-/** The environment of a broken variant's runs: the variant, and a shorter wait for liveness (a broken fleet may stall). */
+/**
+ * The environment of a broken variant's runs: the variant, and a shorter wait for liveness
+ * (a broken fleet may stall).
+ */
 export function brokenEnv(env: ScenarioEnv, broken: BrokenVariant): ScenarioEnv {
   return { ...env, broken, livenessMs: 5000 };
 }

@@ -212,7 +212,8 @@ export function runSuite(
 export function describeFailure(r: RunResult, traced: readonly string[], lines = 40): string {
   const v: ScenarioViolation | null = r.violation;
   return [
-    `FAILED ${r.suite} run ${r.run} (${r.name}${r.broken ? `, broken variant ${r.broken}` : ''}), seed ${JSON.stringify(r.seed)}`,
+    `FAILED ${r.suite} run ${r.run} (${r.name}${r.broken ? `, broken variant ${r.broken}` : ''}), ` +
+      `seed ${JSON.stringify(r.seed)}`,
     `replay: npx bkv check --replay ${r.token}`,
     ...(r.fc && r.fc.path !== '0'
       ? [

@@ -1,7 +1,8 @@
 /**
  * The wire of a running fleet (spec ch. 15.2): HTTP/1.1 with JSON bodies, on the addresses of
  * `fleet.json`. A replica serves all the endpoints below; the relay (relay-server.ts) serves
- * `POST /v1/frame` and its own `GET /v1/status`. Bytes travel as lowercase hex; a frame is the JSON frame of the adapter protocol
+ * `POST /v1/frame` and its own `GET /v1/status`. Bytes travel as lowercase hex; a frame is the JSON
+ * frame of the adapter protocol
  * (`WireFrame`, src/conform/adapter-protocol.ts, spec ch. 9), so an implementer reads one shape.
  *
  *   POST /v1/frame   {"channel": hex, "kind": "Handshake1"|"Transport", "bytes": hex}

@@ -244,8 +244,9 @@ export class ScriptedClient implements ClientEndpoint {
         kind: 'Recovered',
         key: this.#keyNames.get(toHex(o.value)) ?? `unknown:${toHex(o.value).slice(0, 8)}`,
       });
+    // a forged KE3, refused
     if (o.kind === 'WrongPassword')
-      return this.#complete(fleet, 'ok', { kind: 'WrongPassword', triesRemaining: o.triesRemaining }); // a forged KE3, refused
+      return this.#complete(fleet, 'ok', { kind: 'WrongPassword', triesRemaining: o.triesRemaining });
     this.#complete(fleet, 'info');
   }
 
@@ -314,7 +315,16 @@ export class ScriptedClient implements ClientEndpoint {
     } else if (op.kind === 'delete') {
       const { frame, session } = startDeletion(this.#ctx, credentialId, this.#rng);
       const target = this.#leaderGuess;
-      running = { historyId, op, channel: frame.channel, hello: frame, stage: 'open', target, redirects: 0, del: session };
+      running = {
+        historyId,
+        op,
+        channel: frame.channel,
+        hello: frame,
+        stage: 'open',
+        target,
+        redirects: 0,
+        del: session,
+      };
     } else {
       const password = op.kind === 'probe' ? PROBE_PASSWORD : op.password;
       const { frame, session } = startRecovery(this.#ctx, credentialId, utf8(password), this.#rng);

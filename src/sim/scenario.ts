@@ -230,7 +230,9 @@ export function runScenario(s: Scenario, env: ScenarioEnv, hooks: ScenarioHooks 
     } else if (!finals.every(succeeded)) {
       violation = {
         invariant: 'LIVENESS',
-        detail: `the final recovery after stabilization failed ${FINAL_RETRIES + 1} times: ${finals.flatMap((c) => c.records.map((r) => r.completion)).join(', ')}`,
+        detail:
+          `the final recovery after stabilization failed ${FINAL_RETRIES + 1} times: ` +
+          `${finals.flatMap((c) => c.records.map((r) => r.completion)).join(', ')}`,
       };
     }
   } catch (e) {
@@ -269,7 +271,10 @@ export function checkHistory(
   return null;
 }
 
-/** A serving leader whose term every replica shares, nobody recovering, every replica up to the leader's commit and applied. */
+/**
+ * A serving leader whose term every replica shares, nobody recovering, every replica up to the
+ * leader's commit and applied.
+ */
 export function isConverged(fleet: SimFleet): boolean {
   const leader = fleet.leader();
   if (leader === null) return false;
@@ -291,12 +296,17 @@ function describeStall(fleet: SimFleet, clients: readonly ScriptedClient[]): str
     .replicas()
     .map((r) =>
       r.state
-        ? `r${r.id} ${r.state.raft.role}${r.state.raft.durable.recovering ? ' (recovering)' : ''} term ${r.state.raft.durable.currentTerm} log ${r.state.raft.durable.log.length} commit ${r.state.raft.commitIndex}`
+        ? `r${r.id} ${r.state.raft.role}${r.state.raft.durable.recovering ? ' (recovering)' : ''} ` +
+          `term ${r.state.raft.durable.currentTerm} log ${r.state.raft.durable.log.length} ` +
+          `commit ${r.state.raft.commitIndex}`
         : `r${r.id} down`,
     )
     .join('; ');
   const waiting = clients.filter((c) => !c.done).map((c) => c.name);
-  return `no convergence after stabilization: ${replicas}${waiting.length ? `; clients still waiting: ${waiting.join(', ')}` : ''}`;
+  return (
+    `no convergence after stabilization: ${replicas}` +
+    `${waiting.length ? `; clients still waiting: ${waiting.join(', ')}` : ''}`
+  );
 }
 
 /** One line per fault, for a counterexample. */
@@ -307,8 +317,14 @@ export function describeSchedule(s: Scenario): string {
   const clients = s.clients
     .map((c) => `  ${c.name} on ${c.credential} from ${c.startAt} ms: ${c.ops.map(describeOp).join(', ')}`)
     .join('\n');
-  const extra = `${s.timing ? `, timing ${JSON.stringify(s.timing)}` : ''}${s.load ? `, load every ${s.load.everyMs} ms` : ''}`;
-  return `seed ${JSON.stringify(s.seed)}, ${s.n} replicas, fault window ${s.faultWindowMs} ms, network ${JSON.stringify(s.network ?? {})}${extra}\nfaults:\n${faults}${clients ? `\nclients:\n${clients}` : ''}`;
+  const extra =
+    `${s.timing ? `, timing ${JSON.stringify(s.timing)}` : ''}` +
+    `${s.load ? `, load every ${s.load.everyMs} ms` : ''}`;
+  return (
+    `seed ${JSON.stringify(s.seed)}, ${s.n} replicas, fault window ${s.faultWindowMs} ms, ` +
+    `network ${JSON.stringify(s.network ?? {})}${extra}\nfaults:\n${faults}` +
+    `${clients ? `\nclients:\n${clients}` : ''}`
+  );
 }
 
 function describeOp(op: ClientOp): string {

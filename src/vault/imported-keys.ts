@@ -5,7 +5,8 @@
  * the HSM, non-extractable (keys.ts `provisionVaultKeys`).
  *
  *   generateVaultKeys(suite, rng)             -> the private keys (the adapter's `init`) and their public halves
- *   importVaultKeys(hsm, config, keys)        -> the keys in the HSM under config's labels; the public halves it reports
+ *   importVaultKeys(hsm, config, keys)        -> the keys in the HSM under config's labels; the public halves
+ *                                                it reports
  *   publicKeyBytes(publicKeys)                -> those public halves as a client pins them (setup.ts `pinnedContext`)
  * @module
  */
@@ -51,7 +52,10 @@ export function generateVaultKeys(suite: Suite, rng: Rng): { keys: VaultPrivateK
   };
 }
 
-/** Imports `keys` under `config`'s labels and generates the storage seal key; returns the public halves as the HSM reports them. */
+/**
+ * Imports `keys` under `config`'s labels and generates the storage seal key; returns the public
+ * halves as the HSM reports them.
+ */
 export function importVaultKeys(hsm: Hsm, config: VaultConfig, keys: VaultPrivateKeys): VaultPublicKeys {
   const suite = config.params.suite;
   const { labels } = config;

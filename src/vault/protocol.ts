@@ -195,7 +195,10 @@ export function decodeResponse(s: Suite, bytes: Bytes): Response {
   return m;
 }
 
-/** What the relay carries. `Handshake1` opens a channel; an unencrypted `Alert` reports a refusal of a frame that could not be decrypted. */
+/**
+ * What the relay carries. `Handshake1` opens a channel; an unencrypted `Alert` reports a refusal of
+ * a frame that could not be decrypted.
+ */
 export type FrameKind = 'Handshake1' | 'Handshake2' | 'Transport' | 'Alert';
 export interface Frame {
   readonly channel: string;
