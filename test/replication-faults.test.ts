@@ -123,6 +123,56 @@ describe('the fleet under random fault schedules (memory HSMs)', () => {
   );
 });
 
+/**
+ * A counterexample fast-check found in CI (seed 1225316012): r0, the leader, verifies a KE3 and is
+ * killed inside the persist of the step, after the Reset it proposed was written (an orphan save,
+ * taken at its restart); the Reset commits in the next term. The KE3 was verified: the budget
+ * checker must know it although the step's outputs never left (`isHsmFact`, recorded before the
+ * persist). Before that, INV-2 ("reset without a verified KE3") failed here.
+ */
+const VERIFIED_THEN_KILLED_IN_SAVE: Scenario = {
+  seed: 's514521907',
+  n: 3,
+  faults: [
+    { at: 531, fault: { type: 'Crash', replica: 0, afterWrites: 3 } },
+    { at: 631, fault: { type: 'Restart', replica: 0 } },
+  ],
+  clients: [
+    {
+      name: 'owner-a',
+      credential: 'a',
+      startAt: 398,
+      ops: [
+        { kind: 'register', password: 'pa', key: 'Ka', limit: 2 },
+        { kind: 'recover', password: 'pa' },
+      ],
+    },
+    {
+      name: 'owner-b',
+      credential: 'b',
+      startAt: 0,
+      ops: [{ kind: 'register', password: 'pb', key: 'Kb', limit: 1 }],
+    },
+  ],
+  faultWindowMs: 3000,
+  network: {
+    maxDelayMs: 2,
+    slowRate: 0,
+    dropRate: 0,
+    duplicateRate: 0.05,
+    replayRate: 0,
+    tamperRate: 0.02,
+    clientDropRate: 0,
+  },
+  timing: { electionMinMs: 100, electionMaxMs: 130, heartbeatMs: 40 },
+};
+
+test('a KE3 verified by a step killed inside its persist still counts as verified (its Reset survives)', () => {
+  const r = runScenario(VERIFIED_THEN_KILLED_IN_SAVE, env);
+  expect(r.violation, explain(VERIFIED_THEN_KILLED_IN_SAVE, r)).toBeNull();
+  expect(r.fleet.events.filter((e) => e.type === 'Ke3Verified').length).toBeGreaterThan(2);
+});
+
 const HUNT_BUDGET_MS = runsFor(8000);
 const HUNT_TIMEOUT = Math.max(120_000, 2 * HUNT_BUDGET_MS + 60_000);
 

@@ -121,7 +121,8 @@ export type ReplicaAction = (steps: ReplicaSteps, s: ReplicaState, env: ReplicaE
 
 /**
  * Runs one action of a hosted replica, then persists its durable state if the step changed it.
- * The step's outputs may be released once this returns, not before.
+ * The step's outputs may be released once this returns, not before; `beforePersist` sees the step
+ * first (the ghost events that are HSM facts, `isHsmFact`, are recorded there).
  */
 export function stepHosted(
   rules: ReplicaRules,
@@ -130,8 +131,10 @@ export function stepHosted(
   action: ReplicaAction,
   now: number,
   config: VaultConfig,
+  beforePersist?: (step: ReplicaStep) => void,
 ): { hosted: Hosted; step: ReplicaStep } {
   const step = action(rules.replica, hosted.state, replicaEnv(rules, io.hsm, io.rng, now, config));
+  beforePersist?.(step);
   const changed = step.state.raft.durable !== hosted.state.raft.durable;
   const prev = hosted.state.raft.durable; // what the last save holds: the next one may be a segment
   const durable = step.state.raft.durable;

@@ -272,6 +272,16 @@ export function verifiedGhost(v: NonNullable<Step['verified']>): GhostEvent {
   return { type: 'Ke3Verified', credential: v.credentialId, session: v.sessionId, registration: v.registration };
 }
 
+/**
+ * A ghost event that reports what an HSM did inside the step, not what the step releases: a KE3
+ * verified. It is recorded before the step's persist (`stepHosted`'s `beforePersist`), since a
+ * crash inside the persist does not undo it: the Reset the step proposed may be durable already
+ * (an orphan save, taken at the next start) and take effect later. The others are released after.
+ */
+export function isHsmFact(g: GhostEvent): boolean {
+  return g.type === 'Ke3Verified';
+}
+
 /** The leader appends commands; with one replica they commit at once. */
 function propose(s: ReplicaState, commands: readonly Command[], env: ReplicaEnv, out: Out): ReplicaState {
   const r = proposeCommands(s.raft, commands);

@@ -36,7 +36,7 @@ import {
 } from '../replication/host.ts';
 import { openPeerMessage, readVaultCommand, sealPeerMessage } from '../replication/peer-auth.ts';
 import type { Outbound, RaftConfig } from '../replication/raft.ts';
-import type { GhostEvent, ReplicaStep } from '../replication/replica.ts';
+import { type GhostEvent, type ReplicaStep, isHsmFact } from '../replication/replica.ts';
 import type { VaultConfig } from '../vault/node.ts';
 import { tableSize } from '../vault/record-table.ts';
 import type { Command } from '../vault/records.ts';
@@ -190,6 +190,7 @@ export class ReplicaServer {
       action,
       Date.now(),
       this.#config,
+      (st) => st.ghost.filter(isHsmFact).forEach((g) => this.#ghost(g)), // before the persist a kill may cut
     );
     this.#hosted = ran.hosted;
     const { step } = ran;
@@ -204,7 +205,7 @@ export class ReplicaServer {
     if (step.state.serving && !before.serving)
       this.#say(`serving clients (term ${r.durable.currentTerm}, commit ${r.commitIndex})`);
     if (step.resetTimer) this.#armElection();
-    for (const g of step.ghost) this.#ghost(g);
+    for (const g of step.ghost) if (!isHsmFact(g)) this.#ghost(g);
     for (const m of step.messages) this.#sendPeer(m);
     for (const f of step.frames) this.#release(f);
   }

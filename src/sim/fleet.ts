@@ -47,6 +47,7 @@ import {
   RELIABLE_NETWORK,
   SimNetwork,
 } from './network.ts';
+import { type ReplicaStep, isHsmFact } from '../replication/replica.ts';
 import { type FleetStats, Observers } from './observers.ts';
 import { DEFAULT_TIMING, type TimerEvent, type Timing, Timers } from './timers.ts';
 
@@ -319,8 +320,11 @@ export class SimFleet {
   /** Runs one step of replica h, then persists, checks and releases (see the module header). */
   #run(h: SimHost, action: ReplicaAction): void {
     const before = h.state!;
-    // 1. step and persist
-    const step = this.#hosts.step(h, action);
+    // 1. step and persist (what an HSM did in the step is recorded first: a crash in the persist keeps it)
+    const facts = (st: ReplicaStep) => {
+      for (const g of st.ghost) if (isHsmFact(g)) this.#ghosts.record(h.id, g);
+    };
+    const step = this.#hosts.step(h, action, facts);
     if (step === null) return;
     const after = step.state;
     // 2. check (the observers' hook), and a heartbeat chain per term in which h campaigns or leads
@@ -331,7 +335,7 @@ export class SimFleet {
     if (r.role !== 'follower' && newTerm) this.#timers.heartbeats(h, r.durable.currentTerm);
     // 3. release
     if (step.resetTimer) this.#timers.armElection(h);
-    for (const g of step.ghost) this.#ghosts.record(h.id, g);
+    for (const g of step.ghost) if (!isHsmFact(g)) this.#ghosts.record(h.id, g);
     for (const out of step.messages) this.network.sendPeer(h, out);
     for (const f of step.frames) this.network.sendToClient(h.id, f);
   }

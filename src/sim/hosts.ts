@@ -188,10 +188,11 @@ export class Hosts {
   }
 
   /** Steps replica h and persists (`stepHosted`); null when its host killed it in the middle of a save. */
-  step(h: SimHost, action: ReplicaAction): ReplicaStep | null {
+  step(h: SimHost, action: ReplicaAction, beforePersist?: (step: ReplicaStep) => void): ReplicaStep | null {
     let ran;
     try {
-      ran = stepHosted(h.rules, h.io, { state: h.state!, version: h.version }, action, this.#now(), this.#config);
+      const hosted = { state: h.state!, version: h.version };
+      ran = stepHosted(h.rules, h.io, hosted, action, this.#now(), this.#config, beforePersist);
     } catch (e) {
       if (!(e instanceof HostCrash)) throw e;
       this.#observers.log(() => `r${h.id} crashed by its host in the middle of a save`);
