@@ -53,12 +53,11 @@ import { persistDurable } from '../../src/replication/durable.ts';
 import { openPeerMessage, readVaultCommand, sealPeerMessage } from '../../src/replication/peer-auth.ts';
 import {
   type Durable,
-  type RaftMessage,
   DEFAULT_SNAPSHOT_CHUNK_BYTES,
   EMPTY_DURABLE,
   compactLog,
-  encodeSnapshot,
   lastIndexOf,
+  snapshotChunk,
   snapshotIndex,
 } from '../../src/replication/raft.ts';
 import { handlePeerMessage, restartReplica } from '../../src/replication/replica.ts';
@@ -367,28 +366,15 @@ export function measureSnapshot(
   const t1 = performance.now();
   // the leader's snapshot in InstallSnapshot chunks (spec ch. 6.6.2), each sealed, opened and stepped
   const config = raftConfig(RULES, f, REPLICAS, 256);
-  const snapshot = raft.durable.snapshot!;
-  const bytes = encodeSnapshot(config, snapshot);
-  const chunk = config.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES;
   const env = replicaEnv(RULES, hsms[f]!, rng, 0, fleets.config);
   let step = { state: restartReplica(config, EMPTY_DURABLE as Durable<Command>, null) };
-  for (let offset = 0; offset === 0 || offset < bytes.length; offset += chunk) {
-    const data = bytes.subarray(offset, offset + chunk);
-    const message: RaftMessage<Command> = {
-      type: 'InstallSnapshotRequest',
-      term: raft.durable.currentTerm,
-      snapshotIndex: snapshot.index,
-      snapshotTerm: snapshot.term,
-      offset,
-      data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64'),
-      done: offset + data.length >= bytes.length,
-      leaderCommit: raft.commitIndex,
-      leaderLastIndex: lastIndexOf(raft.durable),
-      recoveryNonce: null,
-    };
+  for (let offset = 0, done = false; !done; ) {
+    const message = snapshotChunk(raft, offset, null);
     const envelope = sealPeerMessage(hsms[l]!, fleets.labels.peerMac, l, f, message);
     const opened = openPeerMessage(hsms[f]!, fleets.labels.peerMac, f, envelope, readVaultCommand);
     step = handlePeerMessage(step.state, l, opened, env);
+    offset += Buffer.from(message.data, 'base64').length;
+    done = message.done;
   }
   const followerStore = { hsm: hsms[f]!, sealLabel: fleets.labels.seal, storage: new MemoryChainStorage() };
   persistDurable(followerStore, version, step.state.raft.durable, rng);

@@ -597,12 +597,21 @@ export function encodeSnapshot(c: RaftConfig, snapshot: RaftSnapshot): Bytes {
 
 /** The chunk of the leader's snapshot that peer j gets next: from its cursor if it is of this snapshot, else from 0. */
 function snapshotChunkFor<C>(s: RaftState<C>, j: number): RaftMessage<C> {
-  const L = s.leader!;
+  const cursor = s.leader!.chunkCursor[j];
+  const offset = cursor?.index === s.durable.snapshot!.index ? cursor.offset : 0;
+  return snapshotChunk(s, offset, s.leader!.peerNonce[j]!);
+}
+
+/** The InstallSnapshotRequest of replica s's snapshot at `offset` (0 if that is not within it). */
+export function snapshotChunk<C>(
+  s: RaftState<C>,
+  at: number,
+  recoveryNonce: string | null,
+): Extract<RaftMessage<C>, { type: 'InstallSnapshotRequest' }> {
   const d = s.durable;
   const snapshot = d.snapshot!;
   const bytes = encodeSnapshot(s.config, snapshot);
-  const cursor = L.chunkCursor[j];
-  const offset = cursor?.index === snapshot.index && cursor.offset < bytes.length ? cursor.offset : 0;
+  const offset = at < bytes.length ? at : 0;
   const data = bytes.subarray(offset, offset + (s.config.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES));
   return {
     type: 'InstallSnapshotRequest',
@@ -614,7 +623,7 @@ function snapshotChunkFor<C>(s: RaftState<C>, j: number): RaftMessage<C> {
     done: offset + data.length >= bytes.length,
     leaderCommit: s.commitIndex,
     leaderLastIndex: lastIndexOf(d),
-    recoveryNonce: L.peerNonce[j]!,
+    recoveryNonce,
   };
 }
 
