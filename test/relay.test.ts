@@ -19,13 +19,12 @@ import {
   relayRunning,
   relayStatus,
   signalRelay,
-  signalReplica,
   waitForLeader,
 } from '../src/serve/fleet.ts';
 import { readFleet, urlOf } from '../src/serve/layout.ts';
 import type { RelayStatus } from '../src/serve/relay-server.ts';
 import { httpCall } from '../src/serve/wire.ts';
-import { type BkvRun, ROOT, runBkv, useServedFleet } from './support/served-fleet.ts';
+import { type BkvRun, ROOT, killReplica, runBkv, useServedFleet } from './support/served-fleet.ts';
 
 const { dir, tmp } = useServedFleet('relay');
 const keys = join(dir, 'keys.json');
@@ -186,8 +185,7 @@ test('kill -9 of the leader: recovery through the relay works; the budget is as 
   const wrong = await runBkv(viaKeys('recover', 'carol'), 'no\n');
   expect(wrong.out.trim()).toBe('recover carol: wrong password: 4 tries remaining');
   const leader = (await waitForLeader(dir, 10_000))!;
-  expect(signalReplica(readFleet(dir), leader.id, 'SIGKILL')).toBe(true);
-  while ((await fleetStatuses(dir, 300))[leader.id] !== null) await new Promise((r) => setTimeout(r, 50));
+  expect(await killReplica(dir, leader.id)).toBe(true);
   const again = await runBkv(viaBundle('recover', 'carol'), 'no\n');
   expect(again.out.trim()).toBe('recover carol: wrong password: 3 tries remaining');
   const right = await runBkv(viaBundle('recover', 'carol'), 'pw\n');

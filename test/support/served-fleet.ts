@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { type FleetUpOptions, fleetDown, fleetUp, signalRelay, signalReplica } from '../../src/serve/fleet.ts';
-import { readFleet } from '../../src/serve/layout.ts';
+import { readFleet, urlOf } from '../../src/serve/layout.ts';
+import { httpCall } from '../../src/serve/wire.ts';
 
 /** The checkout. */
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -68,4 +69,24 @@ export function useServedFleet(
     rmSync(tmp, { recursive: true, force: true });
   });
   return { dir, tmp };
+}
+
+/**
+ * kill -9 of replica `id`, then waits (10 s at most) until its address refuses connections: a
+ * status that fails may be a process still dying, whose socket resets a frame sent to it (which
+ * a client must then report as Unavailable: the frame may have been processed).
+ */
+export async function killReplica(dir: string, id: number): Promise<boolean> {
+  const f = readFleet(dir);
+  if (!signalReplica(f, id, 'SIGKILL')) return false;
+  const end = Date.now() + 10_000;
+  while (Date.now() < end) {
+    try {
+      await httpCall(urlOf(f.addresses[id]!, '/v1/status'), 'GET', null, 300);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ECONNREFUSED') return true;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
 }
