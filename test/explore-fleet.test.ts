@@ -7,7 +7,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { BROKEN } from '../src/broken/catalog.ts';
-import { explorationOf, explorations } from '../src/explore/explore.ts';
+import { explorationOf, explorations, oneReplicaBound } from '../src/explore/explore.ts';
 import { DEFAULT_FLEET_BOUND, type FleetBound, type FleetState, FleetSystem } from '../src/explore/fleet.ts';
 import { search } from '../src/explore/search.ts';
 import { RULES } from '../src/replication/host.ts';
@@ -52,17 +52,7 @@ describe('the fleet explorer on the real code', () => {
       'exhausted, every invariant holds, and it reaches what the rules are about',
     () => {
       const one = explorations().find((e) => e.name === 'one replica')!;
-      const bound: FleetBound = {
-        ...DEFAULT_FLEET_BOUND,
-        replicas: 1,
-        forking: 1,
-        sessions: ['wrong', 'wrong', 'right'],
-        limit: 2,
-        maxTerm: 3,
-        maxLog: 9,
-        crashes: 2,
-      };
-      const { r, seen } = reached(bound);
+      const { r, seen } = reached(oneReplicaBound());
       console.log(
         `[explore-fleet] ${one.describe}: ${r.states} states, ${r.transitions} transitions, depth ${r.depth}, ` +
           `${(r.ms / 1000).toFixed(1)} s`,

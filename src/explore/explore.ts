@@ -67,9 +67,9 @@ export function describeFleet(b: FleetBound, depth?: number): string {
   return `${b.replicas} replica(s), ${clients}; terms <= ${b.maxTerm}, ${log}; ${faults.join(', ')}; ${within}`;
 }
 
-/** The explorations of `bkv explore` (`deep`: `--deep`). */
-export function explorations(deep = false): Exploration[] {
-  const one: FleetBound = {
+/** The bound of the one-replica exploration: its host forking at will, 2 crashes (3 with `deep`). */
+export function oneReplicaBound(deep = false): FleetBound {
+  return {
     ...DEFAULT_FLEET_BOUND,
     replicas: 1,
     forking: 1,
@@ -79,6 +79,11 @@ export function explorations(deep = false): Exploration[] {
     maxLog: 9,
     crashes: deep ? 3 : 2,
   };
+}
+
+/** The explorations of `bkv explore` (`deep`: `--deep`). */
+export function explorations(deep = false): Exploration[] {
+  const one = oneReplicaBound(deep);
   const three: FleetBound = {
     ...DEFAULT_FLEET_BOUND,
     replicas: 3,

@@ -318,13 +318,8 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-  if (!isBkv(pid)) return false; // the pid was reused by another program
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true; // no /proc (not Linux): signal 0 is all there is
-  }
+  // a pid reused by another program is not bkv's; nor is a zombie (its command line is empty)
+  return isBkv(pid);
 }
 
 /** Sends `signal` to replica i's process group (it is its leader: spawned detached). */

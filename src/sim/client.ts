@@ -293,6 +293,16 @@ export class ScriptedClient implements ClientEndpoint {
     const historyId = this.#history.invoke(this.name, this.credential, input, fleet.tick());
     this.records.push({ historyId, op, invokedAt: fleet.now, completedAt: null, completion: null });
     let running: Running;
+    // what every operation's session starts from: its first frame, to the replica believed to lead
+    const opening = (frame: Frame) => ({
+      historyId,
+      op,
+      channel: frame.channel,
+      hello: frame,
+      stage: 'open' as const,
+      target: this.#leaderGuess,
+      redirects: 0,
+    });
     if (op.kind === 'register') {
       const { frame, session } = startRegistration(
         this.#ctx,
@@ -302,42 +312,14 @@ export class ScriptedClient implements ClientEndpoint {
         op.limit,
         this.#rng,
       );
-      running = {
-        historyId,
-        op,
-        channel: frame.channel,
-        hello: frame,
-        stage: 'open',
-        target: this.#leaderGuess,
-        redirects: 0,
-        reg: session,
-      };
+      running = { ...opening(frame), reg: session };
     } else if (op.kind === 'delete') {
       const { frame, session } = startDeletion(this.#ctx, credentialId, this.#rng);
-      const target = this.#leaderGuess;
-      running = {
-        historyId,
-        op,
-        channel: frame.channel,
-        hello: frame,
-        stage: 'open',
-        target,
-        redirects: 0,
-        del: session,
-      };
+      running = { ...opening(frame), del: session };
     } else {
       const password = op.kind === 'probe' ? PROBE_PASSWORD : op.password;
       const { frame, session } = startRecovery(this.#ctx, credentialId, utf8(password), this.#rng);
-      running = {
-        historyId,
-        op,
-        channel: frame.channel,
-        hello: frame,
-        stage: 'open',
-        target: this.#leaderGuess,
-        redirects: 0,
-        rec: session,
-      };
+      running = { ...opening(frame), rec: session };
     }
     this.#current = running;
     fleet.sendFrame(this.name, running.target, running.hello);
